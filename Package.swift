@@ -1,0 +1,55 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+// Layering: each target imports only targets listed before it.
+//   CBLAS, CMPI               C interop (system libraries with shim headers)
+//   TesseraTensor             tensors, dtypes, kernels, deterministic RNG
+//   TesseraCollectives        Communicator, threads and MPI backends, DeviceMesh, ProcessGroups
+//   TesseraFormats            safetensors, GGUF, tokenizers
+//   TesseraNN                 single-device layers with explicit forward/backward, AdamW, schedules
+//   TesseraPipeline           pipeline schedules as data, simulator, timeline pictures (pure, no compute)
+//   TesseraParallel           conjugate mappings, tensor/sequence/pipeline/data-parallel machinery
+//   TesseraModels             GPT-2 and Llama configs and models, checkpoint loading and saving
+//   TesseraTrain              training loop, data, evaluation, generation
+//   TesseraPlanner            memory/time model and layout search
+//   tessera                   the command-line tool
+let package = Package(
+    name: "Tessera",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "tessera", targets: ["tessera"]),
+        .library(name: "Tessera", targets: ["TesseraTrain", "TesseraPlanner"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CMPI", pkgConfig: "ompi-c", providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]),
+        .target(name: "TesseraTensor", dependencies: ["CBLAS"]),
+        .target(name: "TesseraCollectives", dependencies: ["CMPI", "TesseraTensor"]),
+        .target(name: "TesseraFormats", dependencies: ["TesseraTensor"]),
+        .target(name: "TesseraNN", dependencies: ["TesseraTensor"]),
+        .target(name: "TesseraPipeline"),
+        .target(name: "TesseraParallel", dependencies: ["TesseraNN", "TesseraCollectives", "TesseraPipeline"]),
+        .target(name: "TesseraModels", dependencies: ["TesseraParallel", "TesseraFormats"]),
+        .target(name: "TesseraTrain", dependencies: ["TesseraModels"]),
+        .target(name: "TesseraPlanner", dependencies: ["TesseraPipeline"]),
+        .executableTarget(
+            name: "tessera",
+            dependencies: [
+                "TesseraTrain", "TesseraPlanner",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+        .testTarget(name: "TesseraTensorTests", dependencies: ["TesseraTensor"]),
+        .testTarget(name: "TesseraCollectivesTests", dependencies: ["TesseraCollectives"]),
+        .testTarget(name: "TesseraFormatsTests", dependencies: ["TesseraFormats"]),
+        .testTarget(name: "TesseraNNTests", dependencies: ["TesseraNN"]),
+        .testTarget(name: "TesseraPipelineTests", dependencies: ["TesseraPipeline"]),
+        .testTarget(name: "TesseraParallelTests", dependencies: ["TesseraParallel"]),
+        .testTarget(name: "TesseraModelsTests", dependencies: ["TesseraModels"]),
+        .testTarget(name: "TesseraTrainTests", dependencies: ["TesseraTrain"]),
+        .testTarget(name: "TesseraPlannerTests", dependencies: ["TesseraPlanner"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

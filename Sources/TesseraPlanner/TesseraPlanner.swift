@@ -1,0 +1,1 @@
+// TesseraPlanner: memory and step-time models for training and serving, and the search over layouts.
