@@ -13,7 +13,7 @@ final class MPICommunicator: Communicator, @unchecked Sendable {
     let size: Int
     let name: String
     let deadline: Duration
-    let board: MPIArrivalBoard
+    let arrivals: MPIArrivalView
     private let tagUpperBound: Int
     private let lock = Lock()
     // Guarded by `lock`:
@@ -21,7 +21,7 @@ final class MPICommunicator: Communicator, @unchecked Sendable {
     private var messageCounts: [ChannelKey: Int] = [:]
     private var pendingSends: [(request: MPI_Request?, copy: UnsafeMutableRawBufferPointer)] = []
 
-    /// Wraps `comm` (collective: creates the arrival board's window).
+    /// Wraps `comm` (collective: members exchange their arrival-board entries).
     init(context: MPIContext, comm: MPI_Comm, name: String, deadline: Duration) throws {
         self.context = context
         self.comm = comm
@@ -36,7 +36,16 @@ final class MPICommunicator: Communicator, @unchecked Sendable {
         var found: Int32 = 0
         MPI_Comm_get_attr(comm, tessera_mpi_tag_ub(), &value, &found)
         tagUpperBound = found != 0 ? Int(value!.load(as: Int32.self)) : 32767
-        board = try MPIArrivalBoard(comm: comm, rank: Int(rank), size: Int(size), group: name)
+        var worldRank: Int32 = 0
+        MPI_Comm_rank(tessera_mpi_comm_world(), &worldRank)
+        let entry = context.board.takeEntry()
+        let mine: [Int64] = [Int64(worldRank), Int64(entry ?? -1)]
+        var all = [Int64](repeating: 0, count: 2 * Int(size))
+        try mpiCheck(MPI_Allgather(mine, 2, tessera_mpi_int64(), &all, 2, tessera_mpi_int64(), comm),
+                     group: name, operation: "arrival board")
+        arrivals = MPIArrivalView(board: context.board, entry: entry,
+                                  members: (0..<Int(size)).map { (Int(all[2 * $0]), Int(all[2 * $0 + 1])) },
+                                  rank: Int(rank))
     }
 
     // MARK: Blocking collectives
@@ -191,9 +200,8 @@ final class MPICommunicator: Communicator, @unchecked Sendable {
         }
     }
 
-    /// Frees the arrival board and the MPI communicator (collective; after the last operation).
+    /// Frees the MPI communicator (collective; after the last operation).
     func free() {
-        board.free()
         var handle: MPI_Comm? = comm
         MPI_Comm_free(&handle)
     }
@@ -221,7 +229,7 @@ final class MPICommunicator: Communicator, @unchecked Sendable {
             defer { nextSequence += 1 }
             return nextSequence
         }
-        board.mark(call, sequence: sequence)
+        arrivals.mark(call, sequence: sequence)
         return sequence
     }
 

@@ -49,11 +49,12 @@ public final class MPIEnvironment: @unchecked Sendable {
         // The watchdog looks often enough to end a hung call within an eighth of the deadline.
         let period = min(deadline / 8, .seconds(1))
         let (worldRank, worldSize) = (Int(rank), Int(size))
-        context = MPIContext(watchdog: MPIWatchdog(period: period) { error in
-            MPIEnvironment.abortJob(rank: worldRank, size: worldSize, error)
-        })
         var duplicate: MPI_Comm? = tessera_mpi_comm_null()
         try mpiCheck(MPI_Comm_dup(tessera_mpi_comm_world(), &duplicate), group: name, operation: "MPI_Comm_dup")
+        let watchdog = MPIWatchdog(period: period) { error in
+            MPIEnvironment.abortJob(rank: worldRank, size: worldSize, error)
+        }
+        context = MPIContext(watchdog: watchdog, board: try MPIArrivalBoard(world: duplicate!, group: name))
         world = try context.adopt(duplicate!, name: name, deadline: deadline)
     }
 
@@ -77,15 +78,17 @@ public final class MPIEnvironment: @unchecked Sendable {
     }
 }
 
-/// What every communicator of one ``MPIEnvironment`` shares: the watchdog and the list of communicators
-/// to free, in creation order, at the end.
+/// What every communicator of one ``MPIEnvironment`` shares: the watchdog, the arrival board and the
+/// list of communicators to free, in creation order, at the end.
 final class MPIContext: @unchecked Sendable {
     let watchdog: MPIWatchdog
+    let board: MPIArrivalBoard
     private let lock = Lock()
     private var communicators: [MPICommunicator] = []
 
-    init(watchdog: MPIWatchdog) {
+    init(watchdog: MPIWatchdog, board: MPIArrivalBoard) {
         self.watchdog = watchdog
+        self.board = board
     }
 
     /// Wraps a new MPI communicator (collective over it) and remembers it for ``finalize()``.
@@ -101,6 +104,7 @@ final class MPIContext: @unchecked Sendable {
         try all[0].barrier()
         watchdog.stop()
         // Every rank created its groups in the same collective order; free them in reverse.
+        board.free()
         for communicator in all.reversed() { communicator.free() }
         MPI_Finalize()
     }

@@ -92,7 +92,7 @@ final class MPIRequest: CollectiveRequest, @unchecked Sendable {
     private func expiryError() -> CollectiveError {
         switch expiry {
         case let .collective(call, sequence):
-            return communicator.board.expiryError(group: communicator.name, call: call, sequence: sequence,
+            return communicator.arrivals.expiryError(group: communicator.name, call: call, sequence: sequence,
                                                   deadline: communicator.deadline)
         case let .message(operation, sequence, peer):
             return .timeout(group: communicator.name, operation: operation, sequence: sequence,

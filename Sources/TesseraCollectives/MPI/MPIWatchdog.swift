@@ -64,7 +64,7 @@ final class MPIWatchdog: @unchecked Sendable {
             if let expired = watches.values.first(where: { $0.expiry <= now }) {
                 lock.unlock()
                 let communicator = expired.communicator
-                report(communicator.board.expiryError(group: communicator.name, call: expired.call,
+                report(communicator.arrivals.expiryError(group: communicator.name, call: expired.call,
                                                       sequence: expired.sequence, deadline: communicator.deadline))
             }
             condition.wait(lock, until: now &+ period)
