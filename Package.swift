@@ -43,7 +43,7 @@ let package = Package(
             ]),
         .testTarget(name: "TesseraTensorTests", dependencies: ["TesseraTensor"]),
         .testTarget(name: "TesseraCollectivesTests", dependencies: ["TesseraCollectives"]),
-        .testTarget(name: "TesseraFormatsTests", dependencies: ["TesseraFormats"]),
+        .testTarget(name: "TesseraFormatsTests", dependencies: ["TesseraFormats"], resources: [.copy("Fixtures")]),
         .testTarget(name: "TesseraNNTests", dependencies: ["TesseraNN"]),
         .testTarget(name: "TesseraPipelineTests", dependencies: ["TesseraPipeline"]),
         .testTarget(name: "TesseraParallelTests", dependencies: ["TesseraParallel"]),
