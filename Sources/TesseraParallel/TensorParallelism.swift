@@ -65,3 +65,13 @@ public final class Workspace: @unchecked Sendable {
     /// Bytes held.
     public var byteCount: Int { [gathered, partial, reduced, gradient].reduce(0) { $0 + $1.byteCount } }
 }
+
+extension TensorParallelism {
+    /// Every rank's `local` (equal counts), concatenated in rank order (checkpoint gathering; not a hot path).
+    public func allGather(_ local: UnsafeBufferPointer<Float>) throws -> [Float] {
+        guard let group, group.size > 1 else { return Array(local) }
+        var result = [Float](repeating: 0, count: local.count * group.size)
+        try result.withUnsafeMutableBufferPointer { try group.allGather(local, into: $0) }
+        return result
+    }
+}
