@@ -17,12 +17,17 @@ public enum GradientClipping {
     ///   - maxNorm: the threshold; `nil` or a non-positive value only measures.
     ///   - sumAcrossRanks: sums a local Σ g² over the ranks that hold the other parts of the model
     ///     (the identity on one device).
-    public static func clip(_ store: ParameterStore, maxNorm: Float?, sumAcrossRanks: (Double) throws -> Double = { $0 }) rethrows -> Float {
+    public static func clip(_ store: ParameterStore, maxNorm: Float?, sumAcrossRanks: (Double) throws -> Double) rethrows -> Float {
         let norm = Float(try sumAcrossRanks(localSumOfSquares(store)).squareRoot())
         if let maxNorm, maxNorm > 0 {
             let coefficient = maxNorm / (norm + 1e-6)
             if coefficient < 1 { Kernels.scale(store.gradients.pointer, by: coefficient, count: store.count) }
         }
         return norm
+    }
+
+    /// ``clip(_:maxNorm:sumAcrossRanks:)`` on one device.
+    public static func clip(_ store: ParameterStore, maxNorm: Float?) -> Float {
+        clip(store, maxNorm: maxNorm, sumAcrossRanks: { $0 })
     }
 }

@@ -79,6 +79,7 @@ public enum ConjugateMapping: String, Sendable, Hashable, CaseIterable {
                     (scratch.pointer + row * columns * n + r * columns).update(from: blocks + (r * rows + row) * columns, count: columns)
                 }
             }
+            scratch.reserve(count * n)  // the result; the blocks stay behind it in capacity
             return scratch.pointer
         case .keepColumns:
             precondition(columns % n == 0, "\(columns) columns do not split over tp=\(n)")
