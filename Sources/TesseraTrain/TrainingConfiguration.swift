@@ -1,3 +1,5 @@
+import TesseraNN
+
 /// Everything a training run needs to know, as one nested value: the CLI maps its flags onto it, a run can be
 /// described in JSON, and each concern (model, data, batch, optimizer, parallelism, output) has its own group
 /// so new options (pipeline and data parallelism, ZeRO, recomputation, traces) land in the group they belong to.
@@ -51,37 +53,34 @@ public struct TrainingConfiguration: Sendable, Hashable, Codable {
 
     /// AdamW, its learning-rate schedule and gradient clipping.
     public struct Optimizer: Sendable, Hashable, Codable {
-        public enum Schedule: String, Sendable, Hashable, Codable, CaseIterable {
-            case constant, cosine
-        }
-
         /// Peak learning rate (reached after warm-up).
         public var learningRate: Float
         /// The floor a cosine schedule decays to by the last step.
         public var minLearningRate: Float
         /// Steps of linear warm-up from 0 to ``learningRate``.
         public var warmupSteps: Int
-        public var schedule: Schedule
-        /// Decoupled weight decay on parameters with two or more dimensions.
-        public var weightDecay: Float
-        public var beta1: Float
-        public var beta2: Float
-        public var epsilon: Float
+        public var schedule: LearningRateSchedule.Kind
+        /// β₁, β₂, ε and the decoupled weight decay (on parameters with two or more dimensions).
+        public var adamW: AdamWConfiguration
         /// Clip the global gradient norm to this (`nil` or 0: no clipping; the norm is reported either way).
         public var gradientClip: Float?
 
         public init(learningRate: Float = 1e-3, minLearningRate: Float = 1e-4, warmupSteps: Int = 0,
-                    schedule: Schedule = .cosine, weightDecay: Float = 0.1, beta1: Float = 0.9, beta2: Float = 0.95,
-                    epsilon: Float = 1e-8, gradientClip: Float? = 1.0) {
+                    schedule: LearningRateSchedule.Kind = .cosine,
+                    adamW: AdamWConfiguration = AdamWConfiguration(beta1: 0.9, beta2: 0.95, epsilon: 1e-8, weightDecay: 0.1),
+                    gradientClip: Float? = 1.0) {
             self.learningRate = learningRate
             self.minLearningRate = minLearningRate
             self.warmupSteps = warmupSteps
             self.schedule = schedule
-            self.weightDecay = weightDecay
-            self.beta1 = beta1
-            self.beta2 = beta2
-            self.epsilon = epsilon
+            self.adamW = adamW
             self.gradientClip = gradientClip
+        }
+
+        /// The schedule over a run of `steps` optimizer steps.
+        public func learningRateSchedule(steps: Int) -> LearningRateSchedule {
+            LearningRateSchedule(kind: schedule, maxLearningRate: learningRate, minLearningRate: minLearningRate,
+                                 warmupSteps: warmupSteps, totalSteps: steps)
         }
     }
 
@@ -151,10 +150,11 @@ public struct TrainingConfiguration: Sendable, Hashable, Codable {
         try require(o.minLearningRate >= 0 && o.minLearningRate <= o.learningRate, "--min-lr",
                     "\(o.minLearningRate) must lie between 0 and --lr (\(o.learningRate))")
         try require(o.warmupSteps >= 0, "--warmup-steps", "\(o.warmupSteps) must not be negative")
-        try require(o.weightDecay >= 0, "--weight-decay", "\(o.weightDecay) must not be negative")
-        try require((0..<1).contains(o.beta1), "--beta1", "\(o.beta1) must lie in [0, 1)")
-        try require((0..<1).contains(o.beta2), "--beta2", "\(o.beta2) must lie in [0, 1)")
-        try require(o.epsilon > 0, "--eps", "\(o.epsilon) must be positive")
+        let a = o.adamW
+        try require(a.weightDecay >= 0, "--weight-decay", "\(a.weightDecay) must not be negative")
+        try require((0..<1).contains(a.beta1), "--beta1", "\(a.beta1) must lie in [0, 1)")
+        try require((0..<1).contains(a.beta2), "--beta2", "\(a.beta2) must lie in [0, 1)")
+        try require(a.epsilon > 0, "--eps", "\(a.epsilon) must be positive")
         try require((o.gradientClip ?? 0) >= 0, "--grad-clip", "\(o.gradientClip ?? 0) must not be negative (0 turns clipping off)")
         try require(parallelism.tensorParallel >= 1, "--tp", "\(parallelism.tensorParallel) must be at least 1")
         try require(!parallelism.sequenceParallel || parallelism.tensorParallel > 1, "--sequence-parallel",
