@@ -116,11 +116,15 @@ public final class TransformerEngine: @unchecked Sendable {
         // Pad each row to the equal shard width, gather the vocabulary over tp, drop the padding.
         let padded = FloatBuffer(count: tokens * local)
         for t in 0..<tokens { (padded.pointer + t * local).update(from: state.logits.pointer + t * width, count: width) }
+        // `gathered` points into `scratch` (or `padded` on one rank): both must outlive the copy below.
+        let scratch = FloatBuffer(count: 0)
         let gathered = try model.tp.mappings.gatherFromTensorRegion.forward(padded.pointer, rows: tokens, columns: local,
-                                                                             scratch: FloatBuffer(count: 0), in: model.tp)
+                                                                             scratch: scratch, in: model.tp)
         let full = local * model.tp.size, v = config.vocabularySize
         var result = [Float](repeating: 0, count: tokens * v)
-        for t in 0..<tokens { for c in 0..<v { result[t * v + c] = gathered[t * full + c] } }
+        withExtendedLifetime((scratch, padded)) {
+            for t in 0..<tokens { for c in 0..<v { result[t * v + c] = gathered[t * full + c] } }
+        }
         return result
     }
 
