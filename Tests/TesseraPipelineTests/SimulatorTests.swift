@@ -49,7 +49,7 @@ import TesseraPipeline
     /// with F = B = W that is a third of 1F1B's (p − 1)(F + B + W).
     @Test func zeroBubbleH1MatchesItsPublishedBubble() throws {
         for p in 2...8 {
-            for m in p...32 {
+            for m in Set([p, p + 1, 2 * p + 1, 32]).sorted() {
                 let schedule = try PipelineSchedule(.zeroBubbleH1, stages: p, microBatches: m)
                 for (f, b, w) in [(1.0, 1.0, 1.0), (1.0, 1.5, 0.5), (1.5, 1.0, 0.75), (2.0, 2.0, 1.0)] {
                     let costs = PipelineCosts(forward: f, backwardInput: b, backwardWeight: w)
