@@ -47,7 +47,7 @@ let package = Package(
         .testTarget(name: "TesseraNNTests", dependencies: ["TesseraNN"]),
         .testTarget(name: "TesseraPipelineTests", dependencies: ["TesseraPipeline"]),
         .testTarget(name: "TesseraParallelTests", dependencies: ["TesseraParallel"]),
-        .testTarget(name: "TesseraModelsTests", dependencies: ["TesseraModels"]),
+        .testTarget(name: "TesseraModelsTests", dependencies: ["TesseraModels"], resources: [.copy("Fixtures")]),
         .testTarget(name: "TesseraTrainTests", dependencies: ["TesseraTrain"]),
         .testTarget(name: "TesseraPlannerTests", dependencies: ["TesseraPlanner"]),
     ],
