@@ -24,7 +24,7 @@ extension PipelineCosts {
 extension PipelineTimeline {
     /// The simulator's prediction for this measured run: `kind` on as many stages as the timeline has rows
     /// and as many micro-batches as its compute spans name, timed with ``PipelineCosts/init(measuredFrom:)``.
-    /// Its bubble fraction is what the run's ``metrics`` should approach.
+    /// Its bubble fraction is what the run's ``metrics`` should approach. Expects one row per pipeline stage.
     /// - Throws: ``PipelineError/invalidParameter(name:value:fix:)`` when the timeline does not fit `kind`
     ///   (e.g. a micro-batch count that interleaving cannot use).
     public func simulatedCounterpart(kind: PipelineScheduleKind, virtualStages: Int = 1) throws -> PipelineSimulation {

@@ -18,7 +18,8 @@ public struct PipelineTraceSpan: Sendable {
 /// Thread-safe: rank threads call ``begin(_:rank:name:microBatch:chunk:step:)`` and ``end(_:)`` (or
 /// ``measure(_:rank:step:_:)``) concurrently; only ``end(_:)`` takes the lock, for one append. With one
 /// process per rank (MPI), create each recorder right after a barrier so origins agree to within the
-/// barrier's skew, and merge the files with ``PipelineTrace/merging(_:)``.
+/// barrier's skew, and merge the files with ``PipelineTrace/merging(_:)``. Pass the pipeline stage as
+/// `rank` and record one tensor/data-parallel replica per stage, so each row of the picture is one stage.
 public final class PipelineTraceRecorder: @unchecked Sendable {
     private let origin: ContinuousClock.Instant
     private let lock = NSLock()
