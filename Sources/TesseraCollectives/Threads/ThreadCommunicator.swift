@@ -145,11 +145,7 @@ final class ThreadCommunicator: Communicator, @unchecked Sendable {
     /// Rank `r` reduces block `r` of every rank's input straight into its output.
     private func reduceScatterWork(_ input: UnsafeBufferPointer<Float>, into output: UnsafeMutableBufferPointer<Float>,
                                    operation: ReduceOperation) throws -> Work {
-        guard input.count == size * output.count else {
-            throw CollectiveError.invalidArgument(
-                group: name, operation: "reduceScatter",
-                detail: "input has \(input.count) floats but must have size × output.count = \(size) × \(output.count) = \(size * output.count)")
-        }
+        try CollectiveArguments.checkReduceScatter(input: input.count, output: output.count, group: name, size: size)
         let signature = CallSignature(operation: "reduceScatter", byteCount: output.count * 4, arguments: operation.rawValue)
         return { [self] sequence in
             let count = output.count
@@ -163,11 +159,7 @@ final class ThreadCommunicator: Communicator, @unchecked Sendable {
 
     /// Every rank copies every rank's input into its own output.
     private func allGatherWork(_ input: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer) throws -> Work {
-        guard output.count == size * input.count else {
-            throw CollectiveError.invalidArgument(
-                group: name, operation: "allGather",
-                detail: "output has \(output.count) bytes but must have size × input.count = \(size) × \(input.count) = \(size * input.count)")
-        }
+        try CollectiveArguments.checkAllGather(input: input.count, output: output.count, group: name, size: size)
         let signature = CallSignature(operation: "allGather", byteCount: input.count)
         return { [self] sequence in
             let count = input.count
@@ -183,13 +175,8 @@ final class ThreadCommunicator: Communicator, @unchecked Sendable {
     /// Rank `r` pulls its piece from every rank's input; the counts are cross-checked after arrival.
     private func allToAllWork(_ input: UnsafeRawBufferPointer, sendCounts: [Int],
                               into output: UnsafeMutableRawBufferPointer, receiveCounts: [Int]) throws -> Work {
-        for (label, counts, buffer) in [("sendCounts", sendCounts, input.count), ("receiveCounts", receiveCounts, output.count)] {
-            guard counts.count == size, counts.allSatisfy({ $0 >= 0 }), counts.reduce(0, +) <= buffer else {
-                throw CollectiveError.invalidArgument(
-                    group: name, operation: "allToAll",
-                    detail: "\(label) \(counts) must have \(size) non-negative entries summing to at most the buffer's \(buffer) bytes")
-            }
-        }
+        try CollectiveArguments.checkAllToAll(sendCounts: sendCounts, inputBytes: input.count, receiveCounts: receiveCounts,
+                                              outputBytes: output.count, group: name, size: size)
         let signature = CallSignature(operation: "allToAll", byteCount: nil)
         return { [self] sequence in
             try exchange(sequence, signature, publish: { slot in
@@ -208,14 +195,11 @@ final class ThreadCommunicator: Communicator, @unchecked Sendable {
                         }
                     }
                 }
-                var offset = 0
-                for source in 0..<size {
-                    let count = receiveCounts[source]
-                    let sourceOffset = slot.parameters[source][..<rank].reduce(0, +)
-                    if count > 0 {
-                        (output.baseAddress! + offset).copyMemory(from: slot.inputs[source]! + sourceOffset, byteCount: count)
-                    }
-                    offset += count
+                let offsets = CollectiveArguments.offsets(receiveCounts)
+                for source in 0..<size where receiveCounts[source] > 0 {
+                    let sourceOffset = CollectiveArguments.offsets(Array(slot.parameters[source][..<size]))[rank]
+                    (output.baseAddress! + offsets[source]).copyMemory(from: slot.inputs[source]! + sourceOffset,
+                                                                       byteCount: receiveCounts[source])
                 }
             }
         }
@@ -285,10 +269,7 @@ final class ThreadCommunicator: Communicator, @unchecked Sendable {
     }
 
     private func checkRank(_ peer: Int, role: String, operation: String) throws {
-        guard (0..<size).contains(peer) else {
-            throw CollectiveError.invalidArgument(group: name, operation: operation,
-                                                  detail: "\(role) rank \(peer) is outside the group's ranks 0..<\(size)")
-        }
+        try CollectiveArguments.checkPeer(peer, role: role, group: name, size: size, operation: operation)
     }
 
     /// Slice `part` of `count` elements cut into `parts` pieces whose bounds fall on 64-byte lines, so
