@@ -37,13 +37,13 @@ public final class TransformerEngine: @unchecked Sendable {
     /// Steps taken.
     public private(set) var step = 0
 
-    /// Builds this rank's model (initialized from `seed`) and optimizer.
+    /// Builds this rank's model (initialized from `seed`; `nil` leaves zeros for a checkpoint) and optimizer.
     /// - Parameters:
     ///   - groups: the rank's process groups (`nil` on one device); the model is split over `groups.tensor`.
     ///   - mappings: the conjugate mappings (tests replace one to prove the equivalence tests can fail).
     /// - Throws: ``ModelError`` for a configuration that is invalid or does not split over the group;
     ///   pipeline and context parallelism are not handled by this engine yet.
-    public init(config: TransformerConfig, groups: ProcessGroups? = nil, seed: UInt64, sequenceParallel: Bool = false,
+    public init(config: TransformerConfig, groups: ProcessGroups? = nil, seed: UInt64?, sequenceParallel: Bool = false,
                 optimizer: AdamWConfiguration = AdamWConfiguration(), mappings: MappingTable = .megatron) throws {
         if let groups, groups.mesh.pp > 1 || groups.mesh.cp > 1 {
             throw ModelError.invalidConfiguration(field: "mesh", reason: "\(groups.mesh) needs the pipeline executor; this engine runs tp × dp")
@@ -134,5 +134,14 @@ public final class TransformerEngine: @unchecked Sendable {
     private func state() -> ChunkState {
         if states.isEmpty { states.append(chunk.makeState()) }
         return states[0]
+    }
+}
+
+extension TransformerEngine {
+    /// Logits `[vocabulary]` for the token after `tokens` (one sequence), gathered over tp: the step a
+    /// generator takes (recomputing the whole prefix; no KV cache yet).
+    public func nextTokenLogits(_ tokens: [Int32]) throws -> [Float] {
+        let all: [Float] = try logits(MicroBatch(tokens: tokens, targets: nil, batch: 1, length: tokens.count))
+        return Array(all[((tokens.count - 1) * config.vocabularySize)...])
     }
 }
