@@ -16,7 +16,8 @@ public struct Generator {
 
     /// Up to `maxNewTokens` ids that follow `prompt`, ending early after one of `stopTokens` (which is included).
     ///
-    /// When prompt and continuation outgrow the model's context, the model sees the last `contextLength` ids.
+    /// Decoding is incremental through the model's key/value caches. Once prompt and continuation fill the model's
+    /// context, each further token is predicted from the last `contextLength` ids, recomputed (a sliding window).
     /// - Parameter onToken: called with each new id as it is chosen (to stream the text).
     /// - Throws: ``TrainingError/invalidOption(option:reason:)`` for an empty prompt; ``ModelError`` for ids outside
     ///   the vocabulary; ``CollectiveError``.
@@ -25,19 +26,22 @@ public struct Generator {
         guard !prompt.isEmpty else {
             throw TrainingError.invalidOption(option: "--prompt", reason: "the prompt encodes to no tokens; give some text (or --bos)")
         }
+        guard maxNewTokens > 0 else { return [] }
         let context = engine.config.contextLength
+        let caches = engine.makeCaches()
         var sequence = prompt, generated: [Int32] = []
-        for draw in 0..<max(0, maxNewTokens) {
-            let window = Array(sequence.suffix(context))
-            let logits = try engine.logits(MicroBatch(tokens: window, targets: nil, batch: 1, length: window.count))
-            let vocabulary = engine.config.vocabularySize
-            let next = logits.withUnsafeBufferPointer { all in
-                sampler.sample(UnsafeBufferPointer(rebasing: all[((window.count - 1) * vocabulary)...]), draw: draw)
-            }
+        var logits = try engine.decode(Array(prompt.suffix(context)), caches: caches)
+        for draw in 0..<maxNewTokens {
+            let next = logits.withUnsafeBufferPointer { sampler.sample($0, draw: draw) }
             generated.append(next)
             sequence.append(next)
             try onToken(next)
-            if stopTokens.contains(next) { break }
+            if stopTokens.contains(next) || draw == maxNewTokens - 1 { break }
+            if let cache = caches.first, cache.count < cache.capacity {
+                logits = try engine.decode([next], caches: caches)
+            } else {
+                logits = try engine.nextTokenLogits(Array(sequence.suffix(context)))
+            }
         }
         return generated
     }

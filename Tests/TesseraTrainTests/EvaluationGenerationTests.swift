@@ -115,3 +115,22 @@ extension EvaluationGenerationTests {
         }
     }
 }
+
+extension EvaluationGenerationTests {
+    /// Past the context (64 for `tiny`) generation slides its window instead of failing; before it, the cached
+    /// path gives the tokens recomputation would.
+    @Test func generationOutlivesTheContextAndMatchesRecomputation() throws {
+        let engine = try Self.trainedEngine(steps: 20)
+        let prompt = Array("abcdefghabcdefgh".utf8.map { Int32($0) })
+        let tokens = try Generator(engine: engine, sampling: SamplingOptions()).generate(prompt: prompt, maxNewTokens: 52)
+        #expect(tokens.count == 52)
+        var sequence = prompt, recomputed: [Int32] = []
+        for _ in 0..<52 {
+            let logits = try engine.nextTokenLogits(Array(sequence.suffix(64)))
+            let next = Int32(logits.indices.max { logits[$0] < logits[$1] || (logits[$0] == logits[$1] && $0 > $1) }!)
+            recomputed.append(next)
+            sequence.append(next)
+        }
+        #expect(tokens == recomputed)
+    }
+}
