@@ -43,9 +43,9 @@ struct Eval: ParsableCommand {
             }
             ids.insert(id, at: 0)
         }
-        let (path, length, batch, json, name) = (data, sequenceLength ?? config.contextLength, batchSize, json, tokenizer.name)
+        let (path, length, batch, json, name, scored) = (data, sequenceLength ?? config.contextLength, batchSize, json, tokenizer.name, ids)
         try model.run(location) { engine, world in
-            let result = try Evaluation.evaluate(engine, ids: ids, sequenceLength: length, batchSize: batch, path: path, tokenizerName: name)
+            let result = try Evaluation.evaluate(engine, ids: scored, sequenceLength: length, batchSize: batch, path: path, tokenizerName: name)
             guard world.rank == 0 else { return }
             if json {
                 let encoder = JSONEncoder()

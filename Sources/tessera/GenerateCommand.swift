@@ -80,8 +80,7 @@ struct Generate: ParsableCommand {
                 prompt: promptIDs, maxNewTokens: count, stopTokens: stopTokens) { id in
                 guard printing, !json else { return }
                 bytes += try tokenizer.decodeBytes([id], skippingSpecialTokens: true)
-                print(stream.next(bytes), terminator: "")
-                fflush(stdout)
+                Console.write(stream.next(bytes))
             }
             guard printing else { return }
             if json {

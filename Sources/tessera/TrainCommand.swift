@@ -47,7 +47,7 @@ struct Train: ParsableCommand {
         let c = job.configuration
         let reporting = world.rank == 0
         func say(_ line: String) {
-            if reporting { print(line); fflush(stdout) }
+            if reporting { Console.write(line + "\n") }
         }
         job.notes.forEach(say)
         let trainer = try job.makeTrainer(world: world)
@@ -73,13 +73,12 @@ struct Train: ParsableCommand {
             }
             if reporting {
                 try writer?.append(metrics)
-                print(display.update(metrics), terminator: "")
-                fflush(stdout)
+                Console.write(display.update(metrics))
             }
             if step > 1 { rates.append(metrics.tokensPerSecond) }
             last = metrics
         }
-        if reporting { print(display.finish(), terminator: "") }
+        if reporting { Console.write(display.finish()) }
         if let last {
             let rate = rates.isEmpty ? last.tokensPerSecond : rates.reduce(0, +) / Double(rates.count)
             say("done: \(c.steps) steps in \(String(format: "%.1f", last.elapsedSeconds)) s, final loss \(String(format: "%.4f", last.loss)),"

@@ -2,7 +2,7 @@ import ArgumentParser
 import TesseraNN
 import TesseraTrain
 
-extension LearningRateSchedule.Kind: @retroactive ExpressibleByArgument {}
+extension LearningRateSchedule.Kind: ExpressibleByArgument {}
 
 /// The flags of `tessera train`, one group per part of ``TrainingConfiguration``; each group writes its part.
 /// New options (pipeline and data parallelism, ZeRO, recomputation, traces) go into the group they belong to.
