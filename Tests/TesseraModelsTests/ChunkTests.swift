@@ -39,6 +39,17 @@ import TesseraParallel
         #expect(whole.allSatisfy { $0.contains { $0 != 0 } })
     }
 
+    /// A last pipeline stage holds its own copy of a tied embedding, equal to the first stage's at
+    /// initialization and left out of the global norm (the first stage counts it).
+    @Test func tiedHeadOnTheLastStageIsACopy() throws {
+        let first = try Transformer(config: TinyConfigs.gpt2, seed: 2, chunkLayers: [0..<1])
+        let last = try Transformer(config: TinyConfigs.gpt2, seed: 2, chunkLayers: [1..<2])
+        let name = TinyConfigs.gpt2.tokenEmbeddingName
+        #expect(Array(first.store[name]!.value) == Array(last.store[name]!.value))
+        #expect(first.store[name]!.spec.countsInGlobalNorm && !last.store[name]!.spec.countsInGlobalNorm)
+        #expect(first.chunks[0].isFirst && !first.chunks[0].isLast && last.chunks[0].isLast && !last.chunks[0].isFirst)
+    }
+
     /// Per-rank activation bytes fall about as 1/tp with sequence parallelism (Korthikanti et al. 2022).
     @Test func sequenceParallelismDividesActivations() throws {
         let config = TinyConfigs.gpt2
