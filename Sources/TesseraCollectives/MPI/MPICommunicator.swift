@@ -1,4 +1,7 @@
 import CMPI
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A communicator of the MPI backend: one rank per process, Open MPI underneath.
 ///
@@ -14,12 +17,14 @@ final class MPICommunicator: Communicator, @unchecked Sendable {
     let name: String
     let deadline: Duration
     let arrivals: MPIArrivalView
+    /// The blocking call in progress, for the watchdog.
+    let watch = MPIWatchdog.Watch()
+    private let nextSequence = AtomicWord()
     private let tagUpperBound: Int
     private let lock = Lock()
     // Guarded by `lock`:
-    private var nextSequence = 0
     private var messageCounts: [ChannelKey: Int] = [:]
-    private var pendingSends: [(request: MPI_Request?, copy: UnsafeMutableRawBufferPointer)] = []
+    private var pendingSends: [(request: MPI_Request?, copy: UnsafeMutableRawBufferPointer, destination: Int)] = []
 
     /// Wraps `comm` (collective: members exchange their arrival-board entries).
     init(context: MPIContext, comm: MPI_Comm, name: String, deadline: Duration) throws {
@@ -125,7 +130,7 @@ final class MPICommunicator: Communicator, @unchecked Sendable {
         }
         _ = takeMessageNumber(ChannelKey(source: rank, destination: destination, tag: tag))
         lock.withLock {
-            pendingSends.append((request, copy))
+            pendingSends.append((request, copy, destination))
             reapSendsLocked()
         }
     }
@@ -189,14 +194,18 @@ final class MPICommunicator: Communicator, @unchecked Sendable {
 
     // MARK: Lifetime
 
-    /// Waits (at most the deadline) for buffered sends to be delivered and frees their copies.
+    /// Waits (at most the deadline) for buffered sends to be received and frees their copies.
+    /// - Throws: ``CollectiveError/timeout(group:operation:sequence:missingRanks:deadline:)`` naming the
+    ///   ranks that never received a message sent to them.
     func drainSends() throws {
         let deadline = monotonicNanoseconds() &+ self.deadline.nanoseconds
         while !lock.withLock({ reapSendsLocked() }) {
             guard monotonicNanoseconds() < deadline else {
-                throw CollectiveError.timeout(group: name, operation: "finalize (buffered sends)", sequence: nextSequence,
-                                              missingRanks: [], deadline: self.deadline)
+                let unreceived = Set(lock.withLock { pendingSends.map(\.destination) }).sorted()
+                throw CollectiveError.timeout(group: name, operation: "finalize: messages sent but never received",
+                                              sequence: Int(nextSequence.load()), missingRanks: unreceived, deadline: self.deadline)
             }
+            sched_yield()
         }
     }
 
@@ -208,10 +217,14 @@ final class MPICommunicator: Communicator, @unchecked Sendable {
 
     // MARK: Plumbing
 
-    /// Runs a blocking MPI call as collective number `sequence` under the watchdog.
+    /// Runs a blocking MPI call as the next collective, under the watchdog.
+    @inline(__always)
     private func blocking(_ call: MPICall, _ body: () -> Int32) throws {
         let sequence = begin(call)
-        try mpiCheck(context.watchdog.watch(self, call, sequence: sequence, body), group: name, operation: "\(call.kind)")
+        watch.begin(call, sequence: sequence, deadline: deadline)
+        let code = body()
+        watch.end()
+        try mpiCheck(code, group: name, operation: "\(call.kind)")
     }
 
     /// Starts a non-blocking collective as number `sequence`.
@@ -224,11 +237,10 @@ final class MPICommunicator: Communicator, @unchecked Sendable {
                           completion: completion)
     }
 
+    /// Takes the next collective sequence number and notes the call on the arrival board.
+    @inline(__always)
     private func begin(_ call: MPICall) -> Int {
-        let sequence = lock.withLock {
-            defer { nextSequence += 1 }
-            return nextSequence
-        }
+        let sequence = Int(nextSequence.add(1))
         arrivals.mark(call, sequence: sequence)
         return sequence
     }
