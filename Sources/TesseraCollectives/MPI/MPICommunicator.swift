@@ -24,7 +24,7 @@ final class MPICommunicator: Communicator, @unchecked Sendable {
     private let lock = Lock()
     // Guarded by `lock`:
     private var messageCounts: [ChannelKey: Int] = [:]
-    private var pendingSends: [(request: MPI_Request?, copy: UnsafeMutableRawBufferPointer, destination: Int)] = []
+    private var pendingSends: [(request: any CollectiveRequest, copy: UnsafeMutableRawBufferPointer, destination: Int)] = []
 
     /// Wraps `comm` (collective: members exchange their arrival-board entries).
     init(context: MPIContext, comm: MPI_Comm, name: String, deadline: Duration) throws {
@@ -117,18 +117,15 @@ final class MPICommunicator: Communicator, @unchecked Sendable {
     // MARK: Point to point
 
     func send(_ buffer: UnsafeRawBufferPointer, to destination: Int, tag: Int) throws {
-        let operation = "send(to: \(destination), tag: \(tag))"
-        try checkMessage(peer: destination, tag: tag, role: "destination", operation: operation)
-        let count = try mpiCount(buffer.count, group: name, operation: operation)
         let copy = UnsafeMutableRawBufferPointer.allocate(byteCount: max(buffer.count, 1), alignment: 64)
         if buffer.count > 0 { copy.copyMemory(from: buffer) }
-        var request: MPI_Request? = tessera_mpi_request_null()
-        let code = MPI_Isend(copy.baseAddress, count, tessera_mpi_byte(), Int32(destination), Int32(tag), comm, &request)
-        guard code == tessera_mpi_success() else {
+        let request: any CollectiveRequest
+        do {
+            request = try startSend(UnsafeRawBufferPointer(rebasing: copy[0..<buffer.count]), to: destination, tag: tag)
+        } catch {
             copy.deallocate()
-            throw CollectiveError.backend(group: name, operation: operation, detail: mpiErrorString(code))
+            throw error
         }
-        _ = takeMessageNumber(ChannelKey(source: rank, destination: destination, tag: tag))
         lock.withLock {
             pendingSends.append((request, copy, destination))
             reapSendsLocked()
@@ -168,28 +165,18 @@ final class MPICommunicator: Communicator, @unchecked Sendable {
 
     /// Not buffered: the caller keeps `buffer` untouched until `wait()` returns.
     func startSend(_ buffer: UnsafeRawBufferPointer, to destination: Int, tag: Int) throws -> any CollectiveRequest {
-        let operation = "send(to: \(destination), tag: \(tag))"
-        try checkMessage(peer: destination, tag: tag, role: "destination", operation: operation)
-        let count = try mpiCount(buffer.count, group: name, operation: operation)
-        let sequence = takeMessageNumber(ChannelKey(source: rank, destination: destination, tag: tag))
-        var request: MPI_Request? = tessera_mpi_request_null()
-        try mpiCheck(MPI_Isend(buffer.baseAddress, count, tessera_mpi_byte(), Int32(destination), Int32(tag), comm, &request),
-                     group: name, operation: operation)
-        return MPIRequest(communicator: self, request: request,
-                          expiry: .message(operation: operation, sequence: sequence, peer: destination))
+        try startMessage("send(to: \(destination), tag: \(tag))", peer: destination, role: "destination", tag: tag,
+                         channel: ChannelKey(source: rank, destination: destination, tag: tag), bytes: buffer.count) {
+            MPI_Isend(buffer.baseAddress, $0, tessera_mpi_byte(), Int32(destination), Int32(tag), comm, $1)
+        }
     }
 
     func startReceive(into buffer: UnsafeMutableRawBufferPointer, from source: Int, tag: Int) throws -> any CollectiveRequest {
-        let operation = "receive(from: \(source), tag: \(tag))"
-        try checkMessage(peer: source, tag: tag, role: "source", operation: operation)
-        let count = try mpiCount(buffer.count, group: name, operation: operation)
-        let sequence = takeMessageNumber(ChannelKey(source: source, destination: rank, tag: tag))
-        var request: MPI_Request? = tessera_mpi_request_null()
-        try mpiCheck(MPI_Irecv(buffer.baseAddress, count, tessera_mpi_byte(), Int32(source), Int32(tag), comm, &request),
-                     group: name, operation: operation)
-        return MPIRequest(communicator: self, request: request,
-                          expiry: .message(operation: operation, sequence: sequence, peer: source),
-                          expectedBytes: buffer.count)
+        try startMessage("receive(from: \(source), tag: \(tag))", peer: source, role: "source", tag: tag,
+                         channel: ChannelKey(source: source, destination: rank, tag: tag), bytes: buffer.count,
+                         expectsExactSize: true) {
+            MPI_Irecv(buffer.baseAddress, $0, tessera_mpi_byte(), Int32(source), Int32(tag), comm, $1)
+        }
     }
 
     // MARK: Lifetime
@@ -227,6 +214,20 @@ final class MPICommunicator: Communicator, @unchecked Sendable {
         try mpiCheck(code, group: name, operation: "\(call.kind)")
     }
 
+    /// Starts a send or receive as the next message on its channel.
+    private func startMessage(_ operation: String, peer: Int, role: String, tag: Int, channel: ChannelKey, bytes: Int,
+                              expectsExactSize: Bool = false,
+                              _ start: (Int32, UnsafeMutablePointer<MPI_Request?>) -> Int32) throws -> any CollectiveRequest {
+        try checkMessage(peer: peer, tag: tag, role: role, operation: operation)
+        let count = try mpiCount(bytes, group: name, operation: operation)
+        let sequence = takeMessageNumber(channel)
+        var request: MPI_Request? = tessera_mpi_request_null()
+        try mpiCheck(start(count, &request), group: name, operation: operation)
+        return MPIRequest(communicator: self, request: request,
+                          expiry: .message(operation: operation, sequence: sequence, peer: peer),
+                          expectedBytes: expectsExactSize ? bytes : nil)
+    }
+
     /// Starts a non-blocking collective as number `sequence`.
     private func nonBlocking(_ call: MPICall, completion: (() -> Void)? = nil,
                              _ start: (UnsafeMutablePointer<MPI_Request?>) -> Int32) throws -> any CollectiveRequest {
@@ -256,11 +257,9 @@ final class MPICommunicator: Communicator, @unchecked Sendable {
     @discardableResult
     private func reapSendsLocked() -> Bool {
         pendingSends.removeAll { pending in
-            var request = pending.request
-            var done: Int32 = 0
-            MPI_Test(&request, &done, tessera_mpi_status_ignore())
-            if done != 0 { pending.copy.deallocate() }
-            return done != 0
+            guard pending.request.isComplete else { return false }
+            pending.copy.deallocate()
+            return true
         }
         return pendingSends.isEmpty
     }
