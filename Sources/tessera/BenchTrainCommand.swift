@@ -51,16 +51,20 @@ struct BenchTrain: ParsableCommand {
         // The limit: the dominant product of the step (the MLP's up projection over all tokens of the step).
         let m = shape.tokensPerStep, n = model.mlp.intermediateSize, k = model.hiddenSize
         log("measuring cblas_sgemm \(m)×\(n)×\(k) on \(threads) threads…")
-        let sgemm = TrainingBenchmark.sgemmRate(m: m, n: n, k: k, threads: threads)
+        var sgemmRates = TrainingBenchmark.sgemmSamples(m: m, n: n, k: k, threads: threads)
         log("Tessera: \(warmup) warm-up + \(steps) timed steps…")
         let tessera = try TrainingBenchmark.measure(shape, blasThreads: threads, warmup: warmup, steps: steps, progress: log)
         let tesseraPeak = TrainingBenchmark.peakResidentBytes()
         let peer = noPeer ? nil : try runPeer(log: log)
+        // Sampled before and after both runs, so a machine that got busier or quieter meanwhile shows in the limit too.
+        sgemmRates += TrainingBenchmark.sgemmSamples(m: m, n: n, k: k, threads: threads)
+        let sgemm = TrainingBenchmark.median(sgemmRates)
 
         let tesseraFlops = shape.flopsPerStep / tessera.medianStepSeconds / 1e9
         print("Training throughput: \(config)\(layers.map { " (\($0) layers)" } ?? "") (\(model.parameterCount) parameters),"
               + " \(batch) × \(sequenceLength) tokens per step, fp32, AdamW, \(threads) threads")
-        print("Machine: \(TrainingBenchmark.machine). Median of \(steps) steps after \(warmup) warm-up steps.")
+        print("Machine: \(TrainingBenchmark.machine). Median of \(steps) steps after \(warmup) warm-up steps;"
+              + " sgemm: median of \(sgemmRates.count) products sampled before and after the runs.")
         print("Model FLOP per step = \(shape.formula) = \(String(format: "%.3e", shape.flopsPerStep))")
         print("")
         print("| implementation | tokens/s | step s | model GFLOP/s | % of sgemm | peak RSS MiB |")
@@ -85,7 +89,7 @@ struct BenchTrain: ParsableCommand {
                 "benchmark": "train", "machine": TrainingBenchmark.machine, "config": config, "layers": model.layers,
                 "parameters": model.parameterCount, "batch": batch, "seq_len": sequenceLength, "threads": threads,
                 "warmup_steps": warmup, "timed_steps": steps, "flops_per_step": shape.flopsPerStep, "flops_formula": shape.formula,
-                "sgemm": ["m": m, "n": n, "k": k, "gflops": sgemm],
+                "sgemm": ["m": m, "n": n, "k": k, "gflops": sgemm, "samples_gflops": sgemmRates],
                 "tessera": ["step_seconds": tessera.stepSeconds, "median_step_seconds": tessera.medianStepSeconds,
                             "tokens_per_second": tessera.tokensPerSecond, "model_gflops": tesseraFlops,
                             "fraction_of_sgemm": tesseraFlops / sgemm, "peak_resident_bytes": tesseraPeak, "losses": tessera.losses],

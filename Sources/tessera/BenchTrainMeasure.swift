@@ -77,13 +77,13 @@ enum TrainingBenchmark {
         return runs[0]
     }
 
-    /// `cblas_sgemm` GFLOP/s on `[m, k] × [k, n]` with `threads` OpenBLAS threads: the median of `repeats`
-    /// products after one warm-up.
-    static func sgemmRate(m: Int, n: Int, k: Int, threads: Int, repeats: Int = 7) -> Double {
+    /// `cblas_sgemm` GFLOP/s of each of `repeats` products `[m, k] × [k, n]` (after one warm-up) with `threads`
+    /// OpenBLAS threads. Benchmarks sample it before and after their own runs and report the median of both.
+    static func sgemmSamples(m: Int, n: Int, k: Int, threads: Int, repeats: Int = 7) -> [Double] {
         BLASThreads.set(threads)
         let a = [Float](repeating: 0.5, count: m * k), b = [Float](repeating: 0.25, count: k * n)
         var c = [Float](repeating: 0, count: m * n)
-        var times: [Double] = []
+        var rates: [Double] = []
         for r in 0...repeats {
             let start = DispatchTime.now().uptimeNanoseconds
             a.withUnsafeBufferPointer { a in
@@ -93,9 +93,10 @@ enum TrainingBenchmark {
                     }
                 }
             }
-            if r > 0 { times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9) }
+            let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+            if r > 0 { rates.append(2 * Double(m) * Double(n) * Double(k) / seconds / 1e9) }
         }
-        return 2 * Double(m) * Double(n) * Double(k) / median(times) / 1e9
+        return rates
     }
 
     /// Peak resident memory of this process (`VmHWM`), in bytes.
