@@ -9,26 +9,10 @@ struct BenchTrain: ParsableCommand {
         commandName: "train",
         abstract: "Training throughput against PyTorch and against cblas_sgemm (GPT-2 small, 4 × 256 tokens, fp32, AdamW).")
 
-    @Option(help: "Model preset or config.json.")
-    var config = "gpt2-small"
-
-    @Option(help: "Use only this many layers (a quick smoke run; the peer gets the same).")
-    var layers: Int?
-
-    @Option(help: "Sequences per step.")
-    var batch = 4
-
-    @Option(name: .customLong("seq-len"), help: "Tokens per sequence.")
-    var sequenceLength = 256
+    @OptionGroup var shape: BenchShapeOptions
 
     @Option(help: "Threads for both sides (OpenBLAS for Tessera, torch.set_num_threads for PyTorch).")
     var threads = 2
-
-    @Option(help: "Untimed warm-up steps.")
-    var warmup = 2
-
-    @Option(help: "Timed steps (the median is reported).")
-    var steps = 5
 
     @Option(help: "Python interpreter for the PyTorch peer.")
     var python = "python3"
@@ -39,13 +23,12 @@ struct BenchTrain: ParsableCommand {
     @Flag(name: .customLong("no-peer"), help: "Skip the PyTorch peer.")
     var noPeer = false
 
-    @Option(help: "Also write the results as JSON to this file.")
-    var json: String?
 
     func run() throws {
-        var model = try TransformerConfig.named(config)
-        if let layers { model.layers = layers }
-        let shape = TrainingBenchmark.Shape(config: model, batch: batch, sequenceLength: sequenceLength)
+        let (config, layers, batch, sequenceLength, warmup, steps, json) =
+            (shape.config, shape.layers, shape.batch, shape.sequenceLength, shape.warmup, shape.steps, shape.json)
+        let shape = try self.shape.shape()
+        let model = shape.config
         let log: @Sendable (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
 
         // The limit: the dominant product of the step (the MLP's up projection over all tokens of the step).
@@ -116,11 +99,11 @@ struct BenchTrain: ParsableCommand {
         guard FileManager.default.fileExists(atPath: peerScript) else {
             throw ValidationError("\(peerScript): the PyTorch peer script is missing; run from the repository root, pass --peer-script PATH, or use --no-peer")
         }
-        log("PyTorch: \(warmup) warm-up + \(steps) timed steps…")
+        log("PyTorch: \(shape.warmup) warm-up + \(shape.steps) timed steps…")
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = [python, peerScript, "--threads", "\(threads)", "--batch", "\(batch)", "--seq-len", "\(sequenceLength)",
-                             "--warmup", "\(warmup)", "--steps", "\(steps)", "--layers", "\(layers ?? 12)"]
+        process.arguments = [python, peerScript, "--threads", "\(threads)", "--batch", "\(shape.batch)", "--seq-len", "\(shape.sequenceLength)",
+                             "--warmup", "\(shape.warmup)", "--steps", "\(shape.steps)", "--layers", "\(shape.layers ?? 12)"]
         let output = Pipe()
         process.standardOutput = output
         try process.run()
