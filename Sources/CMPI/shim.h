@@ -19,5 +19,16 @@ static inline int tessera_mpi_thread_multiple(void) { return MPI_THREAD_MULTIPLE
 static inline int tessera_mpi_any_source(void) { return MPI_ANY_SOURCE; }
 static inline int tessera_mpi_undefined(void) { return MPI_UNDEFINED; }
 static inline int tessera_mpi_success(void) { return MPI_SUCCESS; }
+static inline MPI_Comm tessera_mpi_comm_self(void) { return MPI_COMM_SELF; }
+static inline MPI_Datatype tessera_mpi_int64(void) { return MPI_INT64_T; }
+static inline MPI_Datatype tessera_mpi_double(void) { return MPI_DOUBLE; }
+static inline MPI_Info tessera_mpi_info_null(void) { return MPI_INFO_NULL; }
+static inline MPI_Win tessera_mpi_win_null(void) { return MPI_WIN_NULL; }
+static inline MPI_Op tessera_mpi_min(void) { return MPI_MIN; }
+static inline int tessera_mpi_comm_type_shared(void) { return MPI_COMM_TYPE_SHARED; }
+static inline int tessera_mpi_tag_ub(void) { return MPI_TAG_UB; }
+static inline int tessera_mpi_max_error_string(void) { return MPI_MAX_ERROR_STRING; }
+static inline int tessera_mpi_lock_shared(void) { return MPI_LOCK_SHARED; }
+static inline int tessera_mpi_mode_nocheck(void) { return MPI_MODE_NOCHECK; }
 
 #endif

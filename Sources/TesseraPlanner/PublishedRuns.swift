@@ -1,3 +1,5 @@
+import TesseraPipeline
+
 /// Published training runs the planner is checked against, with their sources.
 public enum PublishedRuns {
     /// One row of Narayanan et al. 2021, "Efficient Large-Scale Language Model Training on GPU Clusters Using
@@ -48,7 +50,7 @@ public enum PublishedRuns {
     /// context or expert parallelism. The validation searches this space, the software the table was measured with.
     public static var megatron2021Space: TrainingSearchSpace {
         var space = TrainingSearchSpace()
-        space.schedules = [.noPipeline, .oneFOneB, .interleaved]
+        space.schedules = [.oneForwardOneBackward, .interleaved]
         space.recompute = [.full]
         space.zeroStages = [0]
         space.contextParallelSizes = [1]
@@ -62,7 +64,7 @@ public enum PublishedRuns {
         /// The best estimate with the published tp and pp (any micro-batch and schedule of the 2021 space).
         public var published: TrainingEstimate
         /// Rank (1-based) of the published (tp, pp) among distinct meshes, in the 2021 space and in the full space
-        /// (nil: not among the fitting layouts).
+        /// (nil: below ``PublishedRuns/rankDepth``).
         public var rankIn2021Space: Int?
         public var rankInFullSpace: Int?
         /// Rank of the first mesh with the published model-parallel size tp·pp (Narayanan et al.'s M), 2021 space.
@@ -74,6 +76,9 @@ public enum PublishedRuns {
         public var ratio: Double { published.tflopsPerDevice / row.teraflopsPerGPU }
     }
 
+    /// Ranks deeper than this are reported as nil.
+    public static let rankDepth = 30
+
     /// Runs the planner on each Megatron row (A100 80GB from `catalog`).
     public static func checkMegatron(
         _ rows: [MegatronRow] = megatronWeakScaling, on accelerator: Accelerator
@@ -83,16 +88,14 @@ public enum PublishedRuns {
             var fixed = megatron2021Space
             fixed.tensorParallelSizes = [row.tp]
             fixed.pipelineParallelSizes = [row.pp]
-            let published = try TrainingSearch.run(job, space: fixed, keep: 1)
-            let restricted = try TrainingSearch.run(job, space: megatron2021Space, keep: 5000)
-            let full = try TrainingSearch.run(job, keep: 20000)
+            let published = try TrainingSearch.run(job, space: fixed, keep: 1, keepMeshes: 1)
+            let restricted = try TrainingSearch.run(job, space: megatron2021Space, keep: 1, keepMeshes: rankDepth)
+            let full = try TrainingSearch.run(job, keep: 1, keepMeshes: rankDepth)
             func rank(_ plan: TrainingPlan) -> Int? {
-                let meshes = plan.bestPerMesh(limit: 1000)
-                return meshes.firstIndex { $0.layout.tp == row.tp && $0.layout.pp == row.pp }.map { $0 + 1 }
+                plan.bestMeshes.firstIndex { $0.layout.tp == row.tp && $0.layout.pp == row.pp }.map { $0 + 1 }
             }
             func productRank(_ plan: TrainingPlan) -> Int? {
-                let meshes = plan.bestPerMesh(limit: 1000)
-                return meshes.firstIndex { $0.layout.tp * $0.layout.pp == row.tp * row.pp }.map { $0 + 1 }
+                plan.bestMeshes.firstIndex { $0.layout.tp * $0.layout.pp == row.tp * row.pp }.map { $0 + 1 }
             }
             guard let best = published.ranked.first, let overall = restricted.ranked.first else {
                 throw PlannerError.noValidLayout(reasons: ["the published layout of the \(row.billions)B row does not fit"])

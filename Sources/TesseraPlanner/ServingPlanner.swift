@@ -66,6 +66,11 @@ public struct ServingLayout: Sendable, Equatable, Hashable, Codable {
     public var tp: Int
     public var pp: Int
     public var deviceCount: Int { tp * pp }
+
+    public init(tp: Int, pp: Int) {
+        self.tp = tp
+        self.pp = pp
+    }
 }
 
 /// Memory and speed of one serving layout (per GPU on the fullest stage).

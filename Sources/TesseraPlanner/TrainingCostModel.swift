@@ -1,3 +1,5 @@
+import TesseraPipeline
+
 /// The memory and time models for one training job, with per-layer sums precomputed so that a layout costs a few
 /// hundred arithmetic operations.
 public struct TrainingCostModel: Sendable {
@@ -54,9 +56,9 @@ public struct TrainingCostModel: Sendable {
     public func microBatchesInFlight(_ layout: TrainingLayout, microBatches m: Int, firstStage: Bool) -> Double {
         let p = Double(layout.pp)
         switch layout.schedule {
-        case .noPipeline: return 1
+        case nil: return 1
         case .gpipe: return Double(m)
-        case .oneFOneB, .zeroBubbleH1: return firstStage ? min(p, Double(m)) : 1
+        case .oneForwardOneBackward, .zeroBubbleH1: return firstStage ? min(p, Double(m)) : 1
         case .interleaved: return firstStage ? p + (p - 1) / Double(layout.virtualStages) : 1
         }
     }
@@ -143,8 +145,22 @@ public struct TrainingCostModel: Sendable {
 
     /// Memory and step time of `layout`; the pipeline bubble comes from `bubble`.
     public func estimate(_ layout: TrainingLayout, bubble: some PipelineBubbleModel) -> TrainingEstimate {
+        let (time, fraction, m) = time(layout, bubble: bubble)
+        let step = time.total
+        let flops = stepFLOPs(layout.recompute)
+        let devices = Double(layout.deviceCount)
+        return TrainingEstimate(
+            layout: layout, memory: memory(layout), time: time, usableMemory: usableMemory, microBatches: m,
+            bubbleFraction: fraction, tflopsPerDevice: flops.hardware / (devices * step) / 1e12,
+            mfu: flops.model / (devices * step * job.accelerator.peakFLOPS(job.computeFormat)),
+            tokensPerSecond: Double(job.globalBatchSize * job.sequenceLength) / step)
+    }
+
+    /// Step time of `layout` by cause, its bubble fraction and its micro-batch count.
+    func time(_ layout: TrainingLayout, bubble: some PipelineBubbleModel)
+        -> (time: TimeBreakdown, bubbleFraction: Double, microBatches: Int)
+    {
         let m = job.globalBatchSize / (layout.dp * layout.microBatchSize)
-        let memory = memory(layout)
         let first = microBatchTime(layout, firstStage: true)
         let stage = layout.pp == 1 ? first : max(first, microBatchTime(layout, firstStage: false))
         var time = TimeBreakdown()
@@ -156,20 +172,14 @@ public struct TrainingCostModel: Sendable {
         time.expertParallel = mb * stage.expertParallel
         time.pipelineTransfers = mb * stage.pipelineTransfers
         let perMicroBatch = stage.total
-        let fraction = bubble.bubbleFraction(
-            schedule: layout.schedule, stages: layout.pp, microBatches: m, virtualStages: layout.virtualStages,
-            costs: stage.costs)
+        let fraction = layout.schedule.map {
+            bubble.bubbleFraction(
+                schedule: $0, stages: layout.pp, microBatches: m, virtualStages: layout.virtualStages, costs: stage.costs)
+        } ?? 0
         time.pipelineBubble = mb * perMicroBatch * fraction / (1 - fraction)
         time.dataParallel = (1 - PlannerConstants.dataParallelOverlap) * dataParallelTime(layout, microBatches: m)
         time.optimizer = optimizerTime(layout)
-        let step = time.total
-        let flops = stepFLOPs(layout.recompute)
-        let devices = Double(layout.deviceCount)
-        return TrainingEstimate(
-            layout: layout, memory: memory, time: time, usableMemory: usableMemory, microBatches: m,
-            bubbleFraction: fraction, tflopsPerDevice: flops.hardware / (devices * step) / 1e12,
-            mfu: flops.model / (devices * step * job.accelerator.peakFLOPS(job.computeFormat)),
-            tokensPerSecond: Double(job.globalBatchSize * job.sequenceLength) / step)
+        return (time, fraction, m)
     }
 
     /// One micro-batch on one stage, by cause, and its forward/backward split for the bubble model.

@@ -1,16 +1,4 @@
-/// The pipeline schedules the planner considers (the names match `tessera pipeline simulate --schedule`).
-public enum PipelineScheduleKind: String, CaseIterable, Codable, Sendable {
-    /// No pipeline (pp = 1).
-    case noPipeline = "none"
-    /// All forwards, then all backwards (Huang et al. 2019).
-    case gpipe
-    /// One forward, one backward (PipeDream-Flush; Narayanan et al. 2021 §2.2.1).
-    case oneFOneB = "1f1b"
-    /// 1F1B over v model chunks per rank (Narayanan et al. 2021 §2.2.2).
-    case interleaved
-    /// Zero-bubble ZB-H1: backward split into input- and weight-gradient passes (Qi et al. 2023).
-    case zeroBubbleH1 = "zb-h1"
-}
+import TesseraPipeline
 
 /// One way to lay a training job over the devices: the sizes of the five parallel axes and the options that
 /// change memory and time. Ranks are numbered tp fastest, then cp, then dp (ep is carved out of dp), then pp.
@@ -21,7 +9,8 @@ public struct TrainingLayout: Sendable, Equatable, Hashable, Codable {
     public var cp: Int
     public var ep: Int
     public var microBatchSize: Int
-    public var schedule: PipelineScheduleKind
+    /// The pipeline schedule (TesseraPipeline's kinds); nil when pp = 1.
+    public var schedule: PipelineScheduleKind?
     /// Model chunks per pipeline rank (1 unless interleaved).
     public var virtualStages: Int
     public var recompute: Recompute
@@ -32,7 +21,7 @@ public struct TrainingLayout: Sendable, Equatable, Hashable, Codable {
     public var sequenceParallel: Bool
 
     public init(
-        tp: Int, pp: Int, dp: Int, cp: Int = 1, ep: Int = 1, microBatchSize: Int, schedule: PipelineScheduleKind,
+        tp: Int, pp: Int, dp: Int, cp: Int = 1, ep: Int = 1, microBatchSize: Int, schedule: PipelineScheduleKind?,
         virtualStages: Int = 1, recompute: Recompute, zeroStage: Int, sequenceParallel: Bool = true
     ) {
         self.tp = tp
@@ -62,13 +51,19 @@ public struct TrainingLayout: Sendable, Equatable, Hashable, Codable {
         case sequenceParallel = "sequence_parallel"
     }
 
-    /// "tp8 pp8 dp24 mbs1 interleaved(v2) full zero1".
+    /// "none", "gpipe", "1f1b", "zb-h1" or "interleaved(v2)".
+    public var scheduleName: String {
+        guard let schedule else { return "none" }
+        return schedule == .interleaved ? "interleaved(v\(virtualStages))" : schedule.rawValue
+    }
+
+    /// "tp8 pp8 dp24 mbs1 interleaved(v2) recompute:full zero1".
     public var summary: String {
         var parts = ["tp\(tp)", "pp\(pp)", "dp\(dp)"]
         if cp > 1 { parts.append("cp\(cp)") }
         if ep > 1 { parts.append("ep\(ep)") }
         parts.append("mbs\(microBatchSize)")
-        parts.append(schedule == .interleaved ? "interleaved(v\(virtualStages))" : schedule.rawValue)
+        parts.append(scheduleName)
         parts.append("recompute:\(recompute.rawValue)")
         parts.append("zero\(zeroStage)")
         if tp > 1 && !sequenceParallel { parts.append("no-sp") }

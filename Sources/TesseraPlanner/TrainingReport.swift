@@ -31,7 +31,7 @@ public struct TrainingLayoutReport: Codable, Sendable {
         let l = e.layout
         tp = l.tp; pp = l.pp; dp = l.dp; cp = l.cp; ep = l.ep
         microBatchSize = l.microBatchSize
-        schedule = l.schedule.rawValue
+        schedule = l.schedule?.rawValue ?? "none"
         virtualStages = l.virtualStages
         recompute = l.recompute.rawValue
         zeroStage = l.zeroStage
@@ -110,7 +110,7 @@ extension TrainingPlan {
         let a = job.accelerator
         var sentences: [String] = []
         var schedule = l.schedule == .interleaved ? "interleaved 1F1B with \(l.virtualStages) chunks per rank"
-            : (l.schedule == .noPipeline ? "no pipeline" : "the \(l.schedule.rawValue) schedule")
+            : l.schedule.map { "the \($0) schedule" } ?? "no pipeline"
         if l.pp > 1 { schedule += " over \(best.microBatches) micro-batches" }
         sentences.append(
             "Best: \(l.summary) — \(PlanText.seconds(best.stepTime)) per step, "
@@ -159,7 +159,7 @@ extension TrainingPlan {
             let l = e.layout
             return [
                 "\(l.tp)", "\(l.pp)", "\(l.dp)", "\(l.cp)", "\(l.ep)", "\(l.microBatchSize)",
-                l.schedule == .interleaved ? "interleaved/\(l.virtualStages)" : l.schedule.rawValue, l.recompute.rawValue,
+                l.scheduleName, l.recompute.rawValue,
                 "\(l.zeroStage)", PlanText.gigabytes(e.memory.total), PlanText.seconds(e.stepTime),
                 String(format: "%.0f", e.tflopsPerDevice), String(format: "%.1f%%", e.mfu * 100),
                 PlanText.percent(e.bubbleFraction),

@@ -1,6 +1,9 @@
+import TesseraPipeline
+
 /// Which layouts the search may consider. The defaults allow everything the planner models; narrow them to match
 /// a framework (Megatron-LM 2021 had no ZeRO: `zeroStages = [0]`).
 public struct TrainingSearchSpace: Sendable {
+    /// Schedules for pp > 1 (pp = 1 has none).
     public var schedules: Set<PipelineScheduleKind> = Set(PipelineScheduleKind.allCases)
     public var recompute: Set<Recompute> = Set(Recompute.allCases)
     /// ZeRO stages 2 and 3 are only combined with pp = 1 (DeepSpeed's pipeline engine supports ZeRO-1 only).
@@ -22,6 +25,8 @@ public struct TrainingPlan: Sendable {
     public var job: TrainingJob
     /// Fitting layouts, fastest first (at most the number asked for).
     public var ranked: [TrainingEstimate]
+    /// The best layout of each distinct mesh (tp, pp, dp, cp, ep), fastest first (at most the number asked for).
+    public var bestMeshes: [TrainingEstimate]
     /// Layouts whose memory was evaluated (every divisibility-valid combination).
     public var candidatesEvaluated: Int
     /// Of those, how many fit in memory (each of these was also timed).
@@ -31,16 +36,8 @@ public struct TrainingPlan: Sendable {
     /// Distinct pipeline questions the bubble model answered (the rest came from its cache).
     public var bubbleEvaluations: Int
 
-    /// The best layout of each distinct mesh (tp, pp, dp, cp, ep), fastest first: the runners-up table.
-    public func bestPerMesh(limit: Int) -> [TrainingEstimate] {
-        var seen = Set<[Int]>()
-        var result: [TrainingEstimate] = []
-        for estimate in ranked where seen.insert(estimate.layout.mesh).inserted {
-            result.append(estimate)
-            if result.count == limit { break }
-        }
-        return result
-    }
+    /// The best layout of each distinct mesh, fastest first: the runners-up table.
+    public func bestPerMesh(limit: Int) -> [TrainingEstimate] { Array(bestMeshes.prefix(limit)) }
 }
 
 /// Enumerates every valid layout for a job, drops those that do not fit, and ranks the rest by step time.
@@ -52,19 +49,26 @@ public enum TrainingSearch {
     /// (divisors of the layer count and powers of two; the first and last stage take ⌈L/pp⌉ layers); dp = devices /
     /// (tp·cp·pp); ep divides dp and the expert count; the micro-batch divides the per-rank batch; interleaving needs
     /// the micro-batch count to be a multiple of pp and v·pp to divide the layers.
+    ///
+    /// Every candidate gets the memory model; every one that fits gets the time model without its pipeline bubble,
+    /// a lower bound on its step time. Candidates are then taken in order of that bound and completed with the
+    /// bubble until the bound exceeds both the `keep`-th best step time and the `keepMeshes`-th best mesh's: those
+    /// are exact, and the bubble model is asked only about layouts that could rank.
     /// - Parameters:
-    ///   - keep: how many ranked layouts to return in full (all fitting ones are ranked).
+    ///   - keep: how many of the best layouts to return, fastest first.
+    ///   - keepMeshes: how many distinct meshes (tp, pp, dp, cp, ep) to return with their best layout.
+    ///   - bubble: the pipeline bubble model (default: TesseraPipeline's simulator, each distinct question once).
     /// - Throws: ``PlannerError/invalidSize(name:value:reason:)`` for non-positive sizes,
     ///   ``PlannerError/noValidLayout(reasons:)`` when no combination divides evenly.
     public static func run(
-        _ job: TrainingJob, space: TrainingSearchSpace = TrainingSearchSpace(), keep: Int = 50,
+        _ job: TrainingJob, space: TrainingSearchSpace = TrainingSearchSpace(), keep: Int = 50, keepMeshes: Int = 10,
         bubble: (any PipelineBubbleModel)? = nil
     ) throws -> TrainingPlan {
         try job.validate()
         let costModel = TrainingCostModel(job: job)
-        let bubbleModel = CachedBubbleModel(bubble ?? ClosedFormBubble())
+        let bubbleModel = CachedBubbleModel(bubble ?? SimulatedBubble())
         let usable = costModel.usableMemory
-        var scored: [(layout: TrainingLayout, step: Double, memory: Double)] = []
+        var bounded: [Scored] = []
         var evaluated = 0
         var smallest = Double.infinity
         let meshes = try validMeshes(job, space: space)
@@ -74,8 +78,8 @@ public enum TrainingSearch {
                 let memory = costModel.memory(layout).total
                 smallest = min(smallest, memory)
                 guard memory <= usable else { return }
-                let step = costModel.estimate(layout, bubble: bubbleModel).stepTime
-                scored.append((layout, step, memory))
+                let bound = costModel.time(layout, bubble: NoBubble()).time.total
+                bounded.append(Scored(layout: layout, step: bound, memory: memory))
             }
         }
         if evaluated == 0 {
@@ -85,13 +89,67 @@ public enum TrainingSearch {
                     + "; use a batch divisible by the data-parallel size",
             ])
         }
-        // Equal times (pp = 1 gives the same time for every micro-batch size, up to rounding) go to the smaller
-        // memory: times are compared in whole nanoseconds.
-        scored.sort { (($0.step * 1e9).rounded(), $0.memory) < (($1.step * 1e9).rounded(), $1.memory) }
-        let ranked = scored.prefix(keep).map { costModel.estimate($0.layout, bubble: bubbleModel) }
+        bounded.sort(by: Scored.faster)
+        var best = TopList(capacity: keep)
+        var bestMeshes = TopList(capacity: keepMeshes)
+        for candidate in bounded {
+            if best.excludes(candidate), bestMeshes.excludes(candidate) { break }
+            let step = candidate.layout.pp == 1
+                ? candidate.step : costModel.time(candidate.layout, bubble: bubbleModel).time.total
+            let exact = Scored(layout: candidate.layout, step: step, memory: candidate.memory)
+            best.insert(exact)
+            bestMeshes.insert(exact, replacing: { $0.layout.mesh == exact.layout.mesh })
+        }
         return TrainingPlan(
-            job: job, ranked: ranked, candidatesEvaluated: evaluated, fittingCount: scored.count,
-            smallestMemory: smallest, bubbleEvaluations: bubbleModel.misses)
+            job: job, ranked: best.items.map { costModel.estimate($0.layout, bubble: bubbleModel) },
+            bestMeshes: bestMeshes.items.map { costModel.estimate($0.layout, bubble: bubbleModel) },
+            candidatesEvaluated: evaluated, fittingCount: bounded.count, smallestMemory: smallest,
+            bubbleEvaluations: bubbleModel.misses)
+    }
+
+    /// The fastest `capacity` entries seen, fastest first.
+    struct TopList {
+        let capacity: Int
+        private(set) var items: [Scored] = []
+
+        init(capacity: Int) { self.capacity = max(capacity, 0) }
+
+        /// Whether a layout whose time is at least `candidate.step` can no longer enter the list.
+        func excludes(_ candidate: Scored) -> Bool {
+            items.count >= capacity && (items.last.map { candidate.step > $0.step } ?? true)
+        }
+
+        /// Inserts `entry`; with `replacing`, an entry it matches is kept only if faster (one per key).
+        mutating func insert(_ entry: Scored, replacing matches: ((Scored) -> Bool)? = nil) {
+            if let matches, let old = items.firstIndex(where: matches) {
+                guard Scored.faster(entry, items[old]) else { return }
+                items.remove(at: old)
+            }
+            let index = items.firstIndex { Scored.faster(entry, $0) } ?? items.endIndex
+            guard index < capacity else { return }
+            items.insert(entry, at: index)
+            if items.count > capacity { items.removeLast() }
+        }
+    }
+
+    /// A layout with its (bound on, or exact) step time and its memory.
+    struct Scored {
+        var layout: TrainingLayout
+        var step: Double
+        var memory: Double
+
+        /// Faster first; equal times (pp = 1 gives the same time for every micro-batch size, up to rounding) go
+        /// to the smaller memory, comparing times in whole nanoseconds.
+        static func faster(_ a: Scored, _ b: Scored) -> Bool {
+            ((a.step * 1e9).rounded(), a.memory) < ((b.step * 1e9).rounded(), b.memory)
+        }
+    }
+
+    /// No bubble: the time model's lower bound.
+    struct NoBubble: PipelineBubbleModel {
+        func bubbleFraction(
+            schedule: PipelineScheduleKind, stages: Int, microBatches: Int, virtualStages: Int, costs: StageCosts
+        ) -> Double { 0 }
     }
 
     /// Whether any allowed layout of `job` fits in memory (stops at the first that does).
@@ -162,11 +220,11 @@ public enum TrainingSearch {
         let microBatchSizes = divisors(perRank).filter { $0 <= space.maxMicroBatchSize }
         let recomputes = Recompute.allCases.filter(space.recompute.contains)
         let zeroStages = (0...3).filter { space.zeroStages.contains($0) && (mesh.pp == 1 || $0 <= 1) }
-        var schedules: [(PipelineScheduleKind, Int)] = []
+        var schedules: [(PipelineScheduleKind?, Int)] = []
         if mesh.pp == 1 {
-            schedules = [(.noPipeline, 1)]
+            schedules = [(nil, 1)]
         } else {
-            for kind in [PipelineScheduleKind.gpipe, .oneFOneB, .zeroBubbleH1] where space.schedules.contains(kind) {
+            for kind in [PipelineScheduleKind.gpipe, .oneForwardOneBackward, .zeroBubbleH1] where space.schedules.contains(kind) {
                 schedules.append((kind, 1))
             }
             if space.schedules.contains(.interleaved), model.layers % mesh.pp == 0 {

@@ -30,7 +30,7 @@ struct PlanTrain: ParsableCommand {
         let job = TrainingJob(
             model: try catalog.model(named: model), accelerator: try catalog.accelerator(named: gpu), devices: gpus,
             sequenceLength: sequenceLength, globalBatchSize: globalBatchSize)
-        let plan = try TrainingSearch.run(job, keep: max(limit, 200))
+        let plan = try TrainingSearch.run(job, keep: limit, keepMeshes: max(top, 2))
         if json {
             try printJSON(plan.report(limit: limit))
             return

@@ -5,7 +5,7 @@ struct Tessera: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tessera",
         abstract: "Train and run transformer language models split across threads, processes and machines.",
-        subcommands: [Bench.self, Plan.self])
+        subcommands: [Bench.self, CollectiveChecks.self, Plan.self])
 }
 
 /// `tessera bench …`: benchmark programs that print a table against the machine's limits and peers.

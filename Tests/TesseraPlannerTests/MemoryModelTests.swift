@@ -1,4 +1,5 @@
 import Testing
+import TesseraPipeline
 import TesseraPlanner
 
 @Suite struct MemoryModelTests {
@@ -40,7 +41,7 @@ import TesseraPlanner
         let cost = TrainingCostModel(job: job)
         let psi = model.totalParameters
         for (stage, perParameter) in [(0, 16.0), (1, 4 + 12.0 / 64), (2, 2 + 14.0 / 64)] {
-            let layout = TrainingLayout(tp: 1, pp: 1, dp: 64, microBatchSize: 1, schedule: .noPipeline, recompute: .full,
+            let layout = TrainingLayout(tp: 1, pp: 1, dp: 64, microBatchSize: 1, schedule: nil, recompute: .full,
                                         zeroStage: stage)
             let m = cost.memory(layout)
             #expect(abs((m.weights + m.gradients + m.optimizer) / (perParameter * psi) - 1) < 1e-9)
@@ -106,12 +107,12 @@ import TesseraPlanner
                            recompute: .selective, zeroStage: 0)
         }
         let m = 16
-        #expect(cost.microBatchesInFlight(layout(.oneFOneB), microBatches: m, firstStage: true) == 4)
+        #expect(cost.microBatchesInFlight(layout(.oneForwardOneBackward), microBatches: m, firstStage: true) == 4)
         #expect(cost.microBatchesInFlight(layout(.zeroBubbleH1), microBatches: m, firstStage: true) == 4)
         #expect(cost.microBatchesInFlight(layout(.gpipe), microBatches: m, firstStage: true) == 16)
         #expect(cost.microBatchesInFlight(layout(.interleaved, v: 2), microBatches: m, firstStage: true) == 4 * (1 + 3.0 / 8))
-        #expect(cost.microBatchesInFlight(layout(.oneFOneB), microBatches: 2, firstStage: true) == 2)
-        let oneFOneB = cost.memory(layout(.oneFOneB)).activations
+        #expect(cost.microBatchesInFlight(layout(.oneForwardOneBackward), microBatches: 2, firstStage: true) == 2)
+        let oneFOneB = cost.memory(layout(.oneForwardOneBackward)).activations
         let gpipe = cost.memory(layout(.gpipe)).activations
         #expect(gpipe > 3.5 * oneFOneB)
         // 1F1B's first stage holds L layers' worth: p micro-batches of L/p layers (plus the embedding mask).
@@ -128,7 +129,7 @@ import TesseraPlanner
                               sequenceLength: 4096, globalBatchSize: 64)
         let cost = TrainingCostModel(job: job)
         func weights(ep: Int) -> Double {
-            cost.memory(TrainingLayout(tp: 1, pp: 8, dp: 8, ep: ep, microBatchSize: 1, schedule: .oneFOneB,
+            cost.memory(TrainingLayout(tp: 1, pp: 8, dp: 8, ep: ep, microBatchSize: 1, schedule: .oneForwardOneBackward,
                                        recompute: .full, zeroStage: 0)).weights
         }
         let expertsPerStage = 4 * model.routedExpertParameters * 2

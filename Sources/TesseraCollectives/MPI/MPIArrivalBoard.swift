@@ -1,0 +1,138 @@
+import CMPI
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Where each rank notes the collective it is in, for every communicator it belongs to, so a rank that
+/// times out can name the ranks that did not arrive (and spot one that arrived at a different call).
+///
+/// One RMA window over the world holds, per rank, `capacity` entries of three Int64: the latest sequence
+/// number + 1, the call kind and argument, and the byte count. Each communicator takes the next free
+/// entry on each of its members (members exchange their entry numbers once, when the communicator is
+/// made). Entering a collective is a local store and an `MPI_Win_sync` (a memory fence, nothing on the
+/// wire); only the timeout path reads peers' entries, with `MPI_Rget` under a passive `MPI_Win_lock_all`
+/// epoch held for the window's lifetime. On one machine Open MPI's `osc/sm` serves those reads from
+/// shared memory even when the peer is stuck in compute.
+///
+/// One window for all communicators, not one each: Open MPI 4.1's `osc/sm` names its backing file after
+/// the communicator id, which disjoint groups from one split can share, so per-group windows collide.
+final class MPIArrivalBoard: @unchecked Sendable {
+    struct Entry {
+        var sequence: Int
+        var call: MPICall?
+    }
+
+    /// Communicators one rank can track; later ones still work but time out without naming ranks.
+    static let capacity = 1024
+    private static let fields = 3
+    private var window: MPI_Win?
+    private let base: UnsafeMutablePointer<Int64>
+    private let lock = Lock()
+    private var nextEntry = 0
+
+    /// Creates the window (collective over `world`).
+    init(world: MPI_Comm, group: String) throws {
+        var pointer: UnsafeMutableRawPointer?
+        var window: MPI_Win?
+        let count = Self.capacity * Self.fields
+        try mpiCheck(withUnsafeMutablePointer(to: &pointer) {
+            MPI_Win_allocate(MPI_Aint(count * 8), 8, tessera_mpi_info_null(), world, UnsafeMutableRawPointer($0), &window)
+        }, group: group, operation: "arrival board")
+        base = pointer!.bindMemory(to: Int64.self, capacity: count)
+        base.initialize(repeating: 0, count: count)
+        try mpiCheck(MPI_Win_lock_all(tessera_mpi_mode_nocheck(), window), group: group, operation: "arrival board")
+        self.window = window
+    }
+
+    /// The next free entry on this rank, or `nil` when all are taken.
+    func takeEntry() -> Int? {
+        lock.withLock {
+            guard nextEntry < Self.capacity else { return nil }
+            defer { nextEntry += 1 }
+            return nextEntry
+        }
+    }
+
+    /// Notes that this rank entered `call` at `sequence` on the communicator owning `entry`.
+    @inline(__always)
+    func mark(entry: Int, _ call: MPICall, sequence: Int) {
+        let record = base + entry * Self.fields
+        record[1] = call.kind.rawValue | Int64(call.argument) << 8
+        record[2] = Int64(call.byteCount)
+        record[0] = Int64(sequence + 1)
+        MPI_Win_sync(window)
+    }
+
+    /// The entries of `members` (world rank and entry number each), read within `grace`; `nil` for a
+    /// member that did not answer in time or has no entry.
+    func entries(of members: [(worldRank: Int, entry: Int)], grace: Duration) -> [Entry?] {
+        var values = [Int64](repeating: 0, count: members.count * Self.fields)
+        var requests = [MPI_Request?](repeating: tessera_mpi_request_null(), count: members.count)
+        var answered = members.map { $0.entry < 0 }
+        values.withUnsafeMutableBufferPointer { values in
+            for (index, member) in members.enumerated() where member.entry >= 0 {
+                MPI_Rget(values.baseAddress! + index * Self.fields, Int32(Self.fields), tessera_mpi_int64(),
+                         Int32(member.worldRank), MPI_Aint(member.entry * Self.fields), Int32(Self.fields),
+                         tessera_mpi_int64(), window, &requests[index])
+            }
+        }
+        let deadline = monotonicNanoseconds() &+ grace.nanoseconds
+        while answered.contains(false) && monotonicNanoseconds() < deadline {
+            for index in members.indices where !answered[index] {
+                var done: Int32 = 0
+                MPI_Test(&requests[index], &done, tessera_mpi_status_ignore())
+                answered[index] = done != 0
+            }
+            sched_yield()
+        }
+        return members.indices.map { index in
+            guard answered[index], members[index].entry >= 0 else { return nil }
+            let record = Array(values[(index * Self.fields)..<(index * Self.fields + Self.fields)])
+            guard record[0] > 0, let kind = MPICall.Kind(rawValue: record[1] & 0xff) else {
+                return Entry(sequence: -1, call: nil)
+            }
+            return Entry(sequence: Int(record[0]) - 1,
+                         call: MPICall(kind: kind, byteCount: Int(record[2]), argument: Int(record[1] >> 8)))
+        }
+    }
+
+    /// Ends the epoch and frees the window (collective over the world).
+    func free() {
+        guard window != nil else { return }
+        MPI_Win_unlock_all(window)
+        MPI_Win_free(&window)
+    }
+}
+
+/// One communicator's view of the arrival board: its own entry and where each member keeps its entry.
+struct MPIArrivalView: Sendable {
+    let board: MPIArrivalBoard
+    /// This rank's entry, or `nil` when the board was full.
+    let entry: Int?
+    /// Per group rank: world rank and entry number (-1: untracked).
+    let members: [(worldRank: Int, entry: Int)]
+    let rank: Int
+
+    @inline(__always)
+    func mark(_ call: MPICall, sequence: Int) {
+        if let entry { board.mark(entry: entry, call, sequence: sequence) }
+    }
+
+    /// The error for a call that passed its deadline: a mismatch when a peer sits at the same sequence
+    /// number in a different call, otherwise a timeout naming the ranks that are behind or silent.
+    func expiryError(group: String, call: MPICall, sequence: Int, deadline: Duration) -> CollectiveError {
+        let entries = board.entries(of: members, grace: .seconds(2))
+        for peer in members.indices where peer != rank {
+            if let entry = entries[peer], entry.sequence == sequence, let other = entry.call, other != call {
+                return .mismatch(group: group, operation: "\(call.kind)", sequence: sequence,
+                                 detail: "rank \(rank) called \(call.summary), rank \(peer) called \(other.summary)")
+            }
+        }
+        let missing = members.indices.filter { peer in
+            guard peer != rank else { return false }
+            guard let entry = entries[peer] else { return true }
+            return entry.sequence < sequence
+        }
+        return .timeout(group: group, operation: "\(call.kind)", sequence: sequence, missingRanks: missing, deadline: deadline)
+    }
+}

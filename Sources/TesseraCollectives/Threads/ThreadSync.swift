@@ -1,0 +1,122 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Monotonic time in nanoseconds, the clock every deadline of the threads backend is measured on.
+@inline(__always)
+func monotonicNanoseconds() -> UInt64 {
+    var now = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &now)
+    return UInt64(now.tv_sec) &* 1_000_000_000 &+ UInt64(now.tv_nsec)
+}
+
+extension Duration {
+    /// Whole nanoseconds, saturating at `UInt64.max` for absurdly long deadlines.
+    var nanoseconds: UInt64 {
+        let (seconds, attoseconds) = components
+        guard seconds >= 0 else { return 0 }
+        let (whole, overflow) = UInt64(seconds).multipliedReportingOverflow(by: 1_000_000_000)
+        return overflow ? .max : whole &+ UInt64(attoseconds / 1_000_000_000)
+    }
+}
+
+/// A pthread mutex. The threads backend uses one per thread universe: every group state, slot and
+/// mailbox of one ``ThreadGroup/run(ranks:deadline:_:)`` is guarded by it.
+final class Lock: @unchecked Sendable {
+    fileprivate let raw = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+
+    init() { pthread_mutex_init(raw, nil) }
+
+    deinit {
+        pthread_mutex_destroy(raw)
+        raw.deallocate()
+    }
+
+    @inline(__always) func lock() { pthread_mutex_lock(raw) }
+    @inline(__always) func unlock() { pthread_mutex_unlock(raw) }
+
+    @inline(__always)
+    func withLock<R>(_ body: () throws -> R) rethrows -> R {
+        lock()
+        defer { unlock() }
+        return try body()
+    }
+}
+
+/// A condition variable on the monotonic clock, used with a ``Lock``.
+final class Condition: @unchecked Sendable {
+    private let raw = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+
+    init() {
+        var attributes = pthread_condattr_t()
+        pthread_condattr_init(&attributes)
+        #if canImport(Glibc)
+        pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC)
+        #endif
+        pthread_cond_init(raw, &attributes)
+        pthread_condattr_destroy(&attributes)
+    }
+
+    deinit {
+        pthread_cond_destroy(raw)
+        raw.deallocate()
+    }
+
+    /// Waits (the lock held) until woken or until the monotonic time `deadline` (ns); spurious wake-ups
+    /// are possible, so callers re-check their predicate. `UInt64.max` waits without a time limit.
+    func wait(_ lock: Lock, until deadline: UInt64) {
+        guard deadline != .max else {
+            pthread_cond_wait(raw, lock.raw)
+            return
+        }
+        #if canImport(Glibc)
+        var time = timespec(tv_sec: Int(deadline / 1_000_000_000), tv_nsec: Int(deadline % 1_000_000_000))
+        pthread_cond_timedwait(raw, lock.raw, &time)
+        #else
+        // Darwin's condition variables use the wall clock; wait relative to now instead.
+        let now = monotonicNanoseconds()
+        let remaining = deadline > now ? deadline - now : 0
+        var time = timespec(tv_sec: Int(remaining / 1_000_000_000), tv_nsec: Int(remaining % 1_000_000_000))
+        pthread_cond_timedwait_relative_np(raw, lock.raw, &time)
+        #endif
+    }
+
+    func broadcast() { pthread_cond_broadcast(raw) }
+}
+
+/// A dedicated OS thread (never a Swift task): ranks and progress engines block on condition
+/// variables, which must not happen on the cooperative pool.
+final class DedicatedThread: @unchecked Sendable {
+    private var handle: pthread_t?
+
+    /// Starts `body` on a new thread with an 8 MiB stack.
+    init(_ body: @escaping @Sendable () -> Void) {
+        final class Box { let body: @Sendable () -> Void; init(_ body: @escaping @Sendable () -> Void) { self.body = body } }
+        let context = Unmanaged.passRetained(Box(body)).toOpaque()
+        var attributes = pthread_attr_t()
+        pthread_attr_init(&attributes)
+        pthread_attr_setstacksize(&attributes, 8 << 20)
+        #if canImport(Glibc)
+        var thread = pthread_t()
+        #else
+        var thread: pthread_t?
+        #endif
+        let status = pthread_create(&thread, &attributes, { context in
+            let box = Unmanaged<Box>.fromOpaque(context!).takeRetainedValue()
+            box.body()
+            return nil
+        }, context)
+        pthread_attr_destroy(&attributes)
+        precondition(status == 0, "pthread_create failed with \(status): the process is out of threads")
+        handle = thread
+    }
+
+    /// Waits for the thread to finish. Call at most once.
+    func join() {
+        guard let thread = handle else { return }
+        handle = nil
+        pthread_join(thread, nil)
+    }
+}

@@ -1,0 +1,44 @@
+import TesseraNN
+
+/// Everything one micro-batch leaves in one chunk between its forward and its backward pass.
+///
+/// An executor keeps one state per micro-batch in flight per chunk and may reuse a state once its
+/// backward (and deferred weight gradients) are done; buffers keep their capacity across reuse.
+public final class ChunkState: @unchecked Sendable {
+    /// One state per block of the chunk.
+    public let blocks: [TransformerBlock.State]
+    /// The chunk input `[localRows, hidden]`: the embedding output (first chunk) or a copy of the
+    /// activation received from the previous chunk.
+    public let input = FloatBuffer(count: 0)
+    /// The micro-batch of the last forward pass.
+    public internal(set) var microBatch: MicroBatch?
+    /// Weight-gradient work deferred by a `.inputOnly` backward.
+    public let weightGradients = WeightGradientQueue()
+    /// The gradient of ``input`` after the backward pass (chunks after the first).
+    public let inputGradient = FloatBuffer(count: 0)
+
+    // Last chunk only.
+    let finalNormalized = FloatBuffer(count: 0)
+    let finalStatistics = FloatBuffer(count: 0)
+    /// `[tokens, local vocabulary]`: logits, overwritten with their gradient when the forward had a loss scale.
+    public let logits = FloatBuffer(count: 0)
+    /// `[tokens]` per-token cross-entropy (last chunk, when targets were given).
+    public let losses = FloatBuffer(count: 0)
+    let rowStatistics = FloatBuffer(count: 0)
+    let headInput = FloatBuffer(count: 0)
+    let finalGradient = FloatBuffer(count: 0)
+    /// Σ of ``losses`` (in Double) after a forward pass with targets.
+    public internal(set) var lossSum: Double = 0
+    /// Whether ``logits`` now holds gradients (the forward had a loss scale).
+    public internal(set) var holdsLogitGradients = false
+
+    public init(blocks: Int) {
+        self.blocks = (0..<blocks).map { _ in TransformerBlock.State() }
+    }
+
+    /// Bytes of activations the forward pass saved for the backward pass.
+    public var savedActivationBytes: Int {
+        blocks.reduce(input.count * 4) { $0 + $1.savedBytes }
+            + (finalNormalized.count + finalStatistics.count + logits.count + losses.count) * 4
+    }
+}

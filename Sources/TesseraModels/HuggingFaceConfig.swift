@@ -1,0 +1,131 @@
+import Foundation
+import TesseraFormats
+import TesseraParallel
+
+/// Reading and writing Hugging Face `config.json` for the GPT-2 (`model_type: gpt2`) and Llama
+/// (`model_type: llama`) families.
+extension TransformerConfig {
+    /// Parses a Hugging Face `config.json`.
+    /// - Parameter path: named in errors.
+    /// - Throws: ``ModelError/invalidFile(path:reason:)`` for unreadable JSON, a missing or mistyped field or an
+    ///   unsupported feature (rope scaling, Llama biases, another activation); ``ModelError`` from ``validate()``.
+    public init(huggingFaceJSON text: String, path: String) throws {
+        let json: JSONValue
+        do { json = try JSONValue.parse(text) } catch { throw ModelError.invalidFile(path: path, reason: "not valid JSON: \(error)") }
+        guard json.object != nil else { throw ModelError.invalidFile(path: path, reason: "config.json must hold a JSON object") }
+        func int(_ key: String, default value: Int? = nil) throws -> Int {
+            if let v = json[key], !v.isNull {
+                guard let i = v.integer else { throw ModelError.invalidFile(path: path, reason: "\"\(key)\" must be an integer") }
+                return Int(i)
+            }
+            guard let value else { throw ModelError.invalidFile(path: path, reason: "\"\(key)\" is missing") }
+            return value
+        }
+        func float(_ key: String, in object: JSONValue? = nil, default value: Float) throws -> Float {
+            guard let v = (object ?? json)[key], !v.isNull else { return value }
+            guard let d = v.double else { throw ModelError.invalidFile(path: path, reason: "\"\(key)\" must be a number") }
+            return Float(d)
+        }
+        func bool(_ key: String, default value: Bool) throws -> Bool {
+            guard let v = json[key], !v.isNull else { return value }
+            guard let b = v.bool else { throw ModelError.invalidFile(path: path, reason: "\"\(key)\" must be true or false") }
+            return b
+        }
+        func token(_ key: String) -> Int? { json[key]?.integer.map(Int.init) }
+        func unsupported(_ what: String) -> ModelError {
+            ModelError.invalidFile(path: path, reason: "\(what) is not supported; Tessera reads GPT-2 and Llama configurations")
+        }
+        let type = json["model_type"]?.string ?? ""
+        switch type {
+        case "gpt2":
+            let activation = json["activation_function"]?.string ?? "gelu_new"
+            guard ["gelu_new", "gelu_pytorch_tanh"].contains(activation) else { throw unsupported("activation_function \"\(activation)\"") }
+            let hidden = try int("n_embd"), heads = try int("n_head")
+            var config = TransformerConfig.gpt2(
+                vocabularySize: try int("vocab_size"), contextLength: try int("n_positions"), hiddenSize: hidden,
+                layers: try int("n_layer"), heads: heads, intermediateSize: try int("n_inner", default: 4 * hidden),
+                epsilon: try float("layer_norm_epsilon", default: 1e-5))
+            config.tiedEmbeddings = try bool("tie_word_embeddings", default: true)
+            config.initializerRange = try float("initializer_range", default: 0.02)
+            config.bosTokenId = token("bos_token_id")
+            config.eosTokenId = token("eos_token_id")
+            self = config
+        case "llama":
+            let activation = json["hidden_act"]?.string ?? "silu"
+            guard activation == "silu" else { throw unsupported("hidden_act \"\(activation)\"") }
+            if try bool("attention_bias", default: false) || bool("mlp_bias", default: false) { throw unsupported("a Llama with biases") }
+            if let scaling = json["rope_scaling"], !scaling.isNull { throw unsupported("rope_scaling") }
+            let parameters = json["rope_parameters"]
+            if let kind = parameters?["rope_type"]?.string, kind != "default" { throw unsupported("rope_type \"\(kind)\"") }
+            let theta = try float("rope_theta", in: parameters, default: try float("rope_theta", default: 10_000))
+            let hidden = try int("hidden_size"), heads = try int("num_attention_heads")
+            var config = TransformerConfig.llama(
+                vocabularySize: try int("vocab_size"), contextLength: try int("max_position_embeddings"), hiddenSize: hidden,
+                layers: try int("num_hidden_layers"), heads: heads, kvHeads: try int("num_key_value_heads", default: heads),
+                intermediateSize: try int("intermediate_size"), ropeTheta: theta, epsilon: try float("rms_norm_eps", default: 1e-6),
+                tiedEmbeddings: try bool("tie_word_embeddings", default: false))
+            config.attention.headDim = try int("head_dim", default: hidden / max(1, heads))
+            config.initializerRange = try float("initializer_range", default: 0.02)
+            config.bosTokenId = token("bos_token_id")
+            config.eosTokenId = token("eos_token_id")
+            self = config
+        default:
+            throw unsupported("model_type \"\(type)\"")
+        }
+        try validate()
+    }
+
+    /// The configuration as Hugging Face `config.json` text (the keys transformers reads for this family).
+    public var huggingFaceJSON: String {
+        func int(_ value: Int) -> JSONValue { .integer(Int64(value)) }
+        func number(_ value: Float) -> JSONValue { .number(Double(value)) }
+        func token(_ value: Int?) -> JSONValue { value.map(int) ?? .null }
+        var members: [(String, JSONValue)]
+        switch architecture {
+        case .gpt2:
+            members = [
+                ("architectures", .array([.string("GPT2LMHeadModel")])), ("model_type", .string("gpt2")),
+                ("vocab_size", int(vocabularySize)), ("n_positions", int(contextLength)), ("n_embd", int(hiddenSize)),
+                ("n_layer", int(layers)), ("n_head", int(attention.heads)), ("n_inner", int(mlp.intermediateSize)),
+                ("activation_function", .string("gelu_new")), ("layer_norm_epsilon", number(norm.epsilon)),
+            ]
+        case .llama:
+            members = [
+                ("architectures", .array([.string("LlamaForCausalLM")])), ("model_type", .string("llama")),
+                ("vocab_size", int(vocabularySize)), ("max_position_embeddings", int(contextLength)),
+                ("hidden_size", int(hiddenSize)), ("intermediate_size", int(mlp.intermediateSize)),
+                ("num_hidden_layers", int(layers)), ("num_attention_heads", int(attention.heads)),
+                ("num_key_value_heads", int(attention.kvHeads)), ("head_dim", int(attention.headDim)),
+                ("hidden_act", .string("silu")), ("rms_norm_eps", number(norm.epsilon)),
+                ("rope_theta", number(attention.ropeTheta ?? 10_000)), ("attention_bias", .bool(false)), ("mlp_bias", .bool(false)),
+            ]
+        }
+        members += [
+            ("tie_word_embeddings", .bool(tiedEmbeddings)), ("initializer_range", number(initializerRange)),
+            ("bos_token_id", token(bosTokenId)), ("eos_token_id", token(eosTokenId)), ("torch_dtype", .string("float32")),
+        ]
+        return JSONValue.object(JSONObject(members.map { JSONObject.Member(key: $0.0, value: $0.1) })).serialized + "\n"
+    }
+
+    /// Reads `config.json` at `path` (a file, or a directory holding one).
+    /// - Throws: ``ModelError/invalidFile(path:reason:)`` when it cannot be read or parsed.
+    public init(contentsOf path: String) throws {
+        var isDirectory: ObjCBool = false
+        let file = FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) && isDirectory.boolValue
+            ? (path as NSString).appendingPathComponent("config.json") : path
+        guard let data = FileManager.default.contents(atPath: file), let text = String(data: data, encoding: .utf8) else {
+            throw ModelError.invalidFile(path: file, reason: "cannot read the file (missing or not UTF-8); give a preset name, a config.json or a model directory")
+        }
+        try self.init(huggingFaceJSON: text, path: file)
+    }
+
+    /// Writes `config.json` into `directory` (created if needed), atomically.
+    public func writeHuggingFaceConfig(toDirectory directory: String) throws {
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            try Data(huggingFaceJSON.utf8).write(to: URL(fileURLWithPath: directory).appendingPathComponent("config.json"), options: .atomic)
+        } catch {
+            throw ModelError.invalidFile(path: directory, reason: "cannot write config.json: \(error.localizedDescription)")
+        }
+    }
+}

@@ -1,0 +1,44 @@
+/// Errors in model configurations, checkpoints and inputs. Every message names the value or file at
+/// fault and the fix.
+public enum ModelError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// A configuration field is invalid in itself.
+    case invalidConfiguration(field: String, reason: String)
+    /// A size cannot be split over tp; `valid` lists the tp values that work.
+    case indivisibleByTensorParallel(what: String, count: Int, tp: Int, valid: [Int])
+    /// No preset has this name.
+    case unknownPreset(name: String, available: [String])
+    /// A checkpoint tensor's shape contradicts the configuration.
+    case shapeMismatch(file: String, tensor: String, expected: [Int], actual: [Int])
+    /// A tensor the configuration needs is not in the checkpoint.
+    case missingTensor(file: String, tensor: String)
+    /// A checkpoint or config file cannot be read or parsed.
+    case invalidFile(path: String, reason: String)
+    /// A token id lies outside the vocabulary.
+    case tokenOutOfRange(id: Int, position: Int, vocabularySize: Int)
+    /// A batch does not have the shape the model needs.
+    case invalidBatch(reason: String)
+
+    public var description: String {
+        switch self {
+        case let .invalidConfiguration(field, reason):
+            return "invalid model configuration: \(field): \(reason)"
+        case let .indivisibleByTensorParallel(what, count, tp, valid):
+            let choices = valid.map(String.init).joined(separator: ", ")
+            return "\(count) \(what) are not divisible by tp=\(tp); use tp ∈ {\(choices)}"
+        case let .unknownPreset(name, available):
+            return "unknown model preset '\(name)'; use one of \(available.joined(separator: ", ")) or a path to a config.json"
+        case let .shapeMismatch(file, tensor, expected, actual):
+            return "\(file): tensor \(tensor) has shape \(actual) but the configuration needs \(expected);"
+                + " the config.json does not describe these weights (fix the config or use the matching checkpoint)"
+        case let .missingTensor(file, tensor):
+            return "\(file): tensor \(tensor) is missing; the checkpoint does not match its config.json (or is incomplete)"
+        case let .invalidFile(path, reason):
+            return "\(path): \(reason)"
+        case let .tokenOutOfRange(id, position, vocabularySize):
+            return "token id \(id) at position \(position) is outside the vocabulary 0..<\(vocabularySize);"
+                + " the tokenizer does not match the model"
+        case let .invalidBatch(reason):
+            return "invalid batch: \(reason)"
+        }
+    }
+}

@@ -1,0 +1,66 @@
+import TesseraNN
+import TesseraParallel
+
+/// The part of a transformer one rank holds: its parameters (one flat ``ParameterStore``) and its
+/// chunks. On one device (or one pipeline stage with tp ranks) it is one chunk with every layer.
+public final class Transformer: @unchecked Sendable {
+    public let config: TransformerConfig
+    public let tp: TensorParallelism
+    public let store: ParameterStore
+    /// This rank's chunks in model order.
+    public let chunks: [TransformerChunk]
+    private let partialGradients: [Parameter]
+    private let reductionBuffer: FloatBuffer
+
+    /// Builds and initializes this rank's part of the model.
+    /// - Parameters:
+    ///   - tp: the tensor-parallel setting (``TensorParallelism/single`` on one device).
+    ///   - seed: initial values depend only on `(seed, name, global index)`, so any layout starts equal.
+    ///   - chunkLayers: the layer range of each chunk this rank runs (default: one chunk with every layer).
+    /// - Throws: ``ModelError`` when the configuration is invalid, does not split over tp, or the ranges
+    ///   are not ordered, non-overlapping ranges inside `0..<layers`.
+    public init(config: TransformerConfig, tp: TensorParallelism = .single, seed: UInt64,
+                chunkLayers: [Range<Int>]? = nil) throws {
+        try config.validate(tp: tp.size)
+        let ranges = chunkLayers ?? [0..<config.layers]
+        for (i, range) in ranges.enumerated() {
+            guard range.lowerBound >= 0, range.upperBound <= config.layers, i == 0 || ranges[i - 1].upperBound <= range.lowerBound else {
+                throw ModelError.invalidConfiguration(field: "chunk layers", reason: "\(ranges) must be ordered, disjoint ranges inside 0..<\(config.layers)")
+            }
+        }
+        var specs: [ParameterSpec] = [], seen = Set<String>()
+        for range in ranges {
+            for spec in config.parameterSpecs(tp: tp, layers: range, embedding: range.lowerBound == 0,
+                                              head: range.upperBound == config.layers) where seen.insert(spec.name).inserted {
+                specs.append(spec)
+            }
+        }
+        self.config = config
+        self.tp = tp
+        let store = ParameterStore(specs: specs, seed: seed)
+        self.store = store
+        self.chunks = ranges.map { TransformerChunk(config: config, tp: tp, layers: $0, store: store) }
+        self.partialGradients = store.parameters.filter { $0.spec.gradientReduction == .sumOverTensorParallel }
+        self.reductionBuffer = FloatBuffer(count: partialGradients.reduce(0) { $0 + $1.count })
+    }
+
+    /// Sums the partial gradients of replicated parameters over tp (sequence-parallel norms and biases,
+    /// replicated key/value weights), in one all-reduce. Call once per step after the last backward.
+    public func reduceTensorParallelGradients() throws {
+        guard tp.size > 1, !partialGradients.isEmpty else { return }
+        var offset = 0
+        for p in partialGradients {
+            (reductionBuffer.pointer + offset).update(from: p.gradient.baseAddress!, count: p.count)
+            offset += p.count
+        }
+        try tp.allReduce(reductionBuffer.mutableElements, operation: .sum)
+        offset = 0
+        for p in partialGradients {
+            p.gradient.baseAddress!.update(from: reductionBuffer.pointer + offset, count: p.count)
+            offset += p.count
+        }
+    }
+
+    /// Bytes of this rank's parameter values.
+    public var parameterBytes: Int { store.valueBytes }
+}

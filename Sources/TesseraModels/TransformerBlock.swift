@@ -1,0 +1,90 @@
+import TesseraNN
+import TesseraParallel
+import TesseraTensor
+
+/// One pre-norm transformer block: `h = x + attention(norm₁(x))`, `y = h + mlp(norm₂(h))`, on this
+/// rank's rows `[localRows, hidden]` (all tokens, or `tokens / tp` with sequence parallelism).
+public final class TransformerBlock: @unchecked Sendable {
+    /// What one micro-batch's backward needs. The block input is held apart from everything else the
+    /// forward saved, so recomputation can keep only ``input`` and rebuild the rest.
+    public final class State: @unchecked Sendable {
+        /// The block input (owned by the previous block's state or the chunk state).
+        public internal(set) var input: FloatBuffer?
+        let normalized1 = FloatBuffer(count: 0)
+        let statistics1 = FloatBuffer(count: 0)
+        /// `x + attention(norm₁(x))`.
+        let residual = FloatBuffer(count: 0)
+        let normalized2 = FloatBuffer(count: 0)
+        let statistics2 = FloatBuffer(count: 0)
+        /// The block output, the next block's input.
+        public let output = FloatBuffer(count: 0)
+        public let attention = ParallelAttention.State()
+        public let mlp = ParallelMLP.State()
+        let residualGradient = FloatBuffer(count: 0)
+        /// The gradient of the block input after ``TransformerBlock/backward(_:state:workspace:queue:mode:)``.
+        public let inputGradient = FloatBuffer(count: 0)
+
+        public init() {}
+
+        /// Bytes the forward pass saved for the backward pass (the input is counted by its owner).
+        public var savedBytes: Int {
+            [normalized1, statistics1, residual, normalized2, statistics2, output].reduce(0) { $0 + $1.count * 4 }
+                + attention.savedBytes + mlp.savedBytes
+        }
+    }
+
+    public let norm1: Normalization
+    public let attention: ParallelAttention
+    public let norm2: Normalization
+    public let mlp: ParallelMLP
+    public let tp: TensorParallelism
+
+    public init(norm1: Normalization, attention: ParallelAttention, norm2: Normalization, mlp: ParallelMLP, tp: TensorParallelism) {
+        self.norm1 = norm1
+        self.attention = attention
+        self.norm2 = norm2
+        self.mlp = mlp
+        self.tp = tp
+    }
+
+    private var hidden: Int { norm1.columns }
+
+    /// Forward of `batch` sequences of `length` tokens; returns ``State/output``.
+    @discardableResult
+    public func forward(_ input: FloatBuffer, batch: Int, length: Int, state: State, workspace: Workspace) throws -> FloatBuffer {
+        let tokens = batch * length, rows = tp.localRows(tokens: tokens), count = rows * hidden
+        state.input = input
+        for buffer in [state.normalized1, state.residual, state.normalized2, state.output] { buffer.reserve(count) }
+        state.statistics1.reserve(2 * rows)
+        state.statistics2.reserve(2 * rows)
+        norm1.forward(input.pointer, into: state.normalized1.pointer, statistics: state.statistics1.pointer, rows: rows)
+        let a = try attention.forward(state.normalized1.pointer, batch: batch, length: length, state: state.attention, workspace: workspace)
+        Kernels.add(input.pointer, a, into: state.residual.pointer, count: count)
+        norm2.forward(state.residual.pointer, into: state.normalized2.pointer, statistics: state.statistics2.pointer, rows: rows)
+        let m = try mlp.forward(state.normalized2.pointer, tokens: tokens, state: state.mlp, workspace: workspace)
+        Kernels.add(state.residual.pointer, m, into: state.output.pointer, count: count)
+        return state.output
+    }
+
+    /// Backward from the output gradient `dy` `[localRows, hidden]`; returns ``State/inputGradient``.
+    @discardableResult
+    public func backward(_ dy: UnsafeMutablePointer<Float>, batch: Int, length: Int, state: State, workspace: Workspace,
+                         queue: WeightGradientQueue, mode: BackwardMode) throws -> FloatBuffer {
+        guard let input = state.input else { preconditionFailure("backward before forward") }
+        let tokens = batch * length, rows = tp.localRows(tokens: tokens), count = rows * hidden
+        state.residualGradient.reserve(count)
+        state.inputGradient.reserve(count)
+        let dResidual = state.residualGradient.pointer, dInput = state.inputGradient.pointer
+        // Through the MLP branch: dh = dy + norm₂ᵀ(mlpᵀ(dy)).
+        let dNormalized2 = try mlp.backward(dy, input: state.normalized2.pointer, tokens: tokens, state: state.mlp,
+                                            workspace: workspace, queue: queue, mode: mode)
+        norm2.backward(dNormalized2, x: state.residual.pointer, statistics: state.statistics2.pointer, into: dResidual, rows: rows)
+        Kernels.add(dResidual, dy, into: dResidual, count: count)
+        // Through the attention branch: dx = dh + norm₁ᵀ(attentionᵀ(dh)).
+        let dNormalized1 = try attention.backward(dResidual, input: state.normalized1.pointer, batch: batch, length: length,
+                                                  state: state.attention, workspace: workspace, queue: queue, mode: mode)
+        norm1.backward(dNormalized1, x: input.pointer, statistics: state.statistics1.pointer, into: dInput, rows: rows)
+        Kernels.add(dInput, dResidual, into: dInput, count: count)
+        return state.inputGradient
+    }
+}

@@ -1,0 +1,217 @@
+import TesseraNN
+import TesseraParallel
+import TesseraTensor
+
+/// A contiguous range of blocks on one rank: the unit a pipeline executor schedules. The first chunk of
+/// the model also owns the embeddings; the last owns the final norm, the LM head and the loss. With one
+/// chunk it is the whole model.
+///
+/// Activations between chunks are `[localRows, hidden]` with `localRows = tokens` (or `tokens / tp`
+/// with sequence parallelism). Passes are explicit and keep their per-micro-batch data in a
+/// ``ChunkState``, so several micro-batches can be in flight.
+public final class TransformerChunk: @unchecked Sendable {
+    public let config: TransformerConfig
+    public let tp: TensorParallelism
+    /// Global indices of this chunk's blocks.
+    public let layers: Range<Int>
+    public let blocks: [TransformerBlock]
+    public let embedding: VocabParallelEmbedding?
+    public let positionEmbedding: Parameter?
+    public let finalNorm: Normalization?
+    public let head: ColumnParallelLinear?
+    public let crossEntropy: VocabParallelCrossEntropy?
+    /// Transient scratch shared by every state of this chunk.
+    public let workspace = Workspace()
+
+    public var isFirst: Bool { embedding != nil }
+    public var isLast: Bool { head != nil }
+    private var hidden: Int { config.hiddenSize }
+
+    /// Builds the layers of `layers` (with the embedding when the range starts at 0 and the head when it
+    /// ends at the last layer) from the parameters in `store`.
+    init(config: TransformerConfig, tp: TensorParallelism, layers: Range<Int>, store: ParameterStore) {
+        self.config = config
+        self.tp = tp
+        self.layers = layers
+        func parameter(_ name: String) -> Parameter {
+            guard let p = store[name] else { preconditionFailure("parameter \(name) was not allocated") }
+            return p
+        }
+        func optional(_ name: String) -> Parameter? { name.isEmpty ? nil : store[name] }
+        func norm(_ weight: String, _ bias: String) -> Normalization {
+            Normalization(kind: config.norm.kind, weight: parameter(weight), bias: optional(bias), epsilon: config.norm.epsilon)
+        }
+        let layout: WeightLayout = config.architecture == .gpt2 ? .inputMajor : .outputMajor
+        let h = config.hiddenSize, d = config.attention.headDim
+        let heads = config.attention.heads / tp.size
+        let replicateKV = config.replicatesKeyValueHeads(tp: tp.size)
+        let kvHeads = replicateKV ? 1 : config.attention.kvHeads / tp.size
+        let rotary = config.attention.ropeTheta.map { RotaryEmbedding(headDim: d, theta: $0) }
+        blocks = layers.map { layer in
+            let names = config.blockNames(layer)
+            let projection: ColumnParallelLinear
+            let up: ColumnParallelLinear
+            switch config.architecture {
+            case .gpt2:
+                projection = ColumnParallelLinear(parts: [.init(weight: parameter(names.qkvWeight), bias: parameter(names.qkvBias),
+                                                                layout: layout, inFeatures: h)], tp: tp)
+                up = ColumnParallelLinear(parts: [.init(weight: parameter(names.upWeight), bias: parameter(names.upBias),
+                                                        layout: layout, inFeatures: h)], tp: tp)
+            case .llama:
+                // With replicated key/value weights, this rank computes only the head its queries read.
+                let kvHead = replicateKV ? tp.rank * heads / (config.attention.heads / config.attention.kvHeads) : 0
+                let kvOutputs = replicateKV ? kvHead * d..<(kvHead + 1) * d : nil
+                projection = ColumnParallelLinear(parts: [
+                    .init(weight: parameter(names.queryWeight), bias: nil, layout: layout, inFeatures: h),
+                    .init(weight: parameter(names.keyWeight), bias: nil, layout: layout, inFeatures: h, outputs: kvOutputs),
+                    .init(weight: parameter(names.valueWeight), bias: nil, layout: layout, inFeatures: h, outputs: kvOutputs),
+                ], tp: tp)
+                up = ColumnParallelLinear(parts: [
+                    .init(weight: parameter(names.gateWeight), bias: nil, layout: layout, inFeatures: h),
+                    .init(weight: parameter(names.upWeight), bias: nil, layout: layout, inFeatures: h),
+                ], tp: tp)
+            }
+            let output = RowParallelLinear(weight: parameter(names.outputWeight), bias: optional(names.outputBias), layout: layout, tp: tp)
+            let down = RowParallelLinear(weight: parameter(names.downWeight), bias: optional(names.downBias), layout: layout, tp: tp)
+            return TransformerBlock(
+                norm1: norm(names.norm1Weight, names.norm1Bias),
+                attention: ParallelAttention(projection: projection, output: output, heads: heads, kvHeads: kvHeads, headDim: d,
+                                             rotary: rotary, tp: tp),
+                norm2: norm(names.norm2Weight, names.norm2Bias),
+                mlp: ParallelMLP(up: up, down: down, activation: config.mlp.activation, tp: tp), tp: tp)
+        }
+        if layers.lowerBound == 0 {
+            embedding = VocabParallelEmbedding(table: parameter(config.tokenEmbeddingName), tp: tp)
+            positionEmbedding = config.architecture == .gpt2 ? parameter(config.positionEmbeddingName) : nil
+        } else {
+            embedding = nil
+            positionEmbedding = nil
+        }
+        if layers.upperBound == config.layers {
+            let names = config.finalNormNames
+            finalNorm = norm(names.weight, names.bias)
+            let table = VocabParallelEmbedding(table: parameter(config.headName), tp: tp)
+            head = ColumnParallelLinear(parts: [.init(weight: table.table, bias: nil, layout: .outputMajor, inFeatures: h,
+                                                      outputs: 0..<table.vocabularyCount)], tp: tp)
+            crossEntropy = VocabParallelCrossEntropy(vocabularyStart: table.vocabularyStart, vocabularyCount: table.vocabularyCount, tp: tp)
+        } else {
+            finalNorm = nil
+            head = nil
+            crossEntropy = nil
+        }
+    }
+
+    /// A fresh state for one micro-batch in flight.
+    public func makeState() -> ChunkState { ChunkState(blocks: blocks.count) }
+
+    /// Forward pass of one micro-batch.
+    /// - Parameters:
+    ///   - input: the previous chunk's output `[localRows, hidden]` (ignored by the first chunk, which reads
+    ///     `microBatch.tokens`); copied into the state.
+    ///   - lossScale: `∂L/∂loss` of each token (e.g. `1 / tokens in the global batch`): the last chunk then
+    ///     computes the loss and keeps the logit gradients for the backward pass. `nil`: logits only
+    ///     (evaluation and generation), or the loss without gradients when targets are present.
+    /// - Returns: the output activation `[localRows, hidden]` (owned by the state), or `nil` for the last chunk.
+    @discardableResult
+    public func forward(_ microBatch: MicroBatch, input: UnsafePointer<Float>? = nil, state: ChunkState,
+                        lossScale: Float? = nil) throws -> FloatBuffer? {
+        let tokens = microBatch.tokenCount, rows = tp.localRows(tokens: tokens)
+        state.microBatch = microBatch
+        state.input.reserve(rows * hidden)
+        if let embedding {
+            let embedded = try microBatch.tokens.withUnsafeBufferPointer {
+                try embedding.forward(ids: $0.baseAddress!, tokens: tokens, workspace: workspace)
+            }
+            state.input.pointer.update(from: embedded, count: rows * hidden)
+            if let positionEmbedding {
+                forEachLocalPosition(microBatch) { row, position in
+                    Kernels.add(state.input.pointer + row * hidden, positionEmbedding.value.baseAddress! + position * hidden,
+                                into: state.input.pointer + row * hidden, count: hidden)
+                }
+            }
+        } else {
+            guard let input else { preconditionFailure("chunk \(layers) needs an input activation") }
+            state.input.pointer.update(from: input, count: rows * hidden)
+        }
+        var x = state.input
+        for (block, blockState) in zip(blocks, state.blocks) {
+            x = try block.forward(x, batch: microBatch.batch, length: microBatch.length, state: blockState, workspace: workspace)
+        }
+        guard let finalNorm, let head, let crossEntropy else { return x }
+
+        state.finalNormalized.reserve(rows * hidden)
+        state.finalStatistics.reserve(2 * rows)
+        finalNorm.forward(x.pointer, into: state.finalNormalized.pointer, statistics: state.finalStatistics.pointer, rows: rows)
+        let headInput = try head.gatherInput(state.finalNormalized.pointer, localRows: rows, scratch: workspace.gathered)
+        state.logits.reserve(tokens * head.outFeatures)
+        head.forward(headInput, tokens: tokens, into: state.logits.pointer)
+        state.holdsLogitGradients = false
+        state.lossSum = 0
+        if let targets = microBatch.targets {
+            state.losses.reserve(tokens)
+            try targets.withUnsafeBufferPointer {
+                try crossEntropy(logits: state.logits.pointer, ld: head.outFeatures, targets: $0.baseAddress!, tokens: tokens,
+                                 losses: state.losses.pointer, gradientScale: lossScale, rowStatistics: state.rowStatistics)
+            }
+            state.lossSum = state.losses.elements.reduce(0.0) { $0 + Double($1) }
+            state.holdsLogitGradients = lossScale != nil
+        }
+        return nil
+    }
+
+    /// Backward pass of the micro-batch whose forward filled `state`.
+    /// - Parameters:
+    ///   - outputGradient: gradient of this chunk's output `[localRows, hidden]` (ignored by the last chunk).
+    ///   - mode: `.inputOnly` defers the weight-gradient products to ``backwardWeights(state:)``.
+    /// - Returns: the input gradient (owned by the state), or `nil` for the first chunk.
+    @discardableResult
+    public func backward(outputGradient: UnsafeMutablePointer<Float>? = nil, state: ChunkState,
+                         mode: BackwardMode = .full) throws -> FloatBuffer? {
+        guard let microBatch = state.microBatch else { preconditionFailure("backward before forward") }
+        let tokens = microBatch.tokenCount, rows = tp.localRows(tokens: tokens)
+        var dy: UnsafeMutablePointer<Float>
+        if let finalNorm, let head {
+            precondition(state.holdsLogitGradients, "the last chunk's forward needs a loss scale before backward")
+            let input = try head.regatherInput(state.finalNormalized.pointer, tokens: tokens, into: state.headInput)
+            workspace.partial.reserve(tokens * hidden)
+            head.inputGradient(state.logits.pointer, tokens: tokens, into: workspace.partial.pointer)
+            head.weightGradients(input: input, dy: state.logits.pointer, tokens: tokens, queue: state.weightGradients, mode: mode)
+            let dNormalized = try head.reduceInputGradient(workspace.partial.pointer, tokens: tokens, scratch: workspace.reduced)
+            state.finalGradient.reserve(rows * hidden)
+            let last = state.blocks.last?.output ?? state.input
+            finalNorm.backward(dNormalized, x: last.pointer, statistics: state.finalStatistics.pointer,
+                               into: state.finalGradient.pointer, rows: rows)
+            dy = state.finalGradient.pointer
+        } else {
+            guard let outputGradient else { preconditionFailure("chunk \(layers) needs an output gradient") }
+            dy = outputGradient
+        }
+        for (block, blockState) in zip(blocks, state.blocks).reversed() {
+            dy = try block.backward(dy, batch: microBatch.batch, length: microBatch.length, state: blockState,
+                                    workspace: workspace, queue: state.weightGradients, mode: mode).pointer
+        }
+        guard let embedding else {
+            state.inputGradient.reserve(rows * hidden)
+            if dy != state.inputGradient.pointer { state.inputGradient.pointer.update(from: dy, count: rows * hidden) }
+            return state.inputGradient
+        }
+        if let positionEmbedding {
+            forEachLocalPosition(microBatch) { row, position in
+                Kernels.axpy(dy + row * hidden, accumulatingInto: positionEmbedding.gradient.baseAddress! + position * hidden, count: hidden)
+            }
+        }
+        try microBatch.tokens.withUnsafeBufferPointer {
+            try embedding.backward(dy, ids: $0.baseAddress!, tokens: tokens, workspace: workspace)
+        }
+        return nil
+    }
+
+    /// Runs the weight-gradient work a `.inputOnly` backward deferred (the W of zero-bubble schedules).
+    public func backwardWeights(state: ChunkState) { state.weightGradients.run() }
+
+    /// Calls `body(localRow, position)` for this rank's rows (positions restart with each sequence).
+    private func forEachLocalPosition(_ microBatch: MicroBatch, _ body: (Int, Int) -> Void) {
+        let rows = tp.localRows(tokens: microBatch.tokenCount), first = tp.sequenceParallel ? tp.rank * rows : 0
+        for row in 0..<rows { body(row, (first + row) % microBatch.length) }
+    }
+}

@@ -1,0 +1,95 @@
+#if canImport(Glibc)
+import Glibc
+#else
+import Darwin
+#endif
+
+/// AdamW hyper-parameters. Defaults are PyTorch's `torch.optim.AdamW` defaults.
+public struct AdamWConfiguration: Sendable, Hashable, Codable {
+    public var beta1: Float
+    public var beta2: Float
+    public var epsilon: Float
+    /// Decoupled weight decay, applied only to parameters whose spec ``ParameterSpec/decays``.
+    public var weightDecay: Float
+
+    public init(beta1: Float = 0.9, beta2: Float = 0.999, epsilon: Float = 1e-8, weightDecay: Float = 0.01) {
+        self.beta1 = beta1
+        self.beta2 = beta2
+        self.epsilon = epsilon
+        self.weightDecay = weightDecay
+    }
+}
+
+/// AdamW with the semantics of `torch.optim.AdamW` (Loshchilov and Hutter 2019): decoupled weight decay
+/// `θ ← θ·(1 − lr·λ)`, moments `m ← lerp(m, g, 1 − β₁)`, `v ← β₂·v + (1 − β₂)·g²`, and
+/// `θ ← θ − (lr / (1 − β₁ᵗ)) · m / (√v / √(1 − β₂ᵗ) + ε)` (ε after the square root), in that order.
+///
+/// The optimizer owns a contiguous `range` of a ``ParameterStore``'s flat buffers and the moments for
+/// exactly that range, so a ZeRO-1 layout gives each data-parallel rank its own slice.
+public final class AdamW: @unchecked Sendable {
+    public let configuration: AdamWConfiguration
+    /// The flat range of the store's values this optimizer updates.
+    public let range: Range<Int>
+    /// First moments for `range` (element `i` belongs to flat index `range.lowerBound + i`).
+    public let firstMoments: FloatBuffer
+    /// Second moments for `range`.
+    public let secondMoments: FloatBuffer
+    /// Steps taken so far (the `t` of the bias corrections).
+    public private(set) var stepCount = 0
+    /// Sub-ranges of `range` with their decay flag, in order.
+    private let segments: [(range: Range<Int>, decays: Bool)]
+
+    /// An optimizer for `range` (default: everything) of `store`.
+    public init(configuration: AdamWConfiguration, store: ParameterStore, range: Range<Int>? = nil) {
+        let range = range ?? 0..<store.count
+        precondition(range.lowerBound >= 0 && range.upperBound <= store.count, "range \(range) outside the store of \(store.count)")
+        self.configuration = configuration
+        self.range = range
+        firstMoments = FloatBuffer(count: range.count)
+        secondMoments = FloatBuffer(count: range.count)
+        segments = store.parameters.compactMap { p in
+            let own = p.offset..<p.offset + p.count
+            let part = own.clamped(to: range)
+            return part.isEmpty ? nil : (part, p.spec.decays)
+        }
+    }
+
+    /// Takes one step on `store` (which must be the store given at creation) with learning rate `learningRate`.
+    public func step(_ store: ParameterStore, learningRate: Float) {
+        stepCount += 1
+        let c = configuration
+        let t = Double(stepCount)
+        let stepSize = Float(Double(learningRate) / (1 - pow(Double(c.beta1), t)))
+        let correction2 = Float(sqrt(1 - pow(Double(c.beta2), t)))
+        let values = store.values.pointer, gradients = store.gradients.pointer
+        for segment in segments {
+            let local = segment.range.lowerBound - range.lowerBound
+            AdamW.update(
+                values: values + segment.range.lowerBound, gradients: gradients + segment.range.lowerBound,
+                m: firstMoments.pointer + local, v: secondMoments.pointer + local, count: segment.range.count,
+                decayFactor: segment.decays ? 1 - learningRate * c.weightDecay : 1,
+                beta1: c.beta1, beta2: c.beta2, stepSize: stepSize, correction2: correction2, epsilon: c.epsilon)
+        }
+    }
+
+    /// Restores the step count (when resuming from a checkpoint with saved moments).
+    public func restore(stepCount: Int) { self.stepCount = stepCount }
+
+    @inline(__always)
+    static func update(
+        values: UnsafeMutablePointer<Float>, gradients: UnsafePointer<Float>,
+        m: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>, count: Int,
+        decayFactor: Float, beta1: Float, beta2: Float, stepSize: Float, correction2: Float, epsilon: Float
+    ) {
+        let oneMinusBeta1 = 1 - beta1, oneMinusBeta2 = 1 - beta2
+        for i in 0..<count {
+            let g = gradients[i]
+            let theta = values[i] * decayFactor
+            let mi = m[i] + oneMinusBeta1 * (g - m[i])
+            let vi = v[i] * beta2 + oneMinusBeta2 * (g * g)
+            m[i] = mi
+            v[i] = vi
+            values[i] = theta - stepSize * (mi / (vi.squareRoot() / correction2 + epsilon))
+        }
+    }
+}

@@ -1,0 +1,119 @@
+import TesseraNN
+
+/// A linear layer whose output features are split over the tensor-parallel group (Megatron's column
+/// parallelism), over one or more Hugging Face weights whose local outputs lie side by side in one
+/// buffer (Llama's `q_proj | k_proj | v_proj`, `gate_proj | up_proj`; GPT-2's fused `c_attn`).
+///
+/// Input `[rows, in]` arrives replicated (or, with sequence parallelism, as this rank's `rows / tp`
+/// shard, all-gathered here); output `[rows, outFeatures]` holds this rank's columns. The input gradient
+/// is reduced over tp (all-reduce, or reduce-scatter onto the sequence shards).
+public struct ColumnParallelLinear: @unchecked Sendable {
+    /// One weight (and bias) feeding `outFeatures` consecutive output columns.
+    public struct Part: @unchecked Sendable {
+        public let weight: Parameter
+        public let bias: Parameter?
+        public let products: LinearProducts
+        /// First local output feature of the weight this part uses (non-zero only when a replicated
+        /// key/value weight serves one head).
+        public let firstOutput: Int
+
+        /// - Parameters:
+        ///   - outputs: the local output features used (default: all); a sub-range serves one key/value
+        ///     head out of a replicated weight.
+        public init(weight: Parameter, bias: Parameter?, layout: WeightLayout, inFeatures: Int, outputs: Range<Int>? = nil) {
+            let local = weight.spec.localShape
+            let all = layout == .outputMajor ? local[0] : local[1]
+            let used = outputs ?? 0..<all
+            self.weight = weight
+            self.bias = bias
+            self.firstOutput = used.lowerBound
+            self.products = LinearProducts(layout: layout, inFeatures: inFeatures, outFeatures: used.count,
+                                           weightStride: layout == .outputMajor ? inFeatures : all)
+        }
+
+        var weightPointer: UnsafeMutablePointer<Float> {
+            weight.value.baseAddress! + (products.layout == .outputMajor ? firstOutput * products.inFeatures : firstOutput)
+        }
+        var weightGradientPointer: UnsafeMutablePointer<Float> {
+            weight.gradient.baseAddress! + (products.layout == .outputMajor ? firstOutput * products.inFeatures : firstOutput)
+        }
+    }
+
+    public let parts: [Part]
+    public let inFeatures: Int
+    /// Local output features (the sum over parts).
+    public let outFeatures: Int
+    public let tp: TensorParallelism
+
+    public init(parts: [Part], tp: TensorParallelism) {
+        precondition(!parts.isEmpty && parts.allSatisfy { $0.products.inFeatures == parts[0].products.inFeatures })
+        self.parts = parts
+        self.inFeatures = parts[0].products.inFeatures
+        self.outFeatures = parts.reduce(0) { $0 + $1.products.outFeatures }
+        self.tp = tp
+    }
+
+    /// The full input `[tokens, in]` from this rank's input `[localRows, in]`: the input itself, or its
+    /// all-gather over the sequence shards (result in `scratch`).
+    public func gatherInput(_ x: UnsafeMutablePointer<Float>, localRows: Int, scratch: FloatBuffer) throws -> UnsafeMutablePointer<Float> {
+        let mapping = tp.sequenceParallel ? tp.mappings.gatherFromSequenceRegion : tp.mappings.copyToTensorRegion
+        return try mapping.forward(x, rows: localRows, columns: inFeatures, scratch: scratch, in: tp)
+    }
+
+    /// The full input again for the backward pass: `x` itself, or (sequence parallelism) its all-gather
+    /// re-done into `kept`, which lives as long as deferred weight gradients need it (Megatron stores the
+    /// shard and gathers twice, so saved activations shrink as 1/tp).
+    public func regatherInput(_ x: UnsafeMutablePointer<Float>, tokens: Int, into kept: FloatBuffer) throws -> UnsafeMutablePointer<Float> {
+        guard tp.sequenceParallel else { return x }
+        kept.reserve(tokens * inFeatures)
+        let gathered = try gatherInput(x, localRows: tp.localRows(tokens: tokens), scratch: kept)
+        if gathered != kept.pointer { kept.pointer.update(from: gathered, count: tokens * inFeatures) }
+        return kept.pointer
+    }
+
+    /// `y[:, part columns] = input · op(W_part) (+ b_part)` for the full input `[tokens, in]`.
+    public func forward(_ input: UnsafePointer<Float>, tokens: Int, into y: UnsafeMutablePointer<Float>, ldy: Int? = nil) {
+        let ldy = ldy ?? outFeatures
+        var column = 0
+        for part in parts {
+            part.products.forward(input, ldx: inFeatures, weight: part.weightPointer,
+                                  bias: part.bias.map { $0.value.baseAddress! + part.firstOutput },
+                                  into: y + column, ldy: ldy, rows: tokens)
+            column += part.products.outFeatures
+        }
+    }
+
+    /// This rank's partial input gradient `dx = Σ_part dy_part · op(W_part)ᵀ` `[tokens, in]`.
+    public func inputGradient(_ dy: UnsafePointer<Float>, ldy: Int? = nil, tokens: Int, into dx: UnsafeMutablePointer<Float>) {
+        let ldy = ldy ?? outFeatures
+        var column = 0
+        for (i, part) in parts.enumerated() {
+            part.products.inputGradient(dy + column, ldy: ldy, weight: part.weightPointer, into: dx, ldx: inFeatures,
+                                        rows: tokens, accumulate: i > 0)
+            column += part.products.outFeatures
+        }
+    }
+
+    /// Reduces the partial input gradient `[tokens, in]` over tp: in place (all-reduce) or, with
+    /// sequence parallelism, onto this rank's `[tokens / tp, in]` shard in `scratch`.
+    public func reduceInputGradient(_ dx: UnsafeMutablePointer<Float>, tokens: Int, scratch: FloatBuffer) throws -> UnsafeMutablePointer<Float> {
+        let mapping = tp.sequenceParallel ? tp.mappings.gatherFromSequenceRegion : tp.mappings.copyToTensorRegion
+        return try mapping.backward(dx, rows: tokens, columns: inFeatures, scratch: scratch, in: tp)
+    }
+
+    /// Submits `dW_part += …` and `db_part += …` for the full input and output gradient.
+    public func weightGradients(input: UnsafePointer<Float>, dy: UnsafePointer<Float>, ldy: Int? = nil, tokens: Int,
+                                queue: WeightGradientQueue, mode: BackwardMode) {
+        let ldy = ldy ?? outFeatures
+        var column = 0
+        for part in parts {
+            queue.submit(part.products.weightGradient(x: input, ldx: inFeatures, dy: dy + column, ldy: ldy,
+                                                      into: part.weightGradientPointer, rows: tokens), mode: mode)
+            if let bias = part.bias {
+                queue.submit(part.products.biasGradient(dy: dy + column, ldy: ldy, into: bias.gradient.baseAddress! + part.firstOutput,
+                                                        rows: tokens), mode: mode)
+            }
+            column += part.products.outFeatures
+        }
+    }
+}

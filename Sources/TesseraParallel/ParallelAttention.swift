@@ -1,0 +1,124 @@
+import TesseraNN
+import TesseraTensor
+
+/// Causal self-attention with heads split over the tensor-parallel group: a column-parallel projection
+/// to this rank's query, key and value heads, attention on those heads, and a row-parallel output
+/// projection.
+///
+/// Grouped-query attention: with `kvHeads ≥ tp` the key/value heads are split like the query heads;
+/// with `tp > kvHeads` (tp a multiple of kvHeads) every rank holds the whole, replicated key/value weights
+/// and computes only the one head its query heads read, and the partial weight gradients are summed
+/// over tp (``GradientReduction/sumOverTensorParallel``).
+public struct ParallelAttention: @unchecked Sendable {
+    /// What one micro-batch's backward needs (and scratch that deferred weight gradients read).
+    public final class State: @unchecked Sendable {
+        /// `[tokens, (heads + 2·kvHeads)·headDim]` local: rotated q and k, then v.
+        public let qkv = FloatBuffer(count: 0)
+        /// `[tokens, heads·headDim]` local: the attention output, input of the output projection.
+        public let context = FloatBuffer(count: 0)
+        /// `[batch, heads, length]` log-sum-exp of the attention rows.
+        public let logSumExp = FloatBuffer(count: 0)
+        /// Backward: the full output gradient `[tokens, hidden]`.
+        let outputGradient = FloatBuffer(count: 0)
+        /// Backward: gradient of `context`.
+        let contextGradient = FloatBuffer(count: 0)
+        /// Backward: gradient of `qkv` (pre-rotation after the inverse rotation).
+        let qkvGradient = FloatBuffer(count: 0)
+        /// Backward: the all-gathered input (sequence parallelism; kept for deferred weight gradients).
+        let gatheredInput = FloatBuffer(count: 0)
+
+        public init() {}
+
+        /// Bytes saved by the forward pass for the backward pass.
+        public var savedBytes: Int { (qkv.count + context.count + logSumExp.count) * 4 }
+        /// Bytes of every buffer held.
+        public var byteCount: Int {
+            [qkv, context, logSumExp, outputGradient, contextGradient, qkvGradient, gatheredInput].reduce(0) { $0 + $1.byteCount }
+        }
+    }
+
+    public let projection: ColumnParallelLinear
+    public let output: RowParallelLinear
+    /// Query heads on this rank.
+    public let heads: Int
+    /// Key/value heads this rank computes.
+    public let kvHeads: Int
+    public let headDim: Int
+    public let rotary: RotaryEmbedding?
+    public let tp: TensorParallelism
+
+    public init(projection: ColumnParallelLinear, output: RowParallelLinear, heads: Int, kvHeads: Int, headDim: Int,
+                rotary: RotaryEmbedding?, tp: TensorParallelism) {
+        precondition(projection.outFeatures == (heads + 2 * kvHeads) * headDim, "projection width does not match the heads")
+        self.projection = projection
+        self.output = output
+        self.heads = heads
+        self.kvHeads = kvHeads
+        self.headDim = headDim
+        self.rotary = rotary
+        self.tp = tp
+    }
+
+    private var width: Int { (heads + 2 * kvHeads) * headDim }
+
+    private func shape(batch: Int, length: Int) -> AttentionShape {
+        AttentionShape(batch: batch, queryLength: length, heads: heads, kvHeads: kvHeads, headDim: headDim)
+    }
+
+    /// Forward on this rank's input rows `x` `[localRows, hidden]` of `batch` sequences of `length`.
+    /// Returns the output `[localRows, hidden]` in `workspace` (valid until the next layer call).
+    public func forward(_ x: UnsafeMutablePointer<Float>, batch: Int, length: Int, state: State,
+                        workspace: Workspace) throws -> UnsafeMutablePointer<Float> {
+        let tokens = batch * length
+        let input = try projection.gatherInput(x, localRows: tp.localRows(tokens: tokens), scratch: workspace.gathered)
+        state.qkv.reserve(tokens * width)
+        projection.forward(input, tokens: tokens, into: state.qkv.pointer)
+        rotate(state.qkv.pointer, batch: batch, length: length, inverse: false)
+        state.context.reserve(tokens * heads * headDim)
+        state.logSumExp.reserve(batch * heads * length)
+        let qkv = state.qkv.pointer, d = headDim
+        Kernels.attention(q: qkv, qStride: width, k: qkv + heads * d, v: qkv + (heads + kvHeads) * d, kvStride: width,
+                          into: state.context.pointer, outStride: heads * d, logSumExp: state.logSumExp.pointer,
+                          shape: shape(batch: batch, length: length))
+        return try output.forward(state.context.pointer, tokens: tokens, workspace: workspace)
+    }
+
+    /// Backward from the output gradient `dy` `[localRows, hidden]`, given the forward input `x`.
+    /// Returns the input gradient `[localRows, hidden]` in `workspace`.
+    public func backward(_ dy: UnsafeMutablePointer<Float>, input x: UnsafeMutablePointer<Float>, batch: Int, length: Int,
+                         state: State, workspace: Workspace, queue: WeightGradientQueue,
+                         mode: BackwardMode) throws -> UnsafeMutablePointer<Float> {
+        let tokens = batch * length, d = headDim
+        try output.gatherOutputGradient(dy, tokens: tokens, into: state.outputGradient)
+        state.contextGradient.reserve(tokens * heads * d)
+        output.inputGradient(state.outputGradient.pointer, tokens: tokens, into: state.contextGradient.pointer)
+        output.weightGradients(input: state.context.pointer, dyFull: state.outputGradient.pointer, tokens: tokens,
+                               queue: queue, mode: mode)
+
+        state.qkvGradient.reserve(tokens * width)
+        let qkv = state.qkv.pointer, dqkv = state.qkvGradient.pointer
+        Kernels.attentionBackward(
+            dOut: state.contextGradient.pointer, q: qkv, qStride: width, k: qkv + heads * d, v: qkv + (heads + kvHeads) * d,
+            kvStride: width, out: state.context.pointer, outStride: heads * d, logSumExp: state.logSumExp.pointer,
+            dq: dqkv, dk: dqkv + heads * d, dv: dqkv + (heads + kvHeads) * d, shape: shape(batch: batch, length: length))
+        rotate(dqkv, batch: batch, length: length, inverse: true)
+
+        let input = try projection.regatherInput(x, tokens: tokens, into: state.gatheredInput)
+        workspace.partial.reserve(tokens * projection.inFeatures)
+        projection.inputGradient(dqkv, tokens: tokens, into: workspace.partial.pointer)
+        projection.weightGradients(input: input, dy: dqkv, tokens: tokens,
+                                   queue: queue, mode: mode)
+        return try projection.reduceInputGradient(workspace.partial.pointer, tokens: tokens, scratch: workspace.reduced)
+    }
+
+    /// Rotates the query and key heads of `buffer` (`[tokens, width]`) by their positions (`t mod length`).
+    private func rotate(_ buffer: UnsafeMutablePointer<Float>, batch: Int, length: Int, inverse: Bool) {
+        guard let rotary else { return }
+        let positions = (0..<batch * length).map { Int32($0 % length) }
+        positions.withUnsafeBufferPointer { p in
+            rotary.apply(buffer, rowStride: width, heads: heads, positions: p.baseAddress!, tokens: batch * length, inverse: inverse)
+            rotary.apply(buffer + heads * headDim, rowStride: width, heads: kvHeads, positions: p.baseAddress!,
+                         tokens: batch * length, inverse: inverse)
+        }
+    }
+}

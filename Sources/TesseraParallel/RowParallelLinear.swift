@@ -1,0 +1,67 @@
+import TesseraNN
+import TesseraTensor
+
+/// A linear layer whose input features are split over the tensor-parallel group (Megatron's row
+/// parallelism): input `[tokens, in / tp]` from a column-parallel layer, partial products summed over tp
+/// (all-reduce, or reduce-scatter onto the sequence shards), then the replicated bias.
+public struct RowParallelLinear: @unchecked Sendable {
+    public let weight: Parameter
+    /// Replicated; added once after the reduction.
+    public let bias: Parameter?
+    public let products: LinearProducts
+    public let tp: TensorParallelism
+
+    public init(weight: Parameter, bias: Parameter?, layout: WeightLayout, tp: TensorParallelism) {
+        let local = weight.spec.localShape
+        let (inFeatures, outFeatures) = layout == .outputMajor ? (local[1], local[0]) : (local[0], local[1])
+        self.weight = weight
+        self.bias = bias
+        self.products = LinearProducts(layout: layout, inFeatures: inFeatures, outFeatures: outFeatures)
+        self.tp = tp
+    }
+
+    public var outFeatures: Int { products.outFeatures }
+
+    /// `y = reduce(x · op(W)) + b`. Returns `[localRows, out]` (`tokens`, or `tokens / tp` with sequence
+    /// parallelism) in `workspace.partial` or `workspace.reduced`.
+    public func forward(_ x: UnsafePointer<Float>, tokens: Int, workspace: Workspace) throws -> UnsafeMutablePointer<Float> {
+        let n = products.outFeatures
+        workspace.partial.reserve(tokens * n)
+        products.forward(x, ldx: products.inFeatures, weight: weight.value.baseAddress!, bias: nil,
+                         into: workspace.partial.pointer, ldy: n, rows: tokens)
+        let mapping = tp.sequenceParallel ? tp.mappings.reduceScatterToSequenceRegion : tp.mappings.reduceFromTensorRegion
+        let y = try mapping.forward(workspace.partial.pointer, rows: tokens, columns: n, scratch: workspace.reduced, in: tp)
+        if let bias { Kernels.addBias(y, bias: bias.value.baseAddress!, rows: tp.localRows(tokens: tokens), columns: n) }
+        return y
+    }
+
+    /// The full output gradient `[tokens, out]` from this rank's `[localRows, out]`, written to `into`
+    /// (all-gathered with sequence parallelism, copied otherwise, so deferred weight gradients may keep it).
+    public func gatherOutputGradient(_ dy: UnsafeMutablePointer<Float>, tokens: Int, into full: FloatBuffer) throws {
+        let n = products.outFeatures, rows = tp.localRows(tokens: tokens)
+        let mapping = tp.sequenceParallel ? tp.mappings.reduceScatterToSequenceRegion : tp.mappings.reduceFromTensorRegion
+        full.reserve(tokens * n)
+        let result = try mapping.backward(dy, rows: rows, columns: n, scratch: full, in: tp)
+        if result != full.pointer { full.pointer.update(from: result, count: tokens * n) }
+    }
+
+    /// `dx = dyFull · op(W)ᵀ` `[tokens, in / tp]`.
+    public func inputGradient(_ dyFull: UnsafePointer<Float>, tokens: Int, into dx: UnsafeMutablePointer<Float>) {
+        products.inputGradient(dyFull, ldy: products.outFeatures, weight: weight.value.baseAddress!, into: dx,
+                               ldx: products.inFeatures, rows: tokens, accumulate: false)
+    }
+
+    /// Submits `dW += …` (from the full output gradient) and `db += Σ dy` over this rank's rows (a partial
+    /// sum under sequence parallelism, which the bias's ``GradientReduction`` completes).
+    public func weightGradients(input: UnsafePointer<Float>, dyFull: UnsafePointer<Float>, tokens: Int,
+                                queue: WeightGradientQueue, mode: BackwardMode) {
+        let n = products.outFeatures
+        queue.submit(products.weightGradient(x: input, ldx: products.inFeatures, dy: dyFull, ldy: n,
+                                             into: weight.gradient.baseAddress!, rows: tokens), mode: mode)
+        if let bias {
+            // This rank's rows of the full gradient: all of them, or its sequence shard.
+            let rows = tp.localRows(tokens: tokens), first = tp.sequenceParallel ? tp.rank * rows : 0
+            queue.submit(products.biasGradient(dy: dyFull + first * n, ldy: n, into: bias.gradient.baseAddress!, rows: rows), mode: mode)
+        }
+    }
+}

@@ -1,0 +1,45 @@
+import TesseraNN
+import TesseraTensor
+
+/// A token embedding whose vocabulary rows are split over the tensor-parallel group (Megatron's
+/// `VocabParallelEmbedding`): each rank looks up the ids it owns (zero rows for the others) and the
+/// partial rows are summed over tp (all-reduce, or reduce-scatter onto the sequence shards).
+///
+/// The table is `[paddedVocabulary / tp, hidden]` locally; padded rows (when the vocabulary does not
+/// divide tp) are zero, never looked up and never updated.
+public struct VocabParallelEmbedding: @unchecked Sendable {
+    public let table: Parameter
+    /// First global vocabulary row of this rank's shard.
+    public let vocabularyStart: Int
+    /// Real (unpadded) rows in this rank's shard.
+    public let vocabularyCount: Int
+    public let hidden: Int
+    public let tp: TensorParallelism
+
+    /// - Parameter table: global `[vocabulary, hidden]`, split along dimension 0 (padded to a multiple of tp).
+    public init(table: Parameter, tp: TensorParallelism) {
+        let local = table.spec.localShape
+        self.table = table
+        self.hidden = local[1]
+        self.vocabularyStart = tp.rank * local[0]
+        self.vocabularyCount = max(0, min(local[0], table.spec.globalShape[0] - vocabularyStart))
+        self.tp = tp
+    }
+
+    /// Embeds `ids` `[tokens]`; returns this rank's rows `[localRows, hidden]` in `workspace`.
+    public func forward(ids: UnsafePointer<Int32>, tokens: Int, workspace: Workspace) throws -> UnsafeMutablePointer<Float> {
+        workspace.partial.reserve(tokens * hidden)
+        Kernels.embedding(ids: ids, table: table.value.baseAddress!, into: workspace.partial.pointer, tokens: tokens,
+                          columns: hidden, vocabularyStart: vocabularyStart, vocabularyCount: vocabularyCount)
+        let mapping = tp.sequenceParallel ? tp.mappings.reduceScatterToSequenceRegion : tp.mappings.reduceFromTensorRegion
+        return try mapping.forward(workspace.partial.pointer, rows: tokens, columns: hidden, scratch: workspace.reduced, in: tp)
+    }
+
+    /// Accumulates the table gradient from `dy` `[localRows, hidden]`.
+    public func backward(_ dy: UnsafeMutablePointer<Float>, ids: UnsafePointer<Int32>, tokens: Int, workspace: Workspace) throws {
+        let mapping = tp.sequenceParallel ? tp.mappings.reduceScatterToSequenceRegion : tp.mappings.reduceFromTensorRegion
+        let full = try mapping.backward(dy, rows: tp.localRows(tokens: tokens), columns: hidden, scratch: workspace.gradient, in: tp)
+        Kernels.embeddingBackward(ids: ids, full, accumulatingInto: table.gradient.baseAddress!, tokens: tokens, columns: hidden,
+                                  vocabularyStart: vocabularyStart, vocabularyCount: vocabularyCount)
+    }
+}

@@ -1,0 +1,73 @@
+import TesseraCollectives
+import TesseraModels
+import TesseraNN
+import TesseraParallel
+import TesseraTensor
+
+/// Tiny configurations for fast tests.
+enum TinyConfigs {
+    /// 12 heads so that tp ∈ {1, 2, 3, 4, 6, 12}; vocabulary 61 never divides tp (padding).
+    static let gpt2 = TransformerConfig.gpt2(vocabularySize: 61, contextLength: 16, hiddenSize: 48, layers: 2, heads: 12,
+                                             intermediateSize: 96)
+    /// Grouped-query attention: 4 query heads, 2 key/value heads (tp = 4 replicates them), untied head.
+    static let llama = TransformerConfig.llama(vocabularySize: 61, contextLength: 16, hiddenSize: 32, layers: 2, heads: 4,
+                                               kvHeads: 2, intermediateSize: 64, tiedEmbeddings: false)
+}
+
+/// The result of a short training run, gathered to full tensors.
+struct TrainingRun: Sendable {
+    var losses: [Double]
+    var norms: [Float]
+    var parameters: [String: [Float]]
+}
+
+enum Harness {
+    /// Deterministic micro-batches: step `s`, micro-batch `m`, `batch × length` ids and next-token targets.
+    static func microBatches(step: Int, count: Int, batch: Int, length: Int, vocabulary: Int) -> [MicroBatch] {
+        let random = DeterministicRandom(seed: 5, stream: "batches")
+        return (0..<count).map { m in
+            let base = (step * count + m) * batch * (length + 1)
+            let ids = (0..<batch * (length + 1)).map { Int32(random.bits(at: UInt64(base + $0)) % UInt64(vocabulary)) }
+            var tokens: [Int32] = [], targets: [Int32] = []
+            for b in 0..<batch {
+                let row = ids[b * (length + 1)..<(b + 1) * (length + 1)]
+                tokens += row.dropLast()
+                targets += row.dropFirst()
+            }
+            return try! MicroBatch(tokens: tokens, targets: targets, batch: batch, length: length)
+        }
+    }
+
+    /// Trains `steps` AdamW steps with clipping on `tp` thread ranks and gathers the parameters.
+    static func train(_ config: TransformerConfig, tp: Int, sequenceParallel: Bool = false,
+                      mappings: MappingTable = .megatron, steps: Int = 5) throws -> TrainingRun {
+        let runs = try ThreadGroup.run(ranks: tp, deadline: .seconds(60)) { world in
+            let groups = try ProcessGroups(world: world, mesh: DeviceMesh(tp: tp))
+            let engine = try TransformerEngine(config: config, groups: groups, seed: 11, sequenceParallel: sequenceParallel,
+                                               optimizer: AdamWConfiguration(beta1: 0.9, beta2: 0.95, weightDecay: 0.1),
+                                               mappings: mappings)
+            var run = TrainingRun(losses: [], norms: [], parameters: [:])
+            for step in 0..<steps {
+                let batches = microBatches(step: step, count: 2, batch: 2, length: 6, vocabulary: config.vocabularySize)
+                let report = try engine.trainStep(batches, learningRate: 1e-2, maxGradientNorm: 1.0)
+                run.losses.append(report.loss)
+                run.norms.append(report.gradientNorm)
+            }
+            for (name, tensor) in try engine.model.fullParameters() { run.parameters[name] = tensor.scalars }
+            return run
+        }
+        return runs[0]
+    }
+
+    /// Largest |a − b| over every parameter (∞ when the names differ).
+    static func maxParameterDifference(_ a: TrainingRun, _ b: TrainingRun) -> Float {
+        guard Set(a.parameters.keys) == Set(b.parameters.keys) else { return .infinity }
+        return a.parameters.reduce(0) { worst, entry in
+            zip(entry.value, b.parameters[entry.key]!).reduce(worst) { max($0, abs($1.0 - $1.1)) }
+        }
+    }
+
+    static func maxRelativeDifference(_ a: [Double], _ b: [Double]) -> Double {
+        zip(a, b).reduce(0) { max($0, abs($1.0 - $1.1) / max(1e-12, abs($1.1))) }
+    }
+}

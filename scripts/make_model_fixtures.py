@@ -1,0 +1,125 @@
+#!/usr/bin/env python3
+"""Writes the PyTorch reference fixtures the TesseraModels tests compare against.
+
+Run by hand (not by CI) after `pip install torch==2.13.0+cpu transformers safetensors`:
+
+    python3 scripts/make_model_fixtures.py [Tests/TesseraModelsTests/Fixtures]
+
+For a tiny GPT-2 (tied embeddings, vocabulary 61 so it never divides tp) and a tiny Llama with
+grouped-query attention (4 query heads, 2 key/value heads, untied head) it writes a Hugging Face
+directory `<name>/` (config.json + model.safetensors, the initial weights, via save_pretrained) and
+`<name>/reference.safetensors` with, all as float32:
+
+  input_ids, targets          [steps, batch, seq]  (one batch per optimizer step; ids as floats)
+  logits                      [batch, seq, vocab]  of step 1's batch at the initial weights
+  loss                        [1]                  mean cross-entropy of that batch
+  grad.<hf name>              gradient of that loss for every parameter
+  losses, grad_norms, lrs     [steps]              per AdamW step (grad norm before clipping)
+  final.<hf name>             every parameter after the last step
+
+and `<name>/reference.json` with the optimizer and schedule settings. The schedule is linear warm-up
+then cosine decay to a floor, exactly as TesseraNN.LearningRateSchedule defines it (steps from 1).
+"""
+import json
+import math
+import os
+import sys
+
+import torch
+from safetensors.torch import save_file
+from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
+
+STEPS, BATCH, SEQ = 3, 2, 8
+OPTIM = dict(lr=1e-2, min_lr=1e-3, warmup_steps=1, total_steps=STEPS, beta1=0.9, beta2=0.95, eps=1e-8,
+             weight_decay=0.1, max_grad_norm=0.5)
+
+
+def learning_rate(step):
+    """Linear warm-up, then cosine to the floor (step counts from 1)."""
+    o = OPTIM
+    if step <= o["warmup_steps"]:
+        return o["lr"] * step / o["warmup_steps"]
+    span = o["total_steps"] - o["warmup_steps"]
+    progress = 1.0 if span <= 0 else min(1.0, (step - o["warmup_steps"]) / span)
+    return o["min_lr"] + 0.5 * (1 + math.cos(math.pi * progress)) * (o["lr"] - o["min_lr"])
+
+
+def models():
+    gpt2 = GPT2Config(vocab_size=61, n_positions=16, n_embd=32, n_layer=2, n_head=4, n_inner=64,
+                      activation_function="gelu_new", resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0,
+                      layer_norm_epsilon=1e-5, initializer_range=0.02, tie_word_embeddings=True,
+                      bos_token_id=0, eos_token_id=0)
+    llama = LlamaConfig(vocab_size=61, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=16,
+                        rms_norm_eps=1e-5, rope_theta=10000.0, tie_word_embeddings=False, hidden_act="silu",
+                        initializer_range=0.02, attention_bias=False, mlp_bias=False,
+                        bos_token_id=1, eos_token_id=2)
+    yield "gpt2-tiny", GPT2LMHeadModel, gpt2
+    yield "llama-tiny", LlamaForCausalLM, llama
+
+
+def parameters(model):
+    return dict(model.named_parameters())
+
+
+def loss_of(model, ids, targets):
+    logits = model(input_ids=ids).logits
+    loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
+    return logits, loss
+
+
+def main():
+    out = sys.argv[1] if len(sys.argv) > 1 else "Tests/TesseraModelsTests/Fixtures"
+    for name, cls, config in models():
+        torch.manual_seed(1234)
+        config._attn_implementation = "eager"
+        model = cls(config).float().eval()  # eval: no dropout; gradients still flow
+        directory = os.path.join(out, name)
+        os.makedirs(directory, exist_ok=True)
+        model.save_pretrained(directory, safe_serialization=True)
+        generator = torch.Generator().manual_seed(99)
+        ids = torch.randint(0, config.vocab_size, (STEPS, BATCH, SEQ), generator=generator)
+        targets = torch.randint(0, config.vocab_size, (STEPS, BATCH, SEQ), generator=generator)
+
+        tensors = {"input_ids": ids.float(), "targets": targets.float()}
+        logits, loss = loss_of(model, ids[0], targets[0])
+        loss.backward()
+        tensors["logits"] = logits.detach().contiguous()
+        tensors["loss"] = loss.detach().reshape(1)
+        for pname, p in parameters(model).items():
+            tensors["grad." + pname] = p.grad.detach().clone().contiguous()
+        model.zero_grad(set_to_none=True)
+
+        params = parameters(model)
+        decay = [p for p in params.values() if p.dim() >= 2]
+        no_decay = [p for p in params.values() if p.dim() < 2]
+        o = OPTIM
+        optimizer = torch.optim.AdamW(
+            [{"params": decay, "weight_decay": o["weight_decay"]}, {"params": no_decay, "weight_decay": 0.0}],
+            lr=o["lr"], betas=(o["beta1"], o["beta2"]), eps=o["eps"], foreach=False)
+        losses, norms, lrs = [], [], []
+        for step in range(1, STEPS + 1):
+            lr = learning_rate(step)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            optimizer.zero_grad(set_to_none=True)
+            _, step_loss = loss_of(model, ids[step - 1], targets[step - 1])
+            step_loss.backward()
+            norm = torch.nn.utils.clip_grad_norm_(model.parameters(), o["max_grad_norm"])
+            optimizer.step()
+            losses.append(step_loss.item())
+            norms.append(norm.item())
+            lrs.append(lr)
+        tensors["losses"] = torch.tensor(losses)
+        tensors["grad_norms"] = torch.tensor(norms)
+        tensors["lrs"] = torch.tensor(lrs)
+        for pname, p in parameters(model).items():
+            tensors["final." + pname] = p.detach().clone().contiguous()
+        save_file(tensors, os.path.join(directory, "reference.safetensors"))
+        with open(os.path.join(directory, "reference.json"), "w") as f:
+            json.dump(dict(OPTIM, steps=STEPS, batch=BATCH, seq=SEQ, torch=torch.__version__), f, indent=2)
+        print(f"{name}: loss {loss.item():.6f}, step losses {losses}, grad norms {norms}")
+
+
+if __name__ == "__main__":
+    main()
