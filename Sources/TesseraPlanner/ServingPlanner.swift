@@ -255,19 +255,21 @@ public enum ServingPlanner {
                 break
             }
         }
-        var context = job.contextLength / 2
-        while context >= 256 {
+        /// The largest halving of the field at `key` (not below `floor`) at which the job fits.
+        func largestFitting(_ key: WritableKeyPath<ServingJob, Int>, floor: Int) -> Int? {
             var changed = job
-            changed.contextLength = context
-            if fits(changed) { lines.append("shorter context: --context \(context) fits on \(devices)"); break }
-            context /= 2
+            changed[keyPath: key] /= 2
+            while changed[keyPath: key] >= floor {
+                if fits(changed) { return changed[keyPath: key] }
+                changed[keyPath: key] /= 2
+            }
+            return nil
         }
-        var batch = job.batchSize / 2
-        while batch >= 1 {
-            var changed = job
-            changed.batchSize = batch
-            if fits(changed) { lines.append("smaller batch: --batch \(batch) fits on \(devices)"); break }
-            batch /= 2
+        if let context = largestFitting(\.contextLength, floor: 256) {
+            lines.append("shorter context: --context \(context) fits on \(devices)")
+        }
+        if let batch = largestFitting(\.batchSize, floor: 1) {
+            lines.append("smaller batch: --batch \(batch) fits on \(devices)")
         }
         return lines
     }

@@ -72,7 +72,10 @@ extension ServingPlan {
         if let minimum = minimumDevices {
             sentences.append("It fits on \(minimum) \(job.accelerator.name)\(minimum == 1 ? "" : "s") at the least.")
         }
-        guard let best = ranked.first else { return (sentences + ["Nothing fits."]).joined(separator: " ") }
+        guard let best = ranked.first else {
+            let scope = job.devices.map { " on \($0) GPU\($0 == 1 ? "" : "s")" } ?? ""
+            return (sentences + ["Nothing fits\(scope)."]).joined(separator: " ")
+        }
         let l = best.layout
         sentences.append(
             "Best by \(job.objective.rawValue): tp=\(l.tp) pp=\(l.pp) on \(l.deviceCount) GPU\(l.deviceCount == 1 ? "" : "s"), "

@@ -114,7 +114,7 @@ extension TrainingPlan {
         if l.pp > 1 { schedule += " over \(best.microBatches) micro-batches" }
         sentences.append(
             "Best: \(l.summary) — \(PlanText.seconds(best.stepTime)) per step, "
-                + String(format: "%.0f TFLOP/s per GPU (%.0f%% MFU), %.0f tokens/s", best.tflopsPerDevice, best.mfu * 100,
+                + String(format: "%.3g TFLOP/s per GPU (%.0f%% MFU), %.0f tokens/s", best.tflopsPerDevice, best.mfu * 100,
                          best.tokensPerSecond) + ", \(schedule).")
         let t = best.time
         if l.tp > 1 {
@@ -144,7 +144,7 @@ extension TrainingPlan {
             "Memory per GPU: \(PlanText.gigabytes(m.total)) of \(PlanText.gigabytes(best.usableMemory)) usable (weights "
                 + "\(PlanText.gigabytes(m.weights)), gradients \(PlanText.gigabytes(m.gradients)), optimizer "
                 + "\(PlanText.gigabytes(m.optimizer)), activations \(PlanText.gigabytes(m.activations)) with "
-                + "\(l.recompute.rawValue) recomputation).")
+                + (l.recompute == .none ? "no" : l.recompute.rawValue) + " recomputation).")
         if let second = bestPerMesh(limit: 2).dropFirst().first {
             sentences.append(
                 "The best other mesh, \(second.layout.summary), is "
@@ -161,7 +161,7 @@ extension TrainingPlan {
                 "\(l.tp)", "\(l.pp)", "\(l.dp)", "\(l.cp)", "\(l.ep)", "\(l.microBatchSize)",
                 l.scheduleName, l.recompute.rawValue,
                 "\(l.zeroStage)", PlanText.gigabytes(e.memory.total), PlanText.seconds(e.stepTime),
-                String(format: "%.0f", e.tflopsPerDevice), String(format: "%.1f%%", e.mfu * 100),
+                String(format: "%.3g", e.tflopsPerDevice), String(format: "%.1f%%", e.mfu * 100),
                 PlanText.percent(e.bubbleFraction),
             ]
         }

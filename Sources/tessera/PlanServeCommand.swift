@@ -43,7 +43,6 @@ struct PlanServe: ParsableCommand {
         print(plan.explanation())
         print()
         guard !plan.ranked.isEmpty else {
-            print("Nothing fits\(gpus.map { " on \($0) GPUs" } ?? "").")
             for line in plan.suggestions { print("  - \(line)") }
             throw ExitCode(2)
         }
