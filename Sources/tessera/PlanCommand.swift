@@ -22,13 +22,6 @@ struct CatalogOptions: ParsableArguments {
     }
 }
 
-/// Pretty, key-sorted JSON on standard output.
-func printJSON(_ value: some Encodable) throws {
-    let encoder = JSONEncoder()
-    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-    print(String(decoding: try encoder.encode(value), as: UTF8.self))
-}
-
 /// `tessera plan list`: the GPUs and models the catalogs know.
 struct PlanList: ParsableCommand {
     static let configuration = CommandConfiguration(
