@@ -105,6 +105,12 @@ struct SmolLM2TokenizerTests {
         #expect(tokenizer.specialTokens.addsBOS == (name == "llama3"))
     }
 
+    @Test func byteFallbackMatchesHuggingFace() throws {
+        // The vocabulary lacks 'Ġ' (the space): Hugging Face falls back to <0xC4> <0xA0>, the UTF-8 of 'Ġ'.
+        let tokenizer = try BPETokenizer(huggingFaceDirectory: Self.directory("bytefallback"))
+        #expect(try expectMatches(tokenizer, TokenizerReference.shared.byte_fallback, "byte fallback") == 0)
+    }
+
     @Test func aWrongPreTokenizerIsCaughtByTheReference() throws {
         // Non-vacuity: the Llama 3 vocabulary with GPT-2's regex in place of its own must miss some reference ids.
         let dir = try TemporaryDirectory()
