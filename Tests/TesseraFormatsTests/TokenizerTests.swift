@@ -21,7 +21,19 @@ import TesseraFormats
         #expect(try tokenizer.encode(utf8: Array("ok".utf8)) == [111, 107])
         // A token boundary inside a character decodes to U+FFFD (exact bytes stay available).
         #expect(try tokenizer.decode([0xC3]) == "\u{FFFD}")
-        #expect(try tokenizer.decodeBytes([0xC3], skippingSpecialTokens: false) == [0xC3])
+        #expect(try tokenizer.decodeBytes([0xC3]) == [0xC3])
+    }
+
+    @Test func streamingDecodingHoldsBackSplitCharacters() throws {
+        let text = "a日😀é!"
+        var stream = StreamingDecoder(tokenizer: ByteTokenizer())
+        var pieces: [String] = []
+        for id in try ByteTokenizer().encode(text) { pieces.append(try stream.append(id)) }
+        #expect(pieces.joined() == text)
+        #expect(!pieces.contains { $0.contains("\u{FFFD}") })
+        #expect(pieces.filter(\.isEmpty).count == 2 + 3 + 1, "continuation bytes wait for their character")
+        #expect(try stream.append(0xE6) == "" && stream.finish() == "\u{FFFD}")
+        #expect(throws: TokenizerError.self) { try stream.append(300) }
     }
 }
 

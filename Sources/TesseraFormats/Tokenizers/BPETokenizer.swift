@@ -89,7 +89,7 @@ public struct BPETokenizer: Tokenizer {
         return out
     }
 
-    public func decodeBytes(_ ids: [Int32], skippingSpecialTokens: Bool = false) throws -> [UInt8] {
+    public func decodeBytes(_ ids: [Int32], skippingSpecialTokens: Bool) throws -> [UInt8] {
         var out: [UInt8] = []
         for id in ids {
             guard id >= 0, Int(id) < tokenBytes.count, let bytes = tokenBytes[Int(id)] else {
