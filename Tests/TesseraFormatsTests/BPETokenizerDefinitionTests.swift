@@ -89,6 +89,16 @@ import TesseraFormats
         } throws: { error in
             "\(error)".contains("has no llama.cpp name") && "\(error)".contains("GGUF cannot carry it")
         }
+        // Byte fallback (`<0xXX>` tokens for bytes without one) has no GGUF key.
+        let fallback = json.replacingOccurrences(of: #""merges": []"#, with: #""merges": [], "byte_fallback": true"#)
+            .replacingOccurrences(of: #""b": 1"#, with: #""b": 1, "<0x63>": 2"#)
+            .replacingOccurrences(of: #""use_regex": false"#, with: #""use_regex": true"#)
+        _ = try directory.write(Array(fallback.utf8), to: "tokenizer.json")
+        #expect {
+            try BPETokenizerDefinition(huggingFaceDirectory: directory.path)
+        } throws: { error in
+            "\(error)".contains("byte_fallback; GGUF cannot carry it")
+        }
         var unknown = try BPETokenizerDefinition(huggingFaceDirectory: Self.tinyDirectory("qwen2"))
         unknown.preTokenizer = "falcon"
         #expect(throws: FormatError.unsupportedTokenizer(path: directory.file("out"), reason: "pre-tokenizer 'falcon' has no Hugging Face form in Tessera")) {

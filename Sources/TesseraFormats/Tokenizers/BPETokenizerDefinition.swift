@@ -59,7 +59,7 @@ public struct BPETokenizerDefinition: Sendable, Equatable {
             throw unsupported("the pre-tokenizer \(tokenizer.preTokenizer) has no llama.cpp name")
         }
         guard !tokenizer.addsPrefixSpace else { throw unsupported("ByteLevel add_prefix_space") }
-        guard tokenizer.model.fallbackTokens == nil else { throw unsupported("byte_fallback") }
+        guard tokenizer.model.fallbackTokens.allSatisfy(\.isEmpty) else { throw unsupported("byte_fallback") }
 
         let vocabulary: [String: Int32], mergePairs: [(String, String)]
         if path == tokenizerJSON {
