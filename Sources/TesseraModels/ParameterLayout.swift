@@ -124,8 +124,13 @@ extension TransformerConfig {
         if head {
             let (weight, bias) = finalNormNames
             specs += normSpecs(weight, bias)
-            // A tied head on a rank without the embedding (the last pipeline stage) holds its own copy.
-            if !tiedEmbeddings || !embedding { specs.append(vocabulary(headName)) }
+            // A tied head on a rank without the embedding (the last pipeline stage) holds its own copy; its
+            // gradient is summed with the first stage's, which alone counts it in the global norm.
+            if !tiedEmbeddings || !embedding {
+                var head = vocabulary(headName)
+                head.countsInGlobalNorm = !tiedEmbeddings
+                specs.append(head)
+            }
         }
         return specs
     }
