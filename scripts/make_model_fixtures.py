@@ -19,6 +19,11 @@ directory `<name>/` (config.json + model.safetensors, the initial weights, via s
 
 and `<name>/reference.json` with the optimizer and schedule settings. The schedule is linear warm-up
 then cosine decay to a floor, exactly as TesseraNN.LearningRateSchedule defines it (steps from 1).
+
+When models/SmolLM2-135M-Instruct.Q4_1.gguf exists (`make assets`), it also writes `smollm2-135m.safetensors`:
+transformers loads the GGUF (dequantizing it and undoing llama.cpp's query/key permutation) and computes, in
+float32, the last-position logits of a prompt (`prompt_ids`, `prompt_logits`), a 12-token greedy continuation
+(`greedy_ids`) and the mean next-token loss on a fixed text (`text_ids`, `text_loss`).
 """
 import json
 import math
@@ -119,6 +124,32 @@ def main():
         with open(os.path.join(directory, "reference.json"), "w") as f:
             json.dump(dict(OPTIM, steps=STEPS, batch=BATCH, seq=SEQ, torch=torch.__version__), f, indent=2)
         print(f"{name}: loss {loss.item():.6f}, step losses {losses}, grad norms {norms}")
+    smollm2(out)
+
+
+SMOLLM2_GGUF = "models/SmolLM2-135M-Instruct.Q4_1.gguf"
+PROMPT = "The capital of France is"
+TEXT = "In the beginning God created the heaven and the earth. And the earth was without form, and void."
+
+
+def smollm2(out):
+    if not os.path.exists(SMOLLM2_GGUF):
+        print(f"skipping SmolLM2: {SMOLLM2_GGUF} is missing (make assets)")
+        return
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    directory, name = os.path.split(SMOLLM2_GGUF)
+    tokenizer = AutoTokenizer.from_pretrained(directory, gguf_file=name)
+    model = AutoModelForCausalLM.from_pretrained(directory, gguf_file=name, torch_dtype=torch.float32).eval()
+    with torch.no_grad():
+        prompt = torch.tensor([tokenizer.encode(PROMPT)])
+        logits = model(input_ids=prompt).logits[0, -1]
+        greedy = model.generate(prompt, max_new_tokens=12, do_sample=False)[0, prompt.shape[1]:]
+        text = torch.tensor([tokenizer.encode(TEXT)])
+        text_logits = model(input_ids=text).logits[0, :-1]
+        loss = torch.nn.functional.cross_entropy(text_logits, text[0, 1:])
+    save_file({"prompt_ids": prompt[0].float(), "prompt_logits": logits.contiguous(), "greedy_ids": greedy.float(),
+               "text_ids": text[0].float(), "text_loss": loss.reshape(1)}, os.path.join(out, "smollm2-135m.safetensors"))
+    print(f"SmolLM2: prompt {prompt[0].tolist()} greedy {tokenizer.decode(greedy)!r} text loss {loss.item():.6f}")
 
 
 if __name__ == "__main__":

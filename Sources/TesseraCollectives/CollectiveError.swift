@@ -5,7 +5,8 @@
 public enum CollectiveError: Error, Equatable, Sendable, CustomStringConvertible {
     /// Peers did not arrive before the deadline.
     case timeout(group: String, operation: String, sequence: Int, missingRanks: [Int], deadline: Duration)
-    /// A peer failed or left; this rank was released instead of waiting forever.
+    /// A peer failed or left; this rank was released instead of waiting forever. `rank` is the failing
+    /// rank's position in the world group (the launcher's numbering), since it need not belong to `group`.
     case peerFailed(group: String, operation: String, sequence: Int, rank: Int, reason: String)
     /// Ranks issued different operations or sizes at the same point in the sequence.
     case mismatch(group: String, operation: String, sequence: Int, detail: String)
@@ -17,9 +18,12 @@ public enum CollectiveError: Error, Equatable, Sendable, CustomStringConvertible
     public var description: String {
         switch self {
         case let .timeout(group, operation, sequence, missing, deadline):
+            let advice = " (a peer is hung, dead or issuing a different collective; raise the deadline with --collective-timeout if it is only slow)"
+            guard !missing.isEmpty else {
+                return "\(group) \(operation) #\(sequence): did not complete within \(deadline) although every rank arrived" + advice
+            }
             let ranks = missing.map(String.init).joined(separator: ", ")
-            return "\(group) \(operation) #\(sequence): rank(s) \(ranks) did not arrive within \(deadline)"
-                + " (a peer is hung, dead or issuing a different collective; raise the deadline with --collective-timeout if it is only slow)"
+            return "\(group) \(operation) #\(sequence): rank(s) \(ranks) did not arrive within \(deadline)" + advice
         case let .peerFailed(group, operation, sequence, rank, reason):
             return "\(group) \(operation) #\(sequence): rank \(rank) failed: \(reason)"
         case let .mismatch(group, operation, sequence, detail):

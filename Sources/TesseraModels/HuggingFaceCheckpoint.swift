@@ -12,19 +12,27 @@ extension Transformer {
     }
 
     /// Replaces every local value with this rank's slice of `source` (a safetensors file or directory, or
-    /// any ``TensorSource``), reading only that slice's bytes.
+    /// any ``TensorSource`` with Hugging Face names), reading only that slice's bytes.
     /// - Throws: ``ModelError/missingTensor(file:tensor:)`` or ``ModelError/shapeMismatch(file:tensor:expected:actual:)``
     ///   when the checkpoint contradicts the configuration; ``FormatError`` for damaged files.
     public func load(from source: any TensorSource) throws {
+        try load(from: source, storedNames: Self.storedNames(of:)) { _, _ in }
+    }
+
+    /// Loads every parameter from the first of `storedNames(name)` that `source` holds, then lets `adjust`
+    /// rewrite the local slice (e.g. undo a row permutation).
+    func load(from source: any TensorSource, storedNames: (String) -> [String],
+              adjust: (ParameterSpec, UnsafeMutableBufferPointer<Float>) throws -> Void) throws {
         for parameter in store.parameters {
             let spec = parameter.spec
-            guard let name = Self.storedNames(of: spec.name).first(where: source.contains), let info = source.info(named: name) else {
+            guard let name = storedNames(spec.name).first(where: source.contains), let info = source.info(named: name) else {
                 throw ModelError.missingTensor(file: source.path, tensor: spec.name)
             }
             guard info.shape == spec.globalShape else {
                 throw ModelError.shapeMismatch(file: source.path, tensor: name, expected: spec.globalShape, actual: info.shape)
             }
             try Self.readSlice(of: spec, named: name, from: source, into: parameter.value)
+            try adjust(spec, parameter.value)
         }
     }
 
@@ -58,14 +66,14 @@ extension Transformer {
 
 extension TransformerEngine {
     /// Builds this rank's model from a Hugging Face directory (`config.json` + safetensors), each rank
-    /// reading only its slices. The checkpoint's architecture wins; `seed` is irrelevant.
+    /// reading only its slices. The checkpoint's architecture wins.
     /// - Throws: ``ModelError`` for a config that contradicts the weights or does not split over tp;
     ///   ``FormatError`` for damaged files.
     public convenience init(checkpoint directory: String, groups: ProcessGroups? = nil, sequenceParallel: Bool = false,
                             optimizer: AdamWConfiguration = AdamWConfiguration()) throws {
         let config = try TransformerConfig(contentsOf: directory)
         let source = try SafeTensorsCheckpoint(path: directory)
-        try self.init(config: config, groups: groups, seed: 0, sequenceParallel: sequenceParallel, optimizer: optimizer)
+        try self.init(config: config, groups: groups, seed: nil, sequenceParallel: sequenceParallel, optimizer: optimizer)
         try model.load(from: source)
     }
 

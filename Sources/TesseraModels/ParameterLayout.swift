@@ -124,12 +124,15 @@ extension TransformerConfig {
         if head {
             let (weight, bias) = finalNormNames
             specs += normSpecs(weight, bias)
-            // A tied head on a rank without the embedding (the last pipeline stage) holds its own copy; its
-            // gradient is summed with the first stage's, which alone counts it in the global norm.
-            if !tiedEmbeddings || !embedding {
-                var head = vocabulary(headName)
-                head.countsInGlobalNorm = !tiedEmbeddings
-                specs.append(head)
+            if !tiedEmbeddings {
+                specs.append(vocabulary(headName))
+            } else if !embedding {
+                // A tied head without the embedding (the last pipeline stage) holds its own copy, initialized
+                // like the first stage's; a pipeline sums the two gradients over the embedding group, and
+                // the global norm counts the first stage's copy only.
+                var copy = vocabulary(headName)
+                copy.countsInGlobalNorm = false
+                specs.append(copy)
             }
         }
         return specs

@@ -14,11 +14,12 @@ public final class Transformer: @unchecked Sendable {
     /// Builds and initializes this rank's part of the model.
     /// - Parameters:
     ///   - tp: the tensor-parallel setting (``TensorParallelism/single`` on one device).
-    ///   - seed: initial values depend only on `(seed, name, global index)`, so any layout starts equal.
+    ///   - seed: initial values depend only on `(seed, name, global index)`, so any layout starts equal;
+    ///     `nil` leaves zeros for a checkpoint to fill.
     ///   - chunkLayers: the layer range of each chunk this rank runs (default: one chunk with every layer).
     /// - Throws: ``ModelError`` when the configuration is invalid, does not split over tp, or the ranges
     ///   are not ordered, non-overlapping ranges inside `0..<layers`.
-    public init(config: TransformerConfig, tp: TensorParallelism = .single, seed: UInt64,
+    public init(config: TransformerConfig, tp: TensorParallelism = .single, seed: UInt64?,
                 chunkLayers: [Range<Int>]? = nil) throws {
         try config.validate(tp: tp.size)
         let ranges = chunkLayers ?? [0..<config.layers]

@@ -52,16 +52,18 @@ public final class TransformerBlock: @unchecked Sendable {
 
     private var hidden: Int { norm1.columns }
 
-    /// Forward of `batch` sequences of `length` tokens; returns ``State/output``.
+    /// Forward of `batch` sequences of `length` tokens (continuing `cache` when decoding); returns ``State/output``.
     @discardableResult
-    public func forward(_ input: FloatBuffer, batch: Int, length: Int, state: State, workspace: Workspace) throws -> FloatBuffer {
+    public func forward(_ input: FloatBuffer, batch: Int, length: Int, state: State, workspace: Workspace,
+                        cache: KeyValueCache? = nil) throws -> FloatBuffer {
         let tokens = batch * length, rows = tp.localRows(tokens: tokens), count = rows * hidden
         state.input = input
         for buffer in [state.normalized1, state.residual, state.normalized2, state.output] { buffer.reserve(count) }
         state.statistics1.reserve(2 * rows)
         state.statistics2.reserve(2 * rows)
         norm1.forward(input.pointer, into: state.normalized1.pointer, statistics: state.statistics1.pointer, rows: rows)
-        let a = try attention.forward(state.normalized1.pointer, batch: batch, length: length, state: state.attention, workspace: workspace)
+        let a = try attention.forward(state.normalized1.pointer, batch: batch, length: length, state: state.attention,
+                                     workspace: workspace, cache: cache)
         Kernels.add(input.pointer, a, into: state.residual.pointer, count: count)
         norm2.forward(state.residual.pointer, into: state.normalized2.pointer, statistics: state.statistics2.pointer, rows: rows)
         let m = try mlp.forward(state.normalized2.pointer, tokens: tokens, state: state.mlp, workspace: workspace)

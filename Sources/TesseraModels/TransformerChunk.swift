@@ -119,11 +119,14 @@ public final class TransformerChunk: @unchecked Sendable {
     ///   - lossScale: `∂L/∂loss` of each token (e.g. `1 / tokens in the global batch`): the last chunk then
     ///     computes the loss and keeps the logit gradients for the backward pass. `nil`: logits only
     ///     (evaluation and generation), or the loss without gradients when targets are present.
+    ///   - caches: one per block (``makeCaches(capacity:)``) for incremental decoding of one sequence: the
+    ///     tokens continue the cached ones (no backward, no sequence parallelism).
     /// - Returns: the output activation `[localRows, hidden]` (owned by the state), or `nil` for the last chunk.
     @discardableResult
     public func forward(_ microBatch: MicroBatch, input: UnsafePointer<Float>? = nil, state: ChunkState,
-                        lossScale: Float? = nil) throws -> FloatBuffer? {
+                        lossScale: Float? = nil, caches: [KeyValueCache]? = nil) throws -> FloatBuffer? {
         let tokens = microBatch.tokenCount, rows = tp.localRows(tokens: tokens)
+        let offset = caches?.first?.count ?? 0
         state.microBatch = microBatch
         state.input.reserve(rows * hidden)
         if let embedding {
@@ -132,7 +135,7 @@ public final class TransformerChunk: @unchecked Sendable {
             }
             state.input.pointer.update(from: embedded, count: rows * hidden)
             if let positionEmbedding {
-                forEachLocalPosition(microBatch) { row, position in
+                forEachLocalPosition(microBatch, offset: offset) { row, position in
                     Kernels.add(state.input.pointer + row * hidden, positionEmbedding.value.baseAddress! + position * hidden,
                                 into: state.input.pointer + row * hidden, count: hidden)
                 }
@@ -141,7 +144,7 @@ public final class TransformerChunk: @unchecked Sendable {
             guard let input else { preconditionFailure("chunk \(layers) needs an input activation") }
             state.input.pointer.update(from: input, count: rows * hidden)
         }
-        let x = try forwardBlocks(state.input, microBatch: microBatch, state: state)
+        let x = try forwardBlocks(state.input, microBatch: microBatch, state: state, caches: caches)
         guard let finalNorm, let head, let crossEntropy else { return x }
 
         state.finalNormalized.reserve(rows * hidden)
@@ -213,9 +216,15 @@ public final class TransformerChunk: @unchecked Sendable {
     /// Runs the weight-gradient work a `.inputOnly` backward deferred (the W of zero-bubble schedules).
     public func backwardWeights(state: ChunkState) { state.weightGradients.run() }
 
-    /// Calls `body(localRow, position)` for this rank's rows (positions restart with each sequence).
-    private func forEachLocalPosition(_ microBatch: MicroBatch, _ body: (Int, Int) -> Void) {
+    /// Calls `body(localRow, position)` for this rank's rows (positions restart with each sequence and
+    /// start at `offset` when decoding continues a cache).
+    private func forEachLocalPosition(_ microBatch: MicroBatch, offset: Int = 0, _ body: (Int, Int) -> Void) {
         let rows = tp.localRows(tokens: microBatch.tokenCount), first = tp.sequenceParallel ? tp.rank * rows : 0
-        for row in 0..<rows { body(row, (first + row) % microBatch.length) }
+        for row in 0..<rows { body(row, offset + (first + row) % microBatch.length) }
+    }
+
+    /// One empty key/value cache per block for decoding up to `capacity` tokens of one sequence.
+    public func makeCaches(capacity: Int) -> [KeyValueCache] {
+        blocks.map { KeyValueCache(capacity: capacity, width: $0.attention.kvHeads * $0.attention.headDim) }
     }
 }

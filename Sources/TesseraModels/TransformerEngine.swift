@@ -37,13 +37,13 @@ public final class TransformerEngine: @unchecked Sendable {
     /// Steps taken.
     public private(set) var step = 0
 
-    /// Builds this rank's model (initialized from `seed`) and optimizer.
+    /// Builds this rank's model (initialized from `seed`; `nil` leaves zeros for a checkpoint) and optimizer.
     /// - Parameters:
     ///   - groups: the rank's process groups (`nil` on one device); the model is split over `groups.tensor`.
     ///   - mappings: the conjugate mappings (tests replace one to prove the equivalence tests can fail).
     /// - Throws: ``ModelError`` for a configuration that is invalid or does not split over the group;
     ///   pipeline and context parallelism are not handled by this engine yet.
-    public init(config: TransformerConfig, groups: ProcessGroups? = nil, seed: UInt64, sequenceParallel: Bool = false,
+    public init(config: TransformerConfig, groups: ProcessGroups? = nil, seed: UInt64?, sequenceParallel: Bool = false,
                 optimizer: AdamWConfiguration = AdamWConfiguration(), mappings: MappingTable = .megatron) throws {
         if let groups, groups.mesh.pp > 1 || groups.mesh.cp > 1 {
             throw ModelError.invalidConfiguration(field: "mesh", reason: "\(groups.mesh) needs the pipeline executor; this engine runs tp × dp")
@@ -111,17 +111,25 @@ public final class TransformerEngine: @unchecked Sendable {
         let plain = try MicroBatch(tokens: microBatch.tokens, targets: nil, batch: microBatch.batch, length: microBatch.length)
         let state = self.state()
         try chunk.forward(plain, state: state)
-        let tokens = plain.tokenCount, local = model.config.paddedVocabularySize(tp: model.tp.size) / model.tp.size
+        return try gatheredLogits(state, tokens: plain.tokenCount)
+    }
+
+    /// The full-vocabulary logits of the last forward in `state`, gathered over tp, padding dropped.
+    private func gatheredLogits(_ state: ChunkState, tokens: Int) throws -> [Float] {
+        let local = model.config.paddedVocabularySize(tp: model.tp.size) / model.tp.size
         let width = chunk.head!.outFeatures
         // Pad each row to the equal shard width, gather the vocabulary over tp, drop the padding.
         let padded = FloatBuffer(count: tokens * local)
         for t in 0..<tokens { (padded.pointer + t * local).update(from: state.logits.pointer + t * width, count: width) }
-        let gathered = try model.tp.mappings.gatherFromTensorRegion.forward(padded.pointer, rows: tokens, columns: local,
-                                                                             scratch: FloatBuffer(count: 0), in: model.tp)
-        let full = local * model.tp.size, v = config.vocabularySize
-        var result = [Float](repeating: 0, count: tokens * v)
-        for t in 0..<tokens { for c in 0..<v { result[t * v + c] = gathered[t * full + c] } }
-        return result
+        let scratch = FloatBuffer(count: 0)
+        return try withExtendedLifetime(scratch) {
+            let gathered = try model.tp.mappings.gatherFromTensorRegion.forward(padded.pointer, rows: tokens, columns: local,
+                                                                                 scratch: scratch, in: model.tp)
+            let full = local * model.tp.size, v = config.vocabularySize
+            var result = [Float](repeating: 0, count: tokens * v)
+            for t in 0..<tokens { for c in 0..<v { result[t * v + c] = gathered[t * full + c] } }
+            return result
+        }
     }
 
     /// Per-rank memory: parameters, gradients, optimizer moments, and the activations of the last step.
@@ -134,5 +142,38 @@ public final class TransformerEngine: @unchecked Sendable {
     private func state() -> ChunkState {
         if states.isEmpty { states.append(chunk.makeState()) }
         return states[0]
+    }
+}
+
+extension TransformerEngine {
+    /// Logits `[vocabulary]` for the token after `tokens` (one sequence), gathered over tp, recomputing
+    /// the whole prefix (see ``decode(_:caches:)`` for incremental decoding).
+    public func nextTokenLogits(_ tokens: [Int32]) throws -> [Float] {
+        let all: [Float] = try logits(MicroBatch(tokens: tokens, targets: nil, batch: 1, length: tokens.count))
+        return Array(all[((tokens.count - 1) * config.vocabularySize)...])
+    }
+
+    /// Empty key/value caches (one per block) for decoding one sequence of up to `capacity` tokens.
+    public func makeCaches(capacity: Int? = nil) -> [KeyValueCache] {
+        chunk.makeCaches(capacity: min(capacity ?? config.contextLength, config.contextLength))
+    }
+
+    /// Incremental decoding: runs `tokens` (the prompt, then one new token per call) after those already in
+    /// `caches` and returns the logits `[vocabulary]` for the next token, gathered over tp.
+    /// - Throws: ``ModelError/invalidBatch(reason:)`` when the caches would overflow; ``ModelError/invalidConfiguration(field:reason:)``
+    ///   with sequence parallelism (decode with it off).
+    public func decode(_ tokens: [Int32], caches: [KeyValueCache]) throws -> [Float] {
+        guard !model.tp.sequenceParallel else {
+            throw ModelError.invalidConfiguration(field: "sequence parallelism", reason: "incremental decoding runs without it; build the engine with sequenceParallel: false")
+        }
+        guard let cache = caches.first, cache.count + tokens.count <= cache.capacity, caches.count == chunk.blocks.count else {
+            throw ModelError.invalidBatch(reason: "\(tokens.count) more tokens do not fit the key/value cache (\(caches.first?.count ?? 0) of \(caches.first?.capacity ?? 0) used); start a new sequence")
+        }
+        let batch = try MicroBatch(tokens: tokens, targets: nil, batch: 1, length: tokens.count)
+        try batch.validate(for: config, tp: 1, sequenceParallel: false)
+        let state = self.state()
+        try chunk.forward(batch, state: state, caches: caches)
+        let logits = try gatheredLogits(state, tokens: tokens.count)
+        return Array(logits[((tokens.count - 1) * config.vocabularySize)...])
     }
 }

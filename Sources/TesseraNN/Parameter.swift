@@ -123,8 +123,9 @@ public final class ParameterStore: @unchecked Sendable {
     public let gradients: FloatBuffer
     private let byName: [String: Parameter]
 
-    /// Allocates storage for `specs` and initializes every value from `seed`. Gradients start at zero.
-    public init(specs: [ParameterSpec], seed: UInt64) {
+    /// Allocates storage for `specs` and initializes every value from `seed` (`nil`: zeros, for values
+    /// about to be loaded from a checkpoint). Gradients start at zero.
+    public init(specs: [ParameterSpec], seed: UInt64?) {
         let total = specs.reduce(0) { $0 + $1.localCount }
         values = FloatBuffer(count: total)
         gradients = FloatBuffer(count: total)
@@ -136,7 +137,7 @@ public final class ParameterStore: @unchecked Sendable {
                 spec: spec, offset: offset,
                 value: UnsafeMutableBufferPointer(start: values.pointer + offset, count: n),
                 gradient: UnsafeMutableBufferPointer(start: gradients.pointer + offset, count: n))
-            spec.initialize(parameter.value, seed: seed)
+            if let seed { spec.initialize(parameter.value, seed: seed) }
             list.append(parameter)
             offset += n
         }

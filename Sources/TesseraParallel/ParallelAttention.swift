@@ -83,14 +83,33 @@ public struct ParallelAttention: @unchecked Sendable {
 
     /// Forward on this rank's input rows `x` `[localRows, hidden]` of `batch` sequences of `length`.
     /// Returns the output `[localRows, hidden]` in `workspace` (valid until the next layer call).
+    ///
+    /// With a `cache` (one sequence, no sequence parallelism) the tokens continue the cached ones: they
+    /// sit at positions `cache.count ..< cache.count + length`, their keys and values are appended, and
+    /// the queries attend to every cached token (incremental decoding; no backward).
     public func forward(_ x: UnsafeMutablePointer<Float>, batch: Int, length: Int, state: State,
-                        workspace: Workspace) throws -> UnsafeMutablePointer<Float> {
-        let tokens = batch * length
+                        workspace: Workspace, cache: KeyValueCache? = nil) throws -> UnsafeMutablePointer<Float> {
+        let tokens = batch * length, d = headDim
         let input = try projection.gatherInput(x, localRows: tp.localRows(tokens: tokens), scratch: workspace.gathered)
         state.qkv.reserve(tokens * width)
         projection.forward(input, tokens: tokens, into: state.qkv.pointer)
-        rotate(state.qkv.pointer, batch: batch, length: length, inverse: false)
-        computeCore(batch: batch, length: length, state: state)
+        rotate(state.qkv.pointer, batch: batch, length: length, offset: cache?.count ?? 0, inverse: false)
+        guard let cache else {
+            computeCore(batch: batch, length: length, state: state)
+            return try output.forward(state.context.pointer, tokens: tokens, workspace: workspace)
+        }
+        precondition(batch == 1 && !tp.sequenceParallel && cache.count + length <= cache.capacity, "cache misuse")
+        state.context.reserve(tokens * heads * d)
+        state.logSumExp.reserve(batch * heads * length)
+        let qkv = state.qkv.pointer, kv = kvHeads * d
+        for t in 0..<length {
+            (cache.keys.pointer + (cache.count + t) * kv).update(from: qkv + t * width + heads * d, count: kv)
+            (cache.values.pointer + (cache.count + t) * kv).update(from: qkv + t * width + (heads + kvHeads) * d, count: kv)
+        }
+        cache.count += length
+        let shape = AttentionShape(batch: 1, queryLength: length, keyLength: cache.count, heads: heads, kvHeads: kvHeads, headDim: d)
+        Kernels.attention(q: qkv, qStride: width, k: cache.keys.pointer, v: cache.values.pointer, kvStride: kv,
+                          into: state.context.pointer, outStride: heads * d, logSumExp: state.logSumExp.pointer, shape: shape)
         return try output.forward(state.context.pointer, tokens: tokens, workspace: workspace)
     }
 
@@ -125,7 +144,7 @@ public struct ParallelAttention: @unchecked Sendable {
             dOut: state.contextGradient.pointer, q: qkv, qStride: width, k: qkv + heads * d, v: qkv + (heads + kvHeads) * d,
             kvStride: width, out: state.context.pointer, outStride: heads * d, logSumExp: state.logSumExp.pointer,
             dq: dqkv, dk: dqkv + heads * d, dv: dqkv + (heads + kvHeads) * d, shape: shape(batch: batch, length: length))
-        rotate(dqkv, batch: batch, length: length, inverse: true)
+        rotate(dqkv, batch: batch, length: length, offset: 0, inverse: true)
 
         let input = try projection.regatherInput(x, tokens: tokens, into: state.gatheredInput)
         workspace.partial.reserve(tokens * projection.inFeatures)
@@ -135,10 +154,11 @@ public struct ParallelAttention: @unchecked Sendable {
         return try projection.reduceInputGradient(workspace.partial.pointer, tokens: tokens, scratch: workspace.reduced)
     }
 
-    /// Rotates the query and key heads of `buffer` (`[tokens, width]`) by their positions (`t mod length`).
-    private func rotate(_ buffer: UnsafeMutablePointer<Float>, batch: Int, length: Int, inverse: Bool) {
+    /// Rotates the query and key heads of `buffer` (`[tokens, width]`) by their positions
+    /// (`offset + t mod length`).
+    private func rotate(_ buffer: UnsafeMutablePointer<Float>, batch: Int, length: Int, offset: Int, inverse: Bool) {
         guard let rotary else { return }
-        let positions = (0..<batch * length).map { Int32($0 % length) }
+        let positions = (0..<batch * length).map { Int32(offset + $0 % length) }
         positions.withUnsafeBufferPointer { p in
             rotary.apply(buffer, rowStride: width, heads: heads, positions: p.baseAddress!, tokens: batch * length, inverse: inverse)
             rotary.apply(buffer + heads * headDim, rowStride: width, heads: kvHeads, positions: p.baseAddress!,

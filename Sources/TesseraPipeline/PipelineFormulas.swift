@@ -26,3 +26,14 @@ extension PipelineScheduleConfig {
         }
     }
 }
+
+extension PipelineSimulation {
+    /// Lines for reports and pictures: the costs, and the published bubble fraction when one applies.
+    public func notes(config: PipelineScheduleConfig) -> [String] {
+        var lines = ["\(costs)"]
+        if let formula = config.publishedBubbleFraction(costs: costs) {
+            lines.append("published bubble \(percent(formula))" + (costs.transfer > 0 ? " (without transfer time)" : ""))
+        }
+        return lines
+    }
+}

@@ -168,11 +168,7 @@ public struct PipelineSchedule: Hashable, Codable, Sendable {
 
     /// Whether any action is a split-backward half (B or W).
     public var splitsBackward: Bool {
-        actions.contains { $0.contains { action in
-            if case .backwardInput = action { return true }
-            if case .backwardWeight = action { return true }
-            return false
-        } }
+        actions.joined().contains { [.backwardInput, .backwardWeight].contains($0.compute?.kind) }
     }
 
     /// The transfer a compute action at `location` must receive before it runs, if any: the activation

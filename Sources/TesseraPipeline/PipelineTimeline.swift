@@ -94,9 +94,10 @@ public struct PipelineTimelineMetrics: Hashable, Codable, Sendable {
         let compute = timeline.spans.filter { $0.kind.compute != nil }
         start = compute.map(\.start).min() ?? 0
         stepTime = (compute.map(\.end).max() ?? 0) - start
+        let byRank = Dictionary(grouping: compute, by: \.rank)
         var busy: [Double] = [], peaks: [Int] = []
         for rank in timeline.ranks {
-            let spans = compute.filter { $0.rank == rank }.sorted { ($0.start, $0.end) < ($1.start, $1.end) }
+            let spans = (byRank[rank] ?? []).sorted { ($0.start, $0.end) < ($1.start, $1.end) }
             var covered = 0.0, reach = -Double.infinity
             for span in spans where span.end > reach {
                 covered += span.end - max(span.start, reach)

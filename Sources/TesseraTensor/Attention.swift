@@ -20,9 +20,9 @@ public struct AttentionShape: Sendable, Equatable {
     public var isCausal: Bool
     public var scale: Float
 
+    /// Stores the geometry as given; ``validate()`` checks it (the `Tensor`-level attention does).
     public init(batch: Int, queryLength: Int, keyLength: Int? = nil, heads: Int, kvHeads: Int, headDim: Int,
                 isCausal: Bool = true, scale: Float? = nil) {
-        precondition(kvHeads > 0 && heads % kvHeads == 0, "heads (\(heads)) must be a multiple of kvHeads (\(kvHeads))")
         self.batch = batch
         self.queryLength = queryLength
         self.keyLength = keyLength ?? queryLength

@@ -1,39 +1,79 @@
 extension Kernels {
     /// `x[r, c] += bias[c]` for `rows × columns` in place.
-    public static func addBias(_ x: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>, rows: Int, columns: Int) {
-        for r in 0..<rows {
-            let row = x + r * columns
-            for c in 0..<columns { row[c] += bias[c] }
+    public static func addBias(
+        _ x: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>, rows: Int, columns: Int,
+        pool: ComputePool = .serial
+    ) {
+        forEachRowRange(rows: rows, columns: columns, pool: pool) { range in
+            for r in range {
+                let row = x + r * columns
+                VectorMath.map(row, bias, into: row, count: columns) { $0 + $1 }
+            }
         }
     }
 
-    /// `dBias[c] += Σ_r dy[r, c]` (the backward of ``addBias(_:bias:rows:columns:)``).
-    public static func biasBackward(_ dy: UnsafePointer<Float>, rows: Int, columns: Int, accumulatingInto dBias: UnsafeMutablePointer<Float>) {
-        for r in 0..<rows {
-            let row = dy + r * columns
-            for c in 0..<columns { dBias[c] += row[c] }
+    /// `dBias[c] += Σ_r dy[r, c]` (the backward of ``addBias(_:bias:rows:columns:pool:)``).
+    ///
+    /// Rows are summed in fixed blocks (see ``RowBlocks``), so the result is the same for any pool.
+    public static func biasBackward(
+        _ dy: UnsafePointer<Float>, rows: Int, columns: Int, accumulatingInto dBias: UnsafeMutablePointer<Float>,
+        pool: ComputePool = .serial
+    ) {
+        RowBlocks.sumColumns(rows: rows, columns: columns, into: [dBias], pool: pool) { range, partials in
+            let partial = partials[0]
+            for r in range {
+                let row = dy + r * columns
+                VectorMath.map(partial, row, into: partial, count: columns) { $0 + $1 }
+            }
         }
     }
 
     /// `y[i] = a[i] + b[i]`; `y` may alias `a` or `b`.
-    public static func add(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count: Int) {
-        for i in 0..<count { y[i] = a[i] + b[i] }
+    public static func add(
+        _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count: Int,
+        pool: ComputePool = .serial
+    ) {
+        pool.forEachRange(count: count) { range in
+            let start = range.lowerBound
+            VectorMath.map(a + start, b + start, into: y + start, count: range.count) { $0 + $1 }
+        }
     }
 
     /// `y[i] += alpha * x[i]`.
-    public static func axpy(_ x: UnsafePointer<Float>, alpha: Float = 1, accumulatingInto y: UnsafeMutablePointer<Float>, count: Int) {
-        for i in 0..<count { y[i] += alpha * x[i] }
+    public static func axpy(
+        _ x: UnsafePointer<Float>, alpha: Float = 1, accumulatingInto y: UnsafeMutablePointer<Float>, count: Int,
+        pool: ComputePool = .serial
+    ) {
+        pool.forEachRange(count: count) { range in
+            let start = range.lowerBound
+            VectorMath.map(y + start, x + start, into: y + start, count: range.count) { $0.addingProduct(alpha, $1) }
+        }
     }
 
     /// `x[i] *= alpha` in place.
-    public static func scale(_ x: UnsafeMutablePointer<Float>, by alpha: Float, count: Int) {
-        for i in 0..<count { x[i] *= alpha }
+    public static func scale(_ x: UnsafeMutablePointer<Float>, by alpha: Float, count: Int, pool: ComputePool = .serial) {
+        pool.forEachRange(count: count) { range in
+            let start = range.lowerBound
+            VectorMath.map(x + start, into: x + start, count: range.count) { $0 * alpha }
+        }
     }
 
-    /// Σ x[i]² accumulated in Double (for gradient norms).
+    /// Σ x[i]² (for gradient norms): Float partial sums over runs of 4096 elements, added up in Double.
     public static func sumOfSquares(_ x: UnsafePointer<Float>, count: Int) -> Double {
         var total = 0.0
-        for i in 0..<count { total += Double(x[i]) * Double(x[i]) }
+        var start = 0
+        while start < count {
+            let length = min(4096, count - start)
+            total += Double(VectorMath.dot(x + start, x + start, count: length))
+            start += length
+        }
         return total
+    }
+
+    /// Runs `body` on contiguous ranges of whole rows, in parallel when the rows hold enough elements.
+    @inline(__always)
+    static func forEachRowRange(rows: Int, columns: Int, pool: ComputePool, _ body: (Range<Int>) -> Void) {
+        let perRow = max(1, columns)
+        pool.forEachRange(count: rows, alignment: 1, minimumPerPart: max(1, pool.minimumElementsPerThread / perRow), body)
     }
 }

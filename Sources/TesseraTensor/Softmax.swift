@@ -6,29 +6,31 @@ import Darwin
 
 extension Kernels {
     /// Row-wise softmax of `x` `[rows, columns]` into `y` (may alias `x`).
-    public static func softmax(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, rows: Int, columns: Int) {
-        for r in 0..<rows {
-            let xr = x + r * columns, yr = y + r * columns
-            var m = -Float.infinity
-            for c in 0..<columns { m = max(m, xr[c]) }
-            var sum: Float = 0
-            for c in 0..<columns {
-                let e = expf(xr[c] - m)
-                yr[c] = e
-                sum += e
+    public static func softmax(
+        _ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, rows: Int, columns: Int,
+        pool: ComputePool = .serial
+    ) {
+        forEachRowRange(rows: rows, columns: columns, pool: pool) { range in
+            for r in range {
+                let xr = x + r * columns, yr = y + r * columns
+                let shift = VectorMath.maximum(xr, count: columns)
+                let inverse = 1 / shiftedExponentialSum(xr, count: columns, shift: shift, storingInto: yr)
+                VectorMath.map(yr, into: yr, count: columns) { $0 * inverse }
             }
-            let inv = 1 / sum
-            for c in 0..<columns { yr[c] *= inv }
         }
     }
 
     /// `dx = y ⊙ (dy − Σ dy ⊙ y)` row-wise, from the softmax output `y`. `dx` may alias `dy`.
-    public static func softmaxBackward(_ y: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, into dx: UnsafeMutablePointer<Float>, rows: Int, columns: Int) {
-        for r in 0..<rows {
-            let yr = y + r * columns, dyr = dy + r * columns, dxr = dx + r * columns
-            var dot: Float = 0
-            for c in 0..<columns { dot += yr[c] * dyr[c] }
-            for c in 0..<columns { dxr[c] = yr[c] * (dyr[c] - dot) }
+    public static func softmaxBackward(
+        _ y: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, into dx: UnsafeMutablePointer<Float>, rows: Int,
+        columns: Int, pool: ComputePool = .serial
+    ) {
+        forEachRowRange(rows: rows, columns: columns, pool: pool) { range in
+            for r in range {
+                let yr = y + r * columns, dyr = dy + r * columns
+                let dot = Vector(repeating: VectorMath.dot(yr, dyr, count: columns))
+                VectorMath.map(yr, dyr, into: dx + r * columns, count: columns) { p, g in p * (g - dot) }
+            }
         }
     }
 
@@ -36,36 +38,62 @@ extension Kernels {
     /// `losses[r] = logsumexp(logits[r]) − logits[r, targets[r]]`. Targets must lie in `0..<vocabulary`.
     public static func crossEntropy(
         logits: UnsafePointer<Float>, targets: UnsafePointer<Int32>, losses: UnsafeMutablePointer<Float>,
-        rows: Int, vocabulary: Int
+        rows: Int, vocabulary: Int, pool: ComputePool = .serial
     ) {
-        for r in 0..<rows {
-            let lr = logits + r * vocabulary
-            var m = -Float.infinity
-            for c in 0..<vocabulary { m = max(m, lr[c]) }
-            var sum: Float = 0
-            for c in 0..<vocabulary { sum += expf(lr[c] - m) }
-            losses[r] = logf(sum) + m - lr[Int(targets[r])]
+        forEachRowRange(rows: rows, columns: vocabulary, pool: pool) { range in
+            for r in range {
+                let lr = logits + r * vocabulary
+                let shift = VectorMath.maximum(lr, count: vocabulary)
+                let sum = shiftedExponentialSum(lr, count: vocabulary, shift: shift, storingInto: nil)
+                losses[r] = logf(sum) + shift - lr[Int(targets[r])]
+            }
         }
     }
 
     /// Fused softmax cross-entropy forward and backward, in place as llm.c does: writes `losses` and
     /// overwrites each logit with its gradient `gradientScale · (softmax − onehot(target))`.
     /// `gradientScale` is `∂L/∂loss[r]` (e.g. `1 / (number of targets in the global batch)`).
+    /// Each row is read from memory once: the exponentials are stored in place, then scaled.
     public static func crossEntropyWithGradient(
         logitsToGradients logits: UnsafeMutablePointer<Float>, targets: UnsafePointer<Int32>,
-        losses: UnsafeMutablePointer<Float>, rows: Int, vocabulary: Int, gradientScale: Float
+        losses: UnsafeMutablePointer<Float>, rows: Int, vocabulary: Int, gradientScale: Float,
+        pool: ComputePool = .serial
     ) {
-        for r in 0..<rows {
-            let lr = logits + r * vocabulary
-            var m = -Float.infinity
-            for c in 0..<vocabulary { m = max(m, lr[c]) }
-            var sum: Float = 0
-            for c in 0..<vocabulary { sum += expf(lr[c] - m) }
-            let target = Int(targets[r])
-            losses[r] = logf(sum) + m - lr[target]
-            let inv = 1 / sum
-            for c in 0..<vocabulary { lr[c] = expf(lr[c] - m) * inv * gradientScale }
-            lr[target] -= gradientScale
+        forEachRowRange(rows: rows, columns: vocabulary, pool: pool) { range in
+            for r in range {
+                let lr = logits + r * vocabulary
+                let target = Int(targets[r])
+                let targetLogit = lr[target]
+                let shift = VectorMath.maximum(lr, count: vocabulary)
+                let sum = shiftedExponentialSum(lr, count: vocabulary, shift: shift, storingInto: lr)
+                losses[r] = logf(sum) + shift - targetLogit
+                let factor = gradientScale / sum
+                VectorMath.map(lr, into: lr, count: vocabulary) { $0 * factor }
+                lr[target] -= gradientScale
+            }
         }
+    }
+
+    /// Σ `e^(x[i] − shift)` over `0..<count`, optionally writing each term into `y` (may alias `x`).
+    ///
+    /// Terms are summed per lane in blocks of 1024 elements and the block sums in Double, so long rows
+    /// (a 50k vocabulary) keep the sum's error near one rounding.
+    @inline(__always)
+    static func shiftedExponentialSum(
+        _ x: UnsafePointer<Float>, count: Int, shift: Float, storingInto y: UnsafeMutablePointer<Float>?
+    ) -> Float {
+        let center = Vector(repeating: shift)
+        var total = 0.0
+        for blockStart in stride(from: 0, to: count, by: 1024) {
+            var sum = Vector()
+            VectorMath.forEachVector(min(1024, count - blockStart)) { offset, lanes in
+                let i = blockStart + offset
+                let e = VectorMath.exp(VectorMath.load(x + i, count: lanes, padding: -.infinity) - center)
+                if let y { VectorMath.store(e, y + i, count: lanes) }
+                sum += e
+            }
+            total += Double(sum.sum())
+        }
+        return Float(total)
     }
 }

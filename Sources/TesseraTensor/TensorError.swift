@@ -12,6 +12,8 @@ public enum TensorError: Error, Equatable, Sendable, CustomStringConvertible {
     case dtypeMismatch(operation: String, expected: DType, actual: DType)
     /// An index (a token id, a position) lies outside its valid range.
     case indexOutOfRange(operation: String, index: Int, bound: Int)
+    /// Two operands whose shapes must fit together do not (`reason` says which dimensions disagree).
+    case incompatibleShapes(operation: String, first: [Int], second: [Int], reason: String)
 
     public var description: String {
         switch self {
@@ -25,6 +27,8 @@ public enum TensorError: Error, Equatable, Sendable, CustomStringConvertible {
             return "\(operation): expected dtype \(expected) but got \(actual)"
         case let .indexOutOfRange(operation, index, bound):
             return "\(operation): index \(index) is out of range 0..<\(bound)"
+        case let .incompatibleShapes(operation, first, second, reason):
+            return "\(operation): shapes \(first) and \(second) do not fit: \(reason)"
         }
     }
 }

@@ -21,21 +21,19 @@ import TesseraParallel
 
     @Test(arguments: [(2, false), (2, true), (3, false), (3, true), (4, false), (4, true)])
     func gpt2MatchesSingleDevice(tp: Int, sequenceParallel: Bool) throws {
-        let run = try Harness.train(TinyConfigs.gpt2, tp: tp, sequenceParallel: sequenceParallel)
-        let reference = Self.gpt2Reference
-        #expect(Harness.maxRelativeDifference(run.losses, reference.losses) < Self.lossTolerance)
-        #expect(Harness.maxRelativeDifference(run.norms.map(Double.init), reference.norms.map(Double.init)) < Self.normTolerance)
-        #expect(Harness.maxParameterDifference(run, reference) < Self.parameterTolerance)
+        Self.expectEqual(try Harness.train(TinyConfigs.gpt2, tp: tp, sequenceParallel: sequenceParallel), Self.gpt2Reference)
     }
 
     /// tp = 4 exceeds the 2 key/value heads: they are replicated and their gradients summed over tp.
     @Test(arguments: [(2, false), (2, true), (4, false), (4, true)])
     func llamaMatchesSingleDevice(tp: Int, sequenceParallel: Bool) throws {
-        let run = try Harness.train(TinyConfigs.llama, tp: tp, sequenceParallel: sequenceParallel)
-        let reference = Self.llamaReference
-        #expect(Harness.maxRelativeDifference(run.losses, reference.losses) < Self.lossTolerance)
-        #expect(Harness.maxRelativeDifference(run.norms.map(Double.init), reference.norms.map(Double.init)) < Self.normTolerance)
-        #expect(Harness.maxParameterDifference(run, reference) < Self.parameterTolerance)
+        Self.expectEqual(try Harness.train(TinyConfigs.llama, tp: tp, sequenceParallel: sequenceParallel), Self.llamaReference)
+    }
+
+    static func expectEqual(_ run: TrainingRun, _ reference: TrainingRun) {
+        #expect(Harness.maxRelativeDifference(run.losses, reference.losses) < lossTolerance)
+        #expect(Harness.maxRelativeDifference(run.norms.map(Double.init), reference.norms.map(Double.init)) < normTolerance)
+        #expect(Harness.maxParameterDifference(run, reference) < parameterTolerance)
     }
 
     /// The training actually moves the weights (so equality is not vacuous).

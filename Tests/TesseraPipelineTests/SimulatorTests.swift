@@ -49,7 +49,7 @@ import TesseraPipeline
     /// with F = B = W that is a third of 1F1B's (p − 1)(F + B + W).
     @Test func zeroBubbleH1MatchesItsPublishedBubble() throws {
         for p in 2...8 {
-            for m in p...32 {
+            for m in Set([p, p + 1, 2 * p + 1, 32]).sorted() {
                 let schedule = try PipelineSchedule(.zeroBubbleH1, stages: p, microBatches: m)
                 for (f, b, w) in [(1.0, 1.0, 1.0), (1.0, 1.5, 0.5), (1.5, 1.0, 0.75), (2.0, 2.0, 1.0)] {
                     let costs = PipelineCosts(forward: f, backwardInput: b, backwardWeight: w)
@@ -68,6 +68,20 @@ import TesseraPipeline
         // Outside its regime the formula is not claimed.
         let slowWeights = try PipelineScheduleConfig(kind: .zeroBubbleH1, stages: 4, microBatches: 8)
         #expect(slowWeights.publishedBubbleFraction(costs: PipelineCosts(forward: 1, backwardInput: 1, backwardWeight: 2)) == nil)
+    }
+
+    /// Non-vacuity: a valid schedule that breaks 1F1B's warm-up rule (rank 0 delays its last warm-up forward
+    /// until after its first backward) passes the checker but misses the published bubble.
+    @Test func aWorseOrderMissesThePublishedBubble() throws {
+        var schedule = try PipelineSchedule(.oneForwardOneBackward, stages: 4, microBatches: 8)
+        let forward = schedule.actions[0].firstIndex(of: .forward(microBatch: 3, chunk: 0))!
+        let moved = Array(schedule.actions[0][forward...(forward + 1)])  // the forward and its send
+        schedule.actions[0].removeSubrange(forward...(forward + 1))
+        let backward = schedule.actions[0].firstIndex(of: .backward(microBatch: 0, chunk: 0))!
+        schedule.actions[0].insert(contentsOf: moved, at: backward + 1)
+        #expect(schedule.violations.isEmpty)
+        let simulation = try PipelineSimulator.simulate(schedule: schedule)
+        #expect(simulation.bubbleFraction > 3.0 / 11 + 0.01)
     }
 
     /// 1F1B holds at most p micro-batches on the first stage, GPipe all m.

@@ -64,13 +64,13 @@ import TesseraPipeline
 
 /// The tolerances of runs with cross-rank reductions (tp, dp, tied embeddings over pp) against one device,
 /// 5 AdamW steps at lr = 1e-2 in fp32. A reduction over ranks changes only the order of fp32 additions:
-/// losses agree to ≤ 4e-7 relative and the first step's gradient norm to ≤ 1e-7. Later norms follow the
+/// losses agree to ≤ 2.2e-6 relative (largest with 8 sequences per micro-batch under tp = 2) and the first step's gradient norm to ≤ 1e-7. Later norms follow the
 /// weights, which drift apart because AdamW divides each update by √v: where a true gradient is ~0 the
 /// update is rounding noise of size O(lr), so parameters differ by ≤ 1.3e-4 and later norms by ≤ 2.3e-4
-/// relative (largest values seen over the whole matrix). A missing reduction moves losses by ≥ 1e-3 and
+/// relative (largest values seen over the whole matrix). A missing reduction moves losses by ≥ 1e-4 and
 /// parameters by ~1e-2.
 enum MeshTolerance {
-    static let loss = 1e-6
+    static let loss = 1e-5
     static let firstNorm = 1e-6
     static let norm = 1e-3
     static let parameter: Float = 2e-4

@@ -1,0 +1,83 @@
+import Foundation
+
+/// The figures of one optimizer step, as written to `--metrics FILE.jsonl` (one JSON object per line) and shown
+/// by the progress display.
+public struct StepMetrics: Sendable, Hashable, Codable {
+    /// Optimizer step, from 1.
+    public var step: Int
+    /// Mean cross-entropy over the step's `G·T` targets.
+    public var loss: Double
+    /// Learning rate the step used.
+    public var learningRate: Double
+    /// Global gradient L2 norm before clipping.
+    public var gradientNorm: Double
+    /// Targets in the global batch of this step.
+    public var tokens: Int
+    /// Wall-clock seconds of this step (forward, backward, reductions and the optimizer).
+    public var stepSeconds: Double
+    /// `tokens / stepSeconds`.
+    public var tokensPerSecond: Double
+    /// Seconds since the first step started.
+    public var elapsedSeconds: Double
+
+    public init(step: Int, loss: Double, learningRate: Double, gradientNorm: Double, tokens: Int, stepSeconds: Double,
+                elapsedSeconds: Double) {
+        self.step = step
+        self.loss = loss
+        self.learningRate = learningRate
+        self.gradientNorm = gradientNorm
+        self.tokens = tokens
+        self.stepSeconds = stepSeconds
+        self.tokensPerSecond = stepSeconds > 0 ? Double(tokens) / stepSeconds : 0
+        self.elapsedSeconds = elapsedSeconds
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case step, loss, tokens
+        case learningRate = "lr"
+        case gradientNorm = "grad_norm"
+        case stepSeconds = "step_seconds"
+        case tokensPerSecond = "tokens_per_second"
+        case elapsedSeconds = "elapsed_seconds"
+    }
+
+    /// One line of JSON (no trailing newline), keys in a stable order.
+    public var jsonLine: String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        // Encoding plain numbers cannot fail; NaN (a diverged loss) is written as a string by the strategy below.
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return String(decoding: (try? encoder.encode(self)) ?? Data(), as: UTF8.self)
+    }
+}
+
+/// Appends ``StepMetrics`` to a JSON-lines file, one `write` per line, so a reader (`tail -f`, a plot script)
+/// sees each step as soon as it ends and a crash loses at most the line being written.
+public final class MetricsWriter {
+    public let path: String
+    private let handle: FileHandle
+
+    /// Creates (or truncates) the file.
+    /// - Throws: ``TrainingError/unwritable(path:reason:)``.
+    public init(path: String) throws {
+        self.path = path
+        let directory = (path as NSString).deletingLastPathComponent
+        if !directory.isEmpty { try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) }
+        guard FileManager.default.createFile(atPath: path, contents: nil), let handle = FileHandle(forWritingAtPath: path) else {
+            throw TrainingError.unwritable(path: path, reason: "cannot create the metrics file")
+        }
+        self.handle = handle
+    }
+
+    deinit { try? handle.close() }
+
+    /// Writes one line.
+    /// - Throws: ``TrainingError/unwritable(path:reason:)``.
+    public func append(_ metrics: StepMetrics) throws {
+        do {
+            try handle.write(contentsOf: Data((metrics.jsonLine + "\n").utf8))
+        } catch {
+            throw TrainingError.unwritable(path: path, reason: error.localizedDescription)
+        }
+    }
+}

@@ -1,0 +1,95 @@
+import TesseraTensor
+
+/// How the next token is chosen from the logits.
+public struct SamplingOptions: Sendable, Hashable, Codable {
+    /// Divides the logits before the softmax; `0` is greedy decoding (the arg-max, lowest id on ties).
+    public var temperature: Float
+    /// Keep only the `topK` most probable tokens (`nil`: all).
+    public var topK: Int?
+    /// Keep the smallest set of most probable tokens whose probability reaches `topP` (nucleus sampling,
+    /// Holtzman et al. 2020; `nil`: all).
+    public var topP: Float?
+    /// Draw `n` uses the uniform number at index `n` of the stream `(seed, "sampling")`, so a seed fixes
+    /// the whole continuation, on every rank alike.
+    public var seed: UInt64
+
+    public init(temperature: Float = 0, topK: Int? = nil, topP: Float? = nil, seed: UInt64 = 0) {
+        self.temperature = temperature
+        self.topK = topK
+        self.topP = topP
+        self.seed = seed
+    }
+
+    /// - Throws: ``TrainingError/invalidOption(option:reason:)`` for a negative temperature, `topK < 1`, or
+    ///   `topP` outside `(0, 1]`.
+    public func validate() throws {
+        guard temperature >= 0, temperature.isFinite else {
+            throw TrainingError.invalidOption(option: "--temperature", reason: "\(temperature) must be 0 (greedy) or positive")
+        }
+        if let topK, topK < 1 {
+            throw TrainingError.invalidOption(option: "--top-k", reason: "\(topK) must be at least 1")
+        }
+        if let topP, !(topP > 0 && topP <= 1) {
+            throw TrainingError.invalidOption(option: "--top-p", reason: "\(topP) must lie in (0, 1]")
+        }
+    }
+}
+
+/// Picks tokens from logits as ``SamplingOptions`` says, deterministically.
+public struct Sampler: Sendable {
+    public let options: SamplingOptions
+    private let random: DeterministicRandom
+
+    public init(options: SamplingOptions) {
+        self.options = options
+        self.random = DeterministicRandom(seed: options.seed, stream: "sampling")
+    }
+
+    /// The token for draw `draw` (from 0) given `logits` over the vocabulary.
+    public func sample(_ logits: UnsafeBufferPointer<Float>, draw: Int) -> Int32 {
+        precondition(!logits.isEmpty, "no logits to sample from")
+        guard options.temperature > 0 else { return Int32(Self.argmax(logits)) }
+        // Candidates weighted by exp((logit − max) / T); with top-k or top-p in descending probability (ties by id).
+        // Sorting is needed only to cut; plain sampling keeps the vocabulary order.
+        var order = Array(0..<logits.count)
+        if options.topK != nil || options.topP != nil {
+            order.sort { logits[$0] != logits[$1] ? logits[$0] > logits[$1] : $0 < $1 }
+        }
+        if let k = options.topK, k < order.count { order.removeSubrange(k...) }
+        let top = Double(logits[Self.argmax(logits)]), temperature = Double(options.temperature)
+        var weights = order.map { exp((Double(logits[$0]) - top) / temperature) }
+        let total = weights.reduce(0, +)
+        if let p = options.topP {
+            var cumulative = 0.0, keep = weights.count
+            for (i, w) in weights.enumerated() {
+                cumulative += w / total
+                if cumulative >= Double(p) {
+                    keep = i + 1
+                    break
+                }
+            }
+            order.removeSubrange(keep...)
+            weights.removeSubrange(keep...)
+        }
+        let target = Double(random.uniform(at: draw)) * weights.reduce(0, +)
+        var cumulative = 0.0
+        for (i, w) in weights.enumerated() {
+            cumulative += w
+            if target < cumulative { return Int32(order[i]) }
+        }
+        return Int32(order[weights.count - 1])
+    }
+
+    /// Index of the largest value (the lowest index among equals).
+    static func argmax(_ values: UnsafeBufferPointer<Float>) -> Int {
+        var best = 0
+        for i in 1..<values.count where values[i] > values[best] { best = i }
+        return best
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#else
+import Darwin
+#endif

@@ -1,1 +1,0 @@
-// TesseraTrain: the training loop over any mesh, the deterministic data order, evaluation and generation.

@@ -1,0 +1,163 @@
+import TesseraNN
+
+/// Everything a training run needs to know, as one nested value: the CLI maps its flags onto it, a run can be
+/// described in JSON, and each concern (model, data, batch, optimizer, parallelism, output) has its own group
+/// so new options (pipeline and data parallelism, ZeRO, recomputation, traces) land in the group they belong to.
+public struct TrainingConfiguration: Sendable, Hashable, Codable {
+    /// Which model to train.
+    public struct Model: Sendable, Hashable, Codable {
+        /// A preset name (`tiny`, `demo`, `gpt2-small`, …) or a path to a `config.json` or model directory, for a
+        /// freshly initialized model. Ignored when ``initialCheckpoint`` is set.
+        public var config: String
+        /// A checkpoint to start from (a Hugging Face directory or a `.gguf` file); its architecture and its
+        /// tokenizer win over ``config`` and ``Data/tokenizer``.
+        public var initialCheckpoint: String?
+
+        public init(config: String = "demo", initialCheckpoint: String? = nil) {
+            self.config = config
+            self.initialCheckpoint = initialCheckpoint
+        }
+    }
+
+    /// The text to train on and how it becomes tokens.
+    public struct Data: Sendable, Hashable, Codable {
+        /// A UTF-8 text file.
+        public var path: String
+        /// `byte`, `gpt2`, or a path to a tokenizer (`tokenizer.json`, a directory, a `.gguf`).
+        public var tokenizer: String
+        /// `T`: tokens per sequence.
+        public var sequenceLength: Int
+        /// Where token-id caches go (`nil`: beside the text).
+        public var cacheDirectory: String?
+
+        public init(path: String, tokenizer: String = "byte", sequenceLength: Int = 128, cacheDirectory: String? = nil) {
+            self.path = path
+            self.tokenizer = tokenizer
+            self.sequenceLength = sequenceLength
+            self.cacheDirectory = cacheDirectory
+        }
+    }
+
+    /// The batch of one optimizer step (see ``BatchLayout`` for how it is divided).
+    public struct Batch: Sendable, Hashable, Codable {
+        /// `G`: sequences per optimizer step over all ranks.
+        public var globalBatchSize: Int
+        /// `b`: sequences per forward/backward pass; gradients accumulate over `G / (b·dp)` passes.
+        public var microBatchSize: Int
+
+        public init(globalBatchSize: Int = 8, microBatchSize: Int? = nil) {
+            self.globalBatchSize = globalBatchSize
+            self.microBatchSize = microBatchSize ?? globalBatchSize
+        }
+    }
+
+    /// AdamW, its learning-rate schedule and gradient clipping.
+    public struct Optimizer: Sendable, Hashable, Codable {
+        /// Peak learning rate (reached after warm-up).
+        public var learningRate: Float
+        /// The floor a cosine schedule decays to by the last step.
+        public var minLearningRate: Float
+        /// Steps of linear warm-up from 0 to ``learningRate``.
+        public var warmupSteps: Int
+        public var schedule: LearningRateSchedule.Kind
+        /// β₁, β₂, ε and the decoupled weight decay (on parameters with two or more dimensions).
+        public var adamW: AdamWConfiguration
+        /// Clip the global gradient norm to this (`nil` or 0: no clipping; the norm is reported either way).
+        public var gradientClip: Float?
+
+        public init(learningRate: Float = 1e-3, minLearningRate: Float = 1e-4, warmupSteps: Int = 0,
+                    schedule: LearningRateSchedule.Kind = .cosine,
+                    adamW: AdamWConfiguration = AdamWConfiguration(beta1: 0.9, beta2: 0.95, epsilon: 1e-8, weightDecay: 0.1),
+                    gradientClip: Float? = 1.0) {
+            self.learningRate = learningRate
+            self.minLearningRate = minLearningRate
+            self.warmupSteps = warmupSteps
+            self.schedule = schedule
+            self.adamW = adamW
+            self.gradientClip = gradientClip
+        }
+
+        /// The schedule over a run of `steps` optimizer steps.
+        public func learningRateSchedule(steps: Int) -> LearningRateSchedule {
+            LearningRateSchedule(kind: schedule, maxLearningRate: learningRate, minLearningRate: minLearningRate,
+                                 warmupSteps: warmupSteps, totalSteps: steps)
+        }
+    }
+
+    /// How the model is split over ranks. The product of the axes is the number of ranks.
+    public struct Parallelism: Sendable, Hashable, Codable {
+        /// Tensor-parallel ranks (Megatron column/row splits).
+        public var tensorParallel: Int
+        /// Megatron sequence parallelism inside the tensor-parallel group.
+        public var sequenceParallel: Bool
+
+        public init(tensorParallel: Int = 1, sequenceParallel: Bool = false) {
+            self.tensorParallel = tensorParallel
+            self.sequenceParallel = sequenceParallel
+        }
+
+        /// Ranks the layout needs.
+        public var ranks: Int { tensorParallel }
+    }
+
+    /// What the run writes.
+    public struct Output: Sendable, Hashable, Codable {
+        /// A Hugging Face directory written at the end (config.json, model.safetensors, tokenizer files).
+        public var saveDirectory: String?
+        /// A JSON-lines file with one ``StepMetrics`` object per optimizer step.
+        public var metricsPath: String?
+
+        public init(saveDirectory: String? = nil, metricsPath: String? = nil) {
+            self.saveDirectory = saveDirectory
+            self.metricsPath = metricsPath
+        }
+    }
+
+    public var model: Model
+    public var data: Data
+    public var batch: Batch
+    public var optimizer: Optimizer
+    public var parallelism: Parallelism
+    public var output: Output
+    /// Optimizer steps to take.
+    public var steps: Int
+    /// Seeds the initialization (values depend only on seed, parameter name and element index).
+    public var seed: UInt64
+
+    public init(model: Model = Model(), data: Data, batch: Batch = Batch(), optimizer: Optimizer = Optimizer(),
+                parallelism: Parallelism = Parallelism(), output: Output = Output(), steps: Int = 100, seed: UInt64 = 0) {
+        self.model = model
+        self.data = data
+        self.batch = batch
+        self.optimizer = optimizer
+        self.parallelism = parallelism
+        self.output = output
+        self.steps = steps
+        self.seed = seed
+    }
+
+    /// Checks the options against each other (model-specific checks happen when the model is built).
+    /// - Throws: ``TrainingError/invalidOption(option:reason:)`` naming the flag to change.
+    public func validate() throws {
+        func require(_ condition: Bool, _ option: String, _ reason: @autoclosure () -> String) throws {
+            if !condition { throw TrainingError.invalidOption(option: option, reason: reason()) }
+        }
+        try require(steps >= 1, "--steps", "\(steps) must be at least 1")
+        try require(data.sequenceLength >= 1, "--seq-len", "\(data.sequenceLength) must be at least 1")
+        _ = try BatchLayout(globalBatchSize: batch.globalBatchSize, microBatchSize: batch.microBatchSize)
+        let o = optimizer
+        try require(o.learningRate > 0 && o.learningRate.isFinite, "--lr", "\(o.learningRate) must be positive")
+        try require(o.minLearningRate >= 0 && o.minLearningRate <= o.learningRate, "--min-lr",
+                    "\(o.minLearningRate) must lie between 0 and --lr (\(o.learningRate))")
+        try require(o.warmupSteps >= 0, "--warmup-steps", "\(o.warmupSteps) must not be negative")
+        let a = o.adamW
+        try require(a.weightDecay >= 0, "--weight-decay", "\(a.weightDecay) must not be negative")
+        try require((0..<1).contains(a.beta1), "--beta1", "\(a.beta1) must lie in [0, 1)")
+        try require((0..<1).contains(a.beta2), "--beta2", "\(a.beta2) must lie in [0, 1)")
+        try require(a.epsilon > 0, "--eps", "\(a.epsilon) must be positive")
+        try require((o.gradientClip ?? 0) >= 0, "--grad-clip", "\(o.gradientClip ?? 0) must not be negative (0 turns clipping off)")
+        try require(parallelism.tensorParallel >= 1, "--tp", "\(parallelism.tensorParallel) must be at least 1")
+        try require(!parallelism.sequenceParallel || parallelism.tensorParallel > 1, "--sequence-parallel",
+                    "sequence parallelism splits the sequence over the tensor-parallel group; use it with --tp 2 or more")
+    }
+}

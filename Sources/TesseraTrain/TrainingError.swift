@@ -1,0 +1,46 @@
+/// Why a training, evaluation or generation run cannot start or go on.
+///
+/// Every message is one line that names the file or option at fault and the fix, so a user can act on it
+/// without reading code. Errors from lower layers (``ModelError``, ``CollectiveError``, format errors) pass
+/// through unchanged: they already name their file and fix.
+public enum TrainingError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// A data file is missing or cannot be read.
+    case unreadableData(path: String, reason: String)
+    /// A data file is not UTF-8; `offset` is the first invalid byte.
+    case invalidUTF8(path: String, offset: Int)
+    /// A text holds fewer tokens than one step (or one evaluation window) needs.
+    case dataTooShort(path: String, tokens: Int, needed: Int, fix: String)
+    /// The tokenizer produced an id the model's vocabulary does not have.
+    case tokenOutOfRange(path: String, id: Int, position: Int, vocabularySize: Int, tokenizer: String)
+    /// A `--tokenizer` value that is neither `byte`, `gpt2` nor a usable path.
+    case invalidTokenizer(path: String, reason: String)
+    /// A model path that is neither a Hugging Face directory nor a GGUF file.
+    case invalidModel(path: String, reason: String)
+    /// Options that contradict each other or are out of range; `option` is the flag to change.
+    case invalidOption(option: String, reason: String)
+    /// A file Tessera writes (metrics, cache, checkpoint) could not be written.
+    case unwritable(path: String, reason: String)
+
+    public var description: String {
+        switch self {
+        case let .unreadableData(path, reason):
+            return "\(path): cannot read the data (\(reason)); pass --data with an existing, readable UTF-8 text file"
+        case let .invalidUTF8(path, offset):
+            return "\(path): not UTF-8 text (first invalid byte at offset \(offset)); convert it first"
+                + " (e.g. iconv -f LATIN1 -t UTF-8) or pass another --data file"
+        case let .dataTooShort(path, tokens, needed, fix):
+            return "\(path): \(tokens) tokens are fewer than the \(needed) one step needs; \(fix)"
+        case let .tokenOutOfRange(path, id, position, vocabularySize, tokenizer):
+            return "\(path): the \(tokenizer) tokenizer produced id \(id) at token \(position), outside the model's vocabulary"
+                + " 0..<\(vocabularySize); use the tokenizer the model was trained with (or a model whose vocab_size exceeds \(id))"
+        case let .invalidTokenizer(path, reason):
+            return "\(path): \(reason); use --tokenizer byte, gpt2, a tokenizer.json, a GPT-2 directory (vocab.json + merges.txt) or a GGUF file"
+        case let .invalidModel(path, reason):
+            return "\(path): \(reason); pass a Hugging Face directory (config.json + model.safetensors) or a .gguf file"
+        case let .invalidOption(option, reason):
+            return "\(option): \(reason)"
+        case let .unwritable(path, reason):
+            return "\(path): cannot write (\(reason)); choose a writable location"
+        }
+    }
+}

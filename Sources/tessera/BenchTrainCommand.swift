@@ -1,0 +1,137 @@
+import ArgumentParser
+import Foundation
+import TesseraModels
+
+/// `tessera bench train`: Tessera's training throughput against PyTorch's on the same shape and thread count, and
+/// against the machine's `cblas_sgemm` rate, in one run.
+struct BenchTrain: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "train",
+        abstract: "Training throughput against PyTorch and against cblas_sgemm (GPT-2 small, 4 × 256 tokens, fp32, AdamW).")
+
+    @Option(help: "Model preset or config.json.")
+    var config = "gpt2-small"
+
+    @Option(help: "Use only this many layers (a quick smoke run; the peer gets the same).")
+    var layers: Int?
+
+    @Option(help: "Sequences per step.")
+    var batch = 4
+
+    @Option(name: .customLong("seq-len"), help: "Tokens per sequence.")
+    var sequenceLength = 256
+
+    @Option(help: "Threads for both sides (OpenBLAS for Tessera, torch.set_num_threads for PyTorch).")
+    var threads = 2
+
+    @Option(help: "Untimed warm-up steps.")
+    var warmup = 2
+
+    @Option(help: "Timed steps (the median is reported).")
+    var steps = 5
+
+    @Option(help: "Python interpreter for the PyTorch peer.")
+    var python = "python3"
+
+    @Option(name: .customLong("peer-script"), help: "The PyTorch peer.")
+    var peerScript = "scripts/bench_pytorch_train.py"
+
+    @Flag(name: .customLong("no-peer"), help: "Skip the PyTorch peer.")
+    var noPeer = false
+
+    @Option(help: "Also write the results as JSON to this file.")
+    var json: String?
+
+    func run() throws {
+        var model = try TransformerConfig.named(config)
+        if let layers { model.layers = layers }
+        let shape = TrainingBenchmark.Shape(config: model, batch: batch, sequenceLength: sequenceLength)
+        let log: @Sendable (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
+
+        // The limit: the dominant product of the step (the MLP's up projection over all tokens of the step).
+        let m = shape.tokensPerStep, n = model.mlp.intermediateSize, k = model.hiddenSize
+        log("measuring cblas_sgemm \(m)×\(n)×\(k) on \(threads) threads…")
+        let sgemm = TrainingBenchmark.sgemmRate(m: m, n: n, k: k, threads: threads)
+        log("Tessera: \(warmup) warm-up + \(steps) timed steps…")
+        let tessera = try TrainingBenchmark.measure(shape, blasThreads: threads, warmup: warmup, steps: steps, progress: log)
+        let tesseraPeak = TrainingBenchmark.peakResidentBytes()
+        let peer = noPeer ? nil : try runPeer(log: log)
+
+        let tesseraFlops = shape.flopsPerStep / tessera.medianStepSeconds / 1e9
+        print("Training throughput: \(config)\(layers.map { " (\($0) layers)" } ?? "") (\(model.parameterCount) parameters),"
+              + " \(batch) × \(sequenceLength) tokens per step, fp32, AdamW, \(threads) threads")
+        print("Machine: \(TrainingBenchmark.machine). Median of \(steps) steps after \(warmup) warm-up steps.")
+        print("Model FLOP per step = \(shape.formula) = \(String(format: "%.3e", shape.flopsPerStep))")
+        print("")
+        print("| implementation | tokens/s | step s | model GFLOP/s | % of sgemm | peak RSS MiB |")
+        print("|---|---:|---:|---:|---:|---:|")
+        func row(_ name: String, tokensPerSecond: Double, stepSeconds: Double, peak: Int) {
+            let flops = shape.flopsPerStep / stepSeconds / 1e9
+            print("| \(name) | \(TrainingBenchmark.fixed(tokensPerSecond, 1)) | \(TrainingBenchmark.fixed(stepSeconds, 3)) | \(TrainingBenchmark.fixed(flops, 1)) | \(TrainingBenchmark.fixed(100 * flops / sgemm, 1)) | \(peak / 1_048_576) |")
+        }
+        row("Tessera", tokensPerSecond: tessera.tokensPerSecond, stepSeconds: tessera.medianStepSeconds, peak: tesseraPeak)
+        if let peer {
+            row(peer.name, tokensPerSecond: peer.tokensPerSecond, stepSeconds: peer.stepSeconds, peak: peer.peakBytes)
+        }
+        print("| cblas_sgemm \(m)×\(n)×\(k) (limit) | | | \(TrainingBenchmark.fixed(sgemm, 1)) | 100.0 | |")
+        print("")
+        if let peer {
+            print("Tessera / PyTorch tokens/s: \(TrainingBenchmark.fixed(tessera.tokensPerSecond / peer.tokensPerSecond, 2))× (target ≥ 1.2×)")
+        }
+        print("Tessera model FLOP/s / sgemm: \(TrainingBenchmark.fixed(100 * tesseraFlops / sgemm, 1))% (target ≥ 80%)")
+
+        if let json {
+            var object: [String: Any] = [
+                "benchmark": "train", "machine": TrainingBenchmark.machine, "config": config, "layers": model.layers,
+                "parameters": model.parameterCount, "batch": batch, "seq_len": sequenceLength, "threads": threads,
+                "warmup_steps": warmup, "timed_steps": steps, "flops_per_step": shape.flopsPerStep, "flops_formula": shape.formula,
+                "sgemm": ["m": m, "n": n, "k": k, "gflops": sgemm],
+                "tessera": ["step_seconds": tessera.stepSeconds, "median_step_seconds": tessera.medianStepSeconds,
+                            "tokens_per_second": tessera.tokensPerSecond, "model_gflops": tesseraFlops,
+                            "fraction_of_sgemm": tesseraFlops / sgemm, "peak_resident_bytes": tesseraPeak, "losses": tessera.losses],
+            ]
+            if let peer {
+                object["pytorch"] = peer.json
+                object["ratio_tokens_per_second"] = tessera.tokensPerSecond / peer.tokensPerSecond
+            }
+            try TrainingBenchmark.writeJSON(object, to: json)
+        }
+    }
+
+    /// The PyTorch peer's figures.
+    struct Peer {
+        var name: String
+        var tokensPerSecond: Double
+        var stepSeconds: Double
+        var peakBytes: Int
+        var json: [String: Any]
+    }
+
+    /// Runs the peer script in its own process (its memory is its own) and reads its JSON summary line.
+    func runPeer(log: (String) -> Void) throws -> Peer {
+        guard FileManager.default.fileExists(atPath: peerScript) else {
+            throw ValidationError("\(peerScript): the PyTorch peer script is missing; run from the repository root, pass --peer-script PATH, or use --no-peer")
+        }
+        log("PyTorch: \(warmup) warm-up + \(steps) timed steps…")
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = [python, peerScript, "--threads", "\(threads)", "--batch", "\(batch)", "--seq-len", "\(sequenceLength)",
+                             "--warmup", "\(warmup)", "--steps", "\(steps)", "--layers", "\(layers ?? 12)"]
+        let output = Pipe()
+        process.standardOutput = output
+        try process.run()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        let lastLine = String(decoding: data, as: UTF8.self).split(separator: "\n").last.map(String.init) ?? ""
+        guard process.terminationStatus == 0,
+              let object = try? JSONSerialization.jsonObject(with: Data(lastLine.utf8)) as? [String: Any],
+              let rate = object["tokens_per_second"] as? Double, let step = object["median_step_seconds"] as? Double
+        else {
+            throw ValidationError("the PyTorch peer (\(python) \(peerScript)) failed with status \(process.terminationStatus);"
+                                  + " install torch and transformers (pip install torch transformers) or use --no-peer")
+        }
+        let name = (object["implementation"] as? String)?.components(separatedBy: " +").first ?? "PyTorch"
+        return Peer(name: name, tokensPerSecond: rate, stepSeconds: step, peakBytes: object["peak_resident_bytes"] as? Int ?? 0,
+                    json: object)
+    }
+}

@@ -1,0 +1,93 @@
+import ArgumentParser
+import TesseraPipeline
+
+/// `tessera pipeline draw`: the timeline of a real run's trace, and its measured bubble.
+struct PipelineDraw: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "draw",
+        abstract: "Draw a Chrome/Perfetto pipeline trace and measure its bubble.",
+        discussion: """
+            Reads the trace that `tessera train --trace FILE.json` writes (complete "X" events, one pid per \
+            rank, cat forward/backward/backward-input/backward-weight/communication), prints a text timeline \
+            with the measured step time, bubble fraction (idle compute time over ranks × step time) and peak \
+            in-flight activations per rank, and writes an SVG picture with --svg. When the spans carry a \
+            step number, one step is drawn (the last unless --step is given), since time between steps \
+            (optimizer, data loading) is not pipeline bubble. With --schedule, it also prints the simulator's \
+            bubble for that schedule timed with the per-action times measured in the trace.
+
+            Example:
+              tessera pipeline draw run.trace.json --svg run.svg --schedule 1f1b
+            """)
+
+    @Argument(help: "The trace file (JSON).")
+    var trace: String
+
+    @Option(help: "Write an SVG picture of the timeline to this file.")
+    var svg: String?
+
+    @Option(help: "Which training step to draw (default: the last step recorded in the trace).")
+    var step: Int?
+
+    @Option(help: "The schedule the run used, to compare its bubble with the simulator's.")
+    var schedule: PipelineScheduleKind?
+
+    @Option(help: "Model chunks per rank of an interleaved run.")
+    var virtualStages: Int = 1
+
+    @Flag(help: "Print the measured figures as JSON instead of the text timeline.")
+    var json = false
+
+    @Option(help: "Width of the text timeline in characters.")
+    var width: Int = 120
+
+    func run() throws {
+        let file = try PipelineTrace(contentsOf: trace)
+        let steps = file.steps
+        if let step, !steps.contains(step) {
+            throw PipelineError.invalidTrace(path: trace, reason: steps.isEmpty
+                ? "its spans carry no step numbers; leave out --step"
+                : "it has no step \(step); its steps are \(steps.map(String.init).joined(separator: ", "))")
+        }
+        let chosen = step ?? steps.last
+        let name = trace.split(separator: "/").last.map(String.init) ?? trace
+        let timeline = try file.timeline(title: name + (chosen.map { " step \($0)" } ?? ""), step: chosen, path: trace)
+        if let svg { try timeline.writeSVG(to: svg) }
+        let simulated = try schedule.map { try timeline.simulatedCounterpart(kind: $0, virtualStages: virtualStages) }
+        if json {
+            try printJSON(TraceReport(step: chosen, ranks: timeline.ranks, metrics: timeline.metrics,
+                                      simulatedBubbleFraction: simulated?.bubbleFraction))
+        } else {
+            print(timeline.text(width: width), terminator: "")
+            if let simulated {
+                print("simulated \(simulated.timeline.title) with the measured per-action times (ms):")
+                print("  " + simulated.timeline.figures)
+            }
+        }
+    }
+}
+
+/// The `--json` output of `tessera pipeline draw`.
+struct TraceReport: Encodable {
+    var step: Int?
+    var ranks: [Int]
+    var stepTimeMs: Double
+    var bubbleFraction: Double
+    var idleTimeMs: [Double]
+    var peakActivations: [Int]
+    var simulatedBubbleFraction: Double?
+
+    init(step: Int?, ranks: [Int], metrics: PipelineTimelineMetrics, simulatedBubbleFraction: Double?) {
+        self.step = step
+        self.ranks = ranks
+        stepTimeMs = metrics.stepTime
+        bubbleFraction = metrics.bubbleFraction
+        idleTimeMs = metrics.idleTime
+        peakActivations = metrics.peakActivations
+        self.simulatedBubbleFraction = simulatedBubbleFraction
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case step, ranks, stepTimeMs = "step_time_ms", bubbleFraction = "bubble_fraction", idleTimeMs = "idle_time_ms",
+             peakActivations = "peak_activations", simulatedBubbleFraction = "simulated_bubble_fraction"
+    }
+}

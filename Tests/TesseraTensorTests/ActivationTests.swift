@@ -1,0 +1,114 @@
+import Testing
+import TesseraTensor
+
+@Suite struct ActivationTests {
+    /// 37 × 70: not a multiple of the 16-lane vectors, so every kernel's tail path runs.
+    static let shape = [37, 70]
+
+    @Test(arguments: Fixtures.pools)
+    func geluForwardAndBackward(pool: ComputePool) throws {
+        let x = Fixtures.tensor(Self.shape, stream: "gelu.x", scale: 3)
+        let dy = Fixtures.tensor(Self.shape, stream: "gelu.dy")
+        let y = x.gelu(pool: pool)
+        Comparison.expectClose(y.scalars, x.doubles.map(Reference.gelu), "gelu")
+        let dx = try Tensor.geluBackward(x, dy, pool: pool)
+        let (xs, dys) = (x.doubles, dy.doubles)
+        let expected = xs.indices.map { i in Comparison.numericalGradient(at: [xs[i]]) { Reference.gelu($0[0]) }[0] * dys[i] }
+        Comparison.expectClose(dx.scalars, expected, "gelu backward")
+        let serial = try Tensor.geluBackward(x, dy)
+        #expect(y == x.gelu() && dx == serial, "the pool changed the bits")
+    }
+
+    @Test(arguments: Fixtures.pools)
+    func siluForwardAndBackward(pool: ComputePool) throws {
+        let x = Fixtures.tensor(Self.shape, stream: "silu.x", scale: 4)
+        let dy = Fixtures.tensor(Self.shape, stream: "silu.dy")
+        let y = x.silu(pool: pool)
+        Comparison.expectClose(y.scalars, x.doubles.map(Reference.silu), "silu")
+        let dx = try Tensor.siluBackward(x, dy, pool: pool)
+        let (xs, dys) = (x.doubles, dy.doubles)
+        let expected = xs.indices.map { i in Comparison.numericalGradient(at: [xs[i]]) { Reference.silu($0[0]) }[0] * dys[i] }
+        Comparison.expectClose(dx.scalars, expected, "silu backward")
+        let serial = try Tensor.siluBackward(x, dy)
+        #expect(y == x.silu() && dx == serial, "the pool changed the bits")
+    }
+
+    /// The vectorized exponential over its whole normal range, element by element (not just max-norm):
+    /// SiLU's `σ(x)` reaches `e^(−87)`.
+    @Test func exponentialIsAccurateOverItsRange() {
+        let xs = stride(from: -87.0, through: 88.0, by: 0.0137).map { Float($0) }
+        let x = try! Tensor(shape: [xs.count], scalars: xs)
+        let y = x.silu()
+        var worst = 0.0
+        for (i, value) in xs.enumerated() where value != 0 {
+            let expected = Reference.silu(Double(value))
+            worst = max(worst, abs(Double(y[flat: i]) - expected) / abs(expected))
+        }
+        #expect(worst < 1e-6, "worst element-wise relative error \(worst)")
+        let extremes = try! Tensor(shape: [4], scalars: [-200, -100, 200, .infinity]).silu()
+        #expect(extremes.scalars.map { $0 == 0 } == [true, true, false, false])
+        #expect(extremes[flat: 2] == 200 && extremes[flat: 3] == .infinity)
+        #expect(try! Tensor(shape: [1], scalars: [.nan]).silu()[flat: 0].isNaN)
+    }
+
+    @Test(arguments: Fixtures.pools)
+    func swigluForwardAndBackward(pool: ComputePool) throws {
+        let gate = Fixtures.tensor(Self.shape, stream: "swiglu.gate", scale: 3)
+        let up = Fixtures.tensor(Self.shape, stream: "swiglu.up")
+        let dy = Fixtures.tensor(Self.shape, stream: "swiglu.dy")
+        let y = try Tensor.swiglu(gate: gate, up: up, pool: pool)
+        Comparison.expectClose(y.scalars, zip(gate.doubles, up.doubles).map { Reference.silu($0) * $1 }, "swiglu")
+        let (dGate, dUp) = try Tensor.swigluBackward(gate: gate, up: up, dy, pool: pool)
+        var expectedGate: [Double] = [], expectedUp: [Double] = []
+        let (gates, ups, dys) = (gate.doubles, up.doubles, dy.doubles)
+        for i in 0..<gate.count {
+            let gradient = Comparison.numericalGradient(at: [gates[i], ups[i]]) { Reference.silu($0[0]) * $0[1] }
+            expectedGate.append(gradient[0] * dys[i])
+            expectedUp.append(gradient[1] * dys[i])
+        }
+        Comparison.expectClose(dGate.scalars, expectedGate, "swiglu dGate")
+        Comparison.expectClose(dUp.scalars, expectedUp, "swiglu dUp")
+        let serial = try Tensor.swigluBackward(gate: gate, up: up, dy)
+        let serialForward = try Tensor.swiglu(gate: gate, up: up)
+        #expect(serial.dGate == dGate && serial.dUp == dUp && y == serialForward, "the pool changed the bits")
+    }
+
+    @Test(arguments: Fixtures.pools)
+    func biasForwardAndBackward(pool: ComputePool) throws {
+        let x = Fixtures.tensor([3, 37, 70], stream: "bias.x")
+        let bias = Fixtures.tensor([70], stream: "bias.b")
+        let y = try x.addingBias(bias, pool: pool)
+        let (xs, biases) = (x.doubles, bias.doubles)
+        Comparison.expectClose(y.scalars, xs.indices.map { xs[$0] + biases[$0 % 70] }, "bias add")
+        let dy = Fixtures.tensor([3, 37, 70], stream: "bias.dy")
+        let dBias = try Tensor.biasBackward(dy, pool: pool)
+        let dys = dy.doubles
+        let expected = Comparison.numericalGradient(at: biases) { b in
+            Comparison.weightedSum(xs.indices.map { xs[$0] + b[$0 % 70] }, dys)
+        }
+        Comparison.expectClose(dBias.scalars, expected, "bias backward")
+        let serial = try Tensor.biasBackward(dy)
+        #expect(dBias == serial, "the pool changed the bits")
+    }
+
+    @Test(arguments: Fixtures.pools)
+    func vectorUtilities(pool: ComputePool) {
+        let a = Fixtures.values(1000, stream: "util.a"), b = Fixtures.values(1000, stream: "util.b")
+        var sum = [Float](repeating: 0, count: 1000), axpy = b, scaled = a
+        a.withUnsafeBufferPointer { ap in
+            b.withUnsafeBufferPointer { bp in
+                sum.withUnsafeMutableBufferPointer {
+                    Kernels.add(ap.baseAddress!, bp.baseAddress!, into: $0.baseAddress!, count: 1000, pool: pool)
+                }
+                axpy.withUnsafeMutableBufferPointer {
+                    Kernels.axpy(ap.baseAddress!, alpha: 0.5, accumulatingInto: $0.baseAddress!, count: 1000, pool: pool)
+                }
+            }
+            #expect(abs(Kernels.sumOfSquares(ap.baseAddress!, count: 1000) - a.doubles.reduce(0) { $0 + $1 * $1 }) < 1e-3)
+        }
+        scaled.withUnsafeMutableBufferPointer { Kernels.scale($0.baseAddress!, by: -2, count: 1000, pool: pool) }
+        Comparison.expectClose(sum, zip(a, b).map { Double($0) + Double($1) }, "add")
+        Comparison.expectClose(axpy, zip(a, b).map { 0.5 * Double($0) + Double($1) }, "axpy")
+        Comparison.expectClose(scaled, a.map { -2 * Double($0) }, "scale")
+    }
+}
