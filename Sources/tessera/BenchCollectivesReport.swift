@@ -1,5 +1,6 @@
 import Foundation
 import TesseraCollectives
+import TesseraFormats
 
 /// The results of `tessera bench collectives`: printed as tables, saved as JSON.
 struct CollectiveBenchReport: Codable {
@@ -12,7 +13,7 @@ struct CollectiveBenchReport: Codable {
     func write(to path: String) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try encoder.encode(self).write(to: URL(fileURLWithPath: path), options: .atomic)
+        try encoder.encode(self).withUnsafeBytes { try AtomicWrite.write($0, to: path) }
     }
 
     /// One table per collective: rows are (ranks, size); columns the memcpy of the same bytes on every rank
