@@ -34,7 +34,7 @@ let package = Package(
         .target(name: "TesseraParallel", dependencies: ["TesseraNN", "TesseraCollectives", "TesseraPipeline"]),
         .target(name: "TesseraModels", dependencies: ["TesseraParallel", "TesseraFormats"]),
         .target(name: "TesseraTrain", dependencies: ["TesseraModels"]),
-        .target(name: "TesseraPlanner", dependencies: ["TesseraPipeline"]),
+        .target(name: "TesseraPlanner", dependencies: ["TesseraPipeline"], resources: [.copy("Catalog")]),
         .executableTarget(
             name: "tessera",
             dependencies: [
@@ -49,7 +49,7 @@ let package = Package(
         .testTarget(name: "TesseraParallelTests", dependencies: ["TesseraParallel"]),
         .testTarget(name: "TesseraModelsTests", dependencies: ["TesseraModels"], resources: [.copy("Fixtures")]),
         .testTarget(name: "TesseraTrainTests", dependencies: ["TesseraTrain"]),
-        .testTarget(name: "TesseraPlannerTests", dependencies: ["TesseraPlanner"]),
+        .testTarget(name: "TesseraPlannerTests", dependencies: ["TesseraPlanner", "TesseraPipeline"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -3,8 +3,9 @@
 
 Run by hand (not by CI) after `make assets`:
     pip install torch transformers safetensors tokenizers gguf accelerate
-    python3 scripts/make_tokenizer_fixtures.py
-Writes small files into Tests/TesseraFormatsTests/Fixtures/.
+    python3 scripts/make_tokenizer_fixtures.py [STEP ...]
+Writes small files into Tests/TesseraFormatsTests/Fixtures/; with arguments, only the named steps run
+(python_safetensors, quantization, smollm2_tensors, tokenizers).
 """
 import json
 import os
@@ -34,6 +35,29 @@ def write_python_safetensors():
     }
     save_file(tensors, os.path.join(FIXTURES, "python.safetensors"), metadata={"format": "pt"})
     os.chmod(os.path.join(FIXTURES, "python.safetensors"), 0o644)
+
+
+def write_quantization_reference():
+    """ggml's block formats as gguf-py encodes and decodes them (its numpy port of quantize_row_*_ref and
+    dequantize_row_*), for rows of normal values, a zero row, a constant row and a row with exact halves."""
+    import gguf
+    from gguf import GGMLQuantizationType as T
+
+    rng = np.random.default_rng(5)
+    x = np.concatenate([
+        (rng.standard_normal((3, 64)) * 3).astype(np.float32),
+        np.zeros((1, 64), np.float32),
+        np.full((1, 64), -0.75, np.float32),
+        (np.arange(64, dtype=np.float32) / 2 - 16).reshape(1, 64),
+    ])
+    out = {"x": torch.from_numpy(x)}
+    for t in (T.Q8_0, T.Q4_0, T.Q4_1):
+        q = gguf.quants.quantize(x, t)
+        out[t.name.lower()] = torch.from_numpy(np.ascontiguousarray(q))
+        out[t.name.lower() + ".dequantized"] = torch.from_numpy(gguf.quants.dequantize(q, t).astype(np.float32))
+    path = os.path.join(FIXTURES, "quantization_reference.safetensors")
+    save_file(out, path)
+    os.chmod(path, 0o644)
 
 
 def write_smollm2_reference_tensors():
@@ -208,6 +232,29 @@ def write_tiny_tokenizer_jsons():
     return result
 
 
+def write_byte_fallback_tokenizer():
+    """A hand-made byte-level BPE whose vocabulary lacks 'Ġ' (the space) but has byte-fallback tokens: Hugging Face
+    falls back to the UTF-8 bytes of the byte-level character ('Ġ' is C4 A0), and the ByteLevel decoder spells the
+    fallback tokens out literally."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+
+    alphabet = [c for c in pre_tokenizers.ByteLevel.alphabet() if c != "Ġ"]
+    vocab = {c: i for i, c in enumerate(sorted(alphabet))}
+    for byte in range(256):
+        vocab[f"<0x{byte:02X}>"] = len(vocab)
+    for merged in ["ab", "abc"]:
+        vocab[merged] = len(vocab)
+    tokenizer = Tokenizer(models.BPE(vocab, [("a", "b"), ("ab", "c")], byte_fallback=True))
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    directory = os.path.join(FIXTURES, "tiny-bytefallback")
+    os.makedirs(directory, exist_ok=True)
+    tokenizer.save(os.path.join(directory, "tokenizer.json"))
+    texts = ["abc ab a", " x ", "abcabc"]
+    return [{"text": t, "ids": tokenizer.encode(t).ids, "decoded": tokenizer.decode(tokenizer.encode(t).ids)}
+            for t in texts]
+
+
 def write_tokenizer_fixtures():
     smollm2_cases, smollm2_chats = write_smollm2_fixture()
     fixture = {
@@ -216,15 +263,24 @@ def write_tokenizer_fixtures():
         "smollm2_chats": smollm2_chats,
         "llama3_chat": write_llama3_chat_fixture(),
         "tiny": write_tiny_tokenizer_jsons(),
+        "byte_fallback": write_byte_fallback_tokenizer(),
     }
     with open(os.path.join(FIXTURES, "tokenizer_reference.json"), "w") as f:
         json.dump(fixture, f, ensure_ascii=False, indent=1)
         f.write("\n")
 
 
+STEPS = {
+    "python_safetensors": write_python_safetensors,
+    "quantization": write_quantization_reference,
+    "smollm2_tensors": write_smollm2_reference_tensors,
+    "tokenizers": write_tokenizer_fixtures,
+}
+
 if __name__ == "__main__":
+    import sys
+
     os.umask(0o022)
     os.makedirs(FIXTURES, exist_ok=True)
-    write_python_safetensors()
-    write_smollm2_reference_tensors()
-    write_tokenizer_fixtures()
+    for step in sys.argv[1:] or STEPS:
+        STEPS[step]()

@@ -33,6 +33,7 @@ struct TokenizerReference: Decodable {
     let smollm2_chats: [Chat]
     let llama3_chat: Llama3Chat
     let tiny: [String: Tiny]
+    let byte_fallback: [Case]
 
     static let shared: TokenizerReference = {
         let data = try! Data(contentsOf: URL(fileURLWithPath: Locations.fixtures + "/tokenizer_reference.json"))

@@ -21,7 +21,19 @@ import TesseraFormats
         #expect(try tokenizer.encode(utf8: Array("ok".utf8)) == [111, 107])
         // A token boundary inside a character decodes to U+FFFD (exact bytes stay available).
         #expect(try tokenizer.decode([0xC3]) == "\u{FFFD}")
-        #expect(try tokenizer.decodeBytes([0xC3], skippingSpecialTokens: false) == [0xC3])
+        #expect(try tokenizer.decodeBytes([0xC3]) == [0xC3])
+    }
+
+    @Test func streamingDecodingHoldsBackSplitCharacters() throws {
+        let text = "a日😀é!"
+        var stream = StreamingDecoder(tokenizer: ByteTokenizer())
+        var pieces: [String] = []
+        for id in try ByteTokenizer().encode(text) { pieces.append(try stream.append(id)) }
+        #expect(pieces.joined() == text)
+        #expect(!pieces.contains { $0.contains("\u{FFFD}") })
+        #expect(pieces.filter(\.isEmpty).count == 2 + 3 + 1, "continuation bytes wait for their character")
+        #expect(try stream.append(0xE6) == "" && stream.finish() == "\u{FFFD}")
+        #expect(throws: TokenizerError.self) { try stream.append(300) }
     }
 }
 
@@ -103,6 +115,12 @@ struct SmolLM2TokenizerTests {
         #expect(try tokenizer.encode("Hello world", addingSpecialTokens: true) == reference.with_special_tokens)
         #expect(tokenizer.specialTokens.eos == tokenizer.id(of: "<|end_of_text|>"))
         #expect(tokenizer.specialTokens.addsBOS == (name == "llama3"))
+    }
+
+    @Test func byteFallbackMatchesHuggingFace() throws {
+        // The vocabulary lacks 'Ġ' (the space): Hugging Face falls back to <0xC4> <0xA0>, the UTF-8 of 'Ġ'.
+        let tokenizer = try BPETokenizer(huggingFaceDirectory: Self.directory("bytefallback"))
+        #expect(try expectMatches(tokenizer, TokenizerReference.shared.byte_fallback, "byte fallback") == 0)
     }
 
     @Test func aWrongPreTokenizerIsCaughtByTheReference() throws {

@@ -10,8 +10,10 @@ struct BPEModel: Sendable {
     private let merges: [UInt64: UInt64]
     /// Hugging Face `ignore_merges`: a piece that is itself a token is emitted whole (Llama 3).
     let wholePieceTokens: [[UInt8]: Int32]?
-    /// Byte fallback tokens `<0x00>`…`<0xFF>` for bytes without a token, if the vocabulary has them.
-    let fallbackTokens: [Int32]?
+    /// For each byte without a token, Hugging Face's byte fallback: the `<0xXX>` tokens of the UTF-8 bytes of the
+    /// byte-level character that stands for it (`Ġ`, the space, falls back to `<0xC4> <0xA0>`); empty when the
+    /// vocabulary lacks them or byte fallback is off.
+    let fallbackTokens: [[Int32]]
     let unknown: Int32?
 
     /// - Parameters:
@@ -41,11 +43,11 @@ struct BPEModel: Sendable {
         } else {
             wholePieceTokens = nil
         }
-        if byteFallback {
-            let fallback = (0..<256).map { ids[ByteFallback.spelling(UInt8($0))] ?? -1 }
-            fallbackTokens = fallback.contains(-1) ? nil : fallback
-        } else {
-            fallbackTokens = nil
+        fallbackTokens = (0..<256).map { byte in
+            guard byteFallback else { return [] }
+            let utf8 = String(ByteLevel.characterForByte[byte]).utf8
+            let tokens = utf8.compactMap { ids[ByteFallback.spelling($0)] }
+            return tokens.count == utf8.count ? tokens : []
         }
         self.unknown = unknown
     }
@@ -62,8 +64,8 @@ struct BPEModel: Sendable {
             let id = byteTokens[Int(byte)]
             if id >= 0 {
                 symbols.append(id)
-            } else if let fallbackTokens {
-                symbols.append(fallbackTokens[Int(byte)])
+            } else if !fallbackTokens[Int(byte)].isEmpty {
+                symbols += fallbackTokens[Int(byte)]
             } else if let unknown {
                 symbols.append(unknown)
             } else {
@@ -115,12 +117,5 @@ enum ByteFallback {
     static func spelling(_ byte: UInt8) -> String {
         let hex = String(byte, radix: 16, uppercase: true)
         return "<0x" + (hex.count == 1 ? "0" + hex : hex) + ">"
-    }
-
-    /// The byte a fallback token stands for, or `nil`.
-    static func byte(_ spelling: String) -> UInt8? {
-        let utf8 = Array(spelling.utf8)
-        guard utf8.count == 6, spelling.hasPrefix("<0x"), spelling.hasSuffix(">") else { return nil }
-        return UInt8(String(decoding: utf8[3..<5], as: UTF8.self), radix: 16)
     }
 }

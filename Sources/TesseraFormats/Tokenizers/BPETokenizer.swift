@@ -46,10 +46,10 @@ public struct BPETokenizer: Tokenizer {
         }
         var bytes = [[UInt8]?](repeating: nil, count: Int(largest) + 1)
         for (spelling, id) in vocabulary {
+            // The ByteLevel decoder maps every character back to its byte; byte-fallback tokens (`<0xC4>`) are
+            // spelled in printable ASCII and so decode literally, as in Hugging Face.
             if let b = ByteLevel.decode(spelling) {
                 bytes[Int(id)] = b
-            } else if byteFallback, let b = ByteFallback.byte(spelling) {
-                bytes[Int(id)] = [b]
             } else {
                 bytes[Int(id)] = Array(spelling.utf8)
             }
@@ -89,7 +89,7 @@ public struct BPETokenizer: Tokenizer {
         return out
     }
 
-    public func decodeBytes(_ ids: [Int32], skippingSpecialTokens: Bool = false) throws -> [UInt8] {
+    public func decodeBytes(_ ids: [Int32], skippingSpecialTokens: Bool) throws -> [UInt8] {
         var out: [UInt8] = []
         for id in ids {
             guard id >= 0, Int(id) < tokenBytes.count, let bytes = tokenBytes[Int(id)] else {

@@ -10,7 +10,7 @@ public struct ByteTokenizer: Tokenizer {
         text.utf8.map { Int32($0) }
     }
 
-    public func decodeBytes(_ ids: [Int32], skippingSpecialTokens: Bool = false) throws -> [UInt8] {
+    public func decodeBytes(_ ids: [Int32], skippingSpecialTokens: Bool) throws -> [UInt8] {
         try ids.map { id in
             guard (0..<256).contains(id) else { throw TokenizerError.idOutOfRange(id: id, vocabularySize: 256) }
             return UInt8(id)

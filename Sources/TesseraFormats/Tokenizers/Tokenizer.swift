@@ -86,6 +86,11 @@ extension Tokenizer {
         return ids
     }
 
+    /// The exact bytes the ids stand for, special tokens included.
+    public func decodeBytes(_ ids: [Int32]) throws -> [UInt8] {
+        try decodeBytes(ids, skippingSpecialTokens: false)
+    }
+
     /// The text the ids stand for; invalid UTF-8 (a token boundary inside a character) becomes U+FFFD.
     /// - Throws: ``TokenizerError/idOutOfRange(id:vocabularySize:)``.
     public func decode(_ ids: [Int32], skippingSpecialTokens: Bool = false) throws -> String {
@@ -94,22 +99,49 @@ extension Tokenizer {
 
     static func validatedText(_ bytes: [UInt8]) throws -> String {
         if let text = String(validating: bytes, as: UTF8.self) { return text }
-        var offset = 0
+        // Find the first invalid sequence to report its offset.
         var iterator = bytes.makeIterator()
         var decoder = UTF8()
-        var consumed = 0
-        // Find the first invalid sequence to report its offset.
-        loop: while true {
-            switch decoder.decode(&iterator) {
-            case let .scalarValue(scalar):
-                consumed += UTF8.width(scalar)
-                offset = consumed
-            case .emptyInput:
-                break loop
-            case .error:
-                break loop
-            }
-        }
+        var offset = 0
+        while case let .scalarValue(scalar) = decoder.decode(&iterator) { offset += UTF8.width(scalar) }
         throw TokenizerError.invalidUTF8(offset: offset)
+    }
+}
+
+/// Turns a stream of generated ids into text as it arrives: a character split across tokens is held back until
+/// its last byte comes, so no U+FFFD appears mid-stream.
+public struct StreamingDecoder {
+    public let tokenizer: any Tokenizer
+    public let skipsSpecialTokens: Bool
+    private var pending: [UInt8] = []
+
+    public init(tokenizer: any Tokenizer, skippingSpecialTokens: Bool = false) {
+        self.tokenizer = tokenizer
+        skipsSpecialTokens = skippingSpecialTokens
+    }
+
+    /// The text completed by `id` (empty while a character is unfinished).
+    /// - Throws: ``TokenizerError/idOutOfRange(id:vocabularySize:)``.
+    public mutating func append(_ id: Int32) throws -> String {
+        pending += try tokenizer.decodeBytes([id], skippingSpecialTokens: skipsSpecialTokens)
+        // Keep back an incomplete sequence at the end: at most 3 bytes, starting at a lead byte.
+        var keep = 0
+        for back in stride(from: 1, through: min(3, pending.count), by: 1) {
+            let byte = pending[pending.count - back]
+            if byte & 0xC0 == 0x80 { continue }  // continuation byte: look further back
+            let length = byte >= 0xF0 ? 4 : byte >= 0xE0 ? 3 : byte >= 0xC0 ? 2 : 1
+            if length > back { keep = back }
+            break
+        }
+        let ready = pending[..<(pending.count - keep)]
+        let text = String(decoding: ready, as: UTF8.self)
+        pending.removeFirst(ready.count)
+        return text
+    }
+
+    /// Whatever is still held back (an unfinished character decodes to U+FFFD).
+    public mutating func finish() -> String {
+        defer { pending.removeAll() }
+        return String(decoding: pending, as: UTF8.self)
     }
 }
