@@ -83,6 +83,20 @@ import TesseraTensor
         #expect(Self.message { _ = try TransformerEngine(gguf: untied) }.contains("output.weight differs from token_embd.weight"))
     }
 
+    /// A tokenizer GGUF cannot carry (the byte tokenizer maps bytes without a pre-tokenizer llama.cpp names) stops a
+    /// conversion to GGUF before anything is written, and is copied unchanged between Hugging Face directories.
+    @Test func aTokenizerGGUFCannotCarryStopsOnlyGGUFOutputs() throws {
+        let scratch = try ScratchDirectory(), source = scratch.file("byte")
+        try FileManager.default.copyItem(atPath: ConversionFixtures.directory("llama-tiny"), toPath: source)
+        try ByteTokenizer.huggingFaceTokenizerJSON.write(toFile: source + "/tokenizer.json", atomically: true, encoding: .utf8)
+        let checkpoint = try ModelCheckpoint(contentsOf: source)
+        #expect(Self.message { try checkpoint.write(to: scratch.file("byte.gguf"), format: .gguf) }.contains("GGUF cannot carry it"))
+        #expect(!FileManager.default.fileExists(atPath: scratch.file("byte.gguf")))
+        try checkpoint.write(to: scratch.file("half"), format: .huggingFace, dtype: .bf16)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: scratch.file("half/tokenizer.json")))
+                    == Data(contentsOf: URL(fileURLWithPath: source + "/tokenizer.json")))
+    }
+
     /// A GGUF whose tensor contradicts its metadata names the Hugging Face tensor and both shapes.
     @Test func weightsThatContradictTheMetadataAreNamed() throws {
         let scratch = try ScratchDirectory()
