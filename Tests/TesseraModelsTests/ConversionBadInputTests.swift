@@ -69,6 +69,13 @@ import TesseraTensor
                     == "\(falcon): GGUF architecture \"falcon\" is not supported; Tessera reads gpt2 and llama GGUF files")
         let noLayers = try Self.gpt2GGUF(in: scratch) { $0.metadata["gpt2.block_count"] = nil }
         #expect(Self.message { _ = try TransformerEngine(gguf: noLayers) } == "\(noLayers): metadata gpt2.block_count is missing")
+        let biased = try Self.gpt2GGUF(in: scratch) { try $0.add(Tensor(shape: [32], repeating: 0), named: "blk.0.attn_q.bias") }
+        #expect(Self.message { _ = try TransformerEngine(gguf: biased) }
+                    == "\(biased): tensor 'blk.0.attn_q.bias' is not supported; Tessera's gpt2 has none")
+        let scaled = try Self.gpt2GGUF(in: scratch) { $0.metadata["gpt2.rope.scaling.type"] = .string("yarn") }
+        #expect(Self.message { _ = try TransformerEngine(gguf: scaled) }.contains("rope scaling 'yarn' is not supported"))
+        let experts = try Self.gpt2GGUF(in: scratch) { $0.metadata["gpt2.expert_count"] = .uint32(8) }
+        #expect(Self.message { _ = try TransformerEngine(gguf: experts) }.contains("a mixture of 8 experts is not supported"))
         let floatLayers = try Self.gpt2GGUF(in: scratch) { $0.metadata["gpt2.block_count"] = .float32(2) }
         #expect(Self.message { _ = try TransformerEngine(gguf: floatLayers) }.contains("gpt2.block_count must be an integer"))
     }
