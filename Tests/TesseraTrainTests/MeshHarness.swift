@@ -32,8 +32,8 @@ struct MeshRun: Sendable {
     /// Per rank: the most (micro-batch, chunk) states in flight and the bytes they held.
     var peakInFlight: [Int] = []
     var peakActivationBytes: [Int] = []
-    /// Per rank: ``MeshMemoryReport`` after the last step.
-    var memory: [MeshMemoryReport] = []
+    /// Per rank: ``MeshEngine/memory`` after the last step.
+    var memory: [MemoryReport] = []
 }
 
 enum MeshHarness {
