@@ -187,6 +187,36 @@ public final class MeshEngine: @unchecked Sendable {
         try config.writeHuggingFaceCheckpoint(fullParameters(), toDirectory: directory, world: groups?.world)
     }
 
+    /// This rank's memory for a step of `microBatches` micro-batches of `batch × length` tokens, known before
+    /// the first step: parameters, gradients and optimizer state as allocated, activations as the most the
+    /// schedule keeps in flight at once on this stage (each (micro-batch, chunk) state as
+    /// ``TransformerConfig/savedActivationBytes(batch:length:tp:rank:sequenceParallel:layers:targets:recompute:)``
+    /// predicts) plus the recomputation scratch: equal to ``memory`` after such a step.
+    /// - Throws: ``ParallelConfigError`` when the schedule cannot run `microBatches`.
+    public func memory(forMicroBatchOf batch: Int, length: Int, microBatches: Int) throws -> MemoryReport {
+        let tp = model.tp, recompute = parallel.memory.recompute
+        let bytes = model.chunks.map {
+            config.savedActivationBytes(batch: batch, length: length, tp: tp.size, rank: tp.rank, sequenceParallel: tp.sequenceParallel,
+                                        layers: $0.layers, recompute: recompute)
+        }
+        var live = 0, peak = 0
+        for action in try parallel.schedule(microBatches: microBatches).actions[stage] {
+            guard let (kind, _, chunk) = action.compute else { continue }
+            switch kind {
+            case .forward: live += bytes[chunk]
+            case .backward, .backwardWeight: live -= bytes[chunk]
+            case .backwardInput: break
+            }
+            peak = max(peak, live)
+        }
+        var report = memory
+        report.activationBytes = peak + model.chunks.reduce(0) {
+            $0 + config.recomputationScratchBytes(batch: batch, length: length, tp: tp.size, sequenceParallel: tp.sequenceParallel,
+                                                  blocks: $1.blocks.count, recompute: recompute)
+        }
+        return report
+    }
+
     /// (micro-batch, chunk) states this rank allocated so far, per local chunk: the most it ever held.
     public var allocatedStates: [Int] { work.allocatedStates }
 

@@ -81,16 +81,17 @@ struct Train: ParsableCommand {
             say("note: \(perStep) micro-batch(es) on \(p.pp) stages leave most of each step idle (bubble (p−1)/(m+p−1)); use a smaller --micro-batch-size")
         }
         say("cblas_sgemm rate of all ranks together: \(String(format: "%.1f", trainer.peakFlopsPerSecond! / 1e9)) GFLOP/s (MFU is taken against it)")
+        // Activations predicted from the micro-batch shape and the schedule (equal to what a step holds at its peak).
+        let predicted = try trainer.engine.memory(forMicroBatchOf: p.microBatchSize, length: c.data.sequenceLength, microBatches: perStep)
+        let memory = try MemorySummary.gather(predicted, world: world)
+        say("memory per rank (activations: the most the micro-batches in flight hold at once):")
+        MemorySummary.lines(memory).forEach { say("  " + $0) }
         let writer = try reporting ? c.output.metricsPath.map(MetricsWriter.init(path:)) : nil
         let display = ProgressDisplay(style: style, totalSteps: c.steps)
         var last: StepMetrics?
         var rates: [Double] = []
         for step in 1...c.steps {
             let metrics = try trainer.step(step)
-            if step == 1, let memory = metrics.memory {
-                say("memory per rank (activations: the most the micro-batches in flight held at once):")
-                MemorySummary.lines(memory).forEach { say("  " + $0) }
-            }
             if reporting {
                 try writer?.append(metrics)
                 Console.write(display.update(metrics))
@@ -110,7 +111,7 @@ struct Train: ParsableCommand {
             say("trace: \(path) (draw it: tessera pipeline draw \(path) --svg timeline.svg" + (p.pp > 1 ? " --schedule \(p.pipeline.schedule.rawValue)" : "") + ")")
         }
         if let directory = c.output.saveDirectory {
-            if let note = try job.save(trainer.engine, toDirectory: directory, world: world) { say(note) }
+            try job.save(trainer.engine, toDirectory: directory, world: world)
             say("saved \(directory)")
         }
     }
