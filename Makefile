@@ -60,10 +60,11 @@ test: deps assets
 
 # MPI tests: the collective conformance checks, one rank per process under mpirun -np 2..8, and each
 # fault (it must abort the job with its named error, not hang); then training and evaluation with tp=2 under
-# mpirun must match the threads backend.
+# mpirun must match the threads backend; then a subset of the dp × pp × tp matrix must match one device.
 test-mpi: build
 	scripts/test-mpi.sh $(TESSERA) "$(MPIRUN)"
 	scripts/test-train-mpi.sh $(TESSERA) "$(MPIRUN)"
+	scripts/test-mesh-mpi.sh $(TESSERA) "$(MPIRUN)"
 
 # The collectives benchmark: threads and MPI backends, memcpy and raw C MPI_Allreduce (the peer), side by side.
 MPI_ALLREDUCE := .build/mpi_allreduce

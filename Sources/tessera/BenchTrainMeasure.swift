@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import TesseraCollectives
 import TesseraModels
+import TesseraParallel
 import TesseraTensor
 import TesseraTrain
 
@@ -75,10 +76,17 @@ enum TrainingBenchmark {
     /// OpenBLAS threads per process, on deterministic pseudo-random tokens.
     static func measure(_ shape: Shape, tp: Int = 1, sequenceParallel: Bool = false, blasThreads: Int, warmup: Int, steps: Int,
                         progress: @escaping @Sendable (String) -> Void) throws -> Run {
+        try measure(shape, parallel: ParallelConfig(tp: tp, sequenceParallel: sequenceParallel, microBatchSize: shape.batch),
+                    blasThreads: blasThreads, warmup: warmup, steps: steps, progress: progress)
+    }
+
+    /// Trains `shape` on the `parallel.ranks` thread ranks of any layout (dp × pp × tp, memory options).
+    static func measure(_ shape: Shape, parallel: ParallelConfig, blasThreads: Int, warmup: Int, steps: Int,
+                        progress: @escaping @Sendable (String) -> Void) throws -> Run {
         let configuration = TrainingConfiguration(
             model: .init(config: "bench"), data: .init(path: "random tokens", sequenceLength: shape.sequenceLength),
             batch: .init(globalBatchSize: shape.batch), optimizer: .init(learningRate: 1e-4, minLearningRate: 1e-4, schedule: .constant),
-            parallelism: .init(tensorParallel: tp, sequenceParallel: sequenceParallel), steps: warmup + steps, seed: 0)
+            parallelism: parallel, steps: warmup + steps, seed: 0)
         let random = DeterministicRandom(seed: 0, stream: "bench tokens")
         let vocabulary = UInt64(shape.config.vocabularySize)
         let ids = (0..<shape.tokensPerStep * (warmup + steps) + 1).map { Int32(random.bits(at: UInt64($0)) % vocabulary) }
@@ -86,7 +94,7 @@ enum TrainingBenchmark {
                                     globalBatchSize: shape.batch, vocabularySize: shape.config.vocabularySize, tokenizerName: "random")
         BLASThreads.set(blasThreads)
         let config = shape.config
-        let runs = try ThreadGroup.run(ranks: tp) { world -> Run in
+        let runs = try ThreadGroup.run(ranks: parallel.ranks) { world -> Run in
             let meter = CommunicationMeter()
             let engine = try Trainer.makeEngine(configuration: configuration, config: config,
                                                 world: MeteredCommunicator(world, meter: meter))
