@@ -61,8 +61,8 @@ struct TrainOptimizerOptions: ParsableArguments {
     @Option(help: "Peak learning rate.")
     var lr: Float = 1e-3
 
-    @Option(name: .customLong("min-lr"), help: "The floor a cosine schedule decays to.")
-    var minLR: Float = 1e-4
+    @Option(name: .customLong("min-lr"), help: "The floor a cosine schedule decays to. Default: --lr / 10.")
+    var minLR: Float?
 
     @Option(name: .customLong("warmup-steps"), help: "Steps of linear warm-up.")
     var warmupSteps = 0
@@ -86,7 +86,7 @@ struct TrainOptimizerOptions: ParsableArguments {
     var gradientClip: Float = 1.0
 
     func apply(to c: inout TrainingConfiguration) {
-        c.optimizer = .init(learningRate: lr, minLearningRate: minLR, warmupSteps: warmupSteps, schedule: schedule,
+        c.optimizer = .init(learningRate: lr, minLearningRate: minLR ?? lr / 10, warmupSteps: warmupSteps, schedule: schedule,
                             adamW: AdamWConfiguration(beta1: beta1, beta2: beta2, epsilon: eps, weightDecay: weightDecay),
                             gradientClip: gradientClip)
     }
