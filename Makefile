@@ -59,9 +59,11 @@ test: deps assets
 	$(MAKE) test-mpi
 
 # MPI tests: the collective conformance checks, one rank per process under mpirun -np 2..8, and each
-# fault (it must abort the job with its named error, not hang).
+# fault (it must abort the job with its named error, not hang); then training and evaluation with tp=2 under
+# mpirun must match the threads backend.
 test-mpi: build
 	scripts/test-mpi.sh $(TESSERA) "$(MPIRUN)"
+	scripts/test-train-mpi.sh $(TESSERA) "$(MPIRUN)"
 
 # The collectives benchmark: threads and MPI backends, memcpy and raw C MPI_Allreduce (the peer), side by side.
 MPI_ALLREDUCE := .build/mpi_allreduce

@@ -34,7 +34,7 @@ let package = Package(
         .target(name: "TesseraParallel", dependencies: ["TesseraNN", "TesseraCollectives", "TesseraPipeline"]),
         .target(name: "TesseraModels", dependencies: ["TesseraParallel", "TesseraFormats"]),
         .target(name: "TesseraTrain", dependencies: ["TesseraModels"]),
-        .target(name: "TesseraPlanner", dependencies: ["TesseraPipeline"]),
+        .target(name: "TesseraPlanner", dependencies: ["TesseraPipeline"], resources: [.copy("Catalog")]),
         .executableTarget(
             name: "tessera",
             dependencies: [

@@ -23,6 +23,7 @@ faults=(
   "throw|2|rank 1 of 2 failed: deliberate failure on rank 1"
   "mismatch|3|world allReduce #1: ranks disagree: rank [02] called allReduce\(sum\) of 64 bytes, rank 1 called barrier"
   "receive|2|world receive\(from: 1, tag: 99\) #0: rank\(s\) 1 did not arrive within 0.5 seconds"
+  "subgroup|4|rank 1 of 4 failed: parity allReduce #0: rank\(s\) 1 did not arrive within 0.5 seconds"
 )
 for entry in "${faults[@]}"; do
   IFS='|' read -r fault ranks expected <<<"$entry"

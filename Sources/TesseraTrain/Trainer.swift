@@ -25,12 +25,7 @@ public final class Trainer {
     /// - Throws: ``TrainingError/invalidOption(option:reason:)`` when the options contradict each other or the
     ///   model (a sequence longer than its context).
     public init(configuration: TrainingConfiguration, engine: TransformerEngine, data: TrainingData) throws {
-        try configuration.validate()
-        let context = engine.config.contextLength
-        guard configuration.data.sequenceLength <= context else {
-            throw TrainingError.invalidOption(
-                option: "--seq-len", reason: "\(configuration.data.sequenceLength) exceeds the model's context of \(context) tokens; use --seq-len ≤ \(context)")
-        }
+        try configuration.validate(for: engine.config)
         guard data.order.sequenceLength == configuration.data.sequenceLength,
               data.order.globalBatchSize == configuration.batch.globalBatchSize else {
             preconditionFailure("the training data was prepared for another batch shape")

@@ -1,3 +1,4 @@
+import TesseraModels
 import TesseraNN
 
 /// Everything a training run needs to know, as one nested value: the CLI maps its flags onto it, a run can be
@@ -30,7 +31,10 @@ public struct TrainingConfiguration: Sendable, Hashable, Codable {
         /// Where token-id caches go (`nil`: beside the text).
         public var cacheDirectory: String?
 
-        public init(path: String, tokenizer: String = "byte", sequenceLength: Int = 128, cacheDirectory: String? = nil) {
+        /// The tokenizer used when none is named.
+        public static let defaultTokenizer = "byte"
+
+        public init(path: String, tokenizer: String = defaultTokenizer, sequenceLength: Int = 128, cacheDirectory: String? = nil) {
             self.path = path
             self.tokenizer = tokenizer
             self.sequenceLength = sequenceLength
@@ -159,5 +163,17 @@ public struct TrainingConfiguration: Sendable, Hashable, Codable {
         try require(parallelism.tensorParallel >= 1, "--tp", "\(parallelism.tensorParallel) must be at least 1")
         try require(!parallelism.sequenceParallel || parallelism.tensorParallel > 1, "--sequence-parallel",
                     "sequence parallelism splits the sequence over the tensor-parallel group; use it with --tp 2 or more")
+    }
+
+    /// ``validate()``, then the checks against the model: the layout must split it and a sequence must fit its context.
+    /// - Throws: ``TrainingError/invalidOption(option:reason:)``; ``ModelError/indivisibleByTensorParallel(what:count:tp:valid:)``.
+    public func validate(for model: TransformerConfig) throws {
+        try validate()
+        try model.validate(tp: parallelism.tensorParallel)
+        let context = model.contextLength
+        guard data.sequenceLength <= context else {
+            throw TrainingError.invalidOption(
+                option: "--seq-len", reason: "\(data.sequenceLength) exceeds the model's context of \(context) tokens; use --seq-len ≤ \(context)")
+        }
     }
 }

@@ -21,6 +21,8 @@ struct CollectiveChecks: ParsableCommand {
         case mismatch
         /// Rank 0 waits for a message rank 1 never sends.
         case receive
+        /// In the group of odd world ranks, world rank 3 (its rank 1) stalls: world rank 1 names it.
+        case subgroup
     }
 
     @OptionGroup var launch: LaunchArguments
@@ -61,6 +63,13 @@ struct CollectiveChecks: ParsableCommand {
         case .mismatch:
             if world.rank == 1 { try world.barrier() } else {
                 try buffer.withUnsafeMutableBufferPointer { try world.allReduce($0, operation: .sum) }
+            }
+        case .subgroup:
+            let odd = try world.split(color: world.rank % 2, key: world.rank, name: "parity")!
+            if world.rank == 1 {
+                try buffer.withUnsafeMutableBufferPointer { try odd.allReduce($0, operation: .sum) }
+            } else {
+                try sleep(stall)
             }
         case .receive:
             if world.rank == 0 {

@@ -1,12 +1,9 @@
 import Testing
 import TesseraCollectives
 
-/// Inputs whose sums round differently in different orders, so order changes are visible in the bits.
+/// Inputs whose sums round differently in different orders (the conformance checks' data).
 func testValues(rank: Int, count: Int, salt: Int = 0) -> [Float] {
-    (0..<count).map { i in
-        let k = (rank &* 7919 &+ i &* 104_729 &+ salt &* 31) % 2003
-        return (Float(k) - 1001) / 997 * (1 + Float(rank) / 3)
-    }
+    CollectiveConformance.values(rank: rank, count: count, salt: salt)
 }
 
 /// The reduction every backend must reproduce: ranks folded in rank order in Float32.

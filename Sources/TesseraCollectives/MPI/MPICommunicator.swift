@@ -1,4 +1,7 @@
 import CMPI
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A communicator of the MPI backend: one rank per process, Open MPI underneath.
 ///
@@ -14,12 +17,14 @@ final class MPICommunicator: Communicator, @unchecked Sendable {
     let name: String
     let deadline: Duration
     let arrivals: MPIArrivalView
+    /// The blocking call in progress, for the watchdog.
+    let watch = MPIWatchdog.Watch()
+    private let nextSequence = AtomicWord()
     private let tagUpperBound: Int
     private let lock = Lock()
     // Guarded by `lock`:
-    private var nextSequence = 0
     private var messageCounts: [ChannelKey: Int] = [:]
-    private var pendingSends: [(request: MPI_Request?, copy: UnsafeMutableRawBufferPointer)] = []
+    private var pendingSends: [(request: any CollectiveRequest, copy: UnsafeMutableRawBufferPointer, destination: Int)] = []
 
     /// Wraps `comm` (collective: members exchange their arrival-board entries).
     init(context: MPIContext, comm: MPI_Comm, name: String, deadline: Duration) throws {
@@ -112,20 +117,17 @@ final class MPICommunicator: Communicator, @unchecked Sendable {
     // MARK: Point to point
 
     func send(_ buffer: UnsafeRawBufferPointer, to destination: Int, tag: Int) throws {
-        let operation = "send(to: \(destination), tag: \(tag))"
-        try checkMessage(peer: destination, tag: tag, role: "destination", operation: operation)
-        let count = try mpiCount(buffer.count, group: name, operation: operation)
         let copy = UnsafeMutableRawBufferPointer.allocate(byteCount: max(buffer.count, 1), alignment: 64)
         if buffer.count > 0 { copy.copyMemory(from: buffer) }
-        var request: MPI_Request? = tessera_mpi_request_null()
-        let code = MPI_Isend(copy.baseAddress, count, tessera_mpi_byte(), Int32(destination), Int32(tag), comm, &request)
-        guard code == tessera_mpi_success() else {
+        let request: any CollectiveRequest
+        do {
+            request = try startSend(UnsafeRawBufferPointer(rebasing: copy[0..<buffer.count]), to: destination, tag: tag)
+        } catch {
             copy.deallocate()
-            throw CollectiveError.backend(group: name, operation: operation, detail: mpiErrorString(code))
+            throw error
         }
-        _ = takeMessageNumber(ChannelKey(source: rank, destination: destination, tag: tag))
         lock.withLock {
-            pendingSends.append((request, copy))
+            pendingSends.append((request, copy, destination))
             reapSendsLocked()
         }
     }
@@ -163,40 +165,34 @@ final class MPICommunicator: Communicator, @unchecked Sendable {
 
     /// Not buffered: the caller keeps `buffer` untouched until `wait()` returns.
     func startSend(_ buffer: UnsafeRawBufferPointer, to destination: Int, tag: Int) throws -> any CollectiveRequest {
-        let operation = "send(to: \(destination), tag: \(tag))"
-        try checkMessage(peer: destination, tag: tag, role: "destination", operation: operation)
-        let count = try mpiCount(buffer.count, group: name, operation: operation)
-        let sequence = takeMessageNumber(ChannelKey(source: rank, destination: destination, tag: tag))
-        var request: MPI_Request? = tessera_mpi_request_null()
-        try mpiCheck(MPI_Isend(buffer.baseAddress, count, tessera_mpi_byte(), Int32(destination), Int32(tag), comm, &request),
-                     group: name, operation: operation)
-        return MPIRequest(communicator: self, request: request,
-                          expiry: .message(operation: operation, sequence: sequence, peer: destination))
+        try startMessage("send(to: \(destination), tag: \(tag))", peer: destination, role: "destination", tag: tag,
+                         channel: ChannelKey(source: rank, destination: destination, tag: tag), bytes: buffer.count) {
+            MPI_Isend(buffer.baseAddress, $0, tessera_mpi_byte(), Int32(destination), Int32(tag), comm, $1)
+        }
     }
 
     func startReceive(into buffer: UnsafeMutableRawBufferPointer, from source: Int, tag: Int) throws -> any CollectiveRequest {
-        let operation = "receive(from: \(source), tag: \(tag))"
-        try checkMessage(peer: source, tag: tag, role: "source", operation: operation)
-        let count = try mpiCount(buffer.count, group: name, operation: operation)
-        let sequence = takeMessageNumber(ChannelKey(source: source, destination: rank, tag: tag))
-        var request: MPI_Request? = tessera_mpi_request_null()
-        try mpiCheck(MPI_Irecv(buffer.baseAddress, count, tessera_mpi_byte(), Int32(source), Int32(tag), comm, &request),
-                     group: name, operation: operation)
-        return MPIRequest(communicator: self, request: request,
-                          expiry: .message(operation: operation, sequence: sequence, peer: source),
-                          expectedBytes: buffer.count)
+        try startMessage("receive(from: \(source), tag: \(tag))", peer: source, role: "source", tag: tag,
+                         channel: ChannelKey(source: source, destination: rank, tag: tag), bytes: buffer.count,
+                         expectsExactSize: true) {
+            MPI_Irecv(buffer.baseAddress, $0, tessera_mpi_byte(), Int32(source), Int32(tag), comm, $1)
+        }
     }
 
     // MARK: Lifetime
 
-    /// Waits (at most the deadline) for buffered sends to be delivered and frees their copies.
+    /// Waits (at most the deadline) for buffered sends to be received and frees their copies.
+    /// - Throws: ``CollectiveError/timeout(group:operation:sequence:missingRanks:deadline:)`` naming the
+    ///   ranks that never received a message sent to them.
     func drainSends() throws {
         let deadline = monotonicNanoseconds() &+ self.deadline.nanoseconds
         while !lock.withLock({ reapSendsLocked() }) {
             guard monotonicNanoseconds() < deadline else {
-                throw CollectiveError.timeout(group: name, operation: "finalize (buffered sends)", sequence: nextSequence,
-                                              missingRanks: [], deadline: self.deadline)
+                let unreceived = Set(lock.withLock { pendingSends.map(\.destination) }).sorted()
+                throw CollectiveError.timeout(group: name, operation: "finalize: messages sent but never received",
+                                              sequence: Int(nextSequence.load()), missingRanks: unreceived, deadline: self.deadline)
             }
+            sched_yield()
         }
     }
 
@@ -208,10 +204,28 @@ final class MPICommunicator: Communicator, @unchecked Sendable {
 
     // MARK: Plumbing
 
-    /// Runs a blocking MPI call as collective number `sequence` under the watchdog.
+    /// Runs a blocking MPI call as the next collective, under the watchdog.
+    @inline(__always)
     private func blocking(_ call: MPICall, _ body: () -> Int32) throws {
         let sequence = begin(call)
-        try mpiCheck(context.watchdog.watch(self, call, sequence: sequence, body), group: name, operation: "\(call.kind)")
+        watch.begin(call, sequence: sequence, deadline: deadline)
+        let code = body()
+        watch.end()
+        try mpiCheck(code, group: name, operation: "\(call.kind)")
+    }
+
+    /// Starts a send or receive as the next message on its channel.
+    private func startMessage(_ operation: String, peer: Int, role: String, tag: Int, channel: ChannelKey, bytes: Int,
+                              expectsExactSize: Bool = false,
+                              _ start: (Int32, UnsafeMutablePointer<MPI_Request?>) -> Int32) throws -> any CollectiveRequest {
+        try checkMessage(peer: peer, tag: tag, role: role, operation: operation)
+        let count = try mpiCount(bytes, group: name, operation: operation)
+        let sequence = takeMessageNumber(channel)
+        var request: MPI_Request? = tessera_mpi_request_null()
+        try mpiCheck(start(count, &request), group: name, operation: operation)
+        return MPIRequest(communicator: self, request: request,
+                          expiry: .message(operation: operation, sequence: sequence, peer: peer),
+                          expectedBytes: expectsExactSize ? bytes : nil)
     }
 
     /// Starts a non-blocking collective as number `sequence`.
@@ -224,11 +238,10 @@ final class MPICommunicator: Communicator, @unchecked Sendable {
                           completion: completion)
     }
 
+    /// Takes the next collective sequence number and notes the call on the arrival board.
+    @inline(__always)
     private func begin(_ call: MPICall) -> Int {
-        let sequence = lock.withLock {
-            defer { nextSequence += 1 }
-            return nextSequence
-        }
+        let sequence = Int(nextSequence.add(1))
         arrivals.mark(call, sequence: sequence)
         return sequence
     }
@@ -244,11 +257,9 @@ final class MPICommunicator: Communicator, @unchecked Sendable {
     @discardableResult
     private func reapSendsLocked() -> Bool {
         pendingSends.removeAll { pending in
-            var request = pending.request
-            var done: Int32 = 0
-            MPI_Test(&request, &done, tessera_mpi_status_ignore())
-            if done != 0 { pending.copy.deallocate() }
-            return done != 0
+            guard pending.request.isComplete else { return false }
+            pending.copy.deallocate()
+            return true
         }
         return pendingSends.isEmpty
     }

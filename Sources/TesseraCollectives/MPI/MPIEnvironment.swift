@@ -95,6 +95,7 @@ final class MPIContext: @unchecked Sendable {
     func adopt(_ comm: MPI_Comm, name: String, deadline: Duration) throws -> MPICommunicator {
         let communicator = try MPICommunicator(context: self, comm: comm, name: name, deadline: deadline)
         lock.withLock { communicators.append(communicator) }
+        watchdog.watch(communicator)
         return communicator
     }
 

@@ -4,16 +4,40 @@ import CMPI
 ///
 /// A blocking collective runs as the native call (`MPI_Allreduce`, …): Open MPI's non-blocking
 /// collectives (libnbc) are several times slower at small and medium sizes, and a blocking call cannot be
-/// cancelled. So each call registers here while it runs, and this thread, waking every `period`, ends the
-/// job when one passes its deadline: it prints the named timeout (group, operation, sequence number,
-/// missing ranks from the arrival board) and calls `MPI_Abort`. That is what the launcher does with any
-/// error under MPI, so the only difference from a thrown timeout is that no caller can catch it.
+/// cancelled. So each communicator notes the blocking call it is in (a few atomic stores, no lock), and
+/// this thread, waking every `period`, ends the job when one passes its deadline: it prints the named
+/// timeout (group, operation, sequence number, missing ranks from the arrival board) and calls
+/// `MPI_Abort`. That is what the launcher does with any error under MPI, so the only difference from a
+/// thrown timeout is that no caller can catch it.
 final class MPIWatchdog: @unchecked Sendable {
-    struct Watch {
-        let communicator: MPICommunicator
-        let call: MPICall
-        let sequence: Int
-        let expiry: UInt64
+    /// One communicator's blocking call in progress, written by its calling thread.
+    final class Watch: @unchecked Sendable {
+        /// Monotonic ns when the call expires; 0 when no blocking call is in progress.
+        let expiry = AtomicWord()
+        let sequence = AtomicWord()
+        let kindAndArgument = AtomicWord()
+        let byteCount = AtomicWord()
+
+        @inline(__always)
+        func begin(_ call: MPICall, sequence: Int, deadline: Duration) {
+            self.sequence.store(UInt64(sequence))
+            kindAndArgument.store(UInt64(call.kind.rawValue) | UInt64(call.argument) << 8)
+            byteCount.store(UInt64(call.byteCount))
+            expiry.store(monotonicNanoseconds() &+ deadline.nanoseconds)
+        }
+
+        @inline(__always)
+        func end() { expiry.store(0) }
+
+        /// The call in progress if it expired before `now` (read consistently: the expiry is unchanged).
+        func expired(at now: UInt64) -> (call: MPICall, sequence: Int)? {
+            let expiry = self.expiry.load()
+            guard expiry != 0, expiry <= now else { return nil }
+            let sequence = Int(self.sequence.load())
+            let packed = kindAndArgument.load(), bytes = Int(byteCount.load())
+            guard self.expiry.load() == expiry, let kind = MPICall.Kind(rawValue: Int64(packed & 0xff)) else { return nil }
+            return (MPICall(kind: kind, byteCount: bytes, argument: Int(packed >> 8)), sequence)
+        }
     }
 
     private let lock = Lock()
@@ -21,8 +45,7 @@ final class MPIWatchdog: @unchecked Sendable {
     private let period: UInt64
     private let report: @Sendable (CollectiveError) -> Never
     // Guarded by `lock`:
-    private var watches: [Int: Watch] = [:]
-    private var nextToken = 0
+    private var watched: [MPICommunicator] = []
     private var isStopping = false
     private var thread: DedicatedThread?
 
@@ -35,17 +58,9 @@ final class MPIWatchdog: @unchecked Sendable {
         thread = DedicatedThread { [self] in loop() }
     }
 
-    /// Runs `body` (a blocking MPI call) under `communicator`'s deadline.
-    @inline(__always)
-    func watch<R>(_ communicator: MPICommunicator, _ call: MPICall, sequence: Int, _ body: () -> R) -> R {
-        let expiry = monotonicNanoseconds() &+ communicator.deadline.nanoseconds
-        let token = lock.withLock {
-            defer { nextToken += 1 }
-            watches[nextToken] = Watch(communicator: communicator, call: call, sequence: sequence, expiry: expiry)
-            return nextToken
-        }
-        defer { lock.withLock { watches[token] = nil } }
-        return body()
+    /// Starts watching a communicator's blocking calls.
+    func watch(_ communicator: MPICommunicator) {
+        lock.withLock { watched.append(communicator) }
     }
 
     /// Stops the thread (after the last collective, before `MPI_Finalize`).
@@ -61,11 +76,11 @@ final class MPIWatchdog: @unchecked Sendable {
         lock.lock()
         while !isStopping {
             let now = monotonicNanoseconds()
-            if let expired = watches.values.first(where: { $0.expiry <= now }) {
+            for communicator in watched {
+                guard let (call, sequence) = communicator.watch.expired(at: now) else { continue }
                 lock.unlock()
-                let communicator = expired.communicator
-                report(communicator.arrivals.expiryError(group: communicator.name, call: expired.call,
-                                                      sequence: expired.sequence, deadline: communicator.deadline))
+                report(communicator.arrivals.expiryError(group: communicator.name, call: call, sequence: sequence,
+                                                         deadline: communicator.deadline))
             }
             condition.wait(lock, until: now &+ period)
         }

@@ -56,7 +56,7 @@ final class ThreadCommunicator: Communicator, @unchecked Sendable {
 
     func barrier() throws {
         try runNow { [self] sequence in
-            try exchange(sequence, CallSignature(operation: "barrier", byteCount: 0)) { _ in }
+            try exchange(sequence, CallSignature(operation: "barrier", byteCount: nil)) { _ in }
         }
     }
 
@@ -117,10 +117,14 @@ final class ThreadCommunicator: Communicator, @unchecked Sendable {
 
     private typealias Work = (Int) throws -> Void
 
+    /// Up to this much reading per rank (buffer × ranks), an all-reduce is cheaper replicated than sliced.
+    static let replicatedReductionBytes = 64 << 10
+
     /// Reduce-scatter then all-gather over shared memory: rank `r` reduces slice `r` of every rank's buffer
     /// (reading N slices, writing one, in rank order) into its own buffer; after a barrier it copies the
     /// other N-1 reduced slices from their owners; a second barrier keeps every buffer alive until all
-    /// copies are done. Each element is reduced exactly once, so all ranks get identical bits.
+    /// copies are done. Each element is reduced exactly once, so all ranks get identical bits. Small
+    /// buffers are reduced whole by every rank in the same order, which gives the same bits.
     private func allReduceWork(_ buffer: UnsafeMutableBufferPointer<Float>, operation: ReduceOperation) -> Work {
         let signature = CallSignature(operation: "allReduce", byteCount: buffer.count * 4, arguments: operation.rawValue)
         return { [self] sequence in
@@ -130,6 +134,16 @@ final class ThreadCommunicator: Communicator, @unchecked Sendable {
             }
             guard let base = buffer.baseAddress, buffer.count > 0 else { return }
             let sources = slot.outputs.map { UnsafePointer($0!.assumingMemoryBound(to: Float.self)) }
+            if buffer.count * 4 * size <= Self.replicatedReductionBytes {
+                // Small: every rank reduces everything (same order, same bits) into scratch, and after one
+                // meeting (nobody still reads its buffer) keeps it: two meetings instead of three.
+                withUnsafeTemporaryAllocation(of: Float.self, capacity: buffer.count) { scratch in
+                    Reduction.reduce(sources, count: buffer.count, operation: operation, into: scratch.baseAddress!)
+                    group.finishPhase(0, of: slot)
+                    base.update(from: scratch.baseAddress!, count: buffer.count)
+                }
+                return
+            }
             let mine = Self.slice(rank, of: buffer.count, parts: size)
             Reduction.reduce(sources.map { $0 + mine.lowerBound }, count: mine.count, operation: operation,
                              into: base + mine.lowerBound)
@@ -252,7 +266,7 @@ final class ThreadCommunicator: Communicator, @unchecked Sendable {
 
     private func runInBackground(_ work: @escaping Work) -> any CollectiveRequest {
         let sequence = takeSequence()
-        let request = EngineRequest(lock: group.universe.lock, condition: group.condition)
+        let request = EngineRequest(lock: group.universe.lock, signal: group.signal)
         let job = UncheckedSendable(work)
         group.universe.lock.withLock {
             if engine == nil { engine = ProgressEngine(universe: group.universe) }

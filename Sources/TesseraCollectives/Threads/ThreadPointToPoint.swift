@@ -111,7 +111,7 @@ extension ThreadGroupState {
                 return
             case .transferring:
                 // The sender is copying into the buffer: it must finish before the buffer is given back.
-                condition.wait(lock, until: .max)
+                signal.wait(lock, until: .max)
                 continue
             case .waiting:
                 break
@@ -131,7 +131,7 @@ extension ThreadGroupState {
                 channels[receive.key]?.posted.removeAll { $0 === receive }
                 throw error
             }
-            condition.wait(lock, until: deadline)
+            signal.wait(lock, until: deadline)
         }
     }
 
@@ -149,7 +149,7 @@ extension ThreadGroupState {
 
     /// Copies a message into a posted receive, releasing the lock during the copy. Lock held.
     private func deliverLocked(_ message: UnsafeRawBufferPointer, to receive: PostedReceive, sender: Int) throws {
-        defer { condition.broadcast() }
+        defer { signal.notifyLocked() }
         do {
             try checkSizesLocked(sent: message.count, receive: receive)
         } catch let error as CollectiveError {

@@ -33,7 +33,7 @@ extension ThreadGroupState {
            expected != signature {
             let detail = "rank \(first) called \(expected.summary), rank \(rank) called \(signature.summary)"
             slot.mismatch = detail
-            condition.broadcast()
+            signal.notifyLocked()
             throw failLocked(rank: rank, .mismatch(group: name, operation: operation, sequence: sequence, detail: detail))
         }
         slot.signatures[rank] = signature
@@ -42,7 +42,7 @@ extension ThreadGroupState {
         if slot.arrivedCount == size {
             // Everyone is in: the phases hold the slot itself, so the sequence number can be retired.
             slots[sequence] = nil
-            condition.broadcast()
+            signal.notifyLocked()
         }
         while true {
             if slot.arrivedCount == size { return slot }
@@ -60,7 +60,7 @@ extension ThreadGroupState {
                 throw failLocked(rank: rank, .timeout(group: name, operation: operation, sequence: sequence,
                                                       missingRanks: missing, deadline: self.deadline))
             }
-            condition.wait(lock, until: deadline)
+            signal.wait(lock, until: deadline)
         }
     }
 
@@ -72,9 +72,9 @@ extension ThreadGroupState {
         while slot.phaseCounts.count <= phase { slot.phaseCounts.append(0) }
         slot.phaseCounts[phase] += 1
         if slot.phaseCounts[phase] == size {
-            condition.broadcast()
+            signal.notifyLocked()
             return
         }
-        while slot.phaseCounts[phase] < size { condition.wait(lock, until: .max) }
+        while slot.phaseCounts[phase] < size { signal.wait(lock, until: .max) }
     }
 }

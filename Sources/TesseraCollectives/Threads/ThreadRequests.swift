@@ -24,27 +24,27 @@ final class ReceiveRequest: CollectiveRequest, @unchecked Sendable {
 /// waits at most the deadline, and a failure anywhere releases it at once.
 final class EngineRequest: CollectiveRequest, @unchecked Sendable {
     private let lock: Lock
-    private let condition: Condition
+    private let signal: Signal
     // Guarded by `lock`:
     private var isDone = false
     private var error: (any Error)?
 
-    init(lock: Lock, condition: Condition) {
+    init(lock: Lock, signal: Signal) {
         self.lock = lock
-        self.condition = condition
+        self.signal = signal
     }
 
     func finish(error: (any Error)?) {
         lock.withLock {
             isDone = true
             self.error = error
-            condition.broadcast()
+            signal.notifyLocked()
         }
     }
 
     func wait() throws {
         let error: (any Error)? = lock.withLock {
-            while !isDone { condition.wait(lock, until: .max) }
+            while !isDone { signal.wait(lock, until: .max) }
             return self.error
         }
         if let error { throw error }

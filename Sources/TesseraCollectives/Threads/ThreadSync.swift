@@ -3,6 +3,9 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+#if os(Linux)
+import Synchronization
+#endif
 
 /// Monotonic time in nanoseconds, the clock every deadline of the threads backend is measured on.
 @inline(__always)
@@ -84,6 +87,65 @@ final class Condition: @unchecked Sendable {
     }
 
     func broadcast() { pthread_cond_broadcast(raw) }
+}
+
+/// A 64-bit word read and written atomically: Swift's `Atomic` on Linux; elsewhere a lock, since
+/// `Atomic` needs macOS 15 and the package supports macOS 14.
+final class AtomicWord: @unchecked Sendable {
+    #if os(Linux)
+    private let value: Atomic<UInt64>
+    init(_ initial: UInt64 = 0) { value = Atomic(initial) }
+    @inline(__always) func load() -> UInt64 { value.load(ordering: .acquiring) }
+    @inline(__always) func store(_ newValue: UInt64) { value.store(newValue, ordering: .releasing) }
+    /// Adds `delta` and returns the value before.
+    @inline(__always) func add(_ delta: UInt64) -> UInt64 { value.wrappingAdd(delta, ordering: .acquiringAndReleasing).oldValue }
+    #else
+    private let lock = Lock()
+    private var value: UInt64
+    init(_ initial: UInt64 = 0) { value = initial }
+    func load() -> UInt64 { lock.withLock { value } }
+    func store(_ newValue: UInt64) { lock.withLock { value = newValue } }
+    func add(_ delta: UInt64) -> UInt64 { lock.withLock { defer { value &+= delta }; return value } }
+    #endif
+}
+
+/// A condition variable plus a change counter, so waiters can spin briefly before sleeping.
+///
+/// Ranks on their own cores hand collectives to each other every few microseconds; a sleep and wake-up
+/// through the kernel costs several of those. A waiter therefore first watches the counter, yielding the
+/// core on each look (so oversubscribed ranks still run), for at most ``spinNanoseconds``, and only then
+/// sleeps on the condition variable. Every change a waiter could care about goes through
+/// ``notifyLocked()``, under the lock, so no wake-up is lost.
+final class Signal: @unchecked Sendable {
+    static let spinNanoseconds: UInt64 = 50_000
+    private let condition = Condition()
+    private let version = AtomicWord()
+
+    /// Wakes every waiter. Lock held.
+    func notifyLocked() {
+        _ = version.add(1)
+        condition.broadcast()
+    }
+
+    /// Waits (lock held) until notified or until `deadline` (monotonic ns); callers re-check their predicate.
+    func wait(_ lock: Lock, until deadline: UInt64) {
+        let seen = version.load()
+        lock.unlock()
+        let start = monotonicNanoseconds()
+        var looks = 0
+        while version.load() == seen {
+            sched_yield()
+            looks += 1
+            if looks % 8 == 0 {
+                let now = monotonicNanoseconds()
+                if now - start >= Self.spinNanoseconds || now >= deadline { break }
+            }
+        }
+        lock.lock()
+        // A change after the check above needs the lock, which is held until the wait releases it.
+        guard version.load() == seen else { return }
+        condition.wait(lock, until: deadline)
+    }
 }
 
 /// A dedicated OS thread (never a Swift task): ranks and progress engines block on condition

@@ -16,7 +16,7 @@ final class ThreadUniverse: @unchecked Sendable {
     private(set) var failure: Failure?
     private(set) var exited: [Bool]
     private(set) var isClosed = false
-    private var conditions: [Condition] = []
+    private var signals: [Signal] = []
     private var engines: [ProgressEngine] = []
 
     init(size: Int) {
@@ -24,8 +24,8 @@ final class ThreadUniverse: @unchecked Sendable {
         self.exited = Array(repeating: false, count: size)
     }
 
-    /// Registers a group's condition so failures and exits wake its waiters. Lock held.
-    func registerLocked(_ condition: Condition) { conditions.append(condition) }
+    /// Registers a group's signal so failures and exits wake its waiters. Lock held.
+    func registerLocked(_ signal: Signal) { signals.append(signal) }
 
     /// Registers a progress engine to stop when the universe closes. Lock held.
     func registerLocked(_ engine: ProgressEngine) { engines.append(engine) }
@@ -56,7 +56,7 @@ final class ThreadUniverse: @unchecked Sendable {
     }
 
     private func wakeAllLocked() {
-        for condition in conditions { condition.broadcast() }
+        for signal in signals { signal.notifyLocked() }
     }
 }
 
@@ -114,7 +114,7 @@ final class ThreadGroupState: @unchecked Sendable {
     let members: [Int]
     let deadline: Duration
     /// Wakes the group's waiters (ranks and their progress engines) on any change.
-    let condition = Condition()
+    let signal = Signal()
     // Guarded by `universe.lock`:
     var slots: [Int: CollectiveSlot] = [:]
     var channels: [ChannelKey: Channel] = [:]
@@ -125,7 +125,7 @@ final class ThreadGroupState: @unchecked Sendable {
         self.name = name
         self.members = members
         self.deadline = deadline
-        universe.registerLocked(condition)
+        universe.registerLocked(signal)
     }
 
     var size: Int { members.count }

@@ -20,10 +20,9 @@ public final class GGUFFile: TensorSource {
     /// `general.alignment`, or 32.
     public let alignment: Int
     public let metadata: GGUFMetadata
-    public let tensorNames: [String]
     /// Byte offset of the data section.
     public let dataOffset: Int
-    private let tensors: [String: StoredTensor]
+    private let table: TensorTable
 
     /// Opens and validates `path`.
     /// - Throws: ``FormatError/invalidCheckpoint(path:tensor:reason:)`` naming the field and the problem;
@@ -99,32 +98,28 @@ public final class GGUFFile: TensorSource {
             }
             previous = (entry.name, entry.offset + entry.size)
         }
-        tensorNames = entries.map(\.name)
         let dataStart = dataOffset
-        tensors = Dictionary(uniqueKeysWithValues: entries.map { entry in
+        table = TensorTable(path: path, entries.map { entry in
             let start = dataStart + entry.offset
             let info = TensorInfo(name: entry.name, shape: entry.shape, storageType: entry.type.name,
                                   dtype: entry.type.format.dtype, path: path, byteRange: start..<(start + entry.size))
-            return (entry.name, StoredTensor(file: file, info: info, format: entry.type.format))
+            return StoredTensor(file: file, info: info, format: entry.type.format)
         })
     }
 
     /// `general.architecture` ("llama", "gpt2", …).
     public var architecture: String? { metadata["general.architecture"]?.string }
 
-    public func info(named name: String) -> TensorInfo? { tensors[name]?.info }
+    public var tensorNames: [String] { table.names }
+
+    public func info(named name: String) -> TensorInfo? { table.info(name) }
 
     public func tensor(named name: String, range: Range<Int>, alongDimension dimension: Int) throws -> Tensor {
-        try stored(name).read(range: range, alongDimension: dimension)
+        try table.read(name, range: range, alongDimension: dimension)
     }
 
     public func storedTensor(named name: String) throws -> QuantizedTensor {
-        try stored(name).storage()
-    }
-
-    private func stored(_ name: String) throws -> StoredTensor {
-        guard let tensor = tensors[name] else { throw FormatError.missingTensor(path: path, tensor: name) }
-        return tensor
+        try table.storage(name)
     }
 
     /// ggml's limit on dimensions (`GGML_MAX_DIMS`).

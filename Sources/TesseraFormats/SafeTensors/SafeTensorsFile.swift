@@ -15,8 +15,7 @@ public final class SafeTensorsFile: TensorSource {
     public let path: String
     /// The `"__metadata__"` strings (e.g. `{"format": "pt"}`).
     public let metadata: [String: String]
-    public let tensorNames: [String]
-    private let tensors: [String: StoredTensor]
+    private let table: TensorTable
 
     /// Headers above this size are refused before parsing (the reference implementation's limit).
     public static let maximumHeaderSize = 100_000_000
@@ -69,25 +68,19 @@ public final class SafeTensorsFile: TensorSource {
                              dataSize: dataSize, invalid: invalid)
         entries.sort { ($0.begin, $0.info.byteRange.count) < ($1.begin, $1.info.byteRange.count) }
         self.metadata = metadata
-        self.tensorNames = entries.map(\.info.name)
-        self.tensors = Dictionary(uniqueKeysWithValues: entries.map {
-            ($0.info.name, StoredTensor(file: file, info: $0.info, format: $0.format))
-        })
+        table = TensorTable(path: path, entries.map { StoredTensor(file: file, info: $0.info, format: $0.format) })
     }
 
-    public func info(named name: String) -> TensorInfo? { tensors[name]?.info }
+    public var tensorNames: [String] { table.names }
+
+    public func info(named name: String) -> TensorInfo? { table.info(name) }
 
     public func tensor(named name: String, range: Range<Int>, alongDimension dimension: Int) throws -> Tensor {
-        try stored(name).read(range: range, alongDimension: dimension)
+        try table.read(name, range: range, alongDimension: dimension)
     }
 
     public func storedTensor(named name: String) throws -> QuantizedTensor {
-        try stored(name).storage()
-    }
-
-    private func stored(_ name: String) throws -> StoredTensor {
-        guard let tensor = tensors[name] else { throw FormatError.missingTensor(path: path, tensor: name) }
-        return tensor
+        try table.storage(name)
     }
 
     private static func parseMetadata(

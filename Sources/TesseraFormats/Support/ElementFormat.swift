@@ -132,3 +132,32 @@ struct StoredTensor: Sendable {
                      reason: "element type \(info.storageType) is not decoded by Tessera; convert the checkpoint to F32, F16, BF16, Q8_0, Q4_0 or Q4_1")
     }
 }
+
+/// The validated tensors of one file by name, in file order: what ``SafeTensorsFile`` and ``GGUFFile`` serve.
+struct TensorTable: Sendable {
+    let path: String
+    let names: [String]
+    private let tensors: [String: StoredTensor]
+
+    /// - Parameter tensors: in file order, with distinct names.
+    init(path: String, _ tensors: [StoredTensor]) {
+        self.path = path
+        names = tensors.map(\.info.name)
+        self.tensors = Dictionary(uniqueKeysWithValues: tensors.map { ($0.info.name, $0) })
+    }
+
+    func info(_ name: String) -> TensorInfo? { tensors[name]?.info }
+
+    func read(_ name: String, range: Range<Int>, alongDimension dimension: Int) throws -> Tensor {
+        try stored(name).read(range: range, alongDimension: dimension)
+    }
+
+    func storage(_ name: String) throws -> QuantizedTensor {
+        try stored(name).storage()
+    }
+
+    private func stored(_ name: String) throws -> StoredTensor {
+        guard let tensor = tensors[name] else { throw FormatError.missingTensor(path: path, tensor: name) }
+        return tensor
+    }
+}

@@ -1,0 +1,139 @@
+/// One link class between devices: inside a node (NVLink, PCIe, shared memory) or between nodes (InfiniBand).
+public struct Link: Codable, Sendable, Equatable {
+    /// What the link is, for people ("NVLink 4 via NVSwitch").
+    public var kind: String
+    /// Bandwidth per device in one direction, GB/s (1e9 bytes per second).
+    public var bandwidthGBps: Double
+    /// Latency of one step of a ring collective or one point-to-point message for large messages (NCCL's
+    /// Simple protocol), microseconds.
+    public var latencyMicroseconds: Double
+    /// Latency of one ring step for small messages (NCCL's low-latency LL protocol, which moves half the
+    /// bandwidth); nil means the same as `latencyMicroseconds`.
+    public var smallMessageLatencyMicroseconds: Double?
+
+    public init(kind: String, bandwidthGBps: Double, latencyMicroseconds: Double, smallMessageLatencyMicroseconds: Double? = nil) {
+        self.kind = kind
+        self.bandwidthGBps = bandwidthGBps
+        self.latencyMicroseconds = latencyMicroseconds
+        self.smallMessageLatencyMicroseconds = smallMessageLatencyMicroseconds
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case kind
+        case bandwidthGBps = "bandwidth_gbps"
+        case latencyMicroseconds = "latency_us"
+        case smallMessageLatencyMicroseconds = "small_message_latency_us"
+    }
+
+    /// Bytes per second.
+    public var bytesPerSecond: Double { bandwidthGBps * 1e9 }
+    /// Seconds.
+    public var latencySeconds: Double { latencyMicroseconds * 1e-6 }
+    /// Seconds.
+    public var smallMessageLatencySeconds: Double { (smallMessageLatencyMicroseconds ?? latencyMicroseconds) * 1e-6 }
+}
+
+/// An accelerator (GPU, or this machine's CPU) and the node it sits in, as stored in a catalog.
+///
+/// JSON keys are snake_case in human units (`memory_gib`, `memory_bandwidth_gbps`, `peak_tflops`); the computed
+/// properties give SI units. `sources` maps each field name to where its number comes from.
+public struct Accelerator: Codable, Sendable, Equatable {
+    public var name: String
+    public var aliases: [String]
+    public var description: String
+    /// Memory capacity in GiB (2^30 bytes).
+    public var memoryGiB: Double
+    /// Peak memory bandwidth, GB/s.
+    public var memoryBandwidthGBps: Double
+    /// Dense peak rate per ``ComputeFormat`` raw value, TFLOP/s (TOP/s for int8).
+    public var peakTFLOPS: [String: Double]
+    public var intraNode: Link
+    public var interNode: Link
+    public var devicesPerNode: Int
+    /// Fraction of the peak rate that large matrix products reach in a training step; nil means the
+    /// planner's documented default (``PlannerConstants/matmulEfficiency``).
+    public var computeEfficiency: Double?
+    /// Fraction of the peak memory bandwidth that streaming kernels reach; nil means
+    /// ``PlannerConstants/memoryBandwidthEfficiency``.
+    public var memoryEfficiency: Double?
+    public var sources: [String: String]
+
+    enum CodingKeys: String, CodingKey {
+        case name, aliases, description, sources
+        case memoryGiB = "memory_gib"
+        case memoryBandwidthGBps = "memory_bandwidth_gbps"
+        case peakTFLOPS = "peak_tflops"
+        case intraNode = "intra_node"
+        case interNode = "inter_node"
+        case devicesPerNode = "devices_per_node"
+        case computeEfficiency = "compute_efficiency"
+        case memoryEfficiency = "memory_efficiency"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        name = try c.decode(String.self, forKey: .name)
+        aliases = try c.decodeIfPresent([String].self, forKey: .aliases) ?? []
+        description = try c.decodeIfPresent(String.self, forKey: .description) ?? name
+        memoryGiB = try c.decode(Double.self, forKey: .memoryGiB)
+        memoryBandwidthGBps = try c.decode(Double.self, forKey: .memoryBandwidthGBps)
+        peakTFLOPS = try c.decode([String: Double].self, forKey: .peakTFLOPS)
+        intraNode = try c.decode(Link.self, forKey: .intraNode)
+        interNode = try c.decode(Link.self, forKey: .interNode)
+        devicesPerNode = try c.decode(Int.self, forKey: .devicesPerNode)
+        computeEfficiency = try c.decodeIfPresent(Double.self, forKey: .computeEfficiency)
+        memoryEfficiency = try c.decodeIfPresent(Double.self, forKey: .memoryEfficiency)
+        sources = try c.decodeIfPresent([String: String].self, forKey: .sources) ?? [:]
+    }
+
+    /// Checks what decoding cannot: positive sizes and rates, known format names.
+    /// - Throws: ``PlannerError/invalidConfigField(field:path:reason:)`` naming the field.
+    func validate(path: String) throws {
+        func positive(_ value: Double, _ field: String) throws {
+            guard value > 0, value.isFinite else {
+                throw PlannerError.invalidConfigField(
+                    field: "\(name).\(field)", path: path, reason: "must be a positive number, got \(value)")
+            }
+        }
+        try positive(memoryGiB, "memory_gib")
+        try positive(memoryBandwidthGBps, "memory_bandwidth_gbps")
+        try positive(intraNode.bandwidthGBps, "intra_node.bandwidth_gbps")
+        try positive(interNode.bandwidthGBps, "inter_node.bandwidth_gbps")
+        try positive(Double(devicesPerNode), "devices_per_node")
+        guard peakTFLOPS["fp32"] != nil || peakTFLOPS["bf16"] != nil else {
+            throw PlannerError.invalidConfigField(
+                field: "\(name).peak_tflops", path: path, reason: "needs at least an fp32 or bf16 rate")
+        }
+        for (key, value) in peakTFLOPS {
+            guard ComputeFormat(rawValue: key) != nil else {
+                throw PlannerError.invalidConfigField(
+                    field: "\(name).peak_tflops.\(key)", path: path,
+                    reason: "is not a format; use one of \(ComputeFormat.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            try positive(value, "peak_tflops.\(key)")
+        }
+    }
+
+    /// Memory capacity in bytes.
+    public var memoryBytes: Double { memoryGiB * 1_073_741_824 }
+    /// Peak memory bandwidth in bytes per second.
+    public var memoryBytesPerSecond: Double { memoryBandwidthGBps * 1e9 }
+
+    /// Peak FLOP/s in `format`, falling back to wider formats the chip does have (A100 runs FP8 as BF16).
+    public func peakFLOPS(_ format: ComputeFormat) -> Double {
+        var current: ComputeFormat? = format
+        while let f = current {
+            if let rate = peakTFLOPS[f.rawValue] { return rate * 1e12 }
+            current = f.wider
+        }
+        return (peakTFLOPS["bf16"] ?? peakTFLOPS["fp32"] ?? 0) * 1e12
+    }
+
+    /// The link a group of `size` devices whose members are `stride` ranks apart crosses, with ranks numbered
+    /// node by node: inside a node when the block of `size·stride` consecutive ranks that holds the group lies in
+    /// one node (it fits and divides the node), otherwise between nodes.
+    public func link(groupSize size: Int, stride: Int) -> Link {
+        let span = size * stride
+        return span <= devicesPerNode && devicesPerNode % span == 0 ? intraNode : interNode
+    }
+}

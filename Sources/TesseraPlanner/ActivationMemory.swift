@@ -1,0 +1,77 @@
+/// How much of the forward pass a layer keeps for its backward pass.
+public enum Recompute: String, CaseIterable, Codable, Sendable {
+    /// Store every activation the backward pass needs.
+    case none
+    /// Drop the attention scores/probabilities and recompute them (Korthikanti et al. 2022, §5).
+    case selective
+    /// Store only each layer's input and rerun the layer's forward pass in the backward pass.
+    case full
+}
+
+extension ModelArchitecture {
+    /// Activation bytes one transformer layer keeps for backward, for one micro-batch, per device.
+    ///
+    /// Generalizes Korthikanti et al. 2022 ("Reducing Activation Recomputation in Large Transformer Models", §4) from
+    /// GPT to grouped-query, gated-MLP, latent-attention and MoE layers by counting the stored tensors the same way:
+    /// norm inputs (2 × 2sbh), the QKV input (2sbh), Q, K and V, the output-projection input, the MLP input and its
+    /// intermediates (GeLU: input and output, 2 × 2sbf; SwiGLU: gate, up and product, 3 × 2sbf), dropout masks
+    /// (1 byte each, only when the model uses dropout) and the attention probabilities (2as²b, plus mask and dropped
+    /// copy, 5as²b, with attention dropout). For GPT this is exactly sbh(34 + 5as/h).
+    ///
+    /// With tensor parallelism the per-head and per-column tensors are split over `t`; the rest (norm inputs, QKV and
+    /// MLP inputs, masks: 10sbh for GPT) is split too only with sequence parallelism. Context parallelism splits the
+    /// sequence over `c` ranks. Selective recomputation drops the probabilities; full recomputation keeps only the
+    /// layer input (2sbh, sequence-parallel-split when sequence parallelism is on).
+    ///
+    /// - Parameters:
+    ///   - layer: 0-based layer index (dense or MoE).
+    ///   - sequenceLength: s; microBatch: b; tensorParallel: t; contextParallel: c.
+    public func activationBytesPerLayer(
+        layer: Int, sequenceLength s: Int, microBatch b: Int, tensorParallel t: Int, contextParallel c: Int = 1,
+        sequenceParallel: Bool, recompute: Recompute
+    ) -> Double {
+        let tokens = Double(s) * Double(b) / Double(c)
+        let t = Double(t)
+        let replicatedSplit = sequenceParallel ? t : 1
+        if recompute == .full { return PlannerConstants.activationBytes * tokens * Double(hiddenSize) / replicatedSplit }
+        let linear = linearActivationBytesPerLayer(layer: layer, tokens: tokens)
+        var bytes = linear.replicated / replicatedSplit + linear.split / t
+        if recompute == .none { bytes += attentionScoreBytes(sequenceLength: s, microBatch: b, contextParallel: c) / t }
+        return bytes
+    }
+
+    /// The stored bytes that grow linearly with tokens: `replicated` (kept whole on every tensor-parallel rank
+    /// unless sequence parallelism splits them) and `split` (divided over tensor-parallel ranks), no parallelism.
+    func linearActivationBytesPerLayer(layer: Int, tokens: Double) -> (replicated: Double, split: Double) {
+        let e = PlannerConstants.activationBytes
+        let h = Double(hiddenSize)
+        let mask = dropout ? 1.0 : 0.0
+        // Two norm inputs, QKV input, MLP input, two dropout masks.
+        let replicated = tokens * h * (2 * e + e + e + 2 * mask)
+        var split: Double
+        if let mla = latentAttention {
+            let a = Double(attentionHeads)
+            split = e * tokens * (Double(mla.queryRank + mla.keyValueRank)
+                + 2 * a * Double(mla.nopeHeadDim + mla.ropeHeadDim) + a * Double(mla.valueHeadDim))
+        } else {
+            split = e * tokens * Double(queryWidth + keyValueWidth + keyValueHeads * valueHeadDim)
+        }
+        split += e * tokens * Double(valueWidth)  // input of the output projection
+        let intermediatesPerWidth = gatedMLP ? 3.0 : 2.0
+        if isMoELayer(layer), let moe {
+            let k = Double(moe.expertsPerToken)
+            split += e * tokens * (k * h + intermediatesPerWidth * (k * Double(moe.expertFFNSize) + Double(moe.sharedFFNSize))
+                + Double(moe.experts))
+        } else {
+            split += e * tokens * intermediatesPerWidth * Double(ffnSize)
+        }
+        return (replicated, split)
+    }
+
+    /// The attention probabilities one layer stores without recomputation: 2as²b bytes, 5as²b with attention
+    /// dropout (mask and dropped copy); context parallelism keeps each rank's s/c queries against all keys.
+    func attentionScoreBytes(sequenceLength s: Int, microBatch b: Int, contextParallel c: Int) -> Double {
+        let perElement = dropout ? 5.0 : 2.0
+        return perElement * Double(attentionHeads) * Double(s) * Double(s) * Double(b) / Double(c)
+    }
+}

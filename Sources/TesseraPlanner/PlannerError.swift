@@ -1,0 +1,42 @@
+/// Errors the planner throws for bad input. Each message names the problem and how to fix it.
+public enum PlannerError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// A GPU/accelerator name that no catalog holds; `suggestion` is the nearest known name, if any is close.
+    case unknownAccelerator(name: String, suggestion: String?, known: [String])
+    /// A model name that no catalog holds and that is not a readable file.
+    case unknownModel(name: String, suggestion: String?, known: [String])
+    /// A Hugging Face `config.json` (or catalog entry) without a field the planner needs.
+    case missingConfigField(field: String, path: String)
+    /// A config field that is present but unusable (wrong type, zero, inconsistent with another field).
+    case invalidConfigField(field: String, path: String, reason: String)
+    /// A catalog or config file that cannot be read or parsed.
+    case unreadableFile(path: String, reason: String)
+    /// A size given on the command line or in a request that no layout can satisfy (e.g. `--gpus 0`).
+    case invalidSize(name: String, value: Int, reason: String)
+    /// The search found no layout that divides the model and batch evenly; `reasons` counts what ruled them out.
+    case noValidLayout(reasons: [String])
+
+    public var description: String {
+        switch self {
+        case .unknownAccelerator(let name, let suggestion, let known):
+            return "unknown GPU '\(name)'" + hint(suggestion) + "; known: \(known.joined(separator: ", "))"
+                + " (add your own with --catalog FILE)"
+        case .unknownModel(let name, let suggestion, let known):
+            return "unknown model '\(name)' (neither a catalog name nor a readable config.json)" + hint(suggestion)
+                + "; known: \(known.joined(separator: ", "))"
+        case .missingConfigField(let field, let path):
+            return "\(path): missing field '\(field)'; add it (see the model's Hugging Face config.json)"
+        case .invalidConfigField(let field, let path, let reason):
+            return "\(path): field '\(field)' \(reason)"
+        case .unreadableFile(let path, let reason):
+            return "cannot read \(path): \(reason)"
+        case .invalidSize(let name, let value, let reason):
+            return "\(name)=\(value) is impossible: \(reason)"
+        case .noValidLayout(let reasons):
+            return "no parallel layout divides this model and batch evenly: " + reasons.joined(separator: "; ")
+        }
+    }
+
+    private func hint(_ suggestion: String?) -> String {
+        suggestion.map { "; did you mean '\($0)'?" } ?? ""
+    }
+}

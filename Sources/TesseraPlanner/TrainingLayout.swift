@@ -1,0 +1,72 @@
+import TesseraPipeline
+
+/// One way to lay a training job over the devices: the sizes of the five parallel axes and the options that
+/// change memory and time. Ranks are numbered tp fastest, then cp, then dp (ep is carved out of dp), then pp.
+public struct TrainingLayout: Sendable, Equatable, Hashable, Codable {
+    public var tp: Int
+    public var pp: Int
+    public var dp: Int
+    public var cp: Int
+    public var ep: Int
+    public var microBatchSize: Int
+    /// The pipeline schedule (TesseraPipeline's kinds); nil when pp = 1.
+    public var schedule: PipelineScheduleKind?
+    /// Model chunks per pipeline rank (1 unless interleaved).
+    public var virtualStages: Int
+    public var recompute: Recompute
+    /// ZeRO stage: 0 none, 1 optimizer states, 2 + gradients, 3 + parameters sharded over data parallelism.
+    public var zeroStage: Int
+    /// Sequence parallelism with tp > 1 (Korthikanti et al. 2022): norms, dropout and residuals split over the tp
+    /// ranks too, at no extra communication. Off only to model software without it (Megatron-LM 2021).
+    public var sequenceParallel: Bool
+
+    public init(
+        tp: Int, pp: Int, dp: Int, cp: Int = 1, ep: Int = 1, microBatchSize: Int, schedule: PipelineScheduleKind?,
+        virtualStages: Int = 1, recompute: Recompute, zeroStage: Int, sequenceParallel: Bool = true
+    ) {
+        self.tp = tp
+        self.pp = pp
+        self.dp = dp
+        self.cp = cp
+        self.ep = ep
+        self.microBatchSize = microBatchSize
+        self.schedule = schedule
+        self.virtualStages = virtualStages
+        self.recompute = recompute
+        self.zeroStage = zeroStage
+        self.sequenceParallel = sequenceParallel
+    }
+
+    /// Devices the layout uses.
+    public var deviceCount: Int { tp * pp * dp * cp }
+
+    /// The mesh alone (the axes, without micro-batch size, schedule, recomputation or ZeRO).
+    public var mesh: [Int] { [tp, pp, dp, cp, ep] }
+
+    enum CodingKeys: String, CodingKey {
+        case tp, pp, dp, cp, ep, schedule, recompute
+        case microBatchSize = "micro_batch_size"
+        case virtualStages = "virtual_stages"
+        case zeroStage = "zero_stage"
+        case sequenceParallel = "sequence_parallel"
+    }
+
+    /// "none", "gpipe", "1f1b", "zb-h1" or "interleaved(v2)".
+    public var scheduleName: String {
+        guard let schedule else { return "none" }
+        return schedule == .interleaved ? "interleaved(v\(virtualStages))" : schedule.rawValue
+    }
+
+    /// "tp8 pp8 dp24 mbs1 interleaved(v2) recompute:full zero1".
+    public var summary: String {
+        var parts = ["tp\(tp)", "pp\(pp)", "dp\(dp)"]
+        if cp > 1 { parts.append("cp\(cp)") }
+        if ep > 1 { parts.append("ep\(ep)") }
+        parts.append("mbs\(microBatchSize)")
+        parts.append(scheduleName)
+        parts.append("recompute:\(recompute.rawValue)")
+        parts.append("zero\(zeroStage)")
+        if tp > 1 && !sequenceParallel { parts.append("no-sp") }
+        return parts.joined(separator: " ")
+    }
+}

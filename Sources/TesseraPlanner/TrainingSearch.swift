@@ -1,0 +1,269 @@
+import TesseraPipeline
+
+/// Which layouts the search may consider. The defaults allow everything the planner models; narrow them to match
+/// a framework (Megatron-LM 2021 had no ZeRO: `zeroStages = [0]`).
+public struct TrainingSearchSpace: Sendable {
+    /// Schedules for pp > 1 (pp = 1 has none).
+    public var schedules: Set<PipelineScheduleKind> = Set(PipelineScheduleKind.allCases)
+    public var recompute: Set<Recompute> = Set(Recompute.allCases)
+    /// ZeRO stages 2 and 3 are only combined with pp = 1 (DeepSpeed's pipeline engine supports ZeRO-1 only).
+    public var zeroStages: Set<Int> = [0, 1, 2, 3]
+    public var maxMicroBatchSize = 32
+    public var maxVirtualStages = 8
+    /// Restrict tp/pp/cp to these sizes (nil: any valid size).
+    public var tensorParallelSizes: Set<Int>?
+    public var pipelineParallelSizes: Set<Int>?
+    public var contextParallelSizes: Set<Int>?
+    /// Use sequence parallelism whenever tp > 1 (false models software without it).
+    public var sequenceParallel = true
+
+    public init() {}
+}
+
+/// The outcome of a search: the best layouts, how many were looked at, and why the rest were not.
+public struct TrainingPlan: Sendable {
+    public var job: TrainingJob
+    /// Fitting layouts, fastest first (at most the number asked for).
+    public var ranked: [TrainingEstimate]
+    /// The best layout of each distinct mesh (tp, pp, dp, cp, ep), fastest first (at most the number asked for).
+    public var bestMeshes: [TrainingEstimate]
+    /// Layouts whose memory was evaluated (every divisibility-valid combination).
+    public var candidatesEvaluated: Int
+    /// Of those, how many fit in memory (each of these was also timed).
+    public var fittingCount: Int
+    /// The smallest per-device memory any candidate needs (to say what would fit when nothing does).
+    public var smallestMemory: Double
+    /// Distinct pipeline questions the bubble model answered (the rest came from its cache).
+    public var bubbleEvaluations: Int
+
+    /// The best layout of each distinct mesh, fastest first: the runners-up table.
+    public func bestPerMesh(limit: Int) -> [TrainingEstimate] { Array(bestMeshes.prefix(limit)) }
+}
+
+/// Enumerates every valid layout for a job, drops those that do not fit, and ranks the rest by step time.
+public enum TrainingSearch {
+    /// Searches the layouts of `job` allowed by `space`.
+    ///
+    /// Valid means: tp divides the attention heads, the key/value heads (or is a multiple of them: replicated KV
+    /// heads) and the MLP width; cp divides the sequence into 2·cp chunks (load-balanced causal ring); pp ≤ layers
+    /// (divisors of the layer count and powers of two; the first and last stage take ⌈L/pp⌉ layers); dp = devices /
+    /// (tp·cp·pp); ep divides dp and the expert count; the micro-batch divides the per-rank batch; interleaving needs
+    /// the micro-batch count to be a multiple of pp and v·pp to divide the layers.
+    ///
+    /// Every candidate gets the memory model; every one that fits gets the time model without its pipeline bubble,
+    /// a lower bound on its step time. Candidates are then taken in order of that bound and completed with the
+    /// bubble until the bound exceeds both the `keep`-th best step time and the `keepMeshes`-th best mesh's: those
+    /// are exact, and the bubble model is asked only about layouts that could rank.
+    /// - Parameters:
+    ///   - keep: how many of the best layouts to return, fastest first.
+    ///   - keepMeshes: how many distinct meshes (tp, pp, dp, cp, ep) to return with their best layout.
+    ///   - bubble: the pipeline bubble model (default: TesseraPipeline's simulator, each distinct question once).
+    /// - Throws: ``PlannerError/invalidSize(name:value:reason:)`` for non-positive sizes,
+    ///   ``PlannerError/noValidLayout(reasons:)`` when no combination divides evenly.
+    public static func run(
+        _ job: TrainingJob, space: TrainingSearchSpace = TrainingSearchSpace(), keep: Int = 50, keepMeshes: Int = 10,
+        bubble: (any PipelineBubbleModel)? = nil
+    ) throws -> TrainingPlan {
+        try job.validate()
+        let costModel = TrainingCostModel(job: job)
+        let bubbleModel = CachedBubbleModel(bubble ?? SimulatedBubble())
+        let usable = costModel.usableMemory
+        var bounded: [Scored] = []
+        var evaluated = 0
+        var smallest = Double.infinity
+        let meshes = try validMeshes(job, space: space)
+        for mesh in meshes {
+            forEachLayout(of: mesh, job: job, space: space) { layout in
+                evaluated += 1
+                let memory = costModel.memory(layout).total
+                smallest = min(smallest, memory)
+                guard memory <= usable else { return }
+                let bound = costModel.time(layout, bubble: NoBubble()).time.total
+                bounded.append(Scored(layout: layout, step: bound, memory: memory))
+            }
+        }
+        if evaluated == 0 {
+            throw PlannerError.noValidLayout(reasons: [
+                "the global batch of \(job.globalBatchSize) leaves no micro-batch size for any data-parallel size "
+                    + "of these meshes (\(meshes.prefix(6).map { "tp\($0.tp) pp\($0.pp) dp\($0.dp)" }.joined(separator: ", ")))"
+                    + "; use a batch divisible by the data-parallel size",
+            ])
+        }
+        bounded.sort(by: Scored.faster)
+        var best = TopList(capacity: keep)
+        var bestMeshes = TopList(capacity: keepMeshes)
+        for candidate in bounded {
+            if best.excludes(candidate), bestMeshes.excludes(candidate) { break }
+            let step = candidate.layout.pp == 1
+                ? candidate.step : costModel.time(candidate.layout, bubble: bubbleModel).time.total
+            let exact = Scored(layout: candidate.layout, step: step, memory: candidate.memory)
+            best.insert(exact)
+            bestMeshes.insert(exact, replacing: { $0.layout.mesh == exact.layout.mesh })
+        }
+        return TrainingPlan(
+            job: job, ranked: best.items.map { costModel.estimate($0.layout, bubble: bubbleModel) },
+            bestMeshes: bestMeshes.items.map { costModel.estimate($0.layout, bubble: bubbleModel) },
+            candidatesEvaluated: evaluated, fittingCount: bounded.count, smallestMemory: smallest,
+            bubbleEvaluations: bubbleModel.misses)
+    }
+
+    /// The fastest `capacity` entries seen, fastest first.
+    struct TopList {
+        let capacity: Int
+        private(set) var items: [Scored] = []
+
+        init(capacity: Int) { self.capacity = max(capacity, 0) }
+
+        /// Whether a layout whose time is at least `candidate.step` can no longer enter the list.
+        func excludes(_ candidate: Scored) -> Bool {
+            items.count >= capacity && (items.last.map { candidate.step > $0.step } ?? true)
+        }
+
+        /// Inserts `entry`; with `replacing`, an entry it matches is kept only if faster (one per key).
+        mutating func insert(_ entry: Scored, replacing matches: ((Scored) -> Bool)? = nil) {
+            if let matches, let old = items.firstIndex(where: matches) {
+                guard Scored.faster(entry, items[old]) else { return }
+                items.remove(at: old)
+            }
+            let index = items.firstIndex { Scored.faster(entry, $0) } ?? items.endIndex
+            guard index < capacity else { return }
+            items.insert(entry, at: index)
+            if items.count > capacity { items.removeLast() }
+        }
+    }
+
+    /// A layout with its (bound on, or exact) step time and its memory.
+    struct Scored {
+        var layout: TrainingLayout
+        var step: Double
+        var memory: Double
+
+        /// Faster first; equal times (pp = 1 gives the same time for every micro-batch size, up to rounding) go
+        /// to the smaller memory, comparing times in whole nanoseconds.
+        static func faster(_ a: Scored, _ b: Scored) -> Bool {
+            ((a.step * 1e9).rounded(), a.memory) < ((b.step * 1e9).rounded(), b.memory)
+        }
+    }
+
+    /// No bubble: the time model's lower bound.
+    struct NoBubble: PipelineBubbleModel {
+        func bubbleFraction(
+            schedule: PipelineScheduleKind, stages: Int, microBatches: Int, virtualStages: Int, costs: StageCosts
+        ) -> Double { 0 }
+    }
+
+    /// Whether any allowed layout of `job` fits in memory (stops at the first that does).
+    public static func anyLayoutFits(_ job: TrainingJob, space: TrainingSearchSpace = TrainingSearchSpace()) -> Bool {
+        guard (try? job.validate()) != nil, let meshes = try? validMeshes(job, space: space) else { return false }
+        let costModel = TrainingCostModel(job: job)
+        for mesh in meshes {
+            var found = false
+            forEachLayout(of: mesh, job: job, space: space) { layout in
+                if !found && costModel.memory(layout).total <= costModel.usableMemory { found = true }
+            }
+            if found { return true }
+        }
+        return false
+    }
+
+    struct Mesh { var tp, cp, pp, dp: Int }
+
+    /// The (tp, cp, pp, dp) meshes whose sizes divide the model and the device count.
+    /// - Throws: ``PlannerError/noValidLayout(reasons:)`` explaining which divisibility failed.
+    static func validMeshes(_ job: TrainingJob, space: TrainingSearchSpace) throws -> [Mesh] {
+        let model = job.model
+        let n = job.devices
+        let tensorSizes = divisors(model.attentionHeads).filter { t in
+            (model.keyValueHeads % t == 0 || t % model.keyValueHeads == 0)
+                && (model.ffnSize == 0 || model.ffnSize % t == 0)
+                && (model.moe.map { $0.expertFFNSize % t == 0 } ?? true)
+                && n % t == 0 && (space.tensorParallelSizes?.contains(t) ?? true)
+        }
+        var contextSizes = [1]
+        var c = 2
+        while c <= n && job.sequenceLength % (2 * c) == 0 {
+            contextSizes.append(c)
+            c *= 2
+        }
+        contextSizes = contextSizes.filter { space.contextParallelSizes?.contains($0) ?? true }
+        var pipelineSizes = Set(divisors(model.layers))
+        var power = 1
+        while power <= model.layers { pipelineSizes.insert(power); power *= 2 }
+        let pipelines = pipelineSizes.sorted().filter { space.pipelineParallelSizes?.contains($0) ?? true }
+        var meshes: [Mesh] = []
+        for t in tensorSizes {
+            for c in contextSizes where n % (t * c) == 0 {
+                for p in pipelines where n % (t * c * p) == 0 {
+                    meshes.append(Mesh(tp: t, cp: c, pp: p, dp: n / (t * c * p)))
+                }
+            }
+        }
+        guard !meshes.isEmpty else {
+            throw PlannerError.noValidLayout(reasons: [
+                "\(n) GPUs cannot be split into tp·cp·pp·dp with tp dividing the \(model.attentionHeads) attention "
+                    + "heads (valid tp: \(divisors(model.attentionHeads).filter { model.keyValueHeads % $0 == 0 || $0 % model.keyValueHeads == 0 }.map(String.init).joined(separator: ", "))) "
+                    + "and pp at most the \(model.layers) layers",
+            ])
+        }
+        return meshes
+    }
+
+    /// Calls `body` with every layout of `mesh`: expert sizes, micro-batch sizes, schedules (with virtual stage
+    /// counts), recomputation choices and ZeRO stages.
+    static func forEachLayout(
+        of mesh: Mesh, job: TrainingJob, space: TrainingSearchSpace, _ body: (TrainingLayout) -> Void
+    ) {
+        let model = job.model
+        guard job.globalBatchSize % mesh.dp == 0 else { return }
+        let perRank = job.globalBatchSize / mesh.dp
+        let expertSizes = model.moe.map { moe in divisors(mesh.dp).filter { moe.experts % $0 == 0 } } ?? [1]
+        let microBatchSizes = divisors(perRank).filter { $0 <= space.maxMicroBatchSize }
+        let recomputes = Recompute.allCases.filter(space.recompute.contains)
+        let zeroStages = (0...3).filter { space.zeroStages.contains($0) && (mesh.pp == 1 || $0 <= 1) }
+        var schedules: [(PipelineScheduleKind?, Int)] = []
+        if mesh.pp == 1 {
+            schedules = [(nil, 1)]
+        } else {
+            for kind in [PipelineScheduleKind.gpipe, .oneForwardOneBackward, .zeroBubbleH1] where space.schedules.contains(kind) {
+                schedules.append((kind, 1))
+            }
+            if space.schedules.contains(.interleaved), model.layers % mesh.pp == 0 {
+                let perStage = model.layers / mesh.pp
+                for v in divisors(perStage) where v >= 2 && v <= space.maxVirtualStages {
+                    schedules.append((.interleaved, v))
+                }
+            }
+        }
+        for ep in expertSizes {
+            for b in microBatchSizes {
+                let m = perRank / b
+                for (schedule, v) in schedules {
+                    if schedule == .interleaved && m % mesh.pp != 0 { continue }
+                    for recompute in recomputes {
+                        for zero in zeroStages {
+                            body(TrainingLayout(
+                                tp: mesh.tp, pp: mesh.pp, dp: mesh.dp, cp: mesh.cp, ep: ep, microBatchSize: b,
+                                schedule: schedule, virtualStages: v, recompute: recompute, zeroStage: zero,
+                                sequenceParallel: space.sequenceParallel))
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Positive divisors of `n`, ascending.
+    static func divisors(_ n: Int) -> [Int] {
+        guard n > 0 else { return [] }
+        var small: [Int] = [], large: [Int] = []
+        var i = 1
+        while i * i <= n {
+            if n % i == 0 {
+                small.append(i)
+                if i != n / i { large.append(n / i) }
+            }
+            i += 1
+        }
+        return small + large.reversed()
+    }
+}

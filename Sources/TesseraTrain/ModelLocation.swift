@@ -1,0 +1,63 @@
+import Foundation
+import TesseraCollectives
+import TesseraFormats
+import TesseraModels
+import TesseraNN
+
+/// A model on disk, as `--model` and `--init` name it: a Hugging Face directory (`config.json` + safetensors +
+/// tokenizer files) or a GGUF file. Both load the same way, each rank reading only its slices.
+public struct ModelLocation: Sendable, Hashable {
+    public enum Format: String, Sendable, Hashable {
+        case huggingFace, gguf
+    }
+
+    public let path: String
+    public let format: Format
+
+    /// Recognizes the format.
+    /// - Throws: ``TrainingError/invalidModel(path:reason:)`` naming what is missing.
+    public init(path: String) throws {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            throw TrainingError.invalidModel(path: path, reason: "no such file or directory")
+        }
+        self.path = path
+        if isDirectory.boolValue {
+            guard FileManager.default.fileExists(atPath: (path as NSString).appendingPathComponent("config.json")) else {
+                throw TrainingError.invalidModel(path: path, reason: "the directory has no config.json")
+            }
+            format = .huggingFace
+        } else {
+            let magic = FileHandle(forReadingAtPath: path).flatMap { try? $0.read(upToCount: 4) }
+            guard magic == Data("GGUF".utf8) else {
+                throw TrainingError.invalidModel(path: path, reason: "the file is not GGUF (it does not start with the magic \"GGUF\")")
+            }
+            format = .gguf
+        }
+    }
+
+    /// The model's architecture.
+    /// - Throws: ``ModelError`` for an invalid or unsupported configuration; format errors for damaged files.
+    public func config() throws -> TransformerConfig {
+        switch format {
+        case .huggingFace: return try TransformerConfig(contentsOf: path)
+        case .gguf: return try TransformerConfig(gguf: GGUFFile(path: path))
+        }
+    }
+
+    /// Builds this rank's engine with the checkpoint's weights, split over `groups` (`nil` on one device).
+    /// - Throws: ``ModelError`` when the weights contradict the configuration or the model does not split over the
+    ///   layout; format errors for damaged files.
+    public func makeEngine(groups: ProcessGroups?, sequenceParallel: Bool = false,
+                           optimizer: AdamWConfiguration = AdamWConfiguration()) throws -> TransformerEngine {
+        switch format {
+        case .huggingFace:
+            return try TransformerEngine(checkpoint: path, groups: groups, sequenceParallel: sequenceParallel, optimizer: optimizer)
+        case .gguf:
+            return try TransformerEngine(gguf: path, groups: groups, sequenceParallel: sequenceParallel, optimizer: optimizer)
+        }
+    }
+
+    /// The tokenizer the model carries.
+    public func tokenizer() throws -> TokenizerChoice { try TokenizerChoice.ofModel(self) }
+}

@@ -1,0 +1,80 @@
+import Foundation
+import TesseraCollectives
+import TesseraModels
+
+/// What a training job prepares once per process before its ranks start: the model's architecture (a preset, a
+/// `config.json`, or the checkpoint given with `--init`), the tokenizer (the checkpoint's wins), and the tokenized,
+/// checked training text. Every rank then builds its engine and trainer from it with ``makeTrainer(world:)``.
+public struct TrainingJob: Sendable {
+    public let configuration: TrainingConfiguration
+    /// The architecture being trained.
+    public let modelConfig: TransformerConfig
+    /// The checkpoint the weights come from (`nil`: initialized from the seed).
+    public let initialCheckpoint: ModelLocation?
+    public let tokenizer: TokenizerChoice
+    public let data: TrainingData
+    /// Lines worth telling the user once (the id cache's status, a tokenizer the checkpoint overrode).
+    public let notes: [String]
+
+    /// Resolves the model and tokenizer and loads the data, cheapest checks first.
+    /// - Throws: ``TrainingError`` (options, data, tokenizer, model path), ``ModelError`` (an unknown preset, a
+    ///   configuration that does not split), format errors for damaged files.
+    public init(configuration: TrainingConfiguration, gpt2Directory: String = TokenizerChoice.defaultGPT2Directory) throws {
+        var notes: [String] = []
+        if let path = configuration.model.initialCheckpoint {
+            let location = try ModelLocation(path: path)
+            initialCheckpoint = location
+            modelConfig = try location.config()
+            tokenizer = try location.tokenizer()
+            if configuration.data.tokenizer != TrainingConfiguration.Data.defaultTokenizer {
+                notes.append("the tokenizer of \(path) is used; --tokenizer \(configuration.data.tokenizer) is ignored")
+            }
+        } else {
+            initialCheckpoint = nil
+            modelConfig = try TransformerConfig.named(configuration.model.config)
+            tokenizer = try TokenizerChoice.named(configuration.data.tokenizer, gpt2Directory: gpt2Directory)
+        }
+        try configuration.validate(for: modelConfig)
+        let path = configuration.data.path
+        let (ids, status) = try tokenizer.ids(ofTextFile: path, cacheDirectory: configuration.data.cacheDirectory)
+        switch status {
+        case .hit: notes.append("\(path): \(ids.count) tokens (cached)")
+        case let .rebuilt(reason): notes.append("\(path): tokenized into \(ids.count) tokens with \(tokenizer.name) (\(reason)); cached")
+        case let .notWritten(reason): notes.append("\(path): tokenized into \(ids.count) tokens; the id cache was not written: \(reason)")
+        }
+        data = try TrainingData(path: path, ids: ids, sequenceLength: configuration.data.sequenceLength,
+                                globalBatchSize: configuration.batch.globalBatchSize, vocabularySize: modelConfig.vocabularySize,
+                                tokenizerName: tokenizer.name)
+        self.configuration = configuration
+        self.notes = notes
+    }
+
+    /// Ranks the layout needs.
+    public var ranks: Int { configuration.parallelism.ranks }
+
+    /// Builds this rank's engine (from the checkpoint or the seed) and trainer; every rank of `world` calls it.
+    public func makeTrainer(world: (any Communicator)?) throws -> Trainer {
+        let engine: TransformerEngine
+        if let initialCheckpoint {
+            let groups = try Trainer.processGroups(configuration.parallelism, world: world)
+            engine = try initialCheckpoint.makeEngine(groups: groups, sequenceParallel: configuration.parallelism.sequenceParallel,
+                                                      optimizer: configuration.optimizer.adamW)
+        } else {
+            engine = try Trainer.makeEngine(configuration: configuration, config: modelConfig, world: world)
+        }
+        return try Trainer(configuration: configuration, engine: engine, data: data)
+    }
+
+    /// Writes the trained model as one Hugging Face directory whatever the layout (every rank calls it; the first
+    /// rank writes): config.json, model.safetensors and the tokenizer's files.
+    /// - Returns: a note when the tokenizer could not be saved (a GGUF's embedded tokenizer), else `nil`.
+    public func save(_ engine: TransformerEngine, toDirectory directory: String, world: (any Communicator)?) throws -> String? {
+        try engine.save(toDirectory: directory)
+        guard (world?.rank ?? 0) == 0 else { return nil }
+        guard tokenizer.isSavable else {
+            return "\(directory): saved without a tokenizer (the tokenizer inside \(tokenizer.name) cannot be written as Hugging Face files yet)"
+        }
+        try tokenizer.save(toDirectory: directory)
+        return nil
+    }
+}

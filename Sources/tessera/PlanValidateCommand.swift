@@ -1,0 +1,65 @@
+import ArgumentParser
+import Foundation
+import TesseraPlanner
+
+/// `tessera plan validate`: the planner against published numbers (Narayanan et al. 2021 Table 1 and others).
+struct PlanValidate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "validate",
+        abstract: "Compare the planner's predictions with published training runs and memory figures.")
+
+    @Flag(help: "Print JSON.")
+    var json = false
+    @OptionGroup var catalog: CatalogOptions
+
+    struct Row: Encodable {
+        var billions: Double
+        var tp, pp, gpus, batch: Int
+        var publishedTflops, predictedTflops, ratio: Double
+        var rankIn2021Space: Int?
+        var modelParallelRankIn2021Space: Int?
+        var rankInFullSpace: Int?
+        var predictedLayout: String
+        var bestLayout2021: String
+
+        enum CodingKeys: String, CodingKey {
+            case billions, tp, pp, gpus, batch, ratio
+            case publishedTflops = "published_tflops_per_gpu", predictedTflops = "predicted_tflops_per_gpu"
+            case rankIn2021Space = "published_mesh_rank_2021_space"
+            case modelParallelRankIn2021Space = "published_tp_times_pp_rank_2021_space"
+            case rankInFullSpace = "published_mesh_rank_full_space"
+            case predictedLayout = "predicted_layout", bestLayout2021 = "best_layout_2021_space"
+        }
+    }
+
+    func run() throws {
+        let catalog = try catalog.load()
+        let checks = try PublishedRuns.checkMegatron(on: try catalog.accelerator(named: "A100-80GB"))
+        let rows = checks.map { c in
+            Row(billions: c.row.billions, tp: c.row.tp, pp: c.row.pp, gpus: c.row.gpus, batch: c.row.batchSize,
+                publishedTflops: c.row.teraflopsPerGPU, predictedTflops: c.published.tflopsPerDevice, ratio: c.ratio,
+                rankIn2021Space: c.rankIn2021Space, modelParallelRankIn2021Space: c.modelParallelRankIn2021Space,
+                rankInFullSpace: c.rankInFullSpace, predictedLayout: c.published.layout.summary,
+                bestLayout2021: c.best.layout.summary)
+        }
+        if json {
+            try printJSON(["megatron_weak_scaling": rows])
+            return
+        }
+        print("Narayanan et al. 2021 (SC'21), Table 1: GPT weak scaling on A100-80GB, sequence 2048, vocabulary 51200.")
+        print("Predicted: the planner's best layout with the published tp and pp in Megatron-LM 2021's options")
+        print("(1F1B/interleaved, full recomputation, no ZeRO, no sequence parallelism). Rank: where the published")
+        print("(tp, pp) falls among distinct meshes in that space; tp*pp rank: the first mesh of the same model-parallel size.")
+        print()
+        func rank(_ r: Int?) -> String { r.map(String.init) ?? "-" }
+        print(PlanText.table(
+            header: ["params", "tp", "pp", "GPUs", "batch", "published", "predicted", "ratio", "rank", "tp*pp rank",
+                     "rank (all options)", "planner's best (2021 options)"],
+            rows: rows.map { r in
+                [String(format: "%.1fB", r.billions), "\(r.tp)", "\(r.pp)", "\(r.gpus)", "\(r.batch)",
+                 String(format: "%.0f", r.publishedTflops), String(format: "%.1f", r.predictedTflops),
+                 String(format: "%.3f", r.ratio), rank(r.rankIn2021Space), rank(r.modelParallelRankIn2021Space),
+                 rank(r.rankInFullSpace), r.bestLayout2021]
+            }))
+    }
+}

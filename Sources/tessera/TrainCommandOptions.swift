@@ -1,0 +1,128 @@
+import ArgumentParser
+import TesseraNN
+import TesseraTrain
+
+extension LearningRateSchedule.Kind: ExpressibleByArgument {}
+
+/// The flags of `tessera train`, one group per part of ``TrainingConfiguration``; each group writes its part.
+/// New options (pipeline and data parallelism, ZeRO, recomputation, traces) go into the group they belong to.
+struct TrainModelOptions: ParsableArguments {
+    @Option(help: "Model preset (tiny, tiny-gpt2, demo, gpt2-small, smollm2-135m) or a config.json / model directory, initialized from --seed.")
+    var config = "demo"
+
+    @Option(name: .customLong("init"), help: "Start from this checkpoint (a Hugging Face directory or a .gguf file); its architecture and tokenizer win.")
+    var initialCheckpoint: String?
+
+    func apply(to c: inout TrainingConfiguration) {
+        c.model = .init(config: config, initialCheckpoint: initialCheckpoint)
+    }
+}
+
+struct TrainDataOptions: ParsableArguments {
+    @Option(help: "A UTF-8 text file to train on (tokenized once; the ids are cached beside it).")
+    var data: String
+
+    @Option(help: "byte, gpt2 (data/gpt2 from `make assets`), or a tokenizer.json, tokenizer directory or .gguf file.")
+    var tokenizer = TrainingConfiguration.Data.defaultTokenizer
+
+    @Option(name: .customLong("seq-len"), help: "Tokens per sequence (T).")
+    var sequenceLength = 128
+
+    @Option(name: .customLong("cache-dir"), help: "Keep token-id caches here instead of beside the text.")
+    var cacheDirectory: String?
+
+    func apply(to c: inout TrainingConfiguration) {
+        c.data = .init(path: data, tokenizer: tokenizer, sequenceLength: sequenceLength, cacheDirectory: cacheDirectory)
+    }
+}
+
+struct TrainBatchOptions: ParsableArguments {
+    @Option(name: .customLong("global-batch-size"), help: "Sequences per optimizer step over all ranks (G).")
+    var globalBatchSize = 8
+
+    @Option(name: .customLong("micro-batch-size"), help: "Sequences per forward/backward pass; gradients accumulate when smaller than G. Default: G.")
+    var microBatchSize: Int?
+
+    @Option(help: "Optimizer steps.")
+    var steps = 100
+
+    @Option(help: "Seed of the initialization (values depend only on seed, parameter name and element index).")
+    var seed: UInt64 = 0
+
+    func apply(to c: inout TrainingConfiguration) {
+        c.batch = .init(globalBatchSize: globalBatchSize, microBatchSize: microBatchSize)
+        c.steps = steps
+        c.seed = seed
+    }
+}
+
+struct TrainOptimizerOptions: ParsableArguments {
+    @Option(help: "Peak learning rate.")
+    var lr: Float = 1e-3
+
+    @Option(name: .customLong("min-lr"), help: "The floor a cosine schedule decays to.")
+    var minLR: Float = 1e-4
+
+    @Option(name: .customLong("warmup-steps"), help: "Steps of linear warm-up.")
+    var warmupSteps = 0
+
+    @Option(name: .customLong("lr-schedule"), help: "constant or cosine (after the warm-up).")
+    var schedule: LearningRateSchedule.Kind = .cosine
+
+    @Option(name: .customLong("weight-decay"), help: "Decoupled AdamW weight decay (on parameters with two or more dimensions).")
+    var weightDecay: Float = 0.1
+
+    @Option(help: "AdamW β₁.")
+    var beta1: Float = 0.9
+
+    @Option(help: "AdamW β₂.")
+    var beta2: Float = 0.95
+
+    @Option(help: "AdamW ε (added after the square root).")
+    var eps: Float = 1e-8
+
+    @Option(name: .customLong("grad-clip"), help: "Clip the global gradient norm to this; 0 turns clipping off.")
+    var gradientClip: Float = 1.0
+
+    func apply(to c: inout TrainingConfiguration) {
+        c.optimizer = .init(learningRate: lr, minLearningRate: minLR, warmupSteps: warmupSteps, schedule: schedule,
+                            adamW: AdamWConfiguration(beta1: beta1, beta2: beta2, epsilon: eps, weightDecay: weightDecay),
+                            gradientClip: gradientClip)
+    }
+}
+
+struct TrainParallelOptions: ParsableArguments {
+    @Option(help: "Tensor-parallel ranks.")
+    var tp = 1
+
+    @Flag(name: .customLong("sequence-parallel"), help: "Megatron sequence parallelism inside the tensor-parallel group.")
+    var sequenceParallel = false
+
+    @Option(help: "Ranks to start on the threads backend (default: the layout's product; under mpirun the job size counts).")
+    var ranks: Int?
+
+    func apply(to c: inout TrainingConfiguration) {
+        c.parallelism = .init(tensorParallel: tp, sequenceParallel: sequenceParallel)
+    }
+
+    /// The ranks to launch: the layout's product, which `--ranks`, when given, must equal.
+    func launchRanks(for c: TrainingConfiguration) throws -> Int {
+        let needed = c.parallelism.ranks
+        if let ranks, ranks != needed {
+            throw TrainingError.invalidOption(option: "--ranks", reason: "the layout tp=\(c.parallelism.tensorParallel) needs \(needed) rank(s), not \(ranks); drop --ranks or change the layout")
+        }
+        return needed
+    }
+}
+
+struct TrainOutputOptions: ParsableArguments {
+    @Option(help: "Save the trained model here as a Hugging Face directory (config.json, model.safetensors, tokenizer files).")
+    var save: String?
+
+    @Option(help: "Write one JSON object per optimizer step to this file (JSON lines).")
+    var metrics: String?
+
+    func apply(to c: inout TrainingConfiguration) {
+        c.output = .init(saveDirectory: save, metricsPath: metrics)
+    }
+}

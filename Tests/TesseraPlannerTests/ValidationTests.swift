@@ -1,0 +1,81 @@
+import Testing
+import TesseraPipeline
+import TesseraPlanner
+
+/// The planner against published runs. Sources are cited at each check.
+@Suite(.serialized) struct ValidationTests {
+    static let catalog = try! Catalog.bundled()
+    static let checks = try! PublishedRuns.checkMegatron(on: try! catalog.accelerator(named: "A100-80GB"))
+
+    /// Narayanan et al. 2021 (SC'21), Table 1: for each row the predicted TFLOP/s per GPU of the published layout
+    /// (published tp and pp, the best micro-batch size and schedule Megatron-LM 2021 offered) is within ±15% of
+    /// the published figure, with one efficiency model for all rows (PlannerConstants.matmulEfficiency).
+    @Test func megatronWeakScalingThroughputWithin15Percent() {
+        #expect(Self.checks.count == 10)
+        for check in Self.checks {
+            #expect(abs(check.ratio - 1) <= 0.15,
+                    "\(check.row.billions)B: predicted \(check.published.tflopsPerDevice) vs \(check.row.teraflopsPerGPU)")
+        }
+        // One constant, not per-row tuning: the ratios straddle 1.
+        #expect(Self.checks.contains { $0.ratio > 1 } && Self.checks.contains { $0.ratio < 1 })
+    }
+
+    /// The published layout ranks among the planner's five best meshes (distinct tp, pp, dp) in the options
+    /// Megatron-LM 2021 had. Two rows miss by the exact (tp, pp): for 18.4B (tp 8, pp 1) and 39.1B (tp 8, pp 2)
+    /// the model prefers tp 2 with interleaved pipelining over tp 8, whose six all-reduces per layer cost it 15%
+    /// and 13% of the step; their model-parallel size tp·pp (Narayanan et al.'s M) still ranks first. Reported in
+    /// the README rather than tuned away; if the model changes so that they rank, update the README.
+    @Test func publishedLayoutsRankAmongTheBestFive() {
+        let knownMisses: Set<Double> = [18.4, 39.1]
+        for check in Self.checks {
+            let rank = check.rankIn2021Space ?? Int.max
+            if knownMisses.contains(check.row.billions) {
+                #expect(rank > 5, "\(check.row.billions)B now ranks \(rank): update the README's validation table")
+            } else {
+                #expect(rank <= 5, "\(check.row.billions)B: published tp\(check.row.tp) pp\(check.row.pp) ranks \(rank)")
+            }
+            #expect((check.modelParallelRankIn2021Space ?? Int.max) <= 2, "\(check.row.billions)B: tp·pp rank")
+        }
+    }
+
+    /// The FLOP count of a step equals Narayanan et al.'s closed forms for GPT: 96·B·s·l·h²(1 + s/6h + V/16lh) with
+    /// full recomputation, 72·B·s·l·h²(1 + s/6h + V/12lh) without (their Eq. 3 and §5.1).
+    @Test func flopCountsMatchNarayanan() throws {
+        for row in PublishedRuns.megatronWeakScaling {
+            let job = row.job(on: try Self.catalog.accelerator(named: "a100"))
+            let flops = TrainingCostModel(job: job).stepFLOPs(.full)
+            let b = Double(row.batchSize), s = 2048.0, l = Double(row.layers), h = Double(row.hiddenSize), v = 51200.0
+            #expect(abs(flops.hardware / (96 * b * s * l * h * h * (1 + s / (6 * h) + v / (16 * l * h))) - 1) < 1e-12)
+            #expect(abs(flops.model / (72 * b * s * l * h * h * (1 + s / (6 * h) + v / (12 * l * h))) - 1) < 1e-12)
+        }
+    }
+
+    /// A 70B model in bf16 is served with tensor parallelism on 4-8 H100s: NVIDIA's RAG LLM Operator 24.3.0
+    /// platform support lists Llama-2-70b-chat on 4 x H100 80GB (vLLM backend). With 16 sequences of 4096 tokens
+    /// the planner needs 4 GPUs; the best layout for throughput per GPU is tp 4, for latency tp 8, both pp 1.
+    @Test func seventyBillionServedOnFourToEightH100s() throws {
+        let model = try Self.catalog.model(named: "llama-2-70b")
+        let h100 = try Self.catalog.accelerator(named: "h100")
+        let throughput = try ServingPlanner.run(ServingJob(model: model, accelerator: h100, contextLength: 4096, batchSize: 16))
+        #expect(throughput.minimumDevices == 4)
+        #expect(throughput.ranked.first?.layout == ServingLayout(tp: 4, pp: 1))
+        let latency = try ServingPlanner.run(ServingJob(model: model, accelerator: h100, contextLength: 4096, batchSize: 16,
+                                                        objective: .latency))
+        #expect(latency.ranked.first?.layout == ServingLayout(tp: 8, pp: 1))
+        // The weights alone (one short sequence) fit on two, as the simple "140 GB over 80 GB GPUs" count says.
+        let one = try ServingPlanner.run(ServingJob(model: model, accelerator: h100, contextLength: 4096, batchSize: 1))
+        #expect(one.minimumDevices == 2)
+    }
+
+    /// ≈ 35 GB in 4-bit: one 80 GB H100 serves a 70B model (q4_0-style 4.5 bits with scales: 39 GB).
+    @Test func fourBitSeventyBillionFitsOneH100() throws {
+        let plan = try ServingPlanner.run(ServingJob(
+            model: try Self.catalog.model(named: "llama-2-70b"), accelerator: try Self.catalog.accelerator(named: "h100"),
+            weightFormat: .int4, contextLength: 4096, batchSize: 1))
+        #expect(plan.minimumDevices == 1)
+        #expect(plan.ranked.first?.layout == ServingLayout(tp: 1, pp: 1))
+        // Decode is bandwidth-bound: about the weights over 85% of 3.35 TB/s per token.
+        let latency = plan.ranked.first!.tokenLatency
+        #expect(abs(latency / (38.8e9 / (0.85 * 3.35e12)) - 1) < 0.1)
+    }
+}

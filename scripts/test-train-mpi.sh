@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# MPI training test (make test-mpi): `tessera train --tp 2` on the threads backend and as two mpirun processes
+# must produce the same losses (with and without sequence parallelism), and `eval` under mpirun must match
+# threads. Loopback only. Usage: scripts/test-train-mpi.sh TESSERA_BINARY "MPIRUN COMMAND…"
+set -uo pipefail
+tessera=${1:?usage: test-train-mpi.sh TESSERA MPIRUN}
+mpirun=${2:?usage: test-train-mpi.sh TESSERA MPIRUN}
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+failures=0
+
+yes "In the beginning God created the heaven and the earth." | head -c 40000 > "$work/text.txt"
+common=(--config tiny --data "$work/text.txt" --seq-len 32 --global-batch-size 4 --micro-batch-size 2 --steps 5
+        --lr 3e-3 --warmup-steps 1 --seed 2 --collective-timeout 60)
+
+# Same losses within 1e-5 relative: the two backends may sum a reduction in a different order.
+compare() {
+  python3 - "$1" "$2" <<'PY'
+import json, sys
+a = [json.loads(l)["loss"] for l in open(sys.argv[1])]
+b = [json.loads(l)["loss"] for l in open(sys.argv[2])]
+ok = len(a) == len(b) == 5 and all(abs(x - y) <= 1e-5 * abs(x) for x, y in zip(a, b))
+print(("equal" if ok else "DIFFERENT") + f": threads {a} / mpi {b}")
+sys.exit(0 if ok else 1)
+PY
+}
+
+for sp in "" "--sequence-parallel"; do
+  label="tp=2${sp:+ sp}"
+  start=$SECONDS
+  if ! out=$(timeout 300 "$tessera" train "${common[@]}" --tp 2 $sp --backend threads --metrics "$work/threads.jsonl" 2>&1); then
+    echo "FAIL train $label on threads:"; echo "$out" | tail -5; failures=$((failures + 1)); continue
+  fi
+  if ! out=$(timeout 300 $mpirun -np 2 "$tessera" train "${common[@]}" --tp 2 $sp --backend mpi --metrics "$work/mpi.jsonl" \
+             --save "$work/model" 2>&1); then
+    echo "FAIL train $label under mpirun -np 2:"; echo "$out" | tail -5; failures=$((failures + 1)); continue
+  fi
+  if result=$(compare "$work/threads.jsonl" "$work/mpi.jsonl"); then
+    echo "ok   train $label: threads and mpirun -np 2 give the same losses ($((SECONDS - start)) s)"
+  else
+    echo "FAIL train $label: $result"; failures=$((failures + 1))
+  fi
+done
+
+# The model saved by the MPI run evaluates the same on threads and under mpirun.
+threads=$(timeout 120 "$tessera" eval --model "$work/model" --data "$work/text.txt" --max-tokens 2000 --tp 2 --backend threads --json 2>&1)
+mpi=$(timeout 120 $mpirun -np 2 "$tessera" eval --model "$work/model" --data "$work/text.txt" --max-tokens 2000 --tp 2 --backend mpi --json 2>&1)
+if [ -n "$threads" ] && python3 -c 'import json,sys; a=json.loads(sys.argv[1]); b=json.loads(sys.argv[2]); sys.exit(0 if abs(a["loss"]-b["loss"]) <= 1e-5*a["loss"] and a["tokens"]==b["tokens"] else 1)' "$threads" "$mpi"; then
+  echo "ok   eval --tp 2: threads and mpirun -np 2 agree ($threads)"
+else
+  echo "FAIL eval --tp 2: threads '$threads' / mpi '$mpi'"; failures=$((failures + 1))
+fi
+
+if [ "$failures" -ne 0 ]; then echo "$failures MPI training test(s) failed"; exit 1; fi
+echo "all MPI training tests passed"
