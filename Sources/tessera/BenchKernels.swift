@@ -4,8 +4,8 @@ import TesseraFormats
 import TesseraTensor
 
 /// `tessera bench kernels`: the tensor kernels against the machine's limits, measured in one run at each
-/// thread count: `Kernels.matmul` next to raw `cblas_sgemm` on the same shapes, and every element-wise
-/// kernel's memory bandwidth next to a STREAM triad.
+/// thread count: `Kernels.matmul` next to raw `cblas_sgemm` on the same shapes, every element-wise
+/// kernel's memory bandwidth next to a STREAM triad, and the fused attention next to `cblas_sgemm`.
 struct BenchKernels: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "kernels",
@@ -54,6 +54,8 @@ struct BenchKernels: ParsableCommand {
             log("element-wise kernels on \(count) thread\(count == 1 ? "" : "s") …")
             let pool = ComputePool(threads: count)
             report.elementwise += ElementwiseBench.measure(buffers, pool: pool, repeats: repeats)
+            log("attention on \(count) thread\(count == 1 ? "" : "s") …")
+            report.attention += AttentionBench.measure(pool: pool, repeats: repeats)
         }
         report.loadAverageAfter = Self.loadAverage()
         print(report.table())

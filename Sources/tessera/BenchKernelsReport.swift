@@ -10,6 +10,7 @@ struct KernelBenchReport: Codable {
     var loadAverageAfter: String
     var matmul: [MatmulSample] = []
     var elementwise: [ElementwiseSample] = []
+    var attention: [AttentionSample] = []
 
     func json() throws -> String {
         let encoder = JSONEncoder()
@@ -57,6 +58,24 @@ struct KernelBenchReport: Codable {
                             share.map { String(format: "%.0f%%", $0 * 100) } ?? "–"]
                 }
                 row.append(sample.kernel == "triad" ? "" : String(format: "≥ %.0f%%", sample.target * 100))
+                rows.append(row)
+            }
+            lines += CollectiveBenchReport.aligned(rows)
+        }
+        if !attention.isEmpty {
+            let s = AttentionBench.shape
+            lines += ["", "fused attention, batch \(s.batch) × \(s.queryLength) tokens, \(s.heads) heads of \(s.headDim), causal;"
+                      + " threads = ComputePool threads (tile products on one OpenBLAS thread).",
+                      "GFLOP/s counts the products on visible scores (forward 2, backward 5); peer: cblas_sgemm"
+                      + " [\(s.queryLength), \(s.headDim)] × [\(s.headDim), \(s.queryLength)] with as many OpenBLAS threads."]
+            var rows = [["pass"] + threadCounts.flatMap { ["\($0)T ms", "GFLOP/s", "sgemm GFLOP/s", "ratio"] }]
+            for pass in ["forward", "backward"] {
+                var row = [pass]
+                for threads in threadCounts {
+                    let sample = attention.first { $0.pass == pass && $0.threads == threads }
+                    row += [Self.number(sample.map { $0.seconds * 1e3 }, 1), Self.number(sample?.gflops, 1),
+                            Self.number(sample?.sgemmGflops, 1), Self.number(sample.map { $0.gflops / $0.sgemmGflops }, 2)]
+                }
                 rows.append(row)
             }
             lines += CollectiveBenchReport.aligned(rows)
