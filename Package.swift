@@ -49,7 +49,7 @@ let package = Package(
         .testTarget(name: "TesseraParallelTests", dependencies: ["TesseraParallel"]),
         .testTarget(name: "TesseraModelsTests", dependencies: ["TesseraModels"], resources: [.copy("Fixtures")]),
         .testTarget(name: "TesseraTrainTests", dependencies: ["TesseraTrain"]),
-        .testTarget(name: "TesseraPlannerTests", dependencies: ["TesseraPlanner"]),
+        .testTarget(name: "TesseraPlannerTests", dependencies: ["TesseraPlanner", "TesseraPipeline"]),
     ],
     swiftLanguageModes: [.v6]
 )

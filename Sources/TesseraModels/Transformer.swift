@@ -9,8 +9,7 @@ public final class Transformer: @unchecked Sendable {
     public let store: ParameterStore
     /// This rank's chunks in model order.
     public let chunks: [TransformerChunk]
-    private let partialGradients: [Parameter]
-    private let reductionBuffer: FloatBuffer
+    private let reductionBuffer = FloatBuffer(count: 0)
 
     /// Builds and initializes this rank's part of the model.
     /// - Parameters:
@@ -41,25 +40,12 @@ public final class Transformer: @unchecked Sendable {
         let store = ParameterStore(specs: specs, seed: seed)
         self.store = store
         self.chunks = ranges.map { TransformerChunk(config: config, tp: tp, layers: $0, store: store) }
-        self.partialGradients = store.parameters.filter { $0.spec.gradientReduction == .sumOverTensorParallel }
-        self.reductionBuffer = FloatBuffer(count: partialGradients.reduce(0) { $0 + $1.count })
     }
 
     /// Sums the partial gradients of replicated parameters over tp (sequence-parallel norms and biases,
     /// replicated key/value weights), in one all-reduce. Call once per step after the last backward.
     public func reduceTensorParallelGradients() throws {
-        guard tp.size > 1, !partialGradients.isEmpty else { return }
-        var offset = 0
-        for p in partialGradients {
-            (reductionBuffer.pointer + offset).update(from: p.gradient.baseAddress!, count: p.count)
-            offset += p.count
-        }
-        try tp.allReduce(reductionBuffer.mutableElements, operation: .sum)
-        offset = 0
-        for p in partialGradients {
-            p.gradient.baseAddress!.update(from: reductionBuffer.pointer + offset, count: p.count)
-            offset += p.count
-        }
+        try TensorParallelGradients.sumPartial(store.parameters, over: tp, scratch: reductionBuffer)
     }
 
     /// Bytes of this rank's parameter values.

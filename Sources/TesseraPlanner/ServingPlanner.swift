@@ -221,10 +221,11 @@ public enum ServingPlanner {
         let hop = CollectiveCost.pointToPoint(bytes: 2 * microBatch * h / t, link: pipelineLink)
         let latency = Double(layout.pp) * stage + Double(layout.pp - 1) * hop
 
-        // Prefill of one full-context prompt: compute-bound, stages one after another.
+        // Prefill of one full-context prompt: compute-bound, stages one after another; causal attention computes
+        // half the score square (flash-attention kernels skip the masked blocks).
         let context = Double(job.contextLength)
         let prefillFLOPs = context * (2 * (model.activeParameters - model.embeddingParameters)
-            + 4 * context * Double(model.queryWidth) * Double(model.layers)) / t
+            + 2 * context * Double(model.queryWidth) * Double(model.layers)) / t
         let prefill = prefillFLOPs / rate + 2 * Double(model.layers)
             * CollectiveCost.allReduce(bytes: 2 * context * h, groupSize: layout.tp, link: tensorLink)
             + Double(layout.pp - 1) * CollectiveCost.pointToPoint(bytes: 2 * context * h / t, link: pipelineLink)

@@ -85,7 +85,7 @@ public enum TrainingSearch {
         if evaluated == 0 {
             throw PlannerError.noValidLayout(reasons: [
                 "the global batch of \(job.globalBatchSize) leaves no micro-batch size for any data-parallel size "
-                    + "of these meshes (\(meshes.prefix(6).map { "tp\($0.tp) pp\($0.pp) dp\($0.dp)" }.joined(separator: ", ")))"
+                    + "of these meshes (\(meshes.prefix(6).map { "tp\($0.tp) pp\($0.pp) dp\($0.dp)" + ($0.cp > 1 ? " cp\($0.cp)" : "") }.joined(separator: ", ")))"
                     + "; use a batch divisible by the data-parallel size",
             ])
         }

@@ -121,15 +121,13 @@ public struct TokenizerChoice: Sendable {
         }
     }
 
-    /// Whether ``save(toDirectory:)`` can write the tokenizer as Hugging Face files.
-    public var isSavable: Bool { embeddedIn == nil }
-
-    /// Writes the tokenizer's files into a model directory (atomically, each under its Hugging Face name).
-    /// - Throws: ``TrainingError/unwritable(path:reason:)``; ``TrainingError/invalidTokenizer(path:reason:)`` for a
-    ///   tokenizer that lives inside a GGUF file (Tessera cannot write it as `tokenizer.json` yet).
+    /// Writes the tokenizer's files into a model directory (atomically, each under its Hugging Face name); a
+    /// tokenizer inside a GGUF file is written as `tokenizer.json` + `tokenizer_config.json` (``BPETokenizerDefinition``).
+    /// - Throws: ``TrainingError/unwritable(path:reason:)``; ``FormatError`` for a GGUF tokenizer Hugging Face files cannot carry.
     public func save(toDirectory directory: String) throws {
-        guard isSavable else {
-            throw TrainingError.invalidTokenizer(path: embeddedIn ?? name, reason: "the tokenizer inside a GGUF file cannot be written as Hugging Face files yet; the saved model has no tokenizer")
+        if let embeddedIn {
+            try BPETokenizerDefinition(gguf: GGUFFile(path: embeddedIn)).writeHuggingFaceFiles(toDirectory: directory)
+            return
         }
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)

@@ -59,18 +59,17 @@ struct Train: ParsableCommand {
         say("batch: \(c.batch.globalBatchSize) × \(c.data.sequenceLength) = \(c.batch.globalBatchSize * c.data.sequenceLength) tokens per step,"
             + " micro-batch \(c.batch.microBatchSize) (\(trainer.layout.microBatchesPerRank) per step per rank);"
             + " \(c.steps) steps, lr \(c.optimizer.learningRate) \(c.optimizer.schedule.rawValue)")
+        // Activations predicted from the micro-batch shape (equal to what a step saves); every rank joins the gather.
+        let predicted = trainer.engine.memory(forMicroBatchOf: c.batch.microBatchSize, length: c.data.sequenceLength)
+        let memory = try MemorySummary.gather(predicted, world: world)
+        say("memory per rank (activations saved for the backward pass of one micro-batch):")
+        MemorySummary.lines(memory).forEach { say("  " + $0) }
         let writer = try reporting ? c.output.metricsPath.map(MetricsWriter.init(path:)) : nil
         let display = ProgressDisplay(style: style, totalSteps: c.steps)
         var last: StepMetrics?
         var rates: [Double] = []
         for step in 1...c.steps {
             let metrics = try trainer.step(step)
-            if step == 1 {
-                // Activations are known once a step has run; every rank joins the gather.
-                let memory = try MemorySummary.gather(trainer.engine.memory, world: world)
-                say("memory per rank (activations saved for the backward pass of one micro-batch):")
-                MemorySummary.lines(memory).forEach { say("  " + $0) }
-            }
             if reporting {
                 try writer?.append(metrics)
                 Console.write(display.update(metrics))
@@ -85,7 +84,7 @@ struct Train: ParsableCommand {
                 + " \(String(format: "%.0f", rate)) tokens/s (mean after step 1)")
         }
         if let directory = c.output.saveDirectory {
-            if let note = try job.save(trainer.engine, toDirectory: directory, world: world) { say(note) }
+            try job.save(trainer.engine, toDirectory: directory, world: world)
             say("saved \(directory)")
         }
     }
