@@ -1,3 +1,5 @@
+import TesseraParallel
+
 /// The activation memory of a micro-batch, predicted from the configuration alone, so the memory report can be
 /// printed before the first step.
 extension TransformerConfig {
@@ -14,19 +16,26 @@ extension TransformerConfig {
     /// as 1/tp; without it the norm and residual terms stay whole on every rank (Korthikanti et al. 2022,
     /// "Reducing Activation Recomputation in Large Transformer Models", section 4.2).
     ///
+    /// Recomputation keeps less: `selective` drops the attention output and its log-sum-exp (rebuilt before the
+    /// backward pass in a scratch shared by every micro-batch, ``recomputationScratchBytes(batch:length:tp:sequenceParallel:recompute:)``);
+    /// `full` keeps only each block's output (`rows × hidden`), the next block's input.
+    ///
     /// - Parameters:
     ///   - layers: the chunk's layers (default: all, one chunk); the last chunk also holds the head.
     ///   - targets: whether the micro-batch has targets (the per-token losses are kept).
+    ///   - recompute: what the backward pass recomputes.
     /// - Precondition: with sequence parallelism `batch × length` divides by `tp` (as ``MicroBatch/validate(for:tp:sequenceParallel:)`` requires).
     public func savedActivationBytes(batch: Int, length: Int, tp: Int = 1, rank: Int = 0, sequenceParallel: Bool = false,
-                                     layers: Range<Int>? = nil, targets: Bool = true) -> Int {
+                                     layers: Range<Int>? = nil, targets: Bool = true, recompute: Recomputation = .none) -> Int {
         let tokens = batch * length, rows = sequenceParallel && tp > 1 ? tokens / tp : tokens
-        let h = hiddenSize, d = attention.headDim
-        let heads = attention.heads / tp, kvHeads = replicatesKeyValueHeads(tp: tp) ? 1 : attention.kvHeads / tp
-        let features = mlp.intermediateSize / tp, upWidth = mlp.activation == .swiglu ? 2 * features : features
-        let block = 4 * rows * h + 2 * (2 * rows)
-            + tokens * (heads + 2 * kvHeads) * d + tokens * heads * d + tokens * heads
-            + tokens * (upWidth + features)
+        let h = hiddenSize
+        let whole = blockActivationFloats(tokens: tokens, tp: tp, sequenceParallel: sequenceParallel)
+        let block: Int
+        switch recompute {
+        case .none: block = whole
+        case .selective: block = whole - attentionCoreFloats(tokens: tokens, tp: tp)
+        case .full: block = rows * h
+        }
         let range = layers ?? 0..<self.layers
         var floats = rows * h + range.count * block
         if range.upperBound == self.layers {
@@ -35,6 +44,37 @@ extension TransformerConfig {
             floats += rows * h + 2 * rows + tokens * vocabulary + (targets ? tokens : 0)
         }
         return floats * MemoryLayout<Float>.stride
+    }
+
+    /// Bytes of the scratch recomputation rebuilds activations in, shared by every micro-batch of a chunk of
+    /// `blocks` blocks: the attention core (`selective`) or a whole block for each of the (at most two) scratch
+    /// states the backward pass alternates between (`full`).
+    public func recomputationScratchBytes(batch: Int, length: Int, tp: Int = 1, sequenceParallel: Bool = false,
+                                          blocks: Int, recompute: Recomputation) -> Int {
+        let tokens = batch * length
+        switch recompute {
+        case .none: return 0
+        case .selective: return attentionCoreFloats(tokens: tokens, tp: tp) * MemoryLayout<Float>.stride
+        case .full:
+            return min(2, blocks) * blockActivationFloats(tokens: tokens, tp: tp, sequenceParallel: sequenceParallel) * MemoryLayout<Float>.stride
+        }
+    }
+
+    /// Floats one block keeps for its backward pass without recomputation (its input is counted by its owner).
+    private func blockActivationFloats(tokens: Int, tp: Int, sequenceParallel: Bool) -> Int {
+        let rows = sequenceParallel && tp > 1 ? tokens / tp : tokens
+        let h = hiddenSize, d = attention.headDim
+        let heads = attention.heads / tp, kvHeads = replicatesKeyValueHeads(tp: tp) ? 1 : attention.kvHeads / tp
+        let features = mlp.intermediateSize / tp, upWidth = mlp.activation == .swiglu ? 2 * features : features
+        return 4 * rows * h + 2 * (2 * rows)
+            + tokens * (heads + 2 * kvHeads) * d + attentionCoreFloats(tokens: tokens, tp: tp)
+            + tokens * (upWidth + features)
+    }
+
+    /// Floats of the attention output and its log-sum-exp on this rank's heads.
+    private func attentionCoreFloats(tokens: Int, tp: Int) -> Int {
+        let heads = attention.heads / tp
+        return tokens * heads * attention.headDim + tokens * heads
     }
 }
 

@@ -55,7 +55,21 @@ extension TransformerConfig {
         config.bosTokenId = try int("tokenizer.ggml.bos_token_id")
         config.eosTokenId = try int("tokenizer.ggml.eos_token_id")
         try config.validate()
+        try config.checkNothingIsLeftOut(file, scaling: value("\(name).rope.scaling.type")?.string, experts: try int("\(name).expert_count"))
         self = config
+    }
+
+    /// Refuses what the file holds beyond this configuration (rope scaling, experts, biases, extra tensors)
+    /// rather than loading a different model silently.
+    private func checkNothingIsLeftOut(_ file: GGUFFile, scaling: String?, experts: Int?) throws {
+        func refuse(_ what: String) -> ModelError {
+            ModelError.invalidFile(path: file.path, reason: "\(what) is not supported; Tessera's \(architecture.rawValue) has none")
+        }
+        if let scaling, scaling != "none" { throw refuse("rope scaling '\(scaling)'") }
+        if let experts, experts > 0 { throw refuse("a mixture of \(experts) experts") }
+        // A tied head may still be stored (checked against the embedding for GPT-2).
+        let expected = Set(parameterSpecs(tp: .single).map { ggufLayout(of: $0.name).name } + ["output.weight"])
+        if let extra = file.tensorNames.first(where: { !expected.contains($0) }) { throw refuse("tensor '\(extra)'") }
     }
 
     /// The configuration as GGUF metadata, under the keys and value types llama.cpp's converter uses

@@ -78,15 +78,23 @@ extension TransformerEngine {
     /// whatever the layout: every rank must call it; shards are gathered over tp and the first rank of the
     /// world writes, atomically. A tied LM head is stored once, as the embedding.
     public func save(toDirectory directory: String) throws {
-        let tensors = try model.fullParameters()
-        guard (groups?.world.rank ?? 0) == 0 else {
-            try groups?.world.barrier()
+        try config.writeHuggingFaceCheckpoint(try model.fullParameters(), toDirectory: directory, world: groups?.world)
+    }
+}
+
+extension TransformerConfig {
+    /// Writes `tensors` (full, every rank holding the same) and this configuration as one Hugging Face
+    /// directory: the first rank of `world` writes, atomically, while the others wait at a barrier.
+    public func writeHuggingFaceCheckpoint(_ tensors: [(name: String, tensor: Tensor)], toDirectory directory: String,
+                                           world: (any Communicator)?) throws {
+        guard (world?.rank ?? 0) == 0 else {
+            try world?.barrier()
             return
         }
         var writer = SafeTensorsWriter()
         for (name, tensor) in tensors { try writer.add(tensor, named: name) }
         try writer.write(toDirectory: directory)
-        try config.writeHuggingFaceConfig(toDirectory: directory)
-        try groups?.world.barrier()
+        try writeHuggingFaceConfig(toDirectory: directory)
+        try world?.barrier()
     }
 }

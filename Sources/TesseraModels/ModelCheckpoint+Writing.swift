@@ -19,7 +19,8 @@ extension ModelCheckpoint {
     /// - Hugging Face: `config.json` (with `torch_dtype`), `model.safetensors` in `dtype`, the tokenizer files.
     /// - Parameter replacing: whether an existing `path` may be replaced.
     /// - Throws: ``ModelError/invalidFile(path:reason:)`` when `path` exists and `replacing` is false, or `dtype`
-    ///   is not one the format stores; ``FormatError`` when writing fails (nothing at `path` changes).
+    ///   is not one the format stores; ``FormatError`` for a tokenizer GGUF cannot carry or when writing fails
+    ///   (nothing at `path` changes).
     public func write(to path: String, format: Format, dtype: DType = .f32, replacing: Bool = false) throws {
         guard Self.dtypes(for: format).contains(dtype) else {
             let names = Self.dtypes(for: format).map(\.rawValue).joined(separator: ", ")
@@ -44,7 +45,7 @@ extension ModelCheckpoint {
         var metadata = config.ggufMetadata
         metadata.insert(("general.file_type", .uint32(fileTypes[dtype]!)), at: 1)
         if let tokenizer {
-            metadata += tokenizer.padded(toVocabularySize: config.vocabularySize).ggufMetadata
+            metadata += try tokenizer.definition().padded(toVocabularySize: config.vocabularySize).ggufMetadata
         } else {
             for (key, id) in [("bos_token_id", config.bosTokenId), ("eos_token_id", config.eosTokenId)] {
                 if let id { metadata.append(("tokenizer.ggml.\(key)", .uint32(UInt32(id)))) }

@@ -25,10 +25,10 @@ public struct ModelCheckpoint: Sendable {
     public var config: TransformerConfig
     /// Every parameter, in model order (a tied head is the embedding and is not repeated).
     public var tensors: [(name: String, tensor: Tensor)]
-    /// The byte-level BPE tokenizer, or `nil` when the checkpoint carries none.
-    public var tokenizer: BPETokenizerDefinition?
+    /// The tokenizer, or `nil` when the checkpoint carries none.
+    public var tokenizer: CheckpointTokenizer?
 
-    public init(config: TransformerConfig, tensors: [(name: String, tensor: Tensor)], tokenizer: BPETokenizerDefinition?) {
+    public init(config: TransformerConfig, tensors: [(name: String, tensor: Tensor)], tokenizer: CheckpointTokenizer?) {
         self.config = config
         self.tensors = tensors
         self.tokenizer = tokenizer
@@ -36,7 +36,7 @@ public struct ModelCheckpoint: Sendable {
 
     /// Reads a GGUF file (a regular file) or a Hugging Face directory.
     /// - Throws: ``ModelError`` for an unsupported architecture or weights that contradict the configuration;
-    ///   ``FormatError`` for damaged files or a tokenizer that is present but unsupported.
+    ///   ``FormatError`` for damaged files or a GGUF tokenizer that is present but unsupported.
     public init(contentsOf path: String) throws {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
@@ -53,20 +53,17 @@ public struct ModelCheckpoint: Sendable {
     public init(gguf file: GGUFFile) throws {
         let config = try TransformerConfig(gguf: file)
         try self.init(config: config, source: GGUFParameterSource(file: file, config: config),
-                      tokenizer: file.metadata["tokenizer.ggml.model"] == nil ? nil : BPETokenizerDefinition(gguf: file))
+                      tokenizer: file.metadata["tokenizer.ggml.model"] == nil ? nil : .definition(BPETokenizerDefinition(gguf: file)))
     }
 
     /// Reads a Hugging Face directory (`config.json`, safetensors) with its tokenizer files (if any).
     public init(huggingFaceDirectory directory: String) throws {
-        let hasTokenizer = ["tokenizer.json", "vocab.json", "encoder.json"].contains {
-            FileManager.default.fileExists(atPath: (directory as NSString).appendingPathComponent($0))
-        }
         try self.init(config: TransformerConfig(contentsOf: directory), source: SafeTensorsCheckpoint(path: directory),
-                      tokenizer: hasTokenizer ? BPETokenizerDefinition(huggingFaceDirectory: directory) : nil)
+                      tokenizer: CheckpointTokenizer(huggingFaceDirectory: directory))
     }
 
     /// Reads every parameter of `config` from `source`, checking names and shapes as model loading does.
-    private init(config: TransformerConfig, source: any TensorSource, tokenizer: BPETokenizerDefinition?) throws {
+    private init(config: TransformerConfig, source: any TensorSource, tokenizer: CheckpointTokenizer?) throws {
         let tensors = try config.parameterSpecs(tp: .single).map { spec in
             (spec.name, try source.tensor(named: Transformer.storedName(of: spec, in: source)))
         }

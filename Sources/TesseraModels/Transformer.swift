@@ -28,18 +28,24 @@ public final class Transformer: @unchecked Sendable {
                 throw ModelError.invalidConfiguration(field: "chunk layers", reason: "\(ranges) must be ordered, disjoint ranges inside 0..<\(config.layers)")
             }
         }
+        self.config = config
+        self.tp = tp
+        let store = ParameterStore(specs: Self.parameterSpecs(config: config, tp: tp, chunkLayers: ranges), seed: seed)
+        self.store = store
+        self.chunks = ranges.map { TransformerChunk(config: config, tp: tp, layers: $0, store: store) }
+    }
+
+    /// The parameters of a rank that runs the chunks `chunkLayers`, in store order: each chunk's (with the
+    /// embedding on the chunk that starts at layer 0 and the head on the one that ends the model), each name once.
+    public static func parameterSpecs(config: TransformerConfig, tp: TensorParallelism, chunkLayers: [Range<Int>]) -> [ParameterSpec] {
         var specs: [ParameterSpec] = [], seen = Set<String>()
-        for range in ranges {
+        for range in chunkLayers {
             for spec in config.parameterSpecs(tp: tp, layers: range, embedding: range.lowerBound == 0,
                                               head: range.upperBound == config.layers) where seen.insert(spec.name).inserted {
                 specs.append(spec)
             }
         }
-        self.config = config
-        self.tp = tp
-        let store = ParameterStore(specs: specs, seed: seed)
-        self.store = store
-        self.chunks = ranges.map { TransformerChunk(config: config, tp: tp, layers: $0, store: store) }
+        return specs
     }
 
     /// Sums the partial gradients of replicated parameters over tp (sequence-parallel norms and biases,

@@ -71,6 +71,9 @@ public final class DataParallelReducer {
         isStarted = Array(repeating: false, count: buckets.count)
         let ranks = group?.size ?? 1
         slices = buckets.map { FloatBuffer(count: zeroStage == 1 ? $0.shardSize(ranks: ranks) : 0) }
+        for (index, bucket) in buckets.enumerated() where zeroStage == 1 && bucket.shardSize(ranks: ranks) * ranks != bucket.count {
+            staging[index] = FloatBuffer(count: bucket.shardSize(ranks: ranks) * ranks)
+        }
     }
 
     private var ranks: Int { group?.size ?? 1 }
@@ -156,9 +159,7 @@ public final class DataParallelReducer {
         if zeroStage == 1 {
             let size = bucket.shardSize(ranks: ranks)
             var input = UnsafeBufferPointer(gradients)
-            if size * ranks != bucket.count {
-                let padded = staging[index] ?? FloatBuffer(count: size * ranks)
-                staging[index] = padded
+            if let padded = staging[index] {
                 padded.pointer.update(from: gradients.baseAddress!, count: bucket.count)
                 input = padded.elements
             }

@@ -80,7 +80,14 @@ public struct ParallelConfig: Sendable, Hashable, Codable, CustomStringConvertib
         self.microBatchSize = microBatchSize
         self.pipeline = pipeline
         self.memory = memory
-        try checkItself()
+        try validate()
+    }
+
+    /// One device: every axis 1, micro-batches of one sequence, 1F1B, no recomputation, ZeRO 0.
+    public static let singleDevice = ParallelConfig(unchecked: ())
+
+    private init(unchecked: Void) {
+        (dp, pp, tp, sequenceParallel, microBatchSize, pipeline, memory) = (1, 1, 1, false, 1, Pipeline(), Memory())
     }
 
     private enum CodingKeys: String, CodingKey { case dp, pp, tp, sequenceParallel, microBatchSize, pipeline, memory }
@@ -201,7 +208,9 @@ public struct ParallelConfig: Sendable, Hashable, Codable, CustomStringConvertib
         }
     }
 
-    private func checkItself() throws {
+    /// Checks the layout in itself (the initializer does; call it again after changing fields).
+    /// - Throws: ``ParallelConfigError`` as ``init(dp:pp:tp:sequenceParallel:microBatchSize:pipeline:memory:)`` does.
+    public func validate() throws {
         for (option, value) in [("--dp", dp), ("--pp", pp), ("--tp", tp), ("--micro-batch-size", microBatchSize),
                                 ("--virtual-stages", pipeline.virtualStages)] where value < 1 {
             throw ParallelConfigError.axisTooSmall(option: option, value: value)

@@ -76,9 +76,11 @@ public final class PipelineExecutor {
     }
 
     /// Runs this rank's actions for one step.
+    /// - Parameters:
+    ///   - recorder: records every action as a span on this stage's row, tagged with `step` (`nil`: no trace).
     /// - Throws: errors from `work`, ``CollectiveError`` when a peer fails or a transfer times out, and
     ///   ``PipelineError/invalidSchedule(violations:)`` when the work's outputs contradict the schedule.
-    public func run(_ work: some PipelineStageWork) throws -> PipelineStepReport {
+    public func run(_ work: some PipelineStageWork, recorder: PipelineTraceRecorder? = nil, step: Int? = nil) throws -> PipelineStepReport {
         let actions = schedule.actions[stage]
         var received: [PipelineTransfer: FloatBuffer] = [:]
         var posted: [PipelineTransfer: (request: any CollectiveRequest, buffer: FloatBuffer)] = [:]
@@ -137,6 +139,8 @@ public final class PipelineExecutor {
         }
 
         for (index, action) in actions.enumerated() {
+            let span = recorder?.begin(action, rank: stage, step: step)
+            defer { if let span { recorder?.end(span) } }
             switch action {
             case let .receive(transfer):
                 try post(transfer)

@@ -47,11 +47,15 @@ struct Convert: ParsableCommand {
         try checkpoint.write(to: output, format: format, dtype: DType(rawValue: dtype)!, replacing: force)
         let config = checkpoint.config
         let parameters = checkpoint.tensors.reduce(0) { $0 + $1.tensor.count }
-        let tokenizer = checkpoint.tokenizer.map { "tokenizer of \($0.tokens.count) tokens (\($0.preTokenizer))" } ?? "no tokenizer"
+        let tokenizer = switch checkpoint.tokenizer {
+        case let .definition(definition): "tokenizer of \(definition.tokens.count) tokens (\(definition.preTokenizer))"
+        case .huggingFaceFiles: "tokenizer files"
+        case nil: "no tokenizer"
+        }
         let seconds = (ContinuousClock.now - start) / .seconds(1)
         print("""
             \(input) → \(output) (\(format == .gguf ? "GGUF" : "Hugging Face directory"), \(dtype)): \(config.architecture.rawValue), \
-            \(config.layers) layers, \(String(format: "%.1f", Double(parameters) / 1e6))M parameters, \(tokenizer), \
+            \(config.layers) layers, \(parameters) parameters, \(tokenizer), \
             \(String(format: "%.1f", seconds)) s
             """)
     }

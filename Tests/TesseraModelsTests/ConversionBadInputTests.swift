@@ -69,6 +69,13 @@ import TesseraTensor
                     == "\(falcon): GGUF architecture \"falcon\" is not supported; Tessera reads gpt2 and llama GGUF files")
         let noLayers = try Self.gpt2GGUF(in: scratch) { $0.metadata["gpt2.block_count"] = nil }
         #expect(Self.message { _ = try TransformerEngine(gguf: noLayers) } == "\(noLayers): metadata gpt2.block_count is missing")
+        let biased = try Self.gpt2GGUF(in: scratch) { try $0.add(Tensor(shape: [32], repeating: 0), named: "blk.0.attn_q.bias") }
+        #expect(Self.message { _ = try TransformerEngine(gguf: biased) }
+                    == "\(biased): tensor 'blk.0.attn_q.bias' is not supported; Tessera's gpt2 has none")
+        let scaled = try Self.gpt2GGUF(in: scratch) { $0.metadata["gpt2.rope.scaling.type"] = .string("yarn") }
+        #expect(Self.message { _ = try TransformerEngine(gguf: scaled) }.contains("rope scaling 'yarn' is not supported"))
+        let experts = try Self.gpt2GGUF(in: scratch) { $0.metadata["gpt2.expert_count"] = .uint32(8) }
+        #expect(Self.message { _ = try TransformerEngine(gguf: experts) }.contains("a mixture of 8 experts is not supported"))
         let floatLayers = try Self.gpt2GGUF(in: scratch) { $0.metadata["gpt2.block_count"] = .float32(2) }
         #expect(Self.message { _ = try TransformerEngine(gguf: floatLayers) }.contains("gpt2.block_count must be an integer"))
     }
@@ -81,6 +88,20 @@ import TesseraTensor
         _ = try TransformerConfig(gguf: GGUFFile(path: tied))
         let untied = try Self.gpt2GGUF(in: scratch) { try $0.add(Tensor(shape: embedding.shape, repeating: 1), named: "output.weight") }
         #expect(Self.message { _ = try TransformerEngine(gguf: untied) }.contains("output.weight differs from token_embd.weight"))
+    }
+
+    /// A tokenizer GGUF cannot carry (the byte tokenizer maps bytes without a pre-tokenizer llama.cpp names) stops a
+    /// conversion to GGUF before anything is written, and is copied unchanged between Hugging Face directories.
+    @Test func aTokenizerGGUFCannotCarryStopsOnlyGGUFOutputs() throws {
+        let scratch = try ScratchDirectory(), source = scratch.file("byte")
+        try FileManager.default.copyItem(atPath: ConversionFixtures.directory("llama-tiny"), toPath: source)
+        try ByteTokenizer.huggingFaceTokenizerJSON.write(toFile: source + "/tokenizer.json", atomically: true, encoding: .utf8)
+        let checkpoint = try ModelCheckpoint(contentsOf: source)
+        #expect(Self.message { try checkpoint.write(to: scratch.file("byte.gguf"), format: .gguf) }.contains("GGUF cannot carry it"))
+        #expect(!FileManager.default.fileExists(atPath: scratch.file("byte.gguf")))
+        try checkpoint.write(to: scratch.file("half"), format: .huggingFace, dtype: .bf16)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: scratch.file("half/tokenizer.json")))
+                    == Data(contentsOf: URL(fileURLWithPath: source + "/tokenizer.json")))
     }
 
     /// A GGUF whose tensor contradicts its metadata names the Hugging Face tensor and both shapes.

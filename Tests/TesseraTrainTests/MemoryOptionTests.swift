@@ -56,4 +56,20 @@ import TesseraPipeline
         MeshTolerance.check(sharded, against: single)
         #expect(sharded.losses == replicated.losses)
     }
+
+    /// The memory printed before the first step is the memory the step then holds, for every schedule,
+    /// recomputation and sharding.
+    @Test(arguments: [
+        (PipelineScheduleKind.gpipe, Recomputation.none, 1), (.oneForwardOneBackward, .selective, 1), (.oneForwardOneBackward, .full, 1),
+        (.interleaved, .full, 0), (.zeroBubbleH1, .none, 1), (.interleaved, .selective, 1),
+    ])
+    func predictedMemoryIsTheMeasuredMemory(schedule: PipelineScheduleKind, recompute: Recomputation, zeroStage: Int) throws {
+        for model in [MeshModels.gpt2, MeshModels.llama] {
+            let parallel = try ParallelConfig(dp: 2, pp: 2, tp: 2, sequenceParallel: recompute != .none, microBatchSize: 1,
+                                              pipeline: .init(schedule: schedule, virtualStages: schedule == .interleaved ? 2 : 1),
+                                              memory: .init(recompute: recompute, zeroStage: zeroStage))
+            let run = try MeshHarness.train(model, parallel, globalBatch: Self.globalBatch, steps: 1)
+            #expect(run.predictedMemory == run.memory)
+        }
+    }
 }

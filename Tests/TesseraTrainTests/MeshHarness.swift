@@ -32,8 +32,10 @@ struct MeshRun: Sendable {
     /// Per rank: the most (micro-batch, chunk) states in flight and the bytes they held.
     var peakInFlight: [Int] = []
     var peakActivationBytes: [Int] = []
-    /// Per rank: ``MeshMemoryReport`` after the last step.
-    var memory: [MeshMemoryReport] = []
+    /// Per rank: ``MeshEngine/memory`` after the last step.
+    var memory: [MemoryReport] = []
+    /// Per rank: the memory ``MeshEngine/memory(forMicroBatchOf:length:microBatches:)`` predicted before the first step.
+    var predictedMemory: [MemoryReport] = []
 }
 
 enum MeshHarness {
@@ -79,6 +81,8 @@ enum MeshHarness {
                                         mappings: mappings, synchronization: synchronization)
             let coordinate = groups?.coordinate ?? MeshCoordinate()
             var run = MeshRun()
+            run.predictedMemory = [try engine.memory(forMicroBatchOf: parallel.microBatchSize, length: sequenceLength,
+                                                     microBatches: parallel.microBatches(globalBatchSize: globalBatch))]
             for step in 0..<steps {
                 let batches = microBatches(step: step, globalBatch: globalBatch, parallel: parallel, dataRank: coordinate.dp,
                                            vocabulary: config.vocabularySize)
@@ -97,6 +101,7 @@ enum MeshHarness {
         merged.peakInFlight = results.flatMap(\.run.peakInFlight)
         merged.peakActivationBytes = results.flatMap(\.run.peakActivationBytes)
         merged.memory = results.flatMap(\.run.memory)
+        merged.predictedMemory = results.flatMap(\.run.predictedMemory)
         for result in results.sorted(by: { $0.coordinate.pp < $1.coordinate.pp }) where result.coordinate.dp == 0 && result.coordinate.tp == 0 {
             for (name, values) in result.stageParameters {
                 if merged.parameters[name] == nil { merged.parameters[name] = values } else { merged.tiedCopy = (name, values) }
