@@ -41,19 +41,19 @@ enum VectorMath {
         return result
     }
 
-    /// `eˣ` lane-wise, within 3 ulp over the normal range.
+    /// `eˣ` lane-wise for `x ≤ 88.72` (every argument of a shifted softmax, `x − max x ≤ 0`; above,
+    /// the result is not defined), within 3 ulp over the normal range.
     ///
     /// Range reduction `x = n·ln 2 + r`, `|r| ≤ ln 2 / 2`, with `ln 2` split in two parts (Cody and
     /// Waite; the split constants are the ones Cephes `expf` uses) so `r` is exact to ~2⁻³². `eʳ` is
     /// `1 + r + r²·q(r)` with a cubic `q` fitted here for minimal relative error on that interval (error
     /// 1.1·10⁻⁷ with these float32 coefficients, 2.1·10⁻⁷ with float32 rounding), evaluated in Estrin's
     /// form to keep the dependency chain short. The polynomial yields `2eʳ` and the scale is `2ⁿ⁻¹`, built
-    /// in the exponent bits, so `n = 128` stays finite; `n = −126` (x < −86.99) flushes to zero, as does
-    /// `x = −∞`. `x > 88.7228` gives `+∞`; NaN propagates.
+    /// in the exponent bits, so `n = 128` (x up to 88.72) stays finite; `n = −126` (x < −86.99) flushes to
+    /// zero, as does `x = −∞`; NaN propagates.
     @inline(__always)
     static func exp(_ x: Vector) -> Vector {
         var clamped = x
-        clamped.replace(with: 88.7228, where: x .> 88.7228)
         clamped.replace(with: -87.5, where: x .< -87.5)
         // Adding 1.5·2²³ rounds to the nearest integer n and leaves 0x4B40_0000 + n in the bits.
         let magic: Float = 12_582_912
@@ -68,9 +68,7 @@ enum VectorMath {
         let twiceExpR = low.addingProduct(cubic, r2)
         let bits = unsafeBitCast(shifted, to: SIMD16<UInt32>.self)
         let scaleBits = (bits &<< 23) &+ ((126 &- 0x4B40_0000 as UInt32) &<< 23)
-        var result = twiceExpR * unsafeBitCast(scaleBits, to: Vector.self)
-        result.replace(with: .infinity, where: x .> 88.7228)
-        return result
+        return twiceExpR * unsafeBitCast(scaleBits, to: Vector.self)
     }
 
     /// `σ(x) = 1 / (1 + e⁻ˣ)` lane-wise (exact limits 0 and 1 at ±∞).
@@ -83,7 +81,10 @@ enum VectorMath {
     /// (a separate negation costs a dependent operation, since `0 − x` is not `−x` for `x = 0`).
     @inline(__always)
     static func sigmoid(negated t: Vector) -> Vector {
-        1 / (1 + exp(t))
+        // e^t saturates near 3.4·10³⁸ instead of overflowing; 1 / (1 + e^t) is 0 to float precision either way.
+        var clamped = t
+        clamped.replace(with: 88.7228, where: t .> 88.7228)
+        return 1 / (1 + exp(clamped))
     }
 
     /// Σ `p[0..<count]` with four vector accumulators (independent chains hide the add latency).

@@ -23,7 +23,8 @@ enum AttentionBench {
         let out = UnsafeMutablePointer<Float>.allocate(capacity: rows * rowQ)
         let gradients = (0..<3).map { _ in UnsafeMutablePointer<Float>.allocate(capacity: rows * rowQ) }
         let logSumExp = UnsafeMutablePointer<Float>.allocate(capacity: s.heads * s.queryLength)
-        defer { ([q, k, v, dOut, out, logSumExp] + gradients).forEach { $0.deallocate() } }
+        let scores = UnsafeMutablePointer<Float>.allocate(capacity: s.queryLength * s.queryLength)
+        defer { ([q, k, v, dOut, out, logSumExp, scores] + gradients).forEach { $0.deallocate() } }
         let forward = {
             Kernels.attention(q: q, qStride: rowQ, k: k, v: v, kvStride: rowQ, into: out, outStride: rowQ,
                               logSumExp: logSumExp, shape: s, pool: pool)
@@ -36,7 +37,7 @@ enum AttentionBench {
         let (m, n, d) = (s.queryLength, s.queryLength, s.headDim)
         let peer = {
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(m), Int32(n), Int32(d), 1, q, Int32(rowQ), k,
-                        Int32(rowQ), 0, gradients[0], Int32(n))
+                        Int32(rowQ), 0, scores, Int32(n))
         }
         BLASThreads.set(pool.threadCount)
         peer()

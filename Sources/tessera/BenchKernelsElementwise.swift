@@ -55,11 +55,6 @@ enum ElementwiseBench {
         let (softmaxRows, logitRows) = (n / softmaxRow, n / vocabulary)
         let rowBytes = 4 * rows, columnBytes = 4 * columns
         return [
-            Case(kernel: "triad", pass: "a = b + s·c", bytesFormula: "12N", bytes: 12 * n, target: 1) { pool in
-                pool.forEachRange(count: n) { range in
-                    for i in range { y[i] = x[i] + 3 * dy[i] }
-                }
-            },
             Case(kernel: "bias add", pass: "forward", bytesFormula: "8N + 4C", bytes: 8 * n + columnBytes, target: 0.6) {
                 Kernels.addBias(y, bias: v, rows: rows, columns: columns, pool: $0)
             },
@@ -120,13 +115,29 @@ enum ElementwiseBench {
         ]
     }
 
-    /// Times every case on `pool`: one warm-up call, then the median of `repeats` calls.
+    /// The STREAM triad `a[i] = b[i] + s·c[i]` on three of the tensors (12N bytes: two read, one written).
+    static func triad(_ buffers: Buffers, pool: ComputePool) {
+        let (a, b, c) = (buffers.tensors[1], buffers.tensors[0], buffers.tensors[2])
+        pool.forEachRange(count: buffers.elements) { range in
+            for i in range { a[i] = b[i] + 3 * c[i] }
+        }
+    }
+
+    /// Times every case on `pool` with the triad alternately (so both see the same load on a shared
+    /// machine): one warm-up call each, then the medians of `repeats` calls.
     static func measure(_ buffers: Buffers, pool: ComputePool, repeats: Int) -> [ElementwiseSample] {
         cases(buffers).map { c in
             c.run(pool)
-            let times = (0..<repeats).map { _ in MatmulBench.seconds { c.run(pool) } }
+            triad(buffers, pool: pool)
+            var times: [Double] = [], triadTimes: [Double] = []
+            for r in 0..<repeats {
+                let kernel = { times.append(MatmulBench.seconds { c.run(pool) }) }
+                let peer = { triadTimes.append(MatmulBench.seconds { triad(buffers, pool: pool) }) }
+                if r % 2 == 0 { kernel(); peer() } else { peer(); kernel() }
+            }
             return ElementwiseSample(kernel: c.kernel, pass: c.pass, bytesFormula: c.bytesFormula, bytes: c.bytes,
-                                     target: c.target, threads: pool.threadCount, seconds: TrainingBenchmark.median(times))
+                                     target: c.target, threads: pool.threadCount, seconds: TrainingBenchmark.median(times),
+                                     triadSeconds: TrainingBenchmark.median(triadTimes), triadBytes: 12 * buffers.elements)
         }
     }
 
@@ -139,7 +150,7 @@ enum ElementwiseBench {
     }
 }
 
-/// One element-wise point: the median time of one call and its bandwidth.
+/// One element-wise point: the median time of one call and its bandwidth, and the triad timed alongside.
 struct ElementwiseSample: Codable {
     var kernel: String
     var pass: String
@@ -148,12 +159,19 @@ struct ElementwiseSample: Codable {
     var target: Double
     var threads: Int
     var seconds: Double
+    var triadSeconds: Double
     /// GB/s = bytes / seconds / 10⁹.
     var gigabytesPerSecond: Double
+    var triadGigabytesPerSecond: Double
+    /// Kernel GB/s / triad GB/s.
+    var fractionOfTriad: Double
 
-    init(kernel: String, pass: String, bytesFormula: String, bytes: Int, target: Double, threads: Int, seconds: Double) {
+    init(kernel: String, pass: String, bytesFormula: String, bytes: Int, target: Double, threads: Int, seconds: Double,
+         triadSeconds: Double, triadBytes: Int) {
         (self.kernel, self.pass, self.bytesFormula, self.bytes) = (kernel, pass, bytesFormula, bytes)
-        (self.target, self.threads, self.seconds) = (target, threads, seconds)
+        (self.target, self.threads, self.seconds, self.triadSeconds) = (target, threads, seconds, triadSeconds)
         gigabytesPerSecond = Double(bytes) / seconds / 1e9
+        triadGigabytesPerSecond = Double(triadBytes) / triadSeconds / 1e9
+        fractionOfTriad = gigabytesPerSecond / triadGigabytesPerSecond
     }
 }
