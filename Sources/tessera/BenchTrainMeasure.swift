@@ -16,6 +16,8 @@ enum TrainingBenchmark {
         var communicationSeconds: [Double]
         var losses: [Double]
         var tokensPerStep: Int
+        /// Rank 0's figures of each timed step (reduction wait, per-rank memory).
+        var metrics: [StepMetrics] = []
 
         var medianStepSeconds: Double { median(stepSeconds) }
         var tokensPerSecond: Double { Double(tokensPerStep) / medianStepSeconds }
@@ -79,6 +81,7 @@ enum TrainingBenchmark {
                 run.stepSeconds.append(metrics.stepSeconds)
                 run.communicationSeconds.append(meter.seconds - before)
                 run.losses.append(metrics.loss)
+                run.metrics.append(metrics)
             }
             return run
         }
