@@ -42,7 +42,7 @@ $(BIBLE): | deps
 # bar on a terminal), save it as a Hugging Face directory, and print a sampled continuation. DEMO_TRAIN_FLAGS
 # holds the run's shape; layouts (--tp, --pp, …) and a timeline (--trace) are added there.
 DEMO_DIR := runs/demo
-DEMO_TRAIN_FLAGS := --config demo --tokenizer byte --seq-len 256 --global-batch-size 16 --steps 240 \
+DEMO_TRAIN_FLAGS := --config demo --tokenizer byte --seq-len 128 --global-batch-size 16 --steps 200 \
 	--lr 2e-3 --min-lr 2e-4 --warmup-steps 20 --lr-schedule cosine --seed 1
 DEMO_PROMPT := And God said unto Moses,
 # Four in-process ranks: two pipeline stages of two tensor-parallel ranks, 1F1B over 4 micro-batches per step;

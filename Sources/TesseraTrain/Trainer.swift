@@ -93,8 +93,8 @@ public final class Trainer {
         let report = try engine.trainStep(try microBatches(step: step - 1), learningRate: learningRate,
                                           maxGradientNorm: clip, globalTokens: tokens, recorder: recorder, traceStep: step)
         let end = DispatchTime.now().uptimeNanoseconds
-        var metrics = StepMetrics(step: step, loss: report.loss, learningRate: Double(learningRate),
-                                  gradientNorm: Double(report.gradientNorm), tokens: tokens,
+        var metrics = StepMetrics(step: step, loss: report.loss, learningRate: Double(shortest: learningRate),
+                                  gradientNorm: Double(shortest: report.gradientNorm), tokens: tokens,
                                   stepSeconds: Double(end - begin) / 1e9, elapsedSeconds: Double(end - startTime!) / 1e9)
         let flops = Double(tokens) * engine.config.trainingFlopsPerToken(sequenceLength: configuration.data.sequenceLength)
         metrics.modelFlopsPerSecond = flops / max(metrics.stepSeconds, 1e-9)
@@ -114,5 +114,12 @@ public final class Trainer {
     /// Runs every step of the configuration, calling `onStep` after each.
     public func run(onStep: (StepMetrics) throws -> Void = { _ in }) throws {
         for s in 1...configuration.steps { try onStep(try step(s)) }
+    }
+}
+
+extension Double {
+    /// The Double whose shortest decimal form is `value`'s (so 1e-4 as a Float is written 0.0001, not 0.00010000000474974513).
+    init(shortest value: Float) {
+        self = Double("\(value)") ?? Double(value)
     }
 }

@@ -1,9 +1,40 @@
+import ArgumentParser
 import Foundation
 import TesseraCollectives
 import TesseraModels
 import TesseraParallel
 import TesseraTensor
 import TesseraTrain
+
+/// The shape and repetitions `tessera bench train` and `tessera bench tp` share.
+struct BenchShapeOptions: ParsableArguments {
+    @Option(help: "Model preset or config.json.")
+    var config = "gpt2-small"
+
+    @Option(help: "Use only this many layers (a quick smoke run; a peer gets the same).")
+    var layers: Int?
+
+    @Option(help: "Sequences per step.")
+    var batch = 4
+
+    @Option(name: .customLong("seq-len"), help: "Tokens per sequence.")
+    var sequenceLength = 256
+
+    @Option(help: "Untimed warm-up steps.")
+    var warmup = 2
+
+    @Option(help: "Timed steps (the median is reported).")
+    var steps = 5
+
+    @Option(help: "Also write the results as JSON to this file.")
+    var json: String?
+
+    func shape() throws -> TrainingBenchmark.Shape {
+        var model = try TransformerConfig.named(config)
+        if let layers { model.layers = layers }
+        return TrainingBenchmark.Shape(config: model, batch: batch, sequenceLength: sequenceLength)
+    }
+}
 
 /// Measurements shared by `tessera bench train` and `tessera bench tp`: timed training steps through the real
 /// ``Trainer``, the `cblas_sgemm` rate of the same machine, the model's FLOP count and peak memory.
@@ -88,13 +119,13 @@ enum TrainingBenchmark {
         return runs[0]
     }
 
-    /// `cblas_sgemm` GFLOP/s on `[m, k] × [k, n]` with `threads` OpenBLAS threads: the median of `repeats`
-    /// products after one warm-up.
-    static func sgemmRate(m: Int, n: Int, k: Int, threads: Int, repeats: Int = 7) -> Double {
+    /// `cblas_sgemm` GFLOP/s of each of `repeats` products `[m, k] × [k, n]` (after one warm-up) with `threads`
+    /// OpenBLAS threads. Benchmarks sample it before and after their own runs and report the median of both.
+    static func sgemmSamples(m: Int, n: Int, k: Int, threads: Int, repeats: Int = 7) -> [Double] {
         BLASThreads.set(threads)
         let a = [Float](repeating: 0.5, count: m * k), b = [Float](repeating: 0.25, count: k * n)
         var c = [Float](repeating: 0, count: m * n)
-        var times: [Double] = []
+        var rates: [Double] = []
         for r in 0...repeats {
             let start = DispatchTime.now().uptimeNanoseconds
             a.withUnsafeBufferPointer { a in
@@ -104,9 +135,10 @@ enum TrainingBenchmark {
                     }
                 }
             }
-            if r > 0 { times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9) }
+            let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+            if r > 0 { rates.append(2 * Double(m) * Double(n) * Double(k) / seconds / 1e9) }
         }
-        return 2 * Double(m) * Double(n) * Double(k) / median(times) / 1e9
+        return rates
     }
 
     /// Peak resident memory of this process (`VmHWM`), in bytes.
