@@ -110,17 +110,19 @@ struct BenchMesh: ParsableCommand {
             let meshModel = try TransformerConfig.named(meshConfig)
             let meshShape = TrainingBenchmark.Shape(config: meshModel, batch: meshBatch, sequenceLength: sequenceLength)
             let layout3D = try layout(dp: axes[0], pp: axes[1], tp: axes[2], micro: 1)
-            let sgemm = TrainingBenchmark.sgemmRate(m: 1024, n: 1024, k: 1024, threads: cores) * 1e9
+            var sgemmRates = TrainingBenchmark.sgemmSamples(m: 1024, n: 1024, k: 1024, threads: cores)
             let flopsPerStep = Double(meshShape.tokensPerStep) * meshModel.trainingFlopsPerToken(sequenceLength: sequenceLength)
             log("\(layout3D.description) on \(layout3D.ranks) ranks × 1 BLAS thread (\(meshConfig), \(meshBatch) × \(sequenceLength))…")
             let meshRun = try TrainingBenchmark.measure(meshShape, parallel: layout3D, blasThreads: 1, warmup: 1, steps: 2, progress: log)
             log("the same shape on 1 rank × \(cores) BLAS threads…")
             let peer = try TrainingBenchmark.measure(meshShape, parallel: layout(dp: 1, micro: 1), blasThreads: cores, warmup: 1, steps: 2,
                                                      progress: log)
+            sgemmRates += TrainingBenchmark.sgemmSamples(m: 1024, n: 1024, k: 1024, threads: cores)
+            let sgemm = TrainingBenchmark.median(sgemmRates) * 1e9
             let meshFlops = flopsPerStep / meshRun.medianStepSeconds, peerFlops = flopsPerStep / peer.medianStepSeconds
             print("")
             print("3D mesh: \(meshConfig) (\(meshModel.parameterCount) parameters), \(meshBatch) × \(sequenceLength) tokens per step, micro-batch 1,"
-                  + " 1F1B; median of 2 steps after 1 warm-up. Model FLOPs per token \(fixed(meshModel.trainingFlopsPerToken(sequenceLength: sequenceLength) / 1e9, 3)) G.")
+                  + " 1F1B; median of 2 steps after 1 warm-up; sgemm: median of products sampled before and after the runs. Model FLOPs per token \(fixed(meshModel.trainingFlopsPerToken(sequenceLength: sequenceLength) / 1e9, 3)) G.")
             print("")
             print("| layout | ranks × BLAS threads | tokens/s | step s | model GFLOP/s | cblas_sgemm GFLOP/s (\(cores) threads) | MFU |")
             print("|---|---|---:|---:|---:|---:|---:|")
