@@ -72,11 +72,19 @@ extension TrainingCostModel {
 
     /// The model chunks of `shape`, in model order (chunk c·p + r on rank r).
     func chunkPieces(_ shape: PipelineShape) -> [PipelinePiece] {
-        Self.chunkPieces(shape, layers: layers) { range in
-            LayerSums(
-                count: Double(range.count), matrices: sum(activeMatrixParameters, range),
-                replicated: sum(replicatedActivationPerToken, range), split: sum(splitActivationPerToken, range),
-                moeLayers: sum(moeLayers, range))
+        Self.chunkPieces(shape, layers: layers, sums: Self.layerSums(
+            activeMatrices: activeMatrixParameters, moe: moeLayers, replicated: replicatedActivationPerToken,
+            split: splitActivationPerToken))
+    }
+
+    /// Sums over a range of layers from the per-layer prefix sums (index i holds the sum of layers 0..<i).
+    static func layerSums(
+        activeMatrices: [Double], moe: [Double], replicated: [Double], split: [Double]
+    ) -> (Range<Int>) -> LayerSums {
+        { range in
+            func sum(_ prefix: [Double]) -> Double { prefix[range.upperBound] - prefix[range.lowerBound] }
+            return LayerSums(count: Double(range.count), matrices: sum(activeMatrices), replicated: sum(replicated),
+                             split: sum(split), moeLayers: sum(moe))
         }
     }
 
@@ -112,14 +120,7 @@ extension TrainingCostModel {
 
     /// The distinct ranks of every shape the search generates: any stage count up to the layers without virtual
     /// stages, and 2-8 virtual stages where stages × virtual stages divides the layers.
-    static func distinctRanks(
-        layers: Int, activeMatrices: [Double], moe: [Double], replicated: [Double], split: [Double]
-    ) -> [PipelineShape: [PipelinePiece]] {
-        func sums(_ range: Range<Int>) -> LayerSums {
-            func sum(_ prefix: [Double]) -> Double { prefix[range.upperBound] - prefix[range.lowerBound] }
-            return LayerSums(count: Double(range.count), matrices: sum(activeMatrices), replicated: sum(replicated),
-                             split: sum(split), moeLayers: sum(moe))
-        }
+    static func distinctRanks(layers: Int, sums: (Range<Int>) -> LayerSums) -> [PipelineShape: [PipelinePiece]] {
         var table: [PipelineShape: [PipelinePiece]] = [:]
         for stages in 1...max(layers, 1) {
             for virtualStages in 1...8 where virtualStages == 1 || layers % (stages * virtualStages) == 0 {

@@ -43,8 +43,9 @@ public struct TrainingCostModel: Sendable {
             * (accelerator.computeEfficiency ?? PlannerConstants.matmulEfficiency)
         memoryRate = accelerator.memoryBytesPerSecond
             * (accelerator.memoryEfficiency ?? PlannerConstants.memoryBandwidthEfficiency)
-        pipelineRanks = Self.distinctRanks(layers: model.layers, activeMatrices: active, moe: moe,
-                                           replicated: replicated, split: split)
+        pipelineRanks = Self.distinctRanks(
+            layers: model.layers,
+            sums: Self.layerSums(activeMatrices: active, moe: moe, replicated: replicated, split: split))
     }
 
     /// Usable bytes per device: capacity minus ``PlannerConstants/memoryReserveFraction``.

@@ -68,8 +68,9 @@ struct PlanValidate: ParsableCommand {
         }
         print("Narayanan et al. 2021 (SC'21), Table 1: GPT weak scaling on A100-80GB, sequence 2048, vocabulary 51200.")
         print("Predicted: the planner's best layout with the published tp and pp in Megatron-LM 2021's options")
-        print("(1F1B/interleaved, full recomputation, no ZeRO, no sequence parallelism). Rank: where the published")
-        print("(tp, pp) falls among distinct meshes in that space; tp*pp rank: the first mesh of the same model-parallel size.")
+        print("(1F1B/interleaved, full recomputation, no ZeRO, no sequence parallelism, materialized attention scores,")
+        print("FP32 gradient copy). Rank: where the published (tp, pp) falls among distinct meshes in that space;")
+        print("tp*pp rank: the first mesh of the same model-parallel size. `--row 18.4` shows why, mesh by mesh.")
         print()
         func rank(_ r: Int?) -> String { r.map(String.init) ?? "-" }
         print(PlanText.table(
