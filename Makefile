@@ -42,7 +42,7 @@ $(BIBLE): | deps
 # bar on a terminal), save it as a Hugging Face directory, and print a sampled continuation. DEMO_TRAIN_FLAGS
 # holds the run's shape; layouts (--tp, --pp, …) and a timeline (--trace) are added there.
 DEMO_DIR := runs/demo
-DEMO_TRAIN_FLAGS := --config demo --tokenizer byte --seq-len 256 --global-batch-size 16 --steps 240 \
+DEMO_TRAIN_FLAGS := --config demo --tokenizer byte --seq-len 128 --global-batch-size 16 --steps 200 \
 	--lr 2e-3 --min-lr 2e-4 --warmup-steps 20 --lr-schedule cosine --seed 1
 DEMO_PROMPT := And God said unto Moses,
 
@@ -60,10 +60,11 @@ test: deps assets
 
 # MPI tests: the collective conformance checks, one rank per process under mpirun -np 2..8, and each
 # fault (it must abort the job with its named error, not hang); then training and evaluation with tp=2 under
-# mpirun must match the threads backend.
+# mpirun must match the threads backend; then a subset of the dp × pp × tp matrix must match one device.
 test-mpi: build
 	scripts/test-mpi.sh $(TESSERA) "$(MPIRUN)"
 	scripts/test-train-mpi.sh $(TESSERA) "$(MPIRUN)"
+	scripts/test-mesh-mpi.sh $(TESSERA) "$(MPIRUN)"
 
 # The collectives benchmark: threads and MPI backends, memcpy and raw C MPI_Allreduce (the peer), side by side.
 MPI_ALLREDUCE := .build/mpi_allreduce

@@ -1,13 +1,14 @@
 /*
  * Raw MPI_Allreduce timing: the peer column of `tessera bench collectives`.
  *
- * Run under mpirun. For each size it does one warm-up call, then `trials` timed trials of `iterations`
+ * Run under mpirun. For each size it does one warm-up call, then timed trials of `iterations`
  * back-to-back MPI_Allreduce(MPI_IN_PLACE, float, MPI_SUM) calls, each trial started after a barrier;
  * a trial's time per call is the slowest rank's (MPI_MAX over ranks), and the reported figure is the
- * median over trials. `tessera bench collectives` times its own backends the same way.
+ * median over trials. `tessera bench collectives` times its own backends the same way (CollectiveTiming).
  *
- * Usage: mpi_allreduce [--nonblocking] BYTES...
- *   --nonblocking  use MPI_Iallreduce and poll MPI_Test (what Tessera's MPI backend does for deadlines)
+ * Usage: mpi_allreduce [--trials N] [--nonblocking] BYTES...
+ *   --trials N     timed trials per size (default 5; at most 3 from 64 MiB up)
+ *   --nonblocking  use MPI_Iallreduce and poll MPI_Test (for comparison with the blocking call)
  * Output (rank 0): one line per size: `BYTES SECONDS_PER_CALL ITERATIONS`.
  */
 #include <mpi.h>
@@ -19,6 +20,11 @@
 static int iterations_for(long bytes) {
     long n = (64L << 20) / (bytes > 0 ? bytes : 1);
     return (int)(n < 1 ? 1 : (n > 1000 ? 1000 : n));
+}
+
+/* Fewer trials for buffers of 64 MiB and more, which take one call per trial. */
+static int trials_for(long bytes, int requested) {
+    return bytes >= (64L << 20) && requested > 3 ? 3 : requested;
 }
 
 static int compare(const void *a, const void *b) {
@@ -38,19 +44,20 @@ static void allreduce(float *buffer, int count, int nonblocking) {
 }
 
 int main(int argc, char **argv) {
-    int provided, rank, nonblocking = 0;
-    const int trials = 5;
+    int provided, rank, nonblocking = 0, requested_trials = 5;
     MPI_Init_thread(&argc, &argv, MPI_THREAD_MULTIPLE, &provided);
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     for (int a = 1; a < argc; a++) {
         if (strcmp(argv[a], "--nonblocking") == 0) { nonblocking = 1; continue; }
+        if (strcmp(argv[a], "--trials") == 0 && a + 1 < argc) { requested_trials = atoi(argv[++a]); continue; }
         long bytes = atol(argv[a]);
         int count = (int)(bytes / sizeof(float));
-        int iterations = iterations_for(bytes);
+        int iterations = iterations_for(bytes), trials = trials_for(bytes, requested_trials);
         float *buffer = malloc((size_t)count * sizeof(float) + 64);
         for (int i = 0; i < count; i++) buffer[i] = (float)((rank + i) % 7) * 0.25f;
         allreduce(buffer, count, nonblocking);
-        double times[trials];
+        double times[16];
+        if (trials < 1 || trials > 16) trials = trials < 1 ? 1 : 16;
         for (int t = 0; t < trials; t++) {
             MPI_Barrier(MPI_COMM_WORLD);
             double start = MPI_Wtime();

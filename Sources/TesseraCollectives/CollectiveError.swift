@@ -6,7 +6,8 @@ public enum CollectiveError: Error, Equatable, Sendable, CustomStringConvertible
     /// Peers did not arrive before the deadline.
     case timeout(group: String, operation: String, sequence: Int, missingRanks: [Int], deadline: Duration)
     /// A peer failed or left; this rank was released instead of waiting forever. `rank` is the failing
-    /// rank's position in the world group (the launcher's numbering), since it need not belong to `group`.
+    /// rank's position in the world group (the launcher's numbering), since it need not belong to `group`;
+    /// -1 when no rank failed but the group can no longer be used (its run has finished).
     case peerFailed(group: String, operation: String, sequence: Int, rank: Int, reason: String)
     /// Ranks issued different operations or sizes at the same point in the sequence.
     case mismatch(group: String, operation: String, sequence: Int, detail: String)

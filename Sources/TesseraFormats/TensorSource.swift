@@ -16,6 +16,12 @@ public struct TensorInfo: Sendable, Equatable {
 
     /// Number of elements (1 for a scalar).
     public var elementCount: Int { shape.reduce(1, *) }
+
+    /// The same stored data described under another name and shape, for sources that present a file's tensors
+    /// differently (GGUF tensors under their Hugging Face names, a transposed weight).
+    public func presented(as name: String, shape: [Int]) -> TensorInfo {
+        TensorInfo(name: name, shape: shape, storageType: storageType, dtype: dtype, path: path, byteRange: byteRange)
+    }
 }
 
 /// A checkpoint whose tensors can be listed and read by name: ``SafeTensorsFile``, ``SafeTensorsCheckpoint``

@@ -1,4 +1,5 @@
 import TesseraNN
+import TesseraParallel
 
 /// Everything one micro-batch leaves in one chunk between its forward and its backward pass.
 ///
@@ -32,8 +33,12 @@ public final class ChunkState: @unchecked Sendable {
     /// Whether ``logits`` now holds gradients (the forward had a loss scale).
     public internal(set) var holdsLogitGradients = false
 
-    public init(blocks: Int) {
-        self.blocks = (0..<blocks).map { _ in TransformerBlock.State() }
+    /// - Parameter sharedAttentionCore: under selective recomputation, the chunk's one attention core that
+    ///   every block state shares (`nil`: each block keeps its own).
+    public init(blocks: Int, sharedAttentionCore: ParallelAttention.State? = nil) {
+        self.blocks = (0..<blocks).map { _ in
+            TransformerBlock.State(attention: sharedAttentionCore.map(ParallelAttention.State.init(sharingCoreOf:)) ?? ParallelAttention.State())
+        }
     }
 
     /// Bytes of activations the forward pass saved for the backward pass.

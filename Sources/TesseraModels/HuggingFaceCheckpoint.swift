@@ -11,29 +11,26 @@ extension Transformer {
         name.hasPrefix("transformer.") ? [name, String(name.dropFirst("transformer.".count))] : [name]
     }
 
-    /// Replaces every local value with this rank's slice of `source` (a safetensors file or directory, or
-    /// any ``TensorSource`` with Hugging Face names), reading only that slice's bytes.
+    /// Replaces every local value with this rank's slice of `source` (a safetensors file or directory, a
+    /// ``GGUFParameterSource``, or any ``TensorSource`` with Hugging Face names), reading only that slice's bytes.
     /// - Throws: ``ModelError/missingTensor(file:tensor:)`` or ``ModelError/shapeMismatch(file:tensor:expected:actual:)``
     ///   when the checkpoint contradicts the configuration; ``FormatError`` for damaged files.
     public func load(from source: any TensorSource) throws {
-        try load(from: source, storedNames: Self.storedNames(of:)) { _, _ in }
+        for parameter in store.parameters {
+            let name = try Self.storedName(of: parameter.spec, in: source)
+            try Self.readSlice(of: parameter.spec, named: name, from: source, into: parameter.value)
+        }
     }
 
-    /// Loads every parameter from the first of `storedNames(name)` that `source` holds, then lets `adjust`
-    /// rewrite the local slice (e.g. undo a row permutation).
-    func load(from source: any TensorSource, storedNames: (String) -> [String],
-              adjust: (ParameterSpec, UnsafeMutableBufferPointer<Float>) throws -> Void) throws {
-        for parameter in store.parameters {
-            let spec = parameter.spec
-            guard let name = storedNames(spec.name).first(where: source.contains), let info = source.info(named: name) else {
-                throw ModelError.missingTensor(file: source.path, tensor: spec.name)
-            }
-            guard info.shape == spec.globalShape else {
-                throw ModelError.shapeMismatch(file: source.path, tensor: name, expected: spec.globalShape, actual: info.shape)
-            }
-            try Self.readSlice(of: spec, named: name, from: source, into: parameter.value)
-            try adjust(spec, parameter.value)
+    /// The name under which `source` stores `spec`'s tensor, checked against the global shape.
+    static func storedName(of spec: ParameterSpec, in source: any TensorSource) throws -> String {
+        guard let name = storedNames(of: spec.name).first(where: source.contains), let info = source.info(named: name) else {
+            throw ModelError.missingTensor(file: source.path, tensor: spec.name)
         }
+        guard info.shape == spec.globalShape else {
+            throw ModelError.shapeMismatch(file: source.path, tensor: name, expected: spec.globalShape, actual: info.shape)
+        }
+        return name
     }
 
     /// Reads `spec`'s local slice: one ranged read per block of the split dimension (padding stays zero).
@@ -81,15 +78,23 @@ extension TransformerEngine {
     /// whatever the layout: every rank must call it; shards are gathered over tp and the first rank of the
     /// world writes, atomically. A tied LM head is stored once, as the embedding.
     public func save(toDirectory directory: String) throws {
-        let tensors = try model.fullParameters()
-        guard (groups?.world.rank ?? 0) == 0 else {
-            try groups?.world.barrier()
+        try config.writeHuggingFaceCheckpoint(try model.fullParameters(), toDirectory: directory, world: groups?.world)
+    }
+}
+
+extension TransformerConfig {
+    /// Writes `tensors` (full, every rank holding the same) and this configuration as one Hugging Face
+    /// directory: the first rank of `world` writes, atomically, while the others wait at a barrier.
+    public func writeHuggingFaceCheckpoint(_ tensors: [(name: String, tensor: Tensor)], toDirectory directory: String,
+                                           world: (any Communicator)?) throws {
+        guard (world?.rank ?? 0) == 0 else {
+            try world?.barrier()
             return
         }
         var writer = SafeTensorsWriter()
         for (name, tensor) in tensors { try writer.add(tensor, named: name) }
         try writer.write(toDirectory: directory)
-        try config.writeHuggingFaceConfig(toDirectory: directory)
-        try groups?.world.barrier()
+        try writeHuggingFaceConfig(toDirectory: directory)
+        try world?.barrier()
     }
 }

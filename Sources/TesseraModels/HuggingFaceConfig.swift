@@ -76,7 +76,10 @@ extension TransformerConfig {
     }
 
     /// The configuration as Hugging Face `config.json` text (the keys transformers reads for this family).
-    public var huggingFaceJSON: String {
+    public var huggingFaceJSON: String { huggingFaceJSON(torchDType: "float32") }
+
+    /// The `config.json` text naming `torchDType` (`float32`, `float16`, `bfloat16`) as the weights' type.
+    public func huggingFaceJSON(torchDType: String) -> String {
         func int(_ value: Int) -> JSONValue { .integer(Int64(value)) }
         func number(_ value: Float) -> JSONValue { .number(Double(value)) }
         func token(_ value: Int?) -> JSONValue { value.map(int) ?? .null }
@@ -102,7 +105,7 @@ extension TransformerConfig {
         }
         members += [
             ("tie_word_embeddings", .bool(tiedEmbeddings)), ("initializer_range", number(initializerRange)),
-            ("bos_token_id", token(bosTokenId)), ("eos_token_id", token(eosTokenId)), ("torch_dtype", .string("float32")),
+            ("bos_token_id", token(bosTokenId)), ("eos_token_id", token(eosTokenId)), ("torch_dtype", .string(torchDType)),
         ]
         return JSONValue.object(JSONObject(members.map { JSONObject.Member(key: $0.0, value: $0.1) })).serialized + "\n"
     }
@@ -120,10 +123,11 @@ extension TransformerConfig {
     }
 
     /// Writes `config.json` into `directory` (created if needed), atomically.
-    public func writeHuggingFaceConfig(toDirectory directory: String) throws {
+    /// - Parameter torchDType: the weights' type as transformers names it.
+    public func writeHuggingFaceConfig(toDirectory directory: String, torchDType: String = "float32") throws {
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-            try Data(huggingFaceJSON.utf8).write(to: URL(fileURLWithPath: directory).appendingPathComponent("config.json"), options: .atomic)
+            try Data(huggingFaceJSON(torchDType: torchDType).utf8).write(to: URL(fileURLWithPath: directory).appendingPathComponent("config.json"), options: .atomic)
         } catch {
             throw ModelError.invalidFile(path: directory, reason: "cannot write config.json: \(error.localizedDescription)")
         }

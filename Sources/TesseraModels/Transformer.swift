@@ -9,8 +9,7 @@ public final class Transformer: @unchecked Sendable {
     public let store: ParameterStore
     /// This rank's chunks in model order.
     public let chunks: [TransformerChunk]
-    private let partialGradients: [Parameter]
-    private let reductionBuffer: FloatBuffer
+    private let reductionBuffer = FloatBuffer(count: 0)
 
     /// Builds and initializes this rank's part of the model.
     /// - Parameters:
@@ -29,37 +28,30 @@ public final class Transformer: @unchecked Sendable {
                 throw ModelError.invalidConfiguration(field: "chunk layers", reason: "\(ranges) must be ordered, disjoint ranges inside 0..<\(config.layers)")
             }
         }
+        self.config = config
+        self.tp = tp
+        let store = ParameterStore(specs: Self.parameterSpecs(config: config, tp: tp, chunkLayers: ranges), seed: seed)
+        self.store = store
+        self.chunks = ranges.map { TransformerChunk(config: config, tp: tp, layers: $0, store: store) }
+    }
+
+    /// The parameters of a rank that runs the chunks `chunkLayers`, in store order: each chunk's (with the
+    /// embedding on the chunk that starts at layer 0 and the head on the one that ends the model), each name once.
+    public static func parameterSpecs(config: TransformerConfig, tp: TensorParallelism, chunkLayers: [Range<Int>]) -> [ParameterSpec] {
         var specs: [ParameterSpec] = [], seen = Set<String>()
-        for range in ranges {
+        for range in chunkLayers {
             for spec in config.parameterSpecs(tp: tp, layers: range, embedding: range.lowerBound == 0,
                                               head: range.upperBound == config.layers) where seen.insert(spec.name).inserted {
                 specs.append(spec)
             }
         }
-        self.config = config
-        self.tp = tp
-        let store = ParameterStore(specs: specs, seed: seed)
-        self.store = store
-        self.chunks = ranges.map { TransformerChunk(config: config, tp: tp, layers: $0, store: store) }
-        self.partialGradients = store.parameters.filter { $0.spec.gradientReduction == .sumOverTensorParallel }
-        self.reductionBuffer = FloatBuffer(count: partialGradients.reduce(0) { $0 + $1.count })
+        return specs
     }
 
     /// Sums the partial gradients of replicated parameters over tp (sequence-parallel norms and biases,
     /// replicated key/value weights), in one all-reduce. Call once per step after the last backward.
     public func reduceTensorParallelGradients() throws {
-        guard tp.size > 1, !partialGradients.isEmpty else { return }
-        var offset = 0
-        for p in partialGradients {
-            (reductionBuffer.pointer + offset).update(from: p.gradient.baseAddress!, count: p.count)
-            offset += p.count
-        }
-        try tp.allReduce(reductionBuffer.mutableElements, operation: .sum)
-        offset = 0
-        for p in partialGradients {
-            p.gradient.baseAddress!.update(from: reductionBuffer.pointer + offset, count: p.count)
-            offset += p.count
-        }
+        try TensorParallelGradients.sumPartial(store.parameters, over: tp, scratch: reductionBuffer)
     }
 
     /// Bytes of this rank's parameter values.

@@ -18,13 +18,16 @@ public final class TransformerBlock: @unchecked Sendable {
         let statistics2 = FloatBuffer(count: 0)
         /// The block output, the next block's input.
         public let output = FloatBuffer(count: 0)
-        public let attention = ParallelAttention.State()
+        public let attention: ParallelAttention.State
         public let mlp = ParallelMLP.State()
         let residualGradient = FloatBuffer(count: 0)
         /// The gradient of the block input after ``TransformerBlock/backward(_:state:workspace:queue:mode:)``.
         public let inputGradient = FloatBuffer(count: 0)
 
-        public init() {}
+        /// - Parameter attention: the attention state (one sharing a chunk-wide core under selective recomputation).
+        public init(attention: ParallelAttention.State = ParallelAttention.State()) {
+            self.attention = attention
+        }
 
         /// Bytes the forward pass saved for the backward pass (the input is counted by its owner).
         public var savedBytes: Int {

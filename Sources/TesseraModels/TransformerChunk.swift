@@ -22,6 +22,12 @@ public final class TransformerChunk: @unchecked Sendable {
     public let crossEntropy: VocabParallelCrossEntropy?
     /// Transient scratch shared by every state of this chunk.
     public let workspace = Workspace()
+    /// What the forward pass keeps for the backward pass; set before the first ``makeState()``.
+    public var recomputation: Recomputation = .none
+    /// Selective recomputation: the attention output every block and micro-batch shares.
+    let attentionCore = ParallelAttention.State()
+    /// Full recomputation: the block states the backward pass rebuilds, alternately.
+    let recomputedBlocks = [TransformerBlock.State(), TransformerBlock.State()]
 
     public var isFirst: Bool { embedding != nil }
     public var isLast: Bool { head != nil }
@@ -102,7 +108,9 @@ public final class TransformerChunk: @unchecked Sendable {
     }
 
     /// A fresh state for one micro-batch in flight.
-    public func makeState() -> ChunkState { ChunkState(blocks: blocks.count) }
+    public func makeState() -> ChunkState {
+        ChunkState(blocks: blocks.count, sharedAttentionCore: recomputation == .selective ? attentionCore : nil)
+    }
 
     /// Forward pass of one micro-batch.
     /// - Parameters:
@@ -136,11 +144,7 @@ public final class TransformerChunk: @unchecked Sendable {
             guard let input else { preconditionFailure("chunk \(layers) needs an input activation") }
             state.input.pointer.update(from: input, count: rows * hidden)
         }
-        var x = state.input
-        for (i, (block, blockState)) in zip(blocks, state.blocks).enumerated() {
-            x = try block.forward(x, batch: microBatch.batch, length: microBatch.length, state: blockState, workspace: workspace,
-                                  cache: caches?[i])
-        }
+        let x = try forwardBlocks(state.input, microBatch: microBatch, state: state, caches: caches)
         guard let finalNorm, let head, let crossEntropy else { return x }
 
         state.finalNormalized.reserve(rows * hidden)
@@ -167,10 +171,12 @@ public final class TransformerChunk: @unchecked Sendable {
     /// - Parameters:
     ///   - outputGradient: gradient of this chunk's output `[localRows, hidden]` (ignored by the last chunk).
     ///   - mode: `.inputOnly` defers the weight-gradient products to ``backwardWeights(state:)``.
+    ///   - afterBlock: called with a block's global layer index after its backward pass, so a data-parallel
+    ///     reduction can start on gradients that are final.
     /// - Returns: the input gradient (owned by the state), or `nil` for the first chunk.
     @discardableResult
     public func backward(outputGradient: UnsafeMutablePointer<Float>? = nil, state: ChunkState,
-                         mode: BackwardMode = .full) throws -> FloatBuffer? {
+                         mode: BackwardMode = .full, afterBlock: ((Int) throws -> Void)? = nil) throws -> FloatBuffer? {
         guard let microBatch = state.microBatch else { preconditionFailure("backward before forward") }
         let tokens = microBatch.tokenCount, rows = tp.localRows(tokens: tokens)
         var dy: UnsafeMutablePointer<Float>
@@ -190,10 +196,7 @@ public final class TransformerChunk: @unchecked Sendable {
             guard let outputGradient else { preconditionFailure("chunk \(layers) needs an output gradient") }
             dy = outputGradient
         }
-        for (block, blockState) in zip(blocks, state.blocks).reversed() {
-            dy = try block.backward(dy, batch: microBatch.batch, length: microBatch.length, state: blockState,
-                                    workspace: workspace, queue: state.weightGradients, mode: mode).pointer
-        }
+        dy = try backwardBlocks(dy, microBatch: microBatch, state: state, mode: mode, afterBlock: afterBlock)
         guard let embedding else {
             state.inputGradient.reserve(rows * hidden)
             if dy != state.inputGradient.pointer { state.inputGradient.pointer.update(from: dy, count: rows * hidden) }

@@ -14,7 +14,7 @@ public struct StepReport: Sendable, Hashable {
 }
 
 /// Per-rank memory, for the report printed at start.
-public struct MemoryReport: Sendable, Hashable {
+public struct MemoryReport: Sendable, Hashable, Codable {
     /// Parameter values on this rank.
     public var parameterBytes: Int
     /// Gradients on this rank.

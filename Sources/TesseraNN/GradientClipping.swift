@@ -4,29 +4,43 @@ import TesseraTensor
 public enum GradientClipping {
     /// Σ g² over the local gradients that count in the global norm (``ParameterSpec/countsInGlobalNorm``),
     /// in Double. Summing this over the ranks that together hold one model gives the global Σ g².
-    public static func localSumOfSquares(_ store: ParameterStore) -> Double {
+    /// - Parameter ranges: only these flat ranges of the store (ascending, disjoint; a ZeRO-1 rank's slices);
+    ///   `nil`: every gradient.
+    public static func localSumOfSquares(_ store: ParameterStore, ranges: [Range<Int>]? = nil) -> Double {
         store.parameters.reduce(0.0) { total, p in
             guard p.spec.countsInGlobalNorm else { return total }
-            return total + Kernels.sumOfSquares(p.gradient.baseAddress!, count: p.count)
+            guard let ranges else { return total + Kernels.sumOfSquares(p.gradient.baseAddress!, count: p.count) }
+            let own = p.offset..<p.offset + p.count
+            return ranges.reduce(total) { sum, range in
+                let part = own.clamped(to: range)
+                return part.isEmpty ? sum : sum + Kernels.sumOfSquares(store.gradients.pointer + part.lowerBound, count: part.count)
+            }
         }
     }
 
     /// Computes the global L2 norm and, when it exceeds `maxNorm`, scales every local gradient by
     /// `maxNorm / (norm + 1e-6)` as PyTorch does. Returns the norm before clipping.
     /// - Parameters:
+    ///   - ranges: the flat ranges this rank holds (as in ``localSumOfSquares(_:ranges:)``); only they are
+    ///     measured and scaled. `nil`: the whole store.
     ///   - maxNorm: the threshold; `nil` or a non-positive value only measures.
     ///   - sumAcrossRanks: sums a local Σ g² over the ranks that hold the other parts of the model
     ///     (the identity on one device).
-    public static func clip(_ store: ParameterStore, maxNorm: Float?, sumAcrossRanks: (Double) throws -> Double) rethrows -> Float {
-        let norm = Float(try sumAcrossRanks(localSumOfSquares(store)).squareRoot())
+    public static func clip(_ store: ParameterStore, ranges: [Range<Int>]? = nil, maxNorm: Float?,
+                            sumAcrossRanks: (Double) throws -> Double) rethrows -> Float {
+        let norm = Float(try sumAcrossRanks(localSumOfSquares(store, ranges: ranges)).squareRoot())
         if let maxNorm, maxNorm > 0 {
             let coefficient = maxNorm / (norm + 1e-6)
-            if coefficient < 1 { Kernels.scale(store.gradients.pointer, by: coefficient, count: store.count) }
+            if coefficient < 1 {
+                for range in ranges ?? [0..<store.count] {
+                    Kernels.scale(store.gradients.pointer + range.lowerBound, by: coefficient, count: range.count)
+                }
+            }
         }
         return norm
     }
 
-    /// ``clip(_:maxNorm:sumAcrossRanks:)`` on one device.
+    /// ``clip(_:ranges:maxNorm:sumAcrossRanks:)`` on one device.
     public static func clip(_ store: ParameterStore, maxNorm: Float?) -> Float {
         clip(store, maxNorm: maxNorm, sumAcrossRanks: { $0 })
     }

@@ -15,9 +15,12 @@ public struct ParallelAttention: @unchecked Sendable {
         /// `[tokens, (heads + 2·kvHeads)·headDim]` local: rotated q and k, then v.
         public let qkv = FloatBuffer(count: 0)
         /// `[tokens, heads·headDim]` local: the attention output, input of the output projection.
-        public let context = FloatBuffer(count: 0)
+        public let context: FloatBuffer
         /// `[batch, heads, length]` log-sum-exp of the attention rows.
-        public let logSumExp = FloatBuffer(count: 0)
+        public let logSumExp: FloatBuffer
+        /// Whether ``context`` and ``logSumExp`` belong to this state alone (not shared for selective
+        /// recomputation).
+        public let ownsCore: Bool
         /// Backward: the full output gradient `[tokens, hidden]`.
         let outputGradient = FloatBuffer(count: 0)
         /// Backward: gradient of `context`.
@@ -27,10 +30,23 @@ public struct ParallelAttention: @unchecked Sendable {
         /// Backward: the all-gathered input (sequence parallelism; kept for deferred weight gradients).
         let gatheredInput = FloatBuffer(count: 0)
 
-        public init() {}
+        public init() {
+            context = FloatBuffer(count: 0)
+            logSumExp = FloatBuffer(count: 0)
+            ownsCore = true
+        }
 
-        /// Bytes saved by the forward pass for the backward pass.
-        public var savedBytes: Int { (qkv.count + context.count + logSumExp.count) * 4 }
+        /// A state whose attention output and log-sum-exp live in `core`'s buffers, shared by every
+        /// micro-batch: selective recomputation rebuilds them with ``ParallelAttention/computeCore(batch:length:state:)``
+        /// right before the backward pass reads them, so they need not be kept between the passes.
+        public init(sharingCoreOf core: State) {
+            context = core.context
+            logSumExp = core.logSumExp
+            ownsCore = false
+        }
+
+        /// Bytes saved by the forward pass for the backward pass (shared core buffers not included).
+        public var savedBytes: Int { (qkv.count + (ownsCore ? context.count + logSumExp.count : 0)) * 4 }
         /// Bytes of every buffer held.
         public var byteCount: Int {
             [qkv, context, logSumExp, outputGradient, contextGradient, qkvGradient, gatheredInput].reduce(0) { $0 + $1.byteCount }
@@ -78,26 +94,36 @@ public struct ParallelAttention: @unchecked Sendable {
         state.qkv.reserve(tokens * width)
         projection.forward(input, tokens: tokens, into: state.qkv.pointer)
         rotate(state.qkv.pointer, batch: batch, length: length, offset: cache?.count ?? 0, inverse: false)
+        guard let cache else {
+            computeCore(batch: batch, length: length, state: state)
+            return try output.forward(state.context.pointer, tokens: tokens, workspace: workspace)
+        }
+        precondition(batch == 1 && !tp.sequenceParallel && cache.count + length <= cache.capacity, "cache misuse")
+        state.context.reserve(tokens * heads * d)
+        state.logSumExp.reserve(batch * heads * length)
+        let qkv = state.qkv.pointer, kv = kvHeads * d
+        for t in 0..<length {
+            (cache.keys.pointer + (cache.count + t) * kv).update(from: qkv + t * width + heads * d, count: kv)
+            (cache.values.pointer + (cache.count + t) * kv).update(from: qkv + t * width + (heads + kvHeads) * d, count: kv)
+        }
+        cache.count += length
+        let shape = AttentionShape(batch: 1, queryLength: length, keyLength: cache.count, heads: heads, kvHeads: kvHeads, headDim: d)
+        Kernels.attention(q: qkv, qStride: width, k: cache.keys.pointer, v: cache.values.pointer, kvStride: kv,
+                          into: state.context.pointer, outStride: heads * d, logSumExp: state.logSumExp.pointer, shape: shape)
+        return try output.forward(state.context.pointer, tokens: tokens, workspace: workspace)
+    }
+
+    /// The attention core: `state.context = softmax(q·kᵀ / √d)·v` (causal) and its row log-sum-exp, from the
+    /// rotated `state.qkv`. The forward pass runs it; selective recomputation runs it again before the
+    /// backward pass, with identical results.
+    public func computeCore(batch: Int, length: Int, state: State) {
+        let tokens = batch * length, d = headDim
         state.context.reserve(tokens * heads * d)
         state.logSumExp.reserve(batch * heads * length)
         let qkv = state.qkv.pointer
-        if let cache {
-            precondition(batch == 1 && !tp.sequenceParallel && cache.count + length <= cache.capacity, "cache misuse")
-            let kv = kvHeads * d
-            for t in 0..<length {
-                (cache.keys.pointer + (cache.count + t) * kv).update(from: qkv + t * width + heads * d, count: kv)
-                (cache.values.pointer + (cache.count + t) * kv).update(from: qkv + t * width + (heads + kvHeads) * d, count: kv)
-            }
-            cache.count += length
-            let shape = AttentionShape(batch: 1, queryLength: length, keyLength: cache.count, heads: heads, kvHeads: kvHeads, headDim: d)
-            Kernels.attention(q: qkv, qStride: width, k: cache.keys.pointer, v: cache.values.pointer, kvStride: kv,
-                              into: state.context.pointer, outStride: heads * d, logSumExp: state.logSumExp.pointer, shape: shape)
-        } else {
-            Kernels.attention(q: qkv, qStride: width, k: qkv + heads * d, v: qkv + (heads + kvHeads) * d, kvStride: width,
-                              into: state.context.pointer, outStride: heads * d, logSumExp: state.logSumExp.pointer,
-                              shape: shape(batch: batch, length: length))
-        }
-        return try output.forward(state.context.pointer, tokens: tokens, workspace: workspace)
+        Kernels.attention(q: qkv, qStride: width, k: qkv + heads * d, v: qkv + (heads + kvHeads) * d, kvStride: width,
+                          into: state.context.pointer, outStride: heads * d, logSumExp: state.logSumExp.pointer,
+                          shape: shape(batch: batch, length: length))
     }
 
     /// Backward from the output gradient `dy` `[localRows, hidden]`, given the forward input `x`.

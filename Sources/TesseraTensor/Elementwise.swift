@@ -7,7 +7,7 @@ extension Kernels {
         forEachRowRange(rows: rows, columns: columns, pool: pool) { range in
             for r in range {
                 let row = x + r * columns
-                VectorMath.map(row, bias, into: row, count: columns) { $0 + $1 }
+                VectorMath.map(row, bias, into: row, count: columns, Sum())
             }
         }
     }
@@ -21,10 +21,7 @@ extension Kernels {
     ) {
         RowBlocks.sumColumns(rows: rows, columns: columns, into: [dBias], pool: pool) { range, partials in
             let partial = partials[0]
-            for r in range {
-                let row = dy + r * columns
-                VectorMath.map(partial, row, into: partial, count: columns) { $0 + $1 }
-            }
+            for r in range { VectorMath.map(partial, dy + r * columns, into: partial, count: columns, Sum()) }
         }
     }
 
@@ -35,7 +32,7 @@ extension Kernels {
     ) {
         pool.forEachRange(count: count) { range in
             let start = range.lowerBound
-            VectorMath.map(a + start, b + start, into: y + start, count: range.count) { $0 + $1 }
+            VectorMath.map(a + start, b + start, into: y + start, count: range.count, Sum())
         }
     }
 
@@ -46,7 +43,7 @@ extension Kernels {
     ) {
         pool.forEachRange(count: count) { range in
             let start = range.lowerBound
-            VectorMath.map(y + start, x + start, into: y + start, count: range.count) { $0.addingProduct(alpha, $1) }
+            VectorMath.map(y + start, x + start, into: y + start, count: range.count, ScaledSum(alpha: alpha))
         }
     }
 
@@ -54,7 +51,7 @@ extension Kernels {
     public static func scale(_ x: UnsafeMutablePointer<Float>, by alpha: Float, count: Int, pool: ComputePool = .serial) {
         pool.forEachRange(count: count) { range in
             let start = range.lowerBound
-            VectorMath.map(x + start, into: x + start, count: range.count) { $0 * alpha }
+            VectorMath.map(x + start, into: x + start, count: range.count, Scaled(alpha: alpha))
         }
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import TesseraModels
 
 /// The figures of one optimizer step, as written to `--metrics FILE.jsonl` (one JSON object per line) and shown
 /// by the progress display.
@@ -19,6 +20,17 @@ public struct StepMetrics: Sendable, Hashable, Codable {
     public var tokensPerSecond: Double
     /// Seconds since the first step started.
     public var elapsedSeconds: Double
+    /// Model FLOP/s of the step over all ranks (``TransformerConfig/trainingFlopsPerToken(sequenceLength:)`` per target).
+    public var modelFlopsPerSecond: Double?
+    /// Model FLOP utilization: ``modelFlopsPerSecond`` over the `cblas_sgemm` rate of all ranks measured at start-up.
+    public var mfu: Double?
+    /// Seconds the end of the backward pass waited for data-parallel gradient reductions (world rank 0).
+    public var reductionWaitSeconds: Double?
+    /// Per rank, in world rank order: parameters, gradients, optimizer state and peak activations, in bytes.
+    public var memory: [MemoryReport]?
+    /// Bytes all ranks moved in this step per mesh axis (`tp`, `pp`, `dp`, `other`), counting each rank's
+    /// input buffers of collectives and its sends.
+    public var communicationBytes: [String: Int]?
 
     public init(step: Int, loss: Double, learningRate: Double, gradientNorm: Double, tokens: Int, stepSeconds: Double,
                 elapsedSeconds: Double) {
@@ -39,6 +51,11 @@ public struct StepMetrics: Sendable, Hashable, Codable {
         case stepSeconds = "step_seconds"
         case tokensPerSecond = "tokens_per_second"
         case elapsedSeconds = "elapsed_seconds"
+        case modelFlopsPerSecond = "model_flops_per_second"
+        case mfu
+        case reductionWaitSeconds = "reduction_wait_seconds"
+        case memory
+        case communicationBytes = "communication_bytes"
     }
 
     /// One line of JSON (no trailing newline), keys in a stable order.

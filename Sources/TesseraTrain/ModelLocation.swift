@@ -58,6 +58,16 @@ public struct ModelLocation: Sendable, Hashable {
         }
     }
 
+    /// Replaces every value of `model` (one rank's part, any layout) with its slice of the checkpoint, reading
+    /// only that slice.
+    /// - Throws: ``ModelError`` when the weights contradict the configuration; format errors for damaged files.
+    public func loadWeights(into model: Transformer) throws {
+        switch format {
+        case .huggingFace: try model.load(from: SafeTensorsCheckpoint(path: path))
+        case .gguf: try model.load(fromGGUF: GGUFFile(path: path))
+        }
+    }
+
     /// The tokenizer the model carries.
     public func tokenizer() throws -> TokenizerChoice { try TokenizerChoice.ofModel(self) }
 }

@@ -23,17 +23,22 @@ public struct ProgressDisplay: Sendable {
     public func update(_ metrics: StepMetrics) -> String {
         let loss = String(format: "%.4f", metrics.loss)
         let rate = Self.rate(metrics.tokensPerSecond)
+        let mfu = metrics.mfu.map { "  MFU \(String(format: "%.1f", 100 * $0))%" } ?? ""
         switch style {
         case .plain:
+            let bytes = metrics.communicationBytes.map { bytes in
+                "  comm " + ["tp", "pp", "dp"].map { "\($0) \(Self.bytes(bytes[$0] ?? 0))" }.joined(separator: " ")
+            } ?? ""
+            let wait = metrics.reductionWaitSeconds.map { "  dp wait \(String(format: "%.3f", $0)) s" } ?? ""
             return "step \(metrics.step)/\(totalSteps)  loss \(loss)  lr \(String(format: "%.3e", metrics.learningRate))"
-                + "  grad_norm \(String(format: "%.3f", metrics.gradientNorm))  \(rate) tokens/s"
-                + "  \(String(format: "%.2f", metrics.stepSeconds)) s\n"
+                + "  grad_norm \(String(format: "%.3f", metrics.gradientNorm))  \(rate) tokens/s\(mfu)"
+                + "  \(String(format: "%.2f", metrics.stepSeconds)) s\(wait)\(bytes)\n"
         case let .bar(width):
             let done = totalSteps > 0 ? min(width, width * metrics.step / totalSteps) : width
             let bar = String(repeating: "█", count: done) + String(repeating: "░", count: width - done)
             let remaining = metrics.step > 0 ? metrics.elapsedSeconds / Double(metrics.step) * Double(totalSteps - metrics.step) : 0
             // \r returns to the line start; ESC[K clears what a longer previous line left behind.
-            return "\r\(bar) \(metrics.step)/\(totalSteps)  loss \(loss)  \(rate) tok/s  eta \(Self.duration(remaining))\u{1B}[K"
+            return "\r\(bar) \(metrics.step)/\(totalSteps)  loss \(loss)  \(rate) tok/s\(mfu)  eta \(Self.duration(remaining))\u{1B}[K"
         }
     }
 
@@ -45,6 +50,15 @@ public struct ProgressDisplay: Sendable {
     /// Tokens per second: no decimals from 100 on.
     static func rate(_ value: Double) -> String {
         value >= 100 ? String(Int(value.rounded())) : String(format: "%.1f", value)
+    }
+
+    /// `512 B`, `3.4 kB`, `12.0 MB` (decimal units).
+    static func bytes(_ count: Int) -> String {
+        let value = Double(count)
+        if value >= 1e9 { return String(format: "%.2f GB", value / 1e9) }
+        if value >= 1e6 { return String(format: "%.1f MB", value / 1e6) }
+        if value >= 1e3 { return String(format: "%.1f kB", value / 1e3) }
+        return "\(count) B"
     }
 
     /// `1h02m`, `3m05s` or `42s`.

@@ -61,13 +61,13 @@ public struct TokenizerChoice: Sendable {
         }
         if isDirectory.boolValue { return try directory(path, name: path) }
         if path.hasSuffix(".gguf") {
-            return TokenizerChoice(name: path, tokenizer: try BPETokenizer(gguf: GGUFFile(path: path)), files: [], embeddedIn: path)
+            return TokenizerChoice(name: path, tokenizer: try loadTokenizer(path), files: [], embeddedIn: path)
         }
         if path.hasSuffix(".json") {
             let config = ((path as NSString).deletingLastPathComponent as NSString).appendingPathComponent("tokenizer_config.json")
             let hasConfig = FileManager.default.fileExists(atPath: config)
             return TokenizerChoice(
-                name: path, tokenizer: try BPETokenizer(tokenizerJSON: path, config: hasConfig ? config : nil),
+                name: path, tokenizer: try loadTokenizer(path),
                 files: [DefiningFile(source: path, savedName: "tokenizer.json")]
                     + (hasConfig ? [DefiningFile(source: config, savedName: "tokenizer_config.json")] : []),
                 embeddedIn: nil)
@@ -92,7 +92,7 @@ public struct TokenizerChoice: Sendable {
         } else {
             throw TrainingError.invalidTokenizer(path: directory, reason: "no tokenizer files (tokenizer.json, or vocab.json + merges.txt)")
         }
-        return TokenizerChoice(name: name, tokenizer: try BPETokenizer(huggingFaceDirectory: directory), files: files, embeddedIn: nil)
+        return TokenizerChoice(name: name, tokenizer: try loadTokenizer(directory), files: files, embeddedIn: nil)
     }
 
     /// Identifies the tokenizer's behavior for the id cache: its kind and a hash of every file that defines it.
@@ -121,15 +121,13 @@ public struct TokenizerChoice: Sendable {
         }
     }
 
-    /// Whether ``save(toDirectory:)`` can write the tokenizer as Hugging Face files.
-    public var isSavable: Bool { embeddedIn == nil }
-
-    /// Writes the tokenizer's files into a model directory (atomically, each under its Hugging Face name).
-    /// - Throws: ``TrainingError/unwritable(path:reason:)``; ``TrainingError/invalidTokenizer(path:reason:)`` for a
-    ///   tokenizer that lives inside a GGUF file (Tessera cannot write it as `tokenizer.json` yet).
+    /// Writes the tokenizer's files into a model directory (atomically, each under its Hugging Face name); a
+    /// tokenizer inside a GGUF file is written as `tokenizer.json` + `tokenizer_config.json` (``BPETokenizerDefinition``).
+    /// - Throws: ``TrainingError/unwritable(path:reason:)``; ``FormatError`` for a GGUF tokenizer Hugging Face files cannot carry.
     public func save(toDirectory directory: String) throws {
-        guard isSavable else {
-            throw TrainingError.invalidTokenizer(path: embeddedIn ?? name, reason: "the tokenizer inside a GGUF file cannot be written as Hugging Face files yet; the saved model has no tokenizer")
+        if let embeddedIn {
+            try BPETokenizerDefinition(gguf: GGUFFile(path: embeddedIn)).writeHuggingFaceFiles(toDirectory: directory)
+            return
         }
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)

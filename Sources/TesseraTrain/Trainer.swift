@@ -2,6 +2,8 @@ import Foundation
 import TesseraCollectives
 import TesseraModels
 import TesseraNN
+import TesseraParallel
+import TesseraPipeline
 
 /// One rank's training run: the step loop over ``TrainingData`` in ``BatchOrder``'s order, with the learning-rate
 /// schedule, gradient accumulation over micro-batches and the engine's reductions, clipping and AdamW.
@@ -11,20 +13,29 @@ import TesseraNN
 /// the gradient norm over the ranks), so any rank may report them. The CLI reports from world rank 0.
 public final class Trainer {
     public let configuration: TrainingConfiguration
-    public let engine: TransformerEngine
+    public let engine: MeshEngine
     public let data: TrainingData
     public let layout: BatchLayout
     public let schedule: LearningRateSchedule
     /// This rank's position on the data-parallel axis (which slice of the global batch it reads).
     public let dataRank: Int
     private var startTime: UInt64?
+    /// Meters the bytes each step moves per axis (the world the engine's groups were split from, wrapped in a
+    /// ``MeteredCommunicator``); `nil`: no communication figures.
+    public var meter: CommunicationMeter?
+    /// The `cblas_sgemm` rate of all ranks together (FLOP/s, ``MatmulRate/measure(world:)``): the limit MFU
+    /// is taken against; `nil`: no MFU.
+    public var peakFlopsPerSecond: Double?
+    /// Records every stage's spans for `--trace`; `nil`: no trace.
+    public var recorder: PipelineTraceRecorder?
+    private var meteredBytes: [MeshAxisBytes.Axis: Int] = [:]
 
     /// - Parameters:
     ///   - engine: this rank's engine, built for `configuration` (``makeEngine(configuration:config:world:)``).
     ///   - data: the tokenized text, checked against the model's vocabulary and the batch shape.
     /// - Throws: ``TrainingError/invalidOption(option:reason:)`` when the options contradict each other or the
     ///   model (a sequence longer than its context).
-    public init(configuration: TrainingConfiguration, engine: TransformerEngine, data: TrainingData) throws {
+    public init(configuration: TrainingConfiguration, engine: MeshEngine, data: TrainingData) throws {
         try configuration.validate(for: engine.config)
         guard data.order.sequenceLength == configuration.data.sequenceLength,
               data.order.globalBatchSize == configuration.batch.globalBatchSize else {
@@ -35,29 +46,29 @@ public final class Trainer {
         self.engine = engine
         self.data = data
         self.layout = try BatchLayout(globalBatchSize: configuration.batch.globalBatchSize,
-                                      microBatchSize: configuration.batch.microBatchSize, dataParallelSize: dataParallel)
+                                      microBatchSize: configuration.parallelism.microBatchSize, dataParallelSize: dataParallel)
         self.schedule = configuration.optimizer.learningRateSchedule(steps: configuration.steps)
         self.dataRank = engine.groups?.coordinate.dp ?? 0
     }
 
     /// Builds this rank's engine: freshly initialized from `config` and the configuration's seed, split over the
     /// layout's groups (built collectively from `world`; `nil` on one device).
-    /// - Throws: ``ModelError`` when the model does not split over the layout (naming the valid choices);
-    ///   ``MeshError`` when the layout does not use exactly the world's ranks; ``CollectiveError``.
+    /// - Throws: ``ParallelConfigError`` when the model or the world does not fit the layout (naming the valid
+    ///   choices); ``CollectiveError``.
     public static func makeEngine(configuration: TrainingConfiguration, config: TransformerConfig,
-                                  world: (any Communicator)?) throws -> TransformerEngine {
+                                  world: (any Communicator)?) throws -> MeshEngine {
         let groups = try processGroups(configuration.parallelism, world: world)
-        return try TransformerEngine(config: config, groups: groups, seed: configuration.seed,
-                                     sequenceParallel: configuration.parallelism.sequenceParallel,
-                                     optimizer: configuration.optimizer.adamW)
+        return try MeshEngine(config: config, parallel: configuration.parallelism, groups: groups, seed: configuration.seed,
+                              optimizer: configuration.optimizer.adamW)
     }
 
     /// The process groups of a layout over `world` (`nil` without a world).
-    public static func processGroups(_ parallelism: TrainingConfiguration.Parallelism,
-                                     world: (any Communicator)?) throws -> ProcessGroups? {
+    /// - Throws: ``ParallelConfigError/rankCountMismatch(layout:required:ranks:suggestions:)`` when the layout
+    ///   does not use exactly the world's ranks; ``CollectiveError``.
+    public static func processGroups(_ parallelism: ParallelConfig, world: (any Communicator)?) throws -> ProcessGroups? {
         guard let world else { return nil }
-        let mesh = try DeviceMesh(tp: parallelism.tensorParallel)
-        return try ProcessGroups(world: world, mesh: mesh)
+        try parallelism.validate(ranks: world.size)
+        return try ProcessGroups(world: world, mesh: parallelism.deviceMesh())
     }
 
     /// The micro-batches this rank runs in step `step` (from 0).
@@ -70,7 +81,8 @@ public final class Trainer {
         }
     }
 
-    /// Takes optimizer step `step` (from 1) and returns its figures.
+    /// Takes optimizer step `step` (from 1) and returns its figures: every rank computes the same ones (the
+    /// per-rank memory and bytes are gathered over the world, a collective).
     /// - Throws: ``ModelError`` for invalid batches; ``CollectiveError`` when a peer fails.
     public func step(_ step: Int) throws -> StepMetrics {
         let begin = DispatchTime.now().uptimeNanoseconds
@@ -79,15 +91,35 @@ public final class Trainer {
         let clip = configuration.optimizer.gradientClip.flatMap { $0 > 0 ? $0 : nil }
         let tokens = configuration.batch.globalBatchSize * configuration.data.sequenceLength
         let report = try engine.trainStep(try microBatches(step: step - 1), learningRate: learningRate,
-                                          maxGradientNorm: clip, globalTokens: tokens)
+                                          maxGradientNorm: clip, globalTokens: tokens, recorder: recorder, traceStep: step)
         let end = DispatchTime.now().uptimeNanoseconds
-        return StepMetrics(step: step, loss: report.loss, learningRate: Double(learningRate),
-                           gradientNorm: Double(report.gradientNorm), tokens: tokens,
-                           stepSeconds: Double(end - begin) / 1e9, elapsedSeconds: Double(end - startTime!) / 1e9)
+        var metrics = StepMetrics(step: step, loss: report.loss, learningRate: Double(shortest: learningRate),
+                                  gradientNorm: Double(shortest: report.gradientNorm), tokens: tokens,
+                                  stepSeconds: Double(end - begin) / 1e9, elapsedSeconds: Double(end - startTime!) / 1e9)
+        let flops = Double(tokens) * engine.config.trainingFlopsPerToken(sequenceLength: configuration.data.sequenceLength)
+        metrics.modelFlopsPerSecond = flops / max(metrics.stepSeconds, 1e-9)
+        metrics.mfu = peakFlopsPerSecond.map { metrics.modelFlopsPerSecond! / $0 }
+        metrics.reductionWaitSeconds = report.reductionWaitSeconds
+        let bytes = meter.map { MeshAxisBytes.sinceLast($0, last: &meteredBytes) } ?? [:]
+        let ranks = try RankFigures.gather(RankFigures(memory: engine.memory, bytes: bytes), world: engine.groups?.world)
+        metrics.memory = ranks.map(\.memory)
+        if meter != nil {
+            metrics.communicationBytes = Dictionary(uniqueKeysWithValues: MeshAxisBytes.Axis.allCases.map { axis in
+                (axis.rawValue, ranks.reduce(0) { $0 + ($1.bytes[axis] ?? 0) })
+            })
+        }
+        return metrics
     }
 
     /// Runs every step of the configuration, calling `onStep` after each.
     public func run(onStep: (StepMetrics) throws -> Void = { _ in }) throws {
         for s in 1...configuration.steps { try onStep(try step(s)) }
+    }
+}
+
+extension Double {
+    /// The Double whose shortest decimal form is `value`'s (so 1e-4 as a Float is written 0.0001, not 0.00010000000474974513).
+    init(shortest value: Float) {
+        self = Double("\(value)") ?? Double(value)
     }
 }

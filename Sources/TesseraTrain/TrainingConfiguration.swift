@@ -1,5 +1,6 @@
 import TesseraModels
 import TesseraNN
+import TesseraParallel
 
 /// Everything a training run needs to know, as one nested value: the CLI maps its flags onto it, a run can be
 /// described in JSON, and each concern (model, data, batch, optimizer, parallelism, output) has its own group
@@ -42,16 +43,14 @@ public struct TrainingConfiguration: Sendable, Hashable, Codable {
         }
     }
 
-    /// The batch of one optimizer step (see ``BatchLayout`` for how it is divided).
+    /// The batch of one optimizer step (see ``BatchLayout`` for how it is divided; the micro-batch size is
+    /// part of the layout, ``ParallelConfig/microBatchSize``).
     public struct Batch: Sendable, Hashable, Codable {
         /// `G`: sequences per optimizer step over all ranks.
         public var globalBatchSize: Int
-        /// `b`: sequences per forward/backward pass; gradients accumulate over `G / (b·dp)` passes.
-        public var microBatchSize: Int
 
-        public init(globalBatchSize: Int = 8, microBatchSize: Int? = nil) {
+        public init(globalBatchSize: Int = 8) {
             self.globalBatchSize = globalBatchSize
-            self.microBatchSize = microBatchSize ?? globalBatchSize
         }
     }
 
@@ -88,32 +87,19 @@ public struct TrainingConfiguration: Sendable, Hashable, Codable {
         }
     }
 
-    /// How the model is split over ranks. The product of the axes is the number of ranks.
-    public struct Parallelism: Sendable, Hashable, Codable {
-        /// Tensor-parallel ranks (Megatron column/row splits).
-        public var tensorParallel: Int
-        /// Megatron sequence parallelism inside the tensor-parallel group.
-        public var sequenceParallel: Bool
-
-        public init(tensorParallel: Int = 1, sequenceParallel: Bool = false) {
-            self.tensorParallel = tensorParallel
-            self.sequenceParallel = sequenceParallel
-        }
-
-        /// Ranks the layout needs.
-        public var ranks: Int { tensorParallel }
-    }
-
     /// What the run writes.
     public struct Output: Sendable, Hashable, Codable {
         /// A Hugging Face directory written at the end (config.json, model.safetensors, tokenizer files).
         public var saveDirectory: String?
         /// A JSON-lines file with one ``StepMetrics`` object per optimizer step.
         public var metricsPath: String?
+        /// A Chrome/Perfetto trace of every rank's forward, backward and communication spans.
+        public var tracePath: String?
 
-        public init(saveDirectory: String? = nil, metricsPath: String? = nil) {
+        public init(saveDirectory: String? = nil, metricsPath: String? = nil, tracePath: String? = nil) {
             self.saveDirectory = saveDirectory
             self.metricsPath = metricsPath
+            self.tracePath = tracePath
         }
     }
 
@@ -121,7 +107,9 @@ public struct TrainingConfiguration: Sendable, Hashable, Codable {
     public var data: Data
     public var batch: Batch
     public var optimizer: Optimizer
-    public var parallelism: Parallelism
+    /// How the model is split over ranks (dp × pp × tp, the schedule, the micro-batch size `b`, recomputation
+    /// and ZeRO); the product of the axes is the number of ranks.
+    public var parallelism: ParallelConfig
     public var output: Output
     /// Optimizer steps to take.
     public var steps: Int
@@ -129,7 +117,7 @@ public struct TrainingConfiguration: Sendable, Hashable, Codable {
     public var seed: UInt64
 
     public init(model: Model = Model(), data: Data, batch: Batch = Batch(), optimizer: Optimizer = Optimizer(),
-                parallelism: Parallelism = Parallelism(), output: Output = Output(), steps: Int = 100, seed: UInt64 = 0) {
+                parallelism: ParallelConfig = .singleDevice, output: Output = Output(), steps: Int = 100, seed: UInt64 = 0) {
         self.model = model
         self.data = data
         self.batch = batch
@@ -148,7 +136,10 @@ public struct TrainingConfiguration: Sendable, Hashable, Codable {
         }
         try require(steps >= 1, "--steps", "\(steps) must be at least 1")
         try require(data.sequenceLength >= 1, "--seq-len", "\(data.sequenceLength) must be at least 1")
-        _ = try BatchLayout(globalBatchSize: batch.globalBatchSize, microBatchSize: batch.microBatchSize)
+        try parallelism.validate()
+        _ = try BatchLayout(globalBatchSize: batch.globalBatchSize, microBatchSize: parallelism.microBatchSize,
+                            dataParallelSize: parallelism.dp)
+        try parallelism.validate(globalBatchSize: batch.globalBatchSize, sequenceLength: data.sequenceLength)
         let o = optimizer
         try require(o.learningRate > 0 && o.learningRate.isFinite, "--lr", "\(o.learningRate) must be positive")
         try require(o.minLearningRate >= 0 && o.minLearningRate <= o.learningRate, "--min-lr",
@@ -160,16 +151,13 @@ public struct TrainingConfiguration: Sendable, Hashable, Codable {
         try require((0..<1).contains(a.beta2), "--beta2", "\(a.beta2) must lie in [0, 1)")
         try require(a.epsilon > 0, "--eps", "\(a.epsilon) must be positive")
         try require((o.gradientClip ?? 0) >= 0, "--grad-clip", "\(o.gradientClip ?? 0) must not be negative (0 turns clipping off)")
-        try require(parallelism.tensorParallel >= 1, "--tp", "\(parallelism.tensorParallel) must be at least 1")
-        try require(!parallelism.sequenceParallel || parallelism.tensorParallel > 1, "--sequence-parallel",
-                    "sequence parallelism splits the sequence over the tensor-parallel group; use it with --tp 2 or more")
     }
 
     /// ``validate()``, then the checks against the model: the layout must split it and a sequence must fit its context.
-    /// - Throws: ``TrainingError/invalidOption(option:reason:)``; ``ModelError/indivisibleByTensorParallel(what:count:tp:valid:)``.
+    /// - Throws: ``TrainingError/invalidOption(option:reason:)``; ``ParallelConfigError`` naming the valid choices.
     public func validate(for model: TransformerConfig) throws {
         try validate()
-        try model.validate(tp: parallelism.tensorParallel)
+        try parallelism.validate(model: model)
         let context = model.contextLength
         guard data.sequenceLength <= context else {
             throw TrainingError.invalidOption(

@@ -54,11 +54,12 @@ public struct TrainingJob: Sendable {
 
     /// Builds this rank's engine (from the checkpoint or the seed) and trainer; every rank of `world` calls it.
     public func makeTrainer(world: (any Communicator)?) throws -> Trainer {
-        let engine: TransformerEngine
+        let engine: MeshEngine
         if let initialCheckpoint {
             let groups = try Trainer.processGroups(configuration.parallelism, world: world)
-            engine = try initialCheckpoint.makeEngine(groups: groups, sequenceParallel: configuration.parallelism.sequenceParallel,
-                                                      optimizer: configuration.optimizer.adamW)
+            engine = try MeshEngine(config: modelConfig, parallel: configuration.parallelism, groups: groups, seed: nil,
+                                    optimizer: configuration.optimizer.adamW)
+            try initialCheckpoint.loadWeights(into: engine.model)
         } else {
             engine = try Trainer.makeEngine(configuration: configuration, config: modelConfig, world: world)
         }
@@ -66,15 +67,10 @@ public struct TrainingJob: Sendable {
     }
 
     /// Writes the trained model as one Hugging Face directory whatever the layout (every rank calls it; the first
-    /// rank writes): config.json, model.safetensors and the tokenizer's files.
-    /// - Returns: a note when the tokenizer could not be saved (a GGUF's embedded tokenizer), else `nil`.
-    public func save(_ engine: TransformerEngine, toDirectory directory: String, world: (any Communicator)?) throws -> String? {
+    /// rank writes): config.json, model.safetensors and the tokenizer's files (a GGUF's tokenizer as tokenizer.json).
+    public func save(_ engine: MeshEngine, toDirectory directory: String, world: (any Communicator)?) throws {
         try engine.save(toDirectory: directory)
-        guard (world?.rank ?? 0) == 0 else { return nil }
-        guard tokenizer.isSavable else {
-            return "\(directory): saved without a tokenizer (the tokenizer inside \(tokenizer.name) cannot be written as Hugging Face files yet)"
-        }
+        guard (world?.rank ?? 0) == 0 else { return }
         try tokenizer.save(toDirectory: directory)
-        return nil
     }
 }

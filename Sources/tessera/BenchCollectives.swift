@@ -22,7 +22,7 @@ struct BenchCollectives: ParsableCommand {
     @Option(help: "Collectives: allReduce, allGather, reduceScatter, comma-separated.")
     var operations: String = "allReduce"
 
-    @Option(help: "Timed trials per point (the median is reported).")
+    @Option(help: "Timed trials per point, at most 3 from 64 MiB up (the median is reported).")
     var trials: Int = 5
 
     @Option(help: "Measure only this backend (default: threads here and mpi through mpirun; mpi when started by mpirun).")
@@ -65,7 +65,7 @@ struct BenchCollectives: ParsableCommand {
                 log("\(n) ranks: raw MPI_Allreduce …")
                 do {
                     samples += try RawMPIAllReduce.run(program: rawMPI, mpirun: mpirunCommand, ranks: n,
-                                                       sizes: sizes.map { max(4 * n, $0 / 4 / n * n * 4) })
+                                                       sizes: sizes.map { CollectiveTiming.bytes(requested: $0, ranks: n) }, trials: trials)
                 } catch {
                     notes.append("raw MPI_Allreduce on \(n) ranks not measured (build it with make bench): \(error)")
                 }

@@ -63,6 +63,12 @@ enum CollectiveTiming {
     /// Calls per trial: about 64 MiB of buffer per trial, 1 to 1000 calls.
     static func iterations(bytes: Int) -> Int { max(1, min(1000, (64 << 20) / max(bytes, 1))) }
 
+    /// The buffer actually measured for a requested size: whole floats that split evenly over the ranks.
+    static func bytes(requested: Int, ranks: Int) -> Int { max(ranks, requested / 4 / ranks * ranks) * 4 }
+
+    /// Trials per point: as requested, but at most 3 from 64 MiB up (one call per trial) to keep the run short.
+    static func trials(bytes: Int, requested: Int) -> Int { bytes >= 64 << 20 ? min(requested, 3) : requested }
+
     /// Times `call` on every rank of `world` (collective): one warm-up call, then `trials` trials of
     /// `iterations` calls each started after a barrier; a trial counts the slowest rank; returns the median.
     static func median(_ world: any Communicator, iterations: Int, trials: Int, _ call: () throws -> Void) throws -> Double {
@@ -85,10 +91,10 @@ enum CollectiveTiming {
         let n = world.size
         var samples: [CollectiveSample] = []
         for requested in sizes {
-            // Whole floats that split evenly over the ranks.
-            let count = max(n, requested / 4 / n * n)
-            let bytes = count * 4
+            let bytes = self.bytes(requested: requested, ranks: n)
+            let count = bytes / 4
             let iterations = self.iterations(bytes: bytes)
+            let trials = self.trials(bytes: bytes, requested: trials)
             for operation in operations {
                 let seconds = try time(operation, world: world, count: count, iterations: iterations, trials: trials)
                 samples.append(CollectiveSample(backend: backend, operation: operation, ranks: n, bytes: bytes,
@@ -132,8 +138,8 @@ enum CollectiveTiming {
 
 /// Runs the raw C `MPI_Allreduce` program (bench/mpi_allreduce.c) under mpirun and reads its lines.
 enum RawMPIAllReduce {
-    static func run(program: String, mpirun: [String], ranks: Int, sizes: [Int]) throws -> [CollectiveSample] {
-        let output = try Subprocess.run(mpirun + ["-np", "\(ranks)", program] + sizes.map(String.init))
+    static func run(program: String, mpirun: [String], ranks: Int, sizes: [Int], trials: Int) throws -> [CollectiveSample] {
+        let output = try Subprocess.run(mpirun + ["-np", "\(ranks)", program, "--trials", "\(trials)"] + sizes.map(String.init))
         return output.split(separator: "\n").compactMap { line -> CollectiveSample? in
             let fields = line.split(separator: " ")
             guard fields.count == 3, let bytes = Int(fields[0]), let seconds = Double(fields[1]),

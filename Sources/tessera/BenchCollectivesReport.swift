@@ -1,5 +1,6 @@
 import Foundation
 import TesseraCollectives
+import TesseraFormats
 
 /// The results of `tessera bench collectives`: printed as tables, saved as JSON.
 struct CollectiveBenchReport: Codable {
@@ -12,14 +13,14 @@ struct CollectiveBenchReport: Codable {
     func write(to path: String) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try encoder.encode(self).write(to: URL(fileURLWithPath: path), options: .atomic)
+        try encoder.encode(self).withUnsafeBytes { try AtomicWrite.write($0, to: path) }
     }
 
     /// One table per collective: rows are (ranks, size); columns the memcpy of the same bytes on every rank
     /// at once, the threads backend's copy-model bound, the threads and MPI backends, and raw MPI_Allreduce.
     func table(operations: [CollectiveBenchOperation]) -> String {
         var lines = [
-            "Collectives on \(machine); median of \(trials) trials after a warm-up, each trial's time is the slowest rank's.",
+            "Collectives on \(machine); median of \(trials) trials (3 from 64 MiB) after a warm-up; a trial's time is the slowest rank's.",
             "GB/s = 10⁹ bytes/s. algbw = bytes / time; busbw = algbw × 2(n−1)/n for all-reduce, × (n−1)/n for all-gather",
             "and reduce-scatter (nccl-tests, doc/PERFORMANCE.md). memcpy: every rank copies the same bytes at once (GB/s per rank).",
             "bound: the threads backend's traffic as memcpys at that rate (all-reduce (3n−1)/2n, all-gather 1, reduce-scatter",

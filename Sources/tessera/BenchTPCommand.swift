@@ -10,17 +10,7 @@ struct BenchTP: ParsableCommand {
         commandName: "tp",
         abstract: "tp=N on N cores (threads backend, one BLAS thread per rank) against tp=1 with N BLAS threads.")
 
-    @Option(help: "Model preset or config.json.")
-    var config = "gpt2-small"
-
-    @Option(help: "Use only this many layers (a quick smoke run).")
-    var layers: Int?
-
-    @Option(help: "Sequences per step.")
-    var batch = 4
-
-    @Option(name: .customLong("seq-len"), help: "Tokens per sequence.")
-    var sequenceLength = 256
+    @OptionGroup var shape: BenchShapeOptions
 
     @Option(help: "Tensor-parallel ranks (and cores).")
     var tp = 2
@@ -28,20 +18,13 @@ struct BenchTP: ParsableCommand {
     @Flag(name: .customLong("sequence-parallel"), help: "Also split norms and residuals over the sequence.")
     var sequenceParallel = false
 
-    @Option(help: "Untimed warm-up steps.")
-    var warmup = 2
-
-    @Option(help: "Timed steps (the median is reported).")
-    var steps = 5
-
-    @Option(help: "Also write the results as JSON to this file.")
-    var json: String?
 
     func run() throws {
-        var model = try TransformerConfig.named(config)
-        if let layers { model.layers = layers }
+        let (config, layers, batch, sequenceLength, warmup, steps, json) =
+            (shape.config, shape.layers, shape.batch, shape.sequenceLength, shape.warmup, shape.steps, shape.json)
+        let shape = try self.shape.shape()
+        let model = shape.config
         try model.validate(tp: tp)
-        let shape = TrainingBenchmark.Shape(config: model, batch: batch, sequenceLength: sequenceLength)
         let log: @Sendable (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
 
         log("tp=1 with \(tp) BLAS threads: \(warmup) warm-up + \(steps) timed steps…")

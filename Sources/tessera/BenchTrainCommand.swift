@@ -9,26 +9,10 @@ struct BenchTrain: ParsableCommand {
         commandName: "train",
         abstract: "Training throughput against PyTorch and against cblas_sgemm (GPT-2 small, 4 × 256 tokens, fp32, AdamW).")
 
-    @Option(help: "Model preset or config.json.")
-    var config = "gpt2-small"
-
-    @Option(help: "Use only this many layers (a quick smoke run; the peer gets the same).")
-    var layers: Int?
-
-    @Option(help: "Sequences per step.")
-    var batch = 4
-
-    @Option(name: .customLong("seq-len"), help: "Tokens per sequence.")
-    var sequenceLength = 256
+    @OptionGroup var shape: BenchShapeOptions
 
     @Option(help: "Threads for both sides (OpenBLAS for Tessera, torch.set_num_threads for PyTorch).")
     var threads = 2
-
-    @Option(help: "Untimed warm-up steps.")
-    var warmup = 2
-
-    @Option(help: "Timed steps (the median is reported).")
-    var steps = 5
 
     @Option(help: "Python interpreter for the PyTorch peer.")
     var python = "python3"
@@ -39,28 +23,31 @@ struct BenchTrain: ParsableCommand {
     @Flag(name: .customLong("no-peer"), help: "Skip the PyTorch peer.")
     var noPeer = false
 
-    @Option(help: "Also write the results as JSON to this file.")
-    var json: String?
 
     func run() throws {
-        var model = try TransformerConfig.named(config)
-        if let layers { model.layers = layers }
-        let shape = TrainingBenchmark.Shape(config: model, batch: batch, sequenceLength: sequenceLength)
+        let (config, layers, batch, sequenceLength, warmup, steps, json) =
+            (shape.config, shape.layers, shape.batch, shape.sequenceLength, shape.warmup, shape.steps, shape.json)
+        let shape = try self.shape.shape()
+        let model = shape.config
         let log: @Sendable (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
 
         // The limit: the dominant product of the step (the MLP's up projection over all tokens of the step).
         let m = shape.tokensPerStep, n = model.mlp.intermediateSize, k = model.hiddenSize
         log("measuring cblas_sgemm \(m)×\(n)×\(k) on \(threads) threads…")
-        let sgemm = TrainingBenchmark.sgemmRate(m: m, n: n, k: k, threads: threads)
+        var sgemmRates = TrainingBenchmark.sgemmSamples(m: m, n: n, k: k, threads: threads)
         log("Tessera: \(warmup) warm-up + \(steps) timed steps…")
         let tessera = try TrainingBenchmark.measure(shape, blasThreads: threads, warmup: warmup, steps: steps, progress: log)
         let tesseraPeak = TrainingBenchmark.peakResidentBytes()
         let peer = noPeer ? nil : try runPeer(log: log)
+        // Sampled before and after both runs, so a machine that got busier or quieter meanwhile shows in the limit too.
+        sgemmRates += TrainingBenchmark.sgemmSamples(m: m, n: n, k: k, threads: threads)
+        let sgemm = TrainingBenchmark.median(sgemmRates)
 
         let tesseraFlops = shape.flopsPerStep / tessera.medianStepSeconds / 1e9
         print("Training throughput: \(config)\(layers.map { " (\($0) layers)" } ?? "") (\(model.parameterCount) parameters),"
               + " \(batch) × \(sequenceLength) tokens per step, fp32, AdamW, \(threads) threads")
-        print("Machine: \(TrainingBenchmark.machine). Median of \(steps) steps after \(warmup) warm-up steps.")
+        print("Machine: \(TrainingBenchmark.machine). Median of \(steps) steps after \(warmup) warm-up steps;"
+              + " sgemm: median of \(sgemmRates.count) products sampled before and after the runs.")
         print("Model FLOP per step = \(shape.formula) = \(String(format: "%.3e", shape.flopsPerStep))")
         print("")
         print("| implementation | tokens/s | step s | model GFLOP/s | % of sgemm | peak RSS MiB |")
@@ -85,7 +72,7 @@ struct BenchTrain: ParsableCommand {
                 "benchmark": "train", "machine": TrainingBenchmark.machine, "config": config, "layers": model.layers,
                 "parameters": model.parameterCount, "batch": batch, "seq_len": sequenceLength, "threads": threads,
                 "warmup_steps": warmup, "timed_steps": steps, "flops_per_step": shape.flopsPerStep, "flops_formula": shape.formula,
-                "sgemm": ["m": m, "n": n, "k": k, "gflops": sgemm],
+                "sgemm": ["m": m, "n": n, "k": k, "gflops": sgemm, "samples_gflops": sgemmRates],
                 "tessera": ["step_seconds": tessera.stepSeconds, "median_step_seconds": tessera.medianStepSeconds,
                             "tokens_per_second": tessera.tokensPerSecond, "model_gflops": tesseraFlops,
                             "fraction_of_sgemm": tesseraFlops / sgemm, "peak_resident_bytes": tesseraPeak, "losses": tessera.losses],
@@ -112,11 +99,11 @@ struct BenchTrain: ParsableCommand {
         guard FileManager.default.fileExists(atPath: peerScript) else {
             throw ValidationError("\(peerScript): the PyTorch peer script is missing; run from the repository root, pass --peer-script PATH, or use --no-peer")
         }
-        log("PyTorch: \(warmup) warm-up + \(steps) timed steps…")
+        log("PyTorch: \(shape.warmup) warm-up + \(shape.steps) timed steps…")
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = [python, peerScript, "--threads", "\(threads)", "--batch", "\(batch)", "--seq-len", "\(sequenceLength)",
-                             "--warmup", "\(warmup)", "--steps", "\(steps)", "--layers", "\(layers ?? 12)"]
+        process.arguments = [python, peerScript, "--threads", "\(threads)", "--batch", "\(shape.batch)", "--seq-len", "\(shape.sequenceLength)",
+                             "--warmup", "\(shape.warmup)", "--steps", "\(shape.steps)", "--layers", "\(shape.layers ?? 12)"]
         let output = Pipe()
         process.standardOutput = output
         try process.run()

@@ -1,8 +1,40 @@
+import ArgumentParser
 import Foundation
 import TesseraCollectives
 import TesseraModels
+import TesseraParallel
 import TesseraTensor
 import TesseraTrain
+
+/// The shape and repetitions `tessera bench train` and `tessera bench tp` share.
+struct BenchShapeOptions: ParsableArguments {
+    @Option(help: "Model preset or config.json.")
+    var config = "gpt2-small"
+
+    @Option(help: "Use only this many layers (a quick smoke run; a peer gets the same).")
+    var layers: Int?
+
+    @Option(help: "Sequences per step.")
+    var batch = 4
+
+    @Option(name: .customLong("seq-len"), help: "Tokens per sequence.")
+    var sequenceLength = 256
+
+    @Option(help: "Untimed warm-up steps.")
+    var warmup = 2
+
+    @Option(help: "Timed steps (the median is reported).")
+    var steps = 5
+
+    @Option(help: "Also write the results as JSON to this file.")
+    var json: String?
+
+    func shape() throws -> TrainingBenchmark.Shape {
+        var model = try TransformerConfig.named(config)
+        if let layers { model.layers = layers }
+        return TrainingBenchmark.Shape(config: model, batch: batch, sequenceLength: sequenceLength)
+    }
+}
 
 /// Measurements shared by `tessera bench train` and `tessera bench tp`: timed training steps through the real
 /// ``Trainer``, the `cblas_sgemm` rate of the same machine, the model's FLOP count and peak memory.
@@ -44,10 +76,17 @@ enum TrainingBenchmark {
     /// OpenBLAS threads per process, on deterministic pseudo-random tokens.
     static func measure(_ shape: Shape, tp: Int = 1, sequenceParallel: Bool = false, blasThreads: Int, warmup: Int, steps: Int,
                         progress: @escaping @Sendable (String) -> Void) throws -> Run {
+        try measure(shape, parallel: ParallelConfig(tp: tp, sequenceParallel: sequenceParallel, microBatchSize: shape.batch),
+                    blasThreads: blasThreads, warmup: warmup, steps: steps, progress: progress)
+    }
+
+    /// Trains `shape` on the `parallel.ranks` thread ranks of any layout (dp × pp × tp, memory options).
+    static func measure(_ shape: Shape, parallel: ParallelConfig, blasThreads: Int, warmup: Int, steps: Int,
+                        progress: @escaping @Sendable (String) -> Void) throws -> Run {
         let configuration = TrainingConfiguration(
             model: .init(config: "bench"), data: .init(path: "random tokens", sequenceLength: shape.sequenceLength),
             batch: .init(globalBatchSize: shape.batch), optimizer: .init(learningRate: 1e-4, minLearningRate: 1e-4, schedule: .constant),
-            parallelism: .init(tensorParallel: tp, sequenceParallel: sequenceParallel), steps: warmup + steps, seed: 0)
+            parallelism: parallel, steps: warmup + steps, seed: 0)
         let random = DeterministicRandom(seed: 0, stream: "bench tokens")
         let vocabulary = UInt64(shape.config.vocabularySize)
         let ids = (0..<shape.tokensPerStep * (warmup + steps) + 1).map { Int32(random.bits(at: UInt64($0)) % vocabulary) }
@@ -55,7 +94,7 @@ enum TrainingBenchmark {
                                     globalBatchSize: shape.batch, vocabularySize: shape.config.vocabularySize, tokenizerName: "random")
         BLASThreads.set(blasThreads)
         let config = shape.config
-        let runs = try ThreadGroup.run(ranks: tp) { world -> Run in
+        let runs = try ThreadGroup.run(ranks: parallel.ranks) { world -> Run in
             let meter = CommunicationMeter()
             let engine = try Trainer.makeEngine(configuration: configuration, config: config,
                                                 world: MeteredCommunicator(world, meter: meter))
@@ -77,13 +116,13 @@ enum TrainingBenchmark {
         return runs[0]
     }
 
-    /// `cblas_sgemm` GFLOP/s on `[m, k] × [k, n]` with `threads` OpenBLAS threads: the median of `repeats`
-    /// products after one warm-up.
-    static func sgemmRate(m: Int, n: Int, k: Int, threads: Int, repeats: Int = 7) -> Double {
+    /// `cblas_sgemm` GFLOP/s of each of `repeats` products `[m, k] × [k, n]` (after one warm-up) with `threads`
+    /// OpenBLAS threads. Benchmarks sample it before and after their own runs and report the median of both.
+    static func sgemmSamples(m: Int, n: Int, k: Int, threads: Int, repeats: Int = 7) -> [Double] {
         BLASThreads.set(threads)
         let a = [Float](repeating: 0.5, count: m * k), b = [Float](repeating: 0.25, count: k * n)
         var c = [Float](repeating: 0, count: m * n)
-        var times: [Double] = []
+        var rates: [Double] = []
         for r in 0...repeats {
             let start = DispatchTime.now().uptimeNanoseconds
             a.withUnsafeBufferPointer { a in
@@ -93,9 +132,10 @@ enum TrainingBenchmark {
                     }
                 }
             }
-            if r > 0 { times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9) }
+            let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+            if r > 0 { rates.append(2 * Double(m) * Double(n) * Double(k) / seconds / 1e9) }
         }
-        return 2 * Double(m) * Double(n) * Double(k) / median(times) / 1e9
+        return rates
     }
 
     /// Peak resident memory of this process (`VmHWM`), in bytes.

@@ -1,6 +1,7 @@
 import ArgumentParser
 import TesseraCollectives
 import TesseraModels
+import TesseraParallel
 import TesseraTrain
 
 /// The flags `tessera eval` and `tessera generate` share: the model, its tensor-parallel split and the launch.
@@ -24,7 +25,7 @@ struct ModelArguments: ParsableArguments {
     func run(_ location: ModelLocation, _ body: @escaping @Sendable (TransformerEngine, any Communicator) throws -> Void) throws {
         let tp = self.tp
         _ = try Launcher.run(try launch.options(ranks: tp)) { world in
-            let groups = try Trainer.processGroups(.init(tensorParallel: tp), world: world)
+            let groups = try Trainer.processGroups(ParallelConfig(tp: tp), world: world)
             try body(try location.makeEngine(groups: groups), world)
         }
     }

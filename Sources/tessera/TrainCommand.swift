@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import TesseraCollectives
 import TesseraModels
+import TesseraPipeline
 import TesseraTrain
 
 /// `tessera train`: trains a model on a text file on threads or MPI ranks.
@@ -22,55 +23,75 @@ struct Train: ParsableCommand {
     @OptionGroup(title: "Output") var output: TrainOutputOptions
 
     /// The run the flags describe.
-    func makeConfiguration() -> TrainingConfiguration {
+    /// - Throws: ``ParallelConfigError`` for an invalid layout.
+    func makeConfiguration() throws -> TrainingConfiguration {
         var c = TrainingConfiguration(data: .init(path: data.data))
         model.apply(to: &c)
         data.apply(to: &c)
         batch.apply(to: &c)
         optimizer.apply(to: &c)
-        parallel.apply(to: &c)
+        try parallel.apply(to: &c)
         output.apply(to: &c)
         return c
     }
 
     func run() throws {
-        let configuration = makeConfiguration()
+        let configuration = try makeConfiguration()
         let ranks = try parallel.launchRanks(for: configuration)
         let job = try TrainingJob(configuration: configuration)
         let options = try launch.options(ranks: ranks)
         let style: ProgressDisplay.Style = isatty(STDOUT_FILENO) == 1 ? .bar(width: 30) : .plain
-        _ = try Launcher.run(options) { world in try Self.train(job, world: world, backend: options.backend, style: style) }
+        // Thread ranks share one recorder (one clock); each MPI process starts its own after a barrier.
+        let sharedRecorder = options.backend == .threads && configuration.output.tracePath != nil ? PipelineTraceRecorder() : nil
+        _ = try Launcher.run(options) { world in
+            try Self.train(job, world: world, backend: options.backend, style: style, sharedRecorder: sharedRecorder)
+        }
     }
 
-    /// One rank's run; world rank 0 prints and writes the metrics.
-    static func train(_ job: TrainingJob, world: any Communicator, backend: Backend, style: ProgressDisplay.Style) throws {
+    /// One rank's run; world rank 0 prints and writes the metrics and the trace.
+    static func train(_ job: TrainingJob, world unmetered: any Communicator, backend: Backend, style: ProgressDisplay.Style,
+                      sharedRecorder: PipelineTraceRecorder?) throws {
         let c = job.configuration
+        let meter = CommunicationMeter()
+        let world = MeteredCommunicator(unmetered, meter: meter)
         let reporting = world.rank == 0
         func say(_ line: String) {
             if reporting { Console.write(line + "\n") }
         }
         job.notes.forEach(say)
         let trainer = try job.makeTrainer(world: world)
+        trainer.meter = meter
+        trainer.peakFlopsPerSecond = try MatmulRate.measure(world: unmetered)
+        if c.output.tracePath != nil {
+            try unmetered.barrier()
+            trainer.recorder = sharedRecorder ?? PipelineTraceRecorder()
+        }
         let m = job.modelConfig
         say("model: \(job.initialCheckpoint?.path ?? c.model.config) (\(m.architecture.rawValue), \(m.parameterCount) parameters,"
             + " \(m.layers) layers, hidden \(m.hiddenSize), vocabulary \(m.vocabularySize))")
-        say("layout: tp=\(c.parallelism.tensorParallel)\(c.parallelism.sequenceParallel ? " with sequence parallelism" : "")"
-            + " on \(world.size) rank(s), \(backend) backend")
+        let p = c.parallelism, perStep = trainer.layout.microBatchesPerRank
+        say("layout: \(p.ranks) rank(s) on the \(backend) backend: dp=\(p.dp) × pp=\(p.pp) × tp=\(p.tp)"
+            + (p.sequenceParallel ? " with sequence parallelism" : "")
+            + (p.pp > 1 ? ", \(p.pipeline.schedule.rawValue) schedule" + (p.pipeline.virtualStages > 1 ? " with \(p.pipeline.virtualStages) virtual stages" : "")
+                + ", layers per stage \(trainer.engine.partition.layout)" : "")
+            + (p.memory.recompute != .none ? ", \(p.memory.recompute) recomputation" : "") + (p.memory.zeroStage > 0 ? ", ZeRO-\(p.memory.zeroStage)" : ""))
         say("batch: \(c.batch.globalBatchSize) × \(c.data.sequenceLength) = \(c.batch.globalBatchSize * c.data.sequenceLength) tokens per step,"
-            + " micro-batch \(c.batch.microBatchSize) (\(trainer.layout.microBatchesPerRank) per step per rank);"
-            + " \(c.steps) steps, lr \(c.optimizer.learningRate) \(c.optimizer.schedule.rawValue)")
+            + " micro-batch \(p.microBatchSize) (\(perStep) per step per pipeline); \(c.steps) steps, lr \(c.optimizer.learningRate) \(c.optimizer.schedule.rawValue)")
+        if p.pp > 1 && perStep < p.pp {
+            say("note: \(perStep) micro-batch(es) on \(p.pp) stages leave most of each step idle (bubble (p−1)/(m+p−1)); use a smaller --micro-batch-size")
+        }
+        say("cblas_sgemm rate of all ranks together: \(String(format: "%.1f", trainer.peakFlopsPerSecond! / 1e9)) GFLOP/s (MFU is taken against it)")
+        // Activations predicted from the micro-batch shape and the schedule (equal to what a step holds at its peak).
+        let predicted = try trainer.engine.memory(forMicroBatchOf: p.microBatchSize, length: c.data.sequenceLength, microBatches: perStep)
+        let memory = try MemorySummary.gather(predicted, world: world)
+        say("memory per rank (activations: the most the micro-batches in flight hold at once):")
+        MemorySummary.lines(memory).forEach { say("  " + $0) }
         let writer = try reporting ? c.output.metricsPath.map(MetricsWriter.init(path:)) : nil
         let display = ProgressDisplay(style: style, totalSteps: c.steps)
         var last: StepMetrics?
         var rates: [Double] = []
         for step in 1...c.steps {
             let metrics = try trainer.step(step)
-            if step == 1 {
-                // Activations are known once a step has run; every rank joins the gather.
-                let memory = try MemorySummary.gather(trainer.engine.memory, world: world)
-                say("memory per rank (activations saved for the backward pass of one micro-batch):")
-                MemorySummary.lines(memory).forEach { say("  " + $0) }
-            }
             if reporting {
                 try writer?.append(metrics)
                 Console.write(display.update(metrics))
@@ -84,8 +105,13 @@ struct Train: ParsableCommand {
             say("done: \(c.steps) steps in \(String(format: "%.1f", last.elapsedSeconds)) s, final loss \(String(format: "%.4f", last.loss)),"
                 + " \(String(format: "%.0f", rate)) tokens/s (mean after step 1)")
         }
+        if let path = c.output.tracePath, let recorder = trainer.recorder,
+           let trace = try TraceCollection.gather(recorder, world: unmetered, shared: sharedRecorder != nil) {
+            try trace.write(to: path)
+            say("trace: \(path) (draw it: tessera pipeline draw \(path) --svg timeline.svg" + (p.pp > 1 ? " --schedule \(p.pipeline.schedule.rawValue)" : "") + ")")
+        }
         if let directory = c.output.saveDirectory {
-            if let note = try job.save(trainer.engine, toDirectory: directory, world: world) { say(note) }
+            try job.save(trainer.engine, toDirectory: directory, world: world)
             say("saved \(directory)")
         }
     }

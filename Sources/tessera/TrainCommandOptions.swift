@@ -1,8 +1,12 @@
 import ArgumentParser
+import Foundation
 import TesseraNN
+import TesseraParallel
+import TesseraPipeline
 import TesseraTrain
 
 extension LearningRateSchedule.Kind: ExpressibleByArgument {}
+extension Recomputation: ExpressibleByArgument {}
 
 /// The flags of `tessera train`, one group per part of ``TrainingConfiguration``; each group writes its part.
 /// New options (pipeline and data parallelism, ZeRO, recomputation, traces) go into the group they belong to.
@@ -40,9 +44,6 @@ struct TrainBatchOptions: ParsableArguments {
     @Option(name: .customLong("global-batch-size"), help: "Sequences per optimizer step over all ranks (G).")
     var globalBatchSize = 8
 
-    @Option(name: .customLong("micro-batch-size"), help: "Sequences per forward/backward pass; gradients accumulate when smaller than G. Default: G.")
-    var microBatchSize: Int?
-
     @Option(help: "Optimizer steps.")
     var steps = 100
 
@@ -50,7 +51,7 @@ struct TrainBatchOptions: ParsableArguments {
     var seed: UInt64 = 0
 
     func apply(to c: inout TrainingConfiguration) {
-        c.batch = .init(globalBatchSize: globalBatchSize, microBatchSize: microBatchSize)
+        c.batch = .init(globalBatchSize: globalBatchSize)
         c.steps = steps
         c.seed = seed
     }
@@ -92,26 +93,61 @@ struct TrainOptimizerOptions: ParsableArguments {
 }
 
 struct TrainParallelOptions: ParsableArguments {
+    @Option(help: "Data-parallel replicas (each takes G/dp consecutive sequences of the global batch).")
+    var dp = 1
+
+    @Option(help: "Pipeline stages.")
+    var pp = 1
+
     @Option(help: "Tensor-parallel ranks.")
     var tp = 1
 
     @Flag(name: .customLong("sequence-parallel"), help: "Megatron sequence parallelism inside the tensor-parallel group.")
     var sequenceParallel = false
 
-    @Option(help: "Ranks to start on the threads backend (default: the layout's product; under mpirun the job size counts).")
+    @Option(help: "Pipeline schedule: gpipe, 1f1b, interleaved or zb-h1.")
+    var schedule: PipelineScheduleKind = .oneForwardOneBackward
+
+    @Option(name: .customLong("virtual-stages"), help: "Model chunks per stage (interleaved schedule).")
+    var virtualStages = 1
+
+    @Option(name: .customLong("pipeline-layout"), help: "Layers per model chunk, e.g. 5,6,6,5 (default: balanced by cost).")
+    var pipelineLayout: String?
+
+    @Option(name: .customLong("micro-batch-size"), help: "Sequences per forward/backward pass (b); each pipeline runs G/(dp·b) micro-batches per step. Default: G/dp.")
+    var microBatchSize: Int?
+
+    @Option(help: "Activation recomputation: none, selective (the attention core) or full (each layer from its input).")
+    var recompute: Recomputation = .none
+
+    @Option(name: .customLong("zero-stage"), help: "0: every data-parallel rank keeps the whole AdamW state; 1: the moments and the update are sharded over dp.")
+    var zeroStage = 0
+
+    @Option(help: "Ranks to start on the threads backend (default: dp·pp·tp; under mpirun the job size counts).")
     var ranks: Int?
 
-    func apply(to c: inout TrainingConfiguration) {
-        c.parallelism = .init(tensorParallel: tp, sequenceParallel: sequenceParallel)
+    /// - Throws: ``ParallelConfigError`` for an invalid layout, naming the valid choices.
+    func apply(to c: inout TrainingConfiguration) throws {
+        let layout = try pipelineLayout.map { text in
+            try text.split(separator: ",", omittingEmptySubsequences: false).map { field in
+                guard let count = Int(field.trimmingCharacters(in: .whitespaces)) else {
+                    throw ParallelConfigError.invalidOption(option: "--pipeline-layout", value: text,
+                                                            valid: "a comma-separated list of layer counts, one per stage (e.g. 5,6,6,5)")
+                }
+                return count
+            }
+        }
+        c.parallelism = try ParallelConfig(
+            dp: dp, pp: pp, tp: tp, sequenceParallel: sequenceParallel,
+            microBatchSize: microBatchSize ?? max(1, c.batch.globalBatchSize / max(1, dp)),
+            pipeline: .init(schedule: schedule, virtualStages: virtualStages, layout: layout),
+            memory: .init(recompute: recompute, zeroStage: zeroStage))
     }
 
     /// The ranks to launch: the layout's product, which `--ranks`, when given, must equal.
     func launchRanks(for c: TrainingConfiguration) throws -> Int {
-        let needed = c.parallelism.ranks
-        if let ranks, ranks != needed {
-            throw TrainingError.invalidOption(option: "--ranks", reason: "the layout tp=\(c.parallelism.tensorParallel) needs \(needed) rank(s), not \(ranks); drop --ranks or change the layout")
-        }
-        return needed
+        if let ranks { try c.parallelism.validate(ranks: ranks) }
+        return c.parallelism.ranks
     }
 }
 
@@ -122,7 +158,10 @@ struct TrainOutputOptions: ParsableArguments {
     @Option(help: "Write one JSON object per optimizer step to this file (JSON lines).")
     var metrics: String?
 
+    @Option(help: "Write every stage's forward, backward and communication spans as a Chrome/Perfetto trace (draw it with `tessera pipeline draw`).")
+    var trace: String?
+
     func apply(to c: inout TrainingConfiguration) {
-        c.output = .init(saveDirectory: save, metricsPath: metrics)
+        c.output = .init(saveDirectory: save, metricsPath: metrics, tracePath: trace)
     }
 }

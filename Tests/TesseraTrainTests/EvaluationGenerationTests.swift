@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import TesseraCollectives
 import TesseraModels
+import TesseraParallel
 import TesseraTrain
 
 @Suite(.serialized) struct EvaluationGenerationTests {
@@ -13,13 +14,13 @@ import TesseraTrain
         let configuration = TrainingConfiguration(
             model: .init(config: "tiny"), data: .init(path: "abc.txt", sequenceLength: 16), batch: .init(globalBatchSize: 4),
             optimizer: .init(learningRate: 1e-2, minLearningRate: 1e-2, schedule: .constant),
-            parallelism: .init(tensorParallel: tp), steps: steps, seed: 5)
+            parallelism: try ParallelConfig(tp: tp, microBatchSize: 4), steps: steps, seed: 5)
         let config = try TransformerConfig.preset(named: "tiny")
         let engine = try Trainer.makeEngine(configuration: configuration, config: config, world: world)
         let data = try TrainingData(path: "abc.txt", ids: ids, sequenceLength: 16, globalBatchSize: 4, vocabularySize: 256,
                                     tokenizerName: "byte")
         try Trainer(configuration: configuration, engine: engine, data: data).run()
-        return engine
+        return try engine.inferenceEngine()
     }
 
     @Test func windowsScoreEveryTargetOnce() {

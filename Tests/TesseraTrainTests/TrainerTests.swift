@@ -1,6 +1,7 @@
 import Testing
 import TesseraCollectives
 import TesseraModels
+import TesseraParallel
 import TesseraTrain
 
 /// The training loop on the `tiny` preset: it learns, gradient accumulation and tensor parallelism change
@@ -9,12 +10,12 @@ import TesseraTrain
     /// A repetitive byte stream a tiny model learns within a few steps.
     static let ids: [Int32] = Array(String(repeating: "the quick brown fox jumps over the lazy dog. ", count: 20).utf8.map { Int32($0) })
 
-    static func configuration(micro: Int = 4, tp: Int = 1, sequenceParallel: Bool = false, steps: Int = 4) -> TrainingConfiguration {
+    static func configuration(micro: Int = 4, tp: Int = 1, sequenceParallel: Bool = false, steps: Int = 4) throws -> TrainingConfiguration {
         TrainingConfiguration(
             model: .init(config: "tiny"), data: .init(path: "fox.txt", sequenceLength: 16),
-            batch: .init(globalBatchSize: 4, microBatchSize: micro),
+            batch: .init(globalBatchSize: 4),
             optimizer: .init(learningRate: 1e-2, minLearningRate: 1e-3, warmupSteps: 1),
-            parallelism: .init(tensorParallel: tp, sequenceParallel: sequenceParallel), steps: steps, seed: 3)
+            parallelism: try ParallelConfig(tp: tp, sequenceParallel: sequenceParallel, microBatchSize: micro), steps: steps, seed: 3)
     }
 
     /// Losses of a run on `ranks` threads (rank 0's figures; every rank reports the same).
@@ -33,34 +34,34 @@ import TesseraTrain
     }
 
     @Test func theLossFalls() throws {
-        let losses = try Self.losses(Self.configuration(steps: 6))
+        let losses = try Self.losses(try Self.configuration(steps: 6))
         #expect(abs(losses[0] - log(256)) < 0.3, "a fresh model predicts about uniformly: \(losses[0])")
         #expect(losses.last! < losses[0] - 0.5, "\(losses)")
     }
 
     @Test func gradientAccumulationMatchesTheWholeBatch() throws {
-        let whole = try Self.losses(Self.configuration(micro: 4))
+        let whole = try Self.losses(try Self.configuration(micro: 4))
         for micro in [1, 2] {
-            let accumulated = try Self.losses(Self.configuration(micro: micro))
+            let accumulated = try Self.losses(try Self.configuration(micro: micro))
             for (a, b) in zip(accumulated, whole) { #expect(abs(a - b) <= 1e-5 * b, "micro-batch \(micro): \(a) vs \(b)") }
         }
         // Not vacuous: another data order (a different seed changes the initialization) moves the losses.
-        var other = Self.configuration()
+        var other = try Self.configuration()
         other.seed = 4
         #expect(try Self.losses(other)[1] != whole[1])
     }
 
     @Test func tensorParallelRunsMatchOneDevice() throws {
-        let single = try Self.losses(Self.configuration())
+        let single = try Self.losses(try Self.configuration())
         for (tp, sp) in [(2, false), (2, true)] {
-            let split = try Self.losses(Self.configuration(tp: tp, sequenceParallel: sp))
+            let split = try Self.losses(try Self.configuration(tp: tp, sequenceParallel: sp))
             for (a, b) in zip(split, single) { #expect(abs(a - b) <= 1e-5 * b, "tp=\(tp) sp=\(sp): \(a) vs \(b)") }
         }
     }
 
     @Test func theScheduleWarmsUpAndDecays() throws {
         let config = try TransformerConfig.preset(named: "tiny")
-        let configuration = Self.configuration(steps: 4)
+        let configuration = try Self.configuration(steps: 4)
         let data = try TrainingData(path: "fox.txt", ids: Self.ids, sequenceLength: 16, globalBatchSize: 4, vocabularySize: 256,
                                     tokenizerName: "byte")
         let trainer = try Trainer(configuration: configuration, engine: try Trainer.makeEngine(configuration: configuration, config: config, world: nil),
@@ -73,26 +74,26 @@ import TesseraTrain
 
     @Test func badOptionsAreRefusedWithTheFlagToChange() throws {
         let config = try TransformerConfig.preset(named: "tiny")  // context 64
-        var long = Self.configuration()
+        var long = try Self.configuration()
         long.data.sequenceLength = 128
         let data = try TrainingData(path: "fox.txt", ids: Self.ids, sequenceLength: 128, globalBatchSize: 4, vocabularySize: 256,
                                     tokenizerName: "byte")
-        let engine = try Trainer.makeEngine(configuration: Self.configuration(), config: config, world: nil)
+        let engine = try Trainer.makeEngine(configuration: try Self.configuration(), config: config, world: nil)
         #expect(throws: TrainingError.invalidOption(option: "--seq-len", reason: "128 exceeds the model's context of 64 tokens; use --seq-len ≤ 64")) {
             try Trainer(configuration: long, engine: engine, data: data)
         }
-        var bad = Self.configuration()
+        var bad = try Self.configuration()
         bad.optimizer.minLearningRate = 1
         #expect(throws: TrainingError.self) { try bad.validate() }
-        bad = Self.configuration()
+        bad = try Self.configuration()
         bad.parallelism.sequenceParallel = true
-        #expect(throws: TrainingError.invalidOption(option: "--sequence-parallel", reason: "sequence parallelism splits the sequence over the tensor-parallel group; use it with --tp 2 or more")) {
+        #expect(throws: ParallelConfigError.sequenceParallel(reason: "sequence parallelism splits the sequence over the tensor-parallel group; use it with --tp 2 or more")) {
             try bad.validate()
         }
         // tiny has 4 heads and 2 kv heads: tp=3 cannot split it, and the error lists the choices.
         #expect {
             try ThreadGroup.run(ranks: 3) { world in
-                _ = try Trainer.makeEngine(configuration: Self.configuration(tp: 3), config: config, world: world)
+                _ = try Trainer.makeEngine(configuration: try Self.configuration(tp: 3), config: config, world: world)
             }
         } throws: { error in "\(error)".contains("use tp ∈ {1, 2, 4}") }
     }

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import TesseraFormats
 import TesseraModels
+import TesseraParallel
 import TesseraTrain
 
 /// Whole jobs as the CLI runs them: from a text file and a preset to a saved Hugging Face directory and back, and
@@ -22,8 +23,9 @@ import TesseraTrain
                        steps: Int = 3) -> TrainingConfiguration {
         TrainingConfiguration(
             model: .init(config: config, initialCheckpoint: initial),
-            data: .init(path: data ?? text, tokenizer: tokenizer, sequenceLength: 16), batch: .init(globalBatchSize: 4, microBatchSize: 2),
-            optimizer: .init(learningRate: 5e-3, warmupSteps: 1), steps: steps, seed: 1)
+            data: .init(path: data ?? text, tokenizer: tokenizer, sequenceLength: 16), batch: .init(globalBatchSize: 4),
+            optimizer: .init(learningRate: 5e-3, warmupSteps: 1),
+            parallelism: { var p = ParallelConfig.singleDevice; p.microBatchSize = 2; return p }(), steps: steps, seed: 1)
     }
 
     /// Runs a job on one device and returns its trainer after every step.
@@ -43,7 +45,7 @@ import TesseraTrain
         let job = try TrainingJob(configuration: configuration())
         let trainer = try train(job)
         let saved = directory + "/model"
-        #expect(try job.save(trainer.engine, toDirectory: saved, world: nil) == nil)
+        try job.save(trainer.engine, toDirectory: saved, world: nil)
         for file in ["config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"] {
             #expect(FileManager.default.fileExists(atPath: saved + "/" + file), "\(file) missing")
         }
@@ -55,12 +57,12 @@ import TesseraTrain
         // --init: the checkpoint's weights, architecture and tokenizer; the loss continues where it stopped.
         let resumed = try TrainingJob(configuration: configuration(config: "demo", initial: saved, steps: 1))
         #expect(resumed.modelConfig == job.modelConfig)
-        let before = try Evaluation.evaluate(trainer.engine, ids: job.data.ids, sequenceLength: 16, path: text, tokenizerName: "byte")
+        let before = try Evaluation.evaluate(trainer.engine.inferenceEngine(), ids: job.data.ids, sequenceLength: 16, path: text, tokenizerName: "byte")
         let loaded = try resumed.makeTrainer(world: nil)
-        let after = try Evaluation.evaluate(loaded.engine, ids: job.data.ids, sequenceLength: 16, path: text, tokenizerName: "byte")
+        let after = try Evaluation.evaluate(loaded.engine.inferenceEngine(), ids: job.data.ids, sequenceLength: 16, path: text, tokenizerName: "byte")
         #expect(abs(before.loss - after.loss) < 1e-6, "the saved weights were not loaded: \(before.loss) vs \(after.loss)")
         let fresh = try TrainingJob(configuration: configuration()).makeTrainer(world: nil)
-        let untrained = try Evaluation.evaluate(fresh.engine, ids: job.data.ids, sequenceLength: 16, path: text, tokenizerName: "byte")
+        let untrained = try Evaluation.evaluate(fresh.engine.inferenceEngine(), ids: job.data.ids, sequenceLength: 16, path: text, tokenizerName: "byte")
         #expect(untrained.loss > after.loss + 0.1, "non-vacuous: a fresh model scores worse")
     }
 
@@ -106,7 +108,7 @@ import TesseraTrain
     @Test func aConfigThatContradictsItsWeightsIsNamed() throws {
         let job = try TrainingJob(configuration: configuration(steps: 1))
         let saved = directory + "/contradiction"
-        _ = try job.save(try train(job).engine, toDirectory: saved, world: nil)
+        try job.save(try train(job).engine, toDirectory: saved, world: nil)
         var wrong = job.modelConfig
         wrong.mlp.intermediateSize *= 2
         try wrong.huggingFaceJSON.write(toFile: saved + "/config.json", atomically: true, encoding: .utf8)
@@ -123,13 +125,14 @@ import TesseraTrain
 
     @Test func invalidFlagCombinationsNameTheFlag() throws {
         var c = configuration()
-        c.batch = .init(globalBatchSize: 6, microBatchSize: 4)
+        c.batch = .init(globalBatchSize: 6)
+        c.parallelism.microBatchSize = 4
         #expect { try TrainingJob(configuration: c) } throws: { namesFileAndFix($0, "--micro-batch-size", "{1, 2, 3, 6}") }
         c = configuration()
         c.data.sequenceLength = 65
         #expect { try TrainingJob(configuration: c) } throws: { namesFileAndFix($0, "--seq-len", "≤ 64") }
         c = configuration()
-        c.parallelism.tensorParallel = 3
+        c.parallelism.tp = 3
         #expect { try TrainingJob(configuration: c) } throws: { namesFileAndFix($0, "tp=3", "use tp ∈ {1, 2, 4}") }
         c = configuration()
         c.steps = 0

@@ -208,7 +208,7 @@ final class MPICommunicator: Communicator, @unchecked Sendable {
     @inline(__always)
     private func blocking(_ call: MPICall, _ body: () -> Int32) throws {
         let sequence = begin(call)
-        watch.begin(call, sequence: sequence, deadline: deadline)
+        watch.begin(call, sequence: sequence)
         let code = body()
         watch.end()
         try mpiCheck(code, group: name, operation: "\(call.kind)")
@@ -304,5 +304,11 @@ final class MPICommunicator: Communicator, @unchecked Sendable {
 
 extension ReduceOperation {
     /// Position in `allCases` (recorded on the MPI arrival board).
-    var index: Int { Self.allCases.firstIndex(of: self)! }
+    var index: Int {
+        switch self {
+        case .sum: return 0
+        case .max: return 1
+        case .mean: return 2
+        }
+    }
 }

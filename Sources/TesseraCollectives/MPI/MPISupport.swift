@@ -11,9 +11,9 @@ func mpiErrorString(_ code: Int32) -> String {
 /// Throws ``CollectiveError/backend(group:operation:detail:)`` with MPI's error string unless `code` is
 /// `MPI_SUCCESS` (communicators use `MPI_ERRORS_RETURN`, so errors come back as codes).
 @inline(__always)
-func mpiCheck(_ code: Int32, group: String, operation: String) throws {
+func mpiCheck(_ code: Int32, group: @autoclosure () -> String, operation: @autoclosure () -> String) throws {
     guard code != tessera_mpi_success() else { return }
-    throw CollectiveError.backend(group: group, operation: operation, detail: mpiErrorString(code))
+    throw CollectiveError.backend(group: group(), operation: operation(), detail: mpiErrorString(code))
 }
 
 extension ReduceOperation {

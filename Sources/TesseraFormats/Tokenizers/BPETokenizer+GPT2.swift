@@ -15,10 +15,15 @@ extension BPETokenizer {
 
     /// A GPT-2 style directory: `vocab.json` + `merges.txt`, or `encoder.json` + `vocab.bpe`.
     public init(gpt2Directory directory: String) throws {
+        let files = Self.gpt2Files(in: directory)
+        try self.init(encoderJSON: files.vocabulary, vocabBPE: files.merges)
+    }
+
+    /// A GPT-2 directory's vocabulary and merges files: Hugging Face's names if present, else OpenAI's.
+    static func gpt2Files(in directory: String) -> (vocabulary: String, merges: String) {
         let hf = (FileSystem.join(directory, "vocab.json"), FileSystem.join(directory, "merges.txt"))
         let openAI = (FileSystem.join(directory, "encoder.json"), FileSystem.join(directory, "vocab.bpe"))
-        let files = FileSystem.isRegularFile(hf.0) ? hf : openAI
-        try self.init(encoderJSON: files.0, vocabBPE: files.1)
+        return FileSystem.isRegularFile(hf.0) ? hf : openAI
     }
 
     static func readVocabulary(_ path: String) throws -> [String: Int32] {

@@ -80,7 +80,7 @@ extension BPETokenizer {
 }
 
 /// The pieces of `tokenizer.json` beyond the vocabulary, each checked against what Tessera implements.
-private struct TokenizerJSONParser {
+struct TokenizerJSONParser {
     let path: String
 
     func invalid(_ reason: String) -> FormatError { .invalidTokenizer(path: path, reason: reason) }

@@ -17,9 +17,11 @@ enum ByteLevel {
         return result
     }()
 
-    /// The byte for each mapped character.
-    static let byteForCharacter: [Unicode.Scalar: UInt8] = {
-        Dictionary(uniqueKeysWithValues: characterForByte.enumerated().map { ($0.element, UInt8($0.offset)) })
+    /// The byte for each mapped character, indexed by scalar value (all below U+0144); -1 for other characters.
+    static let byteForCharacter: [Int16] = {
+        var table = [Int16](repeating: -1, count: 0x144)
+        for (byte, scalar) in characterForByte.enumerated() { table[Int(scalar.value)] = Int16(byte) }
+        return table
     }()
 
     private static func isPrintable(_ byte: Int) -> Bool {
@@ -35,10 +37,12 @@ enum ByteLevel {
 
     /// The raw bytes of a vocabulary entry, or `nil` if it holds a character outside the map.
     static func decode(_ token: String) -> [UInt8]? {
+        let table = byteForCharacter
         var bytes: [UInt8] = []
         for scalar in token.unicodeScalars {
-            guard let byte = byteForCharacter[scalar] else { return nil }
-            bytes.append(byte)
+            let value = Int(scalar.value)
+            guard value < table.count, table[value] >= 0 else { return nil }
+            bytes.append(UInt8(table[value]))
         }
         return bytes
     }

@@ -57,6 +57,12 @@ public struct ChatTemplate: Sendable, Equatable {
     /// The template in a Hugging Face directory's `tokenizer_config.json` (`chat_template`, a string or a list of
     /// `{name, template}` where `default` is used), or `nil` when there is none.
     public init?(huggingFaceDirectory directory: String) throws {
+        guard let (source, bos) = try Self.huggingFaceSource(inDirectory: directory) else { return nil }
+        try self.init(source, bosToken: bos)
+    }
+
+    /// The template text and BOS token name in a directory's `tokenizer_config.json`, or `nil` without a template.
+    static func huggingFaceSource(inDirectory directory: String) throws -> (template: String, bosToken: String?)? {
         let path = FileSystem.join(directory, "tokenizer_config.json")
         guard FileSystem.isRegularFile(path) else { return nil }
         let config = try BPETokenizer.readJSON(path)
@@ -64,8 +70,7 @@ public struct ChatTemplate: Sendable, Equatable {
         let source = value?.string
             ?? value?.array?.first(where: { $0["name"]?.string == "default" })?["template"]?.string
         guard let source else { return nil }
-        let bos = config["bos_token"]?.string ?? config["bos_token"]?["content"]?.string
-        try self.init(source, bosToken: bos)
+        return (source, config["bos_token"]?.string ?? config["bos_token"]?["content"]?.string)
     }
 
     /// The prompt text for `messages`; with `addGenerationPrompt` it ends where the assistant's reply begins.

@@ -1,0 +1,128 @@
+import TesseraFormats
+
+/// The model configuration in GGUF metadata, as llama.cpp's converter writes it for the `llama` and `gpt2`
+/// architectures (`{arch}.context_length`, `{arch}.embedding_length`, …; gguf-py's `Keys.LLM`/`Keys.Attention`).
+/// Reading and writing share one key table, so a written file reads back to the same configuration.
+extension TransformerConfig {
+    /// The architectures a GGUF file may declare in `general.architecture`.
+    public static let ggufArchitectures = Architecture.allCases.map(\.rawValue)
+
+    /// The configuration a `llama` or `gpt2` GGUF file describes. The vocabulary is `{arch}.vocab_size`, else
+    /// the token list's length, else the embedding's rows; Llama embeddings are tied when the file has no
+    /// `output.weight`; GPT-2's are always tied (a GPT-2 file's `output.weight`, if any, must equal `token_embd`).
+    /// - Throws: ``ModelError/invalidFile(path:reason:)`` for another architecture, missing or mistyped metadata or
+    ///   an untied GPT-2 head; ``ModelError`` from ``validate()``.
+    public init(gguf file: GGUFFile) throws {
+        guard let name = file.architecture, let architecture = Architecture(rawValue: name) else {
+            throw ModelError.invalidFile(path: file.path, reason: "GGUF architecture \"\(file.architecture ?? "none")\" is not supported; Tessera reads \(Self.ggufArchitectures.joined(separator: " and ")) GGUF files")
+        }
+        let keys = GGUFConfigKeys(architecture)
+        func value(_ key: String) -> GGUFValue? { file.metadata[key] }
+        func int(_ key: String) throws -> Int? {
+            guard let v = value(key) else { return nil }
+            guard let i = v.int else { throw ModelError.invalidFile(path: file.path, reason: "metadata \(key) must be an integer, not \(v)") }
+            return i
+        }
+        func required(_ key: String) throws -> Int {
+            guard let v = try int(key) else { throw ModelError.invalidFile(path: file.path, reason: "metadata \(key) is missing") }
+            return v
+        }
+        func float(_ key: String) throws -> Float? {
+            guard let v = value(key) else { return nil }
+            guard let d = v.double else { throw ModelError.invalidFile(path: file.path, reason: "metadata \(key) must be a number, not \(v)") }
+            return Float(d)
+        }
+        let hidden = try required(keys.embeddingLength), heads = try required(keys.headCount)
+        let vocabulary = try int(keys.vocabularySize) ?? value("tokenizer.ggml.tokens")?.array?.count
+            ?? file.requireInfo(named: "token_embd.weight").shape[0]
+        var config: TransformerConfig
+        switch architecture {
+        case .gpt2:
+            config = .gpt2(vocabularySize: vocabulary, contextLength: try required(keys.contextLength), hiddenSize: hidden,
+                           layers: try required(keys.blockCount), heads: heads, intermediateSize: try required(keys.feedForwardLength),
+                           epsilon: try float(keys.epsilon) ?? 1e-5)
+            if let kvHeads = try int(keys.kvHeadCount), kvHeads != heads {
+                throw ModelError.invalidFile(path: file.path, reason: "\(keys.kvHeadCount) is \(kvHeads) but GPT-2 has no grouped-query attention (\(heads) heads)")
+            }
+            try Self.checkTiedGPT2Head(file)
+        case .llama:
+            config = .llama(vocabularySize: vocabulary, contextLength: try required(keys.contextLength), hiddenSize: hidden,
+                            layers: try required(keys.blockCount), heads: heads, kvHeads: try int(keys.kvHeadCount) ?? heads,
+                            intermediateSize: try required(keys.feedForwardLength), ropeTheta: try float(keys.ropeTheta) ?? 10_000,
+                            epsilon: try float(keys.epsilon) ?? 1e-5, tiedEmbeddings: !file.contains("output.weight"))
+            config.attention.headDim = try int(keys.keyLength) ?? int(keys.ropeDimensions) ?? hidden / max(1, heads)
+        }
+        config.bosTokenId = try int("tokenizer.ggml.bos_token_id")
+        config.eosTokenId = try int("tokenizer.ggml.eos_token_id")
+        try config.validate()
+        try config.checkNothingIsLeftOut(file, scaling: value("\(name).rope.scaling.type")?.string, experts: try int("\(name).expert_count"))
+        self = config
+    }
+
+    /// Refuses what the file holds beyond this configuration (rope scaling, experts, biases, extra tensors)
+    /// rather than loading a different model silently.
+    private func checkNothingIsLeftOut(_ file: GGUFFile, scaling: String?, experts: Int?) throws {
+        func refuse(_ what: String) -> ModelError {
+            ModelError.invalidFile(path: file.path, reason: "\(what) is not supported; Tessera's \(architecture.rawValue) has none")
+        }
+        if let scaling, scaling != "none" { throw refuse("rope scaling '\(scaling)'") }
+        if let experts, experts > 0 { throw refuse("a mixture of \(experts) experts") }
+        // A tied head may still be stored (checked against the embedding for GPT-2).
+        let expected = Set(parameterSpecs(tp: .single).map { ggufLayout(of: $0.name).name } + ["output.weight"])
+        if let extra = file.tensorNames.first(where: { !expected.contains($0) }) { throw refuse("tensor '\(extra)'") }
+    }
+
+    /// The configuration as GGUF metadata, under the keys and value types llama.cpp's converter uses
+    /// (`general.architecture`, `{arch}.*`; tokenizer keys are the tokenizer's business).
+    public var ggufMetadata: [(key: String, value: GGUFValue)] {
+        let keys = GGUFConfigKeys(architecture)
+        func count(_ value: Int) -> GGUFValue { .uint32(UInt32(value)) }
+        var pairs: [(key: String, value: GGUFValue)] = [
+            ("general.architecture", .string(architecture.rawValue)),
+            (keys.contextLength, count(contextLength)), (keys.embeddingLength, count(hiddenSize)),
+            (keys.blockCount, count(layers)), (keys.feedForwardLength, count(mlp.intermediateSize)),
+            (keys.headCount, count(attention.heads)), (keys.epsilon, .float32(norm.epsilon)),
+            (keys.vocabularySize, count(vocabularySize)),
+        ]
+        if architecture == .llama {
+            pairs += [
+                (keys.kvHeadCount, count(attention.kvHeads)), (keys.ropeTheta, .float32(attention.ropeTheta ?? 10_000)),
+                (keys.ropeDimensions, count(attention.headDim)), (keys.keyLength, count(attention.headDim)),
+                (keys.valueLength, count(attention.headDim)),
+            ]
+        }
+        return pairs
+    }
+
+    /// GPT-2 ties its head to the token embedding; llama.cpp's GPT-2 files normally have no `output.weight`.
+    private static func checkTiedGPT2Head(_ file: GGUFFile) throws {
+        guard file.contains("output.weight") else { return }
+        let head = try file.storedTensor(named: "output.weight"), embedding = try file.storedTensor(named: "token_embd.weight")
+        guard head == embedding else {
+            throw ModelError.invalidFile(path: file.path, reason: "output.weight differs from token_embd.weight; Tessera's GPT-2 ties its LM head to the embedding")
+        }
+    }
+}
+
+/// The `{arch}.*` metadata keys of one architecture (gguf-py `constants.py`, `Keys.LLM`, `Keys.Attention`, `Keys.Rope`).
+private struct GGUFConfigKeys {
+    let contextLength, embeddingLength, blockCount, feedForwardLength, vocabularySize: String
+    let headCount, kvHeadCount, keyLength, valueLength, epsilon, ropeTheta, ropeDimensions: String
+
+    init(_ architecture: TransformerConfig.Architecture) {
+        let a = architecture.rawValue
+        contextLength = "\(a).context_length"
+        embeddingLength = "\(a).embedding_length"
+        blockCount = "\(a).block_count"
+        feedForwardLength = "\(a).feed_forward_length"
+        vocabularySize = "\(a).vocab_size"
+        headCount = "\(a).attention.head_count"
+        kvHeadCount = "\(a).attention.head_count_kv"
+        keyLength = "\(a).attention.key_length"
+        valueLength = "\(a).attention.value_length"
+        // LayerNorm models store `layer_norm_epsilon`, RMSNorm models `layer_norm_rms_epsilon`.
+        epsilon = architecture == .gpt2 ? "\(a).attention.layer_norm_epsilon" : "\(a).attention.layer_norm_rms_epsilon"
+        ropeTheta = "\(a).rope.freq_base"
+        ropeDimensions = "\(a).rope.dimension_count"
+    }
+}

@@ -1,0 +1,246 @@
+import TesseraCollectives
+import TesseraNN
+import TesseraParallel
+import TesseraPipeline
+import TesseraTensor
+
+/// What one optimizer step of a ``MeshEngine`` did.
+public struct MeshStepReport: Sendable, Hashable {
+    /// Mean cross-entropy over every target of the global batch.
+    public var loss: Double
+    /// Global gradient L2 norm before clipping.
+    public var gradientNorm: Float
+    public var learningRate: Float
+    /// Targets in the global batch.
+    public var tokens: Int
+    /// This rank's pipeline figures (compute, waits, activations in flight).
+    public var pipeline: PipelineStepReport
+    /// Seconds the end of the backward pass waited for data-parallel reductions still in flight.
+    public var reductionWaitSeconds: Double
+}
+
+/// The training engine of one rank of a dp × pp × tp mesh: its stage's chunks of the model (tp-sharded,
+/// with sequence parallelism and recomputation as configured), the pipeline executor that runs the
+/// schedule, the bucketed data-parallel reducer and the (ZeRO-0 or ZeRO-1) optimizer.
+///
+/// Every rank of the job builds one with the same configuration and calls ``trainStep(_:learningRate:maxGradientNorm:globalTokens:)``
+/// in lockstep with its data-parallel rank's micro-batches (every stage and tp rank of a pipeline gets the
+/// same ones). Initial values depend only on the seed, the parameter name and the element index, so every
+/// layout starts from the single-device model.
+public final class MeshEngine: @unchecked Sendable {
+    public let config: TransformerConfig
+    public let parallel: ParallelConfig
+    /// The rank's groups, or `nil` on one device.
+    public let groups: ProcessGroups?
+    /// Which layers each model chunk holds.
+    public let partition: StagePartition
+    /// This rank's part of the model: its stage's chunks.
+    public let model: Transformer
+    public let reducer: DataParallelReducer
+    public let optimizer: DistributedOptimizer
+    private let work: TransformerStageWork
+    private var executors: [Int: PipelineExecutor] = [:]
+    private var lastActivationBytes = 0
+    /// Steps taken.
+    public private(set) var step = 0
+
+    /// Builds this rank's part of the model (initialized from `seed`), its executor, reducer and optimizer.
+    /// - Parameters:
+    ///   - seed: initial values depend only on `(seed, name, global index)`; `nil` leaves zeros for a
+    ///     checkpoint to fill (``Transformer/load(from:)``).
+    ///   - groups: the rank's process groups over a mesh equal to `parallel`'s (`nil`: one device).
+    ///   - mappings: the conjugate mappings (tests replace one to show the equivalence tests can fail).
+    ///   - synchronization: the gradient reductions (tests leave one out for the same reason).
+    /// - Throws: ``ParallelConfigError`` when the layout does not fit the model or the groups;
+    ///   ``ModelError`` for an invalid model.
+    public init(config: TransformerConfig, parallel: ParallelConfig, groups: ProcessGroups?, seed: UInt64?,
+                optimizer: AdamWConfiguration = AdamWConfiguration(), mappings: MappingTable = .megatron,
+                synchronization: GradientSynchronization = .all) throws {
+        try parallel.validate(model: config)
+        if let groups {
+            try parallel.validate(ranks: groups.world.size)
+            let mesh = try parallel.deviceMesh()
+            guard groups.mesh == mesh else {
+                throw ParallelConfigError.invalidOption(option: "process groups", value: groups.mesh.description,
+                                                        valid: "groups built over the layout's mesh \(mesh)")
+            }
+        } else {
+            try parallel.validate(ranks: 1)
+        }
+        let stage = groups?.coordinate.pp ?? 0
+        let layer = config.layerForwardFlops(sequenceLength: config.contextLength)
+        partition = try parallel.partition(layers: config.layers, headCost: config.headForwardFlops / layer)
+        let tp = TensorParallelism(group: groups?.tensor, sequenceParallel: parallel.sequenceParallel, mappings: mappings)
+        let partition = self.partition
+        let model = try Transformer(config: config, tp: tp, seed: seed,
+                                    chunkLayers: (0..<parallel.pipeline.virtualStages).map { partition.layers(rank: stage, chunk: $0) })
+        for chunk in model.chunks { chunk.recomputation = parallel.memory.recompute }
+        // With pp > 1 a tied embedding lives on the first and the last stage; its gradient is summed there first.
+        let tied = parallel.pp > 1 && config.tiedEmbeddings
+        let parameters = model.store.parameters
+        let deferred = tied ? Set(parameters.indices.filter { parameters[$0].name == config.tokenEmbeddingName }) : []
+        let reducer = DataParallelReducer(store: model.store, group: groups?.data, tp: tp, embedding: tied ? groups?.embedding : nil,
+                                          deferred: deferred, zeroStage: parallel.memory.zeroStage,
+                                          bucketElements: parallel.memory.bucketElements, synchronization: synchronization)
+        self.optimizer = DistributedOptimizer(store: model.store, configuration: optimizer, reducer: reducer,
+                                              normGroup: parallel.memory.zeroStage == 1 ? groups?.world : groups?.modelParallel)
+        work = TransformerStageWork(model: model, reducer: reducer)
+        self.model = model
+        self.reducer = reducer
+        self.config = config
+        self.parallel = parallel
+        self.groups = groups
+    }
+
+    /// This rank's pipeline stage.
+    public var stage: Int { groups?.coordinate.pp ?? 0 }
+
+    /// One optimizer step over `microBatches`, this data-parallel rank's share of the global batch in
+    /// micro-batch order (all with targets, the same on every stage and tp rank of the pipeline).
+    ///
+    /// Every token's loss is scaled by `1 / globalTokens`; the schedule runs the micro-batches through the
+    /// pipeline with gradient accumulation; data-parallel buckets are reduced as their gradients become
+    /// final; then the global norm, clipping and AdamW (on the owned slices under ZeRO 1).
+    /// - Parameters:
+    ///   - globalTokens: targets in the global batch (all data-parallel ranks).
+    ///   - recorder: records this stage's actions, the wait for data-parallel reductions and the optimizer step
+    ///     as spans tagged with `traceStep`; only the first tensor- and data-parallel replica of each stage
+    ///     records, so each row of the picture is one stage.
+    /// - Throws: ``ModelError`` for invalid batches, ``ParallelConfigError`` when the schedule cannot run
+    ///   this many micro-batches, ``CollectiveError`` when a peer fails.
+    public func trainStep(_ microBatches: [MicroBatch], learningRate: Float, maxGradientNorm: Float?,
+                          globalTokens: Int, recorder: PipelineTraceRecorder? = nil, traceStep: Int? = nil) throws -> MeshStepReport {
+        guard !microBatches.isEmpty, globalTokens > 0 else {
+            throw ModelError.invalidBatch(reason: "a step needs at least one micro-batch and one target")
+        }
+        for microBatch in microBatches {
+            guard microBatch.targets != nil else { throw ModelError.invalidBatch(reason: "training needs targets") }
+            try microBatch.validate(for: config, tp: model.tp.size, sequenceParallel: model.tp.sequenceParallel)
+        }
+        let executor = try self.executor(microBatches: microBatches.count)
+        model.store.zeroGradients()
+        reducer.beginStep()
+        work.begin(microBatches, lossScale: 1 / Float(globalTokens))
+        let recorder = (groups?.coordinate.tp ?? 0) == 0 && (groups?.coordinate.dp ?? 0) == 0 ? recorder : nil
+        func span<T>(_ kind: PipelineSpanKind, _ name: String, _ body: () throws -> T) rethrows -> T {
+            let span = recorder?.begin(kind, rank: stage, name: name, step: traceStep)
+            defer { if let span { recorder?.end(span) } }
+            return try body()
+        }
+        let pipeline = try executor.run(work, recorder: recorder, step: traceStep)
+        try span(.communication, "dp reduce") { try reducer.finish() }
+        let norm = try span(.other, "optimizer") { try optimizer.step(learningRate: learningRate, maxGradientNorm: maxGradientNorm) }
+        // The last stage's tp rank 0 of each data-parallel rank holds that rank's loss sum.
+        let holdsLoss = model.chunks.last!.isLast && model.tp.rank == 0
+        let lossSum = try groups?.world.sumInRankOrder(holdsLoss ? work.lossSum : 0) ?? work.lossSum
+        lastActivationBytes = pipeline.peakActivationBytes + model.chunks.reduce(0) { $0 + $1.recomputationBytes }
+        step += 1
+        return MeshStepReport(loss: lossSum / Double(globalTokens), gradientNorm: norm, learningRate: learningRate,
+                              tokens: globalTokens, pipeline: pipeline, reductionWaitSeconds: reducer.exposedSeconds)
+    }
+
+    /// Per-rank memory after the last step; activations are the most bytes held at once (the micro-batch
+    /// states in flight and the recomputation scratch).
+    public var memory: MemoryReport {
+        MemoryReport(parameterBytes: model.parameterBytes, gradientBytes: model.store.gradients.byteCount + reducer.bufferBytes,
+                         optimizerBytes: optimizer.optimizerBytes, activationBytes: lastActivationBytes)
+    }
+
+    /// Every parameter of the model as its full Hugging Face tensor, on every rank: gathered over tp, then
+    /// over the pipeline stages (each stage broadcasts its tensors in turn), in single-device order; a tied
+    /// embedding comes from the first stage. Every rank must call it.
+    /// - Throws: ``CollectiveError`` when a peer fails.
+    public func fullParameters() throws -> [(name: String, tensor: Tensor)] {
+        let local = try model.fullParameters()
+        guard let pipeline = groups?.pipeline, pipeline.size > 1 else { return local }
+        var gathered: [String: Tensor] = [:]
+        for root in 0..<pipeline.size {
+            let ranges = (0..<parallel.pipeline.virtualStages).map { partition.layers(rank: root, chunk: $0) }
+            let specs = Transformer.parameterSpecs(config: config, tp: .single, chunkLayers: ranges)
+            var flat = root == stage ? local.flatMap(\.tensor.scalars) : [Float](repeating: 0, count: specs.reduce(0) { $0 + $1.localCount })
+            try flat.withUnsafeMutableBufferPointer { try pipeline.broadcast($0, root: root) }
+            var offset = 0
+            for spec in specs {
+                defer { offset += spec.localCount }
+                guard gathered[spec.name] == nil else { continue }
+                gathered[spec.name] = try Tensor(shape: spec.globalShape, scalars: Array(flat[offset..<offset + spec.localCount]))
+            }
+        }
+        return config.parameterSpecs(tp: .single).map { ($0.name, gathered[$0.name]!) }
+    }
+
+    /// A ``TransformerEngine`` over the same groups holding a copy of this rank's trained values, for
+    /// evaluation and generation. Only without pipeline parallelism, where both hold the same parameters.
+    /// - Throws: ``ModelError/invalidConfiguration(field:reason:)`` with pp > 1 (save and reload instead).
+    public func inferenceEngine() throws -> TransformerEngine {
+        guard parallel.pp == 1 else {
+            throw ModelError.invalidConfiguration(field: "pp", reason: "an inference engine holds the whole model; save the checkpoint and load it with tp only")
+        }
+        let engine = try TransformerEngine(config: config, groups: groups, seed: nil, sequenceParallel: false)
+        engine.model.store.values.pointer.update(from: model.store.values.pointer, count: model.store.count)
+        return engine
+    }
+
+    /// Writes one full Hugging Face checkpoint whatever the layout (every rank calls it; the first writes).
+    /// - Throws: ``CollectiveError`` when a peer fails; format errors when the directory cannot be written.
+    public func save(toDirectory directory: String) throws {
+        try config.writeHuggingFaceCheckpoint(fullParameters(), toDirectory: directory, world: groups?.world)
+    }
+
+    /// This rank's memory for a step of `microBatches` micro-batches of `batch × length` tokens, known before
+    /// the first step: parameters, gradients and optimizer state as allocated, activations as the most the
+    /// schedule keeps in flight at once on this stage (each (micro-batch, chunk) state as
+    /// ``TransformerConfig/savedActivationBytes(batch:length:tp:rank:sequenceParallel:layers:targets:recompute:)``
+    /// predicts) plus the recomputation scratch: equal to ``memory`` after such a step.
+    /// - Throws: ``ParallelConfigError`` when the schedule cannot run `microBatches`.
+    public func memory(forMicroBatchOf batch: Int, length: Int, microBatches: Int) throws -> MemoryReport {
+        let tp = model.tp, recompute = parallel.memory.recompute
+        let bytes = model.chunks.map {
+            config.savedActivationBytes(batch: batch, length: length, tp: tp.size, rank: tp.rank, sequenceParallel: tp.sequenceParallel,
+                                        layers: $0.layers, recompute: recompute)
+        }
+        var live = 0, peak = 0
+        for action in try parallel.schedule(microBatches: microBatches).actions[stage] {
+            guard let (kind, _, chunk) = action.compute else { continue }
+            switch kind {
+            case .forward: live += bytes[chunk]
+            case .backward, .backwardWeight: live -= bytes[chunk]
+            case .backwardInput: break
+            }
+            peak = max(peak, live)
+        }
+        var report = memory
+        report.activationBytes = peak + model.chunks.reduce(0) {
+            $0 + config.recomputationScratchBytes(batch: batch, length: length, tp: tp.size, sequenceParallel: tp.sequenceParallel,
+                                                  blocks: $1.blocks.count, recompute: recompute)
+        }
+        return report
+    }
+
+    /// (micro-batch, chunk) states this rank allocated so far, per local chunk: the most it ever held.
+    public var allocatedStates: [Int] { work.allocatedStates }
+
+    /// The executor for `microBatches` micro-batches per step (the schedule depends on the count).
+    private func executor(microBatches: Int) throws -> PipelineExecutor {
+        if let executor = executors[microBatches] { return executor }
+        let executor = try PipelineExecutor(schedule: parallel.schedule(microBatches: microBatches), stage: stage,
+                                            group: parallel.pp > 1 ? groups?.pipeline : nil)
+        executors[microBatches] = executor
+        return executor
+    }
+}
+
+extension ParallelConfig {
+    /// Checks that `model` splits over this layout: its heads, key/value heads and MLP over tp, its layers
+    /// over the pipeline's model chunks.
+    /// - Throws: ``ParallelConfigError/tensorParallel(what:count:tp:valid:)`` naming the valid tp values, or
+    ///   the errors of ``validate(layers:)``.
+    public func validate(model: TransformerConfig) throws {
+        do {
+            try model.validate(tp: tp)
+        } catch let ModelError.indivisibleByTensorParallel(what, count, tp, valid) {
+            throw ParallelConfigError.tensorParallel(what: what, count: count, tp: tp, valid: valid)
+        }
+        try validate(layers: model.layers)
+    }
+}

@@ -1,0 +1,104 @@
+import TesseraNN
+import TesseraParallel
+
+/// One rank's transformer chunks as the ``PipelineStageWork`` a ``PipelineExecutor`` drives: a pool of
+/// ``ChunkState``s per chunk, the step's micro-batches and loss scale, and the calls that tell the
+/// data-parallel reducer which gradients are final.
+///
+/// Gradients become final in backward order: during the backward of a chunk's last micro-batch, each
+/// block's parameters and everything after them in the chunk (the final norm and the head) are final once
+/// the block is done; the embedding is final when the chunk is. With a split backward, the weight-gradient
+/// pass of the last micro-batch finalizes the whole chunk.
+final class TransformerStageWork: PipelineStageWork {
+    let model: Transformer
+    let reducer: DataParallelReducer
+    private(set) var microBatches: [MicroBatch] = []
+    private var lossScale: Float = 0
+    /// Σ of the token losses of this step's micro-batches (last model chunk only).
+    private(set) var lossSum = 0.0
+    private var states: [Key: ChunkState] = [:]
+    private var pools: [[ChunkState]]
+    /// States ever created per chunk (what the pools hold at most).
+    private(set) var allocatedStates: [Int]
+    /// Parameter indices of each local chunk.
+    private let chunkParameters: [Range<Int>]
+    /// Global layer → index of its first parameter.
+    private let firstParameterOfLayer: [Int: Int]
+
+    private struct Key: Hashable {
+        let microBatch: Int, chunk: Int
+    }
+
+    init(model: Transformer, reducer: DataParallelReducer) {
+        self.model = model
+        self.reducer = reducer
+        pools = model.chunks.map { _ in [] }
+        allocatedStates = model.chunks.map { _ in 0 }
+        var index: [String: Int] = [:]
+        for (i, p) in model.store.parameters.enumerated() { index[p.name] = i }
+        let config = model.config
+        var layers: [Int: Int] = [:]
+        var starts: [Int] = []
+        for chunk in model.chunks {
+            for layer in chunk.layers { layers[layer] = index[config.blockNames(layer).norm1Weight] }
+            starts.append(chunk.isFirst ? index[config.tokenEmbeddingName]! : layers[chunk.layers.lowerBound]!)
+        }
+        firstParameterOfLayer = layers
+        chunkParameters = starts.indices.map { starts[$0]..<(($0 + 1 < starts.count) ? starts[$0 + 1] : model.store.parameters.count) }
+    }
+
+    /// Starts a step over `microBatches`, every token's loss scaled by `lossScale`.
+    func begin(_ microBatches: [MicroBatch], lossScale: Float) {
+        self.microBatches = microBatches
+        self.lossScale = lossScale
+        lossSum = 0
+    }
+
+    func boundaryElements(microBatch: Int) -> Int {
+        model.tp.localRows(tokens: microBatches[microBatch].tokenCount) * model.config.hiddenSize
+    }
+
+    func forward(microBatch: Int, chunk: Int, input: UnsafePointer<Float>?) throws -> UnsafeBufferPointer<Float>? {
+        let layers = model.chunks[chunk]
+        let state = pools[chunk].popLast() ?? {
+            allocatedStates[chunk] += 1
+            return layers.makeState()
+        }()
+        states[Key(microBatch: microBatch, chunk: chunk)] = state
+        let output = try layers.forward(microBatches[microBatch], input: input, state: state,
+                                        lossScale: layers.isLast ? lossScale : nil)
+        if layers.isLast { lossSum += state.lossSum }
+        return output?.elements
+    }
+
+    func backward(microBatch: Int, chunk: Int, outputGradient: UnsafeMutablePointer<Float>?, mode: BackwardMode,
+                  finalizesGradients: Bool) throws -> UnsafeBufferPointer<Float>? {
+        let layers = model.chunks[chunk], parameters = chunkParameters[chunk]
+        let afterBlock: ((Int) throws -> Void)? = finalizesGradients && mode == .full ? { [self] layer in
+            try reducer.markFinal(parameters: firstParameterOfLayer[layer]!..<parameters.upperBound)
+        } : nil
+        let gradient = try layers.backward(outputGradient: outputGradient, state: state(microBatch, chunk), mode: mode,
+                                           afterBlock: afterBlock)
+        if finalizesGradients { try reducer.markFinal(parameters: parameters) }
+        return gradient?.elements
+    }
+
+    func backwardWeights(microBatch: Int, chunk: Int, finalizesGradients: Bool) throws {
+        model.chunks[chunk].backwardWeights(state: state(microBatch, chunk))
+        if finalizesGradients { try reducer.markFinal(parameters: chunkParameters[chunk]) }
+    }
+
+    func savedActivationBytes(microBatch: Int, chunk: Int) -> Int { state(microBatch, chunk).savedActivationBytes }
+
+    func release(microBatch: Int, chunk: Int) {
+        guard let state = states.removeValue(forKey: Key(microBatch: microBatch, chunk: chunk)) else { return }
+        pools[chunk].append(state)
+    }
+
+    private func state(_ microBatch: Int, _ chunk: Int) -> ChunkState {
+        guard let state = states[Key(microBatch: microBatch, chunk: chunk)] else {
+            preconditionFailure("micro-batch \(microBatch) of chunk \(chunk) has no forward state")
+        }
+        return state
+    }
+}

@@ -1,0 +1,62 @@
+import TesseraCollectives
+import TesseraNN
+
+/// AdamW over the parameters one rank updates, after its gradients were reduced by a
+/// ``DataParallelReducer``: every parameter (ZeRO 0) or only this rank's slice of each bucket (ZeRO 1, the
+/// distributed optimizer of Rajbhandari et al. 2020, §5.1), whose moments are all this rank keeps.
+///
+/// One step: the global gradient norm (each element counted once: a ZeRO-1 slice is counted by the rank
+/// that owns it, a tp replica by tp rank 0, a tied copy by the first stage), clipping, the AdamW update of
+/// the owned ranges, and (ZeRO 1) the all-gather that gives every rank the updated parameters.
+public final class DistributedOptimizer {
+    public let reducer: DataParallelReducer
+    /// One AdamW per owned range, in store order.
+    public let optimizers: [AdamW]
+    private let store: ParameterStore
+    private let normGroup: (any Communicator)?
+
+    /// - Parameters:
+    ///   - normGroup: the ranks whose local Σ g² add up to the global one: the model-parallel group (tp × pp)
+    ///     with ZeRO 0, the whole world with ZeRO 1; `nil` on one device.
+    public init(store: ParameterStore, configuration: AdamWConfiguration, reducer: DataParallelReducer,
+                normGroup: (any Communicator)?) {
+        self.store = store
+        self.reducer = reducer
+        self.normGroup = normGroup
+        optimizers = reducer.ownedRanges.map { AdamW(configuration: configuration, store: store, range: $0) }
+    }
+
+    /// Steps taken.
+    public var stepCount: Int { optimizers.first?.stepCount ?? 0 }
+
+    /// Bytes of AdamW moments on this rank.
+    public var optimizerBytes: Int { optimizers.reduce(0) { $0 + $1.firstMoments.byteCount + $1.secondMoments.byteCount } }
+
+    /// Clips the reduced gradients to `maxGradientNorm`, updates the owned parameters and (ZeRO 1) gathers
+    /// every rank's updates. Returns the global gradient norm before clipping.
+    /// - Throws: ``CollectiveError`` when a peer fails.
+    public func step(learningRate: Float, maxGradientNorm: Float?) throws -> Float {
+        let ranges = reducer.ownedRanges
+        let norm = try GradientClipping.clip(store, ranges: ranges, maxNorm: maxGradientNorm) { local in
+            try normGroup?.sumInRankOrder(local) ?? local
+        }
+        for optimizer in optimizers { optimizer.step(store, learningRate: learningRate) }
+        try reducer.gatherParameters()
+        return norm
+    }
+}
+
+extension Communicator {
+    /// The sum of every rank's `value`, added in Double in rank order, so every rank gets the same bits and
+    /// a sum over one contributing rank is that rank's value exactly.
+    /// - Throws: ``CollectiveError`` when a peer fails.
+    public func sumInRankOrder(_ value: Double) throws -> Double {
+        guard size > 1 else { return value }
+        var values = [Double](repeating: 0, count: size)
+        var local = value
+        try withUnsafeBytes(of: &local) { input in
+            try values.withUnsafeMutableBytes { try allGather(input, into: $0) }
+        }
+        return values.reduce(0, +)
+    }
+}

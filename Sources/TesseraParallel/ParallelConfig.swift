@@ -1,0 +1,321 @@
+import TesseraCollectives
+import TesseraPipeline
+
+/// Which activations a layer keeps for the backward pass and which it recomputes there.
+public enum Recomputation: String, Sendable, Hashable, Codable, CaseIterable, CustomStringConvertible {
+    /// Keep every activation the backward pass reads.
+    case none
+    /// Recompute the attention core (softmax(QKᵀ)·V and its row statistics) from the kept q, k, v, the part
+    /// Korthikanti et al. 2022 ("Reducing Activation Recomputation in Large Transformer Models", §4.2) single
+    /// out as cheap to recompute and large to keep.
+    case selective
+    /// Keep only each layer's input and re-run the whole layer's forward pass inside its backward pass.
+    case full
+
+    public var description: String { rawValue }
+}
+
+/// How one training job is split over ranks: the mesh axes, the pipeline schedule, the micro-batch size
+/// and the memory options. A value of this type is always self-consistent (its initializer and decoder
+/// validate it); ``validate(ranks:)``, ``validate(layers:)`` and ``validate(globalBatchSize:sequenceLength:)``
+/// check it against the job, the model and the batch.
+///
+/// Ranks are laid out as ``DeviceMesh`` does: tp fastest, then dp, then pp.
+public struct ParallelConfig: Sendable, Hashable, Codable, CustomStringConvertible {
+    /// The pipeline schedule and how layers are placed on stages.
+    public struct Pipeline: Sendable, Hashable, Codable {
+        public var schedule: PipelineScheduleKind
+        /// Model chunks per stage (`v`; more than 1 only for the interleaved schedule).
+        public var virtualStages: Int
+        /// Layers per model chunk in model order (`--pipeline-layout 5,6,6,5`); `nil` balances them.
+        public var layout: [Int]?
+
+        public init(schedule: PipelineScheduleKind = .oneForwardOneBackward, virtualStages: Int = 1, layout: [Int]? = nil) {
+            self.schedule = schedule
+            self.virtualStages = virtualStages
+            self.layout = layout
+        }
+    }
+
+    /// What is kept in memory and where.
+    public struct Memory: Sendable, Hashable, Codable {
+        public var recompute: Recomputation
+        /// ZeRO stage: 0 keeps the whole optimizer state on every data-parallel rank; 1 shards the AdamW
+        /// moments (and the update) over dp (Rajbhandari et al. 2020, "ZeRO", §5.1: P_os).
+        public var zeroStage: Int
+        /// Gradient elements per data-parallel bucket (each bucket's reduction starts as soon as its
+        /// gradients are final).
+        public var bucketElements: Int
+
+        public init(recompute: Recomputation = .none, zeroStage: Int = 0, bucketElements: Int = 1 << 20) {
+            self.recompute = recompute
+            self.zeroStage = zeroStage
+            self.bucketElements = bucketElements
+        }
+    }
+
+    /// Data-parallel replicas.
+    public var dp: Int
+    /// Pipeline stages.
+    public var pp: Int
+    /// Tensor-parallel ranks.
+    public var tp: Int
+    /// Megatron sequence parallelism inside the tensor-parallel group.
+    public var sequenceParallel: Bool
+    /// Sequences per forward/backward pass (`b`).
+    public var microBatchSize: Int
+    public var pipeline: Pipeline
+    public var memory: Memory
+
+    /// - Throws: ``ParallelConfigError`` for an axis below 1, virtual stages outside the interleaved
+    ///   schedule, an interleaved schedule on one stage, a ZeRO stage other than 0 or 1, sequence
+    ///   parallelism without tp, recomputation with a split backward, or a layout with the wrong number of
+    ///   entries.
+    public init(dp: Int = 1, pp: Int = 1, tp: Int = 1, sequenceParallel: Bool = false, microBatchSize: Int = 1,
+                pipeline: Pipeline = Pipeline(), memory: Memory = Memory()) throws {
+        self.dp = dp
+        self.pp = pp
+        self.tp = tp
+        self.sequenceParallel = sequenceParallel
+        self.microBatchSize = microBatchSize
+        self.pipeline = pipeline
+        self.memory = memory
+        try validate()
+    }
+
+    /// One device: every axis 1, micro-batches of one sequence, 1F1B, no recomputation, ZeRO 0.
+    public static let singleDevice = ParallelConfig(unchecked: ())
+
+    private init(unchecked: Void) {
+        (dp, pp, tp, sequenceParallel, microBatchSize, pipeline, memory) = (1, 1, 1, false, 1, Pipeline(), Memory())
+    }
+
+    private enum CodingKeys: String, CodingKey { case dp, pp, tp, sequenceParallel, microBatchSize, pipeline, memory }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        try self.init(dp: c.decodeIfPresent(Int.self, forKey: .dp) ?? 1, pp: c.decodeIfPresent(Int.self, forKey: .pp) ?? 1,
+                      tp: c.decodeIfPresent(Int.self, forKey: .tp) ?? 1,
+                      sequenceParallel: c.decodeIfPresent(Bool.self, forKey: .sequenceParallel) ?? false,
+                      microBatchSize: c.decodeIfPresent(Int.self, forKey: .microBatchSize) ?? 1,
+                      pipeline: c.decodeIfPresent(Pipeline.self, forKey: .pipeline) ?? Pipeline(),
+                      memory: c.decodeIfPresent(Memory.self, forKey: .memory) ?? Memory())
+    }
+
+    /// Ranks the layout uses: `dp · pp · tp`.
+    public var ranks: Int { dp * pp * tp }
+
+    /// Model chunks over all stages: `pp · virtualStages`.
+    public var modelChunks: Int { pp * pipeline.virtualStages }
+
+    /// The device mesh of this layout (tp fastest, then dp, then pp).
+    public func deviceMesh() throws -> DeviceMesh { try DeviceMesh(tp: tp, dp: dp, pp: pp) }
+
+    public var description: String {
+        var text = "dp=\(dp) pp=\(pp) tp=\(tp)"
+        if sequenceParallel { text += " sp" }
+        if pp > 1 {
+            text += " \(pipeline.schedule.rawValue)"
+            if pipeline.virtualStages > 1 { text += " v=\(pipeline.virtualStages)" }
+        }
+        text += " b=\(microBatchSize)"
+        if memory.recompute != .none { text += " recompute=\(memory.recompute)" }
+        if memory.zeroStage > 0 { text += " zero=\(memory.zeroStage)" }
+        return text
+    }
+
+    /// Micro-batches each pipeline runs per step: `globalBatchSize / (dp · microBatchSize)`.
+    public func microBatches(globalBatchSize: Int) -> Int { globalBatchSize / (dp * microBatchSize) }
+
+    /// - Throws: ``ParallelConfigError/rankCountMismatch(layout:ranks:suggestions:)`` unless
+    ///   `dp · pp · tp == ranks`, with layouts of `ranks` ranks that keep as much of this one as possible.
+    public func validate(ranks: Int) throws {
+        guard self.ranks == ranks else {
+            throw ParallelConfigError.rankCountMismatch(layout: "dp=\(dp) pp=\(pp) tp=\(tp)", required: self.ranks, ranks: ranks,
+                                                        suggestions: Self.layouts(ranks: ranks, near: self))
+        }
+    }
+
+    /// Checks the layout against the model's depth.
+    /// - Throws: ``ParallelConfigError/layersDoNotSplit(layers:pp:virtualStages:validStages:)`` when the
+    ///   layers cannot give each of the `pp · v` model chunks one, or ``ParallelConfigError/invalidLayout(layout:reason:)``
+    ///   when the explicit layout does not sum to them.
+    public func validate(layers: Int) throws {
+        let v = pipeline.virtualStages
+        if let layout = pipeline.layout {
+            let total = layout.reduce(0, +)
+            guard total == layers else {
+                throw ParallelConfigError.invalidLayout(
+                    layout: layout, reason: "the counts sum to \(total) but the model has \(layers) layers")
+            }
+        } else if layers < modelChunks {
+            throw ParallelConfigError.layersDoNotSplit(layers: layers, pp: pp, virtualStages: v,
+                                                       validStages: Array(1...max(1, layers / v)))
+        }
+    }
+
+    /// Checks the layout against the batch.
+    /// - Parameters:
+    ///   - globalBatchSize: sequences per optimizer step over all ranks (`G`).
+    ///   - sequenceLength: tokens per sequence (`T`).
+    /// - Throws: ``ParallelConfigError`` when `G` is not a multiple of `dp · b`, the interleaved schedule gets
+    ///   a micro-batch count that is not a multiple of pp, or a sequence-parallel micro-batch does not split
+    ///   over tp.
+    public func validate(globalBatchSize: Int, sequenceLength: Int) throws {
+        guard globalBatchSize >= 1, globalBatchSize % (dp * microBatchSize) == 0 else {
+            let sizes = (1...max(1, globalBatchSize)).filter { globalBatchSize % (dp * $0) == 0 }
+            throw ParallelConfigError.batchDoesNotSplit(globalBatch: globalBatchSize, dp: dp, microBatchSize: microBatchSize,
+                                                        validMicroBatchSizes: sizes)
+        }
+        let m = microBatches(globalBatchSize: globalBatchSize)
+        if pp > 1, pipeline.schedule == .interleaved, m % pp != 0 {
+            throw ParallelConfigError.scheduleNeeds(
+                schedule: pipeline.schedule,
+                reason: "\(m) micro-batches per step (global batch \(globalBatchSize) / (dp=\(dp) × micro-batch \(microBatchSize)))"
+                    + " must be a multiple of pp=\(pp); use a global batch of \(dp * microBatchSize * pp)·k sequences"
+                    + " or a micro-batch size that gives a multiple of \(pp)")
+        }
+        if sequenceParallel, (microBatchSize * sequenceLength) % tp != 0 {
+            throw ParallelConfigError.sequenceParallel(
+                reason: "a micro-batch of \(microBatchSize) × \(sequenceLength) tokens does not split over tp=\(tp);"
+                    + " use a micro-batch size or sequence length whose product is a multiple of \(tp)")
+        }
+    }
+
+    /// The schedule this layout runs for `microBatches` micro-batches per step.
+    /// - Throws: ``ParallelConfigError/scheduleNeeds(schedule:reason:)`` when the schedule cannot run them.
+    public func schedule(microBatches: Int) throws -> PipelineSchedule {
+        do {
+            return try PipelineSchedule(pipeline.schedule, stages: pp, microBatches: microBatches,
+                                        virtualStages: pipeline.virtualStages)
+        } catch let error as PipelineError {
+            throw ParallelConfigError.scheduleNeeds(schedule: pipeline.schedule, reason: "\(error)")
+        }
+    }
+
+    /// The layers of every model chunk: the explicit layout, or an even split of `layers` that gives the
+    /// first and last chunk the embedding's and the head's cost (`embeddingCost`, `headCost` in layers).
+    public func partition(layers: Int, embeddingCost: Double = 0, headCost: Double = 0) throws -> StagePartition {
+        do {
+            if let layout = pipeline.layout {
+                return try StagePartition(layout: layout.map(String.init).joined(separator: ","), layers: layers,
+                                          stages: pp, virtualStages: pipeline.virtualStages)
+            }
+            return try StagePartition(layers: layers, stages: pp, virtualStages: pipeline.virtualStages,
+                                      embeddingCost: embeddingCost, headCost: headCost)
+        } catch let error as PipelineError {
+            throw ParallelConfigError.invalidLayout(layout: pipeline.layout ?? [], reason: "\(error)")
+        }
+    }
+
+    /// Checks the layout in itself (the initializer does; call it again after changing fields).
+    /// - Throws: ``ParallelConfigError`` as ``init(dp:pp:tp:sequenceParallel:microBatchSize:pipeline:memory:)`` does.
+    public func validate() throws {
+        for (option, value) in [("--dp", dp), ("--pp", pp), ("--tp", tp), ("--micro-batch-size", microBatchSize),
+                                ("--virtual-stages", pipeline.virtualStages)] where value < 1 {
+            throw ParallelConfigError.axisTooSmall(option: option, value: value)
+        }
+        guard memory.bucketElements >= 1 else {
+            throw ParallelConfigError.invalidOption(option: "bucket elements", value: "\(memory.bucketElements)",
+                                                    valid: "a positive number of gradient elements")
+        }
+        guard [0, 1].contains(memory.zeroStage) else {
+            throw ParallelConfigError.invalidOption(option: "--zero-stage", value: "\(memory.zeroStage)",
+                                                    valid: "0 (replicated optimizer) or 1 (AdamW moments sharded over dp)")
+        }
+        if sequenceParallel && tp == 1 {
+            throw ParallelConfigError.sequenceParallel(
+                reason: "sequence parallelism splits the sequence over the tensor-parallel group; use it with --tp 2 or more")
+        }
+        let schedule = pipeline.schedule, v = pipeline.virtualStages
+        if v > 1 && schedule != .interleaved {
+            throw ParallelConfigError.scheduleNeeds(
+                schedule: schedule, reason: "only the interleaved schedule has virtual stages; use --schedule interleaved or --virtual-stages 1")
+        }
+        if schedule == .interleaved && pp == 1 {
+            throw ParallelConfigError.scheduleNeeds(
+                schedule: schedule, reason: "interleaving sends between chunks on different stages and needs --pp 2 or more; use 1f1b or gpipe on one stage")
+        }
+        if schedule.splitsBackward && memory.recompute != .none {
+            throw ParallelConfigError.scheduleNeeds(
+                schedule: schedule,
+                reason: "--recompute \(memory.recompute) rebuilds a layer's activations inside its backward pass, but ZB-H1 defers the weight"
+                    + " gradients that read them; use --recompute none with zb-h1, or gpipe, 1f1b or interleaved with recomputation")
+        }
+        if let layout = pipeline.layout {
+            guard layout.count == modelChunks else {
+                throw ParallelConfigError.invalidLayout(
+                    layout: layout, reason: "it has \(layout.count) entries but pp=\(pp)" + (v > 1 ? " × v=\(v)" : "")
+                        + " needs \(modelChunks), one layer count per " + (v > 1 ? "model chunk" : "stage"))
+            }
+            guard layout.allSatisfy({ $0 >= 1 }) else {
+                throw ParallelConfigError.invalidLayout(layout: layout, reason: "every stage needs at least 1 layer")
+            }
+        }
+    }
+
+    /// Layouts of exactly `ranks` ranks, keeping tp and pp where they divide.
+    static func layouts(ranks: Int, near config: ParallelConfig) -> [String] {
+        guard ranks >= 1 else { return [] }
+        var options: [String] = []
+        for tp in [config.tp, 1] where ranks % tp == 0 {
+            for pp in [config.pp, 1] where (ranks / tp) % pp == 0 {
+                let layout = "dp=\(ranks / tp / pp) pp=\(pp) tp=\(tp)"
+                if !options.contains(layout) { options.append(layout) }
+            }
+        }
+        return options
+    }
+}
+
+/// Why a parallel layout cannot run. Every message names the option to change and the values that work.
+public enum ParallelConfigError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// An axis or size below 1.
+    case axisTooSmall(option: String, value: Int)
+    /// `dp · pp · tp` differs from the ranks of the job.
+    case rankCountMismatch(layout: String, required: Int, ranks: Int, suggestions: [String])
+    /// A model size does not split over tp; `valid` lists the tp values that work.
+    case tensorParallel(what: String, count: Int, tp: Int, valid: [Int])
+    /// Fewer layers than model chunks; `validStages` lists the pp values that work with these virtual stages.
+    case layersDoNotSplit(layers: Int, pp: Int, virtualStages: Int, validStages: [Int])
+    /// An explicit layout that does not fit.
+    case invalidLayout(layout: [Int], reason: String)
+    /// The global batch is not a multiple of `dp · microBatchSize`.
+    case batchDoesNotSplit(globalBatch: Int, dp: Int, microBatchSize: Int, validMicroBatchSizes: [Int])
+    /// The schedule cannot run this combination.
+    case scheduleNeeds(schedule: PipelineScheduleKind, reason: String)
+    /// Sequence parallelism cannot split this.
+    case sequenceParallel(reason: String)
+    /// Any other option with an invalid value.
+    case invalidOption(option: String, value: String, valid: String)
+
+    public var description: String {
+        switch self {
+        case let .axisTooSmall(option, value):
+            return "\(option) \(value) is invalid: it must be at least 1"
+        case let .rankCountMismatch(layout, required, ranks, suggestions):
+            let hint = suggestions.isEmpty ? "" : "; layouts that use \(ranks) ranks: \(suggestions.joined(separator: ", "))"
+            return "the layout \(layout) needs \(required) ranks but the job has \(ranks) (dp × pp × tp must equal the number of ranks)\(hint)"
+        case let .tensorParallel(what, count, tp, valid):
+            return "\(count) \(what) are not divisible by tp=\(tp); use tp ∈ {\(valid.map(String.init).joined(separator: ", "))}"
+        case let .layersDoNotSplit(layers, pp, virtualStages, validStages):
+            let chunks = virtualStages > 1 ? "pp=\(pp) × v=\(virtualStages) = \(pp * virtualStages) model chunks" : "pp=\(pp) stages"
+            let stages = validStages.map(String.init).joined(separator: ", ")
+            return "\(layers) layers cannot fill \(chunks) (each chunk needs at least one layer); use pp ∈ {\(stages)}"
+                + (virtualStages > 1 ? " with v=\(virtualStages), or fewer virtual stages" : "")
+        case let .invalidLayout(layout, reason):
+            return "--pipeline-layout \(layout.map(String.init).joined(separator: ",")) is invalid: \(reason)"
+        case let .batchDoesNotSplit(globalBatch, dp, microBatchSize, valid):
+            return "a global batch of \(globalBatch) sequences does not split into dp=\(dp) × micro-batches of \(microBatchSize);"
+                + " the global batch must be a multiple of dp × micro-batch size"
+                + (valid.isEmpty ? "; use a global batch that is a multiple of dp=\(dp)"
+                    : "; use --micro-batch-size ∈ {\(valid.map(String.init).joined(separator: ", "))} or a global batch of \(dp * microBatchSize)·k")
+        case let .scheduleNeeds(schedule, reason):
+            return "the \(schedule) schedule cannot run this layout: \(reason)"
+        case let .sequenceParallel(reason):
+            return "--sequence-parallel: \(reason)"
+        case let .invalidOption(option, value, valid):
+            return "\(option) \(value) is invalid; use \(valid)"
+        }
+    }
+}

@@ -1,0 +1,62 @@
+import ArgumentParser
+import Foundation
+import TesseraModels
+import TesseraTensor
+
+/// `tessera convert IN OUT`: a model between a GGUF file and a Hugging Face directory, in either direction,
+/// with its configuration and tokenizer (``ModelCheckpoint``).
+struct Convert: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Convert a model between a GGUF file and a Hugging Face safetensors directory.",
+        discussion: """
+            The output's format follows its name: a path ending in .gguf is written as one GGUF file (llama.cpp's \
+            layout), any other path as a Hugging Face directory (config.json, model.safetensors, tokenizer files). \
+            Architectures: \(TransformerConfig.ggufArchitectures.joined(separator: ", ")). The output is written atomically and an \
+            existing one is replaced only with --force.
+
+            Example: tessera convert models/SmolLM2-135M-Instruct.Q4_1.gguf runs/smollm2-hf --dtype f16
+            """)
+
+    @Argument(help: "The input: a .gguf file or a Hugging Face directory.")
+    var input: String
+
+    @Argument(help: "The output: a path ending in .gguf, or a directory for Hugging Face files.")
+    var output: String
+
+    @Option(help: "Element type of the written weights: f32, f16, bf16 (both formats) or q8_0, q4_0, q4_1 (GGUF only).")
+    var dtype: String = "f32"
+
+    @Flag(help: "Replace OUT if it exists.")
+    var force = false
+
+    func validate() throws {
+        let format = ModelCheckpoint.Format(path: output)
+        let allowed = ModelCheckpoint.dtypes(for: format).map(\.rawValue)
+        guard allowed.contains(dtype) else {
+            throw ValidationError("--dtype \(dtype) cannot be written to \(format == .gguf ? "GGUF" : "a Hugging Face directory"); use one of \(allowed.joined(separator: ", "))")
+        }
+        guard (input as NSString).standardizingPath != (output as NSString).standardizingPath else {
+            throw ValidationError("IN and OUT are the same path; write the conversion elsewhere")
+        }
+    }
+
+    func run() throws {
+        let start = ContinuousClock.now
+        let checkpoint = try ModelCheckpoint(contentsOf: input)
+        let format = ModelCheckpoint.Format(path: output)
+        try checkpoint.write(to: output, format: format, dtype: DType(rawValue: dtype)!, replacing: force)
+        let config = checkpoint.config
+        let parameters = checkpoint.tensors.reduce(0) { $0 + $1.tensor.count }
+        let tokenizer = switch checkpoint.tokenizer {
+        case let .definition(definition): "tokenizer of \(definition.tokens.count) tokens (\(definition.preTokenizer))"
+        case .huggingFaceFiles: "tokenizer files"
+        case nil: "no tokenizer"
+        }
+        let seconds = (ContinuousClock.now - start) / .seconds(1)
+        print("""
+            \(input) → \(output) (\(format == .gguf ? "GGUF" : "Hugging Face directory"), \(dtype)): \(config.architecture.rawValue), \
+            \(config.layers) layers, \(parameters) parameters, \(tokenizer), \
+            \(String(format: "%.1f", seconds)) s
+            """)
+    }
+}

@@ -1,0 +1,129 @@
+import Foundation
+import Testing
+import TesseraParallel
+import TesseraPipeline
+
+/// Every invalid combination of ``ParallelConfig`` is a typed error that names the valid choices.
+struct ParallelConfigTests {
+    @Test(arguments: [("--dp", 0), ("--pp", -1), ("--tp", 0), ("--micro-batch-size", 0), ("--virtual-stages", 0)])
+    func axesMustBePositive(option: String, value: Int) {
+        #expect(throws: ParallelConfigError.axisTooSmall(option: option, value: value)) {
+            switch option {
+            case "--dp": _ = try ParallelConfig(dp: value)
+            case "--pp": _ = try ParallelConfig(pp: value)
+            case "--tp": _ = try ParallelConfig(tp: value)
+            case "--micro-batch-size": _ = try ParallelConfig(microBatchSize: value)
+            default: _ = try ParallelConfig(pipeline: .init(schedule: .interleaved, virtualStages: value))
+            }
+        }
+    }
+
+    @Test func productMustEqualTheRanks() throws {
+        let config = try ParallelConfig(dp: 2, pp: 2, tp: 2)
+        #expect(config.ranks == 8)
+        try config.validate(ranks: 8)
+        do {
+            try config.validate(ranks: 4)
+            Issue.record("dp=2 pp=2 tp=2 on 4 ranks must fail")
+        } catch let error as ParallelConfigError {
+            guard case let .rankCountMismatch(_, required, ranks, suggestions) = error else { Issue.record("\(error)"); return }
+            #expect(required == 8 && ranks == 4)
+            #expect(suggestions.contains("dp=1 pp=2 tp=2"))
+            #expect("\(error)".contains("needs 8 ranks but the job has 4"))
+        }
+    }
+
+    @Test func layersMustFillEveryChunk() throws {
+        let config = try ParallelConfig(pp: 4, pipeline: .init(schedule: .interleaved, virtualStages: 2))
+        #expect(throws: ParallelConfigError.layersDoNotSplit(layers: 6, pp: 4, virtualStages: 2, validStages: [1, 2, 3])) {
+            try config.validate(layers: 6)
+        }
+        try config.validate(layers: 8)
+        let error = ParallelConfigError.layersDoNotSplit(layers: 6, pp: 4, virtualStages: 2, validStages: [1, 2, 3])
+        #expect("\(error)".contains("use pp ∈ {1, 2, 3} with v=2"))
+    }
+
+    @Test func explicitLayoutsMustFit() throws {
+        #expect(throws: ParallelConfigError.self) { _ = try ParallelConfig(pp: 4, pipeline: .init(layout: [5, 6, 6])) }
+        #expect(throws: ParallelConfigError.self) { _ = try ParallelConfig(pp: 2, pipeline: .init(layout: [0, 4])) }
+        let config = try ParallelConfig(pp: 4, pipeline: .init(layout: [5, 6, 6, 5]))
+        try config.validate(layers: 22)
+        do {
+            try config.validate(layers: 24)
+            Issue.record("a layout summing to 22 must not fit 24 layers")
+        } catch {
+            #expect("\(error)".contains("the counts sum to 22 but the model has 24 layers"))
+        }
+        #expect(try config.partition(layers: 22).layers == [0..<5, 5..<11, 11..<17, 17..<22])
+    }
+
+    @Test func globalBatchMustSplitOverDataParallelMicroBatches() throws {
+        let config = try ParallelConfig(dp: 2, microBatchSize: 3)
+        #expect(throws: ParallelConfigError.batchDoesNotSplit(globalBatch: 8, dp: 2, microBatchSize: 3, validMicroBatchSizes: [1, 2, 4])) {
+            try config.validate(globalBatchSize: 8, sequenceLength: 16)
+        }
+        try config.validate(globalBatchSize: 12, sequenceLength: 16)
+        #expect(config.microBatches(globalBatchSize: 12) == 2)
+        let error = ParallelConfigError.batchDoesNotSplit(globalBatch: 8, dp: 2, microBatchSize: 3, validMicroBatchSizes: [1, 2, 4])
+        #expect("\(error)".contains("--micro-batch-size ∈ {1, 2, 4}"))
+    }
+
+    @Test func virtualStagesNeedTheInterleavedSchedule() {
+        for schedule in [PipelineScheduleKind.gpipe, .oneForwardOneBackward, .zeroBubbleH1] {
+            #expect(throws: ParallelConfigError.self) { _ = try ParallelConfig(pp: 2, pipeline: .init(schedule: schedule, virtualStages: 2)) }
+        }
+    }
+
+    @Test func interleavingNeedsTwoStagesAndAMultipleOfThemInMicroBatches() throws {
+        do {
+            _ = try ParallelConfig(pipeline: .init(schedule: .interleaved, virtualStages: 2))
+            Issue.record("interleaving on one stage must fail")
+        } catch let error as ParallelConfigError {
+            #expect("\(error)".contains("needs --pp 2 or more"))
+        }
+        let config = try ParallelConfig(pp: 4, pipeline: .init(schedule: .interleaved, virtualStages: 2))
+        do {
+            try config.validate(globalBatchSize: 6, sequenceLength: 8)
+            Issue.record("6 micro-batches on 4 interleaved stages must fail")
+        } catch let error as ParallelConfigError {
+            guard case .scheduleNeeds(.interleaved, _) = error else { Issue.record("\(error)"); return }
+            #expect("\(error)".contains("must be a multiple of pp=4"))
+        }
+        try config.validate(globalBatchSize: 8, sequenceLength: 8)
+        #expect(try config.schedule(microBatches: 8).virtualStages == 2)
+    }
+
+    @Test(arguments: [Recomputation.selective, .full])
+    func splitBackwardCannotRecompute(_ recompute: Recomputation) {
+        #expect(throws: ParallelConfigError.self) {
+            _ = try ParallelConfig(pp: 2, pipeline: .init(schedule: .zeroBubbleH1), memory: .init(recompute: recompute))
+        }
+    }
+
+    @Test func sequenceParallelismNeedsTensorParallelismAndDivisibleTokens() throws {
+        #expect(throws: ParallelConfigError.self) { _ = try ParallelConfig(sequenceParallel: true) }
+        let config = try ParallelConfig(tp: 4, sequenceParallel: true, microBatchSize: 1)
+        #expect(throws: ParallelConfigError.self) { try config.validate(globalBatchSize: 4, sequenceLength: 6) }
+        try config.validate(globalBatchSize: 4, sequenceLength: 8)
+    }
+
+    @Test func zeroStageIsZeroOrOne() {
+        do {
+            _ = try ParallelConfig(dp: 2, memory: .init(zeroStage: 2))
+            Issue.record("ZeRO stage 2 must fail")
+        } catch {
+            #expect("\(error)" == "--zero-stage 2 is invalid; use 0 (replicated optimizer) or 1 (AdamW moments sharded over dp)")
+        }
+    }
+
+    @Test func roundTripsThroughJSONAndValidatesWhenDecoded() throws {
+        let config = try ParallelConfig(dp: 2, pp: 2, tp: 2, sequenceParallel: true, microBatchSize: 2,
+                                        pipeline: .init(schedule: .interleaved, virtualStages: 2, layout: [1, 2, 2, 1]),
+                                        memory: .init(recompute: .selective, zeroStage: 1))
+        let data = try JSONEncoder().encode(config)
+        #expect(try JSONDecoder().decode(ParallelConfig.self, from: data) == config)
+        let invalid = Data(#"{"dp": 2, "memory": {"recompute": "none", "zeroStage": 3, "bucketElements": 16}}"#.utf8)
+        #expect(throws: ParallelConfigError.self) { _ = try JSONDecoder().decode(ParallelConfig.self, from: invalid) }
+        #expect(try JSONDecoder().decode(ParallelConfig.self, from: Data("{}".utf8)) == ParallelConfig())
+    }
+}
