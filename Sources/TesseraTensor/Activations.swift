@@ -6,9 +6,7 @@ extension Kernels {
     public static func gelu(
         _ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count: Int, pool: ComputePool = .serial
     ) {
-        pool.forEachRange(count: count) { range in
-            VectorMath.map(x + range.lowerBound, into: y + range.lowerBound, count: range.count, GELU())
-        }
+        parallelMap(x, into: y, count: count, pool: pool, GELU())
     }
 
     /// `dx = dy · gelu'(x)`, with `gelu'(x) = σ + 2x·σ(1 − σ)·√(2/π)·(1 + 3·0.044715·x²)`, `σ = σ(2u)`.
@@ -17,19 +15,14 @@ extension Kernels {
         _ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, into dx: UnsafeMutablePointer<Float>, count: Int,
         pool: ComputePool = .serial
     ) {
-        pool.forEachRange(count: count) { range in
-            let start = range.lowerBound
-            VectorMath.map(x + start, dy + start, into: dx + start, count: range.count, GELUGradient())
-        }
+        parallelMap(x, dy, into: dx, count: count, pool: pool, GELUGradient())
     }
 
     /// SiLU: `y = x · σ(x)`. `y` may alias `x`.
     public static func silu(
         _ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count: Int, pool: ComputePool = .serial
     ) {
-        pool.forEachRange(count: count) { range in
-            VectorMath.map(x + range.lowerBound, into: y + range.lowerBound, count: range.count, SiLU())
-        }
+        parallelMap(x, into: y, count: count, pool: pool, SiLU())
     }
 
     /// `dx = dy · σ(x)·(1 + x·(1 − σ(x)))`. `dx` may alias `dy`.
@@ -37,10 +30,7 @@ extension Kernels {
         _ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, into dx: UnsafeMutablePointer<Float>, count: Int,
         pool: ComputePool = .serial
     ) {
-        pool.forEachRange(count: count) { range in
-            let start = range.lowerBound
-            VectorMath.map(x + start, dy + start, into: dx + start, count: range.count, SiLUGradient())
-        }
+        parallelMap(x, dy, into: dx, count: count, pool: pool, SiLUGradient())
     }
 
     /// SwiGLU as in Llama's MLP: `y = silu(gate) · up`. `y` may alias either input.
@@ -48,10 +38,7 @@ extension Kernels {
         gate: UnsafePointer<Float>, up: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count: Int,
         pool: ComputePool = .serial
     ) {
-        pool.forEachRange(count: count) { range in
-            let start = range.lowerBound
-            VectorMath.map(gate + start, up + start, into: y + start, count: range.count, SwiGLU())
-        }
+        parallelMap(gate, up, into: y, count: count, pool: pool, SwiGLU())
     }
 
     /// Gradients of ``swiglu(gate:up:into:count:pool:)``: `dGate = dy·up·silu'(gate)`, `dUp = dy·silu(gate)`.
