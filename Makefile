@@ -45,9 +45,14 @@ DEMO_DIR := runs/demo
 DEMO_TRAIN_FLAGS := --config demo --tokenizer byte --seq-len 128 --global-batch-size 16 --steps 200 \
 	--lr 2e-3 --min-lr 2e-4 --warmup-steps 20 --lr-schedule cosine --seed 1
 DEMO_PROMPT := And God said unto Moses,
+# Four in-process ranks: two pipeline stages of two tensor-parallel ranks, 1F1B over 4 micro-batches per step;
+# the run's trace becomes a timeline picture.
+DEMO_LAYOUT_FLAGS := --tp 2 --pp 2 --schedule 1f1b --micro-batch-size 4 --trace $(DEMO_DIR)/trace.json
 
 demo: build $(BIBLE)
-	$(TESSERA) train --data $(BIBLE) $(DEMO_TRAIN_FLAGS) --save $(DEMO_DIR) --metrics $(DEMO_DIR)/metrics.jsonl
+	$(TESSERA) train --data $(BIBLE) $(DEMO_TRAIN_FLAGS) $(DEMO_LAYOUT_FLAGS) --save $(DEMO_DIR) --metrics $(DEMO_DIR)/metrics.jsonl
+	$(TESSERA) pipeline draw $(DEMO_DIR)/trace.json --svg $(DEMO_DIR)/timeline.svg --schedule 1f1b --width 100
+	@echo "timeline picture: $(DEMO_DIR)/timeline.svg"
 	$(TESSERA) eval --model $(DEMO_DIR) --data $(BIBLE) --max-tokens 65536
 	@echo; echo "sample (temperature 0.8, top-k 40):"; echo
 	$(TESSERA) generate --model $(DEMO_DIR) --prompt "$(DEMO_PROMPT)" --max-new-tokens 300 --temperature 0.8 --top-k 40 --seed 7

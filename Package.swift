@@ -38,7 +38,7 @@ let package = Package(
         .executableTarget(
             name: "tessera",
             dependencies: [
-                "TesseraTrain", "TesseraPlanner", "TesseraPipeline",
+                "CBLAS", "TesseraTrain", "TesseraPlanner", "TesseraPipeline",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .testTarget(name: "TesseraTensorTests", dependencies: ["TesseraTensor"]),

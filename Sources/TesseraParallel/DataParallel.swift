@@ -157,7 +157,6 @@ public final class DataParallelReducer {
         let gradients = UnsafeMutableBufferPointer(start: store.gradients.pointer + bucket.range.lowerBound, count: bucket.count)
         let request: any CollectiveRequest
         if zeroStage == 1 {
-            let size = bucket.shardSize(ranks: ranks)
             var input = UnsafeBufferPointer(gradients)
             if let padded = staging[index] {
                 padded.pointer.update(from: gradients.baseAddress!, count: bucket.count)

@@ -1,4 +1,8 @@
 /// One link class between devices: inside a node (NVLink, PCIe, shared memory) or between nodes (InfiniBand).
+///
+/// Latencies are per ring step for each of NCCL's protocols, as its tuning model (`hwLat` in
+/// src/graph/tuning.cc) gives them: Simple for large messages, LL128 for medium ones (where NCCL enables it: NVLink
+/// systems and networks whose NIC sits on the GPU's PCIe switch), LL for small ones.
 public struct Link: Codable, Sendable, Equatable {
     /// What the link is, for people ("NVLink 4 via NVSwitch").
     public var kind: String
@@ -7,14 +11,21 @@ public struct Link: Codable, Sendable, Equatable {
     /// Latency of one step of a ring collective or one point-to-point message for large messages (NCCL's
     /// Simple protocol), microseconds.
     public var latencyMicroseconds: Double
+    /// Latency of one ring step for medium messages (NCCL's LL128 protocol, 120 of every 128 bytes payload); nil
+    /// when NCCL does not enable LL128 over this link.
+    public var mediumMessageLatencyMicroseconds: Double?
     /// Latency of one ring step for small messages (NCCL's low-latency LL protocol, which moves half the
     /// bandwidth); nil means the same as `latencyMicroseconds`.
     public var smallMessageLatencyMicroseconds: Double?
 
-    public init(kind: String, bandwidthGBps: Double, latencyMicroseconds: Double, smallMessageLatencyMicroseconds: Double? = nil) {
+    public init(
+        kind: String, bandwidthGBps: Double, latencyMicroseconds: Double, mediumMessageLatencyMicroseconds: Double? = nil,
+        smallMessageLatencyMicroseconds: Double? = nil
+    ) {
         self.kind = kind
         self.bandwidthGBps = bandwidthGBps
         self.latencyMicroseconds = latencyMicroseconds
+        self.mediumMessageLatencyMicroseconds = mediumMessageLatencyMicroseconds
         self.smallMessageLatencyMicroseconds = smallMessageLatencyMicroseconds
     }
 
@@ -22,6 +33,7 @@ public struct Link: Codable, Sendable, Equatable {
         case kind
         case bandwidthGBps = "bandwidth_gbps"
         case latencyMicroseconds = "latency_us"
+        case mediumMessageLatencyMicroseconds = "medium_message_latency_us"
         case smallMessageLatencyMicroseconds = "small_message_latency_us"
     }
 
@@ -29,8 +41,30 @@ public struct Link: Codable, Sendable, Equatable {
     public var bytesPerSecond: Double { bandwidthGBps * 1e9 }
     /// Seconds.
     public var latencySeconds: Double { latencyMicroseconds * 1e-6 }
+    /// Seconds; nil without LL128.
+    public var mediumMessageLatencySeconds: Double? { mediumMessageLatencyMicroseconds.map { $0 * 1e-6 } }
     /// Seconds.
     public var smallMessageLatencySeconds: Double { (smallMessageLatencyMicroseconds ?? latencyMicroseconds) * 1e-6 }
+}
+
+/// Where the members of one communication group sit: `size` devices, `perNode` of them in each node they occupy.
+///
+/// A group inside one node talks over the intra-node link only. A group that spans nodes runs its rings through
+/// every node: each ring crosses a node boundary once per step around, and NCCL runs one ring per NIC its local
+/// members own, so the bandwidth between nodes is `perNode` NICs' worth, capped by the intra-node link (NCCL's
+/// `busBw = nChannels · bwInter`; nccl-tests on 8-GPU nodes with one NIC per GPU reach about 8× a NIC's rate).
+public struct DeviceGroup: Sendable, Equatable {
+    public var size: Int
+    /// Members in each node the group occupies (1 ≤ perNode ≤ size).
+    public var perNode: Int
+    public var intraNode: Link
+    public var interNode: Link
+
+    /// Nodes the group spans.
+    public var nodes: Int { (size + perNode - 1) / perNode }
+    public var spansNodes: Bool { nodes > 1 }
+    /// The link its slowest hop crosses.
+    public var link: Link { spansNodes ? interNode : intraNode }
 }
 
 /// An accelerator (GPU, or this machine's CPU) and the node it sits in, as stored in a catalog.
@@ -133,7 +167,24 @@ public struct Accelerator: Codable, Sendable, Equatable {
     /// node by node: inside a node when the block of `size·stride` consecutive ranks that holds the group lies in
     /// one node (it fits and divides the node), otherwise between nodes.
     public func link(groupSize size: Int, stride: Int) -> Link {
+        group(size: size, stride: stride).link
+    }
+
+    /// The placement of a group of `size` devices whose members are `stride` ranks apart, ranks numbered node by
+    /// node: inside one node when the block of `size·stride` consecutive ranks that holds it lies in one node (it
+    /// fits and divides the node); `devicesPerNode / stride` members in each of several nodes when the block covers
+    /// whole nodes; otherwise some groups straddle a node boundary with one member on one side, and that group's
+    /// single NIC sets the pace (`perNode` 1).
+    public func group(size: Int, stride: Int) -> DeviceGroup {
         let span = size * stride
-        return span <= devicesPerNode && devicesPerNode % span == 0 ? intraNode : interNode
+        let perNode: Int
+        if span <= devicesPerNode && devicesPerNode % span == 0 {
+            perNode = size
+        } else if span % devicesPerNode == 0 && devicesPerNode % stride == 0 {
+            perNode = devicesPerNode / stride
+        } else {
+            perNode = 1
+        }
+        return DeviceGroup(size: size, perNode: perNode, intraNode: intraNode, interNode: interNode)
     }
 }

@@ -9,6 +9,11 @@ public enum PlannerConstants {
     public static let gradientBytesPerParameter = 2.0
     public static let optimizerBytesPerParameter = 12.0
 
+    /// Megatron-LM 2021's mixed-precision optimizer (`Float16OptimizerWithFloat16Params`, megatron/optimizer/
+    /// optimizer.py) casts the 16-bit gradients to an FP32 copy on the main parameters before Adam: 4 more bytes
+    /// per parameter during the optimizer step (``TrainingLayout/float32GradientCopy``).
+    public static let float32GradientCopyBytesPerParameter = 4.0
+
     /// Activations are stored in 16 bits; dropout masks in 1 byte (Korthikanti et al. 2022, §4.1).
     public static let activationBytes = 2.0
 
@@ -24,12 +29,14 @@ public enum PlannerConstants {
 
     /// Fraction of the dense peak rate that matrix products reach inside a training or serving step on a GPU: one
     /// value for every model, layout and GPU. It is the one constant fitted to data: a round value chosen once
-    /// against Narayanan et al. 2021 Table 1 as a whole (with it the predicted/published TFLOP/s ratios of the ten
-    /// rows have a geometric mean of 0.98); the other terms (communication, bubbles, element-wise traffic) come from
-    /// link and memory figures. For reference, large cuBLAS GEMMs alone reach 80-90% of peak; the gap is kernel
-    /// launch gaps, tile quantization and the unfused small operations of a real step. The CPU profile overrides it
-    /// with 1.0 because its rate is a measured sgemm rate, not a peak.
-    public static let matmulEfficiency = 0.60
+    /// against Narayanan et al. 2021 Table 1 as a whole, by the predicted/published TFLOP/s ratios alone (with it
+    /// their geometric mean is 0.99; 0.60 gave 0.93 once the attention kernels' memory traffic and NCCL's
+    /// multi-NIC rings were modeled), never by where layouts rank; the other terms (communication, bubbles,
+    /// element-wise and attention traffic) come from link and memory figures. For reference, large cuBLAS GEMMs
+    /// alone reach 80-90% of peak; the gap is kernel launch gaps, tile and wave quantization and the unfused small
+    /// operations of a real step. The CPU profile overrides it with 1.0 because its rate is a measured sgemm rate,
+    /// not a peak.
+    public static let matmulEfficiency = 0.65
 
     /// Fraction of peak memory bandwidth that streaming kernels reach: a device-to-device copy on H100 SXM measures
     /// 2,903 GB/s of 3,350 (86.7%) in Voltage Park's public H100 cluster benchmark; we use 85%.
@@ -42,16 +49,41 @@ public enum PlannerConstants {
     /// s^2 scores out of the count.
     public static let elementwiseTrafficPerActivationByte = 2.0
 
+    /// Bytes of memory traffic per attention-score element (one query, one key, one head) when the scores are
+    /// materialized, as in Megatron-LM 2021 (`FusedScaleMaskSoftmax`, then dropout; Korthikanti et al. 2022 §4.1
+    /// list the stored s × s tensors: scores 2, probabilities 2, dropout mask 1, dropped probabilities 2 bytes).
+    /// Forward: the fused scale-mask-softmax reads the scores and writes the probabilities (4), dropout reads them
+    /// and writes its output and mask (5). Backward: dropout reads the gradient and mask and writes (5), the softmax
+    /// backward reads the gradient and the probabilities and writes (6). The two batched products on each side
+    /// write or read 2 bytes per element too; they are priced as the slower of that traffic and their FLOPs.
+    /// FlashAttention (Dao et al. 2022) keeps all of this on chip.
+    public static let softmaxTrafficPerScore = (forward: 4.0, backward: 6.0)
+    public static let dropoutTrafficPerScore = (forward: 5.0, backward: 5.0)
+
+    /// Bytes of memory traffic per FP32 logit in Megatron-LM's vocabulary-parallel cross entropy
+    /// (`mpu/cross_entropy.py`, with the logits cast to FP32 as its GPT model does by default). Forward: the cast
+    /// (read 2, write 4), the maximum (read 4), subtracting it (read and write 4), the exponential (4 + 4), the sum
+    /// (4) and the division (4 + 4): 38. Backward: scaling by the loss gradient (4 + 4) and the cast back to 16
+    /// bits (4 + 2): 14.
+    public static let crossEntropyTrafficPerLogit = (forward: 38.0, backward: 14.0)
+
     /// Fraction of a link's per-direction bandwidth that NCCL collectives reach ("bus bandwidth"): nccl-tests on
     /// NVLink and InfiniBand typically report 75-85% of the wire rate; we use 80%.
     public static let linkEfficiency = 0.80
 
-    /// Fixed start-up latency of one collective: NCCL's Ring/Simple `baseLat` of 8.4 us (src/graph/tuning.cc).
+    /// Start-up latencies of one ring collective per NCCL protocol, and the share of the bus bandwidth each
+    /// protocol moves, from NCCL 2.7's tuning model (src/graph/tuning.cc at v2.7.5, the NCCL of Megatron-LM's 2021
+    /// runs; later versions raise the LL and LL128 start-ups by 3-4 us): `baseLat` Ring/Simple 8.4 us, Ring/LL128
+    /// 10.0 us, Ring/LL 3.6 us. LL sends 8-byte words with an 8-byte flag each: NCCL prices it at a quarter of the
+    /// bus bandwidth for all-reduce or across nodes and a third otherwise. LL128 sends 120 bytes of every 128: 92%,
+    /// 70% when each node has one member ("sending and receiving through the same NIC").
     public static let collectiveBaseLatency = 8.4e-6
-    /// NCCL's low-latency (LL) protocol for small messages: Ring/LL `baseLat` 3.6 us (src/graph/tuning.cc); it
-    /// sends 8-byte words with an 8-byte flag each, half the bandwidth of Simple.
+    public static let mediumMessageBaseLatency = 10.0e-6
     public static let lowLatencyBaseLatency = 3.6e-6
-    public static let lowLatencyBandwidthFraction = 0.5
+    public static let mediumMessageBandwidthFraction = 0.92
+    public static let mediumMessageSingleNICBandwidthFraction = 0.7
+    public static let lowLatencyAllReduceBandwidthFraction = 0.25
+    public static let lowLatencyBandwidthFraction = 1.0 / 3.0
 
     /// Fraction of the data-parallel gradient reduction hidden behind the backward pass. Megatron-LM 2021 reduced
     /// gradients after the backward pass (no overlap; its later `--overlap-grad-reduce` hides most of it); we keep

@@ -47,7 +47,9 @@ public enum PublishedRuns {
     ]
 
     /// What Megatron-LM offered in 2021: 1F1B and interleaved schedules, full recomputation only, no ZeRO, no
-    /// context or expert parallelism. The validation searches this space, the software the table was measured with.
+    /// context or expert parallelism, no sequence parallelism, attention that materializes the s × s scores (fused
+    /// scale-mask-softmax, before FlashAttention), and an optimizer step on an FP32 copy of the gradients. The
+    /// validation searches this space, the software the table was measured with.
     public static var megatron2021Space: TrainingSearchSpace {
         var space = TrainingSearchSpace()
         space.schedules = [.oneForwardOneBackward, .interleaved]
@@ -55,6 +57,8 @@ public enum PublishedRuns {
         space.zeroStages = [0]
         space.contextParallelSizes = [1]
         space.sequenceParallel = false
+        space.flashAttention = false
+        space.float32GradientCopy = true
         return space
     }
 
@@ -71,6 +75,8 @@ public enum PublishedRuns {
         public var modelParallelRankIn2021Space: Int?
         /// The planner's best mesh in the 2021 space.
         public var best: TrainingEstimate
+        /// The search in the 2021 space (its best meshes are the ranking above).
+        public var plan2021: TrainingPlan
 
         /// Predicted over published TFLOP/s per GPU.
         public var ratio: Double { published.tflopsPerDevice / row.teraflopsPerGPU }
@@ -79,9 +85,9 @@ public enum PublishedRuns {
     /// Ranks deeper than this are reported as nil.
     public static let rankDepth = 30
 
-    /// Runs the planner on each Megatron row (A100 80GB from `catalog`).
+    /// Runs the planner on each Megatron row (A100 80GB from `catalog`), ranking meshes down to `rankDepth`.
     public static func checkMegatron(
-        _ rows: [MegatronRow] = megatronWeakScaling, on accelerator: Accelerator
+        _ rows: [MegatronRow] = megatronWeakScaling, on accelerator: Accelerator, rankDepth: Int = rankDepth
     ) throws -> [MegatronCheck] {
         try rows.map { row in
             let job = row.job(on: accelerator)
@@ -102,7 +108,7 @@ public enum PublishedRuns {
             }
             return MegatronCheck(
                 row: row, published: best, rankIn2021Space: rank(restricted), rankInFullSpace: rank(full),
-                modelParallelRankIn2021Space: productRank(restricted), best: overall)
+                modelParallelRankIn2021Space: productRank(restricted), best: overall, plan2021: restricted)
         }
     }
 }

@@ -214,9 +214,8 @@ public enum ServingPlanner {
         let attentionFLOPs = 4 * Double(job.contextLength) * Double(model.queryWidth) * Double(stageLayers)
         let flops = microBatch * (2 * (activeLayers + head) + attentionFLOPs) / t
         var stage = max(streamed / memoryRate, flops / rate)
-        let tensorLink = accelerator.link(groupSize: layout.tp, stride: 1)
-        stage += 2 * Double(stageLayers)
-            * CollectiveCost.allReduce(bytes: 2 * microBatch * h, groupSize: layout.tp, link: tensorLink)
+        let tensorGroup = accelerator.group(size: layout.tp, stride: 1)
+        stage += 2 * Double(stageLayers) * CollectiveCost.allReduce(bytes: 2 * microBatch * h, group: tensorGroup)
         let pipelineLink = accelerator.link(groupSize: layout.pp, stride: layout.tp)
         let hop = CollectiveCost.pointToPoint(bytes: 2 * microBatch * h / t, link: pipelineLink)
         let latency = Double(layout.pp) * stage + Double(layout.pp - 1) * hop
@@ -227,7 +226,7 @@ public enum ServingPlanner {
         let prefillFLOPs = context * (2 * (model.activeParameters - model.embeddingParameters)
             + 2 * context * Double(model.queryWidth) * Double(model.layers)) / t
         let prefill = prefillFLOPs / rate + 2 * Double(model.layers)
-            * CollectiveCost.allReduce(bytes: 2 * context * h, groupSize: layout.tp, link: tensorLink)
+            * CollectiveCost.allReduce(bytes: 2 * context * h, group: tensorGroup)
             + Double(layout.pp - 1) * CollectiveCost.pointToPoint(bytes: 2 * context * h / t, link: pipelineLink)
 
         return ServingEstimate(

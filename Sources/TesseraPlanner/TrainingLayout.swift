@@ -19,10 +19,19 @@ public struct TrainingLayout: Sendable, Equatable, Hashable, Codable {
     /// Sequence parallelism with tp > 1 (Korthikanti et al. 2022): norms, dropout and residuals split over the tp
     /// ranks too, at no extra communication. Off only to model software without it (Megatron-LM 2021).
     public var sequenceParallel: Bool
+    /// Attention computed tile by tile without writing the s × s scores to memory (Dao et al. 2022,
+    /// "FlashAttention"). Off models software that materializes scores, probabilities and dropout masks (Megatron-LM
+    /// 2021): their memory traffic then adds to the step.
+    public var flashAttention: Bool
+    /// The optimizer step works on an FP32 copy of the gradients next to the 16-bit ones (Megatron-LM 2021): the
+    /// step's memory, 20 bytes per parameter without activations, can exceed the 16 bytes plus activations of the
+    /// passes. Off: the 16 bytes of Rajbhandari et al. (gradients reduced into the FP32 states in place).
+    public var float32GradientCopy: Bool
 
     public init(
         tp: Int, pp: Int, dp: Int, cp: Int = 1, ep: Int = 1, microBatchSize: Int, schedule: PipelineScheduleKind?,
-        virtualStages: Int = 1, recompute: Recompute, zeroStage: Int, sequenceParallel: Bool = true
+        virtualStages: Int = 1, recompute: Recompute, zeroStage: Int, sequenceParallel: Bool = true,
+        flashAttention: Bool = true, float32GradientCopy: Bool = false
     ) {
         self.tp = tp
         self.pp = pp
@@ -35,6 +44,8 @@ public struct TrainingLayout: Sendable, Equatable, Hashable, Codable {
         self.recompute = recompute
         self.zeroStage = zeroStage
         self.sequenceParallel = sequenceParallel
+        self.flashAttention = flashAttention
+        self.float32GradientCopy = float32GradientCopy
     }
 
     /// Devices the layout uses.
@@ -49,6 +60,8 @@ public struct TrainingLayout: Sendable, Equatable, Hashable, Codable {
         case virtualStages = "virtual_stages"
         case zeroStage = "zero_stage"
         case sequenceParallel = "sequence_parallel"
+        case flashAttention = "flash_attention"
+        case float32GradientCopy = "float32_gradient_copy"
     }
 
     /// "none", "gpipe", "1f1b", "zb-h1" or "interleaved(v2)".
@@ -57,7 +70,8 @@ public struct TrainingLayout: Sendable, Equatable, Hashable, Codable {
         return schedule == .interleaved ? "interleaved(v\(virtualStages))" : schedule.rawValue
     }
 
-    /// "tp8 pp8 dp24 mbs1 interleaved(v2) recompute:full zero1".
+    /// "tp8 pp8 dp24 mbs1 interleaved(v2) recompute:full zero1" (with "no-sp" and "no-flash" for software without
+    /// sequence parallelism or FlashAttention).
     public var summary: String {
         var parts = ["tp\(tp)", "pp\(pp)", "dp\(dp)"]
         if cp > 1 { parts.append("cp\(cp)") }
@@ -67,6 +81,7 @@ public struct TrainingLayout: Sendable, Equatable, Hashable, Codable {
         parts.append("recompute:\(recompute.rawValue)")
         parts.append("zero\(zeroStage)")
         if tp > 1 && !sequenceParallel { parts.append("no-sp") }
+        if !flashAttention { parts.append("no-flash") }
         return parts.joined(separator: " ")
     }
 }

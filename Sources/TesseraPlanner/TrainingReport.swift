@@ -9,6 +9,7 @@ public struct TrainingLayoutReport: Codable, Sendable {
     public var recompute: String
     public var zeroStage: Int
     public var sequenceParallel: Bool
+    public var flashAttention: Bool
     public var microBatches: Int
     public var memoryPerGPUBytes: Double
     public var memory: MemoryBreakdown
@@ -22,7 +23,7 @@ public struct TrainingLayoutReport: Codable, Sendable {
     enum CodingKeys: String, CodingKey {
         case tp, pp, dp, cp, ep, schedule, recompute, memory, time, mfu
         case microBatchSize = "micro_batch_size", virtualStages = "virtual_stages", zeroStage = "zero_stage"
-        case sequenceParallel = "sequence_parallel", microBatches = "micro_batches"
+        case sequenceParallel = "sequence_parallel", flashAttention = "flash_attention", microBatches = "micro_batches"
         case memoryPerGPUBytes = "memory_per_gpu_bytes", stepTimeSeconds = "step_time_seconds"
         case bubbleFraction = "bubble_fraction", tflopsPerGPU = "tflops_per_gpu", tokensPerSecond = "tokens_per_second"
     }
@@ -36,6 +37,7 @@ public struct TrainingLayoutReport: Codable, Sendable {
         recompute = l.recompute.rawValue
         zeroStage = l.zeroStage
         sequenceParallel = l.sequenceParallel && l.tp > 1
+        flashAttention = l.flashAttention
         microBatches = e.microBatches
         memoryPerGPUBytes = e.memory.total
         memory = e.memory
@@ -168,6 +170,26 @@ extension TrainingPlan {
         return PlanText.table(
             header: ["tp", "pp", "dp", "cp", "ep", "mbs", "schedule", "recompute", "zero", "memory", "step", "TFLOP/s",
                      "MFU", "bubble"],
+            rows: rows)
+    }
+
+    /// Where the step time of each mesh's best layout goes, in percent of its step: the runners-up with their
+    /// time broken down by cause.
+    public func timeBreakdownTable(limit: Int) -> String {
+        let rows = bestPerMesh(limit: limit).enumerated().map { index, e -> [String] in
+            let t = e.time
+            func share(_ part: Double) -> String { String(format: "%.1f", part / t.total * 100) }
+            return [
+                "\(index + 1)", "\(e.layout.tp)", "\(e.layout.pp)", "\(e.layout.dp)", "\(e.layout.microBatchSize)",
+                e.layout.scheduleName, PlanText.seconds(e.stepTime), String(format: "%.1f", e.tflopsPerDevice),
+                share(t.compute), share(t.recompute), share(t.tensorParallel), share(t.pipelineTransfers),
+                share(t.pipelineBubble), share(t.dataParallel), share(t.optimizer + t.contextParallel + t.expertParallel),
+                PlanText.gigabytes(e.memory.total),
+            ]
+        }
+        return PlanText.table(
+            header: ["rank", "tp", "pp", "dp", "mbs", "schedule", "step", "TFLOP/s", "compute%", "recompute%", "tp%",
+                     "p2p%", "bubble%", "dp%", "other%", "memory"],
             rows: rows)
     }
 }

@@ -16,6 +16,10 @@ public struct TrainingSearchSpace: Sendable {
     public var contextParallelSizes: Set<Int>?
     /// Use sequence parallelism whenever tp > 1 (false models software without it).
     public var sequenceParallel = true
+    /// Attention kernels that never write the s × s scores to memory (false models software without them).
+    public var flashAttention = true
+    /// The optimizer step casts the gradients to an FP32 copy (true models Megatron-LM 2021's optimizer).
+    public var float32GradientCopy = false
 
     public init() {}
 }
@@ -78,7 +82,7 @@ public enum TrainingSearch {
                 let memory = costModel.memory(layout).total
                 smallest = min(smallest, memory)
                 guard memory <= usable else { return }
-                let bound = costModel.time(layout, bubble: NoBubble()).time.total
+                let bound = costModel.time(layout, bubble: nil).time.total
                 bounded.append(Scored(layout: layout, step: bound, memory: memory))
             }
         }
@@ -143,13 +147,6 @@ public enum TrainingSearch {
         static func faster(_ a: Scored, _ b: Scored) -> Bool {
             ((a.step * 1e9).rounded(), a.memory) < ((b.step * 1e9).rounded(), b.memory)
         }
-    }
-
-    /// No bubble: the time model's lower bound.
-    struct NoBubble: PipelineBubbleModel {
-        func bubbleFraction(
-            schedule: PipelineScheduleKind, stages: Int, microBatches: Int, virtualStages: Int, costs: StageCosts
-        ) -> Double { 0 }
     }
 
     /// Whether any allowed layout of `job` fits in memory (stops at the first that does).
@@ -244,7 +241,8 @@ public enum TrainingSearch {
                             body(TrainingLayout(
                                 tp: mesh.tp, pp: mesh.pp, dp: mesh.dp, cp: mesh.cp, ep: ep, microBatchSize: b,
                                 schedule: schedule, virtualStages: v, recompute: recompute, zeroStage: zero,
-                                sequenceParallel: space.sequenceParallel))
+                                sequenceParallel: space.sequenceParallel, flashAttention: space.flashAttention,
+                                float32GradientCopy: space.float32GradientCopy))
                         }
                     }
                 }

@@ -1,3 +1,4 @@
+import CBLAS
 #if canImport(Glibc)
 import Glibc
 #else
@@ -39,102 +40,145 @@ public struct AttentionShape: Sendable, Equatable {
 }
 
 extension Kernels {
-    /// Scaled dot-product attention with a causal mask and grouped-query heads.
+    /// Scaled dot-product attention with a causal mask and grouped-query heads, fused and tiled
+    /// (FlashAttention-2's forward, Dao 2023): scores are computed a tile of queries × a tile of keys at a
+    /// time with `cblas_sgemm`, folded into a running (max, sum, output) per query with the online softmax,
+    /// and the full `[queryLength, keyLength]` matrix is never built.
     ///
     /// Layouts (row = one token of one sequence, `batch × length` rows):
     /// - `q`: row `b·queryLength + i` at `q + row·qStride`, `heads × headDim` values;
     /// - `k`, `v`: row `b·keyLength + j` at `+ row·kvStride`, `kvHeads × headDim` values;
     /// - `out`: like `q` with `outStride`;
-    /// - `logSumExp`: `[batch, heads, queryLength]`, written for the backward pass.
+    /// - `logSumExp`: `[batch, heads, queryLength]`, `log Σⱼ exp(scale·qᵢ·kⱼ)` over the visible keys,
+    ///   written for the backward pass.
+    ///
+    /// The pool splits (sequence, head, query tile) units; every pool size and every OpenBLAS thread count
+    /// gives the same bits (tile products are small enough that OpenBLAS runs them on one thread).
+    /// - Precondition: `shape` is valid (``AttentionShape/validate()``).
     public static func attention(
         q: UnsafePointer<Float>, qStride: Int, k: UnsafePointer<Float>, v: UnsafePointer<Float>, kvStride: Int,
         into out: UnsafeMutablePointer<Float>, outStride: Int, logSumExp: UnsafeMutablePointer<Float>,
-        shape: AttentionShape
+        shape: AttentionShape, pool: ComputePool = .serial
     ) {
-        let d = shape.headDim, group = shape.heads / shape.kvHeads
-        var scores = [Float](repeating: 0, count: shape.keyLength)
-        for b in 0..<shape.batch {
-            for h in 0..<shape.heads {
-                let kvh = h / group
-                for i in 0..<shape.queryLength {
-                    let qi = q + (b * shape.queryLength + i) * qStride + h * d
-                    let visible = shape.visibleKeys(forQuery: i)
-                    var m = -Float.infinity
-                    for j in 0..<visible {
-                        let kj = k + (b * shape.keyLength + j) * kvStride + kvh * d
-                        var dot: Float = 0
-                        for x in 0..<d { dot += qi[x] * kj[x] }
-                        scores[j] = dot * shape.scale
-                        m = max(m, scores[j])
-                    }
-                    var sum: Float = 0
-                    for j in 0..<visible {
-                        scores[j] = expf(scores[j] - m)
-                        sum += scores[j]
-                    }
-                    let oi = out + (b * shape.queryLength + i) * outStride + h * d
-                    for x in 0..<d { oi[x] = 0 }
-                    for j in 0..<visible {
-                        let p = scores[j] / sum
-                        let vj = v + (b * shape.keyLength + j) * kvStride + kvh * d
-                        for x in 0..<d { oi[x] += p * vj[x] }
-                    }
-                    logSumExp[(b * shape.heads + h) * shape.queryLength + i] = m + logf(sum)
-                }
+        precondition((try? shape.validate()) != nil, "invalid attention shape \(shape)")
+        let tiles = AttentionTiles(shape)
+        let units = shape.batch * shape.heads * tiles.queryBlocks
+        pool.forEachRange(count: units, alignment: 1, minimumPerPart: 1) { range in
+            var scratch = AttentionTiles.ForwardScratch(tiles)
+            defer { scratch.deallocate() }
+            for unit in range {
+                let (bh, block) = unit.quotientAndRemainder(dividingBy: tiles.queryBlocks)
+                let (b, h) = bh.quotientAndRemainder(dividingBy: shape.heads)
+                tiles.forward(b: b, h: h, block: block, q: q, qStride: qStride, k: k, v: v, kvStride: kvStride,
+                              out: out, outStride: outStride, logSumExp: logSumExp, scratch: &scratch)
             }
         }
     }
+}
 
-    /// Backward of ``attention(q:qStride:k:v:kvStride:into:outStride:logSumExp:shape:)``.
-    /// Writes (overwrites) `dq` (layout of `q`), `dk` and `dv` (layout of `k`); `dOut` has the layout of `out`.
-    public static func attentionBackward(
-        dOut: UnsafePointer<Float>, q: UnsafePointer<Float>, qStride: Int,
-        k: UnsafePointer<Float>, v: UnsafePointer<Float>, kvStride: Int,
-        out: UnsafePointer<Float>, outStride: Int, logSumExp: UnsafePointer<Float>,
-        dq: UnsafeMutablePointer<Float>, dk: UnsafeMutablePointer<Float>, dv: UnsafeMutablePointer<Float>,
-        shape: AttentionShape
+/// Tile sizes and the per-tile work shared by the attention forward and backward passes.
+struct AttentionTiles {
+    let shape: AttentionShape
+    /// Queries per tile: `queryTile · keyTile · headDim ≤ 2¹⁸`, the size below which OpenBLAS 0.3.21 runs a
+    /// product on one thread (interface/gemm.c: `m·n·k ≤ 65536 · GEMM_MULTITHREAD_THRESHOLD`), so results
+    /// do not depend on its thread count and pool threads do not oversubscribe the cores.
+    let queryTile: Int
+    /// Keys per tile.
+    let keyTile = 64
+    let queryBlocks: Int
+
+    init(_ shape: AttentionShape) {
+        self.shape = shape
+        var queryTile = 128
+        while queryTile > 8 && queryTile * 64 * shape.headDim > 1 << 18 { queryTile /= 2 }
+        self.queryTile = queryTile
+        queryBlocks = (shape.queryLength + queryTile - 1) / queryTile
+    }
+
+    /// Absolute position of query 0 (queries are the last `queryLength` of `keyLength` positions).
+    var offset: Int { shape.keyLength - shape.queryLength }
+
+    /// The query rows of a block.
+    func rows(ofBlock block: Int) -> Range<Int> {
+        block * queryTile..<min(shape.queryLength, (block + 1) * queryTile)
+    }
+
+    /// Keys visible to at least one query in `rows`: `0..<end`.
+    func visibleKeyEnd(rows: Range<Int>) -> Int {
+        shape.isCausal ? offset + rows.upperBound : shape.keyLength
+    }
+
+    /// How many of the `count` keys starting at `keyStart` query `row` sees (0 or more).
+    func visibleCount(row: Int, keyStart: Int, count: Int) -> Int {
+        shape.isCausal ? max(0, min(count, offset + row + 1 - keyStart)) : count
+    }
+
+    /// `c = alpha·op(a)·op(b) + beta·c` on one tile.
+    @inline(__always)
+    static func product(
+        _ a: UnsafePointer<Float>, _ lda: Int, transposeA: Bool = false, _ b: UnsafePointer<Float>, _ ldb: Int,
+        transposeB: Bool = false, _ c: UnsafeMutablePointer<Float>, _ ldc: Int, m: Int, n: Int, k: Int,
+        alpha: Float = 1, beta: Float = 0
     ) {
-        let d = shape.headDim, group = shape.heads / shape.kvHeads
-        for row in 0..<shape.batch * shape.queryLength {
-            (dq + row * qStride).update(repeating: 0, count: shape.heads * d)
+        cblas_sgemm(CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
+                    Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+    }
+
+    /// Scores, running maxima and sums, and the output accumulator of one query tile.
+    struct ForwardScratch {
+        let scores: UnsafeMutablePointer<Float>, output: UnsafeMutablePointer<Float>
+        let maxima: UnsafeMutablePointer<Float>, sums: UnsafeMutablePointer<Float>
+
+        init(_ tiles: AttentionTiles) {
+            scores = .allocate(capacity: tiles.queryTile * tiles.keyTile)
+            output = .allocate(capacity: tiles.queryTile * tiles.shape.headDim)
+            maxima = .allocate(capacity: tiles.queryTile)
+            sums = .allocate(capacity: tiles.queryTile)
         }
-        for row in 0..<shape.batch * shape.keyLength {
-            (dk + row * kvStride).update(repeating: 0, count: shape.kvHeads * d)
-            (dv + row * kvStride).update(repeating: 0, count: shape.kvHeads * d)
-        }
-        for b in 0..<shape.batch {
-            for h in 0..<shape.heads {
-                let kvh = h / group
-                for i in 0..<shape.queryLength {
-                    let rowQ = b * shape.queryLength + i
-                    let qi = q + rowQ * qStride + h * d
-                    let oi = out + rowQ * outStride + h * d
-                    let doi = dOut + rowQ * outStride + h * d
-                    let dqi = dq + rowQ * qStride + h * d
-                    let lse = logSumExp[(b * shape.heads + h) * shape.queryLength + i]
-                    var delta: Float = 0
-                    for x in 0..<d { delta += doi[x] * oi[x] }
-                    for j in 0..<shape.visibleKeys(forQuery: i) {
-                        let rowK = b * shape.keyLength + j
-                        let kj = k + rowK * kvStride + kvh * d
-                        let vj = v + rowK * kvStride + kvh * d
-                        var dot: Float = 0, dp: Float = 0
-                        for x in 0..<d {
-                            dot += qi[x] * kj[x]
-                            dp += doi[x] * vj[x]
-                        }
-                        let p = expf(dot * shape.scale - lse)
-                        let ds = p * (dp - delta) * shape.scale
-                        let dkj = dk + rowK * kvStride + kvh * d
-                        let dvj = dv + rowK * kvStride + kvh * d
-                        for x in 0..<d {
-                            dqi[x] += ds * kj[x]
-                            dkj[x] += ds * qi[x]
-                            dvj[x] += p * doi[x]
-                        }
-                    }
+
+        func deallocate() { [scores, output, maxima, sums].forEach { $0.deallocate() } }
+    }
+
+    /// One (sequence, head, query tile) of the forward pass.
+    func forward(
+        b: Int, h: Int, block: Int, q: UnsafePointer<Float>, qStride: Int, k: UnsafePointer<Float>,
+        v: UnsafePointer<Float>, kvStride: Int, out: UnsafeMutablePointer<Float>, outStride: Int,
+        logSumExp: UnsafeMutablePointer<Float>, scratch: inout ForwardScratch
+    ) {
+        let d = shape.headDim, kvh = h / (shape.heads / shape.kvHeads)
+        let rows = self.rows(ofBlock: block), count = rows.count
+        let qBase = q + (b * shape.queryLength + rows.lowerBound) * qStride + h * d
+        scratch.maxima.update(repeating: -.infinity, count: count)
+        scratch.sums.update(repeating: 0, count: count)
+        scratch.output.update(repeating: 0, count: count * d)
+        for keyStart in stride(from: 0, to: visibleKeyEnd(rows: rows), by: keyTile) {
+            let keys = min(keyTile, visibleKeyEnd(rows: rows) - keyStart)
+            let kBase = k + (b * shape.keyLength + keyStart) * kvStride + kvh * d
+            let vBase = v + (b * shape.keyLength + keyStart) * kvStride + kvh * d
+            Self.product(qBase, qStride, kBase, kvStride, transposeB: true, scratch.scores, keyTile,
+                         m: count, n: keys, k: d, alpha: shape.scale)
+            for r in 0..<count {
+                let row = scratch.scores + r * keyTile
+                let visible = visibleCount(row: rows.lowerBound + r, keyStart: keyStart, count: keys)
+                (row + visible).update(repeating: 0, count: keys - visible)
+                guard visible > 0 else { continue }
+                let previous = scratch.maxima[r]
+                let maximum = max(previous, VectorMath.maximum(row, count: visible))
+                let sum = Kernels.shiftedExponentialSum(row, count: visible, shift: maximum, storingInto: row)
+                let rescale = expf(previous - maximum)
+                scratch.sums[r] = scratch.sums[r] * rescale + sum
+                scratch.maxima[r] = maximum
+                if rescale != 1 {
+                    let o = scratch.output + r * d
+                    VectorMath.map(o, into: o, count: d, Scaled(alpha: rescale))
                 }
             }
+            Self.product(scratch.scores, keyTile, vBase, kvStride, scratch.output, d, m: count, n: d, k: keys, beta: 1)
+        }
+        for r in 0..<count {
+            let destination = out + (b * shape.queryLength + rows.lowerBound + r) * outStride + h * d
+            VectorMath.map(scratch.output + r * d, into: destination, count: d, Scaled(alpha: 1 / scratch.sums[r]))
+            logSumExp[(b * shape.heads + h) * shape.queryLength + rows.lowerBound + r] = scratch.maxima[r] + logf(scratch.sums[r])
         }
     }
 }

@@ -7,7 +7,7 @@ extension Kernels {
         forEachRowRange(rows: rows, columns: columns, pool: pool) { range in
             for r in range {
                 let row = x + r * columns
-                VectorMath.map(row, bias, into: row, count: columns) { $0 + $1 }
+                VectorMath.map(row, bias, into: row, count: columns, Sum())
             }
         }
     }
@@ -21,10 +21,7 @@ extension Kernels {
     ) {
         RowBlocks.sumColumns(rows: rows, columns: columns, into: [dBias], pool: pool) { range, partials in
             let partial = partials[0]
-            for r in range {
-                let row = dy + r * columns
-                VectorMath.map(partial, row, into: partial, count: columns) { $0 + $1 }
-            }
+            for r in range { VectorMath.map(partial, dy + r * columns, into: partial, count: columns, Sum()) }
         }
     }
 
@@ -33,10 +30,7 @@ extension Kernels {
         _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count: Int,
         pool: ComputePool = .serial
     ) {
-        pool.forEachRange(count: count) { range in
-            let start = range.lowerBound
-            VectorMath.map(a + start, b + start, into: y + start, count: range.count) { $0 + $1 }
-        }
+        parallelMap(a, b, into: y, count: count, pool: pool, Sum())
     }
 
     /// `y[i] += alpha * x[i]`.
@@ -44,18 +38,12 @@ extension Kernels {
         _ x: UnsafePointer<Float>, alpha: Float = 1, accumulatingInto y: UnsafeMutablePointer<Float>, count: Int,
         pool: ComputePool = .serial
     ) {
-        pool.forEachRange(count: count) { range in
-            let start = range.lowerBound
-            VectorMath.map(y + start, x + start, into: y + start, count: range.count) { $0.addingProduct(alpha, $1) }
-        }
+        parallelMap(y, x, into: y, count: count, pool: pool, ScaledSum(alpha: alpha))
     }
 
     /// `x[i] *= alpha` in place.
     public static func scale(_ x: UnsafeMutablePointer<Float>, by alpha: Float, count: Int, pool: ComputePool = .serial) {
-        pool.forEachRange(count: count) { range in
-            let start = range.lowerBound
-            VectorMath.map(x + start, into: x + start, count: range.count) { $0 * alpha }
-        }
+        parallelMap(x, into: x, count: count, pool: pool, Scaled(alpha: alpha))
     }
 
     /// Σ x[i]² (for gradient norms): Float partial sums over runs of 4096 elements, added up in Double.
@@ -68,6 +56,28 @@ extension Kernels {
             start += length
         }
         return total
+    }
+
+    /// ``VectorMath/map(_:into:count:_:)`` over the pool's ranges of `0..<count`.
+    @inline(__always)
+    static func parallelMap<F: VectorFunction>(
+        _ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count: Int, pool: ComputePool, _ f: F
+    ) {
+        pool.forEachRange(count: count) { range in
+            VectorMath.map(x + range.lowerBound, into: y + range.lowerBound, count: range.count, f)
+        }
+    }
+
+    /// ``VectorMath/map(_:_:into:count:_:)`` over the pool's ranges of `0..<count`.
+    @inline(__always)
+    static func parallelMap<F: VectorFunction2>(
+        _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count: Int,
+        pool: ComputePool, _ f: F
+    ) {
+        pool.forEachRange(count: count) { range in
+            let start = range.lowerBound
+            VectorMath.map(a + start, b + start, into: y + start, count: range.count, f)
+        }
     }
 
     /// Runs `body` on contiguous ranges of whole rows, in parallel when the rows hold enough elements.

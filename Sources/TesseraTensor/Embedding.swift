@@ -34,7 +34,7 @@ extension Kernels {
                 let row = Int(ids[t]) - vocabularyStart
                 guard row >= 0 && row < vocabularyCount else { continue }
                 let destination = dTable + row * columns + range.lowerBound
-                VectorMath.map(destination, dOut + t * columns + range.lowerBound, into: destination, count: range.count) { $0 + $1 }
+                VectorMath.map(destination, dOut + t * columns + range.lowerBound, into: destination, count: range.count, Sum())
             }
         }
     }

@@ -14,24 +14,14 @@ extension Kernels {
             for r in range {
                 // The row stays in L1 between the passes: it is read from memory once, and the
                 // two-pass variance has no cancellation.
-                let xr = x + r * columns, yr = y + r * columns
+                let xr = x + r * columns
                 let m = VectorMath.sum(xr, count: columns) / n
-                let center = Vector(repeating: m)
-                let variance = VectorMath.reduce(count: columns) { i in
-                    let d = VectorMath.load(xr + i) - center
-                    return d * d
-                } tail: { i, lanes in
-                    let d = VectorMath.load(xr + i, count: lanes, padding: m) - center
-                    return d * d
-                } / n
+                let variance = VectorMath.reduce(count: columns, CenteredSquares(x: xr, center: m)) / n
                 let s = 1 / (variance + epsilon).squareRoot()
                 mean[r] = m
                 rstd[r] = s
-                VectorMath.forEachVector(columns) { c, lanes in
-                    let xhat = (VectorMath.load(xr + c, count: lanes) - center) * s
-                    let out = VectorMath.load(bias + c, count: lanes).addingProduct(xhat, VectorMath.load(weight + c, count: lanes))
-                    VectorMath.store(out, yr + c, count: lanes)
-                }
+                var step = LayerNormOutput(x: xr, weight: weight, bias: bias, y: y + r * columns, center: Vector(repeating: m), rstd: s)
+                VectorMath.forEachVector(columns, &step)
             }
         }
     }
@@ -48,27 +38,15 @@ extension Kernels {
     ) {
         let n = Float(columns)
         RowBlocks.sumColumns(rows: rows, columns: columns, into: [dWeight, dBias], pool: pool) { range, partials in
-            let partialWeight = partials[0], partialBias = partials[1]
             for r in range {
-                let xr = x + r * columns, dyr = dy + r * columns, dxr = dx + r * columns
+                let xr = x + r * columns, dyr = dy + r * columns
                 let center = Vector(repeating: mean[r]), s = rstd[r]
                 let sumG = VectorMath.dot(dyr, weight, count: columns)
-                let sumGX = VectorMath.reduce(count: columns) { i in
-                    VectorMath.load(dyr + i) * VectorMath.load(weight + i) * (VectorMath.load(xr + i) - center)
-                } tail: { i, lanes in
-                    VectorMath.load(dyr + i, count: lanes) * VectorMath.load(weight + i, count: lanes)
-                        * (VectorMath.load(xr + i, count: lanes) - center)
-                } * s
-                let shift = Vector(repeating: -sumG / n), slope = Vector(repeating: -sumGX / n)
-                VectorMath.forEachVector(columns) { c, lanes in
-                    let g = VectorMath.load(dyr + c, count: lanes)
-                    let xhat = (VectorMath.load(xr + c, count: lanes) - center) * s
-                    let gradient = shift.addingProduct(g, VectorMath.load(weight + c, count: lanes)).addingProduct(xhat, slope)
-                    VectorMath.store(gradient * s, dxr + c, count: lanes)
-                    let w = VectorMath.load(partialWeight + c, count: lanes).addingProduct(g, xhat)
-                    VectorMath.store(w, partialWeight + c, count: lanes)
-                    VectorMath.store(VectorMath.load(partialBias + c, count: lanes) + g, partialBias + c, count: lanes)
-                }
+                let sumGX = VectorMath.reduce(count: columns, CenteredTripleProducts(a: dyr, b: weight, x: xr, center: center)) * s
+                var step = LayerNormGradient(
+                    x: xr, dy: dyr, weight: weight, dx: dx + r * columns, dWeight: partials[0], dBias: partials[1],
+                    center: center, rstd: s, shift: Vector(repeating: -sumG / n), slope: Vector(repeating: -sumGX / n))
+                VectorMath.forEachVector(columns, &step)
             }
         }
     }
@@ -83,10 +61,10 @@ extension Kernels {
         let n = Float(columns)
         forEachRowRange(rows: rows, columns: columns, pool: pool) { range in
             for r in range {
-                let xr = x + r * columns, yr = y + r * columns
+                let xr = x + r * columns
                 let s = 1 / (VectorMath.dot(xr, xr, count: columns) / n + epsilon).squareRoot()
                 rstd[r] = s
-                VectorMath.map(xr, weight, into: yr, count: columns) { v, w in v * s * w }
+                VectorMath.map(xr, weight, into: y + r * columns, count: columns, ScaledProduct(scale: s))
             }
         }
     }
@@ -101,25 +79,79 @@ extension Kernels {
     ) {
         let n = Float(columns)
         RowBlocks.sumColumns(rows: rows, columns: columns, into: [dWeight], pool: pool) { range, partials in
-            let partialWeight = partials[0]
             for r in range {
-                let xr = x + r * columns, dyr = dy + r * columns, dxr = dx + r * columns
+                let xr = x + r * columns, dyr = dy + r * columns
                 let s = rstd[r]
-                let dot = VectorMath.reduce(count: columns) { i in
-                    VectorMath.load(dyr + i) * VectorMath.load(weight + i) * VectorMath.load(xr + i)
-                } tail: { i, lanes in
-                    VectorMath.load(dyr + i, count: lanes) * VectorMath.load(weight + i, count: lanes)
-                        * VectorMath.load(xr + i, count: lanes)
-                }
-                let slope = Vector(repeating: -dot * s * s * s / n)
-                VectorMath.forEachVector(columns) { c, lanes in
-                    let v = VectorMath.load(xr + c, count: lanes), g = VectorMath.load(dyr + c, count: lanes)
-                    let gradient = (g * VectorMath.load(weight + c, count: lanes) * s).addingProduct(v, slope)
-                    VectorMath.store(gradient, dxr + c, count: lanes)
-                    let w = VectorMath.load(partialWeight + c, count: lanes).addingProduct(g, v * s)
-                    VectorMath.store(w, partialWeight + c, count: lanes)
-                }
+                let dot = VectorMath.reduce(count: columns, CenteredTripleProducts(a: dyr, b: weight, x: xr, center: Vector()))
+                var step = RMSNormGradient(x: xr, dy: dyr, weight: weight, dx: dx + r * columns, dWeight: partials[0],
+                                           rstd: s, slope: Vector(repeating: -dot * s * s * s / n))
+                VectorMath.forEachVector(columns, &step)
             }
         }
+    }
+}
+
+/// `(x − center)²`, zero in the lanes past a partial vector.
+private struct CenteredSquares: VectorTerm {
+    let x: UnsafePointer<Float>, center: Float
+    @inline(__always) func callAsFunction(_ i: Int, lanes: Int) -> Vector {
+        let d = VectorMath.load(x + i, count: lanes, padding: center) - center
+        return d * d
+    }
+}
+
+/// `a·b·(x − center)` (zero past a partial vector, where `a` is padded with zeros).
+private struct CenteredTripleProducts: VectorTerm {
+    let a: UnsafePointer<Float>, b: UnsafePointer<Float>, x: UnsafePointer<Float>, center: Vector
+    @inline(__always) func callAsFunction(_ i: Int, lanes: Int) -> Vector {
+        VectorMath.load(a + i, count: lanes) * VectorMath.load(b + i, count: lanes) * (VectorMath.load(x + i, count: lanes) - center)
+    }
+}
+
+/// `x·scale·w` from `(x, w)`.
+private struct ScaledProduct: VectorFunction2 {
+    let scale: Float
+    @inline(__always) func callAsFunction(_ x: Vector, _ w: Vector) -> Vector { x * scale * w }
+}
+
+/// One row's `y = (x − mean)·rstd·weight + bias`.
+private struct LayerNormOutput: VectorStep {
+    let x: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>
+    let y: UnsafeMutablePointer<Float>
+    let center: Vector, rstd: Float
+
+    @inline(__always) mutating func callAsFunction(_ c: Int, lanes: Int) {
+        let xhat = (VectorMath.load(x + c, count: lanes) - center) * rstd
+        let out = VectorMath.load(bias + c, count: lanes).addingProduct(xhat, VectorMath.load(weight + c, count: lanes))
+        VectorMath.store(out, y + c, count: lanes)
+    }
+}
+
+/// One row's `dx`, and its contributions to the block's weight and bias gradients.
+private struct LayerNormGradient: VectorStep {
+    let x: UnsafePointer<Float>, dy: UnsafePointer<Float>, weight: UnsafePointer<Float>
+    let dx: UnsafeMutablePointer<Float>, dWeight: UnsafeMutablePointer<Float>, dBias: UnsafeMutablePointer<Float>
+    let center: Vector, rstd: Float, shift: Vector, slope: Vector
+
+    @inline(__always) mutating func callAsFunction(_ c: Int, lanes: Int) {
+        let g = VectorMath.load(dy + c, count: lanes)
+        let xhat = (VectorMath.load(x + c, count: lanes) - center) * rstd
+        let gradient = shift.addingProduct(g, VectorMath.load(weight + c, count: lanes)).addingProduct(xhat, slope)
+        VectorMath.store(gradient * rstd, dx + c, count: lanes)
+        VectorMath.store(VectorMath.load(dWeight + c, count: lanes).addingProduct(g, xhat), dWeight + c, count: lanes)
+        VectorMath.store(VectorMath.load(dBias + c, count: lanes) + g, dBias + c, count: lanes)
+    }
+}
+
+/// One row's `dx`, and its contribution to the block's weight gradient.
+private struct RMSNormGradient: VectorStep {
+    let x: UnsafePointer<Float>, dy: UnsafePointer<Float>, weight: UnsafePointer<Float>
+    let dx: UnsafeMutablePointer<Float>, dWeight: UnsafeMutablePointer<Float>
+    let rstd: Float, slope: Vector
+
+    @inline(__always) mutating func callAsFunction(_ c: Int, lanes: Int) {
+        let v = VectorMath.load(x + c, count: lanes), g = VectorMath.load(dy + c, count: lanes)
+        VectorMath.store((g * VectorMath.load(weight + c, count: lanes) * rstd).addingProduct(v, slope), dx + c, count: lanes)
+        VectorMath.store(VectorMath.load(dWeight + c, count: lanes).addingProduct(g, v * rstd), dWeight + c, count: lanes)
     }
 }

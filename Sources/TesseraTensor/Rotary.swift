@@ -65,17 +65,10 @@ public struct RotaryEmbedding: Sendable {
                         RotaryEmbedding.angles(of: position, inverseFrequencies: inverseFrequencies, into: computed.baseAddress!)
                         cosines = UnsafePointer(computed.baseAddress!)
                     }
-                    let sines = cosines + half
-                    let sign: Float = inverse ? -1 : 1
                     for h in 0..<heads {
-                        let first = x + t * rowStride + h * headDim, second = first + half
-                        VectorMath.forEachVector(half) { i, lanes in
-                            let c = VectorMath.load(cosines + i, count: lanes)
-                            let s = VectorMath.load(sines + i, count: lanes) * sign
-                            let x1 = VectorMath.load(first + i, count: lanes), x2 = VectorMath.load(second + i, count: lanes)
-                            VectorMath.store(x1 * c - x2 * s, first + i, count: lanes)
-                            VectorMath.store(x2 * c + x1 * s, second + i, count: lanes)
-                        }
+                        var step = Rotation(first: x + t * rowStride + h * headDim, half: half, cosines: cosines,
+                                            sines: cosines + half, sign: inverse ? -1 : 1)
+                        VectorMath.forEachVector(half, &step)
                     }
                 }
             }
@@ -90,5 +83,18 @@ public struct RotaryEmbedding: Sendable {
             destination[i] = Float(cos(angle))
             destination[half + i] = Float(sin(angle))
         }
+    }
+}
+
+/// Rotates the pairs `(first[i], first[i + half])` by the angles whose cosines and sines are given.
+private struct Rotation: VectorStep {
+    let first: UnsafeMutablePointer<Float>, half: Int
+    let cosines: UnsafePointer<Float>, sines: UnsafePointer<Float>, sign: Float
+
+    @inline(__always) mutating func callAsFunction(_ i: Int, lanes: Int) {
+        let c = VectorMath.load(cosines + i, count: lanes), s = VectorMath.load(sines + i, count: lanes) * sign
+        let x1 = VectorMath.load(first + i, count: lanes), x2 = VectorMath.load(first + half + i, count: lanes)
+        VectorMath.store(x1 * c - x2 * s, first + i, count: lanes)
+        VectorMath.store(x2 * c + x1 * s, first + half + i, count: lanes)
     }
 }

@@ -42,9 +42,9 @@ enum RowBlocks {
                 let total = scratch + k * columns + start
                 for block in 1..<blocks.count {
                     let partial = scratch + (block * outputs + k) * columns + start
-                    VectorMath.map(total, partial, into: total, count: range.count) { $0 + $1 }
+                    VectorMath.map(total, partial, into: total, count: range.count, Sum())
                 }
-                VectorMath.map(accumulator + start, total, into: accumulator + start, count: range.count) { $0 + $1 }
+                VectorMath.map(accumulator + start, total, into: accumulator + start, count: range.count, Sum())
             }
         }
     }

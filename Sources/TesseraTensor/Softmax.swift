@@ -15,7 +15,7 @@ extension Kernels {
                 let xr = x + r * columns, yr = y + r * columns
                 let shift = VectorMath.maximum(xr, count: columns)
                 let inverse = 1 / shiftedExponentialSum(xr, count: columns, shift: shift, storingInto: yr)
-                VectorMath.map(yr, into: yr, count: columns) { $0 * inverse }
+                VectorMath.map(yr, into: yr, count: columns, Scaled(alpha: inverse))
             }
         }
     }
@@ -28,8 +28,8 @@ extension Kernels {
         forEachRowRange(rows: rows, columns: columns, pool: pool) { range in
             for r in range {
                 let yr = y + r * columns, dyr = dy + r * columns
-                let dot = Vector(repeating: VectorMath.dot(yr, dyr, count: columns))
-                VectorMath.map(yr, dyr, into: dx + r * columns, count: columns) { p, g in p * (g - dot) }
+                let dot = VectorMath.dot(yr, dyr, count: columns)
+                VectorMath.map(yr, dyr, into: dx + r * columns, count: columns, SoftmaxGradient(dot: dot))
             }
         }
     }
@@ -68,7 +68,7 @@ extension Kernels {
                 let sum = shiftedExponentialSum(lr, count: vocabulary, shift: shift, storingInto: lr)
                 losses[r] = logf(sum) + shift - targetLogit
                 let factor = gradientScale / sum
-                VectorMath.map(lr, into: lr, count: vocabulary) { $0 * factor }
+                VectorMath.map(lr, into: lr, count: vocabulary, Scaled(alpha: factor))
                 lr[target] -= gradientScale
             }
         }
@@ -82,18 +82,43 @@ extension Kernels {
     static func shiftedExponentialSum(
         _ x: UnsafePointer<Float>, count: Int, shift: Float, storingInto y: UnsafeMutablePointer<Float>?
     ) -> Float {
-        let center = Vector(repeating: shift)
         var total = 0.0
         for blockStart in stride(from: 0, to: count, by: 1024) {
-            var sum = Vector()
-            VectorMath.forEachVector(min(1024, count - blockStart)) { offset, lanes in
-                let i = blockStart + offset
-                let e = VectorMath.exp(VectorMath.load(x + i, count: lanes, padding: -.infinity) - center)
-                if let y { VectorMath.store(e, y + i, count: lanes) }
-                sum += e
+            let length = min(1024, count - blockStart)
+            if let y {
+                var step = ShiftedExponentials(x: x + blockStart, y: y + blockStart, shift: Vector(repeating: shift))
+                VectorMath.forEachVector(length, &step)
+                total += Double(step.sum.sum())
+            } else {
+                total += Double(VectorMath.reduce(count: length, ShiftedExponentialTerms(x: x + blockStart, shift: Vector(repeating: shift))))
             }
-            total += Double(sum.sum())
         }
         return Float(total)
+    }
+}
+
+/// `y·(dy − dot)` from `(y, dy)`.
+private struct SoftmaxGradient: VectorFunction2 {
+    let dot: Float
+    @inline(__always) func callAsFunction(_ y: Vector, _ dy: Vector) -> Vector { y * (dy - dot) }
+}
+
+/// `e^(x − shift)`, zero past a partial vector (padded with −∞).
+private struct ShiftedExponentialTerms: VectorTerm {
+    let x: UnsafePointer<Float>, shift: Vector
+    @inline(__always) func callAsFunction(_ i: Int, lanes: Int) -> Vector {
+        VectorMath.exp(VectorMath.load(x + i, count: lanes, padding: -.infinity) - shift)
+    }
+}
+
+/// Writes `e^(x − shift)` and sums it.
+private struct ShiftedExponentials: VectorStep {
+    let x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, shift: Vector
+    var sum = Vector()
+
+    @inline(__always) mutating func callAsFunction(_ i: Int, lanes: Int) {
+        let e = VectorMath.exp(VectorMath.load(x + i, count: lanes, padding: -.infinity) - shift)
+        VectorMath.store(e, y + i, count: lanes)
+        sum += e
     }
 }

@@ -150,7 +150,7 @@ extension Tensor {
     /// - Throws: ``TensorError`` for an invalid `shape` (see ``AttentionShape/validate()``) or operands
     ///   that do not have its shapes.
     public static func attention(
-        q: Tensor, k: Tensor, v: Tensor, shape: AttentionShape
+        q: Tensor, k: Tensor, v: Tensor, shape: AttentionShape, pool: ComputePool = .serial
     ) throws -> (output: Tensor, logSumExp: Tensor) {
         try checkAttention(q: q, keyOperands: [("k", k), ("v", v)], shape: shape, "attention")
         let rowQ = shape.heads * shape.headDim, rowK = shape.kvHeads * shape.headDim
@@ -162,7 +162,7 @@ extension Tensor {
                         logSumExp.withMutableBase { l in
                             Kernels.attention(
                                 q: qp, qStride: rowQ, k: kp, v: vp, kvStride: rowK, into: o, outStride: rowQ,
-                                logSumExp: l, shape: shape)
+                                logSumExp: l, shape: shape, pool: pool)
                         }
                     }
                 }
@@ -171,10 +171,11 @@ extension Tensor {
         return (output, logSumExp)
     }
 
-    /// Gradients of ``attention(q:k:v:shape:)`` for upstream gradient `dOut` (`shape.queryShape`).
+    /// Gradients of ``attention(q:k:v:shape:pool:)`` for upstream gradient `dOut` (`shape.queryShape`).
     /// - Throws: as the forward, and when `output` or `logSumExp` do not have their shapes.
     public static func attentionBackward(
-        dOut: Tensor, q: Tensor, k: Tensor, v: Tensor, output: Tensor, logSumExp: Tensor, shape: AttentionShape
+        dOut: Tensor, q: Tensor, k: Tensor, v: Tensor, output: Tensor, logSumExp: Tensor, shape: AttentionShape,
+        pool: ComputePool = .serial
     ) throws -> (dq: Tensor, dk: Tensor, dv: Tensor) {
         let operation = "attentionBackward"
         try checkAttention(q: q, keyOperands: [("k", k), ("v", v)], shape: shape, operation)
@@ -195,7 +196,7 @@ extension Tensor {
                                             Kernels.attentionBackward(
                                                 dOut: g, q: qp, qStride: rowQ, k: kp, v: vp, kvStride: rowK,
                                                 out: o, outStride: rowQ, logSumExp: l, dq: dqp, dk: dkp, dv: dvp,
-                                                shape: shape)
+                                                shape: shape, pool: pool)
                                         }
                                     }
                                 }

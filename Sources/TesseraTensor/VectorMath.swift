@@ -22,7 +22,7 @@ enum VectorMath {
     static func load(_ p: UnsafePointer<Float>, count: Int, padding: Float = 0) -> Vector {
         if count == width { return load(p) }
         var v = Vector(repeating: padding)
-        for lane in 0..<count { v[lane] = p[lane] }
+        withUnsafeMutableBytes(of: &v) { $0.baseAddress!.copyMemory(from: p, byteCount: count * MemoryLayout<Float>.stride) }
         return v
     }
 
@@ -30,7 +30,7 @@ enum VectorMath {
     @inline(__always)
     static func store(_ v: Vector, _ p: UnsafeMutablePointer<Float>, count: Int) {
         if count == width { return store(v, p) }
-        for lane in 0..<count { p[lane] = v[lane] }
+        withUnsafeBytes(of: v) { UnsafeMutableRawPointer(p).copyMemory(from: $0.baseAddress!, byteCount: count * MemoryLayout<Float>.stride) }
     }
 
     /// Lane-wise maximum (`pointwiseMax` is scalarized by the compiler; a masked replace is not).
@@ -41,83 +41,82 @@ enum VectorMath {
         return result
     }
 
-    /// `eˣ` lane-wise, within 2 ulp over the normal range.
+    /// `eˣ` lane-wise for `x ≤ 88.72` (every argument of a shifted softmax, `x − max x ≤ 0`; above,
+    /// the result is not defined), within 3 ulp over the normal range.
     ///
     /// Range reduction `x = n·ln 2 + r`, `|r| ≤ ln 2 / 2`, with `ln 2` split in two parts (Cody and
-    /// Waite; the split constants are the ones Cephes `expf` uses) so `r` is exact to ~2⁻³²; then the
-    /// degree-7 Taylor polynomial of `eʳ` (truncation error < 6·10⁻⁹ relative on that interval) and
-    /// `2ⁿ` built in the exponent bits, in two factors so `n = 128` and `n = −126` stay representable.
-    /// Results below the smallest normal float flush to zero (so `exp(−∞) = 0`); `x > 88.72` gives `+∞`;
-    /// NaN propagates.
+    /// Waite; the split constants are the ones Cephes `expf` uses) so `r` is exact to ~2⁻³². `eʳ` is
+    /// `1 + r + r²·q(r)` with a cubic `q` fitted here for minimal relative error on that interval (error
+    /// 1.1·10⁻⁷ with these float32 coefficients, 2.1·10⁻⁷ with float32 rounding), evaluated in Estrin's
+    /// form to keep the dependency chain short. The polynomial yields `2eʳ` and the scale is `2ⁿ⁻¹`, built
+    /// in the exponent bits, so `n = 128` (x up to 88.72) stays finite; `n = −126` (x < −86.99) flushes to
+    /// zero, as does `x = −∞`; NaN propagates.
     @inline(__always)
     static func exp(_ x: Vector) -> Vector {
         var clamped = x
-        clamped.replace(with: 88.75, where: x .> 88.75)
         clamped.replace(with: -87.5, where: x .< -87.5)
-        // Adding 1.5·2²³ rounds to the nearest integer and leaves it in the low mantissa bits.
+        // Adding 1.5·2²³ rounds to the nearest integer n and leaves 0x4B40_0000 + n in the bits.
         let magic: Float = 12_582_912
         let shifted = Vector(repeating: magic).addingProduct(clamped, Vector(repeating: 1.442_695_04))
         let n = shifted - magic
         var r = clamped.addingProduct(n, Vector(repeating: -0.693_359_375))
         r = r.addingProduct(n, Vector(repeating: 2.121_944_4e-4))
-        var p = Vector(repeating: 1 / 5040)
-        p = step(p, r, 1 / 720)
-        p = step(p, r, 1 / 120)
-        p = step(p, r, 1 / 24)
-        p = step(p, r, 1 / 6)
-        p = step(p, r, 0.5)
-        p = step(p, r, 1)
-        p = step(p, r, 1)
-        let integer = unsafeBitCast(shifted, to: SIMD16<Int32>.self) &- 0x4B40_0000
-        let half = integer &>> 1
-        let scale1 = unsafeBitCast((half &+ 127) &<< 23, to: Vector.self)
-        let scale2 = unsafeBitCast((integer &- half &+ 127) &<< 23, to: Vector.self)
-        var result = p * scale1 * scale2
-        result.replace(with: 0, where: x .< -87.336_54)
-        return result
-    }
-
-    /// One Horner step `p·r + c` as a fused multiply-add.
-    @inline(__always)
-    static func step(_ p: Vector, _ r: Vector, _ c: Float) -> Vector {
-        Vector(repeating: c).addingProduct(p, r)
+        let r2 = r * r
+        let low = Vector(repeating: 2).addingProduct(r, Vector(repeating: 2))
+        let cubic = Vector(repeating: 2 * 0.499_992_013).addingProduct(r, Vector(repeating: 2 * 0.166_671_336))
+            .addingProduct(r2, Vector(repeating: 2 * 0.041_894_484).addingProduct(r, Vector(repeating: 2 * 0.008_312_036)))
+        let twiceExpR = low.addingProduct(cubic, r2)
+        let bits = unsafeBitCast(shifted, to: SIMD16<UInt32>.self)
+        let scaleBits = (bits &<< 23) &+ ((126 &- 0x4B40_0000 as UInt32) &<< 23)
+        return twiceExpR * unsafeBitCast(scaleBits, to: Vector.self)
     }
 
     /// `σ(x) = 1 / (1 + e⁻ˣ)` lane-wise (exact limits 0 and 1 at ±∞).
     @inline(__always)
     static func sigmoid(_ x: Vector) -> Vector {
-        1 / (1 + exp(-x))
+        sigmoid(negated: x * -1)
+    }
+
+    /// `σ(x)` from `t = −x`: callers that compute `x` from a product fold the sign into a constant
+    /// (a separate negation costs a dependent operation, since `0 − x` is not `−x` for `x = 0`).
+    @inline(__always)
+    static func sigmoid(negated t: Vector) -> Vector {
+        // e^t saturates near 3.4·10³⁸ instead of overflowing; 1 / (1 + e^t) is 0 to float precision either way.
+        var clamped = t
+        clamped.replace(with: 88.7228, where: t .> 88.7228)
+        return 1 / (1 + exp(clamped))
     }
 
     /// Σ `p[0..<count]` with four vector accumulators (independent chains hide the add latency).
     @inline(__always)
     static func sum(_ p: UnsafePointer<Float>, count: Int) -> Float {
-        reduce(count: count) { load(p + $0) } tail: { load(p + $0, count: $1) }
+        reduce(count: count, Elements(p: p))
     }
 
     /// Σ `a[i]·b[i]` over `0..<count`.
     @inline(__always)
     static func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, count: Int) -> Float {
-        reduce(count: count) { load(a + $0) * load(b + $0) } tail: { load(a + $0, count: $1) * load(b + $0, count: $1) }
+        reduce(count: count, Products(a: a, b: b))
     }
 
-    /// Σ of `term(i)` over vectors `i = 0, 16, 32, …` and `tail(i, lanes)` for the last partial vector.
+    /// Σ of `term(offset, lanes)` over the vectors of `0..<count`; the term must be zero in the lanes
+    /// of a partial last vector beyond `lanes`.
     @inline(__always)
-    static func reduce(count: Int, _ term: (Int) -> Vector, tail: (Int, Int) -> Vector) -> Float {
+    static func reduce<Term: VectorTerm>(count: Int, _ term: Term) -> Float {
         var a0 = Vector(), a1 = Vector(), a2 = Vector(), a3 = Vector()
         var i = 0
         while i + 4 * width <= count {
-            a0 += term(i)
-            a1 += term(i + width)
-            a2 += term(i + 2 * width)
-            a3 += term(i + 3 * width)
+            a0 += term(i, lanes: width)
+            a1 += term(i + width, lanes: width)
+            a2 += term(i + 2 * width, lanes: width)
+            a3 += term(i + 3 * width, lanes: width)
             i += 4 * width
         }
         while i + width <= count {
-            a0 += term(i)
+            a0 += term(i, lanes: width)
             i += width
         }
-        if i < count { a1 += tail(i, count - i) }
+        if i < count { a1 += term(i, lanes: count - i) }
         return ((a0 + a1) + (a2 + a3)).sum()
     }
 
@@ -142,33 +141,100 @@ enum VectorMath {
         return result
     }
 
-    /// Calls `body(offset, lanes)` for the vectors of `0..<count`: `lanes` is 16 except for a shorter
-    /// last one. Pass `lanes` to the counted ``load(_:count:padding:)`` and ``store(_:_:count:)``: in the
-    /// main loop it is the constant 16 and they compile to plain vector moves.
+    /// Runs `step(offset, lanes)` over the vectors of `0..<count`: `lanes` is 16 except for a shorter
+    /// last one. Steps pass `lanes` to the counted ``load(_:count:padding:)`` and ``store(_:_:count:)``.
+    /// The main loop and the tail are separate call sites: in the loop `lanes` is the constant 16 and the
+    /// counted moves compile to plain vector moves (one call site with a variable `lanes` would merge the
+    /// two paths and the compiler then splits the math into lanes).
     @inline(__always)
-    static func forEachVector(_ count: Int, _ body: (Int, Int) -> Void) {
+    static func forEachVector<Step: VectorStep>(_ count: Int, _ step: inout Step) {
         var i = 0
         while i + width <= count {
-            body(i, width)
+            step(i, lanes: width)
             i += width
         }
-        if i < count { body(i, count - i) }
+        if i < count { step(i, lanes: count - i) }
     }
 
-    /// `y[i] = f(x[i])` over `0..<count`, the tail through the same vector code.
+    /// `y[i] = f(x[i])` over `0..<count`; `y` may alias `x`.
     @inline(__always)
-    static func map(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count: Int, _ f: (Vector) -> Vector) {
-        forEachVector(count) { i, lanes in store(f(load(x + i, count: lanes)), y + i, count: lanes) }
+    static func map<F: VectorFunction>(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count: Int, _ f: F) {
+        var i = 0
+        while i + width <= count {
+            store(f(load(x + i)), y + i)
+            i += width
+        }
+        if i < count { store(f(load(x + i, count: count - i)), y + i, count: count - i) }
     }
 
-    /// `y[i] = f(a[i], b[i])` over `0..<count`.
+    /// `y[i] = f(a[i], b[i])` over `0..<count`; `y` may alias `a` or `b`.
     @inline(__always)
-    static func map(
-        _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count: Int,
-        _ f: (Vector, Vector) -> Vector
+    static func map<F: VectorFunction2>(
+        _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count: Int, _ f: F
     ) {
-        forEachVector(count) { i, lanes in
+        var i = 0
+        while i + width <= count {
+            store(f(load(a + i), load(b + i)), y + i)
+            i += width
+        }
+        if i < count {
+            let lanes = count - i
             store(f(load(a + i, count: lanes), load(b + i, count: lanes)), y + i, count: lanes)
         }
     }
+}
+
+// Loop bodies are small generic values rather than closures: a closure passed on through another
+// closure stays an indirect call per vector (and the compiler merges the loops of different kernels
+// into one that calls through a pointer), while a generic body is specialized and inlined.
+
+/// A function of one vector.
+protocol VectorFunction {
+    func callAsFunction(_ x: Vector) -> Vector
+}
+
+/// A function of two vectors.
+protocol VectorFunction2 {
+    func callAsFunction(_ a: Vector, _ b: Vector) -> Vector
+}
+
+/// The vector at `offset` of a sum (zero beyond `lanes`).
+protocol VectorTerm {
+    func callAsFunction(_ offset: Int, lanes: Int) -> Vector
+}
+
+/// The work on the vector at `offset`.
+protocol VectorStep {
+    mutating func callAsFunction(_ offset: Int, lanes: Int)
+}
+
+/// The elements themselves.
+struct Elements: VectorTerm {
+    let p: UnsafePointer<Float>
+    @inline(__always) func callAsFunction(_ offset: Int, lanes: Int) -> Vector { VectorMath.load(p + offset, count: lanes) }
+}
+
+/// Element-wise products.
+struct Products: VectorTerm {
+    let a: UnsafePointer<Float>, b: UnsafePointer<Float>
+    @inline(__always) func callAsFunction(_ offset: Int, lanes: Int) -> Vector {
+        VectorMath.load(a + offset, count: lanes) * VectorMath.load(b + offset, count: lanes)
+    }
+}
+
+/// `a + b`.
+struct Sum: VectorFunction2 {
+    @inline(__always) func callAsFunction(_ a: Vector, _ b: Vector) -> Vector { a + b }
+}
+
+/// `a + alpha·b`.
+struct ScaledSum: VectorFunction2 {
+    let alpha: Float
+    @inline(__always) func callAsFunction(_ a: Vector, _ b: Vector) -> Vector { a.addingProduct(Vector(repeating: alpha), b) }
+}
+
+/// `alpha·x`.
+struct Scaled: VectorFunction {
+    let alpha: Float
+    @inline(__always) func callAsFunction(_ x: Vector) -> Vector { x * alpha }
 }

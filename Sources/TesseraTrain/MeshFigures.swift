@@ -62,30 +62,35 @@ struct RankFigures {
     }
 }
 
-/// The `cblas_sgemm` rate the ranks of a job reach together: the limit model FLOP/s are compared with (MFU).
+/// The `cblas_sgemm` rate: the limit model FLOP/s are compared with (MFU).
 public enum MatmulRate {
-    /// Every rank multiplies `[size, size] × [size, size]` `repeats` times at once (after a warm-up) with its own
-    /// BLAS threads; the job's rate is the sum of the ranks' median rates, so ranks that share cores share the
-    /// measured rate. Collective over `world`.
-    /// - Returns: FLOP/s.
-    public static func measure(world: (any Communicator)?, size: Int = 512, repeats: Int = 5) throws -> Double {
-        try world?.barrier()
-        let a = [Float](repeating: 0.5, count: size * size), b = [Float](repeating: 0.25, count: size * size)
-        var c = [Float](repeating: 0, count: size * size)
+    /// FLOP/s of each of `repeats` products `[m, k] × [k, n]` after one warm-up, with the current BLAS threads.
+    public static func samples(m: Int, n: Int, k: Int, repeats: Int) -> [Double] {
+        let a = [Float](repeating: 0.5, count: m * k), b = [Float](repeating: 0.25, count: k * n)
+        var c = [Float](repeating: 0, count: m * n)
         var rates: [Double] = []
         for r in 0...repeats {
             let start = DispatchTime.now().uptimeNanoseconds
             a.withUnsafeBufferPointer { a in
                 b.withUnsafeBufferPointer { b in
                     c.withUnsafeMutableBufferPointer {
-                        Kernels.matmul(a.baseAddress!, b.baseAddress!, into: $0.baseAddress!, m: size, n: size, k: size)
+                        Kernels.matmul(a.baseAddress!, b.baseAddress!, into: $0.baseAddress!, m: m, n: n, k: k)
                     }
                 }
             }
             let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-            if r > 0 { rates.append(2 * Double(size * size * size) / seconds) }
+            if r > 0 { rates.append(2 * Double(m) * Double(n) * Double(k) / seconds) }
         }
-        let median = rates.sorted()[rates.count / 2]
+        return rates
+    }
+
+    /// The rate the ranks of a job reach together: every rank multiplies `[size, size] × [size, size]` at once
+    /// with its own BLAS threads and the job's rate is the sum of the ranks' medians, so ranks that share cores
+    /// share the measured rate. Collective over `world`.
+    /// - Returns: FLOP/s.
+    public static func measure(world: (any Communicator)?, size: Int = 512, repeats: Int = 5) throws -> Double {
+        try world?.barrier()
+        let median = samples(m: size, n: size, k: size, repeats: repeats).sorted()[repeats / 2]
         return try world?.sumInRankOrder(median) ?? median
     }
 }

@@ -47,6 +47,8 @@ enum TrainingBenchmark {
         var communicationSeconds: [Double]
         var losses: [Double]
         var tokensPerStep: Int
+        /// Rank 0's figures of each timed step (reduction wait, per-rank memory).
+        var metrics: [StepMetrics] = []
 
         var medianStepSeconds: Double { median(stepSeconds) }
         var tokensPerSecond: Double { Double(tokensPerStep) / medianStepSeconds }
@@ -110,6 +112,7 @@ enum TrainingBenchmark {
                 run.stepSeconds.append(metrics.stepSeconds)
                 run.communicationSeconds.append(meter.seconds - before)
                 run.losses.append(metrics.loss)
+                run.metrics.append(metrics)
             }
             return run
         }
@@ -120,22 +123,7 @@ enum TrainingBenchmark {
     /// OpenBLAS threads. Benchmarks sample it before and after their own runs and report the median of both.
     static func sgemmSamples(m: Int, n: Int, k: Int, threads: Int, repeats: Int = 7) -> [Double] {
         BLASThreads.set(threads)
-        let a = [Float](repeating: 0.5, count: m * k), b = [Float](repeating: 0.25, count: k * n)
-        var c = [Float](repeating: 0, count: m * n)
-        var rates: [Double] = []
-        for r in 0...repeats {
-            let start = DispatchTime.now().uptimeNanoseconds
-            a.withUnsafeBufferPointer { a in
-                b.withUnsafeBufferPointer { b in
-                    c.withUnsafeMutableBufferPointer { c in
-                        Kernels.matmul(a.baseAddress!, b.baseAddress!, into: c.baseAddress!, m: m, n: n, k: k)
-                    }
-                }
-            }
-            let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-            if r > 0 { rates.append(2 * Double(m) * Double(n) * Double(k) / seconds / 1e9) }
-        }
-        return rates
+        return MatmulRate.samples(m: m, n: n, k: k, repeats: repeats).map { $0 / 1e9 }
     }
 
     /// Peak resident memory of this process (`VmHWM`), in bytes.

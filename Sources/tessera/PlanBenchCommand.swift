@@ -25,6 +25,8 @@ struct PlanBench: ParsableCommand {
         var job: String
         var candidates: Int
         var fitting: Int
+        /// Distinct pipeline questions the simulator answered (the rest came from the cache).
+        var simulated: Int
         var medianSeconds: Double
         var candidatesPerSecond: Double
         var required: Double
@@ -33,7 +35,7 @@ struct PlanBench: ParsableCommand {
         var threads: Int
 
         enum CodingKeys: String, CodingKey {
-            case job, candidates, fitting, runs, threads, ratio
+            case job, candidates, fitting, simulated, runs, threads, ratio
             case medianSeconds = "median_seconds", candidatesPerSecond = "candidates_per_second"
             case required = "required_candidates_per_second"
         }
@@ -57,16 +59,18 @@ struct PlanBench: ParsableCommand {
             let rate = Double(plan.candidatesEvaluated) / median
             results.append(Result(
                 job: "\(c.model) on \(c.gpus) x \(c.gpu), seq \(c.sequence), batch \(c.batch)",
-                candidates: plan.candidatesEvaluated, fitting: plan.fittingCount, medianSeconds: median,
+                candidates: plan.candidatesEvaluated, fitting: plan.fittingCount, simulated: plan.bubbleEvaluations,
+                medianSeconds: median,
                 candidatesPerSecond: rate, required: 100_000, ratio: rate / 100_000, runs: times.count, threads: 1))
         }
         print("Layout search, one thread, median of \(runs) runs after a warm-up. Every candidate gets the memory model;")
-        print("those that fit also get the time model. Requirement: 100,000 candidates in under 1 s (100,000/s).")
+        print("those that fit also get the time model; the pipeline simulator times the few that could rank (simulated:")
+        print("distinct questions). Requirement: 100,000 candidates in under 1 s (100,000/s).")
         print()
         print(PlanText.table(
-            header: ["job", "candidates", "fit", "median", "candidates/s", "required/s", "ratio"],
+            header: ["job", "candidates", "fit", "simulated", "median", "candidates/s", "required/s", "ratio"],
             rows: results.map { r in
-                [r.job, "\(r.candidates)", "\(r.fitting)", PlanText.seconds(r.medianSeconds),
+                [r.job, "\(r.candidates)", "\(r.fitting)", "\(r.simulated)", PlanText.seconds(r.medianSeconds),
                  String(format: "%.0f", r.candidatesPerSecond), String(format: "%.0f", r.required),
                  String(format: "%.1fx", r.ratio)]
             }))

@@ -10,6 +10,10 @@ struct PlanValidate: ParsableCommand {
 
     @Flag(help: "Print JSON.")
     var json = false
+    @Option(help: "Show why: the best meshes of this row (its size in billions, e.g. 18.4) with their step time by cause.")
+    var row: Double?
+    @Option(help: "Meshes shown with --row.")
+    var top = 10
     @OptionGroup var catalog: CatalogOptions
 
     struct Row: Encodable {
@@ -34,7 +38,23 @@ struct PlanValidate: ParsableCommand {
 
     func run() throws {
         let catalog = try catalog.load()
-        let checks = try PublishedRuns.checkMegatron(on: try catalog.accelerator(named: "A100-80GB"))
+        let a100 = try catalog.accelerator(named: "A100-80GB")
+        if let row {
+            guard let published = PublishedRuns.megatronWeakScaling.first(where: { abs($0.billions - row) < 0.05 }) else {
+                throw ValidationError("no row of \(row)B; the rows are "
+                    + PublishedRuns.megatronWeakScaling.map { String(format: "%.1f", $0.billions) }.joined(separator: ", "))
+            }
+            let check = try PublishedRuns.checkMegatron([published], on: a100, rankDepth: max(top, PublishedRuns.rankDepth))[0]
+            print(String(format: "%.1fB on %d A100-80GB, batch %d: published tp%d pp%d at %.0f TFLOP/s per GPU ranks %@ "
+                + "(predicted %.1f). Best meshes in Megatron-LM 2021's options, step time by cause:",
+                published.billions, published.gpus, published.batchSize, published.tp, published.pp,
+                published.teraflopsPerGPU, check.rankIn2021Space.map(String.init) ?? "below \(max(top, PublishedRuns.rankDepth))",
+                check.published.tflopsPerDevice))
+            print()
+            print(check.plan2021.timeBreakdownTable(limit: top))
+            return
+        }
+        let checks = try PublishedRuns.checkMegatron(on: a100)
         let rows = checks.map { c in
             Row(billions: c.row.billions, tp: c.row.tp, pp: c.row.pp, gpus: c.row.gpus, batch: c.row.batchSize,
                 publishedTflops: c.row.teraflopsPerGPU, predictedTflops: c.published.tflopsPerDevice, ratio: c.ratio,
@@ -48,8 +68,9 @@ struct PlanValidate: ParsableCommand {
         }
         print("Narayanan et al. 2021 (SC'21), Table 1: GPT weak scaling on A100-80GB, sequence 2048, vocabulary 51200.")
         print("Predicted: the planner's best layout with the published tp and pp in Megatron-LM 2021's options")
-        print("(1F1B/interleaved, full recomputation, no ZeRO, no sequence parallelism). Rank: where the published")
-        print("(tp, pp) falls among distinct meshes in that space; tp*pp rank: the first mesh of the same model-parallel size.")
+        print("(1F1B/interleaved, full recomputation, no ZeRO, no sequence parallelism, materialized attention scores,")
+        print("FP32 gradient copy). Rank: where the published (tp, pp) falls among distinct meshes in that space;")
+        print("tp*pp rank: the first mesh of the same model-parallel size. `--row 18.4` shows why, mesh by mesh.")
         print()
         func rank(_ r: Int?) -> String { r.map(String.init) ?? "-" }
         print(PlanText.table(

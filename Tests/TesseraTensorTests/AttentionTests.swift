@@ -19,7 +19,8 @@ import TesseraTensor
     }
 
     /// GQA ratios 1, 2 and 4; fewer queries than keys (a KV cache); head dimensions 16 and 64; lengths
-    /// that are not multiples of any tile, and lengths that span several tiles.
+    /// that are not multiples of any tile, and lengths that span several tiles; head dimension 128 (smaller
+    /// query tiles).
     static let cases: [Case] = [
         Case(batch: 1, queryLength: 70, keyLength: 70, heads: 3, kvHeads: 3, headDim: 16),
         Case(batch: 2, queryLength: 33, keyLength: 33, heads: 4, kvHeads: 2, headDim: 16),
@@ -28,6 +29,7 @@ import TesseraTensor
         Case(batch: 2, queryLength: 50, keyLength: 50, heads: 2, kvHeads: 1, headDim: 16, isCausal: false),
         Case(batch: 1, queryLength: 150, keyLength: 200, heads: 4, kvHeads: 1, headDim: 64),
         Case(batch: 1, queryLength: 270, keyLength: 270, heads: 2, kvHeads: 2, headDim: 16),
+        Case(batch: 1, queryLength: 70, keyLength: 90, heads: 2, kvHeads: 1, headDim: 128),
     ]
 
     static func inputs(_ c: Case) -> (q: Tensor, k: Tensor, v: Tensor, dOut: Tensor) {
@@ -36,20 +38,39 @@ import TesseraTensor
                 Fixtures.tensor(shape.keyShape, stream: "att.v"), Fixtures.tensor(shape.queryShape, stream: "att.dOut"))
     }
 
-    @Test(arguments: cases)
-    func forwardAndBackwardMatchTheReference(c: Case) throws {
+    @Test(arguments: cases, Fixtures.pools)
+    func forwardAndBackwardMatchTheReference(c: Case, pool: ComputePool) throws {
         let (q, k, v, dOut) = Self.inputs(c)
         let expected = c.reference.forward(q: q.doubles, k: k.doubles, v: v.doubles)
-        let (output, logSumExp) = try Tensor.attention(q: q, k: k, v: v, shape: c.shape)
+        let (output, logSumExp) = try Tensor.attention(q: q, k: k, v: v, shape: c.shape, pool: pool)
         Comparison.expectClose(output.scalars, expected.output, "attention output \(c.testDescription)")
         Comparison.expectClose(logSumExp.scalars, expected.logSumExp, "attention logsumexp \(c.testDescription)")
 
         let gradients = try Tensor.attentionBackward(
-            dOut: dOut, q: q, k: k, v: v, output: output, logSumExp: logSumExp, shape: c.shape)
+            dOut: dOut, q: q, k: k, v: v, output: output, logSumExp: logSumExp, shape: c.shape, pool: pool)
         let reference = c.reference.backward(dOut: dOut.doubles, q: q.doubles, k: k.doubles, v: v.doubles)
         Comparison.expectClose(gradients.dq.scalars, reference.dq, "attention dq \(c.testDescription)")
         Comparison.expectClose(gradients.dk.scalars, reference.dk, "attention dk \(c.testDescription)")
         Comparison.expectClose(gradients.dv.scalars, reference.dv, "attention dv \(c.testDescription)")
+    }
+
+    /// The same bits on every pool and at every OpenBLAS thread count (head dimension 64 and 128, so
+    /// both tile shapes run, and lengths that span several tiles).
+    @Test(arguments: [64, 128])
+    func bitsDoNotDependOnThePoolOrTheBLASThreads(headDim: Int) throws {
+        let c = Case(batch: 2, queryLength: 150, keyLength: 150, heads: 4, kvHeads: 2, headDim: headDim)
+        let (q, k, v, dOut) = Self.inputs(c)
+        let previous = BLASThreads.current
+        defer { BLASThreads.set(previous) }
+        var results: [[Tensor]] = []
+        for (pool, blasThreads) in [(Fixtures.pools[0], 1), (Fixtures.pools[1], 2)] {
+            BLASThreads.set(blasThreads)
+            let (output, logSumExp) = try Tensor.attention(q: q, k: k, v: v, shape: c.shape, pool: pool)
+            let gradients = try Tensor.attentionBackward(
+                dOut: dOut, q: q, k: k, v: v, output: output, logSumExp: logSumExp, shape: c.shape, pool: pool)
+            results.append([output, logSumExp, gradients.dq, gradients.dk, gradients.dv])
+        }
+        #expect(results[0] == results[1])
     }
 
     /// The float64 backward reference and the kernel against central differences of the float64 forward.

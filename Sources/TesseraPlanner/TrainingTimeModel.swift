@@ -1,0 +1,273 @@
+import TesseraPipeline
+
+/// One micro-batch through one model chunk or pipeline rank, by cause, and its passes for the pipeline timing.
+struct PieceTime {
+    var compute = 0.0, recompute = 0.0, tensorParallel = 0.0, contextParallel = 0.0
+    var expertParallel = 0.0, pipelineTransfers = 0.0
+    /// The forward, input-gradient and weight-gradient passes with the communication that sits in them.
+    var passes = StageCosts(forward: 0, backwardInput: 0, backwardWeight: 0)
+    var total: Double { compute + recompute + tensorParallel + contextParallel + expertParallel + pipelineTransfers }
+}
+
+/// The costs one layout's pieces share: collective times and rates, computed once per layout.
+struct LayoutRates {
+    var layout: TrainingLayout
+    var tokens: Double
+    /// One tensor-parallel all-reduce of a micro-batch's activations (or, with sequence parallelism, the
+    /// all-gather and reduce-scatter pair that replaces it: the same bytes).
+    var tensorAllReduce = 0.0
+    /// The vocabulary-parallel embedding's reduction of the looked-up rows: an all-reduce, or a reduce-scatter
+    /// with sequence parallelism.
+    var embeddingReduction = 0.0
+    /// The cross entropy's three all-reduces of one FP32 number per token (maximum, target logit, sum of
+    /// exponentials; Megatron-LM `mpu/cross_entropy.py`).
+    var crossEntropyReductions = 0.0
+    var contextExchange = 0.0
+    var expertExchange = 0.0
+    /// One pipeline exchange: a message of bsh/t per tp rank over the link between stages (Narayanan et al. 2021
+    /// §4.1 scatter/gather), and the all-gather over tp that rebuilds the tensor on the receiver when the
+    /// activation is not already sequence-parallel.
+    var pipelineExchange = 0.0
+}
+
+extension TrainingCostModel {
+    // MARK: Time
+
+    /// Memory and step time of `layout`; the pipeline's step comes from `bubble` with each model chunk's costs.
+    public func estimate(_ layout: TrainingLayout, bubble: some PipelineBubbleModel) -> TrainingEstimate {
+        let (time, fraction, m) = time(layout, bubble: bubble)
+        let step = time.total
+        let flops = stepFLOPs(layout.recompute)
+        let devices = Double(layout.deviceCount)
+        return TrainingEstimate(
+            layout: layout, memory: memory(layout), time: time, usableMemory: usableMemory, microBatches: m,
+            bubbleFraction: fraction, tflopsPerDevice: flops.hardware / (devices * step) / 1e12,
+            mfu: flops.model / (devices * step * job.accelerator.peakFLOPS(job.computeFormat)),
+            tokensPerSecond: Double(job.globalBatchSize * job.sequenceLength) / step)
+    }
+
+    /// Step time of `layout` by cause, its bubble fraction and its micro-batch count. Every micro-batch costs the
+    /// slowest pipeline rank its work (the first rank carries the embedding, the last the LM head and loss); the
+    /// bubble is the step the pipeline model reports beyond that. Without a bubble model: no bubble, a lower bound.
+    func time(_ layout: TrainingLayout, bubble: (any PipelineBubbleModel)?)
+        -> (time: TimeBreakdown, bubbleFraction: Double, microBatches: Int)
+    {
+        let m = job.globalBatchSize / (layout.dp * layout.microBatchSize)
+        let rates = layoutRates(layout)
+        let shape = PipelineShape(stages: layout.pp, virtualStages: layout.virtualStages)
+        var slowest = PieceTime()
+        for rank in rankPieces(shape) {
+            let time = pieceTime(rank, rates)
+            if time.total > slowest.total { slowest = time }
+        }
+        var time = TimeBreakdown()
+        let mb = Double(m)
+        time.compute = mb * slowest.compute
+        time.recompute = mb * slowest.recompute
+        time.tensorParallel = mb * slowest.tensorParallel
+        time.contextParallel = mb * slowest.contextParallel
+        time.expertParallel = mb * slowest.expertParallel
+        time.pipelineTransfers = mb * slowest.pipelineTransfers
+        if let bubble, let schedule = layout.schedule, layout.pp > 1 {
+            let step = bubble.stepTime(
+                schedule: schedule, stages: layout.pp, microBatches: m, virtualStages: layout.virtualStages,
+                chunks: chunkPieces(shape).map { pieceTime($0, rates).passes })
+            time.pipelineBubble = max(0, step - mb * slowest.total)
+        }
+        let busy = time.total
+        time.dataParallel = (1 - PlannerConstants.dataParallelOverlap) * dataParallelTime(layout, microBatches: m)
+        time.optimizer = optimizerTime(layout)
+        return (time, busy > 0 ? time.pipelineBubble / busy : 0, m)
+    }
+
+    func layoutRates(_ layout: TrainingLayout) -> LayoutRates {
+        let model = job.model
+        let accelerator = job.accelerator
+        let s = Double(job.sequenceLength)
+        let t = Double(layout.tp)
+        let h = Double(model.hiddenSize)
+        let e = PlannerConstants.activationBytes
+        var rates = LayoutRates(layout: layout, tokens: s * Double(layout.microBatchSize) / Double(layout.cp))
+        let tokens = rates.tokens
+        if layout.tp > 1 {
+            // Two all-reduces (or all-gather + reduce-scatter with sequence parallelism) per layer forward, two
+            // backward, two more to recompute (Narayanan et al. 2021 §3.2; Korthikanti et al. 2022 §4.2.2).
+            let group = accelerator.group(size: layout.tp, stride: 1)
+            rates.tensorAllReduce = CollectiveCost.allReduce(bytes: e * tokens * h, group: group)
+            rates.embeddingReduction = layout.sequenceParallel
+                ? CollectiveCost.allGather(bytes: e * tokens * h, group: group) : rates.tensorAllReduce
+            rates.crossEntropyReductions = 3 * CollectiveCost.allReduce(bytes: 4 * tokens, group: group)
+        }
+        if layout.cp > 1 {
+            // Ring attention: gather every rank's keys and values forward; again plus a reduce-scatter of their
+            // gradients backward; overlapped with the attention computation of the same layer.
+            let group = accelerator.group(size: layout.cp, stride: layout.tp)
+            let kvWidth = model.latentAttention == nil
+                ? Double(max(model.keyValueHeads / layout.tp, 1) * (model.headDim + model.valueHeadDim))
+                : Double(model.queryWidth + model.valueWidth) / t
+            rates.contextExchange = CollectiveCost.allGather(
+                bytes: e * s * Double(layout.microBatchSize) * kvWidth, group: group)
+        }
+        if layout.ep > 1, let moe = model.moe {
+            // Dispatch and combine all-to-alls per MoE layer, forward and backward (each tp rank routes its 1/tp of
+            // the tokens under sequence parallelism).
+            let group = accelerator.group(size: layout.ep, stride: layout.tp * layout.cp)
+            rates.expertExchange = CollectiveCost.allToAll(
+                bytes: e * tokens / t * Double(moe.expertsPerToken) * h, group: group)
+        }
+        if layout.pp > 1 {
+            let link = accelerator.link(groupSize: layout.pp, stride: layout.tp * layout.cp * layout.dp)
+            rates.pipelineExchange = CollectiveCost.pointToPoint(bytes: e * tokens * h / t, link: link)
+            if layout.tp > 1 && !layout.sequenceParallel {
+                rates.pipelineExchange += CollectiveCost.allGather(
+                    bytes: e * tokens * h, group: accelerator.group(size: layout.tp, stride: 1))
+            }
+        }
+        return rates
+    }
+
+    /// One micro-batch through `piece` (a model chunk or a whole rank) under `rates`' layout.
+    func pieceTime(_ piece: PipelinePiece, _ rates: LayoutRates) -> PieceTime {
+        let model = job.model
+        let layout = rates.layout
+        let t = Double(layout.tp)
+        let h = Double(model.hiddenSize)
+        let tokens = rates.tokens
+        let layers = piece.layers
+
+        // Forward FLOPs on this device: matrices and logits; the attention core (scores, weighted values) apart.
+        let matrices = 2 * tokens * layers.matrices / t
+        let logits = piece.head ? 2 * tokens * Double(model.vocabularySize) * h / t : 0
+        let core = attentionCore(layout, tokens: tokens, layers: layers.count)
+        // Without sequence parallelism every tp rank repeats the norms, dropouts and residual additions.
+        let elementwise = PlannerConstants.elementwiseTrafficPerActivationByte * tokens
+            * (layers.replicated / (layout.sequenceParallel ? t : 1) + layers.split / t) / memoryRate
+        // The loss reads and writes the FP32 logits several times (``PlannerConstants/crossEntropyTrafficPerLogit``).
+        let logitElements = piece.head ? tokens * Double(model.vocabularySize) / t : 0
+        let lossForward = PlannerConstants.crossEntropyTrafficPerLogit.forward * logitElements / memoryRate
+        let lossBackward = PlannerConstants.crossEntropyTrafficPerLogit.backward * logitElements / memoryRate
+        let forward = (matrices + logits) / matmulRate + core.forward + elementwise + lossForward
+        let backwardInput = (matrices + logits) / matmulRate + core.backward + elementwise + lossBackward
+        let backwardWeight = (matrices + logits) / matmulRate + elementwise
+
+        var time = PieceTime()
+        time.compute = forward + backwardInput + backwardWeight
+        switch layout.recompute {
+        case .none: break
+        case .selective: time.recompute = core.forward
+        case .full: time.recompute = matrices / matmulRate + core.forward + elementwise
+        }
+        let extraForward = layout.recompute == .full ? 1.0 : 0.0
+        time.tensorParallel = (4 + 2 * extraForward) * layers.count * rates.tensorAllReduce
+            + (piece.embedding ? rates.embeddingReduction : 0)
+            // The head's input: copied to the tp region (all-reduce of its gradient backward; with sequence
+            // parallelism all-gathered forward and reduce-scattered backward), then the loss's reductions.
+            + (piece.head ? rates.tensorAllReduce + rates.crossEntropyReductions : 0)
+        if layout.cp > 1 {
+            let attentionForward = core.forward / max(layers.count, 1)
+            let exposedForward = max(0, rates.contextExchange - attentionForward)
+            let exposedBackward = max(0, 2 * rates.contextExchange - 2 * attentionForward)
+            time.contextParallel = layers.count * ((1 + extraForward) * exposedForward + exposedBackward)
+        }
+        time.expertParallel = (4 + 2 * extraForward) * layers.moeLayers * rates.expertExchange
+        // Megatron-LM 2021 waits for each exchange before computing on (blocking batched send/receive).
+        time.pipelineTransfers = Double(piece.exchanges) * rates.pipelineExchange
+
+        // Communication stretches the passes it sits in; the pipeline model sees the stretched passes.
+        let work = forward + backwardInput + backwardWeight + time.recompute
+        let stretch = work > 0 ? time.total / work : 1
+        time.passes = StageCosts(
+            forward: forward * stretch, backwardInput: (backwardInput + time.recompute) * stretch,
+            backwardWeight: backwardWeight * stretch)
+        return time
+    }
+
+    /// The attention core of `layers` layers for one micro-batch (scores, softmax, weighted values), forward and
+    /// backward. With FlashAttention its FLOPs at the matrix rate; with materialized scores each batched product
+    /// takes the longer of its FLOPs and its 2 bytes per score element, and the softmax and dropout kernels add
+    /// their traffic (``PlannerConstants/softmaxTrafficPerScore``).
+    func attentionCore(_ layout: TrainingLayout, tokens: Double, layers: Double) -> (forward: Double, backward: Double) {
+        let model = job.model
+        let heads = Double(model.attentionHeads) / Double(layout.tp)
+        let scores = tokens * Double(job.sequenceLength) * heads * layers
+        let keyDim = Double(model.queryWidth) / Double(model.attentionHeads)
+        let valueDim = Double(model.valueWidth) / Double(model.attentionHeads)
+        guard !layout.flashAttention else {
+            let flops = 2 * scores * (keyDim + valueDim) / matmulRate
+            return (flops, 2 * flops)
+        }
+        let e = PlannerConstants.activationBytes
+        func product(_ depth: Double) -> Double { max(2 * depth * scores / matmulRate, e * scores / memoryRate) }
+        let dropout = model.dropout ? 1.0 : 0.0
+        let forward = product(keyDim) + product(valueDim) + (PlannerConstants.softmaxTrafficPerScore.forward
+            + dropout * PlannerConstants.dropoutTrafficPerScore.forward) * scores / memoryRate
+        let backward = 2 * product(keyDim) + 2 * product(valueDim) + (PlannerConstants.softmaxTrafficPerScore.backward
+            + dropout * PlannerConstants.dropoutTrafficPerScore.backward) * scores / memoryRate
+        return (forward, backward)
+    }
+
+    /// Gradient reduction and parameter gathering over data (and context) parallelism per step, and the summing of
+    /// a tied embedding's gradients between the first and the last stage.
+    func dataParallelTime(_ layout: TrainingLayout, microBatches m: Int) -> Double {
+        let shards = layout.dp * layout.cp
+        let expertShards = shards / layout.ep
+        let t = Double(layout.tp)
+        let range = stageRange(layout.pp, firstStage: true)
+        var dense = sum(denseParameters, range) + job.model.embeddingParameters
+        if layout.pp == 1 { dense += job.model.outputParameters }
+        let bytes = PlannerConstants.gradientBytesPerParameter
+        let accelerator = job.accelerator
+        func cost(_ parameters: Double, group size: Int, stride: Int) -> Double {
+            guard size > 1, parameters > 0 else { return 0 }
+            let gather = CollectiveCost.allGather(
+                bytes: bytes * parameters, group: accelerator.group(size: size, stride: stride))
+            switch layout.zeroStage {
+            case 0, 1: return 2 * gather  // all-reduce, or reduce-scatter + all-gather
+            case 2: return Double(m) * gather + gather  // gradients reduce-scattered every micro-batch
+            default:
+                let gathersPerMicroBatch = layout.recompute == .full ? 3.0 : 2.0
+                return Double(m) * (gathersPerMicroBatch + 1) * gather
+            }
+        }
+        var total = cost(dense / t, group: shards, stride: layout.tp)
+            + cost(sum(expertParameters, range) / (t * Double(layout.ep)), group: expertShards,
+                   stride: layout.tp * layout.cp * layout.ep)
+        if job.model.tiedEmbeddings && layout.pp > 1 {
+            // Megatron-LM's embedding group: the first and last stage's copies all-reduce their gradients.
+            let pair = accelerator.group(size: 2, stride: layout.tp * layout.cp * layout.dp * (layout.pp - 1))
+            total += CollectiveCost.allReduce(bytes: bytes * job.model.embeddingParameters / t, group: pair)
+        }
+        return total
+    }
+
+    /// Adam reads gradients and FP32 states and writes states and BF16 weights (28 bytes per parameter it owns).
+    func optimizerTime(_ layout: TrainingLayout) -> Double {
+        let t = Double(layout.tp)
+        let range = stageRange(layout.pp, firstStage: true)
+        let dense = (sum(denseParameters, range) + job.model.embeddingParameters) / t
+        let expert = sum(expertParameters, range) / (t * Double(layout.ep))
+        let shards = layout.zeroStage >= 1 ? Double(layout.dp * layout.cp) : 1
+        let expertShards = layout.zeroStage >= 1 ? shards / Double(layout.ep) : 1
+        return 28 * (dense / shards + expert / expertShards) / memoryRate
+    }
+
+    /// FLOPs of one step over all devices: `model` counts forward and backward (3 x forward), `hardware` adds what
+    /// recomputation repeats. For GPT with full recomputation this is Narayanan et al.'s
+    /// 96·B·s·l·h²(1 + s/6h + V/16lh), without it 72·B·s·l·h²(1 + s/6h + V/12lh).
+    public func stepFLOPs(_ recompute: Recompute) -> (model: Double, hardware: Double) {
+        let model = job.model
+        let s = Double(job.sequenceLength)
+        let sequences = Double(job.globalBatchSize)
+        let matrices = 2 * s * activeMatrixParameters[layers]
+        let attention = 2 * s * s * Double(model.queryWidth + model.valueWidth) * Double(layers)
+        let logits = 2 * s * Double(model.vocabularySize) * Double(model.hiddenSize)
+        let forward = matrices + attention + logits
+        let repeated: Double
+        switch recompute {
+        case .none: repeated = 0
+        case .selective: repeated = attention
+        case .full: repeated = matrices + attention
+        }
+        return (sequences * 3 * forward, sequences * (3 * forward + repeated))
+    }
+}

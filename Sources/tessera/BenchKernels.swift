@@ -1,0 +1,74 @@
+import ArgumentParser
+import Foundation
+import TesseraFormats
+import TesseraTensor
+
+/// `tessera bench kernels`: the tensor kernels against the machine's limits, measured in one run at each
+/// thread count: `Kernels.matmul` next to raw `cblas_sgemm` on the same shapes, every element-wise
+/// kernel's memory bandwidth next to a STREAM triad, and the fused attention next to `cblas_sgemm`.
+struct BenchKernels: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "kernels",
+        abstract: "Kernel throughput: matmul against raw cblas_sgemm, element-wise kernels against a STREAM triad.")
+
+    @Option(help: "Timed repeats per point after one warm-up call (the median is reported).")
+    var repeats = 7
+
+    @Option(help: "Thread counts, comma-separated (OpenBLAS threads for matmul, ComputePool threads otherwise).")
+    var threads = "1,2"
+
+    @Option(help: "MiB per element-wise tensor (large enough that inputs and outputs miss the last-level cache).")
+    var megabytes = 64
+
+    @Flag(name: .customLong("skip-matmul"), help: "Measure only the element-wise kernels.")
+    var skipMatmul = false
+
+    @Option(help: "Also write the results as JSON to this file.")
+    var json: String?
+
+    func run() throws {
+        guard repeats >= 1 else { throw ValidationError("--repeats must be at least 1") }
+        guard megabytes >= 16 else { throw ValidationError("--megabytes must be at least 16 (inputs of 16 MiB or more)") }
+        let threadCounts = try threads.split(separator: ",").map { text in
+            guard let count = Int(text.trimmingCharacters(in: .whitespaces)), count >= 1 else {
+                throw ValidationError("--threads lists positive integers, e.g. 1,2 (got '\(threads)')")
+            }
+            return count
+        }
+        let loadBefore = Self.loadAverage()
+        var report = KernelBenchReport(
+            machine: BenchCollectives.machine(), repeats: repeats, elementBytes: megabytes << 20,
+            loadAverageBefore: loadBefore, loadAverageAfter: "")
+        let previousBLASThreads = BLASThreads.current
+        defer { BLASThreads.set(previousBLASThreads) }
+        if !skipMatmul {
+            for shape in MatmulBench.shapes {
+                for layout in MatmulBench.Layout.allCases {
+                    log("matmul \(shape.name) \(layout.rawValue) …")
+                    report.matmul += MatmulBench.measure(shape: shape, layout: layout, threadCounts: threadCounts, repeats: repeats)
+                }
+            }
+        }
+        let buffers = ElementwiseBench.Buffers(elements: (megabytes << 20) / MemoryLayout<Float>.stride)
+        for count in threadCounts {
+            log("element-wise kernels on \(count) thread\(count == 1 ? "" : "s") …")
+            let pool = ComputePool(threads: count)
+            report.elementwise += ElementwiseBench.measure(buffers, pool: pool, repeats: repeats)
+            log("attention on \(count) thread\(count == 1 ? "" : "s") …")
+            report.attention += AttentionBench.measure(pool: pool, repeats: repeats)
+        }
+        report.loadAverageAfter = Self.loadAverage()
+        print(report.table())
+        if let json { try AtomicWrite.write(report.json(), to: json) }
+    }
+
+    private func log(_ message: String) {
+        FileHandle.standardError.write(Data("bench kernels: \(message)\n".utf8))
+    }
+
+    /// The 1-, 5- and 15-minute load averages (`/proc/loadavg`): the CPU is shared, so the table says how busy it was.
+    static func loadAverage() -> String {
+        let text = (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8)) ?? ""
+        return text.split(separator: " ").prefix(3).joined(separator: " ")
+    }
+}

@@ -1,0 +1,92 @@
+import CBLAS
+import Foundation
+import TesseraTensor
+
+/// `Kernels.matmul` against raw `cblas_sgemm` on GPT-2 small's training shapes.
+enum MatmulBench {
+    /// `[m, k] × [k, n]`: m tokens; (k, n) = attention output projection, MLP up, MLP down, LM head.
+    struct Shape {
+        var m, k, n: Int
+        var name: String { "\(m)×\(k)×\(n)" }
+    }
+
+    static let shapes = [
+        Shape(m: 1024, k: 768, n: 768), Shape(m: 1024, k: 768, n: 3072),
+        Shape(m: 1024, k: 3072, n: 768), Shape(m: 1024, k: 768, n: 50257),
+    ]
+
+    /// Operand storage as training uses it: NN (`x · W` with W `[in, out]`, and `dy · W` for the input
+    /// gradient of a `[out, in]` weight), NT (`x · Wᵀ`, a `[out, in]` weight forward), TN (`dyᵀ · x`, a
+    /// weight gradient).
+    enum Layout: String, CaseIterable, Codable {
+        case nn = "NN", nt = "NT", tn = "TN"
+        var transposeA: Bool { self == .tn }
+        var transposeB: Bool { self == .nt }
+    }
+
+    /// Times both products at each thread count, alternating which goes first in each repeat.
+    static func measure(shape: Shape, layout: Layout, threadCounts: [Int], repeats: Int) -> [MatmulSample] {
+        let (m, k, n) = (shape.m, shape.k, shape.n)
+        let a = ElementwiseBench.filled(m * k, seed: 1), b = ElementwiseBench.filled(k * n, seed: 2)
+        let c = UnsafeMutablePointer<Float>.allocate(capacity: m * n)
+        defer { [a, b, c].forEach { $0.deallocate() } }
+        c.initialize(repeating: 0, count: m * n)
+        let (lda, ldb) = (layout.transposeA ? m : k, layout.transposeB ? k : n)
+        let tessera = {
+            Kernels.matmul(a, transposeA: layout.transposeA, b, transposeB: layout.transposeB, into: c, m: m, n: n, k: k)
+        }
+        let raw = {
+            cblas_sgemm(CblasRowMajor, layout.transposeA ? CblasTrans : CblasNoTrans,
+                        layout.transposeB ? CblasTrans : CblasNoTrans, Int32(m), Int32(n), Int32(k), 1, a, Int32(lda),
+                        b, Int32(ldb), 0, c, Int32(n))
+        }
+        return threadCounts.map { threads in
+            BLASThreads.set(threads)
+            tessera()
+            raw()
+            var tesseraTimes: [Double] = [], rawTimes: [Double] = []
+            for r in 0..<repeats {
+                if r % 2 == 0 {
+                    tesseraTimes.append(seconds(tessera))
+                    rawTimes.append(seconds(raw))
+                } else {
+                    rawTimes.append(seconds(raw))
+                    tesseraTimes.append(seconds(tessera))
+                }
+            }
+            return MatmulSample(shape: shape, layout: layout, threads: threads,
+                                seconds: TrainingBenchmark.median(tesseraTimes), rawSeconds: TrainingBenchmark.median(rawTimes))
+        }
+    }
+
+    /// Wall-clock seconds of one call.
+    static func seconds(_ body: () -> Void) -> Double {
+        let start = DispatchTime.now().uptimeNanoseconds
+        body()
+        return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+    }
+}
+
+/// One matmul point: medians of `Kernels.matmul` and of raw `cblas_sgemm` at one thread count.
+struct MatmulSample: Codable {
+    var shape: String
+    var m, k, n: Int
+    var layout: MatmulBench.Layout
+    var threads: Int
+    var seconds: Double
+    var rawSeconds: Double
+    /// GFLOP/s (2·m·k·n / seconds / 10⁹) of `Kernels.matmul` and of raw `cblas_sgemm`.
+    var gflops: Double
+    var rawGflops: Double
+    /// `gflops / rawGflops`.
+    var ratio: Double
+
+    init(shape: MatmulBench.Shape, layout: MatmulBench.Layout, threads: Int, seconds: Double, rawSeconds: Double) {
+        (self.shape, m, k, n) = (shape.name, shape.m, shape.k, shape.n)
+        (self.layout, self.threads, self.seconds, self.rawSeconds) = (layout, threads, seconds, rawSeconds)
+        let flops = 2 * Double(m) * Double(k) * Double(n)
+        gflops = flops / seconds / 1e9
+        rawGflops = flops / rawSeconds / 1e9
+        ratio = gflops / rawGflops
+    }
+}

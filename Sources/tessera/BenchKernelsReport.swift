@@ -1,0 +1,88 @@
+import Foundation
+
+/// The results of `tessera bench kernels`: printed as two tables, saved as JSON.
+struct KernelBenchReport: Codable {
+    var machine: String
+    var repeats: Int
+    /// Bytes per element-wise tensor.
+    var elementBytes: Int
+    var loadAverageBefore: String
+    var loadAverageAfter: String
+    var matmul: [MatmulSample] = []
+    var elementwise: [ElementwiseSample] = []
+    var attention: [AttentionSample] = []
+
+    func json() throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        return String(decoding: try encoder.encode(self), as: UTF8.self) + "\n"
+    }
+
+    func table() -> String {
+        var lines = [
+            "Kernels on \(machine); median of \(repeats) calls after a warm-up.",
+            "Load average (1, 5, 15 min) before: \(loadAverageBefore), after: \(loadAverageAfter) (the CPU is shared).",
+        ]
+        let threadCounts = Array(Set(matmul.map(\.threads) + elementwise.map(\.threads))).sorted()
+        if !matmul.isEmpty {
+            lines += ["", "matmul [m, k] × [k, n], GFLOP/s = 2·m·k·n / s / 10⁹; threads = OpenBLAS threads;",
+                      "NN: B stored [k, n]; NT: B stored [n, k]; TN: A stored [k, m]. ratio = Kernels.matmul / raw cblas_sgemm."]
+            var rows = [["m×k×n", "layout"] + threadCounts.flatMap { ["\($0)T Kernels.matmul", "cblas_sgemm", "ratio"] }]
+            for shape in MatmulBench.shapes {
+                for layout in MatmulBench.Layout.allCases {
+                    var row = [shape.name, layout.rawValue]
+                    for threads in threadCounts {
+                        let sample = matmul.first { $0.shape == shape.name && $0.layout == layout && $0.threads == threads }
+                        row += [Self.number(sample?.gflops, 1), Self.number(sample?.rawGflops, 1), Self.number(sample?.ratio, 3)]
+                    }
+                    if row.count > 2 && row.dropFirst(2).contains(where: { $0 != "–" }) { rows.append(row) }
+                }
+            }
+            lines += CollectiveBenchReport.aligned(rows)
+        }
+        if !elementwise.isEmpty {
+            let megabytes = elementBytes >> 20
+            lines += ["", "element-wise kernels on \(megabytes) MiB tensors (N floats), GB/s = 10⁹ bytes/s; threads = ComputePool threads.",
+                      "bytes = inputs read once + outputs written once (C = row width: 768 for bias and norms, 1024 for softmax,",
+                      "50257 for cross-entropy; R = rows). triad: a[i] = b[i] + s·c[i] on the same tensors (12N bytes), timed",
+                      "alternately with each kernel; % triad = kernel GB/s / triad GB/s."]
+            var rows = [["kernel", "pass", "bytes"] + threadCounts.flatMap { ["\($0)T GB/s", "triad", "% triad"] } + ["target"]]
+            var seen: [String] = []
+            for sample in elementwise where !seen.contains(sample.kernel + sample.pass) {
+                seen.append(sample.kernel + sample.pass)
+                var row = [sample.kernel, sample.pass, sample.bytesFormula]
+                for threads in threadCounts {
+                    let point = elementwise.first { $0.kernel == sample.kernel && $0.pass == sample.pass && $0.threads == threads }
+                    row += [Self.number(point?.gigabytesPerSecond, 1), Self.number(point?.triadGigabytesPerSecond, 1),
+                            point.map { String(format: "%.0f%%", $0.fractionOfTriad * 100) } ?? "–"]
+                }
+                row.append(String(format: "≥ %.0f%%", sample.target * 100))
+                rows.append(row)
+            }
+            lines += CollectiveBenchReport.aligned(rows)
+        }
+        if !attention.isEmpty {
+            let s = AttentionBench.shape
+            lines += ["", "fused attention, batch \(s.batch) × \(s.queryLength) tokens, \(s.heads) heads of \(s.headDim), causal;"
+                      + " threads = ComputePool threads (tile products on one OpenBLAS thread).",
+                      "GFLOP/s counts the products on visible scores (forward 2, backward 5); peer: cblas_sgemm"
+                      + " [\(s.queryLength), \(s.headDim)] × [\(s.headDim), \(s.queryLength)] with as many OpenBLAS threads."]
+            var rows = [["pass"] + threadCounts.flatMap { ["\($0)T ms", "GFLOP/s", "sgemm GFLOP/s", "ratio"] }]
+            for pass in ["forward", "backward"] {
+                var row = [pass]
+                for threads in threadCounts {
+                    let sample = attention.first { $0.pass == pass && $0.threads == threads }
+                    row += [Self.number(sample.map { $0.seconds * 1e3 }, 1), Self.number(sample?.gflops, 1),
+                            Self.number(sample?.sgemmGflops, 1), Self.number(sample.map { $0.gflops / $0.sgemmGflops }, 2)]
+                }
+                rows.append(row)
+            }
+            lines += CollectiveBenchReport.aligned(rows)
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    static func number(_ value: Double?, _ decimals: Int) -> String {
+        value.map { String(format: "%.\(decimals)f", $0) } ?? "–"
+    }
+}
