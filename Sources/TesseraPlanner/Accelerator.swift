@@ -90,6 +90,9 @@ public struct Accelerator: Codable, Sendable, Equatable {
     /// Fraction of the peak memory bandwidth that streaming kernels reach; nil means
     /// ``PlannerConstants/memoryBandwidthEfficiency``.
     public var memoryEfficiency: Double?
+    /// Streaming multiprocessors (GPUs only): how many tiles of a matrix product run at once, for the tail of its
+    /// last wave (``PlannerConstants/matmulTile``). nil: no wave quantization (a CPU's measured rate).
+    public var streamingMultiprocessors: Int?
     public var sources: [String: String]
 
     enum CodingKeys: String, CodingKey {
@@ -102,6 +105,7 @@ public struct Accelerator: Codable, Sendable, Equatable {
         case devicesPerNode = "devices_per_node"
         case computeEfficiency = "compute_efficiency"
         case memoryEfficiency = "memory_efficiency"
+        case streamingMultiprocessors = "streaming_multiprocessors"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -117,6 +121,7 @@ public struct Accelerator: Codable, Sendable, Equatable {
         devicesPerNode = try c.decode(Int.self, forKey: .devicesPerNode)
         computeEfficiency = try c.decodeIfPresent(Double.self, forKey: .computeEfficiency)
         memoryEfficiency = try c.decodeIfPresent(Double.self, forKey: .memoryEfficiency)
+        streamingMultiprocessors = try c.decodeIfPresent(Int.self, forKey: .streamingMultiprocessors)
         sources = try c.decodeIfPresent([String: String].self, forKey: .sources) ?? [:]
     }
 
@@ -134,6 +139,7 @@ public struct Accelerator: Codable, Sendable, Equatable {
         try positive(intraNode.bandwidthGBps, "intra_node.bandwidth_gbps")
         try positive(interNode.bandwidthGBps, "inter_node.bandwidth_gbps")
         try positive(Double(devicesPerNode), "devices_per_node")
+        if let streamingMultiprocessors { try positive(Double(streamingMultiprocessors), "streaming_multiprocessors") }
         guard peakTFLOPS["fp32"] != nil || peakTFLOPS["bf16"] != nil else {
             throw PlannerError.invalidConfigField(
                 field: "\(name).peak_tflops", path: path, reason: "needs at least an fp32 or bf16 rate")

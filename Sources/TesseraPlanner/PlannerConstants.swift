@@ -27,16 +27,29 @@ public enum PlannerConstants {
 
     // MARK: Time
 
-    /// Fraction of the dense peak rate that matrix products reach inside a training or serving step on a GPU: one
-    /// value for every model, layout and GPU. It is the one constant fitted to data: a round value chosen once
-    /// against Narayanan et al. 2021 Table 1 as a whole, by the predicted/published TFLOP/s ratios alone (with it
-    /// their geometric mean is 0.99; 0.60 gave 0.93 once the attention kernels' memory traffic and NCCL's
-    /// multi-NIC rings were modeled), never by where layouts rank; the other terms (communication, bubbles,
-    /// element-wise and attention traffic) come from link and memory figures. For reference, large cuBLAS GEMMs
-    /// alone reach 80-90% of peak; the gap is kernel launch gaps, tile and wave quantization and the unfused small
-    /// operations of a real step. The CPU profile overrides it with 1.0 because its rate is a measured sgemm rate,
-    /// not a peak.
-    public static let matmulEfficiency = 0.65
+    /// Fraction of the dense peak rate that large matrix products (many waves of tiles; ``matmulTile``) reach
+    /// inside a training or serving step on a GPU: one value for every model, layout and GPU. It is the one constant
+    /// fitted to data: a round value chosen once against Narayanan et al. 2021 Table 1 as a whole, by the
+    /// predicted/published TFLOP/s ratios alone (with it their geometric mean is 1.01; it was 0.65 before the last
+    /// wave's tail was modeled, which took 4.5% off the predictions), never by where layouts rank; the other terms
+    /// (communication, bubbles, wave tails, element-wise and attention traffic) come from link, SM and memory
+    /// figures. For reference, large cuBLAS GEMMs alone reach 80-90% of peak; the gap is kernel launch gaps, the
+    /// depth of each product and the unfused small operations of a real step. The CPU profile overrides it with 1.0
+    /// because its rate is a measured sgemm rate, not a peak.
+    public static let matmulEfficiency = 0.70
+
+    /// The output tile one thread block of a large FP16/BF16 cuBLAS matrix product computes, 256 × 128 elements,
+    /// one block per SM at a time: NVIDIA's "Matrix Multiplication Background User's Guide" (Deep Learning
+    /// Performance documentation), "Wave Quantization", with this tile on A100's 108 SMs. An M × N product runs
+    /// ⌈M/256⌉·⌈N/128⌉ tiles in waves of one per SM, and its last wave leaves SMs idle. Which tile and split
+    /// cuBLAS's heuristics pick makes the last wave's fill effectively arbitrary, so the planner charges the
+    /// expected half wave: a product of w waves runs at w / (w + 1/2) of the large-product rate. It is one reason
+    /// throughput per GPU grows with the micro-batch size (Narayanan et al. 2021 §3.3, Figure 7), and part of what a
+    /// tensor-parallel split costs beyond its communication (it narrows every product). Applied to the training
+    /// time model's layer and LM-head products (forward, input and weight gradients); not to serving, the attention
+    /// core's batched products or MoE experts apart from their layer. The depth K of a product (a short K also
+    /// lowers efficiency, which would count against high tp) is not modeled.
+    public static let matmulTile = (rows: 256.0, columns: 128.0)
 
     /// Fraction of peak memory bandwidth that streaming kernels reach: a device-to-device copy on H100 SXM measures
     /// 2,903 GB/s of 3,350 (86.7%) in Voltage Park's public H100 cluster benchmark; we use 85%.

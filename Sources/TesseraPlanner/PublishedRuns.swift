@@ -80,10 +80,24 @@ public enum PublishedRuns {
 
         /// Predicted over published TFLOP/s per GPU.
         public var ratio: Double { published.tflopsPerDevice / row.teraflopsPerGPU }
+
+        /// Whether the published (tp, pp) ranks within ``PublishedRuns/requiredRank`` in the 2021 space.
+        public var meetsRequiredRank: Bool { (rankIn2021Space ?? Int.max) <= PublishedRuns.requiredRank }
+
+        /// How much longer the published mesh's best step is than that of the mesh ranked
+        /// ``PublishedRuns/requiredRank`` (negative or zero when it ranks within; nil with fewer meshes).
+        public var slowdownVersusRequiredRank: Double? {
+            let meshes = plan2021.bestMeshes
+            guard meshes.count >= PublishedRuns.requiredRank else { return nil }
+            return published.stepTime / meshes[PublishedRuns.requiredRank - 1].stepTime - 1
+        }
     }
 
     /// Ranks deeper than this are reported as nil.
     public static let rankDepth = 30
+
+    /// Issue #9 asks that the published (tp, pp) be among the planner's five best meshes.
+    public static let requiredRank = 5
 
     /// Runs the planner on each Megatron row (A100 80GB from `catalog`), ranking meshes down to `rankDepth`.
     public static func checkMegatron(

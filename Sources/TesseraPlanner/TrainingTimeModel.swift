@@ -28,6 +28,10 @@ struct LayoutRates {
     /// §4.1 scatter/gather), and the all-gather over tp that rebuilds the tensor on the receiver when the
     /// activation is not already sequence-parallel.
     var pipelineExchange = 0.0
+    /// How much longer a layer's and the LM head's matrix products take than their FLOPs at the matrix rate, per
+    /// pass: the tail of their last wave of tiles (``TrainingCostModel/matmulStretch(tokens:tp:)``).
+    var layerMatmuls = MatmulStretch()
+    var headMatmuls = MatmulStretch()
 }
 
 extension TrainingCostModel {
@@ -89,6 +93,7 @@ extension TrainingCostModel {
         let e = PlannerConstants.activationBytes
         var rates = LayoutRates(layout: layout, tokens: s * Double(layout.microBatchSize) / Double(layout.cp))
         let tokens = rates.tokens
+        (rates.layerMatmuls, rates.headMatmuls) = matmulStretch(tokens: tokens, tp: layout.tp)
         if layout.tp > 1 {
             // Two all-reduces (or all-gather + reduce-scatter with sequence parallelism) per layer forward, two
             // backward, two more to recompute (Narayanan et al. 2021 §3.2; Korthikanti et al. 2022 §4.2.2).
@@ -146,16 +151,19 @@ extension TrainingCostModel {
         let logitElements = piece.head ? tokens * Double(model.vocabularySize) / t : 0
         let lossForward = PlannerConstants.crossEntropyTrafficPerLogit.forward * logitElements / memoryRate
         let lossBackward = PlannerConstants.crossEntropyTrafficPerLogit.backward * logitElements / memoryRate
-        let forward = (matrices + logits) / matmulRate + core.forward + elementwise + lossForward
-        let backwardInput = (matrices + logits) / matmulRate + core.backward + elementwise + lossBackward
-        let backwardWeight = (matrices + logits) / matmulRate + elementwise
+        let layer = rates.layerMatmuls, head = rates.headMatmuls
+        let forwardProducts = (matrices * layer.forward + logits * head.forward) / matmulRate
+        let forward = forwardProducts + core.forward + elementwise + lossForward
+        let backwardInput = (matrices * layer.backwardInput + logits * head.backwardInput) / matmulRate
+            + core.backward + elementwise + lossBackward
+        let backwardWeight = (matrices * layer.backwardWeight + logits * head.backwardWeight) / matmulRate + elementwise
 
         var time = PieceTime()
         time.compute = forward + backwardInput + backwardWeight
         switch layout.recompute {
         case .none: break
         case .selective: time.recompute = core.forward
-        case .full: time.recompute = matrices / matmulRate + core.forward + elementwise
+        case .full: time.recompute = matrices * layer.forward / matmulRate + core.forward + elementwise
         }
         let extraForward = layout.recompute == .full ? 1.0 : 0.0
         time.tensorParallel = (4 + 2 * extraForward) * layers.count * rates.tensorAllReduce

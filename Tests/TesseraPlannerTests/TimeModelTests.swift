@@ -60,10 +60,13 @@ import TesseraPlanner
 
     /// The last pipeline stage carries the LM head and the loss, and every micro-batch costs the pipeline the
     /// slowest stage's work: with two stages the compute per step is that of half the layers plus the whole head,
-    /// so 2 × compute(pp 2) − compute(pp 1) is the head's time, which is linear in the vocabulary.
+    /// so 2 × compute(pp 2) − compute(pp 1) is the head's time, which is linear in the vocabulary (without the tail
+    /// of the last wave of tiles, which is not).
     @Test func headRidesOnTheLastStage() throws {
         func headTime(vocabulary: Int) throws -> Double {
-            let cost = TrainingCostModel(job: try gptJob(vocabulary: vocabulary))
+            var job = try gptJob(vocabulary: vocabulary)
+            job.accelerator.streamingMultiprocessors = nil
+            let cost = TrainingCostModel(job: job)
             let one = TrainingLayout(tp: 1, pp: 1, dp: 1, microBatchSize: 1, schedule: nil, recompute: .full, zeroStage: 0)
             var two = one
             two.pp = 2
@@ -134,5 +137,39 @@ import TesseraPlanner
         let step = cost.memory(layout)
         #expect(step.activations == 0 && abs(step.total / (20 * parameters) - 1) < 1e-9)
         #expect(step.total > passes.total)
+    }
+
+    /// A matrix product with an M × N output runs ⌈M/256⌉·⌈N/128⌉ tiles in waves of one per SM (108 on A100), and
+    /// the planner charges half a wave more: (w + 1/2)/w of its FLOP time, for the forward (tokens × width), the
+    /// input gradient (tokens × depth) and the weight gradient (depth × width). Computed here product by product for
+    /// GPT tp 8 with one 2048-token micro-batch; an accelerator without an SM count pays nothing; larger
+    /// micro-batches pay less per token.
+    @Test func lastWaveOfTilesStretchesSmallProducts() throws {
+        func compute(microBatch: Int, multiprocessors: Int?) throws -> Double {
+            var job = try gptJob()
+            job.accelerator.streamingMultiprocessors = multiprocessors
+            let layout = TrainingLayout(tp: 8, pp: 1, dp: 8, microBatchSize: microBatch, schedule: nil,
+                                        recompute: .none, zeroStage: 0, sequenceParallel: false)
+            return TrainingCostModel(job: job).estimate(layout, bubble: ClosedFormBubble()).time.compute
+        }
+        func stretch(_ rows: Double, _ columns: Double) -> Double {
+            let waves = (rows / 256).rounded(.up) * (columns / 128).rounded(.up) / 108
+            return (waves + 0.5) / waves
+        }
+        let h = 6144.0, tokens = 2048.0, t = 8.0, layers = 8.0, microBatches = 8.0
+        // (weights, depth, width per device): QKV, output projection, MLP up, MLP down; then the LM head.
+        let products = [(3 * h * h, h, 3 * h / t), (h * h, h / t, h), (4 * h * h, h, 4 * h / t), (4 * h * h, 4 * h / t, h)]
+        let rate = 312e12 * PlannerConstants.matmulEfficiency
+        func extra(_ weights: Double, _ depth: Double, _ width: Double) -> Double {
+            2 * tokens * weights / t / rate
+                * (stretch(tokens, width) + stretch(tokens, depth) + stretch(depth, width) - 3)
+        }
+        let expected = microBatches * (layers * products.reduce(0) { $0 + extra($1.0, $1.1, $1.2) }
+            + extra(h * 51200, h, 51200 / t))
+        let measured = try compute(microBatch: 1, multiprocessors: 108) - compute(microBatch: 1, multiprocessors: nil)
+        #expect(expected > 0 && abs(measured / expected - 1) < 1e-9, "\(measured) vs \(expected)")
+        // Eight sequences per product: more waves, a smaller tail per token (same FLOPs per step).
+        let eight = try compute(microBatch: 8, multiprocessors: 108) - compute(microBatch: 8, multiprocessors: nil)
+        #expect(eight > 0 && eight < measured / 2)
     }
 }

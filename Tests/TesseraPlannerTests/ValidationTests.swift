@@ -22,26 +22,25 @@ import TesseraPlanner
     }
 
     /// The published layout ranks among the planner's five best meshes (distinct tp, pp, dp) in the options
-    /// Megatron-LM 2021 had, except three rows, pinned here at their exact ranks so that the README's validation
-    /// table changes with the model: 7.5B (tp 4, pp 1) ranks 6th, 18.4B (tp 8, pp 1) 7th and 39.1B (tp 8, pp 2)
-    /// 7th. The model prefers the smallest tensor-parallel size that fits (Narayanan et al. 2021's takeaway #2 and
-    /// §5.4.3): tp 4-8's non-overlapped all-reduces cost 10-15% of those steps, while tp 1-2 with interleaved
-    /// pipelining pays 4-6% in transfers and bubble and reduces gradients over every NIC of a node. Megatron chose
-    /// tp 8 by its rule of thumb (tp up to a node first), and nobody measured the alternatives. The model-parallel
-    /// size tp·pp (their M) ranks first or second, third for 7.5B, where M = 2 fits in 80 GB with full
-    /// recomputation. Reported in the README rather than tuned away.
+    /// Megatron-LM 2021 had, except two rows, pinned here at their exact ranks so that the README's validation
+    /// table and `plan validate` change with the model: 18.4B (tp 8, pp 1) ranks 7th and 39.1B (tp 8, pp 2) 6th.
+    /// The model finds tp 1-4 with interleaved pipelining faster there: tp 8's all-reduces, not overlapped in
+    /// Megatron-LM 2021, cost 12-15% of those steps, more than the deeper pipeline's transfers and bubble and its
+    /// micro-batches' narrower matrix products (the last wave of tiles, PlannerConstants.matmulTile). The
+    /// model-parallel size tp·pp (Narayanan et al.'s M) ranks within the first three on every row.
     @Test func publishedLayoutsRankAmongTheBestFive() {
-        let documented: [Double: (mesh: Int, product: Int)] = [7.5: (6, 3), 18.4: (7, 1), 39.1: (7, 1)]
+        let misses: [Double: Int] = [18.4: 7, 39.1: 6]
         for check in Self.checks {
             let rank = check.rankIn2021Space ?? Int.max
-            let product = check.modelParallelRankIn2021Space ?? Int.max
-            if let expected = documented[check.row.billions] {
-                #expect(rank == expected.mesh && product == expected.product,
-                        "\(check.row.billions)B now ranks \(rank) (tp·pp \(product)): update the README's validation table")
+            if let expected = misses[check.row.billions] {
+                #expect(rank == expected && !check.meetsRequiredRank,
+                        "\(check.row.billions)B now ranks \(rank): update the README's validation table")
             } else {
-                #expect(rank <= 5, "\(check.row.billions)B: published tp\(check.row.tp) pp\(check.row.pp) ranks \(rank)")
-                #expect(product <= 2, "\(check.row.billions)B: tp·pp rank \(product)")
+                #expect(rank <= 5 && check.meetsRequiredRank,
+                        "\(check.row.billions)B: published tp\(check.row.tp) pp\(check.row.pp) ranks \(rank)")
             }
+            let product = check.modelParallelRankIn2021Space ?? Int.max
+            #expect(product <= 3, "\(check.row.billions)B: tp·pp rank \(product)")
         }
     }
 
