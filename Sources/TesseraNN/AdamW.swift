@@ -67,41 +67,16 @@ public final class AdamW: @unchecked Sendable {
         let stepSize = Float(Double(learningRate) / (1 - pow(Double(c.beta1), t)))
         let correction2 = Float(sqrt(1 - pow(Double(c.beta2), t)))
         let values = store.values.pointer, gradients = store.gradients.pointer
-        let first = range.lowerBound, segments = self.segments
-        let m = firstMoments.pointer, v = secondMoments.pointer
-        // Each thread takes one contiguous share of the range and updates the parts of the segments in it.
-        pool.forEachRange(count: range.count) { share in
-            let share = share.lowerBound + first..<share.upperBound + first
-            for segment in segments {
-                let part = segment.range.clamped(to: share)
-                guard !part.isEmpty else { continue }
-                AdamW.update(
-                    values: values + part.lowerBound, gradients: gradients + part.lowerBound,
-                    m: m + (part.lowerBound - first), v: v + (part.lowerBound - first), count: part.count,
-                    decayFactor: segment.decays ? 1 - learningRate * c.weightDecay : 1,
-                    beta1: c.beta1, beta2: c.beta2, stepSize: stepSize, correction2: correction2, epsilon: c.epsilon)
-            }
+        for segment in segments {
+            let local = segment.range.lowerBound - range.lowerBound
+            let constants = AdamWStep(decayFactor: segment.decays ? 1 - learningRate * c.weightDecay : 1, beta1: c.beta1,
+                                      beta2: c.beta2, stepSize: stepSize, correction2: correction2, epsilon: c.epsilon)
+            Kernels.adamW(values: values + segment.range.lowerBound, gradients: gradients + segment.range.lowerBound,
+                          firstMoments: firstMoments.pointer + local, secondMoments: secondMoments.pointer + local,
+                          count: segment.range.count, step: constants, pool: pool)
         }
     }
 
     /// Restores the step count (when resuming from a checkpoint with saved moments).
     public func restore(stepCount: Int) { self.stepCount = stepCount }
-
-    @inline(__always)
-    static func update(
-        values: UnsafeMutablePointer<Float>, gradients: UnsafePointer<Float>,
-        m: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>, count: Int,
-        decayFactor: Float, beta1: Float, beta2: Float, stepSize: Float, correction2: Float, epsilon: Float
-    ) {
-        let oneMinusBeta1 = 1 - beta1, oneMinusBeta2 = 1 - beta2
-        for i in 0..<count {
-            let g = gradients[i]
-            let theta = values[i] * decayFactor
-            let mi = m[i] + oneMinusBeta1 * (g - m[i])
-            let vi = v[i] * beta2 + oneMinusBeta2 * (g * g)
-            m[i] = mi
-            v[i] = vi
-            values[i] = theta - stepSize * (mi / (vi.squareRoot() / correction2 + epsilon))
-        }
-    }
 }
