@@ -1,5 +1,6 @@
 import TesseraCollectives
 import TesseraNN
+import TesseraTensor
 
 /// AdamW over the parameters one rank updates, after its gradients were reduced by a
 /// ``DataParallelReducer``: every parameter (ZeRO 0) or only this rank's slice of each bucket (ZeRO 1, the
@@ -18,12 +19,13 @@ public final class DistributedOptimizer {
     /// - Parameters:
     ///   - normGroup: the ranks whose local Σ g² add up to the global one: the model-parallel group (tp × pp)
     ///     with ZeRO 0, the whole world with ZeRO 1; `nil` on one device.
+    ///   - pool: the rank's threads for the AdamW update.
     public init(store: ParameterStore, configuration: AdamWConfiguration, reducer: DataParallelReducer,
-                normGroup: (any Communicator)?) {
+                normGroup: (any Communicator)?, pool: ComputePool = .serial) {
         self.store = store
         self.reducer = reducer
         self.normGroup = normGroup
-        optimizers = reducer.ownedRanges.map { AdamW(configuration: configuration, store: store, range: $0) }
+        optimizers = reducer.ownedRanges.map { AdamW(configuration: configuration, store: store, range: $0, pool: pool) }
     }
 
     /// Steps taken.
@@ -33,14 +35,16 @@ public final class DistributedOptimizer {
     public var optimizerBytes: Int { optimizers.reduce(0) { $0 + $1.firstMoments.byteCount + $1.secondMoments.byteCount } }
 
     /// Clips the reduced gradients to `maxGradientNorm`, updates the owned parameters and (ZeRO 1) gathers
-    /// every rank's updates. Returns the global gradient norm before clipping.
+    /// every rank's updates. Returns the global gradient norm before clipping. The clipping coefficient is
+    /// applied as AdamW reads the gradients (one pass fewer over them; the stored gradients stay unclipped).
     /// - Throws: ``CollectiveError`` when a peer fails.
     public func step(learningRate: Float, maxGradientNorm: Float?) throws -> Float {
         let ranges = reducer.ownedRanges
-        let norm = try GradientClipping.clip(store, ranges: ranges, maxNorm: maxGradientNorm) { local in
+        let norm = try GradientClipping.norm(store, ranges: ranges) { local in
             try normGroup?.sumInRankOrder(local) ?? local
         }
-        for optimizer in optimizers { optimizer.step(store, learningRate: learningRate) }
+        let coefficient = GradientClipping.coefficient(norm: norm, maxNorm: maxGradientNorm)
+        for optimizer in optimizers { optimizer.step(store, learningRate: learningRate, gradientScale: coefficient) }
         try reducer.gatherParameters()
         return norm
     }
