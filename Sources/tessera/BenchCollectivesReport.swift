@@ -1,6 +1,7 @@
 import Foundation
 import TesseraCollectives
 import TesseraFormats
+import TesseraFiles
 
 /// The results of `tessera bench collectives`: printed as tables, saved as JSON.
 struct CollectiveBenchReport: Codable {

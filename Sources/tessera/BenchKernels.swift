@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import TesseraFormats
 import TesseraTensor
+import TesseraFiles
 
 /// `tessera bench kernels`: the tensor kernels against the machine's limits, measured in one run at each
 /// thread count: `Kernels.matmul` next to raw `cblas_sgemm` on the same shapes, every element-wise

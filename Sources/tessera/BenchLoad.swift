@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import TesseraFormats
 import TesseraTensor
+import TesseraFiles
 
 /// `tessera bench load`: time to open a checkpoint (GGUF or safetensors) and dequantize every tensor to Float32.
 ///
@@ -158,6 +159,6 @@ enum FormatBench {
         let encoder = JSONEncoder()
         encoder.keyEncodingStrategy = .convertToSnakeCase
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try encoder.encode(report).write(to: URL(fileURLWithPath: path), options: .atomic)
+        try AtomicWrite.write(Array(try encoder.encode(report)), to: path)
     }
 }

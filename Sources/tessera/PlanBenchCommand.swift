@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import TesseraPlanner
+import TesseraFiles
 
 /// `tessera bench plan`: how fast the training-layout search evaluates candidates on one core.
 struct PlanBench: ParsableCommand {
@@ -78,7 +79,7 @@ struct PlanBench: ParsableCommand {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
             let data = try encoder.encode(["plan_search": results])
-            try data.write(to: URL(fileURLWithPath: json), options: .atomic)
+            try AtomicWrite.write(Array(data), to: json)
         }
     }
 }
