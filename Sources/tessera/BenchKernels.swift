@@ -2,7 +2,6 @@ import ArgumentParser
 import Foundation
 import TesseraFormats
 import TesseraTensor
-import TesseraFiles
 
 /// `tessera bench kernels`: the tensor kernels against the machine's limits, measured in one run at each
 /// thread count: `Kernels.matmul` next to raw `cblas_sgemm` on the same shapes, every element-wise
@@ -60,7 +59,7 @@ struct BenchKernels: ParsableCommand {
         }
         report.loadAverageAfter = Self.loadAverage()
         print(report.table())
-        if let json { try AtomicWrite.write(report.json(), to: json) }
+        if let json { try writeJSON(report, to: json) }
     }
 
     private func log(_ message: String) {

@@ -1,7 +1,6 @@
 import ArgumentParser
 import Foundation
 import TesseraPlanner
-import TesseraFiles
 
 /// `tessera bench plan`: how fast the training-layout search evaluates candidates on one core.
 struct PlanBench: ParsableCommand {
@@ -75,11 +74,6 @@ struct PlanBench: ParsableCommand {
                  String(format: "%.0f", r.candidatesPerSecond), String(format: "%.0f", r.required),
                  String(format: "%.1fx", r.ratio)]
             }))
-        if let json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            let data = try encoder.encode(["plan_search": results])
-            try AtomicWrite.write(Array(data), to: json)
-        }
+        if let json { try writeJSON(["plan_search": results], to: json) }
     }
 }
