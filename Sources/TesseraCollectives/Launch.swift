@@ -91,12 +91,21 @@ public enum Launcher {
     ///   ``CollectiveError`` from the backend.
     public static func run<T: Sendable>(_ options: LaunchOptions,
                                         _ body: @Sendable (any Communicator) throws -> T) throws -> [T] {
+        try run(options) { world, _ in try body(world) }
+    }
+
+    /// ``run(_:_:)`` that also hands each rank its share of the cores, `computeThreads` (the OpenBLAS
+    /// threads it was given: `BLASThreads.perRank(ranks:cores:)` over the ranks on this machine), for the
+    /// rank's own ``ComputePool``.
+    public static func run<T: Sendable>(_ options: LaunchOptions,
+                                        _ body: @Sendable (_ world: any Communicator, _ computeThreads: Int) throws -> T) throws -> [T] {
         let ranks = options.ranks ?? 1
         guard ranks >= 1 else { throw LaunchError.invalidRankCount(ranks) }
         switch options.backend {
         case .threads:
-            BLASThreads.set(BLASThreads.perRank(ranks: ranks, cores: options.cores))
-            return try ThreadGroup.run(ranks: ranks, deadline: options.deadline, body)
+            let threads = BLASThreads.perRank(ranks: ranks, cores: options.cores)
+            BLASThreads.set(threads)
+            return try ThreadGroup.run(ranks: ranks, deadline: options.deadline) { try body($0, threads) }
         case .mpi:
             let environment = try MPIEnvironment(deadline: options.deadline)
             if let required = options.ranks, required != environment.world.size {
@@ -104,10 +113,11 @@ public enum Launcher {
                 try environment.finalize()
                 throw LaunchError.rankCountMismatch(required: required, launched: environment.world.size)
             }
-            BLASThreads.set(BLASThreads.perRank(ranks: environment.localRanks, cores: options.cores))
+            let threads = BLASThreads.perRank(ranks: environment.localRanks, cores: options.cores)
+            BLASThreads.set(threads)
             let result: T
             do {
-                result = try body(environment.world)
+                result = try body(environment.world, threads)
                 try environment.finalize()
             } catch {
                 environment.abort(error)

@@ -1,6 +1,7 @@
 import TesseraCollectives
 import TesseraFormats
 import TesseraNN
+import TesseraTensor
 
 /// Loading llama.cpp GGUF files (`llama` and `gpt2` architectures): metadata → configuration
 /// (``TransformerConfig/init(gguf:)``), llama.cpp tensors → Hugging Face parameters through
@@ -16,11 +17,12 @@ extension Transformer {
 
 extension TransformerEngine {
     /// Builds this rank's model from a `llama` or `gpt2` GGUF file, each rank reading only its slices.
+    /// - Parameter pool: the rank's threads (see ``TransformerEngine/init(config:groups:seed:sequenceParallel:optimizer:mappings:pool:)``).
     public convenience init(gguf path: String, groups: ProcessGroups? = nil, sequenceParallel: Bool = false,
-                            optimizer: AdamWConfiguration = AdamWConfiguration()) throws {
+                            optimizer: AdamWConfiguration = AdamWConfiguration(), pool: ComputePool = .serial) throws {
         let file = try GGUFFile(path: path)
         try self.init(config: TransformerConfig(gguf: file), groups: groups, seed: nil, sequenceParallel: sequenceParallel,
-                      optimizer: optimizer)
+                      optimizer: optimizer, pool: pool)
         try model.load(fromGGUF: file)
     }
 }

@@ -51,11 +51,13 @@ public final class MeshEngine: @unchecked Sendable {
     ///   - groups: the rank's process groups over a mesh equal to `parallel`'s (`nil`: one device).
     ///   - mappings: the conjugate mappings (tests replace one to show the equivalence tests can fail).
     ///   - synchronization: the gradient reductions (tests leave one out for the same reason).
+    ///   - pool: this rank's threads (as many as its OpenBLAS threads, its share of the cores): every kernel
+    ///     outside `cblas_sgemm`, clipping and the AdamW update run on it. Results do not depend on its size.
     /// - Throws: ``ParallelConfigError`` when the layout does not fit the model or the groups;
     ///   ``ModelError`` for an invalid model.
     public init(config: TransformerConfig, parallel: ParallelConfig, groups: ProcessGroups?, seed: UInt64?,
                 optimizer: AdamWConfiguration = AdamWConfiguration(), mappings: MappingTable = .megatron,
-                synchronization: GradientSynchronization = .all) throws {
+                synchronization: GradientSynchronization = .all, pool: ComputePool = .serial) throws {
         try parallel.validate(model: config)
         if let groups {
             try parallel.validate(ranks: groups.world.size)
@@ -70,7 +72,7 @@ public final class MeshEngine: @unchecked Sendable {
         let stage = groups?.coordinate.pp ?? 0
         let layer = config.layerForwardFlops(sequenceLength: config.contextLength)
         partition = try parallel.partition(layers: config.layers, headCost: config.headForwardFlops / layer)
-        let tp = TensorParallelism(group: groups?.tensor, sequenceParallel: parallel.sequenceParallel, mappings: mappings)
+        let tp = TensorParallelism(group: groups?.tensor, sequenceParallel: parallel.sequenceParallel, mappings: mappings, pool: pool)
         let partition = self.partition
         let model = try Transformer(config: config, tp: tp, seed: seed,
                                     chunkLayers: (0..<parallel.pipeline.virtualStages).map { partition.layers(rank: stage, chunk: $0) })
@@ -83,7 +85,7 @@ public final class MeshEngine: @unchecked Sendable {
                                           deferred: deferred, zeroStage: parallel.memory.zeroStage,
                                           bucketElements: parallel.memory.bucketElements, synchronization: synchronization)
         self.optimizer = DistributedOptimizer(store: model.store, configuration: optimizer, reducer: reducer,
-                                              normGroup: parallel.memory.zeroStage == 1 ? groups?.world : groups?.modelParallel)
+                                              normGroup: parallel.memory.zeroStage == 1 ? groups?.world : groups?.modelParallel, pool: pool)
         work = TransformerStageWork(model: model, reducer: reducer)
         self.model = model
         self.reducer = reducer
@@ -176,7 +178,8 @@ public final class MeshEngine: @unchecked Sendable {
         guard parallel.pp == 1 else {
             throw ModelError.invalidConfiguration(field: "pp", reason: "an inference engine holds the whole model; save the checkpoint and load it with tp only")
         }
-        let engine = try TransformerEngine(config: config, groups: groups, seed: nil, sequenceParallel: false)
+        let engine = try TransformerEngine(config: config, groups: groups, seed: nil, sequenceParallel: false,
+                                           pool: model.tp.pool)
         engine.model.store.values.pointer.update(from: model.store.values.pointer, count: model.store.count)
         return engine
     }

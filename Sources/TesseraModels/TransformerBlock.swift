@@ -61,13 +61,14 @@ public final class TransformerBlock: @unchecked Sendable {
         for buffer in [state.normalized1, state.residual, state.normalized2, state.output] { buffer.reserve(count) }
         state.statistics1.reserve(2 * rows)
         state.statistics2.reserve(2 * rows)
-        norm1.forward(input.pointer, into: state.normalized1.pointer, statistics: state.statistics1.pointer, rows: rows)
+        let pool = tp.pool
+        norm1.forward(input.pointer, into: state.normalized1.pointer, statistics: state.statistics1.pointer, rows: rows, pool: pool)
         let a = try attention.forward(state.normalized1.pointer, batch: batch, length: length, state: state.attention,
                                      workspace: workspace, cache: cache)
-        Kernels.add(input.pointer, a, into: state.residual.pointer, count: count)
-        norm2.forward(state.residual.pointer, into: state.normalized2.pointer, statistics: state.statistics2.pointer, rows: rows)
+        Kernels.add(input.pointer, a, into: state.residual.pointer, count: count, pool: pool)
+        norm2.forward(state.residual.pointer, into: state.normalized2.pointer, statistics: state.statistics2.pointer, rows: rows, pool: pool)
         let m = try mlp.forward(state.normalized2.pointer, tokens: tokens, state: state.mlp, workspace: workspace)
-        Kernels.add(state.residual.pointer, m, into: state.output.pointer, count: count)
+        Kernels.add(state.residual.pointer, m, into: state.output.pointer, count: count, pool: pool)
         return state.output
     }
 
@@ -79,17 +80,18 @@ public final class TransformerBlock: @unchecked Sendable {
         let tokens = batch * length, rows = tp.localRows(tokens: tokens), count = rows * hidden
         state.residualGradient.reserve(count)
         state.inputGradient.reserve(count)
-        let dResidual = state.residualGradient.pointer, dInput = state.inputGradient.pointer
+        let dResidual = state.residualGradient.pointer, dInput = state.inputGradient.pointer, pool = tp.pool
         // Through the MLP branch: dh = dy + norm₂ᵀ(mlpᵀ(dy)).
         let dNormalized2 = try mlp.backward(dy, input: state.normalized2.pointer, tokens: tokens, state: state.mlp,
                                             workspace: workspace, queue: queue, mode: mode)
-        norm2.backward(dNormalized2, x: state.residual.pointer, statistics: state.statistics2.pointer, into: dResidual, rows: rows)
-        Kernels.add(dResidual, dy, into: dResidual, count: count)
+        norm2.backward(dNormalized2, x: state.residual.pointer, statistics: state.statistics2.pointer, into: dResidual, rows: rows,
+                       pool: pool)
+        Kernels.add(dResidual, dy, into: dResidual, count: count, pool: pool)
         // Through the attention branch: dx = dh + norm₁ᵀ(attentionᵀ(dh)).
         let dNormalized1 = try attention.backward(dResidual, input: state.normalized1.pointer, batch: batch, length: length,
                                                   state: state.attention, workspace: workspace, queue: queue, mode: mode)
-        norm1.backward(dNormalized1, x: input.pointer, statistics: state.statistics1.pointer, into: dInput, rows: rows)
-        Kernels.add(dInput, dResidual, into: dInput, count: count)
+        norm1.backward(dNormalized1, x: input.pointer, statistics: state.statistics1.pointer, into: dInput, rows: rows, pool: pool)
+        Kernels.add(dInput, dResidual, into: dInput, count: count, pool: pool)
         return state.inputGradient
     }
 }

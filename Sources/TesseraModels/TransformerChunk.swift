@@ -149,7 +149,8 @@ public final class TransformerChunk: @unchecked Sendable {
 
         state.finalNormalized.reserve(rows * hidden)
         state.finalStatistics.reserve(2 * rows)
-        finalNorm.forward(x.pointer, into: state.finalNormalized.pointer, statistics: state.finalStatistics.pointer, rows: rows)
+        finalNorm.forward(x.pointer, into: state.finalNormalized.pointer, statistics: state.finalStatistics.pointer, rows: rows,
+                          pool: tp.pool)
         let headInput = try head.gatherInput(state.finalNormalized.pointer, localRows: rows, scratch: workspace.gathered)
         state.logits.reserve(tokens * head.outFeatures)
         head.forward(headInput, tokens: tokens, into: state.logits.pointer)
@@ -190,7 +191,7 @@ public final class TransformerChunk: @unchecked Sendable {
             state.finalGradient.reserve(rows * hidden)
             let last = state.blocks.last?.output ?? state.input
             finalNorm.backward(dNormalized, x: last.pointer, statistics: state.finalStatistics.pointer,
-                               into: state.finalGradient.pointer, rows: rows)
+                               into: state.finalGradient.pointer, rows: rows, pool: tp.pool)
             dy = state.finalGradient.pointer
         } else {
             guard let outputGradient else { preconditionFailure("chunk \(layers) needs an output gradient") }

@@ -1,6 +1,7 @@
 import TesseraCollectives
 import TesseraNN
 import TesseraParallel
+import TesseraTensor
 
 /// What one optimizer step did.
 public struct StepReport: Sendable, Hashable {
@@ -41,16 +42,19 @@ public final class TransformerEngine: @unchecked Sendable {
     /// - Parameters:
     ///   - groups: the rank's process groups (`nil` on one device); the model is split over `groups.tensor`.
     ///   - mappings: the conjugate mappings (tests replace one to prove the equivalence tests can fail).
+    ///   - pool: this rank's threads (as many as its OpenBLAS threads, its share of the cores): every kernel
+    ///     outside `cblas_sgemm`, clipping and the AdamW update run on it. Results do not depend on its size.
     /// - Throws: ``ModelError`` for a configuration that is invalid or does not split over the group;
     ///   pipeline and context parallelism are not handled by this engine yet.
     public init(config: TransformerConfig, groups: ProcessGroups? = nil, seed: UInt64?, sequenceParallel: Bool = false,
-                optimizer: AdamWConfiguration = AdamWConfiguration(), mappings: MappingTable = .megatron) throws {
+                optimizer: AdamWConfiguration = AdamWConfiguration(), mappings: MappingTable = .megatron,
+                pool: ComputePool = .serial) throws {
         if let groups, groups.mesh.pp > 1 || groups.mesh.cp > 1 {
             throw ModelError.invalidConfiguration(field: "mesh", reason: "\(groups.mesh) needs the pipeline executor; this engine runs tp × dp")
         }
-        let tp = TensorParallelism(group: groups?.tensor, sequenceParallel: sequenceParallel, mappings: mappings)
+        let tp = TensorParallelism(group: groups?.tensor, sequenceParallel: sequenceParallel, mappings: mappings, pool: pool)
         self.model = try Transformer(config: config, tp: tp, seed: seed)
-        self.optimizer = AdamW(configuration: optimizer, store: model.store)
+        self.optimizer = AdamW(configuration: optimizer, store: model.store, pool: pool)
         self.groups = groups
     }
 
@@ -80,7 +84,7 @@ public final class TransformerEngine: @unchecked Sendable {
             try data.allReduce(model.store.gradients.mutableElements, operation: .sum)
             lossSum = Double(try data.allReduce(Float(lossSum), operation: .sum))
         }
-        let norm = try GradientClipping.clip(model.store, maxNorm: maxGradientNorm) { try model.tp.sum($0) }
+        let norm = try GradientClipping.clip(model.store, maxNorm: maxGradientNorm, pool: model.tp.pool) { try model.tp.sum($0) }
         optimizer.step(model.store, learningRate: learningRate)
         step += 1
         return StepReport(loss: lossSum / Double(total), gradientNorm: norm, learningRate: learningRate, tokens: local)

@@ -3,6 +3,7 @@ import Glibc
 #else
 import Darwin
 #endif
+import TesseraTensor
 
 /// AdamW hyper-parameters. Defaults are PyTorch's `torch.optim.AdamW` defaults.
 public struct AdamWConfiguration: Sendable, Hashable, Codable {
@@ -25,7 +26,8 @@ public struct AdamWConfiguration: Sendable, Hashable, Codable {
 /// `θ ← θ − (lr / (1 − β₁ᵗ)) · m / (√v / √(1 − β₂ᵗ) + ε)` (ε after the square root), in that order.
 ///
 /// The optimizer owns a contiguous `range` of a ``ParameterStore``'s flat buffers and the moments for
-/// exactly that range, so a ZeRO-1 layout gives each data-parallel rank its own slice.
+/// exactly that range, so a ZeRO-1 layout gives each data-parallel rank its own slice. The update is
+/// element-wise and split over the rank's ``ComputePool``: every pool size gives the same bits.
 public final class AdamW: @unchecked Sendable {
     public let configuration: AdamWConfiguration
     /// The flat range of the store's values this optimizer updates.
@@ -36,15 +38,18 @@ public final class AdamW: @unchecked Sendable {
     public let secondMoments: FloatBuffer
     /// Steps taken so far (the `t` of the bias corrections).
     public private(set) var stepCount = 0
+    /// The threads the update runs on.
+    public let pool: ComputePool
     /// Sub-ranges of `range` with their decay flag, in order.
     private let segments: [(range: Range<Int>, decays: Bool)]
 
-    /// An optimizer for `range` (default: everything) of `store`.
-    public init(configuration: AdamWConfiguration, store: ParameterStore, range: Range<Int>? = nil) {
+    /// An optimizer for `range` (default: everything) of `store`, updating on `pool`.
+    public init(configuration: AdamWConfiguration, store: ParameterStore, range: Range<Int>? = nil, pool: ComputePool = .serial) {
         let range = range ?? 0..<store.count
         precondition(range.lowerBound >= 0 && range.upperBound <= store.count, "range \(range) outside the store of \(store.count)")
         self.configuration = configuration
         self.range = range
+        self.pool = pool
         firstMoments = FloatBuffer(count: range.count)
         secondMoments = FloatBuffer(count: range.count)
         segments = store.parameters.compactMap { p in
@@ -64,32 +69,14 @@ public final class AdamW: @unchecked Sendable {
         let values = store.values.pointer, gradients = store.gradients.pointer
         for segment in segments {
             let local = segment.range.lowerBound - range.lowerBound
-            AdamW.update(
-                values: values + segment.range.lowerBound, gradients: gradients + segment.range.lowerBound,
-                m: firstMoments.pointer + local, v: secondMoments.pointer + local, count: segment.range.count,
-                decayFactor: segment.decays ? 1 - learningRate * c.weightDecay : 1,
-                beta1: c.beta1, beta2: c.beta2, stepSize: stepSize, correction2: correction2, epsilon: c.epsilon)
+            let constants = AdamWStep(decayFactor: segment.decays ? 1 - learningRate * c.weightDecay : 1, beta1: c.beta1,
+                                      beta2: c.beta2, stepSize: stepSize, correction2: correction2, epsilon: c.epsilon)
+            Kernels.adamW(values: values + segment.range.lowerBound, gradients: gradients + segment.range.lowerBound,
+                          firstMoments: firstMoments.pointer + local, secondMoments: secondMoments.pointer + local,
+                          count: segment.range.count, step: constants, pool: pool)
         }
     }
 
     /// Restores the step count (when resuming from a checkpoint with saved moments).
     public func restore(stepCount: Int) { self.stepCount = stepCount }
-
-    @inline(__always)
-    static func update(
-        values: UnsafeMutablePointer<Float>, gradients: UnsafePointer<Float>,
-        m: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>, count: Int,
-        decayFactor: Float, beta1: Float, beta2: Float, stepSize: Float, correction2: Float, epsilon: Float
-    ) {
-        let oneMinusBeta1 = 1 - beta1, oneMinusBeta2 = 1 - beta2
-        for i in 0..<count {
-            let g = gradients[i]
-            let theta = values[i] * decayFactor
-            let mi = m[i] + oneMinusBeta1 * (g - m[i])
-            let vi = v[i] * beta2 + oneMinusBeta2 * (g * g)
-            m[i] = mi
-            v[i] = vi
-            values[i] = theta - stepSize * (mi / (vi.squareRoot() / correction2 + epsilon))
-        }
-    }
 }

@@ -26,14 +26,15 @@ public enum GradientClipping {
     ///   - maxNorm: the threshold; `nil` or a non-positive value only measures.
     ///   - sumAcrossRanks: sums a local Σ g² over the ranks that hold the other parts of the model
     ///     (the identity on one device).
-    public static func clip(_ store: ParameterStore, ranges: [Range<Int>]? = nil, maxNorm: Float?,
+    ///   - pool: the threads the scaling runs on (the norm is summed in one fixed order on the caller).
+    public static func clip(_ store: ParameterStore, ranges: [Range<Int>]? = nil, maxNorm: Float?, pool: ComputePool = .serial,
                             sumAcrossRanks: (Double) throws -> Double) rethrows -> Float {
         let norm = Float(try sumAcrossRanks(localSumOfSquares(store, ranges: ranges)).squareRoot())
         if let maxNorm, maxNorm > 0 {
             let coefficient = maxNorm / (norm + 1e-6)
             if coefficient < 1 {
                 for range in ranges ?? [0..<store.count] {
-                    Kernels.scale(store.gradients.pointer + range.lowerBound, by: coefficient, count: range.count)
+                    Kernels.scale(store.gradients.pointer + range.lowerBound, by: coefficient, count: range.count, pool: pool)
                 }
             }
         }

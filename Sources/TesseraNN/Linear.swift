@@ -28,16 +28,18 @@ public struct LinearProducts: Sendable {
         self.weightStride = weightStride ?? (layout == .outputMajor ? inFeatures : outFeatures)
     }
 
-    /// `y = x·op(W)` (+ `bias` broadcast over rows when given).
+    /// `y = x·op(W)` (+ `bias` broadcast over rows when given, on `pool`).
     public func forward(_ x: UnsafePointer<Float>, ldx: Int, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
-                        into y: UnsafeMutablePointer<Float>, ldy: Int, rows: Int) {
+                        into y: UnsafeMutablePointer<Float>, ldy: Int, rows: Int, pool: ComputePool = .serial) {
         Kernels.matmul(x, lda: ldx, weight, transposeB: layout == .outputMajor, ldb: weightStride,
                        into: y, ldc: ldy, m: rows, n: outFeatures, k: inFeatures)
         if let bias {
             if ldy == outFeatures {
-                Kernels.addBias(y, bias: bias, rows: rows, columns: outFeatures)
+                Kernels.addBias(y, bias: bias, rows: rows, columns: outFeatures, pool: pool)
             } else {
-                for r in 0..<rows { Kernels.add(y + r * ldy, bias, into: y + r * ldy, count: outFeatures) }
+                pool.forEachRange(count: rows, alignment: 1, minimumPerPart: max(1, pool.minimumElementsPerThread / outFeatures)) { range in
+                    for r in range { Kernels.add(y + r * ldy, bias, into: y + r * ldy, count: outFeatures) }
+                }
             }
         }
     }
@@ -62,8 +64,9 @@ public struct LinearProducts: Sendable {
         }
     }
 
-    /// The deferred bias gradient `dBias += Σ_rows dy`.
-    public func biasGradient(dy: UnsafePointer<Float>, ldy: Int, into dBias: UnsafeMutablePointer<Float>, rows: Int) -> WeightGradientTask {
-        WeightGradientTask(work: .columnSums(dy, rows: rows, columns: outFeatures, stride: ldy, into: dBias))
+    /// The deferred bias gradient `dBias += Σ_rows dy` (run on `pool` when its stride is the width).
+    public func biasGradient(dy: UnsafePointer<Float>, ldy: Int, into dBias: UnsafeMutablePointer<Float>, rows: Int,
+                             pool: ComputePool = .serial) -> WeightGradientTask {
+        WeightGradientTask(work: .columnSums(dy, rows: rows, columns: outFeatures, stride: ldy, into: dBias, pool: pool))
     }
 }

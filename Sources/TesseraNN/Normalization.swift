@@ -28,30 +28,30 @@ public struct Normalization: @unchecked Sendable {
 
     public var columns: Int { weight.count }
 
-    /// `y = norm(x)`; writes `statistics` (`2 × rows`).
+    /// `y = norm(x)`; writes `statistics` (`2 × rows`). Rows are split over `pool`.
     public func forward(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>,
-                        statistics: UnsafeMutablePointer<Float>, rows: Int) {
+                        statistics: UnsafeMutablePointer<Float>, rows: Int, pool: ComputePool = .serial) {
         switch kind {
         case .layerNorm:
             Kernels.layerNorm(x, weight: weight.value.baseAddress!, bias: bias!.value.baseAddress!, into: y,
-                              mean: statistics, rstd: statistics + rows, rows: rows, columns: columns, epsilon: epsilon)
+                              mean: statistics, rstd: statistics + rows, rows: rows, columns: columns, epsilon: epsilon, pool: pool)
         case .rmsNorm:
             Kernels.rmsNorm(x, weight: weight.value.baseAddress!, into: y, rstd: statistics + rows,
-                            rows: rows, columns: columns, epsilon: epsilon)
+                            rows: rows, columns: columns, epsilon: epsilon, pool: pool)
         }
     }
 
-    /// Writes `dx` and accumulates the weight (and bias) gradients.
+    /// Writes `dx` and accumulates the weight (and bias) gradients (the same bits for every `pool`).
     public func backward(_ dy: UnsafePointer<Float>, x: UnsafePointer<Float>, statistics: UnsafePointer<Float>,
-                         into dx: UnsafeMutablePointer<Float>, rows: Int) {
+                         into dx: UnsafeMutablePointer<Float>, rows: Int, pool: ComputePool = .serial) {
         switch kind {
         case .layerNorm:
             Kernels.layerNormBackward(dy, x: x, weight: weight.value.baseAddress!, mean: statistics, rstd: statistics + rows,
                                       dx: dx, dWeight: weight.gradient.baseAddress!, dBias: bias!.gradient.baseAddress!,
-                                      rows: rows, columns: columns)
+                                      rows: rows, columns: columns, pool: pool)
         case .rmsNorm:
             Kernels.rmsNormBackward(dy, x: x, weight: weight.value.baseAddress!, rstd: statistics + rows,
-                                    dx: dx, dWeight: weight.gradient.baseAddress!, rows: rows, columns: columns)
+                                    dx: dx, dWeight: weight.gradient.baseAddress!, rows: rows, columns: columns, pool: pool)
         }
     }
 }

@@ -1,4 +1,5 @@
 import TesseraNN
+import TesseraTensor
 
 /// A linear layer whose output features are split over the tensor-parallel group (Megatron's column
 /// parallelism), over one or more Hugging Face weights whose local outputs lie side by side in one
@@ -78,7 +79,7 @@ public struct ColumnParallelLinear: @unchecked Sendable {
         for part in parts {
             part.products.forward(input, ldx: inFeatures, weight: part.weightPointer,
                                   bias: part.bias.map { $0.value.baseAddress! + part.firstOutput },
-                                  into: y + column, ldy: ldy, rows: tokens)
+                                  into: y + column, ldy: ldy, rows: tokens, pool: tp.pool)
             column += part.products.outFeatures
         }
     }
@@ -111,7 +112,7 @@ public struct ColumnParallelLinear: @unchecked Sendable {
                                                       into: part.weightGradientPointer, rows: tokens), mode: mode)
             if let bias = part.bias {
                 queue.submit(part.products.biasGradient(dy: dy + column, ldy: ldy, into: bias.gradient.baseAddress! + part.firstOutput,
-                                                        rows: tokens), mode: mode)
+                                                        rows: tokens, pool: tp.pool), mode: mode)
             }
             column += part.products.outFeatures
         }

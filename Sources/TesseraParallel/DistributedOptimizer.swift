@@ -1,5 +1,6 @@
 import TesseraCollectives
 import TesseraNN
+import TesseraTensor
 
 /// AdamW over the parameters one rank updates, after its gradients were reduced by a
 /// ``DataParallelReducer``: every parameter (ZeRO 0) or only this rank's slice of each bucket (ZeRO 1, the
@@ -14,16 +15,19 @@ public final class DistributedOptimizer {
     public let optimizers: [AdamW]
     private let store: ParameterStore
     private let normGroup: (any Communicator)?
+    private let pool: ComputePool
 
     /// - Parameters:
     ///   - normGroup: the ranks whose local Σ g² add up to the global one: the model-parallel group (tp × pp)
     ///     with ZeRO 0, the whole world with ZeRO 1; `nil` on one device.
+    ///   - pool: the rank's threads for clipping and the AdamW update.
     public init(store: ParameterStore, configuration: AdamWConfiguration, reducer: DataParallelReducer,
-                normGroup: (any Communicator)?) {
+                normGroup: (any Communicator)?, pool: ComputePool = .serial) {
         self.store = store
         self.reducer = reducer
         self.normGroup = normGroup
-        optimizers = reducer.ownedRanges.map { AdamW(configuration: configuration, store: store, range: $0) }
+        self.pool = pool
+        optimizers = reducer.ownedRanges.map { AdamW(configuration: configuration, store: store, range: $0, pool: pool) }
     }
 
     /// Steps taken.
@@ -37,7 +41,7 @@ public final class DistributedOptimizer {
     /// - Throws: ``CollectiveError`` when a peer fails.
     public func step(learningRate: Float, maxGradientNorm: Float?) throws -> Float {
         let ranges = reducer.ownedRanges
-        let norm = try GradientClipping.clip(store, ranges: ranges, maxNorm: maxGradientNorm) { local in
+        let norm = try GradientClipping.clip(store, ranges: ranges, maxNorm: maxGradientNorm, pool: pool) { local in
             try normGroup?.sumInRankOrder(local) ?? local
         }
         for optimizer in optimizers { optimizer.step(store, learningRate: learningRate) }

@@ -109,7 +109,8 @@ public struct ParallelAttention: @unchecked Sendable {
         cache.count += length
         let shape = AttentionShape(batch: 1, queryLength: length, keyLength: cache.count, heads: heads, kvHeads: kvHeads, headDim: d)
         Kernels.attention(q: qkv, qStride: width, k: cache.keys.pointer, v: cache.values.pointer, kvStride: kv,
-                          into: state.context.pointer, outStride: heads * d, logSumExp: state.logSumExp.pointer, shape: shape)
+                          into: state.context.pointer, outStride: heads * d, logSumExp: state.logSumExp.pointer, shape: shape,
+                          pool: tp.pool)
         return try output.forward(state.context.pointer, tokens: tokens, workspace: workspace)
     }
 
@@ -123,7 +124,7 @@ public struct ParallelAttention: @unchecked Sendable {
         let qkv = state.qkv.pointer
         Kernels.attention(q: qkv, qStride: width, k: qkv + heads * d, v: qkv + (heads + kvHeads) * d, kvStride: width,
                           into: state.context.pointer, outStride: heads * d, logSumExp: state.logSumExp.pointer,
-                          shape: shape(batch: batch, length: length))
+                          shape: shape(batch: batch, length: length), pool: tp.pool)
     }
 
     /// Backward from the output gradient `dy` `[localRows, hidden]`, given the forward input `x`.
@@ -143,7 +144,8 @@ public struct ParallelAttention: @unchecked Sendable {
         Kernels.attentionBackward(
             dOut: state.contextGradient.pointer, q: qkv, qStride: width, k: qkv + heads * d, v: qkv + (heads + kvHeads) * d,
             kvStride: width, out: state.context.pointer, outStride: heads * d, logSumExp: state.logSumExp.pointer,
-            dq: dqkv, dk: dqkv + heads * d, dv: dqkv + (heads + kvHeads) * d, shape: shape(batch: batch, length: length))
+            dq: dqkv, dk: dqkv + heads * d, dv: dqkv + (heads + kvHeads) * d, shape: shape(batch: batch, length: length),
+            pool: tp.pool)
         rotate(dqkv, batch: batch, length: length, offset: 0, inverse: true)
 
         let input = try projection.regatherInput(x, tokens: tokens, into: state.gatheredInput)
@@ -155,14 +157,19 @@ public struct ParallelAttention: @unchecked Sendable {
     }
 
     /// Rotates the query and key heads of `buffer` (`[tokens, width]`) by their positions
-    /// (`offset + t mod length`).
+    /// (`offset + t mod length`), tokens split over the rank's pool.
     private func rotate(_ buffer: UnsafeMutablePointer<Float>, batch: Int, length: Int, offset: Int, inverse: Bool) {
         guard let rotary else { return }
         let positions = (0..<batch * length).map { Int32(offset + $0 % length) }
+        let pool = tp.pool, rotated = (heads + kvHeads) * headDim
         positions.withUnsafeBufferPointer { p in
-            rotary.apply(buffer, rowStride: width, heads: heads, positions: p.baseAddress!, tokens: batch * length, inverse: inverse)
-            rotary.apply(buffer + heads * headDim, rowStride: width, heads: kvHeads, positions: p.baseAddress!,
-                         tokens: batch * length, inverse: inverse)
+            pool.forEachRange(count: batch * length, alignment: 1,
+                              minimumPerPart: max(1, pool.minimumElementsPerThread / max(1, rotated))) { range in
+                let rows = buffer + range.lowerBound * width, first = p.baseAddress! + range.lowerBound
+                rotary.apply(rows, rowStride: width, heads: heads, positions: first, tokens: range.count, inverse: inverse)
+                rotary.apply(rows + heads * headDim, rowStride: width, heads: kvHeads, positions: first,
+                             tokens: range.count, inverse: inverse)
+            }
         }
     }
 }

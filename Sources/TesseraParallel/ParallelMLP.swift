@@ -56,11 +56,13 @@ public struct ParallelMLP: @unchecked Sendable {
         state.activated.reserve(tokens * f)
         switch activation {
         case .gelu:
-            Kernels.gelu(state.up.pointer, into: state.activated.pointer, count: tokens * f)
+            Kernels.gelu(state.up.pointer, into: state.activated.pointer, count: tokens * f, pool: tp.pool)
         case .swiglu:
-            for t in 0..<tokens {
-                let row = state.up.pointer + t * 2 * f
-                Kernels.swiglu(gate: row, up: row + f, into: state.activated.pointer + t * f, count: f)
+            forEachTokenRange(tokens: tokens) { range in
+                for t in range {
+                    let row = state.up.pointer + t * 2 * f
+                    Kernels.swiglu(gate: row, up: row + f, into: state.activated.pointer + t * f, count: f)
+                }
             }
         }
         return try down.forward(state.activated.pointer, tokens: tokens, workspace: workspace)
@@ -80,12 +82,15 @@ public struct ParallelMLP: @unchecked Sendable {
         state.upGradient.reserve(tokens * up.outFeatures)
         switch activation {
         case .gelu:
-            Kernels.geluBackward(state.up.pointer, state.activatedGradient.pointer, into: state.upGradient.pointer, count: tokens * f)
+            Kernels.geluBackward(state.up.pointer, state.activatedGradient.pointer, into: state.upGradient.pointer, count: tokens * f,
+                                 pool: tp.pool)
         case .swiglu:
-            for t in 0..<tokens {
-                let row = state.up.pointer + t * 2 * f, dRow = state.upGradient.pointer + t * 2 * f
-                Kernels.swigluBackward(gate: row, up: row + f, state.activatedGradient.pointer + t * f,
-                                       dGate: dRow, dUp: dRow + f, count: f)
+            forEachTokenRange(tokens: tokens) { range in
+                for t in range {
+                    let row = state.up.pointer + t * 2 * f, dRow = state.upGradient.pointer + t * 2 * f
+                    Kernels.swigluBackward(gate: row, up: row + f, state.activatedGradient.pointer + t * f,
+                                           dGate: dRow, dUp: dRow + f, count: f)
+                }
             }
         }
 
@@ -94,5 +99,11 @@ public struct ParallelMLP: @unchecked Sendable {
         up.inputGradient(state.upGradient.pointer, tokens: tokens, into: workspace.partial.pointer)
         up.weightGradients(input: input, dy: state.upGradient.pointer, tokens: tokens, queue: queue, mode: mode)
         return try up.reduceInputGradient(workspace.partial.pointer, tokens: tokens, scratch: workspace.reduced)
+    }
+
+    /// Splits the tokens (rows of the SwiGLU input, gate and up side by side) over the rank's pool.
+    private func forEachTokenRange(tokens: Int, _ body: (Range<Int>) -> Void) {
+        let pool = tp.pool
+        pool.forEachRange(count: tokens, alignment: 1, minimumPerPart: max(1, pool.minimumElementsPerThread / features), body)
     }
 }

@@ -31,7 +31,7 @@ public struct RowParallelLinear: @unchecked Sendable {
                          into: workspace.partial.pointer, ldy: n, rows: tokens)
         let mapping = tp.sequenceParallel ? tp.mappings.reduceScatterToSequenceRegion : tp.mappings.reduceFromTensorRegion
         let y = try mapping.forward(workspace.partial.pointer, rows: tokens, columns: n, scratch: workspace.reduced, in: tp)
-        if let bias { Kernels.addBias(y, bias: bias.value.baseAddress!, rows: tp.localRows(tokens: tokens), columns: n) }
+        if let bias { Kernels.addBias(y, bias: bias.value.baseAddress!, rows: tp.localRows(tokens: tokens), columns: n, pool: tp.pool) }
         return y
     }
 
@@ -61,7 +61,8 @@ public struct RowParallelLinear: @unchecked Sendable {
         if let bias {
             // This rank's rows of the full gradient: all of them, or its sequence shard.
             let rows = tp.localRows(tokens: tokens), first = tp.sequenceParallel ? tp.rank * rows : 0
-            queue.submit(products.biasGradient(dy: dyFull + first * n, ldy: n, into: bias.gradient.baseAddress!, rows: rows), mode: mode)
+            queue.submit(products.biasGradient(dy: dyFull + first * n, ldy: n, into: bias.gradient.baseAddress!, rows: rows, pool: tp.pool),
+                         mode: mode)
         }
     }
 }

@@ -1,11 +1,16 @@
 import TesseraCollectives
 import TesseraNN
+import TesseraTensor
 
 /// The tensor-parallel setting one rank's layers are built with: its group, whether sequence
-/// parallelism is on, and the conjugate mappings the layers call.
+/// parallelism is on, the conjugate mappings the layers call, and the rank's compute pool.
 ///
 /// `group == nil` (or a group of one rank) is the single-device model: every mapping is the identity and
 /// the layers are exactly the single-device layers (one code path for every tp).
+///
+/// Every kernel the layers call outside `cblas_sgemm` runs on ``pool``: the rank's share of the cores
+/// (the same count as its OpenBLAS threads). Kernels give the same bits for every pool size, so the pool
+/// changes the speed of a layout, never its numbers.
 public struct TensorParallelism: Sendable {
     /// The tensor-parallel group, or `nil` on one device.
     public let group: (any Communicator)?
@@ -13,11 +18,15 @@ public struct TensorParallelism: Sendable {
     public let sequenceParallel: Bool
     /// The mappings layers call; ``MappingTable/megatron`` unless a test breaks one on purpose.
     public let mappings: MappingTable
+    /// The threads this rank's element-wise, normalization, attention and loss kernels run on.
+    public let pool: ComputePool
 
-    public init(group: (any Communicator)?, sequenceParallel: Bool = false, mappings: MappingTable = .megatron) {
+    public init(group: (any Communicator)?, sequenceParallel: Bool = false, mappings: MappingTable = .megatron,
+                pool: ComputePool = .serial) {
         self.group = group
         self.sequenceParallel = sequenceParallel && (group?.size ?? 1) > 1
         self.mappings = mappings
+        self.pool = pool
     }
 
     /// One device, no communication.

@@ -4,11 +4,13 @@ import Glibc
 import Darwin
 #endif
 import TesseraNN
+import TesseraTensor
 
 /// Softmax cross-entropy over a vocabulary split across the tensor-parallel group, without ever
 /// gathering the full logits (Megatron's vocab-parallel cross-entropy): each rank reduces its columns
 /// to a row maximum, a row sum of exponentials and the target's logit, and three all-reduces of one
-/// float per row complete the softmax. Identical to the plain fused cross-entropy on one rank.
+/// float per row complete the softmax. Identical to the plain fused cross-entropy on one rank; rows are
+/// split over the rank's pool.
 public struct VocabParallelCrossEntropy: Sendable {
     /// First global vocabulary column this rank holds.
     public let vocabularyStart: Int
@@ -27,46 +29,31 @@ public struct VocabParallelCrossEntropy: Sendable {
     /// `gradientScale · (softmax − onehot(target))`.
     /// - Parameters:
     ///   - logits: `[tokens, ld]`, this rank's `vocabularyCount` columns first in each row.
-    ///   - rowStatistics: scratch of `3 × tokens`.
+    ///   - rowStatistics: scratch of `4 × tokens`.
     public func callAsFunction(
         logits: UnsafeMutablePointer<Float>, ld: Int, targets: UnsafePointer<Int32>, tokens: Int,
         losses: UnsafeMutablePointer<Float>, gradientScale: Float?, rowStatistics: FloatBuffer
     ) throws {
-        rowStatistics.reserve(3 * tokens)
-        let maxima = rowStatistics.pointer, sums = maxima + tokens, targetLogits = sums + tokens
-        let n = vocabularyCount
+        rowStatistics.reserve(4 * tokens)
+        let maxima = rowStatistics.pointer, sums = maxima + tokens, targetLogits = sums + tokens, factors = targetLogits + tokens
+        let n = vocabularyCount, pool = tp.pool
+        Kernels.rowMaxima(logits, ld: ld, rows: tokens, columns: n, into: maxima, pool: pool)
         for r in 0..<tokens {
-            let row = logits + r * ld
-            var m = -Float.infinity
-            for c in 0..<n where row[c] > m { m = row[c] }
-            maxima[r] = m
             let t = Int(targets[r]) - vocabularyStart
-            targetLogits[r] = t >= 0 && t < n ? row[t] : 0
+            targetLogits[r] = t >= 0 && t < n ? logits[r * ld + t] : 0
         }
         try tp.allReduce(UnsafeMutableBufferPointer(start: maxima, count: tokens), operation: .max)
         try tp.allReduce(UnsafeMutableBufferPointer(start: targetLogits, count: tokens), operation: .sum)
-        for r in 0..<tokens {
-            let row = logits + r * ld, m = maxima[r]
-            var sum: Float = 0
-            if gradientScale == nil {
-                for c in 0..<n { sum += expf(row[c] - m) }
-            } else {
-                for c in 0..<n {
-                    let e = expf(row[c] - m)
-                    row[c] = e
-                    sum += e
-                }
-            }
-            sums[r] = sum
-        }
+        Kernels.shiftedExponentialSums(logits, ld: ld, rows: tokens, columns: n, shifts: maxima, into: sums,
+                                       storingExponentials: gradientScale != nil, pool: pool)
         try tp.allReduce(UnsafeMutableBufferPointer(start: sums, count: tokens), operation: .sum)
         for r in 0..<tokens { losses[r] = logf(sums[r]) + maxima[r] - targetLogits[r] }
         guard let scale = gradientScale else { return }
+        for r in 0..<tokens { factors[r] = scale / sums[r] }
+        Kernels.scaleRows(logits, ld: ld, rows: tokens, columns: n, by: factors, pool: pool)
         for r in 0..<tokens {
-            let row = logits + r * ld, factor = scale / sums[r]
-            for c in 0..<n { row[c] *= factor }
             let t = Int(targets[r]) - vocabularyStart
-            if t >= 0 && t < n { row[t] -= scale }
+            if t >= 0 && t < n { logits[r * ld + t] -= scale }
         }
     }
 }

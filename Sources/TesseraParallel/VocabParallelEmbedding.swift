@@ -30,7 +30,7 @@ public struct VocabParallelEmbedding: @unchecked Sendable {
     public func forward(ids: UnsafePointer<Int32>, tokens: Int, workspace: Workspace) throws -> UnsafeMutablePointer<Float> {
         workspace.partial.reserve(tokens * hidden)
         Kernels.embedding(ids: ids, table: table.value.baseAddress!, into: workspace.partial.pointer, tokens: tokens,
-                          columns: hidden, vocabularyStart: vocabularyStart, vocabularyCount: vocabularyCount)
+                          columns: hidden, vocabularyStart: vocabularyStart, vocabularyCount: vocabularyCount, pool: tp.pool)
         let mapping = tp.sequenceParallel ? tp.mappings.reduceScatterToSequenceRegion : tp.mappings.reduceFromTensorRegion
         return try mapping.forward(workspace.partial.pointer, rows: tokens, columns: hidden, scratch: workspace.reduced, in: tp)
     }
@@ -40,6 +40,6 @@ public struct VocabParallelEmbedding: @unchecked Sendable {
         let mapping = tp.sequenceParallel ? tp.mappings.reduceScatterToSequenceRegion : tp.mappings.reduceFromTensorRegion
         let full = try mapping.backward(dy, rows: tp.localRows(tokens: tokens), columns: hidden, scratch: workspace.gradient, in: tp)
         Kernels.embeddingBackward(ids: ids, full, accumulatingInto: table.gradient.baseAddress!, tokens: tokens, columns: hidden,
-                                  vocabularyStart: vocabularyStart, vocabularyCount: vocabularyCount)
+                                  vocabularyStart: vocabularyStart, vocabularyCount: vocabularyCount, pool: tp.pool)
     }
 }

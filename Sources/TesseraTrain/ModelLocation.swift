@@ -3,6 +3,7 @@ import TesseraCollectives
 import TesseraFormats
 import TesseraModels
 import TesseraNN
+import TesseraTensor
 
 /// A model on disk, as `--model` and `--init` name it: a Hugging Face directory (`config.json` + safetensors +
 /// tokenizer files) or a GGUF file. Both load the same way, each rank reading only its slices.
@@ -45,16 +46,19 @@ public struct ModelLocation: Sendable, Hashable {
         }
     }
 
-    /// Builds this rank's engine with the checkpoint's weights, split over `groups` (`nil` on one device).
+    /// Builds this rank's engine with the checkpoint's weights, split over `groups` (`nil` on one device), its
+    /// kernels on `computeThreads` threads (the rank's share of the cores).
     /// - Throws: ``ModelError`` when the weights contradict the configuration or the model does not split over the
     ///   layout; format errors for damaged files.
     public func makeEngine(groups: ProcessGroups?, sequenceParallel: Bool = false,
-                           optimizer: AdamWConfiguration = AdamWConfiguration()) throws -> TransformerEngine {
+                           optimizer: AdamWConfiguration = AdamWConfiguration(), computeThreads: Int = 1) throws -> TransformerEngine {
         switch format {
         case .huggingFace:
-            return try TransformerEngine(checkpoint: path, groups: groups, sequenceParallel: sequenceParallel, optimizer: optimizer)
+            return try TransformerEngine(checkpoint: path, groups: groups, sequenceParallel: sequenceParallel, optimizer: optimizer,
+                                         pool: ComputePool(threads: computeThreads))
         case .gguf:
-            return try TransformerEngine(gguf: path, groups: groups, sequenceParallel: sequenceParallel, optimizer: optimizer)
+            return try TransformerEngine(gguf: path, groups: groups, sequenceParallel: sequenceParallel, optimizer: optimizer,
+                                         pool: ComputePool(threads: computeThreads))
         }
     }
 

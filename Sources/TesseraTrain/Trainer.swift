@@ -4,6 +4,7 @@ import TesseraModels
 import TesseraNN
 import TesseraParallel
 import TesseraPipeline
+import TesseraTensor
 
 /// One rank's training run: the step loop over ``TrainingData`` in ``BatchOrder``'s order, with the learning-rate
 /// schedule, gradient accumulation over micro-batches and the engine's reductions, clipping and AdamW.
@@ -31,7 +32,7 @@ public final class Trainer {
     private var meteredBytes: [MeshAxisBytes.Axis: Int] = [:]
 
     /// - Parameters:
-    ///   - engine: this rank's engine, built for `configuration` (``makeEngine(configuration:config:world:)``).
+    ///   - engine: this rank's engine, built for `configuration` (``makeEngine(configuration:config:world:computeThreads:)``).
     ///   - data: the tokenized text, checked against the model's vocabulary and the batch shape.
     /// - Throws: ``TrainingError/invalidOption(option:reason:)`` when the options contradict each other or the
     ///   model (a sequence longer than its context).
@@ -52,14 +53,15 @@ public final class Trainer {
     }
 
     /// Builds this rank's engine: freshly initialized from `config` and the configuration's seed, split over the
-    /// layout's groups (built collectively from `world`; `nil` on one device).
+    /// layout's groups (built collectively from `world`; `nil` on one device), its kernels on `computeThreads`
+    /// threads (the rank's share of the cores, as ``Launcher`` hands it over).
     /// - Throws: ``ParallelConfigError`` when the model or the world does not fit the layout (naming the valid
     ///   choices); ``CollectiveError``.
     public static func makeEngine(configuration: TrainingConfiguration, config: TransformerConfig,
-                                  world: (any Communicator)?) throws -> MeshEngine {
+                                  world: (any Communicator)?, computeThreads: Int = 1) throws -> MeshEngine {
         let groups = try processGroups(configuration.parallelism, world: world)
         return try MeshEngine(config: config, parallel: configuration.parallelism, groups: groups, seed: configuration.seed,
-                              optimizer: configuration.optimizer.adamW)
+                              optimizer: configuration.optimizer.adamW, pool: ComputePool(threads: computeThreads))
     }
 
     /// The process groups of a layout over `world` (`nil` without a world).

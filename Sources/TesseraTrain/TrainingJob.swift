@@ -1,6 +1,7 @@
 import Foundation
 import TesseraCollectives
 import TesseraModels
+import TesseraTensor
 
 /// What a training job prepares once per process before its ranks start: the model's architecture (a preset, a
 /// `config.json`, or the checkpoint given with `--init`), the tokenizer (the checkpoint's wins), and the tokenized,
@@ -52,16 +53,18 @@ public struct TrainingJob: Sendable {
     /// Ranks the layout needs.
     public var ranks: Int { configuration.parallelism.ranks }
 
-    /// Builds this rank's engine (from the checkpoint or the seed) and trainer; every rank of `world` calls it.
-    public func makeTrainer(world: (any Communicator)?) throws -> Trainer {
+    /// Builds this rank's engine (from the checkpoint or the seed, its kernels on `computeThreads` threads: the
+    /// rank's share of the cores) and trainer; every rank of `world` calls it.
+    public func makeTrainer(world: (any Communicator)?, computeThreads: Int = 1) throws -> Trainer {
         let engine: MeshEngine
         if let initialCheckpoint {
             let groups = try Trainer.processGroups(configuration.parallelism, world: world)
             engine = try MeshEngine(config: modelConfig, parallel: configuration.parallelism, groups: groups, seed: nil,
-                                    optimizer: configuration.optimizer.adamW)
+                                    optimizer: configuration.optimizer.adamW, pool: ComputePool(threads: computeThreads))
             try initialCheckpoint.loadWeights(into: engine.model)
         } else {
-            engine = try Trainer.makeEngine(configuration: configuration, config: modelConfig, world: world)
+            engine = try Trainer.makeEngine(configuration: configuration, config: modelConfig, world: world,
+                                            computeThreads: computeThreads)
         }
         return try Trainer(configuration: configuration, engine: engine, data: data)
     }

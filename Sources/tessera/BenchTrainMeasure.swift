@@ -76,7 +76,7 @@ enum TrainingBenchmark {
     }
 
     /// Trains `shape` for `warmup + steps` steps on `ranks` threads with tensor parallelism `tp` and `blasThreads`
-    /// OpenBLAS threads per process, on deterministic pseudo-random tokens.
+    /// OpenBLAS threads per process (and compute-pool threads per rank), on deterministic pseudo-random tokens.
     static func measure(_ shape: Shape, tp: Int = 1, sequenceParallel: Bool = false, blasThreads: Int, warmup: Int, steps: Int,
                         progress: @escaping @Sendable (String) -> Void) throws -> Run {
         try measure(shape, parallel: ParallelConfig(tp: tp, sequenceParallel: sequenceParallel, microBatchSize: shape.batch),
@@ -100,7 +100,7 @@ enum TrainingBenchmark {
         let runs = try ThreadGroup.run(ranks: parallel.ranks) { world -> Run in
             let meter = CommunicationMeter()
             let engine = try Trainer.makeEngine(configuration: configuration, config: config,
-                                                world: MeteredCommunicator(world, meter: meter))
+                                                world: MeteredCommunicator(world, meter: meter), computeThreads: blasThreads)
             let trainer = try Trainer(configuration: configuration, engine: engine, data: data)
             var run = Run(stepSeconds: [], communicationSeconds: [], losses: [], tokensPerStep: shape.tokensPerStep)
             for step in 1...(warmup + steps) {

@@ -43,13 +43,15 @@ struct Train: ParsableCommand {
         let style: ProgressDisplay.Style = isatty(STDOUT_FILENO) == 1 ? .bar(width: 30) : .plain
         // Thread ranks share one recorder (one clock); each MPI process starts its own after a barrier.
         let sharedRecorder = options.backend == .threads && configuration.output.tracePath != nil ? PipelineTraceRecorder() : nil
-        _ = try Launcher.run(options) { world in
-            try Self.train(job, world: world, backend: options.backend, style: style, sharedRecorder: sharedRecorder)
+        _ = try Launcher.run(options) { world, computeThreads in
+            try Self.train(job, world: world, computeThreads: computeThreads, backend: options.backend, style: style,
+                           sharedRecorder: sharedRecorder)
         }
     }
 
     /// One rank's run; world rank 0 prints and writes the metrics and the trace.
-    static func train(_ job: TrainingJob, world unmetered: any Communicator, backend: Backend, style: ProgressDisplay.Style,
+    static func train(_ job: TrainingJob, world unmetered: any Communicator, computeThreads: Int, backend: Backend,
+                      style: ProgressDisplay.Style,
                       sharedRecorder: PipelineTraceRecorder?) throws {
         let c = job.configuration
         let meter = CommunicationMeter()
@@ -59,7 +61,7 @@ struct Train: ParsableCommand {
             if reporting { Console.write(line + "\n") }
         }
         job.notes.forEach(say)
-        let trainer = try job.makeTrainer(world: world)
+        let trainer = try job.makeTrainer(world: world, computeThreads: computeThreads)
         trainer.meter = meter
         trainer.peakFlopsPerSecond = try MatmulRate.measure(world: unmetered)
         if c.output.tracePath != nil {

@@ -67,9 +67,11 @@ enum MeshHarness {
     }
 
     /// Trains `steps` AdamW steps on `parallel.ranks` thread ranks and gathers the result.
+    /// - Parameter pool: each rank's compute threads (one pool shared by the ranks; tests use one rank).
     static func train(_ config: TransformerConfig, _ parallel: ParallelConfig, globalBatch: Int, steps: Int = 5,
                       clip: Float? = 1.0, mappings: MappingTable = .megatron,
-                      synchronization: GradientSynchronization = .all) throws -> MeshRun {
+                      synchronization: GradientSynchronization = .all, pool: ComputePool = .serial,
+                      learningRate: Float = MeshHarness.learningRate) throws -> MeshRun {
         struct RankResult: Sendable {
             var coordinate: MeshCoordinate
             var run: MeshRun
@@ -78,7 +80,7 @@ enum MeshHarness {
         let results = try ThreadGroup.run(ranks: parallel.ranks, deadline: .seconds(60)) { world -> RankResult in
             let groups = parallel.ranks == 1 ? nil : try ProcessGroups(world: world, mesh: parallel.deviceMesh())
             let engine = try MeshEngine(config: config, parallel: parallel, groups: groups, seed: 11, optimizer: optimizer,
-                                        mappings: mappings, synchronization: synchronization)
+                                        mappings: mappings, synchronization: synchronization, pool: pool)
             let coordinate = groups?.coordinate ?? MeshCoordinate()
             var run = MeshRun()
             run.predictedMemory = [try engine.memory(forMicroBatchOf: parallel.microBatchSize, length: sequenceLength,
