@@ -84,8 +84,9 @@ public final class TransformerEngine: @unchecked Sendable {
             try data.allReduce(model.store.gradients.mutableElements, operation: .sum)
             lossSum = Double(try data.allReduce(Float(lossSum), operation: .sum))
         }
-        let norm = try GradientClipping.clip(model.store, maxNorm: maxGradientNorm, pool: model.tp.pool) { try model.tp.sum($0) }
-        optimizer.step(model.store, learningRate: learningRate)
+        let norm = try GradientClipping.norm(model.store) { try model.tp.sum($0) }
+        optimizer.step(model.store, learningRate: learningRate,
+                       gradientScale: GradientClipping.coefficient(norm: norm, maxNorm: maxGradientNorm))
         step += 1
         return StepReport(loss: lossSum / Double(total), gradientNorm: norm, learningRate: learningRate, tokens: local)
     }

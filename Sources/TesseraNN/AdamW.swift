@@ -59,8 +59,10 @@ public final class AdamW: @unchecked Sendable {
         }
     }
 
-    /// Takes one step on `store` (which must be the store given at creation) with learning rate `learningRate`.
-    public func step(_ store: ParameterStore, learningRate: Float) {
+    /// Takes one step on `store` (which must be the store given at creation) with learning rate `learningRate`,
+    /// reading each gradient times `gradientScale` (a clipping coefficient applied on the fly, with the bits of
+    /// scaling the gradients first; the stored gradients are left as they are).
+    public func step(_ store: ParameterStore, learningRate: Float, gradientScale: Float = 1) {
         stepCount += 1
         let c = configuration
         let t = Double(stepCount)
@@ -70,7 +72,8 @@ public final class AdamW: @unchecked Sendable {
         for segment in segments {
             let local = segment.range.lowerBound - range.lowerBound
             let constants = AdamWStep(decayFactor: segment.decays ? 1 - learningRate * c.weightDecay : 1, beta1: c.beta1,
-                                      beta2: c.beta2, stepSize: stepSize, correction2: correction2, epsilon: c.epsilon)
+                                      beta2: c.beta2, stepSize: stepSize, correction2: correction2, epsilon: c.epsilon,
+                                      gradientScale: gradientScale)
             Kernels.adamW(values: values + segment.range.lowerBound, gradients: gradients + segment.range.lowerBound,
                           firstMoments: firstMoments.pointer + local, secondMoments: secondMoments.pointer + local,
                           count: segment.range.count, step: constants, pool: pool)

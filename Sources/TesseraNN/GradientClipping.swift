@@ -26,19 +26,30 @@ public enum GradientClipping {
     ///   - maxNorm: the threshold; `nil` or a non-positive value only measures.
     ///   - sumAcrossRanks: sums a local Σ g² over the ranks that hold the other parts of the model
     ///     (the identity on one device).
-    ///   - pool: the threads the scaling runs on (the norm is summed in one fixed order on the caller).
-    public static func clip(_ store: ParameterStore, ranges: [Range<Int>]? = nil, maxNorm: Float?, pool: ComputePool = .serial,
+    public static func clip(_ store: ParameterStore, ranges: [Range<Int>]? = nil, maxNorm: Float?,
                             sumAcrossRanks: (Double) throws -> Double) rethrows -> Float {
-        let norm = Float(try sumAcrossRanks(localSumOfSquares(store, ranges: ranges)).squareRoot())
-        if let maxNorm, maxNorm > 0 {
-            let coefficient = maxNorm / (norm + 1e-6)
-            if coefficient < 1 {
-                for range in ranges ?? [0..<store.count] {
-                    Kernels.scale(store.gradients.pointer + range.lowerBound, by: coefficient, count: range.count, pool: pool)
-                }
+        let norm = try self.norm(store, ranges: ranges, sumAcrossRanks: sumAcrossRanks)
+        let coefficient = self.coefficient(norm: norm, maxNorm: maxNorm)
+        if coefficient < 1 {
+            for range in ranges ?? [0..<store.count] {
+                Kernels.scale(store.gradients.pointer + range.lowerBound, by: coefficient, count: range.count)
             }
         }
         return norm
+    }
+
+    /// The global L2 norm of the gradients (the first half of ``clip(_:ranges:maxNorm:sumAcrossRanks:)``).
+    public static func norm(_ store: ParameterStore, ranges: [Range<Int>]? = nil,
+                            sumAcrossRanks: (Double) throws -> Double) rethrows -> Float {
+        Float(try sumAcrossRanks(localSumOfSquares(store, ranges: ranges)).squareRoot())
+    }
+
+    /// The factor clipping multiplies every gradient by: `maxNorm / (norm + 1e-6)` when that is below 1,
+    /// otherwise 1 (also when `maxNorm` is `nil` or not positive). An optimizer may apply it as it reads the
+    /// gradients (``AdamW/step(_:learningRate:gradientScale:)``) instead of scaling them in a pass of their own.
+    public static func coefficient(norm: Float, maxNorm: Float?) -> Float {
+        guard let maxNorm, maxNorm > 0 else { return 1 }
+        return min(1, maxNorm / (norm + 1e-6))
     }
 
     /// ``clip(_:ranges:maxNorm:sumAcrossRanks:)`` on one device.

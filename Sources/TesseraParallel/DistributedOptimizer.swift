@@ -15,18 +15,16 @@ public final class DistributedOptimizer {
     public let optimizers: [AdamW]
     private let store: ParameterStore
     private let normGroup: (any Communicator)?
-    private let pool: ComputePool
 
     /// - Parameters:
     ///   - normGroup: the ranks whose local Σ g² add up to the global one: the model-parallel group (tp × pp)
     ///     with ZeRO 0, the whole world with ZeRO 1; `nil` on one device.
-    ///   - pool: the rank's threads for clipping and the AdamW update.
+    ///   - pool: the rank's threads for the AdamW update.
     public init(store: ParameterStore, configuration: AdamWConfiguration, reducer: DataParallelReducer,
                 normGroup: (any Communicator)?, pool: ComputePool = .serial) {
         self.store = store
         self.reducer = reducer
         self.normGroup = normGroup
-        self.pool = pool
         optimizers = reducer.ownedRanges.map { AdamW(configuration: configuration, store: store, range: $0, pool: pool) }
     }
 
@@ -37,14 +35,16 @@ public final class DistributedOptimizer {
     public var optimizerBytes: Int { optimizers.reduce(0) { $0 + $1.firstMoments.byteCount + $1.secondMoments.byteCount } }
 
     /// Clips the reduced gradients to `maxGradientNorm`, updates the owned parameters and (ZeRO 1) gathers
-    /// every rank's updates. Returns the global gradient norm before clipping.
+    /// every rank's updates. Returns the global gradient norm before clipping. The clipping coefficient is
+    /// applied as AdamW reads the gradients (one pass fewer over them; the stored gradients stay unclipped).
     /// - Throws: ``CollectiveError`` when a peer fails.
     public func step(learningRate: Float, maxGradientNorm: Float?) throws -> Float {
         let ranges = reducer.ownedRanges
-        let norm = try GradientClipping.clip(store, ranges: ranges, maxNorm: maxGradientNorm, pool: pool) { local in
+        let norm = try GradientClipping.norm(store, ranges: ranges) { local in
             try normGroup?.sumInRankOrder(local) ?? local
         }
-        for optimizer in optimizers { optimizer.step(store, learningRate: learningRate) }
+        let coefficient = GradientClipping.coefficient(norm: norm, maxNorm: maxGradientNorm)
+        for optimizer in optimizers { optimizer.step(store, learningRate: learningRate, gradientScale: coefficient) }
         try reducer.gatherParameters()
         return norm
     }

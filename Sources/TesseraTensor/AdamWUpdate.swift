@@ -9,15 +9,18 @@ public struct AdamWStep: Sendable {
     /// `√(1 − β₂ᵗ)`.
     public var correction2: Float
     public var epsilon: Float
+    /// Every gradient is read times this factor (gradient clipping's coefficient; 1 leaves it exact).
+    public var gradientScale: Float
 
-    public init(decayFactor: Float, beta1: Float, beta2: Float, stepSize: Float, correction2: Float, epsilon: Float) {
+    public init(decayFactor: Float, beta1: Float, beta2: Float, stepSize: Float, correction2: Float, epsilon: Float,
+                gradientScale: Float = 1) {
         (self.decayFactor, self.beta1, self.beta2) = (decayFactor, beta1, beta2)
-        (self.stepSize, self.correction2, self.epsilon) = (stepSize, correction2, epsilon)
+        (self.stepSize, self.correction2, self.epsilon, self.gradientScale) = (stepSize, correction2, epsilon, gradientScale)
     }
 }
 
 extension Kernels {
-    /// One AdamW update in place, in `torch.optim.AdamW`'s order: `θ ← θ·decayFactor`,
+    /// One AdamW update in place, in `torch.optim.AdamW`'s order, with `g = gradient · gradientScale`: `θ ← θ·decayFactor`,
     /// `m ← m + (1 − β₁)(g − m)`, `v ← β₂·v + (1 − β₂)·g²`, `θ ← θ − stepSize · m / (√v / correction2 + ε)`.
     ///
     /// One pass over the four arrays, 16 lanes at a time, each operation rounded on its own (no fused
@@ -39,11 +42,12 @@ extension Kernels {
 private struct AdamWUpdate: VectorStep {
     let values: UnsafeMutablePointer<Float>, gradients: UnsafePointer<Float>
     let m: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>
-    let decay, oneMinusBeta1, beta2, oneMinusBeta2, stepSize, correction2, epsilon: Vector
+    let scale, decay, oneMinusBeta1, beta2, oneMinusBeta2, stepSize, correction2, epsilon: Vector
 
     init(values: UnsafeMutablePointer<Float>, gradients: UnsafePointer<Float>, m: UnsafeMutablePointer<Float>,
          v: UnsafeMutablePointer<Float>, step: AdamWStep) {
         (self.values, self.gradients, self.m, self.v) = (values, gradients, m, v)
+        scale = Vector(repeating: step.gradientScale)
         decay = Vector(repeating: step.decayFactor)
         oneMinusBeta1 = Vector(repeating: 1 - step.beta1)
         beta2 = Vector(repeating: step.beta2)
@@ -54,7 +58,7 @@ private struct AdamWUpdate: VectorStep {
     }
 
     @inline(__always) mutating func callAsFunction(_ i: Int, lanes: Int) {
-        let g = VectorMath.load(gradients + i, count: lanes)
+        let g = VectorMath.load(gradients + i, count: lanes) * scale
         let theta = VectorMath.load(values + i, count: lanes) * decay
         let m0 = VectorMath.load(m + i, count: lanes), v0 = VectorMath.load(v + i, count: lanes)
         let mi = m0 + oneMinusBeta1 * (g - m0)

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import TesseraNN
+import TesseraTensor
 
 @Suite struct OptimizerTests {
     func store(_ values: [[Float]], shapes: [[Int]]) -> ParameterStore {
@@ -70,5 +71,29 @@ import TesseraNN
         _ = s.gradients.mutableElements.update(fromContentsOf: [0.3, 0.4, 0])
         #expect(abs(GradientClipping.clip(s, maxNorm: 1) - 0.5) < 1e-7)
         #expect(s.gradients.array == [0.3, 0.4, 0])
+    }
+
+    /// Clipping applied as AdamW reads the gradients gives the bits of clipping them first, on a pool that
+    /// splits the update (vector bodies and tails included) as on one thread (values and moments); a scale one ulp
+    /// off is seen.
+    @Test func clippingInsideAdamWEqualsClippingFirst() {
+        let values = (0..<41).map { Float($0 % 7) - 3.1 }, gradients = (0..<41).map { Float($0 % 5) * 0.37 - 0.9 }
+        func run(fused: Bool, pool: ComputePool, scaleError: Float = 1) -> [Float] {
+            let s = store([Array(values[0..<33]), Array(values[33...])], shapes: [[3, 11], [8]])
+            _ = s.gradients.mutableElements.update(fromContentsOf: gradients)
+            let adam = AdamW(configuration: AdamWConfiguration(weightDecay: 0.1), store: s, pool: pool)
+            if fused {
+                let norm = GradientClipping.norm(s) { $0 }
+                adam.step(s, learningRate: 0.01, gradientScale: GradientClipping.coefficient(norm: norm, maxNorm: 1) * scaleError)
+            } else {
+                _ = GradientClipping.clip(s, maxNorm: 1)
+                adam.step(s, learningRate: 0.01)
+            }
+            return s.values.array + adam.firstMoments.array + adam.secondMoments.array
+        }
+        let reference = run(fused: false, pool: .serial)
+        #expect(run(fused: true, pool: .serial) == reference)
+        #expect(run(fused: true, pool: ComputePool(threads: 3, minimumElementsPerThread: 1)) == reference)
+        #expect(run(fused: true, pool: .serial, scaleError: Float(1).nextUp) != reference)
     }
 }
