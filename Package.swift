@@ -3,6 +3,7 @@ import PackageDescription
 
 // Layering: each target imports only targets listed before it.
 //   CBLAS, CMPI               C interop (system libraries with shim headers)
+//   TesseraFiles              atomic file writes (no dependencies, so every layer can write files)
 //   TesseraTensor             tensors, dtypes, kernels, deterministic RNG
 //   TesseraCollectives        Communicator, threads and MPI backends, DeviceMesh, ProcessGroups
 //   TesseraFormats            safetensors, GGUF, tokenizers
@@ -26,11 +27,12 @@ let package = Package(
     targets: [
         .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CMPI", pkgConfig: "ompi-c", providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]),
+        .target(name: "TesseraFiles"),
         .target(name: "TesseraTensor", dependencies: ["CBLAS"]),
         .target(name: "TesseraCollectives", dependencies: ["CMPI", "TesseraTensor"]),
-        .target(name: "TesseraFormats", dependencies: ["TesseraTensor"]),
+        .target(name: "TesseraFormats", dependencies: ["TesseraFiles", "TesseraTensor"]),
         .target(name: "TesseraNN", dependencies: ["TesseraTensor"]),
-        .target(name: "TesseraPipeline"),
+        .target(name: "TesseraPipeline", dependencies: ["TesseraFiles"]),
         .target(name: "TesseraParallel", dependencies: ["TesseraNN", "TesseraCollectives", "TesseraPipeline"]),
         .target(name: "TesseraModels", dependencies: ["TesseraParallel", "TesseraFormats"]),
         .target(name: "TesseraTrain", dependencies: ["TesseraModels"]),

@@ -1,5 +1,6 @@
 import Foundation
 import TesseraFormats
+import TesseraFiles
 
 /// The tokenizer a converted checkpoint carries: a definition read from GGUF metadata, or the Hugging Face
 /// tokenizer files of a directory. Files are copied unchanged to a Hugging Face output and converted

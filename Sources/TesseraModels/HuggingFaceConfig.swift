@@ -1,6 +1,7 @@
 import Foundation
 import TesseraFormats
 import TesseraParallel
+import TesseraFiles
 
 /// Reading and writing Hugging Face `config.json` for the GPT-2 (`model_type: gpt2`) and Llama
 /// (`model_type: llama`) families.
@@ -127,9 +128,9 @@ extension TransformerConfig {
     public func writeHuggingFaceConfig(toDirectory directory: String, torchDType: String = "float32") throws {
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-            try Data(huggingFaceJSON(torchDType: torchDType).utf8).write(to: URL(fileURLWithPath: directory).appendingPathComponent("config.json"), options: .atomic)
+            try AtomicWrite.write(huggingFaceJSON(torchDType: torchDType), to: (directory as NSString).appendingPathComponent("config.json"))
         } catch {
-            throw ModelError.invalidFile(path: directory, reason: "cannot write config.json: \(error.localizedDescription)")
+            throw ModelError.invalidFile(path: directory, reason: "cannot write config.json: \(error)")
         }
     }
 }

@@ -15,8 +15,6 @@ public enum PipelineError: Error, Equatable, Sendable, CustomStringConvertible {
     case invalidSchedule(violations: [PipelineScheduleViolation])
     /// A trace file that cannot be read as a Chrome/Perfetto trace, or holds no compute spans.
     case invalidTrace(path: String, reason: String)
-    /// A file could not be written.
-    case writeFailed(path: String, reason: String)
 
     public var description: String {
         switch self {
@@ -35,8 +33,6 @@ public enum PipelineError: Error, Equatable, Sendable, CustomStringConvertible {
             return "the pipeline schedule breaks \(violations.count) invariant(s):\n\(shown)\(more)"
         case let .invalidTrace(path, reason):
             return "\(path) is not a usable pipeline trace: \(reason)"
-        case let .writeFailed(path, reason):
-            return "could not write \(path): \(reason)"
         }
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import TesseraFiles
 
 /// The arguments Tessera puts on a trace event; unknown or mistyped keys from other tools are ignored.
 public struct PipelineTraceArguments: Hashable, Codable, Sendable {
@@ -113,11 +114,11 @@ public struct PipelineTrace: Hashable, Codable, Sendable {
     }
 
     /// Writes the trace as JSON, atomically.
-    /// - Throws: ``PipelineError/writeFailed(path:reason:)``.
+    /// - Throws: ``FileWriteError``.
     public func write(to path: String) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        try writeAtomically(Array(try encoder.encode(self)), to: path)
+        try AtomicWrite.write(Array(try encoder.encode(self)), to: path)
     }
 
     /// This trace and `others`' events together (e.g. one trace per MPI process).

@@ -1,3 +1,5 @@
+import TesseraFiles
+
 /// The SVG picture of a timeline: one row per rank on a grey lane (so idle time shows as grey), a box per
 /// compute span colored by kind (F blue, whole backward green, B teal, W orange; lighter for chunks > 0)
 /// labelled with its micro-batch, thin grey bars for waits on transfers, a time axis, a legend and the
@@ -72,9 +74,9 @@ extension PipelineTimeline {
     }
 
     /// Writes ``svg(width:notes:)`` to `path`, atomically.
-    /// - Throws: ``PipelineError/writeFailed(path:reason:)``.
+    /// - Throws: ``FileWriteError``.
     public func writeSVG(to path: String, width: Int = 960, notes: [String] = []) throws {
-        try writeAtomically(Array(svg(width: width, notes: notes).utf8), to: path)
+        try AtomicWrite.write(Array(svg(width: width, notes: notes).utf8), to: path)
     }
 
     /// One line with the figures: step time, bubble fraction and peak activations per rank.

@@ -26,9 +26,7 @@ public struct SamplingOptions: Sendable, Hashable, Codable {
         guard temperature >= 0, temperature.isFinite else {
             throw TrainingError.invalidOption(option: "--temperature", reason: "\(temperature) must be 0 (greedy) or positive")
         }
-        if let topK, topK < 1 {
-            throw TrainingError.invalidOption(option: "--top-k", reason: "\(topK) must be at least 1")
-        }
+        if let topK { try TrainingError.requireAtLeastOne(topK, option: "--top-k") }
         if let topP, !(topP > 0 && topP <= 1) {
             throw TrainingError.invalidOption(option: "--top-p", reason: "\(topP) must lie in (0, 1]")
         }

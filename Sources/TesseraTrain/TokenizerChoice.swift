@@ -1,5 +1,6 @@
 import Foundation
 import TesseraFormats
+import TesseraFiles
 
 /// A tokenizer as a user names it (`byte`, `gpt2`, a path) or as a model carries it, with what the id cache needs
 /// to know about it and the files that let a saved model carry it on.

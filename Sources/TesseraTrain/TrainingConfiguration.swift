@@ -134,8 +134,8 @@ public struct TrainingConfiguration: Sendable, Hashable, Codable {
         func require(_ condition: Bool, _ option: String, _ reason: @autoclosure () -> String) throws {
             if !condition { throw TrainingError.invalidOption(option: option, reason: reason()) }
         }
-        try require(steps >= 1, "--steps", "\(steps) must be at least 1")
-        try require(data.sequenceLength >= 1, "--seq-len", "\(data.sequenceLength) must be at least 1")
+        try TrainingError.requireAtLeastOne(steps, option: "--steps")
+        try TrainingError.requireAtLeastOne(data.sequenceLength, option: "--seq-len")
         try parallelism.validate()
         _ = try BatchLayout(globalBatchSize: batch.globalBatchSize, microBatchSize: parallelism.microBatchSize,
                             dataParallelSize: parallelism.dp)

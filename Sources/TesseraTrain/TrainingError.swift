@@ -44,3 +44,10 @@ public enum TrainingError: Error, Equatable, Sendable, CustomStringConvertible {
         }
     }
 }
+
+extension TrainingError {
+    /// Throws ``invalidOption(option:reason:)`` ("0 must be at least 1") unless `value` is at least 1.
+    static func requireAtLeastOne(_ value: Int, option: String) throws {
+        guard value >= 1 else { throw TrainingError.invalidOption(option: option, reason: "\(value) must be at least 1") }
+    }
+}

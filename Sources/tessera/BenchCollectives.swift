@@ -74,7 +74,7 @@ struct BenchCollectives: ParsableCommand {
         let report = CollectiveBenchReport(machine: Self.machine(), cores: LaunchOptions.onlineCores, trials: trials,
                                            notes: notes, samples: samples)
         print(report.table(operations: operations))
-        if let json { try report.write(to: json) }
+        if let json { try writeJSON(report, to: json) }
     }
 
     /// Measures the MPI world this process belongs to; rank 0 prints and writes the results.
@@ -86,7 +86,7 @@ struct BenchCollectives: ParsableCommand {
             guard world.rank == 0 else { return }
             let report = CollectiveBenchReport(machine: Self.machine(), cores: LaunchOptions.onlineCores, trials: trials,
                                                notes: [], samples: samples)
-            if let json { try report.write(to: json) } else { print(report.table(operations: operations)) }
+            if let json { try writeJSON(report, to: json) } else { print(report.table(operations: operations)) }
         }
     }
 

@@ -10,12 +10,6 @@ struct CollectiveBenchReport: Codable {
     var notes: [String]
     var samples: [CollectiveSample]
 
-    func write(to path: String) throws {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try encoder.encode(self).withUnsafeBytes { try AtomicWrite.write($0, to: path) }
-    }
-
     /// One table per collective: rows are (ranks, size); columns the memcpy of the same bytes on every rank
     /// at once, the threads backend's copy-model bound, the threads and MPI backends, and raw MPI_Allreduce.
     func table(operations: [CollectiveBenchOperation]) -> String {

@@ -59,7 +59,7 @@ struct BenchKernels: ParsableCommand {
         }
         report.loadAverageAfter = Self.loadAverage()
         print(report.table())
-        if let json { try AtomicWrite.write(report.json(), to: json) }
+        if let json { try writeJSON(report, to: json) }
     }
 
     private func log(_ message: String) {

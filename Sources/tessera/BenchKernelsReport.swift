@@ -12,12 +12,6 @@ struct KernelBenchReport: Codable {
     var elementwise: [ElementwiseSample] = []
     var attention: [AttentionSample] = []
 
-    func json() throws -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        return String(decoding: try encoder.encode(self), as: UTF8.self) + "\n"
-    }
-
     func table() -> String {
         var lines = [
             "Kernels on \(machine); median of \(repeats) calls after a warm-up.",

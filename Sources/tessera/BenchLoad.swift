@@ -65,7 +65,7 @@ struct BenchLoad: ParsableCommand {
                             openSeconds: FormatBench.median(opens), totalSeconds: FormatBench.median(totals),
                             writeFloorSeconds: FormatBench.median(floors), peerGGUFPySeconds: peer)
         print(report.table)
-        if let json { try FormatBench.write(report, to: json) }
+        if let json { try writeJSON(report, to: json, snakeCaseKeys: true) }
     }
 
     /// gguf-py opening the file and dequantizing every tensor with numpy; median over `runs` after a warm-up.
@@ -152,12 +152,5 @@ enum FormatBench {
     static func pythonSeconds(_ script: String, arguments: [String]) -> Double? {
         guard let output = try? Subprocess.run(["python3", "-c", script] + arguments) else { return nil }
         return output.split(whereSeparator: \.isNewline).reversed().lazy.compactMap { Double($0) }.first
-    }
-
-    static func write(_ report: some Encodable, to path: String) throws {
-        let encoder = JSONEncoder()
-        encoder.keyEncodingStrategy = .convertToSnakeCase
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try encoder.encode(report).write(to: URL(fileURLWithPath: path), options: .atomic)
     }
 }

@@ -65,7 +65,7 @@ struct BenchTokenize: ParsableCommand {
                             loadSeconds: loadSeconds, seconds: FormatBench.median(times),
                             utf8FloorSeconds: FormatBench.median(floors), peerHFTokenizersSeconds: peer)
         print(report.table)
-        if let json { try FormatBench.write(report, to: json) }
+        if let json { try writeJSON(report, to: json, snakeCaseKeys: true) }
     }
 
     /// Hugging Face `tokenizers` encoding the file line by line with `encode_batch` (its fast path; one call on

@@ -5,6 +5,7 @@ import TesseraModels
 import TesseraParallel
 import TesseraTensor
 import TesseraTrain
+import TesseraFiles
 
 /// The shape and repetitions `tessera bench train` and `tessera bench tp` share.
 struct BenchShapeOptions: ParsableArguments {
@@ -155,6 +156,6 @@ enum TrainingBenchmark {
     /// Writes `object` as JSON to `path`.
     static func writeJSON(_ object: [String: Any], to path: String) throws {
         let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
-        try data.write(to: URL(fileURLWithPath: path), options: .atomic)
+        try AtomicWrite.write(Array(data), to: path)
     }
 }

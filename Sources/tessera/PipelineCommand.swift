@@ -18,10 +18,3 @@ extension PipelineScheduleKind: ExpressibleByArgument {
     public init?(argument: String) { try? self.init(name: argument) }
     public static var allValueStrings: [String] { allCases.map(\.rawValue) }
 }
-
-/// Prints `value` as pretty JSON with sorted keys on standard output.
-func printJSON(_ value: some Encodable) throws {
-    let encoder = JSONEncoder()
-    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-    print(String(decoding: try encoder.encode(value), as: UTF8.self))
-}

@@ -74,11 +74,6 @@ struct PlanBench: ParsableCommand {
                  String(format: "%.0f", r.candidatesPerSecond), String(format: "%.0f", r.required),
                  String(format: "%.1fx", r.ratio)]
             }))
-        if let json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            let data = try encoder.encode(["plan_search": results])
-            try data.write(to: URL(fileURLWithPath: json), options: .atomic)
-        }
+        if let json { try writeJSON(["plan_search": results], to: json) }
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TesseraFiles
 import TesseraFormats
 import TesseraTensor
 
@@ -93,7 +94,7 @@ import TesseraTensor
         #expect(try SafeTensorsFile(path: dir.file("m.safetensors")).tensor(named: "x") == sampleTensor([3], "new"))
         #expect(try dir.contents() == ["m.safetensors"])
         // An unwritable destination throws and leaves the old file untouched.
-        #expect(throws: FormatError.self) { try second.write(to: dir.file("m.safetensors/child")) }
+        #expect(throws: FileWriteError.self) { try second.write(to: dir.file("m.safetensors/child")) }
         #expect(try SafeTensorsFile(path: dir.file("m.safetensors")).tensor(named: "x") == sampleTensor([3], "new"))
     }
 

@@ -48,31 +48,52 @@ private func runWithSleeps(_ schedule: PipelineSchedule, costs: PipelineCosts, r
 @Suite(.serialized) struct RecorderTests {
     /// A real threaded run whose compute is sleeping, recorded and read back: the spans follow the schedule,
     /// the activations peak as it says, and the measured bubble lands near the simulator's prediction for
-    /// the per-action times measured in the same trace. Wake-up latency on a loaded 2-core machine counts
-    /// as idle in the run but not in the simulation, hence the loose bound; this checks the plumbing, the
-    /// executor's benchmark checks the accuracy.
+    /// the per-action times measured in the same trace, while the prediction of another schedule (ZB-H1)
+    /// for the same times does not. Wake-up latency on a loaded machine counts as idle in the run but not in
+    /// the simulation and only ever adds to the measured bubble, so the run is repeated (at most three
+    /// times) and the closest one is judged; actions of 20 and 40 ms keep that latency small beside them.
     @Test func measuredBubbleOfARealRunMatchesTheSimulation() throws {
         let schedule = try PipelineSchedule(.oneForwardOneBackward, stages: 2, microBatches: 4)
+        let tolerance = 0.05
+        var closest: (timeline: PipelineTimeline, error: Double)?
+        for attempt in 0..<3 where (closest?.error ?? .infinity) >= tolerance {
+            let timeline = try recordedRun(schedule, costs: PipelineCosts(forward: 20, backwardInput: 40), name: "run\(attempt)")
+            let predicted = try timeline.simulatedCounterpart(kind: .oneForwardOneBackward)
+            #expect(predicted.schedule == schedule)
+            let error = abs(timeline.metrics.bubbleFraction - predicted.bubbleFraction)
+            if error < (closest?.error ?? .infinity) { closest = (timeline, error) }
+        }
+        let timeline = try #require(closest).timeline
+        let measured = timeline.metrics.bubbleFraction
+        let predicted = try timeline.simulatedCounterpart(kind: .oneForwardOneBackward).bubbleFraction
+        #expect(abs(measured - predicted) < tolerance, "measured \(measured), simulated \(predicted)")
+        // Not vacuous: ZB-H1's prediction for the same per-action times (B split into B and W) is ~0.08 against
+        // 1F1B's ~0.2, so comparing with the wrong schedule fails the same tolerance.
+        let wrong = try timeline.simulatedCounterpart(kind: .zeroBubbleH1).bubbleFraction
+        #expect(abs(measured - wrong) >= tolerance, "measured \(measured), ZB-H1 simulated \(wrong)")
+    }
+
+    /// Runs `schedule` with sleeping compute, writes and reads back its trace, checks what the trace must
+    /// hold whatever the timing (span order per rank, activations in flight, durations at least the sleeps)
+    /// and returns its timeline.
+    private func recordedRun(_ schedule: PipelineSchedule, costs: PipelineCosts, name: String) throws -> PipelineTimeline {
         let recorder = PipelineTraceRecorder()
-        runWithSleeps(schedule, costs: PipelineCosts(forward: 5, backwardInput: 10), recorder: recorder, step: 3)
-        let path = try temporaryPath("run.trace.json")
+        runWithSleeps(schedule, costs: costs, recorder: recorder, step: 3)
+        let path = try temporaryPath("\(name).trace.json")
         try recorder.trace.write(to: path)
         let trace = try PipelineTrace(contentsOf: path)
         #expect(trace.steps == [3])
-        let timeline = try trace.timeline(title: "run", step: 3)
-        for rank in 0..<2 {
+        let timeline = try trace.timeline(title: name, step: 3)
+        for rank in 0..<schedule.stages {
             let compute = timeline.spans.filter { $0.rank == rank && $0.kind.compute != nil }.sorted { $0.start < $1.start }
             #expect(compute.map(\.label) == computeLabels(schedule, rank: rank))
             for (earlier, later) in zip(compute, compute.dropFirst()) { #expect(earlier.end <= later.start + 1e-6) }
         }
-        let measured = timeline.metrics
-        #expect(measured.peakActivations == [2, 1])
-        let costs = PipelineCosts(measuredFrom: timeline)
-        #expect(costs.forward.allSatisfy { $0 >= 5 } && costs.backwardInput.allSatisfy { $0 >= 10 })
-        let predicted = try timeline.simulatedCounterpart(kind: .oneForwardOneBackward)
-        #expect(predicted.schedule == schedule)
-        #expect(abs(measured.bubbleFraction - predicted.bubbleFraction) < 0.1,
-                "measured \(measured.bubbleFraction), simulated \(predicted.bubbleFraction)")
+        #expect(timeline.metrics.peakActivations == [2, 1])
+        let measuredCosts = PipelineCosts(measuredFrom: timeline)
+        #expect(measuredCosts.forward.allSatisfy { $0 >= costs.forward[0] }
+                && measuredCosts.backwardInput.allSatisfy { $0 >= costs.backwardInput[0] })
+        return timeline
     }
 
     @Test func concurrentRecordingKeepsEverySpan() {

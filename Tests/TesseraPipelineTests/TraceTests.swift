@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TesseraFiles
 import TesseraPipeline
 
 /// A fresh path in a fresh temporary directory.
@@ -72,7 +73,7 @@ func temporaryPath(_ name: String) throws -> String {
     @Test func writingIntoAMissingDirectoryFailsWithoutLeavingFiles() throws {
         let directory = try temporaryPath("missing")
         let trace = PipelineTrace(events: [])
-        #expect(throws: PipelineError.self) { try trace.write(to: directory + "/trace.json") }
+        #expect(throws: FileWriteError.self) { try trace.write(to: directory + "/trace.json") }
         #expect(!FileManager.default.fileExists(atPath: directory))
         // Over an existing file, the new contents replace it whole.
         let path = try temporaryPath("trace.json")

@@ -1,4 +1,5 @@
 import TesseraTensor
+import TesseraFiles
 
 /// Builds a GGUF version 3 file: metadata in insertion order, then tensors, each aligned to ``alignment``.
 ///
@@ -67,7 +68,7 @@ public struct GGUFWriter: Sendable {
     }
 
     /// Writes the file.
-    /// - Throws: ``FormatError/io(path:operation:message:)`` when it cannot be written (the old file, if any, stays).
+    /// - Throws: ``FileWriteError`` when it cannot be written (the old file, if any, stays).
     public func write(to path: String) throws {
         var metadata = self.metadata
         if alignment != 32 { metadata["general.alignment"] = .uint32(UInt32(alignment)) }

@@ -1,4 +1,5 @@
 import TesseraTensor
+import TesseraFiles
 
 /// A Hugging Face safetensors checkpoint: one `model.safetensors`, or shards listed by
 /// `model.safetensors.index.json` (`{"metadata": {...}, "weight_map": {tensor: shard file}}`).
@@ -82,7 +83,7 @@ public final class SafeTensorsCheckpoint: TensorSource {
             throw invalid("not valid JSON (\(error))")
         }
         guard let weightMap = json["weight_map"]?.object else { throw invalid("no \"weight_map\" object") }
-        let directory = FileSystem.directory(of: index)
+        let directory = FilePath.directory(of: index)
         var shardOrder: [String] = []
         var listed: [String: String] = [:]
         for member in weightMap.members {

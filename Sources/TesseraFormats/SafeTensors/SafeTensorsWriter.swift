@@ -1,4 +1,5 @@
 import TesseraTensor
+import TesseraFiles
 
 /// Collects named tensors and writes them as one `.safetensors` file or as a sharded Hugging Face checkpoint.
 ///

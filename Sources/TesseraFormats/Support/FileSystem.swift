@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import TesseraFiles
 
 /// The few file-system calls the formats need, each turning `errno` into a ``FormatError``.
 enum FileSystem {
@@ -23,16 +24,11 @@ enum FileSystem {
     /// Creates `path` and its missing parents (like `mkdir -p`).
     static func createDirectory(_ path: String) throws {
         if isDirectory(path) { return }
-        let parent = directory(of: path)
+        let parent = FilePath.directory(of: path)
         if parent != path, !parent.isEmpty { try createDirectory(parent) }
         guard mkdir(path, 0o755) == 0 || errno == EEXIST else { throw error(path: path, operation: "mkdir") }
     }
 
-    /// The directory part of `path` ("." when there is none).
-    static func directory(of path: String) -> String {
-        guard let slash = path.lastIndex(of: "/") else { return "." }
-        return slash == path.startIndex ? "/" : String(path[..<slash])
-    }
 
     /// `directory/name`, without doubling the separator.
     static func join(_ directory: String, _ name: String) -> String {

@@ -1,3 +1,5 @@
+import TesseraFiles
+
 extension BPETokenizerDefinition {
     /// Writes the tokenizer as Hugging Face files into `directory` (created if needed), each atomically:
     /// `tokenizer.json` (byte-level BPE: the named pre-tokenizer's `Split`/`Digits`/`ByteLevel` steps, a
@@ -7,7 +9,7 @@ extension BPETokenizerDefinition {
     /// `PreTrainedTokenizerFast` read them back.
     /// - Returns: the file names written.
     /// - Throws: ``FormatError/unsupportedTokenizer(path:reason:)`` for a pre-tokenizer name Tessera does not know;
-    ///   ``FormatError/io(path:operation:message:)`` when a file cannot be written.
+    ///   ``FileWriteError`` when a file cannot be written.
     @discardableResult
     public func writeHuggingFaceFiles(toDirectory directory: String) throws -> [String] {
         guard let pre = BPETokenizer.ggufPreTokenizers[preTokenizer] else {

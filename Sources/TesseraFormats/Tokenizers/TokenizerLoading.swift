@@ -1,3 +1,5 @@
+import TesseraFiles
+
 /// Opens a tokenizer from a command-line style specification:
 /// - `byte`: ``ByteTokenizer``;
 /// - a `.gguf` file: the tokenizer stored in it (``BPETokenizer/init(gguf:)``);
@@ -14,7 +16,7 @@ public func loadTokenizer(_ specification: String) throws -> any Tokenizer {
     }
     if specification.hasSuffix(".gguf") { return try BPETokenizer(gguf: GGUFFile(path: specification)) }
     if specification.hasSuffix(".json") {
-        let config = FileSystem.join(FileSystem.directory(of: specification), "tokenizer_config.json")
+        let config = FileSystem.join(FilePath.directory(of: specification), "tokenizer_config.json")
         return try BPETokenizer(tokenizerJSON: specification, config: FileSystem.isRegularFile(config) ? config : nil)
     }
     throw FormatError.unsupportedTokenizer(path: specification, reason: "not a .gguf file, a .json tokenizer or a directory")

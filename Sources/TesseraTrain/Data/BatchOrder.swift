@@ -17,12 +17,8 @@ public struct BatchOrder: Sendable, Hashable, Codable {
 
     /// - Throws: ``TrainingError/invalidOption(option:reason:)`` for non-positive sizes.
     public init(streamLength: Int, sequenceLength: Int, globalBatchSize: Int) throws {
-        guard sequenceLength >= 1 else {
-            throw TrainingError.invalidOption(option: "--seq-len", reason: "\(sequenceLength) must be at least 1")
-        }
-        guard globalBatchSize >= 1 else {
-            throw TrainingError.invalidOption(option: "--global-batch-size", reason: "\(globalBatchSize) must be at least 1")
-        }
+        try TrainingError.requireAtLeastOne(sequenceLength, option: "--seq-len")
+        try TrainingError.requireAtLeastOne(globalBatchSize, option: "--global-batch-size")
         guard streamLength >= 2 else {
             throw TrainingError.invalidOption(option: "--data", reason: "a stream of \(streamLength) ids has no next-token target")
         }
@@ -76,15 +72,9 @@ public struct BatchLayout: Sendable, Hashable, Codable {
 
     /// - Throws: ``TrainingError/invalidOption(option:reason:)`` naming the flag to change and the valid values.
     public init(globalBatchSize: Int, microBatchSize: Int, dataParallelSize: Int = 1) throws {
-        guard globalBatchSize >= 1 else {
-            throw TrainingError.invalidOption(option: "--global-batch-size", reason: "\(globalBatchSize) must be at least 1")
-        }
-        guard microBatchSize >= 1 else {
-            throw TrainingError.invalidOption(option: "--micro-batch-size", reason: "\(microBatchSize) must be at least 1")
-        }
-        guard dataParallelSize >= 1 else {
-            throw TrainingError.invalidOption(option: "--dp", reason: "\(dataParallelSize) must be at least 1")
-        }
+        try TrainingError.requireAtLeastOne(globalBatchSize, option: "--global-batch-size")
+        try TrainingError.requireAtLeastOne(microBatchSize, option: "--micro-batch-size")
+        try TrainingError.requireAtLeastOne(dataParallelSize, option: "--dp")
         guard globalBatchSize % (microBatchSize * dataParallelSize) == 0 else {
             let perRank = globalBatchSize % dataParallelSize == 0 ? globalBatchSize / dataParallelSize : nil
             let choices = perRank.map { n in (1...n).filter { n % $0 == 0 }.map(String.init).joined(separator: ", ") }

@@ -1,5 +1,6 @@
 import Foundation
 import TesseraFormats
+import TesseraFiles
 
 /// The token ids of a text file, stored next to it (or in a cache directory) so the text is tokenized once.
 ///
