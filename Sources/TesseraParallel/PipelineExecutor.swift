@@ -121,11 +121,13 @@ public final class PipelineExecutor {
             }
             return buffer
         }
-        /// Releases every state whose sends have completed (all of them when `waiting`).
+        /// Releases every state whose sends have completed (all of them when `waiting`). A state whose output
+        /// is not sent yet (its send action comes after the compute action) is busy too: a non-blocking send
+        /// reads the state's buffer until it completes, and a released state is reused by the next micro-batch.
         func releaseFinished(waiting: Bool) throws {
             if waiting { for send in sends { try send.request.wait() } }
             sends.removeAll { $0.request.isComplete }
-            let busy = Set(sends.map(\.owner))
+            let busy = Set(sends.map(\.owner)).union(outputs.values.map(\.owner))
             for key in unreleased where !busy.contains(key) {
                 work.release(microBatch: key.microBatch, chunk: key.chunk)
                 unreleased.remove(key)

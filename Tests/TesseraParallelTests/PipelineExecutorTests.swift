@@ -79,7 +79,13 @@ final class ToyWork: PipelineStageWork {
 
     func savedActivationBytes(microBatch: Int, chunk: Int) -> Int { Self.width * 4 }
 
-    func release(microBatch: Int, chunk: Int) { released.append([microBatch, chunk]) }
+    /// Recycles the state as an engine does (the next micro-batch overwrites its buffers): the buffers are
+    /// poisoned with NaN, so data sent from a state after its release arrives as NaN and spoils the gradients.
+    func release(microBatch: Int, chunk: Int) {
+        released.append([microBatch, chunk])
+        let key = Key(microBatch: microBatch, chunk: chunk)
+        for buffer in [outputs[key], gradients[key]].compactMap({ $0 }) { buffer.mutableElements.update(repeating: .nan) }
+    }
 }
 
 /// The single-device result: per model chunk, the weight gradients and the total loss.
