@@ -12,8 +12,10 @@ struct PipelineDraw: ParsableCommand {
             with the measured step time, bubble fraction (idle compute time over ranks × step time) and peak \
             in-flight activations per rank, and writes an SVG picture with --svg. When the spans carry a \
             step number, one step is drawn (the last unless --step is given), since time between steps \
-            (optimizer, data loading) is not pipeline bubble. With --schedule, it also prints the simulator's \
-            bubble for that schedule timed with the per-action times measured in the trace.
+            (optimizer, data loading) is not pipeline bubble. With --schedule, it also compares every recorded \
+            step after the first (warm-up) with the simulator's prediction for that schedule timed with the \
+            step's own per-stage mean action times, and prints each step and the medians over the steps, \
+            since one step on a busy machine is noisy.
 
             Example:
               tessera pipeline draw run.trace.json --svg run.svg --schedule 1f1b
@@ -53,14 +55,19 @@ struct PipelineDraw: ParsableCommand {
         let timeline = try file.timeline(title: name + (chosen.map { " step \($0)" } ?? ""), step: chosen, path: trace)
         if let svg { try timeline.writeSVG(to: svg) }
         let simulated = try schedule.map { try timeline.simulatedCounterpart(kind: $0, virtualStages: virtualStages) }
+        let comparison = try schedule.map { try file.bubbleComparison(kind: $0, virtualStages: virtualStages, path: trace) }
         if json {
             try printJSON(TraceReport(step: chosen, ranks: timeline.ranks, metrics: timeline.metrics,
-                                      simulatedBubbleFraction: simulated?.bubbleFraction))
+                                      simulatedBubbleFraction: simulated?.bubbleFraction,
+                                      comparison: comparison.map(BubbleComparisonReport.init)))
         } else {
             print(timeline.text(width: width), terminator: "")
-            if let simulated {
+            if let simulated, let comparison {
                 print("simulated \(simulated.timeline.title) with the measured per-action times (ms):")
                 print("  " + simulated.timeline.figures)
+                let warmUp = comparison.warmUpSteps.map { " (step \($0) left out as warm-up)" }.joined()
+                print("measured against simulated, each step with its own per-action times\(warmUp):")
+                print(comparison.table(), terminator: "")
             }
         }
     }
@@ -75,8 +82,10 @@ struct TraceReport: Encodable {
     var idleTimeMs: [Double]
     var peakActivations: [Int]
     var simulatedBubbleFraction: Double?
+    var comparison: BubbleComparisonReport?
 
-    init(step: Int?, ranks: [Int], metrics: PipelineTimelineMetrics, simulatedBubbleFraction: Double?) {
+    init(step: Int?, ranks: [Int], metrics: PipelineTimelineMetrics, simulatedBubbleFraction: Double?,
+         comparison: BubbleComparisonReport?) {
         self.step = step
         self.ranks = ranks
         stepTimeMs = metrics.stepTime
@@ -84,10 +93,48 @@ struct TraceReport: Encodable {
         idleTimeMs = metrics.idleTime
         peakActivations = metrics.peakActivations
         self.simulatedBubbleFraction = simulatedBubbleFraction
+        self.comparison = comparison
     }
 
     private enum CodingKeys: String, CodingKey {
         case step, ranks, stepTimeMs = "step_time_ms", bubbleFraction = "bubble_fraction", idleTimeMs = "idle_time_ms",
-             peakActivations = "peak_activations", simulatedBubbleFraction = "simulated_bubble_fraction"
+             peakActivations = "peak_activations", simulatedBubbleFraction = "simulated_bubble_fraction", comparison
     }
+}
+
+/// The per-step comparison in `tessera pipeline draw --json`; a relative difference that is not finite
+/// (a simulated bubble of 0) is `null`.
+struct BubbleComparisonReport: Encodable {
+    struct Step: Encodable {
+        var step: Int?
+        var measuredStepTimeMs, simulatedStepTimeMs, measuredBubbleFraction, simulatedBubbleFraction: Double
+        var relativeBubbleDifference: Double?
+
+        private enum CodingKeys: String, CodingKey {
+            case step, measuredStepTimeMs = "measured_step_time_ms", simulatedStepTimeMs = "simulated_step_time_ms",
+                 measuredBubbleFraction = "measured_bubble_fraction", simulatedBubbleFraction = "simulated_bubble_fraction",
+                 relativeBubbleDifference = "relative_bubble_difference"
+        }
+    }
+
+    var warmUpSteps: [Int]
+    var steps: [Step]
+    var median: Step
+
+    init(_ comparison: PipelineBubbleComparison) {
+        func finite(_ value: Double) -> Double? { value.isFinite ? value : nil }
+        warmUpSteps = comparison.warmUpSteps
+        steps = comparison.steps.map {
+            Step(step: $0.step, measuredStepTimeMs: $0.measured.stepTime, simulatedStepTimeMs: $0.simulated.stepTime,
+                 measuredBubbleFraction: $0.measured.bubbleFraction, simulatedBubbleFraction: $0.simulated.bubbleFraction,
+                 relativeBubbleDifference: finite($0.relativeBubbleDifference))
+        }
+        median = Step(step: nil, measuredStepTimeMs: comparison.medianMeasuredStepTime,
+                      simulatedStepTimeMs: comparison.medianSimulatedStepTime,
+                      measuredBubbleFraction: comparison.medianMeasuredBubble,
+                      simulatedBubbleFraction: comparison.medianSimulatedBubble,
+                      relativeBubbleDifference: finite(comparison.medianRelativeBubbleDifference))
+    }
+
+    private enum CodingKeys: String, CodingKey { case warmUpSteps = "warm_up_steps", steps, median }
 }
