@@ -7,7 +7,9 @@ import TesseraCollectives
 ///
 /// Started normally it measures the threads backend in this process, re-launches itself under `mpirun` for
 /// the MPI column, and runs bench/mpi_allreduce.c (built by `make bench`) for the raw column. Started by
-/// `mpirun` (or with `--backend mpi`) it measures only the MPI world it is part of.
+/// `mpirun` (or with `--backend mpi`) it measures only the MPI world it is part of; there it also times a raw
+/// `MPI_Allreduce` on the backend's own communicator in trials alternating with the backend's all-reduce,
+/// for the paired MPI/raw ratio.
 struct BenchCollectives: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "collectives",
