@@ -16,7 +16,7 @@ struct BenchKernels: ParsableCommand {
 
     @Option(name: .customLong("matmul-repeats"),
             help: "Timed pairs (Kernels.matmul and cblas_sgemm back to back) per matmul point after one warm-up call each.")
-    var matmulRepeats = 15
+    var matmulRepeats = 13
 
     @Option(help: "Thread counts, comma-separated (OpenBLAS threads for matmul, ComputePool threads otherwise).")
     var threads = "1,2"
