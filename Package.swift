@@ -40,7 +40,7 @@ let package = Package(
         .executableTarget(
             name: "tessera",
             dependencies: [
-                "CBLAS", "TesseraTrain", "TesseraPlanner", "TesseraPipeline",
+                "CBLAS", "CMPI", "TesseraTrain", "TesseraPlanner", "TesseraPipeline",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .testTarget(name: "TesseraTensorTests", dependencies: ["TesseraTensor"]),

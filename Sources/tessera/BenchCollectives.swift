@@ -7,7 +7,9 @@ import TesseraCollectives
 ///
 /// Started normally it measures the threads backend in this process, re-launches itself under `mpirun` for
 /// the MPI column, and runs bench/mpi_allreduce.c (built by `make bench`) for the raw column. Started by
-/// `mpirun` (or with `--backend mpi`) it measures only the MPI world it is part of.
+/// `mpirun` (or with `--backend mpi`) it measures only the MPI world it is part of; there it also times a raw
+/// `MPI_Allreduce` on the backend's own communicator in trials alternating with the backend's all-reduce,
+/// for the paired MPI/raw ratio.
 struct BenchCollectives: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "collectives",
@@ -22,7 +24,7 @@ struct BenchCollectives: ParsableCommand {
     @Option(help: "Collectives: allReduce, allGather, reduceScatter, comma-separated.")
     var operations: String = "allReduce"
 
-    @Option(help: "Timed trials per point, at most 3 from 64 MiB up (the median is reported).")
+    @Option(help: "Timed trials per point (MPI all-reduce: pairs with raw MPI_Allreduce), at most 3 from 64 MiB up (medians are reported).")
     var trials: Int = 5
 
     @Option(help: "Measure only this backend (default: threads here and mpi through mpirun; mpi when started by mpirun).")

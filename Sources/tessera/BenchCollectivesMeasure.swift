@@ -1,3 +1,4 @@
+import CMPI
 import Foundation
 import TesseraCollectives
 
@@ -45,8 +46,12 @@ struct CollectiveSample: Codable, Equatable {
     var algorithmBandwidth: Double
     /// Bus bandwidth, GB/s: algorithm bandwidth × ``CollectiveBenchOperation/busFactor(ranks:)``.
     var busBandwidth: Double
+    /// MPI backend all-reduce only: the median over trials of raw `MPI_Allreduce` time / this backend's
+    /// time in the same trial pair (timed alternately in one launch, same communicator and buffer).
+    var pairedRawRatio: Double?
 
-    init(backend: String, operation: CollectiveBenchOperation, ranks: Int, bytes: Int, seconds: Double, iterations: Int) {
+    init(backend: String, operation: CollectiveBenchOperation, ranks: Int, bytes: Int, seconds: Double, iterations: Int,
+         pairedRawRatio: Double? = nil) {
         self.backend = backend
         self.operation = operation
         self.ranks = ranks
@@ -55,6 +60,7 @@ struct CollectiveSample: Codable, Equatable {
         self.iterations = iterations
         algorithmBandwidth = Double(bytes) / seconds / 1e9
         busBandwidth = algorithmBandwidth * operation.busFactor(ranks: ranks)
+        self.pairedRawRatio = pairedRawRatio
     }
 }
 
@@ -69,20 +75,46 @@ enum CollectiveTiming {
     /// Trials per point: as requested, but at most 3 from 64 MiB up (one call per trial) to keep the run short.
     static func trials(bytes: Int, requested: Int) -> Int { bytes >= 64 << 20 ? min(requested, 3) : requested }
 
-    /// Times `call` on every rank of `world` (collective): one warm-up call, then `trials` trials of
-    /// `iterations` calls each started after a barrier; a trial counts the slowest rank; returns the median.
+    /// One trial on every rank of `world` (collective): a barrier, then `iterations` calls; returns the
+    /// slowest rank's seconds per call.
+    static func trial(_ world: any Communicator, iterations: Int, _ call: () throws -> Void) throws -> Double {
+        try world.barrier()
+        let start = ContinuousClock.now
+        for _ in 0..<iterations { try call() }
+        let elapsed = ContinuousClock.now - start
+        let mine = (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18) / Double(iterations)
+        return Double(try world.allReduce(Float(mine), operation: .max))
+    }
+
+    /// The median as bench/mpi_allreduce.c takes it: the middle value, the upper one of an even count.
+    static func middle(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
+
+    /// Times `call` on every rank of `world` (collective): one warm-up call, then `trials` trials
+    /// (``trial(_:iterations:_:)``); returns the median.
     static func median(_ world: any Communicator, iterations: Int, trials: Int, _ call: () throws -> Void) throws -> Double {
         try call()
-        var times: [Double] = []
-        for _ in 0..<trials {
-            try world.barrier()
-            let start = ContinuousClock.now
-            for _ in 0..<iterations { try call() }
-            let elapsed = ContinuousClock.now - start
-            let mine = (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18) / Double(iterations)
-            times.append(Double(try world.allReduce(Float(mine), operation: .max)))
+        return middle(try (0..<trials).map { _ in try trial(world, iterations: iterations, call) })
+    }
+
+    /// Times `call` and `peer` as `trials` pairs of trials (``trial(_:iterations:_:)``, so the same barrier
+    /// and slowest-rank time for both), swapping which goes first every pair, after one warm-up call each.
+    /// Returns each side's median and the median over pairs of peer time / `call` time: both trials of a
+    /// pair see nearly the same load, so the ratio is steadier than a ratio of medians.
+    static func paired(_ world: any Communicator, iterations: Int, trials: Int, _ call: () throws -> Void,
+                       peer: () throws -> Void) throws -> (seconds: Double, peerSeconds: Double, ratio: Double) {
+        try call()
+        try peer()
+        var times: [Double] = [], peerTimes: [Double] = []
+        for t in 0..<trials {
+            if t % 2 == 0 {
+                times.append(try trial(world, iterations: iterations, call))
+                peerTimes.append(try trial(world, iterations: iterations, peer))
+            } else {
+                peerTimes.append(try trial(world, iterations: iterations, peer))
+                times.append(try trial(world, iterations: iterations, call))
+            }
         }
-        return times.sorted()[times.count / 2]
+        return (middle(times), middle(peerTimes), middle(zip(peerTimes, times).map { $0 / $1 }))
     }
 
     /// Measures `operations` at `sizes` on `world` (collective); rank 0's return value is the table.
@@ -96,16 +128,23 @@ enum CollectiveTiming {
             let iterations = self.iterations(bytes: bytes)
             let trials = self.trials(bytes: bytes, requested: trials)
             for operation in operations {
-                let seconds = try time(operation, world: world, count: count, iterations: iterations, trials: trials)
+                let (seconds, raw) = try time(operation, world: world, count: count, iterations: iterations, trials: trials)
                 samples.append(CollectiveSample(backend: backend, operation: operation, ranks: n, bytes: bytes,
-                                                seconds: seconds, iterations: iterations))
+                                                seconds: seconds, iterations: iterations, pairedRawRatio: raw?.ratio))
+                if let raw {
+                    samples.append(CollectiveSample(backend: RawMPIAllReduce.pairedBackend, operation: operation, ranks: n,
+                                                    bytes: bytes, seconds: raw.seconds, iterations: iterations))
+                }
             }
         }
         return samples
     }
 
+    /// The median seconds per call of `operation`; for an MPI-backend all-reduce also those of a raw
+    /// `MPI_Allreduce` timed alternately with it (``RawMPIAllReduce/inPlaceSum(_:on:group:)``) and the
+    /// median of their paired ratios.
     private static func time(_ operation: CollectiveBenchOperation, world: any Communicator, count: Int,
-                             iterations: Int, trials: Int) throws -> Double {
+                             iterations: Int, trials: Int) throws -> (Double, (seconds: Double, ratio: Double)?) {
         let n = world.size
         var buffer = [Float](repeating: 0, count: count)
         for i in 0..<count { buffer[i] = Float((i &* 31 &+ world.rank) % 97) * 0.125 }
@@ -114,30 +153,53 @@ enum CollectiveTiming {
             try output.withUnsafeMutableBufferPointer { output in
                 switch operation {
                 case .memcpy:
-                    return try median(world, iterations: iterations, trials: trials) {
+                    return (try median(world, iterations: iterations, trials: trials) {
                         output.baseAddress!.update(from: buffer.baseAddress!, count: count)
-                    }
+                    }, nil)
                 case .allReduce:
-                    return try median(world, iterations: iterations, trials: trials) {
-                        try world.allReduce(buffer, operation: .sum)
+                    let call = { try world.allReduce(buffer, operation: .sum) }
+                    guard let comm = MPIEnvironment.handle(of: world) else {
+                        return (try median(world, iterations: iterations, trials: trials, call), nil)
                     }
+                    let pair = try paired(world, iterations: iterations, trials: trials, call) {
+                        try RawMPIAllReduce.inPlaceSum(buffer, on: comm, group: world.name)
+                    }
+                    return (pair.seconds, (pair.peerSeconds, pair.ratio))
                 case .allGather:
                     let block = UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(buffer)[0..<(count / n * 4)])
-                    return try median(world, iterations: iterations, trials: trials) {
+                    return (try median(world, iterations: iterations, trials: trials) {
                         try world.allGather(block, into: UnsafeMutableRawBufferPointer(output))
-                    }
+                    }, nil)
                 case .reduceScatter:
-                    return try median(world, iterations: iterations, trials: trials) {
+                    return (try median(world, iterations: iterations, trials: trials) {
                         try world.reduceScatter(UnsafeBufferPointer(buffer), into: output, operation: .sum)
-                    }
+                    }, nil)
                 }
             }
         }
     }
 }
 
-/// Runs the raw C `MPI_Allreduce` program (bench/mpi_allreduce.c) under mpirun and reads its lines.
+/// Raw `MPI_Allreduce`, the MPI backend's peer: in this process on the backend's own communicator, and as
+/// the C program bench/mpi_allreduce.c in its own mpirun launch.
 enum RawMPIAllReduce {
+    /// The backend name of the raw call timed alternately with the MPI backend in its launch.
+    static let pairedBackend = "raw MPI_Allreduce, paired"
+
+    /// `MPI_Allreduce(MPI_IN_PLACE, buffer, count, MPI_FLOAT, MPI_SUM, comm)`: the call the MPI backend's
+    /// `allReduce(_:operation: .sum)` makes, without its argument checks and deadline bookkeeping.
+    static func inPlaceSum(_ buffer: UnsafeMutableBufferPointer<Float>, on comm: MPI_Comm, group: String) throws {
+        guard let count = Int32(exactly: buffer.count) else {
+            throw CollectiveError.invalidArgument(group: group, operation: "raw MPI_Allreduce",
+                                                  detail: "\(buffer.count) floats exceed MPI's 32-bit count; use smaller --sizes")
+        }
+        let code = MPI_Allreduce(tessera_mpi_in_place(), buffer.baseAddress, count, tessera_mpi_float(), tessera_mpi_sum(), comm)
+        guard code == tessera_mpi_success() else {
+            throw CollectiveError.backend(group: group, operation: "raw MPI_Allreduce", detail: "MPI error code \(code)")
+        }
+    }
+
+    /// Runs bench/mpi_allreduce.c under mpirun and reads its lines.
     static func run(program: String, mpirun: [String], ranks: Int, sizes: [Int], trials: Int) throws -> [CollectiveSample] {
         let output = try Subprocess.run(mpirun + ["-np", "\(ranks)", program, "--trials", "\(trials)"] + sizes.map(String.init))
         return output.split(separator: "\n").compactMap { line -> CollectiveSample? in

@@ -11,20 +11,24 @@ struct CollectiveBenchReport: Codable {
     var samples: [CollectiveSample]
 
     /// One table per collective: rows are (ranks, size); columns the memcpy of the same bytes on every rank
-    /// at once, the threads backend's copy-model bound, the threads and MPI backends, and raw MPI_Allreduce.
+    /// at once, the threads backend's copy-model bound, the threads and MPI backends, and raw MPI_Allreduce
+    /// (its own launch, and paired with the MPI backend in the MPI backend's launch).
     func table(operations: [CollectiveBenchOperation]) -> String {
         var lines = [
             "Collectives on \(machine); median of \(trials) trials (3 from 64 MiB) after a warm-up; a trial's time is the slowest rank's.",
             "GB/s = 10⁹ bytes/s. algbw = bytes / time; busbw = algbw × 2(n−1)/n for all-reduce, × (n−1)/n for all-gather",
             "and reduce-scatter (nccl-tests, doc/PERFORMANCE.md). memcpy: every rank copies the same bytes at once (GB/s per rank).",
             "bound: the threads backend's traffic as memcpys at that rate (all-reduce (3n−1)/2n, all-gather 1, reduce-scatter",
-            "(n+1)/2n memcpy times); % bound = threads algbw / bound. MPI/raw = raw MPI_Allreduce time / Tessera MPI time.",
+            "(n+1)/2n memcpy times); % bound = threads algbw / bound. raw MPI: bench/mpi_allreduce.c in its own mpirun launch;",
+            "MPI/raw (separate) = its time / Tessera MPI time. MPI/raw (paired) = median over trials of raw MPI_Allreduce",
+            "time / Tessera MPI time, the two timed in alternating trials in the Tessera MPI launch (same communicator, buffer,",
+            "barrier and slowest-rank timing), so both see the same load.",
         ]
         for operation in operations {
             lines.append("")
             lines.append("\(operation.rawValue) (float32 sum where it reduces)")
             var header = ["ranks", "size", "memcpy", "bound", "threads algbw", "busbw", "% bound", "MPI algbw", "busbw"]
-            if operation == .allReduce { header += ["raw MPI algbw", "MPI/raw"] }
+            if operation == .allReduce { header += ["raw MPI algbw", "MPI/raw (separate)", "MPI/raw (paired)"] }
             var rows = [header]
             let points = Set(samples.filter { $0.operation == operation }.map { [$0.ranks, $0.bytes] })
             for point in points.sorted(by: { ($0[0], $0[1]) < ($1[0], $1[1]) }) {
@@ -44,7 +48,8 @@ struct CollectiveBenchReport: Codable {
                 ]
                 if operation == .allReduce {
                     let raw = sample("raw MPI_Allreduce", .allReduce)
-                    row += [Self.rate(raw?.algorithmBandwidth), Self.percent(raw.flatMap { r in mpi.map { r.seconds / $0.seconds } })]
+                    row += [Self.rate(raw?.algorithmBandwidth), Self.percent(raw.flatMap { r in mpi.map { r.seconds / $0.seconds } }),
+                            Self.percent(mpi?.pairedRawRatio)]
                 }
                 rows.append(row)
             }

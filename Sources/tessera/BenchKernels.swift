@@ -11,8 +11,12 @@ struct BenchKernels: ParsableCommand {
         commandName: "kernels",
         abstract: "Kernel throughput: matmul against raw cblas_sgemm, element-wise kernels against a STREAM triad.")
 
-    @Option(help: "Timed repeats per point after one warm-up call (the median is reported).")
+    @Option(help: "Timed repeats per element-wise and attention point after one warm-up call (the median is reported).")
     var repeats = 7
+
+    @Option(name: .customLong("matmul-repeats"),
+            help: "Timed pairs (Kernels.matmul and cblas_sgemm back to back) per matmul point after one warm-up call each.")
+    var matmulRepeats = 13
 
     @Option(help: "Thread counts, comma-separated (OpenBLAS threads for matmul, ComputePool threads otherwise).")
     var threads = "1,2"
@@ -28,6 +32,7 @@ struct BenchKernels: ParsableCommand {
 
     func run() throws {
         guard repeats >= 1 else { throw ValidationError("--repeats must be at least 1") }
+        guard matmulRepeats >= 1 else { throw ValidationError("--matmul-repeats must be at least 1") }
         guard megabytes >= 16 else { throw ValidationError("--megabytes must be at least 16 (inputs of 16 MiB or more)") }
         let threadCounts = try threads.split(separator: ",").map { text in
             guard let count = Int(text.trimmingCharacters(in: .whitespaces)), count >= 1 else {
@@ -37,7 +42,7 @@ struct BenchKernels: ParsableCommand {
         }
         let loadBefore = Self.loadAverage()
         var report = KernelBenchReport(
-            machine: BenchCollectives.machine(), repeats: repeats, elementBytes: megabytes << 20,
+            machine: BenchCollectives.machine(), repeats: repeats, matmulRepeats: matmulRepeats, elementBytes: megabytes << 20,
             loadAverageBefore: loadBefore, loadAverageAfter: "")
         let previousBLASThreads = BLASThreads.current
         defer { BLASThreads.set(previousBLASThreads) }
@@ -45,7 +50,8 @@ struct BenchKernels: ParsableCommand {
             for shape in MatmulBench.shapes {
                 for layout in MatmulBench.Layout.allCases {
                     log("matmul \(shape.name) \(layout.rawValue) …")
-                    report.matmul += MatmulBench.measure(shape: shape, layout: layout, threadCounts: threadCounts, repeats: repeats)
+                    report.matmul += MatmulBench.measure(shape: shape, layout: layout, threadCounts: threadCounts,
+                                                         repeats: matmulRepeats)
                 }
             }
         }

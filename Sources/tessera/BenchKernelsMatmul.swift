@@ -24,7 +24,9 @@ enum MatmulBench {
         var transposeB: Bool { self == .nt }
     }
 
-    /// Times both products at each thread count, alternating which goes first in each repeat.
+    /// Times both products at each thread count as `repeats` pairs, alternating which goes first in each
+    /// pair, so that both calls of a pair see the same load on a shared machine: the ratio is the median
+    /// over pairs of raw time / `Kernels.matmul` time, the GFLOP/s are each side's median.
     static func measure(shape: Shape, layout: Layout, threadCounts: [Int], repeats: Int) -> [MatmulSample] {
         let (m, k, n) = (shape.m, shape.k, shape.n)
         let a = ElementwiseBench.filled(m * k, seed: 1), b = ElementwiseBench.filled(k * n, seed: 2)
@@ -54,8 +56,10 @@ enum MatmulBench {
                     tesseraTimes.append(seconds(tessera))
                 }
             }
+            let ratios = zip(rawTimes, tesseraTimes).map { $0 / $1 }
             return MatmulSample(shape: shape, layout: layout, threads: threads,
-                                seconds: TrainingBenchmark.median(tesseraTimes), rawSeconds: TrainingBenchmark.median(rawTimes))
+                                seconds: TrainingBenchmark.median(tesseraTimes), rawSeconds: TrainingBenchmark.median(rawTimes),
+                                ratio: TrainingBenchmark.median(ratios))
         }
     }
 
@@ -67,7 +71,8 @@ enum MatmulBench {
     }
 }
 
-/// One matmul point: medians of `Kernels.matmul` and of raw `cblas_sgemm` at one thread count.
+/// One matmul point: medians of `Kernels.matmul` and of raw `cblas_sgemm` at one thread count, and the
+/// median of their paired ratios.
 struct MatmulSample: Codable {
     var shape: String
     var m, k, n: Int
@@ -78,15 +83,18 @@ struct MatmulSample: Codable {
     /// GFLOP/s (2·m·k·n / seconds / 10⁹) of `Kernels.matmul` and of raw `cblas_sgemm`.
     var gflops: Double
     var rawGflops: Double
-    /// `gflops / rawGflops`.
+    /// The median over repeats of raw `cblas_sgemm` time / `Kernels.matmul` time in the same repeat
+    /// (above 1: `Kernels.matmul` was faster). Not `gflops / rawGflops`, a ratio of medians, which
+    /// load changes between calls make swing.
     var ratio: Double
 
-    init(shape: MatmulBench.Shape, layout: MatmulBench.Layout, threads: Int, seconds: Double, rawSeconds: Double) {
+    init(shape: MatmulBench.Shape, layout: MatmulBench.Layout, threads: Int, seconds: Double, rawSeconds: Double,
+         ratio: Double) {
         (self.shape, m, k, n) = (shape.name, shape.m, shape.k, shape.n)
         (self.layout, self.threads, self.seconds, self.rawSeconds) = (layout, threads, seconds, rawSeconds)
         let flops = 2 * Double(m) * Double(k) * Double(n)
         gflops = flops / seconds / 1e9
         rawGflops = flops / rawSeconds / 1e9
-        ratio = gflops / rawGflops
+        self.ratio = ratio
     }
 }

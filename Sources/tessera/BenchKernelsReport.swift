@@ -4,6 +4,8 @@ import Foundation
 struct KernelBenchReport: Codable {
     var machine: String
     var repeats: Int
+    /// Timed pairs per matmul point.
+    var matmulRepeats: Int
     /// Bytes per element-wise tensor.
     var elementBytes: Int
     var loadAverageBefore: String
@@ -14,13 +16,15 @@ struct KernelBenchReport: Codable {
 
     func table() -> String {
         var lines = [
-            "Kernels on \(machine); median of \(repeats) calls after a warm-up.",
+            "Kernels on \(machine); median of \(repeats) calls (matmul: \(matmulRepeats) pairs) after a warm-up.",
             "Load average (1, 5, 15 min) before: \(loadAverageBefore), after: \(loadAverageAfter) (the CPU is shared).",
         ]
         let threadCounts = Array(Set(matmul.map(\.threads) + elementwise.map(\.threads))).sorted()
         if !matmul.isEmpty {
             lines += ["", "matmul [m, k] × [k, n], GFLOP/s = 2·m·k·n / s / 10⁹; threads = OpenBLAS threads;",
-                      "NN: B stored [k, n]; NT: B stored [n, k]; TN: A stored [k, m]. ratio = Kernels.matmul / raw cblas_sgemm."]
+                      "NN: B stored [k, n]; NT: B stored [n, k]; TN: A stored [k, m]. Each repeat times both back to back (order",
+                      "alternating); GFLOP/s are medians; ratio = median over repeats of cblas_sgemm time / Kernels.matmul time",
+                      "of the same repeat (paired; above 1: Kernels.matmul faster)."]
             var rows = [["m×k×n", "layout"] + threadCounts.flatMap { ["\($0)T Kernels.matmul", "cblas_sgemm", "ratio"] }]
             for shape in MatmulBench.shapes {
                 for layout in MatmulBench.Layout.allCases {
