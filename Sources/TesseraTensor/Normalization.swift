@@ -41,8 +41,10 @@ extension Kernels {
             for r in range {
                 let xr = x + r * columns, dyr = dy + r * columns
                 let center = Vector(repeating: mean[r]), s = rstd[r]
-                let sumG = VectorMath.dot(dyr, weight, count: columns)
-                let sumGX = VectorMath.reduce(count: columns, CenteredTripleProducts(a: dyr, b: weight, x: xr, center: center)) * s
+                // Both row sums in one pass over dy and x (bit-identical to two separate reductions).
+                let (sumG, centeredSum) = VectorMath.reduce(
+                    count: columns, Products(a: dyr, b: weight), CenteredTripleProducts(a: dyr, b: weight, x: xr, center: center))
+                let sumGX = centeredSum * s
                 var step = LayerNormGradient(
                     x: xr, dy: dyr, weight: weight, dx: dx + r * columns, dWeight: partials[0], dBias: partials[1],
                     center: center, rstd: s, shift: Vector(repeating: -sumG / n), slope: Vector(repeating: -sumGX / n))

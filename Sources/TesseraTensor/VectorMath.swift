@@ -120,6 +120,37 @@ enum VectorMath {
         return ((a0 + a1) + (a2 + a3)).sum()
     }
 
+    /// ``reduce(count:_:)`` of two terms in one pass over `0..<count`: each sum is accumulated exactly as
+    /// `reduce` accumulates it alone (same lanes, same order), so the results are bit-identical to two calls,
+    /// but inputs the terms share stream through the cache once.
+    @inline(__always)
+    static func reduce<First: VectorTerm, Second: VectorTerm>(count: Int, _ first: First, _ second: Second) -> (Float, Float) {
+        var a0 = Vector(), a1 = Vector(), a2 = Vector(), a3 = Vector()
+        var b0 = Vector(), b1 = Vector(), b2 = Vector(), b3 = Vector()
+        var i = 0
+        while i + 4 * width <= count {
+            a0 += first(i, lanes: width)
+            b0 += second(i, lanes: width)
+            a1 += first(i + width, lanes: width)
+            b1 += second(i + width, lanes: width)
+            a2 += first(i + 2 * width, lanes: width)
+            b2 += second(i + 2 * width, lanes: width)
+            a3 += first(i + 3 * width, lanes: width)
+            b3 += second(i + 3 * width, lanes: width)
+            i += 4 * width
+        }
+        while i + width <= count {
+            a0 += first(i, lanes: width)
+            b0 += second(i, lanes: width)
+            i += width
+        }
+        if i < count {
+            a1 += first(i, lanes: count - i)
+            b1 += second(i, lanes: count - i)
+        }
+        return (((a0 + a1) + (a2 + a3)).sum(), ((b0 + b1) + (b2 + b3)).sum())
+    }
+
     /// max `p[0..<count]` (−∞ for an empty range).
     @inline(__always)
     static func maximum(_ p: UnsafePointer<Float>, count: Int) -> Float {
