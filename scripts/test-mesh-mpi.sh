@@ -16,16 +16,7 @@ yes "And God said, Let there be light: and there was light." | head -c 40000 > "
 common=(--data "$work/text.txt" --seq-len 32 --global-batch-size 8 --micro-batch-size 1 --steps 5
         --lr 3e-3 --warmup-steps 1 --seed 2 --collective-timeout 120)
 
-compare() {
-  python3 - "$1" "$2" <<'PY'
-import json, sys
-a = [json.loads(l)["loss"] for l in open(sys.argv[1])]
-b = [json.loads(l)["loss"] for l in open(sys.argv[2])]
-ok = len(a) == len(b) == 5 and all(abs(x - y) <= 1e-5 * abs(x) for x, y in zip(a, b))
-print(("equal" if ok else "DIFFERENT") + f": one device {a} / mpirun {b}")
-sys.exit(0 if ok else 1)
-PY
-}
+compare() { python3 "$(dirname "$0")/compare_losses.py" "$1" "$2" "one device" "mpirun"; }
 
 evaluate() {
   timeout 120 "$tessera" eval --model "$1" --data "$work/text.txt" --max-tokens 2000 --backend threads --json 2>&1

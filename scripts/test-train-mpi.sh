@@ -14,16 +14,7 @@ common=(--config tiny --data "$work/text.txt" --seq-len 32 --global-batch-size 4
         --lr 3e-3 --warmup-steps 1 --seed 2 --collective-timeout 60)
 
 # Same losses within 1e-5 relative: the two backends may sum a reduction in a different order.
-compare() {
-  python3 - "$1" "$2" <<'PY'
-import json, sys
-a = [json.loads(l)["loss"] for l in open(sys.argv[1])]
-b = [json.loads(l)["loss"] for l in open(sys.argv[2])]
-ok = len(a) == len(b) == 5 and all(abs(x - y) <= 1e-5 * abs(x) for x, y in zip(a, b))
-print(("equal" if ok else "DIFFERENT") + f": threads {a} / mpi {b}")
-sys.exit(0 if ok else 1)
-PY
-}
+compare() { python3 "$(dirname "$0")/compare_losses.py" "$1" "$2" "threads" "mpi"; }
 
 for sp in "" "--sequence-parallel"; do
   label="tp=2${sp:+ sp}"
