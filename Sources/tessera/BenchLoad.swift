@@ -62,8 +62,8 @@ struct BenchLoad: ParsableCommand {
         }
         let peer = noPeer || !model.hasSuffix(".gguf") ? nil : Self.ggufPyPeerSeconds(model, runs: runs)
         let report = Report(model: model, tensors: counts.count, elements: counts.reduce(0, +), runs: runs,
-                            openSeconds: FormatBench.median(opens), totalSeconds: FormatBench.median(totals),
-                            writeFloorSeconds: FormatBench.median(floors), peerGGUFPySeconds: peer)
+                            openSeconds: TrainingBenchmark.median(opens), totalSeconds: TrainingBenchmark.median(totals),
+                            writeFloorSeconds: TrainingBenchmark.median(floors), peerGGUFPySeconds: peer)
         print(report.table)
         if let json { try writeJSON(report, to: json, snakeCaseKeys: true) }
     }
@@ -126,13 +126,6 @@ enum FormatBench {
             sink += array.last ?? 0
         }
         if sink.isNaN { print("", terminator: "") }
-    }
-
-    static func median(_ values: [Double]) -> Double {
-        let sorted = values.sorted()
-        guard !sorted.isEmpty else { return .nan }
-        let mid = sorted.count / 2
-        return sorted.count % 2 == 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2
     }
 
     /// `value` right-aligned in `width` columns with `digits` decimals ("n/a" for nil or not finite).

@@ -62,8 +62,8 @@ struct BenchTokenize: ParsableCommand {
         }
         let peer = noPeer ? nil : Self.huggingFaceSeconds(tokenizer: self.tokenizer, text: text, runs: runs)
         let report = Report(tokenizer: self.tokenizer, text: text, bytes: bytes.count, tokens: count, runs: runs,
-                            loadSeconds: loadSeconds, seconds: FormatBench.median(times),
-                            utf8FloorSeconds: FormatBench.median(floors), peerHFTokenizersSeconds: peer)
+                            loadSeconds: loadSeconds, seconds: TrainingBenchmark.median(times),
+                            utf8FloorSeconds: TrainingBenchmark.median(floors), peerHFTokenizersSeconds: peer)
         print(report.table)
         if let json { try writeJSON(report, to: json, snakeCaseKeys: true) }
     }
