@@ -29,8 +29,10 @@ public struct PipelineMeasuredStep: Hashable, Sendable {
     /// `schedule`: each action by its label, micro-batch and chunk, in the schedule's order on its rank.
     /// - Throws: ``PipelineError/invalidTrace(path:reason:)`` (with `path` as given) when an action has no
     ///   span or two, a compute span is not an action of the schedule, or a rank ran two actions in
-    ///   another order than the schedule's (e.g. a GPipe run compared as 1F1B).
+    ///   another order than the schedule's (e.g. a GPipe run compared as 1F1B);
+    ///   ``PipelineError/invalidSchedule(violations:)`` when `schedule` breaks its invariants.
     public init(_ timeline: PipelineTimeline, schedule: PipelineSchedule, path: String = "trace") throws {
+        try schedule.validate()
         func mismatch(_ reason: String) -> PipelineError {
             .invalidTrace(path: path, reason: reason + "; was the run's schedule \(schedule.name) with "
                 + "\(schedule.microBatches) micro-batches and \(schedule.virtualStages) chunk(s) per rank?")

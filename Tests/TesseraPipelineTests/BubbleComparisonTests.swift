@@ -196,6 +196,11 @@ struct BubbleComparisonTests {
         #expect(reason(doubled, .oneForwardOneBackward)?.contains("rank 1 has two spans for F3") == true)
         #expect(reason(doubled, .oneForwardOneBackward)?.contains("was the run's schedule 1F1B with 4 micro-batches") == true)
 
+        // A schedule that breaks its invariants (an action twice) is rejected before any matching.
+        var broken = schedule
+        broken.actions[0].append(broken.actions[0][0])
+        #expect(throws: PipelineError.self) { try PipelineMeasuredStep(try recorded.timeline(title: "t", step: 2), schedule: broken) }
+
         // 3 micro-batches cannot be interleaved over 2 stages.
         let three = try PipelineSchedule(.oneForwardOneBackward, stages: 2, microBatches: 3)
         let short = try trace(three, times: PipelineActionTimes(PipelineCosts(), schedule: three), steps: 1...2)
