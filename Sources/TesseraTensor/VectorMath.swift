@@ -107,9 +107,9 @@ enum VectorMath {
         return forEachVector(count, &none, summing: term)
     }
 
-    /// ``reduce(count:_:)`` of two terms in one pass over `0..<count`: each sum is accumulated exactly as
-    /// `reduce` accumulates it alone (same lanes, same order), so the results are bit-identical to two calls,
-    /// but inputs the terms share stream through the cache once.
+    /// The sums of two terms in one pass over `0..<count`, so inputs the terms share stream through the
+    /// cache once. Each sum has one vector accumulator (``reduce(count:_:)`` has four), so its bits may
+    /// differ from `reduce`'s in the last place.
     @inline(__always)
     static func reduce<First: VectorTerm, Second: VectorTerm>(count: Int, _ first: First, _ second: Second) -> (Float, Float) {
         var none = NoStep()
@@ -131,7 +131,8 @@ enum VectorMath {
     // unfused reduction, so a row's bits do not depend on whether its first pass was fused.
 
     /// Runs `step` over the vectors of `0..<count` (as ``forEachVector(_:_:)``) and returns, from the
-    /// same loop, ``reduce(count:_:)`` of `term` (bit-identical).
+    /// same loop, ``reduce(count:_:)`` of `term` (bit-identical). The term is evaluated before the step at
+    /// the same offset, so the loads of a next row are issued first.
     @inline(__always)
     static func forEachVector<Step: VectorStep, Term: VectorTerm>(
         _ count: Int, _ step: inout Step, summing term: Term
@@ -139,64 +140,51 @@ enum VectorMath {
         var a0 = Vector(), a1 = Vector(), a2 = Vector(), a3 = Vector()
         var i = 0
         while i + 4 * width <= count {
-            step(i, lanes: width)
             a0 += term(i, lanes: width)
-            step(i + width, lanes: width)
+            step(i, lanes: width)
             a1 += term(i + width, lanes: width)
-            step(i + 2 * width, lanes: width)
+            step(i + width, lanes: width)
             a2 += term(i + 2 * width, lanes: width)
-            step(i + 3 * width, lanes: width)
+            step(i + 2 * width, lanes: width)
             a3 += term(i + 3 * width, lanes: width)
+            step(i + 3 * width, lanes: width)
             i += 4 * width
         }
         while i + width <= count {
-            step(i, lanes: width)
             a0 += term(i, lanes: width)
+            step(i, lanes: width)
             i += width
         }
         if i < count {
-            step(i, lanes: count - i)
             a1 += term(i, lanes: count - i)
+            step(i, lanes: count - i)
         }
         return ((a0 + a1) + (a2 + a3)).sum()
     }
 
     /// Runs `step` over the vectors of `0..<count` and returns, from the same loop, the two sums of
-    /// ``reduce(count:_:_:)`` (bit-identical).
+    /// ``reduce(count:_:_:)`` (bit-identical). Each term is evaluated before the step at the same offset, so
+    /// the loads of a next row are issued first.
     @inline(__always)
     static func forEachVector<Step: VectorStep, First: VectorTerm, Second: VectorTerm>(
         _ count: Int, _ step: inout Step, summing first: First, _ second: Second
     ) -> (Float, Float) {
-        var a0 = Vector(), a1 = Vector(), a2 = Vector(), a3 = Vector()
-        var b0 = Vector(), b1 = Vector(), b2 = Vector(), b3 = Vector()
+        // One accumulator per sum: the step's work per vector outlasts the add latency, and more
+        // accumulators beside a step's values spill to the stack.
+        var a = Vector(), b = Vector()
         var i = 0
-        while i + 4 * width <= count {
-            step(i, lanes: width)
-            a0 += first(i, lanes: width)
-            b0 += second(i, lanes: width)
-            step(i + width, lanes: width)
-            a1 += first(i + width, lanes: width)
-            b1 += second(i + width, lanes: width)
-            step(i + 2 * width, lanes: width)
-            a2 += first(i + 2 * width, lanes: width)
-            b2 += second(i + 2 * width, lanes: width)
-            step(i + 3 * width, lanes: width)
-            a3 += first(i + 3 * width, lanes: width)
-            b3 += second(i + 3 * width, lanes: width)
-            i += 4 * width
-        }
         while i + width <= count {
+            a += first(i, lanes: width)
+            b += second(i, lanes: width)
             step(i, lanes: width)
-            a0 += first(i, lanes: width)
-            b0 += second(i, lanes: width)
             i += width
         }
         if i < count {
+            a += first(i, lanes: count - i)
+            b += second(i, lanes: count - i)
             step(i, lanes: count - i)
-            a1 += first(i, lanes: count - i)
-            b1 += second(i, lanes: count - i)
         }
-        return (((a0 + a1) + (a2 + a3)).sum(), ((b0 + b1) + (b2 + b3)).sum())
+        return (a.sum(), b.sum())
     }
 
     /// Runs `step` over the vectors of `0..<count` and returns, from the same loop, max `p[0..<count]`
@@ -206,20 +194,20 @@ enum VectorMath {
         var m0 = Vector(repeating: -.infinity), m1 = m0
         var i = 0
         while i + 2 * width <= count {
-            step(i, lanes: width)
             m0 = maximum(m0, load(p + i))
-            step(i + width, lanes: width)
+            step(i, lanes: width)
             m1 = maximum(m1, load(p + i + width))
+            step(i + width, lanes: width)
             i += 2 * width
         }
         while i + width <= count {
-            step(i, lanes: width)
             m0 = maximum(m0, load(p + i))
+            step(i, lanes: width)
             i += width
         }
         if i < count {
-            step(i, lanes: count - i)
             m1 = maximum(m1, load(p + i, count: count - i, padding: -.infinity))
+            step(i, lanes: count - i)
         }
         let m = maximum(m0, m1)
         var result = m[0]
