@@ -138,22 +138,24 @@ enum VectorMath {
         _ count: Int, _ step: inout Step, summing term: Term
     ) -> Float {
         var a0 = Vector(), a1 = Vector(), a2 = Vector(), a3 = Vector()
+        // Wrapping index arithmetic (offsets stay below `count`): an overflow check ends each iteration
+        // with a branch, and the compiler then sinks the sums past the step and spills them.
         var i = 0
-        while i + 4 * width <= count {
+        while i &+ 4 &* width <= count {
             a0 += term(i, lanes: width)
             step(i, lanes: width)
-            a1 += term(i + width, lanes: width)
-            step(i + width, lanes: width)
-            a2 += term(i + 2 * width, lanes: width)
-            step(i + 2 * width, lanes: width)
-            a3 += term(i + 3 * width, lanes: width)
-            step(i + 3 * width, lanes: width)
-            i += 4 * width
+            a1 += term(i &+ width, lanes: width)
+            step(i &+ width, lanes: width)
+            a2 += term(i &+ 2 &* width, lanes: width)
+            step(i &+ 2 &* width, lanes: width)
+            a3 += term(i &+ 3 &* width, lanes: width)
+            step(i &+ 3 &* width, lanes: width)
+            i &+= 4 &* width
         }
-        while i + width <= count {
+        while i &+ width <= count {
             a0 += term(i, lanes: width)
             step(i, lanes: width)
-            i += width
+            i &+= width
         }
         if i < count {
             a1 += term(i, lanes: count - i)
@@ -173,11 +175,11 @@ enum VectorMath {
         // accumulators beside a step's values spill to the stack.
         var a = Vector(), b = Vector()
         var i = 0
-        while i + width <= count {
+        while i &+ width <= count {
             a += first(i, lanes: width)
             b += second(i, lanes: width)
             step(i, lanes: width)
-            i += width
+            i &+= width
         }
         if i < count {
             a += first(i, lanes: count - i)
@@ -193,26 +195,37 @@ enum VectorMath {
     static func forEachVector<Step: VectorStep>(_ count: Int, _ step: inout Step, maximumOf p: UnsafePointer<Float>) -> Float {
         var m0 = Vector(repeating: -.infinity), m1 = m0
         var i = 0
-        while i + 2 * width <= count {
+        while i &+ 2 &* width <= count {
             m0 = maximum(m0, load(p + i))
             step(i, lanes: width)
-            m1 = maximum(m1, load(p + i + width))
-            step(i + width, lanes: width)
-            i += 2 * width
+            m1 = maximum(m1, load(p + (i &+ width)))
+            step(i &+ width, lanes: width)
+            i &+= 2 &* width
         }
-        while i + width <= count {
+        while i &+ width <= count {
             m0 = maximum(m0, load(p + i))
             step(i, lanes: width)
-            i += width
+            i &+= width
         }
         if i < count {
             m1 = maximum(m1, load(p + i, count: count - i, padding: -.infinity))
             step(i, lanes: count - i)
         }
-        let m = maximum(m0, m1)
-        var result = m[0]
-        for lane in 1..<width where m[lane] > result { result = m[lane] }
-        return result
+        return maximum(of: maximum(m0, m1))
+    }
+
+    /// The largest lane of `v`, by halving (a lane-by-lane scan compiles to a chain of compares and
+    /// branches that costs a short row as much as its loads).
+    @inline(__always)
+    static func maximum(of v: Vector) -> Float {
+        @inline(__always) func larger<V: SIMD>(_ a: V, _ b: V) -> V where V.Scalar == Float {
+            var result = a
+            result.replace(with: b, where: b .> a)
+            return result
+        }
+        let eight = larger(v.lowHalf, v.highHalf), four = larger(eight.lowHalf, eight.highHalf)
+        let two = larger(four.lowHalf, four.highHalf)
+        return two[1] > two[0] ? two[1] : two[0]
     }
 
     /// Runs `step(offset, lanes)` over the vectors of `0..<count`: `lanes` is 16 except for a shorter
