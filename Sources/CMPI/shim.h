@@ -4,6 +4,7 @@
 // (e.g. `#define MPI_COMM_WORLD OMPI_PREDEFINED_GLOBAL(MPI_Comm, ompi_mpi_comm_world)`),
 // which Swift cannot import. These inline functions re-export them.
 #include <mpi.h>
+#include <stdint.h>
 
 static inline MPI_Comm tessera_mpi_comm_world(void) { return MPI_COMM_WORLD; }
 static inline MPI_Comm tessera_mpi_comm_null(void) { return MPI_COMM_NULL; }
@@ -30,5 +31,11 @@ static inline int tessera_mpi_tag_ub(void) { return MPI_TAG_UB; }
 static inline int tessera_mpi_max_error_string(void) { return MPI_MAX_ERROR_STRING; }
 static inline int tessera_mpi_lock_shared(void) { return MPI_LOCK_SHARED; }
 static inline int tessera_mpi_mode_nocheck(void) { return MPI_MODE_NOCHECK; }
+static inline int tessera_mpi_win_model(void) { return MPI_WIN_MODEL; }
+static inline int tessera_mpi_win_unified(void) { return MPI_WIN_UNIFIED; }
+// A store that later loads and RMA reads never see before the stores preceding it (a plain move on x86-64).
+static inline void tessera_store_release_int64(int64_t *address, int64_t value) {
+    __atomic_store_n(address, value, __ATOMIC_RELEASE);
+}
 
 #endif

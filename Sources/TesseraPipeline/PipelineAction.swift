@@ -66,6 +66,12 @@ public struct PipelineTransfer: Hashable, Codable, Sendable, CustomStringConvert
         self.destination = destination
     }
 
+    /// The local chunk this transfer touches on `rank`: the source chunk on the sender, the destination
+    /// chunk on the receiver.
+    public func chunk(onRank rank: Int) -> Int {
+        rank == source.rank ? source.chunk : destination.chunk
+    }
+
     public var description: String {
         "\(kind) of micro-batch \(microBatch) from \(source) to \(destination)"
     }

@@ -74,7 +74,9 @@ extension PipelineSchedule {
             let sent = sends[transfer] ?? 0, received = receives[transfer] ?? 0
             if sent != 1 || received != 1 { found.append(.unmatchedTransfer(transfer, sends: sent, receives: received)) }
         }
-        let run = ScheduleExecution(self, transferTime: 0) { _, _ in 1 }
+        let unitCompute = actions.map { $0.map { $0.compute == nil ? 0.0 : 1 } }
+        let run = ScheduleExecution(self, times: PipelineActionTimes(
+            dispatch: unitCompute.map { Array(repeating: 0, count: $0.count) }, busy: unitCompute, transfer: 0))
         if !run.blocked.isEmpty {
             found.append(.deadlock(ranks: run.blocked.map(\.rank), waitingFor: run.blocked.map(\.transfer)))
         }

@@ -14,23 +14,35 @@ public struct PipelineSimulation: Hashable, Codable, Sendable {
     public var peakActivations: [Int] { metrics.peakActivations }
 }
 
-/// Times any schedule from per-action costs, under the executor's semantics: compute actions run back to
-/// back in list order, sends never wait, a receive waits until its data has arrived (`costs.transfer`
-/// after the send was posted). Links have no bandwidth limit: concurrent transfers do not slow each other.
+/// Times any schedule under the executor's semantics (``ScheduleExecution``): actions run back to back in
+/// list order, sends never wait, a receive waits until its data is ready (the transfer time after the send
+/// started). Links have no bandwidth limit: concurrent transfers do not slow each other.
 public enum PipelineSimulator {
+    /// The formula model: per-kind costs, free sends and dispatch (``PipelineActionTimes/init(_:schedule:)``).
+    /// Its timeline holds every compute action and every receive that waited.
     /// - Throws: ``PipelineError/invalidCosts(reason:)`` when `costs` do not fit the schedule, and
     ///   ``PipelineError/invalidSchedule(violations:)`` when the schedule deadlocks.
     public static func simulate(schedule: PipelineSchedule, costs: PipelineCosts = PipelineCosts()) throws -> PipelineSimulation {
         try costs.validate(for: schedule)
+        let all = try simulate(schedule: schedule, actionTimes: PipelineActionTimes(costs, schedule: schedule))
+        let timeline = PipelineTimeline(title: all.title, ranks: all.ranks,
+                                        spans: all.spans.filter { $0.kind != .communication || $0.end > $0.start })
+        return PipelineSimulation(schedule: schedule, costs: costs, timeline: timeline, metrics: timeline.metrics)
+    }
+
+    /// Times `schedule` with each action's own dispatch and busy time, e.g. those measured in a real run
+    /// (``PipelineMeasuredStep``). The timeline holds one span per action, in the same form as a recorded
+    /// trace: compute spans, and communication spans for every send (its busy time) and every receive
+    /// (from its start to its data, zero-length when nothing was waited for).
+    /// - Throws: ``PipelineError/invalidCosts(reason:)`` when `actionTimes` do not fit the schedule, and
+    ///   ``PipelineError/invalidSchedule(violations:)`` when the schedule deadlocks.
+    public static func simulate(schedule: PipelineSchedule, actionTimes: PipelineActionTimes) throws -> PipelineTimeline {
         guard schedule.actions.count == schedule.stages else {
             throw PipelineError.invalidSchedule(violations: [.malformed(
                 reason: "\(schedule.actions.count) rank action lists for \(schedule.stages) stages")])
         }
-        let run = ScheduleExecution(schedule, transferTime: costs.transfer) { rank, action in
-            guard let (kind, _, chunk) = action.compute else { return 0 }
-            return costs.duration(of: kind, modelChunk: schedule.modelChunk(at: PipelineLocation(rank: rank, chunk: chunk)),
-                                  in: schedule)
-        }
+        try actionTimes.validate(for: schedule)
+        let run = ScheduleExecution(schedule, times: actionTimes)
         guard run.blocked.isEmpty else {
             throw PipelineError.invalidSchedule(violations: [.deadlock(ranks: run.blocked.map(\.rank),
                                                                        waitingFor: run.blocked.map(\.transfer))])
@@ -41,16 +53,14 @@ public enum PipelineSimulator {
                 if let (kind, microBatch, chunk) = action.compute {
                     spans.append(PipelineSpan(rank: rank, kind: PipelineSpanKind(kind), start: time.start, end: time.end,
                                               label: action.label, microBatch: microBatch, chunk: chunk))
-                } else if case let .receive(transfer) = action, time.end > time.start {
-                    spans.append(PipelineSpan(rank: rank, kind: .communication, start: time.start, end: time.end,
-                                              label: action.label, microBatch: transfer.microBatch,
-                                              chunk: transfer.destination.chunk))
+                } else if let transfer = action.transfer {
+                    spans.append(PipelineSpan(rank: rank, kind: .communication, start: time.start, end: time.end, label: action.label,
+                                              microBatch: transfer.microBatch, chunk: transfer.chunk(onRank: rank)))
                 }
             }
         }
         let title = "\(schedule.name) p=\(schedule.stages) m=\(schedule.microBatches)"
             + (schedule.virtualStages > 1 ? " v=\(schedule.virtualStages)" : "")
-        let timeline = PipelineTimeline(title: title, ranks: Array(0..<schedule.stages), spans: spans)
-        return PipelineSimulation(schedule: schedule, costs: costs, timeline: timeline, metrics: timeline.metrics)
+        return PipelineTimeline(title: title, ranks: Array(0..<schedule.stages), spans: spans)
     }
 }

@@ -45,8 +45,8 @@ public final class PipelineTraceRecorder: @unchecked Sendable {
             return begin(PipelineSpanKind(kind), rank: rank, name: action.label, microBatch: microBatch, chunk: chunk, step: step)
         }
         let transfer = action.transfer!
-        let chunk = rank == transfer.source.rank ? transfer.source.chunk : transfer.destination.chunk
-        return begin(.communication, rank: rank, name: action.label, microBatch: transfer.microBatch, chunk: chunk, step: step)
+        return begin(.communication, rank: rank, name: action.label, microBatch: transfer.microBatch,
+                     chunk: transfer.chunk(onRank: rank), step: step)
     }
 
     /// Closes `span` now and records it.

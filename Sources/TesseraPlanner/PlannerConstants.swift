@@ -98,8 +98,9 @@ public enum PlannerConstants {
     public static let lowLatencyAllReduceBandwidthFraction = 0.25
     public static let lowLatencyBandwidthFraction = 1.0 / 3.0
 
-    /// Fraction of the data-parallel gradient reduction hidden behind the backward pass. Megatron-LM 2021 reduced
-    /// gradients after the backward pass (no overlap; its later `--overlap-grad-reduce` hides most of it); we keep
-    /// 0 so that predicted step times are not optimistic.
+    /// Fraction of the data-parallel gradient reduction hidden behind the backward pass. Megatron-LM 2021's own
+    /// (local) DDP reduced gradients after the backward pass (its later `--overlap-grad-reduce` hides most of it);
+    /// we keep 0 so that predicted step times are not optimistic. PyTorch's DDP, which Megatron-LM 2021 also
+    /// offered for pp = 1, is modeled apart: ``TrainingLayout/torchDDP``.
     public static let dataParallelOverlap = 0.0
 }

@@ -101,15 +101,18 @@ public struct TrainingCostModel: Sendable {
             weights += 2 * PlannerConstants.weightBytesPerParameter * layer
         }
         let activations = stageActivations(layout, range: range, microBatches: m, firstStage: firstStage)
+        // PyTorch DDP's flat gradient buckets: a second copy of the 16-bit gradients (``TrainingLayout/torchDDP``).
+        let buckets = layout.torchDDP ? states.gradients : 0
         let training = MemoryBreakdown(
-            weights: weights, gradients: states.gradients, optimizer: states.optimizer, activations: activations)
+            weights: weights, gradients: states.gradients + buckets, optimizer: states.optimizer,
+            activations: activations)
         guard layout.float32GradientCopy else { return training }
         // The optimizer step, after the last backward has freed the activations, adds the FP32 gradient copy
         // (sharded like the optimizer states).
         let copy = states.optimizer * PlannerConstants.float32GradientCopyBytesPerParameter
             / PlannerConstants.optimizerBytesPerParameter
         let step = MemoryBreakdown(
-            weights: weights, gradients: states.gradients + copy, optimizer: states.optimizer, activations: 0)
+            weights: weights, gradients: states.gradients + buckets + copy, optimizer: states.optimizer, activations: 0)
         return step.total > training.total ? step : training
     }
 
@@ -147,6 +150,16 @@ public struct TrainingCostModel: Sendable {
         if firstStage && model.dropout { perMicroBatch += tokens * h / replicatedSplit }  // embedding dropout mask
         let inFlight = microBatchesInFlight(layout, microBatches: m, firstStage: firstStage)
         var total = inFlight * perMicroBatch
+        if layout.recompute == .full && !range.isEmpty {
+            // Recomputing a layer in the backward pass rebuilds all of its activations for that layer alone: with a
+            // checkpoint per layer the footprint is l·A_input + A_intermediate (Narayanan et al. 2021 §3.5; Chen et
+            // al. 2016). One layer of the stage (the average), its s × s scores too unless attention is fused.
+            total += tokens * (sum(replicatedActivationPerToken, range) / replicatedSplit
+                + sum(splitActivationPerToken, range) / t) / Double(range.count)
+            if !layout.flashAttention {
+                total += model.attentionScoreBytes(sequenceLength: s, microBatch: b, contextParallel: layout.cp) / t
+            }
+        }
         if !firstStage || layout.pp == 1 {
             // Final norm input, output-projection input and FP32 logits: 4sbh/t (1 + v/h), Korthikanti §4.3.
             let output = (2 * e * tokens * h + 4 * tokens * Double(model.vocabularySize)) / t

@@ -27,11 +27,19 @@ public struct TrainingLayout: Sendable, Equatable, Hashable, Codable {
     /// step's memory, 20 bytes per parameter without activations, can exceed the 16 bytes plus activations of the
     /// passes. Off: the 16 bytes of Rajbhandari et al. (gradients reduced into the FP32 states in place).
     public var float32GradientCopy: Bool
+    /// Data parallelism through PyTorch's `DistributedDataParallel` (pp = 1 only), as Megatron-LM 2021 ran it with
+    /// `--DDP-impl torch`: gradients of all micro-batches but the last accumulate under `no_sync()`
+    /// (megatron/schedules.py, `forward_backward_no_pipelining`), and the last one's backward pass launches the
+    /// bucketed all-reduce as gradients become ready, so the reduction overlaps that backward pass. Its reducer
+    /// copies the gradients into flat buckets (`gradient_as_bucket_view=False`, PyTorch's default: PyTorch
+    /// documentation of DistributedDataParallel), 2 more bytes per parameter. Off: Megatron-LM's own
+    /// `--DDP-impl local`, which reduces after the whole backward pass (and the pipeline's flush).
+    public var torchDDP: Bool
 
     public init(
         tp: Int, pp: Int, dp: Int, cp: Int = 1, ep: Int = 1, microBatchSize: Int, schedule: PipelineScheduleKind?,
         virtualStages: Int = 1, recompute: Recompute, zeroStage: Int, sequenceParallel: Bool = true,
-        flashAttention: Bool = true, float32GradientCopy: Bool = false
+        flashAttention: Bool = true, float32GradientCopy: Bool = false, torchDDP: Bool = false
     ) {
         self.tp = tp
         self.pp = pp
@@ -46,6 +54,7 @@ public struct TrainingLayout: Sendable, Equatable, Hashable, Codable {
         self.sequenceParallel = sequenceParallel
         self.flashAttention = flashAttention
         self.float32GradientCopy = float32GradientCopy
+        self.torchDDP = torchDDP
     }
 
     /// Devices the layout uses.
@@ -62,6 +71,7 @@ public struct TrainingLayout: Sendable, Equatable, Hashable, Codable {
         case sequenceParallel = "sequence_parallel"
         case flashAttention = "flash_attention"
         case float32GradientCopy = "float32_gradient_copy"
+        case torchDDP = "torch_ddp"
     }
 
     /// "none", "gpipe", "1f1b", "zb-h1" or "interleaved(v2)".
@@ -82,6 +92,7 @@ public struct TrainingLayout: Sendable, Equatable, Hashable, Codable {
         parts.append("zero\(zeroStage)")
         if tp > 1 && !sequenceParallel { parts.append("no-sp") }
         if !flashAttention { parts.append("no-flash") }
+        if torchDDP { parts.append("torch-ddp") }
         return parts.joined(separator: " ")
     }
 }

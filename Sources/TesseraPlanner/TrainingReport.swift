@@ -137,7 +137,9 @@ extension TrainingPlan {
         if l.dp > 1 {
             let link = a.link(groupSize: l.dp * l.cp, stride: l.tp)
             sentences.append(
-                "Data parallelism of \(l.dp) reduces gradients over \(link.kind) in \(PlanText.seconds(t.dataParallel))"
+                "Data parallelism of \(l.dp) reduces gradients over \(link.kind)"
+                    + (l.torchDDP ? " with PyTorch DDP during the last backward pass, \(PlanText.seconds(t.dataParallel)) exposed"
+                        : " in \(PlanText.seconds(t.dataParallel))")
                     + (l.zeroStage > 0 ? " and ZeRO-\(l.zeroStage) shards the optimizer states" + (l.zeroStage > 1 ? " and more" : "") : "")
                     + ".")
         }

@@ -20,6 +20,17 @@ public struct TrainingSearchSpace: Sendable {
     public var flashAttention = true
     /// The optimizer step casts the gradients to an FP32 copy (true models Megatron-LM 2021's optimizer).
     public var float32GradientCopy = false
+    /// Whether pp = 1 layouts may use PyTorch's DDP (``TrainingLayout/torchDDP``: reduction overlapped with the last
+    /// backward pass, gradient buckets in memory) besides reducing after the backward pass; true models
+    /// Megatron-LM 2021, which offered both (`--DDP-impl torch|local`).
+    public var torchDDP = false
+    /// Restrict the micro-batch size to these values (nil: every divisor of the per-rank batch up to
+    /// ``maxMicroBatchSize``). A reproduction of a published run fixes it, as its launch script does.
+    public var microBatchSizes: Set<Int>?
+    /// Megatron-LM's `--num-layers-per-virtual-pipeline-stage k`: when set, a pipeline of pp stages is interleaved
+    /// with exactly v = layers / (pp·k) chunks per rank (1F1B when that is 1; no schedule when pp·k does not divide
+    /// the layers), as rerunning a launch script with another pp gives. nil: any v (``maxVirtualStages``).
+    public var layersPerVirtualStage: Int?
 
     public init() {}
 }
@@ -214,12 +225,24 @@ public enum TrainingSearch {
         guard job.globalBatchSize % mesh.dp == 0 else { return }
         let perRank = job.globalBatchSize / mesh.dp
         let expertSizes = model.moe.map { moe in divisors(mesh.dp).filter { moe.experts % $0 == 0 } } ?? [1]
-        let microBatchSizes = divisors(perRank).filter { $0 <= space.maxMicroBatchSize }
+        let microBatchSizes = divisors(perRank).filter {
+            $0 <= space.maxMicroBatchSize && (space.microBatchSizes?.contains($0) ?? true)
+        }
         let recomputes = Recompute.allCases.filter(space.recompute.contains)
         let zeroStages = (0...3).filter { space.zeroStages.contains($0) && (mesh.pp == 1 || $0 <= 1) }
+        // PyTorch DDP with ZeRO 0 and pp = 1 only (Megatron-LM's pipelined schedules need its local DDP).
+        let ddpChoices = space.torchDDP && mesh.pp == 1 && mesh.dp > 1 ? [false, true] : [false]
         var schedules: [(PipelineScheduleKind?, Int)] = []
         if mesh.pp == 1 {
             schedules = [(nil, 1)]
+        } else if let k = space.layersPerVirtualStage {
+            // A fixed layer count per model chunk: one v for this pp (Megatron-LM derives it the same way).
+            let perStage = model.layers / mesh.pp
+            if model.layers % mesh.pp == 0, k > 0, perStage % k == 0 {
+                let v = perStage / k
+                let kind: PipelineScheduleKind = v == 1 ? .oneForwardOneBackward : .interleaved
+                if space.schedules.contains(kind) { schedules.append((kind, v)) }
+            }
         } else {
             for kind in [PipelineScheduleKind.gpipe, .oneForwardOneBackward, .zeroBubbleH1] where space.schedules.contains(kind) {
                 schedules.append((kind, 1))
@@ -238,11 +261,13 @@ public enum TrainingSearch {
                     if schedule == .interleaved && m % mesh.pp != 0 { continue }
                     for recompute in recomputes {
                         for zero in zeroStages {
-                            body(TrainingLayout(
-                                tp: mesh.tp, pp: mesh.pp, dp: mesh.dp, cp: mesh.cp, ep: ep, microBatchSize: b,
-                                schedule: schedule, virtualStages: v, recompute: recompute, zeroStage: zero,
-                                sequenceParallel: space.sequenceParallel, flashAttention: space.flashAttention,
-                                float32GradientCopy: space.float32GradientCopy))
+                            for torchDDP in ddpChoices where !torchDDP || zero == 0 {
+                                body(TrainingLayout(
+                                    tp: mesh.tp, pp: mesh.pp, dp: mesh.dp, cp: mesh.cp, ep: ep, microBatchSize: b,
+                                    schedule: schedule, virtualStages: v, recompute: recompute, zeroStage: zero,
+                                    sequenceParallel: space.sequenceParallel, flashAttention: space.flashAttention,
+                                    float32GradientCopy: space.float32GradientCopy, torchDDP: torchDDP))
+                            }
                         }
                     }
                 }

@@ -79,7 +79,11 @@ extension TrainingCostModel {
             time.pipelineBubble = max(0, step - mb * slowest.total)
         }
         let busy = time.total
-        time.dataParallel = (1 - PlannerConstants.dataParallelOverlap) * dataParallelTime(layout, microBatches: m)
+        let reduction = (1 - PlannerConstants.dataParallelOverlap) * dataParallelTime(layout, microBatches: m)
+        // PyTorch DDP reduces bucket by bucket during the last micro-batch's backward pass (recomputation
+        // included): only what outlasts that pass is exposed.
+        let hidden = layout.torchDDP ? slowest.passes.backwardInput + slowest.passes.backwardWeight : 0
+        time.dataParallel = max(0, reduction - hidden)
         time.optimizer = optimizerTime(layout)
         return (time, busy > 0 ? time.pipelineBubble / busy : 0, m)
     }

@@ -96,25 +96,43 @@ enum CollectiveTiming {
         return middle(try (0..<trials).map { _ in try trial(world, iterations: iterations, call) })
     }
 
-    /// Times `call` and `peer` as `trials` pairs of trials (``trial(_:iterations:_:)``, so the same barrier
-    /// and slowest-rank time for both), swapping which goes first every pair, after one warm-up call each.
-    /// Returns each side's median and the median over pairs of peer time / `call` time: both trials of a
-    /// pair see nearly the same load, so the ratio is steadier than a ratio of medians.
+    /// Times `call` and `peer` interleaved call by call, after one warm-up call each: each of `trials`
+    /// trials is a barrier, then `iterations` calls of each in the order call, peer, peer, call, … (which
+    /// goes first alternates, so neither always follows the other), every call timed on its own. Returns
+    /// each side's time as ``trial(_:iterations:_:)`` takes it (slowest rank's mean call; median over
+    /// trials) and the median over trials of the ratio of the slowest ranks' median call times, peer /
+    /// `call`: the median rather than the mean, since on a shared machine a preemption lands in one call
+    /// and would weigh on one side only.
+    ///
+    /// Neighbouring calls see the same load, so the ratio holds within a few percent on a busy machine where
+    /// whole trials of one then the other swing by tens of percent; a clock read per call (tens of
+    /// nanoseconds) lands on both sides alike.
     static func paired(_ world: any Communicator, iterations: Int, trials: Int, _ call: () throws -> Void,
                        peer: () throws -> Void) throws -> (seconds: Double, peerSeconds: Double, ratio: Double) {
         try call()
         try peer()
-        var times: [Double] = [], peerTimes: [Double] = []
+        var times: [Double] = [], peerTimes: [Double] = [], ratios: [Double] = []
+        var calls = [Double](repeating: 0, count: iterations), peerCalls = calls
         for t in 0..<trials {
-            if t % 2 == 0 {
-                times.append(try trial(world, iterations: iterations, call))
-                peerTimes.append(try trial(world, iterations: iterations, peer))
-            } else {
-                peerTimes.append(try trial(world, iterations: iterations, peer))
-                times.append(try trial(world, iterations: iterations, call))
+            try world.barrier()
+            for i in 0..<iterations {
+                let callFirst = (t + i) % 2 == 0
+                let start = ContinuousClock.now
+                try callFirst ? call() : peer()
+                let between = ContinuousClock.now
+                try callFirst ? peer() : call()
+                let end = ContinuousClock.now
+                calls[i] = (callFirst ? between - start : end - between) / .seconds(1)
+                peerCalls[i] = (callFirst ? end - between : between - start) / .seconds(1)
             }
+            let count = Double(iterations)
+            var slowest = [calls.reduce(0, +) / count, peerCalls.reduce(0, +) / count, middle(calls), middle(peerCalls)].map(Float.init)
+            try slowest.withUnsafeMutableBufferPointer { try world.allReduce($0, operation: .max) }
+            times.append(Double(slowest[0]))
+            peerTimes.append(Double(slowest[1]))
+            ratios.append(Double(slowest[3] / slowest[2]))
         }
-        return (middle(times), middle(peerTimes), middle(zip(peerTimes, times).map { $0 / $1 }))
+        return (middle(times), middle(peerTimes), middle(ratios))
     }
 
     /// Measures `operations` at `sizes` on `world` (collective); rank 0's return value is the table.

@@ -21,8 +21,8 @@ struct CollectiveBenchReport: Codable {
             "bound: the threads backend's traffic as memcpys at that rate (all-reduce (3n−1)/2n, all-gather 1, reduce-scatter",
             "(n+1)/2n memcpy times); % bound = threads algbw / bound. raw MPI: bench/mpi_allreduce.c in its own mpirun launch;",
             "MPI/raw (separate) = its time / Tessera MPI time. MPI/raw (paired) = median over trials of raw MPI_Allreduce",
-            "time / Tessera MPI time, the two timed in alternating trials in the Tessera MPI launch (same communicator, buffer,",
-            "barrier and slowest-rank timing), so both see the same load.",
+            "time / Tessera MPI time, the two interleaved call by call in the Tessera MPI launch (same communicator and buffer,",
+            "alternating which goes first; per trial the ratio of the slowest ranks' median calls), so both see the same load.",
         ]
         for operation in operations {
             lines.append("")

@@ -136,6 +136,15 @@ enum TrainingBenchmark {
         return kilobytes * 1024
     }
 
+    /// Resets this process's peak resident memory (`VmHWM`) to its current resident set, so the next run's peak is
+    /// its own (Linux: writing 5 to `/proc/self/clear_refs`). Where that is refused, peaks stay cumulative.
+    static func resetPeakResident() {
+        let descriptor = open("/proc/self/clear_refs", O_WRONLY)
+        guard descriptor >= 0 else { return }
+        _ = write(descriptor, "5", 1)
+        close(descriptor)
+    }
+
     static func median(_ values: [Double]) -> Double {
         let sorted = values.sorted()
         guard !sorted.isEmpty else { return .nan }

@@ -13,9 +13,12 @@ struct PipelineDraw: ParsableCommand {
             in-flight activations per rank, and writes an SVG picture with --svg. When the spans carry a \
             step number, one step is drawn (the last unless --step is given), since time between steps \
             (optimizer, data loading) is not pipeline bubble. With --schedule, it also compares every recorded \
-            step after the first (warm-up) with the simulator's prediction for that schedule timed with the \
-            step's own per-stage mean action times, and prints each step and the medians over the steps, \
-            since one step on a busy machine is noisy.
+            step after the first (warm-up) with the simulator's prediction for that schedule given the step's \
+            own measured times: each action's span (compute, and the posting of each send), the gaps between \
+            actions, and as p2p time the median hand-off (from a send's start to the end of a receive that was \
+            already waiting). Both sides count only compute as busy. It prints each step and the medians, \
+            since one step on a busy machine is noisy, and also the prediction from each rank's mean time per \
+            kind of action (the per-stage F, B, W and p2p model).
 
             Example:
               tessera pipeline draw run.trace.json --svg run.svg --schedule 1f1b
@@ -54,19 +57,22 @@ struct PipelineDraw: ParsableCommand {
         let name = trace.split(separator: "/").last.map(String.init) ?? trace
         let timeline = try file.timeline(title: name + (chosen.map { " step \($0)" } ?? ""), step: chosen, path: trace)
         if let svg { try timeline.writeSVG(to: svg) }
-        let simulated = try schedule.map { try timeline.simulatedCounterpart(kind: $0, virtualStages: virtualStages) }
+        let measured = try schedule.map { try timeline.measuredStep(kind: $0, virtualStages: virtualStages, path: trace) }
+        let simulated = try measured.map { try PipelineSimulator.simulate(schedule: $0.schedule, actionTimes: $0.actionTimes) }
         let comparison = try schedule.map { try file.bubbleComparison(kind: $0, virtualStages: virtualStages, path: trace) }
         if json {
             try printJSON(TraceReport(step: chosen, ranks: timeline.ranks, metrics: timeline.metrics,
-                                      simulatedBubbleFraction: simulated?.bubbleFraction,
+                                      simulatedBubbleFraction: simulated?.metrics.bubbleFraction,
                                       comparison: comparison.map(BubbleComparisonReport.init)))
         } else {
             print(timeline.text(width: width), terminator: "")
-            if let simulated, let comparison {
-                print("simulated \(simulated.timeline.title) with the measured per-action times (ms):")
-                print("  " + simulated.timeline.figures)
+            if let measured, let simulated, let comparison {
+                print("simulated \(simulated.title) given each action's measured time and p2p \((measured.transferTime * 1000).rounded() / 1000) ms "
+                    + "(median of \(measured.handOffs.count) hand-offs):")
+                print("  " + simulated.figures)
                 let warmUp = comparison.warmUpSteps.map { " (step \($0) left out as warm-up)" }.joined()
-                print("measured against simulated, each step with its own per-action times\(warmUp):")
+                print("measured against simulated, each step with its own measured times\(warmUp); "
+                    + "\"from means\": each rank's mean time per kind of action:")
                 print(comparison.table(), terminator: "")
             }
         }
@@ -109,11 +115,18 @@ struct BubbleComparisonReport: Encodable {
         var step: Int?
         var measuredStepTimeMs, simulatedStepTimeMs, measuredBubbleFraction, simulatedBubbleFraction: Double
         var relativeBubbleDifference: Double?
+        var simulatedFromMeansBubbleFraction: Double
+        var relativeBubbleDifferenceFromMeans: Double?
+        var p2pTimeMs: Double
+        var handOffs: Int?
 
         private enum CodingKeys: String, CodingKey {
             case step, measuredStepTimeMs = "measured_step_time_ms", simulatedStepTimeMs = "simulated_step_time_ms",
                  measuredBubbleFraction = "measured_bubble_fraction", simulatedBubbleFraction = "simulated_bubble_fraction",
-                 relativeBubbleDifference = "relative_bubble_difference"
+                 relativeBubbleDifference = "relative_bubble_difference",
+                 simulatedFromMeansBubbleFraction = "simulated_from_means_bubble_fraction",
+                 relativeBubbleDifferenceFromMeans = "relative_bubble_difference_from_means", p2pTimeMs = "p2p_time_ms",
+                 handOffs = "hand_offs"
         }
     }
 
@@ -127,13 +140,19 @@ struct BubbleComparisonReport: Encodable {
         steps = comparison.steps.map {
             Step(step: $0.step, measuredStepTimeMs: $0.measured.stepTime, simulatedStepTimeMs: $0.simulated.stepTime,
                  measuredBubbleFraction: $0.measured.bubbleFraction, simulatedBubbleFraction: $0.simulated.bubbleFraction,
-                 relativeBubbleDifference: finite($0.relativeBubbleDifference))
+                 relativeBubbleDifference: finite($0.relativeBubbleDifference),
+                 simulatedFromMeansBubbleFraction: $0.simulatedFromMeans.bubbleFraction,
+                 relativeBubbleDifferenceFromMeans: finite($0.relativeBubbleDifferenceFromMeans),
+                 p2pTimeMs: $0.transferTime, handOffs: $0.handOffs)
         }
         median = Step(step: nil, measuredStepTimeMs: comparison.medianMeasuredStepTime,
                       simulatedStepTimeMs: comparison.medianSimulatedStepTime,
                       measuredBubbleFraction: comparison.medianMeasuredBubble,
                       simulatedBubbleFraction: comparison.medianSimulatedBubble,
-                      relativeBubbleDifference: finite(comparison.medianRelativeBubbleDifference))
+                      relativeBubbleDifference: finite(comparison.medianRelativeBubbleDifference),
+                      simulatedFromMeansBubbleFraction: comparison.medianSimulatedBubbleFromMeans,
+                      relativeBubbleDifferenceFromMeans: finite(comparison.medianRelativeBubbleDifferenceFromMeans),
+                      p2pTimeMs: comparison.medianTransferTime, handOffs: nil)
     }
 
     private enum CodingKeys: String, CodingKey { case warmUpSteps = "warm_up_steps", steps, median }

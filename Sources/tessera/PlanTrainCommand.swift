@@ -23,6 +23,7 @@ struct PlanTrain: ParsableCommand {
     var limit = 20
     @Flag(help: "Print JSON: {\"layouts\": [...]} best first.")
     var json = false
+    @OptionGroup var constraints: PlanConstraintOptions
     @OptionGroup var catalog: CatalogOptions
 
     func run() throws {
@@ -30,9 +31,10 @@ struct PlanTrain: ParsableCommand {
         let job = TrainingJob(
             model: try catalog.model(named: model), accelerator: try catalog.accelerator(named: gpu), devices: gpus,
             sequenceLength: sequenceLength, globalBatchSize: globalBatchSize)
-        let plan = try TrainingSearch.run(job, keep: limit, keepMeshes: max(top, 2))
+        let space = constraints.space
+        let plan = try TrainingSearch.run(job, space: space, keep: limit, keepMeshes: max(top, 2))
         if json {
-            try printJSON(plan.report(limit: limit))
+            try printJSON(plan.report(limit: limit, space: space))
             return
         }
         print("\(job.model.name) on \(gpus) x \(job.accelerator.name), sequence \(sequenceLength), global batch "
@@ -40,7 +42,7 @@ struct PlanTrain: ParsableCommand {
         print()
         guard !plan.ranked.isEmpty else {
             print("Nothing fits.")
-            for line in plan.suggestions() { print("  - \(line)") }
+            for line in plan.suggestions(space: space) { print("  - \(line)") }
             throw ExitCode(2)
         }
         print(plan.explanation())

@@ -122,6 +122,28 @@ import TesseraPlanner
         #expect(abs(oneFOneB - (32 * perLayer + embeddingMask)) < 1)
     }
 
+    /// Full recomputation keeps each layer's input, and the backward pass rebuilds one layer's activations at a
+    /// time: l·A_input + A_intermediate (Narayanan et al. 2021 §3.5). For GPT with tp 8, no sequence parallelism,
+    /// pp 1: 2sbh per layer, the embedding's dropout mask, the head's inputs and FP32 logits, and one layer's
+    /// Korthikanti activations sbh(34 + 5as/h) split as tp splits them; fused attention drops the s × s part only.
+    @Test func fullRecomputationRebuildsOneLayer() throws {
+        let model = ModelArchitecture.gpt(name: "gpt", hiddenSize: 6144, layers: 40, heads: 48, vocabularySize: 51200,
+                                          sequenceLength: 2048)
+        let job = TrainingJob(model: model, accelerator: try catalog.accelerator(named: "a100"), devices: 8,
+                              sequenceLength: 2048, globalBatchSize: 8)
+        let cost = TrainingCostModel(job: job)
+        var layout = TrainingLayout(tp: 8, pp: 1, dp: 1, microBatchSize: 1, schedule: nil, recompute: .full,
+                                    zeroStage: 0, sequenceParallel: false, flashAttention: false)
+        let (s, h, v, t) = (2048.0, 6144.0, 51200.0, 8.0)
+        let oneLayer = model.activationBytesPerLayer(layer: 0, sequenceLength: 2048, microBatch: 1, tensorParallel: 8,
+                                                     sequenceParallel: false, recompute: .none)
+        let expected = 40 * 2 * s * h + s * h + (2 * 2 * s * h + 4 * s * v) / t + oneLayer
+        #expect(abs(cost.memory(layout).activations / expected - 1) < 1e-12)
+        layout.flashAttention = true
+        let scores = 5 * 48 * s * s / t
+        #expect(abs(cost.memory(layout).activations / (expected - scores) - 1) < 1e-12)
+    }
+
     /// Expert weights split over expert parallelism; dense weights do not.
     @Test func expertWeightsSplitOverExpertParallelism() throws {
         let model = try catalog.model(named: "mixtral-8x7b")

@@ -47,6 +47,28 @@ import TesseraPlanner
         #expect(plan.ranked.allSatisfy { $0.layout.tp == 4 && $0.layout.zeroStage == 0 && $0.layout.recompute == .full })
     }
 
+    /// A reproduction's recipe: a fixed micro-batch size and Megatron-LM's fixed layers per model chunk give each
+    /// pipeline depth one schedule, v = layers / (pp·k), 1F1B where that is 1, none where pp·k does not divide.
+    @Test func recipeFixesMicroBatchAndChunkSize() throws {
+        let job = try job("gpt-3-175b", "a100", gpus: 1536, sequence: 2048, batch: 1536)
+        var space = PublishedRuns.megatron2021Space
+        space.microBatchSizes = [2]
+        space.layersPerVirtualStage = 4
+        let plan = try TrainingSearch.run(job, space: space, keep: 500, keepMeshes: 30)
+        #expect(!plan.ranked.isEmpty)
+        let layers = job.model.layers
+        for estimate in plan.ranked {
+            let layout = estimate.layout
+            #expect(layout.microBatchSize == 2)
+            guard layout.pp > 1 else { continue }
+            #expect(layers % (layout.pp * 4) == 0 && layout.virtualStages == layers / (layout.pp * 4))
+            #expect(layout.schedule == (layout.virtualStages == 1 ? .oneForwardOneBackward : .interleaved))
+        }
+        // Without the recipe the same search picks other micro-batch sizes and chunk sizes.
+        let free = try TrainingSearch.run(job, space: PublishedRuns.megatron2021Space, keep: 500, keepMeshes: 30)
+        #expect(free.ranked.contains { $0.layout.microBatchSize != 2 || ($0.layout.pp > 1 && $0.layout.virtualStages * $0.layout.pp * 4 != layers) })
+    }
+
     /// Memory grows and speed falls as expected along single axes (sanity of the model's direction).
     @Test func costModelDirections() throws {
         let cost = TrainingCostModel(job: try job("llama-3-8b", "h100", gpus: 8, sequence: 8192, batch: 64))

@@ -139,6 +139,38 @@ import TesseraPlanner
         #expect(step.total > passes.total)
     }
 
+    /// PyTorch DDP (Megatron-LM 2021's `--DDP-impl torch`, pp = 1) keeps a bucket copy of the 16-bit gradients and
+    /// hides the gradient all-reduce behind the last micro-batch's backward pass; Megatron's local DDP exposes it.
+    @Test func torchDDPHidesTheReductionBehindTheLastBackward() throws {
+        let job = try gptJob(layers: 8, devices: 64)
+        let cost = TrainingCostModel(job: job)
+        var local = TrainingLayout(tp: 8, pp: 1, dp: 8, microBatchSize: 8, schedule: nil, recompute: .full,
+                                   zeroStage: 0, sequenceParallel: false, flashAttention: false)
+        local.float32GradientCopy = true
+        var ddp = local
+        ddp.torchDDP = true
+        let bubble = ClosedFormBubble()
+        // One micro-batch of 8 sequences: its backward pass outlasts the reduction, which disappears.
+        let exposed = cost.estimate(local, bubble: bubble).time.dataParallel
+        #expect(exposed > 0 && cost.estimate(ddp, bubble: bubble).time.dataParallel == 0)
+        #expect(abs(cost.estimate(local, bubble: bubble).stepTime - exposed - cost.estimate(ddp, bubble: bubble).stepTime) < 1e-9)
+        // Eight micro-batches of one: the last one's backward pass hides only part of it.
+        local.microBatchSize = 1
+        ddp.microBatchSize = 1
+        let partly = cost.estimate(ddp, bubble: bubble).time.dataParallel
+        #expect(partly > 0 && partly < cost.estimate(local, bubble: bubble).time.dataParallel)
+        // The buckets: 2 bytes per parameter this device holds, at the optimizer step's peak too.
+        let extra = cost.memory(ddp).gradients - cost.memory(local).gradients
+        #expect(abs(extra / (cost.memory(local).weights) - 1) < 1e-9)
+        // The search offers it only for pp = 1 and ZeRO 0.
+        var space = PublishedRuns.megatron2021Space
+        space.zeroStages = [0, 1]
+        space.schedules = [.oneForwardOneBackward]
+        let plan = try TrainingSearch.run(job, space: space, keep: 10_000, keepMeshes: 100, bubble: bubble)
+        #expect(plan.ranked.contains { $0.layout.torchDDP })
+        #expect(plan.ranked.allSatisfy { !$0.layout.torchDDP || ($0.layout.pp == 1 && $0.layout.zeroStage == 0) })
+    }
+
     /// A matrix product with an M × N output runs ⌈M/256⌉·⌈N/128⌉ tiles in waves of one per SM (108 on A100), and
     /// the planner charges half a wave more: (w + 1/2)/w of its FLOP time, for the forward (tokens × width), the
     /// input gradient (tokens × depth) and the weight gradient (depth × width). Computed here product by product for

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Regenerates the timeline pictures of real runs in docs/mesh (README: "Timelines of real runs"): short
-# training runs of the demo preset with --trace, drawn with `tessera pipeline draw` (the last step), which also
-# prints, for each step after the first (warm-up), the measured bubble and the simulator's bubble for that
-# step's per-action times, and the medians over those 7 steps. Run from the repository root after
-# `make build`; the text is any UTF-8 file (default: the demo corpus).
+# training runs of the demo preset with --trace, drawn with `tessera pipeline draw` (the last step). For each
+# step after the first (warm-up) it also prints the measured bubble beside the simulator's prediction given
+# that step's own measured times (each action's span, sends' posting included, the gaps between actions, and
+# the median hand-off as p2p time), the prediction from each rank's mean time per kind of action, and the
+# medians over those 7 steps. Run from the repository root after `make build`; the text is any UTF-8 file
+# (default: the demo corpus). On a shared machine, run it more than once: single runs move with the load.
 set -euo pipefail
 tessera=${TESSERA:-.build/release/tessera}
 text=${1:-data/bible-kjv.txt}
