@@ -11,17 +11,23 @@ extension Kernels {
     ) {
         let n = Float(columns)
         forEachRowRange(rows: rows, columns: columns, pool: pool) { range in
+            guard let first = range.first else { return }
+            var rowSum = VectorMath.sum(x + first * columns, count: columns)
             for r in range {
-                // The row stays in L1 between the passes: it is read from memory once, and the
-                // two-pass variance has no cancellation.
+                // The row is in L1 from its first pass (fused into the previous row's output pass), so
+                // the two-pass variance, which has no cancellation, reads memory once.
                 let xr = x + r * columns
-                let m = VectorMath.sum(xr, count: columns) / n
+                let m = rowSum / n
                 let variance = VectorMath.reduce(count: columns, CenteredSquares(x: xr, center: m)) / n
                 let s = 1 / (variance + epsilon).squareRoot()
                 mean[r] = m
                 rstd[r] = s
                 var step = LayerNormOutput(x: xr, weight: weight, bias: bias, y: y + r * columns, center: Vector(repeating: m), rstd: s)
-                VectorMath.forEachVector(columns, &step)
+                if r + 1 < range.upperBound {
+                    rowSum = VectorMath.forEachVector(columns, &step, summing: Elements(p: xr + columns))
+                } else {
+                    VectorMath.forEachVector(columns, &step)
+                }
             }
         }
     }
@@ -38,17 +44,30 @@ extension Kernels {
     ) {
         let n = Float(columns)
         RowBlocks.sumColumns(rows: rows, columns: columns, into: [dWeight, dBias], pool: pool) { range, partials in
+            /// The row sums Σ dy·w and Σ dy·w·(x − mean) of row `r`, as the first pass over it.
+            func rowSums(_ r: Int) -> (Products, CenteredTripleProducts) {
+                let dyr = dy + r * columns
+                return (Products(a: dyr, b: weight),
+                        CenteredTripleProducts(a: dyr, b: weight, x: x + r * columns, center: Vector(repeating: mean[r])))
+            }
+            guard let first = range.first else { return }
+            let (sumTerm, centeredTerm) = rowSums(first)
+            var (sumG, centeredSum) = VectorMath.reduce(count: columns, sumTerm, centeredTerm)
             for r in range {
-                let xr = x + r * columns, dyr = dy + r * columns
-                let center = Vector(repeating: mean[r]), s = rstd[r]
-                // Both row sums in one pass over dy and x (bit-identical to two separate reductions).
-                let (sumG, centeredSum) = VectorMath.reduce(
-                    count: columns, Products(a: dyr, b: weight), CenteredTripleProducts(a: dyr, b: weight, x: xr, center: center))
+                let s = rstd[r]
                 let sumGX = centeredSum * s
                 var step = LayerNormGradient(
-                    x: xr, dy: dyr, weight: weight, dx: dx + r * columns, dWeight: partials[0], dBias: partials[1],
-                    center: center, rstd: s, shift: Vector(repeating: -sumG / n), slope: Vector(repeating: -sumGX / n))
-                VectorMath.forEachVector(columns, &step)
+                    x: x + r * columns, dy: dy + r * columns, weight: weight, dx: dx + r * columns,
+                    dWeight: partials[0], dBias: partials[1], center: Vector(repeating: mean[r]), rstd: s,
+                    shift: Vector(repeating: -sumG / n), slope: Vector(repeating: -sumGX / n))
+                if r + 1 < range.upperBound {
+                    // The next row's first pass (both sums in one pass over dy and x) runs with this row's
+                    // gradient pass, so its loads overlap this row's work.
+                    let (nextSum, nextCentered) = rowSums(r + 1)
+                    (sumG, centeredSum) = VectorMath.forEachVector(columns, &step, summing: nextSum, nextCentered)
+                } else {
+                    VectorMath.forEachVector(columns, &step)
+                }
             }
         }
     }

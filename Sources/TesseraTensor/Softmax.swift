@@ -11,11 +11,16 @@ extension Kernels {
         pool: ComputePool = .serial
     ) {
         forEachRowRange(rows: rows, columns: columns, pool: pool) { range in
+            guard let first = range.first else { return }
+            var shift = VectorMath.maximum(x + first * columns, count: columns)
             for r in range {
+                // The next row's maximum (its first pass, from memory) is taken in this row's exponential
+                // pass, so its loads overlap the exponentials; the scaling pass reads this row from L1.
                 let xr = x + r * columns, yr = y + r * columns
-                let shift = VectorMath.maximum(xr, count: columns)
-                let inverse = 1 / shiftedExponentialSum(xr, count: columns, shift: shift, storingInto: yr)
-                VectorMath.map(yr, into: yr, count: columns, Scaled(alpha: inverse))
+                let next = r + 1 < range.upperBound ? xr + columns : nil
+                let (sum, nextShift) = shiftedExponentials(xr, count: columns, shift: shift, into: yr, maximumOf: next)
+                VectorMath.map(yr, into: yr, count: columns, Scaled(alpha: 1 / sum))
+                shift = nextShift
             }
         }
     }
@@ -82,18 +87,35 @@ extension Kernels {
     static func shiftedExponentialSum(
         _ x: UnsafePointer<Float>, count: Int, shift: Float, storingInto y: UnsafeMutablePointer<Float>?
     ) -> Float {
+        if let y { return shiftedExponentials(x, count: count, shift: shift, into: y, maximumOf: nil).sum }
         var total = 0.0
         for blockStart in stride(from: 0, to: count, by: 1024) {
             let length = min(1024, count - blockStart)
-            if let y {
-                var step = ShiftedExponentials(x: x + blockStart, y: y + blockStart, shift: Vector(repeating: shift))
-                VectorMath.forEachVector(length, &step)
-                total += Double(step.sum.sum())
-            } else {
-                total += Double(VectorMath.reduce(count: length, ShiftedExponentialTerms(x: x + blockStart, shift: Vector(repeating: shift))))
-            }
+            total += Double(VectorMath.reduce(count: length, ShiftedExponentialTerms(x: x + blockStart, shift: Vector(repeating: shift))))
         }
         return Float(total)
+    }
+
+    /// Writes `e^(x[i] − shift)` into `y` (may alias `x`) and returns their sum, summed as
+    /// ``shiftedExponentialSum(_:count:shift:storingInto:)`` sums; with `next`, also max `next[0..<count]`
+    /// (−∞ without), taken in the same loops.
+    @inline(__always)
+    static func shiftedExponentials(
+        _ x: UnsafePointer<Float>, count: Int, shift: Float, into y: UnsafeMutablePointer<Float>,
+        maximumOf next: UnsafePointer<Float>?
+    ) -> (sum: Float, nextMaximum: Float) {
+        var total = 0.0, nextMaximum = -Float.infinity
+        for blockStart in stride(from: 0, to: count, by: 1024) {
+            let length = min(1024, count - blockStart)
+            var step = ShiftedExponentials(x: x + blockStart, y: y + blockStart, shift: Vector(repeating: shift))
+            if let next {
+                nextMaximum = max(nextMaximum, VectorMath.forEachVector(length, &step, maximumOf: next + blockStart))
+            } else {
+                VectorMath.forEachVector(length, &step)
+            }
+            total += Double(step.sum.sum())
+        }
+        return (Float(total), nextMaximum)
     }
 }
 

@@ -103,73 +103,129 @@ enum VectorMath {
     /// of a partial last vector beyond `lanes`.
     @inline(__always)
     static func reduce<Term: VectorTerm>(count: Int, _ term: Term) -> Float {
-        var a0 = Vector(), a1 = Vector(), a2 = Vector(), a3 = Vector()
-        var i = 0
-        while i + 4 * width <= count {
-            a0 += term(i, lanes: width)
-            a1 += term(i + width, lanes: width)
-            a2 += term(i + 2 * width, lanes: width)
-            a3 += term(i + 3 * width, lanes: width)
-            i += 4 * width
-        }
-        while i + width <= count {
-            a0 += term(i, lanes: width)
-            i += width
-        }
-        if i < count { a1 += term(i, lanes: count - i) }
-        return ((a0 + a1) + (a2 + a3)).sum()
+        var none = NoStep()
+        return forEachVector(count, &none, summing: term)
     }
 
-    /// ``reduce(count:_:)`` of two terms in one pass over `0..<count`: each sum is accumulated exactly as
-    /// `reduce` accumulates it alone (same lanes, same order), so the results are bit-identical to two calls,
-    /// but inputs the terms share stream through the cache once.
+    /// The sums of two terms in one pass over `0..<count`, so inputs the terms share stream through the
+    /// cache once. Each sum has one vector accumulator (``reduce(count:_:)`` has four), so its bits may
+    /// differ from `reduce`'s in the last place.
     @inline(__always)
     static func reduce<First: VectorTerm, Second: VectorTerm>(count: Int, _ first: First, _ second: Second) -> (Float, Float) {
-        var a0 = Vector(), a1 = Vector(), a2 = Vector(), a3 = Vector()
-        var b0 = Vector(), b1 = Vector(), b2 = Vector(), b3 = Vector()
-        var i = 0
-        while i + 4 * width <= count {
-            a0 += first(i, lanes: width)
-            b0 += second(i, lanes: width)
-            a1 += first(i + width, lanes: width)
-            b1 += second(i + width, lanes: width)
-            a2 += first(i + 2 * width, lanes: width)
-            b2 += second(i + 2 * width, lanes: width)
-            a3 += first(i + 3 * width, lanes: width)
-            b3 += second(i + 3 * width, lanes: width)
-            i += 4 * width
-        }
-        while i + width <= count {
-            a0 += first(i, lanes: width)
-            b0 += second(i, lanes: width)
-            i += width
-        }
-        if i < count {
-            a1 += first(i, lanes: count - i)
-            b1 += second(i, lanes: count - i)
-        }
-        return (((a0 + a1) + (a2 + a3)).sum(), ((b0 + b1) + (b2 + b3)).sum())
+        var none = NoStep()
+        return forEachVector(count, &none, summing: first, second)
     }
 
     /// max `p[0..<count]` (−∞ for an empty range).
     @inline(__always)
     static func maximum(_ p: UnsafePointer<Float>, count: Int) -> Float {
+        var none = NoStep()
+        return forEachVector(count, &none, maximumOf: p)
+    }
+
+    // Row pipelining. A row kernel's last pass over row r reads it from L1, while its first pass over
+    // row r + 1 reads from memory. Run apart, the core alternates between waiting on loads with little
+    // to compute and computing with the memory idle (the hardware prefetcher follows demand loads, so
+    // it stalls too). The fused loops below run the two passes together: the next row's loads are in
+    // flight while the current row computes and writes. Each sum keeps the lanes and order of the
+    // unfused reduction, so a row's bits do not depend on whether its first pass was fused.
+
+    /// Runs `step` over the vectors of `0..<count` (as ``forEachVector(_:_:)``) and returns, from the
+    /// same loop, ``reduce(count:_:)`` of `term` (bit-identical). The term is evaluated before the step at
+    /// the same offset, so the loads of a next row are issued first.
+    @inline(__always)
+    static func forEachVector<Step: VectorStep, Term: VectorTerm>(
+        _ count: Int, _ step: inout Step, summing term: Term
+    ) -> Float {
+        var a0 = Vector(), a1 = Vector(), a2 = Vector(), a3 = Vector()
+        // Wrapping index arithmetic (offsets stay below `count`): an overflow check ends each iteration
+        // with a branch, and the compiler then sinks the sums past the step and spills them.
+        var i = 0
+        while i &+ 4 &* width <= count {
+            a0 += term(i, lanes: width)
+            step(i, lanes: width)
+            a1 += term(i &+ width, lanes: width)
+            step(i &+ width, lanes: width)
+            a2 += term(i &+ 2 &* width, lanes: width)
+            step(i &+ 2 &* width, lanes: width)
+            a3 += term(i &+ 3 &* width, lanes: width)
+            step(i &+ 3 &* width, lanes: width)
+            i &+= 4 &* width
+        }
+        while i &+ width <= count {
+            a0 += term(i, lanes: width)
+            step(i, lanes: width)
+            i &+= width
+        }
+        if i < count {
+            a1 += term(i, lanes: count - i)
+            step(i, lanes: count - i)
+        }
+        return ((a0 + a1) + (a2 + a3)).sum()
+    }
+
+    /// Runs `step` over the vectors of `0..<count` and returns, from the same loop, the two sums of
+    /// ``reduce(count:_:_:)`` (bit-identical). Each term is evaluated before the step at the same offset, so
+    /// the loads of a next row are issued first.
+    @inline(__always)
+    static func forEachVector<Step: VectorStep, First: VectorTerm, Second: VectorTerm>(
+        _ count: Int, _ step: inout Step, summing first: First, _ second: Second
+    ) -> (Float, Float) {
+        // One accumulator per sum: the step's work per vector outlasts the add latency, and more
+        // accumulators beside a step's values spill to the stack.
+        var a = Vector(), b = Vector()
+        var i = 0
+        while i &+ width <= count {
+            a += first(i, lanes: width)
+            b += second(i, lanes: width)
+            step(i, lanes: width)
+            i &+= width
+        }
+        if i < count {
+            a += first(i, lanes: count - i)
+            b += second(i, lanes: count - i)
+            step(i, lanes: count - i)
+        }
+        return (a.sum(), b.sum())
+    }
+
+    /// Runs `step` over the vectors of `0..<count` and returns, from the same loop, max `p[0..<count]`
+    /// (−∞ for an empty range).
+    @inline(__always)
+    static func forEachVector<Step: VectorStep>(_ count: Int, _ step: inout Step, maximumOf p: UnsafePointer<Float>) -> Float {
         var m0 = Vector(repeating: -.infinity), m1 = m0
         var i = 0
-        while i + 2 * width <= count {
+        while i &+ 2 &* width <= count {
             m0 = maximum(m0, load(p + i))
-            m1 = maximum(m1, load(p + i + width))
-            i += 2 * width
+            step(i, lanes: width)
+            m1 = maximum(m1, load(p + (i &+ width)))
+            step(i &+ width, lanes: width)
+            i &+= 2 &* width
         }
-        while i + width <= count {
+        while i &+ width <= count {
             m0 = maximum(m0, load(p + i))
-            i += width
+            step(i, lanes: width)
+            i &+= width
         }
-        if i < count { m1 = maximum(m1, load(p + i, count: count - i, padding: -.infinity)) }
-        let m = maximum(m0, m1)
-        var result = m[0]
-        for lane in 1..<width where m[lane] > result { result = m[lane] }
-        return result
+        if i < count {
+            m1 = maximum(m1, load(p + i, count: count - i, padding: -.infinity))
+            step(i, lanes: count - i)
+        }
+        return maximum(of: maximum(m0, m1))
+    }
+
+    /// The largest lane of `v`, by halving (a lane-by-lane scan compiles to a chain of compares and
+    /// branches that costs a short row as much as its loads).
+    @inline(__always)
+    static func maximum(of v: Vector) -> Float {
+        @inline(__always) func larger<V: SIMD>(_ a: V, _ b: V) -> V where V.Scalar == Float {
+            var result = a
+            result.replace(with: b, where: b .> a)
+            return result
+        }
+        let eight = larger(v.lowHalf, v.highHalf), four = larger(eight.lowHalf, eight.highHalf)
+        let two = larger(four.lowHalf, four.highHalf)
+        return two[1] > two[0] ? two[1] : two[0]
     }
 
     /// Runs `step(offset, lanes)` over the vectors of `0..<count`: `lanes` is 16 except for a shorter
@@ -237,6 +293,11 @@ protocol VectorTerm {
 /// The work on the vector at `offset`.
 protocol VectorStep {
     mutating func callAsFunction(_ offset: Int, lanes: Int)
+}
+
+/// No work: the plain reductions are the fused loops with nothing to run beside them.
+struct NoStep: VectorStep {
+    @inline(__always) mutating func callAsFunction(_ offset: Int, lanes: Int) {}
 }
 
 /// The elements themselves.
