@@ -7,7 +7,7 @@
  * median over trials. `tessera bench collectives` times its own backends the same way (CollectiveTiming).
  *
  * Usage: mpi_allreduce [--trials N] [--nonblocking] BYTES...
- *   --trials N     timed trials per size (default 5; at most 3 from 64 MiB up)
+ *   --trials N     timed trials per size (default 5)
  *   --nonblocking  use MPI_Iallreduce and poll MPI_Test (for comparison with the blocking call)
  * Output (rank 0): one line per size: `BYTES SECONDS_PER_CALL ITERATIONS`.
  */
@@ -20,11 +20,6 @@
 static int iterations_for(long bytes) {
     long n = (64L << 20) / (bytes > 0 ? bytes : 1);
     return (int)(n < 1 ? 1 : (n > 1000 ? 1000 : n));
-}
-
-/* Fewer trials for buffers of 64 MiB and more, which take one call per trial. */
-static int trials_for(long bytes, int requested) {
-    return bytes >= (64L << 20) && requested > 3 ? 3 : requested;
 }
 
 static int compare(const void *a, const void *b) {
@@ -52,7 +47,7 @@ int main(int argc, char **argv) {
         if (strcmp(argv[a], "--trials") == 0 && a + 1 < argc) { requested_trials = atoi(argv[++a]); continue; }
         long bytes = atol(argv[a]);
         int count = (int)(bytes / sizeof(float));
-        int iterations = iterations_for(bytes), trials = trials_for(bytes, requested_trials);
+        int iterations = iterations_for(bytes), trials = requested_trials;
         float *buffer = malloc((size_t)count * sizeof(float) + 64);
         for (int i = 0; i < count; i++) buffer[i] = (float)((rank + i) % 7) * 0.25f;
         allreduce(buffer, count, nonblocking);

@@ -24,7 +24,7 @@ struct BenchCollectives: ParsableCommand {
     @Option(help: "Collectives: allReduce, allGather, reduceScatter, comma-separated.")
     var operations: String = "allReduce"
 
-    @Option(help: "Timed trials per point (MPI all-reduce: pairs with raw MPI_Allreduce), at most 3 from 64 MiB up (medians are reported).")
+    @Option(help: "Timed trials per point (MPI all-reduce: pairs with raw MPI_Allreduce; from 64 MiB up one call per trial, so more trials steady the large sizes) (medians are reported).")
     var trials: Int = 5
 
     @Option(help: "Measure only this backend (default: threads here and mpi through mpirun; mpi when started by mpirun).")

@@ -72,8 +72,6 @@ enum CollectiveTiming {
     /// The buffer actually measured for a requested size: whole floats that split evenly over the ranks.
     static func bytes(requested: Int, ranks: Int) -> Int { max(ranks, requested / 4 / ranks * ranks) * 4 }
 
-    /// Trials per point: as requested, but at most 3 from 64 MiB up (one call per trial) to keep the run short.
-    static func trials(bytes: Int, requested: Int) -> Int { bytes >= 64 << 20 ? min(requested, 3) : requested }
 
     /// One trial on every rank of `world` (collective): a barrier, then `iterations` calls; returns the
     /// slowest rank's seconds per call.
@@ -144,7 +142,6 @@ enum CollectiveTiming {
             let bytes = self.bytes(requested: requested, ranks: n)
             let count = bytes / 4
             let iterations = self.iterations(bytes: bytes)
-            let trials = self.trials(bytes: bytes, requested: trials)
             for operation in operations {
                 let (seconds, raw) = try time(operation, world: world, count: count, iterations: iterations, trials: trials)
                 samples.append(CollectiveSample(backend: backend, operation: operation, ranks: n, bytes: bytes,

@@ -15,7 +15,7 @@ struct CollectiveBenchReport: Codable {
     /// (its own launch, and paired with the MPI backend in the MPI backend's launch).
     func table(operations: [CollectiveBenchOperation]) -> String {
         var lines = [
-            "Collectives on \(machine); median of \(trials) trials (3 from 64 MiB) after a warm-up; a trial's time is the slowest rank's.",
+            "Collectives on \(machine); median of \(trials) trials after a warm-up; a trial's time is the slowest rank's.",
             "GB/s = 10⁹ bytes/s. algbw = bytes / time; busbw = algbw × 2(n−1)/n for all-reduce, × (n−1)/n for all-gather",
             "and reduce-scatter (nccl-tests, doc/PERFORMANCE.md). memcpy: every rank copies the same bytes at once (GB/s per rank).",
             "bound: the threads backend's traffic as memcpys at that rate (all-reduce (3n−1)/2n, all-gather 1, reduce-scatter",
