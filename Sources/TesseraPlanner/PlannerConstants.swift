@@ -30,8 +30,9 @@ public enum PlannerConstants {
     /// Fraction of the dense peak rate that large matrix products (many waves of tiles; ``matmulTile``) reach
     /// inside a training or serving step on a GPU: one value for every model, layout and GPU. It is the one constant
     /// fitted to data: a round value chosen once against Narayanan et al. 2021 Table 1 as a whole, by the
-    /// predicted/published TFLOP/s ratios alone (with it their geometric mean is 1.01; it was 0.65 before the last
-    /// wave's tail was modeled, which took 4.5% off the predictions), never by where layouts rank; the other terms
+    /// predicted/published TFLOP/s ratios alone (with it their geometric mean is 1.004 since each row's launch
+    /// recipe and PyTorch DDP's overlap are modeled, 1.01 before; it was 0.65 before the last wave's tail was
+    /// modeled, which took 4.5% off the predictions), never by where layouts rank; the other terms
     /// (communication, bubbles, wave tails, element-wise and attention traffic) come from link, SM and memory
     /// figures. For reference, large cuBLAS GEMMs alone reach 80-90% of peak; the gap is kernel launch gaps, the
     /// depth of each product and the unfused small operations of a real step. The CPU profile overrides it with 1.0
