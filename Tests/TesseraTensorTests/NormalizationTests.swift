@@ -13,14 +13,7 @@ import TesseraTensor
         let reference = { (x: [Double], w: [Double], b: [Double]) in Reference.layerNorm(x, weight: w, bias: b, epsilon: 1e-5) }
         Comparison.expectClose(y.scalars, reference(x.doubles, weight.doubles, bias.doubles), "layerNorm")
 
-        let (dx, dWeight, dBias) = try Tensor.layerNormBackward(dy, x: x, weight: weight, mean: mean, rstd: rstd, pool: pool)
-        let loss = { (x: [Double], w: [Double], b: [Double]) in Comparison.weightedSum(reference(x, w, b), dy.doubles) }
-        Comparison.expectClose(dx.scalars, Comparison.numericalGradient(at: x.doubles) { loss($0, weight.doubles, bias.doubles) }, "layerNorm dx")
-        Comparison.expectClose(dWeight.scalars, Comparison.numericalGradient(at: weight.doubles) { loss(x.doubles, $0, bias.doubles) }, "layerNorm dWeight")
-        Comparison.expectClose(dBias.scalars, Comparison.numericalGradient(at: bias.doubles) { loss(x.doubles, weight.doubles, $0) }, "layerNorm dBias")
-
-        let serial = try Tensor.layerNormBackward(dy, x: x, weight: weight, mean: mean, rstd: rstd)
-        #expect(serial.dx == dx && serial.dWeight == dWeight && serial.dBias == dBias, "the pool changed the bits")
+        try expectLayerNormBackward(dy, x: x, weight: weight, bias: bias, mean: mean, rstd: rstd, pool: pool)
         #expect(try x.layerNorm(weight: weight, bias: bias).output == y)
     }
 
@@ -60,4 +53,18 @@ import TesseraTensor
         for i in 0..<rows * columns { expected[i % columns] += dys[i] * normalized[i] }
         Comparison.expectClose(serial.dWeight.scalars, expected, "dWeight over 600 rows")
     }
+}
+
+/// LayerNorm's backward pass of `dy` on `pool`: dx, dWeight and dBias against finite differences of the float64
+/// reference (ε = 1e-5), and the same bits as the serial pool's.
+func expectLayerNormBackward(_ dy: Tensor, x: Tensor, weight: Tensor, bias: Tensor, mean: Tensor, rstd: Tensor,
+                             pool: ComputePool) throws {
+    let reference = { (x: [Double], w: [Double], b: [Double]) in Reference.layerNorm(x, weight: w, bias: b, epsilon: 1e-5) }
+    let (dx, dWeight, dBias) = try Tensor.layerNormBackward(dy, x: x, weight: weight, mean: mean, rstd: rstd, pool: pool)
+    let loss = { (x: [Double], w: [Double], b: [Double]) in Comparison.weightedSum(reference(x, w, b), dy.doubles) }
+    Comparison.expectClose(dx.scalars, Comparison.numericalGradient(at: x.doubles) { loss($0, weight.doubles, bias.doubles) }, "layerNorm dx")
+    Comparison.expectClose(dWeight.scalars, Comparison.numericalGradient(at: weight.doubles) { loss(x.doubles, $0, bias.doubles) }, "layerNorm dWeight")
+    Comparison.expectClose(dBias.scalars, Comparison.numericalGradient(at: bias.doubles) { loss(x.doubles, weight.doubles, $0) }, "layerNorm dBias")
+    let serial = try Tensor.layerNormBackward(dy, x: x, weight: weight, mean: mean, rstd: rstd)
+    #expect(serial.dx == dx && serial.dWeight == dWeight && serial.dBias == dBias, "the pool changed the bits")
 }
