@@ -76,7 +76,7 @@ struct BenchMesh: ParsableCommand {
         let fullOptimizer = Double(single.metrics.last?.memory?.first?.optimizerBytes ?? 0)
         let shardedOptimizer = (zero.metrics.last?.memory ?? []).map { Double($0.optimizerBytes) }
         let worstShard = shardedOptimizer.max() ?? 0
-        let equal = zip(data.losses, single.losses).allSatisfy { abs($0 - $1) <= 1e-4 * abs($1) }
+        let equal = data.lossesMatch(single)
 
         print("Data parallelism and ZeRO-1 on one machine: \(config) (\(model.parameterCount) parameters), \(batch) × \(sequenceLength) tokens"
               + " per step, micro-batch \(microBatchSize), fp32, AdamW; threads backend")

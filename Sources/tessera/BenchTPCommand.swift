@@ -42,7 +42,7 @@ struct BenchTP: ParsableCommand {
         print("| layout | ranks × BLAS threads | tokens/s | step s | communication s/step | losses equal |")
         print("|---|---|---:|---:|---:|---|")
         print("| tp=1 | 1 × \(tp) | \(TrainingBenchmark.fixed(single.tokensPerSecond, 1)) | \(TrainingBenchmark.fixed(single.medianStepSeconds, 3)) | 0 | |")
-        let equal = zip(split.losses, single.losses).allSatisfy { abs($0 - $1) <= 1e-4 * abs($1) }
+        let equal = split.lossesMatch(single)
         print("| tp=\(tp)\(sequenceParallel ? " + sp" : "") | \(tp) × 1 | \(TrainingBenchmark.fixed(split.tokensPerSecond, 1)) | \(TrainingBenchmark.fixed(split.medianStepSeconds, 3))"
               + " | \(TrainingBenchmark.fixed(communication, 3)) | \(equal ? "yes" : "NO") |")
         print("")

@@ -52,16 +52,14 @@ struct BenchTrain: ParsableCommand {
             TrainingBenchmark.resetPeakResident()
             let layout = try ParallelConfig(dp: dp, microBatchSize: batch / dp)
             let run = try TrainingBenchmark.measure(shape, parallel: layout, blasThreads: threads / dp, warmup: warmup, steps: steps, progress: log)
-            // The same model, data and optimizer: only the order of the gradient sums differs.
-            let equal = zip(run.losses, tessera.losses).allSatisfy { abs($0 - $1) <= 1e-4 * max(1, abs($1)) }
-            dataParallel = (run, TrainingBenchmark.peakResidentBytes(), equal)
+            dataParallel = (run, TrainingBenchmark.peakResidentBytes(), run.lossesMatch(tessera))
         }
         let peer = noPeer ? nil : try runPeer(log: log)
         // Sampled before and after both runs, so a machine that got busier or quieter meanwhile shows in the limit too.
         sgemmRates += TrainingBenchmark.sgemmSamples(m: m, n: n, k: k, threads: threads)
         let sgemm = TrainingBenchmark.median(sgemmRates)
 
-        let tesseraFlops = shape.flopsPerStep / tessera.medianStepSeconds / 1e9
+        let tesseraFlops = shape.gigaflops(stepSeconds: tessera.medianStepSeconds)
         let best = max(tessera.tokensPerSecond, dataParallel?.run.tokensPerSecond ?? 0)
         print("Training throughput: \(config)\(layers.map { " (\($0) layers)" } ?? "") (\(model.parameterCount) parameters),"
               + " \(batch) × \(sequenceLength) tokens per step, fp32, AdamW, \(threads) threads")
@@ -72,7 +70,7 @@ struct BenchTrain: ParsableCommand {
         print("| implementation | tokens/s | step s | model GFLOP/s | % of sgemm | peak RSS MiB |")
         print("|---|---:|---:|---:|---:|---:|")
         func row(_ name: String, tokensPerSecond: Double, stepSeconds: Double, peak: Int) {
-            let flops = shape.flopsPerStep / stepSeconds / 1e9
+            let flops = shape.gigaflops(stepSeconds: stepSeconds)
             print("| \(name) | \(TrainingBenchmark.fixed(tokensPerSecond, 1)) | \(TrainingBenchmark.fixed(stepSeconds, 3)) | \(TrainingBenchmark.fixed(flops, 1)) | \(TrainingBenchmark.fixed(100 * flops / sgemm, 1)) | \(peak / 1_048_576) |")
         }
         row("Tessera, 1 rank × \(threads) BLAS threads", tokensPerSecond: tessera.tokensPerSecond, stepSeconds: tessera.medianStepSeconds, peak: tesseraPeak)
@@ -91,7 +89,7 @@ struct BenchTrain: ParsableCommand {
                   + "; best on these \(threads) cores \(TrainingBenchmark.fixed(best / peer.tokensPerSecond, 2))× (target ≥ 1.2×)")
         }
         print("Tessera model FLOP/s / sgemm: \(TrainingBenchmark.fixed(100 * tesseraFlops / sgemm, 1))% at 1 rank"
-              + (dataParallel.map { ", \(TrainingBenchmark.fixed(100 * shape.flopsPerStep / $0.run.medianStepSeconds / 1e9 / sgemm, 1))% at dp=\(dp)" } ?? "")
+              + (dataParallel.map { ", \(TrainingBenchmark.fixed(100 * shape.gigaflops(stepSeconds: $0.run.medianStepSeconds) / sgemm, 1))% at dp=\(dp)" } ?? "")
               + " (target ≥ 80%)")
         if let dataParallel {
             print("dp=\(dp) losses equal to the 1-rank run's within 1e-4 relative: \(dataParallel.lossesEqual ? "yes" : "NO")")
@@ -111,7 +109,7 @@ struct BenchTrain: ParsableCommand {
                 object["tessera_data_parallel"] = [
                     "dp": dp, "blas_threads_per_rank": threads / dp, "step_seconds": run.stepSeconds,
                     "median_step_seconds": run.medianStepSeconds, "tokens_per_second": run.tokensPerSecond,
-                    "model_gflops": shape.flopsPerStep / run.medianStepSeconds / 1e9, "peak_resident_bytes": peak,
+                    "model_gflops": shape.gigaflops(stepSeconds: run.medianStepSeconds), "peak_resident_bytes": peak,
                     "losses": run.losses, "losses_equal_to_one_rank": equal]
             }
             if let peer {

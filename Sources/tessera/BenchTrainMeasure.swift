@@ -53,6 +53,12 @@ enum TrainingBenchmark {
 
         var medianStepSeconds: Double { median(stepSeconds) }
         var tokensPerSecond: Double { Double(tokensPerStep) / medianStepSeconds }
+
+        /// Whether every step's loss equals `reference`'s within 1e-4 relative: the same model, data and optimizer
+        /// on another layout, where only the order of cross-rank sums differs.
+        func lossesMatch(_ reference: Run) -> Bool {
+            zip(losses, reference.losses).allSatisfy { abs($0 - $1) <= 1e-4 * abs($1) }
+        }
     }
 
     /// The shape being trained.
@@ -71,6 +77,9 @@ enum TrainingBenchmark {
             let n = Double(config.parameterCount), l = Double(config.layers), h = Double(config.hiddenSize)
             return Double(tokensPerStep) * (6 * n + 12 * l * h * Double(sequenceLength))
         }
+
+        /// Model GFLOP/s of a step that took `stepSeconds`.
+        func gigaflops(stepSeconds: Double) -> Double { flopsPerStep / stepSeconds / 1e9 }
 
         var formula: String { "tokens × (6·N + 12·L·h·T) with N = \(config.parameterCount), L = \(config.layers), h = \(config.hiddenSize), T = \(sequenceLength)" }
     }
