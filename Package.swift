@@ -3,6 +3,7 @@ import PackageDescription
 
 // Layering: each target imports only targets listed before it.
 //   CBLAS, CMPI               C interop (system libraries with shim headers)
+//   CIntrinsics               compiler builtins Swift cannot spell (cache prefetch), as inline C
 //   TesseraFiles              atomic file writes (no dependencies, so every layer can write files)
 //   TesseraTensor             tensors, dtypes, kernels, deterministic RNG
 //   TesseraCollectives        Communicator, threads and MPI backends, DeviceMesh, ProcessGroups
@@ -27,8 +28,9 @@ let package = Package(
     targets: [
         .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CMPI", pkgConfig: "ompi-c", providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]),
+        .systemLibrary(name: "CIntrinsics"),
         .target(name: "TesseraFiles"),
-        .target(name: "TesseraTensor", dependencies: ["CBLAS"]),
+        .target(name: "TesseraTensor", dependencies: ["CBLAS", "CIntrinsics"]),
         .target(name: "TesseraCollectives", dependencies: ["CMPI", "TesseraTensor"]),
         .target(name: "TesseraFormats", dependencies: ["TesseraFiles", "TesseraTensor"]),
         .target(name: "TesseraNN", dependencies: ["TesseraTensor"]),

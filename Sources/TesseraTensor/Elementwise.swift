@@ -20,8 +20,30 @@ extension Kernels {
         pool: ComputePool = .serial
     ) {
         RowBlocks.sumColumns(rows: rows, columns: columns, into: [dBias], pool: pool) { range, partials in
-            let partial = partials[0]
-            for r in range { VectorMath.map(partial, dy + r * columns, into: partial, count: columns, Sum()) }
+            sumRows(dy, rows: range, columns: columns, into: partials[0])
+        }
+    }
+
+    /// Adds rows `rows` of `[_, columns]` `x` into `sum` (`[columns]`), the first half of the rows into `sum`
+    /// and the second half into a scratch row walked beside it, then the scratch into `sum`.
+    ///
+    /// One core reading one stream gets about half the bandwidth it gets reading several (its
+    /// prefetchers follow each stream only so far ahead); two halves read side by side measured 22–35 %
+    /// faster than one pass (AMD EPYC, 1 and 2 threads, 64 MiB).
+    private static func sumRows(_ x: UnsafePointer<Float>, rows: Range<Int>, columns: Int, into sum: UnsafeMutablePointer<Float>) {
+        let half = (rows.count + 1) / 2
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: columns) { scratch in
+            let second = scratch.baseAddress!
+            second.initialize(repeating: 0, count: columns)
+            for r in rows.lowerBound..<(rows.lowerBound + half) {
+                if r + half < rows.upperBound {
+                    var step = TwoRowSums(first: sum, second: second, firstRow: x + r * columns, secondRow: x + (r + half) * columns)
+                    VectorMath.forEachVector(columns, &step)
+                } else {
+                    VectorMath.map(sum, x + r * columns, into: sum, count: columns, Sum())
+                }
+            }
+            VectorMath.map(sum, second, into: sum, count: columns, Sum())
         }
     }
 
@@ -85,5 +107,16 @@ extension Kernels {
     static func forEachRowRange(rows: Int, columns: Int, pool: ComputePool, _ body: (Range<Int>) -> Void) {
         let perRow = max(1, columns)
         pool.forEachRange(count: rows, alignment: 1, minimumPerPart: max(1, pool.minimumElementsPerThread / perRow), body)
+    }
+}
+
+/// `first += firstRow` and `second += secondRow`, a vector of each.
+private struct TwoRowSums: VectorStep {
+    let first: UnsafeMutablePointer<Float>, second: UnsafeMutablePointer<Float>
+    let firstRow: UnsafePointer<Float>, secondRow: UnsafePointer<Float>
+
+    @inline(__always) mutating func callAsFunction(_ c: Int, lanes: Int) {
+        VectorMath.store(VectorMath.load(first + c, count: lanes) + VectorMath.load(firstRow + c, count: lanes), first + c, count: lanes)
+        VectorMath.store(VectorMath.load(second + c, count: lanes) + VectorMath.load(secondRow + c, count: lanes), second + c, count: lanes)
     }
 }

@@ -90,6 +90,16 @@ import TesseraTensor
         #expect(dBias == serial, "the pool changed the bits")
     }
 
+    /// Bias backward reads each row block's two halves side by side; with integer rows the sums are
+    /// exact, so a row counted twice or skipped (an odd half, a one-row block) changes the result.
+    @Test(arguments: Fixtures.pools, [1, 2, 3, 16, 17, 31, 33, 100, 1001])
+    func biasBackwardCountsEveryRowOnce(pool: ComputePool, rows: Int) throws {
+        let columns = 21
+        let dy = try Tensor(shape: [rows, columns], scalars: (0..<rows * columns).map { Float($0 / columns + 1) })
+        let dBias = try Tensor.biasBackward(dy, pool: pool)
+        #expect(dBias.scalars == [Float](repeating: Float(rows * (rows + 1) / 2), count: columns))
+    }
+
     @Test(arguments: Fixtures.pools)
     func vectorUtilities(pool: ComputePool) {
         let a = Fixtures.values(1000, stream: "util.a"), b = Fixtures.values(1000, stream: "util.b")
