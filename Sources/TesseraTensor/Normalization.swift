@@ -11,9 +11,7 @@ extension Kernels {
     ) {
         let n = Float(columns)
         forEachRowRange(rows: rows, columns: columns, pool: pool) { range in
-            guard let first = range.first else { return }
-            var rowSum = VectorMath.sum(x + first * columns, count: columns)
-            for r in range {
+            VectorMath.pipelineRows(range, count: columns, firstPass: { Elements(p: x + $0 * columns) }) { r, rowSum in
                 // The row is in L1 from its first pass (fused into the previous row's output pass), so
                 // the two-pass variance, which has no cancellation, reads memory once.
                 let xr = x + r * columns
@@ -22,12 +20,7 @@ extension Kernels {
                 let s = 1 / (variance + epsilon).squareRoot()
                 mean[r] = m
                 rstd[r] = s
-                var step = LayerNormOutput(x: xr, weight: weight, bias: bias, y: y + r * columns, center: Vector(repeating: m), rstd: s)
-                if r + 1 < range.upperBound {
-                    rowSum = VectorMath.forEachVector(columns, &step, summing: Elements(p: xr + columns))
-                } else {
-                    VectorMath.forEachVector(columns, &step)
-                }
+                return LayerNormOutput(x: xr, weight: weight, bias: bias, y: y + r * columns, center: Vector(repeating: m), rstd: s)
             }
         }
     }
@@ -51,24 +44,15 @@ extension Kernels {
                         Prefetching(CenteredTripleProducts(a: dyr, b: weight, x: xr, center: Vector(repeating: mean[r])),
                                     streams: dyr, xr))
             }
-            guard let first = range.first else { return }
-            let (sumTerm, centeredTerm) = rowSums(first)
-            var (sumG, centeredSum) = VectorMath.reduce(count: columns, sumTerm, centeredTerm)
-            for r in range {
+            // The next row's first pass (both sums in one pass over dy and x) runs with this row's gradient
+            // pass, so its loads overlap this row's work.
+            VectorMath.pipelineRows(range, count: columns, firstPass: rowSums) { r, sums in
+                let (sumG, centeredSum) = sums
                 let s = rstd[r]
-                let sumGX = centeredSum * s
-                var step = LayerNormGradient(
+                return LayerNormGradient(
                     x: x + r * columns, dy: dy + r * columns, weight: weight, dx: dx + r * columns,
                     dWeight: partials[0], dBias: partials[1], center: Vector(repeating: mean[r]), rstd: s,
-                    shift: Vector(repeating: -sumG / n), slope: Vector(repeating: -sumGX / n))
-                if r + 1 < range.upperBound {
-                    // The next row's first pass (both sums in one pass over dy and x) runs with this row's
-                    // gradient pass, so its loads overlap this row's work.
-                    let (nextSum, nextCentered) = rowSums(r + 1)
-                    (sumG, centeredSum) = VectorMath.forEachVector(columns, &step, summing: nextSum, nextCentered)
-                } else {
-                    VectorMath.forEachVector(columns, &step)
-                }
+                    shift: Vector(repeating: -sumG / n), slope: Vector(repeating: -centeredSum * s / n))
             }
         }
     }
@@ -82,11 +66,10 @@ extension Kernels {
     ) {
         let n = Float(columns)
         forEachRowRange(rows: rows, columns: columns, pool: pool) { range in
-            for r in range {
-                let xr = x + r * columns
-                let s = 1 / (VectorMath.dot(xr, xr, count: columns) / n + epsilon).squareRoot()
+            VectorMath.pipelineRows(range, count: columns, firstPass: { Products(a: x + $0 * columns, b: x + $0 * columns) }) { r, squares in
+                let s = 1 / (squares / n + epsilon).squareRoot()
                 rstd[r] = s
-                VectorMath.map(xr, weight, into: y + r * columns, count: columns, ScaledProduct(scale: s))
+                return RMSNormOutput(x: x + r * columns, weight: weight, y: y + r * columns, rstd: s)
             }
         }
     }
@@ -101,13 +84,15 @@ extension Kernels {
     ) {
         let n = Float(columns)
         RowBlocks.sumColumns(rows: rows, columns: columns, into: [dWeight], pool: pool) { range, partials in
-            for r in range {
-                let xr = x + r * columns, dyr = dy + r * columns
+            /// Σ dy·w·x of row `r`, the first pass over it.
+            func rowSum(_ r: Int) -> Prefetching<CenteredTripleProducts> {
+                let dyr = dy + r * columns, xr = x + r * columns
+                return Prefetching(CenteredTripleProducts(a: dyr, b: weight, x: xr, center: Vector()), streams: dyr, xr)
+            }
+            VectorMath.pipelineRows(range, count: columns, firstPass: rowSum) { r, dot in
                 let s = rstd[r]
-                let dot = VectorMath.reduce(count: columns, CenteredTripleProducts(a: dyr, b: weight, x: xr, center: Vector()))
-                var step = RMSNormGradient(x: xr, dy: dyr, weight: weight, dx: dx + r * columns, dWeight: partials[0],
-                                           rstd: s, slope: Vector(repeating: -dot * s * s * s / n))
-                VectorMath.forEachVector(columns, &step)
+                return RMSNormGradient(x: x + r * columns, dy: dy + r * columns, weight: weight, dx: dx + r * columns,
+                                       dWeight: partials[0], rstd: s, slope: Vector(repeating: -dot * s * s * s / n))
             }
         }
     }
@@ -128,12 +113,6 @@ private struct CenteredTripleProducts: VectorTerm {
     @inline(__always) func callAsFunction(_ i: Int, lanes: Int) -> Vector {
         VectorMath.load(a + i, count: lanes) * VectorMath.load(b + i, count: lanes) * (VectorMath.load(x + i, count: lanes) - center)
     }
-}
-
-/// `x·scale·w` from `(x, w)`.
-private struct ScaledProduct: VectorFunction2 {
-    let scale: Float
-    @inline(__always) func callAsFunction(_ x: Vector, _ w: Vector) -> Vector { x * scale * w }
 }
 
 /// One row's `y = (x − mean)·rstd·weight + bias`.
@@ -175,6 +154,7 @@ private struct RMSNormGradient: VectorStep {
     let rstd: Float, slope: Vector
 
     @inline(__always) mutating func callAsFunction(_ c: Int, lanes: Int) {
+        VectorMath.prefetchForWriting(dx + c)  // much work per byte, as LayerNormGradient
         let v = VectorMath.load(x + c, count: lanes), g = VectorMath.load(dy + c, count: lanes)
         VectorMath.store((g * VectorMath.load(weight + c, count: lanes) * rstd).addingProduct(v, slope), dx + c, count: lanes)
         VectorMath.store(VectorMath.load(dWeight + c, count: lanes).addingProduct(g, v * rstd), dWeight + c, count: lanes)
@@ -193,5 +173,14 @@ private struct Prefetching<Term: VectorTerm>: VectorTerm {
         VectorMath.prefetch(first + i)
         VectorMath.prefetch(second + i)
         return term(i, lanes: lanes)
+    }
+}
+
+/// One row's `y = x·rstd·weight`.
+private struct RMSNormOutput: VectorStep {
+    let x: UnsafePointer<Float>, weight: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, rstd: Float
+
+    @inline(__always) mutating func callAsFunction(_ c: Int, lanes: Int) {
+        VectorMath.store(VectorMath.load(x + c, count: lanes) * rstd * VectorMath.load(weight + c, count: lanes), y + c, count: lanes)
     }
 }

@@ -156,6 +156,46 @@ enum VectorMath {
     // flight while the current row computes and writes. Each sum keeps the lanes and order of the
     // unfused reduction, so a row's bits do not depend on whether its first pass was fused.
 
+    /// Runs a two-pass row kernel over `rows` with each row's last pass fused with the next row's first.
+    /// `firstPass(r)` is the term whose sum over `0..<count` row `r`'s last pass needs, and
+    /// `lastPass(r, sum)` is that pass. Every sum is bit-identical to ``reduce(count:_:)`` of its term.
+    @inline(__always)
+    static func pipelineRows<Term: VectorTerm, Step: VectorStep>(
+        _ rows: Range<Int>, count: Int, firstPass: (Int) -> Term, lastPass: (_ row: Int, _ sum: Float) -> Step
+    ) {
+        guard let first = rows.first else { return }
+        var sum = reduce(count: count, firstPass(first))
+        for r in rows {
+            var step = lastPass(r, sum)
+            if r + 1 < rows.upperBound {
+                sum = forEachVector(count, &step, summing: firstPass(r + 1))
+            } else {
+                forEachVector(count, &step)
+            }
+        }
+    }
+
+    /// ``pipelineRows(_:count:firstPass:lastPass:)`` for a first pass of two sums (each bit-identical to
+    /// ``reduce(count:_:_:)``).
+    @inline(__always)
+    static func pipelineRows<First: VectorTerm, Second: VectorTerm, Step: VectorStep>(
+        _ rows: Range<Int>, count: Int, firstPass: (Int) -> (First, Second),
+        lastPass: (_ row: Int, _ sums: (Float, Float)) -> Step
+    ) {
+        guard let first = rows.first else { return }
+        let (firstTerm, secondTerm) = firstPass(first)
+        var sums = reduce(count: count, firstTerm, secondTerm)
+        for r in rows {
+            var step = lastPass(r, sums)
+            if r + 1 < rows.upperBound {
+                let (nextFirst, nextSecond) = firstPass(r + 1)
+                sums = forEachVector(count, &step, summing: nextFirst, nextSecond)
+            } else {
+                forEachVector(count, &step)
+            }
+        }
+    }
+
     /// Runs `step` over the vectors of `0..<count` (as ``forEachVector(_:_:)``) and returns, from the
     /// same loop, ``reduce(count:_:)`` of `term` (bit-identical). The term is evaluated before the step at
     /// the same offset, so the loads of a next row are issued first.

@@ -23,17 +23,7 @@ import TesseraTensor
         let x = Fixtures.tensor([rows, columns], stream: "rms.x", scale: 2, offset: 1)
         let weight = Fixtures.tensor([columns], stream: "rms.w", offset: 1)
         let dy = Fixtures.tensor([rows, columns], stream: "rms.dy")
-        let (y, rstd) = try x.rmsNorm(weight: weight, epsilon: 1e-6, pool: pool)
-        let reference = { (x: [Double], w: [Double]) in Reference.rmsNorm(x, weight: w, epsilon: 1e-6) }
-        Comparison.expectClose(y.scalars, reference(x.doubles, weight.doubles), "rmsNorm")
-
-        let (dx, dWeight) = try Tensor.rmsNormBackward(dy, x: x, weight: weight, rstd: rstd, pool: pool)
-        let loss = { (x: [Double], w: [Double]) in Comparison.weightedSum(reference(x, w), dy.doubles) }
-        Comparison.expectClose(dx.scalars, Comparison.numericalGradient(at: x.doubles) { loss($0, weight.doubles) }, "rmsNorm dx")
-        Comparison.expectClose(dWeight.scalars, Comparison.numericalGradient(at: weight.doubles) { loss(x.doubles, $0) }, "rmsNorm dWeight")
-
-        let serial = try Tensor.rmsNormBackward(dy, x: x, weight: weight, rstd: rstd)
-        #expect(serial.dx == dx && serial.dWeight == dWeight, "the pool changed the bits")
+        try expectRMSNorm(x, weight: weight, dy: dy, pool: pool)
     }
 
     /// Weight gradients sum many rows in blocks; over 600 rows the sum must stay accurate and
@@ -67,4 +57,30 @@ func expectLayerNormBackward(_ dy: Tensor, x: Tensor, weight: Tensor, bias: Tens
     Comparison.expectClose(dBias.scalars, Comparison.numericalGradient(at: bias.doubles) { loss(x.doubles, weight.doubles, $0) }, "layerNorm dBias")
     let serial = try Tensor.layerNormBackward(dy, x: x, weight: weight, mean: mean, rstd: rstd)
     #expect(serial.dx == dx && serial.dWeight == dWeight && serial.dBias == dBias, "the pool changed the bits")
+}
+
+/// RMSNorm (ε = 1e-6) of `x` on `pool` against the float64 reference, in place and into a new tensor; its backward
+/// pass of `dy` (dx, dWeight) against finite differences, with the same bits as the serial pool's.
+func expectRMSNorm(_ x: Tensor, weight: Tensor, dy: Tensor, pool: ComputePool) throws {
+    let (rows, columns) = (x.shape[0], x.shape[1])
+    let (y, rstd) = try x.rmsNorm(weight: weight, epsilon: 1e-6, pool: pool)
+    let reference = { (x: [Double], w: [Double]) in Reference.rmsNorm(x, weight: w, epsilon: 1e-6) }
+    Comparison.expectClose(y.scalars, reference(x.doubles, weight.doubles), "rmsNorm")
+    var inPlace = x, inPlaceRstd = rstd
+    inPlace.withUnsafeMutableBufferPointer { p in
+        weight.withUnsafeBufferPointer { w in
+            inPlaceRstd.withUnsafeMutableBufferPointer { s in
+                Kernels.rmsNorm(p.baseAddress!, weight: w.baseAddress!, into: p.baseAddress!, rstd: s.baseAddress!,
+                                rows: rows, columns: columns, epsilon: 1e-6, pool: pool)
+            }
+        }
+    }
+    #expect(inPlace == y && inPlaceRstd == rstd, "rmsNorm in place differs")
+
+    let (dx, dWeight) = try Tensor.rmsNormBackward(dy, x: x, weight: weight, rstd: rstd, pool: pool)
+    let loss = { (x: [Double], w: [Double]) in Comparison.weightedSum(reference(x, w), dy.doubles) }
+    Comparison.expectClose(dx.scalars, Comparison.numericalGradient(at: x.doubles) { loss($0, weight.doubles) }, "rmsNorm dx")
+    Comparison.expectClose(dWeight.scalars, Comparison.numericalGradient(at: weight.doubles) { loss(x.doubles, $0) }, "rmsNorm dWeight")
+    let serial = try Tensor.rmsNormBackward(dy, x: x, weight: weight, rstd: rstd)
+    #expect(serial.dx == dx && serial.dWeight == dWeight, "the pool changed the bits")
 }

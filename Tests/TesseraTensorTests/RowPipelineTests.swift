@@ -2,8 +2,8 @@ import Foundation
 import Testing
 import TesseraTensor
 
-/// LayerNorm and softmax take each row's first pass (its sum or maximum) inside the previous row's last
-/// pass. These tests give every row its own scale and offset, so a row that used a neighbour's statistics
+/// LayerNorm, RMSNorm and softmax take each row's first pass (its sums or maximum) inside the previous row's
+/// last pass. These tests give every row its own scale and offset, so a row that used a neighbour's statistics
 /// would be far off; widths that are not multiples of 16 (and a softmax wider than its 1024-element sum
 /// blocks) exercise the partial vectors of the fused loops, and the split pool starts pipelines mid-tensor.
 @Suite struct RowPipelineTests {
@@ -88,5 +88,14 @@ import TesseraTensor
         #expect(inPlace == y && inPlaceMean == mean && inPlaceRstd == rstd, "layerNorm in place differs")
 
         try expectLayerNormBackward(dy, x: x, weight: weight, bias: bias, mean: mean, rstd: rstd, pool: pool)
+    }
+
+    /// From 2 columns: with one, dx = dy·w·rstd·ε/(x² + ε) is a float32 cancellation far below the tolerance.
+    @Test(arguments: Fixtures.pools, [2, 17, 33])
+    func rmsNormRowsKeepTheirOwnStatistics(pool: ComputePool, columns: Int) throws {
+        let x = Self.rowVaried(columns: columns, stream: "pipeline.rms.\(columns)") { r in 2 * Float(r) - 5 }
+        let weight = Fixtures.tensor([columns], stream: "pipeline.rms.w", offset: 1)
+        let dy = Fixtures.tensor([Self.rows, columns], stream: "pipeline.rms.dy")
+        try expectRMSNorm(x, weight: weight, dy: dy, pool: pool)
     }
 }
