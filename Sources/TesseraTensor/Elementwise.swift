@@ -28,7 +28,7 @@ extension Kernels {
     /// and the second half into a scratch row walked beside it, then the scratch into `sum`.
     ///
     /// One core reading one stream gets about half the bandwidth it gets reading several (its
-    /// prefetchers follow each stream only so far ahead); two halves read side by side measured 22–35 %
+    /// prefetchers follow each stream only so far ahead); two halves read side by side measured 17–35 %
     /// faster than one pass (AMD EPYC, 1 and 2 threads, 64 MiB).
     private static func sumRows(_ x: UnsafePointer<Float>, rows: Range<Int>, columns: Int, into sum: UnsafeMutablePointer<Float>) {
         let half = (rows.count + 1) / 2
