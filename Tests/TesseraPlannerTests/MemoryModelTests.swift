@@ -5,6 +5,16 @@ import TesseraPlanner
 @Suite struct MemoryModelTests {
     let catalog = try! Catalog.bundled()
 
+    /// A GPT (vocabulary 51,200, sequence 2048) and its training cost model on `devices` A100s.
+    func gptOnA100(hiddenSize: Int, layers: Int, heads: Int, devices: Int, globalBatchSize: Int) throws
+        -> (ModelArchitecture, TrainingCostModel) {
+        let model = ModelArchitecture.gpt(name: "gpt", hiddenSize: hiddenSize, layers: layers, heads: heads,
+                                          vocabularySize: 51200, sequenceLength: 2048)
+        let job = TrainingJob(model: model, accelerator: try catalog.accelerator(named: "a100"), devices: devices,
+                              sequenceLength: 2048, globalBatchSize: globalBatchSize)
+        return (model, TrainingCostModel(job: job))
+    }
+
     /// GPT-3 175B holds ≈ 350 GB of FP16 weights (174.6B parameters x 2 bytes; Brown et al. 2020).
     @Test func gpt3WeightsInFP16() throws {
         let job = ServingJob(model: try catalog.model(named: "gpt3-175b"), accelerator: try catalog.accelerator(named: "a100"),
@@ -34,11 +44,7 @@ import TesseraPlanner
 
     /// The same through the whole training memory model: a 7.46B GPT on 64 GPUs at dp = 64.
     @Test func zeroThroughTheTrainingModel() throws {
-        let model = ModelArchitecture.gpt(name: "gpt-7.5b", hiddenSize: 4096, layers: 36, heads: 32, vocabularySize: 51200,
-                                          sequenceLength: 2048)
-        let job = TrainingJob(model: model, accelerator: try catalog.accelerator(named: "a100"), devices: 64,
-                              sequenceLength: 2048, globalBatchSize: 64)
-        let cost = TrainingCostModel(job: job)
+        let (model, cost) = try gptOnA100(hiddenSize: 4096, layers: 36, heads: 32, devices: 64, globalBatchSize: 64)
         let psi = model.totalParameters
         for (stage, perParameter) in [(0, 16.0), (1, 4 + 12.0 / 64), (2, 2 + 14.0 / 64)] {
             let layout = TrainingLayout(tp: 1, pp: 1, dp: 64, microBatchSize: 1, schedule: nil, recompute: .full,
@@ -97,11 +103,7 @@ import TesseraPlanner
     /// In-flight micro-batches on the first pipeline stage: 1F1B holds p, GPipe m, interleaved p(1 + (p-1)/(pv))
     /// (Korthikanti et al. 2022 §4.2.3); the activations scale accordingly.
     @Test func pipelineInFlightActivations() throws {
-        let model = ModelArchitecture.gpt(name: "gpt", hiddenSize: 4096, layers: 32, heads: 32, vocabularySize: 51200,
-                                          sequenceLength: 2048)
-        let job = TrainingJob(model: model, accelerator: try catalog.accelerator(named: "a100"), devices: 32,
-                              sequenceLength: 2048, globalBatchSize: 64)
-        let cost = TrainingCostModel(job: job)
+        let (model, cost) = try gptOnA100(hiddenSize: 4096, layers: 32, heads: 32, devices: 32, globalBatchSize: 64)
         func layout(_ schedule: PipelineScheduleKind, v: Int = 1) -> TrainingLayout {
             TrainingLayout(tp: 2, pp: 4, dp: 4, microBatchSize: 1, schedule: schedule, virtualStages: v,
                            recompute: .selective, zeroStage: 0)
@@ -127,11 +129,7 @@ import TesseraPlanner
     /// pp 1: 2sbh per layer, the embedding's dropout mask, the head's inputs and FP32 logits, and one layer's
     /// Korthikanti activations sbh(34 + 5as/h) split as tp splits them; fused attention drops the s × s part only.
     @Test func fullRecomputationRebuildsOneLayer() throws {
-        let model = ModelArchitecture.gpt(name: "gpt", hiddenSize: 6144, layers: 40, heads: 48, vocabularySize: 51200,
-                                          sequenceLength: 2048)
-        let job = TrainingJob(model: model, accelerator: try catalog.accelerator(named: "a100"), devices: 8,
-                              sequenceLength: 2048, globalBatchSize: 8)
-        let cost = TrainingCostModel(job: job)
+        let (model, cost) = try gptOnA100(hiddenSize: 6144, layers: 40, heads: 48, devices: 8, globalBatchSize: 8)
         var layout = TrainingLayout(tp: 8, pp: 1, dp: 1, microBatchSize: 1, schedule: nil, recompute: .full,
                                     zeroStage: 0, sequenceParallel: false, flashAttention: false)
         let (s, h, v, t) = (2048.0, 6144.0, 51200.0, 8.0)
