@@ -21,6 +21,7 @@ struct Train: ParsableCommand {
     @OptionGroup(title: "Parallelism") var parallel: TrainParallelOptions
     @OptionGroup(title: "Launch") var launch: LaunchArguments
     @OptionGroup(title: "Output") var output: TrainOutputOptions
+    @OptionGroup(title: "Checkpoints") var checkpoints: TrainCheckpointOptions
 
     /// The run the flags describe.
     /// - Throws: ``ParallelConfigError`` for an invalid layout.
@@ -32,6 +33,7 @@ struct Train: ParsableCommand {
         optimizer.apply(to: &c)
         try parallel.apply(to: &c)
         output.apply(to: &c)
+        checkpoints.apply(to: &c)
         return c
     }
 
@@ -92,20 +94,22 @@ struct Train: ParsableCommand {
         let display = ProgressDisplay(style: style, totalSteps: c.steps)
         var last: StepMetrics?
         var rates: [Double] = []
-        for step in 1...c.steps {
+        let first = trainer.nextStep
+        for step in stride(from: first, through: c.steps, by: 1) {
             let metrics = try trainer.step(step)
             if reporting {
                 try writer?.append(metrics)
                 Console.write(display.update(metrics))
             }
-            if step > 1 { rates.append(metrics.tokensPerSecond) }
+            if step > first { rates.append(metrics.tokensPerSecond) }
             last = metrics
+            if c.checkpoint.isDue(step: step, of: c.steps) { try job.saveCheckpoint(trainer, step: step) }
         }
         if reporting { Console.write(display.finish()) }
         if let last {
             let rate = rates.isEmpty ? last.tokensPerSecond : rates.reduce(0, +) / Double(rates.count)
-            say("done: \(c.steps) steps in \(String(format: "%.1f", last.elapsedSeconds)) s, final loss \(String(format: "%.4f", last.loss)),"
-                + " \(String(format: "%.0f", rate)) tokens/s (mean after step 1)")
+            say("done: \(c.steps - first + 1) steps in \(String(format: "%.1f", last.elapsedSeconds)) s, final loss \(String(format: "%.4f", last.loss)),"
+                + " \(String(format: "%.0f", rate)) tokens/s (mean after the first step)")
         }
         if let path = c.output.tracePath, let recorder = trainer.recorder,
            let trace = try TraceCollection.gather(recorder, world: unmetered, shared: sharedRecorder != nil) {

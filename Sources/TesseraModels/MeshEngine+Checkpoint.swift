@@ -1,0 +1,119 @@
+import TesseraNN
+import TesseraParallel
+import TesseraTensor
+
+/// One of the two AdamW moments, named as `torch.optim.AdamW`'s state names them.
+public enum OptimizerMoment: String, Sendable, Hashable, Codable, CaseIterable {
+    case first = "exp_avg"
+    case second = "exp_avg_sq"
+}
+
+/// A contiguous run of one parameter's local elements whose AdamW moments this rank holds and saves.
+public struct MomentPiece: @unchecked Sendable {
+    /// The parameter: its name, global shape and this rank's sharding of it.
+    public let spec: ParameterSpec
+    /// The local elements covered (indices into the row-major local shard, `spec.localShape`).
+    public let localRange: Range<Int>
+    /// `exp_avg` for `localRange`, read in place from the optimizer (valid while the engine lives).
+    public let first: UnsafeBufferPointer<Float>
+    /// `exp_avg_sq` for `localRange`.
+    public let second: UnsafeBufferPointer<Float>
+
+    public func values(_ moment: OptimizerMoment) -> UnsafeBufferPointer<Float> { moment == .first ? first : second }
+}
+
+/// What a distributed checkpoint needs from a rank's engine: the tensors this rank writes (each element of the
+/// model is written by exactly one rank) and the restore of values and AdamW state on any layout.
+extension MeshEngine {
+    /// The first tp × dp replica index of this rank within its stage, and how many replicas share the stage.
+    private var stageReplica: (index: Int, count: Int) {
+        let c = groups?.coordinate
+        return ((c?.dp ?? 0) * parallel.tp + (c?.tp ?? 0), parallel.dp * parallel.tp)
+    }
+
+    /// Whether this rank's copy of `spec` is the one written: a tp-replicated parameter by tp rank 0, the last
+    /// stage's copy of a tied embedding never (the first stage's is the same).
+    private func writesCopy(of spec: ParameterSpec) -> Bool {
+        if spec.sharding.isReplicated && (groups?.coordinate.tp ?? 0) != 0 { return false }
+        return !(parallel.pp > 1 && stage != 0 && spec.name == config.tokenEmbeddingName)
+    }
+
+    /// The full Hugging Face tensors this rank writes: its stage's parameters gathered over tp, shared out among
+    /// the stage's tp × dp ranks by size (largest first, each to the least-loaded rank), a tied embedding's
+    /// last-stage copy left out. Every rank of the tensor group must call it (an all-gather per sharded tensor).
+    /// - Throws: ``CollectiveError`` when a peer fails.
+    public func weightsToSave() throws -> [(name: String, tensor: Tensor)] {
+        let stageTensors = try model.fullParameters().filter { pair in
+            !(parallel.pp > 1 && stage != 0 && pair.name == config.tokenEmbeddingName)
+        }
+        let (me, count) = stageReplica
+        var load = [Int](repeating: 0, count: count)
+        var owner: [String: Int] = [:]
+        for pair in stageTensors.sorted(by: { ($0.tensor.count, $1.name) > ($1.tensor.count, $0.name) }) {
+            let writer = load.indices.min { (load[$0], $0) < (load[$1], $1) }!
+            owner[pair.name] = writer
+            load[writer] += pair.tensor.count
+        }
+        return stageTensors.filter { owner[$0.name] == me }
+    }
+
+    /// The AdamW moments this rank writes: its owned ranges (every data-parallel rank under ZeRO 1, which
+    /// holds a disjoint slice; the first data-parallel replica otherwise), split at parameter boundaries;
+    /// tp-replicated parameters from tp rank 0 only, a tied embedding from the first stage only.
+    public var momentsToSave: [MomentPiece] {
+        if parallel.memory.zeroStage == 0 && (groups?.coordinate.dp ?? 0) != 0 { return [] }
+        var pieces: [MomentPiece] = []
+        for adam in optimizer.optimizers {
+            for parameter in model.store.parameters where writesCopy(of: parameter.spec) {
+                let flat = (parameter.offset..<parameter.offset + parameter.count).clamped(to: adam.range)
+                guard !flat.isEmpty else { continue }
+                let start = flat.lowerBound - adam.range.lowerBound
+                pieces.append(MomentPiece(
+                    spec: parameter.spec, localRange: flat.lowerBound - parameter.offset..<flat.upperBound - parameter.offset,
+                    first: UnsafeBufferPointer(start: adam.firstMoments.pointer + start, count: flat.count),
+                    second: UnsafeBufferPointer(start: adam.secondMoments.pointer + start, count: flat.count)))
+            }
+        }
+        return pieces
+    }
+
+    /// Fills this rank's AdamW moments from full tensors and sets the step counts (the engine's and every
+    /// AdamW's bias-correction `t`) to `step`: each owned element takes its global element; padding takes 0.
+    /// - Parameter moments: the full moment of a parameter (`spec.globalShape` elements, row-major); called at
+    ///   most once per parameter and moment on each optimizer range that holds it.
+    public func restoreOptimizer(step: Int, moments: (ParameterSpec, OptimizerMoment) throws -> [Float]) throws {
+        for adam in optimizer.optimizers {
+            for parameter in model.store.parameters {
+                let flat = (parameter.offset..<parameter.offset + parameter.count).clamped(to: adam.range)
+                guard !flat.isEmpty else { continue }
+                let local = flat.lowerBound - parameter.offset..<flat.upperBound - parameter.offset
+                for moment in OptimizerMoment.allCases {
+                    let global = try moments(parameter.spec, moment)
+                    let buffer = (moment == .first ? adam.firstMoments : adam.secondMoments).pointer
+                        + (parameter.offset - adam.range.lowerBound)
+                    parameter.spec.sharding.forEachRun(globalShape: parameter.spec.globalShape, within: local) { at, source, count in
+                        if let source {
+                            global.withUnsafeBufferPointer { (buffer + at).update(from: $0.baseAddress! + source, count: count) }
+                        } else {
+                            (buffer + at).update(repeating: 0, count: count)
+                        }
+                    }
+                }
+            }
+            adam.restore(stepCount: step)
+        }
+        self.step = step
+    }
+}
+
+extension Sharding {
+    /// ``forEachRun(globalShape:_:)`` restricted to the local elements `localRange`: runs are cut at its ends.
+    public func forEachRun(globalShape shape: [Int], within localRange: Range<Int>,
+                           _ body: (_ localOffset: Int, _ globalOffset: Int?, _ count: Int) throws -> Void) rethrows {
+        try forEachRun(globalShape: shape) { localOffset, globalOffset, count in
+            let cut = (localOffset..<localOffset + count).clamped(to: localRange)
+            guard !cut.isEmpty else { return }
+            try body(cut.lowerBound, globalOffset.map { $0 + cut.lowerBound - localOffset }, cut.count)
+        }
+    }
+}
