@@ -70,6 +70,8 @@ test-mpi: build
 	scripts/test-mpi.sh $(TESSERA) "$(MPIRUN)"
 	scripts/test-train-mpi.sh $(TESSERA) "$(MPIRUN)"
 	scripts/test-mesh-mpi.sh $(TESSERA) "$(MPIRUN)"
+	scripts/test-checkpoint-mpi.sh $(TESSERA) "$(MPIRUN)"
+	scripts/test-checkpoint-kill.sh $(TESSERA)
 
 # The collectives benchmark: threads and MPI backends, memcpy and raw C MPI_Allreduce (the peer), side by side.
 MPI_ALLREDUCE := .build/mpi_allreduce
