@@ -1,7 +1,6 @@
 import ArgumentParser
 import Foundation
 import TesseraModels
-import TesseraTensor
 import TesseraTrain
 
 /// `tessera checkpoint …`: look into and convert the distributed checkpoints `tessera train --checkpoint-dir` writes.
@@ -16,14 +15,13 @@ struct CheckpointInspect: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "inspect", abstract: "Validate a checkpoint (every file's size and checksum) and print what it holds.")
 
-    @Argument(help: "A step-NNNNNNN checkpoint directory, or a --checkpoint-dir root (its latest).")
-    var directory: String
+    @OptionGroup var location: CheckpointLocation
 
     @Flag(help: "List every tensor with its shape and pieces.")
     var tensors = false
 
     func run() throws {
-        let checkpoint = try Checkpoint(path: directory)
+        let checkpoint = try Checkpoint(path: location.directory)
         let m = checkpoint.manifest, p = m.layout, t = m.training
         print("""
             \(checkpoint.path): \(CheckpointManifest.formatName) version \(m.version), step \(m.step) of \(t.steps)
@@ -46,26 +44,20 @@ struct CheckpointExport: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "export", abstract: "Write a checkpoint's model as a Hugging Face directory or (OUT ending in .gguf) a GGUF file.")
 
-    @Argument(help: "A step-NNNNNNN checkpoint directory, or a --checkpoint-dir root (its latest).")
-    var directory: String
+    @OptionGroup var location: CheckpointLocation
 
-    @Argument(help: "The output: a path ending in .gguf, or a directory for Hugging Face files.")
-    var output: String
-
-    @Option(help: "Element type of the written weights: f32, f16, bf16 (both formats) or q8_0, q4_0, q4_1 (GGUF only).")
-    var dtype: String = "f32"
-
-    @Flag(help: "Replace OUT if it exists.")
-    var force = false
+    @OptionGroup var target: ModelOutputOptions
 
     func run() throws {
-        let checkpoint = try Checkpoint(path: directory)
-        let format = ModelCheckpoint.Format(path: output)
-        guard let type = DType(rawValue: dtype), ModelCheckpoint.dtypes(for: format).contains(type) else {
-            throw ValidationError("--dtype \(dtype) cannot be written to this output; use one of "
-                                  + ModelCheckpoint.dtypes(for: format).map(\.rawValue).joined(separator: ", "))
-        }
-        try ModelCheckpoint(contentsOf: checkpoint.path).write(to: output, format: format, dtype: type, replacing: force)
-        print("\(checkpoint.path) (step \(checkpoint.manifest.step)) → \(output) (\(format == .gguf ? "GGUF" : "Hugging Face directory"), \(dtype))")
+        let checkpoint = try Checkpoint(path: location.directory)
+        try target.write(ModelCheckpoint(contentsOf: checkpoint.path))
+        print("\(checkpoint.path) (step \(checkpoint.manifest.step)) → \(target.output)"
+              + " (\(target.format == .gguf ? "GGUF" : "Hugging Face directory"), \(target.dtype))")
     }
+}
+
+/// The checkpoint a `tessera checkpoint` command reads.
+struct CheckpointLocation: ParsableArguments {
+    @Argument(help: "A step-NNNNNNN checkpoint directory, or a --checkpoint-dir root (its latest).")
+    var directory: String
 }

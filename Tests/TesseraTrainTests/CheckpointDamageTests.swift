@@ -14,7 +14,7 @@ import TesseraTrain
     let step2: String
 
     init() throws {
-        fixture = try CheckpointFixture()
+        fixture = CheckpointFixture()
         root = fixture.newRoot()
         let layout = try ParallelConfig(microBatchSize: 4)
         _ = try CheckpointFixture.run(TrainingJob(configuration: fixture.configuration(layout, steps: 2, root: root, every: 1)))

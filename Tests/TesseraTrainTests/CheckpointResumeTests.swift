@@ -9,7 +9,7 @@ import TesseraTrain
 @Suite(.serialized) struct CheckpointResumeTests {
     let fixture: CheckpointFixture
 
-    init() throws { fixture = try CheckpointFixture() }
+    init() { fixture = CheckpointFixture() }
 
     /// Trains 4 steps on `saved` uninterrupted with a checkpoint after step 2, resumes it on `resumed` for steps 3
     /// and 4, and returns both runs' losses of steps 3 and 4.
@@ -69,16 +69,9 @@ import TesseraTrain
 
 /// A text file, a scratch directory and the tiny Llama run the checkpoint tests share.
 struct CheckpointFixture {
-    let directory: String
-    let text: String
-
-    init() throws {
-        directory = NSTemporaryDirectory() + "tessera-checkpoint-\(UInt32.random(in: 0...UInt32.max))"
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        text = directory + "/text.txt"
-        try Data(String(repeating: "In the beginning God created the heaven and the earth. ", count: 30).utf8)
-            .write(to: URL(fileURLWithPath: text))
-    }
+    let scratch = try! ScratchText(prefix: "tessera-checkpoint")
+    var directory: String { scratch.directory }
+    var text: String { scratch.text }
 
     /// A fresh checkpoint root inside the scratch directory.
     func newRoot() -> String { directory + "/checkpoints-\(UInt32.random(in: 0...UInt32.max))" }
