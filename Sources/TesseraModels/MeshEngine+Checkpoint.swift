@@ -40,21 +40,26 @@ extension MeshEngine {
 
     /// The full Hugging Face tensors this rank writes: its stage's parameters gathered over tp, shared out among
     /// the stage's tp × dp ranks by size (largest first, each to the least-loaded rank), a tied embedding's
-    /// last-stage copy left out. Every rank of the tensor group must call it (an all-gather per sharded tensor).
+    /// last-stage copy left out. Every rank of the tensor group must call it (an all-gather per sharded tensor);
+    /// each keeps only its own tensors.
     /// - Throws: ``CollectiveError`` when a peer fails.
     public func weightsToSave() throws -> [(name: String, tensor: Tensor)] {
-        let stageTensors = try model.fullParameters().filter { pair in
-            !(parallel.pp > 1 && stage != 0 && pair.name == config.tokenEmbeddingName)
-        }
+        let parameters = model.store.parameters.filter { !(parallel.pp > 1 && stage != 0 && $0.name == config.tokenEmbeddingName) }
         let (me, count) = stageReplica
         var load = [Int](repeating: 0, count: count)
         var owner: [String: Int] = [:]
-        for pair in stageTensors.sorted(by: { ($0.tensor.count, $1.name) > ($1.tensor.count, $0.name) }) {
+        let elements = { (p: Parameter) in p.spec.globalShape.reduce(1, *) }
+        for parameter in parameters.sorted(by: { (elements($0), $1.name) > (elements($1), $0.name) }) {
             let writer = load.indices.min { (load[$0], $0) < (load[$1], $1) }!
-            owner[pair.name] = writer
-            load[writer] += pair.tensor.count
+            owner[parameter.name] = writer
+            load[writer] += elements(parameter)
         }
-        return stageTensors.filter { owner[$0.name] == me }
+        var mine: [(name: String, tensor: Tensor)] = []
+        for parameter in parameters where owner[parameter.name] == me || !parameter.spec.sharding.isReplicated {
+            let full = try model.fullTensor(of: parameter) { $0.value }  // a collective for a sharded tensor
+            if owner[parameter.name] == me { mine.append((parameter.name, full)) }
+        }
+        return mine
     }
 
     /// The AdamW moments this rank writes: its owned ranges (every data-parallel rank under ZeRO 1, which
