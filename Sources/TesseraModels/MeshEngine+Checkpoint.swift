@@ -19,6 +19,14 @@ public struct MomentPiece: @unchecked Sendable {
     /// `exp_avg_sq` for `localRange`.
     public let second: UnsafeBufferPointer<Float>
 
+    public init(spec: ParameterSpec, localRange: Range<Int>, first: UnsafeBufferPointer<Float>, second: UnsafeBufferPointer<Float>) {
+        precondition(first.count == localRange.count && second.count == localRange.count, "\(spec.name): moments of another length")
+        self.spec = spec
+        self.localRange = localRange
+        self.first = first
+        self.second = second
+    }
+
     public func values(_ moment: OptimizerMoment) -> UnsafeBufferPointer<Float> { moment == .first ? first : second }
 }
 

@@ -15,7 +15,45 @@ struct TrainCheckpointOptions: ParsableArguments {
     @Option(help: "Resume from a checkpoint (a step-NNNNNNN directory, or a --checkpoint-dir root for its latest) on any layout; --steps is the total.")
     var resume: String?
 
+    @Flag(name: .customLong("checkpoint-async"), help: "Write checkpoints on a background thread from a snapshot in memory while training goes on.")
+    var isAsynchronous = false
+
     func apply(to c: inout TrainingConfiguration) {
-        c.checkpoint = .init(directory: directory, every: every, keep: keep, resume: resume)
+        c.checkpoint = .init(directory: directory, every: every, keep: keep, resume: resume, isAsynchronous: isAsynchronous)
+    }
+}
+
+/// One rank's checkpoint saves during `tessera train`: after each step that is due, synchronously or through an
+/// ``AsyncCheckpointWriter``, and the seconds training paused for them.
+final class CheckpointSaves {
+    let job: TrainingJob
+    private let background: AsyncCheckpointWriter?
+    private var pauses: [Double] = []
+    private var lastStep: Int?
+
+    init(job: TrainingJob) {
+        self.job = job
+        background = job.configuration.checkpoint.isAsynchronous ? AsyncCheckpointWriter(job: job) : nil
+    }
+
+    /// Saves after `step` when it is due.
+    func afterStep(_ step: Int, trainer: Trainer) throws {
+        let c = job.configuration
+        guard c.checkpoint.isDue(step: step, of: c.steps) else { return }
+        let start = ContinuousClock.now
+        if let background { try background.save(trainer, step: step) } else { try job.saveCheckpoint(trainer, step: step) }
+        pauses.append(FormatBench.seconds(ContinuousClock.now - start))
+        lastStep = step
+    }
+
+    /// Waits for a save still in flight and returns a line on the saves (`nil` without any), the pause put
+    /// against `meanStepSeconds`.
+    func finish(meanStepSeconds: Double) throws -> String? {
+        try background?.wait()
+        guard let lastStep, let directory = job.configuration.checkpoint.directory else { return nil }
+        let pause = pauses.reduce(0, +) / Double(pauses.count)
+        return "checkpoints: \(pauses.count) saved to \(directory) (latest \(CheckpointDirectory.name(step: lastStep)))"
+            + (background == nil ? "" : " in the background") + "; training paused \(String(format: "%.3f", pause)) s per save"
+            + " (\(String(format: "%.1f", 100 * pause / max(meanStepSeconds, 1e-9))) % of a step)"
     }
 }

@@ -94,7 +94,8 @@ struct Train: ParsableCommand {
         let display = ProgressDisplay(style: style, totalSteps: c.steps)
         var last: StepMetrics?
         var rates: [Double] = []
-        let first = trainer.nextStep
+        let first = trainer.nextStep, saves = CheckpointSaves(job: job)
+        var stepSeconds: [Double] = []
         for step in stride(from: first, through: c.steps, by: 1) {
             let metrics = try trainer.step(step)
             if reporting {
@@ -103,8 +104,10 @@ struct Train: ParsableCommand {
             }
             if step > first { rates.append(metrics.tokensPerSecond) }
             last = metrics
-            if c.checkpoint.isDue(step: step, of: c.steps) { try job.saveCheckpoint(trainer, step: step) }
+            stepSeconds.append(metrics.stepSeconds)
+            try saves.afterStep(step, trainer: trainer)
         }
+        if let line = try saves.finish(meanStepSeconds: stepSeconds.reduce(0, +) / Double(max(1, stepSeconds.count))) { say(line) }
         if reporting { Console.write(display.finish()) }
         if let last {
             let rate = rates.isEmpty ? last.tokensPerSecond : rates.reduce(0, +) / Double(rates.count)

@@ -55,6 +55,20 @@ import TesseraTrain
         #expect(MeshHarness.maxRelativeDifference(continued, reference) > 100 * MeshTolerance.loss)
     }
 
+    /// `--checkpoint-async` writes the same files as a synchronous save, from a snapshot taken at the step.
+    @Test func anAsynchronousSaveWritesTheSameCheckpoint() throws {
+        let layout = try ParallelConfig(dp: 2, tp: 2, microBatchSize: 2, memory: .init(zeroStage: 1, bucketElements: 5000))
+        let synchronous = fixture.newRoot(), background = fixture.newRoot()
+        let reference = try CheckpointFixture.run(TrainingJob(configuration: fixture.configuration(layout, root: synchronous)))
+        var configuration = fixture.configuration(layout, root: background)
+        configuration.checkpoint.isAsynchronous = true
+        #expect(try CheckpointFixture.run(TrainingJob(configuration: configuration)) == reference)
+        for step in [2, 4] {
+            let name = "/" + CheckpointDirectory.name(step: step)
+            #expect(try Checkpoint(path: background + name).manifest.files == Checkpoint(path: synchronous + name).manifest.files)
+        }
+    }
+
     @Test func metricsContinueWithTheStepsAfterTheCheckpoint() throws {
         let root = fixture.newRoot()
         let layout = try ParallelConfig(microBatchSize: 4)
@@ -91,11 +105,14 @@ struct CheckpointFixture {
         let results = try ThreadGroup.run(ranks: job.ranks, deadline: .seconds(60)) { world -> [Double] in
             let trainer = try job.makeTrainer(world: job.ranks > 1 ? world : nil)
             tamper(trainer)
+            let background = job.configuration.checkpoint.isAsynchronous ? AsyncCheckpointWriter(job: job) : nil
             var losses: [Double] = []
             for step in stride(from: trainer.nextStep, through: last ?? job.configuration.steps, by: 1) {
                 losses.append(try trainer.step(step).loss)
-                if job.configuration.checkpoint.isDue(step: step, of: job.configuration.steps) { try job.saveCheckpoint(trainer, step: step) }
+                guard job.configuration.checkpoint.isDue(step: step, of: job.configuration.steps) else { continue }
+                if let background { try background.save(trainer, step: step) } else { try job.saveCheckpoint(trainer, step: step) }
             }
+            try background?.wait()
             return losses
         }
         return results[0]

@@ -9,12 +9,15 @@ extension TrainingConfiguration {
         public var keep: Int
         /// A checkpoint or a checkpoint root to resume from (`--resume`); `nil`: a fresh start.
         public var resume: String?
+        /// Write checkpoints on a background thread from a snapshot in memory (`--checkpoint-async`).
+        public var isAsynchronous: Bool
 
-        public init(directory: String? = nil, every: Int = 0, keep: Int = 3, resume: String? = nil) {
+        public init(directory: String? = nil, every: Int = 0, keep: Int = 3, resume: String? = nil, isAsynchronous: Bool = false) {
             self.directory = directory
             self.every = every
             self.keep = keep
             self.resume = resume
+            self.isAsynchronous = isAsynchronous
         }
 
         /// - Throws: ``TrainingError/invalidOption(option:reason:)`` naming the flag to change.

@@ -14,11 +14,24 @@ extension TrainingJob {
     /// complete checkpoint as it was.
     /// - Throws: ``TrainingError/unwritable(path:reason:)``, ``FileWriteError``, ``CollectiveError``.
     public func saveCheckpoint(_ trainer: Trainer, step: Int) throws {
-        guard let root = configuration.checkpoint.directory, let identity = checkpointIdentity else { return }
+        guard let staging = try beginCheckpoint(trainer, step: step) else { return }
         let world = trainer.engine.groups?.world
         let rank = world?.rank ?? 0
-        let staging = (root as NSString).appendingPathComponent(CheckpointDirectory.name(step: step) + CheckpointDirectory.partialSuffix)
+        try writeRank(CheckpointSnapshot(engine: trainer.engine, copying: false), rank: rank, into: staging)
+        try world?.barrier()
         if rank == 0 {
+            try commitCheckpoint(staging, step: step, learningRate: trainer.schedule.learningRate(atStep: step), ranks: world?.size ?? 1)
+        }
+        try world?.barrier()
+    }
+
+    /// The first rank creates the staging directory `root/step-NNNNNNN.partial` afresh (every rank waits for it).
+    /// Returns its path, or `nil` when the run writes no checkpoints.
+    func beginCheckpoint(_ trainer: Trainer, step: Int) throws -> String? {
+        guard let root = configuration.checkpoint.directory else { return nil }
+        let world = trainer.engine.groups?.world
+        let staging = (root as NSString).appendingPathComponent(CheckpointDirectory.name(step: step) + CheckpointDirectory.partialSuffix)
+        if (world?.rank ?? 0) == 0 {
             do {
                 if FileManager.default.fileExists(atPath: staging) { try FileManager.default.removeItem(atPath: staging) }
                 try FileManager.default.createDirectory(atPath: staging, withIntermediateDirectories: true)
@@ -28,19 +41,26 @@ extension TrainingJob {
             }
         }
         try world?.barrier()
-        let record = try Self.writeShards(of: trainer.engine, rank: rank, into: staging)
-        try AtomicWrite.write([UInt8](try JSONEncoder().encode(record)), to: Self.recordPath(rank: rank, in: staging))
-        try world?.barrier()
-        if rank == 0 {
-            let manifest = try finish(staging, step: step, trainer: trainer, ranks: world?.size ?? 1, identity: identity)
-            try AtomicWrite.write([UInt8](try manifest.encoded()), to: (staging as NSString).appendingPathComponent(CheckpointManifest.fileName))
-            try CheckpointDirectory.commit(staging, step: step, root: root)
-            try CheckpointDirectory.prune(root, keep: configuration.checkpoint.keep)
-        }
-        try world?.barrier()
+        return staging
     }
 
-    private static func recordPath(rank: Int, in directory: String) -> String {
+    /// Writes one rank's files and its record (no communication).
+    func writeRank(_ snapshot: CheckpointSnapshot, rank: Int, into staging: String) throws {
+        let record = try Self.writeShards(of: snapshot, rank: rank, into: staging)
+        try AtomicWrite.write([UInt8](try JSONEncoder().encode(record)), to: Self.recordPath(rank: rank, in: staging))
+    }
+
+    /// The first rank's commit once every rank's record is written: the shared files and the manifest, the rename
+    /// into place, `latest`, and the removal of checkpoints beyond K (no communication).
+    func commitCheckpoint(_ staging: String, step: Int, learningRate: Float, ranks: Int) throws {
+        guard let root = configuration.checkpoint.directory, let identity = checkpointIdentity else { return }
+        let manifest = try finish(staging, step: step, learningRate: learningRate, ranks: ranks, identity: identity)
+        try AtomicWrite.write([UInt8](try manifest.encoded()), to: (staging as NSString).appendingPathComponent(CheckpointManifest.fileName))
+        try CheckpointDirectory.commit(staging, step: step, root: root)
+        try CheckpointDirectory.prune(root, keep: configuration.checkpoint.keep)
+    }
+
+    static func recordPath(rank: Int, in directory: String) -> String {
         (directory as NSString).appendingPathComponent("rank-\(padded(rank)).json")
     }
 
@@ -50,9 +70,9 @@ extension TrainingJob {
     }
 
     /// Writes this rank's weights and moment pieces into `directory` and returns what it wrote.
-    private static func writeShards(of engine: MeshEngine, rank: Int, into directory: String) throws -> RankRecord {
+    private static func writeShards(of snapshot: CheckpointSnapshot, rank: Int, into directory: String) throws -> RankRecord {
         var record = RankRecord(files: [], tensors: [])
-        let weights = try engine.weightsToSave()
+        let weights = snapshot.weights
         if !weights.isEmpty {
             let name = "model-rank-\(padded(rank)).safetensors", path = (directory as NSString).appendingPathComponent(name)
             var writer = SafeTensorsWriter()
@@ -66,7 +86,7 @@ extension TrainingJob {
             }
             record.files.append(try .init(name: name, in: directory))
         }
-        let pieces = engine.momentsToSave
+        let pieces = snapshot.moments
         if !pieces.isEmpty {
             let name = "optimizer-rank-\(padded(rank)).bin"
             try AtomicFile.write(to: (directory as NSString).appendingPathComponent(name)) { sink in
@@ -87,7 +107,7 @@ extension TrainingJob {
 
     /// The first rank's part: merges every rank's record, writes `config.json`, the tokenizer and the
     /// safetensors index, and returns the manifest (not yet written).
-    private func finish(_ staging: String, step: Int, trainer: Trainer, ranks: Int,
+    private func finish(_ staging: String, step: Int, learningRate: Float, ranks: Int,
                         identity: CheckpointIdentity) throws -> CheckpointManifest {
         var files: [CheckpointManifest.File] = []
         var tensors: [CheckpointManifest.TensorEntry] = []
@@ -121,7 +141,7 @@ extension TrainingJob {
             step: step, layout: configuration.parallelism, training: configuration, model: modelConfig, tokenizer: identity.tokenizer,
             data: .init(path: configuration.data.path, size: identity.dataSize, checksum: identity.dataChecksum, tokens: order.streamLength,
                         nextStep: step + 1, nextSequenceStart: order.start(step: step, sequence: 0)),
-            schedule: .init(completedSteps: step, lastLearningRate: Double(shortest: trainer.schedule.learningRate(atStep: step))),
+            schedule: .init(completedSteps: step, lastLearningRate: Double(shortest: learningRate)),
             random: .init(seed: configuration.seed, streams: [:]), tensors: tensors, files: files)
     }
 }
