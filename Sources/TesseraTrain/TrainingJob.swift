@@ -66,7 +66,7 @@ public struct TrainingJob: Sendable {
         if resumeCheckpoint != nil || initialCheckpoint != nil {
             let groups = try Trainer.processGroups(configuration.parallelism, world: world)
             engine = try MeshEngine(config: modelConfig, parallel: configuration.parallelism, groups: groups, seed: nil,
-                                    optimizer: configuration.optimizer.adamW, pool: ComputePool(threads: computeThreads))
+                                    optimizer: configuration.optimizer.adamW, backend: CPUBackend(pool: ComputePool(threads: computeThreads)))
             if let resumeCheckpoint {
                 try resumeCheckpoint.restore(into: engine)
             } else {
