@@ -1,3 +1,4 @@
+import TesseraCollectives
 import TesseraNN
 import TesseraParallel
 import TesseraTensor
@@ -33,10 +34,10 @@ public struct MomentPiece: @unchecked Sendable {
 /// What a distributed checkpoint needs from a rank's engine: the tensors this rank writes (each element of the
 /// model is written by exactly one rank) and the restore of values and AdamW state on any layout.
 extension MeshEngine {
-    /// The first tp × dp replica index of this rank within its stage, and how many replicas share the stage.
+    /// This rank's index among the ranks of its stage (tp fastest, then cp, then dp), and how many there are.
     private var stageReplica: (index: Int, count: Int) {
-        let c = groups?.coordinate
-        return ((c?.dp ?? 0) * parallel.tp + (c?.tp ?? 0), parallel.dp * parallel.tp)
+        let c = groups?.coordinate ?? MeshCoordinate()
+        return (((c.dp * parallel.cp) + c.cp) * parallel.tp + c.tp, parallel.dp * parallel.cp * parallel.tp)
     }
 
     /// Whether this rank's copy of `spec` is the one written: a tp-replicated parameter by tp rank 0, the last
@@ -47,7 +48,7 @@ extension MeshEngine {
     }
 
     /// The full Hugging Face tensors this rank writes: its stage's parameters gathered over tp, shared out among
-    /// the stage's tp × dp ranks by size (largest first, each to the least-loaded rank), a tied embedding's
+    /// the stage's ranks by size (largest first, each to the least-loaded rank), a tied embedding's
     /// last-stage copy left out. Every rank of the tensor group must call it (an all-gather per sharded tensor);
     /// each keeps only its own tensors.
     /// - Throws: ``CollectiveError`` when a peer fails.
@@ -70,11 +71,14 @@ extension MeshEngine {
         return mine
     }
 
-    /// The AdamW moments this rank writes: its owned ranges (every data-parallel rank under ZeRO 1, which
-    /// holds a disjoint slice; the first data-parallel replica otherwise), split at parameter boundaries;
+    /// The AdamW moments this rank writes: its owned ranges (every data-parallel rank under ZeRO 1, each holding
+    /// a disjoint slice; the first otherwise; context-parallel index 0 only), split at parameter boundaries;
     /// tp-replicated parameters from tp rank 0 only, a tied embedding from the first stage only.
     public var momentsToSave: [MomentPiece] {
-        if parallel.memory.zeroStage == 0 && (groups?.coordinate.dp ?? 0) != 0 { return [] }
+        // Context-parallel ranks hold the same moments (the reducer shards over dp only), and so does every
+        // data-parallel rank without ZeRO.
+        let c = groups?.coordinate ?? MeshCoordinate()
+        if c.cp != 0 || (parallel.memory.zeroStage == 0 && c.dp != 0) { return [] }
         var pieces: [MomentPiece] = []
         for adam in optimizer.optimizers {
             for parameter in model.store.parameters where writesCopy(of: parameter.spec) {
