@@ -148,7 +148,11 @@ public struct Checkpoint: Sendable {
             try handle.seek(toOffset: UInt64(piece.offset))
             let bytes = try handle.read(upToCount: 4 * piece.count) ?? Data()
             guard bytes.count == 4 * piece.count else { throw CheckpointError.damaged(file: path, reason: "ends inside a tensor") }
-            return bytes.withUnsafeBytes { raw in (0..<piece.count).map { Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * $0, as: UInt32.self))) } }
+            // Little-endian f32 on disk; every platform Tessera builds for is little-endian.
+            return [Float](unsafeUninitializedCapacity: piece.count) { buffer, initialized in
+                bytes.withUnsafeBytes { UnsafeMutableRawBufferPointer(buffer).copyMemory(from: $0) }
+                initialized = piece.count
+            }
         } catch let error as CheckpointError {
             throw error
         } catch {

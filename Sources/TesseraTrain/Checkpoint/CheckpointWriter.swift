@@ -89,6 +89,7 @@ extension TrainingJob {
         let pieces = snapshot.moments
         if !pieces.isEmpty {
             let name = "optimizer-rank-\(padded(rank)).bin"
+            var hasher = ContentHasher(), size = 0
             try AtomicFile.write(to: (directory as NSString).appendingPathComponent(name)) { sink in
                 for moment in OptimizerMoment.allCases {
                     for piece in pieces {
@@ -96,11 +97,14 @@ extension TrainingJob {
                                                              sharding: piece.spec.sharding, localStart: piece.localRange.lowerBound)
                         record.tensors.append(.init(name: piece.spec.name, state: moment.rawValue, globalShape: piece.spec.globalShape,
                                                     pieces: [saved]))
-                        try sink.write(UnsafeRawBufferPointer(piece.values(moment)))
+                        let bytes = UnsafeRawBufferPointer(piece.values(moment))
+                        hasher.update(bytes)
+                        try sink.write(bytes)
                     }
                 }
+                size = sink.offset
             }
-            record.files.append(try .init(name: name, in: directory))
+            record.files.append(.init(name: name, size: size, checksum: String(hasher.finalize(), radix: 16)))
         }
         return record
     }
