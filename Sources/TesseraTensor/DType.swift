@@ -6,14 +6,19 @@
 /// - `q4_0`: Float16 scale `d`, then 16 bytes of nibbles; value = `(nibble - 8) * d` (18 bytes per block).
 /// - `q4_1`: Float16 scale `d`, Float16 minimum `m`, then 16 bytes of nibbles; value = `nibble * d + m` (20 bytes).
 /// In the 4-bit formats byte `j` holds element `j` in its low nibble and element `j + 16` in its high nibble.
+///
+/// The k-quants hold 256 values per block in sub-blocks with their own 6- or 8-bit scales (layouts in Quantized/KQuants.swift):
+/// - `q4_k`: 4-bit values, eight sub-blocks of 32 with 6-bit scales and minimums (144 bytes per block).
+/// - `q6_k`: 6-bit values, sixteen sub-blocks of 16 with 8-bit signed scales (210 bytes per block).
 public enum DType: String, Sendable, Codable, CaseIterable, CustomStringConvertible {
-    case f32, f16, bf16, q8_0, q4_0, q4_1
+    case f32, f16, bf16, q8_0, q4_0, q4_1, q4_k, q6_k
 
     /// Elements per block (1 for the plain formats).
     public var blockSize: Int {
         switch self {
         case .f32, .f16, .bf16: return 1
         case .q8_0, .q4_0, .q4_1: return 32
+        case .q4_k, .q6_k: return 256
         }
     }
 
@@ -25,10 +30,18 @@ public enum DType: String, Sendable, Codable, CaseIterable, CustomStringConverti
         case .q8_0: return 34
         case .q4_0: return 18
         case .q4_1: return 20
+        case .q4_k: return 144
+        case .q6_k: return 210
         }
     }
 
     public var description: String { rawValue }
+
+    /// The name ggml, GGUF and gguf-py use ("F32", "Q4_K").
+    public var storageName: String { rawValue.uppercased() }
+
+    /// Every type's ``storageName``, comma-separated: what Tessera decodes and multiplies, for error messages.
+    public static var storageNames: String { allCases.map(\.storageName).joined(separator: ", ") }
 
     /// Bytes needed to store `count` elements.
     /// - Throws: ``TensorError/invalidShape(operation:shape:reason:)`` when `count` is not a multiple of the block size.
@@ -127,10 +140,16 @@ public enum Quantization {
                     y[j + 16] = Float(q >> 4) * d + m
                 }
             }
+        case .q4_k:
+            for block in 0..<count / 256 { KQuants.decodeQ4K(base + block * 144, into: out + block * 256) }
+        case .q6_k:
+            for block in 0..<count / 256 { KQuants.decodeQ6K(base + block * 210, into: out + block * 256) }
         }
     }
 
-    /// Encodes `source` as `dtype` into `raw`, with ggml's reference rounding (`quantize_row_*_ref`).
+    /// Encodes `source` as `dtype` into `raw`, with ggml's reference rounding (`quantize_row_*_ref`) for the 32-element
+    /// blocks; the k-quants use a simpler fit than ggml's search (see ``KQuants``), so their bytes differ from
+    /// llama.cpp's quantizer while decoding the same way.
     public static func encode(_ source: UnsafeBufferPointer<Float>, as dtype: DType, into raw: UnsafeMutableRawBufferPointer) {
         guard let base = raw.baseAddress, let x = source.baseAddress else { return }
         let count = source.count
@@ -185,6 +204,10 @@ public enum Quantization {
                     b.storeBytes(of: q0 | (q1 << 4), toByteOffset: 4 + j, as: UInt8.self)
                 }
             }
+        case .q4_k:
+            for block in 0..<count / 256 { KQuants.encodeQ4K(x + block * 256, into: base + block * 144) }
+        case .q6_k:
+            for block in 0..<count / 256 { KQuants.encodeQ6K(x + block * 256, into: base + block * 210) }
         }
     }
 
