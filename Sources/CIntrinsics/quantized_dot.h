@@ -20,11 +20,18 @@ static inline int tq_has_avx2(void) {
 /* y[t ldy + r] = Σ_i W[r, i] X[t, i] for weight rows r in [rowBegin, rowEnd) and activation rows t in [0, xRows).
    w: the weight matrix, `rowBytes` per row; x: activation rows `xRowBytes` apart, as Float32 for F32, F16 and BF16
    weights, as tq_q8_32 blocks for Q8_0, Q4_0 and Q4_1, as tq_q8_256 blocks for Q4_K and Q6_K; n: the row length
-   (whole blocks of the type). `useAVX2` selects the vector path and must only be set when tq_has_avx2(). */
+   (whole blocks of the type). `useAVX2` selects the vector path and must only be set when tq_has_avx2().
+   Weight rows are taken a tile at a time (TQ_TILE_BYTES, a share of L2) and every activation row passes over the
+   tile, so with many activation rows the weights come from cache and the outputs are written in runs; each
+   output is still one dot product, so its value does not depend on the other rows. */
+#define TQ_TILE_BYTES (256 * 1024)
 #define TQ_ROWS(dot, xType)                                                                                   \
-    for (int r = rowBegin; r < rowEnd; r++) {                                                                 \
-        const uint8_t *row = w + (size_t)r * rowBytes;                                                        \
-        for (int t = 0; t < xRows; t++) y[(size_t)t * ldy + r] = dot(row, (const xType *)(x + (size_t)t * xRowBytes), n); \
+    for (int first = rowBegin; first < rowEnd; first += tileRows) {                                          \
+        int last = first + tileRows < rowEnd ? first + tileRows : rowEnd;                                     \
+        for (int t = 0; t < xRows; t++) {                                                                     \
+            const xType *xt = (const xType *)(x + (size_t)t * xRowBytes);                                     \
+            for (int r = first; r < last; r++) y[(size_t)t * ldy + r] = dot(w + (size_t)r * rowBytes, xt, n); \
+        }                                                                                                     \
     }                                                                                                         \
     return;
 
@@ -44,12 +51,14 @@ static inline int tq_has_avx2(void) {
 #if defined(__x86_64__)
 TQ_AVX2 static void tq_rows_avx2(int type, const uint8_t *w, size_t rowBytes, int rowBegin, int rowEnd,
                                  const uint8_t *x, size_t xRowBytes, int xRows, int n, float *y, size_t ldy) {
+    int tileRows = rowBytes < TQ_TILE_BYTES ? (int)(TQ_TILE_BYTES / rowBytes) : 1;
     TQ_DISPATCH(avx2)
 }
 #endif
 
 static void tq_rows_portable(int type, const uint8_t *w, size_t rowBytes, int rowBegin, int rowEnd,
                              const uint8_t *x, size_t xRowBytes, int xRows, int n, float *y, size_t ldy) {
+    int tileRows = rowBytes < TQ_TILE_BYTES ? (int)(TQ_TILE_BYTES / rowBytes) : 1;
     TQ_DISPATCH(portable)
 }
 

@@ -62,6 +62,20 @@ import TesseraTensor
         }
     }
 
+    /// Weights larger than the kernel's cache tile (256 KiB: here 614 KiB of F32 in three tiles) give each row of
+    /// `X Wᵀ` exactly as `W x` does, on every pool.
+    @Test func rowProductSpanningSeveralWeightTilesEqualsTheVectorProducts() throws {
+        let w = try Self.weights(.f32, rows: 300), x = Fixtures.tensor([3, Self.columns], stream: "qm.tiles.rows")
+        for pool in Fixtures.pools {
+            let y = try w.multiply(rows: x, pool: pool)
+            for t in 0..<3 {
+                let row = try Tensor(shape: [Self.columns], scalars: Array(x.scalars[(t * Self.columns)..<((t + 1) * Self.columns)]))
+                #expect(Array(y.scalars[(t * 300)..<((t + 1) * 300)]) == (try w.multiply(vector: row)).scalars)
+            }
+        }
+        Comparison.expectClose(try w.multiply(rows: x).scalars, Self.reference(w, x.doubles), "f32 tiles")
+    }
+
     /// Float rows of any length: the vector loop's tail (45 = 32 + 8 + 5).
     @Test(arguments: [DType.f32, .f16, .bf16], paths)
     func floatRowsOfAnyLengthMultiply(dtype: DType, path: QuantizedKernelPath) throws {
@@ -120,5 +134,25 @@ import TesseraTensor
     final class Holder: Sendable {
         let bytes: [UInt8]
         init(_ bytes: [UInt8]) { self.bytes = bytes }
+    }
+}
+
+/// The prefill path: tiles of dequantized weights through `cblas_sgemm`.
+@Suite struct QuantizedTileProductTests {
+    @Test(arguments: DType.allCases)
+    func tileProductIsTheProductWithTheDequantizedWeights(dtype: DType) throws {
+        // 300 rows of 512 Float32 span two tiles of 256 rows.
+        let w = try QuantizedMatrixTests.weights(dtype, rows: 300), x = Fixtures.tensor([3, 512], stream: "qm.tiles")
+        let y = try w.multiplyDequantizingTiles(rows: x)
+        #expect(y.shape == [3, 300])
+        Comparison.expectClose(y.scalars, QuantizedMatrixTests.reference(w, x.doubles), "\(dtype)")
+    }
+
+    @Test func wrongShapeThrows() throws {
+        let w = try QuantizedMatrixTests.weights(.q4_0, rows: 2, columns: 64)
+        #expect(throws: TensorError.invalidShape(
+            operation: "QuantizedMatrix.multiplyDequantizingTiles(rows:)", shape: [64], reason: "expected [n, 64] for a [2, 64] q4_0 matrix")) {
+            try w.multiplyDequantizingTiles(rows: Tensor(shape: [64]))
+        }
     }
 }
