@@ -9,8 +9,9 @@ import TesseraTensor
 
     /// Max-norm relative error of `W x` against the exact product with the unquantized `x`, per type: the error
     /// of quantizing `x` to 8 bits per block (none for the float types, whose sums are only rounded in Float32).
+    /// Measured on these inputs: q8_0 4.9e-3, q4_0 6.2e-3, q4_1 5.9e-3, q4_k 1.4e-2, q6_k 4.0e-3, floats ≤ 5.5e-7.
     static let tolerance: [DType: Double] = [
-        .f32: 1e-5, .f16: 1e-5, .bf16: 1e-5, .q8_0: 1e-2, .q4_0: 1e-2, .q4_1: 1e-2, .q4_k: 2e-2, .q6_k: 2e-2,
+        .f32: 1e-5, .f16: 1e-5, .bf16: 1e-5, .q8_0: 1e-2, .q4_0: 1e-2, .q4_1: 1e-2, .q4_k: 2e-2, .q6_k: 1e-2,
     ]
 
     static func weights(_ dtype: DType, rows: Int = rows, columns: Int = columns) throws -> QuantizedMatrix {
@@ -33,11 +34,12 @@ import TesseraTensor
         Reference.matmul(x, w.dequantized().doubles, m: x.count / w.columns, n: w.rows, k: w.columns, transposeA: false, transposeB: true)
     }
 
+    /// With `x` replaced by its 8-bit blocks the product is exact up to Float32 rounding (measured ≤ 5.5e-7).
     @Test(arguments: DType.allCases, paths)
     func vectorProductIsExactOnTheQuantizedActivations(dtype: DType, path: QuantizedKernelPath) throws {
         let w = try Self.weights(dtype), x = Fixtures.tensor([Self.columns], stream: "qm.x")
         let y = try w.multiply(vector: x, path: path)
-        Comparison.expectClose(y.scalars, Self.reference(w, Self.kernelActivations(x.scalars, dtype: dtype)), tolerance: 2e-6, "\(dtype) \(path)")
+        Comparison.expectClose(y.scalars, Self.reference(w, Self.kernelActivations(x.scalars, dtype: dtype)), tolerance: 1e-6, "\(dtype) \(path)")
     }
 
     @Test(arguments: DType.allCases, paths)

@@ -77,32 +77,32 @@ public enum QuantizedBenchmark {
             seconds: times.sorted()[times.count / 2], weightBytes: stored.bytes.count)
     }
 
-    /// Read bandwidth in GB/s: the best of several passes that sum `bytes` of Float32 on `threads` threads.
-    public static func readBandwidth(bytes: Int = 256 << 20, threads: Int) -> Double {
-        let count = bytes / MemoryLayout<Float>.stride / 16 * 16
+    /// Read bandwidth in GB/s: Float32 sums over `bytes` of memory on `threads` threads, timed in chunks of
+    /// `chunkBytes` (the median chunk counts, so a chunk in which the thread lost its core does not).
+    public static func readBandwidth(bytes: Int = 256 << 20, chunkBytes: Int = 2 << 20, threads: Int) -> Double {
+        let count = bytes / MemoryLayout<Float>.stride, chunk = chunkBytes / MemoryLayout<Float>.stride
         let buffer = UnsafeMutablePointer<Float>.allocate(capacity: count)
         defer { buffer.deallocate() }
         buffer.initialize(repeating: 1, count: count)
         let pool = ComputePool(threads: threads)
         let clock = ContinuousClock()
-        var best = Double.infinity, sink: Float = 0
-        for _ in 0..<5 {
-            let began = clock.now
-            var sums = [Float](repeating: 0, count: threads)
-            sums.withUnsafeMutableBufferPointer { sums in
-                pool.forEachRange(count: count, minimumPerPart: 1 << 20) { range in
-                    var total = SIMD16<Float>()
-                    for i in stride(from: range.lowerBound, to: range.upperBound, by: 16) {
-                        total += UnsafeRawPointer(buffer + i).loadUnaligned(as: SIMD16<Float>.self)
+        var times: [Double] = [], sink: Float = 0
+        var sums = [Float](repeating: 0, count: threads)
+        for _ in 0..<3 {
+            for start in stride(from: 0, to: count - chunk + 1, by: chunk) {
+                let began = clock.now
+                sums.withUnsafeMutableBufferPointer { sums in
+                    let ranges = pool.ranges(count: chunk, minimumPerPart: 1)
+                    pool.run(parts: ranges.count) { part in
+                        sums[part] = VectorMath.sum(buffer + start + ranges[part].lowerBound, count: ranges[part].count)
                     }
-                    sums[range.lowerBound * threads / count] = total.sum()
                 }
+                let elapsed = clock.now - began
+                times.append(Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18)
+                sink += sums.reduce(0, +)
             }
-            let elapsed = clock.now - began
-            best = min(best, Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18)
-            sink += sums.reduce(0, +)
         }
         precondition(sink > 0, "the sums must be used so the passes are not optimized away")
-        return Double(count * MemoryLayout<Float>.stride) / best / 1e9
+        return Double(chunkBytes) / times.sorted()[times.count / 2] / 1e9
     }
 }
