@@ -38,24 +38,25 @@ static inline float tq_dot_q8_0_portable(const uint8_t *w, const tq_q8_32 *x, in
     return sum;
 }
 
-/* Q4_0: half d, 16 bytes; byte j holds element j (low nibble) and j + 16 (high); value = (nibble − 8) d. */
+/* Σ nibble q over a block of 32: byte j of `qs` holds element j (low nibble) and j + 16 (high). */
+static inline int32_t tq_nibble_dot(const uint8_t *qs, const int8_t *q) {
+    int32_t s = 0;
+    for (int j = 0; j < 16; j++) s += (qs[j] & 0xF) * q[j] + (qs[j] >> 4) * q[j + 16];
+    return s;
+}
+
+/* Q4_0: half d, 16 bytes of nibbles; value = (nibble − 8) d. */
 static inline float tq_dot_q4_0_portable(const uint8_t *w, const tq_q8_32 *x, int n) {
     float sum = 0;
-    for (int b = 0; b < n / 32; b++, w += 18) {
-        int32_t s = 0;
-        for (int j = 0; j < 16; j++) s += (w[2 + j] & 0xF) * x[b].q[j] + (w[2 + j] >> 4) * x[b].q[j + 16];
-        sum += tq_f16(w) * x[b].d * (float)(s - 8 * x[b].sum);
-    }
+    for (int b = 0; b < n / 32; b++, w += 18) sum += tq_f16(w) * x[b].d * (float)(tq_nibble_dot(w + 2, x[b].q) - 8 * x[b].sum);
     return sum;
 }
 
-/* Q4_1: half d, half m, 16 bytes of nibbles as Q4_0; value = nibble d + m. */
+/* Q4_1: half d, half m, 16 bytes of nibbles; value = nibble d + m. */
 static inline float tq_dot_q4_1_portable(const uint8_t *w, const tq_q8_32 *x, int n) {
     float sum = 0;
     for (int b = 0; b < n / 32; b++, w += 20) {
-        int32_t s = 0;
-        for (int j = 0; j < 16; j++) s += (w[4 + j] & 0xF) * x[b].q[j] + (w[4 + j] >> 4) * x[b].q[j + 16];
-        sum += tq_f16(w) * x[b].d * (float)s + tq_f16(w + 2) * x[b].d * (float)x[b].sum;
+        sum += tq_f16(w) * x[b].d * (float)tq_nibble_dot(w + 4, x[b].q) + tq_f16(w + 2) * x[b].d * (float)x[b].sum;
     }
     return sum;
 }
