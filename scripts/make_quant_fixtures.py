@@ -5,9 +5,9 @@ Run by hand (not by CI):
     python3 -m venv /work/venv-quant && /work/venv-quant/bin/pip install gguf numpy
     /work/venv-quant/bin/python scripts/make_quant_fixtures.py
 Writes Tests/TesseraFormatsTests/Fixtures/quant_blocks.gguf: for each type T of F32, F16, BF16, Q8_0, Q4_0, Q4_1,
-Q4_K, Q6_K a [2, 256] tensor `T` in that type and an F32 tensor `T.dequantized` holding gguf-py's decoding of it
+Q5_0, Q4_K, Q6_K a [2, 256] tensor `T` in that type and an F32 tensor `T.dequantized` holding gguf-py's decoding of it
 (gguf.quants.dequantize, its numpy port of ggml's dequantize_row_*). The float and 32-blocks types are encoded by
-gguf-py from normal values; gguf-py has no k-quant encoder, so Q4_K and Q6_K blocks are random bytes with a finite
+gguf-py from normal values (the F32 tensor is those values, so encoders can be checked too); gguf-py has no k-quant encoder, so Q4_K and Q6_K blocks are random bytes with a finite
 Float16 scale, which exercises every bit of the packed scales and values.
 """
 import os
@@ -34,7 +34,7 @@ def random_k_blocks(rng, qtype, scale_offsets):
 def main():
     rng = np.random.default_rng(16)
     x = (rng.standard_normal((ROWS, COLUMNS)) * 2).astype(np.float32)
-    stored = {qtype: gguf.quants.quantize(x, qtype) for qtype in (T.F32, T.F16, T.BF16, T.Q8_0, T.Q4_0, T.Q4_1)}
+    stored = {qtype: gguf.quants.quantize(x, qtype) for qtype in (T.F32, T.F16, T.BF16, T.Q8_0, T.Q4_0, T.Q4_1, T.Q5_0)}
     stored[T.Q4_K] = random_k_blocks(rng, T.Q4_K, (0, 2))  # d, dmin
     stored[T.Q6_K] = random_k_blocks(rng, T.Q6_K, (208,))  # d
     writer = gguf.GGUFWriter(PATH, "tessera-fixture")

@@ -112,6 +112,33 @@ TQ_AVX2 static inline float tq_dot_q4_1_avx2(const uint8_t *w, const tq_q8_32 *x
     return tq_hsum8(acc) + minimums;
 }
 
+/* The 32 fifth bits of a Q5_0 block as bytes 0x10 (bit set) or 0: every byte picks its source byte of the word
+   (lane 0 bytes 0 and 1, lane 1 bytes 2 and 3) and tests its own bit. */
+TQ_AVX2 static inline __m256i tq_fifth_bits(const uint8_t *p) {
+    uint32_t word;
+    memcpy(&word, p, 4);
+    const __m256i pick = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1,
+                                          2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
+    const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ULL);
+    __m256i spread = _mm256_shuffle_epi8(_mm256_set1_epi32((int)word), pick);
+    __m256i set = _mm256_cmpeq_epi8(_mm256_and_si256(spread, bit), bit);
+    return _mm256_and_si256(set, _mm256_set1_epi8(0x10));
+}
+
+/* Q5_0: Σ q q_x with q = nibble | fifth bit, then the offset 16 Σ q_x per block. */
+TQ_AVX2 static inline float tq_dot_q5_0_avx2(const uint8_t *w, const tq_q8_32 *x, int n) {
+    __m256 acc = _mm256_setzero_ps();
+    float offsets = 0;
+    for (int b = 0; b < n / 32; b++, w += 22) {
+        __m256i q = _mm256_or_si256(tq_nibbles16(w + 6), tq_fifth_bits(w + 2));
+        __m256i dot = tq_dot_u8s8(q, _mm256_loadu_si256((const __m256i *)x[b].q));
+        float scale = tq_f16_avx2(w) * x[b].d;
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(scale), _mm256_cvtepi32_ps(dot), acc);
+        offsets += scale * (float)(16 * x[b].sum);
+    }
+    return tq_hsum8(acc) - offsets;
+}
+
 /* Q4_K: per 32 bytes of nibbles, the low nibbles (sub-block 2c) and high nibbles (2c + 1) against their 32
    activations; vpmaddwd with the 6-bit scale sums the pairs and scales them at once. */
 TQ_AVX2 static inline float tq_dot_q4_k_avx2(const uint8_t *w, const tq_q8_256 *x, int n) {

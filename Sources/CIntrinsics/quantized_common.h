@@ -9,11 +9,12 @@
 
 /* Weight types with a kernel; the Swift side maps DType onto these codes. */
 enum {
-    TQ_F32 = 0, TQ_F16 = 1, TQ_BF16 = 2, TQ_Q8_0 = 3, TQ_Q4_0 = 4, TQ_Q4_1 = 5, TQ_Q4_K = 6, TQ_Q6_K = 7
+    TQ_F32 = 0, TQ_F16 = 1, TQ_BF16 = 2, TQ_Q8_0 = 3, TQ_Q4_0 = 4, TQ_Q4_1 = 5, TQ_Q4_K = 6, TQ_Q6_K = 7,
+    TQ_Q5_0 = 8
 };
 
 /* 32 activations quantized like ggml's Q8_0/Q8_1: value ≈ d * q[i]; sum = Σ q[i] (for the offsets of Q4_0 and
-   the minimum of Q4_1). d stays Float32 (ggml rounds it to Float16), which only makes the product more exact. */
+   Q5_0 and the minimum of Q4_1). d stays Float32 (ggml rounds it to Float16), which only makes the product more exact. */
 typedef struct { float d; int32_t sum; int8_t q[32]; } tq_q8_32;
 
 /* 256 activations quantized like ggml's Q8_K: value ≈ d * q[i]; sums[j] = Σ q[16j ..< 16j + 16] (for Q4_K's

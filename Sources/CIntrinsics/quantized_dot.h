@@ -19,7 +19,7 @@ static inline int tq_has_avx2(void) {
 
 /* y[t ldy + r] = Σ_i W[r, i] X[t, i] for weight rows r in [rowBegin, rowEnd) and activation rows t in [0, xRows).
    w: the weight matrix, `rowBytes` per row; x: activation rows `xRowBytes` apart, as Float32 for F32, F16 and BF16
-   weights, as tq_q8_32 blocks for Q8_0, Q4_0 and Q4_1, as tq_q8_256 blocks for Q4_K and Q6_K; n: the row length
+   weights, as tq_q8_32 blocks for Q8_0, Q4_0, Q4_1 and Q5_0, as tq_q8_256 blocks for Q4_K and Q6_K; n: the row length
    (whole blocks of the type). `useAVX2` selects the vector path and must only be set when tq_has_avx2().
    Weight rows are taken a tile at a time (TQ_TILE_BYTES, a share of L2) and every activation row passes over the
    tile, so with many activation rows the weights come from cache and the outputs are written in runs; each
@@ -43,6 +43,7 @@ static inline int tq_has_avx2(void) {
     case TQ_Q8_0: TQ_ROWS(tq_dot_q8_0_##suffix, tq_q8_32)                                \
     case TQ_Q4_0: TQ_ROWS(tq_dot_q4_0_##suffix, tq_q8_32)                                \
     case TQ_Q4_1: TQ_ROWS(tq_dot_q4_1_##suffix, tq_q8_32)                                \
+    case TQ_Q5_0: TQ_ROWS(tq_dot_q5_0_##suffix, tq_q8_32)                                \
     case TQ_Q4_K: TQ_ROWS(tq_dot_q4_k_##suffix, tq_q8_256)                               \
     case TQ_Q6_K: TQ_ROWS(tq_dot_q6_k_##suffix, tq_q8_256)                               \
     default: return;                                                                     \

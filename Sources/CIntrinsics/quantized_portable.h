@@ -61,6 +61,19 @@ static inline float tq_dot_q4_1_portable(const uint8_t *w, const tq_q8_32 *x, in
     return sum;
 }
 
+/* Q5_0: half d, 32 fifth bits (bit j of a little-endian word for element j), 16 bytes of low nibbles as Q4_0;
+   value = (q − 16) d. */
+static inline float tq_dot_q5_0_portable(const uint8_t *w, const tq_q8_32 *x, int n) {
+    float sum = 0;
+    for (int b = 0; b < n / 32; b++, w += 22) {
+        uint32_t high = (uint32_t)w[2] | (uint32_t)w[3] << 8 | (uint32_t)w[4] << 16 | (uint32_t)w[5] << 24;
+        int32_t s = tq_nibble_dot(w + 6, x[b].q);
+        for (int j = 0; j < 32; j++) s += (int32_t)((high >> j) & 1) * 16 * x[b].q[j];
+        sum += tq_f16(w) * x[b].d * (float)(s - 16 * x[b].sum);
+    }
+    return sum;
+}
+
 /* Q4_K: half d, half dmin, 12 bytes of 6-bit scales and minimums, 128 bytes of nibbles. Each 32 bytes of nibbles
    hold 64 elements: the low nibbles sub-block 2c, the high nibbles sub-block 2c + 1; value = d sc q − dmin m. */
 static inline float tq_dot_q4_k_portable(const uint8_t *w, const tq_q8_256 *x, int n) {

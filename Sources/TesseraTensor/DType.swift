@@ -5,19 +5,22 @@
 /// - `q8_0`: Float16 scale `d`, then 32 signed bytes `q`; value = `q * d` (34 bytes per block).
 /// - `q4_0`: Float16 scale `d`, then 16 bytes of nibbles; value = `(nibble - 8) * d` (18 bytes per block).
 /// - `q4_1`: Float16 scale `d`, Float16 minimum `m`, then 16 bytes of nibbles; value = `nibble * d + m` (20 bytes).
-/// In the 4-bit formats byte `j` holds element `j` in its low nibble and element `j + 16` in its high nibble.
+/// - `q5_0`: Float16 scale `d`, 4 bytes `qh` of fifth bits (bit `j` for element `j`), then 16 bytes of nibbles;
+///   value = `(nibble | fifth bit << 4 - 16) * d` (22 bytes). llama.cpp stores it where a row is not whole
+///   256-blocks of a k-quant (a Q4_K_M file of a model 576 wide holds mostly `q5_0`).
+/// In the 4- and 5-bit formats byte `j` holds element `j` in its low nibble and element `j + 16` in its high nibble.
 ///
 /// The k-quants hold 256 values per block in sub-blocks with their own 6- or 8-bit scales (layouts in Quantized/KQuants.swift):
 /// - `q4_k`: 4-bit values, eight sub-blocks of 32 with 6-bit scales and minimums (144 bytes per block).
 /// - `q6_k`: 6-bit values, sixteen sub-blocks of 16 with 8-bit signed scales (210 bytes per block).
 public enum DType: String, Sendable, Codable, CaseIterable, CustomStringConvertible {
-    case f32, f16, bf16, q8_0, q4_0, q4_1, q4_k, q6_k
+    case f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q4_k, q6_k
 
     /// Elements per block (1 for the plain formats).
     public var blockSize: Int {
         switch self {
         case .f32, .f16, .bf16: return 1
-        case .q8_0, .q4_0, .q4_1: return 32
+        case .q8_0, .q4_0, .q4_1, .q5_0: return 32
         case .q4_k, .q6_k: return 256
         }
     }
@@ -30,6 +33,7 @@ public enum DType: String, Sendable, Codable, CaseIterable, CustomStringConverti
         case .q8_0: return 34
         case .q4_0: return 18
         case .q4_1: return 20
+        case .q5_0: return 22
         case .q4_k: return 144
         case .q6_k: return 210
         }
@@ -140,6 +144,8 @@ public enum Quantization {
                     y[j + 16] = Float(q >> 4) * d + m
                 }
             }
+        case .q5_0:
+            for block in 0..<count / 32 { FiveBitBlocks.decode(base + block * 22, into: out + block * 32) }
         case .q4_k:
             for block in 0..<count / 256 { KQuants.decodeQ4K(base + block * 144, into: out + block * 256) }
         case .q6_k:
@@ -204,6 +210,8 @@ public enum Quantization {
                     b.storeBytes(of: q0 | (q1 << 4), toByteOffset: 4 + j, as: UInt8.self)
                 }
             }
+        case .q5_0:
+            for block in 0..<count / 32 { FiveBitBlocks.encode(x + block * 32, into: base + block * 22) }
         case .q4_k:
             for block in 0..<count / 256 { KQuants.encodeQ4K(x + block * 256, into: base + block * 144) }
         case .q6_k:

@@ -24,6 +24,13 @@ import TesseraTensor
         #expect(matrix.dequantized() == expected)
     }
 
+    /// Every type gguf-py encodes (all but the k-quants) is encoded to the same bytes; the F32 tensor holds the values.
+    @Test(arguments: [DType.f16, .bf16, .q8_0, .q4_0, .q4_1, .q5_0])
+    func encodingMatchesGGUFPyBitForBit(dtype: DType) throws {
+        let values = try file.tensor(named: "F32")
+        #expect(try QuantizedTensor(quantizing: values, as: dtype).bytes == file.storedTensor(named: dtype.storageName).bytes)
+    }
+
     /// The comparison can fail: the same bytes read with the two nibbles of every byte swapped (or, for the
     /// float types, the two bytes of every 16-bit word) decode to other values.
     @Test(arguments: DType.allCases)
@@ -47,7 +54,7 @@ import TesseraTensor
         let directory = try TemporaryDirectory()
         let path = try directory.write(g.bytes, to: "q5k.gguf")
         let file = try GGUFFile(path: path)
-        let reason = "element type Q5_K has no matrix kernel; Tessera multiplies F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q4_K, Q6_K"
+        let reason = "element type Q5_K has no matrix kernel; Tessera multiplies F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q4_K, Q6_K"
         #expect(throws: FormatError.unsupported(path: path, tensor: "k", reason: reason)) { try file.matrix(named: "k") }
         #expect(throws: FormatError.missingTensor(path: path, tensor: "absent")) { try file.matrix(named: "absent") }
     }

@@ -18,6 +18,7 @@ struct GGMLType: Sendable, Equatable {
         case "Q8_0": return .dtype(.q8_0)
         case "Q4_0": return .dtype(.q4_0)
         case "Q4_1": return .dtype(.q4_1)
+        case "Q5_0": return .dtype(.q5_0)
         case "Q4_K": return .dtype(.q4_k)
         case "Q6_K": return .dtype(.q6_k)
         case "F64": return .float64
@@ -34,6 +35,7 @@ struct GGMLType: Sendable, Equatable {
         case .q4_1: return 3
         case .q8_0: return 8
         case .bf16: return 30
+        case .q5_0: return 6
         case .q4_k: return 12
         case .q6_k: return 14
         }

@@ -3,7 +3,7 @@ import TesseraTensor
 /// How the elements of one stored tensor are encoded, whichever file format declared them.
 /// Both the safetensors and the GGUF readers map their type names onto this, and one decoder serves both.
 enum ElementFormat: Sendable, Equatable {
-    /// A format TesseraTensor stores (f32, f16, bf16 and the ggml blocks q8_0, q4_0, q4_1, q4_k, q6_k).
+    /// A format TesseraTensor stores (f32, f16, bf16 and the ggml blocks q8_0, q4_0, q4_1, q5_0, q4_k, q6_k).
     case dtype(DType)
     case float64
     /// Two's-complement (`signed`) or unsigned little-endian integers of `bytes` bytes.

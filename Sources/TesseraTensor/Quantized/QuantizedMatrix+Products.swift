@@ -18,7 +18,7 @@ extension QuantizedMatrix {
     /// `y = W x`.
     ///
     /// For the block types `x` is first quantized to 8 bits per block of the weight's block size, as llama.cpp's
-    /// dot products do (one Float32 scale per 32 values for q8_0, q4_0, q4_1; per 256 for q4_k, q6_k); the
+    /// dot products do (one Float32 scale per 32 values for q8_0, q4_0, q4_1, q5_0; per 256 for q4_k, q6_k); the
     /// products of the 8-bit values are summed exactly in integers. F32, F16 and BF16 weights multiply Float32
     /// `x` directly. Rows are split over `pool`; each output is computed by one thread in a fixed order, so
     /// every pool size gives the same bits.
@@ -95,6 +95,7 @@ extension DType {
         case .q8_0: return Int32(TQ_Q8_0)
         case .q4_0: return Int32(TQ_Q4_0)
         case .q4_1: return Int32(TQ_Q4_1)
+        case .q5_0: return Int32(TQ_Q5_0)
         case .q4_k: return Int32(TQ_Q4_K)
         case .q6_k: return Int32(TQ_Q6_K)
         }
