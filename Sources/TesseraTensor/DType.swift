@@ -144,12 +144,11 @@ public enum Quantization {
                     y[j + 16] = Float(q >> 4) * d + m
                 }
             }
-        case .q5_0:
-            for block in 0..<count / 32 { FiveBitBlocks.decode(base + block * 22, into: out + block * 32) }
-        case .q4_k:
-            for block in 0..<count / 256 { KQuants.decodeQ4K(base + block * 144, into: out + block * 256) }
-        case .q6_k:
-            for block in 0..<count / 256 { KQuants.decodeQ6K(base + block * 210, into: out + block * 256) }
+        case .q5_0, .q4_k, .q6_k:
+            let decodeBlock = blockDecoder(dtype)
+            for block in 0..<count / dtype.blockSize {
+                decodeBlock(base + block * dtype.bytesPerBlock, out + block * dtype.blockSize)
+            }
         }
     }
 
@@ -210,12 +209,31 @@ public enum Quantization {
                     b.storeBytes(of: q0 | (q1 << 4), toByteOffset: 4 + j, as: UInt8.self)
                 }
             }
-        case .q5_0:
-            for block in 0..<count / 32 { FiveBitBlocks.encode(x + block * 32, into: base + block * 22) }
-        case .q4_k:
-            for block in 0..<count / 256 { KQuants.encodeQ4K(x + block * 256, into: base + block * 144) }
-        case .q6_k:
-            for block in 0..<count / 256 { KQuants.encodeQ6K(x + block * 256, into: base + block * 210) }
+        case .q5_0, .q4_k, .q6_k:
+            let encodeBlock = blockEncoder(dtype)
+            for block in 0..<count / dtype.blockSize {
+                encodeBlock(x + block * dtype.blockSize, base + block * dtype.bytesPerBlock)
+            }
+        }
+    }
+
+    /// The block decoder of a type whose codec lives in its own file (`Quantized/`).
+    private static func blockDecoder(_ dtype: DType) -> (UnsafeRawPointer, UnsafeMutablePointer<Float>) -> Void {
+        switch dtype {
+        case .q5_0: return FiveBitBlocks.decode
+        case .q4_k: return KQuants.decodeQ4K
+        case .q6_k: return KQuants.decodeQ6K
+        default: preconditionFailure("\(dtype) is decoded in Quantization.decode itself")
+        }
+    }
+
+    /// The block encoder of a type whose codec lives in its own file (`Quantized/`).
+    private static func blockEncoder(_ dtype: DType) -> (UnsafePointer<Float>, UnsafeMutableRawPointer) -> Void {
+        switch dtype {
+        case .q5_0: return FiveBitBlocks.encode
+        case .q4_k: return KQuants.encodeQ4K
+        case .q6_k: return KQuants.encodeQ6K
+        default: preconditionFailure("\(dtype) is encoded in Quantization.encode itself")
         }
     }
 
