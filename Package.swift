@@ -3,7 +3,7 @@ import PackageDescription
 
 // Layering: each target imports only targets listed before it.
 //   CBLAS, CMPI               C interop (system libraries with shim headers)
-//   CIntrinsics               compiler builtins Swift cannot spell (cache prefetch), as inline C
+//   CIntrinsics               compiler builtins Swift cannot spell (cache prefetch, AVX2 quantized dot products), as inline C
 //   TesseraFiles              atomic file writes (no dependencies, so every layer can write files)
 //   TesseraTensor             tensors, dtypes, kernels, deterministic RNG
 //   TesseraCollectives        Communicator, threads and MPI backends, DeviceMesh, ProcessGroups
