@@ -8,6 +8,7 @@ import TesseraFormats
 /// dequantization (the decoder transformers uses for GGUF files), run as a subprocess in the same command.
 /// Medians after one warm-up run, with the file in the page cache; one thread.
 public enum LoadBench {
+    /// What `tessera bench load` prints and writes (snake_case keys in JSON).
     public struct Report: Codable {
         public var benchmark = "load"
         public let model: String
@@ -19,6 +20,13 @@ public enum LoadBench {
         public let totalSeconds: Double
         public let writeFloorSeconds: Double
         public let peerGGUFPySeconds: Double?
+
+        public init(model: String, tensors: Int, elements: Int, runs: Int, openSeconds: Double, totalSeconds: Double,
+                    writeFloorSeconds: Double, peerGGUFPySeconds: Double?) {
+            (self.model, self.tensors, self.elements, self.runs) = (model, tensors, elements, runs)
+            (self.openSeconds, self.totalSeconds) = (openSeconds, totalSeconds)
+            (self.writeFloorSeconds, self.peerGGUFPySeconds) = (writeFloorSeconds, peerGGUFPySeconds)
+        }
     }
 
     /// Opens `model` (a .gguf file, a .safetensors file or a Hugging Face directory) and dequantizes every tensor

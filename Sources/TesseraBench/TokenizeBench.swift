@@ -6,6 +6,7 @@ import TesseraFormats
 /// same text with the same tokenizer files in the same run (Tessera in one call, the peer line by line). The floor is
 /// one pass over the bytes (UTF-8 validation), the least any tokenizer must do. Medians after a warm-up; one thread.
 public enum TokenizeBench {
+    /// What `tessera bench tokenize` prints and writes (snake_case keys in JSON).
     public struct Report: Codable {
         public var benchmark = "tokenize"
         public let tokenizer: String
