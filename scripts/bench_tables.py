@@ -72,6 +72,11 @@ def num(value, digits):
     return "–" if value is None else f"{value:.{digits}f}"
 
 
+def sec(value):
+    """Seconds with three significant digits (tiny checkpoints load in microseconds)."""
+    return "–" if value is None else f"{value:.3g}"
+
+
 def pct(value):
     return "–" if value is None else f"{100 * value:.0f}%"
 
@@ -129,13 +134,13 @@ def mesh_rows(r):
 
 
 def load_rows(r):
-    yield [r["model"], r["tensors"], num(r["open_seconds"], 3), num(r["total_seconds"], 3), num(r["write_floor_seconds"], 3),
-           num(r.get("peer_ggufpy_seconds", r.get("peer_gguf_py_seconds")), 3)]
+    yield [r["model"], r["tensors"], sec(r["open_seconds"]), sec(r["total_seconds"]), sec(r["write_floor_seconds"]),
+           sec(r.get("peer_gguf_py_seconds", r.get("peer_ggufpy_seconds")))]
 
 
 def tokenize_rows(r):
-    yield [f"{r['text']} ({r['bytes']} bytes) with {r['tokenizer']}", r["tokens"], num(r["seconds"], 3),
-           num(r["utf8_floor_seconds"], 4), num(r.get("peer_hf_tokenizers_seconds"), 3)]
+    yield [f"{r['text']} ({r['bytes']} bytes) with {r['tokenizer']}", r["tokens"], sec(r["seconds"]),
+           sec(r["utf8_floor_seconds"]), sec(r.get("peer_hf_tokenizers_seconds"))]
 
 
 def plan_rows(r):
