@@ -40,7 +40,7 @@ let package = Package(
         .target(name: "TesseraModels", dependencies: ["TesseraParallel", "TesseraFormats"]),
         .target(name: "TesseraTrain", dependencies: ["TesseraModels"]),
         .target(name: "TesseraPlanner", dependencies: ["TesseraPipeline"], resources: [.copy("Catalog")]),
-        .target(name: "TesseraBench", dependencies: ["CBLAS", "TesseraTrain"]),
+        .target(name: "TesseraBench", dependencies: ["CBLAS", "TesseraTrain", "TesseraPlanner"]),
         .executableTarget(
             name: "tessera",
             dependencies: [

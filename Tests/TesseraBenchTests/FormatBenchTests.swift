@@ -36,3 +36,16 @@ import TesseraBench
         #expect(report.table.hasSuffix("under the 1 s target"))
     }
 }
+
+@Suite struct PlanSearchBenchTests {
+    /// The JSON keys `scripts/bench_tables.py` and earlier result files read.
+    @Test func resultKeysAreSnakeCase() throws {
+        let result = PlanSearchBench.Result(job: "j", candidates: 10, fitting: 5, simulated: 2, medianSeconds: 0.5,
+                                            candidatesPerSecond: 20, required: 100_000, ratio: 0.0002, runs: 3, threads: 1)
+        let object = try JSONSerialization.jsonObject(with: JSONEncoder().encode(result)) as? [String: Any]
+        #expect(Set((object ?? [:]).keys) == ["job", "candidates", "fitting", "simulated", "median_seconds",
+                                                  "candidates_per_second", "required_candidates_per_second", "ratio",
+                                                  "runs", "threads"])
+        #expect(PlanSearchBench.cases.count == 3 && PlanSearchBench.requiredCandidatesPerSecond == 100_000)
+    }
+}
