@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import TesseraCollectives
 import TesseraFiles
+import TesseraBench
 import TesseraParallel
 import TesseraTrain
 
@@ -59,21 +60,21 @@ struct BenchCheckpoint: ParsableCommand {
             let trainer = try saving.makeTrainer(world: world)
             return try (0...runs).map { run in
                 try world.barrier()
-                let seconds = try FormatBench.seconds { try saving.saveCheckpoint(trainer, step: run + 1) }
+                let seconds = try BenchStatistics.seconds { try saving.saveCheckpoint(trainer, step: run + 1) }
                 return seconds
             }.dropFirst().map { $0 }
         }
         let manifest = try Checkpoint(path: root).manifest
         let loads = try (0...runs).map { _ in
-            try FormatBench.seconds {
+            try BenchStatistics.seconds {
                 let loading = try job(ParallelConfig(dp: loadDP, microBatchSize: 1, memory: .init(zeroStage: 1)), resume: root)
                 _ = try ThreadGroup.run(ranks: loading.ranks, deadline: .seconds(600)) { world in _ = try loading.makeTrainer(world: world) }
             }
         }.dropFirst()
         let floors = try (0...runs).map { _ in try Self.sequentialWrite(bytes: manifest.totalBytes, to: directory + "/floor.bin") }.dropFirst()
         let report = Report(model: config, bytes: manifest.totalBytes, files: manifest.files.count, saveRanks: saving.ranks, loadRanks: loadDP,
-                            runs: runs, saveSeconds: TrainingBenchmark.median(saves.map { $0.max()! }),
-                            loadSeconds: TrainingBenchmark.median(Array(loads)), sequentialWriteSeconds: TrainingBenchmark.median(Array(floors)))
+                            runs: runs, saveSeconds: BenchStatistics.median(saves.map { $0.max()! }),
+                            loadSeconds: BenchStatistics.median(Array(loads)), sequentialWriteSeconds: BenchStatistics.median(Array(floors)))
         print(report.table)
         if let json { try writeJSON(report, to: json, snakeCaseKeys: true) }
     }
@@ -82,7 +83,7 @@ struct BenchCheckpoint: ParsableCommand {
     static func sequentialWrite(bytes: Int, to path: String) throws -> Double {
         let block = [UInt8](repeating: 0x5A, count: 64 << 20)
         defer { try? FileManager.default.removeItem(atPath: path) }
-        return try FormatBench.seconds {
+        return try BenchStatistics.seconds {
             try AtomicFile.write(to: path) { sink in
                 var left = bytes
                 while left > 0 {
@@ -97,7 +98,7 @@ struct BenchCheckpoint: ParsableCommand {
 
 extension BenchCheckpoint.Report {
     var table: String {
-        let c = FormatBench.cell
+        let c = BenchText.cell
         return """
             tessera bench checkpoint: \(model) with AdamW state, \(bytes / 1_000_000) MB in \(files) files; median of \(runs) runs after a warm-up
 

@@ -42,7 +42,7 @@ final class CheckpointSaves {
         guard c.checkpoint.isDue(step: step, of: c.steps) else { return }
         let start = ContinuousClock.now
         if let background { try background.save(trainer, step: step) } else { try job.saveCheckpoint(trainer, step: step) }
-        pauses.append(FormatBench.seconds(ContinuousClock.now - start))
+        pauses.append((ContinuousClock.now - start) / .seconds(1))
         lastStep = step
     }
 
