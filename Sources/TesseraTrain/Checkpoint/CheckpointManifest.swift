@@ -115,9 +115,18 @@ extension CheckpointManifest.File {
     /// - Throws: ``CheckpointError/damaged(file:reason:)`` when the file cannot be read.
     init(name: String, in directory: String) throws {
         let path = (directory as NSString).appendingPathComponent(name)
-        guard let bytes = FileManager.default.contents(atPath: path) else {
-            throw CheckpointError.damaged(file: path, reason: "cannot be read")
+        guard let handle = FileHandle(forReadingAtPath: path) else { throw CheckpointError.damaged(file: path, reason: "cannot be read") }
+        defer { try? handle.close() }
+        var hasher = ContentHasher(), size = 0
+        do {
+            // 16 MiB at a time: a checkpoint file can be larger than the memory one should spend on checking it.
+            while let chunk = try handle.read(upToCount: 16 << 20), !chunk.isEmpty {
+                chunk.withUnsafeBytes { hasher.update($0) }
+                size += chunk.count
+            }
+        } catch {
+            throw CheckpointError.damaged(file: path, reason: "cannot be read: \(error.localizedDescription)")
         }
-        self.init(name: name, size: bytes.count, checksum: String(bytes.withUnsafeBytes { ContentHash.of($0) }, radix: 16))
+        self.init(name: name, size: size, checksum: String(hasher.finalize(), radix: 16))
     }
 }
