@@ -41,7 +41,8 @@ for ((i = 1; i <= kills; i++)); do
     if ! inspect=$("$tessera" checkpoint inspect "$root" 2>&1); then
       echo "FAIL kill $i: the newest checkpoint does not validate: $inspect"; failures=$((failures + 1))
     else
-      echo "ok   kill $i: $(echo "$inspect" | head -1 | sed 's/.*: //') validates after SIGKILL"
+      during=$(compgen -G "$root/*.partial" > /dev/null && echo " (an unfinished save's .partial directory left beside it)")
+      echo "ok   kill $i: $(echo "$inspect" | head -1 | sed 's/.*: //') validates after SIGKILL$during"
     fi
   else
     echo "ok   kill $i: killed before the first checkpoint"
