@@ -6,7 +6,8 @@ import PackageDescription
 //   CIntrinsics               compiler builtins Swift cannot spell (cache prefetch), as inline C
 //   TesseraFiles              atomic file writes (no dependencies, so every layer can write files)
 //   TesseraTensor             tensors, dtypes, kernels, deterministic RNG
-//   TesseraCollectives        Communicator, threads and MPI backends, DeviceMesh, ProcessGroups
+//   TesseraCollectives        Communicator, threads backend, launchers, DeviceMesh, ProcessGroups
+//   TesseraMPI                the Open MPI backend (the only target that links libmpi; only the CLI uses it)
 //   TesseraFormats            safetensors, GGUF, tokenizers
 //   TesseraNN                 single-device layers with explicit forward/backward, AdamW, schedules
 //   TesseraPipeline           pipeline schedules as data, simulator, timeline pictures (pure, no compute)
@@ -21,6 +22,7 @@ let package = Package(
     products: [
         .executable(name: "tessera", targets: ["tessera"]),
         .library(name: "Tessera", targets: ["TesseraTrain", "TesseraPlanner"]),
+        .library(name: "TesseraMPI", targets: ["TesseraMPI"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -31,7 +33,8 @@ let package = Package(
         .systemLibrary(name: "CIntrinsics"),
         .target(name: "TesseraFiles"),
         .target(name: "TesseraTensor", dependencies: ["CBLAS", "CIntrinsics"]),
-        .target(name: "TesseraCollectives", dependencies: ["CMPI", "TesseraTensor"]),
+        .target(name: "TesseraCollectives", dependencies: ["TesseraTensor"]),
+        .target(name: "TesseraMPI", dependencies: ["CMPI", "TesseraCollectives"]),
         .target(name: "TesseraFormats", dependencies: ["TesseraFiles", "TesseraTensor"]),
         .target(name: "TesseraNN", dependencies: ["TesseraTensor"]),
         .target(name: "TesseraPipeline", dependencies: ["TesseraFiles"]),
@@ -42,7 +45,7 @@ let package = Package(
         .executableTarget(
             name: "tessera",
             dependencies: [
-                "CBLAS", "CMPI", "TesseraTrain", "TesseraPlanner", "TesseraPipeline",
+                "CBLAS", "TesseraMPI", "TesseraTrain", "TesseraPlanner", "TesseraPipeline",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .testTarget(name: "TesseraTensorTests", dependencies: ["TesseraTensor"]),

@@ -1,6 +1,6 @@
-import CMPI
 import Foundation
 import TesseraCollectives
+import TesseraMPI
 
 /// What `tessera bench collectives` times: a collective, or the memcpy that bounds them.
 enum CollectiveBenchOperation: String, CaseIterable, Codable {
@@ -156,7 +156,7 @@ enum CollectiveTiming {
     }
 
     /// The median seconds per call of `operation`; for an MPI-backend all-reduce also those of a raw
-    /// `MPI_Allreduce` timed alternately with it (``RawMPIAllReduce/inPlaceSum(_:on:group:)``) and the
+    /// `MPI_Allreduce` timed alternately with it (``MPIRawAllReduce``) and the
     /// median of their paired ratios.
     private static func time(_ operation: CollectiveBenchOperation, world: any Communicator, count: Int,
                              iterations: Int, trials: Int) throws -> (Double, (seconds: Double, ratio: Double)?) {
@@ -173,12 +173,10 @@ enum CollectiveTiming {
                     }, nil)
                 case .allReduce:
                     let call = { try world.allReduce(buffer, operation: .sum) }
-                    guard let comm = MPIEnvironment.handle(of: world) else {
+                    guard let raw = MPIRawAllReduce(on: world) else {
                         return (try median(world, iterations: iterations, trials: trials, call), nil)
                     }
-                    let pair = try paired(world, iterations: iterations, trials: trials, call) {
-                        try RawMPIAllReduce.inPlaceSum(buffer, on: comm, group: world.name)
-                    }
+                    let pair = try paired(world, iterations: iterations, trials: trials, call) { try raw.sum(buffer) }
                     return (pair.seconds, (pair.peerSeconds, pair.ratio))
                 case .allGather:
                     let block = UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(buffer)[0..<(count / n * 4)])
@@ -200,19 +198,6 @@ enum CollectiveTiming {
 enum RawMPIAllReduce {
     /// The backend name of the raw call timed alternately with the MPI backend in its launch.
     static let pairedBackend = "raw MPI_Allreduce, paired"
-
-    /// `MPI_Allreduce(MPI_IN_PLACE, buffer, count, MPI_FLOAT, MPI_SUM, comm)`: the call the MPI backend's
-    /// `allReduce(_:operation: .sum)` makes, without its argument checks and deadline bookkeeping.
-    static func inPlaceSum(_ buffer: UnsafeMutableBufferPointer<Float>, on comm: MPI_Comm, group: String) throws {
-        guard let count = Int32(exactly: buffer.count) else {
-            throw CollectiveError.invalidArgument(group: group, operation: "raw MPI_Allreduce",
-                                                  detail: "\(buffer.count) floats exceed MPI's 32-bit count; use smaller --sizes")
-        }
-        let code = MPI_Allreduce(tessera_mpi_in_place(), buffer.baseAddress, count, tessera_mpi_float(), tessera_mpi_sum(), comm)
-        guard code == tessera_mpi_success() else {
-            throw CollectiveError.backend(group: group, operation: "raw MPI_Allreduce", detail: "MPI error code \(code)")
-        }
-    }
 
     /// Runs bench/mpi_allreduce.c under mpirun and reads its lines.
     static func run(program: String, mpirun: [String], ranks: Int, sizes: [Int], trials: Int) throws -> [CollectiveSample] {

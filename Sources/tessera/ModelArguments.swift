@@ -24,7 +24,7 @@ struct ModelArguments: ParsableArguments {
     /// Runs `body` on the `--tp` ranks with this rank's engine (weights from the model, split over tp).
     func run(_ location: ModelLocation, _ body: @escaping @Sendable (TransformerEngine, any Communicator) throws -> Void) throws {
         let tp = self.tp
-        _ = try Launcher.run(try launch.options(ranks: tp)) { world, computeThreads in
+        _ = try launch.launcher().run(launch.options(ranks: tp)) { world, computeThreads in
             let groups = try Trainer.processGroups(ParallelConfig(tp: tp), world: world)
             try body(try location.makeEngine(groups: groups, computeThreads: computeThreads), world)
         }
