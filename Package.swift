@@ -15,13 +15,14 @@ import PackageDescription
 //   TesseraModels             GPT-2 and Llama configs and models, checkpoint loading and saving
 //   TesseraTrain              training loop, data, evaluation, generation
 //   TesseraPlanner            memory/time model and layout search
+//   Tessera                   the umbrella module (`import Tessera`): re-exports the public targets above but MPI
 //   tessera                   the command-line tool
 let package = Package(
     name: "Tessera",
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "tessera", targets: ["tessera"]),
-        .library(name: "Tessera", targets: ["TesseraTrain", "TesseraPlanner"]),
+        .library(name: "Tessera", targets: ["Tessera"]),
         .library(name: "TesseraMPI", targets: ["TesseraMPI"]),
     ],
     dependencies: [
@@ -42,6 +43,12 @@ let package = Package(
         .target(name: "TesseraModels", dependencies: ["TesseraParallel", "TesseraFormats"]),
         .target(name: "TesseraTrain", dependencies: ["TesseraModels"]),
         .target(name: "TesseraPlanner", dependencies: ["TesseraPipeline"], resources: [.copy("Catalog")]),
+        .target(
+            name: "Tessera",
+            dependencies: [
+                "TesseraTensor", "TesseraCollectives", "TesseraFormats", "TesseraNN", "TesseraPipeline",
+                "TesseraParallel", "TesseraModels", "TesseraTrain", "TesseraPlanner",
+            ]),
         .executableTarget(
             name: "tessera",
             dependencies: [
