@@ -1,3 +1,6 @@
+import Foundation
+import Tessera
+
 /// Trains the `tiny` preset (a two-layer Llama, 4 heads over 2 key/value heads) for 150 steps (about a second)
 /// with its layers split over tp = 2 ranks running as threads of this process, saves it, loads it back on tp = 2
 /// and continues a prompt greedily. Prints every 25th step's loss and the continuation; exits non-zero unless
