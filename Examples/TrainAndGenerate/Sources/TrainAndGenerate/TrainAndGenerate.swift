@@ -63,9 +63,10 @@ struct TrainAndGenerate {
         let location = try ModelLocation(path: path)
         let tokenizer = try location.tokenizer().tokenizer
         let ids = try tokenizer.encode(prompt)
-        let perRank = try ThreadLauncher().run(LaunchOptions(ranks: tp)) { world, computeThreads in
-            let groups = try Trainer.processGroups(ParallelConfig(tp: tp), world: world)
-            let engine = try location.makeEngine(groups: groups, computeThreads: computeThreads)
+        let parallel = try ParallelConfig(tp: tp)
+        let perRank = try ThreadLauncher().run(LaunchOptions(ranks: parallel.ranks)) { world, computeThreads in
+            let groups = try Trainer.processGroups(parallel, world: world)
+            let engine = try location.makeEngine(parallel: parallel, groups: groups, computeThreads: computeThreads)
             return try Generator(engine: engine, sampling: SamplingOptions()).generate(prompt: ids, maxNewTokens: 24)
         }
         let bytes = try tokenizer.decodeBytes(perRank[0], skippingSpecialTokens: true)
