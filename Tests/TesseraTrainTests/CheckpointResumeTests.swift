@@ -36,6 +36,8 @@ import TesseraTrain
         (try! ParallelConfig(dp: 2, microBatchSize: 1, memory: .init(zeroStage: 1, bucketElements: 5000)), try! ParallelConfig(tp: 2, microBatchSize: 4)),
         (try! ParallelConfig(pp: 2, microBatchSize: 1, pipeline: .init(schedule: .oneForwardOneBackward)), try! ParallelConfig(microBatchSize: 4)),
         (try! ParallelConfig(tp: 2, microBatchSize: 4), try! ParallelConfig(dp: 2, microBatchSize: 2, memory: .init(zeroStage: 1, bucketElements: 3000))),
+        (try! ParallelConfig(tp: 2, sequenceParallel: true, microBatchSize: 2, memory: .init(recompute: .full)),
+         try! ParallelConfig(pp: 2, microBatchSize: 1, pipeline: .init(schedule: .zeroBubbleH1))),
     ])
     func resumingOnAnotherLayoutContinuesTheRun(_ saved: ParallelConfig, _ resumed: ParallelConfig) throws {
         let (reference, continued) = try resume(from: saved, to: resumed)
