@@ -11,7 +11,7 @@ import PackageDescription
 //   TesseraNN                 single-device layers with explicit forward/backward, AdamW, schedules
 //   TesseraPipeline           pipeline schedules as data, simulator, timeline pictures (pure, no compute)
 //   TesseraParallel           conjugate mappings, tensor/sequence/pipeline/data-parallel machinery
-//   TesseraModels             GPT-2 and Llama configs and models, checkpoint loading and saving
+//   TesseraModels             model families (GPT-2, Llama) described once, models, checkpoint loading and saving
 //   TesseraTrain              training loop, data, evaluation, generation
 //   TesseraPlanner            memory/time model and layout search
 //   tessera                   the command-line tool
