@@ -5,12 +5,13 @@ public struct GGUFNaming: Sendable, Hashable {
     /// `general.architecture`.
     public let architecture: String
     /// Whether llama.cpp's converter permutes query and key rows per head for its interleaved rotary layout
-    /// (`LlamaModel.modify_tensors`); families llama.cpp runs with half-rotation ("NeoX") rotary
-    /// are stored in the Hugging Face order.
+    /// (`LlamaModel.modify_tensors`); families llama.cpp runs with half-rotation ("NeoX") rotary, such
+    /// as Qwen2, are stored in the Hugging Face order.
     public let permutesRotaryRows: Bool
 
     public static let gpt2 = GGUFNaming(architecture: "gpt2", permutesRotaryRows: false)
     public static let llama = GGUFNaming(architecture: "llama", permutesRotaryRows: true)
+    public static let qwen2 = GGUFNaming(architecture: "qwen2", permutesRotaryRows: false)
 
     /// llama.cpp's name of the parameter `role` (`blk.3.attn_q.weight`).
     public static func name(of role: ParameterRole) -> String {

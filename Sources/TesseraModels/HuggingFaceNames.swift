@@ -89,4 +89,8 @@ extension HuggingFaceNaming {
     public static let llama = HuggingFaceNaming(
         modelType: "llama", modelClass: "LlamaForCausalLM", configKeys: .llama, tiedByDefault: false,
         falseFlags: ["attention_bias", "mlp_bias"], names: .llama)
+
+    public static let qwen2 = HuggingFaceNaming(
+        modelType: "qwen2", modelClass: "Qwen2ForCausalLM", configKeys: .llama, tiedByDefault: false,
+        falseFlags: ["use_sliding_window"], names: .llama)
 }

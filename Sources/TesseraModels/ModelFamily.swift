@@ -110,8 +110,14 @@ extension ModelFamily {
         positions: .rotary, feedForward: .dense(activation: .swiglu, biases: false), headTying: .optional, weightLayout: .outputMajor,
         scalesResidualInitialization: false, huggingFace: .llama, gguf: .llama)
 
+    /// Qwen2 (Qwen team 2024): the Llama layout with biases on the query, key and value projections.
+    public static let qwen2 = ModelFamily(
+        name: "qwen2", attention: Attention(projection: .separate, queryKeyValueBiases: true, outputBias: false), norm: .rmsNorm,
+        positions: .rotary, feedForward: .dense(activation: .swiglu, biases: false), headTying: .optional, weightLayout: .outputMajor,
+        scalesResidualInitialization: false, huggingFace: .qwen2, gguf: .qwen2)
+
     /// Every family Tessera builds, reads and writes.
-    public static let all: [ModelFamily] = [.gpt2, .llama]
+    public static let all: [ModelFamily] = [.gpt2, .llama, .qwen2]
 
     /// `names` as a phrase for messages: "gpt2, llama and …".
     static func phrase(_ names: [String]) -> String {
