@@ -11,9 +11,9 @@ import PackageDescription
 //   TesseraNN                 single-device layers with explicit forward/backward, AdamW, schedules
 //   TesseraPipeline           pipeline schedules as data, simulator, timeline pictures (pure, no compute)
 //   TesseraParallel           conjugate mappings, tensor/sequence/pipeline/data-parallel machinery
-//   TesseraModels             model families (GPT-2, Llama) described once, models, checkpoint loading and saving
+//   TesseraModels             model families described once (ModelFamily), models, checkpoint loading and saving
 //   TesseraTrain              training loop, data, evaluation, generation
-//   TesseraPlanner            memory/time model and layout search
+//   TesseraPlanner            memory/time model and layout search (a model Tessera builds: from its TransformerConfig)
 //   tessera                   the command-line tool
 let package = Package(
     name: "Tessera",
@@ -38,7 +38,7 @@ let package = Package(
         .target(name: "TesseraParallel", dependencies: ["TesseraNN", "TesseraCollectives", "TesseraPipeline"]),
         .target(name: "TesseraModels", dependencies: ["TesseraParallel", "TesseraFormats"]),
         .target(name: "TesseraTrain", dependencies: ["TesseraModels"]),
-        .target(name: "TesseraPlanner", dependencies: ["TesseraPipeline"], resources: [.copy("Catalog")]),
+        .target(name: "TesseraPlanner", dependencies: ["TesseraPipeline", "TesseraModels"], resources: [.copy("Catalog")]),
         .executableTarget(
             name: "tessera",
             dependencies: [
@@ -53,7 +53,7 @@ let package = Package(
         .testTarget(name: "TesseraParallelTests", dependencies: ["TesseraParallel"]),
         .testTarget(name: "TesseraModelsTests", dependencies: ["TesseraModels"], resources: [.copy("Fixtures")]),
         .testTarget(name: "TesseraTrainTests", dependencies: ["TesseraTrain"]),
-        .testTarget(name: "TesseraPlannerTests", dependencies: ["TesseraPlanner", "TesseraPipeline"]),
+        .testTarget(name: "TesseraPlannerTests", dependencies: ["TesseraPlanner", "TesseraPipeline", "TesseraModels"]),
     ],
     swiftLanguageModes: [.v6]
 )
