@@ -4,7 +4,7 @@ import TesseraParallel
 /// What makes a decoder-only transformer family what it is, stated once: the attention projections and their
 /// biases, the norm, the position encoding, the feed-forward kind, whether the head may be untied, and how weights
 /// are laid out and initialized. Everything family-specific derives from it: the parameters a rank holds
-/// (``TransformerConfig/parameterSpecs(tp:layers:embedding:head:)``), the layers a chunk builds, validation, and,
+/// (``TransformerConfig/parameterSpecs(context:layers:embedding:head:)``), the layers a chunk builds, validation, and,
 /// through the family's name mappings (``HuggingFaceNaming``, ``GGUFNaming``), checkpoint tensor names and
 /// configuration files. Adding a family means adding its description here and its name mappings, nothing else.
 public struct ModelFamily: Sendable, Hashable {

@@ -17,9 +17,9 @@ extension TransformerConfig {
 
     /// The parameters one tensor-parallel rank holds for the layers `layers` (default all), with the token
     /// embedding when `embedding` and the final norm and LM head when `head`.
-    public func parameterSpecs(tp: TensorParallelism, layers: Range<Int>? = nil, embedding: Bool = true,
+    public func parameterSpecs(context: LayerContext, layers: Range<Int>? = nil, embedding: Bool = true,
                                head: Bool = true) -> [ParameterSpec] {
-        let shapes = ParameterShapes(config: self, tp: tp)
+        let shapes = ParameterShapes(config: self, context: context)
         var specs: [ParameterSpec] = []
         if embedding {
             specs.append(shapes.vocabulary(tokenEmbeddingName))
@@ -48,18 +48,18 @@ extension TransformerConfig {
 /// The global shape, tensor-parallel sharding and initialization of each parameter role on one rank.
 private struct ParameterShapes {
     let config: TransformerConfig
-    let tp: TensorParallelism
+    let context: LayerContext
 
     private var hidden: Int { config.hiddenSize }
     private var std: Float { config.initializerRange }
     /// Sequence parallelism leaves the gradients of replicated parameters partial per rank.
-    private var partial: GradientReduction { tp.sequenceParallel ? .sumOverTensorParallel : .none }
+    private var partial: GradientReduction { context.sequenceParallel ? .sumOverTensorParallel : .none }
 
     /// A `[vocabulary, hidden]` table split by rows (padded so every rank holds as many).
     func vocabulary(_ name: String) -> ParameterSpec {
-        let n = tp.size, padded = config.paddedVocabularySize(tp: n)
+        let n = context.tp.size, padded = config.paddedVocabularySize(tp: n)
         let sharding: Sharding = n == 1 ? .replicated
-            : .split(dimension: 0, parts: n, index: tp.rank, paddedExtent: padded == config.vocabularySize ? nil : padded)
+            : .split(dimension: 0, parts: n, index: context.tp.rank, paddedExtent: padded == config.vocabularySize ? nil : padded)
         return ParameterSpec(name: name, globalShape: [config.vocabularySize, hidden], sharding: sharding, initialization: .normal(std: std))
     }
 
@@ -86,7 +86,7 @@ private struct ParameterShapes {
         case .queryKeyValue: return columnParallel(name, component, outputs: q + 2 * kv, inputs: hidden, blocks: 3)
         case .query: return columnParallel(name, component, outputs: q, inputs: hidden)
         case .key, .value:
-            guard config.replicatesKeyValueHeads(tp: tp.size) else { return columnParallel(name, component, outputs: kv, inputs: hidden) }
+            guard config.replicatesKeyValueHeads(tp: context.tp.size) else { return columnParallel(name, component, outputs: kv, inputs: hidden) }
             let shape = component == .weight ? matrix(outputs: kv, inputs: hidden) : [kv]
             return replicated(name, shape, component == .weight ? .normal(std: std) : .constant(0), reduction: .sumOverTensorParallel)
         case .gate, .up: return columnParallel(name, component, outputs: f, inputs: hidden)
@@ -101,7 +101,7 @@ private struct ParameterShapes {
     }
 
     private func split(_ dimension: Int, blocks: Int = 1) -> Sharding {
-        tp.size == 1 ? .replicated : .split(dimension: dimension, parts: tp.size, index: tp.rank, blocks: blocks)
+        context.tp.size == 1 ? .replicated : .split(dimension: dimension, parts: context.tp.size, index: context.tp.rank, blocks: blocks)
     }
 
     /// Output features split over tp (in `blocks` equal blocks, each split, for a fused projection); the bias with them.
@@ -125,6 +125,6 @@ private struct ParameterShapes {
     /// A parameter every rank holds whole; the first rank's copy counts in the global norm.
     private func replicated(_ name: String, _ shape: [Int], _ initialization: Initialization, reduction: GradientReduction) -> ParameterSpec {
         ParameterSpec(name: name, globalShape: shape, initialization: initialization, gradientReduction: reduction,
-                      countsInGlobalNorm: tp.rank == 0)
+                      countsInGlobalNorm: context.tp.rank == 0)
     }
 }

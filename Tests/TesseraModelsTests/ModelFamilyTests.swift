@@ -25,7 +25,7 @@ import TesseraNN
         #expect(Set(names).count == roles.count && Set(stored).count == roles.count)
         #expect(roles.map { config.family.huggingFace.role(of: config.name(of: $0)) } == roles)
         #expect(names.map { config.ggufLayout(of: $0).name } == stored)
-        #expect(config.parameterSpecs(tp: .single).map(\.name) == (config.tiedEmbeddings ? Array(names.dropLast()) : names),
+        #expect(config.parameterSpecs(context: .single).map(\.name) == (config.tiedEmbeddings ? Array(names.dropLast()) : names),
                 "specs follow the roles; a tied head is the embedding")
         #expect(config.family.huggingFace.role(of: "model.layers.x.self_attn.q_proj.weight") == nil)
         #expect(config.ggufLayout(of: "unknown.weight").name == "unknown.weight")

@@ -16,7 +16,7 @@ import TesseraTensor
         #expect(config.attention.kvHeads == 2 && config.attention.ropeTheta == 1_000_000 && config.norm.epsilon == 1e-6)
         #expect(try TransformerConfig(huggingFaceJSON: config.huggingFaceJSON, path: "config.json") == config)
         #expect(config.huggingFaceJSON.contains(#""model_type":"qwen2""#) && config.huggingFaceJSON.contains(#""use_sliding_window":false"#))
-        #expect(config.parameterSpecs(tp: .single).filter { $0.name.hasSuffix("_proj.bias") }.count == 3 * config.layers)
+        #expect(config.parameterSpecs(context: .single).filter { $0.name.hasSuffix("_proj.bias") }.count == 3 * config.layers)
     }
 
     /// The Hugging Face directory and its GGUF load to the same shards on every layout, and every layout computes the
