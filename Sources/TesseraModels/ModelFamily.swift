@@ -125,6 +125,11 @@ extension ModelFamily {
     }
 }
 
+extension ModelFamily: CustomStringConvertible {
+    /// The name: a family is known by it in messages and test names.
+    public var description: String { name }
+}
+
 /// A parameter's place in the model, whatever a file format calls it.
 public enum ParameterRole: Sendable, Hashable {
     case tokenEmbedding

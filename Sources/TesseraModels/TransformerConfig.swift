@@ -26,6 +26,7 @@ public struct TransformerConfig: Sendable, Hashable {
     /// MLP geometry.
     public struct MLP: Sendable, Hashable, Codable {
         public var intermediateSize: Int
+        /// The family's activation (``validate()`` refuses another).
         public var activation: MLPActivation
 
         public init(intermediateSize: Int, activation: MLPActivation) {
@@ -36,6 +37,7 @@ public struct TransformerConfig: Sendable, Hashable {
 
     /// Normalization layers.
     public struct Norm: Sendable, Hashable, Codable {
+        /// The family's norm (``validate()`` refuses another).
         public var kind: NormalizationKind
         public var epsilon: Float
 
