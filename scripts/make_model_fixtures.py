@@ -5,12 +5,11 @@ Run by hand (not by CI) after `pip install torch==2.13.0+cpu transformers safete
 
     python3 scripts/make_model_fixtures.py [Tests/TesseraModelsTests/Fixtures [NAME ...]]
 
-(NAMEs, e.g. `qwen2-tiny`, write only those fixtures; none writes all.) For a tiny GPT-2 (tied embeddings,
-vocabulary 61 so it never divides tp), a tiny Llama with grouped-query attention (4 query heads, 2 key/value
-heads, untied head) and a tiny Qwen2 (the Llama layout plus query/key/value biases, here drawn from N(0, 0.5²)
-because transformers initializes them to zero, which would leave their forward use untested; tied head) it
-writes a Hugging Face
-directory `<name>/` (config.json + model.safetensors, the initial weights, via save_pretrained) and
+(NAMEs, e.g. `qwen2-tiny`, write only those fixtures; none writes all. qwen2-tiny was written with
+transformers 5.25.0.) For a tiny GPT-2 (tied embeddings, vocabulary 61 so it never divides tp), a tiny Llama
+with grouped-query attention (4 query heads, 2 key/value heads, untied head) and a tiny Qwen2 (the Llama layout
+plus query/key/value biases, here drawn from N(0, 0.5²) because transformers initializes them to zero, which
+would leave their forward use untested; tied head) it writes a Hugging Face directory `<name>/` (config.json + model.safetensors, the initial weights, via save_pretrained) and
 `<name>/reference.safetensors` with, all as float32:
 
   input_ids, targets          [steps, batch, seq]  (one batch per optimizer step; ids as floats)
