@@ -9,8 +9,9 @@ Run by hand (not by CI) after `pip install torch==2.13.0+cpu transformers safete
 transformers 5.25.0.) For a tiny GPT-2 (tied embeddings, vocabulary 61 so it never divides tp), a tiny Llama
 with grouped-query attention (4 query heads, 2 key/value heads, untied head) and a tiny Qwen2 (the Llama layout
 plus query/key/value biases, here drawn from N(0, 0.5²) because transformers initializes them to zero, which
-would leave their forward use untested; tied head) it writes a Hugging Face directory `<name>/` (config.json + model.safetensors, the initial weights, via save_pretrained) and
-`<name>/reference.safetensors` with, all as float32:
+would leave their forward use untested; tied head) it writes a Hugging Face directory `<name>/` (config.json +
+model.safetensors, the initial weights, via save_pretrained) and `<name>/reference.safetensors` with, all as
+float32:
 
   input_ids, targets          [steps, batch, seq]  (one batch per optimizer step; ids as floats)
   logits                      [batch, seq, vocab]  of step 1's batch at the initial weights
