@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import TesseraFormats
 import TesseraModels
+import TesseraParallel
 import TesseraTensor
 
 /// Qwen2, the family added through its description and name mappings alone: its `config.json`, its Hugging Face
@@ -25,12 +26,12 @@ import TesseraTensor
     func directoryAndGGUFLoadToTheSingleDeviceModel(tp: Int, sequenceParallel: Bool) throws {
         let scratch = try ScratchDirectory(), gguf = scratch.file("qwen2.gguf"), directory = Self.directory
         try ModelCheckpoint(contentsOf: directory).write(to: gguf, format: .gguf)
-        let single = try ConversionFixtures.snapshot(TransformerEngine(checkpoint: directory))
+        let single = try ConversionFixtures.snapshot(MeshEngine(checkpoint: directory))
         let fromHF = try ConversionFixtures.snapshot(tp: tp, sequenceParallel: sequenceParallel) {
-            try TransformerEngine(checkpoint: directory, groups: $0, sequenceParallel: $1)
+            try MeshEngine(checkpoint: directory, parallel: ParallelConfig(mesh: $0?.mesh, sequenceParallel: $1), groups: $0)
         }
         let fromGGUF = try ConversionFixtures.snapshot(tp: tp, sequenceParallel: sequenceParallel) {
-            try TransformerEngine(gguf: gguf, groups: $0, sequenceParallel: $1)
+            try MeshEngine(gguf: gguf, parallel: ParallelConfig(mesh: $0?.mesh, sequenceParallel: $1), groups: $0)
         }
         #expect(fromHF.parameters == single.parameters)
         #expect(fromGGUF.parameters == fromHF.parameters && fromGGUF.logits == fromHF.logits)
@@ -46,8 +47,8 @@ import TesseraTensor
         let bias = checkpoint.tensors[index].tensor.scalars, half = bias.count / 2
         checkpoint.tensors[index].tensor = try Tensor(shape: [bias.count], scalars: Array(bias[half...] + bias[..<half]))
         try checkpoint.write(to: scratch.file("swapped"), format: .huggingFace)
-        let original = try ConversionFixtures.snapshot(TransformerEngine(checkpoint: Self.directory)).logits
-        let swapped = try ConversionFixtures.snapshot(TransformerEngine(checkpoint: scratch.file("swapped"))).logits
+        let original = try ConversionFixtures.snapshot(MeshEngine(checkpoint: Self.directory)).logits
+        let swapped = try ConversionFixtures.snapshot(MeshEngine(checkpoint: scratch.file("swapped"))).logits
         #expect(zip(swapped, original).map { abs($0 - $1) }.max()! > 1e-3)
     }
 
