@@ -160,6 +160,9 @@ public struct TrainingCostModel: Sendable {
                 total += model.attentionScoreBytes(sequenceLength: s, microBatch: b, contextParallel: layout.cp) / t
             }
         }
+        if layout.cp > 1 && layout.contextParallelKind == .allGather {
+            total += contextKeyValueBytes(layout)  // the gathered keys and values of the layer computing
+        }
         if !firstStage || layout.pp == 1 {
             // Final norm input, output-projection input and FP32 logits: 4sbh/t (1 + v/h), Korthikanti §4.3.
             let output = (2 * e * tokens * h + 4 * tokens * Double(model.vocabularySize)) / t

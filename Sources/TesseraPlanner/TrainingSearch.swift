@@ -31,6 +31,15 @@ public struct TrainingSearchSpace: Sendable {
     /// with exactly v = layers / (pp·k) chunks per rank (1F1B when that is 1; no schedule when pp·k does not divide
     /// the layers), as rerunning a launch script with another pp gives. nil: any v (``maxVirtualStages``).
     public var layersPerVirtualStage: Int?
+    /// Restrict ep to these sizes (nil: every divisor of dp that divides the experts).
+    public var expertParallelSizes: Set<Int>?
+    /// Which collectives the software hides behind computation (default: every overlap the planner models).
+    public var overlap = CommunicationOverlap.all
+    /// How context parallelism exchanges keys and values.
+    public var contextParallelKind = ContextParallelKind.ring
+    /// Whether ZeRO-2/3 may combine with pp > 1, as torchtitan runs FSDP2 under a pipeline. False: DeepSpeed's
+    /// pipeline engine and Megatron-LM's distributed optimizer shard the optimizer states only (ZeRO-1).
+    public var shardedStatesWithPipeline = false
 
     public init() {}
 }
@@ -224,12 +233,14 @@ public enum TrainingSearch {
         let model = job.model
         guard job.globalBatchSize % mesh.dp == 0 else { return }
         let perRank = job.globalBatchSize / mesh.dp
-        let expertSizes = model.moe.map { moe in divisors(mesh.dp).filter { moe.experts % $0 == 0 } } ?? [1]
+        let expertSizes = model.moe.map { moe in
+            divisors(mesh.dp).filter { moe.experts % $0 == 0 && (space.expertParallelSizes?.contains($0) ?? true) }
+        } ?? [1]
         let microBatchSizes = divisors(perRank).filter {
             $0 <= space.maxMicroBatchSize && (space.microBatchSizes?.contains($0) ?? true)
         }
         let recomputes = Recompute.allCases.filter(space.recompute.contains)
-        let zeroStages = (0...3).filter { space.zeroStages.contains($0) && (mesh.pp == 1 || $0 <= 1) }
+        let zeroStages = (0...3).filter { space.zeroStages.contains($0) && (mesh.pp == 1 || $0 <= 1 || space.shardedStatesWithPipeline) }
         // PyTorch DDP with ZeRO 0 and pp = 1 only (Megatron-LM's pipelined schedules need its local DDP).
         let ddpChoices = space.torchDDP && mesh.pp == 1 && mesh.dp > 1 ? [false, true] : [false]
         var schedules: [(PipelineScheduleKind?, Int)] = []
@@ -266,7 +277,8 @@ public enum TrainingSearch {
                                     tp: mesh.tp, pp: mesh.pp, dp: mesh.dp, cp: mesh.cp, ep: ep, microBatchSize: b,
                                     schedule: schedule, virtualStages: v, recompute: recompute, zeroStage: zero,
                                     sequenceParallel: space.sequenceParallel, flashAttention: space.flashAttention,
-                                    float32GradientCopy: space.float32GradientCopy, torchDDP: torchDDP))
+                                    float32GradientCopy: space.float32GradientCopy, torchDDP: torchDDP,
+                                    overlap: space.overlap, contextParallelKind: space.contextParallelKind))
                             }
                         }
                     }

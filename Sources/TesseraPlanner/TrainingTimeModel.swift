@@ -80,12 +80,24 @@ extension TrainingCostModel {
         }
         let busy = time.total
         let reduction = (1 - PlannerConstants.dataParallelOverlap) * dataParallelTime(layout, microBatches: m)
-        // PyTorch DDP reduces bucket by bucket during the last micro-batch's backward pass (recomputation
-        // included): only what outlasts that pass is exposed.
-        let hidden = layout.torchDDP ? slowest.passes.backwardInput + slowest.passes.backwardWeight : 0
-        time.dataParallel = max(0, reduction - hidden)
+        time.dataParallel = max(0, reduction - dataParallelWindow(layout, slowest: slowest.passes, microBatches: mb))
         time.optimizer = optimizerTime(layout)
         return (time, busy > 0 ? time.pipelineBubble / busy : 0, m)
+    }
+
+    /// The compute the data-parallel collectives hide behind (``CommunicationOverlap/dataParallel``). PyTorch DDP
+    /// and Megatron-Core's `--overlap-grad-reduce` reduce bucket by bucket during the last micro-batch's backward
+    /// pass (recomputation included); the distributed optimizer's parameter all-gather (ZeRO-1) also runs during the
+    /// first forward pass; FSDP's per-micro-batch gathers and reduce-scatters (ZeRO-2/3) hide behind every
+    /// micro-batch. Only what outlasts the window is exposed.
+    func dataParallelWindow(_ layout: TrainingLayout, slowest passes: StageCosts, microBatches mb: Double) -> Double {
+        let backward = passes.backwardInput + passes.backwardWeight
+        guard layout.overlap.dataParallel else { return layout.torchDDP ? backward : 0 }
+        switch layout.zeroStage {
+        case 0: return backward
+        case 1: return backward + passes.forward
+        default: return mb * (backward + passes.forward)
+        }
     }
 
     func layoutRates(_ layout: TrainingLayout) -> LayoutRates {
@@ -111,11 +123,8 @@ extension TrainingCostModel {
             // Ring attention: gather every rank's keys and values forward; again plus a reduce-scatter of their
             // gradients backward; overlapped with the attention computation of the same layer.
             let group = accelerator.group(size: layout.cp, stride: layout.tp)
-            let kvWidth = model.latentAttention == nil
-                ? Double(max(model.keyValueHeads / layout.tp, 1) * (model.headDim + model.valueHeadDim))
-                : Double(model.queryWidth + model.valueWidth) / t
             rates.contextExchange = CollectiveCost.allGather(
-                bytes: e * s * Double(layout.microBatchSize) * kvWidth, group: group)
+                bytes: contextKeyValueBytes(layout), group: group)
         }
         if layout.ep > 1, let moe = model.moe {
             // Dispatch and combine all-to-alls per MoE layer, forward and backward (each tp rank routes its 1/tp of
@@ -133,6 +142,16 @@ extension TrainingCostModel {
             }
         }
         return rates
+    }
+
+    /// Keys and values of one layer and one micro-batch over the whole sequence on one tp rank: what context
+    /// parallelism gathers (its KV heads, at least one per rank; latent attention rebuilds per-head keys and values).
+    func contextKeyValueBytes(_ layout: TrainingLayout) -> Double {
+        let model = job.model
+        let width = model.latentAttention == nil
+            ? Double(max(model.keyValueHeads / layout.tp, 1) * (model.headDim + model.valueHeadDim))
+            : Double(model.queryWidth + model.valueWidth) / Double(layout.tp)
+        return PlannerConstants.activationBytes * Double(job.sequenceLength) * Double(layout.microBatchSize) * width
     }
 
     /// One micro-batch through `piece` (a model chunk or a whole rank) under `rates`' layout.
@@ -170,20 +189,29 @@ extension TrainingCostModel {
         case .full: time.recompute = matrices * layer.forward / matmulRate + core.forward + elementwise
         }
         let extraForward = layout.recompute == .full ? 1.0 : 0.0
-        time.tensorParallel = (4 + 2 * extraForward) * layers.count * rates.tensorAllReduce
+        time.tensorParallel = layerTensorParallel(
+            rates, forwardProducts: matrices * layer.forward / matmulRate,
+            backwardProducts: matrices * (layer.backwardInput + layer.backwardWeight) / matmulRate,
+            layers: layers.count, extraForward: extraForward)
             + (piece.embedding ? rates.embeddingReduction : 0)
             // The head's input: copied to the tp region (all-reduce of its gradient backward; with sequence
             // parallelism all-gathered forward and reduce-scattered backward), then the loss's reductions.
             + (piece.head ? rates.tensorAllReduce + rates.crossEntropyReductions : 0)
         if layout.cp > 1 {
+            let exchange = rates.contextExchange
             let attentionForward = core.forward / max(layers.count, 1)
-            let exposedForward = max(0, rates.contextExchange - attentionForward)
-            let exposedBackward = max(0, 2 * rates.contextExchange - 2 * attentionForward)
+            // Ring: each block's transfer hides behind the attention of the block before. All-gather: the
+            // gather forward and the reduce-scatter of the key/value gradients backward are exposed.
+            let exposedForward = layout.contextParallelKind == .ring ? max(0, exchange - attentionForward) : exchange
+            let exposedBackward = layout.contextParallelKind == .ring
+                ? max(0, 2 * exchange - 2 * attentionForward) : exchange
             time.contextParallel = layers.count * ((1 + extraForward) * exposedForward + exposedBackward)
         }
         time.expertParallel = (4 + 2 * extraForward) * layers.moeLayers * rates.expertExchange
-        // Megatron-LM 2021 waits for each exchange before computing on (blocking batched send/receive).
-        time.pipelineTransfers = Double(piece.exchanges) * rates.pipelineExchange
+        // Megatron-LM 2021 waits for each exchange before computing on (blocking batched send/receive); with
+        // overlap a transfer hides behind the forward pass of the next micro-batch.
+        let exchange = layout.overlap.pipeline ? max(0, rates.pipelineExchange - forward) : rates.pipelineExchange
+        time.pipelineTransfers = Double(piece.exchanges) * exchange
 
         // Communication stretches the passes it sits in; the pipeline model sees the stretched passes.
         let work = forward + backwardInput + backwardWeight + time.recompute
@@ -192,6 +220,22 @@ extension TrainingCostModel {
             forward: forward * stretch, backwardInput: (backwardInput + time.recompute) * stretch,
             backwardWeight: backwardWeight * stretch)
         return time
+    }
+
+    /// Tensor-parallel communication of `layers` layers for one micro-batch: two all-reduces (or all-gather and
+    /// reduce-scatter pairs) per layer forward, two backward, two more when full recomputation repeats the forward
+    /// (Narayanan et al. 2021 §3.2; Korthikanti et al. 2022 §4.2.2). With ``CommunicationOverlap/tensorParallel``
+    /// each pair hides behind half of the layer's products in its pass (the QKV and projection products around
+    /// attention, the two MLP products), chunked over the tp ranks.
+    func layerTensorParallel(
+        _ rates: LayoutRates, forwardProducts: Double, backwardProducts: Double, layers: Double, extraForward: Double
+    ) -> Double {
+        let pair = rates.tensorAllReduce
+        guard rates.layout.overlap.tensorParallel, layers > 0 else { return (4 + 2 * extraForward) * layers * pair }
+        let tp = rates.layout.tp
+        let forward = CommunicationOverlap.exposed(pair, behind: forwardProducts / (2 * layers), chunks: tp)
+        let backward = CommunicationOverlap.exposed(pair, behind: backwardProducts / (2 * layers), chunks: tp)
+        return layers * ((2 + 2 * extraForward) * forward + 2 * backward)
     }
 
     /// The attention core of `layers` layers for one micro-batch (scores, softmax, weighted values), forward and
