@@ -40,6 +40,10 @@ public struct TrainingSearchSpace: Sendable {
     /// Whether ZeRO-2/3 may combine with pp > 1, as torchtitan runs FSDP2 under a pipeline. False: DeepSpeed's
     /// pipeline engine and Megatron-LM's distributed optimizer shard the optimizer states only (ZeRO-1).
     public var shardedStatesWithPipeline = false
+    /// Whether interleaving may split the layers into unequal model chunks (pp·v need not divide the layers; the
+    /// first chunks take the extra layers, ``TrainingCostModel/chunkLayerCounts(layers:chunks:)``), as Llama 3 ran
+    /// 126 layers over 16 stages. False: Megatron-LM's even split.
+    public var unevenInterleaving = false
 
     public init() {}
 }
@@ -258,9 +262,10 @@ public enum TrainingSearch {
             for kind in [PipelineScheduleKind.gpipe, .oneForwardOneBackward, .zeroBubbleH1] where space.schedules.contains(kind) {
                 schedules.append((kind, 1))
             }
-            if space.schedules.contains(.interleaved), model.layers % mesh.pp == 0 {
+            if space.schedules.contains(.interleaved), model.layers % mesh.pp == 0 || space.unevenInterleaving {
                 let perStage = model.layers / mesh.pp
-                for v in divisors(perStage) where v >= 2 && v <= space.maxVirtualStages {
+                let counts = space.unevenInterleaving ? Array(1...max(perStage, 1)) : divisors(perStage)
+                for v in counts where v >= 2 && v <= space.maxVirtualStages && (space.unevenInterleaving || perStage % v == 0) {
                     schedules.append((.interleaved, v))
                 }
             }

@@ -16,6 +16,9 @@ struct LayoutRates {
     /// One tensor-parallel all-reduce of a micro-batch's activations (or, with sequence parallelism, the
     /// all-gather and reduce-scatter pair that replaces it: the same bytes).
     var tensorAllReduce = 0.0
+    /// Whether the tp collectives hide behind the products: the layout overlaps them and its tp group sits in one
+    /// node (Transformer Engine's userbuffers and PyTorch's symmetric memory both map peer memory over NVLink).
+    var tensorParallelOverlapped = false
     /// The vocabulary-parallel embedding's reduction of the looked-up rows: an all-reduce, or a reduce-scatter
     /// with sequence parallelism.
     var embeddingReduction = 0.0
@@ -115,6 +118,7 @@ extension TrainingCostModel {
             // backward, two more to recompute (Narayanan et al. 2021 §3.2; Korthikanti et al. 2022 §4.2.2).
             let group = accelerator.group(size: layout.tp, stride: 1)
             rates.tensorAllReduce = CollectiveCost.allReduce(bytes: e * tokens * h, group: group)
+            rates.tensorParallelOverlapped = layout.overlap.tensorParallel && !group.spansNodes
             rates.embeddingReduction = layout.sequenceParallel
                 ? CollectiveCost.allGather(bytes: e * tokens * h, group: group) : rates.tensorAllReduce
             rates.crossEntropyReductions = 3 * CollectiveCost.allReduce(bytes: 4 * tokens, group: group)
@@ -226,12 +230,12 @@ extension TrainingCostModel {
     /// reduce-scatter pairs) per layer forward, two backward, two more when full recomputation repeats the forward
     /// (Narayanan et al. 2021 §3.2; Korthikanti et al. 2022 §4.2.2). With ``CommunicationOverlap/tensorParallel``
     /// each pair hides behind half of the layer's products in its pass (the QKV and projection products around
-    /// attention, the two MLP products), chunked over the tp ranks.
+    /// attention, the two MLP products), chunked over the tp ranks, when the tp group sits in one node.
     func layerTensorParallel(
         _ rates: LayoutRates, forwardProducts: Double, backwardProducts: Double, layers: Double, extraForward: Double
     ) -> Double {
         let pair = rates.tensorAllReduce
-        guard rates.layout.overlap.tensorParallel, layers > 0 else { return (4 + 2 * extraForward) * layers * pair }
+        guard rates.tensorParallelOverlapped, layers > 0 else { return (4 + 2 * extraForward) * layers * pair }
         let tp = rates.layout.tp
         let forward = CommunicationOverlap.exposed(pair, behind: forwardProducts / (2 * layers), chunks: tp)
         let backward = CommunicationOverlap.exposed(pair, behind: backwardProducts / (2 * layers), chunks: tp)
@@ -239,7 +243,7 @@ extension TrainingCostModel {
     }
 
     /// The attention core of `layers` layers for one micro-batch (scores, softmax, weighted values), forward and
-    /// backward. With FlashAttention its FLOPs at the matrix rate; with materialized scores each batched product
+    /// backward. With FlashAttention the FLOPs of the unmasked tiles at the matrix rate; with materialized scores each batched product
     /// takes the longer of its FLOPs and its 2 bytes per score element, and the softmax and dropout kernels add
     /// their traffic (``PlannerConstants/softmaxTrafficPerScore``).
     func attentionCore(_ layout: TrainingLayout, tokens: Double, layers: Double) -> (forward: Double, backward: Double) {
@@ -249,7 +253,10 @@ extension TrainingCostModel {
         let keyDim = Double(model.queryWidth) / Double(model.attentionHeads)
         let valueDim = Double(model.valueWidth) / Double(model.attentionHeads)
         guard !layout.flashAttention else {
-            let flops = 2 * scores * (keyDim + valueDim) / matmulRate
+            // A causal mask lets FlashAttention skip the tiles above the diagonal, half of them (Dao 2023,
+            // "FlashAttention-2", §3.1.1); the FLOP count of the step keeps the full square, as Narayanan et al.
+            // and the MFU of published runs count it.
+            let flops = PlannerConstants.causalTileFraction * 2 * scores * (keyDim + valueDim) / matmulRate
             return (flops, 2 * flops)
         }
         let e = PlannerConstants.activationBytes
@@ -309,13 +316,15 @@ extension TrainingCostModel {
 
     /// FLOPs of one step over all devices: `model` counts forward and backward (3 x forward), `hardware` adds what
     /// recomputation repeats. For GPT with full recomputation this is Narayanan et al.'s
-    /// 96·B·s·l·h²(1 + s/6h + V/16lh), without it 72·B·s·l·h²(1 + s/6h + V/12lh).
-    public func stepFLOPs(_ recompute: Recompute) -> (model: Double, hardware: Double) {
+    /// 96·B·s·l·h²(1 + s/6h + V/16lh), without it 72·B·s·l·h²(1 + s/6h + V/12lh). `causal` counts only the
+    /// unmasked half of the attention scores (``PlannerConstants/causalTileFraction``), as a causal kernel computes.
+    public func stepFLOPs(_ recompute: Recompute, causal: Bool = false) -> (model: Double, hardware: Double) {
         let model = job.model
         let s = Double(job.sequenceLength)
         let sequences = Double(job.globalBatchSize)
         let matrices = 2 * s * activeMatrixParameters[layers]
-        let attention = 2 * s * s * Double(model.queryWidth + model.valueWidth) * Double(layers)
+        let attention = (causal ? PlannerConstants.causalTileFraction : 1) * 2 * s * s
+            * Double(model.queryWidth + model.valueWidth) * Double(layers)
         let logits = 2 * s * Double(model.vocabularySize) * Double(model.hiddenSize)
         let forward = matrices + attention + logits
         let repeated: Double
