@@ -84,8 +84,8 @@ extension TransformerEngine {
     /// predicts (equal to ``memory``'s after a step on such micro-batches).
     public func memory(forMicroBatchOf batch: Int, length: Int) -> MemoryReport {
         var report = memory
-        report.activationBytes = config.savedActivationBytes(batch: batch, length: length, tp: model.tp.size, rank: model.tp.rank,
-                                                             sequenceParallel: model.tp.sequenceParallel)
+        report.activationBytes = config.savedActivationBytes(batch: batch, length: length, tp: model.context.tp.size, rank: model.context.tp.rank,
+                                                             sequenceParallel: model.context.sequenceParallel)
         return report
     }
 }

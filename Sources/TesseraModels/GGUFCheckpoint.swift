@@ -17,12 +17,12 @@ extension Transformer {
 
 extension TransformerEngine {
     /// Builds this rank's model from a `llama` or `gpt2` GGUF file, each rank reading only its slices.
-    /// - Parameter pool: the rank's threads (see ``TransformerEngine/init(config:groups:seed:sequenceParallel:optimizer:mappings:pool:)``).
+    /// - Parameter backend: the rank's threads (see ``TransformerEngine/init(config:groups:seed:sequenceParallel:optimizer:mappings:backend:)``).
     public convenience init(gguf path: String, groups: ProcessGroups? = nil, sequenceParallel: Bool = false,
-                            optimizer: AdamWConfiguration = AdamWConfiguration(), pool: ComputePool = .serial) throws {
+                            optimizer: AdamWConfiguration = AdamWConfiguration(), backend: any ComputeBackend = CPUBackend.serial) throws {
         let file = try GGUFFile(path: path)
         try self.init(config: TransformerConfig(gguf: file), groups: groups, seed: nil, sequenceParallel: sequenceParallel,
-                      optimizer: optimizer, pool: pool)
+                      optimizer: optimizer, backend: backend)
         try model.load(fromGGUF: file)
     }
 }

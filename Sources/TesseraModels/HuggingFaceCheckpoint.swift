@@ -66,13 +66,13 @@ extension TransformerEngine {
     /// reading only its slices. The checkpoint's architecture wins.
     /// - Throws: ``ModelError`` for a config that contradicts the weights or does not split over tp;
     ///   ``FormatError`` for damaged files.
-    /// - Parameter pool: the rank's threads (see ``TransformerEngine/init(config:groups:seed:sequenceParallel:optimizer:mappings:pool:)``).
+    /// - Parameter backend: the rank's threads (see ``TransformerEngine/init(config:groups:seed:sequenceParallel:optimizer:mappings:backend:)``).
     public convenience init(checkpoint directory: String, groups: ProcessGroups? = nil, sequenceParallel: Bool = false,
-                            optimizer: AdamWConfiguration = AdamWConfiguration(), pool: ComputePool = .serial) throws {
+                            optimizer: AdamWConfiguration = AdamWConfiguration(), backend: any ComputeBackend = CPUBackend.serial) throws {
         let config = try TransformerConfig(contentsOf: directory)
         let source = try SafeTensorsCheckpoint(path: directory)
         try self.init(config: config, groups: groups, seed: nil, sequenceParallel: sequenceParallel, optimizer: optimizer,
-                      pool: pool)
+                      backend: backend)
         try model.load(from: source)
     }
 

@@ -51,13 +51,13 @@ public final class MeshEngine: @unchecked Sendable {
     ///   - groups: the rank's process groups over a mesh equal to `parallel`'s (`nil`: one device).
     ///   - mappings: the conjugate mappings (tests replace one to show the equivalence tests can fail).
     ///   - synchronization: the gradient reductions (tests leave one out for the same reason).
-    ///   - pool: this rank's threads (as many as its OpenBLAS threads, its share of the cores): every kernel
+    ///   - backend: this rank's threads (as many as its OpenBLAS threads, its share of the cores): every kernel
     ///     outside `cblas_sgemm`, clipping and the AdamW update run on it. Results do not depend on its size.
     /// - Throws: ``ParallelConfigError`` when the layout does not fit the model or the groups;
     ///   ``ModelError`` for an invalid model.
     public init(config: TransformerConfig, parallel: ParallelConfig, groups: ProcessGroups?, seed: UInt64?,
                 optimizer: AdamWConfiguration = AdamWConfiguration(), mappings: MappingTable = .megatron,
-                synchronization: GradientSynchronization = .all, pool: ComputePool = .serial) throws {
+                synchronization: GradientSynchronization = .all, backend: any ComputeBackend = CPUBackend.serial) throws {
         try parallel.validate(model: config)
         if let groups {
             try parallel.validate(ranks: groups.world.size)
@@ -72,20 +72,20 @@ public final class MeshEngine: @unchecked Sendable {
         let stage = groups?.coordinate.pp ?? 0
         let layer = config.layerForwardFlops(sequenceLength: config.contextLength)
         partition = try parallel.partition(layers: config.layers, headCost: config.headForwardFlops / layer)
-        let tp = TensorParallelism(group: groups?.tensor, sequenceParallel: parallel.sequenceParallel, mappings: mappings, pool: pool)
+        let context = LayerContext(groups: groups, sequenceParallel: parallel.sequenceParallel, mappings: mappings, backend: backend)
         let partition = self.partition
-        let model = try Transformer(config: config, tp: tp, seed: seed,
+        let model = try Transformer(config: config, context: context, seed: seed,
                                     chunkLayers: (0..<parallel.pipeline.virtualStages).map { partition.layers(rank: stage, chunk: $0) })
         for chunk in model.chunks { chunk.recomputation = parallel.memory.recompute }
         // With pp > 1 a tied embedding lives on the first and the last stage; its gradient is summed there first.
         let tied = parallel.pp > 1 && config.tiedEmbeddings
         let parameters = model.store.parameters
         let deferred = tied ? Set(parameters.indices.filter { parameters[$0].name == config.tokenEmbeddingName }) : []
-        let reducer = DataParallelReducer(store: model.store, group: groups?.data, tp: tp, embedding: tied ? groups?.embedding : nil,
+        let reducer = DataParallelReducer(store: model.store, group: groups?.data, context: context, embedding: tied ? groups?.embedding : nil,
                                           deferred: deferred, zeroStage: parallel.memory.zeroStage,
                                           bucketElements: parallel.memory.bucketElements, synchronization: synchronization)
         self.optimizer = DistributedOptimizer(store: model.store, configuration: optimizer, reducer: reducer,
-                                              normGroup: parallel.memory.zeroStage == 1 ? groups?.world : groups?.modelParallel, pool: pool)
+                                              normGroup: parallel.memory.zeroStage == 1 ? groups?.world : groups?.modelParallel, backend: backend)
         work = TransformerStageWork(model: model, reducer: reducer)
         self.model = model
         self.reducer = reducer
@@ -117,7 +117,7 @@ public final class MeshEngine: @unchecked Sendable {
         }
         for microBatch in microBatches {
             guard microBatch.targets != nil else { throw ModelError.invalidBatch(reason: "training needs targets") }
-            try microBatch.validate(for: config, tp: model.tp.size, sequenceParallel: model.tp.sequenceParallel)
+            try microBatch.validate(for: config, tp: model.context.tp.size, sequenceParallel: model.context.sequenceParallel)
         }
         let executor = try self.executor(microBatches: microBatches.count)
         model.store.zeroGradients()
@@ -133,7 +133,7 @@ public final class MeshEngine: @unchecked Sendable {
         try span(.communication, "dp reduce") { try reducer.finish() }
         let norm = try span(.other, "optimizer") { try optimizer.step(learningRate: learningRate, maxGradientNorm: maxGradientNorm) }
         // The last stage's tp rank 0 of each data-parallel rank holds that rank's loss sum.
-        let holdsLoss = model.chunks.last!.isLast && model.tp.rank == 0
+        let holdsLoss = model.chunks.last!.isLast && model.context.tp.rank == 0
         let lossSum = try groups?.world.sumInRankOrder(holdsLoss ? work.lossSum : 0) ?? work.lossSum
         lastActivationBytes = pipeline.peakActivationBytes + model.chunks.reduce(0) { $0 + $1.recomputationBytes }
         step += 1
@@ -158,7 +158,7 @@ public final class MeshEngine: @unchecked Sendable {
         var gathered: [String: Tensor] = [:]
         for root in 0..<pipeline.size {
             let ranges = (0..<parallel.pipeline.virtualStages).map { partition.layers(rank: root, chunk: $0) }
-            let specs = Transformer.parameterSpecs(config: config, tp: .single, chunkLayers: ranges)
+            let specs = Transformer.parameterSpecs(config: config, context: .single, chunkLayers: ranges)
             var flat = root == stage ? local.flatMap(\.tensor.scalars) : [Float](repeating: 0, count: specs.reduce(0) { $0 + $1.localCount })
             try flat.withUnsafeMutableBufferPointer { try pipeline.broadcast($0, root: root) }
             var offset = 0
@@ -168,7 +168,7 @@ public final class MeshEngine: @unchecked Sendable {
                 gathered[spec.name] = try Tensor(shape: spec.globalShape, scalars: Array(flat[offset..<offset + spec.localCount]))
             }
         }
-        return config.parameterSpecs(tp: .single).map { ($0.name, gathered[$0.name]!) }
+        return config.parameterSpecs(context: .single).map { ($0.name, gathered[$0.name]!) }
     }
 
     /// A ``TransformerEngine`` over the same groups holding a copy of this rank's trained values, for
@@ -179,7 +179,7 @@ public final class MeshEngine: @unchecked Sendable {
             throw ModelError.invalidConfiguration(field: "pp", reason: "an inference engine holds the whole model; save the checkpoint and load it with tp only")
         }
         let engine = try TransformerEngine(config: config, groups: groups, seed: nil, sequenceParallel: false,
-                                           pool: model.tp.pool)
+                                           backend: model.context.backend)
         engine.model.store.values.pointer.update(from: model.store.values.pointer, count: model.store.count)
         return engine
     }
@@ -197,9 +197,9 @@ public final class MeshEngine: @unchecked Sendable {
     /// predicts) plus the recomputation scratch: equal to ``memory`` after such a step.
     /// - Throws: ``ParallelConfigError`` when the schedule cannot run `microBatches`.
     public func memory(forMicroBatchOf batch: Int, length: Int, microBatches: Int) throws -> MemoryReport {
-        let tp = model.tp, recompute = parallel.memory.recompute
+        let context = model.context, recompute = parallel.memory.recompute
         let bytes = model.chunks.map {
-            config.savedActivationBytes(batch: batch, length: length, tp: tp.size, rank: tp.rank, sequenceParallel: tp.sequenceParallel,
+            config.savedActivationBytes(batch: batch, length: length, tp: context.tp.size, rank: context.tp.rank, sequenceParallel: context.sequenceParallel,
                                         layers: $0.layers, recompute: recompute)
         }
         var live = 0, peak = 0
@@ -214,7 +214,7 @@ public final class MeshEngine: @unchecked Sendable {
         }
         var report = memory
         report.activationBytes = peak + model.chunks.reduce(0) {
-            $0 + config.recomputationScratchBytes(batch: batch, length: length, tp: tp.size, sequenceParallel: tp.sequenceParallel,
+            $0 + config.recomputationScratchBytes(batch: batch, length: length, tp: context.tp.size, sequenceParallel: context.sequenceParallel,
                                                   blocks: $1.blocks.count, recompute: recompute)
         }
         return report

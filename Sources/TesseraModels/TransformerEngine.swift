@@ -42,19 +42,19 @@ public final class TransformerEngine: @unchecked Sendable {
     /// - Parameters:
     ///   - groups: the rank's process groups (`nil` on one device); the model is split over `groups.tensor`.
     ///   - mappings: the conjugate mappings (tests replace one to prove the equivalence tests can fail).
-    ///   - pool: this rank's threads (as many as its OpenBLAS threads, its share of the cores): every kernel
+    ///   - backend: this rank's threads (as many as its OpenBLAS threads, its share of the cores): every kernel
     ///     outside `cblas_sgemm`, clipping and the AdamW update run on it. Results do not depend on its size.
     /// - Throws: ``ModelError`` for a configuration that is invalid or does not split over the group;
     ///   pipeline and context parallelism are not handled by this engine yet.
     public init(config: TransformerConfig, groups: ProcessGroups? = nil, seed: UInt64?, sequenceParallel: Bool = false,
                 optimizer: AdamWConfiguration = AdamWConfiguration(), mappings: MappingTable = .megatron,
-                pool: ComputePool = .serial) throws {
+                backend: any ComputeBackend = CPUBackend.serial) throws {
         if let groups, groups.mesh.pp > 1 || groups.mesh.cp > 1 {
             throw ModelError.invalidConfiguration(field: "mesh", reason: "\(groups.mesh) needs the pipeline executor; this engine runs tp × dp")
         }
-        let tp = TensorParallelism(group: groups?.tensor, sequenceParallel: sequenceParallel, mappings: mappings, pool: pool)
-        self.model = try Transformer(config: config, tp: tp, seed: seed)
-        self.optimizer = AdamW(configuration: optimizer, store: model.store, pool: pool)
+        let context = LayerContext(groups: groups, sequenceParallel: sequenceParallel, mappings: mappings, backend: backend)
+        self.model = try Transformer(config: config, context: context, seed: seed)
+        self.optimizer = AdamW(configuration: optimizer, store: model.store, backend: backend)
         self.groups = groups
     }
 
@@ -84,7 +84,7 @@ public final class TransformerEngine: @unchecked Sendable {
             try data.allReduce(model.store.gradients.mutableElements, operation: .sum)
             lossSum = Double(try data.allReduce(Float(lossSum), operation: .sum))
         }
-        let norm = try GradientClipping.norm(model.store) { try model.tp.sum($0) }
+        let norm = try GradientClipping.norm(model.store) { try model.context.tp.sum($0) }
         optimizer.step(model.store, learningRate: learningRate,
                        gradientScale: GradientClipping.coefficient(norm: norm, maxNorm: maxGradientNorm))
         step += 1
@@ -94,7 +94,7 @@ public final class TransformerEngine: @unchecked Sendable {
     /// Forward and backward of one micro-batch, accumulating gradients; returns the sum of its token losses.
     public func forwardBackward(_ microBatch: MicroBatch, lossScale: Float) throws -> Double {
         guard microBatch.targets != nil else { throw ModelError.invalidBatch(reason: "training needs targets") }
-        try microBatch.validate(for: config, tp: model.tp.size, sequenceParallel: model.tp.sequenceParallel)
+        try microBatch.validate(for: config, tp: model.context.tp.size, sequenceParallel: model.context.sequenceParallel)
         let state = self.state()
         try chunk.forward(microBatch, state: state, lossScale: lossScale)
         try chunk.backward(state: state)
@@ -104,7 +104,7 @@ public final class TransformerEngine: @unchecked Sendable {
     /// Sum and count of the token losses of `microBatch` (no gradients).
     public func evaluate(_ microBatch: MicroBatch) throws -> (lossSum: Double, tokens: Int) {
         guard microBatch.targets != nil else { throw ModelError.invalidBatch(reason: "evaluation needs targets") }
-        try microBatch.validate(for: config, tp: model.tp.size, sequenceParallel: model.tp.sequenceParallel)
+        try microBatch.validate(for: config, tp: model.context.tp.size, sequenceParallel: model.context.sequenceParallel)
         let state = self.state()
         try chunk.forward(microBatch, state: state)
         return (state.lossSum, microBatch.tokenCount)
@@ -112,7 +112,7 @@ public final class TransformerEngine: @unchecked Sendable {
 
     /// Full-vocabulary logits `[tokens, vocabulary]` for `microBatch` (targets ignored), gathered over tp.
     public func logits(_ microBatch: MicroBatch) throws -> [Float] {
-        try microBatch.validate(for: config, tp: model.tp.size, sequenceParallel: model.tp.sequenceParallel)
+        try microBatch.validate(for: config, tp: model.context.tp.size, sequenceParallel: model.context.sequenceParallel)
         let plain = try MicroBatch(tokens: microBatch.tokens, targets: nil, batch: microBatch.batch, length: microBatch.length)
         let state = self.state()
         try chunk.forward(plain, state: state)
@@ -121,16 +121,16 @@ public final class TransformerEngine: @unchecked Sendable {
 
     /// The full-vocabulary logits of the last forward in `state`, gathered over tp, padding dropped.
     private func gatheredLogits(_ state: ChunkState, tokens: Int) throws -> [Float] {
-        let local = model.config.paddedVocabularySize(tp: model.tp.size) / model.tp.size
+        let local = model.config.paddedVocabularySize(tp: model.context.tp.size) / model.context.tp.size
         let width = chunk.head!.outFeatures
         // Pad each row to the equal shard width, gather the vocabulary over tp, drop the padding.
         let padded = FloatBuffer(count: tokens * local)
         for t in 0..<tokens { (padded.pointer + t * local).update(from: state.logits.pointer + t * width, count: width) }
         let scratch = FloatBuffer(count: 0)
         return try withExtendedLifetime(scratch) {
-            let gathered = try model.tp.mappings.gatherFromTensorRegion.forward(padded.pointer, rows: tokens, columns: local,
-                                                                                 scratch: scratch, in: model.tp)
-            let full = local * model.tp.size, v = config.vocabularySize
+            let gathered = try model.context.mappings.gatherFromTensorRegion.forward(padded.pointer, rows: tokens, columns: local,
+                                                                                 scratch: scratch, in: model.context)
+            let full = local * model.context.tp.size, v = config.vocabularySize
             var result = [Float](repeating: 0, count: tokens * v)
             for t in 0..<tokens { for c in 0..<v { result[t * v + c] = gathered[t * full + c] } }
             return result
@@ -168,7 +168,7 @@ extension TransformerEngine {
     /// - Throws: ``ModelError/invalidBatch(reason:)`` when the caches would overflow; ``ModelError/invalidConfiguration(field:reason:)``
     ///   with sequence parallelism (decode with it off).
     public func decode(_ tokens: [Int32], caches: [KeyValueCache]) throws -> [Float] {
-        guard !model.tp.sequenceParallel else {
+        guard !model.context.sequenceParallel else {
             throw ModelError.invalidConfiguration(field: "sequence parallelism", reason: "incremental decoding runs without it; build the engine with sequenceParallel: false")
         }
         guard let cache = caches.first, cache.count + tokens.count <= cache.capacity, caches.count == chunk.blocks.count else {

@@ -55,10 +55,10 @@ public struct ModelLocation: Sendable, Hashable {
         switch format {
         case .huggingFace:
             return try TransformerEngine(checkpoint: path, groups: groups, sequenceParallel: sequenceParallel, optimizer: optimizer,
-                                         pool: ComputePool(threads: computeThreads))
+                                         backend: CPUBackend(pool: ComputePool(threads: computeThreads)))
         case .gguf:
             return try TransformerEngine(gguf: path, groups: groups, sequenceParallel: sequenceParallel, optimizer: optimizer,
-                                         pool: ComputePool(threads: computeThreads))
+                                         backend: CPUBackend(pool: ComputePool(threads: computeThreads)))
         }
     }
 

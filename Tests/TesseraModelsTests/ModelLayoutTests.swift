@@ -10,7 +10,7 @@ import TesseraParallel
     func shardedInitializationIsBitwiseEqual(config: TransformerConfig, tp: Int) throws {
         let single = try Transformer(config: config, seed: 21).fullParameters()
         let gathered = try ThreadGroup.run(ranks: tp, deadline: .seconds(30)) { world in
-            try Transformer(config: config, tp: TensorParallelism(group: world), seed: 21).fullParameters().map { $0.tensor.scalars }
+            try Transformer(config: config, context: LayerContext(tensor: world), seed: 21).fullParameters().map { $0.tensor.scalars }
         }
         for rank in 0..<tp {
             #expect(gathered[rank] == single.map { $0.tensor.scalars })
