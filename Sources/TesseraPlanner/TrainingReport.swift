@@ -10,6 +10,9 @@ public struct TrainingLayoutReport: Codable, Sendable {
     public var zeroStage: Int
     public var sequenceParallel: Bool
     public var flashAttention: Bool
+    /// The collectives hidden behind computation, and how cp exchanges keys and values.
+    public var overlap: CommunicationOverlap
+    public var contextParallelKind: ContextParallelKind
     public var microBatches: Int
     public var memoryPerGPUBytes: Double
     public var memory: MemoryBreakdown
@@ -21,7 +24,8 @@ public struct TrainingLayoutReport: Codable, Sendable {
     public var tokensPerSecond: Double
 
     enum CodingKeys: String, CodingKey {
-        case tp, pp, dp, cp, ep, schedule, recompute, memory, time, mfu
+        case tp, pp, dp, cp, ep, schedule, recompute, memory, time, mfu, overlap
+        case contextParallelKind = "context_parallel_kind"
         case microBatchSize = "micro_batch_size", virtualStages = "virtual_stages", zeroStage = "zero_stage"
         case sequenceParallel = "sequence_parallel", flashAttention = "flash_attention", microBatches = "micro_batches"
         case memoryPerGPUBytes = "memory_per_gpu_bytes", stepTimeSeconds = "step_time_seconds"
@@ -38,6 +42,8 @@ public struct TrainingLayoutReport: Codable, Sendable {
         zeroStage = l.zeroStage
         sequenceParallel = l.sequenceParallel && l.tp > 1
         flashAttention = l.flashAttention
+        overlap = l.overlap
+        contextParallelKind = l.contextParallelKind
         microBatches = e.microBatches
         memoryPerGPUBytes = e.memory.total
         memory = e.memory
