@@ -21,8 +21,6 @@ public struct PublishedRun: Sendable {
     public var tokensPerSecondPerGPU: Double?
     /// The row's software and recipe with the mesh (tp, pp, cp, ep) left free: the space its rank is judged in.
     public var space: TrainingSearchSpace
-
-    public var dp: Int { gpus / (tp * pp * cp) }
 }
 
 /// The planner's view of one ``PublishedRun``.
