@@ -38,6 +38,7 @@ public struct SoftwareProfile: Sendable {
         space.zeroStages = [0]
         space.contextParallelSizes = [1]
         space.expertParallelSizes = [1]
+        space.expertTensorParallel = false
         space.sequenceParallel = false
         space.flashAttention = false
         space.float32GradientCopy = true
@@ -72,7 +73,8 @@ public struct SoftwareProfile: Sendable {
     /// the GEMMs (`--tp-comm-overlap`, Transformer Engine userbuffers), asynchronous pipeline transfers
     /// (`--overlap-p2p-communication`), FlashAttention through Transformer Engine, sequence parallelism, all three
     /// recomputation choices, context parallelism (ring, `--cp-comm-type p2p`) and expert parallelism with
-    /// all-to-all token dispatch (`--moe-token-dispatcher-type alltoall`); 1F1B and interleaved schedules.
+    /// all-to-all token dispatch (`--moe-token-dispatcher-type alltoall`) and its own expert tp
+    /// (`--expert-tensor-parallel-size`); 1F1B and interleaved schedules.
     public static var megatronCore: SoftwareProfile {
         var space = TrainingSearchSpace()
         space.schedules = [.oneForwardOneBackward, .interleaved]
@@ -98,6 +100,7 @@ public struct SoftwareProfile: Sendable {
         space.zeroStages = [2, 3]
         space.shardedStatesWithPipeline = true
         space.expertParallelSizes = [1]
+        space.expertTensorParallel = false
         space.overlap = .all
         space.contextParallelKind = .ring
         return SoftwareProfile(
@@ -154,5 +157,8 @@ public struct SoftwareProfile: Sendable {
                 + ")")
         }
         if layout.torchDDP && !space.torchDDP { try fail("it does not run PyTorch's DDP") }
+        if layout.etp != layout.tp && !space.expertTensorParallel {
+            try fail("it splits the experts over the same tp ranks as the dense layers (etp = tp)")
+        }
     }
 }

@@ -32,14 +32,15 @@ extension TrainingSearch {
         }
         var found = false
         forEachLayout(of: mesh, job: job, space: space) { candidate in
-            if candidate.ep == layout.ep && candidate.schedule == layout.schedule
+            if candidate.ep == layout.ep && candidate.etp == layout.etp && candidate.schedule == layout.schedule
                 && candidate.virtualStages == layout.virtualStages && candidate.recompute == layout.recompute
                 && candidate.zeroStage == layout.zeroStage { found = true }
         }
         guard found else {
             throw PlannerError.invalidLayout(
                 text: layout.summary, reason: "does not divide the batch or the model: the micro-batch must divide the "
-                    + "\(job.globalBatchSize / max(layout.dp, 1))-sequence batch per dp rank, ep divide dp and the experts, "
+                    + "\(job.globalBatchSize / max(layout.dp, 1))-sequence batch per dp rank, ep divide the experts and "
+                    + "dp·tp/etp, etp divide tp and the expert width, "
                     + "interleaving needs a micro-batch count divisible by pp and pp·v dividing the layers")
         }
         return TrainingCostModel(job: job).estimate(layout, bubble: CachedBubbleModel(bubble ?? SimulatedBubble()))

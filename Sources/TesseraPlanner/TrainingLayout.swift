@@ -39,12 +39,16 @@ public struct TrainingLayout: Sendable, Equatable, Hashable, Codable {
     public var overlap: CommunicationOverlap
     /// How context parallelism exchanges keys and values (used only when cp > 1).
     public var contextParallelKind: ContextParallelKind
+    /// Tensor-parallel size of the expert layers when it differs from tp (Megatron-Core's
+    /// `--expert-tensor-parallel-size`, "MoE parallel folding"); nil: experts split over the same tp ranks.
+    public var expertTensorParallel: Int?
 
     public init(
         tp: Int, pp: Int, dp: Int, cp: Int = 1, ep: Int = 1, microBatchSize: Int, schedule: PipelineScheduleKind?,
         virtualStages: Int = 1, recompute: Recompute, zeroStage: Int, sequenceParallel: Bool = true,
         flashAttention: Bool = true, float32GradientCopy: Bool = false, torchDDP: Bool = false,
-        overlap: CommunicationOverlap = .none, contextParallelKind: ContextParallelKind = .ring
+        overlap: CommunicationOverlap = .none, contextParallelKind: ContextParallelKind = .ring,
+        expertTensorParallel: Int? = nil
     ) {
         self.tp = tp
         self.pp = pp
@@ -62,7 +66,18 @@ public struct TrainingLayout: Sendable, Equatable, Hashable, Codable {
         self.torchDDP = torchDDP
         self.overlap = overlap
         self.contextParallelKind = contextParallelKind
+        self.expertTensorParallel = expertTensorParallel
     }
+
+    /// The expert layers' tensor-parallel size (``expertTensorParallel``, or tp).
+    public var etp: Int { expertTensorParallel ?? tp }
+
+    /// Ranks holding the same expert shards, over which expert gradients are reduced: tp·cp·dp / (etp·ep).
+    public var expertDataParallel: Int { tp * cp * dp / (etp * ep) }
+
+    /// Distance between consecutive ranks of an ep group: past the tp and cp ranks (ep carved out of dp) when the
+    /// experts keep the tp split; over the tp ranks the experts free first when etp < tp (Megatron-Core's folding).
+    public var expertParallelStride: Int { etp == tp ? tp * cp : etp }
 
     /// Devices the layout uses.
     public var deviceCount: Int { tp * pp * dp * cp }
@@ -80,6 +95,7 @@ public struct TrainingLayout: Sendable, Equatable, Hashable, Codable {
         case float32GradientCopy = "float32_gradient_copy"
         case torchDDP = "torch_ddp"
         case overlap, contextParallelKind = "context_parallel_kind"
+        case expertTensorParallel = "expert_tensor_parallel"
     }
 
     /// "none", "gpipe", "1f1b", "zb-h1" or "interleaved(v2)".
@@ -95,6 +111,7 @@ public struct TrainingLayout: Sendable, Equatable, Hashable, Codable {
         var parts = ["tp\(tp)", "pp\(pp)", "dp\(dp)"]
         if cp > 1 { parts.append("cp\(cp)") }
         if ep > 1 { parts.append("ep\(ep)") }
+        if etp != tp { parts.append("etp\(etp)") }
         parts.append("mbs\(microBatchSize)")
         parts.append(scheduleName)
         parts.append("recompute:\(recompute.rawValue)")

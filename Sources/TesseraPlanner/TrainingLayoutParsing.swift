@@ -2,7 +2,7 @@ import TesseraPipeline
 
 extension TrainingLayout {
     /// Reads a layout written as ``summary`` writes it: `tp8 pp4 dp2 cp2 ep2 mbs1 interleaved(v2)
-    /// recompute:selective zero1`, words in any order. tp, pp and dp are required; cp and ep default to 1, the
+    /// recompute:selective zero1`, words in any order. tp, pp and dp are required; cp and ep default to 1, etp to tp, the
     /// micro-batch to 1, the schedule to 1F1B when pp > 1, recomputation to full and ZeRO to 0. What the string
     /// does not name (sequence parallelism, FlashAttention, overlaps, the context-parallel exchange) comes from
     /// `profile`; `no-sp`, `no-flash`, `torch-ddp`, `cp:all-gather` and `overlap:tp,dp,pp` (any of the three)
@@ -38,7 +38,7 @@ extension TrainingLayout {
                 overlap = CommunicationOverlap(
                     tensorParallel: names.contains("tp"), dataParallel: names.contains("dp"),
                     pipeline: names.contains("pp"))
-            } else if let key = ["mbs", "zero", "tp", "pp", "dp", "cp", "ep"].first(where: word.hasPrefix),
+            } else if let key = ["mbs", "zero", "etp", "tp", "pp", "dp", "cp", "ep"].first(where: word.hasPrefix),
                       let value = Int(word.dropFirst(key.count)), value >= (key == "zero" ? 0 : 1) {
                 sizes[key] = value
             } else {
@@ -54,6 +54,7 @@ extension TrainingLayout {
             tp: sizes["tp"]!, pp: pp, dp: sizes["dp"]!, cp: sizes["cp"] ?? 1, ep: sizes["ep"] ?? 1,
             microBatchSize: sizes["mbs"] ?? 1, schedule: schedule, virtualStages: virtualStages, recompute: recompute,
             zeroStage: sizes["zero"] ?? 0)
+        if let etp = sizes["etp"], etp != tp { expertTensorParallel = etp }
         self = profile.applyingFeatures(to: self)
         if flags.contains("no-sp") { sequenceParallel = false }
         if flags.contains("no-flash") { flashAttention = false }

@@ -3,6 +3,8 @@ import Foundation
 /// The JSON shape of one training layout (`tessera plan train --json`).
 public struct TrainingLayoutReport: Codable, Sendable {
     public var tp, pp, dp, cp, ep: Int
+    /// The expert layers' tensor-parallel size.
+    public var expertTensorParallel: Int
     public var microBatchSize: Int
     public var schedule: String
     public var virtualStages: Int
@@ -25,7 +27,7 @@ public struct TrainingLayoutReport: Codable, Sendable {
 
     enum CodingKeys: String, CodingKey {
         case tp, pp, dp, cp, ep, schedule, recompute, memory, time, mfu, overlap
-        case contextParallelKind = "context_parallel_kind"
+        case contextParallelKind = "context_parallel_kind", expertTensorParallel = "expert_tensor_parallel"
         case microBatchSize = "micro_batch_size", virtualStages = "virtual_stages", zeroStage = "zero_stage"
         case sequenceParallel = "sequence_parallel", flashAttention = "flash_attention", microBatches = "micro_batches"
         case memoryPerGPUBytes = "memory_per_gpu_bytes", stepTimeSeconds = "step_time_seconds"
@@ -35,6 +37,7 @@ public struct TrainingLayoutReport: Codable, Sendable {
     public init(_ e: TrainingEstimate) {
         let l = e.layout
         tp = l.tp; pp = l.pp; dp = l.dp; cp = l.cp; ep = l.ep
+        expertTensorParallel = l.etp
         microBatchSize = l.microBatchSize
         schedule = l.schedule?.rawValue ?? "none"
         virtualStages = l.virtualStages

@@ -33,6 +33,9 @@ public struct TrainingSearchSpace: Sendable {
     public var layersPerVirtualStage: Int?
     /// Restrict ep to these sizes (nil: every divisor of dp that divides the experts).
     public var expertParallelSizes: Set<Int>?
+    /// Whether the expert layers may use a smaller tp than the dense ones (``TrainingLayout/expertTensorParallel``,
+    /// Megatron-Core's MoE parallel folding): ep then also folds over the tp ranks the experts free.
+    public var expertTensorParallel = true
     /// Which collectives the software hides behind computation (default: every overlap the planner models).
     public var overlap = CommunicationOverlap.all
     /// How context parallelism exchanges keys and values.
@@ -237,9 +240,16 @@ public enum TrainingSearch {
         let model = job.model
         guard job.globalBatchSize % mesh.dp == 0 else { return }
         let perRank = job.globalBatchSize / mesh.dp
-        let expertSizes = model.moe.map { moe in
-            divisors(mesh.dp).filter { moe.experts % $0 == 0 && (space.expertParallelSizes?.contains($0) ?? true) }
-        } ?? [1]
+        // (etp, ep): etp divides tp and the expert width; ep divides the experts and dp·tp/etp.
+        let expertSizes: [(Int, Int)] = model.moe.map { moe in
+            let tensorSizes = space.expertTensorParallel
+                ? divisors(mesh.tp).filter { moe.expertFFNSize % $0 == 0 } : [mesh.tp]
+            return tensorSizes.flatMap { etp in
+                divisors(mesh.dp * mesh.tp / etp).filter {
+                    moe.experts % $0 == 0 && (space.expertParallelSizes?.contains($0) ?? true)
+                }.map { (etp, $0) }
+            }
+        } ?? [(mesh.tp, 1)]
         let microBatchSizes = divisors(perRank).filter {
             $0 <= space.maxMicroBatchSize && (space.microBatchSizes?.contains($0) ?? true)
         }
@@ -270,7 +280,7 @@ public enum TrainingSearch {
                 }
             }
         }
-        for ep in expertSizes {
+        for (etp, ep) in expertSizes {
             for b in microBatchSizes {
                 let m = perRank / b
                 for (schedule, v) in schedules {
@@ -283,7 +293,8 @@ public enum TrainingSearch {
                                     schedule: schedule, virtualStages: v, recompute: recompute, zeroStage: zero,
                                     sequenceParallel: space.sequenceParallel, flashAttention: space.flashAttention,
                                     float32GradientCopy: space.float32GradientCopy, torchDDP: torchDDP,
-                                    overlap: space.overlap, contextParallelKind: space.contextParallelKind))
+                                    overlap: space.overlap, contextParallelKind: space.contextParallelKind,
+                                    expertTensorParallel: etp == mesh.tp ? nil : etp))
                             }
                         }
                     }

@@ -19,6 +19,8 @@ struct LayoutRates {
     /// Whether the tp collectives hide behind the products: the layout overlaps them and its tp group sits in one
     /// node (Transformer Engine's userbuffers and PyTorch's symmetric memory both map peer memory over NVLink).
     var tensorParallelOverlapped = false
+    /// The same pair over the expert layers' tp group (``TrainingLayout/etp``; equal to the above when etp = tp).
+    var expertTensorAllReduce = 0.0
     /// The vocabulary-parallel embedding's reduction of the looked-up rows: an all-reduce, or a reduce-scatter
     /// with sequence parallelism.
     var embeddingReduction = 0.0
@@ -119,6 +121,8 @@ extension TrainingCostModel {
             let group = accelerator.group(size: layout.tp, stride: 1)
             rates.tensorAllReduce = CollectiveCost.allReduce(bytes: e * tokens * h, group: group)
             rates.tensorParallelOverlapped = layout.overlap.tensorParallel && !group.spansNodes
+            rates.expertTensorAllReduce = CollectiveCost.allReduce(
+                bytes: e * tokens * h, group: accelerator.group(size: layout.etp, stride: 1))
             rates.embeddingReduction = layout.sequenceParallel
                 ? CollectiveCost.allGather(bytes: e * tokens * h, group: group) : rates.tensorAllReduce
             rates.crossEntropyReductions = 3 * CollectiveCost.allReduce(bytes: 4 * tokens, group: group)
@@ -133,7 +137,7 @@ extension TrainingCostModel {
         if layout.ep > 1, let moe = model.moe {
             // Dispatch and combine all-to-alls per MoE layer, forward and backward (each tp rank routes its 1/tp of
             // the tokens under sequence parallelism).
-            let group = accelerator.group(size: layout.ep, stride: layout.tp * layout.cp)
+            let group = accelerator.group(size: layout.ep, stride: layout.expertParallelStride)
             rates.expertExchange = CollectiveCost.allToAll(
                 bytes: e * tokens / t * Double(moe.expertsPerToken) * h, group: group)
         }
@@ -196,7 +200,7 @@ extension TrainingCostModel {
         time.tensorParallel = layerTensorParallel(
             rates, forwardProducts: matrices * layer.forward / matmulRate,
             backwardProducts: matrices * (layer.backwardInput + layer.backwardWeight) / matmulRate,
-            layers: layers.count, extraForward: extraForward)
+            layers: layers, extraForward: extraForward)
             + (piece.embedding ? rates.embeddingReduction : 0)
             // The head's input: copied to the tp region (all-reduce of its gradient backward; with sequence
             // parallelism all-gathered forward and reduce-scattered backward), then the loss's reductions.
@@ -230,16 +234,21 @@ extension TrainingCostModel {
     /// reduce-scatter pairs) per layer forward, two backward, two more when full recomputation repeats the forward
     /// (Narayanan et al. 2021 §3.2; Korthikanti et al. 2022 §4.2.2). With ``CommunicationOverlap/tensorParallel``
     /// each pair hides behind half of the layer's products in its pass (the QKV and projection products around
-    /// attention, the two MLP products), chunked over the tp ranks, when the tp group sits in one node.
+    /// attention, the two MLP products), chunked over the tp ranks, when the tp group sits in one node. An MoE
+    /// layer's MLP pair runs over the expert tp group (``TrainingLayout/etp``).
     func layerTensorParallel(
-        _ rates: LayoutRates, forwardProducts: Double, backwardProducts: Double, layers: Double, extraForward: Double
+        _ rates: LayoutRates, forwardProducts: Double, backwardProducts: Double, layers: LayerSums,
+        extraForward: Double
     ) -> Double {
-        let pair = rates.tensorAllReduce
-        guard rates.tensorParallelOverlapped, layers > 0 else { return (4 + 2 * extraForward) * layers * pair }
-        let tp = rates.layout.tp
-        let forward = CommunicationOverlap.exposed(pair, behind: forwardProducts / (2 * layers), chunks: tp)
-        let backward = CommunicationOverlap.exposed(pair, behind: backwardProducts / (2 * layers), chunks: tp)
-        return layers * ((2 + 2 * extraForward) * forward + 2 * backward)
+        let count = layers.count
+        func perLayer(_ pair: Double, chunks: Int) -> Double {
+            guard rates.tensorParallelOverlapped, count > 0 else { return (2 + extraForward) * pair }
+            let forward = CommunicationOverlap.exposed(pair, behind: forwardProducts / (2 * count), chunks: chunks)
+            let backward = CommunicationOverlap.exposed(pair, behind: backwardProducts / (2 * count), chunks: chunks)
+            return (1 + extraForward) * forward + backward
+        }
+        return (2 * count - layers.moeLayers) * perLayer(rates.tensorAllReduce, chunks: rates.layout.tp)
+            + layers.moeLayers * perLayer(rates.expertTensorAllReduce, chunks: rates.layout.etp)
     }
 
     /// The attention core of `layers` layers for one micro-batch (scores, softmax, weighted values), forward and
@@ -273,7 +282,6 @@ extension TrainingCostModel {
     /// a tied embedding's gradients between the first and the last stage.
     func dataParallelTime(_ layout: TrainingLayout, microBatches m: Int) -> Double {
         let shards = layout.dp * layout.cp
-        let expertShards = shards / layout.ep
         let t = Double(layout.tp)
         let range = stageRange(layout.pp, firstStage: true)
         var dense = sum(denseParameters, range) + job.model.embeddingParameters
@@ -293,8 +301,8 @@ extension TrainingCostModel {
             }
         }
         var total = cost(dense / t, group: shards, stride: layout.tp)
-            + cost(sum(expertParameters, range) / (t * Double(layout.ep)), group: expertShards,
-                   stride: layout.tp * layout.cp * layout.ep)
+            + cost(sum(expertParameters, range) / Double(layout.etp * layout.ep), group: layout.expertDataParallel,
+                   stride: layout.expertParallelStride * layout.ep)
         if job.model.tiedEmbeddings && layout.pp > 1 {
             // Megatron-LM's embedding group: the first and last stage's copies all-reduce their gradients.
             let pair = accelerator.group(size: 2, stride: layout.tp * layout.cp * layout.dp * (layout.pp - 1))
@@ -308,9 +316,9 @@ extension TrainingCostModel {
         let t = Double(layout.tp)
         let range = stageRange(layout.pp, firstStage: true)
         let dense = (sum(denseParameters, range) + job.model.embeddingParameters) / t
-        let expert = sum(expertParameters, range) / (t * Double(layout.ep))
+        let expert = sum(expertParameters, range) / Double(layout.etp * layout.ep)
         let shards = layout.zeroStage >= 1 ? Double(layout.dp * layout.cp) : 1
-        let expertShards = layout.zeroStage >= 1 ? shards / Double(layout.ep) : 1
+        let expertShards = layout.zeroStage >= 1 ? Double(layout.expertDataParallel) : 1
         return 28 * (dense / shards + expert / expertShards) / memoryRate
     }
 
