@@ -33,8 +33,8 @@ public struct TrainingSearchSpace: Sendable {
     public var layersPerVirtualStage: Int?
     /// Restrict ep to these sizes (nil: every divisor of dp that divides the experts).
     public var expertParallelSizes: Set<Int>?
-    /// Whether the expert layers may use a smaller tp than the dense ones (``TrainingLayout/expertTensorParallel``,
-    /// Megatron-Core's MoE parallel folding): ep then also folds over the tp ranks the experts free.
+    /// Whether the expert layers may run without tp (etp 1, ``TrainingLayout/expertTensorParallel``, Megatron-Core's
+    /// MoE parallel folding) besides on the dense layers' tp: ep then also folds over the tp ranks the experts free.
     public var expertTensorParallel = true
     /// Which collectives the software hides behind computation (default: every overlap the planner models).
     public var overlap = CommunicationOverlap.all
@@ -240,10 +240,10 @@ public enum TrainingSearch {
         let model = job.model
         guard job.globalBatchSize % mesh.dp == 0 else { return }
         let perRank = job.globalBatchSize / mesh.dp
-        // (etp, ep): etp divides tp and the expert width; ep divides the experts and dp·tp/etp.
+        // (etp, ep): etp is tp or 1 (whole experts, the folding's usual choice; the sizes between multiply the
+        // candidates of a large MoE search for little); ep divides the experts and dp·tp/etp.
         let expertSizes: [(Int, Int)] = model.moe.map { moe in
-            let tensorSizes = space.expertTensorParallel
-                ? divisors(mesh.tp).filter { moe.expertFFNSize % $0 == 0 } : [mesh.tp]
+            let tensorSizes = space.expertTensorParallel && mesh.tp > 1 ? [mesh.tp, 1] : [mesh.tp]
             return tensorSizes.flatMap { etp in
                 divisors(mesh.dp * mesh.tp / etp).filter {
                     moe.experts % $0 == 0 && (space.expertParallelSizes?.contains($0) ?? true)
