@@ -3,7 +3,7 @@ import PackageDescription
 
 // Layering: each target imports only targets listed before it.
 //   CBLAS, CMPI               C interop (system libraries with shim headers)
-//   CIntrinsics               compiler builtins Swift cannot spell (cache prefetch), as inline C
+//   CIntrinsics               compiler builtins Swift cannot spell (cache prefetch, AVX2 quantized dot products), as inline C
 //   TesseraFiles              atomic file writes (no dependencies, so every layer can write files)
 //   TesseraTensor             tensors, dtypes, kernels, deterministic RNG
 //   TesseraCollectives        Communicator, threads and MPI backends, DeviceMesh, ProcessGroups
@@ -14,6 +14,7 @@ import PackageDescription
 //   TesseraModels             GPT-2 and Llama configs and models, checkpoint loading and saving
 //   TesseraTrain              training loop, data, evaluation, generation
 //   TesseraPlanner            memory/time model and layout search
+//   TesseraBench              measurement code of `tessera bench` (paired timing, bandwidth, peak memory, peers, reports)
 //   tessera                   the command-line tool
 let package = Package(
     name: "Tessera",
@@ -39,10 +40,11 @@ let package = Package(
         .target(name: "TesseraModels", dependencies: ["TesseraParallel", "TesseraFormats"]),
         .target(name: "TesseraTrain", dependencies: ["TesseraModels"]),
         .target(name: "TesseraPlanner", dependencies: ["TesseraPipeline"], resources: [.copy("Catalog")]),
+        .target(name: "TesseraBench", dependencies: ["CBLAS", "TesseraTrain", "TesseraPlanner"]),
         .executableTarget(
             name: "tessera",
             dependencies: [
-                "CBLAS", "CMPI", "TesseraTrain", "TesseraPlanner", "TesseraPipeline",
+                "CBLAS", "CMPI", "TesseraTrain", "TesseraPlanner", "TesseraPipeline", "TesseraBench",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .testTarget(name: "TesseraTensorTests", dependencies: ["TesseraTensor"]),
@@ -54,6 +56,7 @@ let package = Package(
         .testTarget(name: "TesseraModelsTests", dependencies: ["TesseraModels"], resources: [.copy("Fixtures")]),
         .testTarget(name: "TesseraTrainTests", dependencies: ["TesseraTrain"]),
         .testTarget(name: "TesseraPlannerTests", dependencies: ["TesseraPlanner", "TesseraPipeline"]),
+        .testTarget(name: "TesseraBenchTests", dependencies: ["TesseraBench", "TesseraModels", "TesseraParallel"]),
     ],
     swiftLanguageModes: [.v6]
 )

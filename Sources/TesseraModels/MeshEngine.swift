@@ -19,11 +19,13 @@ public struct MeshStepReport: Sendable, Hashable {
     public var reductionWaitSeconds: Double
 }
 
-/// The training engine of one rank of a dp × pp × tp mesh: its stage's chunks of the model (tp-sharded,
-/// with sequence parallelism and recomputation as configured), the pipeline executor that runs the
-/// schedule, the bucketed data-parallel reducer and the (ZeRO-0 or ZeRO-1) optimizer.
+/// The one engine of Tessera: what one rank of a dp × pp × tp mesh runs for training, evaluation and
+/// generation. It holds its stage's chunks of the model (tp-sharded, with sequence parallelism and
+/// recomputation as configured), the pipeline executor that runs the schedule, the bucketed data-parallel
+/// reducer and the (ZeRO-0 or ZeRO-1) optimizer; evaluation and decoding pass hidden states through the
+/// stages (MeshEngine+Inference.swift).
 ///
-/// Every rank of the job builds one with the same configuration and calls ``trainStep(_:learningRate:maxGradientNorm:globalTokens:)``
+/// Every rank of the job builds one with the same configuration and calls ``trainStep(_:learningRate:maxGradientNorm:globalTokens:recorder:traceStep:)``
 /// in lockstep with its data-parallel rank's micro-batches (every stage and tp rank of a pipeline gets the
 /// same ones). Initial values depend only on the seed, the parameter name and the element index, so every
 /// layout starts from the single-device model.
@@ -40,6 +42,8 @@ public final class MeshEngine: @unchecked Sendable {
     public let optimizer: DistributedOptimizer
     private let work: TransformerStageWork
     private var executors: [Int: PipelineExecutor] = [:]
+    /// One forward state per local chunk for evaluation and generation (apart from the training states).
+    private var inferenceStates: [ChunkState] = []
     private var lastActivationBytes = 0
     /// Steps taken.
     public private(set) var step = 0
@@ -51,7 +55,7 @@ public final class MeshEngine: @unchecked Sendable {
     ///   - groups: the rank's process groups over a mesh equal to `parallel`'s (`nil`: one device).
     ///   - mappings: the conjugate mappings (tests replace one to show the equivalence tests can fail).
     ///   - synchronization: the gradient reductions (tests leave one out for the same reason).
-    ///   - backend: this rank's threads (as many as its OpenBLAS threads, its share of the cores): every kernel
+    ///   - backend: where this rank's kernels run (the CPU backend: as many threads as its OpenBLAS threads, its share of the cores); every kernel
     ///     outside `cblas_sgemm`, clipping and the AdamW update run on it. Results do not depend on its size.
     /// - Throws: ``ParallelConfigError`` when the layout does not fit the model or the groups;
     ///   ``ModelError`` for an invalid model.
@@ -59,6 +63,10 @@ public final class MeshEngine: @unchecked Sendable {
                 optimizer: AdamWConfiguration = AdamWConfiguration(), mappings: MappingTable = .megatron,
                 synchronization: GradientSynchronization = .all, backend: any ComputeBackend = CPUBackend.serial) throws {
         try parallel.validate(model: config)
+        guard parallel.cp == 1, parallel.ep == 1 else {
+            throw ParallelConfigError.invalidOption(option: parallel.cp > 1 ? "cp" : "ep", value: "\(max(parallel.cp, parallel.ep))",
+                                                    valid: "1: the engine does not run context or expert parallelism yet")
+        }
         if let groups {
             try parallel.validate(ranks: groups.world.size)
             let mesh = try parallel.deviceMesh()
@@ -94,6 +102,16 @@ public final class MeshEngine: @unchecked Sendable {
         self.groups = groups
     }
 
+    /// An engine whose layout is the mesh of `groups` (one device without groups) with the default schedule and
+    /// memory options: the short form for evaluation, generation and tests.
+    /// - Throws: as ``init(config:parallel:groups:seed:optimizer:mappings:synchronization:backend:)``.
+    public convenience init(config: TransformerConfig, groups: ProcessGroups? = nil, seed: UInt64?, sequenceParallel: Bool = false,
+                            optimizer: AdamWConfiguration = AdamWConfiguration(), mappings: MappingTable = .megatron,
+                            backend: any ComputeBackend = CPUBackend.serial) throws {
+        try self.init(config: config, parallel: ParallelConfig(mesh: groups?.mesh, sequenceParallel: sequenceParallel), groups: groups,
+                      seed: seed, optimizer: optimizer, mappings: mappings, backend: backend)
+    }
+
     /// This rank's pipeline stage.
     public var stage: Int { groups?.coordinate.pp ?? 0 }
 
@@ -104,14 +122,37 @@ public final class MeshEngine: @unchecked Sendable {
     /// pipeline with gradient accumulation; data-parallel buckets are reduced as their gradients become
     /// final; then the global norm, clipping and AdamW (on the owned slices under ZeRO 1).
     /// - Parameters:
-    ///   - globalTokens: targets in the global batch (all data-parallel ranks).
+    ///   - globalTokens: targets in the global batch (all data-parallel ranks); `nil` counts them (one all-reduce
+    ///     over dp).
     ///   - recorder: records this stage's actions, the wait for data-parallel reductions and the optimizer step
     ///     as spans tagged with `traceStep`; only the first tensor- and data-parallel replica of each stage
     ///     records, so each row of the picture is one stage.
     /// - Throws: ``ModelError`` for invalid batches, ``ParallelConfigError`` when the schedule cannot run
     ///   this many micro-batches, ``CollectiveError`` when a peer fails.
     public func trainStep(_ microBatches: [MicroBatch], learningRate: Float, maxGradientNorm: Float?,
-                          globalTokens: Int, recorder: PipelineTraceRecorder? = nil, traceStep: Int? = nil) throws -> MeshStepReport {
+                          globalTokens: Int? = nil, recorder: PipelineTraceRecorder? = nil, traceStep: Int? = nil) throws -> MeshStepReport {
+        let recorder = (groups?.coordinate.tp ?? 0) == 0 && (groups?.coordinate.dp ?? 0) == 0 ? recorder : nil
+        let pass = try accumulateGradients(microBatches, globalTokens: globalTokens, recorder: recorder, traceStep: traceStep)
+        let norm = try record(.other, "optimizer", recorder, traceStep) {
+            try optimizer.step(learningRate: learningRate, maxGradientNorm: maxGradientNorm)
+        }
+        step += 1
+        return MeshStepReport(loss: pass.loss, gradientNorm: norm, learningRate: learningRate, tokens: pass.tokens,
+                              pipeline: pass.pipeline, reductionWaitSeconds: reducer.exposedSeconds)
+    }
+
+    /// The gradients of one step without the optimizer update: ``trainStep(_:learningRate:maxGradientNorm:globalTokens:recorder:traceStep:)``
+    /// up to and including the gradient reductions. Returns the mean loss; the reduced gradients stay in
+    /// ``Transformer/store`` (``Transformer/fullGradients()`` gathers them).
+    public func computeGradients(_ microBatches: [MicroBatch], globalTokens: Int? = nil) throws -> Double {
+        try accumulateGradients(microBatches, globalTokens: globalTokens, recorder: nil, traceStep: nil).loss
+    }
+
+    /// Runs the schedule over `microBatches` with gradient accumulation and the data-parallel reductions.
+    private func accumulateGradients(_ microBatches: [MicroBatch], globalTokens: Int?, recorder: PipelineTraceRecorder?,
+                                     traceStep: Int?) throws -> (loss: Double, tokens: Int, pipeline: PipelineStepReport) {
+        let localTokens = microBatches.reduce(0) { $0 + $1.tokenCount }
+        let globalTokens = try globalTokens ?? Int(groups?.data.sumInRankOrder(Double(localTokens)) ?? Double(localTokens))
         guard !microBatches.isEmpty, globalTokens > 0 else {
             throw ModelError.invalidBatch(reason: "a step needs at least one micro-batch and one target")
         }
@@ -123,22 +164,21 @@ public final class MeshEngine: @unchecked Sendable {
         model.store.zeroGradients()
         reducer.beginStep()
         work.begin(microBatches, lossScale: 1 / Float(globalTokens))
-        let recorder = (groups?.coordinate.tp ?? 0) == 0 && (groups?.coordinate.dp ?? 0) == 0 ? recorder : nil
-        func span<T>(_ kind: PipelineSpanKind, _ name: String, _ body: () throws -> T) rethrows -> T {
-            let span = recorder?.begin(kind, rank: stage, name: name, step: traceStep)
-            defer { if let span { recorder?.end(span) } }
-            return try body()
-        }
         let pipeline = try executor.run(work, recorder: recorder, step: traceStep)
-        try span(.communication, "dp reduce") { try reducer.finish() }
-        let norm = try span(.other, "optimizer") { try optimizer.step(learningRate: learningRate, maxGradientNorm: maxGradientNorm) }
+        try record(.communication, "dp reduce", recorder, traceStep) { try reducer.finish() }
         // The last stage's tp rank 0 of each data-parallel rank holds that rank's loss sum.
         let holdsLoss = model.chunks.last!.isLast && model.context.tp.rank == 0
         let lossSum = try groups?.world.sumInRankOrder(holdsLoss ? work.lossSum : 0) ?? work.lossSum
         lastActivationBytes = pipeline.peakActivationBytes + model.chunks.reduce(0) { $0 + $1.recomputationBytes }
-        step += 1
-        return MeshStepReport(loss: lossSum / Double(globalTokens), gradientNorm: norm, learningRate: learningRate,
-                              tokens: globalTokens, pipeline: pipeline, reductionWaitSeconds: reducer.exposedSeconds)
+        return (lossSum / Double(globalTokens), globalTokens, pipeline)
+    }
+
+    /// Runs `body` inside a span of this stage's trace (when recording).
+    private func record<T>(_ kind: PipelineSpanKind, _ name: String, _ recorder: PipelineTraceRecorder?, _ traceStep: Int?,
+                           _ body: () throws -> T) rethrows -> T {
+        let span = recorder?.begin(kind, rank: stage, name: name, step: traceStep)
+        defer { if let span { recorder?.end(span) } }
+        return try body()
     }
 
     /// Per-rank memory after the last step; activations are the most bytes held at once (the micro-batch
@@ -171,16 +211,15 @@ public final class MeshEngine: @unchecked Sendable {
         return config.parameterSpecs(context: .single).map { ($0.name, gathered[$0.name]!) }
     }
 
-    /// A ``TransformerEngine`` over the same groups holding a copy of this rank's trained values, for
-    /// evaluation and generation. Only without pipeline parallelism, where both hold the same parameters.
-    /// - Throws: ``ModelError/invalidConfiguration(field:reason:)`` with pp > 1 (save and reload instead).
-    public func inferenceEngine() throws -> TransformerEngine {
-        guard parallel.pp == 1 else {
-            throw ModelError.invalidConfiguration(field: "pp", reason: "an inference engine holds the whole model; save the checkpoint and load it with tp only")
-        }
-        let engine = try TransformerEngine(config: config, groups: groups, seed: nil, sequenceParallel: false,
-                                           backend: model.context.backend)
-        engine.model.store.values.pointer.update(from: model.store.values.pointer, count: model.store.count)
+    /// An engine for evaluation and generation on the same layout: this one, or (with sequence parallelism, which
+    /// incremental decoding runs without) an engine over the same groups holding a copy of this rank's values.
+    /// - Throws: ``ModelError`` or ``ParallelConfigError`` as the initializer does.
+    public func inferenceEngine() throws -> MeshEngine {
+        guard parallel.sequenceParallel else { return self }
+        var layout = parallel
+        layout.sequenceParallel = false
+        let engine = try MeshEngine(config: config, parallel: layout, groups: groups, seed: nil, backend: model.context.backend)
+        model.context.backend.copy(model.store.values.pointer, into: engine.model.store.values.pointer, count: model.store.count)
         return engine
     }
 
@@ -218,6 +257,12 @@ public final class MeshEngine: @unchecked Sendable {
                                                   blocks: $1.blocks.count, recompute: recompute)
         }
         return report
+    }
+
+    /// The evaluation/generation state of local chunk `local`, made on first use.
+    func inferenceState(_ local: Int) -> ChunkState {
+        if inferenceStates.isEmpty { inferenceStates = model.chunks.map { $0.makeState() } }
+        return inferenceStates[local]
     }
 
     /// (micro-batch, chunk) states this rank allocated so far, per local chunk: the most it ever held.

@@ -7,7 +7,7 @@ import TesseraTensor
 /// `tessera convert` reads from one format and writes in the other (``write(to:format:dtype:replacing:)``).
 ///
 /// Every tensor is dequantized and held at once (Float32: 4 bytes per parameter), which suits conversion on one
-/// machine; training and serving load checkpoints slice by slice instead (``TransformerEngine/init(checkpoint:groups:sequenceParallel:optimizer:backend:)``).
+/// machine; training and serving load checkpoints slice by slice instead (``MeshEngine/init(checkpoint:groups:sequenceParallel:optimizer:backend:)``).
 public struct ModelCheckpoint: Sendable {
     /// The two checkpoint formats.
     public enum Format: String, Sendable, CaseIterable {

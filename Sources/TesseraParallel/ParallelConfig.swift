@@ -91,6 +91,13 @@ public struct ParallelConfig: Sendable, Hashable, Codable, CustomStringConvertib
         try validate()
     }
 
+    /// The layout of `mesh` (one device for `nil`) with the default schedule, micro-batch size and memory options.
+    /// - Throws: ``ParallelConfigError`` as the memberwise initializer does (sequence parallelism without tp).
+    public init(mesh: DeviceMesh?, sequenceParallel: Bool = false) throws {
+        try self.init(dp: mesh?.dp ?? 1, pp: mesh?.pp ?? 1, tp: mesh?.tp ?? 1, cp: mesh?.cp ?? 1, ep: mesh?.ep ?? 1,
+                      sequenceParallel: sequenceParallel)
+    }
+
     /// One device: every axis 1, micro-batches of one sequence, 1F1B, no recomputation, ZeRO 0.
     public static let singleDevice = ParallelConfig(unchecked: ())
 
