@@ -148,6 +148,7 @@ extension TrainingPlan {
             sentences.append(
                 "Data parallelism of \(l.dp) reduces gradients over \(link.kind)"
                     + (l.torchDDP ? " with PyTorch DDP during the last backward pass, \(PlanText.seconds(t.dataParallel)) exposed"
+                        : l.overlap.dataParallel ? " overlapped with computation, \(PlanText.seconds(t.dataParallel)) exposed"
                         : " in \(PlanText.seconds(t.dataParallel))")
                     + (l.zeroStage > 0 ? " and ZeRO-\(l.zeroStage) shards the optimizer states" + (l.zeroStage > 1 ? " and more" : "") : "")
                     + ".")
