@@ -6,7 +6,8 @@ import PackageDescription
 //   CIntrinsics               compiler builtins Swift cannot spell (cache prefetch, AVX2 quantized dot products), as inline C
 //   TesseraFiles              atomic file writes (no dependencies, so every layer can write files)
 //   TesseraTensor             tensors, dtypes, kernels, deterministic RNG
-//   TesseraCollectives        Communicator, threads and MPI backends, DeviceMesh, ProcessGroups
+//   TesseraCollectives        Communicator, threads backend, launchers, DeviceMesh, ProcessGroups
+//   TesseraMPI                the Open MPI backend (the only target that links libmpi; only the CLI uses it)
 //   TesseraFormats            safetensors, GGUF, tokenizers
 //   TesseraNN                 single-device layers with explicit forward/backward, AdamW, schedules
 //   TesseraPipeline           pipeline schedules as data, simulator, timeline pictures (pure, no compute)
@@ -15,13 +16,16 @@ import PackageDescription
 //   TesseraTrain              training loop, data, evaluation, generation
 //   TesseraPlanner            memory/time model and layout search
 //   TesseraBench              measurement code of `tessera bench` (paired timing, bandwidth, peak memory, peers, reports)
+//   Tessera                   the umbrella module (`import Tessera`): re-exports the library targets from TesseraTensor
+//                             to TesseraPlanner (not TesseraMPI, not TesseraBench)
 //   tessera                   the command-line tool
 let package = Package(
     name: "Tessera",
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "tessera", targets: ["tessera"]),
-        .library(name: "Tessera", targets: ["TesseraTrain", "TesseraPlanner"]),
+        .library(name: "Tessera", targets: ["Tessera"]),
+        .library(name: "TesseraMPI", targets: ["TesseraMPI"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -32,7 +36,8 @@ let package = Package(
         .systemLibrary(name: "CIntrinsics"),
         .target(name: "TesseraFiles"),
         .target(name: "TesseraTensor", dependencies: ["CBLAS", "CIntrinsics"]),
-        .target(name: "TesseraCollectives", dependencies: ["CMPI", "TesseraTensor"]),
+        .target(name: "TesseraCollectives", dependencies: ["TesseraTensor"]),
+        .target(name: "TesseraMPI", dependencies: ["CMPI", "TesseraCollectives"]),
         .target(name: "TesseraFormats", dependencies: ["TesseraFiles", "TesseraTensor"]),
         .target(name: "TesseraNN", dependencies: ["TesseraTensor"]),
         .target(name: "TesseraPipeline", dependencies: ["TesseraFiles"]),
@@ -41,10 +46,16 @@ let package = Package(
         .target(name: "TesseraTrain", dependencies: ["TesseraModels"]),
         .target(name: "TesseraPlanner", dependencies: ["TesseraPipeline"], resources: [.copy("Catalog")]),
         .target(name: "TesseraBench", dependencies: ["CBLAS", "TesseraTrain", "TesseraPlanner"]),
+        .target(
+            name: "Tessera",
+            dependencies: [
+                "TesseraTensor", "TesseraCollectives", "TesseraFormats", "TesseraNN", "TesseraPipeline",
+                "TesseraParallel", "TesseraModels", "TesseraTrain", "TesseraPlanner",
+            ]),
         .executableTarget(
             name: "tessera",
             dependencies: [
-                "CBLAS", "CMPI", "TesseraTrain", "TesseraPlanner", "TesseraPipeline", "TesseraBench",
+                "CBLAS", "TesseraMPI", "TesseraTrain", "TesseraPlanner", "TesseraPipeline", "TesseraBench",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .testTarget(name: "TesseraTensorTests", dependencies: ["TesseraTensor"]),

@@ -39,18 +39,19 @@ struct Train: ParsableCommand {
         let configuration = try makeConfiguration()
         let ranks = try parallel.launchRanks(for: configuration)
         let job = try TrainingJob(configuration: configuration)
-        let options = try launch.options(ranks: ranks)
+        let launcher = try launch.launcher()
         let style: ProgressDisplay.Style = isatty(STDOUT_FILENO) == 1 ? .bar(width: 30) : .plain
         // Thread ranks share one recorder (one clock); each MPI process starts its own after a barrier.
-        let sharedRecorder = options.backend == .threads && configuration.output.tracePath != nil ? PipelineTraceRecorder() : nil
-        _ = try Launcher.run(options) { world, computeThreads in
-            try Self.train(job, world: world, computeThreads: computeThreads, backend: options.backend, style: style,
+        let sharedRecorder = launcher.hostsAllRanks && configuration.output.tracePath != nil ? PipelineTraceRecorder() : nil
+        let backend = launcher.name
+        _ = try launcher.run(launch.options(ranks: ranks)) { world, computeThreads in
+            try Self.train(job, world: world, computeThreads: computeThreads, backend: backend, style: style,
                            sharedRecorder: sharedRecorder)
         }
     }
 
     /// One rank's run; world rank 0 prints and writes the metrics and the trace.
-    static func train(_ job: TrainingJob, world unmetered: any Communicator, computeThreads: Int, backend: Backend,
+    static func train(_ job: TrainingJob, world unmetered: any Communicator, computeThreads: Int, backend: String,
                       style: ProgressDisplay.Style,
                       sharedRecorder: PipelineTraceRecorder?) throws {
         let c = job.configuration
