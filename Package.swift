@@ -12,9 +12,9 @@ import PackageDescription
 //   TesseraNN                 single-device layers with explicit forward/backward, AdamW, schedules
 //   TesseraPipeline           pipeline schedules as data, simulator, timeline pictures (pure, no compute)
 //   TesseraParallel           conjugate mappings, tensor/sequence/pipeline/data-parallel machinery
-//   TesseraModels             GPT-2 and Llama configs and models, checkpoint loading and saving
+//   TesseraModels             model families described once (ModelFamily), models, checkpoint loading and saving
 //   TesseraTrain              training loop, data, evaluation, generation
-//   TesseraPlanner            memory/time model and layout search
+//   TesseraPlanner            memory/time model and layout search (a model Tessera builds: from its TransformerConfig)
 //   TesseraBench              measurement code of `tessera bench` (paired timing, bandwidth, peak memory, peers, reports)
 //   Tessera                   the umbrella module (`import Tessera`): re-exports the library targets from TesseraTensor
 //                             to TesseraPlanner (not TesseraMPI, not TesseraBench)
@@ -44,7 +44,7 @@ let package = Package(
         .target(name: "TesseraParallel", dependencies: ["TesseraNN", "TesseraCollectives", "TesseraPipeline"]),
         .target(name: "TesseraModels", dependencies: ["TesseraParallel", "TesseraFormats"]),
         .target(name: "TesseraTrain", dependencies: ["TesseraModels"]),
-        .target(name: "TesseraPlanner", dependencies: ["TesseraPipeline"], resources: [.copy("Catalog")]),
+        .target(name: "TesseraPlanner", dependencies: ["TesseraPipeline", "TesseraModels"], resources: [.copy("Catalog")]),
         .target(name: "TesseraBench", dependencies: ["CBLAS", "TesseraTrain", "TesseraPlanner"]),
         .target(
             name: "Tessera",
@@ -66,7 +66,7 @@ let package = Package(
         .testTarget(name: "TesseraParallelTests", dependencies: ["TesseraParallel"]),
         .testTarget(name: "TesseraModelsTests", dependencies: ["TesseraModels"], resources: [.copy("Fixtures")]),
         .testTarget(name: "TesseraTrainTests", dependencies: ["TesseraTrain"]),
-        .testTarget(name: "TesseraPlannerTests", dependencies: ["TesseraPlanner", "TesseraPipeline"]),
+        .testTarget(name: "TesseraPlannerTests", dependencies: ["TesseraPlanner", "TesseraPipeline", "TesseraModels"]),
         .testTarget(name: "TesseraBenchTests", dependencies: ["TesseraBench", "TesseraModels", "TesseraParallel"]),
     ],
     swiftLanguageModes: [.v6]

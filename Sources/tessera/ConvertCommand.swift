@@ -42,7 +42,7 @@ struct Convert: ParsableCommand {
         }
         let seconds = (ContinuousClock.now - start) / .seconds(1)
         print("""
-            \(input) → \(output) (\(format == .gguf ? "GGUF" : "Hugging Face directory"), \(dtype)): \(config.architecture.rawValue), \
+            \(input) → \(output) (\(format == .gguf ? "GGUF" : "Hugging Face directory"), \(dtype)): \(config.family.name), \
             \(config.layers) layers, \(parameters) parameters, \(tokenizer), \
             \(String(format: "%.1f", seconds)) s
             """)

@@ -72,7 +72,7 @@ struct Train: ParsableCommand {
             trainer.recorder = sharedRecorder ?? PipelineTraceRecorder()
         }
         let m = job.modelConfig
-        say("model: \(job.initialCheckpoint?.path ?? c.model.config) (\(m.architecture.rawValue), \(m.parameterCount) parameters,"
+        say("model: \(job.initialCheckpoint?.path ?? c.model.config) (\(m.family.name), \(m.parameterCount) parameters,"
             + " \(m.layers) layers, hidden \(m.hiddenSize), vocabulary \(m.vocabularySize))")
         let p = c.parallelism, perStep = trainer.layout.microBatchesPerRank
         say("layout: \(p.ranks) rank(s) on the \(backend) backend: dp=\(p.dp) × pp=\(p.pp) × tp=\(p.tp)"
