@@ -22,10 +22,10 @@ struct CheckpointInspect: ParsableCommand {
 
     func run() throws {
         let checkpoint = try Checkpoint(path: location.directory)
-        let m = checkpoint.manifest, p = m.layout, t = m.training
+        let m = checkpoint.manifest, p = m.layout, t = m.training, model = try m.modelConfig()
         print("""
             \(checkpoint.path): \(CheckpointManifest.formatName) version \(m.version), step \(m.step) of \(t.steps)
-            model: \(t.model.initialCheckpoint ?? t.model.config) (\(m.model.architecture.rawValue), \(m.model.parameterCount) parameters)
+            model: \(t.model.initialCheckpoint ?? t.model.config) (\(model.family.name), \(model.parameterCount) parameters)
             saved from: dp=\(p.dp) × pp=\(p.pp) × tp=\(p.tp), ZeRO-\(p.memory.zeroStage), \(p.pipeline.schedule.rawValue), micro-batch \(p.microBatchSize)
             tokenizer: \(m.tokenizer.name); data: \(m.data.path) (\(m.data.size) bytes, \(m.data.tokens) tokens), next step \(m.data.nextStep) \
             starts at token \(m.data.nextSequenceStart); last learning rate \(m.schedule.lastLearningRate); seed \(m.random.seed)

@@ -47,8 +47,8 @@ import TesseraTrain
         #expect(checkpoint.manifest.tensors.contains { $0.state == "exp_avg_sq" })
         // `tessera eval --model ROOT/latest` reads it as a Hugging Face model.
         let location = try ModelLocation(path: root + "/latest")
-        #expect(try location.config() == checkpoint.manifest.model)
-        #expect(try SafeTensorsCheckpoint(path: root + "/latest").tensorNames.count == checkpoint.manifest.model.parameterSpecs(context: .single).count)
+        #expect(try location.config() == checkpoint.manifest.modelConfig())
+        #expect(try SafeTensorsCheckpoint(path: root + "/latest").tensorNames.count == checkpoint.manifest.modelConfig().parameterSpecs(context: .single).count)
         // Kept: the newest 2; nothing half-written is left.
         #expect(CheckpointDirectory.checkpoints(in: root).map(\.step) == [1, 2])
         #expect(try FileManager.default.contentsOfDirectory(atPath: root).sorted() == ["latest", "step-0000001", "step-0000002"])

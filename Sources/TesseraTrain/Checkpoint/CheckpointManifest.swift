@@ -84,7 +84,8 @@ public struct CheckpointManifest: Sendable, Hashable, Codable {
     /// The layout the checkpoint was saved from.
     public var layout: ParallelConfig
     public var training: TrainingConfiguration
-    public var model: TransformerConfig
+    /// The model's architecture as its Hugging Face `config.json` text (``TransformerConfig/huggingFaceJSON``).
+    public var model: String
     public var tokenizer: TokenizerIdentity
     public var data: DataPosition
     public var schedule: SchedulePosition
@@ -101,6 +102,12 @@ public struct CheckpointManifest: Sendable, Hashable, Codable {
 
     /// Bytes of every file.
     public var totalBytes: Int { files.reduce(0) { $0 + $1.size } }
+
+    /// The model's architecture.
+    /// - Throws: ``ModelError`` when ``model`` is not a configuration this build reads.
+    public func modelConfig() throws -> TransformerConfig {
+        try TransformerConfig(huggingFaceJSON: model, path: Self.fileName)
+    }
 }
 
 /// What each rank records of what it wrote (`rank-NNNNN.json` while a save is in progress); the first rank

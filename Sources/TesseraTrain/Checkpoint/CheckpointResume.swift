@@ -36,8 +36,9 @@ extension Checkpoint {
     func check(against configuration: TrainingConfiguration, model: TransformerConfig, identity: CheckpointIdentity) throws {
         let saved = manifest.training
         let savedModel = saved.model.initialCheckpoint ?? saved.model.config
-        guard manifest.model == model else {
-            throw CheckpointError.mismatch(what: "the model", checkpoint: "\(savedModel), \(manifest.model.parameterCount) parameters",
+        guard manifest.model == model.huggingFaceJSON else {
+            let count = (try? manifest.modelConfig()).map { "\($0.parameterCount)" } ?? "?"
+            throw CheckpointError.mismatch(what: "the model", checkpoint: "\(savedModel), \(count) parameters",
                                            run: "\(configuration.model.initialCheckpoint ?? configuration.model.config), \(model.parameterCount) parameters",
                                            fix: "pass --config \(saved.model.config)" + (saved.model.initialCheckpoint.map { " --init \($0)" } ?? ""))
         }

@@ -142,7 +142,7 @@ extension TrainingJob {
         }
         let order = data.order
         return CheckpointManifest(
-            step: step, layout: configuration.parallelism, training: configuration, model: modelConfig, tokenizer: identity.tokenizer,
+            step: step, layout: configuration.parallelism, training: configuration, model: modelConfig.huggingFaceJSON, tokenizer: identity.tokenizer,
             data: .init(path: configuration.data.path, size: identity.dataSize, checksum: identity.dataChecksum, tokens: order.streamLength,
                         nextStep: step + 1, nextSequenceStart: order.start(step: step, sequence: 0)),
             schedule: .init(completedSteps: step, lastLearningRate: Double(shortest: learningRate)),
