@@ -14,6 +14,7 @@ import PackageDescription
 //   TesseraModels             GPT-2 and Llama configs and models, checkpoint loading and saving
 //   TesseraTrain              training loop, data, evaluation, generation
 //   TesseraPlanner            memory/time model and layout search
+//   TesseraServe              OpenAI-compatible HTTP server: request scheduler, decode backend, Hummingbird front end
 //   tessera                   the command-line tool
 let package = Package(
     name: "Tessera",
@@ -24,6 +25,10 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
     ],
     targets: [
         .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
@@ -39,10 +44,19 @@ let package = Package(
         .target(name: "TesseraModels", dependencies: ["TesseraParallel", "TesseraFormats"]),
         .target(name: "TesseraTrain", dependencies: ["TesseraModels"]),
         .target(name: "TesseraPlanner", dependencies: ["TesseraPipeline"], resources: [.copy("Catalog")]),
+        .target(
+            name: "TesseraServe",
+            dependencies: [
+                "TesseraTrain",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
         .executableTarget(
             name: "tessera",
             dependencies: [
-                "CBLAS", "CMPI", "TesseraTrain", "TesseraPlanner", "TesseraPipeline",
+                "CBLAS", "CMPI", "TesseraTrain", "TesseraPlanner", "TesseraPipeline", "TesseraServe",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .testTarget(name: "TesseraTensorTests", dependencies: ["TesseraTensor"]),
@@ -54,6 +68,7 @@ let package = Package(
         .testTarget(name: "TesseraModelsTests", dependencies: ["TesseraModels"], resources: [.copy("Fixtures")]),
         .testTarget(name: "TesseraTrainTests", dependencies: ["TesseraTrain"]),
         .testTarget(name: "TesseraPlannerTests", dependencies: ["TesseraPlanner", "TesseraPipeline"]),
+        .testTarget(name: "TesseraServeTests", dependencies: ["TesseraServe"]),
     ],
     swiftLanguageModes: [.v6]
 )
