@@ -20,7 +20,7 @@ struct GenerationRequest {
     /// Completions: one or more prompts. Chat: empty (see ``messages``).
     var prompts: [PromptInput] = []
     var messages: [ChatMessage] = []
-    /// `nil`: as many as the context leaves.
+    /// `nil`: ``defaultMaxTokens(promptLength:contextLength:)``.
     var maxTokens: Int?
     var temperature: Float = 1
     var topP: Float?
@@ -77,6 +77,12 @@ struct GenerationRequest {
             guard stream else { throw APIError.invalid("stream_options", "'stream_options' is only allowed with 'stream': true") }
             includeUsage = try RequestFields(object: object).bool("include_usage") ?? false
         }
+    }
+
+    /// The length limit of a request without `max_tokens`: OpenAI's 16 for completions; for chat what the context
+    /// leaves, but at most 1024 (each sequence's key/value cache is allocated for its whole length up front).
+    func defaultMaxTokens(promptLength: Int, contextLength: Int) -> Int {
+        kind == .completion ? min(16, contextLength - promptLength) : min(1024, contextLength - promptLength)
     }
 
     /// The sampling options of choice `index` (a seeded request gives choice i the seed + i, so choices differ and

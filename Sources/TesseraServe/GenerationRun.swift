@@ -39,7 +39,8 @@ final class GenerationRun: Sendable {
                 for i in 0..<request.n {
                     let choice = p * request.n + i
                     let sequence = SequenceRequest(
-                        prompt: prompt, maxTokens: request.maxTokens ?? model.contextLength - prompt.count,
+                        prompt: prompt,
+                        maxTokens: request.maxTokens ?? request.defaultMaxTokens(promptLength: prompt.count, contextLength: model.contextLength),
                         sampling: request.sampling(choice: i), presencePenalty: request.presencePenalty,
                         frequencyPenalty: request.frequencyPenalty, stopTokens: stops, topLogprobs: request.logprobs)
                     sequences.append(try scheduler.submit(sequence) { _ = continuation.yield((choice, $0)) })
@@ -84,7 +85,7 @@ final class GenerationRun: Sendable {
             case let .failed(error):
                 throw APIError(error)
             }
-            if !text.isEmpty || reason != nil {
+            if !text.isEmpty || !pending[choice].isEmpty {
                 try await emit(.text(index: choice, text: text, logprobs: logprobs ? pending[choice] : nil))
                 pending[choice].removeAll()
             }

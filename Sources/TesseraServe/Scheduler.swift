@@ -8,10 +8,11 @@ public struct SchedulerLimits: Sendable, Equatable {
     public var maxQueue: Int
     /// Most prompt tokens one sequence runs per step (prompts are prefilled in chunks next to running decodes).
     public var prefillChunk: Int
-    /// Most prompt tokens of all sequences together per step, so running decodes keep a steady pace.
+    /// Most prompt tokens of all sequences together per step (but at least one chunk), so running decodes keep a
+    /// steady pace.
     public var prefillBudget: Int
 
-    public init(maxBatch: Int = 16, maxQueue: Int = 256, prefillChunk: Int = 64, prefillBudget: Int = 128) {
+    public init(maxBatch: Int = 16, maxQueue: Int = 256, prefillChunk: Int = 256, prefillBudget: Int = 256) {
         self.maxBatch = maxBatch
         self.maxQueue = maxQueue
         self.prefillChunk = prefillChunk
@@ -128,8 +129,10 @@ public final class Scheduler: @unchecked Sendable {
             if let token = sequence.pendingToken {
                 plan.work.append(SequenceWork(sequence: sequence.id, tokens: [token]))
             } else {
-                let chunk = min(limits.prefillChunk, sequence.request.prompt.count - sequence.prefilled, budget)
-                guard chunk > 0 else { continue }
+                // Chunk boundaries depend on the sequence alone (every `prefillChunk` tokens), so its numbers do not
+                // change with the batch; the budget only decides which sequences take their next chunk now.
+                let chunk = min(limits.prefillChunk, sequence.request.prompt.count - sequence.prefilled)
+                guard chunk <= budget || promptTokens == 0 else { continue }
                 budget -= chunk
                 promptTokens += chunk
                 let start = sequence.prefilled

@@ -12,14 +12,18 @@ final class FakeBackend: DecodeBackend, @unchecked Sendable {
     /// Tests set this to mix sequences up (a deliberately broken backend).
     var mixSequences = false
 
-    init(vocabularySize: Int = 50, contextLength: Int = 64) {
+    /// The ids the model prefers come from `preferred` (default: the whole vocabulary).
+    let preferred: Range<Int>
+
+    init(vocabularySize: Int = 50, contextLength: Int = 64, preferred: Range<Int>? = nil) {
         self.vocabularySize = vocabularySize
         self.contextLength = contextLength
+        self.preferred = preferred ?? 0..<vocabularySize
     }
 
     /// The token the model prefers after `history`.
-    static func preferred(after history: [Int32], vocabularySize: Int) -> Int {
-        Int(history.reduce(7) { ($0 &* 31 &+ Int($1)) % 1_000_003 }) % vocabularySize
+    func preferred(after history: [Int32]) -> Int {
+        preferred.lowerBound + Int(history.reduce(7) { ($0 &* 31 &+ Int($1)) % 1_000_003 }) % preferred.count
     }
 
     func run(_ plan: StepPlan) throws -> [[Float]] {
@@ -36,7 +40,7 @@ final class FakeBackend: DecodeBackend, @unchecked Sendable {
             histories[work.sequence]! += work.tokens
             let source = mixSequences ? histories.keys.max()! : work.sequence
             var logits = [Float](repeating: 0, count: vocabularySize)
-            logits[Self.preferred(after: histories[source]!, vocabularySize: vocabularySize)] = 5
+            logits[preferred(after: histories[source]!)] = 5
             return logits
         }
     }

@@ -48,6 +48,16 @@ import TesseraTrain
         for plan in backend.plans { #expect(plan.work.reduce(0) { $0 + $1.tokens.count } <= 5) }
     }
 
+    @Test func chunkBoundariesDoNotDependOnTheBatch() throws {
+        let limits = SchedulerLimits(maxBatch: 4, prefillChunk: 3, prefillBudget: 5)
+        let alone = FakeBackend(), together = FakeBackend()
+        _ = try runAll([request(prompts[4])], limits: limits, backend: alone)
+        _ = try runAll([request(prompts[4]), request(prompts[0]), request(prompts[2])], limits: limits, backend: together)
+        let work = { (backend: FakeBackend) in backend.plans.flatMap { $0.work.filter { $0.sequence == 0 }.map(\.tokens) } }
+        #expect(work(alone) == work(together))
+        #expect(work(alone).prefix(3).map(\.count) == [3, 3, 2])
+    }
+
     @Test func aStopTokenEndsTheSequenceAndItsCachesAreReleasedInTheNextPlan() throws {
         let backend = FakeBackend()
         let first = try runAll([request([9])])[0].tokens
