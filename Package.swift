@@ -3,7 +3,7 @@ import PackageDescription
 
 // Layering: each target imports only targets listed before it.
 //   CBLAS, CMPI               C interop (system libraries with shim headers)
-//   CIntrinsics               compiler builtins Swift cannot spell (cache prefetch), as inline C
+//   CIntrinsics               compiler builtins Swift cannot spell (cache prefetch, AVX2 quantized dot products), as inline C
 //   TesseraFiles              atomic file writes (no dependencies, so every layer can write files)
 //   TesseraTensor             tensors, dtypes, kernels, deterministic RNG
 //   TesseraCollectives        Communicator, threads and MPI backends, DeviceMesh, ProcessGroups
@@ -14,6 +14,7 @@ import PackageDescription
 //   TesseraModels             GPT-2 and Llama configs and models, checkpoint loading and saving
 //   TesseraTrain              training loop, data, evaluation, generation
 //   TesseraPlanner            memory/time model and layout search
+//   TesseraBench              measurement code of `tessera bench` (paired timing, bandwidth, peak memory, peers, reports)
 //   TesseraServe              OpenAI-compatible HTTP server: request scheduler, decode backend, Hummingbird front end
 //   tessera                   the command-line tool
 let package = Package(
@@ -44,6 +45,7 @@ let package = Package(
         .target(name: "TesseraModels", dependencies: ["TesseraParallel", "TesseraFormats"]),
         .target(name: "TesseraTrain", dependencies: ["TesseraModels"]),
         .target(name: "TesseraPlanner", dependencies: ["TesseraPipeline"], resources: [.copy("Catalog")]),
+        .target(name: "TesseraBench", dependencies: ["CBLAS", "TesseraTrain", "TesseraPlanner"]),
         .target(
             name: "TesseraServe",
             dependencies: [
@@ -56,7 +58,7 @@ let package = Package(
         .executableTarget(
             name: "tessera",
             dependencies: [
-                "CBLAS", "CMPI", "TesseraTrain", "TesseraPlanner", "TesseraPipeline", "TesseraServe",
+                "CBLAS", "CMPI", "TesseraTrain", "TesseraPlanner", "TesseraPipeline", "TesseraBench", "TesseraServe",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .testTarget(name: "TesseraTensorTests", dependencies: ["TesseraTensor"]),
@@ -68,6 +70,7 @@ let package = Package(
         .testTarget(name: "TesseraModelsTests", dependencies: ["TesseraModels"], resources: [.copy("Fixtures")]),
         .testTarget(name: "TesseraTrainTests", dependencies: ["TesseraTrain"]),
         .testTarget(name: "TesseraPlannerTests", dependencies: ["TesseraPlanner", "TesseraPipeline"]),
+        .testTarget(name: "TesseraBenchTests", dependencies: ["TesseraBench", "TesseraModels", "TesseraParallel"]),
         .testTarget(name: "TesseraServeTests", dependencies: ["TesseraServe"]),
     ],
     swiftLanguageModes: [.v6]

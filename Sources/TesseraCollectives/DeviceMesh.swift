@@ -43,6 +43,8 @@ public enum MeshError: Error, Equatable, Sendable, CustomStringConvertible {
     case sizeMismatch(ranks: Int, requested: String, suggestions: [String])
     /// An axis size is not positive.
     case invalidAxis(axis: MeshAxis, size: Int)
+    /// Expert parallelism is carved out of dp × cp and must divide it; `valid` lists the sizes that do.
+    case expertParallel(ep: Int, dataContext: Int, valid: [Int])
 
     public var description: String {
         switch self {
@@ -51,28 +53,48 @@ public enum MeshError: Error, Equatable, Sendable, CustomStringConvertible {
             return "the mesh \(requested) does not use exactly \(ranks) ranks\(options)"
         case let .invalidAxis(axis, size):
             return "\(axis.rawValue)=\(size) is invalid: every axis size must be at least 1"
+        case let .expertParallel(ep, dataContext, valid):
+            return "ep=\(ep) does not divide dp × cp = \(dataContext) (experts are sharded over ranks carved out of dp × cp);"
+                + " use ep ∈ {\(valid.map(String.init).joined(separator: ", "))}"
         }
     }
 }
 
 /// The sizes of the mesh axes and the pure rank ↔ coordinate arithmetic.
 ///
-/// `rank = tp + TP·(cp + CP·(dp + DP·pp))`. Nothing here communicates.
+/// `rank = tp + TP·(cp + CP·(dp + DP·pp))`. Expert parallelism adds no ranks: as in Megatron-Core, the
+/// `dp · cp` ranks of one (tp, pp) position, numbered `j = cp + CP·dp`, form blocks of `ep` consecutive
+/// values of `j` (the expert groups, whose members hold different experts); ranks with the same `j mod ep`
+/// form the expert-data-parallel group (same experts, different data). Nothing here communicates.
 public struct DeviceMesh: Sendable, Hashable, Codable, CustomStringConvertible {
     public let tp: Int, cp: Int, dp: Int, pp: Int
+    /// Expert-parallel ranks, a divisor of `dp · cp`.
+    public let ep: Int
 
-    /// - Throws: ``MeshError/invalidAxis(axis:size:)`` for a size below 1.
-    public init(tp: Int = 1, cp: Int = 1, dp: Int = 1, pp: Int = 1) throws {
+    /// - Throws: ``MeshError/invalidAxis(axis:size:)`` for a size below 1; ``MeshError/expertParallel(ep:dataContext:valid:)``
+    ///   when `ep` does not divide `dp · cp`.
+    public init(tp: Int = 1, cp: Int = 1, dp: Int = 1, pp: Int = 1, ep: Int = 1) throws {
         for (axis, size) in [(MeshAxis.tp, tp), (.cp, cp), (.dp, dp), (.pp, pp)] where size < 1 {
             throw MeshError.invalidAxis(axis: axis, size: size)
         }
-        self.tp = tp; self.cp = cp; self.dp = dp; self.pp = pp
+        guard ep >= 1, (dp * cp) % ep == 0 else {
+            throw MeshError.expertParallel(ep: ep, dataContext: dp * cp, valid: (1...(dp * cp)).filter { (dp * cp) % $0 == 0 })
+        }
+        self.tp = tp; self.cp = cp; self.dp = dp; self.pp = pp; self.ep = ep
+    }
+
+    private enum CodingKeys: String, CodingKey { case tp, cp, dp, pp, ep }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        try self.init(tp: c.decode(Int.self, forKey: .tp), cp: c.decode(Int.self, forKey: .cp), dp: c.decode(Int.self, forKey: .dp),
+                      pp: c.decode(Int.self, forKey: .pp), ep: c.decodeIfPresent(Int.self, forKey: .ep) ?? 1)
     }
 
     /// A mesh that must use exactly `ranks` ranks.
     /// - Throws: ``MeshError/sizeMismatch(ranks:requested:suggestions:)`` listing layouts that would fit.
-    public init(ranks: Int, tp: Int = 1, cp: Int = 1, dp: Int = 1, pp: Int = 1) throws {
-        try self.init(tp: tp, cp: cp, dp: dp, pp: pp)
+    public init(ranks: Int, tp: Int = 1, cp: Int = 1, dp: Int = 1, pp: Int = 1, ep: Int = 1) throws {
+        try self.init(tp: tp, cp: cp, dp: dp, pp: pp, ep: ep)
         guard size == ranks else {
             throw MeshError.sizeMismatch(ranks: ranks, requested: description,
                                          suggestions: DeviceMesh.suggestions(ranks: ranks, near: self))
@@ -90,7 +112,7 @@ public struct DeviceMesh: Sendable, Hashable, Codable, CustomStringConvertible {
         }
     }
 
-    public var description: String { "tp=\(tp) cp=\(cp) dp=\(dp) pp=\(pp)" }
+    public var description: String { "tp=\(tp) cp=\(cp) dp=\(dp) pp=\(pp)" + (ep > 1 ? " ep=\(ep)" : "") }
 
     /// The coordinate of `rank` (`0..<size`).
     public func coordinate(of rank: Int) -> MeshCoordinate {
@@ -122,6 +144,37 @@ public struct DeviceMesh: Sendable, Hashable, Codable, CustomStringConvertible {
         var c = coordinate(of: rank)
         for axis in axes { c[axis] = 0 }
         return self.rank(at: c)
+    }
+
+    /// `rank`'s position among the `dp · cp` ranks of its (tp, pp) position: `cp + CP·dp`.
+    private func dataContextIndex(of rank: Int) -> Int {
+        let c = coordinate(of: rank)
+        return c.cp + cp * c.dp
+    }
+
+    /// `rank`'s expert-parallel rank: which `1/ep` of the experts it holds.
+    public func expertRank(of rank: Int) -> Int { dataContextIndex(of: rank) % ep }
+
+    /// `rank`'s expert-data-parallel rank: which of the `dp · cp / ep` replicas of its experts it holds.
+    public func expertDataRank(of rank: Int) -> Int { dataContextIndex(of: rank) / ep }
+
+    /// The members of `rank`'s expert-parallel group (they hold different experts and exchange tokens), in rank order.
+    public func expertGroupRanks(containing rank: Int) -> [Int] {
+        let home = coordinate(of: rank), block = dataContextIndex(of: rank) / ep
+        return (0..<size).filter {
+            let c = coordinate(of: $0)
+            return c.tp == home.tp && c.pp == home.pp && dataContextIndex(of: $0) / ep == block
+        }
+    }
+
+    /// The members of `rank`'s expert-data-parallel group (they hold the same experts; expert gradients are
+    /// reduced over it), in rank order.
+    public func expertDataGroupRanks(containing rank: Int) -> [Int] {
+        let home = coordinate(of: rank), offset = dataContextIndex(of: rank) % ep
+        return (0..<size).filter {
+            let c = coordinate(of: $0)
+            return c.tp == home.tp && c.pp == home.pp && dataContextIndex(of: $0) % ep == offset
+        }
     }
 
     /// The embedding group of `rank`: the first and the last pipeline stage with its tp, cp and dp

@@ -16,6 +16,10 @@ public final class ProcessGroups: Sendable {
     public let data: any Communicator
     /// Pipeline group (ranks differing only in pp); its rank is the pipeline stage.
     public let pipeline: any Communicator
+    /// Expert-parallel group: ranks carved out of dp × cp that hold different experts (``DeviceMesh/expertGroupRanks(containing:)``).
+    public let expert: any Communicator
+    /// Expert-data-parallel group: ranks that hold the same experts; expert weights' gradients are reduced over it.
+    public let expertData: any Communicator
     /// dp × cp: the group over which gradients of replicated weights are averaged.
     public let dataContext: any Communicator
     /// tp × pp: the ranks that together hold one full copy of the model (for global norms).
@@ -35,12 +39,16 @@ public final class ProcessGroups: Sendable {
         let rank = world.rank
         let c = mesh.coordinate(of: rank)
         self.coordinate = c
-        func group(_ axes: Set<MeshAxis>, _ label: String) throws -> any Communicator {
+        // Members of a group share a colour: the group's lowest rank for the expert groups, the mesh's colour otherwise.
+        func split(color: Int, _ label: String) throws -> any Communicator {
             let name = "\(label)[\(c)]"
-            guard let comm = try world.split(color: mesh.groupColor(over: axes, of: rank), key: rank, name: name) else {
+            guard let comm = try world.split(color: color, key: rank, name: name) else {
                 throw CollectiveError.invalidArgument(group: world.name, operation: "split", detail: "no group for \(name)")
             }
             return comm
+        }
+        func group(_ axes: Set<MeshAxis>, _ label: String) throws -> any Communicator {
+            try split(color: mesh.groupColor(over: axes, of: rank), label)
         }
         self.tensor = try group([.tp], "tp")
         self.context = try group([.cp], "cp")
@@ -48,6 +56,8 @@ public final class ProcessGroups: Sendable {
         self.pipeline = try group([.pp], "pp")
         self.dataContext = try group([.dp, .cp], "dp×cp")
         self.modelParallel = try group([.tp, .pp], "tp×pp")
+        self.expert = try split(color: mesh.expertGroupRanks(containing: rank)[0], "ep")
+        self.expertData = try split(color: mesh.expertDataGroupRanks(containing: rank)[0], "ep-dp")
         let embeddingRanks = mesh.embeddingRanks(containing: rank)
         self.embedding = try world.split(
             color: embeddingRanks.map { $0[0] } ?? -1, key: rank, name: "embedding[\(c)]")

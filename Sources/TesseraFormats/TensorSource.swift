@@ -8,7 +8,7 @@ public struct TensorInfo: Sendable, Equatable {
     public let shape: [Int]
     /// The element type as the file names it: "F32", "BF16", "I64" (safetensors), "Q4_1", "Q4_K" (GGUF).
     public let storageType: String
-    /// The element type when it is one TesseraTensor stores (f32, f16, bf16, q8_0, q4_0, q4_1); `nil` otherwise.
+    /// The element type when it is one TesseraTensor stores (f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q4_k, q6_k); `nil` otherwise.
     public let dtype: DType?
     /// The file holding the data and the data's byte range in it.
     public let path: String

@@ -77,15 +77,3 @@ extension TransformerConfig {
         return tokens * heads * attention.headDim + tokens * heads
     }
 }
-
-extension TransformerEngine {
-    /// This rank's memory for training on micro-batches of `batch × length` tokens, known before the first step:
-    /// parameters, gradients and AdamW moments as allocated, activations as ``TransformerConfig/savedActivationBytes(batch:length:tp:rank:sequenceParallel:layers:targets:)``
-    /// predicts (equal to ``memory``'s after a step on such micro-batches).
-    public func memory(forMicroBatchOf batch: Int, length: Int) -> MemoryReport {
-        var report = memory
-        report.activationBytes = config.savedActivationBytes(batch: batch, length: length, tp: model.tp.size, rank: model.tp.rank,
-                                                             sequenceParallel: model.tp.sequenceParallel)
-        return report
-    }
-}

@@ -1,6 +1,7 @@
 import TesseraCollectives
 import TesseraFormats
 import TesseraNN
+import TesseraParallel
 import TesseraTensor
 
 /// Loading llama.cpp GGUF files (`llama` and `gpt2` architectures): metadata → configuration
@@ -15,14 +16,16 @@ extension Transformer {
     }
 }
 
-extension TransformerEngine {
-    /// Builds this rank's model from a `llama` or `gpt2` GGUF file, each rank reading only its slices.
-    /// - Parameter pool: the rank's threads (see ``TransformerEngine/init(config:groups:seed:sequenceParallel:optimizer:mappings:pool:)``).
-    public convenience init(gguf path: String, groups: ProcessGroups? = nil, sequenceParallel: Bool = false,
-                            optimizer: AdamWConfiguration = AdamWConfiguration(), pool: ComputePool = .serial) throws {
+extension MeshEngine {
+    /// Builds this rank's part of the model from a `llama` or `gpt2` GGUF file, each rank reading only its slices.
+    /// - Parameters:
+    ///   - parallel: the layout (default: the mesh of `groups`; one device without groups); `groups` must be built over its mesh.
+    ///   - backend: the rank's compute backend (see ``init(config:parallel:groups:seed:optimizer:mappings:synchronization:backend:)``).
+    public convenience init(gguf path: String, parallel: ParallelConfig? = nil, groups: ProcessGroups? = nil,
+                            optimizer: AdamWConfiguration = AdamWConfiguration(), backend: any ComputeBackend = CPUBackend.serial) throws {
         let file = try GGUFFile(path: path)
-        try self.init(config: TransformerConfig(gguf: file), groups: groups, seed: nil, sequenceParallel: sequenceParallel,
-                      optimizer: optimizer, pool: pool)
+        try self.init(config: TransformerConfig(gguf: file), parallel: parallel ?? ParallelConfig(mesh: groups?.mesh), groups: groups, seed: nil, optimizer: optimizer,
+                      backend: backend)
         try model.load(fromGGUF: file)
     }
 }

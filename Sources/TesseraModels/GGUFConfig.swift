@@ -68,7 +68,7 @@ extension TransformerConfig {
         if let scaling, scaling != "none" { throw refuse("rope scaling '\(scaling)'") }
         if let experts, experts > 0 { throw refuse("a mixture of \(experts) experts") }
         // A tied head may still be stored (checked against the embedding for GPT-2).
-        let expected = Set(parameterSpecs(tp: .single).map { ggufLayout(of: $0.name).name } + ["output.weight"])
+        let expected = Set(parameterSpecs(context: .single).map { ggufLayout(of: $0.name).name } + ["output.weight"])
         if let extra = file.tensorNames.first(where: { !expected.contains($0) }) { throw refuse("tensor '\(extra)'") }
     }
 

@@ -22,7 +22,7 @@ public final class GGUFParameterSource: TensorSource {
         self.file = file
         self.config = config
         var names: [String] = [], layouts: [String: GGUFTensorLayout] = [:]
-        var specNames = config.parameterSpecs(tp: .single).map(\.name)
+        var specNames = config.parameterSpecs(context: .single).map(\.name)
         // An untied head read from a file that holds one (tied configurations do not list it).
         if !specNames.contains("lm_head.weight") { specNames.append("lm_head.weight") }
         for name in specNames {

@@ -61,26 +61,20 @@ extension Transformer {
     }
 }
 
-extension TransformerEngine {
-    /// Builds this rank's model from a Hugging Face directory (`config.json` + safetensors), each rank
-    /// reading only its slices. The checkpoint's architecture wins.
-    /// - Throws: ``ModelError`` for a config that contradicts the weights or does not split over tp;
-    ///   ``FormatError`` for damaged files.
-    /// - Parameter pool: the rank's threads (see ``TransformerEngine/init(config:groups:seed:sequenceParallel:optimizer:mappings:pool:)``).
-    public convenience init(checkpoint directory: String, groups: ProcessGroups? = nil, sequenceParallel: Bool = false,
-                            optimizer: AdamWConfiguration = AdamWConfiguration(), pool: ComputePool = .serial) throws {
+extension MeshEngine {
+    /// Builds this rank's part of the model from a Hugging Face directory (`config.json` + safetensors), each
+    /// rank reading only its slices. The checkpoint's architecture wins.
+    /// - Parameters:
+    ///   - parallel: the layout (default: the mesh of `groups`; one device without groups); `groups` must be built over its mesh.
+    ///   - backend: the rank's compute backend (see ``init(config:parallel:groups:seed:optimizer:mappings:synchronization:backend:)``).
+    /// - Throws: ``ModelError`` for a config that contradicts the weights; ``ParallelConfigError`` when the model does
+    ///   not split over the layout; ``FormatError`` for damaged files.
+    public convenience init(checkpoint directory: String, parallel: ParallelConfig? = nil, groups: ProcessGroups? = nil,
+                            optimizer: AdamWConfiguration = AdamWConfiguration(), backend: any ComputeBackend = CPUBackend.serial) throws {
         let config = try TransformerConfig(contentsOf: directory)
         let source = try SafeTensorsCheckpoint(path: directory)
-        try self.init(config: config, groups: groups, seed: nil, sequenceParallel: sequenceParallel, optimizer: optimizer,
-                      pool: pool)
+        try self.init(config: config, parallel: parallel ?? ParallelConfig(mesh: groups?.mesh), groups: groups, seed: nil, optimizer: optimizer, backend: backend)
         try model.load(from: source)
-    }
-
-    /// Writes one full Hugging Face checkpoint (`config.json` + `model.safetensors`, F32) into `directory`,
-    /// whatever the layout: every rank must call it; shards are gathered over tp and the first rank of the
-    /// world writes, atomically. A tied LM head is stored once, as the embedding.
-    public func save(toDirectory directory: String) throws {
-        try config.writeHuggingFaceCheckpoint(try model.fullParameters(), toDirectory: directory, world: groups?.world)
     }
 }
 

@@ -19,11 +19,13 @@ public struct MeshStepReport: Sendable, Hashable {
     public var reductionWaitSeconds: Double
 }
 
-/// The training engine of one rank of a dp × pp × tp mesh: its stage's chunks of the model (tp-sharded,
-/// with sequence parallelism and recomputation as configured), the pipeline executor that runs the
-/// schedule, the bucketed data-parallel reducer and the (ZeRO-0 or ZeRO-1) optimizer.
+/// The one engine of Tessera: what one rank of a dp × pp × tp mesh runs for training, evaluation and
+/// generation. It holds its stage's chunks of the model (tp-sharded, with sequence parallelism and
+/// recomputation as configured), the pipeline executor that runs the schedule, the bucketed data-parallel
+/// reducer and the (ZeRO-0 or ZeRO-1) optimizer; evaluation and decoding pass hidden states through the
+/// stages (MeshEngine+Inference.swift).
 ///
-/// Every rank of the job builds one with the same configuration and calls ``trainStep(_:learningRate:maxGradientNorm:globalTokens:)``
+/// Every rank of the job builds one with the same configuration and calls ``trainStep(_:learningRate:maxGradientNorm:globalTokens:recorder:traceStep:)``
 /// in lockstep with its data-parallel rank's micro-batches (every stage and tp rank of a pipeline gets the
 /// same ones). Initial values depend only on the seed, the parameter name and the element index, so every
 /// layout starts from the single-device model.
@@ -40,6 +42,8 @@ public final class MeshEngine: @unchecked Sendable {
     public let optimizer: DistributedOptimizer
     private let work: TransformerStageWork
     private var executors: [Int: PipelineExecutor] = [:]
+    /// One forward state per local chunk for evaluation and generation (apart from the training states).
+    private var inferenceStates: [ChunkState] = []
     private var lastActivationBytes = 0
     /// Steps taken.
     public private(set) var step = 0
@@ -51,14 +55,18 @@ public final class MeshEngine: @unchecked Sendable {
     ///   - groups: the rank's process groups over a mesh equal to `parallel`'s (`nil`: one device).
     ///   - mappings: the conjugate mappings (tests replace one to show the equivalence tests can fail).
     ///   - synchronization: the gradient reductions (tests leave one out for the same reason).
-    ///   - pool: this rank's threads (as many as its OpenBLAS threads, its share of the cores): every kernel
+    ///   - backend: where this rank's kernels run (the CPU backend: as many threads as its OpenBLAS threads, its share of the cores); every kernel
     ///     outside `cblas_sgemm`, clipping and the AdamW update run on it. Results do not depend on its size.
     /// - Throws: ``ParallelConfigError`` when the layout does not fit the model or the groups;
     ///   ``ModelError`` for an invalid model.
     public init(config: TransformerConfig, parallel: ParallelConfig, groups: ProcessGroups?, seed: UInt64?,
                 optimizer: AdamWConfiguration = AdamWConfiguration(), mappings: MappingTable = .megatron,
-                synchronization: GradientSynchronization = .all, pool: ComputePool = .serial) throws {
+                synchronization: GradientSynchronization = .all, backend: any ComputeBackend = CPUBackend.serial) throws {
         try parallel.validate(model: config)
+        guard parallel.cp == 1, parallel.ep == 1 else {
+            throw ParallelConfigError.invalidOption(option: parallel.cp > 1 ? "cp" : "ep", value: "\(max(parallel.cp, parallel.ep))",
+                                                    valid: "1: the engine does not run context or expert parallelism yet")
+        }
         if let groups {
             try parallel.validate(ranks: groups.world.size)
             let mesh = try parallel.deviceMesh()
@@ -72,26 +80,36 @@ public final class MeshEngine: @unchecked Sendable {
         let stage = groups?.coordinate.pp ?? 0
         let layer = config.layerForwardFlops(sequenceLength: config.contextLength)
         partition = try parallel.partition(layers: config.layers, headCost: config.headForwardFlops / layer)
-        let tp = TensorParallelism(group: groups?.tensor, sequenceParallel: parallel.sequenceParallel, mappings: mappings, pool: pool)
+        let context = LayerContext(groups: groups, sequenceParallel: parallel.sequenceParallel, mappings: mappings, backend: backend)
         let partition = self.partition
-        let model = try Transformer(config: config, tp: tp, seed: seed,
+        let model = try Transformer(config: config, context: context, seed: seed,
                                     chunkLayers: (0..<parallel.pipeline.virtualStages).map { partition.layers(rank: stage, chunk: $0) })
         for chunk in model.chunks { chunk.recomputation = parallel.memory.recompute }
         // With pp > 1 a tied embedding lives on the first and the last stage; its gradient is summed there first.
         let tied = parallel.pp > 1 && config.tiedEmbeddings
         let parameters = model.store.parameters
         let deferred = tied ? Set(parameters.indices.filter { parameters[$0].name == config.tokenEmbeddingName }) : []
-        let reducer = DataParallelReducer(store: model.store, group: groups?.data, tp: tp, embedding: tied ? groups?.embedding : nil,
+        let reducer = DataParallelReducer(store: model.store, group: groups?.data, context: context, embedding: tied ? groups?.embedding : nil,
                                           deferred: deferred, zeroStage: parallel.memory.zeroStage,
                                           bucketElements: parallel.memory.bucketElements, synchronization: synchronization)
         self.optimizer = DistributedOptimizer(store: model.store, configuration: optimizer, reducer: reducer,
-                                              normGroup: parallel.memory.zeroStage == 1 ? groups?.world : groups?.modelParallel, pool: pool)
+                                              normGroup: parallel.memory.zeroStage == 1 ? groups?.world : groups?.modelParallel, backend: backend)
         work = TransformerStageWork(model: model, reducer: reducer)
         self.model = model
         self.reducer = reducer
         self.config = config
         self.parallel = parallel
         self.groups = groups
+    }
+
+    /// An engine whose layout is the mesh of `groups` (one device without groups) with the default schedule and
+    /// memory options: the short form for evaluation, generation and tests.
+    /// - Throws: as ``init(config:parallel:groups:seed:optimizer:mappings:synchronization:backend:)``.
+    public convenience init(config: TransformerConfig, groups: ProcessGroups? = nil, seed: UInt64?, sequenceParallel: Bool = false,
+                            optimizer: AdamWConfiguration = AdamWConfiguration(), mappings: MappingTable = .megatron,
+                            backend: any ComputeBackend = CPUBackend.serial) throws {
+        try self.init(config: config, parallel: ParallelConfig(mesh: groups?.mesh, sequenceParallel: sequenceParallel), groups: groups,
+                      seed: seed, optimizer: optimizer, mappings: mappings, backend: backend)
     }
 
     /// This rank's pipeline stage.
@@ -104,41 +122,63 @@ public final class MeshEngine: @unchecked Sendable {
     /// pipeline with gradient accumulation; data-parallel buckets are reduced as their gradients become
     /// final; then the global norm, clipping and AdamW (on the owned slices under ZeRO 1).
     /// - Parameters:
-    ///   - globalTokens: targets in the global batch (all data-parallel ranks).
+    ///   - globalTokens: targets in the global batch (all data-parallel ranks); `nil` counts them (one all-reduce
+    ///     over dp).
     ///   - recorder: records this stage's actions, the wait for data-parallel reductions and the optimizer step
     ///     as spans tagged with `traceStep`; only the first tensor- and data-parallel replica of each stage
     ///     records, so each row of the picture is one stage.
     /// - Throws: ``ModelError`` for invalid batches, ``ParallelConfigError`` when the schedule cannot run
     ///   this many micro-batches, ``CollectiveError`` when a peer fails.
     public func trainStep(_ microBatches: [MicroBatch], learningRate: Float, maxGradientNorm: Float?,
-                          globalTokens: Int, recorder: PipelineTraceRecorder? = nil, traceStep: Int? = nil) throws -> MeshStepReport {
+                          globalTokens: Int? = nil, recorder: PipelineTraceRecorder? = nil, traceStep: Int? = nil) throws -> MeshStepReport {
+        let recorder = (groups?.coordinate.tp ?? 0) == 0 && (groups?.coordinate.dp ?? 0) == 0 ? recorder : nil
+        let pass = try accumulateGradients(microBatches, globalTokens: globalTokens, recorder: recorder, traceStep: traceStep)
+        let norm = try record(.other, "optimizer", recorder, traceStep) {
+            try optimizer.step(learningRate: learningRate, maxGradientNorm: maxGradientNorm)
+        }
+        step += 1
+        return MeshStepReport(loss: pass.loss, gradientNorm: norm, learningRate: learningRate, tokens: pass.tokens,
+                              pipeline: pass.pipeline, reductionWaitSeconds: reducer.exposedSeconds)
+    }
+
+    /// The gradients of one step without the optimizer update: ``trainStep(_:learningRate:maxGradientNorm:globalTokens:recorder:traceStep:)``
+    /// up to and including the gradient reductions. Returns the mean loss; the reduced gradients stay in
+    /// ``Transformer/store`` (``Transformer/fullGradients()`` gathers them).
+    public func computeGradients(_ microBatches: [MicroBatch], globalTokens: Int? = nil) throws -> Double {
+        try accumulateGradients(microBatches, globalTokens: globalTokens, recorder: nil, traceStep: nil).loss
+    }
+
+    /// Runs the schedule over `microBatches` with gradient accumulation and the data-parallel reductions.
+    private func accumulateGradients(_ microBatches: [MicroBatch], globalTokens: Int?, recorder: PipelineTraceRecorder?,
+                                     traceStep: Int?) throws -> (loss: Double, tokens: Int, pipeline: PipelineStepReport) {
+        let localTokens = microBatches.reduce(0) { $0 + $1.tokenCount }
+        let globalTokens = try globalTokens ?? Int(groups?.data.sumInRankOrder(Double(localTokens)) ?? Double(localTokens))
         guard !microBatches.isEmpty, globalTokens > 0 else {
             throw ModelError.invalidBatch(reason: "a step needs at least one micro-batch and one target")
         }
         for microBatch in microBatches {
             guard microBatch.targets != nil else { throw ModelError.invalidBatch(reason: "training needs targets") }
-            try microBatch.validate(for: config, tp: model.tp.size, sequenceParallel: model.tp.sequenceParallel)
+            try microBatch.validate(for: config, tp: model.context.tp.size, sequenceParallel: model.context.sequenceParallel)
         }
         let executor = try self.executor(microBatches: microBatches.count)
         model.store.zeroGradients()
         reducer.beginStep()
         work.begin(microBatches, lossScale: 1 / Float(globalTokens))
-        let recorder = (groups?.coordinate.tp ?? 0) == 0 && (groups?.coordinate.dp ?? 0) == 0 ? recorder : nil
-        func span<T>(_ kind: PipelineSpanKind, _ name: String, _ body: () throws -> T) rethrows -> T {
-            let span = recorder?.begin(kind, rank: stage, name: name, step: traceStep)
-            defer { if let span { recorder?.end(span) } }
-            return try body()
-        }
         let pipeline = try executor.run(work, recorder: recorder, step: traceStep)
-        try span(.communication, "dp reduce") { try reducer.finish() }
-        let norm = try span(.other, "optimizer") { try optimizer.step(learningRate: learningRate, maxGradientNorm: maxGradientNorm) }
+        try record(.communication, "dp reduce", recorder, traceStep) { try reducer.finish() }
         // The last stage's tp rank 0 of each data-parallel rank holds that rank's loss sum.
-        let holdsLoss = model.chunks.last!.isLast && model.tp.rank == 0
+        let holdsLoss = model.chunks.last!.isLast && model.context.tp.rank == 0
         let lossSum = try groups?.world.sumInRankOrder(holdsLoss ? work.lossSum : 0) ?? work.lossSum
         lastActivationBytes = pipeline.peakActivationBytes + model.chunks.reduce(0) { $0 + $1.recomputationBytes }
-        step += 1
-        return MeshStepReport(loss: lossSum / Double(globalTokens), gradientNorm: norm, learningRate: learningRate,
-                              tokens: globalTokens, pipeline: pipeline, reductionWaitSeconds: reducer.exposedSeconds)
+        return (lossSum / Double(globalTokens), globalTokens, pipeline)
+    }
+
+    /// Runs `body` inside a span of this stage's trace (when recording).
+    private func record<T>(_ kind: PipelineSpanKind, _ name: String, _ recorder: PipelineTraceRecorder?, _ traceStep: Int?,
+                           _ body: () throws -> T) rethrows -> T {
+        let span = recorder?.begin(kind, rank: stage, name: name, step: traceStep)
+        defer { if let span { recorder?.end(span) } }
+        return try body()
     }
 
     /// Per-rank memory after the last step; activations are the most bytes held at once (the micro-batch
@@ -158,7 +198,7 @@ public final class MeshEngine: @unchecked Sendable {
         var gathered: [String: Tensor] = [:]
         for root in 0..<pipeline.size {
             let ranges = (0..<parallel.pipeline.virtualStages).map { partition.layers(rank: root, chunk: $0) }
-            let specs = Transformer.parameterSpecs(config: config, tp: .single, chunkLayers: ranges)
+            let specs = Transformer.parameterSpecs(config: config, context: .single, chunkLayers: ranges)
             var flat = root == stage ? local.flatMap(\.tensor.scalars) : [Float](repeating: 0, count: specs.reduce(0) { $0 + $1.localCount })
             try flat.withUnsafeMutableBufferPointer { try pipeline.broadcast($0, root: root) }
             var offset = 0
@@ -168,19 +208,18 @@ public final class MeshEngine: @unchecked Sendable {
                 gathered[spec.name] = try Tensor(shape: spec.globalShape, scalars: Array(flat[offset..<offset + spec.localCount]))
             }
         }
-        return config.parameterSpecs(tp: .single).map { ($0.name, gathered[$0.name]!) }
+        return config.parameterSpecs(context: .single).map { ($0.name, gathered[$0.name]!) }
     }
 
-    /// A ``TransformerEngine`` over the same groups holding a copy of this rank's trained values, for
-    /// evaluation and generation. Only without pipeline parallelism, where both hold the same parameters.
-    /// - Throws: ``ModelError/invalidConfiguration(field:reason:)`` with pp > 1 (save and reload instead).
-    public func inferenceEngine() throws -> TransformerEngine {
-        guard parallel.pp == 1 else {
-            throw ModelError.invalidConfiguration(field: "pp", reason: "an inference engine holds the whole model; save the checkpoint and load it with tp only")
-        }
-        let engine = try TransformerEngine(config: config, groups: groups, seed: nil, sequenceParallel: false,
-                                           pool: model.tp.pool)
-        engine.model.store.values.pointer.update(from: model.store.values.pointer, count: model.store.count)
+    /// An engine for evaluation and generation on the same layout: this one, or (with sequence parallelism, which
+    /// incremental decoding runs without) an engine over the same groups holding a copy of this rank's values.
+    /// - Throws: ``ModelError`` or ``ParallelConfigError`` as the initializer does.
+    public func inferenceEngine() throws -> MeshEngine {
+        guard parallel.sequenceParallel else { return self }
+        var layout = parallel
+        layout.sequenceParallel = false
+        let engine = try MeshEngine(config: config, parallel: layout, groups: groups, seed: nil, backend: model.context.backend)
+        model.context.backend.copy(model.store.values.pointer, into: engine.model.store.values.pointer, count: model.store.count)
         return engine
     }
 
@@ -197,9 +236,9 @@ public final class MeshEngine: @unchecked Sendable {
     /// predicts) plus the recomputation scratch: equal to ``memory`` after such a step.
     /// - Throws: ``ParallelConfigError`` when the schedule cannot run `microBatches`.
     public func memory(forMicroBatchOf batch: Int, length: Int, microBatches: Int) throws -> MemoryReport {
-        let tp = model.tp, recompute = parallel.memory.recompute
+        let context = model.context, recompute = parallel.memory.recompute
         let bytes = model.chunks.map {
-            config.savedActivationBytes(batch: batch, length: length, tp: tp.size, rank: tp.rank, sequenceParallel: tp.sequenceParallel,
+            config.savedActivationBytes(batch: batch, length: length, tp: context.tp.size, rank: context.tp.rank, sequenceParallel: context.sequenceParallel,
                                         layers: $0.layers, recompute: recompute)
         }
         var live = 0, peak = 0
@@ -214,10 +253,16 @@ public final class MeshEngine: @unchecked Sendable {
         }
         var report = memory
         report.activationBytes = peak + model.chunks.reduce(0) {
-            $0 + config.recomputationScratchBytes(batch: batch, length: length, tp: tp.size, sequenceParallel: tp.sequenceParallel,
+            $0 + config.recomputationScratchBytes(batch: batch, length: length, tp: context.tp.size, sequenceParallel: context.sequenceParallel,
                                                   blocks: $1.blocks.count, recompute: recompute)
         }
         return report
+    }
+
+    /// The evaluation/generation state of local chunk `local`, made on first use.
+    func inferenceState(_ local: Int) -> ChunkState {
+        if inferenceStates.isEmpty { inferenceStates = model.chunks.map { $0.makeState() } }
+        return inferenceStates[local]
     }
 
     /// (micro-batch, chunk) states this rank allocated so far, per local chunk: the most it ever held.

@@ -5,7 +5,9 @@ import TesseraTensor
 extension ModelCheckpoint {
     /// The element types each format stores: safetensors F32/F16/BF16; GGUF also the ggml blocks.
     public static func dtypes(for format: Format) -> [DType] {
-        format == .gguf ? DType.allCases : [.f32, .f16, .bf16]
+        // The K-quants and Q5_0 are read, not written: their quality depends on llama.cpp's importance-weighted
+        // quantizer, which Tessera does not reproduce.
+        format == .gguf ? [.f32, .f16, .bf16, .q8_0, .q4_0, .q4_1] : [.f32, .f16, .bf16]
     }
 
     /// Writes the checkpoint as `format` at `path`, atomically: a GGUF file through a temporary file renamed into

@@ -7,7 +7,7 @@ import TesseraTensor
 /// `tessera convert` reads from one format and writes in the other (``write(to:format:dtype:replacing:)``).
 ///
 /// Every tensor is dequantized and held at once (Float32: 4 bytes per parameter), which suits conversion on one
-/// machine; training and serving load checkpoints slice by slice instead (``TransformerEngine/init(checkpoint:groups:sequenceParallel:optimizer:pool:)``).
+/// machine; training and serving load checkpoints slice by slice instead (``MeshEngine/init(checkpoint:groups:sequenceParallel:optimizer:backend:)``).
 public struct ModelCheckpoint: Sendable {
     /// The two checkpoint formats.
     public enum Format: String, Sendable, CaseIterable {
@@ -64,7 +64,7 @@ public struct ModelCheckpoint: Sendable {
 
     /// Reads every parameter of `config` from `source`, checking names and shapes as model loading does.
     private init(config: TransformerConfig, source: any TensorSource, tokenizer: CheckpointTokenizer?) throws {
-        let tensors = try config.parameterSpecs(tp: .single).map { spec in
+        let tensors = try config.parameterSpecs(context: .single).map { spec in
             (spec.name, try source.tensor(named: Transformer.storedName(of: spec, in: source)))
         }
         self.init(config: config, tensors: tensors, tokenizer: tokenizer)

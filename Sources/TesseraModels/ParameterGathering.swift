@@ -19,7 +19,7 @@ extension Transformer {
     func fullTensor(of parameter: Parameter, _ buffer: (Parameter) -> UnsafeMutableBufferPointer<Float>) throws -> Tensor {
         let spec = parameter.spec, local = UnsafeBufferPointer(buffer(parameter))
         guard let dimension = spec.sharding.dimension else { return try Tensor(shape: spec.globalShape, scalars: Array(local)) }
-        let shards = try tp.allGather(local)
+        let shards = try context.tp.allGather(local)
         var full = [Float](repeating: 0, count: spec.globalShape.reduce(1, *))
         for rank in 0..<spec.sharding.parts {
             let sharding = Sharding.split(dimension: dimension, parts: spec.sharding.parts, index: rank,

@@ -52,14 +52,14 @@ extension TransformerConfig {
 
     /// The parameters one tensor-parallel rank holds for the layers `layers` (default all), with the token
     /// embedding when `embedding` and the final norm and LM head when `head`.
-    public func parameterSpecs(tp: TensorParallelism, layers: Range<Int>? = nil, embedding: Bool = true,
+    public func parameterSpecs(context: LayerContext, layers: Range<Int>? = nil, embedding: Bool = true,
                                head: Bool = true) -> [ParameterSpec] {
-        let n = tp.size, r = tp.rank, h = hiddenSize
+        let n = context.tp.size, r = context.tp.rank, h = hiddenSize
         let std = initializerRange
         // GPT-2 scales residual projections by 1/√(2·layers) (Radford et al. 2019; HF GPT2PreTrainedModel).
         let residualStd = architecture == .gpt2 ? std / Float(2 * self.layers).squareRoot() : std
         let firstRank = r == 0
-        let partial: GradientReduction = tp.sequenceParallel ? .sumOverTensorParallel : .none
+        let partial: GradientReduction = context.sequenceParallel ? .sumOverTensorParallel : .none
         func split(_ d: Int, blocks: Int = 1) -> Sharding { n == 1 ? .replicated : .split(dimension: d, parts: n, index: r, blocks: blocks) }
         func sharded(_ name: String, _ shape: [Int], _ sharding: Sharding, _ initialization: Initialization) -> ParameterSpec {
             ParameterSpec(name: name, globalShape: shape, sharding: sharding, initialization: initialization)

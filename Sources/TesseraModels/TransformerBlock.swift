@@ -40,14 +40,14 @@ public final class TransformerBlock: @unchecked Sendable {
     public let attention: ParallelAttention
     public let norm2: Normalization
     public let mlp: ParallelMLP
-    public let tp: TensorParallelism
+    public let context: LayerContext
 
-    public init(norm1: Normalization, attention: ParallelAttention, norm2: Normalization, mlp: ParallelMLP, tp: TensorParallelism) {
+    public init(norm1: Normalization, attention: ParallelAttention, norm2: Normalization, mlp: ParallelMLP, context: LayerContext) {
         self.norm1 = norm1
         self.attention = attention
         self.norm2 = norm2
         self.mlp = mlp
-        self.tp = tp
+        self.context = context
     }
 
     private var hidden: Int { norm1.columns }
@@ -56,19 +56,19 @@ public final class TransformerBlock: @unchecked Sendable {
     @discardableResult
     public func forward(_ input: FloatBuffer, batch: Int, length: Int, state: State, workspace: Workspace,
                         cache: KeyValueCache? = nil) throws -> FloatBuffer {
-        let tokens = batch * length, rows = tp.localRows(tokens: tokens), count = rows * hidden
+        let tokens = batch * length, rows = context.localRows(tokens: tokens), count = rows * hidden
         state.input = input
         for buffer in [state.normalized1, state.residual, state.normalized2, state.output] { buffer.reserve(count) }
         state.statistics1.reserve(2 * rows)
         state.statistics2.reserve(2 * rows)
-        let pool = tp.pool
-        norm1.forward(input.pointer, into: state.normalized1.pointer, statistics: state.statistics1.pointer, rows: rows, pool: pool)
+        let backend = context.backend
+        norm1.forward(input.pointer, into: state.normalized1.pointer, statistics: state.statistics1.pointer, rows: rows, backend: backend)
         let a = try attention.forward(state.normalized1.pointer, batch: batch, length: length, state: state.attention,
                                      workspace: workspace, cache: cache)
-        Kernels.add(input.pointer, a, into: state.residual.pointer, count: count, pool: pool)
-        norm2.forward(state.residual.pointer, into: state.normalized2.pointer, statistics: state.statistics2.pointer, rows: rows, pool: pool)
+        backend.add(input.pointer, a, into: state.residual.pointer, count: count)
+        norm2.forward(state.residual.pointer, into: state.normalized2.pointer, statistics: state.statistics2.pointer, rows: rows, backend: backend)
         let m = try mlp.forward(state.normalized2.pointer, tokens: tokens, state: state.mlp, workspace: workspace)
-        Kernels.add(state.residual.pointer, m, into: state.output.pointer, count: count, pool: pool)
+        backend.add(state.residual.pointer, m, into: state.output.pointer, count: count)
         return state.output
     }
 
@@ -77,21 +77,21 @@ public final class TransformerBlock: @unchecked Sendable {
     public func backward(_ dy: UnsafeMutablePointer<Float>, batch: Int, length: Int, state: State, workspace: Workspace,
                          queue: WeightGradientQueue, mode: BackwardMode) throws -> FloatBuffer {
         guard let input = state.input else { preconditionFailure("backward before forward") }
-        let tokens = batch * length, rows = tp.localRows(tokens: tokens), count = rows * hidden
+        let tokens = batch * length, rows = context.localRows(tokens: tokens), count = rows * hidden
         state.residualGradient.reserve(count)
         state.inputGradient.reserve(count)
-        let dResidual = state.residualGradient.pointer, dInput = state.inputGradient.pointer, pool = tp.pool
+        let dResidual = state.residualGradient.pointer, dInput = state.inputGradient.pointer, backend = context.backend
         // Through the MLP branch: dh = dy + norm₂ᵀ(mlpᵀ(dy)).
         let dNormalized2 = try mlp.backward(dy, input: state.normalized2.pointer, tokens: tokens, state: state.mlp,
                                             workspace: workspace, queue: queue, mode: mode)
         norm2.backward(dNormalized2, x: state.residual.pointer, statistics: state.statistics2.pointer, into: dResidual, rows: rows,
-                       pool: pool)
-        Kernels.add(dResidual, dy, into: dResidual, count: count, pool: pool)
+                       backend: backend)
+        backend.add(dResidual, dy, into: dResidual, count: count)
         // Through the attention branch: dx = dh + norm₁ᵀ(attentionᵀ(dh)).
         let dNormalized1 = try attention.backward(dResidual, input: state.normalized1.pointer, batch: batch, length: length,
                                                   state: state.attention, workspace: workspace, queue: queue, mode: mode)
-        norm1.backward(dNormalized1, x: input.pointer, statistics: state.statistics1.pointer, into: dInput, rows: rows, pool: pool)
-        Kernels.add(dInput, dResidual, into: dInput, count: count, pool: pool)
+        norm1.backward(dNormalized1, x: input.pointer, statistics: state.statistics1.pointer, into: dInput, rows: rows, backend: backend)
+        backend.add(dInput, dResidual, into: dInput, count: count)
         return state.inputGradient
     }
 }

@@ -27,7 +27,7 @@ extension TransformerChunk {
             let output = try block.forward(x, batch: microBatch.batch, length: microBatch.length,
                                            state: recomputedBlocks[index % 2], workspace: workspace)
             kept.output.reserve(output.count)
-            kept.output.pointer.update(from: output.pointer, count: output.count)
+            context.backend.copy(output.pointer, into: kept.output.pointer, count: output.count)
             x = kept.output
         }
         return x

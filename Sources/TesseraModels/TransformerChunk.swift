@@ -11,7 +11,7 @@ import TesseraTensor
 /// ``ChunkState``, so several micro-batches can be in flight.
 public final class TransformerChunk: @unchecked Sendable {
     public let config: TransformerConfig
-    public let tp: TensorParallelism
+    public let context: LayerContext
     /// Global indices of this chunk's blocks.
     public let layers: Range<Int>
     public let blocks: [TransformerBlock]
@@ -35,9 +35,9 @@ public final class TransformerChunk: @unchecked Sendable {
 
     /// Builds the layers of `layers` (with the embedding when the range starts at 0 and the head when it
     /// ends at the last layer) from the parameters in `store`.
-    init(config: TransformerConfig, tp: TensorParallelism, layers: Range<Int>, store: ParameterStore) {
+    init(config: TransformerConfig, context: LayerContext, layers: Range<Int>, store: ParameterStore) {
         self.config = config
-        self.tp = tp
+        self.context = context
         self.layers = layers
         func parameter(_ name: String) -> Parameter {
             guard let p = store[name] else { preconditionFailure("parameter \(name) was not allocated") }
@@ -49,9 +49,9 @@ public final class TransformerChunk: @unchecked Sendable {
         }
         let layout: WeightLayout = config.architecture == .gpt2 ? .inputMajor : .outputMajor
         let h = config.hiddenSize, d = config.attention.headDim
-        let heads = config.attention.heads / tp.size
-        let replicateKV = config.replicatesKeyValueHeads(tp: tp.size)
-        let kvHeads = replicateKV ? 1 : config.attention.kvHeads / tp.size
+        let heads = config.attention.heads / context.tp.size
+        let replicateKV = config.replicatesKeyValueHeads(tp: context.tp.size)
+        let kvHeads = replicateKV ? 1 : config.attention.kvHeads / context.tp.size
         let rotary = config.attention.ropeTheta.map { RotaryEmbedding(headDim: d, theta: $0) }
         blocks = layers.map { layer in
             let names = config.blockNames(layer)
@@ -60,34 +60,34 @@ public final class TransformerChunk: @unchecked Sendable {
             switch config.architecture {
             case .gpt2:
                 projection = ColumnParallelLinear(parts: [.init(weight: parameter(names.qkvWeight), bias: parameter(names.qkvBias),
-                                                                layout: layout, inFeatures: h)], tp: tp)
+                                                                layout: layout, inFeatures: h)], context: context)
                 up = ColumnParallelLinear(parts: [.init(weight: parameter(names.upWeight), bias: parameter(names.upBias),
-                                                        layout: layout, inFeatures: h)], tp: tp)
+                                                        layout: layout, inFeatures: h)], context: context)
             case .llama:
                 // With replicated key/value weights, this rank computes only the head its queries read.
-                let kvHead = replicateKV ? tp.rank * heads / (config.attention.heads / config.attention.kvHeads) : 0
+                let kvHead = replicateKV ? context.tp.rank * heads / (config.attention.heads / config.attention.kvHeads) : 0
                 let kvOutputs = replicateKV ? kvHead * d..<(kvHead + 1) * d : nil
                 projection = ColumnParallelLinear(parts: [
                     .init(weight: parameter(names.queryWeight), bias: nil, layout: layout, inFeatures: h),
                     .init(weight: parameter(names.keyWeight), bias: nil, layout: layout, inFeatures: h, outputs: kvOutputs),
                     .init(weight: parameter(names.valueWeight), bias: nil, layout: layout, inFeatures: h, outputs: kvOutputs),
-                ], tp: tp)
+                ], context: context)
                 up = ColumnParallelLinear(parts: [
                     .init(weight: parameter(names.gateWeight), bias: nil, layout: layout, inFeatures: h),
                     .init(weight: parameter(names.upWeight), bias: nil, layout: layout, inFeatures: h),
-                ], tp: tp)
+                ], context: context)
             }
-            let output = RowParallelLinear(weight: parameter(names.outputWeight), bias: optional(names.outputBias), layout: layout, tp: tp)
-            let down = RowParallelLinear(weight: parameter(names.downWeight), bias: optional(names.downBias), layout: layout, tp: tp)
+            let output = RowParallelLinear(weight: parameter(names.outputWeight), bias: optional(names.outputBias), layout: layout, context: context)
+            let down = RowParallelLinear(weight: parameter(names.downWeight), bias: optional(names.downBias), layout: layout, context: context)
             return TransformerBlock(
                 norm1: norm(names.norm1Weight, names.norm1Bias),
                 attention: ParallelAttention(projection: projection, output: output, heads: heads, kvHeads: kvHeads, headDim: d,
-                                             rotary: rotary, tp: tp),
+                                             rotary: rotary, context: context),
                 norm2: norm(names.norm2Weight, names.norm2Bias),
-                mlp: ParallelMLP(up: up, down: down, activation: config.mlp.activation, tp: tp), tp: tp)
+                mlp: ParallelMLP(up: up, down: down, activation: config.mlp.activation, context: context), context: context)
         }
         if layers.lowerBound == 0 {
-            embedding = VocabParallelEmbedding(table: parameter(config.tokenEmbeddingName), tp: tp)
+            embedding = VocabParallelEmbedding(table: parameter(config.tokenEmbeddingName), context: context)
             positionEmbedding = config.architecture == .gpt2 ? parameter(config.positionEmbeddingName) : nil
         } else {
             embedding = nil
@@ -96,10 +96,10 @@ public final class TransformerChunk: @unchecked Sendable {
         if layers.upperBound == config.layers {
             let names = config.finalNormNames
             finalNorm = norm(names.weight, names.bias)
-            let table = VocabParallelEmbedding(table: parameter(config.headName), tp: tp)
+            let table = VocabParallelEmbedding(table: parameter(config.headName), context: context)
             head = ColumnParallelLinear(parts: [.init(weight: table.table, bias: nil, layout: .outputMajor, inFeatures: h,
-                                                      outputs: 0..<table.vocabularyCount)], tp: tp)
-            crossEntropy = VocabParallelCrossEntropy(vocabularyStart: table.vocabularyStart, vocabularyCount: table.vocabularyCount, tp: tp)
+                                                      outputs: 0..<table.vocabularyCount)], context: context)
+            crossEntropy = VocabParallelCrossEntropy(vocabularyStart: table.vocabularyStart, vocabularyCount: table.vocabularyCount, context: context)
         } else {
             finalNorm = nil
             head = nil
@@ -125,7 +125,7 @@ public final class TransformerChunk: @unchecked Sendable {
     @discardableResult
     public func forward(_ microBatch: MicroBatch, input: UnsafePointer<Float>? = nil, state: ChunkState,
                         lossScale: Float? = nil, caches: [KeyValueCache]? = nil) throws -> FloatBuffer? {
-        let tokens = microBatch.tokenCount, rows = tp.localRows(tokens: tokens)
+        let tokens = microBatch.tokenCount, rows = context.localRows(tokens: tokens)
         let offset = caches?.first?.count ?? 0
         state.microBatch = microBatch
         state.input.reserve(rows * hidden)
@@ -133,16 +133,16 @@ public final class TransformerChunk: @unchecked Sendable {
             let embedded = try microBatch.tokens.withUnsafeBufferPointer {
                 try embedding.forward(ids: $0.baseAddress!, tokens: tokens, workspace: workspace)
             }
-            state.input.pointer.update(from: embedded, count: rows * hidden)
+            context.backend.copy(embedded, into: state.input.pointer, count: rows * hidden)
             if let positionEmbedding {
                 forEachLocalPosition(microBatch, offset: offset) { row, position in
-                    Kernels.add(state.input.pointer + row * hidden, positionEmbedding.value.baseAddress! + position * hidden,
+                    context.backend.add(state.input.pointer + row * hidden, positionEmbedding.value.baseAddress! + position * hidden,
                                 into: state.input.pointer + row * hidden, count: hidden)
                 }
             }
         } else {
             guard let input else { preconditionFailure("chunk \(layers) needs an input activation") }
-            state.input.pointer.update(from: input, count: rows * hidden)
+            context.backend.copy(input, into: state.input.pointer, count: rows * hidden)
         }
         let x = try forwardBlocks(state.input, microBatch: microBatch, state: state, caches: caches)
         guard let finalNorm, let head, let crossEntropy else { return x }
@@ -150,7 +150,7 @@ public final class TransformerChunk: @unchecked Sendable {
         state.finalNormalized.reserve(rows * hidden)
         state.finalStatistics.reserve(2 * rows)
         finalNorm.forward(x.pointer, into: state.finalNormalized.pointer, statistics: state.finalStatistics.pointer, rows: rows,
-                          pool: tp.pool)
+                          backend: context.backend)
         let headInput = try head.gatherInput(state.finalNormalized.pointer, localRows: rows, scratch: workspace.gathered)
         state.logits.reserve(tokens * head.outFeatures)
         head.forward(headInput, tokens: tokens, into: state.logits.pointer)
@@ -179,7 +179,7 @@ public final class TransformerChunk: @unchecked Sendable {
     public func backward(outputGradient: UnsafeMutablePointer<Float>? = nil, state: ChunkState,
                          mode: BackwardMode = .full, afterBlock: ((Int) throws -> Void)? = nil) throws -> FloatBuffer? {
         guard let microBatch = state.microBatch else { preconditionFailure("backward before forward") }
-        let tokens = microBatch.tokenCount, rows = tp.localRows(tokens: tokens)
+        let tokens = microBatch.tokenCount, rows = context.localRows(tokens: tokens)
         var dy: UnsafeMutablePointer<Float>
         if let finalNorm, let head {
             precondition(state.holdsLogitGradients, "the last chunk's forward needs a loss scale before backward")
@@ -191,7 +191,7 @@ public final class TransformerChunk: @unchecked Sendable {
             state.finalGradient.reserve(rows * hidden)
             let last = state.blocks.last?.output ?? state.input
             finalNorm.backward(dNormalized, x: last.pointer, statistics: state.finalStatistics.pointer,
-                               into: state.finalGradient.pointer, rows: rows, pool: tp.pool)
+                               into: state.finalGradient.pointer, rows: rows, backend: context.backend)
             dy = state.finalGradient.pointer
         } else {
             guard let outputGradient else { preconditionFailure("chunk \(layers) needs an output gradient") }
@@ -200,12 +200,12 @@ public final class TransformerChunk: @unchecked Sendable {
         dy = try backwardBlocks(dy, microBatch: microBatch, state: state, mode: mode, afterBlock: afterBlock)
         guard let embedding else {
             state.inputGradient.reserve(rows * hidden)
-            if dy != state.inputGradient.pointer { state.inputGradient.pointer.update(from: dy, count: rows * hidden) }
+            if dy != state.inputGradient.pointer { context.backend.copy(dy, into: state.inputGradient.pointer, count: rows * hidden) }
             return state.inputGradient
         }
         if let positionEmbedding {
             forEachLocalPosition(microBatch) { row, position in
-                Kernels.axpy(dy + row * hidden, accumulatingInto: positionEmbedding.gradient.baseAddress! + position * hidden, count: hidden)
+                context.backend.axpy(dy + row * hidden, accumulatingInto: positionEmbedding.gradient.baseAddress! + position * hidden, count: hidden)
             }
         }
         try microBatch.tokens.withUnsafeBufferPointer {
@@ -220,7 +220,7 @@ public final class TransformerChunk: @unchecked Sendable {
     /// Calls `body(localRow, position)` for this rank's rows (positions restart with each sequence and
     /// start at `offset` when decoding continues a cache).
     private func forEachLocalPosition(_ microBatch: MicroBatch, offset: Int = 0, _ body: (Int, Int) -> Void) {
-        let rows = tp.localRows(tokens: microBatch.tokenCount), first = tp.sequenceParallel ? tp.rank * rows : 0
+        let rows = context.localRows(tokens: microBatch.tokenCount), first = context.sequenceParallel ? context.tp.rank * rows : 0
         for row in 0..<rows { body(row, offset + (first + row) % microBatch.length) }
     }
 

@@ -115,7 +115,7 @@ public struct TransformerConfig: Sendable, Hashable, Codable {
 
     /// Parameters of the full model (tied embeddings counted once).
     public var parameterCount: Int {
-        parameterSpecs(tp: .single).reduce(0) { $0 + $1.globalShape.reduce(1, *) }
+        parameterSpecs(context: .single).reduce(0) { $0 + $1.globalShape.reduce(1, *) }
     }
 }
 

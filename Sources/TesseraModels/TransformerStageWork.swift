@@ -1,7 +1,7 @@
 import TesseraNN
 import TesseraParallel
 
-/// One rank's transformer chunks as the ``PipelineStageWork`` a ``PipelineExecutor`` drives: a pool of
+/// One rank's transformer chunks as the ``PipelineStageWork`` a ``PipelineExecutor`` drives: a backend of
 /// ``ChunkState``s per chunk, the step's micro-batches and loss scale, and the calls that tell the
 /// data-parallel reducer which gradients are final.
 ///
@@ -55,7 +55,7 @@ final class TransformerStageWork: PipelineStageWork {
     }
 
     func boundaryElements(microBatch: Int) -> Int {
-        model.tp.localRows(tokens: microBatches[microBatch].tokenCount) * model.config.hiddenSize
+        model.context.localRows(tokens: microBatches[microBatch].tokenCount) * model.config.hiddenSize
     }
 
     func forward(microBatch: Int, chunk: Int, input: UnsafePointer<Float>?) throws -> UnsafeBufferPointer<Float>? {

@@ -27,7 +27,7 @@ public struct AdamWConfiguration: Sendable, Hashable, Codable {
 ///
 /// The optimizer owns a contiguous `range` of a ``ParameterStore``'s flat buffers and the moments for
 /// exactly that range, so a ZeRO-1 layout gives each data-parallel rank its own slice. The update is
-/// element-wise and split over the rank's ``ComputePool``: every pool size gives the same bits.
+/// element-wise and split over the rank's ``ComputePool``: every backend size gives the same bits.
 public final class AdamW: @unchecked Sendable {
     public let configuration: AdamWConfiguration
     /// The flat range of the store's values this optimizer updates.
@@ -39,17 +39,17 @@ public final class AdamW: @unchecked Sendable {
     /// Steps taken so far (the `t` of the bias corrections).
     public private(set) var stepCount = 0
     /// The threads the update runs on.
-    public let pool: ComputePool
+    public let backend: any ComputeBackend
     /// Sub-ranges of `range` with their decay flag, in order.
     private let segments: [(range: Range<Int>, decays: Bool)]
 
-    /// An optimizer for `range` (default: everything) of `store`, updating on `pool`.
-    public init(configuration: AdamWConfiguration, store: ParameterStore, range: Range<Int>? = nil, pool: ComputePool = .serial) {
+    /// An optimizer for `range` (default: everything) of `store`, updating on `backend`.
+    public init(configuration: AdamWConfiguration, store: ParameterStore, range: Range<Int>? = nil, backend: any ComputeBackend = CPUBackend.serial) {
         let range = range ?? 0..<store.count
         precondition(range.lowerBound >= 0 && range.upperBound <= store.count, "range \(range) outside the store of \(store.count)")
         self.configuration = configuration
         self.range = range
-        self.pool = pool
+        self.backend = backend
         firstMoments = FloatBuffer(count: range.count)
         secondMoments = FloatBuffer(count: range.count)
         segments = store.parameters.compactMap { p in
@@ -74,9 +74,9 @@ public final class AdamW: @unchecked Sendable {
             let constants = AdamWStep(decayFactor: segment.decays ? 1 - learningRate * c.weightDecay : 1, beta1: c.beta1,
                                       beta2: c.beta2, stepSize: stepSize, correction2: correction2, epsilon: c.epsilon,
                                       gradientScale: gradientScale)
-            Kernels.adamW(values: values + segment.range.lowerBound, gradients: gradients + segment.range.lowerBound,
+            backend.adamW(values: values + segment.range.lowerBound, gradients: gradients + segment.range.lowerBound,
                           firstMoments: firstMoments.pointer + local, secondMoments: secondMoments.pointer + local,
-                          count: segment.range.count, step: constants, pool: pool)
+                          count: segment.range.count, step: constants)
         }
     }
 

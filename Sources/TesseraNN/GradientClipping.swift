@@ -6,14 +6,15 @@ public enum GradientClipping {
     /// in Double. Summing this over the ranks that together hold one model gives the global Σ g².
     /// - Parameter ranges: only these flat ranges of the store (ascending, disjoint; a ZeRO-1 rank's slices);
     ///   `nil`: every gradient.
-    public static func localSumOfSquares(_ store: ParameterStore, ranges: [Range<Int>]? = nil) -> Double {
+    public static func localSumOfSquares(_ store: ParameterStore, ranges: [Range<Int>]? = nil,
+                                         backend: any ComputeBackend = CPUBackend.serial) -> Double {
         store.parameters.reduce(0.0) { total, p in
             guard p.spec.countsInGlobalNorm else { return total }
-            guard let ranges else { return total + Kernels.sumOfSquares(p.gradient.baseAddress!, count: p.count) }
+            guard let ranges else { return total + backend.sumOfSquares(p.gradient.baseAddress!, count: p.count) }
             let own = p.offset..<p.offset + p.count
             return ranges.reduce(total) { sum, range in
                 let part = own.clamped(to: range)
-                return part.isEmpty ? sum : sum + Kernels.sumOfSquares(store.gradients.pointer + part.lowerBound, count: part.count)
+                return part.isEmpty ? sum : sum + backend.sumOfSquares(store.gradients.pointer + part.lowerBound, count: part.count)
             }
         }
     }
@@ -27,21 +28,21 @@ public enum GradientClipping {
     ///   - sumAcrossRanks: sums a local Σ g² over the ranks that hold the other parts of the model
     ///     (the identity on one device).
     public static func clip(_ store: ParameterStore, ranges: [Range<Int>]? = nil, maxNorm: Float?,
-                            sumAcrossRanks: (Double) throws -> Double) rethrows -> Float {
-        let norm = try self.norm(store, ranges: ranges, sumAcrossRanks: sumAcrossRanks)
+                            backend: any ComputeBackend = CPUBackend.serial, sumAcrossRanks: (Double) throws -> Double) rethrows -> Float {
+        let norm = try self.norm(store, ranges: ranges, backend: backend, sumAcrossRanks: sumAcrossRanks)
         let coefficient = self.coefficient(norm: norm, maxNorm: maxNorm)
         if coefficient < 1 {
             for range in ranges ?? [0..<store.count] {
-                Kernels.scale(store.gradients.pointer + range.lowerBound, by: coefficient, count: range.count)
+                backend.scale(store.gradients.pointer + range.lowerBound, by: coefficient, count: range.count)
             }
         }
         return norm
     }
 
     /// The global L2 norm of the gradients (the first half of ``clip(_:ranges:maxNorm:sumAcrossRanks:)``).
-    public static func norm(_ store: ParameterStore, ranges: [Range<Int>]? = nil,
+    public static func norm(_ store: ParameterStore, ranges: [Range<Int>]? = nil, backend: any ComputeBackend = CPUBackend.serial,
                             sumAcrossRanks: (Double) throws -> Double) rethrows -> Float {
-        Float(try sumAcrossRanks(localSumOfSquares(store, ranges: ranges)).squareRoot())
+        Float(try sumAcrossRanks(localSumOfSquares(store, ranges: ranges, backend: backend)).squareRoot())
     }
 
     /// The factor clipping multiplies every gradient by: `maxNorm / (norm + 1e-6)` when that is below 1,

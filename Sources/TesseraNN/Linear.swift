@@ -28,45 +28,41 @@ public struct LinearProducts: Sendable {
         self.weightStride = weightStride ?? (layout == .outputMajor ? inFeatures : outFeatures)
     }
 
-    /// `y = x·op(W)` (+ `bias` broadcast over rows when given, on `pool`).
+    /// `y = x·op(W)` (+ `bias` broadcast over rows when given, on `backend`).
     public func forward(_ x: UnsafePointer<Float>, ldx: Int, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
-                        into y: UnsafeMutablePointer<Float>, ldy: Int, rows: Int, pool: ComputePool = .serial) {
-        Kernels.matmul(x, lda: ldx, weight, transposeB: layout == .outputMajor, ldb: weightStride,
+                        into y: UnsafeMutablePointer<Float>, ldy: Int, rows: Int, backend: any ComputeBackend = CPUBackend.serial) {
+        backend.matmul(x, lda: ldx, weight, transposeB: layout == .outputMajor, ldb: weightStride,
                        into: y, ldc: ldy, m: rows, n: outFeatures, k: inFeatures)
-        if let bias {
-            if ldy == outFeatures {
-                Kernels.addBias(y, bias: bias, rows: rows, columns: outFeatures, pool: pool)
-            } else {
-                pool.forEachRange(count: rows, alignment: 1, minimumPerPart: max(1, pool.minimumElementsPerThread / outFeatures)) { range in
-                    for r in range { Kernels.add(y + r * ldy, bias, into: y + r * ldy, count: outFeatures) }
-                }
-            }
-        }
+        if let bias { backend.addBias(y, ld: ldy, bias: bias, rows: rows, columns: outFeatures) }
     }
 
     /// `dx (+)= dy·op(W)ᵀ`; accumulates when `accumulate` is true.
     public func inputGradient(_ dy: UnsafePointer<Float>, ldy: Int, weight: UnsafePointer<Float>,
-                              into dx: UnsafeMutablePointer<Float>, ldx: Int, rows: Int, accumulate: Bool) {
-        Kernels.matmul(dy, lda: ldy, weight, transposeB: layout == .inputMajor, ldb: weightStride,
+                              into dx: UnsafeMutablePointer<Float>, ldx: Int, rows: Int, accumulate: Bool,
+                              backend: any ComputeBackend = CPUBackend.serial) {
+        backend.matmul(dy, lda: ldy, weight, transposeB: layout == .inputMajor, ldb: weightStride,
                        into: dx, ldc: ldx, m: rows, n: inFeatures, k: outFeatures, beta: accumulate ? 1 : 0)
     }
 
     /// The deferred product `dW += …` for input `x` and output gradient `dy`.
     public func weightGradient(x: UnsafePointer<Float>, ldx: Int, dy: UnsafePointer<Float>, ldy: Int,
-                               into dWeight: UnsafeMutablePointer<Float>, rows: Int) -> WeightGradientTask {
+                               into dWeight: UnsafeMutablePointer<Float>, rows: Int,
+                               backend: any ComputeBackend = CPUBackend.serial) -> WeightGradientTask {
         switch layout {
         case .outputMajor:  // dW[out, in] += dyᵀ·x
             return WeightGradientTask(work: .product(a: dy, transposeA: true, lda: ldy, b: x, transposeB: false, ldb: ldx,
-                                                     into: dWeight, ldc: weightStride, m: outFeatures, n: inFeatures, k: rows))
+                                                     into: dWeight, ldc: weightStride, m: outFeatures, n: inFeatures, k: rows),
+                                      backend: backend)
         case .inputMajor:  // dW[in, out] += xᵀ·dy
             return WeightGradientTask(work: .product(a: x, transposeA: true, lda: ldx, b: dy, transposeB: false, ldb: ldy,
-                                                     into: dWeight, ldc: weightStride, m: inFeatures, n: outFeatures, k: rows))
+                                                     into: dWeight, ldc: weightStride, m: inFeatures, n: outFeatures, k: rows),
+                                      backend: backend)
         }
     }
 
-    /// The deferred bias gradient `dBias += Σ_rows dy` (run on `pool` when its stride is the width).
+    /// The deferred bias gradient `dBias += Σ_rows dy`, run on `backend`.
     public func biasGradient(dy: UnsafePointer<Float>, ldy: Int, into dBias: UnsafeMutablePointer<Float>, rows: Int,
-                             pool: ComputePool = .serial) -> WeightGradientTask {
-        WeightGradientTask(work: .columnSums(dy, rows: rows, columns: outFeatures, stride: ldy, into: dBias, pool: pool))
+                             backend: any ComputeBackend = CPUBackend.serial) -> WeightGradientTask {
+        WeightGradientTask(work: .columnSums(dy, rows: rows, columns: outFeatures, stride: ldy, into: dBias), backend: backend)
     }
 }

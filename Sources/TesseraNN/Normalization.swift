@@ -28,30 +28,30 @@ public struct Normalization: @unchecked Sendable {
 
     public var columns: Int { weight.count }
 
-    /// `y = norm(x)`; writes `statistics` (`2 × rows`). Rows are split over `pool`.
+    /// `y = norm(x)`; writes `statistics` (`2 × rows`). Rows are split over `backend`.
     public func forward(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>,
-                        statistics: UnsafeMutablePointer<Float>, rows: Int, pool: ComputePool = .serial) {
+                        statistics: UnsafeMutablePointer<Float>, rows: Int, backend: any ComputeBackend = CPUBackend.serial) {
         switch kind {
         case .layerNorm:
-            Kernels.layerNorm(x, weight: weight.value.baseAddress!, bias: bias!.value.baseAddress!, into: y,
-                              mean: statistics, rstd: statistics + rows, rows: rows, columns: columns, epsilon: epsilon, pool: pool)
+            backend.layerNorm(x, weight: weight.value.baseAddress!, bias: bias!.value.baseAddress!, into: y,
+                              mean: statistics, rstd: statistics + rows, rows: rows, columns: columns, epsilon: epsilon)
         case .rmsNorm:
-            Kernels.rmsNorm(x, weight: weight.value.baseAddress!, into: y, rstd: statistics + rows,
-                            rows: rows, columns: columns, epsilon: epsilon, pool: pool)
+            backend.rmsNorm(x, weight: weight.value.baseAddress!, into: y, rstd: statistics + rows,
+                            rows: rows, columns: columns, epsilon: epsilon)
         }
     }
 
-    /// Writes `dx` and accumulates the weight (and bias) gradients (the same bits for every `pool`).
+    /// Writes `dx` and accumulates the weight (and bias) gradients (the same bits for every `backend`).
     public func backward(_ dy: UnsafePointer<Float>, x: UnsafePointer<Float>, statistics: UnsafePointer<Float>,
-                         into dx: UnsafeMutablePointer<Float>, rows: Int, pool: ComputePool = .serial) {
+                         into dx: UnsafeMutablePointer<Float>, rows: Int, backend: any ComputeBackend = CPUBackend.serial) {
         switch kind {
         case .layerNorm:
-            Kernels.layerNormBackward(dy, x: x, weight: weight.value.baseAddress!, mean: statistics, rstd: statistics + rows,
+            backend.layerNormBackward(dy, x: x, weight: weight.value.baseAddress!, mean: statistics, rstd: statistics + rows,
                                       dx: dx, dWeight: weight.gradient.baseAddress!, dBias: bias!.gradient.baseAddress!,
-                                      rows: rows, columns: columns, pool: pool)
+                                      rows: rows, columns: columns)
         case .rmsNorm:
-            Kernels.rmsNormBackward(dy, x: x, weight: weight.value.baseAddress!, rstd: statistics + rows,
-                                    dx: dx, dWeight: weight.gradient.baseAddress!, rows: rows, columns: columns, pool: pool)
+            backend.rmsNormBackward(dy, x: x, weight: weight.value.baseAddress!, rstd: statistics + rows,
+                                    dx: dx, dWeight: weight.gradient.baseAddress!, rows: rows, columns: columns)
         }
     }
 }

@@ -19,23 +19,21 @@ public struct WeightGradientTask: @unchecked Sendable {
     enum Work {
         case product(a: UnsafePointer<Float>, transposeA: Bool, lda: Int, b: UnsafePointer<Float>, transposeB: Bool, ldb: Int,
                      into: UnsafeMutablePointer<Float>, ldc: Int, m: Int, n: Int, k: Int)
-        case columnSums(UnsafePointer<Float>, rows: Int, columns: Int, stride: Int, into: UnsafeMutablePointer<Float>, pool: ComputePool)
+        case columnSums(UnsafePointer<Float>, rows: Int, columns: Int, stride: Int, into: UnsafeMutablePointer<Float>)
     }
 
     let work: Work
+    /// Where the product runs.
+    let backend: any ComputeBackend
 
     /// Runs the product, accumulating into the gradient.
     public func run() {
         switch work {
         case let .product(a, transposeA, lda, b, transposeB, ldb, c, ldc, m, n, k):
-            Kernels.matmul(a, transposeA: transposeA, lda: lda, b, transposeB: transposeB, ldb: ldb,
+            backend.matmul(a, transposeA: transposeA, lda: lda, b, transposeB: transposeB, ldb: ldb,
                            into: c, ldc: ldc, m: m, n: n, k: k, alpha: 1, beta: 1)
-        case let .columnSums(dy, rows, columns, stride, into, pool):
-            if stride == columns {
-                Kernels.biasBackward(dy, rows: rows, columns: columns, accumulatingInto: into, pool: pool)
-            } else {
-                for r in 0..<rows { Kernels.axpy(dy + r * stride, accumulatingInto: into, count: columns) }
-            }
+        case let .columnSums(dy, rows, columns, stride, into):
+            backend.biasBackward(dy, ld: stride, rows: rows, columns: columns, accumulatingInto: into)
         }
     }
 }

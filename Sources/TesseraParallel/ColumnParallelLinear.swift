@@ -44,31 +44,31 @@ public struct ColumnParallelLinear: @unchecked Sendable {
     public let inFeatures: Int
     /// Local output features (the sum over parts).
     public let outFeatures: Int
-    public let tp: TensorParallelism
+    public let context: LayerContext
 
-    public init(parts: [Part], tp: TensorParallelism) {
+    public init(parts: [Part], context: LayerContext) {
         precondition(!parts.isEmpty && parts.allSatisfy { $0.products.inFeatures == parts[0].products.inFeatures })
         self.parts = parts
         self.inFeatures = parts[0].products.inFeatures
         self.outFeatures = parts.reduce(0) { $0 + $1.products.outFeatures }
-        self.tp = tp
+        self.context = context
     }
 
     /// The full input `[tokens, in]` from this rank's input `[localRows, in]`: the input itself, or its
     /// all-gather over the sequence shards (result in `scratch`).
     public func gatherInput(_ x: UnsafeMutablePointer<Float>, localRows: Int, scratch: FloatBuffer) throws -> UnsafeMutablePointer<Float> {
-        let mapping = tp.sequenceParallel ? tp.mappings.gatherFromSequenceRegion : tp.mappings.copyToTensorRegion
-        return try mapping.forward(x, rows: localRows, columns: inFeatures, scratch: scratch, in: tp)
+        let mapping = context.sequenceParallel ? context.mappings.gatherFromSequenceRegion : context.mappings.copyToTensorRegion
+        return try mapping.forward(x, rows: localRows, columns: inFeatures, scratch: scratch, in: context)
     }
 
     /// The full input again for the backward pass: `x` itself, or (sequence parallelism) its all-gather
     /// re-done into `kept`, which lives as long as deferred weight gradients need it (Megatron stores the
     /// shard and gathers twice, so saved activations shrink as 1/tp).
     public func regatherInput(_ x: UnsafeMutablePointer<Float>, tokens: Int, into kept: FloatBuffer) throws -> UnsafeMutablePointer<Float> {
-        guard tp.sequenceParallel else { return x }
+        guard context.sequenceParallel else { return x }
         kept.reserve(tokens * inFeatures)
-        let gathered = try gatherInput(x, localRows: tp.localRows(tokens: tokens), scratch: kept)
-        if gathered != kept.pointer { kept.pointer.update(from: gathered, count: tokens * inFeatures) }
+        let gathered = try gatherInput(x, localRows: context.localRows(tokens: tokens), scratch: kept)
+        if gathered != kept.pointer { context.backend.copy(gathered, into: kept.pointer, count: tokens * inFeatures) }
         return kept.pointer
     }
 
@@ -79,7 +79,7 @@ public struct ColumnParallelLinear: @unchecked Sendable {
         for part in parts {
             part.products.forward(input, ldx: inFeatures, weight: part.weightPointer,
                                   bias: part.bias.map { $0.value.baseAddress! + part.firstOutput },
-                                  into: y + column, ldy: ldy, rows: tokens, pool: tp.pool)
+                                  into: y + column, ldy: ldy, rows: tokens, backend: context.backend)
             column += part.products.outFeatures
         }
     }
@@ -90,7 +90,7 @@ public struct ColumnParallelLinear: @unchecked Sendable {
         var column = 0
         for (i, part) in parts.enumerated() {
             part.products.inputGradient(dy + column, ldy: ldy, weight: part.weightPointer, into: dx, ldx: inFeatures,
-                                        rows: tokens, accumulate: i > 0)
+                                        rows: tokens, accumulate: i > 0, backend: context.backend)
             column += part.products.outFeatures
         }
     }
@@ -98,8 +98,8 @@ public struct ColumnParallelLinear: @unchecked Sendable {
     /// Reduces the partial input gradient `[tokens, in]` over tp: in place (all-reduce) or, with
     /// sequence parallelism, onto this rank's `[tokens / tp, in]` shard in `scratch`.
     public func reduceInputGradient(_ dx: UnsafeMutablePointer<Float>, tokens: Int, scratch: FloatBuffer) throws -> UnsafeMutablePointer<Float> {
-        let mapping = tp.sequenceParallel ? tp.mappings.gatherFromSequenceRegion : tp.mappings.copyToTensorRegion
-        return try mapping.backward(dx, rows: tokens, columns: inFeatures, scratch: scratch, in: tp)
+        let mapping = context.sequenceParallel ? context.mappings.gatherFromSequenceRegion : context.mappings.copyToTensorRegion
+        return try mapping.backward(dx, rows: tokens, columns: inFeatures, scratch: scratch, in: context)
     }
 
     /// Submits `dW_part += …` and `db_part += …` for the full input and output gradient.
@@ -109,10 +109,10 @@ public struct ColumnParallelLinear: @unchecked Sendable {
         var column = 0
         for part in parts {
             queue.submit(part.products.weightGradient(x: input, ldx: inFeatures, dy: dy + column, ldy: ldy,
-                                                      into: part.weightGradientPointer, rows: tokens), mode: mode)
+                                                      into: part.weightGradientPointer, rows: tokens, backend: context.backend), mode: mode)
             if let bias = part.bias {
                 queue.submit(part.products.biasGradient(dy: dy + column, ldy: ldy, into: bias.gradient.baseAddress! + part.firstOutput,
-                                                        rows: tokens, pool: tp.pool), mode: mode)
+                                                        rows: tokens, backend: context.backend), mode: mode)
             }
             column += part.products.outFeatures
         }

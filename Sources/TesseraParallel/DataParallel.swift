@@ -36,7 +36,7 @@ public final class DataParallelReducer {
     /// The data-parallel group, or `nil` without data parallelism.
     public let group: (any Communicator)?
     private let store: ParameterStore
-    private let tp: TensorParallelism
+    private let context: LayerContext
     private let embedding: (any Communicator)?
     private let synchronization: GradientSynchronization
     private var isFinal: [Bool]
@@ -58,12 +58,12 @@ public final class DataParallelReducer {
     ///   - deferred: indices of the parameters summed over `embedding` before their data-parallel reduction.
     ///   - bucketElements: target bucket size.
     ///   - synchronization: the reductions to perform (tests leave one out).
-    public init(store: ParameterStore, group: (any Communicator)?, tp: TensorParallelism, embedding: (any Communicator)?,
+    public init(store: ParameterStore, group: (any Communicator)?, context: LayerContext, embedding: (any Communicator)?,
                 deferred: Set<Int>, zeroStage: Int, bucketElements: Int, synchronization: GradientSynchronization = .all) {
         self.store = store
         self.synchronization = synchronization
         self.group = group
-        self.tp = tp
+        self.context = context
         self.embedding = embedding
         self.zeroStage = zeroStage
         buckets = GradientBucket.plan(store, capacity: bucketElements, deferred: deferred)
@@ -151,7 +151,7 @@ public final class DataParallelReducer {
         isStarted[index] = true
         let bucket = buckets[index]
         if synchronization.contains(.tensorParallelPartial) {
-            try TensorParallelGradients.sumPartial(store.parameters[bucket.parameters], over: tp, scratch: scratch)
+            try TensorParallelGradients.sumPartial(store.parameters[bucket.parameters], over: context, scratch: scratch)
         }
         guard let group, ranks > 1, synchronization.contains(.dataParallel) else { return }
         let gradients = UnsafeMutableBufferPointer(start: store.gradients.pointer + bucket.range.lowerBound, count: bucket.count)

@@ -15,17 +15,19 @@ public final class DistributedOptimizer {
     public let optimizers: [AdamW]
     private let store: ParameterStore
     private let normGroup: (any Communicator)?
+    private let backend: any ComputeBackend
 
     /// - Parameters:
     ///   - normGroup: the ranks whose local Σ g² add up to the global one: the model-parallel group (tp × pp)
     ///     with ZeRO 0, the whole world with ZeRO 1; `nil` on one device.
-    ///   - pool: the rank's threads for the AdamW update.
+    ///   - backend: the rank's threads for the AdamW update.
     public init(store: ParameterStore, configuration: AdamWConfiguration, reducer: DataParallelReducer,
-                normGroup: (any Communicator)?, pool: ComputePool = .serial) {
+                normGroup: (any Communicator)?, backend: any ComputeBackend = CPUBackend.serial) {
         self.store = store
         self.reducer = reducer
         self.normGroup = normGroup
-        optimizers = reducer.ownedRanges.map { AdamW(configuration: configuration, store: store, range: $0, pool: pool) }
+        self.backend = backend
+        optimizers = reducer.ownedRanges.map { AdamW(configuration: configuration, store: store, range: $0, backend: backend) }
     }
 
     /// Steps taken.
@@ -40,7 +42,7 @@ public final class DistributedOptimizer {
     /// - Throws: ``CollectiveError`` when a peer fails.
     public func step(learningRate: Float, maxGradientNorm: Float?) throws -> Float {
         let ranges = reducer.ownedRanges
-        let norm = try GradientClipping.norm(store, ranges: ranges) { local in
+        let norm = try GradientClipping.norm(store, ranges: ranges, backend: backend) { local in
             try normGroup?.sumInRankOrder(local) ?? local
         }
         let coefficient = GradientClipping.coefficient(norm: norm, maxNorm: maxGradientNorm)

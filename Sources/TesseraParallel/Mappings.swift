@@ -25,14 +25,14 @@ public enum ConjugateMapping: String, Sendable, Hashable, CaseIterable {
 
     /// The forward half. `input` is `[rows, columns]`.
     public func forward(_ input: UnsafeMutablePointer<Float>, rows: Int, columns: Int, scratch: FloatBuffer,
-                        in tp: TensorParallelism) throws -> UnsafeMutablePointer<Float> {
-        try apply(forward: true, input, rows: rows, columns: columns, scratch: scratch, in: tp)
+                        in context: LayerContext) throws -> UnsafeMutablePointer<Float> {
+        try apply(forward: true, input, rows: rows, columns: columns, scratch: scratch, in: context)
     }
 
     /// The backward half. `gradient` has the shape of the forward output.
     public func backward(_ gradient: UnsafeMutablePointer<Float>, rows: Int, columns: Int, scratch: FloatBuffer,
-                         in tp: TensorParallelism) throws -> UnsafeMutablePointer<Float> {
-        try apply(forward: false, gradient, rows: rows, columns: columns, scratch: scratch, in: tp)
+                         in context: LayerContext) throws -> UnsafeMutablePointer<Float> {
+        try apply(forward: false, gradient, rows: rows, columns: columns, scratch: scratch, in: context)
     }
 
     private enum Primitive { case none, allReduce, gatherRows, reduceScatterRows, gatherColumns, keepColumns }
@@ -50,8 +50,8 @@ public enum ConjugateMapping: String, Sendable, Hashable, CaseIterable {
     }
 
     private func apply(forward: Bool, _ x: UnsafeMutablePointer<Float>, rows: Int, columns: Int, scratch: FloatBuffer,
-                       in tp: TensorParallelism) throws -> UnsafeMutablePointer<Float> {
-        guard let group = tp.group, group.size > 1 else { return x }
+                       in context: LayerContext) throws -> UnsafeMutablePointer<Float> {
+        guard let group = context.tp.group, group.size > 1 else { return x }
         let n = group.size, count = rows * columns
         switch primitive(forward: forward) {
         case .none:

@@ -61,10 +61,10 @@ public struct ParallelAttention: @unchecked Sendable {
     public let kvHeads: Int
     public let headDim: Int
     public let rotary: RotaryEmbedding?
-    public let tp: TensorParallelism
+    public let context: LayerContext
 
     public init(projection: ColumnParallelLinear, output: RowParallelLinear, heads: Int, kvHeads: Int, headDim: Int,
-                rotary: RotaryEmbedding?, tp: TensorParallelism) {
+                rotary: RotaryEmbedding?, context: LayerContext) {
         precondition(projection.outFeatures == (heads + 2 * kvHeads) * headDim, "projection width does not match the heads")
         self.projection = projection
         self.output = output
@@ -72,7 +72,7 @@ public struct ParallelAttention: @unchecked Sendable {
         self.kvHeads = kvHeads
         self.headDim = headDim
         self.rotary = rotary
-        self.tp = tp
+        self.context = context
     }
 
     private var width: Int { (heads + 2 * kvHeads) * headDim }
@@ -90,7 +90,7 @@ public struct ParallelAttention: @unchecked Sendable {
     public func forward(_ x: UnsafeMutablePointer<Float>, batch: Int, length: Int, state: State,
                         workspace: Workspace, cache: KeyValueCache? = nil) throws -> UnsafeMutablePointer<Float> {
         let tokens = batch * length, d = headDim
-        let input = try projection.gatherInput(x, localRows: tp.localRows(tokens: tokens), scratch: workspace.gathered)
+        let input = try projection.gatherInput(x, localRows: context.localRows(tokens: tokens), scratch: workspace.gathered)
         state.qkv.reserve(tokens * width)
         projection.forward(input, tokens: tokens, into: state.qkv.pointer)
         rotate(state.qkv.pointer, batch: batch, length: length, offset: cache?.count ?? 0, inverse: false)
@@ -98,19 +98,18 @@ public struct ParallelAttention: @unchecked Sendable {
             computeCore(batch: batch, length: length, state: state)
             return try output.forward(state.context.pointer, tokens: tokens, workspace: workspace)
         }
-        precondition(batch == 1 && !tp.sequenceParallel && cache.count + length <= cache.capacity, "cache misuse")
+        precondition(batch == 1 && !context.sequenceParallel && cache.count + length <= cache.capacity, "cache misuse")
         state.context.reserve(tokens * heads * d)
         state.logSumExp.reserve(batch * heads * length)
         let qkv = state.qkv.pointer, kv = kvHeads * d
         for t in 0..<length {
-            (cache.keys.pointer + (cache.count + t) * kv).update(from: qkv + t * width + heads * d, count: kv)
-            (cache.values.pointer + (cache.count + t) * kv).update(from: qkv + t * width + (heads + kvHeads) * d, count: kv)
+            context.backend.copy(qkv + t * width + heads * d, into: cache.keys.pointer + (cache.count + t) * kv, count: kv)
+            context.backend.copy(qkv + t * width + (heads + kvHeads) * d, into: cache.values.pointer + (cache.count + t) * kv, count: kv)
         }
         cache.count += length
         let shape = AttentionShape(batch: 1, queryLength: length, keyLength: cache.count, heads: heads, kvHeads: kvHeads, headDim: d)
-        Kernels.attention(q: qkv, qStride: width, k: cache.keys.pointer, v: cache.values.pointer, kvStride: kv,
-                          into: state.context.pointer, outStride: heads * d, logSumExp: state.logSumExp.pointer, shape: shape,
-                          pool: tp.pool)
+        context.backend.attention(q: qkv, qStride: width, k: cache.keys.pointer, v: cache.values.pointer, kvStride: kv,
+                          into: state.context.pointer, outStride: heads * d, logSumExp: state.logSumExp.pointer, shape: shape)
         return try output.forward(state.context.pointer, tokens: tokens, workspace: workspace)
     }
 
@@ -122,9 +121,9 @@ public struct ParallelAttention: @unchecked Sendable {
         state.context.reserve(tokens * heads * d)
         state.logSumExp.reserve(batch * heads * length)
         let qkv = state.qkv.pointer
-        Kernels.attention(q: qkv, qStride: width, k: qkv + heads * d, v: qkv + (heads + kvHeads) * d, kvStride: width,
+        context.backend.attention(q: qkv, qStride: width, k: qkv + heads * d, v: qkv + (heads + kvHeads) * d, kvStride: width,
                           into: state.context.pointer, outStride: heads * d, logSumExp: state.logSumExp.pointer,
-                          shape: shape(batch: batch, length: length), pool: tp.pool)
+                          shape: shape(batch: batch, length: length))
     }
 
     /// Backward from the output gradient `dy` `[localRows, hidden]`, given the forward input `x`.
@@ -141,11 +140,10 @@ public struct ParallelAttention: @unchecked Sendable {
 
         state.qkvGradient.reserve(tokens * width)
         let qkv = state.qkv.pointer, dqkv = state.qkvGradient.pointer
-        Kernels.attentionBackward(
+        context.backend.attentionBackward(
             dOut: state.contextGradient.pointer, q: qkv, qStride: width, k: qkv + heads * d, v: qkv + (heads + kvHeads) * d,
             kvStride: width, out: state.context.pointer, outStride: heads * d, logSumExp: state.logSumExp.pointer,
-            dq: dqkv, dk: dqkv + heads * d, dv: dqkv + (heads + kvHeads) * d, shape: shape(batch: batch, length: length),
-            pool: tp.pool)
+            dq: dqkv, dk: dqkv + heads * d, dv: dqkv + (heads + kvHeads) * d, shape: shape(batch: batch, length: length))
         rotate(dqkv, batch: batch, length: length, offset: 0, inverse: true)
 
         let input = try projection.regatherInput(x, tokens: tokens, into: state.gatheredInput)
@@ -157,19 +155,14 @@ public struct ParallelAttention: @unchecked Sendable {
     }
 
     /// Rotates the query and key heads of `buffer` (`[tokens, width]`) by their positions
-    /// (`offset + t mod length`), tokens split over the rank's pool.
+    /// (`offset + t mod length`), tokens split over the rank's backend.
     private func rotate(_ buffer: UnsafeMutablePointer<Float>, batch: Int, length: Int, offset: Int, inverse: Bool) {
         guard let rotary else { return }
         let positions = (0..<batch * length).map { Int32(offset + $0 % length) }
-        let pool = tp.pool, rotated = (heads + kvHeads) * headDim
+        // The query heads and then the key heads lie side by side at the start of each row: one rotation covers both.
         positions.withUnsafeBufferPointer { p in
-            pool.forEachRange(count: batch * length, alignment: 1,
-                              minimumPerPart: max(1, pool.minimumElementsPerThread / max(1, rotated))) { range in
-                let rows = buffer + range.lowerBound * width, first = p.baseAddress! + range.lowerBound
-                rotary.apply(rows, rowStride: width, heads: heads, positions: first, tokens: range.count, inverse: inverse)
-                rotary.apply(rows + heads * headDim, rowStride: width, heads: kvHeads, positions: first,
-                             tokens: range.count, inverse: inverse)
-            }
+            context.backend.rotate(buffer, rowStride: width, heads: heads + kvHeads, positions: p.baseAddress!, tokens: batch * length,
+                                   inverse: inverse, with: rotary)
         }
     }
 }

@@ -20,7 +20,8 @@ public enum Recomputation: String, Sendable, Hashable, Codable, CaseIterable, Cu
 /// validate it); ``validate(ranks:)``, ``validate(layers:)`` and ``validate(globalBatchSize:sequenceLength:)``
 /// check it against the job, the model and the batch.
 ///
-/// Ranks are laid out as ``DeviceMesh`` does: tp fastest, then dp, then pp.
+/// Ranks are laid out as ``DeviceMesh`` does: tp fastest, then cp, then dp (with ep carved out of dp × cp), then pp;
+/// ``rankLayout`` is that order as a pure function.
 public struct ParallelConfig: Sendable, Hashable, Codable, CustomStringConvertible {
     /// The pipeline schedule and how layers are placed on stages.
     public struct Pipeline: Sendable, Hashable, Codable {
@@ -60,6 +61,11 @@ public struct ParallelConfig: Sendable, Hashable, Codable, CustomStringConvertib
     public var pp: Int
     /// Tensor-parallel ranks.
     public var tp: Int
+    /// Context-parallel ranks: each holds a share of every sequence's tokens.
+    public var cp: Int
+    /// Expert-parallel ranks, carved out of dp × cp (they add no ranks): each holds `1/ep` of every
+    /// mixture-of-experts layer's experts.
+    public var ep: Int
     /// Megatron sequence parallelism inside the tensor-parallel group.
     public var sequenceParallel: Bool
     /// Sequences per forward/backward pass (`b`).
@@ -71,11 +77,13 @@ public struct ParallelConfig: Sendable, Hashable, Codable, CustomStringConvertib
     ///   schedule, an interleaved schedule on one stage, a ZeRO stage other than 0 or 1, sequence
     ///   parallelism without tp, recomputation with a split backward, or a layout with the wrong number of
     ///   entries.
-    public init(dp: Int = 1, pp: Int = 1, tp: Int = 1, sequenceParallel: Bool = false, microBatchSize: Int = 1,
-                pipeline: Pipeline = Pipeline(), memory: Memory = Memory()) throws {
+    public init(dp: Int = 1, pp: Int = 1, tp: Int = 1, cp: Int = 1, ep: Int = 1, sequenceParallel: Bool = false,
+                microBatchSize: Int = 1, pipeline: Pipeline = Pipeline(), memory: Memory = Memory()) throws {
         self.dp = dp
         self.pp = pp
         self.tp = tp
+        self.cp = cp
+        self.ep = ep
         self.sequenceParallel = sequenceParallel
         self.microBatchSize = microBatchSize
         self.pipeline = pipeline
@@ -83,36 +91,61 @@ public struct ParallelConfig: Sendable, Hashable, Codable, CustomStringConvertib
         try validate()
     }
 
+    /// The layout of `mesh` (one device for `nil`) with the default schedule, micro-batch size and memory options.
+    /// - Throws: ``ParallelConfigError`` as the memberwise initializer does (sequence parallelism without tp).
+    public init(mesh: DeviceMesh?, sequenceParallel: Bool = false) throws {
+        try self.init(dp: mesh?.dp ?? 1, pp: mesh?.pp ?? 1, tp: mesh?.tp ?? 1, cp: mesh?.cp ?? 1, ep: mesh?.ep ?? 1,
+                      sequenceParallel: sequenceParallel)
+    }
+
     /// One device: every axis 1, micro-batches of one sequence, 1F1B, no recomputation, ZeRO 0.
     public static let singleDevice = ParallelConfig(unchecked: ())
 
     private init(unchecked: Void) {
-        (dp, pp, tp, sequenceParallel, microBatchSize, pipeline, memory) = (1, 1, 1, false, 1, Pipeline(), Memory())
+        (dp, pp, tp, cp, ep, sequenceParallel, microBatchSize, pipeline, memory) = (1, 1, 1, 1, 1, false, 1, Pipeline(), Memory())
     }
 
-    private enum CodingKeys: String, CodingKey { case dp, pp, tp, sequenceParallel, microBatchSize, pipeline, memory }
+    private enum CodingKeys: String, CodingKey { case dp, pp, tp, cp, ep, sequenceParallel, microBatchSize, pipeline, memory }
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         try self.init(dp: c.decodeIfPresent(Int.self, forKey: .dp) ?? 1, pp: c.decodeIfPresent(Int.self, forKey: .pp) ?? 1,
-                      tp: c.decodeIfPresent(Int.self, forKey: .tp) ?? 1,
+                      tp: c.decodeIfPresent(Int.self, forKey: .tp) ?? 1, cp: c.decodeIfPresent(Int.self, forKey: .cp) ?? 1,
+                      ep: c.decodeIfPresent(Int.self, forKey: .ep) ?? 1,
                       sequenceParallel: c.decodeIfPresent(Bool.self, forKey: .sequenceParallel) ?? false,
                       microBatchSize: c.decodeIfPresent(Int.self, forKey: .microBatchSize) ?? 1,
                       pipeline: c.decodeIfPresent(Pipeline.self, forKey: .pipeline) ?? Pipeline(),
                       memory: c.decodeIfPresent(Memory.self, forKey: .memory) ?? Memory())
     }
 
-    /// Ranks the layout uses: `dp · pp · tp`.
-    public var ranks: Int { dp * pp * tp }
+    /// Ranks the layout uses: `dp · cp · pp · tp` (ep is carved out of dp × cp).
+    public var ranks: Int { dp * cp * pp * tp }
 
     /// Model chunks over all stages: `pp · virtualStages`.
     public var modelChunks: Int { pp * pipeline.virtualStages }
 
-    /// The device mesh of this layout (tp fastest, then dp, then pp).
-    public func deviceMesh() throws -> DeviceMesh { try DeviceMesh(tp: tp, dp: dp, pp: pp) }
+    /// The device mesh of this layout (tp fastest, then cp, dp, pp; ep inside dp × cp).
+    public func deviceMesh() throws -> DeviceMesh { try DeviceMesh(tp: tp, cp: cp, dp: dp, pp: pp, ep: ep) }
+
+    /// The mesh coordinates of every rank of this layout, in rank order: the rank order as a pure function
+    /// (`rank = tp + TP·(cp + CP·(dp + DP·pp))`; ep is `(cp + CP·dp) mod ep`). Nothing communicates.
+    public var rankLayout: [RankPosition] {
+        // A validated layout always makes a mesh (its axes are positive and ep divides dp × cp).
+        guard let mesh = try? deviceMesh() else { preconditionFailure("invalid layout \(self)") }
+        return (0..<ranks).map { rank in
+            let c = mesh.coordinate(of: rank)
+            return RankPosition(rank: rank, tp: c.tp, cp: c.cp, dp: c.dp, pp: c.pp, ep: mesh.expertRank(of: rank),
+                                expertData: mesh.expertDataRank(of: rank))
+        }
+    }
+
+    /// The layout's axes as text (`dp=2 pp=1 tp=2`, with `cp`/`ep` where above 1).
+    var axesDescription: String {
+        "dp=\(dp) pp=\(pp) tp=\(tp)" + (cp > 1 ? " cp=\(cp)" : "") + (ep > 1 ? " ep=\(ep)" : "")
+    }
 
     public var description: String {
-        var text = "dp=\(dp) pp=\(pp) tp=\(tp)"
+        var text = axesDescription
         if sequenceParallel { text += " sp" }
         if pp > 1 {
             text += " \(pipeline.schedule.rawValue)"
@@ -128,10 +161,10 @@ public struct ParallelConfig: Sendable, Hashable, Codable, CustomStringConvertib
     public func microBatches(globalBatchSize: Int) -> Int { globalBatchSize / (dp * microBatchSize) }
 
     /// - Throws: ``ParallelConfigError/rankCountMismatch(layout:ranks:suggestions:)`` unless
-    ///   `dp · pp · tp == ranks`, with layouts of `ranks` ranks that keep as much of this one as possible.
+    ///   `dp · cp · pp · tp == ranks`, with layouts of `ranks` ranks that keep as much of this one as possible.
     public func validate(ranks: Int) throws {
         guard self.ranks == ranks else {
-            throw ParallelConfigError.rankCountMismatch(layout: "dp=\(dp) pp=\(pp) tp=\(tp)", required: self.ranks, ranks: ranks,
+            throw ParallelConfigError.rankCountMismatch(layout: axesDescription, required: self.ranks, ranks: ranks,
                                                         suggestions: Self.layouts(ranks: ranks, near: self))
         }
     }
@@ -211,9 +244,15 @@ public struct ParallelConfig: Sendable, Hashable, Codable, CustomStringConvertib
     /// Checks the layout in itself (the initializer does; call it again after changing fields).
     /// - Throws: ``ParallelConfigError`` as ``init(dp:pp:tp:sequenceParallel:microBatchSize:pipeline:memory:)`` does.
     public func validate() throws {
-        for (option, value) in [("--dp", dp), ("--pp", pp), ("--tp", tp), ("--micro-batch-size", microBatchSize),
-                                ("--virtual-stages", pipeline.virtualStages)] where value < 1 {
+        for (option, value) in [("--dp", dp), ("--pp", pp), ("--tp", tp), ("--cp", cp), ("--ep", ep),
+                                ("--micro-batch-size", microBatchSize), ("--virtual-stages", pipeline.virtualStages)] where value < 1 {
             throw ParallelConfigError.axisTooSmall(option: option, value: value)
+        }
+        guard (dp * cp) % ep == 0 else {
+            throw ParallelConfigError.invalidOption(
+                option: "--ep", value: "\(ep)",
+                valid: "a divisor of dp × cp = \(dp * cp) (experts are sharded over ranks carved out of dp × cp): "
+                    + (1...(dp * cp)).filter { (dp * cp) % $0 == 0 }.map(String.init).joined(separator: ", "))
         }
         guard memory.bucketElements >= 1 else {
             throw ParallelConfigError.invalidOption(option: "bucket elements", value: "\(memory.bucketElements)",
@@ -260,8 +299,10 @@ public struct ParallelConfig: Sendable, Hashable, Codable, CustomStringConvertib
         var options: [String] = []
         for tp in [config.tp, 1] where ranks % tp == 0 {
             for pp in [config.pp, 1] where (ranks / tp) % pp == 0 {
-                let layout = "dp=\(ranks / tp / pp) pp=\(pp) tp=\(tp)"
-                if !options.contains(layout) { options.append(layout) }
+                for cp in [config.cp, 1] where (ranks / tp / pp) % cp == 0 {
+                    let layout = "dp=\(ranks / tp / pp / cp) pp=\(pp) tp=\(tp)" + (cp > 1 ? " cp=\(cp)" : "")
+                    if !options.contains(layout) { options.append(layout) }
+                }
             }
         }
         return options
@@ -272,7 +313,7 @@ public struct ParallelConfig: Sendable, Hashable, Codable, CustomStringConvertib
 public enum ParallelConfigError: Error, Equatable, Sendable, CustomStringConvertible {
     /// An axis or size below 1.
     case axisTooSmall(option: String, value: Int)
-    /// `dp · pp · tp` differs from the ranks of the job.
+    /// `dp · cp · pp · tp` differs from the ranks of the job.
     case rankCountMismatch(layout: String, required: Int, ranks: Int, suggestions: [String])
     /// A model size does not split over tp; `valid` lists the tp values that work.
     case tensorParallel(what: String, count: Int, tp: Int, valid: [Int])
@@ -295,7 +336,7 @@ public enum ParallelConfigError: Error, Equatable, Sendable, CustomStringConvert
             return "\(option) \(value) is invalid: it must be at least 1"
         case let .rankCountMismatch(layout, required, ranks, suggestions):
             let hint = suggestions.isEmpty ? "" : "; layouts that use \(ranks) ranks: \(suggestions.joined(separator: ", "))"
-            return "the layout \(layout) needs \(required) ranks but the job has \(ranks) (dp × pp × tp must equal the number of ranks)\(hint)"
+            return "the layout \(layout) needs \(required) ranks but the job has \(ranks) (dp × cp × pp × tp must equal the number of ranks)\(hint)"
         case let .tensorParallel(what, count, tp, valid):
             return "\(count) \(what) are not divisible by tp=\(tp); use tp ∈ {\(valid.map(String.init).joined(separator: ", "))}"
         case let .layersDoNotSplit(layers, pp, virtualStages, validStages):
@@ -317,5 +358,16 @@ public enum ParallelConfigError: Error, Equatable, Sendable, CustomStringConvert
         case let .invalidOption(option, value, valid):
             return "\(option) \(value) is invalid; use \(valid)"
         }
+    }
+}
+
+/// One rank's coordinate on every axis of a ``ParallelConfig``'s mesh (see ``ParallelConfig/rankLayout``).
+public struct RankPosition: Sendable, Hashable, Codable {
+    public var rank: Int, tp: Int, cp: Int, dp: Int, pp: Int
+    /// Expert-parallel rank (which `1/ep` of the experts) and expert-data-parallel rank.
+    public var ep: Int, expertData: Int
+
+    public init(rank: Int, tp: Int, cp: Int, dp: Int, pp: Int, ep: Int, expertData: Int) {
+        (self.rank, self.tp, self.cp, self.dp, self.pp, self.ep, self.expertData) = (rank, tp, cp, dp, pp, ep, expertData)
     }
 }

@@ -36,34 +36,29 @@ public struct ParallelMLP: @unchecked Sendable {
     public let up: ColumnParallelLinear
     public let down: RowParallelLinear
     public let activation: MLPActivation
-    public let tp: TensorParallelism
+    public let context: LayerContext
 
-    public init(up: ColumnParallelLinear, down: RowParallelLinear, activation: MLPActivation, tp: TensorParallelism) {
+    public init(up: ColumnParallelLinear, down: RowParallelLinear, activation: MLPActivation, context: LayerContext) {
         self.up = up
         self.down = down
         self.activation = activation
-        self.tp = tp
+        self.context = context
     }
 
     private var features: Int { down.products.inFeatures }
 
     /// Forward on this rank's rows `x` `[localRows, hidden]`; returns `[localRows, hidden]` in `workspace`.
     public func forward(_ x: UnsafeMutablePointer<Float>, tokens: Int, state: State, workspace: Workspace) throws -> UnsafeMutablePointer<Float> {
-        let input = try up.gatherInput(x, localRows: tp.localRows(tokens: tokens), scratch: workspace.gathered)
+        let input = try up.gatherInput(x, localRows: context.localRows(tokens: tokens), scratch: workspace.gathered)
         let f = features
         state.up.reserve(tokens * up.outFeatures)
         up.forward(input, tokens: tokens, into: state.up.pointer)
         state.activated.reserve(tokens * f)
         switch activation {
         case .gelu:
-            Kernels.gelu(state.up.pointer, into: state.activated.pointer, count: tokens * f, pool: tp.pool)
+            context.backend.gelu(state.up.pointer, into: state.activated.pointer, count: tokens * f)
         case .swiglu:
-            forEachTokenRange(tokens: tokens) { range in
-                for t in range {
-                    let row = state.up.pointer + t * 2 * f
-                    Kernels.swiglu(gate: row, up: row + f, into: state.activated.pointer + t * f, count: f)
-                }
-            }
+            context.backend.swiglu(state.up.pointer, into: state.activated.pointer, rows: tokens, features: f)
         }
         return try down.forward(state.activated.pointer, tokens: tokens, workspace: workspace)
     }
@@ -82,16 +77,11 @@ public struct ParallelMLP: @unchecked Sendable {
         state.upGradient.reserve(tokens * up.outFeatures)
         switch activation {
         case .gelu:
-            Kernels.geluBackward(state.up.pointer, state.activatedGradient.pointer, into: state.upGradient.pointer, count: tokens * f,
-                                 pool: tp.pool)
+            context.backend.geluBackward(state.up.pointer, state.activatedGradient.pointer, into: state.upGradient.pointer,
+                                         count: tokens * f)
         case .swiglu:
-            forEachTokenRange(tokens: tokens) { range in
-                for t in range {
-                    let row = state.up.pointer + t * 2 * f, dRow = state.upGradient.pointer + t * 2 * f
-                    Kernels.swigluBackward(gate: row, up: row + f, state.activatedGradient.pointer + t * f,
-                                           dGate: dRow, dUp: dRow + f, count: f)
-                }
-            }
+            context.backend.swigluBackward(state.up.pointer, state.activatedGradient.pointer, into: state.upGradient.pointer,
+                                           rows: tokens, features: f)
         }
 
         let input = try up.regatherInput(x, tokens: tokens, into: state.gatheredInput)
@@ -99,11 +89,5 @@ public struct ParallelMLP: @unchecked Sendable {
         up.inputGradient(state.upGradient.pointer, tokens: tokens, into: workspace.partial.pointer)
         up.weightGradients(input: input, dy: state.upGradient.pointer, tokens: tokens, queue: queue, mode: mode)
         return try up.reduceInputGradient(workspace.partial.pointer, tokens: tokens, scratch: workspace.reduced)
-    }
-
-    /// Splits the tokens (rows of the SwiGLU input, gate and up side by side) over the rank's pool.
-    private func forEachTokenRange(tokens: Int, _ body: (Range<Int>) -> Void) {
-        let pool = tp.pool
-        pool.forEachRange(count: tokens, alignment: 1, minimumPerPart: max(1, pool.minimumElementsPerThread / features), body)
     }
 }

@@ -80,6 +80,9 @@ public final class PipelineExecutor {
     ///   - recorder: records every action as a span on this stage's row, tagged with `step` (`nil`: no trace).
     /// - Throws: errors from `work`, ``CollectiveError`` when a peer fails or a transfer times out, and
     ///   ``PipelineError/invalidSchedule(violations:)`` when the work's outputs contradict the schedule.
+    ///
+    /// Longer than 80 lines on purpose: its nested helpers (post the next receive, wait for a transfer, release a
+    /// finished send) share the step's in-flight tables, and one loop over the actions reads as the schedule does.
     public func run(_ work: some PipelineStageWork, recorder: PipelineTraceRecorder? = nil, step: Int? = nil) throws -> PipelineStepReport {
         let actions = schedule.actions[stage]
         var received: [PipelineTransfer: FloatBuffer] = [:]

@@ -9,15 +9,15 @@ public struct RowParallelLinear: @unchecked Sendable {
     /// Replicated; added once after the reduction.
     public let bias: Parameter?
     public let products: LinearProducts
-    public let tp: TensorParallelism
+    public let context: LayerContext
 
-    public init(weight: Parameter, bias: Parameter?, layout: WeightLayout, tp: TensorParallelism) {
+    public init(weight: Parameter, bias: Parameter?, layout: WeightLayout, context: LayerContext) {
         let local = weight.spec.localShape
         let (inFeatures, outFeatures) = layout == .outputMajor ? (local[1], local[0]) : (local[0], local[1])
         self.weight = weight
         self.bias = bias
         self.products = LinearProducts(layout: layout, inFeatures: inFeatures, outFeatures: outFeatures)
-        self.tp = tp
+        self.context = context
     }
 
     public var outFeatures: Int { products.outFeatures }
@@ -29,26 +29,26 @@ public struct RowParallelLinear: @unchecked Sendable {
         workspace.partial.reserve(tokens * n)
         products.forward(x, ldx: products.inFeatures, weight: weight.value.baseAddress!, bias: nil,
                          into: workspace.partial.pointer, ldy: n, rows: tokens)
-        let mapping = tp.sequenceParallel ? tp.mappings.reduceScatterToSequenceRegion : tp.mappings.reduceFromTensorRegion
-        let y = try mapping.forward(workspace.partial.pointer, rows: tokens, columns: n, scratch: workspace.reduced, in: tp)
-        if let bias { Kernels.addBias(y, bias: bias.value.baseAddress!, rows: tp.localRows(tokens: tokens), columns: n, pool: tp.pool) }
+        let mapping = context.sequenceParallel ? context.mappings.reduceScatterToSequenceRegion : context.mappings.reduceFromTensorRegion
+        let y = try mapping.forward(workspace.partial.pointer, rows: tokens, columns: n, scratch: workspace.reduced, in: context)
+        if let bias { context.backend.addBias(y, bias: bias.value.baseAddress!, rows: context.localRows(tokens: tokens), columns: n) }
         return y
     }
 
     /// The full output gradient `[tokens, out]` from this rank's `[localRows, out]`, written to `into`
     /// (all-gathered with sequence parallelism, copied otherwise, so deferred weight gradients may keep it).
     public func gatherOutputGradient(_ dy: UnsafeMutablePointer<Float>, tokens: Int, into full: FloatBuffer) throws {
-        let n = products.outFeatures, rows = tp.localRows(tokens: tokens)
-        let mapping = tp.sequenceParallel ? tp.mappings.reduceScatterToSequenceRegion : tp.mappings.reduceFromTensorRegion
+        let n = products.outFeatures, rows = context.localRows(tokens: tokens)
+        let mapping = context.sequenceParallel ? context.mappings.reduceScatterToSequenceRegion : context.mappings.reduceFromTensorRegion
         full.reserve(tokens * n)
-        let result = try mapping.backward(dy, rows: rows, columns: n, scratch: full, in: tp)
-        if result != full.pointer { full.pointer.update(from: result, count: tokens * n) }
+        let result = try mapping.backward(dy, rows: rows, columns: n, scratch: full, in: context)
+        if result != full.pointer { context.backend.copy(result, into: full.pointer, count: tokens * n) }
     }
 
     /// `dx = dyFull · op(W)ᵀ` `[tokens, in / tp]`.
     public func inputGradient(_ dyFull: UnsafePointer<Float>, tokens: Int, into dx: UnsafeMutablePointer<Float>) {
         products.inputGradient(dyFull, ldy: products.outFeatures, weight: weight.value.baseAddress!, into: dx,
-                               ldx: products.inFeatures, rows: tokens, accumulate: false)
+                               ldx: products.inFeatures, rows: tokens, accumulate: false, backend: context.backend)
     }
 
     /// Submits `dW += …` (from the full output gradient) and `db += Σ dy` over this rank's rows (a partial
@@ -57,11 +57,11 @@ public struct RowParallelLinear: @unchecked Sendable {
                                 queue: WeightGradientQueue, mode: BackwardMode) {
         let n = products.outFeatures
         queue.submit(products.weightGradient(x: input, ldx: products.inFeatures, dy: dyFull, ldy: n,
-                                             into: weight.gradient.baseAddress!, rows: tokens), mode: mode)
+                                             into: weight.gradient.baseAddress!, rows: tokens, backend: context.backend), mode: mode)
         if let bias {
             // This rank's rows of the full gradient: all of them, or its sequence shard.
-            let rows = tp.localRows(tokens: tokens), first = tp.sequenceParallel ? tp.rank * rows : 0
-            queue.submit(products.biasGradient(dy: dyFull + first * n, ldy: n, into: bias.gradient.baseAddress!, rows: rows, pool: tp.pool),
+            let rows = context.localRows(tokens: tokens), first = context.sequenceParallel ? context.tp.rank * rows : 0
+            queue.submit(products.biasGradient(dy: dyFull + first * n, ldy: n, into: bias.gradient.baseAddress!, rows: rows, backend: context.backend),
                          mode: mode)
         }
     }

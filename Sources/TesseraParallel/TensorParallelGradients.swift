@@ -7,8 +7,8 @@ public enum TensorParallelGradients {
     /// tp, in one all-reduce through `scratch`. Every rank of the group must call it with the same
     /// parameters; nothing happens on one rank or when none is marked.
     /// - Throws: ``CollectiveError`` when a peer fails.
-    public static func sumPartial(_ parameters: some Collection<Parameter>, over tp: TensorParallelism, scratch: FloatBuffer) throws {
-        guard tp.size > 1 else { return }
+    public static func sumPartial(_ parameters: some Collection<Parameter>, over context: LayerContext, scratch: FloatBuffer) throws {
+        guard context.tp.size > 1 else { return }
         let partial = parameters.filter { $0.spec.gradientReduction == .sumOverTensorParallel }
         guard !partial.isEmpty else { return }
         scratch.reserve(partial.reduce(0) { $0 + $1.count })
@@ -17,7 +17,7 @@ public enum TensorParallelGradients {
             (scratch.pointer + offset).update(from: p.gradient.baseAddress!, count: p.count)
             offset += p.count
         }
-        try tp.allReduce(scratch.mutableElements, operation: .sum)
+        try context.tp.allReduce(scratch.mutableElements, operation: .sum)
         offset = 0
         for p in partial {
             p.gradient.baseAddress!.update(from: scratch.pointer + offset, count: p.count)

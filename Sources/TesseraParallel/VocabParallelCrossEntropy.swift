@@ -10,18 +10,18 @@ import TesseraTensor
 /// gathering the full logits (Megatron's vocab-parallel cross-entropy): each rank reduces its columns
 /// to a row maximum, a row sum of exponentials and the target's logit, and three all-reduces of one
 /// float per row complete the softmax. Identical to the plain fused cross-entropy on one rank; rows are
-/// split over the rank's pool.
+/// split over the rank's backend.
 public struct VocabParallelCrossEntropy: Sendable {
     /// First global vocabulary column this rank holds.
     public let vocabularyStart: Int
     /// Real (unpadded) columns this rank holds; padding columns are never part of the softmax.
     public let vocabularyCount: Int
-    public let tp: TensorParallelism
+    public let context: LayerContext
 
-    public init(vocabularyStart: Int, vocabularyCount: Int, tp: TensorParallelism) {
+    public init(vocabularyStart: Int, vocabularyCount: Int, context: LayerContext) {
         self.vocabularyStart = vocabularyStart
         self.vocabularyCount = vocabularyCount
-        self.tp = tp
+        self.context = context
     }
 
     /// Writes `losses[r] = logsumexp(logits[r]) − logits[r, targets[r]]` for every row and, when
@@ -36,21 +36,21 @@ public struct VocabParallelCrossEntropy: Sendable {
     ) throws {
         rowStatistics.reserve(4 * tokens)
         let maxima = rowStatistics.pointer, sums = maxima + tokens, targetLogits = sums + tokens, factors = targetLogits + tokens
-        let n = vocabularyCount, pool = tp.pool
-        Kernels.rowMaxima(logits, ld: ld, rows: tokens, columns: n, into: maxima, pool: pool)
+        let n = vocabularyCount, backend = context.backend
+        backend.rowMaxima(logits, ld: ld, rows: tokens, columns: n, into: maxima)
         for r in 0..<tokens {
             let t = Int(targets[r]) - vocabularyStart
             targetLogits[r] = t >= 0 && t < n ? logits[r * ld + t] : 0
         }
-        try tp.allReduce(UnsafeMutableBufferPointer(start: maxima, count: tokens), operation: .max)
-        try tp.allReduce(UnsafeMutableBufferPointer(start: targetLogits, count: tokens), operation: .sum)
-        Kernels.shiftedExponentialSums(logits, ld: ld, rows: tokens, columns: n, shifts: maxima, into: sums,
-                                       storingExponentials: gradientScale != nil, pool: pool)
-        try tp.allReduce(UnsafeMutableBufferPointer(start: sums, count: tokens), operation: .sum)
+        try context.tp.allReduce(UnsafeMutableBufferPointer(start: maxima, count: tokens), operation: .max)
+        try context.tp.allReduce(UnsafeMutableBufferPointer(start: targetLogits, count: tokens), operation: .sum)
+        backend.shiftedExponentialSums(logits, ld: ld, rows: tokens, columns: n, shifts: maxima, into: sums,
+                                       storingExponentials: gradientScale != nil)
+        try context.tp.allReduce(UnsafeMutableBufferPointer(start: sums, count: tokens), operation: .sum)
         for r in 0..<tokens { losses[r] = logf(sums[r]) + maxima[r] - targetLogits[r] }
         guard let scale = gradientScale else { return }
         for r in 0..<tokens { factors[r] = scale / sums[r] }
-        Kernels.scaleRows(logits, ld: ld, rows: tokens, columns: n, by: factors, pool: pool)
+        backend.scaleRows(logits, ld: ld, rows: tokens, columns: n, by: factors)
         for r in 0..<tokens {
             let t = Int(targets[r]) - vocabularyStart
             if t >= 0 && t < n { logits[r * ld + t] -= scale }

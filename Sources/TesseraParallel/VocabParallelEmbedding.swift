@@ -14,32 +14,32 @@ public struct VocabParallelEmbedding: @unchecked Sendable {
     /// Real (unpadded) rows in this rank's shard.
     public let vocabularyCount: Int
     public let hidden: Int
-    public let tp: TensorParallelism
+    public let context: LayerContext
 
     /// - Parameter table: global `[vocabulary, hidden]`, split along dimension 0 (padded to a multiple of tp).
-    public init(table: Parameter, tp: TensorParallelism) {
+    public init(table: Parameter, context: LayerContext) {
         let local = table.spec.localShape
         self.table = table
         self.hidden = local[1]
-        self.vocabularyStart = tp.rank * local[0]
+        self.vocabularyStart = context.tp.rank * local[0]
         self.vocabularyCount = max(0, min(local[0], table.spec.globalShape[0] - vocabularyStart))
-        self.tp = tp
+        self.context = context
     }
 
     /// Embeds `ids` `[tokens]`; returns this rank's rows `[localRows, hidden]` in `workspace`.
     public func forward(ids: UnsafePointer<Int32>, tokens: Int, workspace: Workspace) throws -> UnsafeMutablePointer<Float> {
         workspace.partial.reserve(tokens * hidden)
-        Kernels.embedding(ids: ids, table: table.value.baseAddress!, into: workspace.partial.pointer, tokens: tokens,
-                          columns: hidden, vocabularyStart: vocabularyStart, vocabularyCount: vocabularyCount, pool: tp.pool)
-        let mapping = tp.sequenceParallel ? tp.mappings.reduceScatterToSequenceRegion : tp.mappings.reduceFromTensorRegion
-        return try mapping.forward(workspace.partial.pointer, rows: tokens, columns: hidden, scratch: workspace.reduced, in: tp)
+        context.backend.embedding(ids: ids, table: table.value.baseAddress!, into: workspace.partial.pointer, tokens: tokens,
+                          columns: hidden, vocabularyStart: vocabularyStart, vocabularyCount: vocabularyCount)
+        let mapping = context.sequenceParallel ? context.mappings.reduceScatterToSequenceRegion : context.mappings.reduceFromTensorRegion
+        return try mapping.forward(workspace.partial.pointer, rows: tokens, columns: hidden, scratch: workspace.reduced, in: context)
     }
 
     /// Accumulates the table gradient from `dy` `[localRows, hidden]`.
     public func backward(_ dy: UnsafeMutablePointer<Float>, ids: UnsafePointer<Int32>, tokens: Int, workspace: Workspace) throws {
-        let mapping = tp.sequenceParallel ? tp.mappings.reduceScatterToSequenceRegion : tp.mappings.reduceFromTensorRegion
-        let full = try mapping.backward(dy, rows: tp.localRows(tokens: tokens), columns: hidden, scratch: workspace.gradient, in: tp)
-        Kernels.embeddingBackward(ids: ids, full, accumulatingInto: table.gradient.baseAddress!, tokens: tokens, columns: hidden,
-                                  vocabularyStart: vocabularyStart, vocabularyCount: vocabularyCount, pool: tp.pool)
+        let mapping = context.sequenceParallel ? context.mappings.reduceScatterToSequenceRegion : context.mappings.reduceFromTensorRegion
+        let full = try mapping.backward(dy, rows: context.localRows(tokens: tokens), columns: hidden, scratch: workspace.gradient, in: context)
+        context.backend.embeddingBackward(ids: ids, full, accumulatingInto: table.gradient.baseAddress!, tokens: tokens, columns: hidden,
+                                  vocabularyStart: vocabularyStart, vocabularyCount: vocabularyCount)
     }
 }

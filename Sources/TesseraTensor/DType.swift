@@ -5,15 +5,23 @@
 /// - `q8_0`: Float16 scale `d`, then 32 signed bytes `q`; value = `q * d` (34 bytes per block).
 /// - `q4_0`: Float16 scale `d`, then 16 bytes of nibbles; value = `(nibble - 8) * d` (18 bytes per block).
 /// - `q4_1`: Float16 scale `d`, Float16 minimum `m`, then 16 bytes of nibbles; value = `nibble * d + m` (20 bytes).
-/// In the 4-bit formats byte `j` holds element `j` in its low nibble and element `j + 16` in its high nibble.
+/// - `q5_0`: Float16 scale `d`, 4 bytes `qh` of fifth bits (bit `j` for element `j`), then 16 bytes of nibbles;
+///   value = `(nibble | fifth bit << 4 - 16) * d` (22 bytes). llama.cpp stores it where a row is not whole
+///   256-blocks of a k-quant (a Q4_K_M file of a model 576 wide holds mostly `q5_0`).
+/// In the 4- and 5-bit formats byte `j` holds element `j` in its low nibble and element `j + 16` in its high nibble.
+///
+/// The k-quants hold 256 values per block in sub-blocks with their own 6- or 8-bit scales (layouts in Quantized/KQuants.swift):
+/// - `q4_k`: 4-bit values, eight sub-blocks of 32 with 6-bit scales and minimums (144 bytes per block).
+/// - `q6_k`: 6-bit values, sixteen sub-blocks of 16 with 8-bit signed scales (210 bytes per block).
 public enum DType: String, Sendable, Codable, CaseIterable, CustomStringConvertible {
-    case f32, f16, bf16, q8_0, q4_0, q4_1
+    case f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q4_k, q6_k
 
     /// Elements per block (1 for the plain formats).
     public var blockSize: Int {
         switch self {
         case .f32, .f16, .bf16: return 1
-        case .q8_0, .q4_0, .q4_1: return 32
+        case .q8_0, .q4_0, .q4_1, .q5_0: return 32
+        case .q4_k, .q6_k: return 256
         }
     }
 
@@ -25,10 +33,19 @@ public enum DType: String, Sendable, Codable, CaseIterable, CustomStringConverti
         case .q8_0: return 34
         case .q4_0: return 18
         case .q4_1: return 20
+        case .q5_0: return 22
+        case .q4_k: return 144
+        case .q6_k: return 210
         }
     }
 
     public var description: String { rawValue }
+
+    /// The name ggml, GGUF and gguf-py use ("F32", "Q4_K").
+    public var storageName: String { rawValue.uppercased() }
+
+    /// Every type's ``storageName``, comma-separated: what Tessera decodes and multiplies, for error messages.
+    public static var storageNames: String { allCases.map(\.storageName).joined(separator: ", ") }
 
     /// Bytes needed to store `count` elements.
     /// - Throws: ``TensorError/invalidShape(operation:shape:reason:)`` when `count` is not a multiple of the block size.
@@ -127,10 +144,17 @@ public enum Quantization {
                     y[j + 16] = Float(q >> 4) * d + m
                 }
             }
+        case .q5_0, .q4_k, .q6_k:
+            let decodeBlock = blockDecoder(dtype)
+            for block in 0..<count / dtype.blockSize {
+                decodeBlock(base + block * dtype.bytesPerBlock, out + block * dtype.blockSize)
+            }
         }
     }
 
-    /// Encodes `source` as `dtype` into `raw`, with ggml's reference rounding (`quantize_row_*_ref`).
+    /// Encodes `source` as `dtype` into `raw`, with ggml's reference rounding (`quantize_row_*_ref`) for the 32-element
+    /// blocks; the k-quants use a simpler fit than ggml's search (see ``KQuants``), so their bytes differ from
+    /// llama.cpp's quantizer while decoding the same way.
     public static func encode(_ source: UnsafeBufferPointer<Float>, as dtype: DType, into raw: UnsafeMutableRawBufferPointer) {
         guard let base = raw.baseAddress, let x = source.baseAddress else { return }
         let count = source.count
@@ -185,6 +209,31 @@ public enum Quantization {
                     b.storeBytes(of: q0 | (q1 << 4), toByteOffset: 4 + j, as: UInt8.self)
                 }
             }
+        case .q5_0, .q4_k, .q6_k:
+            let encodeBlock = blockEncoder(dtype)
+            for block in 0..<count / dtype.blockSize {
+                encodeBlock(x + block * dtype.blockSize, base + block * dtype.bytesPerBlock)
+            }
+        }
+    }
+
+    /// The block decoder of a type whose codec lives in its own file (`Quantized/`).
+    private static func blockDecoder(_ dtype: DType) -> (UnsafeRawPointer, UnsafeMutablePointer<Float>) -> Void {
+        switch dtype {
+        case .q5_0: return FiveBitBlocks.decode
+        case .q4_k: return KQuants.decodeQ4K
+        case .q6_k: return KQuants.decodeQ6K
+        default: preconditionFailure("\(dtype) is decoded in Quantization.decode itself")
+        }
+    }
+
+    /// The block encoder of a type whose codec lives in its own file (`Quantized/`).
+    private static func blockEncoder(_ dtype: DType) -> (UnsafePointer<Float>, UnsafeMutableRawPointer) -> Void {
+        switch dtype {
+        case .q5_0: return FiveBitBlocks.encode
+        case .q4_k: return KQuants.encodeQ4K
+        case .q6_k: return KQuants.encodeQ6K
+        default: preconditionFailure("\(dtype) is encoded in Quantization.encode itself")
         }
     }
 

@@ -14,6 +14,8 @@ public enum TensorError: Error, Equatable, Sendable, CustomStringConvertible {
     case indexOutOfRange(operation: String, index: Int, bound: Int)
     /// Two operands whose shapes must fit together do not (`reason` says which dimensions disagree).
     case incompatibleShapes(operation: String, first: [Int], second: [Int], reason: String)
+    /// Something the call needs is not available here (an instruction set the CPU lacks).
+    case unavailable(operation: String, reason: String)
 
     public var description: String {
         switch self {
@@ -29,6 +31,8 @@ public enum TensorError: Error, Equatable, Sendable, CustomStringConvertible {
             return "\(operation): index \(index) is out of range 0..<\(bound)"
         case let .incompatibleShapes(operation, first, second, reason):
             return "\(operation): shapes \(first) and \(second) do not fit: \(reason)"
+        case let .unavailable(operation, reason):
+            return "\(operation): \(reason)"
         }
     }
 }

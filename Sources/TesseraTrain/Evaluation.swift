@@ -38,7 +38,7 @@ public enum Evaluation {
     /// - Throws: ``TrainingError/dataTooShort(path:tokens:needed:fix:)`` for fewer than two ids;
     ///   ``TrainingError/invalidOption(option:reason:)`` for a window longer than the context;
     ///   ``TrainingError/tokenOutOfRange(path:id:position:vocabularySize:tokenizer:)``; ``CollectiveError``.
-    public static func evaluate(_ engine: TransformerEngine, ids: [Int32], sequenceLength: Int, batchSize: Int = 8,
+    public static func evaluate(_ engine: MeshEngine, ids: [Int32], sequenceLength: Int, batchSize: Int = 8,
                                 path: String, tokenizerName: String) throws -> EvaluationResult {
         let context = engine.config.contextLength
         guard sequenceLength >= 1, sequenceLength <= context else {

@@ -5,10 +5,10 @@ import TesseraModels
 /// Every rank of the model's groups runs the same loop with the same prompt and options: the logits are gathered
 /// over tp, so every rank sees the same values and draws the same token (no broadcast is needed).
 public struct Generator {
-    public let engine: TransformerEngine
+    public let engine: MeshEngine
     public let sampler: Sampler
 
-    public init(engine: TransformerEngine, sampling: SamplingOptions) throws {
+    public init(engine: MeshEngine, sampling: SamplingOptions) throws {
         try sampling.validate()
         self.engine = engine
         self.sampler = Sampler(options: sampling)

@@ -2,6 +2,7 @@ import Foundation
 import TesseraCollectives
 import TesseraFormats
 import TesseraModels
+import TesseraParallel
 import TesseraNN
 import TesseraTensor
 
@@ -46,19 +47,18 @@ public struct ModelLocation: Sendable, Hashable {
         }
     }
 
-    /// Builds this rank's engine with the checkpoint's weights, split over `groups` (`nil` on one device), its
-    /// kernels on `computeThreads` threads (the rank's share of the cores).
-    /// - Throws: ``ModelError`` when the weights contradict the configuration or the model does not split over the
-    ///   layout; format errors for damaged files.
-    public func makeEngine(groups: ProcessGroups?, sequenceParallel: Bool = false,
-                           optimizer: AdamWConfiguration = AdamWConfiguration(), computeThreads: Int = 1) throws -> TransformerEngine {
+    /// Builds this rank's engine with the checkpoint's weights, split over `parallel`'s layout (`groups` built over
+    /// its mesh; `nil` on one device), its kernels on `computeThreads` threads (the rank's share of the cores).
+    /// - Throws: ``ModelError`` when the weights contradict the configuration; ``ParallelConfigError`` when the model
+    ///   does not split over the layout; format errors for damaged files.
+    public func makeEngine(parallel: ParallelConfig = .singleDevice, groups: ProcessGroups?,
+                           optimizer: AdamWConfiguration = AdamWConfiguration(), computeThreads: Int = 1) throws -> MeshEngine {
+        let backend = CPUBackend(pool: ComputePool(threads: computeThreads))
         switch format {
         case .huggingFace:
-            return try TransformerEngine(checkpoint: path, groups: groups, sequenceParallel: sequenceParallel, optimizer: optimizer,
-                                         pool: ComputePool(threads: computeThreads))
+            return try MeshEngine(checkpoint: path, parallel: parallel, groups: groups, optimizer: optimizer, backend: backend)
         case .gguf:
-            return try TransformerEngine(gguf: path, groups: groups, sequenceParallel: sequenceParallel, optimizer: optimizer,
-                                         pool: ComputePool(threads: computeThreads))
+            return try MeshEngine(gguf: path, parallel: parallel, groups: groups, optimizer: optimizer, backend: backend)
         }
     }
 

@@ -61,7 +61,7 @@ public final class Trainer {
                                   world: (any Communicator)?, computeThreads: Int = 1) throws -> MeshEngine {
         let groups = try processGroups(configuration.parallelism, world: world)
         return try MeshEngine(config: config, parallel: configuration.parallelism, groups: groups, seed: configuration.seed,
-                              optimizer: configuration.optimizer.adamW, pool: ComputePool(threads: computeThreads))
+                              optimizer: configuration.optimizer.adamW, backend: CPUBackend(pool: ComputePool(threads: computeThreads)))
     }
 
     /// The process groups of a layout over `world` (`nil` without a world).

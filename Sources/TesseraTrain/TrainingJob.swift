@@ -60,7 +60,7 @@ public struct TrainingJob: Sendable {
         if let initialCheckpoint {
             let groups = try Trainer.processGroups(configuration.parallelism, world: world)
             engine = try MeshEngine(config: modelConfig, parallel: configuration.parallelism, groups: groups, seed: nil,
-                                    optimizer: configuration.optimizer.adamW, pool: ComputePool(threads: computeThreads))
+                                    optimizer: configuration.optimizer.adamW, backend: CPUBackend(pool: ComputePool(threads: computeThreads)))
             try initialCheckpoint.loadWeights(into: engine.model)
         } else {
             engine = try Trainer.makeEngine(configuration: configuration, config: modelConfig, world: world,

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import TesseraBench
 import TesseraCollectives
 
 /// `tessera bench collectives`: all-reduce (and all-gather, reduce-scatter) bandwidth of the threads and MPI
@@ -52,10 +53,7 @@ struct BenchCollectives: ParsableCommand {
         var notes: [String] = []
         for n in rankCounts {
             log("\(n) ranks: threads backend and memcpy …")
-            samples += try ThreadGroup.run(ranks: n, deadline: .seconds(600)) { world in
-                try CollectiveTiming.measure(world, backend: "threads", sizes: sizes, operations: [.memcpy] + operations,
-                                             trials: trials)
-            }[0]
+            samples += try CollectiveTiming.measureOnThreads(ranks: n, sizes: sizes, operations: operations, trials: trials)
             guard backend == nil else { continue }
             log("\(n) ranks: MPI backend under mpirun …")
             do {
@@ -83,8 +81,8 @@ struct BenchCollectives: ParsableCommand {
     private func runAsMPIRank(sizes: [Int], operations: [CollectiveBenchOperation]) throws {
         let trials = self.trials, json = self.json
         _ = try Launcher.run(LaunchOptions(backend: .mpi, deadline: .seconds(600))) { world in
-            let samples = try CollectiveTiming.measure(world, backend: "mpi", sizes: sizes,
-                                                       operations: [.memcpy] + operations, trials: trials)
+            let samples = try CollectiveTiming.measure(world, backend: "mpi", sizes: sizes, operations: [.memcpy] + operations,
+                                                       trials: trials, allReducePeer: RawMPIInPlaceSum.peer(for: world))
             guard world.rank == 0 else { return }
             let report = CollectiveBenchReport(machine: Self.machine(), cores: LaunchOptions.onlineCores, trials: trials,
                                                notes: [], samples: samples)
@@ -139,11 +137,6 @@ struct BenchCollectives: ParsableCommand {
         }
     }
 
-    /// "CPU model, N cores" from /proc/cpuinfo.
-    static func machine() -> String {
-        let info = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
-        let model = info.split(separator: "\n").first { $0.hasPrefix("model name") }?
-            .split(separator: ":", maxSplits: 1).last?.trimmingCharacters(in: .whitespaces) ?? "unknown CPU"
-        return "\(model), \(LaunchOptions.onlineCores) cores"
-    }
+    /// "CPU model, N cores", cores as the launcher counts them.
+    static func machine() -> String { MachineInfo.description(cores: LaunchOptions.onlineCores) }
 }

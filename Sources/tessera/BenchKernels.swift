@@ -1,7 +1,6 @@
 import ArgumentParser
 import Foundation
-import TesseraFormats
-import TesseraTensor
+import TesseraBench
 
 /// `tessera bench kernels`: the tensor kernels against the machine's limits, measured in one run at each
 /// thread count: `Kernels.matmul` next to raw `cblas_sgemm` on the same shapes, every element-wise
@@ -40,41 +39,11 @@ struct BenchKernels: ParsableCommand {
             }
             return count
         }
-        let loadBefore = Self.loadAverage()
-        var report = KernelBenchReport(
-            machine: BenchCollectives.machine(), repeats: repeats, matmulRepeats: matmulRepeats, elementBytes: megabytes << 20,
-            loadAverageBefore: loadBefore, loadAverageAfter: "")
-        let previousBLASThreads = BLASThreads.current
-        defer { BLASThreads.set(previousBLASThreads) }
-        if !skipMatmul {
-            for shape in MatmulBench.shapes {
-                for layout in MatmulBench.Layout.allCases {
-                    log("matmul \(shape.name) \(layout.rawValue) …")
-                    report.matmul += MatmulBench.measure(shape: shape, layout: layout, threadCounts: threadCounts,
-                                                         repeats: matmulRepeats)
-                }
-            }
-        }
-        let buffers = ElementwiseBench.Buffers(elements: (megabytes << 20) / MemoryLayout<Float>.stride)
-        for count in threadCounts {
-            log("element-wise kernels on \(count) thread\(count == 1 ? "" : "s") …")
-            let pool = ComputePool(threads: count)
-            report.elementwise += ElementwiseBench.measure(buffers, pool: pool, repeats: repeats)
-            log("attention on \(count) thread\(count == 1 ? "" : "s") …")
-            report.attention += AttentionBench.measure(pool: pool, repeats: repeats)
-        }
-        report.loadAverageAfter = Self.loadAverage()
+        let report = KernelBench.run(
+            threadCounts: threadCounts, repeats: repeats, matmulRepeats: matmulRepeats, elementBytes: megabytes << 20,
+            includeMatmul: !skipMatmul, machine: BenchCollectives.machine()
+        ) { FileHandle.standardError.write(Data("bench kernels: \($0)\n".utf8)) }
         print(report.table())
         if let json { try writeJSON(report, to: json) }
-    }
-
-    private func log(_ message: String) {
-        FileHandle.standardError.write(Data("bench kernels: \(message)\n".utf8))
-    }
-
-    /// The 1-, 5- and 15-minute load averages (`/proc/loadavg`): the CPU is shared, so the table says how busy it was.
-    static func loadAverage() -> String {
-        let text = (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8)) ?? ""
-        return text.split(separator: " ").prefix(3).joined(separator: " ")
     }
 }

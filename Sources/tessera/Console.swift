@@ -6,4 +6,9 @@ enum Console {
         print(text, terminator: "")
         fflush(nil)
     }
+
+    /// Writes `message` and a newline to standard error: progress that must not mix with a command's table.
+    @Sendable static func log(_ message: String) {
+        FileHandle.standardError.write(Data((message + "\n").utf8))
+    }
 }

@@ -23,6 +23,35 @@ import TesseraCollectives
         #expect(mesh.groupRanks(over: [.dp, .cp], containing: 0) == [0, 2, 4, 6])
     }
 
+    /// tp=2, cp=2, dp=2, ep=2 (8 ranks) worked by hand: `j = cp + 2·dp` numbers the dp × cp ranks of one tp
+    /// position; expert groups are blocks of two consecutive `j`, expert-data groups share `j mod 2`.
+    @Test func expertGroupsAreCarvedOutOfDataAndContext() throws {
+        let mesh = try DeviceMesh(tp: 2, cp: 2, dp: 2, ep: 2)
+        #expect(mesh.size == 8)
+        #expect(mesh.expertGroupRanks(containing: 0) == [0, 2])
+        #expect(mesh.expertDataGroupRanks(containing: 0) == [0, 4])
+        #expect(mesh.expertGroupRanks(containing: 7) == [5, 7])
+        #expect(mesh.expertDataGroupRanks(containing: 7) == [3, 7])
+        #expect((0..<8).map(mesh.expertRank(of:)) == [0, 0, 1, 1, 0, 0, 1, 1])
+        #expect((0..<8).map(mesh.expertDataRank(of:)) == [0, 0, 0, 0, 1, 1, 1, 1])
+        // Every rank's expert group and expert-data group meet in exactly that rank, and together they tile dp × cp.
+        for rank in 0..<8 {
+            let expert = Set(mesh.expertGroupRanks(containing: rank)), data = Set(mesh.expertDataGroupRanks(containing: rank))
+            #expect(expert.intersection(data) == [rank])
+            #expect(expert.count * data.count == mesh.groupRanks(over: [.dp, .cp], containing: rank).count)
+        }
+        // With ep = 1 every rank holds all experts: the expert group is the rank alone, expert-data is dp × cp.
+        let plain = try DeviceMesh(tp: 2, dp: 2)
+        #expect(plain.expertGroupRanks(containing: 1) == [1])
+        #expect(plain.expertDataGroupRanks(containing: 1) == plain.groupRanks(over: [.dp, .cp], containing: 1))
+    }
+
+    @Test func expertParallelismMustDivideDataTimesContext() {
+        #expect(throws: MeshError.expertParallel(ep: 2, dataContext: 3, valid: [1, 3])) { try DeviceMesh(dp: 3, ep: 2) }
+        #expect(throws: MeshError.expertParallel(ep: 0, dataContext: 1, valid: [1])) { try DeviceMesh(ep: 0) }
+        #expect("\(MeshError.expertParallel(ep: 2, dataContext: 3, valid: [1, 3]))".contains("ep ∈ {1, 3}"))
+    }
+
     @Test func middleStagesHaveNoEmbeddingGroup() throws {
         let mesh = try DeviceMesh(pp: 4)
         #expect(mesh.embeddingRanks(containing: 1) == nil)

@@ -119,6 +119,22 @@ import TesseraCollectives
         }
     }
 
+    /// The expert and expert-data groups of a tp=2 × cp=2 × dp=2 mesh with ep=2 have the members the pure
+    /// mesh math predicts.
+    @Test func expertGroupsOfAMeshMatchTheRankMath() throws {
+        let mesh = try DeviceMesh(tp: 2, cp: 2, dp: 2, ep: 2)
+        let results = try ThreadGroup.run(ranks: 8, deadline: .seconds(10)) { world in
+            let groups = try ProcessGroups(world: world, mesh: mesh)
+            return (expert: try groups.expert.gatherInts(world.rank), expertData: try groups.expertData.gatherInts(world.rank),
+                    expertRank: groups.expert.rank)
+        }
+        for (rank, result) in results.enumerated() {
+            #expect(result.expert == mesh.expertGroupRanks(containing: rank))
+            #expect(result.expertData == mesh.expertDataGroupRanks(containing: rank))
+            #expect(result.expertRank == mesh.expertRank(of: rank))
+        }
+    }
+
     @Test func scalarAllReduceConvenience() throws {
         let results = try ThreadGroup.run(ranks: 4, deadline: .seconds(10)) { world in
             try world.allReduce(Float(world.rank + 1), operation: .mean)

@@ -172,10 +172,10 @@ struct GGUFBytes {
 
     @Test func undecodedTypesAreListedButReadingThemThrows() throws {
         var g = GGUFBytes()
-        g.tensors[1] = .init(name: "k", ne: [256], type: 12, offset: 256)  // Q4_K: 144 bytes per 256
-        g.dataSize = 256 + 144
+        g.tensors[1] = .init(name: "k", ne: [256], type: 13, offset: 256)  // Q5_K: 176 bytes per 256
+        g.dataSize = 256 + 176
         let file = try open(g.bytes)
-        #expect(file.info(named: "k")?.storageType == "Q4_K")
+        #expect(file.info(named: "k")?.storageType == "Q5_K")
         #expect(file.info(named: "k")?.dtype == nil)
         #expect(throws: FormatError.self) { try file.tensor(named: "k") }
         #expect(throws: FormatError.self) { try file.storedTensor(named: "k") }

@@ -9,8 +9,8 @@ import TesseraModels
     static func bytes(_ config: TransformerConfig, tp: Int, sequenceParallel: Bool, batch: Int, length: Int) throws -> [(Int, Int, Int)] {
         try ThreadGroup.run(ranks: tp, deadline: .seconds(60)) { world in
             let groups = try ProcessGroups(world: world, mesh: DeviceMesh(tp: tp))
-            let engine = try TransformerEngine(config: config, groups: groups, seed: 2, sequenceParallel: sequenceParallel)
-            let predicted = engine.memory(forMicroBatchOf: batch, length: length).activationBytes
+            let engine = try MeshEngine(config: config, groups: groups, seed: 2, sequenceParallel: sequenceParallel)
+            let predicted = try engine.memory(forMicroBatchOf: batch, length: length, microBatches: 2).activationBytes
             #expect(engine.memory.activationBytes == 0, "nothing is saved before the first step")
             let batches = Harness.microBatches(step: 0, count: 2, batch: batch, length: length, vocabulary: config.vocabularySize)
             _ = try engine.trainStep(batches, learningRate: 1e-3, maxGradientNorm: 1)

@@ -43,7 +43,7 @@ import TesseraModels
         config.contextLength = 32
         try config.writeHuggingFaceConfig(toDirectory: directory.path)
         do {
-            _ = try TransformerEngine(checkpoint: directory.path)
+            _ = try MeshEngine(checkpoint: directory.path)
             Issue.record("loaded weights that contradict config.json")
         } catch let error as ModelError {
             guard case let .shapeMismatch(file, tensor, expected, actual) = error else { throw error }
@@ -60,7 +60,7 @@ import TesseraModels
     }
 
     @Test func tokensOutsideTheVocabularyAndOverlongSequencesAreRejected() throws {
-        let engine = try TransformerEngine(config: TinyConfigs.gpt2, seed: 1)
+        let engine = try MeshEngine(config: TinyConfigs.gpt2, seed: 1)
         let bad = try MicroBatch(tokens: [1, 2, 61, 3], targets: [2, 3, 4, 5], batch: 1, length: 4)
         #expect(throws: ModelError.tokenOutOfRange(id: 61, position: 2, vocabularySize: 61)) {
             try engine.trainStep([bad], learningRate: 1e-3, maxGradientNorm: nil)

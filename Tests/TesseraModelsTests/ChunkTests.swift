@@ -56,7 +56,7 @@ import TesseraParallel
         func activationBytes(tp: Int, sequenceParallel: Bool) throws -> Int {
             try ThreadGroup.run(ranks: tp, deadline: .seconds(30)) { world in
                 let groups = try ProcessGroups(world: world, mesh: DeviceMesh(tp: tp))
-                let engine = try TransformerEngine(config: config, groups: groups, seed: 1, sequenceParallel: sequenceParallel)
+                let engine = try MeshEngine(config: config, groups: groups, seed: 1, sequenceParallel: sequenceParallel)
                 _ = try engine.trainStep(Harness.microBatches(step: 0, count: 1, batch: 2, length: 12, vocabulary: 61),
                                          learningRate: 1e-3, maxGradientNorm: nil)
                 return engine.memory.activationBytes

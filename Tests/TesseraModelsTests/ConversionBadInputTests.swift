@@ -68,16 +68,16 @@ import TesseraTensor
         #expect(Self.message { _ = try ModelCheckpoint(contentsOf: falcon) }
                     == "\(falcon): GGUF architecture \"falcon\" is not supported; Tessera reads gpt2 and llama GGUF files")
         let noLayers = try Self.gpt2GGUF(in: scratch) { $0.metadata["gpt2.block_count"] = nil }
-        #expect(Self.message { _ = try TransformerEngine(gguf: noLayers) } == "\(noLayers): metadata gpt2.block_count is missing")
+        #expect(Self.message { _ = try MeshEngine(gguf: noLayers) } == "\(noLayers): metadata gpt2.block_count is missing")
         let biased = try Self.gpt2GGUF(in: scratch) { try $0.add(Tensor(shape: [32], repeating: 0), named: "blk.0.attn_q.bias") }
-        #expect(Self.message { _ = try TransformerEngine(gguf: biased) }
+        #expect(Self.message { _ = try MeshEngine(gguf: biased) }
                     == "\(biased): tensor 'blk.0.attn_q.bias' is not supported; Tessera's gpt2 has none")
         let scaled = try Self.gpt2GGUF(in: scratch) { $0.metadata["gpt2.rope.scaling.type"] = .string("yarn") }
-        #expect(Self.message { _ = try TransformerEngine(gguf: scaled) }.contains("rope scaling 'yarn' is not supported"))
+        #expect(Self.message { _ = try MeshEngine(gguf: scaled) }.contains("rope scaling 'yarn' is not supported"))
         let experts = try Self.gpt2GGUF(in: scratch) { $0.metadata["gpt2.expert_count"] = .uint32(8) }
-        #expect(Self.message { _ = try TransformerEngine(gguf: experts) }.contains("a mixture of 8 experts is not supported"))
+        #expect(Self.message { _ = try MeshEngine(gguf: experts) }.contains("a mixture of 8 experts is not supported"))
         let floatLayers = try Self.gpt2GGUF(in: scratch) { $0.metadata["gpt2.block_count"] = .float32(2) }
-        #expect(Self.message { _ = try TransformerEngine(gguf: floatLayers) }.contains("gpt2.block_count must be an integer"))
+        #expect(Self.message { _ = try MeshEngine(gguf: floatLayers) }.contains("gpt2.block_count must be an integer"))
     }
 
     /// GPT-2 ties its head to the embedding: an `output.weight` equal to `token_embd` is accepted, another is refused.
@@ -87,7 +87,7 @@ import TesseraTensor
         let tied = try Self.gpt2GGUF(in: scratch) { try $0.add(embedding, named: "output.weight") }
         _ = try TransformerConfig(gguf: GGUFFile(path: tied))
         let untied = try Self.gpt2GGUF(in: scratch) { try $0.add(Tensor(shape: embedding.shape, repeating: 1), named: "output.weight") }
-        #expect(Self.message { _ = try TransformerEngine(gguf: untied) }.contains("output.weight differs from token_embd.weight"))
+        #expect(Self.message { _ = try MeshEngine(gguf: untied) }.contains("output.weight differs from token_embd.weight"))
     }
 
     /// A tokenizer GGUF cannot carry (the byte tokenizer maps bytes without a pre-tokenizer llama.cpp names) stops a
@@ -109,7 +109,7 @@ import TesseraTensor
         let scratch = try ScratchDirectory()
         let wide = try Self.gpt2GGUF(in: scratch) { $0.metadata["gpt2.feed_forward_length"] = .uint32(128) }
         #expect(throws: ModelError.shapeMismatch(file: wide, tensor: "transformer.h.0.mlp.c_fc.weight", expected: [32, 128], actual: [32, 64])) {
-            _ = try TransformerEngine(gguf: wide)
+            _ = try MeshEngine(gguf: wide)
         }
     }
 }

@@ -3,6 +3,7 @@ import Testing
 import TesseraCollectives
 import TesseraFormats
 import TesseraModels
+import TesseraParallel
 import TesseraTensor
 
 /// A fresh scratch directory, removed when released.
@@ -19,7 +20,7 @@ enum ConversionFixtures {
     static func directory(_ name: String) -> String { Bundle.module.url(forResource: "Fixtures/\(name)", withExtension: nil)!.path }
 
     /// Every parameter of `engine`, gathered, with the first rank's logits for a fixed batch.
-    static func snapshot(_ engine: TransformerEngine) throws -> (parameters: [String: [Float]], logits: [Float]) {
+    static func snapshot(_ engine: MeshEngine) throws -> (parameters: [String: [Float]], logits: [Float]) {
         let batch = try MicroBatch(tokens: [3, 1, 4, 1, 5, 9, 2, 6, 5, 3, 5, 8], targets: nil, batch: 2, length: 6)
         let parameters = try engine.model.fullParameters().reduce(into: [:]) { $0[$1.name] = $1.tensor.scalars }
         return (parameters, try engine.logits(batch))
@@ -27,7 +28,7 @@ enum ConversionFixtures {
 
     /// ``snapshot(_:)`` of an engine built on `tp` thread ranks by `make`.
     static func snapshot(tp: Int, sequenceParallel: Bool = false,
-                         _ make: @Sendable @escaping (ProcessGroups?, Bool) throws -> TransformerEngine) throws
+                         _ make: @Sendable @escaping (ProcessGroups?, Bool) throws -> MeshEngine) throws
         -> (parameters: [String: [Float]], logits: [Float]) {
         try ThreadGroup.run(ranks: tp, deadline: .seconds(60)) { world in
             let groups = tp == 1 ? nil : try ProcessGroups(world: world, mesh: DeviceMesh(tp: tp))
@@ -50,10 +51,10 @@ enum ConversionFixtures {
         #expect(try TransformerConfig(gguf: file) == TransformerConfig(contentsOf: directory))
 
         let fromHF = try ConversionFixtures.snapshot(tp: tp, sequenceParallel: sequenceParallel) {
-            try TransformerEngine(checkpoint: directory, groups: $0, sequenceParallel: $1)
+            try MeshEngine(checkpoint: directory, parallel: ParallelConfig(mesh: $0?.mesh, sequenceParallel: $1), groups: $0)
         }
         let fromGGUF = try ConversionFixtures.snapshot(tp: tp, sequenceParallel: sequenceParallel) {
-            try TransformerEngine(gguf: gguf, groups: $0, sequenceParallel: $1)
+            try MeshEngine(gguf: gguf, parallel: ParallelConfig(mesh: $0?.mesh, sequenceParallel: $1), groups: $0)
         }
         #expect(fromGGUF.parameters == fromHF.parameters)
         #expect(fromGGUF.logits == fromHF.logits)
@@ -67,9 +68,9 @@ enum ConversionFixtures {
         let file = try GGUFFile(path: gguf)
         #expect(file.info(named: "blk.0.ffn_down.weight")?.storageType == "Q8_0")
         #expect(file.info(named: "blk.0.ffn_down.bias")?.storageType == "F32", "vectors stay F32")
-        let single = try ConversionFixtures.snapshot(TransformerEngine(gguf: gguf))
+        let single = try ConversionFixtures.snapshot(MeshEngine(gguf: gguf))
         for tp in [2, 4] {
-            let split = try ConversionFixtures.snapshot(tp: tp) { try TransformerEngine(gguf: gguf, groups: $0, sequenceParallel: $1) }
+            let split = try ConversionFixtures.snapshot(tp: tp) { try MeshEngine(gguf: gguf, parallel: ParallelConfig(mesh: $0?.mesh, sequenceParallel: $1), groups: $0) }
             #expect(split.parameters == single.parameters, "tp=\(tp)")
         }
     }
@@ -100,9 +101,9 @@ enum ConversionFixtures {
             let up = tensors["transformer.h.1.mlp.c_fc.weight"]!
             #expect(try file.tensor(named: "blk.1.ffn_up.weight").shape == [up.shape[1], up.shape[0]])
         }
-        let logits = try ConversionFixtures.snapshot(TransformerEngine(checkpoint: directory)).logits
-        #expect(try ConversionFixtures.snapshot(TransformerEngine(checkpoint: scratch.file("back"))).logits == logits)
-        #expect(try ConversionFixtures.snapshot(TransformerEngine(gguf: scratch.file("model.gguf"))).logits == logits)
+        let logits = try ConversionFixtures.snapshot(MeshEngine(checkpoint: directory)).logits
+        #expect(try ConversionFixtures.snapshot(MeshEngine(checkpoint: scratch.file("back"))).logits == logits)
+        #expect(try ConversionFixtures.snapshot(MeshEngine(gguf: scratch.file("model.gguf"))).logits == logits)
     }
 
     /// Half-precision outputs: F16 safetensors hold the F16 rounding of every value and say so in config.json.
@@ -127,8 +128,8 @@ enum ConversionFixtures {
         try ModelCheckpoint(contentsOf: SmolLM2ReferenceTests.gguf).write(to: directory, format: .huggingFace)
         let reference = try SafeTensorsFile(path: Bundle.module.url(forResource: "Fixtures/smollm2-135m", withExtension: "safetensors")!.path)
         let prompt = try reference.tensor(named: "prompt_ids").scalars.map { Int32($0) }
-        let fromGGUF = try TransformerEngine(gguf: SmolLM2ReferenceTests.gguf).nextTokenLogits(prompt)
-        #expect(try TransformerEngine(checkpoint: directory).nextTokenLogits(prompt) == fromGGUF)
+        let fromGGUF = try MeshEngine(gguf: SmolLM2ReferenceTests.gguf).nextTokenLogits(prompt)
+        #expect(try MeshEngine(checkpoint: directory).nextTokenLogits(prompt) == fromGGUF)
         let text = "Once upon a time, 12345 naïve cafés<|im_end|>"
         let tokenizer = try BPETokenizer(huggingFaceDirectory: directory)
         #expect(try tokenizer.encode(text) == BPETokenizer(gguf: GGUFFile(path: SmolLM2ReferenceTests.gguf)).encode(text))

@@ -10,7 +10,7 @@ import TesseraParallel
     func shardedInitializationIsBitwiseEqual(config: TransformerConfig, tp: Int) throws {
         let single = try Transformer(config: config, seed: 21).fullParameters()
         let gathered = try ThreadGroup.run(ranks: tp, deadline: .seconds(30)) { world in
-            try Transformer(config: config, tp: TensorParallelism(group: world), seed: 21).fullParameters().map { $0.tensor.scalars }
+            try Transformer(config: config, context: LayerContext(tensor: world), seed: 21).fullParameters().map { $0.tensor.scalars }
         }
         for rank in 0..<tp {
             #expect(gathered[rank] == single.map { $0.tensor.scalars })
@@ -25,18 +25,18 @@ import TesseraParallel
         let config = TinyConfigs.llama
         let saved = try ThreadGroup.run(ranks: 2, deadline: .seconds(30)) { world in
             let groups = try ProcessGroups(world: world, mesh: DeviceMesh(tp: 2))
-            let engine = try TransformerEngine(config: config, groups: groups, seed: 3, sequenceParallel: true)
+            let engine = try MeshEngine(config: config, groups: groups, seed: 3, sequenceParallel: true)
             _ = try engine.trainStep(Harness.microBatches(step: 0, count: 1, batch: 2, length: 6, vocabulary: 61),
                                      learningRate: 1e-2, maxGradientNorm: 1)
             try engine.save(toDirectory: directory)
             return try engine.model.fullParameters().map { $0.tensor.scalars }
         }[0]
         #expect(try TransformerConfig(contentsOf: directory) == config)
-        let single = try TransformerEngine(checkpoint: directory)
+        let single = try MeshEngine(checkpoint: directory)
         #expect(try single.model.fullParameters().map { $0.tensor.scalars } == saved)
         let four = try ThreadGroup.run(ranks: 4, deadline: .seconds(30)) { world in
             let groups = try ProcessGroups(world: world, mesh: DeviceMesh(tp: 4))
-            return try TransformerEngine(checkpoint: directory, groups: groups).model.fullParameters().map { $0.tensor.scalars }
+            return try MeshEngine(checkpoint: directory, groups: groups).model.fullParameters().map { $0.tensor.scalars }
         }
         #expect(four[3] == saved)
     }

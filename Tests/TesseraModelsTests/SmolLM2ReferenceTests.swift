@@ -16,7 +16,7 @@ import TesseraModels
     func logitsGreedyContinuationAndLossMatchTransformers() throws {
         let reference = try SafeTensorsFile(path: Bundle.module.url(forResource: "Fixtures/smollm2-135m", withExtension: "safetensors")!.path)
         func ids(_ name: String) throws -> [Int32] { try reference.tensor(named: name).scalars.map { Int32($0) } }
-        let engine = try TransformerEngine(gguf: Self.gguf)
+        let engine = try MeshEngine(gguf: Self.gguf)
         #expect(engine.config == (try TransformerConfig(gguf: GGUFFile(path: Self.gguf))))
         #expect(engine.config.attention.kvHeads == 3 && engine.config.tiedEmbeddings)
 

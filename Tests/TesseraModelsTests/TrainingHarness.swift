@@ -43,7 +43,7 @@ enum Harness {
                       mappings: MappingTable = .megatron, steps: Int = 5) throws -> TrainingRun {
         let runs = try ThreadGroup.run(ranks: tp, deadline: .seconds(60)) { world in
             let groups = try ProcessGroups(world: world, mesh: DeviceMesh(tp: tp))
-            let engine = try TransformerEngine(config: config, groups: groups, seed: 11, sequenceParallel: sequenceParallel,
+            let engine = try MeshEngine(config: config, groups: groups, seed: 11, sequenceParallel: sequenceParallel,
                                                optimizer: AdamWConfiguration(beta1: 0.9, beta2: 0.95, weightDecay: 0.1),
                                                mappings: mappings)
             var run = TrainingRun(losses: [], norms: [], parameters: [:])

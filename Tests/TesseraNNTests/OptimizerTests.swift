@@ -81,7 +81,7 @@ import TesseraTensor
         func run(fused: Bool, pool: ComputePool, scaleError: Float = 1) -> [Float] {
             let s = store([Array(values[0..<33]), Array(values[33...])], shapes: [[3, 11], [8]])
             _ = s.gradients.mutableElements.update(fromContentsOf: gradients)
-            let adam = AdamW(configuration: AdamWConfiguration(weightDecay: 0.1), store: s, pool: pool)
+            let adam = AdamW(configuration: AdamWConfiguration(weightDecay: 0.1), store: s, backend: CPUBackend(pool: pool))
             if fused {
                 let norm = GradientClipping.norm(s) { $0 }
                 adam.step(s, learningRate: 0.01, gradientScale: GradientClipping.coefficient(norm: norm, maxNorm: 1) * scaleError)

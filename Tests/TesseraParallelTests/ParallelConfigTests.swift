@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TesseraCollectives
 import TesseraParallel
 import TesseraPipeline
 
@@ -16,6 +17,37 @@ struct ParallelConfigTests {
             default: _ = try ParallelConfig(pipeline: .init(schedule: .interleaved, virtualStages: value))
             }
         }
+    }
+
+    /// The rank order as a pure function: tp fastest, then cp, then dp (ep carved out of dp × cp), then pp;
+    /// worked by hand for tp=2 cp=2 dp=2 pp=2 ep=4 (16 ranks), and equal to the mesh the groups are built on.
+    @Test func rankLayoutIsTensorThenContextThenDataThenPipeline() throws {
+        let config = try ParallelConfig(dp: 2, pp: 2, tp: 2, cp: 2, ep: 4)
+        #expect(config.ranks == 16)
+        let layout = config.rankLayout
+        #expect(layout.map(\.tp) == Array(repeating: [0, 1], count: 8).flatMap { $0 })
+        #expect(layout.map(\.cp) == Array(repeating: [0, 0, 1, 1], count: 4).flatMap { $0 })
+        #expect(layout.map(\.dp) == Array(repeating: [0, 0, 0, 0, 1, 1, 1, 1], count: 2).flatMap { $0 })
+        #expect(layout.map(\.pp) == Array(repeating: 0, count: 8) + Array(repeating: 1, count: 8))
+        // j = cp + 2·dp runs 0…3 within each (tp, pp): with ep = 4 it is the expert rank, and one expert-data replica.
+        #expect(layout[6] == RankPosition(rank: 6, tp: 0, cp: 1, dp: 1, pp: 0, ep: 3, expertData: 0))
+        #expect(layout.allSatisfy { $0.expertData == 0 })
+        let mesh = try config.deviceMesh()
+        for position in layout {
+            #expect(mesh.rank(at: MeshCoordinate(tp: position.tp, cp: position.cp, dp: position.dp, pp: position.pp)) == position.rank)
+        }
+        #expect(config.description.hasPrefix("dp=2 pp=2 tp=2 cp=2 ep=4"))
+    }
+
+    @Test func expertParallelismMustDivideDataTimesContext() throws {
+        #expect(throws: ParallelConfigError.self) { try ParallelConfig(dp: 3, ep: 2) }
+        do {
+            _ = try ParallelConfig(dp: 2, cp: 3, ep: 4)
+            Issue.record("ep=4 with dp × cp = 6 must fail")
+        } catch {
+            #expect("\(error)".contains("1, 2, 3, 6"))
+        }
+        #expect(try ParallelConfig(dp: 2, cp: 3, ep: 6).ranks == 6)
     }
 
     @Test func productMustEqualTheRanks() throws {

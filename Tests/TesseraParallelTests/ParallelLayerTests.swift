@@ -10,7 +10,7 @@ import TesseraTensor
     /// A column-parallel projection of `rows` tokens over `tp` ranks: each rank's local output `[rows, out / tp]`.
     static func columnOutputs(tp: Int, layout: WeightLayout, rows: Int) throws -> [[Float]] {
         try ThreadGroup.run(ranks: tp, deadline: .seconds(30)) { world in
-            let parallel = TensorParallelism(group: tp > 1 ? world : nil)
+            let parallel = LayerContext(tensor: tp > 1 ? world : nil)
             let shape = layout == .outputMajor ? [outFeatures, inFeatures] : [inFeatures, outFeatures]
             let splitDimension = layout == .outputMajor ? 0 : 1
             let sharding: Sharding = tp == 1 ? .replicated : .split(dimension: splitDimension, parts: tp, index: world.rank)
@@ -20,7 +20,7 @@ import TesseraTensor
                               initialization: .normal(std: 0.5)),
             ], seed: 9)
             let linear = ColumnParallelLinear(parts: [.init(weight: store["w"]!, bias: store["b"]!, layout: layout, inFeatures: inFeatures)],
-                                              tp: parallel)
+                                              context: parallel)
             let random = DeterministicRandom(seed: 1, stream: "x")
             let x = FloatBuffer(count: rows * inFeatures)
             random.fillNormal(x.mutableElements, indices: 0..<x.count)
@@ -84,7 +84,7 @@ import TesseraTensor
     /// Each mapping's forward and backward on 2 ranks, and the identity on one.
     @Test func mappingsForwardAndBackward() throws {
         let results = try ThreadGroup.run(ranks: 2, deadline: .seconds(30)) { world -> [[Float]] in
-            let tp = TensorParallelism(group: world)
+            let tp = LayerContext(tensor: world)
             let r = Float(world.rank)
             func run(_ mapping: ConjugateMapping, forward: Bool, _ values: [Float], rows: Int) throws -> [Float] {
                 let x = FloatBuffer(values), scratch = FloatBuffer(count: 0)
@@ -133,7 +133,7 @@ import TesseraTensor
             let local = FloatBuffer(count: tokens * 3)
             for t in 0..<tokens { for c in 0..<count { local.pointer[t * 3 + c] = logits[t * vocabulary + start + c] } }
             let losses = FloatBuffer(count: tokens)
-            let loss = VocabParallelCrossEntropy(vocabularyStart: start, vocabularyCount: count, tp: TensorParallelism(group: world))
+            let loss = VocabParallelCrossEntropy(vocabularyStart: start, vocabularyCount: count, context: LayerContext(tensor: world))
             try targets.withUnsafeBufferPointer {
                 try loss(logits: local.pointer, ld: 3, targets: $0.baseAddress!, tokens: tokens, losses: losses.pointer,
                          gradientScale: 0.5, rowStatistics: FloatBuffer(count: 0))

@@ -7,7 +7,7 @@ import TesseraTensor
         return try! Tensor(shape: [count], scalars: (0..<count).map { rng.normal(at: $0) })
     }
 
-    @Test(arguments: [DType.f16, .bf16, .q8_0, .q4_0, .q4_1])
+    @Test(arguments: [DType.f16, .bf16, .q8_0, .q4_0, .q4_1, .q5_0, .q4_k, .q6_k])
     func roundTripErrorIsBoundedByTheFormat(dtype: DType) throws {
         let x = Self.sample(256)
         let y = try QuantizedTensor(quantizing: x, as: dtype).dequantized()
@@ -15,7 +15,9 @@ import TesseraTensor
         case .f16: 2e-3
         case .bf16: 1.6e-2
         case .q8_0: 3e-2
-        case .q4_0, .q4_1: 0.5
+        case .q4_0, .q4_1, .q4_k: 0.5
+        case .q6_k: 0.1
+        case .q5_0: 0.25
         case .f32: 0
         }
         for i in 0..<x.count { #expect(abs(x[flat: i] - y[flat: i]) <= bound * max(1, abs(x[flat: i]))) }

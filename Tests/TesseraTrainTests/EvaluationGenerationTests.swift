@@ -10,7 +10,7 @@ import TesseraTrain
     static let ids: [Int32] = text.utf8.map { Int32($0) }
 
     /// A tiny model trained briefly on `text` (its repetition is easy to learn).
-    static func trainedEngine(world: (any Communicator)? = nil, tp: Int = 1, steps: Int = 30) throws -> TransformerEngine {
+    static func trainedEngine(world: (any Communicator)? = nil, tp: Int = 1, steps: Int = 30) throws -> MeshEngine {
         let configuration = TrainingConfiguration(
             model: .init(config: "tiny"), data: .init(path: "abc.txt", sequenceLength: 16), batch: .init(globalBatchSize: 4),
             optimizer: .init(learningRate: 1e-2, minLearningRate: 1e-2, schedule: .constant),
@@ -105,10 +105,10 @@ extension EvaluationGenerationTests {
     @Test func tensorParallelLogitsEqualOneDevice() throws {
         let config = try TransformerConfig.preset(named: "tiny")
         let batch = try MicroBatch(tokens: [97, 98, 99, 100], targets: nil, batch: 1, length: 4)
-        let reference = try TransformerEngine(config: config, seed: 1).logits(batch)
+        let reference = try MeshEngine(config: config, seed: 1).logits(batch)
         let results = try ThreadGroup.run(ranks: 2) { world in
             let groups = try ProcessGroups(world: world, mesh: DeviceMesh(tp: 2))
-            return try TransformerEngine(config: config, groups: groups, seed: 1).logits(batch)
+            return try MeshEngine(config: config, groups: groups, seed: 1).logits(batch)
         }
         for logits in results {
             #expect(logits.count == reference.count)

@@ -80,7 +80,7 @@ enum MeshHarness {
         let results = try ThreadGroup.run(ranks: parallel.ranks, deadline: .seconds(60)) { world -> RankResult in
             let groups = parallel.ranks == 1 ? nil : try ProcessGroups(world: world, mesh: parallel.deviceMesh())
             let engine = try MeshEngine(config: config, parallel: parallel, groups: groups, seed: 11, optimizer: optimizer,
-                                        mappings: mappings, synchronization: synchronization, pool: pool)
+                                        mappings: mappings, synchronization: synchronization, backend: CPUBackend(pool: pool))
             let coordinate = groups?.coordinate ?? MeshCoordinate()
             var run = MeshRun()
             run.predictedMemory = [try engine.memory(forMicroBatchOf: parallel.microBatchSize, length: sequenceLength,

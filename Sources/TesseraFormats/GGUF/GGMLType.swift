@@ -18,6 +18,9 @@ struct GGMLType: Sendable, Equatable {
         case "Q8_0": return .dtype(.q8_0)
         case "Q4_0": return .dtype(.q4_0)
         case "Q4_1": return .dtype(.q4_1)
+        case "Q5_0": return .dtype(.q5_0)
+        case "Q4_K": return .dtype(.q4_k)
+        case "Q6_K": return .dtype(.q6_k)
         case "F64": return .float64
         case "I8", "I16", "I32", "I64": return .integer(bytes: bytesPerBlock, signed: true)
         default: return .opaque(name: name, blockSize: blockSize, bytesPerBlock: bytesPerBlock)
@@ -32,6 +35,9 @@ struct GGMLType: Sendable, Equatable {
         case .q4_1: return 3
         case .q8_0: return 8
         case .bf16: return 30
+        case .q5_0: return 6
+        case .q4_k: return 12
+        case .q6_k: return 14
         }
     }
 

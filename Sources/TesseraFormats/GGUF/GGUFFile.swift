@@ -122,6 +122,14 @@ public final class GGUFFile: TensorSource {
         try table.storage(name)
     }
 
+    /// The weight matrix `name` (shape `[rows, columns]` as ``info(named:)`` reports it) in its stored type, pointing
+    /// into the memory-mapped file: no copy is made, and the file stays mapped while the matrix lives.
+    /// - Throws: ``FormatError/missingTensor(path:tensor:)``; ``FormatError/unsupported(path:tensor:reason:)`` when
+    ///   the tensor is not two-dimensional or its type has no kernel (the message lists the types that have one).
+    public func matrix(named name: String) throws -> QuantizedMatrix {
+        try table.matrix(name)
+    }
+
     /// ggml's limit on dimensions (`GGML_MAX_DIMS`).
     static let maximumDimensions = 4
 

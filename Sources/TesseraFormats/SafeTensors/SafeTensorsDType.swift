@@ -23,7 +23,7 @@ public enum SafeTensorsDType: String, Sendable, CaseIterable {
         case .f32: self = .f32
         case .f16: self = .f16
         case .bf16: self = .bf16
-        case .q8_0, .q4_0, .q4_1: return nil
+        case .q8_0, .q4_0, .q4_1, .q5_0, .q4_k, .q6_k: return nil
         }
     }
 

@@ -3,7 +3,7 @@ import TesseraTensor
 /// How the elements of one stored tensor are encoded, whichever file format declared them.
 /// Both the safetensors and the GGUF readers map their type names onto this, and one decoder serves both.
 enum ElementFormat: Sendable, Equatable {
-    /// A format TesseraTensor stores (f32, f16, bf16 and the ggml blocks q8_0, q4_0, q4_1).
+    /// A format TesseraTensor stores (f32, f16, bf16 and the ggml blocks q8_0, q4_0, q4_1, q5_0, q4_k, q6_k).
     case dtype(DType)
     case float64
     /// Two's-complement (`signed`) or unsigned little-endian integers of `bytes` bytes.
@@ -123,13 +123,28 @@ struct StoredTensor: Sendable {
         return try QuantizedTensor(dtype: dtype, shape: info.shape, bytes: Array(file.bytes(in: info.byteRange)))
     }
 
+    /// The stored matrix in place: borrows the mapped bytes (no copy), keeping the file mapped while it lives.
+    func matrix() throws -> QuantizedMatrix {
+        guard let dtype = format.dtype else {
+            throw FormatError.unsupported(
+                path: info.path, tensor: info.name,
+                reason: "element type \(info.storageType) has no matrix kernel; Tessera multiplies \(DType.storageNames)")
+        }
+        guard info.shape.count == 2 else {
+            throw FormatError.unsupported(
+                path: info.path, tensor: info.name, reason: "shape \(info.shape) is not a matrix [rows, columns]")
+        }
+        return try QuantizedMatrix(
+            dtype: dtype, rows: info.shape[0], columns: info.shape[1], borrowing: file.bytes(in: info.byteRange), owner: file)
+    }
+
     private func slice(_ reason: String) -> FormatError {
         .invalidSlice(path: info.path, tensor: info.name, reason: reason)
     }
 
     private func unsupported() -> FormatError {
         .unsupported(path: info.path, tensor: info.name,
-                     reason: "element type \(info.storageType) is not decoded by Tessera; convert the checkpoint to F32, F16, BF16, Q8_0, Q4_0 or Q4_1")
+                     reason: "element type \(info.storageType) is not decoded by Tessera; convert the checkpoint to one of \(DType.storageNames)")
     }
 }
 
@@ -154,6 +169,10 @@ struct TensorTable: Sendable {
 
     func storage(_ name: String) throws -> QuantizedTensor {
         try stored(name).storage()
+    }
+
+    func matrix(_ name: String) throws -> QuantizedMatrix {
+        try stored(name).matrix()
     }
 
     private func stored(_ name: String) throws -> StoredTensor {

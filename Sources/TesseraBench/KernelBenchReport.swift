@@ -1,20 +1,27 @@
 import Foundation
 
 /// The results of `tessera bench kernels`: printed as two tables, saved as JSON.
-struct KernelBenchReport: Codable {
-    var machine: String
-    var repeats: Int
+public struct KernelBenchReport: Codable {
+    public var machine: String
+    public var repeats: Int
     /// Timed pairs per matmul point.
-    var matmulRepeats: Int
+    public var matmulRepeats: Int
     /// Bytes per element-wise tensor.
-    var elementBytes: Int
-    var loadAverageBefore: String
-    var loadAverageAfter: String
-    var matmul: [MatmulSample] = []
-    var elementwise: [ElementwiseSample] = []
-    var attention: [AttentionSample] = []
+    public var elementBytes: Int
+    public var loadAverageBefore: String
+    public var loadAverageAfter: String
+    public var matmul: [MatmulSample] = []
+    public var elementwise: [ElementwiseSample] = []
+    public var attention: [AttentionSample] = []
 
-    func table() -> String {
+    public init(machine: String, repeats: Int, matmulRepeats: Int, elementBytes: Int, loadAverageBefore: String,
+                loadAverageAfter: String) {
+        (self.machine, self.repeats, self.matmulRepeats, self.elementBytes) = (machine, repeats, matmulRepeats, elementBytes)
+        (self.loadAverageBefore, self.loadAverageAfter) = (loadAverageBefore, loadAverageAfter)
+    }
+
+    /// The three tables `tessera bench kernels` prints: matmul, element-wise kernels, attention.
+    public func table() -> String {
         var lines = [
             "Kernels on \(machine); median of \(repeats) calls (matmul: \(matmulRepeats) pairs) after a warm-up.",
             "Load average (1, 5, 15 min) before: \(loadAverageBefore), after: \(loadAverageAfter) (the CPU is shared).",
@@ -31,12 +38,12 @@ struct KernelBenchReport: Codable {
                     var row = [shape.name, layout.rawValue]
                     for threads in threadCounts {
                         let sample = matmul.first { $0.shape == shape.name && $0.layout == layout && $0.threads == threads }
-                        row += [Self.number(sample?.gflops, 1), Self.number(sample?.rawGflops, 1), Self.number(sample?.ratio, 3)]
+                        row += [BenchText.number(sample?.gflops, 1), BenchText.number(sample?.rawGflops, 1), BenchText.number(sample?.ratio, 3)]
                     }
                     if row.count > 2 && row.dropFirst(2).contains(where: { $0 != "–" }) { rows.append(row) }
                 }
             }
-            lines += CollectiveBenchReport.aligned(rows)
+            lines += BenchText.aligned(rows)
         }
         if !elementwise.isEmpty {
             let megabytes = elementBytes >> 20
@@ -51,13 +58,13 @@ struct KernelBenchReport: Codable {
                 var row = [sample.kernel, sample.pass, sample.bytesFormula]
                 for threads in threadCounts {
                     let point = elementwise.first { $0.kernel == sample.kernel && $0.pass == sample.pass && $0.threads == threads }
-                    row += [Self.number(point?.gigabytesPerSecond, 1), Self.number(point?.triadGigabytesPerSecond, 1),
+                    row += [BenchText.number(point?.gigabytesPerSecond, 1), BenchText.number(point?.triadGigabytesPerSecond, 1),
                             point.map { String(format: "%.0f%%", $0.fractionOfTriad * 100) } ?? "–"]
                 }
                 row.append(String(format: "≥ %.0f%%", sample.target * 100))
                 rows.append(row)
             }
-            lines += CollectiveBenchReport.aligned(rows)
+            lines += BenchText.aligned(rows)
         }
         if !attention.isEmpty {
             let s = AttentionBench.shape
@@ -70,17 +77,13 @@ struct KernelBenchReport: Codable {
                 var row = [pass]
                 for threads in threadCounts {
                     let sample = attention.first { $0.pass == pass && $0.threads == threads }
-                    row += [Self.number(sample.map { $0.seconds * 1e3 }, 1), Self.number(sample?.gflops, 1),
-                            Self.number(sample?.sgemmGflops, 1), Self.number(sample.map { $0.gflops / $0.sgemmGflops }, 2)]
+                    row += [BenchText.number(sample.map { $0.seconds * 1e3 }, 1), BenchText.number(sample?.gflops, 1),
+                            BenchText.number(sample?.sgemmGflops, 1), BenchText.number(sample.map { $0.gflops / $0.sgemmGflops }, 2)]
                 }
                 rows.append(row)
             }
-            lines += CollectiveBenchReport.aligned(rows)
+            lines += BenchText.aligned(rows)
         }
         return lines.joined(separator: "\n")
-    }
-
-    static func number(_ value: Double?, _ decimals: Int) -> String {
-        value.map { String(format: "%.\(decimals)f", $0) } ?? "–"
     }
 }

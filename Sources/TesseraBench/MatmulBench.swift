@@ -3,14 +3,16 @@ import Foundation
 import TesseraTensor
 
 /// `Kernels.matmul` against raw `cblas_sgemm` on GPT-2 small's training shapes.
-enum MatmulBench {
+public enum MatmulBench {
     /// `[m, k] × [k, n]`: m tokens; (k, n) = attention output projection, MLP up, MLP down, LM head.
-    struct Shape {
-        var m, k, n: Int
-        var name: String { "\(m)×\(k)×\(n)" }
+    public struct Shape: Sendable {
+        public var m, k, n: Int
+        public var name: String { "\(m)×\(k)×\(n)" }
+
+        public init(m: Int, k: Int, n: Int) { (self.m, self.k, self.n) = (m, k, n) }
     }
 
-    static let shapes = [
+    public static let shapes = [
         Shape(m: 1024, k: 768, n: 768), Shape(m: 1024, k: 768, n: 3072),
         Shape(m: 1024, k: 3072, n: 768), Shape(m: 1024, k: 768, n: 50257),
     ]
@@ -18,16 +20,16 @@ enum MatmulBench {
     /// Operand storage as training uses it: NN (`x · W` with W `[in, out]`, and `dy · W` for the input
     /// gradient of a `[out, in]` weight), NT (`x · Wᵀ`, a `[out, in]` weight forward), TN (`dyᵀ · x`, a
     /// weight gradient).
-    enum Layout: String, CaseIterable, Codable {
+    public enum Layout: String, CaseIterable, Codable, Sendable {
         case nn = "NN", nt = "NT", tn = "TN"
-        var transposeA: Bool { self == .tn }
-        var transposeB: Bool { self == .nt }
+        public var transposeA: Bool { self == .tn }
+        public var transposeB: Bool { self == .nt }
     }
 
     /// Times both products at each thread count as `repeats` pairs, alternating which goes first in each
     /// pair, so that both calls of a pair see the same load on a shared machine: the ratio is the median
     /// over pairs of raw time / `Kernels.matmul` time, the GFLOP/s are each side's median.
-    static func measure(shape: Shape, layout: Layout, threadCounts: [Int], repeats: Int) -> [MatmulSample] {
+    public static func measure(shape: Shape, layout: Layout, threadCounts: [Int], repeats: Int) -> [MatmulSample] {
         let (m, k, n) = (shape.m, shape.k, shape.n)
         let a = ElementwiseBench.filled(m * k, seed: 1), b = ElementwiseBench.filled(k * n, seed: 2)
         let c = UnsafeMutablePointer<Float>.allocate(capacity: m * n)
@@ -46,49 +48,31 @@ enum MatmulBench {
             BLASThreads.set(threads)
             tessera()
             raw()
-            var tesseraTimes: [Double] = [], rawTimes: [Double] = []
-            for r in 0..<repeats {
-                if r % 2 == 0 {
-                    tesseraTimes.append(seconds(tessera))
-                    rawTimes.append(seconds(raw))
-                } else {
-                    rawTimes.append(seconds(raw))
-                    tesseraTimes.append(seconds(tessera))
-                }
-            }
-            let ratios = zip(rawTimes, tesseraTimes).map { $0 / $1 }
-            return MatmulSample(shape: shape, layout: layout, threads: threads,
-                                seconds: TrainingBenchmark.median(tesseraTimes), rawSeconds: TrainingBenchmark.median(rawTimes),
-                                ratio: TrainingBenchmark.median(ratios))
+            let pairs = PairedTimer(repeats: repeats, tessera, peer: raw)
+            return MatmulSample(shape: shape, layout: layout, threads: threads, seconds: pairs.median,
+                                rawSeconds: pairs.peerMedian, ratio: pairs.ratio)
         }
-    }
-
-    /// Wall-clock seconds of one call.
-    static func seconds(_ body: () -> Void) -> Double {
-        let start = DispatchTime.now().uptimeNanoseconds
-        body()
-        return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
     }
 }
 
 /// One matmul point: medians of `Kernels.matmul` and of raw `cblas_sgemm` at one thread count, and the
 /// median of their paired ratios.
-struct MatmulSample: Codable {
-    var shape: String
-    var m, k, n: Int
-    var layout: MatmulBench.Layout
-    var threads: Int
-    var seconds: Double
-    var rawSeconds: Double
+public struct MatmulSample: Codable {
+    public var shape: String
+    public var m, k, n: Int
+    public var layout: MatmulBench.Layout
+    public var threads: Int
+    public var seconds: Double
+    public var rawSeconds: Double
     /// GFLOP/s (2·m·k·n / seconds / 10⁹) of `Kernels.matmul` and of raw `cblas_sgemm`.
-    var gflops: Double
-    var rawGflops: Double
+    public var gflops: Double
+    public var rawGflops: Double
     /// The median over repeats of raw `cblas_sgemm` time / `Kernels.matmul` time in the same repeat
     /// (above 1: `Kernels.matmul` was faster). Not `gflops / rawGflops`, a ratio of medians, which
     /// load changes between calls make swing.
-    var ratio: Double
+    public var ratio: Double
 
-    init(shape: MatmulBench.Shape, layout: MatmulBench.Layout, threads: Int, seconds: Double, rawSeconds: Double,
+    public init(shape: MatmulBench.Shape, layout: MatmulBench.Layout, threads: Int, seconds: Double, rawSeconds: Double,
          ratio: Double) {
         (self.shape, m, k, n) = (shape.name, shape.m, shape.k, shape.n)
         (self.layout, self.threads, self.seconds, self.rawSeconds) = (layout, threads, seconds, rawSeconds)

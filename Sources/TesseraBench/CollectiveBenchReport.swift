@@ -1,19 +1,21 @@
 import Foundation
-import TesseraCollectives
-import TesseraFormats
 
 /// The results of `tessera bench collectives`: printed as tables, saved as JSON.
-struct CollectiveBenchReport: Codable {
-    var machine: String
-    var cores: Int
-    var trials: Int
-    var notes: [String]
-    var samples: [CollectiveSample]
+public struct CollectiveBenchReport: Codable {
+    public var machine: String
+    public var cores: Int
+    public var trials: Int
+    public var notes: [String]
+    public var samples: [CollectiveSample]
+
+    public init(machine: String, cores: Int, trials: Int, notes: [String], samples: [CollectiveSample]) {
+        (self.machine, self.cores, self.trials, self.notes, self.samples) = (machine, cores, trials, notes, samples)
+    }
 
     /// One table per collective: rows are (ranks, size); columns the memcpy of the same bytes on every rank
     /// at once, the threads backend's copy-model bound, the threads and MPI backends, and raw MPI_Allreduce
     /// (its own launch, and paired with the MPI backend in the MPI backend's launch).
-    func table(operations: [CollectiveBenchOperation]) -> String {
+    public func table(operations: [CollectiveBenchOperation]) -> String {
         var lines = [
             "Collectives on \(machine); median of \(trials) trials after a warm-up; a trial's time is the slowest rank's.",
             "GB/s = 10⁹ bytes/s. algbw = bytes / time; busbw = algbw × 2(n−1)/n for all-reduce, × (n−1)/n for all-gather",
@@ -41,40 +43,41 @@ struct CollectiveBenchReport: Codable {
                 let boundSeconds = copy.map { $0.seconds * operation.copyFactor(ranks: n) }
                 let bound = boundSeconds.map { Double(bytes) / $0 / 1e9 }
                 var row = [
-                    "\(n)", Self.size(bytes), Self.rate(copy?.algorithmBandwidth), Self.rate(bound),
-                    Self.rate(threads?.algorithmBandwidth), Self.rate(threads?.busBandwidth),
-                    Self.percent(threads.flatMap { t in boundSeconds.map { $0 / t.seconds } }),
-                    Self.rate(mpi?.algorithmBandwidth), Self.rate(mpi?.busBandwidth),
+                    "\(n)", BenchText.size(bytes), BenchText.rate(copy?.algorithmBandwidth), BenchText.rate(bound),
+                    BenchText.rate(threads?.algorithmBandwidth), BenchText.rate(threads?.busBandwidth),
+                    BenchText.percent(threads.flatMap { t in boundSeconds.map { $0 / t.seconds } }),
+                    BenchText.rate(mpi?.algorithmBandwidth), BenchText.rate(mpi?.busBandwidth),
                 ]
                 if operation == .allReduce {
                     let raw = sample("raw MPI_Allreduce", .allReduce)
-                    row += [Self.rate(raw?.algorithmBandwidth), Self.percent(raw.flatMap { r in mpi.map { r.seconds / $0.seconds } }),
-                            Self.percent(mpi?.pairedRawRatio)]
+                    row += [BenchText.rate(raw?.algorithmBandwidth), BenchText.percent(raw.flatMap { r in mpi.map { r.seconds / $0.seconds } }),
+                            BenchText.percent(mpi?.pairedRawRatio)]
                 }
                 rows.append(row)
             }
-            lines += Self.aligned(rows)
+            lines += BenchText.aligned(rows)
         }
         if !notes.isEmpty { lines += [""] + notes.map { "note: \($0)" } }
         return lines.joined(separator: "\n")
     }
+}
 
-    static func size(_ bytes: Int) -> String {
-        for (unit, shift) in [("GiB", 30), ("MiB", 20), ("KiB", 10)] where bytes >= 1 << shift && bytes % (1 << shift) == 0 {
-            return "\(bytes >> shift) \(unit)"
-        }
-        return "\(bytes) B"
+/// bench/mpi_allreduce.c, raw `MPI_Allreduce` in its own mpirun launch: the MPI backend's peer.
+public enum RawMPIAllReduce {
+    /// Runs the program under `mpirun` on `ranks` processes and reads its lines.
+    public static func run(program: String, mpirun: [String], ranks: Int, sizes: [Int], trials: Int) throws -> [CollectiveSample] {
+        let output = try Subprocess.run(mpirun + ["-np", "\(ranks)", program, "--trials", "\(trials)"] + sizes.map(String.init))
+        return samples(parsing: output, ranks: ranks)
     }
 
-    static func rate(_ value: Double?) -> String { value.map { String(format: "%.2f", $0) } ?? "–" }
-    static func percent(_ value: Double?) -> String { value.map { String(format: "%.0f%%", $0 * 100) } ?? "–" }
-
-    /// Right-aligned columns separated by two spaces.
-    static func aligned(_ rows: [[String]]) -> [String] {
-        let widths = rows[0].indices.map { column in rows.map { $0[column].count }.max() ?? 0 }
-        return rows.map { row in
-            row.enumerated().map { String(repeating: " ", count: widths[$0.offset] - $0.element.count) + $0.element }
-                .joined(separator: "  ")
+    /// The program's result lines, `bytes seconds iterations` each; other lines are skipped.
+    public static func samples(parsing output: String, ranks: Int) -> [CollectiveSample] {
+        output.split(separator: "\n").compactMap { line -> CollectiveSample? in
+            let fields = line.split(separator: " ")
+            guard fields.count == 3, let bytes = Int(fields[0]), let seconds = Double(fields[1]),
+                  let iterations = Int(fields[2]) else { return nil }
+            return CollectiveSample(backend: "raw MPI_Allreduce", operation: .allReduce, ranks: ranks, bytes: bytes,
+                                    seconds: seconds, iterations: iterations)
         }
     }
 }

@@ -4,19 +4,19 @@ import TesseraTensor
 
 /// The fused attention kernels on one GPT-2 small layer (1024 tokens, 12 heads of 64, causal), next to
 /// `cblas_sgemm` on the shape of one head's whole score matrix, `[1024, 64] × [64, 1024]`.
-enum AttentionBench {
-    static let shape = AttentionShape(batch: 1, queryLength: 1024, heads: 12, kvHeads: 12, headDim: 64)
+public enum AttentionBench {
+    public static let shape = AttentionShape(batch: 1, queryLength: 1024, heads: 12, kvHeads: 12, headDim: 64)
 
     /// Multiply-adds × 2 of the products attention does on the visible (causal) score entries: forward
     /// `Q·Kᵀ` and `P·V`; backward recomputes `Q·Kᵀ` and adds `dOut·Vᵀ`, `Pᵀ·dOut`, `dSᵀ·Q`, `dS·K`.
-    static func flops(products: Int) -> Double {
+    public static func flops(products: Int) -> Double {
         let visible = Double(shape.queryLength) * Double(shape.queryLength + 1) / 2
         return Double(products) * 2 * visible * Double(shape.headDim) * Double(shape.heads)
     }
 
     /// Times forward and backward on `pool` (OpenBLAS at one thread: the tiles are single-threaded products)
     /// and the peer product with `pool.threadCount` OpenBLAS threads.
-    static func measure(pool: ComputePool, repeats: Int) -> [AttentionSample] {
+    public static func measure(pool: ComputePool, repeats: Int) -> [AttentionSample] {
         let s = shape, rowQ = s.heads * s.headDim, rows = s.batch * s.queryLength
         let q = ElementwiseBench.filled(rows * rowQ, seed: 30), k = ElementwiseBench.filled(rows * rowQ, seed: 31)
         let v = ElementwiseBench.filled(rows * rowQ, seed: 32), dOut = ElementwiseBench.filled(rows * rowQ, seed: 33)
@@ -41,12 +41,12 @@ enum AttentionBench {
         }
         BLASThreads.set(pool.threadCount)
         peer()
-        let peerSeconds = TrainingBenchmark.median((0..<max(repeats, 5)).map { _ in MatmulBench.seconds(peer) })
+        let peerSeconds = BenchStatistics.median((0..<max(repeats, 5)).map { _ in BenchStatistics.seconds(peer) })
         let peerGflops = 2 * Double(m * n * d) / peerSeconds / 1e9
         BLASThreads.set(1)
         return [("forward", forward, 2), ("backward", backward, 5)].map { pass, run, products in
             run()
-            let seconds = TrainingBenchmark.median((0..<repeats).map { _ in MatmulBench.seconds(run) })
+            let seconds = BenchStatistics.median((0..<repeats).map { _ in BenchStatistics.seconds(run) })
             return AttentionSample(pass: pass, threads: pool.threadCount, seconds: seconds,
                                    gflops: flops(products: products) / seconds / 1e9, sgemmGflops: peerGflops)
         }
@@ -54,10 +54,14 @@ enum AttentionBench {
 }
 
 /// One attention point: the median time of a pass, its GFLOP/s, and the peer product's GFLOP/s.
-struct AttentionSample: Codable {
-    var pass: String
-    var threads: Int
-    var seconds: Double
-    var gflops: Double
-    var sgemmGflops: Double
+public struct AttentionSample: Codable {
+    public var pass: String
+    public var threads: Int
+    public var seconds: Double
+    public var gflops: Double
+    public var sgemmGflops: Double
+
+    public init(pass: String, threads: Int, seconds: Double, gflops: Double, sgemmGflops: Double) {
+        (self.pass, self.threads, self.seconds, self.gflops, self.sgemmGflops) = (pass, threads, seconds, gflops, sgemmGflops)
+    }
 }

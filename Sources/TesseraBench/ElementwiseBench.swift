@@ -5,20 +5,20 @@ import TesseraTensor
 ///
 /// Bytes per call count each input read once and each output written once (N floats of 4 bytes;
 /// `C` = row width, `R` = N / C rows; accumulated outputs count as read and written).
-enum ElementwiseBench {
+public enum ElementwiseBench {
     /// Row widths: GPT-2 small's hidden size for norms and bias, a 1024-token attention row for softmax,
     /// GPT-2's vocabulary for the fused cross-entropy.
-    static let hidden = 768, softmaxRow = 1024, vocabulary = 50257
+    public static let hidden = 768, softmaxRow = 1024, vocabulary = 50257
 
     /// Big buffers shared by every case: five tensors of N floats plus row-sized vectors.
-    final class Buffers {
+    public final class Buffers {
         let elements: Int
         let tensors: [UnsafeMutablePointer<Float>]
         let vector: UnsafeMutablePointer<Float>, vector2: UnsafeMutablePointer<Float>
         let perRow: UnsafeMutablePointer<Float>, perRow2: UnsafeMutablePointer<Float>
         let targets: UnsafeMutablePointer<Int32>
 
-        init(elements: Int) {
+        public init(elements: Int) {
             self.elements = elements
             tensors = (0..<5).map { ElementwiseBench.filled(elements, seed: UInt64(10 + $0)) }
             vector = ElementwiseBench.filled(vocabulary, seed: 20)
@@ -125,19 +125,14 @@ enum ElementwiseBench {
 
     /// Times every case on `pool` with the triad alternately (so both see the same load on a shared
     /// machine): one warm-up call each, then the medians of `repeats` calls.
-    static func measure(_ buffers: Buffers, pool: ComputePool, repeats: Int) -> [ElementwiseSample] {
+    public static func measure(_ buffers: Buffers, pool: ComputePool, repeats: Int) -> [ElementwiseSample] {
         cases(buffers).map { c in
             c.run(pool)
             triad(buffers, pool: pool)
-            var times: [Double] = [], triadTimes: [Double] = []
-            for r in 0..<repeats {
-                let kernel = { times.append(MatmulBench.seconds { c.run(pool) }) }
-                let peer = { triadTimes.append(MatmulBench.seconds { triad(buffers, pool: pool) }) }
-                if r % 2 == 0 { kernel(); peer() } else { peer(); kernel() }
-            }
+            let pairs = PairedTimer(repeats: repeats, { c.run(pool) }, peer: { triad(buffers, pool: pool) })
             return ElementwiseSample(kernel: c.kernel, pass: c.pass, bytesFormula: c.bytesFormula, bytes: c.bytes,
-                                     target: c.target, threads: pool.threadCount, seconds: TrainingBenchmark.median(times),
-                                     triadSeconds: TrainingBenchmark.median(triadTimes), triadBytes: 12 * buffers.elements)
+                                     target: c.target, threads: pool.threadCount, seconds: pairs.median,
+                                     triadSeconds: pairs.peerMedian, triadBytes: 12 * buffers.elements)
         }
     }
 
@@ -151,22 +146,22 @@ enum ElementwiseBench {
 }
 
 /// One element-wise point: the median time of one call and its bandwidth, and the triad timed alongside.
-struct ElementwiseSample: Codable {
-    var kernel: String
-    var pass: String
-    var bytesFormula: String
-    var bytes: Int
-    var target: Double
-    var threads: Int
-    var seconds: Double
-    var triadSeconds: Double
+public struct ElementwiseSample: Codable {
+    public var kernel: String
+    public var pass: String
+    public var bytesFormula: String
+    public var bytes: Int
+    public var target: Double
+    public var threads: Int
+    public var seconds: Double
+    public var triadSeconds: Double
     /// GB/s = bytes / seconds / 10⁹.
-    var gigabytesPerSecond: Double
-    var triadGigabytesPerSecond: Double
+    public var gigabytesPerSecond: Double
+    public var triadGigabytesPerSecond: Double
     /// Kernel GB/s / triad GB/s.
-    var fractionOfTriad: Double
+    public var fractionOfTriad: Double
 
-    init(kernel: String, pass: String, bytesFormula: String, bytes: Int, target: Double, threads: Int, seconds: Double,
+    public init(kernel: String, pass: String, bytesFormula: String, bytes: Int, target: Double, threads: Int, seconds: Double,
          triadSeconds: Double, triadBytes: Int) {
         (self.kernel, self.pass, self.bytesFormula, self.bytes) = (kernel, pass, bytesFormula, bytes)
         (self.target, self.threads, self.seconds, self.triadSeconds) = (target, threads, seconds, triadSeconds)

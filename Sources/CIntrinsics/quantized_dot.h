@@ -1,0 +1,84 @@
+#ifndef TESSERA_QUANTIZED_DOT_H
+#define TESSERA_QUANTIZED_DOT_H
+/* Weight rows times activation rows for every weight type, on a range of weight rows: the inner loop of
+   QuantizedMatrix's products. The vector path runs only where the CPU reports AVX2 and FMA (every such CPU also
+   has F16C); elsewhere, and on other architectures, the portable path runs. */
+#include <stddef.h>
+#include "quantized_common.h"
+#include "quantized_portable.h"
+#include "quantized_avx2.h"
+
+/* Whether the AVX2 path can run on this CPU (false on other architectures). */
+static inline int tq_has_avx2(void) {
+#if defined(__x86_64__)
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
+    return 0;
+#endif
+}
+
+/* y[t ldy + r] = Σ_i W[r, i] X[t, i] for weight rows r in [rowBegin, rowEnd) and activation rows t in [0, xRows).
+   w: the weight matrix, `rowBytes` per row; x: activation rows `xRowBytes` apart, as Float32 for F32, F16 and BF16
+   weights, as tq_q8_32 blocks for Q8_0, Q4_0, Q4_1 and Q5_0, as tq_q8_256 blocks for Q4_K and Q6_K; n: the row length
+   (whole blocks of the type). `useAVX2` selects the vector path and must only be set when tq_has_avx2().
+   Weight rows are taken a tile at a time (TQ_TILE_BYTES, a share of L2) and every activation row passes over the
+   tile, so with many activation rows the weights come from cache and the outputs are written in runs; each
+   output is still one dot product, so its value does not depend on the other rows. */
+#define TQ_TILE_BYTES (256 * 1024)
+#define TQ_ROWS(dot, xType)                                                                                   \
+    for (int first = rowBegin; first < rowEnd; first += tileRows) {                                          \
+        int last = first + tileRows < rowEnd ? first + tileRows : rowEnd;                                     \
+        for (int t = 0; t < xRows; t++) {                                                                     \
+            const xType *xt = (const xType *)(x + (size_t)t * xRowBytes);                                     \
+            for (int r = first; r < last; r++) y[(size_t)t * ldy + r] = dot(w + (size_t)r * rowBytes, xt, n); \
+        }                                                                                                     \
+    }                                                                                                         \
+    return;
+
+#define TQ_DISPATCH(suffix)                                                              \
+    switch (type) {                                                                      \
+    case TQ_F32: TQ_ROWS(tq_dot_f32_##suffix, float)                                     \
+    case TQ_F16: TQ_ROWS(tq_dot_f16_##suffix, float)                                     \
+    case TQ_BF16: TQ_ROWS(tq_dot_bf16_##suffix, float)                                   \
+    case TQ_Q8_0: TQ_ROWS(tq_dot_q8_0_##suffix, tq_q8_32)                                \
+    case TQ_Q4_0: TQ_ROWS(tq_dot_q4_0_##suffix, tq_q8_32)                                \
+    case TQ_Q4_1: TQ_ROWS(tq_dot_q4_1_##suffix, tq_q8_32)                                \
+    case TQ_Q5_0: TQ_ROWS(tq_dot_q5_0_##suffix, tq_q8_32)                                \
+    case TQ_Q4_K: TQ_ROWS(tq_dot_q4_k_##suffix, tq_q8_256)                               \
+    case TQ_Q6_K: TQ_ROWS(tq_dot_q6_k_##suffix, tq_q8_256)                               \
+    default: return;                                                                     \
+    }
+
+#if defined(__x86_64__)
+TQ_AVX2 static void tq_rows_avx2(int type, const uint8_t *w, size_t rowBytes, int rowBegin, int rowEnd,
+                                 const uint8_t *x, size_t xRowBytes, int xRows, int n, float *y, size_t ldy) {
+    int tileRows = rowBytes < TQ_TILE_BYTES ? (int)(TQ_TILE_BYTES / rowBytes) : 1;
+    TQ_DISPATCH(avx2)
+}
+#endif
+
+static void tq_rows_portable(int type, const uint8_t *w, size_t rowBytes, int rowBegin, int rowEnd,
+                             const uint8_t *x, size_t xRowBytes, int xRows, int n, float *y, size_t ldy) {
+    int tileRows = rowBytes < TQ_TILE_BYTES ? (int)(TQ_TILE_BYTES / rowBytes) : 1;
+    TQ_DISPATCH(portable)
+}
+
+static inline void tq_rows(int type, const void *w, size_t rowBytes, int rowBegin, int rowEnd, const void *x,
+                           size_t xRowBytes, int xRows, int n, float *y, size_t ldy, int useAVX2) {
+#if defined(__x86_64__)
+    if (useAVX2) return tq_rows_avx2(type, w, rowBytes, rowBegin, rowEnd, x, xRowBytes, xRows, n, y, ldy);
+#endif
+    (void)useAVX2;
+    tq_rows_portable(type, w, rowBytes, rowBegin, rowEnd, x, xRowBytes, xRows, n, y, ldy);
+}
+
+/* Quantizes `rows` activation rows of n floats (`ldx` apart) into tq_q8_32 (block 32) or tq_q8_256 (block 256)
+   rows of `xRowBytes`. */
+static inline void tq_quantize_rows(const float *x, size_t ldx, int rows, int n, int block, void *out, size_t xRowBytes) {
+    for (int t = 0; t < rows; t++) {
+        uint8_t *row = (uint8_t *)out + (size_t)t * xRowBytes;
+        if (block == 256) tq_quantize_q8_256(x + (size_t)t * ldx, n, (tq_q8_256 *)row);
+        else tq_quantize_q8_32(x + (size_t)t * ldx, n, (tq_q8_32 *)row);
+    }
+}
+#endif

@@ -1,0 +1,19 @@
+/// Bad input to a benchmark; each message names the problem.
+public enum BenchError: Error, Equatable, CustomStringConvertible {
+    /// The text file to encode is not valid UTF-8.
+    case notUTF8(path: String)
+    /// The PyTorch peer script does not exist.
+    case missingPeerScript(path: String)
+    /// The PyTorch peer exited with a failure status or printed no JSON summary line with
+    /// `tokens_per_second` and `median_step_seconds`.
+    case peerFailed(command: String, status: Int32)
+
+    public var description: String {
+        switch self {
+        case .notUTF8(let path): return "\(path) is not UTF-8"
+        case .missingPeerScript(let path): return "\(path): the PyTorch peer script is missing"
+        case .peerFailed(let command, let status):
+            return "the PyTorch peer (\(command)) failed with status \(status); install torch and transformers (pip install torch transformers)"
+        }
+    }
+}

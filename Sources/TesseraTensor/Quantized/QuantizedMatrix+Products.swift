@@ -1,0 +1,129 @@
+import CIntrinsics
+
+/// Which implementation of the quantized dot products runs.
+public enum QuantizedKernelPath: String, Sendable, CaseIterable {
+    /// Plain C, for every CPU; the reference the vector paths are tested against.
+    case portable
+    /// AVX2 + FMA (x86-64 CPUs since 2013); chosen at run time, so one binary runs everywhere.
+    case avx2
+
+    /// The fastest path this CPU runs.
+    public static let best: QuantizedKernelPath = tq_has_avx2() != 0 ? .avx2 : .portable
+
+    /// Whether this CPU runs the path.
+    public var isAvailable: Bool { self == .portable || QuantizedKernelPath.best == .avx2 }
+}
+
+extension QuantizedMatrix {
+    /// `y = W x`.
+    ///
+    /// For the block types `x` is first quantized to 8 bits per block of the weight's block size, as llama.cpp's
+    /// dot products do (one Float32 scale per 32 values for q8_0, q4_0, q4_1, q5_0; per 256 for q4_k, q6_k); the
+    /// products of the 8-bit values are summed exactly in integers. F32, F16 and BF16 weights multiply Float32
+    /// `x` directly. Rows are split over `pool`; each output is computed by one thread in a fixed order, so
+    /// every pool size gives the same bits.
+    /// - Parameter vector: `[columns]`.
+    /// - Returns: `[rows]`.
+    /// - Throws: ``TensorError/shapeMismatch(operation:expected:actual:)`` when `vector` is not `[columns]`;
+    ///   ``TensorError/unavailable(operation:reason:)`` when `path` does not run on this CPU.
+    public func multiply(vector: Tensor, pool: ComputePool = .serial, path: QuantizedKernelPath = .best) throws -> Tensor {
+        try vector.checkShape([columns], "QuantizedMatrix.multiply(vector:)")
+        var y = Tensor(shape: [rows])
+        try product(vector, rowCount: 1, into: &y, pool: pool, path: path)
+        return y
+    }
+
+    /// `Y = X Wᵀ`: each row of `X` times `W`, as ``multiply(vector:pool:path:)`` computes it (row `t` of `Y` equals
+    /// `multiply(vector: X[t])` bit for bit, whatever else is in the batch).
+    /// - Parameter rows: `X`, `[n, columns]`.
+    /// - Returns: `[n, rows]`.
+    /// - Throws: ``TensorError/invalidShape(operation:shape:reason:)`` when `X` is not `[n, columns]`;
+    ///   ``TensorError/unavailable(operation:reason:)`` when `path` does not run on this CPU.
+    public func multiply(rows x: Tensor, pool: ComputePool = .serial, path: QuantizedKernelPath = .best) throws -> Tensor {
+        guard x.shape.count == 2, x.shape[1] == columns else {
+            throw TensorError.invalidShape(
+                operation: "QuantizedMatrix.multiply(rows:)", shape: x.shape,
+                reason: "expected [n, \(columns)] for a [\(rows), \(columns)] \(dtype) matrix")
+        }
+        var y = Tensor(shape: [x.shape[0], rows])
+        try product(x, rowCount: x.shape[0], into: &y, pool: pool, path: path)
+        return y
+    }
+
+    /// `y[t] = W x[t]` for `rowCount` rows at `x` (`columns` apart) into `y` (`rows` apart); the unchecked core of
+    /// the products for callers that manage their own buffers.
+    /// - Precondition: `x` holds `rowCount · columns` floats, `y` room for `rowCount · rows`; `path.isAvailable`.
+    public func multiply(
+        _ x: UnsafePointer<Float>, rowCount: Int, into y: UnsafeMutablePointer<Float>,
+        pool: ComputePool = .serial, path: QuantizedKernelPath = .best
+    ) {
+        precondition(path.isAvailable, "the \(path) kernels do not run on this CPU")
+        guard rows > 0, rowCount > 0 else { return }
+        let activations = ActivationRows(x, rowCount: rowCount, columns: columns, dtype: dtype)
+        defer { activations.deallocate() }
+        let minimumRows = max(1, pool.minimumElementsPerThread / max(1, columns * rowCount))
+        withUnsafeBytes { weights in
+            pool.forEachRange(count: rows, alignment: 4, minimumPerPart: minimumRows) { range in
+                tq_rows(
+                    dtype.kernelCode, weights.baseAddress, rowBytes, Int32(range.lowerBound), Int32(range.upperBound),
+                    activations.base, activations.rowBytes, Int32(rowCount), Int32(columns), y, rows,
+                    path == .avx2 ? 1 : 0)
+            }
+        }
+    }
+
+    private func product(_ x: Tensor, rowCount: Int, into y: inout Tensor, pool: ComputePool, path: QuantizedKernelPath) throws {
+        guard path.isAvailable else {
+            throw TensorError.unavailable(
+                operation: "QuantizedMatrix.multiply", reason: "this CPU cannot run the \(path) kernels; use QuantizedKernelPath.best")
+        }
+        x.withUnsafeBufferPointer { input in
+            y.withUnsafeMutableBufferPointer { output in
+                multiply(input.baseAddress!, rowCount: rowCount, into: output.baseAddress!, pool: pool, path: path)
+            }
+        }
+    }
+}
+
+extension DType {
+    /// The type's code in quantized_dot.h.
+    var kernelCode: Int32 {
+        switch self {
+        case .f32: return Int32(TQ_F32)
+        case .f16: return Int32(TQ_F16)
+        case .bf16: return Int32(TQ_BF16)
+        case .q8_0: return Int32(TQ_Q8_0)
+        case .q4_0: return Int32(TQ_Q4_0)
+        case .q4_1: return Int32(TQ_Q4_1)
+        case .q5_0: return Int32(TQ_Q5_0)
+        case .q4_k: return Int32(TQ_Q4_K)
+        case .q6_k: return Int32(TQ_Q6_K)
+        }
+    }
+}
+
+/// The activations in the form the dot products of a weight type read: Float32 rows for F32, F16 and BF16 (no
+/// copy), 8-bit blocks of 32 or 256 for the block types.
+private struct ActivationRows {
+    let base: UnsafeRawPointer
+    let rowBytes: Int
+    private let allocated: UnsafeMutableRawPointer?
+
+    init(_ x: UnsafePointer<Float>, rowCount: Int, columns: Int, dtype: DType) {
+        guard dtype.blockSize > 1 else {
+            base = UnsafeRawPointer(x)
+            rowBytes = columns * MemoryLayout<Float>.stride
+            allocated = nil
+            return
+        }
+        let block = dtype.blockSize
+        let blockBytes = block == 256 ? MemoryLayout<tq_q8_256>.stride : MemoryLayout<tq_q8_32>.stride
+        rowBytes = columns / block * blockBytes
+        let memory = UnsafeMutableRawPointer.allocate(byteCount: max(1, rowCount * rowBytes), alignment: 64)
+        tq_quantize_rows(x, columns, Int32(rowCount), Int32(columns), Int32(block), memory, rowBytes)
+        base = UnsafeRawPointer(memory)
+        allocated = memory
+    }
+
+    func deallocate() { allocated?.deallocate() }
+}
