@@ -4,14 +4,15 @@ import TesseraParallel
 import TesseraTrain
 
 /// ``DecodeBackend`` over today's engine: one set of key/value caches per sequence, each work entry decoded on its
-/// own through ``TransformerEngine/decode(_:caches:)``. Every call into the engine lives in this file, so that a
+/// own through ``MeshEngine/decode(_:caches:)``. Every call into the engine lives in this file, so that a
 /// change of engine (a batched decode, paged key/value blocks) touches nothing else of the server.
 public final class EngineBackend: DecodeBackend {
-    private let engine: TransformerEngine
+    private let engine: MeshEngine
     private var caches: [Int: [KeyValueCache]] = [:]
 
-    public init(location: ModelLocation, groups: ProcessGroups?, computeThreads: Int) throws {
-        engine = try location.makeEngine(groups: groups, computeThreads: computeThreads)
+    /// This rank's part of the model at `location`, split as `parallel` says over `groups`.
+    public init(location: ModelLocation, parallel: ParallelConfig, groups: ProcessGroups?, computeThreads: Int) throws {
+        engine = try location.makeEngine(parallel: parallel, groups: groups, computeThreads: computeThreads)
     }
 
     public var vocabularySize: Int { engine.config.vocabularySize }

@@ -8,7 +8,8 @@ import TesseraTrain
 /// front end. Rank 0 runs the scheduler; the other ranks follow its plans.
 public struct ServeRunner: Sendable {
     public var location: ModelLocation
-    public var tp: Int
+    /// The model's split (tp × pp); every rank runs every step's plan.
+    public var parallel: ParallelConfig
     public var launch: LaunchOptions
     public var limits: SchedulerLimits
     public var frontEnd: FrontEndOptions
@@ -17,9 +18,10 @@ public struct ServeRunner: Sendable {
     /// Longest wait for running requests after a shutdown signal.
     public var drainDeadline: Duration = .seconds(30)
 
-    public init(location: ModelLocation, tp: Int, launch: LaunchOptions, limits: SchedulerLimits, frontEnd: FrontEndOptions) {
+    public init(location: ModelLocation, parallel: ParallelConfig, launch: LaunchOptions, limits: SchedulerLimits,
+                frontEnd: FrontEndOptions) {
         self.location = location
-        self.tp = tp
+        self.parallel = parallel
         self.launch = launch
         self.limits = limits
         self.frontEnd = frontEnd
@@ -37,7 +39,7 @@ public struct ServeRunner: Sendable {
         let state = ServingState(), metrics = ServerMetrics(), url = URLBox()
         let frontEnd = HTTPFrontEnd(options: self.frontEnd, state: state, metrics: metrics) { address in
             url.set(address)
-            Self.say("listening on \(address); loading \(location.path) on \(tp) rank(s)…")
+            Self.say("listening on \(address); loading \(location.path) on \(parallel.ranks) rank(s) (tp \(parallel.tp), pp \(parallel.pp))…")
         }
         let engineDone = DispatchSemaphore(value: 0), failure = URLBox()
         let ranks = Thread {
@@ -67,16 +69,16 @@ public struct ServeRunner: Sendable {
     /// This process's ranks: each loads its part of the model; rank 0 schedules (and marks `state` ready), the others
     /// follow its plans.
     private func runRanks(state: (ServingState, ServedModel)?, metrics: ServerMetrics?, url: URLBox?) throws {
-        let (tp, location, limits) = (self.tp, self.location, self.limits)
+        let (parallel, location, limits) = (self.parallel, self.location, self.limits)
         _ = try Launcher.run(launch) { world, computeThreads in
-            let groups = try Trainer.processGroups(ParallelConfig(tp: tp), world: world)
-            let local = try EngineBackend(location: location, groups: groups, computeThreads: computeThreads)
+            let groups = try Trainer.processGroups(parallel, world: world)
+            let local = try EngineBackend(location: location, parallel: parallel, groups: groups, computeThreads: computeThreads)
             guard world.rank == 0 else { return try PlanBroadcast.follow(world: world, backend: local) }
             let backend: any DecodeBackend = world.size > 1 ? BroadcastingBackend(local: local, world: world) : local
             let scheduler = Scheduler(backend: backend, limits: limits) { metrics?.record($0) }
             if let (serving, model) = state {
                 serving.ready(model: model, scheduler: scheduler)
-                Self.say("ready: \(url?.value ?? "") serving \(model.name) (context \(model.contextLength), tp \(tp), max batch \(limits.maxBatch))")
+                Self.say("ready: \(url?.value ?? "") serving \(model.name) (context \(model.contextLength), tp \(parallel.tp), pp \(parallel.pp), max batch \(limits.maxBatch))")
             }
             try scheduler.run()
         }

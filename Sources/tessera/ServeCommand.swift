@@ -9,9 +9,6 @@ struct Serve: ParsableCommand {
 
     @OptionGroup var model: ModelArguments
 
-    @Option(help: "Pipeline-parallel stages (only 1: the serving engine runs tp).")
-    var pp = 1
-
     @Option(help: "Address to listen on (loopback by default).")
     var host = "127.0.0.1"
 
@@ -37,7 +34,6 @@ struct Serve: ParsableCommand {
     var servedModelName: String?
 
     func validate() throws {
-        guard pp == 1 else { throw ValidationError("--pp \(pp): the serving engine runs tensor parallelism only; use --pp 1") }
         guard (1...65535).contains(port) else { throw ValidationError("--port \(port) must lie in 1...65535") }
         guard maxBatch >= 1 else { throw ValidationError("--max-batch \(maxBatch) must be at least 1") }
         guard maxQueue >= 1 else { throw ValidationError("--max-queue \(maxQueue) must be at least 1") }
@@ -52,7 +48,8 @@ struct Serve: ParsableCommand {
             throw ValidationError("--context \(context) exceeds the model's context of \(modelContext) tokens")
         }
         let name = servedModelName ?? String(location.path.split(separator: "/").last ?? Substring(location.path))
-        var runner = ServeRunner(location: location, tp: model.tp, launch: try model.launch.options(ranks: model.tp),
+        let parallel = try model.parallel
+        var runner = ServeRunner(location: location, parallel: parallel, launch: try model.launch.options(ranks: parallel.ranks),
                                  limits: SchedulerLimits(maxBatch: maxBatch, maxQueue: maxQueue),
                                  frontEnd: FrontEndOptions(host: host, port: port, apiKey: apiKey, servedName: name))
         runner.contextLimit = context
