@@ -270,22 +270,29 @@ def main():
     parser.add_argument("--model", default="models/SmolLM2-135M-Instruct.Q4_1.gguf")
     parser.add_argument("--tp", type=int, default=3,
                         help="tensor-parallel ranks of the second server (SmolLM2's 9 heads split over 3, not 2); 1 skips it")
-    parser.add_argument("--only-tp", action="store_true", help="run only the tensor-parallel server's tests")
+    parser.add_argument("--pp", type=int, default=1, help="pipeline stages of a third server; 1 skips it")
+    parser.add_argument("--only-parallel", action="store_true", help="run only the tests of the parallel servers")
     args = parser.parse_args()
-    if not args.only_tp:
+    if not args.only_parallel:
         single_rank(args)
-    if args.tp > 1:
-        print(f"tessera serve --tp {args.tp}:", flush=True)
-        server = Server(args.tessera, args.model, "--tp", str(args.tp))
-        try:
-            greedy_matches_tessera_generate(server, args.tessera, args.model, "--tp", str(args.tp))
-            load_32_clients(server, None, f"tp {args.tp}")
-            streamed_equals_whole(server)
-            graceful_shutdown(server)
-        finally:
-            if server.process.poll() is None:
-                server.process.kill()
+    for flag, ranks in [("--tp", args.tp), ("--pp", args.pp)]:
+        if ranks > 1:
+            parallel(args, flag, ranks)
     print(f"{len(PASSED)} passed, 0 failed")
+
+
+def parallel(args, flag, ranks):
+    """The load test, greedy equal to `generate` with the same layout, streaming and SIGTERM on a split model."""
+    print(f"tessera serve {flag} {ranks}:", flush=True)
+    server = Server(args.tessera, args.model, flag, str(ranks))
+    try:
+        greedy_matches_tessera_generate(server, args.tessera, args.model, flag, str(ranks))
+        load_32_clients(server, None, f"{flag} {ranks}")
+        streamed_equals_whole(server)
+        graceful_shutdown(server)
+    finally:
+        if server.process.poll() is None:
+            server.process.kill()
 
 
 def single_rank(args):
