@@ -4,7 +4,8 @@
 Every endpoint and parameter of the OpenAI API the server implements; streamed text equals non-streamed text; each bad
 request gets its status and the server keeps serving; a bounded load test of 32 concurrent clients whose answers each
 equal their solo greedy answer (p50/p99 time to first token printed); client disconnects; a bounded fuzz of the request
-decoder; `--tp 2` equal to one rank; graceful shutdown on SIGTERM. Ends by itself; exits non-zero on the first failure.
+decoder; a tensor-parallel server (`--tp 3`: SmolLM2's 9 heads) and optionally a pipeline-split one (`--pp 2`);
+graceful shutdown on SIGTERM. Ends by itself; exits non-zero on the first failure.
 
 Usage: test_serve.py --tessera .build/release/tessera --model models/SmolLM2-135M-Instruct.Q4_1.gguf
 """
