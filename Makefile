@@ -1,6 +1,6 @@
 # Tessera: two commands do all the set-up on a fresh Debian machine.
 #   make demo   the main job on the embedded (threads) backend
-#   make test   every test: swift test, then the MPI tests under mpirun
+#   make test   every test: swift test, the example application, then the MPI tests under mpirun
 SHELL := /bin/bash
 SWIFT ?= swift
 RELEASE_FLAGS := -c release -Xswiftc -target-cpu -Xswiftc native
@@ -9,7 +9,7 @@ APT_PACKAGES := libopenblas-dev libopenmpi-dev openmpi-bin bible-kjv bible-kjv-t
 # Loopback-only MPI for tests and demos (CI runs as root, hence --allow-run-as-root).
 MPIRUN := mpirun --oversubscribe --allow-run-as-root --mca btl self,vader --mca oob_tcp_if_include lo
 
-.PHONY: all deps build demo test test-swift test-mpi test-serve bench clean
+.PHONY: all deps build demo test test-swift test-mpi test-serve example bench clean
 
 all: build
 
@@ -60,8 +60,19 @@ demo: build $(BIBLE)
 
 test: deps assets
 	$(SWIFT) build $(RELEASE_FLAGS) --build-tests
+	scripts/check-no-libmpi.sh .build/release/TesseraPackageTests.xctest
 	$(SWIFT) test $(RELEASE_FLAGS) --skip-build
+	$(MAKE) example
 	$(MAKE) test-mpi
+
+# The example application: a package of its own (Examples/TrainAndGenerate) that depends on this one by path and
+# imports Tessera, built as the main build is and run (trains the tiny preset a few steps on tp = 2 threads, then
+# generates). Neither it nor the core tests may link libmpi.
+EXAMPLE_DIR := Examples/TrainAndGenerate
+example: deps
+	$(SWIFT) build --package-path $(EXAMPLE_DIR) $(RELEASE_FLAGS)
+	scripts/check-no-libmpi.sh $(EXAMPLE_DIR)/.build/release/TrainAndGenerate
+	$(EXAMPLE_DIR)/.build/release/TrainAndGenerate
 
 # MPI tests: the collective conformance checks, one rank per process under mpirun -np 2..8, and each
 # fault (it must abort the job with its named error, not hang); then training and evaluation with tp=2 under
@@ -70,6 +81,8 @@ test-mpi: build
 	scripts/test-mpi.sh $(TESSERA) "$(MPIRUN)"
 	scripts/test-train-mpi.sh $(TESSERA) "$(MPIRUN)"
 	scripts/test-mesh-mpi.sh $(TESSERA) "$(MPIRUN)"
+	scripts/test-checkpoint-mpi.sh $(TESSERA) "$(MPIRUN)"
+	scripts/test-checkpoint-kill.sh $(TESSERA)
 
 # The collectives benchmark: threads and MPI backends, memcpy and raw C MPI_Allreduce (the peer), side by side.
 MPI_ALLREDUCE := .build/mpi_allreduce

@@ -6,15 +6,18 @@ import PackageDescription
 //   CIntrinsics               compiler builtins Swift cannot spell (cache prefetch, AVX2 quantized dot products), as inline C
 //   TesseraFiles              atomic file writes (no dependencies, so every layer can write files)
 //   TesseraTensor             tensors, dtypes, kernels, deterministic RNG
-//   TesseraCollectives        Communicator, threads and MPI backends, DeviceMesh, ProcessGroups
+//   TesseraCollectives        Communicator, threads backend, launchers, DeviceMesh, ProcessGroups
+//   TesseraMPI                the Open MPI backend (the only target that links libmpi; only the CLI uses it)
 //   TesseraFormats            safetensors, GGUF, tokenizers
 //   TesseraNN                 single-device layers with explicit forward/backward, AdamW, schedules
 //   TesseraPipeline           pipeline schedules as data, simulator, timeline pictures (pure, no compute)
 //   TesseraParallel           conjugate mappings, tensor/sequence/pipeline/data-parallel machinery
-//   TesseraModels             GPT-2 and Llama configs and models, checkpoint loading and saving
+//   TesseraModels             model families described once (ModelFamily), models, checkpoint loading and saving
 //   TesseraTrain              training loop, data, evaluation, generation
-//   TesseraPlanner            memory/time model and layout search
+//   TesseraPlanner            memory/time model and layout search (a model Tessera builds: from its TransformerConfig)
 //   TesseraBench              measurement code of `tessera bench` (paired timing, bandwidth, peak memory, peers, reports)
+//   Tessera                   the umbrella module (`import Tessera`): re-exports the library targets from TesseraTensor
+//                             to TesseraPlanner (not TesseraMPI, not TesseraBench)
 //   TesseraServe              OpenAI-compatible HTTP server: request scheduler, decode backend, Hummingbird front end
 //   tessera                   the command-line tool
 let package = Package(
@@ -22,7 +25,8 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "tessera", targets: ["tessera"]),
-        .library(name: "Tessera", targets: ["TesseraTrain", "TesseraPlanner"]),
+        .library(name: "Tessera", targets: ["Tessera"]),
+        .library(name: "TesseraMPI", targets: ["TesseraMPI"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -37,15 +41,22 @@ let package = Package(
         .systemLibrary(name: "CIntrinsics"),
         .target(name: "TesseraFiles"),
         .target(name: "TesseraTensor", dependencies: ["CBLAS", "CIntrinsics"]),
-        .target(name: "TesseraCollectives", dependencies: ["CMPI", "TesseraTensor"]),
+        .target(name: "TesseraCollectives", dependencies: ["TesseraTensor"]),
+        .target(name: "TesseraMPI", dependencies: ["CMPI", "TesseraCollectives"]),
         .target(name: "TesseraFormats", dependencies: ["TesseraFiles", "TesseraTensor"]),
         .target(name: "TesseraNN", dependencies: ["TesseraTensor"]),
         .target(name: "TesseraPipeline", dependencies: ["TesseraFiles"]),
         .target(name: "TesseraParallel", dependencies: ["TesseraNN", "TesseraCollectives", "TesseraPipeline"]),
         .target(name: "TesseraModels", dependencies: ["TesseraParallel", "TesseraFormats"]),
         .target(name: "TesseraTrain", dependencies: ["TesseraModels"]),
-        .target(name: "TesseraPlanner", dependencies: ["TesseraPipeline"], resources: [.copy("Catalog")]),
+        .target(name: "TesseraPlanner", dependencies: ["TesseraPipeline", "TesseraModels"], resources: [.copy("Catalog")]),
         .target(name: "TesseraBench", dependencies: ["CBLAS", "TesseraTrain", "TesseraPlanner"]),
+        .target(
+            name: "Tessera",
+            dependencies: [
+                "TesseraTensor", "TesseraCollectives", "TesseraFormats", "TesseraNN", "TesseraPipeline",
+                "TesseraParallel", "TesseraModels", "TesseraTrain", "TesseraPlanner",
+            ]),
         .target(
             name: "TesseraServe",
             dependencies: [
@@ -58,7 +69,7 @@ let package = Package(
         .executableTarget(
             name: "tessera",
             dependencies: [
-                "CBLAS", "CMPI", "TesseraTrain", "TesseraPlanner", "TesseraPipeline", "TesseraBench", "TesseraServe",
+                "CBLAS", "TesseraMPI", "TesseraTrain", "TesseraPlanner", "TesseraPipeline", "TesseraBench", "TesseraServe",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .testTarget(name: "TesseraTensorTests", dependencies: ["TesseraTensor"]),
@@ -69,7 +80,7 @@ let package = Package(
         .testTarget(name: "TesseraParallelTests", dependencies: ["TesseraParallel"]),
         .testTarget(name: "TesseraModelsTests", dependencies: ["TesseraModels"], resources: [.copy("Fixtures")]),
         .testTarget(name: "TesseraTrainTests", dependencies: ["TesseraTrain"]),
-        .testTarget(name: "TesseraPlannerTests", dependencies: ["TesseraPlanner", "TesseraPipeline"]),
+        .testTarget(name: "TesseraPlannerTests", dependencies: ["TesseraPlanner", "TesseraPipeline", "TesseraModels"]),
         .testTarget(name: "TesseraBenchTests", dependencies: ["TesseraBench", "TesseraModels", "TesseraParallel"]),
         .testTarget(name: "TesseraServeTests", dependencies: ["TesseraServe"]),
     ],

@@ -3,12 +3,15 @@
 
 Run by hand (not by CI) after `pip install torch==2.13.0+cpu transformers safetensors`:
 
-    python3 scripts/make_model_fixtures.py [Tests/TesseraModelsTests/Fixtures]
+    python3 scripts/make_model_fixtures.py [Tests/TesseraModelsTests/Fixtures [NAME ...]]
 
-For a tiny GPT-2 (tied embeddings, vocabulary 61 so it never divides tp) and a tiny Llama with
-grouped-query attention (4 query heads, 2 key/value heads, untied head) it writes a Hugging Face
-directory `<name>/` (config.json + model.safetensors, the initial weights, via save_pretrained) and
-`<name>/reference.safetensors` with, all as float32:
+(NAMEs, e.g. `qwen2-tiny`, write only those fixtures; none writes all. qwen2-tiny was written with
+transformers 5.25.0.) For a tiny GPT-2 (tied embeddings, vocabulary 61 so it never divides tp), a tiny Llama
+with grouped-query attention (4 query heads, 2 key/value heads, untied head) and a tiny Qwen2 (the Llama layout
+plus query/key/value biases, here drawn from N(0, 0.5²) because transformers initializes them to zero, which
+would leave their forward use untested; tied head) it writes a Hugging Face directory `<name>/` (config.json +
+model.safetensors, the initial weights, via save_pretrained) and `<name>/reference.safetensors` with, all as
+float32:
 
   input_ids, targets          [steps, batch, seq]  (one batch per optimizer step; ids as floats)
   logits                      [batch, seq, vocab]  of step 1's batch at the initial weights
@@ -32,7 +35,7 @@ import sys
 
 import torch
 from safetensors.torch import save_file
-from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
+from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCausalLM
 
 STEPS, BATCH, SEQ = 3, 2, 8
 OPTIM = dict(lr=1e-2, min_lr=1e-3, warmup_steps=1, total_steps=STEPS, beta1=0.9, beta2=0.95, eps=1e-8,
@@ -59,8 +62,21 @@ def models():
                         rms_norm_eps=1e-5, rope_theta=10000.0, tie_word_embeddings=False, hidden_act="silu",
                         initializer_range=0.02, attention_bias=False, mlp_bias=False,
                         bos_token_id=1, eos_token_id=2)
-    yield "gpt2-tiny", GPT2LMHeadModel, gpt2
-    yield "llama-tiny", LlamaForCausalLM, llama
+    qwen2 = Qwen2Config(vocab_size=61, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=16,
+                        rms_norm_eps=1e-6, rope_theta=1000000.0, tie_word_embeddings=True, hidden_act="silu",
+                        initializer_range=0.02, use_sliding_window=False, bos_token_id=1, eos_token_id=2)
+    yield "gpt2-tiny", GPT2LMHeadModel, gpt2, False
+    yield "llama-tiny", LlamaForCausalLM, llama, False
+    yield "qwen2-tiny", Qwen2ForCausalLM, qwen2, True
+
+
+def randomize_biases(model):
+    """Draws every bias from N(0, 0.5²) so that a model that ignores one computes different logits."""
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name.endswith(".bias"):
+                p.normal_(0.0, 0.5)
 
 
 def parameters(model):
@@ -75,10 +91,15 @@ def loss_of(model, ids, targets):
 
 def main():
     out = sys.argv[1] if len(sys.argv) > 1 else "Tests/TesseraModelsTests/Fixtures"
-    for name, cls, config in models():
+    only = set(sys.argv[2:])
+    for name, cls, config, random_biases in models():
+        if only and name not in only:
+            continue
         torch.manual_seed(1234)
         config._attn_implementation = "eager"
         model = cls(config).float().eval()  # eval: no dropout; gradients still flow
+        if random_biases:
+            randomize_biases(model)
         directory = os.path.join(out, name)
         os.makedirs(directory, exist_ok=True)
         model.save_pretrained(directory, safe_serialization=True)
@@ -124,7 +145,8 @@ def main():
         with open(os.path.join(directory, "reference.json"), "w") as f:
             json.dump(dict(OPTIM, steps=STEPS, batch=BATCH, seq=SEQ, torch=torch.__version__), f, indent=2)
         print(f"{name}: loss {loss.item():.6f}, step losses {losses}, grad norms {norms}")
-    smollm2(out)
+    if not only:
+        smollm2(out)
 
 
 SMOLLM2_GGUF = "models/SmolLM2-135M-Instruct.Q4_1.gguf"

@@ -9,7 +9,10 @@ failures=0
 
 for ranks in 2 3 4 5 6 7 8; do
   start=$SECONDS
-  if output=$(timeout 300 $mpirun -np "$ranks" "$tessera" collective-checks --collective-timeout 60 2>&1); then
+  # No --backend: under mpirun the CLI must pick the MPI launcher by itself (a threads run would pass too,
+  # so the line naming the backend and the job's size is required).
+  if output=$(timeout 300 $mpirun -np "$ranks" "$tessera" collective-checks --collective-timeout 60 2>&1) \
+     && grep -q "collective checks passed on mpi with $ranks ranks" <<<"$output"; then
     echo "ok   conformance checks, mpirun -np $ranks ($((SECONDS - start)) s)"
   else
     echo "FAIL conformance checks, mpirun -np $ranks:"; echo "$output" | grep -v '^\s*$' | head -20

@@ -1,7 +1,7 @@
 /// Argument checks shared by every backend: each throws
 /// ``CollectiveError/invalidArgument(group:operation:detail:)`` naming what is wrong and what would fit.
-enum CollectiveArguments {
-    static func checkPeer(_ peer: Int, role: String, group: String, size: Int, operation: String) throws {
+package enum CollectiveArguments {
+    package static func checkPeer(_ peer: Int, role: String, group: String, size: Int, operation: String) throws {
         guard (0..<size).contains(peer) else {
             throw CollectiveError.invalidArgument(group: group, operation: operation,
                                                   detail: "\(role) rank \(peer) is outside the group's ranks 0..<\(size)")
@@ -9,7 +9,7 @@ enum CollectiveArguments {
     }
 
     /// `output.count == size * input.count` (bytes).
-    static func checkAllGather(input: Int, output: Int, group: String, size: Int) throws {
+    package static func checkAllGather(input: Int, output: Int, group: String, size: Int) throws {
         guard output == size * input else {
             throw CollectiveError.invalidArgument(
                 group: group, operation: "allGather",
@@ -18,7 +18,7 @@ enum CollectiveArguments {
     }
 
     /// `input.count == size * output.count` (floats).
-    static func checkReduceScatter(input: Int, output: Int, group: String, size: Int) throws {
+    package static func checkReduceScatter(input: Int, output: Int, group: String, size: Int) throws {
         guard input == size * output else {
             throw CollectiveError.invalidArgument(
                 group: group, operation: "reduceScatter",
@@ -27,7 +27,7 @@ enum CollectiveArguments {
     }
 
     /// One non-negative count per rank, summing to at most the buffer's size.
-    static func checkAllToAll(sendCounts: [Int], inputBytes: Int, receiveCounts: [Int], outputBytes: Int,
+    package static func checkAllToAll(sendCounts: [Int], inputBytes: Int, receiveCounts: [Int], outputBytes: Int,
                               group: String, size: Int) throws {
         for (label, counts, bytes) in [("sendCounts", sendCounts, inputBytes), ("receiveCounts", receiveCounts, outputBytes)] {
             guard counts.count == size, counts.allSatisfy({ $0 >= 0 }), counts.reduce(0, +) <= bytes else {
@@ -39,7 +39,7 @@ enum CollectiveArguments {
     }
 
     /// Byte offsets of consecutive blocks of `counts` bytes.
-    static func offsets(_ counts: [Int]) -> [Int] {
+    package static func offsets(_ counts: [Int]) -> [Int] {
         var offsets: [Int] = []
         var total = 0
         for count in counts {

@@ -5,44 +5,18 @@ import Glibc
 import Darwin
 #endif
 
-/// Where the ranks of a job live.
-public enum Backend: String, Sendable, Codable, CaseIterable, CustomStringConvertible {
-    /// Ranks are threads of this process over shared memory (the embedded default).
-    case threads
-    /// This process is one rank of an Open MPI job started by `mpirun`.
-    case mpi
-
-    /// `mpi` when this process was started by `mpirun` (Open MPI sets `OMPI_COMM_WORLD_SIZE`, PMIx
-    /// launchers `PMIX_RANK`), `threads` otherwise. The caller passes the environment in.
-    public static func detected(environment: [String: String]) -> Backend {
-        environment["OMPI_COMM_WORLD_SIZE"] != nil || environment["PMIX_RANK"] != nil ? .mpi : .threads
-    }
-
-    /// Parses a `--backend` value; `nil` (flag absent) means ``detected(environment:)``.
-    /// - Throws: ``LaunchError/unknownBackend(_:)`` listing the valid names.
-    public init(parsing text: String?, environment: [String: String]) throws {
-        guard let text else {
-            self = Backend.detected(environment: environment)
-            return
-        }
-        guard let backend = Backend(rawValue: text.lowercased()) else { throw LaunchError.unknownBackend(text) }
-        self = backend
-    }
-
-    public var description: String { rawValue }
-}
-
 /// Why ranks could not be launched.
 public enum LaunchError: Error, Equatable, Sendable, CustomStringConvertible {
-    case unknownBackend(String)
-    /// The layout needs `required` ranks but the MPI job has `launched`.
+    /// No launcher has this name; `valid` lists the names there are.
+    case unknownBackend(String, valid: [String])
+    /// The layout needs `required` ranks but the job that started this process has `launched`.
     case rankCountMismatch(required: Int, launched: Int)
     case invalidRankCount(Int)
 
     public var description: String {
         switch self {
-        case let .unknownBackend(name):
-            return "unknown backend '\(name)'; use --backend threads or --backend mpi"
+        case let .unknownBackend(name, valid):
+            return "unknown backend '\(name)'; the backends are \(valid.joined(separator: ", "))"
         case let .rankCountMismatch(required, launched):
             return "the layout needs \(required) ranks but mpirun started \(launched); launch with mpirun -np \(required)"
         case let .invalidRankCount(ranks):
@@ -51,20 +25,18 @@ public enum LaunchError: Error, Equatable, Sendable, CustomStringConvertible {
     }
 }
 
-/// How to start the ranks of a job.
+/// How to start the ranks of a job, whatever the backend.
 public struct LaunchOptions: Sendable, Equatable {
-    public var backend: Backend
-    /// Ranks the job needs. Threads: how many to start. MPI: must equal the size of the `mpirun` job
-    /// (`nil` accepts any size).
+    /// Ranks the job needs. A launcher that starts its ranks (threads): how many to start. One that joins
+    /// ranks started outside (MPI): must equal the size of that job (`nil` accepts any size).
     public var ranks: Int?
     /// The longest any blocking call waits for its peers.
     public var deadline: Duration
     /// Cores shared by the ranks on this machine; each rank gets `cores / ranks here` BLAS threads.
     public var cores: Int
 
-    public init(backend: Backend, ranks: Int? = nil, deadline: Duration = ThreadGroup.defaultDeadline,
+    public init(ranks: Int? = nil, deadline: Duration = ThreadGroup.defaultDeadline,
                 cores: Int = LaunchOptions.onlineCores) {
-        self.backend = backend
         self.ranks = ranks
         self.deadline = deadline
         self.cores = cores
@@ -72,57 +44,46 @@ public struct LaunchOptions: Sendable, Equatable {
 
     /// Cores online on this machine.
     public static var onlineCores: Int { max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))) }
+
+    /// ``ranks``, or ``LaunchError/invalidRankCount(_:)`` when it is below 1; `nil` stays `nil`.
+    public func checkedRanks() throws -> Int? {
+        if let ranks, ranks < 1 { throw LaunchError.invalidRankCount(ranks) }
+        return ranks
+    }
 }
 
-/// Runs a per-rank body on either backend: the one entry point every multi-rank command uses.
-public enum Launcher {
+/// A backend's way of starting the ranks of a job and running a body on each: the one entry point every
+/// multi-rank program uses. The program passes the launcher in (``ThreadLauncher`` here; the Open MPI one
+/// lives in the `TesseraMPI` target, so that nothing else links libmpi); ``Launchers`` picks one by name.
+///
+/// A CUDA/NCCL backend would be one more conforming type: it starts (or joins) one rank per device and
+/// hands each its communicator.
+public protocol RankLauncher: Sendable {
+    /// The backend's name as a user writes it (`threads`, `mpi`), lowercase.
+    var name: String { get }
+    /// Whether every rank of the job runs in this process (so ranks can share in-memory objects such as
+    /// one trace recorder, and ``LaunchOptions/ranks`` says how many to start), rather than this process
+    /// being one rank of a job started outside it.
+    var hostsAllRanks: Bool { get }
+
+    /// Whether `environment` shows that this process was started by the backend's own launcher program
+    /// (e.g. `mpirun`), so that the backend should be used when none is named.
+    func startedThisProcess(environment: [String: String]) -> Bool
+
     /// Runs `body` once per rank of this process and returns those ranks' results in rank order.
     ///
-    /// - Threads: starts `options.ranks` (default 1) threads via ``ThreadGroup/run(ranks:deadline:name:_:)``
-    ///   and returns all their results; a failure rethrows the root cause after releasing every rank.
-    /// - MPI: this process is one rank of the `mpirun` job; returns its single result after
-    ///   ``MPIEnvironment/finalize()``. When the body throws (or a collective passes its deadline) the
-    ///   error is printed and the whole job ends with `MPI_Abort`, so this never returns an error from the
-    ///   body: peers in other processes could not be released otherwise.
-    ///
-    /// Before the ranks start, OpenBLAS gets `BLASThreads.perRank(ranks:cores:)` threads, counting the
-    /// ranks on this machine.
-    /// - Throws: ``LaunchError`` for an invalid rank count or a mismatch with the `mpirun` job size;
-    ///   ``CollectiveError`` from the backend.
-    public static func run<T: Sendable>(_ options: LaunchOptions,
-                                        _ body: @Sendable (any Communicator) throws -> T) throws -> [T] {
-        try run(options) { world, _ in try body(world) }
-    }
+    /// Before the ranks start, OpenBLAS gets `BLASThreads.perRank(ranks:cores:)` threads, counting the ranks
+    /// on this machine, and each rank is handed that count as `computeThreads` for its own ``ComputePool``.
+    /// - Throws: ``LaunchError`` for an invalid rank count or a mismatch with the job's size;
+    ///   ``CollectiveError`` from the backend; an error from `body`, as the backend documents.
+    func run<T: Sendable>(_ options: LaunchOptions,
+                          _ body: @Sendable (_ world: any Communicator, _ computeThreads: Int) throws -> T) throws -> [T]
+}
 
-    /// ``run(_:_:)`` that also hands each rank its share of the cores, `computeThreads` (the OpenBLAS
-    /// threads it was given: `BLASThreads.perRank(ranks:cores:)` over the ranks on this machine), for the
-    /// rank's own ``ComputePool``.
-    public static func run<T: Sendable>(_ options: LaunchOptions,
-                                        _ body: @Sendable (_ world: any Communicator, _ computeThreads: Int) throws -> T) throws -> [T] {
-        let ranks = options.ranks ?? 1
-        guard ranks >= 1 else { throw LaunchError.invalidRankCount(ranks) }
-        switch options.backend {
-        case .threads:
-            let threads = BLASThreads.perRank(ranks: ranks, cores: options.cores)
-            BLASThreads.set(threads)
-            return try ThreadGroup.run(ranks: ranks, deadline: options.deadline) { try body($0, threads) }
-        case .mpi:
-            let environment = try MPIEnvironment(deadline: options.deadline)
-            if let required = options.ranks, required != environment.world.size {
-                // Every rank sees the same sizes, so all finalize and throw alike.
-                try environment.finalize()
-                throw LaunchError.rankCountMismatch(required: required, launched: environment.world.size)
-            }
-            let threads = BLASThreads.perRank(ranks: environment.localRanks, cores: options.cores)
-            BLASThreads.set(threads)
-            let result: T
-            do {
-                result = try body(environment.world, threads)
-                try environment.finalize()
-            } catch {
-                environment.abort(error)
-            }
-            return [result]
-        }
+extension RankLauncher {
+    /// ``run(_:_:)`` for a body that does not need its share of the cores.
+    public func run<T: Sendable>(_ options: LaunchOptions,
+                                 _ body: @Sendable (any Communicator) throws -> T) throws -> [T] {
+        try run(options) { world, _ in try body(world) }
     }
 }

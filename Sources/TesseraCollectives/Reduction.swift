@@ -4,7 +4,7 @@
 /// on the values and their order, never on timing or on how the range was cut into slices. The work goes
 /// block by block through an L1-sized scratch buffer: each source is read once, the output written once,
 /// and the output may alias any source.
-enum Reduction {
+package enum Reduction {
     /// Elements per block: 16 KiB of Float32, well inside L1.
     static let blockCount = 4096
 
@@ -47,7 +47,7 @@ enum Reduction {
     }
 
     /// Divides `count` elements by `divisor` in place (the mean after a backend's sum).
-    static func divide(_ buffer: UnsafeMutablePointer<Float>, count: Int, by divisor: Float) {
+    package static func divide(_ buffer: UnsafeMutablePointer<Float>, count: Int, by divisor: Float) {
         for i in 0..<count { buffer[i] = buffer[i] / divisor }
     }
 }

@@ -30,17 +30,35 @@ public enum AtomicFile {
             unlink(temporary)
             throw error
         }
-        guard rename(temporary, path) == 0 else {
+        guard posixRename(temporary, path) == 0 else {
             let failure = FileWriteError(path: path, operation: "rename")
             unlink(temporary)
             throw failure
         }
-        let directory = open(FilePath.directory(of: path), O_RDONLY | O_CLOEXEC)
+        syncDirectory(FilePath.directory(of: path))
+    }
+
+    /// Flushes a directory's entries (`fsync` on the directory), so renames and creations in it survive a crash.
+    /// Best effort: a directory that cannot be opened is left as it is.
+    public static func syncDirectory(_ path: String) {
+        let directory = open(path, O_RDONLY | O_CLOEXEC)
         if directory >= 0 {
             fsync(directory)
             close(directory)
         }
     }
+
+    /// Renames `source` to `destination` (a file or a directory) and flushes the destination's directory.
+    /// - Throws: ``FileWriteError`` naming `destination` when the rename fails.
+    public static func rename(_ source: String, to destination: String) throws {
+        guard posixRename(source, destination) == 0 else { throw FileWriteError(path: destination, operation: "rename") }
+        syncDirectory(FilePath.directory(of: destination))
+    }
+}
+
+/// The C `rename`, named apart so `AtomicFile.rename` does not shadow it.
+private func posixRename(_ source: String, _ destination: String) -> Int32 {
+    rename(source, destination)
 }
 
 /// A buffered sequential writer over a file descriptor, handed to ``AtomicFile/write(to:_:)`` bodies.

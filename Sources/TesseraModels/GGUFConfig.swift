@@ -1,22 +1,22 @@
 import TesseraFormats
 
-/// The model configuration in GGUF metadata, as llama.cpp's converter writes it for the `llama` and `gpt2`
-/// architectures (`{arch}.context_length`, `{arch}.embedding_length`, …; gguf-py's `Keys.LLM`/`Keys.Attention`).
+/// The model configuration in GGUF metadata, as llama.cpp's converter writes it for each ``ModelFamily``'s
+/// ``GGUFNaming/architecture`` (`{arch}.context_length`, `{arch}.embedding_length`, …; gguf-py's `Keys.LLM`/`Keys.Attention`).
 /// Reading and writing share one key table, so a written file reads back to the same configuration.
 extension TransformerConfig {
     /// The architectures a GGUF file may declare in `general.architecture`.
-    public static let ggufArchitectures = Architecture.allCases.map(\.rawValue)
+    public static let ggufArchitectures = ModelFamily.all.map(\.gguf.architecture)
 
-    /// The configuration a `llama` or `gpt2` GGUF file describes. The vocabulary is `{arch}.vocab_size`, else
-    /// the token list's length, else the embedding's rows; Llama embeddings are tied when the file has no
-    /// `output.weight`; GPT-2's are always tied (a GPT-2 file's `output.weight`, if any, must equal `token_embd`).
+    /// The configuration a GGUF file of a known architecture describes. The vocabulary is `{arch}.vocab_size`, else
+    /// the token list's length, else the embedding's rows; embeddings are tied when the file has no `output.weight`,
+    /// and always for a family whose head is always tied (GPT-2: a file's `output.weight`, if any, must equal `token_embd`).
     /// - Throws: ``ModelError/invalidFile(path:reason:)`` for another architecture, missing or mistyped metadata or
-    ///   an untied GPT-2 head; ``ModelError`` from ``validate()``.
+    ///   an untied head the family cannot have; ``ModelError`` from ``validate()``.
     public init(gguf file: GGUFFile) throws {
-        guard let name = file.architecture, let architecture = Architecture(rawValue: name) else {
-            throw ModelError.invalidFile(path: file.path, reason: "GGUF architecture \"\(file.architecture ?? "none")\" is not supported; Tessera reads \(Self.ggufArchitectures.joined(separator: " and ")) GGUF files")
+        guard let name = file.architecture, let family = ModelFamily.all.first(where: { $0.gguf.architecture == name }) else {
+            throw ModelError.invalidFile(path: file.path, reason: "GGUF architecture \"\(file.architecture ?? "none")\" is not supported; Tessera reads \(ModelFamily.phrase(Self.ggufArchitectures)) GGUF files")
         }
-        let keys = GGUFConfigKeys(architecture)
+        let keys = GGUFConfigKeys(family)
         func value(_ key: String) -> GGUFValue? { file.metadata[key] }
         func int(_ key: String) throws -> Int? {
             guard let v = value(key) else { return nil }
@@ -35,21 +35,17 @@ extension TransformerConfig {
         let hidden = try required(keys.embeddingLength), heads = try required(keys.headCount)
         let vocabulary = try int(keys.vocabularySize) ?? value("tokenizer.ggml.tokens")?.array?.count
             ?? file.requireInfo(named: "token_embd.weight").shape[0]
-        var config: TransformerConfig
-        switch architecture {
-        case .gpt2:
-            config = .gpt2(vocabularySize: vocabulary, contextLength: try required(keys.contextLength), hiddenSize: hidden,
-                           layers: try required(keys.blockCount), heads: heads, intermediateSize: try required(keys.feedForwardLength),
-                           epsilon: try float(keys.epsilon) ?? 1e-5)
-            if let kvHeads = try int(keys.kvHeadCount), kvHeads != heads {
-                throw ModelError.invalidFile(path: file.path, reason: "\(keys.kvHeadCount) is \(kvHeads) but GPT-2 has no grouped-query attention (\(heads) heads)")
-            }
-            try Self.checkTiedGPT2Head(file)
-        case .llama:
-            config = .llama(vocabularySize: vocabulary, contextLength: try required(keys.contextLength), hiddenSize: hidden,
-                            layers: try required(keys.blockCount), heads: heads, kvHeads: try int(keys.kvHeadCount) ?? heads,
-                            intermediateSize: try required(keys.feedForwardLength), ropeTheta: try float(keys.ropeTheta) ?? 10_000,
-                            epsilon: try float(keys.epsilon) ?? 1e-5, tiedEmbeddings: !file.contains("output.weight"))
+        let kvHeads = try int(keys.kvHeadCount) ?? heads
+        if family.attention.projection == .fused, kvHeads != heads {
+            throw ModelError.invalidFile(path: file.path, reason: "\(keys.kvHeadCount) is \(kvHeads) but \(name) has no grouped-query attention (\(heads) heads)")
+        }
+        if family.headTying == .always { try Self.checkTiedHead(file, family: family) }
+        var config = TransformerConfig(
+            family: family, vocabularySize: vocabulary, contextLength: try required(keys.contextLength), hiddenSize: hidden,
+            layers: try required(keys.blockCount), heads: heads, kvHeads: kvHeads, intermediateSize: try required(keys.feedForwardLength),
+            ropeTheta: try float(keys.ropeTheta) ?? 10_000, epsilon: try float(keys.epsilon) ?? 1e-5,
+            tiedEmbeddings: !file.contains("output.weight"))
+        if family.positions == .rotary {
             config.attention.headDim = try int(keys.keyLength) ?? int(keys.ropeDimensions) ?? hidden / max(1, heads)
         }
         config.bosTokenId = try int("tokenizer.ggml.bos_token_id")
@@ -63,7 +59,7 @@ extension TransformerConfig {
     /// rather than loading a different model silently.
     private func checkNothingIsLeftOut(_ file: GGUFFile, scaling: String?, experts: Int?) throws {
         func refuse(_ what: String) -> ModelError {
-            ModelError.invalidFile(path: file.path, reason: "\(what) is not supported; Tessera's \(architecture.rawValue) has none")
+            ModelError.invalidFile(path: file.path, reason: "\(what) is not supported; Tessera's \(family.name) has none")
         }
         if let scaling, scaling != "none" { throw refuse("rope scaling '\(scaling)'") }
         if let experts, experts > 0 { throw refuse("a mixture of \(experts) experts") }
@@ -75,16 +71,16 @@ extension TransformerConfig {
     /// The configuration as GGUF metadata, under the keys and value types llama.cpp's converter uses
     /// (`general.architecture`, `{arch}.*`; tokenizer keys are the tokenizer's business).
     public var ggufMetadata: [(key: String, value: GGUFValue)] {
-        let keys = GGUFConfigKeys(architecture)
+        let keys = GGUFConfigKeys(family)
         func count(_ value: Int) -> GGUFValue { .uint32(UInt32(value)) }
         var pairs: [(key: String, value: GGUFValue)] = [
-            ("general.architecture", .string(architecture.rawValue)),
+            ("general.architecture", .string(family.gguf.architecture)),
             (keys.contextLength, count(contextLength)), (keys.embeddingLength, count(hiddenSize)),
             (keys.blockCount, count(layers)), (keys.feedForwardLength, count(mlp.intermediateSize)),
             (keys.headCount, count(attention.heads)), (keys.epsilon, .float32(norm.epsilon)),
             (keys.vocabularySize, count(vocabularySize)),
         ]
-        if architecture == .llama {
+        if family.positions == .rotary {
             pairs += [
                 (keys.kvHeadCount, count(attention.kvHeads)), (keys.ropeTheta, .float32(attention.ropeTheta ?? 10_000)),
                 (keys.ropeDimensions, count(attention.headDim)), (keys.keyLength, count(attention.headDim)),
@@ -94,12 +90,13 @@ extension TransformerConfig {
         return pairs
     }
 
-    /// GPT-2 ties its head to the token embedding; llama.cpp's GPT-2 files normally have no `output.weight`.
-    private static func checkTiedGPT2Head(_ file: GGUFFile) throws {
+    /// A family whose head is always tied (GPT-2) may still store it: llama.cpp's GPT-2 files normally have no
+    /// `output.weight`, and one that differs from the embedding is another model.
+    private static func checkTiedHead(_ file: GGUFFile, family: ModelFamily) throws {
         guard file.contains("output.weight") else { return }
         let head = try file.storedTensor(named: "output.weight"), embedding = try file.storedTensor(named: "token_embd.weight")
         guard head == embedding else {
-            throw ModelError.invalidFile(path: file.path, reason: "output.weight differs from token_embd.weight; Tessera's GPT-2 ties its LM head to the embedding")
+            throw ModelError.invalidFile(path: file.path, reason: "output.weight differs from token_embd.weight; Tessera's \(family.name) ties its LM head to the embedding")
         }
     }
 }
@@ -109,8 +106,8 @@ private struct GGUFConfigKeys {
     let contextLength, embeddingLength, blockCount, feedForwardLength, vocabularySize: String
     let headCount, kvHeadCount, keyLength, valueLength, epsilon, ropeTheta, ropeDimensions: String
 
-    init(_ architecture: TransformerConfig.Architecture) {
-        let a = architecture.rawValue
+    init(_ family: ModelFamily) {
+        let a = family.gguf.architecture
         contextLength = "\(a).context_length"
         embeddingLength = "\(a).embedding_length"
         blockCount = "\(a).block_count"
@@ -121,7 +118,7 @@ private struct GGUFConfigKeys {
         keyLength = "\(a).attention.key_length"
         valueLength = "\(a).attention.value_length"
         // LayerNorm models store `layer_norm_epsilon`, RMSNorm models `layer_norm_rms_epsilon`.
-        epsilon = architecture == .gpt2 ? "\(a).attention.layer_norm_epsilon" : "\(a).attention.layer_norm_rms_epsilon"
+        epsilon = family.norm == .layerNorm ? "\(a).attention.layer_norm_epsilon" : "\(a).attention.layer_norm_rms_epsilon"
         ropeTheta = "\(a).rope.freq_base"
         ropeDimensions = "\(a).rope.dimension_count"
     }

@@ -45,8 +45,8 @@ public final class MeshEngine: @unchecked Sendable {
     /// One forward state per local chunk for evaluation and generation (apart from the training states).
     private var inferenceStates: [ChunkState] = []
     private var lastActivationBytes = 0
-    /// Steps taken.
-    public private(set) var step = 0
+    /// Steps taken (restored from a checkpoint by ``restoreOptimizer(step:moments:)``).
+    public internal(set) var step = 0
 
     /// Builds this rank's part of the model (initialized from `seed`), its executor, reducer and optimizer.
     /// - Parameters:

@@ -4,48 +4,13 @@ import TesseraParallel
 /// The Hugging Face names, global shapes, shardings and initializations of a model's parameters on one
 /// tensor-parallel rank. Pure: the same function serves allocation, checkpoint loading and saving.
 extension TransformerConfig {
-    /// Hugging Face names of one block's tensors.
-    public struct BlockNames: Sendable {
-        public let norm1Weight, norm1Bias, qkvWeight, qkvBias, queryWeight, keyWeight, valueWeight: String
-        public let outputWeight, outputBias, norm2Weight, norm2Bias, upWeight, upBias, gateWeight, downWeight, downBias: String
-    }
-
-    /// Names of the tensors of block `layer`.
-    public func blockNames(_ layer: Int) -> BlockNames {
-        switch architecture {
-        case .gpt2:
-            let p = "transformer.h.\(layer)."
-            return BlockNames(
-                norm1Weight: p + "ln_1.weight", norm1Bias: p + "ln_1.bias",
-                qkvWeight: p + "attn.c_attn.weight", qkvBias: p + "attn.c_attn.bias",
-                queryWeight: "", keyWeight: "", valueWeight: "",
-                outputWeight: p + "attn.c_proj.weight", outputBias: p + "attn.c_proj.bias",
-                norm2Weight: p + "ln_2.weight", norm2Bias: p + "ln_2.bias",
-                upWeight: p + "mlp.c_fc.weight", upBias: p + "mlp.c_fc.bias", gateWeight: "",
-                downWeight: p + "mlp.c_proj.weight", downBias: p + "mlp.c_proj.bias")
-        case .llama:
-            let p = "model.layers.\(layer)."
-            return BlockNames(
-                norm1Weight: p + "input_layernorm.weight", norm1Bias: "", qkvWeight: "", qkvBias: "",
-                queryWeight: p + "self_attn.q_proj.weight", keyWeight: p + "self_attn.k_proj.weight",
-                valueWeight: p + "self_attn.v_proj.weight",
-                outputWeight: p + "self_attn.o_proj.weight", outputBias: "",
-                norm2Weight: p + "post_attention_layernorm.weight", norm2Bias: "",
-                upWeight: p + "mlp.up_proj.weight", upBias: "", gateWeight: p + "mlp.gate_proj.weight",
-                downWeight: p + "mlp.down_proj.weight", downBias: "")
-        }
-    }
+    /// The name of the parameter `role` (Tessera's parameters carry their Hugging Face names).
+    public func name(of role: ParameterRole) -> String { family.huggingFace.name(of: role) }
 
     /// Name of the token embedding.
-    public var tokenEmbeddingName: String { architecture == .gpt2 ? "transformer.wte.weight" : "model.embed_tokens.weight" }
-    /// Name of the learned position embedding (GPT-2 only).
-    public var positionEmbeddingName: String { "transformer.wpe.weight" }
-    /// Names of the final norm's weight and bias (empty bias for RMSNorm).
-    public var finalNormNames: (weight: String, bias: String) {
-        architecture == .gpt2 ? ("transformer.ln_f.weight", "transformer.ln_f.bias") : ("model.norm.weight", "")
-    }
+    public var tokenEmbeddingName: String { name(of: .tokenEmbedding) }
     /// Name of the LM head's weight: the token embedding when tied.
-    public var headName: String { tiedEmbeddings ? tokenEmbeddingName : "lm_head.weight" }
+    public var headName: String { tiedEmbeddings ? tokenEmbeddingName : name(of: .head) }
 
     /// Whether the key/value projections are replicated (tp exceeds the key/value heads).
     public func replicatesKeyValueHeads(tp: Int) -> Bool { tp > 1 && attention.kvHeads % tp != 0 }
@@ -54,87 +19,112 @@ extension TransformerConfig {
     /// embedding when `embedding` and the final norm and LM head when `head`.
     public func parameterSpecs(context: LayerContext, layers: Range<Int>? = nil, embedding: Bool = true,
                                head: Bool = true) -> [ParameterSpec] {
-        let n = context.tp.size, r = context.tp.rank, h = hiddenSize
-        let std = initializerRange
-        // GPT-2 scales residual projections by 1/√(2·layers) (Radford et al. 2019; HF GPT2PreTrainedModel).
-        let residualStd = architecture == .gpt2 ? std / Float(2 * self.layers).squareRoot() : std
-        let firstRank = r == 0
-        let partial: GradientReduction = context.sequenceParallel ? .sumOverTensorParallel : .none
-        func split(_ d: Int, blocks: Int = 1) -> Sharding { n == 1 ? .replicated : .split(dimension: d, parts: n, index: r, blocks: blocks) }
-        func sharded(_ name: String, _ shape: [Int], _ sharding: Sharding, _ initialization: Initialization) -> ParameterSpec {
-            ParameterSpec(name: name, globalShape: shape, sharding: sharding, initialization: initialization)
-        }
-        func replicated(_ name: String, _ shape: [Int], _ initialization: Initialization, reduction: GradientReduction) -> ParameterSpec {
-            ParameterSpec(name: name, globalShape: shape, initialization: initialization, gradientReduction: reduction,
-                          countsInGlobalNorm: firstRank)
-        }
-        func vocabulary(_ name: String) -> ParameterSpec {
-            let padded = paddedVocabularySize(tp: n)
-            let sharding: Sharding = n == 1 ? .replicated
-                : .split(dimension: 0, parts: n, index: r, paddedExtent: padded == vocabularySize ? nil : padded)
-            return sharded(name, [vocabularySize, h], sharding, .normal(std: std))
-        }
-        func normSpecs(_ weight: String, _ bias: String) -> [ParameterSpec] {
-            var specs = [replicated(weight, [h], .constant(1), reduction: partial)]
-            if norm.kind == .layerNorm { specs.append(replicated(bias, [h], .constant(0), reduction: partial)) }
-            return specs
-        }
-
+        let shapes = ParameterShapes(config: self, context: context)
         var specs: [ParameterSpec] = []
         if embedding {
-            specs.append(vocabulary(tokenEmbeddingName))
-            if architecture == .gpt2 {
-                specs.append(replicated(positionEmbeddingName, [contextLength, h], .normal(std: std), reduction: partial))
-            }
+            specs.append(shapes.vocabulary(tokenEmbeddingName))
+            if family.positions == .learned { specs.append(shapes.spec(.positionEmbedding, name: name(of: .positionEmbedding))) }
         }
-        let q = attention.heads * attention.headDim, kv = attention.kvHeads * attention.headDim, f = mlp.intermediateSize
         for layer in layers ?? 0..<self.layers {
-            let names = blockNames(layer)
-            specs += normSpecs(names.norm1Weight, names.norm1Bias)
-            switch architecture {
-            case .gpt2:
-                specs.append(sharded(names.qkvWeight, [h, 3 * h], split(1, blocks: 3), .normal(std: std)))
-                specs.append(sharded(names.qkvBias, [3 * h], split(0, blocks: 3), .constant(0)))
-                specs.append(sharded(names.outputWeight, [h, h], split(0), .normal(std: residualStd)))
-                specs.append(replicated(names.outputBias, [h], .constant(0), reduction: partial))
-            case .llama:
-                specs.append(sharded(names.queryWeight, [q, h], split(0), .normal(std: std)))
-                for name in [names.keyWeight, names.valueWeight] {
-                    if replicatesKeyValueHeads(tp: n) {
-                        specs.append(replicated(name, [kv, h], .normal(std: std), reduction: .sumOverTensorParallel))
-                    } else {
-                        specs.append(sharded(name, [kv, h], split(0), .normal(std: std)))
-                    }
-                }
-                specs.append(sharded(names.outputWeight, [h, q], split(1), .normal(std: residualStd)))
-            }
-            specs += normSpecs(names.norm2Weight, names.norm2Bias)
-            switch architecture {
-            case .gpt2:
-                specs.append(sharded(names.upWeight, [h, f], split(1), .normal(std: std)))
-                specs.append(sharded(names.upBias, [f], split(0), .constant(0)))
-                specs.append(sharded(names.downWeight, [f, h], split(0), .normal(std: residualStd)))
-                specs.append(replicated(names.downBias, [h], .constant(0), reduction: partial))
-            case .llama:
-                specs.append(sharded(names.gateWeight, [f, h], split(0), .normal(std: std)))
-                specs.append(sharded(names.upWeight, [f, h], split(0), .normal(std: std)))
-                specs.append(sharded(names.downWeight, [h, f], split(1), .normal(std: residualStd)))
-            }
+            specs += family.blockRoles(layer).map { shapes.spec($0, name: name(of: $0)) }
         }
         if head {
-            let (weight, bias) = finalNormNames
-            specs += normSpecs(weight, bias)
+            specs += family.finalNormRoles.map { shapes.spec($0, name: name(of: $0)) }
             if !tiedEmbeddings {
-                specs.append(vocabulary(headName))
+                specs.append(shapes.vocabulary(headName))
             } else if !embedding {
                 // A tied head without the embedding (the last pipeline stage) holds its own copy, initialized
                 // like the first stage's; a pipeline sums the two gradients over the embedding group, and
                 // the global norm counts the first stage's copy only.
-                var copy = vocabulary(headName)
+                var copy = shapes.vocabulary(headName)
                 copy.countsInGlobalNorm = false
                 specs.append(copy)
             }
         }
         return specs
+    }
+}
+
+/// The global shape, tensor-parallel sharding and initialization of each parameter role on one rank.
+private struct ParameterShapes {
+    let config: TransformerConfig
+    let context: LayerContext
+
+    private var hidden: Int { config.hiddenSize }
+    private var std: Float { config.initializerRange }
+    /// Sequence parallelism leaves the gradients of replicated parameters partial per rank.
+    private var partial: GradientReduction { context.sequenceParallel ? .sumOverTensorParallel : .none }
+
+    /// A `[vocabulary, hidden]` table split by rows (padded so every rank holds as many).
+    func vocabulary(_ name: String) -> ParameterSpec {
+        let n = context.tp.size, padded = config.paddedVocabularySize(tp: n)
+        let sharding: Sharding = n == 1 ? .replicated
+            : .split(dimension: 0, parts: n, index: context.tp.rank, paddedExtent: padded == config.vocabularySize ? nil : padded)
+        return ParameterSpec(name: name, globalShape: [config.vocabularySize, hidden], sharding: sharding, initialization: .normal(std: std))
+    }
+
+    func spec(_ role: ParameterRole, name: String) -> ParameterSpec {
+        switch role {
+        case .tokenEmbedding, .head: return vocabulary(name)
+        case .positionEmbedding: return replicated(name, [config.contextLength, hidden], .normal(std: std), reduction: partial)
+        case let .finalNorm(component): return norm(name, component)
+        case let .block(_, module, component): return block(module, component, name: name)
+        }
+    }
+
+    private func norm(_ name: String, _ component: ParameterComponent) -> ParameterSpec {
+        replicated(name, [hidden], .constant(component == .weight ? 1 : 0), reduction: partial)
+    }
+
+    private func block(_ module: BlockModule, _ component: ParameterComponent, name: String) -> ParameterSpec {
+        let family = config.family, attention = config.attention
+        let q = attention.heads * attention.headDim, kv = attention.kvHeads * attention.headDim, f = config.mlp.intermediateSize
+        // GPT-2 scales residual projections by 1/√(2·layers) (Radford et al. 2019; HF GPT2PreTrainedModel).
+        let residualStd = family.scalesResidualInitialization ? std / Float(2 * config.layers).squareRoot() : std
+        switch module {
+        case .attentionNorm, .mlpNorm: return norm(name, component)
+        case .queryKeyValue: return columnParallel(name, component, outputs: q + 2 * kv, inputs: hidden, blocks: 3)
+        case .query: return columnParallel(name, component, outputs: q, inputs: hidden)
+        case .key, .value:
+            guard config.replicatesKeyValueHeads(tp: context.tp.size) else { return columnParallel(name, component, outputs: kv, inputs: hidden) }
+            let shape = component == .weight ? matrix(outputs: kv, inputs: hidden) : [kv]
+            return replicated(name, shape, component == .weight ? .normal(std: std) : .constant(0), reduction: .sumOverTensorParallel)
+        case .gate, .up: return columnParallel(name, component, outputs: f, inputs: hidden)
+        case .attentionOutput: return rowParallel(name, component, inputs: q, std: residualStd)
+        case .down: return rowParallel(name, component, inputs: f, std: residualStd)
+        }
+    }
+
+    /// A weight's global shape in the family's layout.
+    private func matrix(outputs: Int, inputs: Int) -> [Int] {
+        config.family.weightLayout == .outputMajor ? [outputs, inputs] : [inputs, outputs]
+    }
+
+    private func split(_ dimension: Int, blocks: Int = 1) -> Sharding {
+        context.tp.size == 1 ? .replicated : .split(dimension: dimension, parts: context.tp.size, index: context.tp.rank, blocks: blocks)
+    }
+
+    /// Output features split over tp (in `blocks` equal blocks, each split, for a fused projection); the bias with them.
+    private func columnParallel(_ name: String, _ component: ParameterComponent, outputs: Int, inputs: Int, blocks: Int = 1) -> ParameterSpec {
+        guard component == .weight else {
+            return ParameterSpec(name: name, globalShape: [outputs], sharding: split(0, blocks: blocks), initialization: .constant(0))
+        }
+        let dimension = config.family.weightLayout == .outputMajor ? 0 : 1
+        return ParameterSpec(name: name, globalShape: matrix(outputs: outputs, inputs: inputs),
+                             sharding: split(dimension, blocks: blocks), initialization: .normal(std: std))
+    }
+
+    /// Input features split over tp; the bias, added after the reduction, replicated.
+    private func rowParallel(_ name: String, _ component: ParameterComponent, inputs: Int, std: Float) -> ParameterSpec {
+        guard component == .weight else { return replicated(name, [hidden], .constant(0), reduction: partial) }
+        let dimension = config.family.weightLayout == .outputMajor ? 1 : 0
+        return ParameterSpec(name: name, globalShape: matrix(outputs: hidden, inputs: inputs), sharding: split(dimension),
+                             initialization: .normal(std: std))
+    }
+
+    /// A parameter every rank holds whole; the first rank's copy counts in the global norm.
+    private func replicated(_ name: String, _ shape: [Int], _ initialization: Initialization, reduction: GradientReduction) -> ParameterSpec {
+        ParameterSpec(name: name, globalShape: shape, initialization: initialization, gradientReduction: reduction,
+                      countsInGlobalNorm: context.tp.rank == 0)
     }
 }

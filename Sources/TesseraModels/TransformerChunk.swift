@@ -43,59 +43,53 @@ public final class TransformerChunk: @unchecked Sendable {
             guard let p = store[name] else { preconditionFailure("parameter \(name) was not allocated") }
             return p
         }
-        func optional(_ name: String) -> Parameter? { name.isEmpty ? nil : store[name] }
-        func norm(_ weight: String, _ bias: String) -> Normalization {
-            Normalization(kind: config.norm.kind, weight: parameter(weight), bias: optional(bias), epsilon: config.norm.epsilon)
+        func parameter(_ role: ParameterRole) -> Parameter { parameter(config.name(of: role)) }
+        func norm(_ weight: ParameterRole, _ bias: ParameterRole) -> Normalization {
+            Normalization(kind: config.norm.kind, weight: parameter(weight),
+                          bias: config.family.norm == .layerNorm ? parameter(bias) : nil, epsilon: config.norm.epsilon)
         }
-        let layout: WeightLayout = config.architecture == .gpt2 ? .inputMajor : .outputMajor
+        let family = config.family, layout = family.weightLayout
         let h = config.hiddenSize, d = config.attention.headDim
         let heads = config.attention.heads / context.tp.size
         let replicateKV = config.replicatesKeyValueHeads(tp: context.tp.size)
         let kvHeads = replicateKV ? 1 : config.attention.kvHeads / context.tp.size
+        // With replicated key/value weights, this rank computes only the head its queries read.
+        let kvHead = replicateKV ? context.tp.rank * heads / (config.attention.heads / config.attention.kvHeads) : 0
+        let kvOutputs = replicateKV ? kvHead * d..<(kvHead + 1) * d : nil
         let rotary = config.attention.ropeTheta.map { RotaryEmbedding(headDim: d, theta: $0) }
         blocks = layers.map { layer in
-            let names = config.blockNames(layer)
-            let projection: ColumnParallelLinear
-            let up: ColumnParallelLinear
-            switch config.architecture {
-            case .gpt2:
-                projection = ColumnParallelLinear(parts: [.init(weight: parameter(names.qkvWeight), bias: parameter(names.qkvBias),
-                                                                layout: layout, inFeatures: h)], context: context)
-                up = ColumnParallelLinear(parts: [.init(weight: parameter(names.upWeight), bias: parameter(names.upBias),
-                                                        layout: layout, inFeatures: h)], context: context)
-            case .llama:
-                // With replicated key/value weights, this rank computes only the head its queries read.
-                let kvHead = replicateKV ? context.tp.rank * heads / (config.attention.heads / config.attention.kvHeads) : 0
-                let kvOutputs = replicateKV ? kvHead * d..<(kvHead + 1) * d : nil
-                projection = ColumnParallelLinear(parts: [
-                    .init(weight: parameter(names.queryWeight), bias: nil, layout: layout, inFeatures: h),
-                    .init(weight: parameter(names.keyWeight), bias: nil, layout: layout, inFeatures: h, outputs: kvOutputs),
-                    .init(weight: parameter(names.valueWeight), bias: nil, layout: layout, inFeatures: h, outputs: kvOutputs),
-                ], context: context)
-                up = ColumnParallelLinear(parts: [
-                    .init(weight: parameter(names.gateWeight), bias: nil, layout: layout, inFeatures: h),
-                    .init(weight: parameter(names.upWeight), bias: nil, layout: layout, inFeatures: h),
-                ], context: context)
+            func weights(_ module: BlockModule) -> (weight: Parameter, bias: Parameter?) {
+                (parameter(.block(layer: layer, module, .weight)),
+                 family.hasBias(module) ? parameter(.block(layer: layer, module, .bias)) : nil)
             }
-            let output = RowParallelLinear(weight: parameter(names.outputWeight), bias: optional(names.outputBias), layout: layout, context: context)
-            let down = RowParallelLinear(weight: parameter(names.downWeight), bias: optional(names.downBias), layout: layout, context: context)
+            func column(_ modules: [BlockModule]) -> ColumnParallelLinear {
+                ColumnParallelLinear(parts: modules.map { module in
+                    let (weight, bias) = weights(module)
+                    return .init(weight: weight, bias: bias, layout: layout, inFeatures: h,
+                                 outputs: module == .key || module == .value ? kvOutputs : nil)
+                }, context: context)
+            }
+            func row(_ module: BlockModule) -> RowParallelLinear {
+                let (weight, bias) = weights(module)
+                return RowParallelLinear(weight: weight, bias: bias, layout: layout, context: context)
+            }
+            let attention = ParallelAttention(projection: column(family.attentionProjections), output: row(.attentionOutput),
+                                              heads: heads, kvHeads: kvHeads, headDim: d, rotary: rotary, context: context)
             return TransformerBlock(
-                norm1: norm(names.norm1Weight, names.norm1Bias),
-                attention: ParallelAttention(projection: projection, output: output, heads: heads, kvHeads: kvHeads, headDim: d,
-                                             rotary: rotary, context: context),
-                norm2: norm(names.norm2Weight, names.norm2Bias),
-                mlp: ParallelMLP(up: up, down: down, activation: config.mlp.activation, context: context), context: context)
+                norm1: norm(.block(layer: layer, .attentionNorm, .weight), .block(layer: layer, .attentionNorm, .bias)),
+                attention: attention,
+                norm2: norm(.block(layer: layer, .mlpNorm, .weight), .block(layer: layer, .mlpNorm, .bias)),
+                mlp: ParallelMLP(up: column(family.mlpInputs), down: row(.down), activation: config.mlp.activation, context: context), context: context)
         }
         if layers.lowerBound == 0 {
             embedding = VocabParallelEmbedding(table: parameter(config.tokenEmbeddingName), context: context)
-            positionEmbedding = config.architecture == .gpt2 ? parameter(config.positionEmbeddingName) : nil
+            positionEmbedding = family.positions == .learned ? parameter(.positionEmbedding) : nil
         } else {
             embedding = nil
             positionEmbedding = nil
         }
         if layers.upperBound == config.layers {
-            let names = config.finalNormNames
-            finalNorm = norm(names.weight, names.bias)
+            finalNorm = norm(.finalNorm(.weight), .finalNorm(.bias))
             let table = VocabParallelEmbedding(table: parameter(config.headName), context: context)
             head = ColumnParallelLinear(parts: [.init(weight: table.table, bias: nil, layout: .outputMajor, inFeatures: h,
                                                       outputs: 0..<table.vocabularyCount)], context: context)

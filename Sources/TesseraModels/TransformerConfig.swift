@@ -1,16 +1,9 @@
 import TesseraNN
 import TesseraParallel
 
-/// A decoder-only transformer: the GPT-2 family (LayerNorm, GELU, learned positions, tied embeddings,
-/// biases) and the Llama family (RMSNorm, rotary positions, SwiGLU, grouped-query attention, tied or
-/// untied embeddings, no biases). Read from and written to Hugging Face `config.json` by
-/// ``HuggingFaceConfig``.
-public struct TransformerConfig: Sendable, Hashable, Codable {
-    /// Which family's parameter names and layouts the model uses.
-    public enum Architecture: String, Sendable, Hashable, Codable, CaseIterable {
-        case gpt2, llama
-    }
-
+/// A decoder-only transformer: a ``ModelFamily`` (``ModelFamily/all``) and its sizes. Read from and written to
+/// Hugging Face `config.json` by ``HuggingFaceConfig`` and GGUF metadata by ``init(gguf:)``.
+public struct TransformerConfig: Sendable, Hashable {
     /// Attention geometry.
     public struct Attention: Sendable, Hashable, Codable {
         /// Query heads.
@@ -33,6 +26,7 @@ public struct TransformerConfig: Sendable, Hashable, Codable {
     /// MLP geometry.
     public struct MLP: Sendable, Hashable, Codable {
         public var intermediateSize: Int
+        /// The family's activation (``validate()`` refuses another).
         public var activation: MLPActivation
 
         public init(intermediateSize: Int, activation: MLPActivation) {
@@ -43,6 +37,7 @@ public struct TransformerConfig: Sendable, Hashable, Codable {
 
     /// Normalization layers.
     public struct Norm: Sendable, Hashable, Codable {
+        /// The family's norm (``validate()`` refuses another).
         public var kind: NormalizationKind
         public var epsilon: Float
 
@@ -52,7 +47,8 @@ public struct TransformerConfig: Sendable, Hashable, Codable {
         }
     }
 
-    public var architecture: Architecture
+    /// The family whose layout, names and layers the model uses.
+    public var family: ModelFamily
     public var vocabularySize: Int
     /// Longest sequence (GPT-2's `n_positions`, Llama's `max_position_embeddings`).
     public var contextLength: Int
@@ -68,10 +64,10 @@ public struct TransformerConfig: Sendable, Hashable, Codable {
     public var bosTokenId: Int?
     public var eosTokenId: Int?
 
-    public init(architecture: Architecture, vocabularySize: Int, contextLength: Int, hiddenSize: Int, layers: Int,
+    public init(family: ModelFamily, vocabularySize: Int, contextLength: Int, hiddenSize: Int, layers: Int,
                 attention: Attention, mlp: MLP, norm: Norm, tiedEmbeddings: Bool, initializerRange: Float = 0.02,
                 bosTokenId: Int? = nil, eosTokenId: Int? = nil) {
-        self.architecture = architecture
+        self.family = family
         self.vocabularySize = vocabularySize
         self.contextLength = contextLength
         self.hiddenSize = hiddenSize
@@ -85,29 +81,37 @@ public struct TransformerConfig: Sendable, Hashable, Codable {
         self.eosTokenId = eosTokenId
     }
 
+    /// A configuration of `family` whose norm, activation and position encoding are the family's.
+    /// - Parameters:
+    ///   - ropeTheta: the rotary base, used when the family has rotary positions.
+    ///   - tiedEmbeddings: `nil` for the family's Hugging Face default (always tied for GPT-2).
+    public init(family: ModelFamily, vocabularySize: Int, contextLength: Int, hiddenSize: Int, layers: Int, heads: Int,
+                kvHeads: Int? = nil, intermediateSize: Int, ropeTheta: Float = 10_000, epsilon: Float = 1e-5,
+                tiedEmbeddings: Bool? = nil) {
+        self.init(
+            family: family, vocabularySize: vocabularySize, contextLength: contextLength, hiddenSize: hiddenSize, layers: layers,
+            attention: Attention(heads: heads, kvHeads: kvHeads, headDim: hiddenSize / max(1, heads),
+                                 ropeTheta: family.positions == .rotary ? ropeTheta : nil),
+            mlp: MLP(intermediateSize: intermediateSize, activation: family.feedForward.activation),
+            norm: Norm(kind: family.norm, epsilon: epsilon),
+            tiedEmbeddings: family.headTying == .always || (tiedEmbeddings ?? family.huggingFace.tiedByDefault))
+    }
+
     /// A GPT-2 configuration (`n_inner` defaults to `4·hidden`).
     public static func gpt2(vocabularySize: Int, contextLength: Int, hiddenSize: Int, layers: Int, heads: Int,
                             intermediateSize: Int? = nil, epsilon: Float = 1e-5) -> TransformerConfig {
-        TransformerConfig(
-            architecture: .gpt2, vocabularySize: vocabularySize, contextLength: contextLength, hiddenSize: hiddenSize,
-            layers: layers, attention: Attention(heads: heads, headDim: hiddenSize / max(1, heads)),
-            mlp: MLP(intermediateSize: intermediateSize ?? 4 * hiddenSize, activation: .gelu),
-            norm: Norm(kind: .layerNorm, epsilon: epsilon), tiedEmbeddings: true)
+        TransformerConfig(family: .gpt2, vocabularySize: vocabularySize, contextLength: contextLength, hiddenSize: hiddenSize,
+                          layers: layers, heads: heads, intermediateSize: intermediateSize ?? 4 * hiddenSize, epsilon: epsilon)
     }
 
     /// A Llama configuration.
     public static func llama(vocabularySize: Int, contextLength: Int, hiddenSize: Int, layers: Int, heads: Int, kvHeads: Int,
                              intermediateSize: Int, ropeTheta: Float = 10_000, epsilon: Float = 1e-5,
                              tiedEmbeddings: Bool) -> TransformerConfig {
-        TransformerConfig(
-            architecture: .llama, vocabularySize: vocabularySize, contextLength: contextLength, hiddenSize: hiddenSize,
-            layers: layers, attention: Attention(heads: heads, kvHeads: kvHeads, headDim: hiddenSize / max(1, heads), ropeTheta: ropeTheta),
-            mlp: MLP(intermediateSize: intermediateSize, activation: .swiglu),
-            norm: Norm(kind: .rmsNorm, epsilon: epsilon), tiedEmbeddings: tiedEmbeddings)
+        TransformerConfig(family: .llama, vocabularySize: vocabularySize, contextLength: contextLength, hiddenSize: hiddenSize,
+                          layers: layers, heads: heads, kvHeads: kvHeads, intermediateSize: intermediateSize, ropeTheta: ropeTheta,
+                          epsilon: epsilon, tiedEmbeddings: tiedEmbeddings)
     }
-
-    /// Whether linear layers carry biases (GPT-2 does, Llama does not).
-    public var hasBiases: Bool { architecture == .gpt2 }
 
     /// Vocabulary rounded up to a multiple of `tp` so that each rank holds equal rows (padding rows are
     /// zero and never enter the loss).
@@ -139,23 +143,33 @@ extension TransformerConfig {
                 field: "num_key_value_heads",
                 reason: "\(attention.heads) attention heads are not a multiple of \(attention.kvHeads) key/value heads; use a divisor of \(attention.heads)")
         }
-        if architecture == .gpt2 {
+        try validateFamily()
+    }
+
+    /// Checks what the family requires of the sizes and that the norm, activation, positions and head tying are the
+    /// family's.
+    private func validateFamily() throws {
+        let name = family.name
+        if family.attention.projection == .fused {
             guard attention.heads * attention.headDim == hiddenSize, attention.kvHeads == attention.heads else {
                 throw ModelError.invalidConfiguration(
-                    field: "n_head", reason: "GPT-2 needs n_embd (\(hiddenSize)) = n_head (\(attention.heads)) × head size and no grouped-query attention")
+                    field: "attention heads", reason: "\(name) fuses queries, keys and values into one projection: it needs hidden size (\(hiddenSize)) = heads (\(attention.heads)) × head size and no grouped-query attention")
             }
-            guard attention.ropeTheta == nil, norm.kind == .layerNorm, mlp.activation == .gelu, tiedEmbeddings else {
-                throw ModelError.invalidConfiguration(
-                    field: "architecture", reason: "GPT-2 uses learned positions, LayerNorm, GELU and tied embeddings")
-            }
-        } else {
+        }
+        if family.positions == .rotary {
             guard attention.headDim % 2 == 0, attention.ropeTheta.map({ $0 > 0 }) ?? false else {
                 throw ModelError.invalidConfiguration(
-                    field: "rope_theta / head_dim", reason: "Llama needs a positive rope_theta and an even head_dim (\(attention.headDim))")
+                    field: "rope_theta / head_dim", reason: "\(name) needs a positive rope_theta and an even head_dim (\(attention.headDim))")
             }
-            guard norm.kind == .rmsNorm, mlp.activation == .swiglu else {
-                throw ModelError.invalidConfiguration(field: "architecture", reason: "Llama uses RMSNorm and SwiGLU")
-            }
+        }
+        if case .mixtureOfExperts = family.feedForward {
+            throw ModelError.invalidConfiguration(field: "architecture", reason: "\(name) has mixture-of-experts layers, which Tessera does not build yet")
+        }
+        guard norm.kind == family.norm, mlp.activation == family.feedForward.activation,
+              (attention.ropeTheta != nil) == (family.positions == .rotary), tiedEmbeddings || family.headTying == .optional else {
+            throw ModelError.invalidConfiguration(
+                field: "architecture",
+                reason: "\(name) uses \(family.norm), \(family.feedForward.activation), \(family.positions) positions and \(family.headTying == .always ? "a tied" : "a tied or untied") head")
         }
     }
 

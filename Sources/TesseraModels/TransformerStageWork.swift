@@ -40,7 +40,7 @@ final class TransformerStageWork: PipelineStageWork {
         var layers: [Int: Int] = [:]
         var starts: [Int] = []
         for chunk in model.chunks {
-            for layer in chunk.layers { layers[layer] = index[config.blockNames(layer).norm1Weight] }
+            for layer in chunk.layers { layers[layer] = index[config.name(of: .block(layer: layer, .attentionNorm, .weight))] }
             starts.append(chunk.isFirst ? index[config.tokenEmbeddingName]! : layers[chunk.layers.lowerBound]!)
         }
         firstParameterOfLayer = layers

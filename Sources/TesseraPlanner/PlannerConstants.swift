@@ -74,6 +74,10 @@ public enum PlannerConstants {
     public static let softmaxTrafficPerScore = (forward: 4.0, backward: 6.0)
     public static let dropoutTrafficPerScore = (forward: 5.0, backward: 5.0)
 
+    /// Share of the s × s attention tiles a causal FlashAttention kernel computes: the blocks above the diagonal
+    /// are skipped (Dao 2023, "FlashAttention-2", §3.1.1), so half (plus the diagonal, negligible for s ≫ the tile).
+    public static let causalTileFraction = 0.5
+
     /// Bytes of memory traffic per FP32 logit in Megatron-LM's vocabulary-parallel cross entropy
     /// (`mpu/cross_entropy.py`, with the logits cast to FP32 as its GPT model does by default). Forward: the cast
     /// (read 2, write 4), the maximum (read 4), subtracting it (read and write 4), the exponential (4 + 4), the sum

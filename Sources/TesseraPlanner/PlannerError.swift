@@ -14,6 +14,12 @@ public enum PlannerError: Error, Equatable, Sendable, CustomStringConvertible {
     case invalidSize(name: String, value: Int, reason: String)
     /// The search found no layout that divides the model and batch evenly; `reasons` counts what ruled them out.
     case noValidLayout(reasons: [String])
+    /// A `--framework` name that no ``SoftwareProfile`` has.
+    case unknownFramework(name: String, known: [String])
+    /// A layout that the chosen software could not run; `reason` says what it lacks.
+    case unsupportedLayout(framework: String, layout: String, reason: String)
+    /// A layout string (`--explain`) that cannot be read, or that does not fit the job.
+    case invalidLayout(text: String, reason: String)
 
     public var description: String {
         switch self {
@@ -33,6 +39,13 @@ public enum PlannerError: Error, Equatable, Sendable, CustomStringConvertible {
             return "\(name)=\(value) is impossible: \(reason)"
         case .noValidLayout(let reasons):
             return "no parallel layout divides this model and batch evenly: " + reasons.joined(separator: "; ")
+        case .unknownFramework(let name, let known):
+            return "unknown framework '\(name)'; use one of: \(known.joined(separator: ", ")) (or leave it out for "
+                + "everything the planner models)"
+        case .unsupportedLayout(let framework, let layout, let reason):
+            return "\(framework) cannot run \(layout): \(reason); choose another layout or framework"
+        case .invalidLayout(let text, let reason):
+            return "layout '\(text)' \(reason); write it as tp8 pp4 dp2 [cp2] [ep2] mbs1 1f1b recompute:selective zero1"
         }
     }
 

@@ -68,22 +68,9 @@ public enum PublishedRuns {
         MegatronRow(billions: 1008.0, heads: 160, hiddenSize: 25600, layers: 128, tp: 8, pp: 64, gpus: 3072, batchSize: 3072, teraflopsPerGPU: 163, microBatchSize: 1),
     ]
 
-    /// What Megatron-LM offered in 2021: 1F1B and interleaved schedules, full recomputation only, no ZeRO, no
-    /// context or expert parallelism, no sequence parallelism, attention that materializes the s × s scores (fused
-    /// scale-mask-softmax, before FlashAttention), and an optimizer step on an FP32 copy of the gradients. The
-    /// validation searches this space, the software the table was measured with.
-    public static var megatron2021Space: TrainingSearchSpace {
-        var space = TrainingSearchSpace()
-        space.schedules = [.oneForwardOneBackward, .interleaved]
-        space.recompute = [.full]
-        space.zeroStages = [0]
-        space.contextParallelSizes = [1]
-        space.sequenceParallel = false
-        space.flashAttention = false
-        space.float32GradientCopy = true
-        space.torchDDP = true
-        return space
-    }
+    /// What Megatron-LM offered in 2021 (``SoftwareProfile/megatron2021``): the software the table was measured
+    /// with, which the validation searches.
+    public static var megatron2021Space: TrainingSearchSpace { SoftwareProfile.megatron2021.space }
 
     /// The planner's view of one Megatron row.
     public struct MegatronCheck: Sendable {

@@ -91,13 +91,13 @@ public struct TrainingCostModel: Sendable {
         let shards = layout.dp * layout.cp
         var states = ModelStateMemory(parameters: dense / t, dataParallel: shards, zeroStage: layout.zeroStage)
         states += ModelStateMemory(
-            parameters: sum(expertParameters, range) / (t * Double(layout.ep)), dataParallel: shards / layout.ep,
-            zeroStage: layout.zeroStage)
+            parameters: sum(expertParameters, range) / Double(layout.etp * layout.ep),
+            dataParallel: layout.expertDataParallel, zeroStage: layout.zeroStage)
         var weights = states.weights
         if layout.zeroStage == 3 {
             // Gathered copies of the layer being computed and the one prefetched.
-            let layer = (sum(denseParameters, range) + sum(expertParameters, range) / Double(layout.ep))
-                / Double(range.count) / t
+            let layer = (sum(denseParameters, range) / t + sum(expertParameters, range) / Double(layout.etp * layout.ep))
+                / Double(range.count)
             weights += 2 * PlannerConstants.weightBytesPerParameter * layer
         }
         let activations = stageActivations(layout, range: range, microBatches: m, firstStage: firstStage)
@@ -159,6 +159,9 @@ public struct TrainingCostModel: Sendable {
             if !layout.flashAttention {
                 total += model.attentionScoreBytes(sequenceLength: s, microBatch: b, contextParallel: layout.cp) / t
             }
+        }
+        if layout.cp > 1 && layout.contextParallelKind == .allGather {
+            total += contextKeyValueBytes(layout)  // the gathered keys and values of the layer computing
         }
         if !firstStage || layout.pp == 1 {
             // Final norm input, output-projection input and FP32 logits: 4sbh/t (1 + v/h), Korthikanti §4.3.

@@ -35,11 +35,20 @@ public struct TrainingLayout: Sendable, Equatable, Hashable, Codable {
     /// documentation of DistributedDataParallel), 2 more bytes per parameter. Off: Megatron-LM's own
     /// `--DDP-impl local`, which reduces after the whole backward pass (and the pipeline's flush).
     public var torchDDP: Bool
+    /// Which collectives the software hides behind computation (none unless set: every collective paid in full).
+    public var overlap: CommunicationOverlap
+    /// How context parallelism exchanges keys and values (used only when cp > 1).
+    public var contextParallelKind: ContextParallelKind
+    /// Tensor-parallel size of the expert layers when it differs from tp (Megatron-Core's
+    /// `--expert-tensor-parallel-size`, "MoE parallel folding"); nil: experts split over the same tp ranks.
+    public var expertTensorParallel: Int?
 
     public init(
         tp: Int, pp: Int, dp: Int, cp: Int = 1, ep: Int = 1, microBatchSize: Int, schedule: PipelineScheduleKind?,
         virtualStages: Int = 1, recompute: Recompute, zeroStage: Int, sequenceParallel: Bool = true,
-        flashAttention: Bool = true, float32GradientCopy: Bool = false, torchDDP: Bool = false
+        flashAttention: Bool = true, float32GradientCopy: Bool = false, torchDDP: Bool = false,
+        overlap: CommunicationOverlap = .none, contextParallelKind: ContextParallelKind = .ring,
+        expertTensorParallel: Int? = nil
     ) {
         self.tp = tp
         self.pp = pp
@@ -55,7 +64,20 @@ public struct TrainingLayout: Sendable, Equatable, Hashable, Codable {
         self.flashAttention = flashAttention
         self.float32GradientCopy = float32GradientCopy
         self.torchDDP = torchDDP
+        self.overlap = overlap
+        self.contextParallelKind = contextParallelKind
+        self.expertTensorParallel = expertTensorParallel
     }
+
+    /// The expert layers' tensor-parallel size (``expertTensorParallel``, or tp).
+    public var etp: Int { expertTensorParallel ?? tp }
+
+    /// Ranks holding the same expert shards, over which expert gradients are reduced: tp·cp·dp / (etp·ep).
+    public var expertDataParallel: Int { tp * cp * dp / (etp * ep) }
+
+    /// Distance between consecutive ranks of an ep group: past the tp and cp ranks (ep carved out of dp) when the
+    /// experts keep the tp split; over the tp ranks the experts free first when etp < tp (Megatron-Core's folding).
+    public var expertParallelStride: Int { etp == tp ? tp * cp : etp }
 
     /// Devices the layout uses.
     public var deviceCount: Int { tp * pp * dp * cp }
@@ -72,6 +94,8 @@ public struct TrainingLayout: Sendable, Equatable, Hashable, Codable {
         case flashAttention = "flash_attention"
         case float32GradientCopy = "float32_gradient_copy"
         case torchDDP = "torch_ddp"
+        case overlap, contextParallelKind = "context_parallel_kind"
+        case expertTensorParallel = "expert_tensor_parallel"
     }
 
     /// "none", "gpipe", "1f1b", "zb-h1" or "interleaved(v2)".
@@ -81,11 +105,13 @@ public struct TrainingLayout: Sendable, Equatable, Hashable, Codable {
     }
 
     /// "tp8 pp8 dp24 mbs1 interleaved(v2) recompute:full zero1" (with "no-sp" and "no-flash" for software without
-    /// sequence parallelism or FlashAttention).
+    /// sequence parallelism or FlashAttention, "overlap:tp,dp,pp" for hidden collectives, "cp:all-gather" for Llama
+    /// 3's context parallelism). ``init(summary:)`` reads the mesh and options back.
     public var summary: String {
         var parts = ["tp\(tp)", "pp\(pp)", "dp\(dp)"]
         if cp > 1 { parts.append("cp\(cp)") }
         if ep > 1 { parts.append("ep\(ep)") }
+        if etp != tp { parts.append("etp\(etp)") }
         parts.append("mbs\(microBatchSize)")
         parts.append(scheduleName)
         parts.append("recompute:\(recompute.rawValue)")
@@ -93,6 +119,8 @@ public struct TrainingLayout: Sendable, Equatable, Hashable, Codable {
         if tp > 1 && !sequenceParallel { parts.append("no-sp") }
         if !flashAttention { parts.append("no-flash") }
         if torchDDP { parts.append("torch-ddp") }
+        if cp > 1 && contextParallelKind == .allGather { parts.append("cp:all-gather") }
+        if !overlap.names.isEmpty { parts.append("overlap:\(overlap.names)") }
         return parts.joined(separator: " ")
     }
 }

@@ -3,6 +3,8 @@ import Foundation
 /// The JSON shape of one training layout (`tessera plan train --json`).
 public struct TrainingLayoutReport: Codable, Sendable {
     public var tp, pp, dp, cp, ep: Int
+    /// The expert layers' tensor-parallel size.
+    public var expertTensorParallel: Int
     public var microBatchSize: Int
     public var schedule: String
     public var virtualStages: Int
@@ -10,6 +12,9 @@ public struct TrainingLayoutReport: Codable, Sendable {
     public var zeroStage: Int
     public var sequenceParallel: Bool
     public var flashAttention: Bool
+    /// The collectives hidden behind computation, and how cp exchanges keys and values.
+    public var overlap: CommunicationOverlap
+    public var contextParallelKind: ContextParallelKind
     public var microBatches: Int
     public var memoryPerGPUBytes: Double
     public var memory: MemoryBreakdown
@@ -21,7 +26,8 @@ public struct TrainingLayoutReport: Codable, Sendable {
     public var tokensPerSecond: Double
 
     enum CodingKeys: String, CodingKey {
-        case tp, pp, dp, cp, ep, schedule, recompute, memory, time, mfu
+        case tp, pp, dp, cp, ep, schedule, recompute, memory, time, mfu, overlap
+        case contextParallelKind = "context_parallel_kind", expertTensorParallel = "expert_tensor_parallel"
         case microBatchSize = "micro_batch_size", virtualStages = "virtual_stages", zeroStage = "zero_stage"
         case sequenceParallel = "sequence_parallel", flashAttention = "flash_attention", microBatches = "micro_batches"
         case memoryPerGPUBytes = "memory_per_gpu_bytes", stepTimeSeconds = "step_time_seconds"
@@ -31,6 +37,7 @@ public struct TrainingLayoutReport: Codable, Sendable {
     public init(_ e: TrainingEstimate) {
         let l = e.layout
         tp = l.tp; pp = l.pp; dp = l.dp; cp = l.cp; ep = l.ep
+        expertTensorParallel = l.etp
         microBatchSize = l.microBatchSize
         schedule = l.schedule?.rawValue ?? "none"
         virtualStages = l.virtualStages
@@ -38,6 +45,8 @@ public struct TrainingLayoutReport: Codable, Sendable {
         zeroStage = l.zeroStage
         sequenceParallel = l.sequenceParallel && l.tp > 1
         flashAttention = l.flashAttention
+        overlap = l.overlap
+        contextParallelKind = l.contextParallelKind
         microBatches = e.microBatches
         memoryPerGPUBytes = e.memory.total
         memory = e.memory
@@ -139,6 +148,7 @@ extension TrainingPlan {
             sentences.append(
                 "Data parallelism of \(l.dp) reduces gradients over \(link.kind)"
                     + (l.torchDDP ? " with PyTorch DDP during the last backward pass, \(PlanText.seconds(t.dataParallel)) exposed"
+                        : l.overlap.dataParallel ? " overlapped with computation, \(PlanText.seconds(t.dataParallel)) exposed"
                         : " in \(PlanText.seconds(t.dataParallel))")
                     + (l.zeroStage > 0 ? " and ZeRO-\(l.zeroStage) shards the optimizer states" + (l.zeroStage > 1 ? " and more" : "") : "")
                     + ".")

@@ -31,6 +31,22 @@ public struct TrainingSearchSpace: Sendable {
     /// with exactly v = layers / (pp·k) chunks per rank (1F1B when that is 1; no schedule when pp·k does not divide
     /// the layers), as rerunning a launch script with another pp gives. nil: any v (``maxVirtualStages``).
     public var layersPerVirtualStage: Int?
+    /// Restrict ep to these sizes (nil: every divisor of dp that divides the experts).
+    public var expertParallelSizes: Set<Int>?
+    /// Whether the expert layers may run without tp (etp 1, ``TrainingLayout/expertTensorParallel``, Megatron-Core's
+    /// MoE parallel folding) besides on the dense layers' tp: ep then also folds over the tp ranks the experts free.
+    public var expertTensorParallel = true
+    /// Which collectives the software hides behind computation (default: every overlap the planner models).
+    public var overlap = CommunicationOverlap.all
+    /// How context parallelism exchanges keys and values.
+    public var contextParallelKind = ContextParallelKind.ring
+    /// Whether ZeRO-2/3 may combine with pp > 1, as torchtitan runs FSDP2 under a pipeline. False: DeepSpeed's
+    /// pipeline engine and Megatron-LM's distributed optimizer shard the optimizer states only (ZeRO-1).
+    public var shardedStatesWithPipeline = false
+    /// Whether interleaving may split the layers into unequal model chunks (pp·v need not divide the layers; the
+    /// first chunks take the extra layers, ``TrainingCostModel/chunkLayerCounts(layers:chunks:)``), as Llama 3 ran
+    /// 126 layers over 16 stages. False: Megatron-LM's even split.
+    public var unevenInterleaving = false
 
     public init() {}
 }
@@ -224,12 +240,21 @@ public enum TrainingSearch {
         let model = job.model
         guard job.globalBatchSize % mesh.dp == 0 else { return }
         let perRank = job.globalBatchSize / mesh.dp
-        let expertSizes = model.moe.map { moe in divisors(mesh.dp).filter { moe.experts % $0 == 0 } } ?? [1]
+        // (etp, ep): etp is tp or 1 (whole experts, the folding's usual choice; the sizes between multiply the
+        // candidates of a large MoE search for little); ep divides the experts and dp·tp/etp.
+        let expertSizes: [(Int, Int)] = model.moe.map { moe in
+            let tensorSizes = space.expertTensorParallel && mesh.tp > 1 ? [mesh.tp, 1] : [mesh.tp]
+            return tensorSizes.flatMap { etp in
+                divisors(mesh.dp * mesh.tp / etp).filter {
+                    moe.experts % $0 == 0 && (space.expertParallelSizes?.contains($0) ?? true)
+                }.map { (etp, $0) }
+            }
+        } ?? [(mesh.tp, 1)]
         let microBatchSizes = divisors(perRank).filter {
             $0 <= space.maxMicroBatchSize && (space.microBatchSizes?.contains($0) ?? true)
         }
         let recomputes = Recompute.allCases.filter(space.recompute.contains)
-        let zeroStages = (0...3).filter { space.zeroStages.contains($0) && (mesh.pp == 1 || $0 <= 1) }
+        let zeroStages = (0...3).filter { space.zeroStages.contains($0) && (mesh.pp == 1 || $0 <= 1 || space.shardedStatesWithPipeline) }
         // PyTorch DDP with ZeRO 0 and pp = 1 only (Megatron-LM's pipelined schedules need its local DDP).
         let ddpChoices = space.torchDDP && mesh.pp == 1 && mesh.dp > 1 ? [false, true] : [false]
         var schedules: [(PipelineScheduleKind?, Int)] = []
@@ -247,14 +272,15 @@ public enum TrainingSearch {
             for kind in [PipelineScheduleKind.gpipe, .oneForwardOneBackward, .zeroBubbleH1] where space.schedules.contains(kind) {
                 schedules.append((kind, 1))
             }
-            if space.schedules.contains(.interleaved), model.layers % mesh.pp == 0 {
+            if space.schedules.contains(.interleaved), model.layers % mesh.pp == 0 || space.unevenInterleaving {
                 let perStage = model.layers / mesh.pp
-                for v in divisors(perStage) where v >= 2 && v <= space.maxVirtualStages {
+                let counts = space.unevenInterleaving ? Array(1...max(perStage, 1)) : divisors(perStage)
+                for v in counts where v >= 2 && v <= space.maxVirtualStages && (space.unevenInterleaving || perStage % v == 0) {
                     schedules.append((.interleaved, v))
                 }
             }
         }
-        for ep in expertSizes {
+        for (etp, ep) in expertSizes {
             for b in microBatchSizes {
                 let m = perRank / b
                 for (schedule, v) in schedules {
@@ -266,7 +292,9 @@ public enum TrainingSearch {
                                     tp: mesh.tp, pp: mesh.pp, dp: mesh.dp, cp: mesh.cp, ep: ep, microBatchSize: b,
                                     schedule: schedule, virtualStages: v, recompute: recompute, zeroStage: zero,
                                     sequenceParallel: space.sequenceParallel, flashAttention: space.flashAttention,
-                                    float32GradientCopy: space.float32GradientCopy, torchDDP: torchDDP))
+                                    float32GradientCopy: space.float32GradientCopy, torchDDP: torchDDP,
+                                    overlap: space.overlap, contextParallelKind: space.contextParallelKind,
+                                    expertTensorParallel: etp == mesh.tp ? nil : etp))
                             }
                         }
                     }

@@ -16,6 +16,11 @@ struct LayoutRates {
     /// One tensor-parallel all-reduce of a micro-batch's activations (or, with sequence parallelism, the
     /// all-gather and reduce-scatter pair that replaces it: the same bytes).
     var tensorAllReduce = 0.0
+    /// Whether the tp collectives hide behind the products: the layout overlaps them and its tp group sits in one
+    /// node (Transformer Engine's userbuffers and PyTorch's symmetric memory both map peer memory over NVLink).
+    var tensorParallelOverlapped = false
+    /// The same pair over the expert layers' tp group (``TrainingLayout/etp``; equal to the above when etp = tp).
+    var expertTensorAllReduce = 0.0
     /// The vocabulary-parallel embedding's reduction of the looked-up rows: an all-reduce, or a reduce-scatter
     /// with sequence parallelism.
     var embeddingReduction = 0.0
@@ -80,12 +85,24 @@ extension TrainingCostModel {
         }
         let busy = time.total
         let reduction = (1 - PlannerConstants.dataParallelOverlap) * dataParallelTime(layout, microBatches: m)
-        // PyTorch DDP reduces bucket by bucket during the last micro-batch's backward pass (recomputation
-        // included): only what outlasts that pass is exposed.
-        let hidden = layout.torchDDP ? slowest.passes.backwardInput + slowest.passes.backwardWeight : 0
-        time.dataParallel = max(0, reduction - hidden)
+        time.dataParallel = max(0, reduction - dataParallelWindow(layout, slowest: slowest.passes, microBatches: mb))
         time.optimizer = optimizerTime(layout)
         return (time, busy > 0 ? time.pipelineBubble / busy : 0, m)
+    }
+
+    /// The compute the data-parallel collectives hide behind (``CommunicationOverlap/dataParallel``). PyTorch DDP
+    /// and Megatron-Core's `--overlap-grad-reduce` reduce bucket by bucket during the last micro-batch's backward
+    /// pass (recomputation included); the distributed optimizer's parameter all-gather (ZeRO-1) also runs during the
+    /// first forward pass; FSDP's per-micro-batch gathers and reduce-scatters (ZeRO-2/3) hide behind every
+    /// micro-batch. Only what outlasts the window is exposed.
+    func dataParallelWindow(_ layout: TrainingLayout, slowest passes: StageCosts, microBatches mb: Double) -> Double {
+        let backward = passes.backwardInput + passes.backwardWeight
+        guard layout.overlap.dataParallel else { return layout.torchDDP ? backward : 0 }
+        switch layout.zeroStage {
+        case 0: return backward
+        case 1: return backward + passes.forward
+        default: return mb * (backward + passes.forward)
+        }
     }
 
     func layoutRates(_ layout: TrainingLayout) -> LayoutRates {
@@ -103,6 +120,9 @@ extension TrainingCostModel {
             // backward, two more to recompute (Narayanan et al. 2021 §3.2; Korthikanti et al. 2022 §4.2.2).
             let group = accelerator.group(size: layout.tp, stride: 1)
             rates.tensorAllReduce = CollectiveCost.allReduce(bytes: e * tokens * h, group: group)
+            rates.tensorParallelOverlapped = layout.overlap.tensorParallel && !group.spansNodes
+            rates.expertTensorAllReduce = CollectiveCost.allReduce(
+                bytes: e * tokens * h, group: accelerator.group(size: layout.etp, stride: 1))
             rates.embeddingReduction = layout.sequenceParallel
                 ? CollectiveCost.allGather(bytes: e * tokens * h, group: group) : rates.tensorAllReduce
             rates.crossEntropyReductions = 3 * CollectiveCost.allReduce(bytes: 4 * tokens, group: group)
@@ -111,16 +131,13 @@ extension TrainingCostModel {
             // Ring attention: gather every rank's keys and values forward; again plus a reduce-scatter of their
             // gradients backward; overlapped with the attention computation of the same layer.
             let group = accelerator.group(size: layout.cp, stride: layout.tp)
-            let kvWidth = model.latentAttention == nil
-                ? Double(max(model.keyValueHeads / layout.tp, 1) * (model.headDim + model.valueHeadDim))
-                : Double(model.queryWidth + model.valueWidth) / t
             rates.contextExchange = CollectiveCost.allGather(
-                bytes: e * s * Double(layout.microBatchSize) * kvWidth, group: group)
+                bytes: contextKeyValueBytes(layout), group: group)
         }
         if layout.ep > 1, let moe = model.moe {
             // Dispatch and combine all-to-alls per MoE layer, forward and backward (each tp rank routes its 1/tp of
             // the tokens under sequence parallelism).
-            let group = accelerator.group(size: layout.ep, stride: layout.tp * layout.cp)
+            let group = accelerator.group(size: layout.ep, stride: layout.expertParallelStride)
             rates.expertExchange = CollectiveCost.allToAll(
                 bytes: e * tokens / t * Double(moe.expertsPerToken) * h, group: group)
         }
@@ -133,6 +150,16 @@ extension TrainingCostModel {
             }
         }
         return rates
+    }
+
+    /// Keys and values of one layer and one micro-batch over the whole sequence on one tp rank: what context
+    /// parallelism gathers (its KV heads, at least one per rank; latent attention rebuilds per-head keys and values).
+    func contextKeyValueBytes(_ layout: TrainingLayout) -> Double {
+        let model = job.model
+        let width = model.latentAttention == nil
+            ? Double(max(model.keyValueHeads / layout.tp, 1) * (model.headDim + model.valueHeadDim))
+            : Double(model.queryWidth + model.valueWidth) / Double(layout.tp)
+        return PlannerConstants.activationBytes * Double(job.sequenceLength) * Double(layout.microBatchSize) * width
     }
 
     /// One micro-batch through `piece` (a model chunk or a whole rank) under `rates`' layout.
@@ -170,20 +197,29 @@ extension TrainingCostModel {
         case .full: time.recompute = matrices * layer.forward / matmulRate + core.forward + elementwise
         }
         let extraForward = layout.recompute == .full ? 1.0 : 0.0
-        time.tensorParallel = (4 + 2 * extraForward) * layers.count * rates.tensorAllReduce
+        time.tensorParallel = layerTensorParallel(
+            rates, forwardProducts: matrices * layer.forward / matmulRate,
+            backwardProducts: matrices * (layer.backwardInput + layer.backwardWeight) / matmulRate,
+            layers: layers, extraForward: extraForward)
             + (piece.embedding ? rates.embeddingReduction : 0)
             // The head's input: copied to the tp region (all-reduce of its gradient backward; with sequence
             // parallelism all-gathered forward and reduce-scattered backward), then the loss's reductions.
             + (piece.head ? rates.tensorAllReduce + rates.crossEntropyReductions : 0)
         if layout.cp > 1 {
+            let exchange = rates.contextExchange
             let attentionForward = core.forward / max(layers.count, 1)
-            let exposedForward = max(0, rates.contextExchange - attentionForward)
-            let exposedBackward = max(0, 2 * rates.contextExchange - 2 * attentionForward)
+            // Ring: each block's transfer hides behind the attention of the block before. All-gather: the
+            // gather forward and the reduce-scatter of the key/value gradients backward are exposed.
+            let exposedForward = layout.contextParallelKind == .ring ? max(0, exchange - attentionForward) : exchange
+            let exposedBackward = layout.contextParallelKind == .ring
+                ? max(0, 2 * exchange - 2 * attentionForward) : exchange
             time.contextParallel = layers.count * ((1 + extraForward) * exposedForward + exposedBackward)
         }
         time.expertParallel = (4 + 2 * extraForward) * layers.moeLayers * rates.expertExchange
-        // Megatron-LM 2021 waits for each exchange before computing on (blocking batched send/receive).
-        time.pipelineTransfers = Double(piece.exchanges) * rates.pipelineExchange
+        // Megatron-LM 2021 waits for each exchange before computing on (blocking batched send/receive); with
+        // overlap a transfer hides behind the forward pass of the next micro-batch.
+        let exchange = layout.overlap.pipeline ? max(0, rates.pipelineExchange - forward) : rates.pipelineExchange
+        time.pipelineTransfers = Double(piece.exchanges) * exchange
 
         // Communication stretches the passes it sits in; the pipeline model sees the stretched passes.
         let work = forward + backwardInput + backwardWeight + time.recompute
@@ -194,8 +230,29 @@ extension TrainingCostModel {
         return time
     }
 
+    /// Tensor-parallel communication of `layers` layers for one micro-batch: two all-reduces (or all-gather and
+    /// reduce-scatter pairs) per layer forward, two backward, two more when full recomputation repeats the forward
+    /// (Narayanan et al. 2021 §3.2; Korthikanti et al. 2022 §4.2.2). With ``CommunicationOverlap/tensorParallel``
+    /// each pair hides behind half of the layer's products in its pass (the QKV and projection products around
+    /// attention, the two MLP products), chunked over the tp ranks, when the tp group sits in one node. An MoE
+    /// layer's MLP pair runs over the expert tp group (``TrainingLayout/etp``).
+    func layerTensorParallel(
+        _ rates: LayoutRates, forwardProducts: Double, backwardProducts: Double, layers: LayerSums,
+        extraForward: Double
+    ) -> Double {
+        let count = layers.count
+        func perLayer(_ pair: Double, chunks: Int) -> Double {
+            guard rates.tensorParallelOverlapped, count > 0 else { return (2 + extraForward) * pair }
+            let forward = CommunicationOverlap.exposed(pair, behind: forwardProducts / (2 * count), chunks: chunks)
+            let backward = CommunicationOverlap.exposed(pair, behind: backwardProducts / (2 * count), chunks: chunks)
+            return (1 + extraForward) * forward + backward
+        }
+        return (2 * count - layers.moeLayers) * perLayer(rates.tensorAllReduce, chunks: rates.layout.tp)
+            + layers.moeLayers * perLayer(rates.expertTensorAllReduce, chunks: rates.layout.etp)
+    }
+
     /// The attention core of `layers` layers for one micro-batch (scores, softmax, weighted values), forward and
-    /// backward. With FlashAttention its FLOPs at the matrix rate; with materialized scores each batched product
+    /// backward. With FlashAttention the FLOPs of the unmasked tiles at the matrix rate; with materialized scores each batched product
     /// takes the longer of its FLOPs and its 2 bytes per score element, and the softmax and dropout kernels add
     /// their traffic (``PlannerConstants/softmaxTrafficPerScore``).
     func attentionCore(_ layout: TrainingLayout, tokens: Double, layers: Double) -> (forward: Double, backward: Double) {
@@ -205,7 +262,10 @@ extension TrainingCostModel {
         let keyDim = Double(model.queryWidth) / Double(model.attentionHeads)
         let valueDim = Double(model.valueWidth) / Double(model.attentionHeads)
         guard !layout.flashAttention else {
-            let flops = 2 * scores * (keyDim + valueDim) / matmulRate
+            // A causal mask lets FlashAttention skip the tiles above the diagonal, half of them (Dao 2023,
+            // "FlashAttention-2", §3.1.1); the FLOP count of the step keeps the full square, as Narayanan et al.
+            // and the MFU of published runs count it.
+            let flops = PlannerConstants.causalTileFraction * 2 * scores * (keyDim + valueDim) / matmulRate
             return (flops, 2 * flops)
         }
         let e = PlannerConstants.activationBytes
@@ -222,7 +282,6 @@ extension TrainingCostModel {
     /// a tied embedding's gradients between the first and the last stage.
     func dataParallelTime(_ layout: TrainingLayout, microBatches m: Int) -> Double {
         let shards = layout.dp * layout.cp
-        let expertShards = shards / layout.ep
         let t = Double(layout.tp)
         let range = stageRange(layout.pp, firstStage: true)
         var dense = sum(denseParameters, range) + job.model.embeddingParameters
@@ -242,8 +301,8 @@ extension TrainingCostModel {
             }
         }
         var total = cost(dense / t, group: shards, stride: layout.tp)
-            + cost(sum(expertParameters, range) / (t * Double(layout.ep)), group: expertShards,
-                   stride: layout.tp * layout.cp * layout.ep)
+            + cost(sum(expertParameters, range) / Double(layout.etp * layout.ep), group: layout.expertDataParallel,
+                   stride: layout.expertParallelStride * layout.ep)
         if job.model.tiedEmbeddings && layout.pp > 1 {
             // Megatron-LM's embedding group: the first and last stage's copies all-reduce their gradients.
             let pair = accelerator.group(size: 2, stride: layout.tp * layout.cp * layout.dp * (layout.pp - 1))
@@ -257,21 +316,23 @@ extension TrainingCostModel {
         let t = Double(layout.tp)
         let range = stageRange(layout.pp, firstStage: true)
         let dense = (sum(denseParameters, range) + job.model.embeddingParameters) / t
-        let expert = sum(expertParameters, range) / (t * Double(layout.ep))
+        let expert = sum(expertParameters, range) / Double(layout.etp * layout.ep)
         let shards = layout.zeroStage >= 1 ? Double(layout.dp * layout.cp) : 1
-        let expertShards = layout.zeroStage >= 1 ? shards / Double(layout.ep) : 1
+        let expertShards = layout.zeroStage >= 1 ? Double(layout.expertDataParallel) : 1
         return 28 * (dense / shards + expert / expertShards) / memoryRate
     }
 
     /// FLOPs of one step over all devices: `model` counts forward and backward (3 x forward), `hardware` adds what
     /// recomputation repeats. For GPT with full recomputation this is Narayanan et al.'s
-    /// 96·B·s·l·h²(1 + s/6h + V/16lh), without it 72·B·s·l·h²(1 + s/6h + V/12lh).
-    public func stepFLOPs(_ recompute: Recompute) -> (model: Double, hardware: Double) {
+    /// 96·B·s·l·h²(1 + s/6h + V/16lh), without it 72·B·s·l·h²(1 + s/6h + V/12lh). `causal` counts only the
+    /// unmasked half of the attention scores (``PlannerConstants/causalTileFraction``), as a causal kernel computes.
+    public func stepFLOPs(_ recompute: Recompute, causal: Bool = false) -> (model: Double, hardware: Double) {
         let model = job.model
         let s = Double(job.sequenceLength)
         let sequences = Double(job.globalBatchSize)
         let matrices = 2 * s * activeMatrixParameters[layers]
-        let attention = 2 * s * s * Double(model.queryWidth + model.valueWidth) * Double(layers)
+        let attention = (causal ? PlannerConstants.causalTileFraction : 1) * 2 * s * s
+            * Double(model.queryWidth + model.valueWidth) * Double(layers)
         let logits = 2 * s * Double(model.vocabularySize) * Double(model.hiddenSize)
         let forward = matrices + attention + logits
         let repeated: Double

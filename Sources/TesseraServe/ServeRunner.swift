@@ -10,6 +10,8 @@ public struct ServeRunner: Sendable {
     public var location: ModelLocation
     /// The model's split (tp × pp); every rank runs every step's plan.
     public var parallel: ParallelConfig
+    /// Starts the ranks: threads here, or this process as one rank of an `mpirun` job.
+    public var launcher: any RankLauncher
     public var launch: LaunchOptions
     public var limits: SchedulerLimits
     public var frontEnd: FrontEndOptions
@@ -18,10 +20,11 @@ public struct ServeRunner: Sendable {
     /// Longest wait for running requests after a shutdown signal.
     public var drainDeadline: Duration = .seconds(30)
 
-    public init(location: ModelLocation, parallel: ParallelConfig, launch: LaunchOptions, limits: SchedulerLimits,
-                frontEnd: FrontEndOptions) {
+    public init(location: ModelLocation, parallel: ParallelConfig, launcher: any RankLauncher, launch: LaunchOptions,
+                limits: SchedulerLimits, frontEnd: FrontEndOptions) {
         self.location = location
         self.parallel = parallel
+        self.launcher = launcher
         self.launch = launch
         self.limits = limits
         self.frontEnd = frontEnd
@@ -31,7 +34,7 @@ public struct ServeRunner: Sendable {
     /// - Throws: model and launch errors (a model that fails to load ends the server).
     public func run() throws {
         let environment = ProcessInfo.processInfo.environment
-        if launch.backend == .mpi, let rank = environment["OMPI_COMM_WORLD_RANK"] ?? environment["PMIX_RANK"], rank != "0" {
+        if !launcher.hostsAllRanks, let rank = environment["OMPI_COMM_WORLD_RANK"] ?? environment["PMIX_RANK"], rank != "0" {
             try runRanks(state: nil, metrics: nil, url: nil)
             return
         }
@@ -70,7 +73,7 @@ public struct ServeRunner: Sendable {
     /// follow its plans.
     private func runRanks(state: (ServingState, ServedModel)?, metrics: ServerMetrics?, url: URLBox?) throws {
         let (parallel, location, limits) = (self.parallel, self.location, self.limits)
-        _ = try Launcher.run(launch) { world, computeThreads in
+        _ = try launcher.run(launch) { world, computeThreads in
             let groups = try Trainer.processGroups(parallel, world: world)
             let local = try EngineBackend(location: location, parallel: parallel, groups: groups, computeThreads: computeThreads)
             guard world.rank == 0 else { return try PlanBroadcast.follow(world: world, backend: local) }

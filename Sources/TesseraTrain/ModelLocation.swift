@@ -47,11 +47,12 @@ public struct ModelLocation: Sendable, Hashable {
         }
     }
 
-    /// Builds this rank's engine with the checkpoint's weights, split over `parallel`'s layout (`groups` built over
-    /// its mesh; `nil` on one device), its kernels on `computeThreads` threads (the rank's share of the cores).
+    /// Builds this rank's engine with the checkpoint's weights, split over `parallel`'s layout (default: the mesh of
+    /// `groups`, which are built over the layout's mesh; `nil` on one device), its kernels on `computeThreads`
+    /// threads (the rank's share of the cores).
     /// - Throws: ``ModelError`` when the weights contradict the configuration; ``ParallelConfigError`` when the model
     ///   does not split over the layout; format errors for damaged files.
-    public func makeEngine(parallel: ParallelConfig = .singleDevice, groups: ProcessGroups?,
+    public func makeEngine(parallel: ParallelConfig? = nil, groups: ProcessGroups?,
                            optimizer: AdamWConfiguration = AdamWConfiguration(), computeThreads: Int = 1) throws -> MeshEngine {
         let backend = CPUBackend(pool: ComputePool(threads: computeThreads))
         switch format {

@@ -113,9 +113,12 @@ public final class Trainer {
         return metrics
     }
 
-    /// Runs every step of the configuration, calling `onStep` after each.
+    /// The next step to take (from 1): after the engine's steps, so a resumed run continues where it stopped.
+    public var nextStep: Int { engine.step + 1 }
+
+    /// Runs the configuration's remaining steps, calling `onStep` after each.
     public func run(onStep: (StepMetrics) throws -> Void = { _ in }) throws {
-        for s in 1...configuration.steps { try onStep(try step(s)) }
+        for s in stride(from: nextStep, through: configuration.steps, by: 1) { try onStep(try step(s)) }
     }
 }
 

@@ -111,19 +111,22 @@ public struct TrainingConfiguration: Sendable, Hashable, Codable {
     /// and ZeRO); the product of the axes is the number of ranks.
     public var parallelism: ParallelConfig
     public var output: Output
-    /// Optimizer steps to take.
+    public var checkpoint: Checkpointing
+    /// Optimizer steps to take (the total: a resumed run continues to it).
     public var steps: Int
     /// Seeds the initialization (values depend only on seed, parameter name and element index).
     public var seed: UInt64
 
     public init(model: Model = Model(), data: Data, batch: Batch = Batch(), optimizer: Optimizer = Optimizer(),
-                parallelism: ParallelConfig = .singleDevice, output: Output = Output(), steps: Int = 100, seed: UInt64 = 0) {
+                parallelism: ParallelConfig = .singleDevice, output: Output = Output(), checkpoint: Checkpointing = Checkpointing(),
+                steps: Int = 100, seed: UInt64 = 0) {
         self.model = model
         self.data = data
         self.batch = batch
         self.optimizer = optimizer
         self.parallelism = parallelism
         self.output = output
+        self.checkpoint = checkpoint
         self.steps = steps
         self.seed = seed
     }
@@ -137,6 +140,7 @@ public struct TrainingConfiguration: Sendable, Hashable, Codable {
         try TrainingError.requireAtLeastOne(steps, option: "--steps")
         try TrainingError.requireAtLeastOne(data.sequenceLength, option: "--seq-len")
         try parallelism.validate()
+        try checkpoint.validate()
         _ = try BatchLayout(globalBatchSize: batch.globalBatchSize, microBatchSize: parallelism.microBatchSize,
                             dataParallelSize: parallelism.dp)
         try parallelism.validate(globalBatchSize: batch.globalBatchSize, sequenceLength: data.sequenceLength)

@@ -16,6 +16,10 @@ public struct TrainingJob: Sendable {
     public let data: TrainingData
     /// Lines worth telling the user once (the id cache's status, a tokenizer the checkpoint overrode).
     public let notes: [String]
+    /// The checkpoint `--resume` names, opened and checked against this run (`nil`: a fresh start).
+    public let resumeCheckpoint: Checkpoint?
+    /// What checkpoints record of the tokenizer and the data (`nil` when the run neither saves nor resumes).
+    let checkpointIdentity: CheckpointIdentity?
 
     /// Resolves the model and tokenizer and loads the data, cheapest checks first.
     /// - Throws: ``TrainingError`` (options, data, tokenizer, model path), ``ModelError`` (an unknown preset, a
@@ -46,6 +50,8 @@ public struct TrainingJob: Sendable {
         data = try TrainingData(path: path, ids: ids, sequenceLength: configuration.data.sequenceLength,
                                 globalBatchSize: configuration.batch.globalBatchSize, vocabularySize: modelConfig.vocabularySize,
                                 tokenizerName: tokenizer.name)
+        (checkpointIdentity, resumeCheckpoint) = try Self.checkpointing(configuration, model: modelConfig, tokenizer: tokenizer)
+        if let resumeCheckpoint { notes.append("resuming from \(resumeCheckpoint.path) after step \(resumeCheckpoint.manifest.step)") }
         self.configuration = configuration
         self.notes = notes
     }
@@ -53,15 +59,19 @@ public struct TrainingJob: Sendable {
     /// Ranks the layout needs.
     public var ranks: Int { configuration.parallelism.ranks }
 
-    /// Builds this rank's engine (from the checkpoint or the seed, its kernels on `computeThreads` threads: the
-    /// rank's share of the cores) and trainer; every rank of `world` calls it.
+    /// Builds this rank's engine (from the checkpoint being resumed, the initial checkpoint or the seed, its
+    /// kernels on `computeThreads` threads: the rank's share of the cores) and trainer; every rank of `world` calls it.
     public func makeTrainer(world: (any Communicator)?, computeThreads: Int = 1) throws -> Trainer {
         let engine: MeshEngine
-        if let initialCheckpoint {
+        if resumeCheckpoint != nil || initialCheckpoint != nil {
             let groups = try Trainer.processGroups(configuration.parallelism, world: world)
             engine = try MeshEngine(config: modelConfig, parallel: configuration.parallelism, groups: groups, seed: nil,
                                     optimizer: configuration.optimizer.adamW, backend: CPUBackend(pool: ComputePool(threads: computeThreads)))
-            try initialCheckpoint.loadWeights(into: engine.model)
+            if let resumeCheckpoint {
+                try resumeCheckpoint.restore(into: engine)
+            } else {
+                try initialCheckpoint!.loadWeights(into: engine.model)
+            }
         } else {
             engine = try Trainer.makeEngine(configuration: configuration, config: modelConfig, world: world,
                                             computeThreads: computeThreads)

@@ -29,7 +29,7 @@ struct BenchCollectives: ParsableCommand {
     var trials: Int = 5
 
     @Option(help: "Measure only this backend (default: threads here and mpi through mpirun; mpi when started by mpirun).")
-    var backend: Backend?
+    var backend: String?
 
     @Option(help: "The mpirun command line used for the MPI columns.")
     var mpirun: String = "mpirun --oversubscribe --allow-run-as-root --mca btl self,vader --mca oob_tcp_if_include lo"
@@ -44,8 +44,9 @@ struct BenchCollectives: ParsableCommand {
         let sizes = try parsedSizes()
         let operations = try parsedOperations()
         guard trials >= 1 else { throw ValidationError("--trials must be at least 1") }
-        if (backend ?? Backend.detected(environment: ProcessInfo.processInfo.environment)) == .mpi {
-            try runAsMPIRank(sizes: sizes, operations: operations)
+        let launcher = try Launchers.tessera.launcher(forFlag: backend)
+        if !launcher.hostsAllRanks {
+            try runAsMPIRank(launcher, sizes: sizes, operations: operations)
             return
         }
         let rankCounts = try parsedRanks()
@@ -78,9 +79,9 @@ struct BenchCollectives: ParsableCommand {
     }
 
     /// Measures the MPI world this process belongs to; rank 0 prints and writes the results.
-    private func runAsMPIRank(sizes: [Int], operations: [CollectiveBenchOperation]) throws {
+    private func runAsMPIRank(_ launcher: any RankLauncher, sizes: [Int], operations: [CollectiveBenchOperation]) throws {
         let trials = self.trials, json = self.json
-        _ = try Launcher.run(LaunchOptions(backend: .mpi, deadline: .seconds(600))) { world in
+        _ = try launcher.run(LaunchOptions(deadline: .seconds(600))) { world in
             let samples = try CollectiveTiming.measure(world, backend: "mpi", sizes: sizes, operations: [.memcpy] + operations,
                                                        trials: trials, allReducePeer: RawMPIInPlaceSum.peer(for: world))
             guard world.rank == 0 else { return }

@@ -34,13 +34,13 @@ struct CollectiveChecks: ParsableCommand {
     var fault: Fault?
 
     func run() throws {
-        let options = try launch.options(ranks: launch.resolvedBackend() == .threads ? ranks : nil)
-        let fault = self.fault
-        _ = try Launcher.run(options) { world in
+        let launcher = try launch.launcher()
+        let fault = self.fault, backend = launcher.name
+        _ = try launcher.run(launch.options(ranks: launcher.hostsAllRanks ? ranks : nil)) { world in
             if let fault { try Self.provoke(fault, world) }
             let names = try CollectiveConformance.run(on: world)
             if world.rank == 0 {
-                print("collective checks passed on \(options.backend) with \(world.size) ranks: \(names.joined(separator: ", "))")
+                print("collective checks passed on \(backend) with \(world.size) ranks: \(names.joined(separator: ", "))")
             }
         }
     }

@@ -20,22 +20,10 @@ struct Convert: ParsableCommand {
     @Argument(help: "The input: a .gguf file or a Hugging Face directory.")
     var input: String
 
-    @Argument(help: "The output: a path ending in .gguf, or a directory for Hugging Face files.")
-    var output: String
-
-    @Option(help: "Element type of the written weights: f32, f16, bf16 (both formats) or q8_0, q4_0, q4_1 (GGUF only).")
-    var dtype: String = "f32"
-
-    @Flag(help: "Replace OUT if it exists.")
-    var force = false
+    @OptionGroup var target: ModelOutputOptions
 
     func validate() throws {
-        let format = ModelCheckpoint.Format(path: output)
-        let allowed = ModelCheckpoint.dtypes(for: format).map(\.rawValue)
-        guard allowed.contains(dtype) else {
-            throw ValidationError("--dtype \(dtype) cannot be written to \(format == .gguf ? "GGUF" : "a Hugging Face directory"); use one of \(allowed.joined(separator: ", "))")
-        }
-        guard (input as NSString).standardizingPath != (output as NSString).standardizingPath else {
+        guard (input as NSString).standardizingPath != (target.output as NSString).standardizingPath else {
             throw ValidationError("IN and OUT are the same path; write the conversion elsewhere")
         }
     }
@@ -43,8 +31,8 @@ struct Convert: ParsableCommand {
     func run() throws {
         let start = ContinuousClock.now
         let checkpoint = try ModelCheckpoint(contentsOf: input)
-        let format = ModelCheckpoint.Format(path: output)
-        try checkpoint.write(to: output, format: format, dtype: DType(rawValue: dtype)!, replacing: force)
+        let format = target.format, output = target.output, dtype = target.dtype
+        try target.write(checkpoint)
         let config = checkpoint.config
         let parameters = checkpoint.tensors.reduce(0) { $0 + $1.tensor.count }
         let tokenizer = switch checkpoint.tokenizer {
@@ -54,7 +42,7 @@ struct Convert: ParsableCommand {
         }
         let seconds = (ContinuousClock.now - start) / .seconds(1)
         print("""
-            \(input) → \(output) (\(format == .gguf ? "GGUF" : "Hugging Face directory"), \(dtype)): \(config.architecture.rawValue), \
+            \(input) → \(output) (\(format == .gguf ? "GGUF" : "Hugging Face directory"), \(dtype)): \(config.family.name), \
             \(config.layers) layers, \(parameters) parameters, \(tokenizer), \
             \(String(format: "%.1f", seconds)) s
             """)

@@ -32,7 +32,7 @@ struct ModelArguments: ParsableArguments {
     /// Runs `body` on the `--tp` ranks with this rank's engine (weights from the model, split over tp).
     func run(_ location: ModelLocation, _ body: @escaping @Sendable (MeshEngine, any Communicator) throws -> Void) throws {
         let parallel = try self.parallel
-        _ = try Launcher.run(try launch.options(ranks: parallel.ranks)) { world, computeThreads in
+        _ = try launch.launcher().run(launch.options(ranks: parallel.ranks)) { world, computeThreads in
             let groups = try Trainer.processGroups(parallel, world: world)
             try body(try location.makeEngine(parallel: parallel, groups: groups, computeThreads: computeThreads), world)
         }

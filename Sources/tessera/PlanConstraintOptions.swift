@@ -6,9 +6,9 @@ import TesseraPlanner
 /// reproduction of a published run keeps its micro-batch size and schedule and lets the mesh vary).
 struct PlanConstraintOptions: ParsableArguments {
     @Option(help: ArgumentHelp(
-        "Only what this software offered: megatron-2021 (Megatron-LM of Narayanan et al. 2021: no ZeRO, no sequence "
-            + "or context parallelism, no FlashAttention, full recomputation, 1F1B or interleaved, FP32 gradient copy, "
-            + "PyTorch or local DDP). Default: everything the planner models.",
+        "Only what this software offers, with its overlaps: "
+            + SoftwareProfile.known.map { "\($0.name) (\($0.summary))" }.joined(separator: "; ")
+            + ". Default: everything the planner models.",
         valueName: "name"))
     var framework: String?
     @Option(name: .customLong("micro-batch-size"), help: "Only this micro-batch size (repeat for several).")
@@ -23,13 +23,8 @@ struct PlanConstraintOptions: ParsableArguments {
     @Option(name: .customLong("pp"), help: "Only this pipeline-parallel size (repeat for several).")
     var pipelineParallelSizes: [Int] = []
 
-    /// The frameworks `--framework` knows.
-    static let frameworks = ["megatron-2021"]
-
     func validate() throws {
-        if let framework, !Self.frameworks.contains(framework) {
-            throw ValidationError("unknown --framework '\(framework)'; use one of: \(Self.frameworks.joined(separator: ", "))")
-        }
+        _ = try profile
         for (name, values) in [("micro-batch-size", microBatchSizes), ("tp", tensorParallelSizes), ("pp", pipelineParallelSizes)] {
             if let bad = values.first(where: { $0 < 1 }) {
                 throw ValidationError("--\(name) must be at least 1, got \(bad)")
@@ -44,9 +39,15 @@ struct PlanConstraintOptions: ParsableArguments {
         }
     }
 
+    /// The software `--framework` names (everything the planner models without it).
+    /// - Throws: ``PlannerError/unknownFramework(name:known:)`` listing the known names.
+    var profile: SoftwareProfile {
+        get throws { try framework.map(SoftwareProfile.named) ?? .everything }
+    }
+
     /// The search space these options describe.
     var space: TrainingSearchSpace {
-        var space = framework == "megatron-2021" ? PublishedRuns.megatron2021Space : TrainingSearchSpace()
+        var space = ((try? profile) ?? .everything).space
         if !microBatchSizes.isEmpty {
             space.microBatchSizes = Set(microBatchSizes)
             space.maxMicroBatchSize = max(space.maxMicroBatchSize, microBatchSizes.max() ?? 0)

@@ -23,6 +23,10 @@ struct PlanTrain: ParsableCommand {
     var limit = 20
     @Flag(help: "Print JSON: {\"layouts\": [...]} best first.")
     var json = false
+    @Option(help: ArgumentHelp(
+        "Compare this layout with the best, term by term (e.g. \"tp8 pp4 dp2 mbs1 1f1b recompute:selective zero1\"; "
+            + "what it does not name comes from --framework).", valueName: "layout"))
+    var explain: String?
     @OptionGroup var constraints: PlanConstraintOptions
     @OptionGroup var catalog: CatalogOptions
 
@@ -44,6 +48,17 @@ struct PlanTrain: ParsableCommand {
             print("Nothing fits.")
             for line in plan.suggestions(space: space) { print("  - \(line)") }
             throw ExitCode(2)
+        }
+        if let explain {
+            let profile = try constraints.profile
+            let given = try TrainingSearch.estimate(TrainingLayout(summary: explain, profile: profile), of: job,
+                                                    profile: profile)
+            print(plan.ranked[0].comparisonTable(with: given, titles: ("best", "given")))
+            let slower = given.stepTime / plan.ranked[0].stepTime - 1
+            print()
+            print("The given layout's step is \(PlanText.percent(slower)) " + (slower >= 0 ? "longer" : "shorter")
+                + " than the best's" + (given.fits ? "." : ", and it does not fit in memory."))
+            return
         }
         print(plan.explanation())
         print()

@@ -79,8 +79,9 @@ struct PlanValidate: ParsableCommand {
                 Figure13.Mesh(tp: $0.layout.tp, pp: $0.layout.pp, predictedTflops: $0.tflopsPerDevice)
             })
         }
+        let modern = try PublishedRuns.check(catalog: catalog).map(ModernRow.init)
         if json {
-            try printJSON(Report(megatronWeakScaling: rows, figure13: figure13))
+            try printJSON(Report(megatronWeakScaling: rows, figure13: figure13, longContextAndMoE: modern))
             return
         }
         print("Narayanan et al. 2021 (SC'21), Table 1: GPT weak scaling on A100-80GB, sequence 2048, vocabulary 51200.")
@@ -111,6 +112,57 @@ struct PlanValidate: ParsableCommand {
             let verdict = result.ranking.first.map { $0.tp == 8 && $0.pp == 8 } == true ? "met" : "NOT met"
             print("  batch \(result.batch): " + order.joined(separator: " > ") + " (\(verdict))")
         }
+        print()
+        printModern(modern)
+    }
+
+    /// One long-context or MoE row (``PublishedRuns/modernRuns``).
+    struct ModernRow: Encodable {
+        var name, source, unit, predictedLayout: String
+        var tp, pp, cp, ep, gpus: Int
+        var published, predicted, ratio: Double
+        /// Predicted model TFLOP/s counting the whole s × s score matrix (nil for tokens/s rows).
+        var predictedFullSquare: Double?
+        var rank: Int?
+        var meetsRequiredRank: Bool
+
+        init(_ c: PublishedRunCheck) {
+            let r = c.run
+            (name, source, tp, pp, cp, ep, gpus) = (r.name, r.source, r.tp, r.pp, r.cp, r.ep, r.gpus)
+            unit = r.teraflopsPerGPU == nil ? "tokens/s per GPU" : "model TFLOP/s per GPU"
+            published = r.teraflopsPerGPU ?? r.tokensPerSecondPerGPU ?? 0
+            predicted = published * c.ratio
+            predictedFullSquare = r.teraflopsPerGPU == nil ? nil : c.modelTeraflops(causal: false)
+            (ratio, rank, meetsRequiredRank) = (c.ratio, c.rank, c.meetsRequiredRank)
+            predictedLayout = c.published.layout.summary
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case name, source, unit, tp, pp, cp, ep, gpus, published, predicted, ratio
+            case predictedLayout = "predicted_layout", rank = "published_mesh_rank"
+            case predictedFullSquare = "predicted_full_square_attention"
+            case meetsRequiredRank = "published_mesh_in_top_5"
+        }
+    }
+
+    func printModern(_ rows: [ModernRow]) {
+        print("Long-context and MoE runs (published layout and figure; software: the row's closest --framework profile,")
+        print("see docs/planner.md). Predicted: model TFLOP/s counting the causal half of attention (full s²: the whole")
+        print("score matrix). Rank: the published (tp, pp, cp, ep) among the meshes of that software.")
+        print(PlanText.table(
+            header: ["run", "tp", "pp", "cp", "ep", "unit", "published", "predicted", "ratio", "full s²", "rank",
+                     "predicted layout"],
+            rows: rows.map { r in
+                [r.name, "\(r.tp)", "\(r.pp)", "\(r.cp)", "\(r.ep)", r.unit, String(format: "%.0f", r.published),
+                 String(format: "%.0f", r.predicted), String(format: "%.3f", r.ratio),
+                 r.predictedFullSquare.map { String(format: "%.0f", $0) } ?? "-", r.rank.map(String.init) ?? "-",
+                 r.predictedLayout]
+            }))
+        for source in Set(rows.map(\.source)).sorted() { print("  source: \(source)") }
+        let within = rows.filter { abs($0.ratio - 1) <= 0.15 }.map(\.name)
+        let ranked = rows.filter(\.meetsRequiredRank).map(\.name)
+        print("Within ±15%: \(within.count) of \(rows.count); published mesh in the top \(PublishedRuns.requiredRank): "
+            + "\(ranked.count) of \(rows.count).")
     }
 
     struct Figure13: Encodable {
@@ -127,8 +179,10 @@ struct PlanValidate: ParsableCommand {
     struct Report: Encodable {
         var megatronWeakScaling: [Row]
         var figure13: [Figure13]
+        var longContextAndMoE: [ModernRow]
         enum CodingKeys: String, CodingKey {
             case megatronWeakScaling = "megatron_weak_scaling", figure13 = "megatron_figure_13"
+            case longContextAndMoE = "long_context_and_moe"
         }
     }
 

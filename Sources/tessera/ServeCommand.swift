@@ -49,7 +49,8 @@ struct Serve: ParsableCommand {
         }
         let name = servedModelName ?? String(location.path.split(separator: "/").last ?? Substring(location.path))
         let parallel = try model.parallel
-        var runner = ServeRunner(location: location, parallel: parallel, launch: try model.launch.options(ranks: parallel.ranks),
+        var runner = ServeRunner(location: location, parallel: parallel, launcher: try model.launch.launcher(),
+                                 launch: model.launch.options(ranks: parallel.ranks),
                                  limits: SchedulerLimits(maxBatch: maxBatch, maxQueue: maxQueue),
                                  frontEnd: FrontEndOptions(host: host, port: port, apiKey: apiKey, servedName: name))
         runner.contextLimit = context

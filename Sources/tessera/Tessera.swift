@@ -5,12 +5,14 @@ struct Tessera: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tessera",
         abstract: "Train and run transformer language models split across threads, processes and machines.",
-        subcommands: [Train.self, Eval.self, Generate.self, Serve.self, Bench.self, CollectiveChecks.self, Pipeline.self, Plan.self, Convert.self])
+        subcommands: [Train.self, Eval.self, Generate.self, Serve.self, Bench.self, CollectiveChecks.self, Pipeline.self, Plan.self,
+                      Convert.self, CheckpointCommand.self])
 }
 
 /// `tessera bench …`: benchmark programs that print a table against the machine's limits and peers.
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure Tessera against the machine's limits and against peers, side by side.",
-        subcommands: [BenchKernels.self, BenchCollectives.self, BenchTrain.self, BenchTP.self, BenchMesh.self, BenchLoad.self, BenchTokenize.self, PlanBench.self])
+        subcommands: [BenchKernels.self, BenchCollectives.self, BenchTrain.self, BenchTP.self, BenchMesh.self, BenchLoad.self, BenchTokenize.self, PlanBench.self,
+                      BenchCheckpoint.self])
 }

@@ -21,6 +21,7 @@ struct Train: ParsableCommand {
     @OptionGroup(title: "Parallelism") var parallel: TrainParallelOptions
     @OptionGroup(title: "Launch") var launch: LaunchArguments
     @OptionGroup(title: "Output") var output: TrainOutputOptions
+    @OptionGroup(title: "Checkpoints") var checkpoints: TrainCheckpointOptions
 
     /// The run the flags describe.
     /// - Throws: ``ParallelConfigError`` for an invalid layout.
@@ -32,6 +33,7 @@ struct Train: ParsableCommand {
         optimizer.apply(to: &c)
         try parallel.apply(to: &c)
         output.apply(to: &c)
+        checkpoints.apply(to: &c)
         return c
     }
 
@@ -39,18 +41,19 @@ struct Train: ParsableCommand {
         let configuration = try makeConfiguration()
         let ranks = try parallel.launchRanks(for: configuration)
         let job = try TrainingJob(configuration: configuration)
-        let options = try launch.options(ranks: ranks)
+        let launcher = try launch.launcher()
         let style: ProgressDisplay.Style = isatty(STDOUT_FILENO) == 1 ? .bar(width: 30) : .plain
         // Thread ranks share one recorder (one clock); each MPI process starts its own after a barrier.
-        let sharedRecorder = options.backend == .threads && configuration.output.tracePath != nil ? PipelineTraceRecorder() : nil
-        _ = try Launcher.run(options) { world, computeThreads in
-            try Self.train(job, world: world, computeThreads: computeThreads, backend: options.backend, style: style,
+        let sharedRecorder = launcher.hostsAllRanks && configuration.output.tracePath != nil ? PipelineTraceRecorder() : nil
+        let backend = launcher.name
+        _ = try launcher.run(launch.options(ranks: ranks)) { world, computeThreads in
+            try Self.train(job, world: world, computeThreads: computeThreads, backend: backend, style: style,
                            sharedRecorder: sharedRecorder)
         }
     }
 
     /// One rank's run; world rank 0 prints and writes the metrics and the trace.
-    static func train(_ job: TrainingJob, world unmetered: any Communicator, computeThreads: Int, backend: Backend,
+    static func train(_ job: TrainingJob, world unmetered: any Communicator, computeThreads: Int, backend: String,
                       style: ProgressDisplay.Style,
                       sharedRecorder: PipelineTraceRecorder?) throws {
         let c = job.configuration
@@ -69,7 +72,7 @@ struct Train: ParsableCommand {
             trainer.recorder = sharedRecorder ?? PipelineTraceRecorder()
         }
         let m = job.modelConfig
-        say("model: \(job.initialCheckpoint?.path ?? c.model.config) (\(m.architecture.rawValue), \(m.parameterCount) parameters,"
+        say("model: \(job.initialCheckpoint?.path ?? c.model.config) (\(m.family.name), \(m.parameterCount) parameters,"
             + " \(m.layers) layers, hidden \(m.hiddenSize), vocabulary \(m.vocabularySize))")
         let p = c.parallelism, perStep = trainer.layout.microBatchesPerRank
         say("layout: \(p.ranks) rank(s) on the \(backend) backend: dp=\(p.dp) × pp=\(p.pp) × tp=\(p.tp)"
@@ -92,20 +95,25 @@ struct Train: ParsableCommand {
         let display = ProgressDisplay(style: style, totalSteps: c.steps)
         var last: StepMetrics?
         var rates: [Double] = []
-        for step in 1...c.steps {
+        let first = trainer.nextStep, saves = CheckpointSaves(job: job)
+        var stepSeconds: [Double] = []
+        for step in stride(from: first, through: c.steps, by: 1) {
             let metrics = try trainer.step(step)
             if reporting {
                 try writer?.append(metrics)
                 Console.write(display.update(metrics))
             }
-            if step > 1 { rates.append(metrics.tokensPerSecond) }
+            if step > first { rates.append(metrics.tokensPerSecond) }
             last = metrics
+            stepSeconds.append(metrics.stepSeconds)
+            try saves.afterStep(step, trainer: trainer)
         }
+        if let line = try saves.finish(meanStepSeconds: stepSeconds.reduce(0, +) / Double(max(1, stepSeconds.count))) { say(line) }
         if reporting { Console.write(display.finish()) }
         if let last {
             let rate = rates.isEmpty ? last.tokensPerSecond : rates.reduce(0, +) / Double(rates.count)
-            say("done: \(c.steps) steps in \(String(format: "%.1f", last.elapsedSeconds)) s, final loss \(String(format: "%.4f", last.loss)),"
-                + " \(String(format: "%.0f", rate)) tokens/s (mean after step 1)")
+            say("done: \(c.steps - first + 1) steps in \(String(format: "%.1f", last.elapsedSeconds)) s, final loss \(String(format: "%.4f", last.loss)),"
+                + " \(String(format: "%.0f", rate)) tokens/s (mean after the first step)")
         }
         if let path = c.output.tracePath, let recorder = trainer.recorder,
            let trace = try TraceCollection.gather(recorder, world: unmetered, shared: sharedRecorder != nil) {

@@ -66,7 +66,7 @@ import TesseraTensor
         let scratch = try ScratchDirectory()
         let falcon = try Self.gpt2GGUF(in: scratch) { $0.metadata["general.architecture"] = .string("falcon") }
         #expect(Self.message { _ = try ModelCheckpoint(contentsOf: falcon) }
-                    == "\(falcon): GGUF architecture \"falcon\" is not supported; Tessera reads gpt2 and llama GGUF files")
+                    == "\(falcon): GGUF architecture \"falcon\" is not supported; Tessera reads gpt2, llama and qwen2 GGUF files")
         let noLayers = try Self.gpt2GGUF(in: scratch) { $0.metadata["gpt2.block_count"] = nil }
         #expect(Self.message { _ = try MeshEngine(gguf: noLayers) } == "\(noLayers): metadata gpt2.block_count is missing")
         let biased = try Self.gpt2GGUF(in: scratch) { try $0.add(Tensor(shape: [32], repeating: 0), named: "blk.0.attn_q.bias") }
@@ -76,6 +76,9 @@ import TesseraTensor
         #expect(Self.message { _ = try MeshEngine(gguf: scaled) }.contains("rope scaling 'yarn' is not supported"))
         let experts = try Self.gpt2GGUF(in: scratch) { $0.metadata["gpt2.expert_count"] = .uint32(8) }
         #expect(Self.message { _ = try MeshEngine(gguf: experts) }.contains("a mixture of 8 experts is not supported"))
+        let grouped = try Self.gpt2GGUF(in: scratch) { $0.metadata["gpt2.attention.head_count_kv"] = .uint32(2) }
+        #expect(Self.message { _ = try MeshEngine(gguf: grouped) }
+                    == "\(grouped): gpt2.attention.head_count_kv is 2 but gpt2 has no grouped-query attention (4 heads)")
         let floatLayers = try Self.gpt2GGUF(in: scratch) { $0.metadata["gpt2.block_count"] = .float32(2) }
         #expect(Self.message { _ = try MeshEngine(gguf: floatLayers) }.contains("gpt2.block_count must be an integer"))
     }

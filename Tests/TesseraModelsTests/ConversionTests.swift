@@ -76,8 +76,9 @@ enum ConversionFixtures {
     }
 
     /// Hugging Face → GGUF (F32) → Hugging Face gives identical tensors, configuration and logits, and the GGUF holds
-    /// llama.cpp's layout (Llama's query/key rows permuted, GPT-2's Conv1D weights transposed).
-    @Test(arguments: ["gpt2-tiny", "llama-tiny"])
+    /// llama.cpp's layout (Llama's query/key rows permuted, GPT-2's Conv1D weights transposed, Qwen2's weights and
+    /// biases as in Hugging Face).
+    @Test(arguments: ["gpt2-tiny", "llama-tiny", "qwen2-tiny"])
     func huggingFaceToGGUFAndBackIsExact(_ fixture: String) throws {
         let scratch = try ScratchDirectory(), directory = ConversionFixtures.directory(fixture)
         let original = try ModelCheckpoint(contentsOf: directory)
@@ -91,13 +92,17 @@ enum ConversionFixtures {
 
         let file = try GGUFFile(path: scratch.file("model.gguf"))
         let config = original.config, tensors = Dictionary(uniqueKeysWithValues: original.tensors)
-        switch config.architecture {
-        case .llama:
+        #expect(file.architecture == fixture.replacingOccurrences(of: "-tiny", with: ""))
+        if config.family == .llama {
             let q = try RotaryPermutation.permute(tensors["model.layers.1.self_attn.q_proj.weight"]!, heads: config.attention.heads)
             let k = try RotaryPermutation.permute(tensors["model.layers.1.self_attn.k_proj.weight"]!, heads: config.attention.kvHeads)
             #expect(try file.tensor(named: "blk.1.attn_q.weight") == q && file.tensor(named: "blk.1.attn_k.weight") == k)
             #expect(try file.tensor(named: "output.weight") == tensors["lm_head.weight"]!)
-        case .gpt2:
+        } else if config.family == .qwen2 {
+            #expect(try file.tensor(named: "blk.1.attn_k.weight") == tensors["model.layers.1.self_attn.k_proj.weight"]!)
+            #expect(try file.tensor(named: "blk.1.attn_q.bias") == tensors["model.layers.1.self_attn.q_proj.bias"]!)
+            #expect(!file.contains("output.weight"), "tied")
+        } else {
             let up = tensors["transformer.h.1.mlp.c_fc.weight"]!
             #expect(try file.tensor(named: "blk.1.ffn_up.weight").shape == [up.shape[1], up.shape[0]])
         }

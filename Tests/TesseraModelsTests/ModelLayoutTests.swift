@@ -6,7 +6,8 @@ import TesseraParallel
 
 @Suite(.serialized) struct ModelLayoutTests {
     /// The gathered initial parameters on tp ranks equal the single-device initialization bit for bit.
-    @Test(arguments: [(TinyConfigs.gpt2, 2), (TinyConfigs.gpt2, 3), (TinyConfigs.gpt2, 4), (TinyConfigs.llama, 2), (TinyConfigs.llama, 4)])
+    @Test(arguments: [(TinyConfigs.gpt2, 2), (TinyConfigs.gpt2, 3), (TinyConfigs.gpt2, 4), (TinyConfigs.llama, 2), (TinyConfigs.llama, 4),
+                       (TinyConfigs.qwen2, 2), (TinyConfigs.qwen2, 4)])
     func shardedInitializationIsBitwiseEqual(config: TransformerConfig, tp: Int) throws {
         let single = try Transformer(config: config, seed: 21).fullParameters()
         let gathered = try ThreadGroup.run(ranks: tp, deadline: .seconds(30)) { world in

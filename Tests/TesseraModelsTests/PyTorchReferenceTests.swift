@@ -7,13 +7,18 @@ import TesseraTensor
 
 /// The single-device model against PyTorch/transformers (fixtures written by
 /// `scripts/make_model_fixtures.py`): logits, loss and every gradient at the initial weights, then three
-/// AdamW steps with a cosine schedule, warm-up, weight decay and clipping.
+/// AdamW steps with a cosine schedule, warm-up, weight decay and clipping, for each family (GPT-2, Llama, and
+/// Qwen2 with random query/key/value biases).
 ///
 /// Tolerances (fp32 on both sides, different kernels and summation orders), with what we measured:
 /// logits within 1e-6 absolute (seen 1.2e-7 on values of O(1)); losses within 1e-6 relative (seen 1e-7);
 /// each gradient within 1e-5 of its tensor's largest element (seen 5.5e-7); gradient norms within 1e-5
 /// relative; parameters after three steps within 3e-5 absolute (seen 9.3e-6: AdamW divides by √v, so
 /// rounding noise in near-zero gradients, such as the key projection's, becomes updates of up to ~lr·1e-3).
+/// Qwen2's key biases within 1e-3 (seen 1.4e-4): a bias added to every key shifts a softmax row's scores by a
+/// constant except where rotary turns it, and at the slow rotary frequencies it hardly turns, so their initial
+/// gradients reach down to 1e-9, pure rounding noise that AdamW normalizes into updates of O(lr). Their forward use
+/// is checked by the logits, which the random biases of the fixture move.
 @Suite struct PyTorchReferenceTests {
     struct Reference {
         let directory: String
@@ -55,7 +60,7 @@ import TesseraTensor
         }
     }
 
-    static let fixtures = ["gpt2-tiny", "llama-tiny"]
+    static let fixtures = ["gpt2-tiny", "llama-tiny", "qwen2-tiny"]
 
     @Test(arguments: fixtures)
     func logitsLossAndGradientsMatch(_ name: String) throws {
@@ -93,7 +98,7 @@ import TesseraTensor
         for (parameter, tensor) in try engine.model.fullParameters() {
             let expected = try reference.values("final." + parameter)
             let worst = zip(tensor.scalars, expected).map { abs($0 - $1) }.max()!
-            #expect(worst <= 3e-5, "\(parameter): \(worst)")
+            #expect(worst <= (parameter.hasSuffix("k_proj.bias") ? 1e-3 : 3e-5), "\(parameter): \(worst)")
         }
     }
 }

@@ -18,6 +18,7 @@ import TesseraParallel
 
     static let gpt2Reference = try! Harness.train(TinyConfigs.gpt2, tp: 1)
     static let llamaReference = try! Harness.train(TinyConfigs.llama, tp: 1)
+    static let qwen2Reference = try! Harness.train(TinyConfigs.qwen2, tp: 1)
 
     @Test(arguments: [(2, false), (2, true), (3, false), (3, true), (4, false), (4, true)])
     func gpt2MatchesSingleDevice(tp: Int, sequenceParallel: Bool) throws {
@@ -28,6 +29,13 @@ import TesseraParallel
     @Test(arguments: [(2, false), (2, true), (4, false), (4, true)])
     func llamaMatchesSingleDevice(tp: Int, sequenceParallel: Bool) throws {
         Self.expectEqual(try Harness.train(TinyConfigs.llama, tp: tp, sequenceParallel: sequenceParallel), Self.llamaReference)
+    }
+
+    /// The query/key/value biases are column-parallel: each rank holds and trains the slice of its heads (at
+    /// tp = 4, the replicated key/value biases with their heads, gradients summed over tp).
+    @Test(arguments: [(2, false), (2, true), (4, false)])
+    func qwen2MatchesSingleDevice(tp: Int, sequenceParallel: Bool) throws {
+        Self.expectEqual(try Harness.train(TinyConfigs.qwen2, tp: tp, sequenceParallel: sequenceParallel), Self.qwen2Reference)
     }
 
     static func expectEqual(_ run: TrainingRun, _ reference: TrainingRun) {

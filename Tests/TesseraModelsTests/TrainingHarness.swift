@@ -12,6 +12,9 @@ enum TinyConfigs {
     /// Grouped-query attention: 4 query heads, 2 key/value heads (tp = 4 replicates them), untied head.
     static let llama = TransformerConfig.llama(vocabularySize: 61, contextLength: 16, hiddenSize: 32, layers: 2, heads: 4,
                                                kvHeads: 2, intermediateSize: 64, tiedEmbeddings: false)
+    /// The Llama layout plus query/key/value biases (tp = 4 replicates the key/value heads and their biases), tied head.
+    static let qwen2 = TransformerConfig(family: .qwen2, vocabularySize: 61, contextLength: 16, hiddenSize: 32, layers: 2, heads: 4,
+                                         kvHeads: 2, intermediateSize: 64, tiedEmbeddings: true)
 }
 
 /// The result of a short training run, gathered to full tensors.

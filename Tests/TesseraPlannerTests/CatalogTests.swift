@@ -34,16 +34,19 @@ func temporaryFile(_ name: String, _ text: String) throws -> String {
         ("gpt2", 124.44e6), ("gpt2-medium", 354.8e6), ("gpt2-large", 774.0e6), ("gpt2-xl", 1557.6e6),
         ("gpt3-175b", 174.6e9), ("llama-2-7b", 6.738e9), ("llama-2-13b", 13.016e9), ("llama-2-70b", 68.977e9),
         ("llama-3-8b", 8.030e9), ("llama-3-70b", 70.554e9), ("llama-3-405b", 405.85e9), ("mixtral-8x7b", 46.70e9),
-        ("deepseek-v3", 671.0e9), ("smollm2-135m", 134.5e6), ("smollm2-360m", 361.8e6), ("smollm2-1.7b", 1.711e9),
+        ("mixtral-8x22b", 141e9), ("qwen3-30b-a3b", 30.5e9), ("deepseek-v3", 671.0e9), ("smollm2-135m", 134.5e6), ("smollm2-360m", 361.8e6), ("smollm2-1.7b", 1.711e9),
     ])
     func parameterCountsMatchPublishedSizes(name: String, published: Double) throws {
         let model = try catalog.model(named: name)
         #expect(abs(model.totalParameters / published - 1) < 0.005, "\(name): \(model.totalParameters)")
     }
 
-    /// Active parameters per token: Mixtral 12.9B (Mistral AI), DeepSeek-V3 37B (technical report).
+    /// Active parameters per token: Mixtral 12.9B and 8x22B 39B (Mistral AI), Qwen3-30B-A3B 3.3B (its model card),
+    /// DeepSeek-V3 37B (technical report).
     @Test func activeParametersOfMixtures() throws {
         #expect(abs(try catalog.model(named: "mixtral-8x7b").activeParameters / 12.9e9 - 1) < 0.01)
+        #expect(abs(try catalog.model(named: "mixtral-8x22b").activeParameters / 39e9 - 1) < 0.01)
+        #expect(abs(try catalog.model(named: "qwen3-30b-a3b").activeParameters / 3.3e9 - 1) < 0.02)
         #expect(abs(try catalog.model(named: "deepseek-v3").activeParameters / 37e9 - 1) < 0.02)
         #expect(try catalog.model(named: "llama-3-8b").activeParameters == catalog.model(named: "llama-3-8b").totalParameters)
     }

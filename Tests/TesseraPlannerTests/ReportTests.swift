@@ -18,7 +18,8 @@ import TesseraPlanner
         let layouts = try #require(document["layouts"] as? [[String: Any]])
         #expect(layouts.count == 3)
         for key in ["tp", "pp", "dp", "cp", "ep", "micro_batch_size", "schedule", "recompute", "zero_stage",
-                    "memory_per_gpu_bytes", "step_time_seconds", "tflops_per_gpu", "mfu"] {
+                    "memory_per_gpu_bytes", "step_time_seconds", "tflops_per_gpu", "mfu", "overlap",
+                    "context_parallel_kind"] {
             #expect(layouts[0][key] != nil, "missing \(key)")
         }
         let steps = layouts.map { $0["step_time_seconds"] as! Double }

@@ -20,7 +20,8 @@ import TesseraPlanner
             let l = e.layout
             #expect(l.deviceCount == 64)
             #expect(model.attentionHeads % l.tp == 0 && (model.keyValueHeads % l.tp == 0 || l.tp % model.keyValueHeads == 0))
-            #expect(8 % l.ep == 0 && l.dp % l.ep == 0)
+            #expect(8 % l.ep == 0 && (l.dp * l.tp / l.etp) % l.ep == 0 && l.tp % l.etp == 0)
+            #expect(l.expertDataParallel * l.etp * l.ep == l.tp * l.cp * l.dp)
             #expect(256 % (l.dp * l.microBatchSize) == 0)
             #expect(e.fits && e.memory.total <= e.usableMemory)
             #expect((l.schedule == nil) == (l.pp == 1))
@@ -28,9 +29,13 @@ import TesseraPlanner
             if l.zeroStage > 1 { #expect(l.pp == 1) }
         }
         #expect(zip(plan.ranked, plan.ranked.dropFirst()).allSatisfy { $0.stepTime <= $1.stepTime + 1e-9 })
-        // Pruning by the bubble-free bound is exact: the same best layouts and meshes as timing every fitting one.
-        let pruned = try TrainingSearch.run(job, keep: 100, keepMeshes: 20, bubble: ClosedFormBubble())
-        let exhaustive = try TrainingSearch.run(job, keep: plan.fittingCount, keepMeshes: 1000, bubble: ClosedFormBubble())
+        // Pruning by the bubble-free bound is exact: the same best layouts and meshes as timing every fitting one
+        // (experts on the dense tp, to keep the exhaustive run short).
+        var space = TrainingSearchSpace()
+        space.expertTensorParallel = false
+        let pruned = try TrainingSearch.run(job, space: space, keep: 100, keepMeshes: 20, bubble: ClosedFormBubble())
+        let fitting = try TrainingSearch.run(job, space: space, keep: 1).fittingCount
+        let exhaustive = try TrainingSearch.run(job, space: space, keep: fitting, keepMeshes: 1000, bubble: ClosedFormBubble())
         #expect(exhaustive.ranked.prefix(100).map(\.layout) == pruned.ranked.map(\.layout))
         #expect(exhaustive.bestMeshes.prefix(20).map(\.layout) == pruned.bestMeshes.map(\.layout))
         #expect(Set(plan.bestMeshes.map(\.layout.mesh)).count == plan.bestMeshes.count)

@@ -12,11 +12,9 @@ import TesseraTrain
     let text: String
 
     init() throws {
-        directory = NSTemporaryDirectory() + "tessera-job-\(UInt32.random(in: 0...UInt32.max))"
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        text = directory + "/text.txt"
-        try Data(String(repeating: "In the beginning God created the heaven and the earth. ", count: 30).utf8)
-            .write(to: URL(fileURLWithPath: text))
+        let scratch = try ScratchText(prefix: "tessera-job")
+        directory = scratch.directory
+        text = scratch.text
     }
 
     func configuration(data: String? = nil, config: String = "tiny", initial: String? = nil, tokenizer: String = "byte",

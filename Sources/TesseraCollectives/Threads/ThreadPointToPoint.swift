@@ -1,6 +1,12 @@
 /// The messages from one rank to another with one tag, in order (MPI's non-overtaking rule).
-struct ChannelKey: Hashable {
-    let source: Int, destination: Int, tag: Int
+package struct ChannelKey: Hashable {
+    package let source: Int, destination: Int, tag: Int
+
+    package init(source: Int, destination: Int, tag: Int) {
+        self.source = source
+        self.destination = destination
+        self.tag = tag
+    }
 }
 
 /// A message channel: either sends waiting for receives (buffered copies) or receives waiting for sends

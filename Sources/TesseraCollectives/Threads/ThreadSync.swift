@@ -9,7 +9,7 @@ import Synchronization
 
 /// Monotonic time in nanoseconds, the clock every deadline of the threads backend is measured on.
 @inline(__always)
-func monotonicNanoseconds() -> UInt64 {
+package func monotonicNanoseconds() -> UInt64 {
     var now = timespec()
     clock_gettime(CLOCK_MONOTONIC, &now)
     return UInt64(now.tv_sec) &* 1_000_000_000 &+ UInt64(now.tv_nsec)
@@ -17,7 +17,7 @@ func monotonicNanoseconds() -> UInt64 {
 
 extension Duration {
     /// Whole nanoseconds, saturating at `UInt64.max` for absurdly long deadlines.
-    var nanoseconds: UInt64 {
+    package var nanoseconds: UInt64 {
         let (seconds, attoseconds) = components
         guard seconds >= 0 else { return 0 }
         let (whole, overflow) = UInt64(seconds).multipliedReportingOverflow(by: 1_000_000_000)
@@ -27,21 +27,21 @@ extension Duration {
 
 /// A pthread mutex. The threads backend uses one per thread universe: every group state, slot and
 /// mailbox of one ``ThreadGroup/run(ranks:deadline:_:)`` is guarded by it.
-final class Lock: @unchecked Sendable {
+package final class Lock: @unchecked Sendable {
     fileprivate let raw = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
 
-    init() { pthread_mutex_init(raw, nil) }
+    package init() { pthread_mutex_init(raw, nil) }
 
     deinit {
         pthread_mutex_destroy(raw)
         raw.deallocate()
     }
 
-    @inline(__always) func lock() { pthread_mutex_lock(raw) }
-    @inline(__always) func unlock() { pthread_mutex_unlock(raw) }
+    @inline(__always) package func lock() { pthread_mutex_lock(raw) }
+    @inline(__always) package func unlock() { pthread_mutex_unlock(raw) }
 
     @inline(__always)
-    func withLock<R>(_ body: () throws -> R) rethrows -> R {
+    package func withLock<R>(_ body: () throws -> R) rethrows -> R {
         lock()
         defer { unlock() }
         return try body()
@@ -49,10 +49,10 @@ final class Lock: @unchecked Sendable {
 }
 
 /// A condition variable on the monotonic clock, used with a ``Lock``.
-final class Condition: @unchecked Sendable {
+package final class Condition: @unchecked Sendable {
     private let raw = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
 
-    init() {
+    package init() {
         var attributes = pthread_condattr_t()
         pthread_condattr_init(&attributes)
         #if canImport(Glibc)
@@ -69,7 +69,7 @@ final class Condition: @unchecked Sendable {
 
     /// Waits (the lock held) until woken or until the monotonic time `deadline` (ns); spurious wake-ups
     /// are possible, so callers re-check their predicate. `UInt64.max` waits without a time limit.
-    func wait(_ lock: Lock, until deadline: UInt64) {
+    package func wait(_ lock: Lock, until deadline: UInt64) {
         guard deadline != .max else {
             pthread_cond_wait(raw, lock.raw)
             return
@@ -86,26 +86,26 @@ final class Condition: @unchecked Sendable {
         #endif
     }
 
-    func broadcast() { pthread_cond_broadcast(raw) }
+    package func broadcast() { pthread_cond_broadcast(raw) }
 }
 
 /// A 64-bit word read and written atomically: Swift's `Atomic` on Linux; elsewhere a lock, since
 /// `Atomic` needs macOS 15 and the package supports macOS 14.
-final class AtomicWord: @unchecked Sendable {
+package final class AtomicWord: @unchecked Sendable {
     #if os(Linux)
     private let value: Atomic<UInt64>
-    init(_ initial: UInt64 = 0) { value = Atomic(initial) }
-    @inline(__always) func load() -> UInt64 { value.load(ordering: .acquiring) }
-    @inline(__always) func store(_ newValue: UInt64) { value.store(newValue, ordering: .releasing) }
+    package init(_ initial: UInt64 = 0) { value = Atomic(initial) }
+    @inline(__always) package func load() -> UInt64 { value.load(ordering: .acquiring) }
+    @inline(__always) package func store(_ newValue: UInt64) { value.store(newValue, ordering: .releasing) }
     /// Adds `delta` and returns the value before.
-    @inline(__always) func add(_ delta: UInt64) -> UInt64 { value.wrappingAdd(delta, ordering: .acquiringAndReleasing).oldValue }
+    @inline(__always) package func add(_ delta: UInt64) -> UInt64 { value.wrappingAdd(delta, ordering: .acquiringAndReleasing).oldValue }
     #else
     private let lock = Lock()
     private var value: UInt64
-    init(_ initial: UInt64 = 0) { value = initial }
-    func load() -> UInt64 { lock.withLock { value } }
-    func store(_ newValue: UInt64) { lock.withLock { value = newValue } }
-    func add(_ delta: UInt64) -> UInt64 { lock.withLock { defer { value &+= delta }; return value } }
+    package init(_ initial: UInt64 = 0) { value = initial }
+    package func load() -> UInt64 { lock.withLock { value } }
+    package func store(_ newValue: UInt64) { lock.withLock { value = newValue } }
+    package func add(_ delta: UInt64) -> UInt64 { lock.withLock { defer { value &+= delta }; return value } }
     #endif
 }
 
@@ -150,11 +150,11 @@ final class Signal: @unchecked Sendable {
 
 /// A dedicated OS thread (never a Swift task): ranks and progress engines block on condition
 /// variables, which must not happen on the cooperative pool.
-final class DedicatedThread: @unchecked Sendable {
+package final class DedicatedThread: @unchecked Sendable {
     private var handle: pthread_t?
 
     /// Starts `body` on a new thread with an 8 MiB stack.
-    init(_ body: @escaping @Sendable () -> Void) {
+    package init(_ body: @escaping @Sendable () -> Void) {
         final class Box { let body: @Sendable () -> Void; init(_ body: @escaping @Sendable () -> Void) { self.body = body } }
         let context = Unmanaged.passRetained(Box(body)).toOpaque()
         var attributes = pthread_attr_t()
@@ -176,7 +176,7 @@ final class DedicatedThread: @unchecked Sendable {
     }
 
     /// Waits for the thread to finish. Call at most once.
-    func join() {
+    package func join() {
         guard let thread = handle else { return }
         handle = nil
         pthread_join(thread, nil)

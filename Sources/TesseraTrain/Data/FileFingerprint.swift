@@ -37,16 +37,9 @@ public struct FileFingerprint: Sendable, Hashable, Codable {
 /// millisecond, so checking a corpus on every run is cheap.
 public enum ContentHash {
     public static func of(_ bytes: UnsafeRawBufferPointer) -> UInt64 {
-        var h: UInt64 = 0x243F_6A88_85A3_08D3
-        let words = bytes.count / 8
-        for i in 0..<words {
-            let word = UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: i * 8, as: UInt64.self))
-            h = (h ^ (word &* 0x9E37_79B9_7F4A_7C15)).rotatedLeft(by: 29) &* 0xBF58_476D_1CE4_E5B9
-        }
-        var tail: UInt64 = 0
-        for (k, byte) in bytes[(words * 8)...].enumerated() { tail |= UInt64(byte) << (8 * UInt64(k)) }
-        h = (h ^ (tail &* 0x9E37_79B9_7F4A_7C15)).rotatedLeft(by: 29) &* 0xBF58_476D_1CE4_E5B9
-        return finalize(h ^ UInt64(bytes.count))
+        var hasher = ContentHasher()
+        hasher.update(bytes)
+        return hasher.finalize()
     }
 
     /// Hash of a string's UTF-8 bytes.
@@ -60,6 +53,52 @@ public enum ContentHash {
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
         z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
         return z ^ (z >> 31)
+    }
+}
+
+/// ``ContentHash`` over bytes that arrive in pieces (a file as it is written): the same value as hashing them
+/// all at once.
+public struct ContentHasher {
+    private var state: UInt64 = 0x243F_6A88_85A3_08D3
+    /// Bytes not yet mixed in (fewer than 8), little-endian from bit 0.
+    private var pending: UInt64 = 0
+    private var pendingCount = 0
+    private var total = 0
+
+    public init() {}
+
+    public mutating func update(_ bytes: UnsafeRawBufferPointer) {
+        total += bytes.count
+        var i = 0
+        while pendingCount > 0 && i < bytes.count {
+            take(bytes[i])
+            i += 1
+        }
+        let words = (bytes.count - i) / 8
+        for w in 0..<words { mix(UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: i + 8 * w, as: UInt64.self))) }
+        for byte in bytes[(i + 8 * words)...] { take(byte) }
+    }
+
+    /// The hash of every byte given so far.
+    public func finalize() -> UInt64 {
+        var copy = self
+        copy.mix(pending)
+        return ContentHash.finalize(copy.state ^ UInt64(total))
+    }
+
+    /// Adds one byte to the pending word, mixing it in once it holds 8.
+    private mutating func take(_ byte: UInt8) {
+        pending |= UInt64(byte) << (8 * UInt64(pendingCount))
+        pendingCount += 1
+        if pendingCount == 8 {
+            mix(pending)
+            pending = 0
+            pendingCount = 0
+        }
+    }
+
+    private mutating func mix(_ word: UInt64) {
+        state = (state ^ (word &* 0x9E37_79B9_7F4A_7C15)).rotatedLeft(by: 29) &* 0xBF58_476D_1CE4_E5B9
     }
 }
 

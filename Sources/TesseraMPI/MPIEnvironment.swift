@@ -1,4 +1,5 @@
 import CMPI
+import TesseraCollectives
 #if canImport(Glibc)
 import Glibc
 #endif

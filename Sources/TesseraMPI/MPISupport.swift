@@ -1,4 +1,5 @@
 import CMPI
+import TesseraCollectives
 
 /// Open MPI's error text for `code`, e.g. "MPI_ERR_TRUNCATE: message truncated (MPI error 15)".
 func mpiErrorString(_ code: Int32) -> String {

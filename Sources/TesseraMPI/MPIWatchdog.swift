@@ -1,4 +1,5 @@
 import CMPI
+import TesseraCollectives
 
 /// Enforces deadlines on blocking MPI collectives.
 ///

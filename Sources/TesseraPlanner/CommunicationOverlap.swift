@@ -1,0 +1,60 @@
+/// Which collectives the software hides behind computation, each by its published mechanism. The time model
+/// charges only what is left exposed; a layout without overlap pays every collective in full.
+public struct CommunicationOverlap: Sendable, Hashable, Codable {
+    /// Tensor-parallel all-gathers and reduce-scatters split into tp chunks that are pipelined with the matrix product
+    /// next to them: Megatron-Core's `--tp-comm-overlap` (Transformer Engine userbuffers, ring-exchange all-gather
+    /// and reduce-scatter around the QKV, projection and MLP products) and torchtitan's asynchronous tensor
+    /// parallelism (PyTorch's micro-pipelined `fused_all_gather_matmul` / `fused_matmul_reduce_scatter`, Liang et
+    /// al. 2024 §2.2). What stays exposed: whatever outlasts the product, and at least the first of the tp chunks,
+    /// which nothing precedes (``exposed(_:behind:chunks:)``).
+    public var tensorParallel: Bool
+    /// The data-parallel gradient reduction starts bucket by bucket during the last micro-batch's backward pass, and
+    /// the distributed optimizer's parameter all-gather runs during the next step's first forward pass
+    /// (Megatron-Core `--overlap-grad-reduce --overlap-param-gather`); FSDP2 prefetches each layer's all-gather
+    /// and reduce-scatters during backward, hiding ZeRO-2/3's per-micro-batch collectives behind every micro-batch
+    /// (torchtitan, Liang et al. 2024 §2.1).
+    public var dataParallel: Bool
+    /// Pipeline sends and receives posted asynchronously and waited for only when their data is needed, so a
+    /// transfer hides behind the next micro-batch's forward pass (Megatron-Core `--overlap-p2p-communication`;
+    /// torchtitan's `torch.distributed.pipelining` schedules issue non-blocking `isend`/`irecv`).
+    public var pipeline: Bool
+
+    public init(tensorParallel: Bool, dataParallel: Bool, pipeline: Bool) {
+        self.tensorParallel = tensorParallel
+        self.dataParallel = dataParallel
+        self.pipeline = pipeline
+    }
+
+    /// Every collective paid in full (Megatron-LM 2021 and 2022).
+    public static let none = CommunicationOverlap(tensorParallel: false, dataParallel: false, pipeline: false)
+    /// Every overlap the planner models.
+    public static let all = CommunicationOverlap(tensorParallel: true, dataParallel: true, pipeline: true)
+
+    /// The exposed part of `communication` seconds hidden behind `compute` seconds when it is cut into `chunks`
+    /// pieces pipelined with the compute: what outlasts the compute, and never less than one chunk.
+    public static func exposed(_ communication: Double, behind compute: Double, chunks: Int) -> Double {
+        max(communication - compute, communication / Double(max(chunks, 1)))
+    }
+
+    /// "tp,dp,pp" for the overlaps that are on; empty for none.
+    var names: String {
+        [(tensorParallel, "tp"), (dataParallel, "dp"), (pipeline, "pp")].filter(\.0).map(\.1).joined(separator: ",")
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case tensorParallel = "tensor_parallel", dataParallel = "data_parallel", pipeline
+    }
+}
+
+/// How context parallelism (cp > 1) gives each rank's queries the keys and values of the whole sequence.
+public enum ContextParallelKind: String, CaseIterable, Sendable, Codable {
+    /// Ring attention: keys and values travel around the cp ring block by block while each block's attention is
+    /// computed, so the transfer hides behind attention (Transformer Engine's `AttnFuncWithCPAndKVP2P`, the
+    /// Megatron-Core default `--cp-comm-type p2p`; Liu et al. 2023, "Ring Attention").
+    case ring
+    /// One all-gather of every rank's keys and values before attention and a reduce-scatter of their gradients
+    /// after, not overlapped: Llama 3's context parallelism (Llama Team 2024, "The Llama 3 Herd of Models", §3.3.2:
+    /// "all-gather based", cheap with 8 key/value heads); the full-sequence keys and values of one layer are held
+    /// while it computes.
+    case allGather = "all-gather"
+}
