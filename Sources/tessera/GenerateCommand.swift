@@ -55,19 +55,13 @@ struct Generate: ParsableCommand {
         let config = try location.config()
         let choice = try location.tokenizer()
         let tokenizer = choice.tokenizer
-        var stop = Set([tokenizer.specialTokens.eos, config.eosTokenId.map(Int32.init)].compactMap { $0 })
+        let stop = ModelLocation.stopTokens(tokenizer: tokenizer, config: config, chat: chat)
         let promptIDs: [Int32]
         if chat {
-            let template = try location.format == .gguf ? ChatTemplate(gguf: GGUFFile(path: location.path))
-                                                        : ChatTemplate(huggingFaceDirectory: location.path)
-            guard let template else {
+            guard let template = try location.chatTemplate() else {
                 throw TrainingError.invalidOption(option: "--chat", reason: "\(location.path) has no chat template; generate without --chat")
             }
             promptIDs = try tokenizer.encode(try template.render([ChatMessage(role: "user", content: prompt)]))
-            // The end-of-turn markers of the templates Tessera renders.
-            if let bpe = tokenizer as? BPETokenizer {
-                stop.formUnion(["<|im_end|>", "<|eot_id|>"].compactMap(bpe.id(of:)))
-            }
         } else {
             promptIDs = try tokenizer.encode(prompt, addingSpecialTokens: true)
         }

@@ -5,8 +5,8 @@ struct Tessera: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tessera",
         abstract: "Train and run transformer language models split across threads, processes and machines.",
-        subcommands: [Train.self, Eval.self, Generate.self, Bench.self, CollectiveChecks.self, Pipeline.self, Plan.self, Convert.self,
-                      CheckpointCommand.self])
+        subcommands: [Train.self, Eval.self, Generate.self, Serve.self, Bench.self, CollectiveChecks.self, Pipeline.self, Plan.self,
+                      Convert.self, CheckpointCommand.self])
 }
 
 /// `tessera bench …`: benchmark programs that print a table against the machine's limits and peers.

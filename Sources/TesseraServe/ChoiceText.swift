@@ -1,0 +1,70 @@
+import TesseraFormats
+import TesseraTrain
+
+/// A generated token's log-probability as the responses show it: its text and bytes, and the alternatives'.
+struct LogprobEntry: Equatable {
+    var token: String
+    var bytes: [UInt8]
+    var logprob: Float
+    var top: [(token: String, bytes: [UInt8], logprob: Float)]
+
+    static func == (a: LogprobEntry, b: LogprobEntry) -> Bool {
+        a.token == b.token && a.bytes == b.bytes && a.logprob == b.logprob
+            && a.top.map(\.token) == b.top.map(\.token) && a.top.map(\.logprob) == b.top.map(\.logprob)
+    }
+}
+
+/// What a choice adds when a token arrives: released text, the token's log-probability, and whether a stop string
+/// ended the choice.
+struct ChoiceUpdate {
+    var text: String
+    var logprob: LogprobEntry?
+    var stopped: Bool
+}
+
+/// The text of one choice as its tokens arrive: bytes joined into whole characters (a token may end inside one),
+/// special tokens left out, stop strings held back and cut. Streamed and non-streamed responses both take their
+/// text from here, so they are equal by construction.
+struct ChoiceText {
+    private let tokenizer: any Tokenizer
+    private var bytes: [UInt8] = []
+    private var characters = TextStream()
+    private var holdback: StopStringHoldback
+    /// Tokens generated for this choice (those after a stop string included, as OpenAI counts them).
+    private(set) var tokenCount = 0
+
+    init(tokenizer: any Tokenizer, stop: [String]) {
+        self.tokenizer = tokenizer
+        holdback = StopStringHoldback(stop)
+    }
+
+    var stopped: Bool { holdback.stopped }
+
+    /// Adds `token`; `logprobs` asks for its log-probability entry.
+    mutating func append(_ token: GeneratedToken) throws -> ChoiceUpdate {
+        tokenCount += 1
+        bytes += try tokenizer.decodeBytes([token.id], skippingSpecialTokens: true)
+        let text = holdback.append(characters.next(bytes))
+        return ChoiceUpdate(text: text, logprob: try entry(token), stopped: holdback.stopped)
+    }
+
+    /// The text held back at the end (an incomplete character, or the start of a stop string that never finished).
+    mutating func finish() -> String {
+        holdback.append(characters.finish(bytes)) + holdback.finish()
+    }
+
+    private func entry(_ token: GeneratedToken) throws -> LogprobEntry? {
+        guard let logprob = token.logprob else { return nil }
+        let (text, raw) = try describe(token.id)
+        return LogprobEntry(token: text, bytes: raw, logprob: logprob, top: try token.top.map { alternative in
+            let (text, raw) = try describe(alternative.id)
+            return (text, raw, alternative.logprob)
+        })
+    }
+
+    /// A token's text (special tokens by name) and bytes.
+    private func describe(_ id: Int32) throws -> (String, [UInt8]) {
+        let raw = try tokenizer.decodeBytes([id], skippingSpecialTokens: false)
+        return (String(decoding: raw, as: UTF8.self), raw)
+    }
+}

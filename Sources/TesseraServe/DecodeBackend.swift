@@ -1,0 +1,56 @@
+/// A sequence that joins the batch: the backend sets aside key/value room for `capacity` tokens.
+public struct SequenceAdmission: Sendable, Equatable {
+    public var sequence: Int
+    public var capacity: Int
+
+    public init(sequence: Int, capacity: Int) {
+        self.sequence = sequence
+        self.capacity = capacity
+    }
+}
+
+/// One sequence's share of a step: `tokens` follow those the sequence already ran (a chunk of its prompt, or the
+/// one token it generated last).
+public struct SequenceWork: Sendable, Equatable {
+    public var sequence: Int
+    public var tokens: [Int32]
+
+    public init(sequence: Int, tokens: [Int32]) {
+        self.sequence = sequence
+        self.tokens = tokens
+    }
+}
+
+/// What every rank of the model runs in one step, in this order: free `released`, admit `admitted`, run `work`.
+///
+/// The scheduler makes one plan per step; with tensor parallelism rank 0 sends it to the other ranks so that all run
+/// the same step (``PlanBroadcast``). `shutdown` ends the other ranks' loops.
+public struct StepPlan: Sendable, Equatable {
+    public var released: [Int]
+    public var admitted: [SequenceAdmission]
+    public var work: [SequenceWork]
+    public var shutdown: Bool
+
+    public init(released: [Int] = [], admitted: [SequenceAdmission] = [], work: [SequenceWork] = [], shutdown: Bool = false) {
+        self.released = released
+        self.admitted = admitted
+        self.work = work
+        self.shutdown = shutdown
+    }
+
+    /// Nothing to run (an idle heartbeat that keeps waiting ranks within their collective deadline).
+    public var isEmpty: Bool { released.isEmpty && admitted.isEmpty && work.isEmpty && !shutdown }
+}
+
+/// The model as the scheduler drives it, independent of how the engine batches: sequences are admitted, run in
+/// chunks, and released. Implementations are used from one thread only (the scheduler's, or a follower rank's).
+public protocol DecodeBackend: AnyObject {
+    var vocabularySize: Int { get }
+    /// Most tokens (prompt and continuation) one sequence may hold.
+    var contextLength: Int { get }
+
+    /// Runs `plan` and returns, for each entry of `plan.work` in order, the logits `[vocabularySize]` that predict
+    /// the token after that entry's last token.
+    /// - Throws: when the model fails (an id outside the vocabulary, a sequence over its capacity, a peer rank lost).
+    func run(_ plan: StepPlan) throws -> [[Float]]
+}

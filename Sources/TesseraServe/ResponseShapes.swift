@@ -1,0 +1,113 @@
+import TesseraFormats
+
+/// OpenAI's response bodies for completions and chat completions, whole and as stream chunks.
+struct ResponseShapes {
+    let kind: GenerationRequest.Kind
+    let id: String
+    let created: Int64
+    let model: String
+
+    /// `object` of a whole response and of a stream chunk.
+    private var object: String { kind == .chat ? "chat.completion" : "text_completion" }
+    private var chunkObject: String { kind == .chat ? "chat.completion.chunk" : "text_completion" }
+
+    /// A whole response; each choice has its text, its log-probabilities (when asked), and its finish reason.
+    func response(_ choices: [(text: String, logprobs: [LogprobEntry]?, finish: FinishReason)], usage: Usage) -> JSONValue {
+        let items = choices.enumerated().map { index, choice -> JSONValue in
+            let body: JSONObject.Member = kind == .chat
+                ? .init(key: "message", value: .object(JSONObject(["role": .string("assistant"), "content": .string(choice.text)])))
+                : .init(key: "text", value: .string(choice.text))
+            return .object(JSONObject([
+                .init(key: "index", value: .integer(Int64(index))), body,
+                .init(key: "logprobs", value: logprobs(choice.logprobs, textOffset: 0)),
+                .init(key: "finish_reason", value: .string(choice.finish.rawValue)),
+            ]))
+        }
+        return envelope(object, choices: items, usage: usage.json)
+    }
+
+    /// One stream chunk for choice `index`: new text (and, for chat, the role on the first chunk), the log-probabilities
+    /// of the tokens it covers, and the finish reason on the last.
+    func chunk(index: Int, text: String, first: Bool, logprobs entries: [LogprobEntry]?, textOffset: Int,
+               finish: FinishReason?, includeUsage: Bool) -> JSONValue {
+        var delta: [JSONObject.Member] = []
+        if first { delta.append(.init(key: "role", value: .string("assistant"))) }
+        if !text.isEmpty || finish == nil { delta.append(.init(key: "content", value: .string(text))) }
+        let body: JSONObject.Member = kind == .chat ? .init(key: "delta", value: .object(JSONObject(delta)))
+                                                    : .init(key: "text", value: .string(text))
+        let choice = JSONValue.object(JSONObject([
+            .init(key: "index", value: .integer(Int64(index))), body,
+            .init(key: "logprobs", value: logprobs(entries, textOffset: textOffset)),
+            .init(key: "finish_reason", value: finish.map { .string($0.rawValue) } ?? .null),
+        ]))
+        return envelope(chunkObject, choices: [choice], usage: includeUsage ? .null : nil)
+    }
+
+    /// The last chunk of a stream with `stream_options.include_usage`: no choices, the usage.
+    func usageChunk(_ usage: Usage) -> JSONValue {
+        envelope(chunkObject, choices: [], usage: usage.json)
+    }
+
+    private func envelope(_ object: String, choices: [JSONValue], usage: JSONValue?) -> JSONValue {
+        var members: [JSONObject.Member] = [
+            .init(key: "id", value: .string(id)), .init(key: "object", value: .string(object)),
+            .init(key: "created", value: .integer(created)), .init(key: "model", value: .string(model)),
+            .init(key: "choices", value: .array(choices)),
+        ]
+        if let usage { members.append(.init(key: "usage", value: usage)) }
+        return .object(JSONObject(members))
+    }
+
+    /// Chat: `{"content": [{token, logprob, bytes, top_logprobs}]}`. Completions: `{tokens, token_logprobs,
+    /// top_logprobs, text_offset}` with offsets counted from `textOffset`.
+    private func logprobs(_ entries: [LogprobEntry]?, textOffset: Int) -> JSONValue {
+        guard let entries else { return .null }
+        let number = { (value: Float) in JSONValue.number(Double(value)) }
+        let bytes = { (raw: [UInt8]) in JSONValue.array(raw.map { .integer(Int64($0)) }) }
+        if kind == .chat {
+            return .object(JSONObject(["content": .array(entries.map { entry in
+                .object(JSONObject([
+                    "token": .string(entry.token), "logprob": number(entry.logprob), "bytes": bytes(entry.bytes),
+                    "top_logprobs": .array(entry.top.map { top in
+                        .object(JSONObject(["token": .string(top.token), "logprob": number(top.logprob), "bytes": bytes(top.bytes)]))
+                    }),
+                ]))
+            })]))
+        }
+        var offsets: [JSONValue] = [], offset = textOffset
+        for entry in entries {
+            offsets.append(.integer(Int64(offset)))
+            offset += entry.token.count
+        }
+        return .object(JSONObject([
+            "tokens": .array(entries.map { .string($0.token) }),
+            "token_logprobs": .array(entries.map { number($0.logprob) }),
+            "top_logprobs": .array(entries.map { entry in
+                // Two alternatives with the same text keep the first (most likely), as a JSON object must.
+                var seen = Set<String>()
+                return .object(JSONObject(entry.top.filter { seen.insert($0.token).inserted }
+                    .map { JSONObject.Member(key: $0.token, value: number($0.logprob)) }))
+            }),
+            "text_offset": .array(offsets),
+        ]))
+    }
+}
+
+/// Token counts of a response: the prompts once each, every choice's generated tokens.
+struct Usage: Equatable {
+    var promptTokens: Int
+    var completionTokens: Int
+
+    var json: JSONValue {
+        .object(JSONObject([
+            "prompt_tokens": .integer(Int64(promptTokens)), "completion_tokens": .integer(Int64(completionTokens)),
+            "total_tokens": .integer(Int64(promptTokens + completionTokens)),
+        ]))
+    }
+}
+
+/// Server-sent events as OpenAI streams them: `data: <json>\n\n` per event, `data: [DONE]\n\n` at the end.
+enum ServerSentEvents {
+    static func event(_ value: JSONValue) -> String { "data: \(value.serialized)\n\n" }
+    static let done = "data: [DONE]\n\n"
+}

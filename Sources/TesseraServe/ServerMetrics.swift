@@ -1,0 +1,48 @@
+import Prometheus
+
+/// The server's Prometheus metrics (`GET /metrics`).
+public final class ServerMetrics: Sendable {
+    let registry = PrometheusCollectorRegistry()
+    let requests: Counter
+    let failedRequests: Counter
+    let promptTokens: Counter
+    let generatedTokens: Counter
+    let queueDepth: Gauge
+    let runningSequences: Gauge
+    let reservedCacheTokens: Gauge
+    let timeToFirstToken: DurationHistogram
+    let interTokenLatency: DurationHistogram
+
+    public init() {
+        let latencies: [Duration] = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000].map { .milliseconds($0) }
+        requests = registry.makeCounter(descriptor: Self.name("requests", "total", "Generation requests accepted."))
+        failedRequests = registry.makeCounter(descriptor: Self.name("request_errors", "total", "Requests answered with an error status."))
+        promptTokens = registry.makeCounter(descriptor: Self.name("prompt_tokens", "total", "Prompt tokens prefilled."))
+        generatedTokens = registry.makeCounter(descriptor: Self.name("generation_tokens", "total", "Tokens generated."))
+        queueDepth = registry.makeGauge(descriptor: Self.name("queue", "depth", "Sequences waiting for a place in the batch."))
+        runningSequences = registry.makeGauge(descriptor: Self.name("running", "sequences", "Sequences in the running batch."))
+        reservedCacheTokens = registry.makeGauge(descriptor: Self.name("kv_cache_reserved", "tokens",
+                                                                       "Key/value cache places reserved by running sequences."))
+        timeToFirstToken = registry.makeDurationHistogram(
+            descriptor: Self.name("time_to_first_token", "seconds", "From a request's arrival to its first generated token."), buckets: latencies)
+        interTokenLatency = registry.makeDurationHistogram(
+            descriptor: Self.name("inter_token_latency", "seconds", "Between successive tokens of one choice."), buckets: latencies)
+    }
+
+    /// `tessera_<metric>_<unit>`.
+    private static func name(_ metric: String, _ unit: String, _ help: String) -> MetricNameDescriptor {
+        MetricNameDescriptor(namespace: "tessera", metricName: metric, unitName: unit, helpText: help)
+    }
+
+    /// Records one scheduler step.
+    public func record(_ step: StepStatistics) {
+        promptTokens.increment(by: Int64(step.promptTokens))
+        generatedTokens.increment(by: Int64(step.generatedTokens))
+        queueDepth.set(Double(step.queued))
+        runningSequences.set(Double(step.running))
+        reservedCacheTokens.set(Double(step.reservedTokens))
+    }
+
+    /// The Prometheus text exposition.
+    public var text: String { registry.emitToString() }
+}

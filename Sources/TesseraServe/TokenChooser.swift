@@ -1,0 +1,65 @@
+import TesseraTrain
+
+/// Picks one sequence's next tokens: penalties on its generated tokens, then its own ``Sampler`` (so a seeded
+/// sequence draws the same tokens whatever else runs beside it), and the log-probabilities it asked for.
+struct TokenChooser {
+    private let sampler: Sampler
+    private let presencePenalty: Float
+    private let frequencyPenalty: Float
+    private let topLogprobs: Int?
+    /// How often each token was generated so far.
+    private var counts: [Int32: Int] = [:]
+    private var draws = 0
+
+    init(_ request: SequenceRequest) {
+        sampler = Sampler(options: request.sampling)
+        presencePenalty = request.presencePenalty
+        frequencyPenalty = request.frequencyPenalty
+        topLogprobs = request.topLogprobs
+    }
+
+    /// The token after `logits` (the model's raw logits over the vocabulary).
+    mutating func next(_ logits: [Float]) -> GeneratedToken {
+        var adjusted = logits
+        if presencePenalty != 0 || frequencyPenalty != 0 {
+            for (id, count) in counts {
+                adjusted[Int(id)] -= presencePenalty + frequencyPenalty * Float(count)
+            }
+        }
+        let id = adjusted.withUnsafeBufferPointer { sampler.sample($0, draw: draws) }
+        draws += 1
+        counts[id, default: 0] += 1
+        guard let topLogprobs else { return GeneratedToken(id: id) }
+        let normalizer = Self.logSumExp(logits)
+        let top = Self.mostLikely(logits, count: topLogprobs).map { TokenLogprob(id: Int32($0), logprob: logits[$0] - normalizer) }
+        return GeneratedToken(id: id, logprob: logits[Int(id)] - normalizer, top: top)
+    }
+
+    /// log Σ exp(x), computed from the maximum (stable for any logits).
+    static func logSumExp(_ values: [Float]) -> Float {
+        let top = values.max() ?? 0
+        var sum = 0.0
+        for value in values { sum += exp(Double(value - top)) }
+        return top + Float(log(sum))
+    }
+
+    /// Indices of the `count` largest values, largest first, the lower index first among equals.
+    static func mostLikely(_ values: [Float], count: Int) -> [Int] {
+        var best: [Int] = []
+        guard count > 0 else { return best }
+        for i in values.indices {
+            guard best.count < count || values[i] > values[best[best.count - 1]] else { continue }
+            var position = best.count
+            while position > 0, values[best[position - 1]] < values[i] { position -= 1 }
+            best.insert(i, at: position)
+            if best.count > count { best.removeLast() }
+        }
+        return best
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#else
+import Darwin
+#endif

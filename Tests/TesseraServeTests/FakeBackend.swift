@@ -1,0 +1,59 @@
+import Foundation
+@testable import TesseraServe
+
+/// A deterministic model: each sequence's next token is a function of its own tokens so far (so its answer cannot
+/// depend on what else runs), and every plan is recorded.
+final class FakeBackend: DecodeBackend, @unchecked Sendable {
+    let vocabularySize: Int
+    let contextLength: Int
+    private(set) var plans: [StepPlan] = []
+    private(set) var histories: [Int: [Int32]] = [:]
+    private(set) var capacities: [Int: Int] = [:]
+    /// Tests set this to mix sequences up (a deliberately broken backend).
+    var mixSequences = false
+
+    /// The ids the model prefers come from `preferred` (default: the whole vocabulary).
+    let preferred: Range<Int>
+
+    init(vocabularySize: Int = 50, contextLength: Int = 64, preferred: Range<Int>? = nil) {
+        self.vocabularySize = vocabularySize
+        self.contextLength = contextLength
+        self.preferred = preferred ?? 0..<vocabularySize
+    }
+
+    /// The token the model prefers after `history`.
+    func preferred(after history: [Int32]) -> Int {
+        preferred.lowerBound + Int(history.reduce(7) { ($0 &* 31 &+ Int($1)) % 1_000_003 }) % preferred.count
+    }
+
+    func run(_ plan: StepPlan) throws -> [[Float]] {
+        plans.append(plan)
+        for sequence in plan.released {
+            guard histories.removeValue(forKey: sequence) != nil else { throw ServeError.internalFailure("released \(sequence) twice") }
+        }
+        for admission in plan.admitted {
+            histories[admission.sequence] = []
+            capacities[admission.sequence] = admission.capacity
+        }
+        return try plan.work.map { work in
+            guard histories[work.sequence] != nil else { throw ServeError.internalFailure("sequence \(work.sequence) not admitted") }
+            histories[work.sequence]! += work.tokens
+            let source = mixSequences ? histories.keys.max()! : work.sequence
+            var logits = [Float](repeating: 0, count: vocabularySize)
+            logits[preferred(after: histories[source]!)] = 5
+            return logits
+        }
+    }
+}
+
+/// Collects one sequence's events from the scheduler thread.
+final class EventLog: @unchecked Sendable {
+    private let lock = NSLock()
+    private var events: [SequenceEvent] = []
+
+    func append(_ event: SequenceEvent) { lock.withLock { events.append(event) } }
+    var all: [SequenceEvent] { lock.withLock { events } }
+    var tokens: [Int32] { all.compactMap { if case let .token(t) = $0 { t.id } else { nil } } }
+    var finish: FinishReason? { all.compactMap { if case let .finished(r) = $0 { r } else { nil } }.first }
+    var endCount: Int { all.filter { if case .token = $0 { false } else { true } }.count }
+}

@@ -1,0 +1,138 @@
+import Testing
+import TesseraTrain
+@testable import TesseraServe
+
+/// The scheduler against the fake backend: answers independent of the batch, chunked prefill, stops, releases,
+/// cancellation and the queue limit.
+@Suite struct SchedulerTests {
+    func request(_ prompt: [Int32], max: Int = 6, stops: Set<Int32> = []) -> SequenceRequest {
+        SequenceRequest(prompt: prompt, maxTokens: max, stopTokens: stops)
+    }
+
+    /// Runs every request through one scheduler (steps on this thread) and returns each one's events.
+    func runAll(_ requests: [SequenceRequest], limits: SchedulerLimits = SchedulerLimits(maxBatch: 4, prefillChunk: 3, prefillBudget: 5),
+                backend: FakeBackend = FakeBackend()) throws -> [EventLog] {
+        let scheduler = Scheduler(backend: backend, limits: limits)
+        let logs = requests.map { _ in EventLog() }
+        for (request, log) in zip(requests, logs) { _ = try scheduler.submit(request) { log.append($0) } }
+        while try scheduler.step() {}
+        return logs
+    }
+
+    let prompts: [[Int32]] = [[1, 2, 3, 4, 5, 6, 7], [9], [4, 4, 4, 4], [10, 11], [3, 1, 4, 1, 5, 9, 2, 6], [8, 8]]
+
+    @Test func eachAnswerEqualsItsSoloAnswer() throws {
+        let together = try runAll(prompts.map { request($0) })
+        for (prompt, log) in zip(prompts, together) {
+            let alone = try runAll([request(prompt)])[0]
+            #expect(log.tokens == alone.tokens)
+            #expect(log.tokens.count == 6)
+            #expect(log.finish == .length)
+            #expect(log.endCount == 1)
+        }
+    }
+
+    @Test func aMixedUpBackendIsCaught() throws {
+        let broken = FakeBackend()
+        broken.mixSequences = true
+        let together = try runAll(prompts.map { request($0) }, backend: broken)
+        let alone = try prompts.map { try runAll([request($0)])[0].tokens }
+        #expect(together.map(\.tokens) != alone)
+    }
+
+    @Test func promptsArePrefilledInChunksWithinTheBudget() throws {
+        let backend = FakeBackend()
+        _ = try runAll([request([1, 2, 3, 4, 5, 6, 7], max: 2)], limits: SchedulerLimits(maxBatch: 2, prefillChunk: 3, prefillBudget: 5),
+                       backend: backend)
+        #expect(backend.plans.prefix(4).map { $0.work.map(\.tokens.count) } == [[3], [3], [1], [1]])
+        for plan in backend.plans { #expect(plan.work.reduce(0) { $0 + $1.tokens.count } <= 5) }
+    }
+
+    @Test func chunkBoundariesDoNotDependOnTheBatch() throws {
+        let limits = SchedulerLimits(maxBatch: 4, prefillChunk: 3, prefillBudget: 5)
+        let alone = FakeBackend(), together = FakeBackend()
+        _ = try runAll([request(prompts[4])], limits: limits, backend: alone)
+        _ = try runAll([request(prompts[4]), request(prompts[0]), request(prompts[2])], limits: limits, backend: together)
+        let work = { (backend: FakeBackend) in backend.plans.flatMap { $0.work.filter { $0.sequence == 0 }.map(\.tokens) } }
+        #expect(work(alone) == work(together))
+        #expect(work(alone).prefix(3).map(\.count) == [3, 3, 2])
+    }
+
+    @Test func aStopTokenEndsTheSequenceAndItsCachesAreReleasedInTheNextPlan() throws {
+        let backend = FakeBackend()
+        let first = try runAll([request([9])])[0].tokens
+        let logs = try runAll([request([9], stops: [first[2]])], backend: backend)
+        #expect(logs[0].tokens == Array(first.prefix(3)))
+        #expect(logs[0].finish == .stop)
+        #expect(backend.plans.last?.released == [0])
+        #expect(backend.histories.isEmpty)
+    }
+
+    @Test func theBatchNeverExceedsItsLimit() throws {
+        let backend = FakeBackend()
+        _ = try runAll(prompts.map { request($0) }, limits: SchedulerLimits(maxBatch: 2, prefillChunk: 4, prefillBudget: 8), backend: backend)
+        var live = Set<Int>()
+        for plan in backend.plans {
+            live.subtract(plan.released)
+            live.formUnion(plan.admitted.map(\.sequence))
+            #expect(live.count <= 2)
+        }
+        #expect(live.isEmpty)
+    }
+
+    @Test func cancellingFreesTheCachesAndEndsTheEvents() throws {
+        let backend = FakeBackend()
+        let scheduler = Scheduler(backend: backend, limits: SchedulerLimits(maxBatch: 1))
+        let running = EventLog(), queued = EventLog()
+        let a = try scheduler.submit(request([1, 2], max: 50)) { running.append($0) }
+        let b = try scheduler.submit(request([3], max: 50)) { queued.append($0) }
+        try scheduler.step()
+        try scheduler.step()
+        scheduler.cancel(b)
+        scheduler.cancel(a)
+        let seen = running.all.count
+        try scheduler.step()
+        #expect(backend.plans.last?.released == [a])
+        #expect(backend.histories.isEmpty)
+        #expect(running.all.count == seen)
+        #expect(queued.all.isEmpty)
+        #expect(try !scheduler.step())
+    }
+
+    @Test func aFullQueueRefusesWithQueueFull() throws {
+        let scheduler = Scheduler(backend: FakeBackend(), limits: SchedulerLimits(maxBatch: 1, maxQueue: 2))
+        _ = try scheduler.submit(request([1])) { _ in }
+        _ = try scheduler.submit(request([2])) { _ in }
+        #expect(throws: ServeError.queueFull(limit: 2)) { try scheduler.submit(request([3])) { _ in } }
+        scheduler.shutdown()
+        #expect(throws: ServeError.shuttingDown) { try scheduler.submit(request([3])) { _ in } }
+    }
+
+    @Test func aRequestOverTheContextIsRefused() throws {
+        let scheduler = Scheduler(backend: FakeBackend(contextLength: 8), limits: SchedulerLimits())
+        #expect(throws: ServeError.self) { try scheduler.submit(request([1, 2, 3], max: 6)) { _ in } }
+        #expect(throws: ServeError.self) { try scheduler.submit(request([], max: 2)) { _ in } }
+    }
+
+    @Test func aSeededSampledSequenceIsReproducible() throws {
+        var sampled = request([5, 6], max: 8)
+        sampled.sampling = SamplingOptions(temperature: 1.5, seed: 42)
+        let alone = try runAll([sampled])[0].tokens
+        let together = try runAll([request([1]), sampled, request([2, 3])])[1].tokens
+        #expect(alone == together)
+        sampled.sampling.seed = 43
+        #expect(try runAll([sampled])[0].tokens != alone)
+    }
+
+    @Test func theRunLoopDrainsAndSendsAShutdownPlan() throws {
+        let backend = FakeBackend()
+        let scheduler = Scheduler(backend: backend, limits: SchedulerLimits())
+        let log = EventLog()
+        _ = try scheduler.submit(request([1, 2], max: 4)) { log.append($0) }
+        scheduler.shutdown()
+        try scheduler.run(heartbeat: .milliseconds(10))
+        #expect(log.tokens.count == 4)
+        #expect(backend.plans.last?.shutdown == true)
+        #expect(backend.histories.isEmpty)
+    }
+}
