@@ -64,6 +64,7 @@ test: deps assets
 	$(SWIFT) test $(RELEASE_FLAGS) --skip-build
 	$(MAKE) example
 	$(MAKE) test-mpi
+	$(MAKE) test-serve
 
 # The example application: a package of its own (Examples/TrainAndGenerate) that depends on this one by path and
 # imports Tessera, built as the main build is and run (trains the tiny preset a few steps on tp = 2 threads, then
