@@ -15,12 +15,12 @@ public struct APIError: Error, Equatable, Sendable, HTTPResponseError {
     }
 
     /// A 400 for an invalid value of `param`.
-    static func invalid(_ param: String, _ message: String) -> APIError {
+    package static func invalid(_ param: String, _ message: String) -> APIError {
         APIError(.badRequest, message, param: param)
     }
 
     /// OpenAI's `type` for the status.
-    var type: String {
+    package var type: String {
         switch status.code {
         case 401: return "authentication_error"
         case 404: return "not_found_error"
@@ -31,7 +31,7 @@ public struct APIError: Error, Equatable, Sendable, HTTPResponseError {
         }
     }
 
-    var json: JSONValue {
+    package var json: JSONValue {
         .object(JSONObject([
             "error": .object(JSONObject([
                 "message": .string(message), "type": .string(type), "param": param.map(JSONValue.string) ?? .null,
@@ -45,7 +45,7 @@ public struct APIError: Error, Equatable, Sendable, HTTPResponseError {
     }
 
     /// The API error for a scheduler refusal.
-    init(_ error: ServeError) {
+    package init(_ error: ServeError) {
         switch error {
         case .queueFull: self.init(.tooManyRequests, error.description)
         case .shuttingDown: self.init(.serviceUnavailable, error.description)
@@ -57,7 +57,7 @@ public struct APIError: Error, Equatable, Sendable, HTTPResponseError {
 
 extension Response {
     /// A JSON response.
-    static func json(_ value: JSONValue, status: HTTPResponse.Status = .ok) -> Response {
+    package static func json(_ value: JSONValue, status: HTTPResponse.Status = .ok) -> Response {
         Response(status: status, headers: [.contentType: "application/json"],
                  body: ResponseBody(byteBuffer: ByteBuffer(string: value.serialized)))
     }

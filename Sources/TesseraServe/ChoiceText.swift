@@ -2,13 +2,17 @@ import TesseraFormats
 import TesseraTrain
 
 /// A generated token's log-probability as the responses show it: its text and bytes, and the alternatives'.
-struct LogprobEntry: Equatable {
-    var token: String
-    var bytes: [UInt8]
-    var logprob: Float
-    var top: [(token: String, bytes: [UInt8], logprob: Float)]
+package struct LogprobEntry: Equatable {
+    package var token: String
+    package var bytes: [UInt8]
+    package var logprob: Float
+    package var top: [(token: String, bytes: [UInt8], logprob: Float)]
 
-    static func == (a: LogprobEntry, b: LogprobEntry) -> Bool {
+    package init(token: String, bytes: [UInt8], logprob: Float, top: [(token: String, bytes: [UInt8], logprob: Float)]) {
+        (self.token, self.bytes, self.logprob, self.top) = (token, bytes, logprob, top)
+    }
+
+    package static func == (a: LogprobEntry, b: LogprobEntry) -> Bool {
         a.token == b.token && a.bytes == b.bytes && a.logprob == b.logprob
             && a.top.map(\.token) == b.top.map(\.token) && a.top.map(\.logprob) == b.top.map(\.logprob)
     }
@@ -16,16 +20,16 @@ struct LogprobEntry: Equatable {
 
 /// What a choice adds when a token arrives: released text, the token's log-probability, and whether a stop string
 /// ended the choice.
-struct ChoiceUpdate {
-    var text: String
-    var logprob: LogprobEntry?
-    var stopped: Bool
+package struct ChoiceUpdate {
+    package var text: String
+    package var logprob: LogprobEntry?
+    package var stopped: Bool
 }
 
 /// The text of one choice as its tokens arrive: bytes joined into whole characters (a token may end inside one),
 /// special tokens left out, stop strings held back and cut. Streamed and non-streamed responses both take their
 /// text from here, so they are equal by construction.
-struct ChoiceText {
+package struct ChoiceText {
     private let tokenizer: any Tokenizer
     private var bytes: [UInt8] = []
     private var characters = TextStream()
@@ -33,15 +37,15 @@ struct ChoiceText {
     /// Tokens generated for this choice (those after a stop string included, as OpenAI counts them).
     private(set) var tokenCount = 0
 
-    init(tokenizer: any Tokenizer, stop: [String]) {
+    package init(tokenizer: any Tokenizer, stop: [String]) {
         self.tokenizer = tokenizer
         holdback = StopStringHoldback(stop)
     }
 
-    var stopped: Bool { holdback.stopped }
+    package var stopped: Bool { holdback.stopped }
 
     /// Adds `token`; `logprobs` asks for its log-probability entry.
-    mutating func append(_ token: GeneratedToken) throws -> ChoiceUpdate {
+    package mutating func append(_ token: GeneratedToken) throws -> ChoiceUpdate {
         tokenCount += 1
         bytes += try tokenizer.decodeBytes([token.id], skippingSpecialTokens: true)
         let text = holdback.append(characters.next(bytes))
@@ -49,7 +53,7 @@ struct ChoiceText {
     }
 
     /// The text held back at the end (an incomplete character, or the start of a stop string that never finished).
-    mutating func finish() -> String {
+    package mutating func finish() -> String {
         holdback.append(characters.finish(bytes)) + holdback.finish()
     }
 

@@ -3,12 +3,12 @@ import Hummingbird
 import TesseraFormats
 
 /// `/v1/completions` and `/v1/chat/completions`: a whole JSON response, or server-sent events with `stream`.
-struct CompletionHandler: Sendable {
-    let state: ServingState
-    let metrics: ServerMetrics
-    let servedName: String
+package struct CompletionHandler: Sendable {
+    package let state: ServingState
+    package let metrics: ServerMetrics
+    package let servedName: String
 
-    func respond(_ body: [UInt8], kind: GenerationRequest.Kind) async throws -> Response {
+    package func respond(_ body: [UInt8], kind: GenerationRequest.Kind) async throws -> Response {
         let request = try GenerationRequest(body: body, kind: kind)
         let (model, scheduler) = try state.serving()
         if let name = request.model, name != model.name {

@@ -2,43 +2,43 @@ import TesseraFormats
 import TesseraTrain
 
 /// A prompt as a request gives it.
-enum PromptInput: Equatable {
+package enum PromptInput: Equatable {
     case text(String)
     case tokens([Int32])
 }
 
 /// A `/v1/completions` or `/v1/chat/completions` body, decoded and checked (everything but the model-dependent
 /// checks: token ids against the vocabulary, lengths against the context).
-struct GenerationRequest {
-    enum Kind: Equatable { case completion, chat }
+package struct GenerationRequest {
+    package enum Kind: Equatable { case completion, chat }
 
     /// Most choices per prompt (`n`), most stop strings, most alternatives per token (`top_logprobs`).
-    static let maxChoices = 16, maxStopStrings = 4, maxTopLogprobs = 20
+    package static let maxChoices = 16, maxStopStrings = 4, maxTopLogprobs = 20
 
-    var kind: Kind
-    var model: String?
+    package var kind: Kind
+    package var model: String?
     /// Completions: one or more prompts. Chat: empty (see ``messages``).
-    var prompts: [PromptInput] = []
-    var messages: [ChatMessage] = []
+    package var prompts: [PromptInput] = []
+    package var messages: [ChatMessage] = []
     /// `nil`: ``defaultMaxTokens(promptLength:contextLength:)``.
-    var maxTokens: Int?
-    var temperature: Float = 1
-    var topP: Float?
-    var topK: Int?
+    package var maxTokens: Int?
+    package var temperature: Float = 1
+    package var topP: Float?
+    package var topK: Int?
     /// `nil`: each choice draws from a fresh random seed.
-    var seed: UInt64?
-    var presencePenalty: Float = 0
-    var frequencyPenalty: Float = 0
-    var stop: [String] = []
-    var n = 1
-    var stream = false
-    var includeUsage = false
+    package var seed: UInt64?
+    package var presencePenalty: Float = 0
+    package var frequencyPenalty: Float = 0
+    package var stop: [String] = []
+    package var n = 1
+    package var stream = false
+    package var includeUsage = false
     /// `nil`: no log-probabilities; otherwise how many alternatives per token.
-    var logprobs: Int?
-    var echo = false
+    package var logprobs: Int?
+    package var echo = false
 
     /// - Throws: ``APIError`` 400 naming the field for JSON that is not a valid request of `kind`.
-    init(body: [UInt8], kind: Kind) throws {
+    package init(body: [UInt8], kind: Kind) throws {
         let fields = try RequestFields(body: body)
         self.kind = kind
         model = try fields.string("model")
@@ -81,13 +81,13 @@ struct GenerationRequest {
 
     /// The length limit of a request without `max_tokens`: OpenAI's 16 for completions; for chat what the context
     /// leaves, but at most 1024 (each sequence's key/value cache is allocated for its whole length up front).
-    func defaultMaxTokens(promptLength: Int, contextLength: Int) -> Int {
+    package func defaultMaxTokens(promptLength: Int, contextLength: Int) -> Int {
         kind == .completion ? min(16, contextLength - promptLength) : min(1024, contextLength - promptLength)
     }
 
     /// The sampling options of choice `index` (a seeded request gives choice i the seed + i, so choices differ and
     /// each is reproducible).
-    func sampling(choice index: Int) -> SamplingOptions {
+    package func sampling(choice index: Int) -> SamplingOptions {
         let base = seed ?? UInt64.random(in: 0...UInt64.max)
         return SamplingOptions(temperature: temperature, topK: topK, topP: topP, seed: base &+ UInt64(index))
     }

@@ -1,7 +1,7 @@
 import Foundation
 
 /// A piece of a response, in the order the choices produce them.
-enum ChoiceOutput {
+package enum ChoiceOutput {
     /// New text of choice `index` and the log-probabilities of the tokens it covers (`nil` unless asked for).
     case text(index: Int, text: String, logprobs: [LogprobEntry]?)
     /// Choice `index` has ended (exactly once per choice).
@@ -10,9 +10,9 @@ enum ChoiceOutput {
 
 /// One request's sequences in the scheduler: `n` choices per prompt, their events merged into one stream, turned into
 /// text with stop strings cut. Cancels every sequence still running when it ends early (client gone, error).
-final class GenerationRun: Sendable {
-    let request: GenerationRequest
-    let prompts: [[Int32]]
+package final class GenerationRun: Sendable {
+    package let request: GenerationRequest
+    package let prompts: [[Int32]]
     private let model: ServedModel
     private let scheduler: Scheduler
     private let metrics: ServerMetrics?
@@ -23,7 +23,7 @@ final class GenerationRun: Sendable {
     /// Queues every choice of `request`.
     /// - Throws: ``APIError`` 400 for prompts that do not fit the model; 429 when the queue is full; 503 while
     ///   shutting down (no sequence stays queued then).
-    init(_ request: GenerationRequest, model: ServedModel, scheduler: Scheduler, metrics: ServerMetrics?) throws {
+    package init(_ request: GenerationRequest, model: ServedModel, scheduler: Scheduler, metrics: ServerMetrics?) throws {
         arrival = .now
         self.request = request
         self.model = model
@@ -53,11 +53,11 @@ final class GenerationRun: Sendable {
         self.sequences = sequences
     }
 
-    var choiceCount: Int { sequences.count }
+    package var choiceCount: Int { sequences.count }
 
     /// Drives every choice to its end, handing each piece to `emit`; returns the usage.
     /// - Throws: ``APIError`` 500 when the model fails; what `emit` throws (a client gone), after cancelling.
-    func run(_ emit: (ChoiceOutput) async throws -> Void) async throws -> Usage {
+    package func run(_ emit: (ChoiceOutput) async throws -> Void) async throws -> Usage {
         var texts = (0..<choiceCount).map { _ in ChoiceText(tokenizer: model.tokenizer, stop: request.stop) }
         var pending = [[LogprobEntry]](repeating: [], count: choiceCount)
         var finished = [Bool](repeating: false, count: choiceCount), remaining = choiceCount

@@ -4,7 +4,7 @@ import TesseraCollectives
 /// same step: rank 0 wraps its backend in ``BroadcastingBackend``; every other rank calls ``follow(world:backend:)``.
 public enum PlanBroadcast {
     /// The plan as integers: shutdown flag, released ids, admissions (id, capacity), work (id, count, tokens).
-    static func encode(_ plan: StepPlan) -> [Int32] {
+    package static func encode(_ plan: StepPlan) -> [Int32] {
         var words: [Int32] = [plan.shutdown ? 1 : 0, Int32(plan.released.count)]
         words += plan.released.map { Int32($0) }
         words.append(Int32(plan.admitted.count))
@@ -16,7 +16,7 @@ public enum PlanBroadcast {
 
     /// The plan ``encode(_:)`` wrote.
     /// - Throws: ``ServeError/internalFailure(_:)`` for words that are not a plan (a broken transfer).
-    static func decode(_ words: [Int32]) throws -> StepPlan {
+    package static func decode(_ words: [Int32]) throws -> StepPlan {
         var reader = WordReader(words: words)
         var plan = StepPlan(shutdown: try reader.next() != 0)
         plan.released = try (0..<reader.count()).map { _ in Int(try reader.next()) }
@@ -32,7 +32,7 @@ public enum PlanBroadcast {
     }
 
     /// Sends `plan` from rank 0 (when `plan` is given) or receives it (every other rank).
-    static func exchange(_ plan: StepPlan?, world: any Communicator) throws -> StepPlan {
+    package static func exchange(_ plan: StepPlan?, world: any Communicator) throws -> StepPlan {
         var words = plan.map(encode) ?? []
         var count = [Int32(words.count)]
         try count.withUnsafeMutableBytes { try world.broadcast($0, root: 0) }
@@ -72,21 +72,21 @@ public final class BroadcastingBackend: DecodeBackend {
 
 /// Reads a plan's integers in order.
 private struct WordReader {
-    let words: [Int32]
-    var position = 0
+    package let words: [Int32]
+    package var position = 0
 
-    mutating func next() throws -> Int32 {
+    package mutating func next() throws -> Int32 {
         guard position < words.count else { throw ServeError.internalFailure("a step plan ends early at word \(position)") }
         defer { position += 1 }
         return words[position]
     }
 
     /// A count, which must be non-negative.
-    mutating func count() throws -> Int {
+    package mutating func count() throws -> Int {
         let value = Int(try next())
         guard value >= 0 else { throw ServeError.internalFailure("a step plan has a negative count \(value)") }
         return value
     }
 
-    var atEnd: Bool { position == words.count }
+    package var atEnd: Bool { position == words.count }
 }

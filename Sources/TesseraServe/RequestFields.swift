@@ -1,12 +1,12 @@
 import TesseraFormats
 
 /// Typed reads of a request body's top-level fields, each wrong type a 400 that names the field.
-struct RequestFields {
-    let object: JSONObject
+package struct RequestFields {
+    package let object: JSONObject
 
     /// The body as a JSON object.
     /// - Throws: ``APIError`` 400 for text that is not JSON (or not UTF-8) or not an object.
-    init(body: [UInt8]) throws {
+    package init(body: [UInt8]) throws {
         let value: JSONValue
         do {
             value = try JSONValue.parse(body)
@@ -17,29 +17,29 @@ struct RequestFields {
         self.object = object
     }
 
-    init(object: JSONObject) {
+    package init(object: JSONObject) {
         self.object = object
     }
 
     /// The value of `key`, `nil` when absent or null.
-    func value(_ key: String) -> JSONValue? {
+    package func value(_ key: String) -> JSONValue? {
         guard let value = object[key], !value.isNull else { return nil }
         return value
     }
 
-    func string(_ key: String) throws -> String? {
+    package func string(_ key: String) throws -> String? {
         guard let value = value(key) else { return nil }
         guard let string = value.string else { throw APIError.invalid(key, "'\(key)' must be a string") }
         return string
     }
 
-    func bool(_ key: String) throws -> Bool? {
+    package func bool(_ key: String) throws -> Bool? {
         guard let value = value(key) else { return nil }
         guard let bool = value.bool else { throw APIError.invalid(key, "'\(key)' must be true or false") }
         return bool
     }
 
-    func integer(_ key: String, in range: ClosedRange<Int>) throws -> Int? {
+    package func integer(_ key: String, in range: ClosedRange<Int>) throws -> Int? {
         guard let value = value(key) else { return nil }
         guard let integer = value.integer, let int = Int(exactly: integer) else {
             throw APIError.invalid(key, "'\(key)' must be an integer")
@@ -48,7 +48,7 @@ struct RequestFields {
         return int
     }
 
-    func number(_ key: String, in range: ClosedRange<Double>) throws -> Float? {
+    package func number(_ key: String, in range: ClosedRange<Double>) throws -> Float? {
         guard let value = value(key) else { return nil }
         guard let number = value.double else { throw APIError.invalid(key, "'\(key)' must be a number") }
         guard range.contains(number) else { throw APIError.invalid(key, "'\(key)' is \(number); it must lie in [\(range.lowerBound), \(range.upperBound)]") }
@@ -56,7 +56,7 @@ struct RequestFields {
     }
 
     /// `stop`: a string or a list of up to `limit` non-empty strings.
-    func stopStrings(limit: Int) throws -> [String] {
+    package func stopStrings(limit: Int) throws -> [String] {
         guard let value = value("stop") else { return [] }
         let strings: [String]
         if let string = value.string {

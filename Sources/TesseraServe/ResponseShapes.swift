@@ -1,18 +1,22 @@
 import TesseraFormats
 
 /// OpenAI's response bodies for completions and chat completions, whole and as stream chunks.
-struct ResponseShapes {
-    let kind: GenerationRequest.Kind
-    let id: String
-    let created: Int64
-    let model: String
+package struct ResponseShapes {
+    package let kind: GenerationRequest.Kind
+    package let id: String
+    package let created: Int64
+    package let model: String
+
+    package init(kind: GenerationRequest.Kind, id: String, created: Int64, model: String) {
+        (self.kind, self.id, self.created, self.model) = (kind, id, created, model)
+    }
 
     /// `object` of a whole response and of a stream chunk.
     private var object: String { kind == .chat ? "chat.completion" : "text_completion" }
     private var chunkObject: String { kind == .chat ? "chat.completion.chunk" : "text_completion" }
 
     /// A whole response; each choice has its text, its log-probabilities (when asked), and its finish reason.
-    func response(_ choices: [(text: String, logprobs: [LogprobEntry]?, finish: FinishReason)], usage: Usage) -> JSONValue {
+    package func response(_ choices: [(text: String, logprobs: [LogprobEntry]?, finish: FinishReason)], usage: Usage) -> JSONValue {
         let items = choices.enumerated().map { index, choice -> JSONValue in
             let body: JSONObject.Member = kind == .chat
                 ? .init(key: "message", value: .object(JSONObject(["role": .string("assistant"), "content": .string(choice.text)])))
@@ -28,7 +32,7 @@ struct ResponseShapes {
 
     /// One stream chunk for choice `index`: new text (and, for chat, the role on the first chunk), the log-probabilities
     /// of the tokens it covers, and the finish reason on the last.
-    func chunk(index: Int, text: String, first: Bool, logprobs entries: [LogprobEntry]?, textOffset: Int,
+    package func chunk(index: Int, text: String, first: Bool, logprobs entries: [LogprobEntry]?, textOffset: Int,
                finish: FinishReason?, includeUsage: Bool) -> JSONValue {
         var delta: [JSONObject.Member] = []
         if first { delta.append(.init(key: "role", value: .string("assistant"))) }
@@ -44,7 +48,7 @@ struct ResponseShapes {
     }
 
     /// The last chunk of a stream with `stream_options.include_usage`: no choices, the usage.
-    func usageChunk(_ usage: Usage) -> JSONValue {
+    package func usageChunk(_ usage: Usage) -> JSONValue {
         envelope(chunkObject, choices: [], usage: usage.json)
     }
 
@@ -94,11 +98,15 @@ struct ResponseShapes {
 }
 
 /// Token counts of a response: the prompts once each, every choice's generated tokens.
-struct Usage: Equatable {
-    var promptTokens: Int
-    var completionTokens: Int
+package struct Usage: Equatable {
+    package var promptTokens: Int
+    package var completionTokens: Int
 
-    var json: JSONValue {
+    package init(promptTokens: Int, completionTokens: Int) {
+        (self.promptTokens, self.completionTokens) = (promptTokens, completionTokens)
+    }
+
+    package var json: JSONValue {
         .object(JSONObject([
             "prompt_tokens": .integer(Int64(promptTokens)), "completion_tokens": .integer(Int64(completionTokens)),
             "total_tokens": .integer(Int64(promptTokens + completionTokens)),
@@ -107,7 +115,7 @@ struct Usage: Equatable {
 }
 
 /// Server-sent events as OpenAI streams them: `data: <json>\n\n` per event, `data: [DONE]\n\n` at the end.
-enum ServerSentEvents {
-    static func event(_ value: JSONValue) -> String { "data: \(value.serialized)\n\n" }
-    static let done = "data: [DONE]\n\n"
+package enum ServerSentEvents {
+    package static func event(_ value: JSONValue) -> String { "data: \(value.serialized)\n\n" }
+    package static let done = "data: [DONE]\n\n"
 }

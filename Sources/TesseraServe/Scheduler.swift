@@ -120,7 +120,7 @@ public final class Scheduler: @unchecked Sendable {
 
     /// One step: admissions, cancellations, prefill chunks and decodes; returns `false` when there was nothing to run.
     @discardableResult
-    func step() throws -> Bool {
+    package func step() throws -> Bool {
         let (admitted, queued) = admit()
         var plan = StepPlan(released: takeReleasing(), admitted: admitted)
         var budget = limits.prefillBudget, promptTokens = 0
@@ -204,19 +204,19 @@ public final class Scheduler: @unchecked Sendable {
 }
 
 /// A sequence in the queue or the running batch.
-struct ScheduledSequence {
-    let id: Int
-    let request: SequenceRequest
-    let events: @Sendable (SequenceEvent) -> Void
-    var chooser: TokenChooser
+package struct ScheduledSequence {
+    package let id: Int
+    package let request: SequenceRequest
+    package let events: @Sendable (SequenceEvent) -> Void
+    package var chooser: TokenChooser
     /// Prompt tokens run so far.
-    var prefilled = 0
+    package var prefilled = 0
     /// The last generated token, which the next step runs; `nil` while prefilling.
-    var pendingToken: Int32?
-    var generated = 0
-    var finishReason: FinishReason?
+    package var pendingToken: Int32?
+    package var generated = 0
+    package var finishReason: FinishReason?
 
-    init(id: Int, request: SequenceRequest, events: @escaping @Sendable (SequenceEvent) -> Void) {
+    package init(id: Int, request: SequenceRequest, events: @escaping @Sendable (SequenceEvent) -> Void) {
         self.id = id
         self.request = request
         self.events = events
@@ -224,7 +224,7 @@ struct ScheduledSequence {
     }
 
     /// Chooses the next token from `logits`, reports it, and notes whether the sequence has ended.
-    mutating func advance(_ logits: [Float]) {
+    package mutating func advance(_ logits: [Float]) {
         let token = chooser.next(logits)
         generated += 1
         pendingToken = token.id

@@ -87,16 +87,16 @@ public struct ServeRunner: Sendable {
         }
     }
 
-    static func say(_ line: String) {
+    package static func say(_ line: String) {
         FileHandle.standardError.write(Data("tessera serve: \(line)\n".utf8))
     }
 }
 
 /// A string set from one thread and read from another.
-final class URLBox: @unchecked Sendable {
+package final class URLBox: @unchecked Sendable {
     private let lock = NSLock()
     private var text: String?
 
-    func set(_ value: String) { lock.withLock { text = value } }
-    var value: String? { lock.withLock { text } }
+    package func set(_ value: String) { lock.withLock { text = value } }
+    package var value: String? { lock.withLock { text } }
 }

@@ -42,7 +42,7 @@ public struct ServedModel: Sendable {
     /// The token ids of each prompt of `request` (a chat's messages rendered by the template).
     /// - Throws: ``APIError`` 400 for an empty prompt, ids outside the vocabulary, a model without a chat template,
     ///   or a prompt that leaves no room in the context.
-    func promptIDs(_ request: GenerationRequest) throws -> [[Int32]] {
+    package func promptIDs(_ request: GenerationRequest) throws -> [[Int32]] {
         let prompts: [[Int32]]
         do {
             switch request.kind {

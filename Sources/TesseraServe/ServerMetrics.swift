@@ -2,16 +2,16 @@ import Prometheus
 
 /// The server's Prometheus metrics (`GET /metrics`).
 public final class ServerMetrics: Sendable {
-    let registry = PrometheusCollectorRegistry()
-    let requests: Counter
-    let failedRequests: Counter
-    let promptTokens: Counter
-    let generatedTokens: Counter
-    let queueDepth: Gauge
-    let runningSequences: Gauge
-    let reservedCacheTokens: Gauge
-    let timeToFirstToken: DurationHistogram
-    let interTokenLatency: DurationHistogram
+    package let registry = PrometheusCollectorRegistry()
+    package let requests: Counter
+    package let failedRequests: Counter
+    package let promptTokens: Counter
+    package let generatedTokens: Counter
+    package let queueDepth: Gauge
+    package let runningSequences: Gauge
+    package let reservedCacheTokens: Gauge
+    package let timeToFirstToken: DurationHistogram
+    package let interTokenLatency: DurationHistogram
 
     public init() {
         let latencies: [Duration] = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000].map { .milliseconds($0) }

@@ -2,10 +2,10 @@ import Hummingbird
 
 /// Turns every error into OpenAI's error JSON with its status (unknown paths 404, oversized bodies 413, anything
 /// unexpected 500) and counts the failed requests.
-struct OpenAIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
-    let metrics: ServerMetrics
+package struct OpenAIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
+    package let metrics: ServerMetrics
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+    package func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
             return try await next(request, context)
         } catch let error as APIError {
@@ -25,10 +25,10 @@ struct OpenAIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
 }
 
 /// With `--api-key`, every path but `/health` and `/metrics` needs `Authorization: Bearer KEY` (401 otherwise).
-struct APIKeyMiddleware<Context: RequestContext>: RouterMiddleware {
-    let key: String
+package struct APIKeyMiddleware<Context: RequestContext>: RouterMiddleware {
+    package let key: String
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+    package func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let path = request.uri.path
         guard path != "/health", path != "/metrics" else { return try await next(request, context) }
         guard request.headers[.authorization] == "Bearer \(key)" else {

@@ -4,15 +4,15 @@ import TesseraFormats
 
 /// The server's HTTP routes: OpenAI's completions, chat completions and models, and health, metrics, tokenize and
 /// detokenize as vLLM offers them.
-struct ServerRoutes<Context: RequestContext> {
+package struct ServerRoutes<Context: RequestContext> {
     /// Largest request body accepted (413 beyond).
-    static var maxBodyBytes: Int { 2 << 20 }
+    package static var maxBodyBytes: Int { 2 << 20 }
 
-    let state: ServingState
-    let metrics: ServerMetrics
-    let servedName: String
+    package let state: ServingState
+    package let metrics: ServerMetrics
+    package let servedName: String
 
-    func add(to router: Router<Context>, apiKey: String?) {
+    package func add(to router: Router<Context>, apiKey: String?) {
         router.add(middleware: OpenAIErrorMiddleware(metrics: metrics))
         if let apiKey { router.add(middleware: APIKeyMiddleware(key: apiKey)) }
         router.get("/health") { _, _ in

@@ -35,7 +35,7 @@ public final class ServingState: @unchecked Sendable {
 
     /// The model and scheduler.
     /// - Throws: ``APIError`` 503 while loading or shutting down.
-    func serving() throws -> (model: ServedModel, scheduler: Scheduler) {
+    package func serving() throws -> (model: ServedModel, scheduler: Scheduler) {
         try lock.withLock {
             switch phase {
             case .loading: throw APIError(.serviceUnavailable, "the model is still loading; retry in a moment")

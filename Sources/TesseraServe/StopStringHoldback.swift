@@ -1,19 +1,19 @@
 /// Releases generated text piece by piece while never releasing any part of a stop string: text that could be the
 /// beginning of a stop string is held back until the next piece shows whether it is one. Works on UTF-8 bytes; pieces
 /// must be whole characters (a stop string begins on a character boundary, so held-back text does too).
-struct StopStringHoldback {
+package struct StopStringHoldback {
     private let stops: [[UInt8]]
     private var pending: [UInt8] = []
     /// Whether a stop string was found (nothing more is released after it).
-    private(set) var stopped = false
+    package private(set) var stopped = false
 
-    init(_ stops: [String]) {
+    package init(_ stops: [String]) {
         self.stops = stops.map { Array($0.utf8) }.filter { !$0.isEmpty }
     }
 
     /// The text that can be released now that `piece` follows what came before: everything up to the first stop
     /// string once one appears, else everything but the longest ending that begins some stop string.
-    mutating func append(_ piece: String) -> String {
+    package mutating func append(_ piece: String) -> String {
         guard !stopped else { return "" }
         pending += piece.utf8
         if let match = firstMatch() {
@@ -28,7 +28,7 @@ struct StopStringHoldback {
     }
 
     /// What was held back, at the end of the text (it turned out not to be a stop string).
-    mutating func finish() -> String {
+    package mutating func finish() -> String {
         defer { pending.removeAll() }
         return stopped ? "" : String(decoding: pending, as: UTF8.self)
     }

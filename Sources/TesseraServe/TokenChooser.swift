@@ -2,7 +2,7 @@ import TesseraTrain
 
 /// Picks one sequence's next tokens: penalties on its generated tokens, then its own ``Sampler`` (so a seeded
 /// sequence draws the same tokens whatever else runs beside it), and the log-probabilities it asked for.
-struct TokenChooser {
+package struct TokenChooser {
     private let sampler: Sampler
     private let presencePenalty: Float
     private let frequencyPenalty: Float
@@ -11,7 +11,7 @@ struct TokenChooser {
     private var counts: [Int32: Int] = [:]
     private var draws = 0
 
-    init(_ request: SequenceRequest) {
+    package init(_ request: SequenceRequest) {
         sampler = Sampler(options: request.sampling)
         presencePenalty = request.presencePenalty
         frequencyPenalty = request.frequencyPenalty
@@ -19,7 +19,7 @@ struct TokenChooser {
     }
 
     /// The token after `logits` (the model's raw logits over the vocabulary).
-    mutating func next(_ logits: [Float]) -> GeneratedToken {
+    package mutating func next(_ logits: [Float]) -> GeneratedToken {
         var adjusted = logits
         if presencePenalty != 0 || frequencyPenalty != 0 {
             for (id, count) in counts {
@@ -36,7 +36,7 @@ struct TokenChooser {
     }
 
     /// log Σ exp(x), computed from the maximum (stable for any logits).
-    static func logSumExp(_ values: [Float]) -> Float {
+    package static func logSumExp(_ values: [Float]) -> Float {
         let top = values.max() ?? 0
         var sum = 0.0
         for value in values { sum += exp(Double(value - top)) }
@@ -44,7 +44,7 @@ struct TokenChooser {
     }
 
     /// Indices of the `count` largest values, largest first, the lower index first among equals.
-    static func mostLikely(_ values: [Float], count: Int) -> [Int] {
+    package static func mostLikely(_ values: [Float], count: Int) -> [Int] {
         var best: [Int] = []
         guard count > 0 else { return best }
         for i in values.indices {

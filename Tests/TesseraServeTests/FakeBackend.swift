@@ -1,5 +1,5 @@
 import Foundation
-@testable import TesseraServe
+import TesseraServe
 
 /// A deterministic model: each sequence's next token is a function of its own tokens so far (so its answer cannot
 /// depend on what else runs), and every plan is recorded.

@@ -1,5 +1,5 @@
 import Testing
-@testable import TesseraServe
+import TesseraServe
 
 /// Request bodies: every field OpenAI defines decoded, every bad value a 400 that names the field.
 @Suite struct GenerationRequestTests {

@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 import TesseraFormats
-@testable import TesseraServe
+import TesseraServe
 
 /// Requests through the scheduler (on its own thread, over the fake backend) to response text: n, echo, stop strings,
 /// usage, and streamed pieces that add up to the whole text.

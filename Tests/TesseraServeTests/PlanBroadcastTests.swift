@@ -1,6 +1,6 @@
 import Testing
 import TesseraCollectives
-@testable import TesseraServe
+import TesseraServe
 
 /// Step plans travel from rank 0 to every rank intact, so every rank runs the same step.
 @Suite struct PlanBroadcastTests {

@@ -1,6 +1,6 @@
 import Testing
 import TesseraFormats
-@testable import TesseraServe
+import TesseraServe
 
 /// Responses in OpenAI's shapes, and server-sent event framing.
 @Suite struct ResponseShapeTests {

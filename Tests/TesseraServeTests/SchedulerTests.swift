@@ -1,6 +1,6 @@
 import Testing
 import TesseraTrain
-@testable import TesseraServe
+import TesseraServe
 
 /// The scheduler against the fake backend: answers independent of the batch, chunked prefill, stops, releases,
 /// cancellation and the queue limit.

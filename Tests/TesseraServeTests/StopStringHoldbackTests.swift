@@ -1,5 +1,5 @@
 import Testing
-@testable import TesseraServe
+import TesseraServe
 
 /// Stop strings are cut and never leak while the text streams, whatever the pieces.
 @Suite struct StopStringHoldbackTests {

@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import TesseraServe
+import TesseraServe
 
 /// Log-probabilities against a float64 reference; penalties; the top-k order.
 @Suite struct TokenChooserTests {
