@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import TesseraBench
 import TesseraFormats
 import TesseraTrain
 
@@ -31,17 +32,55 @@ struct Generate: ParsableCommand {
     @Flag(help: "Wrap the prompt as a user turn in the model's chat template and stop at the end of the assistant's turn.")
     var chat = false
 
-    @Flag(help: "Print {\"text\":…, \"token_ids\":[…]} instead of streaming the text.")
+    @Flag(help: "Print {\"text\":…, \"token_ids\":[…], \"timings\":{…}} instead of streaming the text.")
     var json = false
 
     /// The `--json` output.
-    struct Output: Codable {
+    struct Output: Encodable {
         var text: String
         var tokenIDs: [Int32]
+        var timings: Timings
 
         enum CodingKeys: String, CodingKey {
-            case text
+            case text, timings
             case tokenIDs = "token_ids"
+        }
+    }
+
+    /// How long the prompt and the continuation took on rank 0, and the process's peak memory.
+    struct Timings: Encodable {
+        /// Prompt tokens, and seconds until the first new token was chosen (the prompt's forward pass).
+        var promptTokens: Int, prefillSeconds: Double
+        /// New tokens after the first, and the seconds they took (one decode step each).
+        var decodedTokens: Int, decodeSeconds: Double
+        /// Peak resident memory of the process (`VmHWM`), in MiB.
+        var peakResidentMiB: Double
+
+        var prefillTokensPerSecond: Double { prefillSeconds > 0 ? Double(promptTokens) / prefillSeconds : 0 }
+        var decodeTokensPerSecond: Double { decodeSeconds > 0 ? Double(decodedTokens) / decodeSeconds : 0 }
+
+        enum CodingKeys: String, CodingKey {
+            case promptTokens = "prompt_tokens", prefillSeconds = "prefill_seconds", decodedTokens = "decoded_tokens"
+            case decodeSeconds = "decode_seconds", peakResidentMiB = "peak_rss_mib"
+            case prefillTokensPerSecond = "prefill_tokens_per_second", decodeTokensPerSecond = "decode_tokens_per_second"
+        }
+
+        func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(promptTokens, forKey: .promptTokens)
+            try c.encode(prefillSeconds, forKey: .prefillSeconds)
+            try c.encode(decodedTokens, forKey: .decodedTokens)
+            try c.encode(decodeSeconds, forKey: .decodeSeconds)
+            try c.encode(peakResidentMiB, forKey: .peakResidentMiB)
+            try c.encode(prefillTokensPerSecond, forKey: .prefillTokensPerSecond)
+            try c.encode(decodeTokensPerSecond, forKey: .decodeTokensPerSecond)
+        }
+
+        /// The one-line summary printed on stderr.
+        var summary: String {
+            String(format: "prompt %d tokens in %.3f s (%.1f tokens/s), %d more tokens in %.3f s (%.1f tokens/s), peak RSS %.0f MiB",
+                   promptTokens, prefillSeconds, prefillTokensPerSecond, decodedTokens, decodeSeconds, decodeTokensPerSecond,
+                   peakResidentMiB)
         }
     }
 
@@ -70,21 +109,29 @@ struct Generate: ParsableCommand {
             let printing = world.rank == 0
             var stream = TextStream()
             var bytes: [UInt8] = []
+            let clock = ContinuousClock(), start = clock.now
+            var firstToken: ContinuousClock.Instant?
             let ids = try Generator(engine: engine, sampling: sampling).generate(
                 prompt: promptIDs, maxNewTokens: count, stopTokens: stopTokens) { id in
+                if firstToken == nil { firstToken = clock.now }
                 guard printing, !json else { return }
                 bytes += try tokenizer.decodeBytes([id], skippingSpecialTokens: true)
                 Console.write(stream.next(bytes))
             }
             guard printing else { return }
+            let end = clock.now, first = firstToken ?? end
+            let timings = Timings(promptTokens: promptIDs.count, prefillSeconds: BenchStatistics.seconds(first - start),
+                                  decodedTokens: max(0, ids.count - 1), decodeSeconds: BenchStatistics.seconds(end - first),
+                                  peakResidentMiB: Double(MachineInfo.peakResidentBytes()) / 1_048_576)
             if json {
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
                 let text = try tokenizer.decode(ids, skippingSpecialTokens: true)
-                print(String(decoding: try encoder.encode(Output(text: text, tokenIDs: ids)), as: UTF8.self))
+                print(String(decoding: try encoder.encode(Output(text: text, tokenIDs: ids, timings: timings)), as: UTF8.self))
             } else {
                 print(stream.finish(bytes))
             }
+            Console.log(timings.summary)
         }
     }
 }
