@@ -1,4 +1,5 @@
 import Foundation
+import TesseraTensor
 
 /// Medians and clock readings every benchmark shares.
 public enum BenchStatistics {
@@ -16,7 +17,7 @@ public enum BenchStatistics {
 
     /// `duration` in seconds.
     public static func seconds(_ duration: Duration) -> Double {
-        Double(duration.components.seconds) + Double(duration.components.attoseconds) * 1e-18
+        duration.seconds
     }
 
     /// Wall-clock seconds of one call of `body`.

@@ -125,7 +125,7 @@ public final class DataParallelReducer {
         }
         pending.removeAll()
         let waited = clock.now - begin
-        exposedSeconds = Double(waited.components.seconds) + Double(waited.components.attoseconds) * 1e-18
+        exposedSeconds = waited.seconds
     }
 
     /// ZeRO 1: all-gathers every bucket's updated slices so each rank holds every parameter again.

@@ -101,11 +101,4 @@ public struct LayerContext: Sendable {
     /// Rows of the activations between layers for a micro-batch of `tokens` tokens
     /// (`tokens / tp` with sequence parallelism).
     public func localRows(tokens: Int) -> Int { sequenceParallel ? tokens / tp.size : tokens }
-
-    /// The same groups and backend with sequence parallelism set to `sequenceParallel` (inference runs without it).
-    public func with(sequenceParallel: Bool) -> LayerContext {
-        LayerContext(tensor: tp.group, context: cp.group, expert: ep.group, expertData: expertData.group, data: dp.group,
-                     dataContext: dataContext.group, pipeline: pp.group, sequenceParallel: sequenceParallel,
-                     mappings: mappings, backend: backend)
-    }
 }

@@ -140,7 +140,7 @@ public final class PipelineExecutor {
             let start = clock.now
             try body()
             let elapsed = clock.now - start
-            return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+            return elapsed.seconds
         }
 
         for (index, action) in actions.enumerated() {

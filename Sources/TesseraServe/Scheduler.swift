@@ -1,4 +1,5 @@
 import Foundation
+import TesseraTensor
 
 /// Limits of the running batch and the queue.
 public struct SchedulerLimits: Sendable, Equatable {
@@ -102,7 +103,7 @@ public final class Scheduler: @unchecked Sendable {
     /// (which ends the other ranks' loops). While idle it sends an empty plan every `heartbeat` so waiting ranks stay
     /// within their collective deadline.
     public func run(heartbeat: Duration = .seconds(1)) throws {
-        let interval = Double(heartbeat.components.seconds) + Double(heartbeat.components.attoseconds) * 1e-18
+        let interval = heartbeat.seconds
         while true {
             if try step() { continue }
             condition.lock()

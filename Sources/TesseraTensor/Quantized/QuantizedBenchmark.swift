@@ -70,7 +70,7 @@ public enum QuantizedBenchmark {
             let began = clock.now
             _ = method == .dotProducts ? try matrix.multiply(rows: x, pool: pool) : try matrix.multiplyDequantizingTiles(rows: x)
             let elapsed = clock.now - began
-            times.append(Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18)
+            times.append(elapsed.seconds)
         }
         return Measurement(
             dtype: dtype, rows: rows, columns: columns, batch: batch, threads: threads, method: method,
@@ -98,7 +98,7 @@ public enum QuantizedBenchmark {
                     }
                 }
                 let elapsed = clock.now - began
-                times.append(Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18)
+                times.append(elapsed.seconds)
                 sink += sums.reduce(0, +)
             }
         }
