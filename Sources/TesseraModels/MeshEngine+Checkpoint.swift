@@ -95,7 +95,7 @@ extension MeshEngine {
     }
 
     /// Fills this rank's AdamW moments from full tensors and sets the step counts (the engine's and every
-    /// AdamW's bias-correction `t`) to `step`: each owned element takes its global element; padding takes 0.
+    /// AdamW's bias-correction `t`) to `step`: each owned element takes its global element.
     /// - Parameter moments: the full moment of a parameter (`spec.globalShape` elements, row-major); called at
     ///   most once per parameter and moment on each optimizer range that holds it.
     public func restoreOptimizer(step: Int, moments: (ParameterSpec, OptimizerMoment) throws -> [Float]) throws {
@@ -109,11 +109,7 @@ extension MeshEngine {
                     let buffer = (moment == .first ? adam.firstMoments : adam.secondMoments).pointer
                         + (parameter.offset - adam.range.lowerBound)
                     parameter.spec.sharding.forEachRun(globalShape: parameter.spec.globalShape, within: local) { at, source, count in
-                        if let source {
-                            global.withUnsafeBufferPointer { (buffer + at).update(from: $0.baseAddress! + source, count: count) }
-                        } else {
-                            (buffer + at).update(repeating: 0, count: count)
-                        }
+                        global.withUnsafeBufferPointer { (buffer + at).update(from: $0.baseAddress! + source, count: count) }
                     }
                 }
             }
@@ -126,11 +122,11 @@ extension MeshEngine {
 extension Sharding {
     /// ``forEachRun(globalShape:_:)`` restricted to the local elements `localRange`: runs are cut at its ends.
     public func forEachRun(globalShape shape: [Int], within localRange: Range<Int>,
-                           _ body: (_ localOffset: Int, _ globalOffset: Int?, _ count: Int) throws -> Void) rethrows {
+                           _ body: (_ localOffset: Int, _ globalOffset: Int, _ count: Int) throws -> Void) rethrows {
         try forEachRun(globalShape: shape) { localOffset, globalOffset, count in
             let cut = (localOffset..<localOffset + count).clamped(to: localRange)
             guard !cut.isEmpty else { return }
-            try body(cut.lowerBound, globalOffset.map { $0 + cut.lowerBound - localOffset }, cut.count)
+            try body(cut.lowerBound, globalOffset + cut.lowerBound - localOffset, cut.count)
         }
     }
 }

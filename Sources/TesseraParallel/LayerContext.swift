@@ -32,11 +32,12 @@ public struct AxisGroup: Sendable {
         try group.allReduce(buffer, operation: operation)
     }
 
-    /// Every rank's `local` (equal counts), concatenated in rank order (checkpoint gathering; not a hot path).
-    public func allGather(_ local: UnsafeBufferPointer<Float>) throws -> [Float] {
+    /// Every rank's `local` (`counts[r]` floats from rank `r`), concatenated in rank order (checkpoint
+    /// gathering; not a hot path).
+    public func allGather(_ local: UnsafeBufferPointer<Float>, counts: [Int]) throws -> [Float] {
         guard let group, group.size > 1 else { return Array(local) }
-        var result = [Float](repeating: 0, count: local.count * group.size)
-        try result.withUnsafeMutableBufferPointer { try group.allGather(local, into: $0) }
+        var result = [Float](repeating: 0, count: counts.reduce(0, +))
+        try result.withUnsafeMutableBufferPointer { try group.allGather(local, counts: counts, into: $0) }
         return result
     }
 }

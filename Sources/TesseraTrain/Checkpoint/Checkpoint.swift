@@ -87,8 +87,8 @@ public struct Checkpoint: Sendable {
                 guard piece.offset >= 0, piece.offset + 4 * piece.count <= size else {
                     throw CheckpointError.damaged(file: file(piece.file), reason: "\(what) ends at byte \(piece.offset + 4 * piece.count), past the file's \(size) bytes")
                 }
-                s.forEachRun(globalShape: tensor.globalShape, within: piece.localStart..<piece.localStart + piece.count) { _, global, count in
-                    if global != nil { covered += count }
+                s.forEachRun(globalShape: tensor.globalShape, within: piece.localStart..<piece.localStart + piece.count) { _, _, count in
+                    covered += count
                 }
             }
             let elements = tensor.globalShape.reduce(1, *)
@@ -131,7 +131,6 @@ public struct Checkpoint: Sendable {
         for piece in entry.pieces {
             let values = try read(piece)
             piece.sharding.forEachRun(globalShape: entry.globalShape, within: piece.localStart..<piece.localStart + piece.count) { local, start, count in
-                guard let start else { return }
                 let from = local - piece.localStart
                 global.replaceSubrange(start..<start + count, with: values[from..<from + count])
             }
