@@ -38,6 +38,8 @@ import TesseraTrain
         (try! ParallelConfig(tp: 2, microBatchSize: 4), try! ParallelConfig(dp: 2, microBatchSize: 2, memory: .init(zeroStage: 1, bucketElements: 3000))),
         (try! ParallelConfig(tp: 2, sequenceParallel: true, microBatchSize: 2, memory: .init(recompute: .full)),
          try! ParallelConfig(pp: 2, microBatchSize: 1, pipeline: .init(schedule: .zeroBubbleH1))),
+        // Uneven shards (4 heads, 256 vocabulary entries over tp = 3) resharded to even ones.
+        (try! ParallelConfig(tp: 3, microBatchSize: 4), try! ParallelConfig(tp: 2, microBatchSize: 4)),
     ])
     func resumingOnAnotherLayoutContinuesTheRun(_ saved: ParallelConfig, _ resumed: ParallelConfig) throws {
         let (reference, continued) = try resume(from: saved, to: resumed)
