@@ -11,8 +11,8 @@ struct RingAttention {
     let blocks: ContextAttentionBlocks
     let group: any Communicator
 
-    /// Point-to-point tags of the ring (apart from the pipeline's).
-    private static let keyValueTag = 1 << 22, gradientTag = 1 << 22 + 1
+    /// Point-to-point tags of the ring on the cp group's own communicator (inside MPI's guaranteed tag range, 0...32767).
+    private static let keyValueTag = 32_000, gradientTag = 32_001
 
     private var geometry: ContextAttentionGeometry { blocks.geometry }
     private var scratch: ContextAttentionScratch { blocks.scratch }
