@@ -17,19 +17,37 @@ extension Transformer {
 
     /// Assembles the full tensor of `parameter` from every tp rank's shard of `buffer(parameter)`.
     func fullTensor(of parameter: Parameter, _ buffer: (Parameter) -> UnsafeMutableBufferPointer<Float>) throws -> Tensor {
-        let spec = parameter.spec, local = UnsafeBufferPointer(buffer(parameter))
-        guard !spec.sharding.isReplicated else { return try Tensor(shape: spec.globalShape, scalars: Array(local)) }
+        var full = [Float](repeating: 0, count: parameter.spec.globalShape.reduce(1, *))
+        try full.withUnsafeMutableBufferPointer {
+            try gatherFull(UnsafeBufferPointer(buffer(parameter)), of: parameter.spec, into: $0.baseAddress!, scratch: FloatBuffer(count: 0))
+        }
+        return try Tensor(shape: parameter.spec.globalShape, scalars: full)
+    }
+
+    /// Writes the full tensor (global shape, row-major) whose shard on this rank is `local` into `destination`, or
+    /// only contributes the shard when `destination` is `nil`. A sharded tensor is all-gathered over tp into
+    /// `scratch` (grown as needed; the shards may differ in size by a head, a feature or a row) and its runs copied
+    /// into place; every rank of the tensor group must call it for a sharded `spec`. A replicated tensor is copied
+    /// (no communication).
+    /// - Throws: ``CollectiveError`` when a peer fails.
+    func gatherFull(_ local: UnsafeBufferPointer<Float>, of spec: ParameterSpec, into destination: UnsafeMutablePointer<Float>?,
+                    scratch: FloatBuffer) throws {
+        guard !spec.sharding.isReplicated else {
+            destination?.update(from: local.baseAddress!, count: local.count)
+            return
+        }
         let pieces = (0..<spec.sharding.parts).map { spec.sharding.piece($0) }
         let counts = pieces.map { $0.localShape(ofGlobal: spec.globalShape).reduce(1, *) }
-        let shards = try context.tp.allGather(local, counts: counts)
-        var full = [Float](repeating: 0, count: spec.globalShape.reduce(1, *))
+        scratch.reserve(counts.reduce(0, +))
+        try context.tp.allGather(local, counts: counts, into: scratch.mutableElements)
+        guard let destination else { return }
         var first = 0
         for (piece, count) in zip(pieces, counts) {
+            let shard = scratch.pointer + first
             piece.forEachRun(globalShape: spec.globalShape) { localOffset, globalOffset, run in
-                for i in 0..<run { full[globalOffset + i] = shards[first + localOffset + i] }
+                (destination + globalOffset).update(from: shard + localOffset, count: run)
             }
             first += count
         }
-        return try Tensor(shape: spec.globalShape, scalars: full)
     }
 }

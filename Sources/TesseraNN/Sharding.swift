@@ -114,29 +114,23 @@ public struct Sharding: Sendable, Hashable, CustomStringConvertible {
 }
 
 extension Sharding: Codable {
-    private enum CodingKeys: String, CodingKey { case dimension, parts, index, blocks, granule, paddedExtent }
+    private enum CodingKeys: String, CodingKey { case dimension, parts, index, blocks, granule }
+    /// Written before balanced splits replaced vocabulary padding.
+    private enum PaddedKeys: String, CodingKey { case paddedExtent }
 
     /// Reads a split as written; a split saved without `granule` (before uneven splits existed) has granule 1.
     /// - Throws: `DecodingError.dataCorrupted` for a padded split (written before balanced splits replaced
     ///   vocabulary padding), whose pieces this build would place at the wrong indices.
     public init(from decoder: any Decoder) throws {
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        if try c.decodeIfPresent(Int.self, forKey: .paddedExtent) != nil {
+        let padded = try decoder.container(keyedBy: PaddedKeys.self)
+        if try padded.decodeIfPresent(Int.self, forKey: .paddedExtent) != nil {
             throw DecodingError.dataCorrupted(.init(
-                codingPath: c.codingPath + [CodingKeys.paddedExtent],
+                codingPath: padded.codingPath + [PaddedKeys.paddedExtent],
                 debugDescription: "a padded split, written by a Tessera from before balanced tensor-parallel splits; save it again with that build at tp = 1 or a tp that divides the vocabulary"))
         }
+        let c = try decoder.container(keyedBy: CodingKeys.self)
         self.init(dimension: try c.decodeIfPresent(Int.self, forKey: .dimension), parts: try c.decode(Int.self, forKey: .parts),
                   index: try c.decode(Int.self, forKey: .index), blocks: try c.decode(Int.self, forKey: .blocks),
                   granule: try c.decodeIfPresent(Int.self, forKey: .granule) ?? 1)
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encodeIfPresent(dimension, forKey: .dimension)
-        try c.encode(parts, forKey: .parts)
-        try c.encode(index, forKey: .index)
-        try c.encode(blocks, forKey: .blocks)
-        try c.encode(granule, forKey: .granule)
     }
 }

@@ -32,13 +32,14 @@ public struct AxisGroup: Sendable {
         try group.allReduce(buffer, operation: operation)
     }
 
-    /// Every rank's `local` (`counts[r]` floats from rank `r`), concatenated in rank order (checkpoint
-    /// gathering; not a hot path).
-    public func allGather(_ local: UnsafeBufferPointer<Float>, counts: [Int]) throws -> [Float] {
-        guard let group, group.size > 1 else { return Array(local) }
-        var result = [Float](repeating: 0, count: counts.reduce(0, +))
-        try result.withUnsafeMutableBufferPointer { try group.allGather(local, counts: counts, into: $0) }
-        return result
+    /// Every rank's `local` (`counts[r]` floats from rank `r`: equal, or the unequal shares of an uneven
+    /// tensor-parallel split), concatenated in rank order into `output` (`Σ counts` elements).
+    public func allGather(_ local: UnsafeBufferPointer<Float>, counts: [Int], into output: UnsafeMutableBufferPointer<Float>) throws {
+        if let group, group.size > 1 {
+            try group.allGather(local, counts: counts, into: output)
+        } else {
+            _ = output.update(fromContentsOf: local)
+        }
     }
 }
 
@@ -70,6 +71,10 @@ public struct LayerContext: Sendable {
     public let mappings: MappingTable
     /// Where this rank's kernels run.
     public let backend: any ComputeBackend
+    /// How attention reaches the other cp ranks' keys and values (with cp > 1).
+    public var contextCommunication: ContextCommunication = .ring
+    /// Context-parallel mistakes made on purpose; empty unless a test shows the equivalence checks can fail.
+    public var contextFaults: ContextParallelFaults = []
 
     /// A context over every group of `groups` (`nil`: one device).
     public init(groups: ProcessGroups?, sequenceParallel: Bool = false, mappings: MappingTable = .megatron,
