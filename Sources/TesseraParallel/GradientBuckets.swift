@@ -28,6 +28,10 @@ public struct GradientBucket: Sendable, Hashable {
     /// Splits `store` into buckets of about `capacity` elements, from its last parameter to its first (the
     /// order in which a backward pass finalizes them), giving each parameter in `deferred` a bucket of its
     /// own. A parameter larger than `capacity` gets a bucket to itself.
+    ///
+    /// A sharded parameter is counted as its even share (global elements / pieces), which is its local size when
+    /// tp divides it and the same number on every tp rank when it does not, so every tp rank makes the same
+    /// buckets and their tp sums (``TensorParallelGradients``) meet in order.
     /// - Returns: buckets in launch order: the highest flat offsets first.
     public static func plan(_ store: ParameterStore, capacity: Int, deferred: Set<Int> = []) -> [GradientBucket] {
         var buckets: [GradientBucket] = []
@@ -45,7 +49,8 @@ public struct GradientBucket: Sendable, Hashable {
                 close(at: index, deferred: true)
                 continue
             }
-            let count = store.parameters[index].count
+            let spec = store.parameters[index].spec, global = spec.globalShape.reduce(1, *)
+            let count = spec.sharding.isReplicated ? global : global / spec.sharding.parts
             if elements > 0 && elements + count > capacity { close(at: index + 1) }
             elements += count
         }

@@ -44,13 +44,15 @@ enum Harness {
     }
 
     /// Trains `steps` AdamW steps with clipping on `tp` thread ranks and gathers the parameters.
+    /// - Parameter bucketElements: the gradient buckets' size (small: several buckets, each summing its tp-partial
+    ///   gradients apart).
     static func train(_ config: TransformerConfig, tp: Int, sequenceParallel: Bool = false,
-                      mappings: MappingTable = .megatron, steps: Int = 5) throws -> TrainingRun {
+                      mappings: MappingTable = .megatron, steps: Int = 5, bucketElements: Int = 1 << 20) throws -> TrainingRun {
         let runs = try ThreadGroup.run(ranks: tp, deadline: .seconds(60)) { world in
             let groups = try ProcessGroups(world: world, mesh: DeviceMesh(tp: tp))
-            let engine = try MeshEngine(config: config, groups: groups, seed: 11, sequenceParallel: sequenceParallel,
-                                               optimizer: AdamWConfiguration(beta1: 0.9, beta2: 0.95, weightDecay: 0.1),
-                                               mappings: mappings)
+            let parallel = try ParallelConfig(tp: tp, sequenceParallel: sequenceParallel, memory: .init(bucketElements: bucketElements))
+            let engine = try MeshEngine(config: config, parallel: parallel, groups: groups, seed: 11,
+                                        optimizer: AdamWConfiguration(beta1: 0.9, beta2: 0.95, weightDecay: 0.1), mappings: mappings)
             var run = TrainingRun(losses: [], norms: [], parameters: [:])
             for step in 0..<steps {
                 let batches = microBatches(step: step, count: 2, batch: 2, length: 6, vocabulary: config.vocabularySize)

@@ -41,6 +41,13 @@ import TesseraParallel
         TensorParallelEquivalenceTests.expectEqual(run, Self.reference(config))
     }
 
+    /// Small gradient buckets: each sums its tp-partial gradients (replicated key/value heads, sequence-parallel
+    /// norms) apart, so every tp rank must cut the same buckets although its shards differ in size.
+    @Test func smallGradientBucketsMatchSingleDevice() throws {
+        let run = try Harness.train(Self.llama, tp: 3, sequenceParallel: true, bucketElements: 2000)
+        TensorParallelEquivalenceTests.expectEqual(run, Self.reference(Self.llama))
+    }
+
     /// The same greedy tokens and prompt logits as one device, through the key/value caches.
     @Test(arguments: [(llama, 3), (llama, 4), (gpt2, 3)])
     func greedyGenerationMatchesSingleDevice(config: TransformerConfig, tp: Int) throws {
