@@ -26,7 +26,7 @@ extension TransformerConfig {
             if family.positions == .learned { specs.append(shapes.spec(.positionEmbedding, name: name(of: .positionEmbedding))) }
         }
         for layer in layers ?? 0..<self.layers {
-            specs += family.blockRoles(layer).map { shapes.spec($0, name: name(of: $0)) }
+            specs += blockRoles(layer).filter(shapes.holds).map { shapes.spec($0, name: name(of: $0)) }
         }
         if head {
             specs += family.finalNormRoles.map { shapes.spec($0, name: name(of: $0)) }
@@ -69,7 +69,22 @@ private struct ParameterShapes {
         case .positionEmbedding: return replicated(name, [config.contextLength, hidden], .normal(std: std), reduction: partial)
         case let .finalNorm(component): return norm(name, component)
         case let .block(_, module, component): return block(module, component, name: name)
+        case let .expert(_, _, projection): return expert(projection, name: name)
         }
+    }
+
+    /// Whether this rank holds `role`: every role but the routed experts of other expert-parallel ranks.
+    func holds(_ role: ParameterRole) -> Bool {
+        guard case let .expert(_, expert, _) = role, let experts = config.moe?.router.experts else { return true }
+        let local = experts / context.ep.size
+        return expert / local == context.ep.rank
+    }
+
+    /// A routed expert's projection, whole on its expert-parallel rank: `[f, hidden]` (gate, up) or `[hidden, f]` (down).
+    private func expert(_ projection: ExpertProjection, name: String) -> ParameterSpec {
+        let f = config.moe?.expertIntermediateSize ?? 0
+        let shape = projection == .down ? matrix(outputs: hidden, inputs: f) : matrix(outputs: f, inputs: hidden)
+        return ParameterSpec(name: name, globalShape: shape, initialization: .normal(std: std), countsInGlobalNorm: context.tp.rank == 0)
     }
 
     private func norm(_ name: String, _ component: ParameterComponent) -> ParameterSpec {
@@ -79,6 +94,7 @@ private struct ParameterShapes {
     private func block(_ module: BlockModule, _ component: ParameterComponent, name: String) -> ParameterSpec {
         let family = config.family, attention = config.attention
         let q = attention.heads * attention.headDim, kv = attention.kvHeads * attention.headDim, f = config.mlp.intermediateSize
+        let shared = config.moe?.sharedExpertIntermediateSize ?? 0
         // GPT-2 scales residual projections by 1/√(2·layers) (Radford et al. 2019; HF GPT2PreTrainedModel).
         let residualStd = family.scalesResidualInitialization ? std / Float(2 * config.layers).squareRoot() : std
         switch module {
@@ -92,6 +108,10 @@ private struct ParameterShapes {
         case .gate, .up: return columnParallel(name, component, outputs: f, inputs: hidden)
         case .attentionOutput: return rowParallel(name, component, inputs: q, std: residualStd)
         case .down: return rowParallel(name, component, inputs: f, std: residualStd)
+        case .router: return replicated(name, matrix(outputs: config.moe?.router.experts ?? 0, inputs: hidden), .normal(std: std), reduction: .none)
+        case .sharedExpertGate: return replicated(name, matrix(outputs: 1, inputs: hidden), .normal(std: std), reduction: .none)
+        case .sharedGate, .sharedUp: return columnParallel(name, component, outputs: shared, inputs: hidden)
+        case .sharedDown: return rowParallel(name, component, inputs: shared, std: residualStd)
         }
     }
 
