@@ -7,12 +7,12 @@ public struct Routing: Sendable, Hashable {
     public let tokens: Int
     public let topK: Int
     /// `[tokens, topK]` global expert ids, `-1` where capacity dropped the assignment.
-    public internal(set) var experts: [Int32]
+    public var experts: [Int32]
     /// `[tokens, topK]` combine weights (0 where dropped).
-    public internal(set) var weights: [Float]
+    public var weights: [Float]
     /// `[tokens, topK]` the experts top-k chose before capacity dropped any (what the load-balancing loss counts
     /// and the renormalization divides by).
-    public internal(set) var selected: [Int32]
+    public var selected: [Int32]
 
     public init(tokens: Int, topK: Int) {
         self.tokens = tokens
