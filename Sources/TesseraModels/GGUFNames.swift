@@ -41,7 +41,12 @@ public struct GGUFNaming: Sendable, Hashable {
             }
             return "blk.\(layer).\(stored).\(component.rawValue)"
         case let .expert(layer, _, projection):
-            return "blk.\(layer).ffn_\(projection.rawValue)_exps.weight"
+            let stored = switch projection {
+            case .gate: "ffn_gate_exps"
+            case .up: "ffn_up_exps"
+            case .down: "ffn_down_exps"
+            }
+            return "blk.\(layer).\(stored).weight"
         }
     }
 }
