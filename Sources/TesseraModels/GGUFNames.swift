@@ -1,3 +1,5 @@
+import TesseraParallel
+
 /// How llama.cpp names a family in GGUF files: its `general.architecture` (also the prefix of its `{arch}.*` metadata
 /// keys) and whether its converter reorders query and key rows. Tensor names are llama.cpp's and the same for every
 /// family (gguf-py `constants.py`, `TENSOR_NAMES`).

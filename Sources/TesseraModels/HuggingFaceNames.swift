@@ -1,3 +1,5 @@
+import TesseraParallel
+
 /// How Hugging Face transformers names a family: its `model_type`, its model class, the keys of its `config.json`,
 /// and its parameter names (which are also Tessera's own parameter names).
 public struct HuggingFaceNaming: Sendable, Hashable {

@@ -6,8 +6,16 @@ import TesseraTensor
 
 /// What one optimizer step of a ``MeshEngine`` did.
 public struct MeshStepReport: Sendable, Hashable {
-    /// Mean cross-entropy over every target of the global batch.
+    /// The objective: mean cross-entropy over every target of the global batch, plus the router losses of a
+    /// mixture of experts (each micro-batch's weighted by its share of the targets).
     public var loss: Double
+    /// Mean cross-entropy over every target of the global batch.
+    public var lmLoss: Double
+    /// The load-balancing loss (token-weighted mean over micro-batches) of a mixture of experts, whether or not the
+    /// objective includes it; `nil` for dense models.
+    public var auxiliaryLoss: Double?
+    /// Router statistics of this rank's mixture-of-experts layers (by global layer), summed over the step's micro-batches.
+    public var expertLoad: [Int: RouterStatistics]
     /// Global gradient L2 norm before clipping.
     public var gradientNorm: Float
     public var learningRate: Float
@@ -137,7 +145,8 @@ public final class MeshEngine: @unchecked Sendable {
             try optimizer.step(learningRate: learningRate, maxGradientNorm: maxGradientNorm)
         }
         step += 1
-        return MeshStepReport(loss: pass.loss, gradientNorm: norm, learningRate: learningRate, tokens: pass.tokens,
+        return MeshStepReport(loss: pass.loss, lmLoss: pass.lmLoss, auxiliaryLoss: pass.auxiliaryLoss, expertLoad: work.expertLoad,
+                              gradientNorm: norm, learningRate: learningRate, tokens: pass.tokens,
                               pipeline: pass.pipeline, reductionWaitSeconds: reducer.exposedSeconds)
     }
 
@@ -150,7 +159,8 @@ public final class MeshEngine: @unchecked Sendable {
 
     /// Runs the schedule over `microBatches` with gradient accumulation and the data-parallel reductions.
     private func accumulateGradients(_ microBatches: [MicroBatch], globalTokens: Int?, recorder: PipelineTraceRecorder?,
-                                     traceStep: Int?) throws -> (loss: Double, tokens: Int, pipeline: PipelineStepReport) {
+                                     traceStep: Int?) throws -> (loss: Double, lmLoss: Double, auxiliaryLoss: Double?, tokens: Int,
+                                                                 pipeline: PipelineStepReport) {
         let localTokens = microBatches.reduce(0) { $0 + $1.tokenCount }
         let globalTokens = try globalTokens ?? Int(groups?.data.sumInRankOrder(Double(localTokens)) ?? Double(localTokens))
         guard !microBatches.isEmpty, globalTokens > 0 else {
@@ -168,9 +178,12 @@ public final class MeshEngine: @unchecked Sendable {
         try record(.communication, "dp reduce", recorder, traceStep) { try reducer.finish() }
         // The last stage's tp rank 0 of each data-parallel rank holds that rank's loss sum.
         let holdsLoss = model.chunks.last!.isLast && model.context.tp.rank == 0
-        let lossSum = try groups?.world.sumInRankOrder(holdsLoss ? work.lossSum : 0) ?? work.lossSum
+        func total(_ value: Double) throws -> Double { try groups?.world.sumInRankOrder(holdsLoss ? value : 0) ?? value }
+        let lossSum = try total(work.lossSum), global = Double(globalTokens)
         lastActivationBytes = pipeline.peakActivationBytes + model.chunks.reduce(0) { $0 + $1.recomputationBytes }
-        return (lossSum / Double(globalTokens), globalTokens, pipeline)
+        guard config.moe != nil else { return (lossSum / global, lossSum / global, nil, globalTokens, pipeline) }
+        let routerSum = try total(work.routerLossSum), balanceSum = try total(work.balanceSum)
+        return ((lossSum + routerSum) / global, lossSum / global, balanceSum / global, globalTokens, pipeline)
     }
 
     /// Runs `body` inside a span of this stage's trace (when recording).

@@ -179,11 +179,6 @@ public enum BlockModule: Sendable, Hashable, CaseIterable {
     public var isNorm: Bool { self == .attentionNorm || self == .mlpNorm }
 }
 
-/// The projections of one routed SwiGLU expert: `down(silu(gate x) ⊙ up x)`.
-public enum ExpertProjection: String, Sendable, Hashable, CaseIterable {
-    case gate, up, down
-}
-
 /// The weight or the bias of a module.
 public enum ParameterComponent: String, Sendable, Hashable, CaseIterable {
     case weight, bias

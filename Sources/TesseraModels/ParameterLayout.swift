@@ -26,7 +26,7 @@ extension TransformerConfig {
             if family.positions == .learned { specs.append(shapes.spec(.positionEmbedding, name: name(of: .positionEmbedding))) }
         }
         for layer in layers ?? 0..<self.layers {
-            specs += blockRoles(layer).filter(shapes.holds).map { shapes.spec($0, name: name(of: $0)) }
+            specs += family.blockRoles(layer).map { shapes.spec($0, name: name(of: $0)) } + shapes.experts(layer: layer)
         }
         if head {
             specs += family.finalNormRoles.map { shapes.spec($0, name: name(of: $0)) }
@@ -69,22 +69,23 @@ private struct ParameterShapes {
         case .positionEmbedding: return replicated(name, [config.contextLength, hidden], .normal(std: std), reduction: partial)
         case let .finalNorm(component): return norm(name, component)
         case let .block(_, module, component): return block(module, component, name: name)
-        case let .expert(_, _, projection): return expert(projection, name: name)
+        case .expert: preconditionFailure("routed experts come from experts(layer:)")
         }
     }
 
-    /// Whether this rank holds `role`: every role but the routed experts of other expert-parallel ranks.
-    func holds(_ role: ParameterRole) -> Bool {
-        guard case let .expert(_, expert, _) = role, let experts = config.moe?.router.experts else { return true }
-        let local = experts / context.ep.size
-        return expert / local == context.ep.rank
-    }
-
-    /// A routed expert's projection, whole on its expert-parallel rank: `[f, hidden]` (gate, up) or `[hidden, f]` (down).
-    private func expert(_ projection: ExpertProjection, name: String) -> ParameterSpec {
-        let f = config.moe?.expertIntermediateSize ?? 0
-        let shape = projection == .down ? matrix(outputs: hidden, inputs: f) : matrix(outputs: f, inputs: hidden)
-        return ParameterSpec(name: name, globalShape: shape, initialization: .normal(std: std), countsInGlobalNorm: context.tp.rank == 0)
+    /// The routed experts of block `layer` this rank holds (its expert-parallel share, whole on every tp rank), as
+    /// ``ExpertLayer`` lays them out; none for a dense model. The layout's ep must divide the experts
+    /// (``Transformer/init(config:context:seed:chunkLayers:)`` checks it first).
+    func experts(layer: Int) -> [ParameterSpec] {
+        guard let moe = config.moe else { return [] }
+        do {
+            return try ExpertLayer.parameterSpecs(totalExperts: moe.router.experts, hidden: hidden, intermediate: moe.expertIntermediateSize,
+                                                  tensorParallelism: .whole, context: context, initialization: .normal(std: std)) {
+                config.name(of: .expert(layer: layer, expert: $0, $1))
+            }
+        } catch {
+            preconditionFailure("experts of a validated model do not split: \(error)")
+        }
     }
 
     private func norm(_ name: String, _ component: ParameterComponent) -> ParameterSpec {

@@ -50,6 +50,17 @@ public struct RouterStatistics: Sendable, Hashable {
         return result
     }
 
+    /// Adds `other`'s sums (another micro-batch).
+    public mutating func add(_ other: RouterStatistics) {
+        for e in assignments.indices {
+            assignments[e] += other.assignments[e]
+            probabilitySums[e] += other.probabilitySums[e]
+            kept[e] += other.kept[e]
+        }
+        squaredLogSumExp += other.squaredLogSumExp
+        tokens += other.tokens
+    }
+
     /// The share of top-k assignments capacity dropped.
     public var droppedFraction: Double {
         let total = assignments.reduce(0, +)
