@@ -88,7 +88,13 @@ public final class MeshEngine: @unchecked Sendable {
         let stage = groups?.coordinate.pp ?? 0
         let layer = config.layerForwardFlops(sequenceLength: config.contextLength)
         partition = try parallel.partition(layers: config.layers, headCost: config.headForwardFlops / layer)
-        let context = LayerContext(groups: groups, sequenceParallel: parallel.sequenceParallel, mappings: mappings, backend: backend)
+        try Self.checkMixtureOfExperts(config, parallel)
+        // Without `.routerStatistics` (tests only) the layers get no data group: router losses of the rank's own tokens.
+        let context = synchronization.contains(.routerStatistics)
+            ? LayerContext(groups: groups, sequenceParallel: parallel.sequenceParallel, mappings: mappings, backend: backend)
+            : LayerContext(tensor: groups?.tensor, context: groups?.context, expert: groups?.expert, expertData: groups?.expertData,
+                           data: groups?.data, pipeline: groups?.pipeline, sequenceParallel: parallel.sequenceParallel, mappings: mappings,
+                           backend: backend)
         let partition = self.partition
         let model = try Transformer(config: config, context: context, seed: seed,
                                     chunkLayers: (0..<parallel.pipeline.virtualStages).map { partition.layers(rank: stage, chunk: $0) })
@@ -122,6 +128,21 @@ public final class MeshEngine: @unchecked Sendable {
 
     /// This rank's pipeline stage.
     public var stage: Int { groups?.coordinate.pp ?? 0 }
+
+    /// Refuses what mixture-of-experts layers do not run yet: sequence parallelism (routers and capacity groups need
+    /// whole sequences) and, when the objective has router losses, a pipeline (the load-balancing loss couples the
+    /// router statistics of every layer, which would have to travel between stages).
+    private static func checkMixtureOfExperts(_ config: TransformerConfig, _ parallel: ParallelConfig) throws {
+        guard let moe = config.moe else { return }
+        if parallel.sequenceParallel {
+            throw ParallelConfigError.invalidOption(option: "sequence parallelism", value: "on",
+                                                    valid: "off: mixture-of-experts layers route whole sequences")
+        }
+        if parallel.pp > 1, moe.router.auxiliaryWeight > 0 || moe.router.zLossCoefficient > 0 {
+            throw ParallelConfigError.invalidOption(option: "pp", value: "\(parallel.pp)",
+                                                    valid: "1 for a mixture of experts trained with router losses (the load-balancing loss couples every layer's router); or turn output_router_logits and router_z_loss_coef off")
+        }
+    }
 
     /// One optimizer step over `microBatches`, this data-parallel rank's share of the global batch in
     /// micro-batch order (all with targets, the same on every stage and tp rank of the pipeline).
