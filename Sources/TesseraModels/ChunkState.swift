@@ -57,9 +57,13 @@ public final class ChunkState: @unchecked Sendable {
 
 extension ChunkState {
     /// Combines the blocks' router statistics into the micro-batch's router losses and, with a loss scale (each
-    /// token's `∂objective/∂loss`), their gradient coefficients: the micro-batch's losses weigh in the objective as
-    /// its share of the step's tokens (`lossScale × its global tokens`), as its cross-entropy does.
-    func finishRouting(_ router: RouterConfiguration, lossScale: Float?) {
+    /// token's `∂objective/∂loss`: training), first sums them over `group` (the data group: every token of the
+    /// micro-batch) and derives their gradient coefficients: the micro-batch's losses weigh in the objective as its
+    /// share of the step's tokens (`lossScale × its global tokens`), as its cross-entropy does. Without a loss scale
+    /// (evaluation, generation) nothing is communicated and the losses are this rank's.
+    /// - Throws: ``CollectiveError`` when a peer fails.
+    func finishRouting(_ router: RouterConfiguration, lossScale: Float?, group: AxisGroup) throws {
+        if lossScale != nil { routerStatistics = try RouterStatistics.summed(routerStatistics, over: group) }
         let losses = RouterLosses(layers: routerStatistics, configuration: router)
         routerLosses = losses
         let tokens = Float(routerStatistics.first?.tokens ?? 0)

@@ -155,7 +155,7 @@ public final class TransformerChunk: @unchecked Sendable {
             context.backend.copy(input, into: state.input.pointer, count: rows * hidden)
         }
         let x = try forwardBlocks(state.input, microBatch: microBatch, state: state, caches: caches)
-        if let moe = config.moe { state.finishRouting(moe.router, lossScale: lossScale) }
+        if let moe = config.moe { try state.finishRouting(moe.router, lossScale: lossScale, group: context.dataContext) }
         guard let finalNorm, let head, let crossEntropy else { return x }
 
         state.finalNormalized.reserve(rows * hidden)

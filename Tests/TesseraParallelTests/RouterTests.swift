@@ -18,10 +18,10 @@ import TesseraTensor
         let router: Router
         let x: [Float]
 
-        init(_ configuration: RouterConfiguration, seed: UInt64, context: LayerContext = .single, tokens: Int = RouterTests.tokens) {
+        init(_ configuration: RouterConfiguration, seed: UInt64, tokens: Int = RouterTests.tokens) {
             store = ParameterStore(specs: [ParameterSpec(name: "router", globalShape: [configuration.experts, hidden],
                                                          initialization: .normal(std: 1))], seed: seed)
-            router = Router(weight: store["router"]!, configuration: configuration, hidden: hidden, context: context)
+            router = Router(weight: store["router"]!, configuration: configuration, hidden: hidden, context: .single)
             let random = DeterministicRandom(seed: seed, stream: "x")
             let buffer = FloatBuffer(count: tokens * hidden)
             random.fillNormal(buffer.mutableElements, indices: 0..<buffer.count)
@@ -98,7 +98,7 @@ import TesseraTensor
     func forwardMatchesTheFloat64Reference(_ index: Int) throws {
         let c = Self.configurations[index], layer = Case(c, seed: UInt64(10 + index))
         let state = Router.State()
-        let routing = try layer.x.withUnsafeBufferPointer { try layer.router.forward($0.baseAddress!, tokens: Self.tokens, length: Self.length, state: state) }
+        let routing = layer.x.withUnsafeBufferPointer { layer.router.forward($0.baseAddress!, tokens: Self.tokens, length: Self.length, state: state) }
         let reference = Reference(weight: layer.store["router"]!.value.map(Double.init), x: layer.x.map(Double.init), configuration: c,
                                   tokens: Self.tokens, length: Self.length)
         #expect(routing.experts.map(Int.init) == reference.experts.flatMap { $0 })
@@ -129,7 +129,7 @@ import TesseraTensor
             return buffer.array
         }
         for (layer, state) in zip(layers, states) {
-            try layer.x.withUnsafeBufferPointer { _ = try layer.router.forward($0.baseAddress!, tokens: Self.tokens, length: Self.length, state: state) }
+            layer.x.withUnsafeBufferPointer { _ = layer.router.forward($0.baseAddress!, tokens: Self.tokens, length: Self.length, state: state) }
         }
         let losses = RouterLosses(layers: states.map(\.statistics), configuration: c)
         let gradient = losses.gradient(scale: 1)
@@ -189,15 +189,14 @@ import TesseraTensor
         let c = Self.configurations[0]
         let whole = Case(c, seed: 3)
         let single = Router.State()
-        try whole.x.withUnsafeBufferPointer { _ = try whole.router.forward($0.baseAddress!, tokens: Self.tokens, length: Self.length, state: single) }
+        whole.x.withUnsafeBufferPointer { _ = whole.router.forward($0.baseAddress!, tokens: Self.tokens, length: Self.length, state: single) }
         let perRank = try ThreadGroup.run(ranks: 2, deadline: .seconds(30)) { world in
-            let context = LayerContext(tensor: nil, data: world, dataContext: world)
-            let layer = Case(c, seed: 3, context: context)
+            let layer = Case(c, seed: 3)
             let state = Router.State(), rows = Self.length * Self.hidden
-            try layer.x.withUnsafeBufferPointer {
-                _ = try layer.router.forward($0.baseAddress! + world.rank * rows, tokens: Self.length, length: Self.length, state: state)
+            layer.x.withUnsafeBufferPointer {
+                _ = layer.router.forward($0.baseAddress! + world.rank * rows, tokens: Self.length, length: Self.length, state: state)
             }
-            return state.statistics
+            return try RouterStatistics.summed([state.statistics], over: AxisGroup(world))[0]
         }
         for statistics in perRank {
             #expect(statistics.assignments == single.statistics.assignments)
@@ -206,7 +205,7 @@ import TesseraTensor
         }
         var local = RouterStatistics(experts: Self.experts)
         let state = Router.State()
-        try whole.x.withUnsafeBufferPointer { _ = try whole.router.forward($0.baseAddress!, tokens: Self.length, length: Self.length, state: state) }
+        whole.x.withUnsafeBufferPointer { _ = whole.router.forward($0.baseAddress!, tokens: Self.length, length: Self.length, state: state) }
         local = state.statistics
         #expect(RouterLosses(layers: [local], configuration: c).balance != RouterLosses(layers: [single.statistics], configuration: c).balance)
     }

@@ -74,7 +74,7 @@ public struct MixtureOfExpertsLayer: @unchecked Sendable {
                                  rows: tokens, backend: backend)
             for t in 0..<tokens { state.sharedGate.pointer[t] = 1 / (1 + exp(-state.sharedGate.pointer[t])) }
         }
-        let routing = try router.forward(x, tokens: tokens, length: length, state: state.router)
+        let routing = router.forward(x, tokens: tokens, length: length, state: state.router)
         let expertRouting = try ExpertRouting(topK: routing.topK, experts: routing.experts, weights: routing.weights)
         let y = try experts.forward(x, tokens: tokens, routing: expertRouting, state: state.experts, workspace: workspace)
         backend.copy(y, into: state.output.pointer, count: count)

@@ -3,9 +3,10 @@ import TesseraNN
 import TesseraTensor
 
 /// A mixture-of-experts router on one rank: `logits = x · Wᵀ` with `W` `[experts, hidden]` in fp32, scores
-/// (softmax or sigmoid), top-k with optional renormalization, capacity drops, and the statistics of the
-/// load-balancing and z-losses summed over the data group (dp × cp, which holds every expert-parallel rank), so
-/// that the losses and their gradients are those of the whole micro-batch whatever the layout.
+/// (softmax or sigmoid), top-k with optional renormalization, capacity drops, and this rank's statistics of the
+/// load-balancing and z-losses (a model sums every layer's over the data group, dp × cp, which holds every
+/// expert-parallel rank: ``RouterStatistics/summed(_:over:)``, so that the losses and their gradients are those of the
+/// whole micro-batch whatever the layout).
 ///
 /// Every rank of the tensor-parallel group routes the same tokens with the same (replicated) weight, so each
 /// computes the whole weight gradient itself (no reduction over tp).
@@ -21,7 +22,7 @@ public struct Router: @unchecked Sendable {
         let logitGradient = FloatBuffer(count: 0)
         /// The decisions of the last forward pass.
         public internal(set) var routing = Routing(tokens: 0, topK: 0)
-        /// This layer's statistics over the whole micro-batch (summed over the data group).
+        /// This rank's statistics of the last forward pass.
         public internal(set) var statistics = RouterStatistics(experts: 0)
 
         public init() {}
@@ -46,11 +47,10 @@ public struct Router: @unchecked Sendable {
 
     private var experts: Int { configuration.experts }
 
-    /// Routes `tokens` tokens `x` `[tokens, hidden]` (sequences of `length` tokens, the capacity groups) and sums
-    /// the statistics over the data group (one all-reduce of `3·experts + 2` floats).
-    /// - Throws: ``CollectiveError`` when a peer fails.
+    /// Routes `tokens` tokens `x` `[tokens, hidden]` (sequences of `length` tokens, the capacity groups) and keeps
+    /// this rank's statistics in `state`. Nothing is communicated.
     @discardableResult
-    public func forward(_ x: UnsafePointer<Float>, tokens: Int, length: Int, state: State) throws -> Routing {
+    public func forward(_ x: UnsafePointer<Float>, tokens: Int, length: Int, state: State) -> Routing {
         let e = experts, k = configuration.topK, sigmoid = configuration.scoring == .sigmoid
         state.probabilities.reserve(tokens * e)
         state.sigmoidScores.reserve(sigmoid ? tokens * e : 0)
@@ -83,8 +83,8 @@ public struct Router: @unchecked Sendable {
             scores[t * e + Int(selected[t * k + j])]
         }
         state.routing = routing
-        state.statistics = try RouterStatistics(routing: routing, probabilities: state.probabilities.pointer, logSumExp: state.logSumExp.pointer,
-                                                experts: e).summed(over: context.dataContext)
+        state.statistics = RouterStatistics(routing: routing, probabilities: state.probabilities.pointer, logSumExp: state.logSumExp.pointer,
+                                            experts: e)
         return routing
     }
 

@@ -34,20 +34,28 @@ public struct RouterStatistics: Sendable, Hashable {
         tokens = Double(routing.tokens)
     }
 
-    /// The statistics summed over `group` (every rank's tokens); the identity on one rank.
+    /// Every layer's statistics summed over `group` (every rank's tokens) in one all-reduce of `layers × (3·experts + 2)`
+    /// floats; the identity on one rank. Every rank of the group must call it with as many layers of as many experts.
     /// - Throws: ``CollectiveError`` when a peer fails.
-    public func summed(over group: AxisGroup) throws -> RouterStatistics {
-        guard group.size > 1 else { return self }
-        var flat = (assignments + probabilitySums + kept + [squaredLogSumExp, tokens]).map(Float.init)
+    public static func summed(_ layers: [RouterStatistics], over group: AxisGroup) throws -> [RouterStatistics] {
+        guard group.size > 1, let e = layers.first?.assignments.count else { return layers }
+        var flat: [Float] = []
+        for layer in layers {
+            let row: [Double] = layer.assignments + layer.probabilitySums + layer.kept + [layer.squaredLogSumExp, layer.tokens]
+            flat += row.map { Float($0) }
+        }
         try flat.withUnsafeMutableBufferPointer { try group.allReduce($0, operation: .sum) }
-        let e = assignments.count
-        var result = self
-        result.assignments = flat[0..<e].map(Double.init)
-        result.probabilitySums = flat[e..<2 * e].map(Double.init)
-        result.kept = flat[2 * e..<3 * e].map(Double.init)
-        result.squaredLogSumExp = Double(flat[3 * e])
-        result.tokens = Double(flat[3 * e + 1])
-        return result
+        let width = 3 * e + 2
+        return layers.indices.map { layer in
+            let row = flat[layer * width..<(layer + 1) * width].map(Double.init)
+            var result = RouterStatistics(experts: e)
+            result.assignments = Array(row[0..<e])
+            result.probabilitySums = Array(row[e..<2 * e])
+            result.kept = Array(row[2 * e..<3 * e])
+            result.squaredLogSumExp = row[3 * e]
+            result.tokens = row[3 * e + 1]
+            return result
+        }
     }
 
     /// Adds `other`'s sums (another micro-batch).
