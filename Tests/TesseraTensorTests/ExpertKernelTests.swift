@@ -16,7 +16,7 @@ import TesseraTensor
             return pointer
         }
         defer { storage.forEach { $0.deallocate() } }
-        CPUBackend.serial.groupedMatmul(a, lda: k, rows: rows, storage.map(UnsafePointer.init), transposeB: transposeB, ldb: transposeB ? k : n,
+        CPUBackend.serial.groupedMatmul(a, lda: k, rows: rows, storage.map { UnsafePointer($0) }, transposeB: transposeB, ldb: transposeB ? k : n,
                                         into: &c, ldc: n, n: n, k: k, beta: beta)
         func expected(_ order: [Int]) -> [Double] {
             var result: [Double] = [], first = 0
