@@ -10,6 +10,8 @@ import TesseraTensor
 
     struct Result {
         var y: [Float], dx: [Float], routingGradient: [Float], weightGradients: [String: [Float]]
+        /// The global tokens per expert (summed over dp × cp).
+        var tokensPerExpert: [Int]
     }
 
     /// Forward and backward of `layer` on `x` with output gradient `dy`.
@@ -24,7 +26,8 @@ import TesseraTensor
         let dx = Array(UnsafeBufferPointer(start: gradients.input, count: tokens * h))
         queue.run()
         let weights = Dictionary(uniqueKeysWithValues: store.parameters.map { ($0.name, Array($0.gradient)) })
-        return Result(y: y, dx: dx, routingGradient: gradients.routingWeights, weightGradients: weights)
+        return Result(y: y, dx: dx, routingGradient: gradients.routingWeights, weightGradients: weights,
+                      tokensPerExpert: try layer.globalTokensPerExpert(state))
     }
 
     /// Unbalanced (expert 2 gets nothing), with dropped slots.
@@ -162,4 +165,15 @@ import TesseraTensor
             _ = try ExpertLayer.weights(in: ParameterStore(specs: [], seed: 1), totalExperts: 4, context: .single, name: ExpertFixture.name)
         }
     }
+}
+
+/// Gradient buckets keep expert weights (reduced over the expert-data-parallel group) apart from dense ones.
+@Test func bucketsNeverMixExpertAndDenseParameters() {
+    let kinds = [false, true, true, false, true]
+    let store = ParameterStore(specs: kinds.enumerated().map { i, expert in
+        ParameterSpec(name: "p\(i)", globalShape: [4], initialization: .constant(0), isExpert: expert)
+    }, seed: nil)
+    let buckets = GradientBucket.plan(store, capacity: 1_000)
+    #expect(buckets.map(\.parameters) == [4..<5, 3..<4, 1..<3, 0..<1])
+    #expect(buckets.map(\.isExpert) == [true, false, true, false])
 }
