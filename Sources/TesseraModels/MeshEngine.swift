@@ -71,9 +71,11 @@ public final class MeshEngine: @unchecked Sendable {
                 optimizer: AdamWConfiguration = AdamWConfiguration(), mappings: MappingTable = .megatron,
                 synchronization: GradientSynchronization = .all, backend: any ComputeBackend = CPUBackend.serial) throws {
         try parallel.validate(model: config)
-        guard parallel.cp == 1, parallel.ep == 1 else {
-            throw ParallelConfigError.invalidOption(option: parallel.cp > 1 ? "cp" : "ep", value: "\(max(parallel.cp, parallel.ep))",
-                                                    valid: "1: the engine does not run context or expert parallelism yet")
+        guard parallel.cp == 1 else {
+            throw ParallelConfigError.invalidOption(option: "cp", value: "\(parallel.cp)", valid: "1: the engine does not run context parallelism yet")
+        }
+        guard parallel.ep == 1 || config.moe != nil else {
+            throw ParallelConfigError.invalidOption(option: "ep", value: "\(parallel.ep)", valid: "1: expert parallelism needs a mixture-of-experts model")
         }
         if let groups {
             try parallel.validate(ranks: groups.world.size)
@@ -107,7 +109,8 @@ public final class MeshEngine: @unchecked Sendable {
                                           deferred: deferred, zeroStage: parallel.memory.zeroStage,
                                           bucketElements: parallel.memory.bucketElements, synchronization: synchronization)
         self.optimizer = DistributedOptimizer(store: model.store, configuration: optimizer, reducer: reducer,
-                                              normGroup: parallel.memory.zeroStage == 1 ? groups?.world : groups?.modelParallel, backend: backend)
+                                              normGroup: parallel.memory.zeroStage == 1 ? groups?.world : groups?.modelParallel,
+                                              expertGroup: parallel.ep > 1 ? groups?.expert : nil, backend: backend)
         work = TransformerStageWork(model: model, reducer: reducer)
         self.model = model
         self.reducer = reducer
@@ -227,7 +230,7 @@ public final class MeshEngine: @unchecked Sendable {
     /// embedding comes from the first stage. Every rank must call it.
     /// - Throws: ``CollectiveError`` when a peer fails.
     public func fullParameters() throws -> [(name: String, tensor: Tensor)] {
-        let local = try model.fullParameters()
+        let local = try gatheringExperts(model.fullParameters())
         guard let pipeline = groups?.pipeline, pipeline.size > 1 else { return local }
         var gathered: [String: Tensor] = [:]
         for root in 0..<pipeline.size {

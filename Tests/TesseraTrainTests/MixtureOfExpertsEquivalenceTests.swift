@@ -1,4 +1,5 @@
 import Testing
+import TesseraCollectives
 import TesseraModels
 import TesseraParallel
 
@@ -48,10 +49,10 @@ import TesseraParallel
     }
 
     /// Non-vacuity: per-rank router statistics (not summed over dp) change the objective and the gradients.
-    @Test func perRankRouterStatisticsAreCaught() throws {
-        let parallel = try ParallelConfig(dp: 2, microBatchSize: Self.globalBatch / 2)
-        let run = try MeshHarness.train(Self.mixtral, parallel, globalBatch: Self.globalBatch,
-                                        synchronization: GradientSynchronization.all.subtracting(.routerStatistics))
+    @Test(arguments: [1, 2])
+    func perRankRouterStatisticsAreCaught(ep: Int) throws {
+        let parallel = try ParallelConfig(dp: 2, ep: ep, microBatchSize: Self.globalBatch / 2)
+        let run = try Self.trainGathered(Self.mixtral, parallel, synchronization: GradientSynchronization.all.subtracting(.routerStatistics))
         let reference = Self.references["mixtral"]!
         #expect(MeshHarness.maxRelativeDifference(run.losses, reference.losses) > 10 * MeshTolerance.loss)
         #expect(MeshHarness.maxParameterDifference(run, reference) > 10 * MeshTolerance.parameter)
@@ -68,3 +69,36 @@ import TesseraParallel
     }
 }
 
+
+/// Expert parallelism (ep ∈ {2, 4}, carved out of dp) with tp: the same runs as ep = 1, every parameter gathered from
+/// the ranks holding its expert (``MeshEngine/fullParameters()``); a dispatch that sends tokens to the wrong expert rank
+/// is caught.
+extension MixtureOfExpertsEquivalenceTests {
+    /// Trains like ``MeshHarness/train(_:_:globalBatch:steps:clip:mappings:synchronization:pool:learningRate:)`` and
+    /// gathers every parameter with the engine (experts over ep), from world rank 0.
+    static func trainGathered(_ config: TransformerConfig, _ parallel: ParallelConfig,
+                              synchronization: GradientSynchronization = .all) throws -> MeshRun {
+        try ThreadGroup.run(ranks: parallel.ranks, deadline: .seconds(60)) { world -> MeshRun in
+            let groups = parallel.ranks == 1 ? nil : try ProcessGroups(world: world, mesh: parallel.deviceMesh())
+            let engine = try MeshEngine(config: config, parallel: parallel, groups: groups, seed: 11, optimizer: MeshHarness.optimizer,
+                                        synchronization: synchronization)
+            var run = MeshRun()
+            for step in 0..<5 {
+                let batches = MeshHarness.microBatches(step: step, globalBatch: globalBatch, parallel: parallel,
+                                                       dataRank: groups?.coordinate.dp ?? 0, vocabulary: config.vocabularySize)
+                let report = try engine.trainStep(batches, learningRate: MeshHarness.learningRate, maxGradientNorm: 1.0,
+                                                  globalTokens: globalBatch * MeshHarness.sequenceLength)
+                run.losses.append(report.loss)
+                run.norms.append(report.gradientNorm)
+            }
+            for (name, tensor) in try engine.fullParameters() { run.parameters[name] = tensor.scalars }
+            return run
+        }[0]
+    }
+
+    @Test(arguments: ["mixtral", "qwen2_moe"], [(2, 2, 1), (4, 2, 1), (4, 4, 1), (2, 2, 2), (4, 4, 2)])
+    func expertParallelLayoutsMatchSingleDevice(_ model: String, layout: (dp: Int, ep: Int, tp: Int)) throws {
+        let parallel = try ParallelConfig(dp: layout.dp, tp: layout.tp, ep: layout.ep, microBatchSize: Self.globalBatch / layout.dp)
+        MeshTolerance.check(try Self.trainGathered(Self.models[model]!, parallel), against: Self.references[model]!)
+    }
+}
