@@ -48,6 +48,18 @@ import TesseraParallel
         #expect(MeshHarness.maxParameterDifference(run, Self.references["mixtral"]!) > 10 * MeshTolerance.parameter)
     }
 
+    /// Without router losses a pipeline may split the model (the routers of different stages no longer interact):
+    /// pp = 2, with dp and ep too, equals one device.
+    @Test(arguments: [(1, 1), (2, 2)])
+    func pipelinesWithoutRouterLossesMatch(dp: Int, ep: Int) throws {
+        var plain = Self.mixtral
+        plain.moe?.router.includesAuxiliaryLoss = false
+        plain.moe?.router.zLossCoefficient = 0
+        let reference = try Self.trainGathered(plain, ParallelConfig(microBatchSize: Self.globalBatch))
+        let parallel = try ParallelConfig(dp: dp, pp: 2, ep: ep, microBatchSize: Self.globalBatch / dp)
+        MeshTolerance.check(try Self.trainGathered(plain, parallel), against: reference)
+    }
+
     /// Non-vacuity: per-rank router statistics (not summed over dp) change the objective and the gradients.
     @Test(arguments: [1, 2])
     func perRankRouterStatisticsAreCaught(ep: Int) throws {
