@@ -63,9 +63,11 @@ extension TransformerConfig {
         if tp > limit.count { throw ModelError.tensorParallelTooLarge(what: limit.what, count: limit.count, tp: tp) }
     }
 
-    /// The smallest size tp splits: the query heads, unless a model has fewer MLP features or vocabulary entries.
+    /// The smallest size tp splits: the query heads, unless a model has fewer MLP (or shared-expert) features or
+    /// vocabulary entries. (Experts split over tp check their own features: `ExpertError`.)
     private var tensorParallelLimit: (what: String, count: Int) {
-        [("attention heads", attention.heads), ("intermediate (MLP) features", mlp.intermediateSize),
-         ("vocabulary entries", vocabularySize)].min { $0.1 < $1.1 }!
+        let shared = moe?.sharedExpertIntermediateSize.map { [("shared-expert intermediate features", $0)] } ?? []
+        return ([("attention heads", attention.heads), ("intermediate (MLP) features", mlp.intermediateSize),
+                 ("vocabulary entries", vocabularySize)] + shared).min { $0.1 < $1.1 }!
     }
 }
