@@ -38,8 +38,9 @@ extension MeshEngine {
     /// token (the same on every rank). Every rank calls it with the same segments.
     /// - Throws: ``ModelError/invalidBatch(reason:)`` for an empty segment, a sequence twice in one step, a sequence
     ///   past the context, or sequence parallelism; ``ModelError/tokenOutOfRange(id:position:vocabularySize:)``;
-    ///   ``KVCacheError/outOfBlocks(needed:free:)``; ``CollectiveError``.
+    ///   ``KVCacheError/outOfBlocks(needed:free:)``; ``ContextParallelError`` with cp > 1; ``CollectiveError``.
     public func decode(_ segments: [DecodeSegment], pool: KVBlockPool) throws -> [[Float]] {
+        try refuseContextParallel("incremental decoding")
         guard !model.context.sequenceParallel else {
             throw ModelError.invalidConfiguration(field: "sequence parallelism",
                                                   reason: "incremental decoding runs without it; decode with an engine whose layout has it off")

@@ -213,10 +213,11 @@ public final class TransformerChunk: @unchecked Sendable {
         }
     }
 
-    /// The position of this rank's `row` of `microBatch` (positions restart with each sequence).
+    /// The position of this rank's `row` of `microBatch` (positions restart with each sequence and are the shard's
+    /// with context parallelism).
     private func localPosition(_ microBatch: MicroBatch, row: Int) -> Int {
         let first = context.sequenceParallel ? context.tp.rank * context.localRows(tokens: microBatch.tokenCount) : 0
-        return (first + row) % microBatch.length
+        return microBatch.position(ofRow: first + row)
     }
 
     /// Calls `body(localRow, position)` for this rank's rows.
