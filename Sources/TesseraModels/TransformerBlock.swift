@@ -61,24 +61,44 @@ public final class TransformerBlock: @unchecked Sendable {
 
     private var hidden: Int { norm1.columns }
 
-    /// Forward of `batch` sequences of `length` tokens (continuing `cache` when decoding); returns ``State/output``.
+    /// Forward of `batch` sequences of `length` tokens; returns ``State/output``.
     @discardableResult
-    public func forward(_ input: FloatBuffer, batch: Int, length: Int, state: State, workspace: Workspace,
-                        cache: KeyValueCache? = nil) throws -> FloatBuffer {
-        let tokens = batch * length, rows = context.localRows(tokens: tokens), count = rows * hidden
+    public func forward(_ input: FloatBuffer, batch: Int, length: Int, state: State, workspace: Workspace) throws -> FloatBuffer {
+        try forward(input, tokens: batch * length, capacityGroup: length, state: state, workspace: workspace, rowStable: false) {
+            try attention.forward($0, batch: batch, length: length, state: state.attention, workspace: workspace)
+        }
+    }
+
+    /// Forward of a batched decoding step (every sequence's new rows stacked; keys and values kept in `pool` at
+    /// `layer`, this rank's index of the block); returns ``State/output``, each row independent of the others.
+    @discardableResult
+    public func forward(_ input: FloatBuffer, batch: DecodeBatch, state: State, workspace: Workspace,
+                        pool: KVBlockPool, layer: Int) throws -> FloatBuffer {
+        try forward(input, tokens: batch.rows, capacityGroup: 1, state: state, workspace: workspace, rowStable: true) {
+            try attention.forward($0, batch: batch, state: state.attention, workspace: workspace, pool: pool, layer: layer)
+        }
+    }
+
+    /// The block around its attention, `attend` (normalized input → attention output `[localRows, hidden]`).
+    /// `capacityGroup` is the token count an expert router's capacity applies to: a sequence's length, or 1 for
+    /// a decoding step's rows (each from its own sequence, so no row's routing depends on the others').
+    private func forward(_ input: FloatBuffer, tokens: Int, capacityGroup: Int, state: State, workspace: Workspace, rowStable: Bool,
+                         attend: (UnsafeMutablePointer<Float>) throws -> UnsafeMutablePointer<Float>) throws -> FloatBuffer {
+        let rows = context.localRows(tokens: tokens), count = rows * hidden
         state.input = input
         for buffer in [state.normalized1, state.residual, state.normalized2, state.output] { buffer.reserve(count) }
         state.statistics1.reserve(2 * rows)
         state.statistics2.reserve(2 * rows)
         let backend = context.backend
         norm1.forward(input.pointer, into: state.normalized1.pointer, statistics: state.statistics1.pointer, rows: rows, backend: backend)
-        let a = try attention.forward(state.normalized1.pointer, batch: batch, length: length, state: state.attention,
-                                     workspace: workspace, cache: cache)
+        let a = try attend(state.normalized1.pointer)
         backend.add(input.pointer, a, into: state.residual.pointer, count: count)
         norm2.forward(state.residual.pointer, into: state.normalized2.pointer, statistics: state.statistics2.pointer, rows: rows, backend: backend)
         let m = switch feedForward {
-        case let .dense(mlp): try mlp.forward(state.normalized2.pointer, tokens: tokens, state: state.mlp, workspace: workspace)
-        case let .experts(moe): try moe.forward(state.normalized2.pointer, tokens: tokens, length: length, state: state.experts, workspace: workspace)
+        case let .dense(mlp):
+            try mlp.forward(state.normalized2.pointer, tokens: tokens, state: state.mlp, workspace: workspace, rowStable: rowStable)
+        case let .experts(moe):
+            try moe.forward(state.normalized2.pointer, tokens: tokens, length: capacityGroup, state: state.experts, workspace: workspace)
         }
         backend.add(state.residual.pointer, m, into: state.output.pointer, count: count)
         return state.output

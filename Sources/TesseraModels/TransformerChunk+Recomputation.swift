@@ -13,17 +13,15 @@ import TesseraParallel
 ///
 /// Recomputation repeats the same arithmetic on the same inputs, so losses and gradients are unchanged.
 extension TransformerChunk {
-    /// Runs every block forward from `input` (continuing `caches` when decoding, which keeps everything);
-    /// returns the last block's output (owned by `state`).
-    func forwardBlocks(_ input: FloatBuffer, microBatch: MicroBatch, state: ChunkState, caches: [KeyValueCache]?) throws -> FloatBuffer {
+    /// Runs every block forward from `input`; returns the last block's output (owned by `state`).
+    func forwardBlocks(_ input: FloatBuffer, microBatch: MicroBatch, state: ChunkState) throws -> FloatBuffer {
         var x = input
         for (index, block) in blocks.enumerated() {
             let kept = state.blocks[index]
             kept.attention.shard = microBatch.shard
             recomputedBlocks[index % 2].attention.shard = microBatch.shard
-            guard recomputation == .full, caches == nil else {
-                x = try block.forward(x, batch: microBatch.batch, length: microBatch.length, state: kept, workspace: workspace,
-                                      cache: caches?[index])
+            guard recomputation == .full else {
+                x = try block.forward(x, batch: microBatch.batch, length: microBatch.length, state: kept, workspace: workspace)
                 state.routerStatistics[index] = kept.experts.router.statistics
                 continue
             }

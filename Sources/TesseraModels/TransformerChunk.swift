@@ -31,7 +31,7 @@ public final class TransformerChunk: @unchecked Sendable {
 
     public var isFirst: Bool { embedding != nil }
     public var isLast: Bool { head != nil }
-    private var hidden: Int { config.hiddenSize }
+    var hidden: Int { config.hiddenSize }
 
     /// Builds the layers of `layers` (with the embedding when the range starts at 0 and the head when it
     /// ends at the last layer) from the parameters in `store`.
@@ -127,32 +127,14 @@ public final class TransformerChunk: @unchecked Sendable {
     ///   - lossScale: `∂L/∂loss` of each token (e.g. `1 / tokens in the global batch`): the last chunk then
     ///     computes the loss and keeps the logit gradients for the backward pass. `nil`: logits only
     ///     (evaluation and generation), or the loss without gradients when targets are present.
-    ///   - caches: one per block (``makeCaches(capacity:)``) for incremental decoding of one sequence: the
-    ///     tokens continue the cached ones (no backward, no sequence parallelism).
     /// - Returns: the output activation `[localRows, hidden]` (owned by the state), or `nil` for the last chunk.
     @discardableResult
     public func forward(_ microBatch: MicroBatch, input: UnsafePointer<Float>? = nil, state: ChunkState,
-                        lossScale: Float? = nil, caches: [KeyValueCache]? = nil) throws -> FloatBuffer? {
+                        lossScale: Float? = nil) throws -> FloatBuffer? {
         let tokens = microBatch.tokenCount, rows = context.localRows(tokens: tokens)
-        let offset = caches?.first?.count ?? 0
         state.microBatch = microBatch
-        state.input.reserve(rows * hidden)
-        if let embedding {
-            let embedded = try microBatch.tokens.withUnsafeBufferPointer {
-                try embedding.forward(ids: $0.baseAddress!, tokens: tokens, workspace: workspace)
-            }
-            context.backend.copy(embedded, into: state.input.pointer, count: rows * hidden)
-            if let positionEmbedding {
-                forEachLocalPosition(microBatch, offset: offset) { row, position in
-                    context.backend.add(state.input.pointer + row * hidden, positionEmbedding.value.baseAddress! + position * hidden,
-                                into: state.input.pointer + row * hidden, count: hidden)
-                }
-            }
-        } else {
-            guard let input else { preconditionFailure("chunk \(layers) needs an input activation") }
-            context.backend.copy(input, into: state.input.pointer, count: rows * hidden)
-        }
-        let x = try forwardBlocks(state.input, microBatch: microBatch, state: state, caches: caches)
+        try loadInput(microBatch.tokens, rows: rows, input: input, into: state) { localPosition(microBatch, row: $0) }
+        let x = try forwardBlocks(state.input, microBatch: microBatch, state: state)
         if let moe = config.moe { try state.finishRouting(moe.router, lossScale: lossScale, group: context.dataContext) }
         guard let finalNorm, let head, let crossEntropy else { return x }
 
@@ -226,15 +208,35 @@ public final class TransformerChunk: @unchecked Sendable {
     /// Runs the weight-gradient work a `.inputOnly` backward deferred (the W of zero-bubble schedules).
     public func backwardWeights(state: ChunkState) { state.weightGradients.run() }
 
-    /// Calls `body(localRow, position)` for this rank's rows (positions restart with each sequence, are the
-    /// shard's with context parallelism, and start at `offset` when decoding continues a cache).
-    private func forEachLocalPosition(_ microBatch: MicroBatch, offset: Int = 0, _ body: (Int, Int) -> Void) {
-        let rows = context.localRows(tokens: microBatch.tokenCount), first = context.sequenceParallel ? context.tp.rank * rows : 0
-        for row in 0..<rows { body(row, offset + microBatch.position(ofRow: first + row)) }
+    /// Fills `state.input` `[rows, hidden]`: the first chunk embeds `tokens` (this rank's rows of them) and adds
+    /// each row's learned position embedding at `position(row)`; later chunks copy `input`.
+    func loadInput(_ tokens: [Int32], rows: Int, input: UnsafePointer<Float>?, into state: ChunkState,
+                   position: (Int) -> Int) throws {
+        state.input.reserve(rows * hidden)
+        guard let embedding else {
+            guard let input else { preconditionFailure("chunk \(layers) needs an input activation") }
+            return context.backend.copy(input, into: state.input.pointer, count: rows * hidden)
+        }
+        let embedded = try tokens.withUnsafeBufferPointer {
+            try embedding.forward(ids: $0.baseAddress!, tokens: tokens.count, workspace: workspace)
+        }
+        context.backend.copy(embedded, into: state.input.pointer, count: rows * hidden)
+        guard let positionEmbedding else { return }
+        for row in 0..<rows {
+            context.backend.add(state.input.pointer + row * hidden, positionEmbedding.value.baseAddress! + position(row) * hidden,
+                                into: state.input.pointer + row * hidden, count: hidden)
+        }
     }
 
-    /// One empty key/value cache per block for decoding up to `capacity` tokens of one sequence.
-    public func makeCaches(capacity: Int) -> [KeyValueCache] {
-        blocks.map { KeyValueCache(capacity: capacity, width: $0.attention.kvHeads * $0.attention.headDim) }
+    /// The position of this rank's `row` of `microBatch` (positions restart with each sequence and are the shard's
+    /// with context parallelism).
+    private func localPosition(_ microBatch: MicroBatch, row: Int) -> Int {
+        let first = context.sequenceParallel ? context.tp.rank * context.localRows(tokens: microBatch.tokenCount) : 0
+        return microBatch.position(ofRow: first + row)
+    }
+
+    /// Calls `body(localRow, position)` for this rank's rows.
+    private func forEachLocalPosition(_ microBatch: MicroBatch, _ body: (Int, Int) -> Void) {
+        for row in 0..<context.localRows(tokens: microBatch.tokenCount) { body(row, localPosition(microBatch, row: row)) }
     }
 }

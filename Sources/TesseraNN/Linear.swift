@@ -29,10 +29,18 @@ public struct LinearProducts: Sendable {
     }
 
     /// `y = x·op(W)` (+ `bias` broadcast over rows when given, on `backend`).
+    /// - Parameter rowStable: each output row computed the same way whatever `rows` is (batched decoding, whose
+    ///   tokens must not depend on the batch); otherwise the fastest product.
     public func forward(_ x: UnsafePointer<Float>, ldx: Int, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
-                        into y: UnsafeMutablePointer<Float>, ldy: Int, rows: Int, backend: any ComputeBackend = CPUBackend.serial) {
-        backend.matmul(x, lda: ldx, weight, transposeB: layout == .outputMajor, ldb: weightStride,
-                       into: y, ldc: ldy, m: rows, n: outFeatures, k: inFeatures)
+                        into y: UnsafeMutablePointer<Float>, ldy: Int, rows: Int, backend: any ComputeBackend = CPUBackend.serial,
+                        rowStable: Bool = false) {
+        if rowStable {
+            backend.rowStableMatmul(x, ldx: ldx, weight, transposedWeight: layout == .outputMajor, ldw: weightStride,
+                                    into: y, ldy: ldy, rows: rows, n: outFeatures, k: inFeatures)
+        } else {
+            backend.matmul(x, lda: ldx, weight, transposeB: layout == .outputMajor, ldb: weightStride,
+                           into: y, ldc: ldy, m: rows, n: outFeatures, k: inFeatures)
+        }
         if let bias { backend.addBias(y, ld: ldy, bias: bias, rows: rows, columns: outFeatures) }
     }
 

@@ -72,14 +72,16 @@ public struct ColumnParallelLinear: @unchecked Sendable {
         return kept.pointer
     }
 
-    /// `y[:, part columns] = input · op(W_part) (+ b_part)` for the full input `[tokens, in]`.
-    public func forward(_ input: UnsafePointer<Float>, tokens: Int, into y: UnsafeMutablePointer<Float>, ldy: Int? = nil) {
+    /// `y[:, part columns] = input · op(W_part) (+ b_part)` for the full input `[tokens, in]` (`rowStable`: see
+    /// ``LinearProducts/forward(_:ldx:weight:bias:into:ldy:rows:backend:rowStable:)``).
+    public func forward(_ input: UnsafePointer<Float>, tokens: Int, into y: UnsafeMutablePointer<Float>, ldy: Int? = nil,
+                        rowStable: Bool = false) {
         let ldy = ldy ?? outFeatures
         var column = 0
         for part in parts {
             part.products.forward(input, ldx: inFeatures, weight: part.weightPointer,
                                   bias: part.bias.map { $0.value.baseAddress! + part.firstOutput },
-                                  into: y + column, ldy: ldy, rows: tokens, backend: context.backend)
+                                  into: y + column, ldy: ldy, rows: tokens, backend: context.backend, rowStable: rowStable)
             column += part.products.outFeatures
         }
     }

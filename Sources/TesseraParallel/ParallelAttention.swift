@@ -101,34 +101,16 @@ public struct ParallelAttention: @unchecked Sendable {
     }
 
     /// Forward on this rank's input rows `x` `[localRows, hidden]` of `batch` sequences of `length`.
-    /// Returns the output `[localRows, hidden]` in `workspace` (valid until the next layer call).
-    ///
-    /// With a `cache` (one sequence, no sequence parallelism) the tokens continue the cached ones: they
-    /// sit at positions `cache.count ..< cache.count + length`, their keys and values are appended, and
-    /// the queries attend to every cached token (incremental decoding; no backward).
+    /// Returns the output `[localRows, hidden]` in `workspace` (valid until the next layer call). (Decoding over
+    /// cached keys and values: ParallelAttention+Batched.swift.)
     public func forward(_ x: UnsafeMutablePointer<Float>, batch: Int, length: Int, state: State,
-                        workspace: Workspace, cache: KeyValueCache? = nil) throws -> UnsafeMutablePointer<Float> {
-        let tokens = batch * length, d = headDim
+                        workspace: Workspace) throws -> UnsafeMutablePointer<Float> {
+        let tokens = batch * length
         let input = try projection.gatherInput(x, localRows: context.localRows(tokens: tokens), scratch: workspace.gathered)
         state.qkv.reserve(tokens * width)
         projection.forward(input, tokens: tokens, into: state.qkv.pointer)
-        rotate(state.qkv.pointer, batch: batch, length: length, offset: cache?.count ?? 0, shard: state.shard, inverse: false)
-        guard let cache else {
-            try computeCore(batch: batch, length: length, state: state)
-            return try output.forward(state.context.pointer, tokens: tokens, workspace: workspace)
-        }
-        precondition(batch == 1 && !context.sequenceParallel && cache.count + length <= cache.capacity, "cache misuse")
-        state.context.reserve(tokens * heads * d)
-        state.logSumExp.reserve(batch * heads * length)
-        let qkv = state.qkv.pointer, kv = kvHeads * d
-        for t in 0..<length {
-            context.backend.copy(qkv + t * width + heads * d, into: cache.keys.pointer + (cache.count + t) * kv, count: kv)
-            context.backend.copy(qkv + t * width + (heads + kvHeads) * d, into: cache.values.pointer + (cache.count + t) * kv, count: kv)
-        }
-        cache.count += length
-        context.backend.attention(q: qkv, qStride: width, k: cache.keys.pointer, v: cache.values.pointer, kvStride: kv,
-                          into: state.context.pointer, outStride: heads * d, logSumExp: state.logSumExp.pointer,
-                          shape: shape(batch: 1, length: length, keyLength: cache.count))
+        rotate(state.qkv.pointer, batch: batch, length: length, offset: 0, shard: state.shard, inverse: false)
+        try computeCore(batch: batch, length: length, state: state)
         return try output.forward(state.context.pointer, tokens: tokens, workspace: workspace)
     }
 

@@ -48,12 +48,14 @@ public struct ParallelMLP: @unchecked Sendable {
 
     private var features: Int { down.products.inFeatures }
 
-    /// Forward on this rank's rows `x` `[localRows, hidden]`; returns `[localRows, hidden]` in `workspace`.
-    public func forward(_ x: UnsafeMutablePointer<Float>, tokens: Int, state: State, workspace: Workspace) throws -> UnsafeMutablePointer<Float> {
+    /// Forward on this rank's rows `x` `[localRows, hidden]`; returns `[localRows, hidden]` in `workspace`
+    /// (`rowStable`: both products batch-invariant, as in ``LinearProducts/forward(_:ldx:weight:bias:into:ldy:rows:backend:rowStable:)``).
+    public func forward(_ x: UnsafeMutablePointer<Float>, tokens: Int, state: State, workspace: Workspace,
+                        rowStable: Bool = false) throws -> UnsafeMutablePointer<Float> {
         let input = try up.gatherInput(x, localRows: context.localRows(tokens: tokens), scratch: workspace.gathered)
         let f = features
         state.up.reserve(tokens * up.outFeatures)
-        up.forward(input, tokens: tokens, into: state.up.pointer)
+        up.forward(input, tokens: tokens, into: state.up.pointer, rowStable: rowStable)
         state.activated.reserve(tokens * f)
         switch activation {
         case .gelu:
@@ -61,7 +63,7 @@ public struct ParallelMLP: @unchecked Sendable {
         case .swiglu:
             context.backend.swiglu(state.up.pointer, into: state.activated.pointer, rows: tokens, features: f)
         }
-        return try down.forward(state.activated.pointer, tokens: tokens, workspace: workspace)
+        return try down.forward(state.activated.pointer, tokens: tokens, workspace: workspace, rowStable: rowStable)
     }
 
     /// Backward from `dy` `[localRows, hidden]` given the forward input `x`; returns the input gradient

@@ -23,12 +23,13 @@ public struct RowParallelLinear: @unchecked Sendable {
     public var outFeatures: Int { products.outFeatures }
 
     /// `y = reduce(x · op(W)) + b`. Returns `[localRows, out]` (`tokens`, or `tokens / tp` with sequence
-    /// parallelism) in `workspace.partial` or `workspace.reduced`.
-    public func forward(_ x: UnsafePointer<Float>, tokens: Int, workspace: Workspace) throws -> UnsafeMutablePointer<Float> {
+    /// parallelism) in `workspace.partial` or `workspace.reduced`; `rowStable` as in
+    /// ``LinearProducts/forward(_:ldx:weight:bias:into:ldy:rows:backend:rowStable:)``.
+    public func forward(_ x: UnsafePointer<Float>, tokens: Int, workspace: Workspace, rowStable: Bool = false) throws -> UnsafeMutablePointer<Float> {
         let n = products.outFeatures
         workspace.partial.reserve(tokens * n)
         products.forward(x, ldx: products.inFeatures, weight: weight.value.baseAddress!, bias: nil,
-                         into: workspace.partial.pointer, ldy: n, rows: tokens)
+                         into: workspace.partial.pointer, ldy: n, rows: tokens, backend: context.backend, rowStable: rowStable)
         let mapping = context.sequenceParallel ? context.mappings.reduceScatterToSequenceRegion : context.mappings.reduceFromTensorRegion
         let y = try mapping.forward(workspace.partial.pointer, rows: tokens, columns: n, scratch: workspace.reduced, in: context)
         if let bias { context.backend.addBias(y, bias: bias.value.baseAddress!, rows: context.localRows(tokens: tokens), columns: n) }

@@ -42,15 +42,41 @@ public struct StepPlan: Sendable, Equatable {
     public var isEmpty: Bool { released.isEmpty && admitted.isEmpty && work.isEmpty && !shutdown }
 }
 
-/// The model as the scheduler drives it, independent of how the engine batches: sequences are admitted, run in
-/// chunks, and released. Implementations are used from one thread only (the scheduler's, or a follower rank's).
+/// The key/value block pool as the scheduler sees it: sequences are admitted only while blocks for their whole
+/// capacity are free, so a running sequence never waits for memory.
+public struct KVBlockUsage: Sendable, Equatable {
+    /// Tokens per block.
+    public var blockSize: Int
+    /// Blocks in the pool.
+    public var total: Int
+    /// Blocks no sequence holds.
+    public var free: Int
+
+    public init(blockSize: Int, total: Int, free: Int) {
+        self.blockSize = blockSize
+        self.total = total
+        self.free = free
+    }
+
+    public var used: Int { total - free }
+
+    /// Blocks a sequence of `tokens` tokens holds.
+    public func blocks(forTokens tokens: Int) -> Int { (tokens + blockSize - 1) / blockSize }
+}
+
+/// The model as the scheduler drives it: sequences are admitted (their key/value blocks reserved), run in chunks
+/// (all of a step's work in one batched call), and released. Implementations are used from one thread only (the
+/// scheduler's, or a follower rank's).
 public protocol DecodeBackend: AnyObject {
     var vocabularySize: Int { get }
     /// Most tokens (prompt and continuation) one sequence may hold.
     var contextLength: Int { get }
+    /// The key/value pool after the last plan ran.
+    var blockUsage: KVBlockUsage { get }
 
     /// Runs `plan` and returns, for each entry of `plan.work` in order, the logits `[vocabularySize]` that predict
     /// the token after that entry's last token.
-    /// - Throws: when the model fails (an id outside the vocabulary, a sequence over its capacity, a peer rank lost).
+    /// - Throws: when the model fails (an id outside the vocabulary, a sequence over its capacity, no free blocks
+    ///   for an admission, a peer rank lost).
     func run(_ plan: StepPlan) throws -> [[Float]]
 }

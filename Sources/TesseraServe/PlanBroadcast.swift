@@ -63,6 +63,7 @@ public final class BroadcastingBackend: DecodeBackend {
 
     public var vocabularySize: Int { local.vocabularySize }
     public var contextLength: Int { local.contextLength }
+    public var blockUsage: KVBlockUsage { local.blockUsage }
 
     public func run(_ plan: StepPlan) throws -> [[Float]] {
         _ = try PlanBroadcast.exchange(plan, world: world)

@@ -27,14 +27,15 @@ public struct StepStatistics: Sendable, Equatable {
     public var running: Int
     public var promptTokens: Int
     public var generatedTokens: Int
-    /// Key/value cache places reserved by the running sequences (prompt and `maxTokens` each).
-    public var reservedTokens: Int
+    /// The key/value pool after the step (each running sequence holds blocks for its prompt and `maxTokens`).
+    public var blocks: KVBlockUsage
 }
 
 /// Continuous batching on one thread: requests queue from any thread (``submit(_:events:)``); the thread that calls
 /// ``run()`` owns the running batch and, between steps, admits queued sequences, prefills prompts in chunks next to the
-/// running decodes, samples each sequence with its own options, ends sequences at a stop token or their length, and
-/// releases a finished or cancelled sequence's key/value caches in the very next plan.
+/// running decodes (all of a step's work in one batched call to the backend), samples each sequence with its own
+/// options, ends sequences at a stop token or their length, and releases a finished or cancelled sequence's key/value
+/// blocks in the very next plan. Sequences wait in the queue until the pool has blocks for them.
 public final class Scheduler: @unchecked Sendable {
     public let limits: SchedulerLimits
     private let backend: any DecodeBackend
@@ -159,13 +160,14 @@ public final class Scheduler: @unchecked Sendable {
             generated += 1
         }
         finishEnded()
-        let reserved = running.reduce(0) { $0 + $1.request.prompt.count + $1.request.maxTokens }
         observe(StepStatistics(queued: queued, running: running.count, promptTokens: promptTokens, generatedTokens: generated,
-                               reservedTokens: reserved))
+                               blocks: backend.blockUsage))
         return true
     }
 
-    /// Moves queued sequences into free places of the batch and drops cancelled running ones.
+    /// Moves queued sequences, first come first served, into free places of the batch while the key/value pool has
+    /// blocks for each one's whole capacity (blocks released by this step's plan count from the next step on), and
+    /// drops cancelled running ones.
     private func admit() -> (admitted: [SequenceAdmission], queued: Int) {
         condition.lock()
         defer { condition.unlock() }
@@ -173,7 +175,14 @@ public final class Scheduler: @unchecked Sendable {
         releasing += dropped
         running.removeAll { cancelled.contains($0.id) }
         cancelled.removeAll()
-        let count = min(queue.count, limits.maxBatch - running.count)
+        let usage = backend.blockUsage
+        var free = usage.free, count = 0
+        for sequence in queue.prefix(limits.maxBatch - running.count) {
+            let needed = usage.blocks(forTokens: sequence.request.prompt.count + sequence.request.maxTokens)
+            guard needed <= free else { break }
+            free -= needed
+            count += 1
+        }
         let joining = queue.prefix(count)
         queue.removeFirst(count)
         running += joining

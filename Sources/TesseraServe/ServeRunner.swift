@@ -17,6 +17,8 @@ public struct ServeRunner: Sendable {
     public var frontEnd: FrontEndOptions
     /// A shorter context than the model's (`--context`).
     public var contextLimit: Int?
+    /// Key/value blocks per rank (`--kv-blocks`; default ``EngineBackend/defaultBlocks(context:maxBatch:)``).
+    public var kvBlocks: Int?
     /// Longest wait for running requests after a shutdown signal.
     public var drainDeadline: Duration = .seconds(30)
 
@@ -72,16 +74,18 @@ public struct ServeRunner: Sendable {
     /// This process's ranks: each loads its part of the model; rank 0 schedules (and marks `state` ready), the others
     /// follow its plans.
     private func runRanks(state: (ServingState, ServedModel)?, metrics: ServerMetrics?, url: URLBox?) throws {
-        let (parallel, location, limits) = (self.parallel, self.location, self.limits)
+        let (parallel, location, limits, kvBlocks, context) = (self.parallel, self.location, self.limits, self.kvBlocks, self.contextLimit)
         _ = try launcher.run(launch) { world, computeThreads in
             let groups = try Trainer.processGroups(parallel, world: world)
-            let local = try EngineBackend(location: location, parallel: parallel, groups: groups, computeThreads: computeThreads)
+            let local = try EngineBackend(location: location, parallel: parallel, groups: groups, computeThreads: computeThreads,
+                                          kvBlocks: kvBlocks, maxBatch: limits.maxBatch, context: context)
             guard world.rank == 0 else { return try PlanBroadcast.follow(world: world, backend: local) }
             let backend: any DecodeBackend = world.size > 1 ? BroadcastingBackend(local: local, world: world) : local
             let scheduler = Scheduler(backend: backend, limits: limits) { metrics?.record($0) }
             if let (serving, model) = state {
                 serving.ready(model: model, scheduler: scheduler)
-                Self.say("ready: \(url?.value ?? "") serving \(model.name) (context \(model.contextLength), tp \(parallel.tp), pp \(parallel.pp), max batch \(limits.maxBatch))")
+                let blocks = local.blockUsage, mib = Double(local.poolBytes) / 1_048_576
+                Self.say("ready: \(url?.value ?? "") serving \(model.name) (context \(model.contextLength), tp \(parallel.tp), pp \(parallel.pp), max batch \(limits.maxBatch), key/value pool \(blocks.total) blocks of \(blocks.blockSize) tokens, \(String(format: "%.0f", mib)) MiB on rank 0)")
             }
             try scheduler.run()
         }

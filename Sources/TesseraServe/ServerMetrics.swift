@@ -9,7 +9,8 @@ public final class ServerMetrics: Sendable {
     package let generatedTokens: Counter
     package let queueDepth: Gauge
     package let runningSequences: Gauge
-    package let reservedCacheTokens: Gauge
+    package let usedCacheBlocks: Gauge
+    package let freeCacheBlocks: Gauge
     package let timeToFirstToken: DurationHistogram
     package let interTokenLatency: DurationHistogram
 
@@ -21,8 +22,9 @@ public final class ServerMetrics: Sendable {
         generatedTokens = registry.makeCounter(descriptor: Self.name("generation_tokens", "total", "Tokens generated."))
         queueDepth = registry.makeGauge(descriptor: Self.name("queue", "depth", "Sequences waiting for a place in the batch."))
         runningSequences = registry.makeGauge(descriptor: Self.name("running", "sequences", "Sequences in the running batch."))
-        reservedCacheTokens = registry.makeGauge(descriptor: Self.name("kv_cache_reserved", "tokens",
-                                                                       "Key/value cache places reserved by running sequences."))
+        usedCacheBlocks = registry.makeGauge(descriptor: Self.name("kv_cache_used", "blocks",
+                                                                   "Key/value cache blocks held by running sequences."))
+        freeCacheBlocks = registry.makeGauge(descriptor: Self.name("kv_cache_free", "blocks", "Key/value cache blocks free."))
         timeToFirstToken = registry.makeDurationHistogram(
             descriptor: Self.name("time_to_first_token", "seconds", "From a request's arrival to its first generated token."), buckets: latencies)
         interTokenLatency = registry.makeDurationHistogram(
@@ -40,7 +42,8 @@ public final class ServerMetrics: Sendable {
         generatedTokens.increment(by: Int64(step.generatedTokens))
         queueDepth.set(Double(step.queued))
         runningSequences.set(Double(step.running))
-        reservedCacheTokens.set(Double(step.reservedTokens))
+        usedCacheBlocks.set(Double(step.blocks.used))
+        freeCacheBlocks.set(Double(step.blocks.free))
     }
 
     /// The Prometheus text exposition.

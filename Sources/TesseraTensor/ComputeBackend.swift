@@ -18,6 +18,12 @@ public protocol ComputeBackend: Sendable {
     /// dimensions default to the dense ones.
     func matmul(_ a: UnsafePointer<Float>, transposeA: Bool, lda: Int?, _ b: UnsafePointer<Float>, transposeB: Bool, ldb: Int?,
                 into c: UnsafeMutablePointer<Float>, ldc: Int?, m: Int, n: Int, k: Int, alpha: Float, beta: Float)
+    /// `y = x · Wᵀ` (`transposedWeight`, `W: [n, k]`) or `y = x · W` (`W: [k, n]`) for `x: [rows, k]`, `y: [rows, n]`,
+    /// with every output row computed in an order that does not depend on `rows` (batch-invariant decoding: a row's
+    /// bits are the same alone or stacked with others). Slower than ``matmul(_:transposeA:lda:_:transposeB:ldb:into:ldc:m:n:k:alpha:beta:)``
+    /// for many rows; a CUDA backend would use a kernel with a fixed split of the reduction (no split-k by size).
+    func rowStableMatmul(_ x: UnsafePointer<Float>, ldx: Int, _ w: UnsafePointer<Float>, transposedWeight: Bool, ldw: Int,
+                         into y: UnsafeMutablePointer<Float>, ldy: Int, rows: Int, n: Int, k: Int)
     /// `y = a + b` over `count` elements (`y` may alias `a` or `b`).
     func add(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count: Int)
     /// `y += alpha · x` over `count` elements.
@@ -146,6 +152,12 @@ public struct CPUBackend: ComputeBackend {
                        into c: UnsafeMutablePointer<Float>, ldc: Int?, m: Int, n: Int, k: Int, alpha: Float, beta: Float) {
         Kernels.matmul(a, transposeA: transposeA, lda: lda, b, transposeB: transposeB, ldb: ldb, into: c, ldc: ldc,
                        m: m, n: n, k: k, alpha: alpha, beta: beta)
+    }
+
+    public func rowStableMatmul(_ x: UnsafePointer<Float>, ldx: Int, _ w: UnsafePointer<Float>, transposedWeight: Bool, ldw: Int,
+                                into y: UnsafeMutablePointer<Float>, ldy: Int, rows: Int, n: Int, k: Int) {
+        Kernels.rowStableMatmul(x, ldx: ldx, w, transposedWeight: transposedWeight, ldw: ldw, into: y, ldy: ldy, rows: rows, n: n, k: k,
+                                pool: pool)
     }
 
     public func add(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count: Int) {

@@ -20,6 +20,8 @@ public enum TrainingError: Error, Equatable, Sendable, CustomStringConvertible {
     case invalidOption(option: String, reason: String)
     /// A file Tessera writes (metrics, cache, checkpoint) could not be written.
     case unwritable(path: String, reason: String)
+    /// A prompt file (one prompt per line) with a line that is not a prompt; `line` counts from 1.
+    case invalidPromptLine(path: String, line: Int, reason: String)
 
     public var description: String {
         switch self {
@@ -41,6 +43,8 @@ public enum TrainingError: Error, Equatable, Sendable, CustomStringConvertible {
             return "\(option): \(reason)"
         case let .unwritable(path, reason):
             return "\(path): cannot write (\(reason)); choose a writable location"
+        case let .invalidPromptLine(path, line, reason):
+            return "\(path), line \(line): \(reason); put one non-empty UTF-8 prompt on each line"
         }
     }
 }

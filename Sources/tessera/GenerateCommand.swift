@@ -12,7 +12,10 @@ struct Generate: ParsableCommand {
     @OptionGroup var model: ModelArguments
 
     @Option(help: "The text to continue.")
-    var prompt: String
+    var prompt: String?
+
+    @Option(name: .customLong("batch-file"), help: "A file of prompts, one per line (UTF-8), decoded together as one batch.")
+    var batchFile: String?
 
     @Option(name: .customLong("max-new-tokens"), help: "Most tokens to generate (fewer when the model ends the text).")
     var maxNewTokens = 128
@@ -32,7 +35,7 @@ struct Generate: ParsableCommand {
     @Flag(help: "Wrap the prompt as a user turn in the model's chat template and stop at the end of the assistant's turn.")
     var chat = false
 
-    @Flag(help: "Print {\"text\":…, \"token_ids\":[…], \"timings\":{…}} instead of streaming the text.")
+    @Flag(help: "Print {\"text\":…, \"token_ids\":[…], \"timings\":{…}} instead of streaming the text (one line per prompt of a batch, in order; timings of the whole batch).")
     var json = false
 
     /// The `--json` output.
@@ -47,11 +50,14 @@ struct Generate: ParsableCommand {
         }
     }
 
-    /// How long the prompt and the continuation took on rank 0, and the process's peak memory.
+    /// How long the prompts and the continuations took on rank 0 (a batch's figures are aggregates), and the
+    /// process's peak memory.
     struct Timings: Encodable {
-        /// Prompt tokens, and seconds until the first new token was chosen (the prompt's forward pass).
+        /// Prompts decoded together.
+        var sequences: Int
+        /// Prompt tokens, and seconds until every prompt's first new token was chosen (the prompts' forward passes).
         var promptTokens: Int, prefillSeconds: Double
-        /// New tokens after the first, and the seconds they took (one decode step each).
+        /// New tokens after each prompt's first, and the seconds after the prefill that they took.
         var decodedTokens: Int, decodeSeconds: Double
         /// Peak resident memory of the process (`VmHWM`), in MiB.
         var peakResidentMiB: Double
@@ -60,6 +66,7 @@ struct Generate: ParsableCommand {
         var decodeTokensPerSecond: Double { decodeSeconds > 0 ? Double(decodedTokens) / decodeSeconds : 0 }
 
         enum CodingKeys: String, CodingKey {
+            case sequences
             case promptTokens = "prompt_tokens", prefillSeconds = "prefill_seconds", decodedTokens = "decoded_tokens"
             case decodeSeconds = "decode_seconds", peakResidentMiB = "peak_rss_mib"
             case prefillTokensPerSecond = "prefill_tokens_per_second", decodeTokensPerSecond = "decode_tokens_per_second"
@@ -67,6 +74,7 @@ struct Generate: ParsableCommand {
 
         func encode(to encoder: any Encoder) throws {
             var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(sequences, forKey: .sequences)
             try c.encode(promptTokens, forKey: .promptTokens)
             try c.encode(prefillSeconds, forKey: .prefillSeconds)
             try c.encode(decodedTokens, forKey: .decodedTokens)
@@ -78,10 +86,15 @@ struct Generate: ParsableCommand {
 
         /// The one-line summary printed on stderr.
         var summary: String {
-            String(format: "prompt %d tokens in %.3f s (%.1f tokens/s), %d more tokens in %.3f s (%.1f tokens/s), peak RSS %.0f MiB",
-                   promptTokens, prefillSeconds, prefillTokensPerSecond, decodedTokens, decodeSeconds, decodeTokensPerSecond,
-                   peakResidentMiB)
+            (sequences > 1 ? "batch of \(sequences): " : "")
+                + String(format: "prompt %d tokens in %.3f s (%.1f tokens/s), %d more tokens in %.3f s (%.1f tokens/s), peak RSS %.0f MiB",
+                         promptTokens, prefillSeconds, prefillTokensPerSecond, decodedTokens, decodeSeconds, decodeTokensPerSecond,
+                         peakResidentMiB)
         }
+    }
+
+    func validate() throws {
+        guard (prompt == nil) != (batchFile == nil) else { throw ValidationError("give either --prompt or --batch-file") }
     }
 
     func run() throws {
@@ -92,46 +105,58 @@ struct Generate: ParsableCommand {
         }
         let location = try model.location()
         let config = try location.config()
-        let choice = try location.tokenizer()
-        let tokenizer = choice.tokenizer
+        let tokenizer = try location.tokenizer().tokenizer
         let stop = ModelLocation.stopTokens(tokenizer: tokenizer, config: config, chat: chat)
-        let promptIDs: [Int32]
-        if chat {
-            guard let template = try location.chatTemplate() else {
-                throw TrainingError.invalidOption(option: "--chat", reason: "\(location.path) has no chat template; generate without --chat")
-            }
-            promptIDs = try tokenizer.encode(try template.render([ChatMessage(role: "user", content: prompt)]))
-        } else {
-            promptIDs = try tokenizer.encode(prompt, addingSpecialTokens: true)
+        let template = chat ? try location.chatTemplate() : nil
+        if chat, template == nil {
+            throw TrainingError.invalidOption(option: "--chat", reason: "\(location.path) has no chat template; generate without --chat")
         }
-        let (count, json, stopTokens) = (maxNewTokens, json, stop)
+        let promptIDs = try texts().map { text in
+            if let template { return try tokenizer.encode(try template.render([ChatMessage(role: "user", content: text)])) }
+            return try tokenizer.encode(text, addingSpecialTokens: true)
+        }
+        let (count, json, stopTokens, batched) = (maxNewTokens, json, stop, batchFile != nil)
         try model.run(location) { engine, world in
-            let printing = world.rank == 0
+            let printing = world.rank == 0, streaming = printing && !json && !batched
             var stream = TextStream()
             var bytes: [UInt8] = []
             let clock = ContinuousClock(), start = clock.now
-            var firstToken: ContinuousClock.Instant?
+            var firstTokens = [ContinuousClock.Instant?](repeating: nil, count: promptIDs.count)
             let ids = try Generator(engine: engine, sampling: sampling).generate(
-                prompt: promptIDs, maxNewTokens: count, stopTokens: stopTokens) { id in
-                if firstToken == nil { firstToken = clock.now }
-                guard printing, !json else { return }
+                prompts: promptIDs, maxNewTokens: count, stopTokens: stopTokens) { index, id in
+                if firstTokens[index] == nil { firstTokens[index] = clock.now }
+                guard streaming else { return }
                 bytes += try tokenizer.decodeBytes([id], skippingSpecialTokens: true)
                 Console.write(stream.next(bytes))
             }
             guard printing else { return }
-            let end = clock.now, first = firstToken ?? end
-            let timings = Timings(promptTokens: promptIDs.count, prefillSeconds: BenchStatistics.seconds(first - start),
-                                  decodedTokens: max(0, ids.count - 1), decodeSeconds: BenchStatistics.seconds(end - first),
+            let end = clock.now, prefilled = firstTokens.compactMap { $0 }.max() ?? end
+            let timings = Timings(sequences: promptIDs.count, promptTokens: promptIDs.reduce(0) { $0 + $1.count },
+                                  prefillSeconds: BenchStatistics.seconds(prefilled - start),
+                                  decodedTokens: ids.reduce(0) { $0 + max(0, $1.count - 1) }, decodeSeconds: BenchStatistics.seconds(end - prefilled),
                                   peakResidentMiB: Double(MachineInfo.peakResidentBytes()) / 1_048_576)
-            if json {
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-                let text = try tokenizer.decode(ids, skippingSpecialTokens: true)
-                print(String(decoding: try encoder.encode(Output(text: text, tokenIDs: ids, timings: timings)), as: UTF8.self))
-            } else {
-                print(stream.finish(bytes))
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            for (index, continuation) in ids.enumerated() {
+                let text = try tokenizer.decode(continuation, skippingSpecialTokens: true)
+                if json {
+                    print(String(decoding: try encoder.encode(Output(text: text, tokenIDs: continuation, timings: timings)), as: UTF8.self))
+                } else if streaming {
+                    print(stream.finish(bytes))
+                } else {
+                    print("[\(index + 1)] \(text)")
+                }
             }
             Console.log(timings.summary)
         }
+    }
+
+    /// The prompt, or the batch file's prompts.
+    private func texts() throws -> [String] {
+        guard let batchFile else { return [prompt ?? ""] }
+        guard let data = FileManager.default.contents(atPath: batchFile) else {
+            throw TrainingError.invalidOption(option: "--batch-file", reason: "\(batchFile) is not a readable file")
+        }
+        return try PromptFile.prompts(in: data, path: batchFile)
     }
 }

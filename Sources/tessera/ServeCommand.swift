@@ -24,7 +24,8 @@ struct Serve: ParsableCommand {
     @Option(help: "Context length to serve (default: the model's); prompt plus max_tokens must fit it.")
     var context: Int?
 
-    @Option(name: .customLong("kv-blocks"), help: "Key/value cache blocks (not used yet: each sequence gets its own cache).")
+    @Option(name: .customLong("kv-blocks"),
+            help: "Key/value cache blocks of 16 tokens per rank, shared by the running sequences (default: one full context or 512 tokens per --max-batch sequence, whichever is more).")
     var kvBlocks: Int?
 
     @Option(name: .customLong("api-key"), help: "Require 'Authorization: Bearer KEY' on the API paths.")
@@ -54,6 +55,7 @@ struct Serve: ParsableCommand {
                                  limits: SchedulerLimits(maxBatch: maxBatch, maxQueue: maxQueue),
                                  frontEnd: FrontEndOptions(host: host, port: port, apiKey: apiKey, servedName: name))
         runner.contextLimit = context
+        runner.kvBlocks = kvBlocks
         try runner.run()
     }
 }

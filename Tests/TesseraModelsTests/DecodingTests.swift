@@ -4,7 +4,7 @@ import TesseraModels
 import TesseraParallel
 import TesseraPipeline
 
-/// Incremental decoding with key/value caches gives the logits of recomputing the whole prefix, and the
+/// Incremental decoding over key/value blocks gives the logits of recomputing the whole prefix, and the
 /// logits gathered over tp equal the single-device ones.
 @Suite(.serialized) struct DecodingTests {
     /// Four layers, so two stages can hold two model chunks each (the interleaved layout).
@@ -22,18 +22,18 @@ import TesseraPipeline
         #expect(gathered.allSatisfy { $0.count == config.vocabularySize && zip($0, reference).allSatisfy { abs($0 - $1) < 1e-5 } })
         let worst = try ThreadGroup.run(ranks: tp, deadline: .seconds(30)) { world -> Float in
             let engine = try MeshEngine(config: config, groups: ProcessGroups(world: world, mesh: DeviceMesh(tp: tp)), seed: 4)
-            let caches = engine.makeCaches()
+            let decoder = try SequenceDecoder(engine)
             var sequence = prompt
             var worst: Float = 0
-            var logits = try engine.decode(sequence, caches: caches)
+            var logits = try decoder.decode(sequence)
             for step in 0..<6 {
                 let full = try engine.nextTokenLogits(sequence)
                 worst = max(worst, zip(logits, full).map { abs($0 - $1) }.max()!)
                 let next = Int32((step * 7 + 5) % config.vocabularySize)
                 sequence.append(next)
-                logits = try engine.decode([next], caches: caches)
+                logits = try decoder.decode([next])
             }
-            #expect(throws: ModelError.self) { try engine.decode(Array(repeating: 1, count: 10), caches: caches) }
+            #expect(throws: ModelError.self) { try decoder.decode(Array(repeating: 1, count: 10)) }
             return worst
         }
         #expect(worst.allSatisfy { $0 < 1e-5 })
@@ -47,12 +47,12 @@ import TesseraPipeline
         let prompt: [Int32] = [3, 14, 15, 9, 26]
         let batch = Harness.microBatches(step: 0, count: 1, batch: 2, length: 6, vocabulary: config.vocabularySize)[0]
         @Sendable func greedy(_ engine: MeshEngine) throws -> (logits: [Float], loss: Double, tokens: [Int32]) {
-            let caches = engine.makeCaches()
-            var logits = try engine.decode(prompt, caches: caches), tokens: [Int32] = []
+            let decoder = try SequenceDecoder(engine)
+            var logits = try decoder.decode(prompt), tokens: [Int32] = []
             for _ in 0..<5 {
                 let next = Int32(logits.indices.max { logits[$0] < logits[$1] }!)
                 tokens.append(next)
-                logits = try engine.decode([next], caches: caches)
+                logits = try decoder.decode([next])
             }
             return (try engine.nextTokenLogits(prompt), try engine.evaluate(batch).lossSum, tokens)
         }
@@ -76,5 +76,22 @@ import TesseraPipeline
             return try engine.nextTokenLogits(prompt)
         }
         #expect(!zip(broken[0], reference.logits).allSatisfy { abs($0 - $1) < 1e-5 })
+    }
+}
+
+/// One sequence decoded step by step through the batched path (a batch of one), with a pool of one context.
+struct SequenceDecoder {
+    let engine: MeshEngine
+    let pool: KVBlockPool
+    let table = KVBlockTable()
+
+    init(_ engine: MeshEngine) throws {
+        self.engine = engine
+        pool = try engine.makeBlockPool(blocks: (engine.config.contextLength + 3) / 4, blockSize: 4)
+    }
+
+    /// Logits of the token after `tokens`, which continue those decoded so far.
+    func decode(_ tokens: [Int32]) throws -> [Float] {
+        try engine.decode([DecodeSegment(sequence: table, tokens: tokens)], pool: pool)[0]
     }
 }

@@ -62,14 +62,14 @@ import TesseraParallel
         }
     }
 
-    /// The prompt's next-token logits and `count` greedy tokens decoded with key/value caches.
+    /// The prompt's next-token logits and `count` greedy tokens decoded through the key/value block pool.
     static func greedy(_ engine: MeshEngine, prompt: [Int32], count: Int = 8) throws -> (logits: [Float], tokens: [Int32]) {
-        let caches = engine.makeCaches()
-        var logits = try engine.decode(prompt, caches: caches), tokens: [Int32] = []
+        let decoder = try SequenceDecoder(engine)
+        var logits = try decoder.decode(prompt), tokens: [Int32] = []
         let first = logits
         for _ in 0..<count {
             tokens.append(Int32(logits.indices.max { logits[$0] < logits[$1] }!))
-            logits = try engine.decode([tokens.last!], caches: caches)
+            logits = try decoder.decode([tokens.last!])
         }
         return (first, tokens)
     }

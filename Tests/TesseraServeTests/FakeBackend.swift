@@ -15,10 +15,14 @@ final class FakeBackend: DecodeBackend, @unchecked Sendable {
     /// The ids the model prefers come from `preferred` (default: the whole vocabulary).
     let preferred: Range<Int>
 
-    init(vocabularySize: Int = 50, contextLength: Int = 64, preferred: Range<Int>? = nil) {
+    /// Key/value blocks of 4 tokens, each admitted sequence holding its capacity's blocks until released.
+    private(set) var blockUsage: KVBlockUsage
+
+    init(vocabularySize: Int = 50, contextLength: Int = 64, preferred: Range<Int>? = nil, blocks: Int = 1000) {
         self.vocabularySize = vocabularySize
         self.contextLength = contextLength
         self.preferred = preferred ?? 0..<vocabularySize
+        blockUsage = KVBlockUsage(blockSize: 4, total: blocks, free: blocks)
     }
 
     /// The token the model prefers after `history`.
@@ -30,10 +34,13 @@ final class FakeBackend: DecodeBackend, @unchecked Sendable {
         plans.append(plan)
         for sequence in plan.released {
             guard histories.removeValue(forKey: sequence) != nil else { throw ServeError.internalFailure("released \(sequence) twice") }
+            blockUsage.free += blockUsage.blocks(forTokens: capacities[sequence]!)
         }
         for admission in plan.admitted {
             histories[admission.sequence] = []
             capacities[admission.sequence] = admission.capacity
+            blockUsage.free -= blockUsage.blocks(forTokens: admission.capacity)
+            guard blockUsage.free >= 0 else { throw ServeError.internalFailure("sequence \(admission.sequence) admitted without free blocks") }
         }
         return try plan.work.map { work in
             guard histories[work.sequence] != nil else { throw ServeError.internalFailure("sequence \(work.sequence) not admitted") }

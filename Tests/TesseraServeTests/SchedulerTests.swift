@@ -80,6 +80,24 @@ import TesseraServe
         #expect(live.isEmpty)
     }
 
+    /// Admission by free key/value blocks: with 8 blocks of 4 tokens (each request below holds 2 to 4 for its
+    /// prompt and 6 tokens), the running sequences never hold more than 8 and fewer than the batch limit of 4 run
+    /// at once; every answer still equals its solo answer, and every block is free at the end.
+    @Test func admissionWaitsForFreeBlocks() throws {
+        let backend = FakeBackend(blocks: 8)
+        let logs = try runAll(prompts.map { request($0) }, backend: backend)
+        var live = Set<Int>(), most = 0
+        for plan in backend.plans {
+            live.subtract(plan.released)
+            live.formUnion(plan.admitted.map(\.sequence))
+            most = max(most, live.count)
+            #expect(live.reduce(0) { $0 + backend.blockUsage.blocks(forTokens: backend.capacities[$1]!) } <= 8)
+        }
+        #expect(most < 4)
+        #expect(backend.blockUsage.free == 8)
+        for (prompt, log) in zip(prompts, logs) { #expect(log.tokens == (try runAll([request(prompt)])[0].tokens)) }
+    }
+
     @Test func cancellingFreesTheCachesAndEndsTheEvents() throws {
         let backend = FakeBackend()
         let scheduler = Scheduler(backend: backend, limits: SchedulerLimits(maxBatch: 1))

@@ -1,0 +1,75 @@
+import TesseraNN
+import TesseraParallel
+
+/// One sequence's share of a batched decoding step: its `tokens` (a prompt chunk, or the token it generated last)
+/// continue the `sequence.count` tokens its key/value blocks hold.
+public struct DecodeSegment {
+    public var sequence: KVBlockTable
+    public var tokens: [Int32]
+
+    public init(sequence: KVBlockTable, tokens: [Int32]) {
+        self.sequence = sequence
+        self.tokens = tokens
+    }
+}
+
+/// Batched decoding on any layout: the new tokens of every running sequence run through the model as one stacked
+/// matrix (each linear layer once per step), attention per sequence over its blocks of a shared ``KVBlockPool``;
+/// with pp the stages pass the batch's hidden states on. Every product is row-stable, so a sequence's logits do not
+/// depend on which other sequences share its steps (batch invariance), only on how its own tokens were split into
+/// steps.
+extension MeshEngine {
+    /// Tokens per key/value block unless a caller chooses otherwise.
+    public static let defaultBlockSize = 16
+
+    /// A key/value pool of `blocks` blocks for this rank's layers and heads (every rank of the model makes one alike).
+    /// - Parameter longestSequence: the most tokens a sequence may hold (default and upper limit: the model's
+    ///   context); the pool must hold one such sequence.
+    /// - Throws: ``KVCacheError/poolTooSmall(blocks:blockSize:longestSequence:)`` and ``KVCacheError/invalidSize(what:value:)``.
+    public func makeBlockPool(blocks: Int, blockSize: Int = MeshEngine.defaultBlockSize, longestSequence: Int? = nil) throws -> KVBlockPool {
+        let attention = model.chunks.lazy.flatMap(\.blocks).first?.attention
+        return try KVBlockPool(blocks: blocks, blockSize: blockSize, layers: model.chunks.reduce(0) { $0 + $1.blocks.count },
+                               width: attention.map { $0.kvHeads * $0.headDim } ?? 0,
+                               longestSequence: min(longestSequence ?? config.contextLength, config.contextLength))
+    }
+
+    /// Runs one batched step: reserves each segment's blocks in `pool`, runs every segment's tokens after those its
+    /// sequence holds, and returns for each segment, in order, the logits `[vocabulary]` of the token after its last
+    /// token (the same on every rank). Every rank calls it with the same segments.
+    /// - Throws: ``ModelError/invalidBatch(reason:)`` for an empty segment, a sequence twice in one step, a sequence
+    ///   past the context, or sequence parallelism; ``ModelError/tokenOutOfRange(id:position:vocabularySize:)``;
+    ///   ``KVCacheError/outOfBlocks(needed:free:)``; ``ContextParallelError`` with cp > 1; ``CollectiveError``.
+    public func decode(_ segments: [DecodeSegment], pool: KVBlockPool) throws -> [[Float]] {
+        try refuseContextParallel("incremental decoding")
+        guard !model.context.sequenceParallel else {
+            throw ModelError.invalidConfiguration(field: "sequence parallelism",
+                                                  reason: "incremental decoding runs without it; decode with an engine whose layout has it off")
+        }
+        try validate(segments)
+        for segment in segments { try pool.reserve(segment.sequence, tokens: segment.sequence.count + segment.tokens.count) }
+        let batch = DecodeBatch(segments.map { ($0.sequence, $0.tokens) })
+        let last = try forwardThroughPipeline(rows: batch.rows) { chunk, state, firstLayer, input in
+            try chunk.forward(batch, input: input, state: state, pool: pool, firstLayer: firstLayer)
+        }
+        let v = config.vocabularySize
+        var logits = try last.map { try gatheredLogits($0, tokens: segments.count) } ?? [Float](repeating: 0, count: segments.count * v)
+        try shareFromLastStage(&logits)
+        for segment in segments { segment.sequence.count += segment.tokens.count }
+        return (0..<segments.count).map { Array(logits[$0 * v..<($0 + 1) * v]) }
+    }
+
+    /// Checks each segment's tokens and length, and that no sequence appears twice.
+    private func validate(_ segments: [DecodeSegment]) throws {
+        var seen = Set<ObjectIdentifier>()
+        for segment in segments {
+            guard !segment.tokens.isEmpty, seen.insert(ObjectIdentifier(segment.sequence)).inserted else {
+                throw ModelError.invalidBatch(reason: "each sequence of a decoding step needs at least one token and appears once")
+            }
+            guard segment.sequence.count + segment.tokens.count <= config.contextLength else {
+                throw ModelError.invalidBatch(reason: "\(segment.tokens.count) more tokens after \(segment.sequence.count) exceed the model's context of \(config.contextLength); start a new sequence")
+            }
+            try MicroBatch(tokens: segment.tokens, targets: nil, batch: 1, length: segment.tokens.count)
+                .validate(for: config, tp: model.context.tp.size, sequenceParallel: false)
+        }
+    }
+}
