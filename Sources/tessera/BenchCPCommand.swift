@@ -3,16 +3,16 @@ import TesseraBench
 import TesseraModels
 import TesseraParallel
 
-/// `tessera bench cp`: the flags of ``CPBench``.
+/// `tessera bench cp`: the flags of ``CPBench`` (the model, batch and repetitions as the other training benches take
+/// them; `--seq-lens` instead of `--seq-len`).
 struct BenchCP: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cp",
         abstract: "cp=N on N cores (threads backend, one BLAS thread per rank; ring, allgather, a2a) against cp=1 with N BLAS threads, per sequence length.")
 
-    @Option(help: "Model preset or config.json (its context grows to the longest sequence).")
-    var config = "demo"
+    @OptionGroup var shape: BenchShapeOptions
 
-    @Option(name: .customLong("seq-lens"), help: "Comma-separated tokens per sequence.")
+    @Option(name: .customLong("seq-lens"), help: "Comma-separated tokens per sequence (the model's context grows to the longest).")
     var sequenceLengths = "4096,8192,16384"
 
     @Option(help: "Context-parallel ranks (and cores).")
@@ -21,18 +21,6 @@ struct BenchCP: ParsableCommand {
     @Option(name: .customLong("cp-comm"), help: "Comma-separated context-parallel attentions to measure.")
     var communications = "ring,allgather,a2a"
 
-    @Option(help: "Sequences per step.")
-    var batch = 1
-
-    @Option(help: "Untimed warm-up steps.")
-    var warmup = 1
-
-    @Option(help: "Timed steps (the median is reported).")
-    var steps = 3
-
-    @Option(help: "Also write the results as JSON to this file.")
-    var json: String?
-
     func run() throws {
         let lengths = try sequenceLengths.split(separator: ",").map { text in
             guard let length = Int(text), length >= cp else {
@@ -40,10 +28,10 @@ struct BenchCP: ParsableCommand {
             }
             return length
         }
-        let result = try CPBench.measure(TransformerConfig.named(config), configName: config, sequenceLengths: lengths, cp: cp,
+        let result = try CPBench.measure(shape.shape().config, configName: shape.config, sequenceLengths: lengths, cp: cp,
                                          communications: communications.split(separator: ",").map { try ContextCommunication(named: String($0)) },
-                                         batch: batch, warmup: warmup, steps: steps, progress: Console.log)
+                                         batch: shape.batch, warmup: shape.warmup, steps: shape.steps, progress: Console.log)
         print(result.lines.joined(separator: "\n"))
-        if let json { try BenchJSON.write(result.json, to: json) }
+        if let json = shape.json { try BenchJSON.write(result.json, to: json) }
     }
 }

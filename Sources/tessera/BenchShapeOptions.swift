@@ -2,7 +2,7 @@ import ArgumentParser
 import TesseraBench
 import TesseraModels
 
-/// The shape and repetitions `tessera bench train` and `tessera bench tp` share.
+/// The shape and repetitions `tessera bench train`, `tessera bench tp` and `tessera bench cp` share.
 struct BenchShapeOptions: ParsableArguments {
     @Option(help: "Model preset or config.json.")
     var config = "gpt2-small"
