@@ -71,9 +71,9 @@ public final class MeshEngine: @unchecked Sendable {
                 optimizer: AdamWConfiguration = AdamWConfiguration(), mappings: MappingTable = .megatron,
                 synchronization: GradientSynchronization = .all, backend: any ComputeBackend = CPUBackend.serial) throws {
         try parallel.validate(model: config)
-        guard parallel.cp == 1, parallel.ep == 1 else {
-            throw ParallelConfigError.invalidOption(option: parallel.cp > 1 ? "cp" : "ep", value: "\(max(parallel.cp, parallel.ep))",
-                                                    valid: "1: the engine does not run context or expert parallelism yet")
+        try Self.checkMixtureOfExperts(config, parallel)
+        guard parallel.cp == 1 else {
+            throw ParallelConfigError.invalidOption(option: "cp", value: "\(parallel.cp)", valid: "1: the engine does not run context parallelism yet")
         }
         if let groups {
             try parallel.validate(ranks: groups.world.size)
@@ -88,7 +88,6 @@ public final class MeshEngine: @unchecked Sendable {
         let stage = groups?.coordinate.pp ?? 0
         let layer = config.layerForwardFlops(sequenceLength: config.contextLength)
         partition = try parallel.partition(layers: config.layers, headCost: config.headForwardFlops / layer)
-        try Self.checkMixtureOfExperts(config, parallel)
         // Without `.routerStatistics` (tests only) the layers get no data group: router losses of the rank's own tokens.
         let context = synchronization.contains(.routerStatistics)
             ? LayerContext(groups: groups, sequenceParallel: parallel.sequenceParallel, mappings: mappings, backend: backend)
@@ -107,7 +106,8 @@ public final class MeshEngine: @unchecked Sendable {
                                           deferred: deferred, zeroStage: parallel.memory.zeroStage,
                                           bucketElements: parallel.memory.bucketElements, synchronization: synchronization)
         self.optimizer = DistributedOptimizer(store: model.store, configuration: optimizer, reducer: reducer,
-                                              normGroup: parallel.memory.zeroStage == 1 ? groups?.world : groups?.modelParallel, backend: backend)
+                                              normGroup: parallel.memory.zeroStage == 1 ? groups?.world : groups?.modelParallel,
+                                              expertGroup: groups?.expert, backend: backend)
         work = TransformerStageWork(model: model, reducer: reducer)
         self.model = model
         self.reducer = reducer
@@ -134,6 +134,12 @@ public final class MeshEngine: @unchecked Sendable {
     /// router statistics of every layer, which would have to travel between stages).
     private static func checkMixtureOfExperts(_ config: TransformerConfig, _ parallel: ParallelConfig) throws {
         guard let moe = config.moe else { return }
+        let experts = moe.router.experts, dataContext = parallel.dp * parallel.cp
+        guard experts % parallel.ep == 0 else {
+            let valid = (1...dataContext).filter { dataContext % $0 == 0 && experts % $0 == 0 }.map(String.init).joined(separator: ", ")
+            throw ParallelConfigError.invalidOption(option: "--ep", value: "\(parallel.ep)",
+                                                    valid: "a divisor of the \(experts) experts and of dp × cp = \(dataContext): \(valid)")
+        }
         if parallel.sequenceParallel {
             throw ParallelConfigError.invalidOption(option: "sequence parallelism", value: "on",
                                                     valid: "off: mixture-of-experts layers route whole sequences")

@@ -38,6 +38,24 @@ import TesseraParallel
         MeshTolerance.check(try MeshHarness.train(Self.models[model]!, parallel, globalBatch: Self.globalBatch), against: Self.references[model]!)
     }
 
+    /// Expert parallelism carved out of dp (alone, with tp, with ZeRO 1): each rank holds `experts / ep` experts, tokens
+    /// travel by all-to-all, expert gradients are reduced over the expert-data-parallel group; 5 steps equal one device.
+    @Test(arguments: ["mixtral", "qwen2_moe"], [(2, 1, 2, 0), (4, 1, 2, 0), (4, 1, 4, 0), (2, 2, 2, 0), (4, 1, 2, 1)])
+    func expertParallelLayoutsMatchSingleDevice(_ model: String, layout: (dp: Int, tp: Int, ep: Int, zeroStage: Int)) throws {
+        let parallel = try ParallelConfig(dp: layout.dp, tp: layout.tp, ep: layout.ep, microBatchSize: Self.globalBatch / layout.dp,
+                                          memory: .init(zeroStage: layout.zeroStage))
+        MeshTolerance.check(try MeshHarness.train(Self.models[model]!, parallel, globalBatch: Self.globalBatch), against: Self.references[model]!)
+    }
+
+    /// Non-vacuity for expert parallelism: expert gradients not summed over the expert-data-parallel group (the two
+    /// replicas of each expert in dp 4 × ep 2) make the run differ.
+    @Test func expertParallelWithoutExpertGradientReductionIsCaught() throws {
+        let parallel = try ParallelConfig(dp: 4, ep: 2, microBatchSize: 1)
+        let run = try MeshHarness.train(Self.mixtral, parallel, globalBatch: Self.globalBatch,
+                                        synchronization: GradientSynchronization.all.subtracting(.expertData))
+        #expect(MeshHarness.maxParameterDifference(run, Self.references["mixtral"]!) > 10 * MeshTolerance.parameter)
+    }
+
     /// The training moves the weights and the router losses matter: without them the run differs.
     @Test func theRouterLossesMoveTheTraining() throws {
         var plain = Self.mixtral
@@ -59,6 +77,10 @@ import TesseraParallel
 
     /// What the engine refuses for mixture-of-experts models, with the fix.
     @Test func unsupportedLayoutsAreRefused() throws {
+        #expect(throws: ParallelConfigError.invalidOption(option: "--ep", value: "3",
+                                                          valid: "a divisor of the 4 experts and of dp × cp = 6: 1, 2")) {
+            try MeshEngine(config: Self.mixtral, parallel: ParallelConfig(dp: 6, ep: 3), groups: nil, seed: 1)
+        }
         #expect(throws: ParallelConfigError.self) {
             try MeshEngine(config: Self.mixtral, parallel: ParallelConfig(pp: 2), groups: nil, seed: 1)
         }
