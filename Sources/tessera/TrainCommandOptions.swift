@@ -102,6 +102,9 @@ struct TrainParallelOptions: ParsableArguments {
     @Option(help: "Tensor-parallel ranks.")
     var tp = 1
 
+    @Option(help: "Expert-parallel ranks, carved out of dp (no extra ranks): each holds 1/ep of every mixture-of-experts layer's experts; divides dp and the experts.")
+    var ep = 1
+
     @Flag(name: .customLong("sequence-parallel"), help: "Megatron sequence parallelism inside the tensor-parallel group.")
     var sequenceParallel = false
 
@@ -138,7 +141,7 @@ struct TrainParallelOptions: ParsableArguments {
             }
         }
         c.parallelism = try ParallelConfig(
-            dp: dp, pp: pp, tp: tp, sequenceParallel: sequenceParallel,
+            dp: dp, pp: pp, tp: tp, ep: ep, sequenceParallel: sequenceParallel,
             microBatchSize: microBatchSize ?? max(1, c.batch.globalBatchSize / max(1, dp)),
             pipeline: .init(schedule: schedule, virtualStages: virtualStages, layout: layout),
             memory: .init(recompute: recompute, zeroStage: zeroStage))
