@@ -73,7 +73,9 @@ public final class MeshEngine: @unchecked Sendable {
                 synchronization: GradientSynchronization = .all, backend: any ComputeBackend = CPUBackend.serial,
                 contextFaults: ContextParallelFaults = []) throws {
         try parallel.validate(model: config)
-        try Self.checkMixtureOfExperts(config, parallel)
+        guard parallel.ep == 1 || config.moe != nil else {
+            throw ParallelConfigError.invalidOption(option: "ep", value: "\(parallel.ep)", valid: "1: expert parallelism needs a mixture-of-experts model")
+        }
         if let groups {
             try parallel.validate(ranks: groups.world.size)
             let mesh = try parallel.deviceMesh()
@@ -87,6 +89,7 @@ public final class MeshEngine: @unchecked Sendable {
         let stage = groups?.coordinate.pp ?? 0
         let layer = config.layerForwardFlops(sequenceLength: config.contextLength)
         partition = try parallel.partition(layers: config.layers, headCost: config.headForwardFlops / layer)
+        try Self.checkMixtureOfExperts(config, parallel)
         // Without `.routerStatistics` (tests only) the layers get no data group: router losses of the rank's own tokens.
         var context = synchronization.contains(.routerStatistics)
             ? LayerContext(groups: groups, sequenceParallel: parallel.sequenceParallel, mappings: mappings, backend: backend)
@@ -109,7 +112,7 @@ public final class MeshEngine: @unchecked Sendable {
                                           bucketElements: parallel.memory.bucketElements, synchronization: synchronization)
         self.optimizer = DistributedOptimizer(store: model.store, configuration: optimizer, reducer: reducer,
                                               normGroup: parallel.memory.zeroStage == 1 ? groups?.world : groups?.modelParallel,
-                                              expertGroup: groups?.expert, backend: backend)
+                                              expertGroup: parallel.ep > 1 ? groups?.expert : nil, backend: backend)
         work = TransformerStageWork(model: model, reducer: reducer)
         self.model = model
         self.reducer = reducer
@@ -136,15 +139,10 @@ public final class MeshEngine: @unchecked Sendable {
     /// router statistics of every layer, which would have to travel between stages).
     private static func checkMixtureOfExperts(_ config: TransformerConfig, _ parallel: ParallelConfig) throws {
         guard let moe = config.moe else { return }
-        let experts = moe.router.experts, dataContext = parallel.dp * parallel.cp
-        guard experts % parallel.ep == 0 else {
-            let valid = (1...dataContext).filter { dataContext % $0 == 0 && experts % $0 == 0 }.map(String.init).joined(separator: ", ")
-            throw ParallelConfigError.invalidOption(option: "--ep", value: "\(parallel.ep)",
-                                                    valid: "a divisor of the \(experts) experts and of dp × cp = \(dataContext): \(valid)")
-        }
-        if parallel.sequenceParallel {
-            throw ParallelConfigError.invalidOption(option: "sequence parallelism", value: "on",
-                                                    valid: "off: mixture-of-experts layers route whole sequences")
+        if parallel.sequenceParallel || parallel.cp > 1 {
+            throw ParallelConfigError.invalidOption(option: parallel.cp > 1 ? "cp" : "sequence parallelism", value: parallel.cp > 1 ? "\(parallel.cp)" : "on",
+                                                    valid: parallel.cp > 1 ? "1: mixture-of-experts layers do not run with context parallelism yet"
+                                                        : "off: mixture-of-experts layers route whole sequences")
         }
         if parallel.pp > 1, moe.router.auxiliaryWeight > 0 || moe.router.zLossCoefficient > 0 {
             throw ParallelConfigError.invalidOption(option: "pp", value: "\(parallel.pp)",
@@ -236,7 +234,7 @@ public final class MeshEngine: @unchecked Sendable {
     /// embedding comes from the first stage. Every rank must call it.
     /// - Throws: ``CollectiveError`` when a peer fails.
     public func fullParameters() throws -> [(name: String, tensor: Tensor)] {
-        let local = try model.fullParameters()
+        let local = try gatheringExperts(model.fullParameters())
         guard let pipeline = groups?.pipeline, pipeline.size > 1 else { return local }
         var gathered: [String: Tensor] = [:]
         for root in 0..<pipeline.size {
@@ -296,8 +294,8 @@ public final class MeshEngine: @unchecked Sendable {
         }
         var report = memory
         report.activationBytes = peak + model.chunks.reduce(0) {
-            $0 + config.recomputationScratchBytes(batch: batch, length: length, tp: context.tp.size, sequenceParallel: context.sequenceParallel,
-                                                  blocks: $1.blocks.count, recompute: recompute)
+            $0 + config.recomputationScratchBytes(batch: batch, length: length, tp: context.tp.size, rank: context.tp.rank,
+                                                  sequenceParallel: context.sequenceParallel, blocks: $1.blocks.count, recompute: recompute)
         }
         return report
     }
@@ -322,15 +320,15 @@ public final class MeshEngine: @unchecked Sendable {
 }
 
 extension ParallelConfig {
-    /// Checks that `model` splits over this layout: its heads, key/value heads and MLP over tp, its layers
-    /// over the pipeline's model chunks.
-    /// - Throws: ``ParallelConfigError/tensorParallel(what:count:tp:valid:)`` naming the valid tp values, or
+    /// Checks that `model` splits over this layout: every tp rank holds a query head, its layers fill the
+    /// pipeline's model chunks.
+    /// - Throws: ``ParallelConfigError/tensorParallelTooLarge(what:count:tp:)`` naming the valid tp values, or
     ///   the errors of ``validate(layers:)``.
     public func validate(model: TransformerConfig) throws {
         do {
             try model.validate(tp: tp)
-        } catch let ModelError.indivisibleByTensorParallel(what, count, tp, valid) {
-            throw ParallelConfigError.tensorParallel(what: what, count: count, tp: tp, valid: valid)
+        } catch let ModelError.tensorParallelTooLarge(what, count, tp) {
+            throw ParallelConfigError.tensorParallelTooLarge(what: what, count: count, tp: tp)
         }
         try validate(layers: model.layers)
         try validateContextParallel(model: model)

@@ -16,9 +16,7 @@ public struct GradientSynchronization: OptionSet, Sendable, Hashable {
     /// The sum of mixture-of-experts router statistics over dp × cp, so that the load-balancing loss and its gradient
     /// are the whole micro-batch's (without it each rank's router losses see only its own tokens).
     public static let routerStatistics = GradientSynchronization(rawValue: 8)
-    /// The sum of expert weights' gradients over the expert-data-parallel group (``ParameterSpec/isExpert``).
-    public static let expertData = GradientSynchronization(rawValue: 16)
-    public static let all: GradientSynchronization = [.dataParallel, .embedding, .tensorParallelPartial, .routerStatistics, .expertData]
+    public static let all: GradientSynchronization = [.dataParallel, .embedding, .tensorParallelPartial, .routerStatistics]
 }
 
 /// Reduces one rank's gradients over its data-parallel group in buckets, overlapped with the backward
@@ -166,8 +164,7 @@ public final class DataParallelReducer {
         if synchronization.contains(.tensorParallelPartial) {
             try TensorParallelGradients.sumPartial(store.parameters[bucket.parameters], over: context, scratch: scratch)
         }
-        guard let members = group(of: bucket), members.size > 1, synchronization.contains(bucket.isExpert ? .expertData : .dataParallel)
-        else { return }
+        guard let members = group(of: bucket), members.size > 1, synchronization.contains(.dataParallel) else { return }
         let gradients = UnsafeMutableBufferPointer(start: store.gradients.pointer + bucket.range.lowerBound, count: bucket.count)
         let request: any CollectiveRequest
         if zeroStage == 1 {

@@ -167,6 +167,20 @@ import TesseraTensor
             }
         }
         #expect(worst < 2e-4, "largest gradient difference \(worst)")
+
+        // Non-vacuity: leaving the auxiliary losses out of the backward pass misses the same differences.
+        guard c.auxiliaryWeight > 0 || c.zLossCoefficient > 0 else { return }
+        let weight = layers[0].store["router"]!
+        weight.gradient.update(repeating: 0)
+        var unused = [Float](repeating: 0, count: Self.tokens * h)
+        layers[0].x.withUnsafeBufferPointer { x in
+            layers[0].router.backward(coefficients[0], input: x.baseAddress!, losses: .none(experts: c.experts), state: states[0], into: &unused,
+                                      accumulate: false, queue: WeightGradientQueue(), mode: .full)
+        }
+        let missed = stride(from: 0, to: c.experts * h, by: 5).map { i in
+            abs(Double(weight.gradient[i]) - difference { w, _, d in w[0][i] += d })
+        }.max()!
+        #expect(missed > 20 * 2e-4, "without the auxiliary losses the largest difference is only \(missed)")
     }
 
     /// Capacity keeps, per sequence and expert, the highest-scoring assignments (a hand-made case).

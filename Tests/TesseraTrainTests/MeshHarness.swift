@@ -111,10 +111,6 @@ enum MeshHarness {
                 if merged.parameters[name] == nil { merged.parameters[name] = values } else { merged.tiedCopy = (name, values) }
             }
         }
-        // With expert parallelism the other data-parallel ranks hold the other experts.
-        for result in results where result.coordinate.dp > 0 && result.coordinate.tp == 0 {
-            for (name, values) in result.stageParameters where merged.parameters[name] == nil { merged.parameters[name] = values }
-        }
         return merged
     }
 
