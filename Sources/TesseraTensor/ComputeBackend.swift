@@ -18,6 +18,16 @@ public protocol ComputeBackend: Sendable {
     /// dimensions default to the dense ones.
     func matmul(_ a: UnsafePointer<Float>, transposeA: Bool, lda: Int?, _ b: UnsafePointer<Float>, transposeB: Bool, ldb: Int?,
                 into c: UnsafeMutablePointer<Float>, ldc: Int?, m: Int, n: Int, k: Int, alpha: Float, beta: Float)
+    /// `y[t] = W x[t]` for `rows` rows of `x: [rows, W.columns]` (`ldx` apart) into `y: [rows, W.rows]` (`ldy`
+    /// apart), with `W` kept in its stored type (``QuantizedMatrix``): the inference path of a linear layer, which
+    /// never builds a Float32 copy of `W`. Each output is one dot product whose value does not depend on the other
+    /// rows (batch invariance). A CUDA backend would run llama.cpp-style block kernels (MMVQ/MMQ) here.
+    func matmul(_ x: UnsafePointer<Float>, ldx: Int, stored weight: QuantizedMatrix, into y: UnsafeMutablePointer<Float>, ldy: Int,
+                rows: Int)
+    /// Rows of a table kept in its stored type for `ids` inside `vocabularyStart ..< vocabularyStart + table.rows`
+    /// (each row decoded on its own), zeros for the others; `out: [tokens, table.columns]`.
+    func embedding(ids: UnsafePointer<Int32>, stored table: QuantizedMatrix, into out: UnsafeMutablePointer<Float>, tokens: Int,
+                   vocabularyStart: Int)
     /// `y = a + b` over `count` elements (`y` may alias `a` or `b`).
     func add(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count: Int)
     /// `y += alpha · x` over `count` elements.
@@ -113,6 +123,11 @@ extension ComputeBackend {
 public struct CPUBackend: ComputeBackend {
     /// The threads this rank's element-wise, normalization, attention, loss and optimizer kernels run on.
     public let pool: ComputePool
+    /// Products with a stored weight over at least this many rows (a prompt) dequantize the weight a cache-sized tile
+    /// at a time into `cblas_sgemm` (``QuantizedMatrix/multiplyDequantizingTiles(_:ldx:rowCount:into:ldy:)``);
+    /// fewer rows (decoding) use the 8-bit block dot products, whose outputs do not depend on the other rows. A
+    /// server that needs every step batch-invariant whatever its row count sets `Int.max`.
+    public var tiledProductRows = 16
 
     public init(pool: ComputePool = .serial) { self.pool = pool }
 
@@ -123,6 +138,30 @@ public struct CPUBackend: ComputeBackend {
                        into c: UnsafeMutablePointer<Float>, ldc: Int?, m: Int, n: Int, k: Int, alpha: Float, beta: Float) {
         Kernels.matmul(a, transposeA: transposeA, lda: lda, b, transposeB: transposeB, ldb: ldb, into: c, ldc: ldc,
                        m: m, n: n, k: k, alpha: alpha, beta: beta)
+    }
+
+    public func matmul(_ x: UnsafePointer<Float>, ldx: Int, stored weight: QuantizedMatrix, into y: UnsafeMutablePointer<Float>,
+                       ldy: Int, rows: Int) {
+        if rows >= tiledProductRows {
+            weight.multiplyDequantizingTiles(x, ldx: ldx, rowCount: rows, into: y, ldy: ldy)
+        } else {
+            weight.multiply(x, ldx: ldx, rowCount: rows, into: y, ldy: ldy, pool: pool)
+        }
+    }
+
+    public func embedding(ids: UnsafePointer<Int32>, stored table: QuantizedMatrix, into out: UnsafeMutablePointer<Float>, tokens: Int,
+                          vocabularyStart: Int) {
+        let columns = table.columns
+        forEachRowRange(rows: tokens, elementsPerRow: columns) { range in
+            for t in range {
+                let row = Int(ids[t]) - vocabularyStart
+                if row >= 0 && row < table.rows {
+                    table.decodeRow(row, into: out + t * columns)
+                } else {
+                    (out + t * columns).update(repeating: 0, count: columns)
+                }
+            }
+        }
     }
 
     public func add(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count: Int) {

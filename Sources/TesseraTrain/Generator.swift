@@ -28,7 +28,8 @@ public struct Generator {
         }
         guard maxNewTokens > 0 else { return [] }
         let context = engine.config.contextLength
-        let caches = engine.makeCaches()
+        // Room for this run only (at most the context): the caches are allocated whole.
+        let caches = engine.makeCaches(capacity: prompt.count + maxNewTokens)
         var sequence = prompt, generated: [Int32] = []
         var logits = try engine.decode(Array(prompt.suffix(context)), caches: caches)
         for draw in 0..<maxNewTokens {

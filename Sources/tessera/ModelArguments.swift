@@ -15,6 +15,9 @@ struct ModelArguments: ParsableArguments {
     @Option(help: "Pipeline stages the model is split over (each stage passes its hidden states on).")
     var pp = 1
 
+    @Flag(help: "Dequantize a GGUF file's weights to Float32 at load (the exact Float32 path; about 4 bytes per parameter) instead of computing on them as stored.")
+    var dequantize = false
+
     @OptionGroup(title: "Launch") var launch: LaunchArguments
 
     /// The layout `--tp` and `--pp` ask for.
@@ -34,7 +37,9 @@ struct ModelArguments: ParsableArguments {
         let parallel = try self.parallel
         _ = try launch.launcher().run(launch.options(ranks: parallel.ranks)) { world, computeThreads in
             let groups = try Trainer.processGroups(parallel, world: world)
-            try body(try location.makeEngine(parallel: parallel, groups: groups, computeThreads: computeThreads), world)
+            let engine = try location.makeEngine(parallel: parallel, groups: groups, computeThreads: computeThreads,
+                                                 weights: dequantize ? .float32 : .stored)
+            try body(engine, world)
         }
     }
 }

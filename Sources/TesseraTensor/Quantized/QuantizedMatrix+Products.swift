@@ -50,23 +50,26 @@ extension QuantizedMatrix {
         return y
     }
 
-    /// `y[t] = W x[t]` for `rowCount` rows at `x` (`columns` apart) into `y` (`rows` apart); the unchecked core of
-    /// the products for callers that manage their own buffers.
-    /// - Precondition: `x` holds `rowCount · columns` floats, `y` room for `rowCount · rows`; `path.isAvailable`.
+    /// `y[t] = W x[t]` for `rowCount` rows at `x` (`ldx` apart, default `columns`) into `y` (`ldy` apart, default
+    /// `rows`); the unchecked core of the products for callers that manage their own buffers (a layer writing its
+    /// outputs into a column block of a wider buffer passes that buffer's width as `ldy`).
+    /// - Precondition: `x` holds `rowCount` rows of `columns` floats, `y` room for `rowCount` rows of `rows`;
+    ///   `path.isAvailable`.
     public func multiply(
-        _ x: UnsafePointer<Float>, rowCount: Int, into y: UnsafeMutablePointer<Float>,
+        _ x: UnsafePointer<Float>, ldx: Int? = nil, rowCount: Int, into y: UnsafeMutablePointer<Float>, ldy: Int? = nil,
         pool: ComputePool = .serial, path: QuantizedKernelPath = .best
     ) {
         precondition(path.isAvailable, "the \(path) kernels do not run on this CPU")
         guard rows > 0, rowCount > 0 else { return }
-        let activations = ActivationRows(x, rowCount: rowCount, columns: columns, dtype: dtype)
+        let ldy = ldy ?? rows
+        let activations = ActivationRows(x, ldx: ldx ?? columns, rowCount: rowCount, columns: columns, dtype: dtype)
         defer { activations.deallocate() }
         let minimumRows = max(1, pool.minimumElementsPerThread / max(1, columns * rowCount))
         withUnsafeBytes { weights in
             pool.forEachRange(count: rows, alignment: 4, minimumPerPart: minimumRows) { range in
                 tq_rows(
                     dtype.kernelCode, weights.baseAddress, rowBytes, Int32(range.lowerBound), Int32(range.upperBound),
-                    activations.base, activations.rowBytes, Int32(rowCount), Int32(columns), y, rows,
+                    activations.base, activations.rowBytes, Int32(rowCount), Int32(columns), y, ldy,
                     path == .avx2 ? 1 : 0)
             }
         }
@@ -109,10 +112,10 @@ private struct ActivationRows {
     let rowBytes: Int
     private let allocated: UnsafeMutableRawPointer?
 
-    init(_ x: UnsafePointer<Float>, rowCount: Int, columns: Int, dtype: DType) {
+    init(_ x: UnsafePointer<Float>, ldx: Int, rowCount: Int, columns: Int, dtype: DType) {
         guard dtype.blockSize > 1 else {
             base = UnsafeRawPointer(x)
-            rowBytes = columns * MemoryLayout<Float>.stride
+            rowBytes = ldx * MemoryLayout<Float>.stride
             allocated = nil
             return
         }
@@ -120,7 +123,7 @@ private struct ActivationRows {
         let blockBytes = block == 256 ? MemoryLayout<tq_q8_256>.stride : MemoryLayout<tq_q8_32>.stride
         rowBytes = columns / block * blockBytes
         let memory = UnsafeMutableRawPointer.allocate(byteCount: max(1, rowCount * rowBytes), alignment: 64)
-        tq_quantize_rows(x, columns, Int32(rowCount), Int32(columns), Int32(block), memory, rowBytes)
+        tq_quantize_rows(x, ldx, Int32(rowCount), Int32(columns), Int32(block), memory, rowBytes)
         base = UnsafeRawPointer(memory)
         allocated = memory
     }
