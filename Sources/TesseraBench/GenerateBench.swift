@@ -72,17 +72,9 @@ public enum GenerateBench {
     /// Runs `command` and decodes the JSON object it prints on its last line of standard output.
     /// - Throws: ``BenchError/generateRunFailed(command:status:)`` when it fails or prints no such line.
     public static func runProcess(_ command: [String]) throws -> Run {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = command
-        let output = Pipe()
-        process.standardOutput = output
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        let lastLine = String(decoding: data, as: UTF8.self).split(separator: "\n").last.map(String.init) ?? ""
-        guard process.terminationStatus == 0, let run = try? JSONDecoder().decode(Run.self, from: Data(lastLine.utf8)) else {
-            throw BenchError.generateRunFailed(command: command.joined(separator: " "), status: process.terminationStatus)
+        let (lastLine, status) = try Subprocess.lastOutputLine(command)
+        guard status == 0, let run = try? JSONDecoder().decode(Run.self, from: Data(lastLine.utf8)) else {
+            throw BenchError.generateRunFailed(command: command.joined(separator: " "), status: status)
         }
         return run
     }

@@ -42,7 +42,7 @@ public struct LinearProducts: Sendable {
                         into y: UnsafeMutablePointer<Float>, ldy: Int, rows: Int, backend: any ComputeBackend = CPUBackend.serial) {
         precondition(weight.rows == outFeatures && weight.columns == inFeatures,
                      "stored weight \(weight.shape) for \(inFeatures) → \(outFeatures) features")
-        backend.matmul(x, ldx: ldx, stored: weight, into: y, ldy: ldy, rows: rows)
+        backend.matmul(x, ldx: ldx, stored: [weight], into: y, ldy: ldy, rows: rows)
         if let bias { backend.addBias(y, ld: ldy, bias: bias, rows: rows, columns: outFeatures) }
     }
 

@@ -92,10 +92,23 @@ public struct ColumnParallelLinear: @unchecked Sendable {
         return kept.pointer
     }
 
-    /// `y[:, part columns] = input · op(W_part) (+ b_part)` for the full input `[tokens, in]`.
+    /// `y[:, part columns] = input · op(W_part) (+ b_part)` for the full input `[tokens, in]`. Parts whose weights are
+    /// all stored matrices run as one backend call.
     public func forward(_ input: UnsafePointer<Float>, tokens: Int, into y: UnsafeMutablePointer<Float>, ldy: Int? = nil) {
         let ldy = ldy ?? outFeatures
+        let stored = parts.compactMap { part -> QuantizedMatrix? in if case let .stored(matrix) = part.weight { matrix } else { nil } }
         var column = 0
+        if stored.count == parts.count {
+            context.backend.matmul(input, ldx: inFeatures, stored: stored, into: y, ldy: ldy, rows: tokens)
+            for part in parts {
+                if let bias = part.bias {
+                    context.backend.addBias(y + column, ld: ldy, bias: bias.value.baseAddress! + part.firstOutput, rows: tokens,
+                                            columns: part.products.outFeatures)
+                }
+                column += part.products.outFeatures
+            }
+            return
+        }
         for part in parts {
             part.forward(input, ldx: inFeatures, into: y + column, ldy: ldy, rows: tokens, backend: context.backend)
             column += part.products.outFeatures

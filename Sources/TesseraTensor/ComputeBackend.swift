@@ -18,11 +18,12 @@ public protocol ComputeBackend: Sendable {
     /// dimensions default to the dense ones.
     func matmul(_ a: UnsafePointer<Float>, transposeA: Bool, lda: Int?, _ b: UnsafePointer<Float>, transposeB: Bool, ldb: Int?,
                 into c: UnsafeMutablePointer<Float>, ldc: Int?, m: Int, n: Int, k: Int, alpha: Float, beta: Float)
-    /// `y[t] = W x[t]` for `rows` rows of `x: [rows, W.columns]` (`ldx` apart) into `y: [rows, W.rows]` (`ldy`
-    /// apart), with `W` kept in its stored type (``QuantizedMatrix``): the inference path of a linear layer, which
-    /// never builds a Float32 copy of `W`. Each output is one dot product whose value does not depend on the other
-    /// rows (batch invariance). A CUDA backend would run llama.cpp-style block kernels (MMVQ/MMQ) here.
-    func matmul(_ x: UnsafePointer<Float>, ldx: Int, stored weight: QuantizedMatrix, into y: UnsafeMutablePointer<Float>, ldy: Int,
+    /// `y[t] = W x[t]` for `rows` rows of `x: [rows, columns]` (`ldx` apart) and weights `W` kept in their stored type
+    /// (``QuantizedMatrix``, all with `columns` columns), their outputs side by side in `y` (`ldy` apart; weight `i`
+    /// from the column after the rows of the weights before it): the inference path of a linear layer (one call for
+    /// its fused projections), which never builds a Float32 copy of a weight. A CUDA backend would run
+    /// llama.cpp-style block kernels (MMVQ/MMQ) here.
+    func matmul(_ x: UnsafePointer<Float>, ldx: Int, stored weights: [QuantizedMatrix], into y: UnsafeMutablePointer<Float>, ldy: Int,
                 rows: Int)
     /// Rows of a table kept in its stored type for `ids` inside `vocabularyStart ..< vocabularyStart + table.rows`
     /// (each row decoded on its own), zeros for the others; `out: [tokens, table.columns]`.
@@ -140,12 +141,15 @@ public struct CPUBackend: ComputeBackend {
                        m: m, n: n, k: k, alpha: alpha, beta: beta)
     }
 
-    public func matmul(_ x: UnsafePointer<Float>, ldx: Int, stored weight: QuantizedMatrix, into y: UnsafeMutablePointer<Float>,
+    public func matmul(_ x: UnsafePointer<Float>, ldx: Int, stored weights: [QuantizedMatrix], into y: UnsafeMutablePointer<Float>,
                        ldy: Int, rows: Int) {
-        if rows >= tiledProductRows {
-            weight.multiplyDequantizingTiles(x, ldx: ldx, rowCount: rows, into: y, ldy: ldy)
-        } else {
-            weight.multiply(x, ldx: ldx, rowCount: rows, into: y, ldy: ldy, pool: pool)
+        guard rows >= tiledProductRows else {
+            return QuantizedMatrix.multiply(weights, x, ldx: ldx, rowCount: rows, into: y, ldy: ldy, pool: pool)
+        }
+        var first = 0
+        for weight in weights {
+            weight.multiplyDequantizingTiles(x, ldx: ldx, rowCount: rows, into: y + first, ldy: ldy)
+            first += weight.rows
         }
     }
 

@@ -59,18 +59,41 @@ extension QuantizedMatrix {
         _ x: UnsafePointer<Float>, ldx: Int? = nil, rowCount: Int, into y: UnsafeMutablePointer<Float>, ldy: Int? = nil,
         pool: ComputePool = .serial, path: QuantizedKernelPath = .best
     ) {
+        Self.multiply([self], x, ldx: ldx ?? columns, rowCount: rowCount, into: y, ldy: ldy ?? rows, pool: pool, path: path)
+    }
+
+    /// Several matrices over the same input, their outputs side by side: `y[t, first_i + r] = W_i[r] · x[t]`, where
+    /// matrix `i`'s first output column `first_i` is the sum of the rows of the matrices before it (a layer's query,
+    /// key and value projections, or its gate and up projections). One pass over the pool's threads, the activations
+    /// quantized once per block size; each output is the same dot product ``multiply(vector:pool:path:)`` computes.
+    /// - Precondition: every matrix has `columns` columns; `x` holds `rowCount` rows of them (`ldx` apart), `y` room
+    ///   for `rowCount` rows (`ldy` apart) of the total rows; `path.isAvailable`.
+    public static func multiply(
+        _ matrices: [QuantizedMatrix], _ x: UnsafePointer<Float>, ldx: Int, rowCount: Int, into y: UnsafeMutablePointer<Float>, ldy: Int,
+        pool: ComputePool = .serial, path: QuantizedKernelPath = .best
+    ) {
         precondition(path.isAvailable, "the \(path) kernels do not run on this CPU")
-        guard rows > 0, rowCount > 0 else { return }
-        let ldy = ldy ?? rows
-        let activations = ActivationRows(x, ldx: ldx ?? columns, rowCount: rowCount, columns: columns, dtype: dtype)
-        defer { activations.deallocate() }
+        guard rowCount > 0, let columns = matrices.first?.columns else { return }
+        precondition(matrices.allSatisfy { $0.columns == columns }, "matrices over one input must have equal columns")
+        var activations: [Int: ActivationRows] = [:]
+        for matrix in matrices where activations[matrix.dtype.blockSize] == nil {
+            activations[matrix.dtype.blockSize] = ActivationRows(x, ldx: ldx, rowCount: rowCount, columns: columns, dtype: matrix.dtype)
+        }
+        defer { for rows in activations.values { rows.deallocate() } }
+        var firsts: [Int] = [], total = 0
+        for matrix in matrices {
+            firsts.append(total)
+            total += matrix.rows
+        }
         let minimumRows = max(1, pool.minimumElementsPerThread / max(1, columns * rowCount))
-        withUnsafeBytes { weights in
-            pool.forEachRange(count: rows, alignment: 4, minimumPerPart: minimumRows) { range in
-                tq_rows(
-                    dtype.kernelCode, weights.baseAddress, rowBytes, Int32(range.lowerBound), Int32(range.upperBound),
-                    activations.base, activations.rowBytes, Int32(rowCount), Int32(columns), y, ldy,
-                    path == .avx2 ? 1 : 0)
+        pool.forEachRange(count: total, alignment: 4, minimumPerPart: minimumRows) { range in
+            for (matrix, first) in zip(matrices, firsts) {
+                let begin = max(range.lowerBound, first) - first, end = min(range.upperBound, first + matrix.rows) - first
+                guard begin < end, let form = activations[matrix.dtype.blockSize] else { continue }
+                matrix.withUnsafeBytes { weights in
+                    tq_rows(matrix.dtype.kernelCode, weights.baseAddress, matrix.rowBytes, Int32(begin), Int32(end), form.base, form.rowBytes,
+                            Int32(rowCount), Int32(columns), y + first, ldy, path == .avx2 ? 1 : 0)
+                }
             }
         }
     }
