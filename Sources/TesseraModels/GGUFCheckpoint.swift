@@ -20,7 +20,7 @@ extension MeshEngine {
     /// Builds this rank's part of the model from a `llama` or `gpt2` GGUF file, each rank reading only its slices.
     /// - Parameters:
     ///   - parallel: the layout (default: the mesh of `groups`; one device without groups); `groups` must be built over its mesh.
-    ///   - backend: the rank's compute backend (see ``init(config:parallel:groups:seed:optimizer:mappings:synchronization:backend:storedWeights:)``).
+    ///   - backend: the rank's compute backend (see ``init(config:parallel:groups:seed:optimizer:mappings:synchronization:backend:contextFaults:storedWeights:)``).
     ///   - weights: ``WeightFormat/float32`` (default) dequantizes every tensor into trainable parameters;
     ///     ``WeightFormat/stored`` keeps the matrices as the file stores them (borrowed from the mapped file where the
     ///     shard is whole rows), for evaluation and generation only.
