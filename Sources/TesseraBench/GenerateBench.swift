@@ -18,6 +18,14 @@ public enum GenerateBench {
         public var decodeTokensPerSecond: Double
         public var peakResidentBytes: Int
 
+        public init(implementation: String, promptTokens: Int, prefillSeconds: Double, prefillTokensPerSecond: Double, decodedTokens: Int,
+                    decodeSeconds: Double, decodeTokensPerSecond: Double, peakResidentBytes: Int) {
+            (self.implementation, self.promptTokens, self.prefillSeconds, self.prefillTokensPerSecond) =
+                (implementation, promptTokens, prefillSeconds, prefillTokensPerSecond)
+            (self.decodedTokens, self.decodeSeconds, self.decodeTokensPerSecond, self.peakResidentBytes) =
+                (decodedTokens, decodeSeconds, decodeTokensPerSecond, peakResidentBytes)
+        }
+
         enum CodingKeys: String, CodingKey {
             case implementation, promptTokens = "prompt_tokens", prefillSeconds = "prefill_seconds"
             case prefillTokensPerSecond = "prefill_tokens_per_second", decodedTokens = "decoded_tokens"
