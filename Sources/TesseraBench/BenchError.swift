@@ -7,6 +7,8 @@ public enum BenchError: Error, Equatable, CustomStringConvertible {
     /// The PyTorch peer exited with a failure status or printed no JSON summary line with
     /// `tokens_per_second` and `median_step_seconds`.
     case peerFailed(command: String, status: Int32)
+    /// A run of `tessera bench generate` (Tessera's worker or the llama.cpp peer) failed or printed no JSON line.
+    case generateRunFailed(command: String, status: Int32)
 
     public var description: String {
         switch self {
@@ -14,6 +16,8 @@ public enum BenchError: Error, Equatable, CustomStringConvertible {
         case .missingPeerScript(let path): return "\(path): the PyTorch peer script is missing"
         case .peerFailed(let command, let status):
             return "the PyTorch peer (\(command)) failed with status \(status); install torch and transformers (pip install torch transformers)"
+        case .generateRunFailed(let command, let status):
+            return "\(command) failed with status \(status) or printed no JSON line; for the llama.cpp peer run make bench-generate (it installs llama-cpp-python into .build/venv-llama) or pass --no-peer"
         }
     }
 }

@@ -30,18 +30,11 @@ public struct PyTorchPeer {
                            warmup: Int, steps: Int, progress: (String) -> Void) throws -> PyTorchPeer {
         guard FileManager.default.fileExists(atPath: script) else { throw BenchError.missingPeerScript(path: script) }
         progress("PyTorch: \(warmup) warm-up + \(steps) timed steps…")
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = [python, script, "--threads", "\(threads)", "--batch", "\(shape.batch)", "--seq-len", "\(shape.sequenceLength)",
-                             "--warmup", "\(warmup)", "--steps", "\(steps)", "--layers", "\(layers ?? 12)"]
-        let output = Pipe()
-        process.standardOutput = output
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        let lastLine = String(decoding: data, as: UTF8.self).split(separator: "\n").last.map(String.init) ?? ""
-        guard process.terminationStatus == 0, let peer = PyTorchPeer(summaryLine: lastLine) else {
-            throw BenchError.peerFailed(command: "\(python) \(script)", status: process.terminationStatus)
+        let (lastLine, status) = try Subprocess.lastOutputLine(
+            [python, script, "--threads", "\(threads)", "--batch", "\(shape.batch)", "--seq-len", "\(shape.sequenceLength)",
+             "--warmup", "\(warmup)", "--steps", "\(steps)", "--layers", "\(layers ?? 12)"])
+        guard status == 0, let peer = PyTorchPeer(summaryLine: lastLine) else {
+            throw BenchError.peerFailed(command: "\(python) \(script)", status: status)
         }
         return peer
     }

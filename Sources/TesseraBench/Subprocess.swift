@@ -30,6 +30,21 @@ public enum Subprocess {
         return output
     }
 
+    /// Runs `command` (looked up on PATH) with its standard error passed through, and returns the last line of its
+    /// standard output (a peer's JSON summary) with its exit status.
+    public static func lastOutputLine(_ command: [String]) throws -> (line: String, status: Int32) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = command
+        let output = Pipe()
+        process.standardOutput = output
+        try process.run()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        let line = String(decoding: data, as: UTF8.self).split(separator: "\n").last.map(String.init) ?? ""
+        return (line, process.terminationStatus)
+    }
+
     /// Runs a Python peer and reads the seconds it prints last; `nil` when Python or its packages are missing.
     public static func pythonSeconds(_ script: String, arguments: [String]) -> Double? {
         guard let output = try? run(["python3", "-c", script] + arguments) else { return nil }

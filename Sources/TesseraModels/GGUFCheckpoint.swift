@@ -20,12 +20,18 @@ extension MeshEngine {
     /// Builds this rank's part of the model from a `llama` or `gpt2` GGUF file, each rank reading only its slices.
     /// - Parameters:
     ///   - parallel: the layout (default: the mesh of `groups`; one device without groups); `groups` must be built over its mesh.
-    ///   - backend: the rank's compute backend (see ``init(config:parallel:groups:seed:optimizer:mappings:synchronization:backend:)``).
+    ///   - backend: the rank's compute backend (see ``init(config:parallel:groups:seed:optimizer:mappings:synchronization:backend:contextFaults:storedWeights:)``).
+    ///   - weights: ``WeightFormat/float32`` (default) dequantizes every tensor into trainable parameters;
+    ///     ``WeightFormat/stored`` keeps the matrices as the file stores them (borrowed from the mapped file where the
+    ///     shard is whole rows), for evaluation and generation only.
     public convenience init(gguf path: String, parallel: ParallelConfig? = nil, groups: ProcessGroups? = nil,
-                            optimizer: AdamWConfiguration = AdamWConfiguration(), backend: any ComputeBackend = CPUBackend.serial) throws {
+                            optimizer: AdamWConfiguration = AdamWConfiguration(), backend: any ComputeBackend = CPUBackend.serial,
+                            weights: WeightFormat = .float32) throws {
         let file = try GGUFFile(path: path)
-        try self.init(config: TransformerConfig(gguf: file), parallel: parallel ?? ParallelConfig(mesh: groups?.mesh), groups: groups, seed: nil, optimizer: optimizer,
-                      backend: backend)
-        try model.load(fromGGUF: file)
+        let config = try TransformerConfig(gguf: file)
+        let source = GGUFParameterSource(file: file, config: config)
+        try self.init(config: config, parallel: parallel ?? ParallelConfig(mesh: groups?.mesh), groups: groups, seed: nil, optimizer: optimizer,
+                      backend: backend, storedWeights: weights == .stored ? source : nil)
+        try model.load(from: source)
     }
 }

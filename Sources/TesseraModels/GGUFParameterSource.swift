@@ -15,7 +15,7 @@ public final class GGUFParameterSource: TensorSource {
     public var path: String { file.path }
     /// The Hugging Face names of the model's parameters that the file holds, in model order.
     public let tensorNames: [String]
-    private let layouts: [String: GGUFTensorLayout]
+    let layouts: [String: GGUFTensorLayout]
 
     /// - Parameter config: the architecture whose names and layouts apply (usually ``TransformerConfig/init(gguf:)``).
     public init(file: GGUFFile, config: TransformerConfig) {

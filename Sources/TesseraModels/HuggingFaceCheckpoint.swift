@@ -63,7 +63,7 @@ extension MeshEngine {
     /// rank reading only its slices. The checkpoint's architecture wins.
     /// - Parameters:
     ///   - parallel: the layout (default: the mesh of `groups`; one device without groups); `groups` must be built over its mesh.
-    ///   - backend: the rank's compute backend (see ``init(config:parallel:groups:seed:optimizer:mappings:synchronization:backend:)``).
+    ///   - backend: the rank's compute backend (see ``init(config:parallel:groups:seed:optimizer:mappings:synchronization:backend:contextFaults:storedWeights:)``).
     /// - Throws: ``ModelError`` for a config that contradicts the weights; ``ParallelConfigError`` when the model does
     ///   not split over the layout; ``FormatError`` for damaged files.
     public convenience init(checkpoint directory: String, parallel: ParallelConfig? = nil, groups: ProcessGroups? = nil,

@@ -66,12 +66,14 @@ public final class MeshEngine: @unchecked Sendable {
     ///   - contextFaults: context-parallel mistakes (tests make one for the same reason).
     ///   - backend: where this rank's kernels run (the CPU backend: as many threads as its OpenBLAS threads, its share of the cores); every kernel
     ///     outside `cblas_sgemm`, clipping and the AdamW update run on it. Results do not depend on its size.
+    ///   - storedWeights: for an inference engine, the matrix weights kept in their stored type (see
+    ///     ``Transformer/init(config:context:seed:chunkLayers:storedWeights:)``); such an engine refuses to train.
     /// - Throws: ``ParallelConfigError`` when the layout does not fit the model or the groups;
     ///   ``ModelError`` for an invalid model.
     public init(config: TransformerConfig, parallel: ParallelConfig, groups: ProcessGroups?, seed: UInt64?,
                 optimizer: AdamWConfiguration = AdamWConfiguration(), mappings: MappingTable = .megatron,
                 synchronization: GradientSynchronization = .all, backend: any ComputeBackend = CPUBackend.serial,
-                contextFaults: ContextParallelFaults = []) throws {
+                contextFaults: ContextParallelFaults = [], storedWeights: (any StoredWeightSource)? = nil) throws {
         try parallel.validate(model: config)
         guard parallel.ep == 1 || config.moe != nil else {
             throw ParallelConfigError.invalidOption(option: "ep", value: "\(parallel.ep)", valid: "1: expert parallelism needs a mixture-of-experts model")
@@ -100,7 +102,8 @@ public final class MeshEngine: @unchecked Sendable {
         context.contextFaults = contextFaults
         let partition = self.partition
         let model = try Transformer(config: config, context: context, seed: seed,
-                                    chunkLayers: (0..<parallel.pipeline.virtualStages).map { partition.layers(rank: stage, chunk: $0) })
+                                    chunkLayers: (0..<parallel.pipeline.virtualStages).map { partition.layers(rank: stage, chunk: $0) },
+                                    storedWeights: storedWeights)
         for chunk in model.chunks { chunk.recomputation = parallel.memory.recompute }
         // With pp > 1 a tied embedding lives on the first and the last stage; its gradient is summed there first.
         let tied = parallel.pp > 1 && config.tiedEmbeddings
@@ -123,12 +126,21 @@ public final class MeshEngine: @unchecked Sendable {
 
     /// An engine whose layout is the mesh of `groups` (one device without groups) with the default schedule and
     /// memory options: the short form for evaluation, generation and tests.
-    /// - Throws: as ``init(config:parallel:groups:seed:optimizer:mappings:synchronization:backend:)``.
+    /// - Throws: as ``init(config:parallel:groups:seed:optimizer:mappings:synchronization:backend:contextFaults:storedWeights:)``.
     public convenience init(config: TransformerConfig, groups: ProcessGroups? = nil, seed: UInt64?, sequenceParallel: Bool = false,
                             optimizer: AdamWConfiguration = AdamWConfiguration(), mappings: MappingTable = .megatron,
                             backend: any ComputeBackend = CPUBackend.serial) throws {
         try self.init(config: config, parallel: ParallelConfig(mesh: groups?.mesh, sequenceParallel: sequenceParallel), groups: groups,
                       seed: seed, optimizer: optimizer, mappings: mappings, backend: backend)
+    }
+
+    /// Throws unless every weight is a Float32 parameter: `operation` needs gradients or full tensors.
+    /// - Throws: ``ModelError/invalidConfiguration(field:reason:)``.
+    func requireFloat32Weights(_ operation: String) throws {
+        guard model.storedWeights.isEmpty else {
+            throw ModelError.invalidConfiguration(
+                field: "weights", reason: "\(operation) needs Float32 weights, but this engine keeps \(model.storedWeights.count) in their stored type; load with WeightFormat.float32 (--dequantize)")
+        }
     }
 
     /// This rank's pipeline stage.
@@ -189,6 +201,7 @@ public final class MeshEngine: @unchecked Sendable {
     private func accumulateGradients(_ microBatches: [MicroBatch], globalTokens: Int?, recorder: PipelineTraceRecorder?,
                                      traceStep: Int?) throws -> (loss: Double, lmLoss: Double, auxiliaryLoss: Double?, tokens: Int,
                                                                  pipeline: PipelineStepReport) {
+        try requireFloat32Weights("training")
         let localTokens = microBatches.reduce(0) { $0 + $1.tokenCount }
         let globalTokens = try globalTokens ?? Int(groups?.data.sumInRankOrder(Double(localTokens)) ?? Double(localTokens))
         guard !microBatches.isEmpty, globalTokens > 0 else {
@@ -234,6 +247,7 @@ public final class MeshEngine: @unchecked Sendable {
     /// embedding comes from the first stage. Every rank must call it.
     /// - Throws: ``CollectiveError`` when a peer fails.
     public func fullParameters() throws -> [(name: String, tensor: Tensor)] {
+        try requireFloat32Weights("gathering the parameters")
         let local = try gatheringExperts(model.fullParameters())
         guard let pipeline = groups?.pipeline, pipeline.size > 1 else { return local }
         var gathered: [String: Tensor] = [:]
@@ -259,7 +273,8 @@ public final class MeshEngine: @unchecked Sendable {
         guard parallel.sequenceParallel else { return self }
         var layout = parallel
         layout.sequenceParallel = false
-        let engine = try MeshEngine(config: config, parallel: layout, groups: groups, seed: nil, backend: model.context.backend)
+        let engine = try MeshEngine(config: config, parallel: layout, groups: groups, seed: nil, backend: model.context.backend,
+                                    storedWeights: model.storedWeights.isEmpty ? nil : StoredMatrices(model.storedWeights))
         model.context.backend.copy(model.store.values.pointer, into: engine.model.store.values.pointer, count: model.store.count)
         return engine
     }

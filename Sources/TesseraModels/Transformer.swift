@@ -1,5 +1,6 @@
 import TesseraNN
 import TesseraParallel
+import TesseraTensor
 
 /// The part of a transformer one rank holds: its parameters (one flat ``ParameterStore``) and its
 /// chunks. On one device (or one pipeline stage with tp ranks) it is one chunk with every layer.
@@ -7,6 +8,8 @@ public final class Transformer: @unchecked Sendable {
     public let config: TransformerConfig
     public let context: LayerContext
     public let store: ParameterStore
+    /// The weights kept in their stored type (inference), by parameter name; they are not in ``store``.
+    public let storedWeights: [String: QuantizedMatrix]
     /// This rank's chunks in model order.
     public let chunks: [TransformerChunk]
     private let reductionBuffer = FloatBuffer(count: 0)
@@ -17,10 +20,13 @@ public final class Transformer: @unchecked Sendable {
     ///   - seed: initial values depend only on `(seed, name, global index)`, so any layout starts equal;
     ///     `nil` leaves zeros for a checkpoint to fill.
     ///   - chunkLayers: the layer range of each chunk this rank runs (default: one chunk with every layer).
+    ///   - storedWeights: for inference, where the matrix weights (linear layers, embedding, head) are kept in their
+    ///     stored type: each one the source supplies stays out of ``store`` (no Float32 values, gradients or
+    ///     optimizer state); the model can then evaluate and generate but not train.
     /// - Throws: ``ModelError`` when the configuration is invalid, does not split over tp, or the ranges
-    ///   are not ordered, non-overlapping ranges inside `0..<layers`.
+    ///   are not ordered, non-overlapping ranges inside `0..<layers`; the source's errors.
     public init(config: TransformerConfig, context: LayerContext = .single, seed: UInt64?,
-                chunkLayers: [Range<Int>]? = nil) throws {
+                chunkLayers: [Range<Int>]? = nil, storedWeights: (any StoredWeightSource)? = nil) throws {
         try config.validate(tp: context.tp.size)
         let ranges = chunkLayers ?? [0..<config.layers]
         for (i, range) in ranges.enumerated() {
@@ -31,9 +37,17 @@ public final class Transformer: @unchecked Sendable {
         if let moe = config.moe { _ = try ExpertLayer.localExperts(totalExperts: moe.router.experts, context: context) }
         self.config = config
         self.context = context
-        let store = ParameterStore(specs: Self.parameterSpecs(config: config, context: context, chunkLayers: ranges), seed: seed)
+        let specs = Self.parameterSpecs(config: config, context: context, chunkLayers: ranges)
+        var stored: [String: QuantizedMatrix] = [:]
+        if let storedWeights {
+            for spec in specs where config.canKeepStored(spec.name) {
+                stored[spec.name] = try storedWeights.storedMatrix(for: spec)
+            }
+        }
+        let store = ParameterStore(specs: specs.filter { stored[$0.name] == nil }, seed: seed)
         self.store = store
-        self.chunks = try ranges.map { try TransformerChunk(config: config, context: context, layers: $0, store: store) }
+        self.storedWeights = stored
+        self.chunks = try ranges.map { try TransformerChunk(config: config, context: context, layers: $0, store: store, stored: stored) }
     }
 
     /// The parameters of a rank that runs the chunks `chunkLayers`, in store order: each chunk's (with the
@@ -55,6 +69,9 @@ public final class Transformer: @unchecked Sendable {
         try TensorParallelGradients.sumPartial(store.parameters, over: context, scratch: reductionBuffer)
     }
 
-    /// Bytes of this rank's parameter values.
-    public var parameterBytes: Int { store.valueBytes }
+    /// Bytes of this rank's parameter values: the Float32 store and the weights kept in their stored type.
+    public var parameterBytes: Int { store.valueBytes + storedWeightBytes }
+
+    /// Bytes of the weights kept in their stored type (what one pass over them reads).
+    public var storedWeightBytes: Int { storedWeights.values.reduce(0) { $0 + $1.byteCount } }
 }

@@ -34,9 +34,11 @@ public final class TransformerChunk: @unchecked Sendable {
     var hidden: Int { config.hiddenSize }
 
     /// Builds the layers of `layers` (with the embedding when the range starts at 0 and the head when it
-    /// ends at the last layer) from the parameters in `store`.
+    /// ends at the last layer) from the parameters in `store` and the weights kept in their stored type
+    /// (`stored`, by parameter name: this rank's shard as ``LayerWeight/stored(_:)`` describes it).
     /// - Throws: ``ExpertError`` when the experts do not split over the expert-parallel group.
-    init(config: TransformerConfig, context: LayerContext, layers: Range<Int>, store: ParameterStore) throws {
+    init(config: TransformerConfig, context: LayerContext, layers: Range<Int>, store: ParameterStore,
+         stored: [String: QuantizedMatrix] = [:]) throws {
         self.config = config
         self.context = context
         self.layers = layers
@@ -45,6 +47,7 @@ public final class TransformerChunk: @unchecked Sendable {
             return p
         }
         func parameter(_ role: ParameterRole) -> Parameter { parameter(config.name(of: role)) }
+        func weight(_ name: String) -> LayerWeight { stored[name].map { .stored($0) } ?? .parameter(parameter(name)) }
         func norm(_ weight: ParameterRole, _ bias: ParameterRole) -> Normalization {
             Normalization(kind: config.norm.kind, weight: parameter(weight),
                           bias: config.family.norm == .layerNorm ? parameter(bias) : nil, epsilon: config.norm.epsilon)
@@ -57,8 +60,8 @@ public final class TransformerChunk: @unchecked Sendable {
         let kvOutputs = config.replicatesKeyValueHeads(tp: tp) ? kvHeads.lowerBound * d..<kvHeads.upperBound * d : nil
         let rotary = config.attention.ropeTheta.map { RotaryEmbedding(headDim: d, theta: $0) }
         blocks = try layers.map { layer in
-            func weights(_ module: BlockModule) -> (weight: Parameter, bias: Parameter?) {
-                (parameter(.block(layer: layer, module, .weight)),
+            func weights(_ module: BlockModule) -> (weight: LayerWeight, bias: Parameter?) {
+                (weight(config.name(of: .block(layer: layer, module, .weight))),
                  family.hasBias(module) ? parameter(.block(layer: layer, module, .bias)) : nil)
             }
             func column(_ modules: [BlockModule]) -> ColumnParallelLinear {
@@ -96,8 +99,14 @@ public final class TransformerChunk: @unchecked Sendable {
                 norm2: norm(.block(layer: layer, .mlpNorm, .weight), .block(layer: layer, .mlpNorm, .bias)),
                 feedForward: feedForward, context: context)
         }
+        // A stored table holds the rows of this rank's balanced vocabulary share.
+        let vocabularyStart = config.vocabularyShare(tp: context.tp.size, rank: context.tp.rank).lowerBound
+        func table(_ name: String) -> VocabParallelEmbedding {
+            guard let matrix = stored[name] else { return VocabParallelEmbedding(table: parameter(name), context: context) }
+            return VocabParallelEmbedding(stored: matrix, vocabularyStart: vocabularyStart, context: context)
+        }
         if layers.lowerBound == 0 {
-            embedding = VocabParallelEmbedding(table: parameter(config.tokenEmbeddingName), context: context)
+            embedding = table(config.tokenEmbeddingName)
             positionEmbedding = family.positions == .learned ? parameter(.positionEmbedding) : nil
         } else {
             embedding = nil
@@ -105,9 +114,11 @@ public final class TransformerChunk: @unchecked Sendable {
         }
         if layers.upperBound == config.layers {
             finalNorm = norm(.finalNorm(.weight), .finalNorm(.bias))
-            let table = VocabParallelEmbedding(table: parameter(config.headName), context: context)
-            head = ColumnParallelLinear(parts: [.init(weight: table.table, bias: nil, layout: .outputMajor, inFeatures: h)], context: context)
-            crossEntropy = VocabParallelCrossEntropy(vocabularyStart: table.vocabularyStart, vocabularyCount: table.vocabularyCount, context: context)
+            let vocabulary = table(config.headName)
+            head = ColumnParallelLinear(parts: [.init(weight: vocabulary.table, bias: nil, layout: .outputMajor, inFeatures: h,
+                                                      outputs: 0..<vocabulary.vocabularyCount)], context: context)
+            crossEntropy = VocabParallelCrossEntropy(vocabularyStart: vocabulary.vocabularyStart, vocabularyCount: vocabulary.vocabularyCount,
+                                                     context: context)
         } else {
             finalNorm = nil
             head = nil

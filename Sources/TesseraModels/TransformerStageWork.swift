@@ -47,7 +47,8 @@ final class TransformerStageWork: PipelineStageWork {
         var starts: [Int] = []
         for chunk in model.chunks {
             for layer in chunk.layers { layers[layer] = index[config.name(of: .block(layer: layer, .attentionNorm, .weight))] }
-            starts.append(chunk.isFirst ? index[config.tokenEmbeddingName]! : layers[chunk.layers.lowerBound]!)
+            // (A first chunk whose embedding is kept in its stored type starts the store.)
+            starts.append(chunk.isFirst ? index[config.tokenEmbeddingName] ?? 0 : layers[chunk.layers.lowerBound]!)
         }
         firstParameterOfLayer = layers
         chunkParameters = starts.indices.map { starts[$0]..<(($0 + 1 < starts.count) ? starts[$0 + 1] : model.store.parameters.count) }

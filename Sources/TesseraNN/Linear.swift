@@ -44,6 +44,30 @@ public struct LinearProducts: Sendable {
         if let bias { backend.addBias(y, ld: ldy, bias: bias, rows: rows, columns: outFeatures) }
     }
 
+    /// `y = x·Wᵀ` (+ `bias`) for a weight kept in its stored type, `[outFeatures, inFeatures]` whatever ``layout``
+    /// says (see ``LayerWeight/stored(_:)``), on `backend`.
+    public func forward(_ x: UnsafePointer<Float>, ldx: Int, stored weight: QuantizedMatrix, bias: UnsafePointer<Float>?,
+                        into y: UnsafeMutablePointer<Float>, ldy: Int, rows: Int, backend: any ComputeBackend = CPUBackend.serial,
+                        rowStable: Bool = false) {
+        precondition(weight.rows == outFeatures && weight.columns == inFeatures,
+                     "stored weight \(weight.shape) for \(inFeatures) → \(outFeatures) features")
+        backend.matmul(x, ldx: ldx, stored: [weight], into: y, ldy: ldy, rows: rows, rowStable: rowStable)
+        if let bias { backend.addBias(y, ld: ldy, bias: bias, rows: rows, columns: outFeatures) }
+    }
+
+    /// `y = x·op(W)` (+ `bias`) for either kind of weight (`rowStable` as for a Float32 weight).
+    public func forward(_ x: UnsafePointer<Float>, ldx: Int, weight: LayerWeight, offset: Int = 0, bias: UnsafePointer<Float>?,
+                        into y: UnsafeMutablePointer<Float>, ldy: Int, rows: Int, backend: any ComputeBackend = CPUBackend.serial,
+                        rowStable: Bool = false) {
+        switch weight {
+        case let .parameter(parameter):
+            forward(x, ldx: ldx, weight: parameter.value.baseAddress! + offset, bias: bias, into: y, ldy: ldy, rows: rows,
+                    backend: backend, rowStable: rowStable)
+        case let .stored(matrix):
+            forward(x, ldx: ldx, stored: matrix, bias: bias, into: y, ldy: ldy, rows: rows, backend: backend, rowStable: rowStable)
+        }
+    }
+
     /// `dx (+)= dy·op(W)ᵀ`; accumulates when `accumulate` is true.
     public func inputGradient(_ dy: UnsafePointer<Float>, ldy: Int, weight: UnsafePointer<Float>,
                               into dx: UnsafeMutablePointer<Float>, ldx: Int, rows: Int, accumulate: Bool,

@@ -11,32 +11,54 @@ import TesseraTensor
 public struct ColumnParallelLinear: @unchecked Sendable {
     /// One weight (and bias) feeding `outFeatures` consecutive output columns.
     public struct Part: @unchecked Sendable {
-        public let weight: Parameter
+        /// A Float32 parameter, or (inference) the used output rows of a matrix in its stored type.
+        public let weight: LayerWeight
         public let bias: Parameter?
         public let products: LinearProducts
         /// First local output feature of the weight this part uses (non-zero only when a replicated
-        /// key/value weight serves one head).
+        /// key/value weight serves one head); a stored weight is already cut to the used rows.
         public let firstOutput: Int
 
         /// - Parameters:
         ///   - outputs: the local output features used (default: all); a sub-range serves one key/value
         ///     head out of a replicated weight.
         public init(weight: Parameter, bias: Parameter?, layout: WeightLayout, inFeatures: Int, outputs: Range<Int>? = nil) {
-            let local = weight.spec.localShape
-            let all = layout == .outputMajor ? local[0] : local[1]
-            let used = outputs ?? 0..<all
-            self.weight = weight
-            self.bias = bias
-            self.firstOutput = used.lowerBound
-            self.products = LinearProducts(layout: layout, inFeatures: inFeatures, outFeatures: used.count,
-                                           weightStride: layout == .outputMajor ? inFeatures : all)
+            self.init(weight: .parameter(weight), bias: bias, layout: layout, inFeatures: inFeatures, outputs: outputs)
         }
 
-        var weightPointer: UnsafeMutablePointer<Float> {
-            weight.value.baseAddress! + (products.layout == .outputMajor ? firstOutput * products.inFeatures : firstOutput)
+        /// A part over either kind of weight; a stored weight is `[local outputs, inFeatures]` and `layout` applies
+        /// only to a parameter.
+        public init(weight: LayerWeight, bias: Parameter?, layout: WeightLayout, inFeatures: Int, outputs: Range<Int>? = nil) {
+            switch weight {
+            case let .parameter(parameter):
+                let local = parameter.spec.localShape
+                let all = layout == .outputMajor ? local[0] : local[1]
+                let used = outputs ?? 0..<all
+                self.weight = weight
+                self.firstOutput = used.lowerBound
+                self.products = LinearProducts(layout: layout, inFeatures: inFeatures, outFeatures: used.count,
+                                               weightStride: layout == .outputMajor ? inFeatures : all)
+            case let .stored(matrix):
+                let used = outputs ?? 0..<matrix.rows
+                self.weight = .stored(matrix.rows(used))
+                self.firstOutput = used.lowerBound
+                self.products = LinearProducts(layout: .outputMajor, inFeatures: inFeatures, outFeatures: used.count)
+            }
+            self.bias = bias
         }
-        var weightGradientPointer: UnsafeMutablePointer<Float> {
-            weight.gradient.baseAddress! + (products.layout == .outputMajor ? firstOutput * products.inFeatures : firstOutput)
+
+        /// Offset of the first used element in a parameter's values.
+        private var weightOffset: Int { products.layout == .outputMajor ? firstOutput * products.inFeatures : firstOutput }
+        var weightPointer: UnsafeMutablePointer<Float> { weight.trainable.value.baseAddress! + weightOffset }
+        var weightGradientPointer: UnsafeMutablePointer<Float> { weight.trainable.gradient.baseAddress! + weightOffset }
+
+        /// `y = x·op(W) (+ b)` on this part's columns.
+        func forward(_ x: UnsafePointer<Float>, ldx: Int, into y: UnsafeMutablePointer<Float>, ldy: Int, rows: Int, backend: any ComputeBackend,
+                     rowStable: Bool) {
+            let bias = bias.map { UnsafePointer($0.value.baseAddress! + firstOutput) }
+            let offset = weight.parameter == nil ? 0 : weightOffset
+            products.forward(x, ldx: ldx, weight: weight, offset: offset, bias: bias, into: y, ldy: ldy, rows: rows, backend: backend,
+                             rowStable: rowStable)
         }
     }
 
@@ -73,15 +95,26 @@ public struct ColumnParallelLinear: @unchecked Sendable {
     }
 
     /// `y[:, part columns] = input · op(W_part) (+ b_part)` for the full input `[tokens, in]` (`rowStable`: see
-    /// ``LinearProducts/forward(_:ldx:weight:bias:into:ldy:rows:backend:rowStable:)``).
+    /// ``LinearProducts/forward(_:ldx:weight:bias:into:ldy:rows:backend:rowStable:)``). Parts whose weights are all
+    /// stored matrices run as one backend call.
     public func forward(_ input: UnsafePointer<Float>, tokens: Int, into y: UnsafeMutablePointer<Float>, ldy: Int? = nil,
                         rowStable: Bool = false) {
         let ldy = ldy ?? outFeatures
+        let stored = parts.compactMap { part -> QuantizedMatrix? in if case let .stored(matrix) = part.weight { matrix } else { nil } }
         var column = 0
+        if stored.count == parts.count {
+            context.backend.matmul(input, ldx: inFeatures, stored: stored, into: y, ldy: ldy, rows: tokens, rowStable: rowStable)
+            for part in parts {
+                if let bias = part.bias {
+                    context.backend.addBias(y + column, ld: ldy, bias: bias.value.baseAddress! + part.firstOutput, rows: tokens,
+                                            columns: part.products.outFeatures)
+                }
+                column += part.products.outFeatures
+            }
+            return
+        }
         for part in parts {
-            part.products.forward(input, ldx: inFeatures, weight: part.weightPointer,
-                                  bias: part.bias.map { $0.value.baseAddress! + part.firstOutput },
-                                  into: y + column, ldy: ldy, rows: tokens, backend: context.backend, rowStable: rowStable)
+            part.forward(input, ldx: inFeatures, into: y + column, ldy: ldy, rows: tokens, backend: context.backend, rowStable: rowStable)
             column += part.products.outFeatures
         }
     }

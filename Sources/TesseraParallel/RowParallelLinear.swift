@@ -5,18 +5,29 @@ import TesseraTensor
 /// parallelism): input `[tokens, in / tp]` from a column-parallel layer, partial products summed over tp
 /// (all-reduce, or reduce-scatter onto the sequence shards), then the replicated bias.
 public struct RowParallelLinear: @unchecked Sendable {
-    public let weight: Parameter
+    /// `[out, in / tp]` as a Float32 parameter, or (inference) a stored matrix `[out, in / tp]`.
+    public let weight: LayerWeight
     /// Replicated; added once after the reduction.
     public let bias: Parameter?
     public let products: LinearProducts
     public let context: LayerContext
 
     public init(weight: Parameter, bias: Parameter?, layout: WeightLayout, context: LayerContext) {
-        let local = weight.spec.localShape
-        let (inFeatures, outFeatures) = layout == .outputMajor ? (local[1], local[0]) : (local[0], local[1])
+        self.init(weight: .parameter(weight), bias: bias, layout: layout, context: context)
+    }
+
+    /// A layer over either kind of weight; `layout` applies only to a parameter (a stored matrix is `[out, in / tp]`).
+    public init(weight: LayerWeight, bias: Parameter?, layout: WeightLayout, context: LayerContext) {
+        switch weight {
+        case let .parameter(parameter):
+            let local = parameter.spec.localShape
+            let (inFeatures, outFeatures) = layout == .outputMajor ? (local[1], local[0]) : (local[0], local[1])
+            self.products = LinearProducts(layout: layout, inFeatures: inFeatures, outFeatures: outFeatures)
+        case let .stored(matrix):
+            self.products = LinearProducts(layout: .outputMajor, inFeatures: matrix.columns, outFeatures: matrix.rows)
+        }
         self.weight = weight
         self.bias = bias
-        self.products = LinearProducts(layout: layout, inFeatures: inFeatures, outFeatures: outFeatures)
         self.context = context
     }
 
@@ -28,8 +39,8 @@ public struct RowParallelLinear: @unchecked Sendable {
     public func forward(_ x: UnsafePointer<Float>, tokens: Int, workspace: Workspace, rowStable: Bool = false) throws -> UnsafeMutablePointer<Float> {
         let n = products.outFeatures
         workspace.partial.reserve(tokens * n)
-        products.forward(x, ldx: products.inFeatures, weight: weight.value.baseAddress!, bias: nil,
-                         into: workspace.partial.pointer, ldy: n, rows: tokens, backend: context.backend, rowStable: rowStable)
+        products.forward(x, ldx: products.inFeatures, weight: weight, bias: nil, into: workspace.partial.pointer, ldy: n, rows: tokens,
+                         backend: context.backend, rowStable: rowStable)
         let mapping = context.sequenceParallel ? context.mappings.reduceScatterToSequenceRegion : context.mappings.reduceFromTensorRegion
         let y = try mapping.forward(workspace.partial.pointer, rows: tokens, columns: n, scratch: workspace.reduced, in: context)
         if let bias { context.backend.addBias(y, bias: bias.value.baseAddress!, rows: context.localRows(tokens: tokens), columns: n) }
@@ -48,7 +59,7 @@ public struct RowParallelLinear: @unchecked Sendable {
 
     /// `dx = dyFull · op(W)ᵀ` `[tokens, in / tp]`.
     public func inputGradient(_ dyFull: UnsafePointer<Float>, tokens: Int, into dx: UnsafeMutablePointer<Float>) {
-        products.inputGradient(dyFull, ldy: products.outFeatures, weight: weight.value.baseAddress!, into: dx,
+        products.inputGradient(dyFull, ldy: products.outFeatures, weight: weight.trainable.value.baseAddress!, into: dx,
                                ldx: products.inFeatures, rows: tokens, accumulate: false, backend: context.backend)
     }
 
@@ -58,7 +69,7 @@ public struct RowParallelLinear: @unchecked Sendable {
                                 queue: WeightGradientQueue, mode: BackwardMode) {
         let n = products.outFeatures
         queue.submit(products.weightGradient(x: input, ldx: products.inFeatures, dy: dyFull, ldy: n,
-                                             into: weight.gradient.baseAddress!, rows: tokens, backend: context.backend), mode: mode)
+                                             into: weight.trainable.gradient.baseAddress!, rows: tokens, backend: context.backend), mode: mode)
         if let bias {
             // This rank's rows of the full gradient: all of them, or its sequence shard.
             let rows = context.localRows(tokens: tokens), first = context.sequenceParallel ? context.tp.rank * rows : 0

@@ -24,6 +24,18 @@ public protocol ComputeBackend: Sendable {
     /// for many rows; a CUDA backend would use a kernel with a fixed split of the reduction (no split-k by size).
     func rowStableMatmul(_ x: UnsafePointer<Float>, ldx: Int, _ w: UnsafePointer<Float>, transposedWeight: Bool, ldw: Int,
                          into y: UnsafeMutablePointer<Float>, ldy: Int, rows: Int, n: Int, k: Int)
+    /// `y[t] = W x[t]` for `rows` rows of `x: [rows, columns]` (`ldx` apart) and weights `W` kept in their stored type
+    /// (``QuantizedMatrix``, all with `columns` columns), their outputs side by side in `y` (`ldy` apart; weight `i`
+    /// from the column after the rows of the weights before it): the inference path of a linear layer (one call for
+    /// its fused projections), which never builds a Float32 copy of a weight. `rowStable`: every row by the block dot
+    /// products, whose result does not depend on `rows` (batched decoding), never by dequantized tiles. A CUDA backend
+    /// would run llama.cpp-style block kernels (MMVQ/MMQ) here.
+    func matmul(_ x: UnsafePointer<Float>, ldx: Int, stored weights: [QuantizedMatrix], into y: UnsafeMutablePointer<Float>, ldy: Int,
+                rows: Int, rowStable: Bool)
+    /// Rows of a table kept in its stored type for `ids` inside `vocabularyStart ..< vocabularyStart + table.rows`
+    /// (each row decoded on its own), zeros for the others; `out: [tokens, table.columns]`.
+    func embedding(ids: UnsafePointer<Int32>, stored table: QuantizedMatrix, into out: UnsafeMutablePointer<Float>, tokens: Int,
+                   vocabularyStart: Int)
     /// `y = a + b` over `count` elements (`y` may alias `a` or `b`).
     func add(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count: Int)
     /// `y += alpha · x` over `count` elements.
@@ -142,6 +154,11 @@ extension ComputeBackend {
 public struct CPUBackend: ComputeBackend {
     /// The threads this rank's element-wise, normalization, attention, loss and optimizer kernels run on.
     public let pool: ComputePool
+    /// Products with a stored weight over at least this many rows (a prompt) dequantize the weight a cache-sized tile
+    /// at a time into `cblas_sgemm` (``QuantizedMatrix/multiplyDequantizingTiles(_:ldx:rowCount:into:ldy:)``);
+    /// fewer rows (decoding) use the 8-bit block dot products, whose outputs do not depend on the other rows. A
+    /// server that needs every step batch-invariant whatever its row count sets `Int.max`.
+    public var tiledProductRows = 16
 
     public init(pool: ComputePool = .serial) { self.pool = pool }
 
@@ -158,6 +175,33 @@ public struct CPUBackend: ComputeBackend {
                                 into y: UnsafeMutablePointer<Float>, ldy: Int, rows: Int, n: Int, k: Int) {
         Kernels.rowStableMatmul(x, ldx: ldx, w, transposedWeight: transposedWeight, ldw: ldw, into: y, ldy: ldy, rows: rows, n: n, k: k,
                                 pool: pool)
+    }
+
+    public func matmul(_ x: UnsafePointer<Float>, ldx: Int, stored weights: [QuantizedMatrix], into y: UnsafeMutablePointer<Float>,
+                       ldy: Int, rows: Int, rowStable: Bool) {
+        guard rows >= tiledProductRows && !rowStable else {
+            return QuantizedMatrix.multiply(weights, x, ldx: ldx, rowCount: rows, into: y, ldy: ldy, pool: pool)
+        }
+        var first = 0
+        for weight in weights {
+            weight.multiplyDequantizingTiles(x, ldx: ldx, rowCount: rows, into: y + first, ldy: ldy)
+            first += weight.rows
+        }
+    }
+
+    public func embedding(ids: UnsafePointer<Int32>, stored table: QuantizedMatrix, into out: UnsafeMutablePointer<Float>, tokens: Int,
+                          vocabularyStart: Int) {
+        let columns = table.columns
+        forEachRowRange(rows: tokens, elementsPerRow: columns) { range in
+            for t in range {
+                let row = Int(ids[t]) - vocabularyStart
+                if row >= 0 && row < table.rows {
+                    table.decodeRow(row, into: out + t * columns)
+                } else {
+                    (out + t * columns).update(repeating: 0, count: columns)
+                }
+            }
+        }
     }
 
     public func add(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count: Int) {

@@ -49,17 +49,20 @@ public struct ModelLocation: Sendable, Hashable {
 
     /// Builds this rank's engine with the checkpoint's weights, split over `parallel`'s layout (default: the mesh of
     /// `groups`, which are built over the layout's mesh; `nil` on one device), its kernels on `computeThreads`
-    /// threads (the rank's share of the cores).
+    /// threads (the rank's share of the cores). A GGUF file's matrices stay in their stored type unless `weights`
+    /// is ``WeightFormat/float32`` (see ``MeshEngine/init(gguf:parallel:groups:optimizer:backend:weights:)``);
+    /// a Hugging Face directory always loads as Float32.
     /// - Throws: ``ModelError`` when the weights contradict the configuration; ``ParallelConfigError`` when the model
     ///   does not split over the layout; format errors for damaged files.
     public func makeEngine(parallel: ParallelConfig? = nil, groups: ProcessGroups?,
-                           optimizer: AdamWConfiguration = AdamWConfiguration(), computeThreads: Int = 1) throws -> MeshEngine {
+                           optimizer: AdamWConfiguration = AdamWConfiguration(), computeThreads: Int = 1,
+                           weights: WeightFormat = .stored) throws -> MeshEngine {
         let backend = CPUBackend(pool: ComputePool(threads: computeThreads))
         switch format {
         case .huggingFace:
             return try MeshEngine(checkpoint: path, parallel: parallel, groups: groups, optimizer: optimizer, backend: backend)
         case .gguf:
-            return try MeshEngine(gguf: path, parallel: parallel, groups: groups, optimizer: optimizer, backend: backend)
+            return try MeshEngine(gguf: path, parallel: parallel, groups: groups, optimizer: optimizer, backend: backend, weights: weights)
         }
     }
 

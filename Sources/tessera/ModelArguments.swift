@@ -21,6 +21,9 @@ struct ModelArguments: ParsableArguments {
     @Option(name: .customLong("cp-comm"), help: "Context-parallel attention: ring, allgather or a2a (Ulysses; cp must divide the heads).")
     var cpComm = ContextCommunication.ring.rawValue
 
+    @Flag(help: "Dequantize a GGUF file's weights to Float32 at load (the exact Float32 path; about 4 bytes per parameter) instead of computing on them as stored.")
+    var dequantize = false
+
     @OptionGroup(title: "Launch") var launch: LaunchArguments
 
     /// The layout `--tp`, `--pp` and `--cp` ask for.
@@ -44,7 +47,9 @@ struct ModelArguments: ParsableArguments {
         let parallel = try self.parallel
         _ = try launch.launcher().run(launch.options(ranks: parallel.ranks)) { world, computeThreads in
             let groups = try Trainer.processGroups(parallel, world: world)
-            try body(try location.makeEngine(parallel: parallel, groups: groups, computeThreads: computeThreads), world)
+            let engine = try location.makeEngine(parallel: parallel, groups: groups, computeThreads: computeThreads,
+                                                 weights: dequantize ? .float32 : .stored)
+            try body(engine, world)
         }
     }
 }

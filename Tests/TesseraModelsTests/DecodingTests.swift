@@ -79,15 +79,17 @@ import TesseraPipeline
     }
 }
 
-/// One sequence decoded step by step through the batched path (a batch of one), with a pool of one context.
+/// One sequence decoded step by step through the batched path (a batch of one), with a pool of `capacity`
+/// tokens (one context unless given).
 struct SequenceDecoder {
     let engine: MeshEngine
     let pool: KVBlockPool
     let table = KVBlockTable()
 
-    init(_ engine: MeshEngine) throws {
+    init(_ engine: MeshEngine, capacity: Int? = nil) throws {
         self.engine = engine
-        pool = try engine.makeBlockPool(blocks: (engine.config.contextLength + 3) / 4, blockSize: 4)
+        let tokens = capacity ?? engine.config.contextLength
+        pool = try engine.makeBlockPool(blocks: (tokens + 3) / 4, blockSize: 4, longestSequence: tokens)
     }
 
     /// Logits of the token after `tokens`, which continue those decoded so far.

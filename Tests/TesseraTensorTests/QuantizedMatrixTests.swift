@@ -158,3 +158,31 @@ import TesseraTensor
         }
     }
 }
+
+/// Several matrices over one input in one call (a layer's fused projections) and row views.
+@Suite struct QuantizedMatrixGroupTests {
+    /// Outputs side by side equal each matrix's own products bit for bit, with mixed block sizes (Q8_0, Q4_K, F16)
+    /// and a row view, on every pool; a row view multiplies as the rows it shares.
+    @Test func matricesSideBySideEqualTheirOwnProducts() throws {
+        let columns = 512, n = 3
+        let matrices = try [QuantizedMatrixTests.weights(.q8_0, rows: 7), QuantizedMatrixTests.weights(.q4_k, rows: 5),
+                            QuantizedMatrixTests.weights(.f16, rows: 9).rows(2..<6)]
+        let x = Fixtures.tensor([n, columns], stream: "qm.group.x"), total = matrices.reduce(0) { $0 + $1.rows }
+        let whole = try QuantizedMatrixTests.weights(.f16, rows: 9).multiply(rows: x)
+        for pool in Fixtures.pools {
+            var y = [Float](repeating: 0, count: n * total)
+            x.withUnsafeBufferPointer { input in
+                y.withUnsafeMutableBufferPointer { QuantizedMatrix.multiply(matrices, input.baseAddress!, ldx: columns, rowCount: n, into: $0.baseAddress!, ldy: total, pool: pool) }
+            }
+            var first = 0
+            for matrix in matrices {
+                let own = try matrix.multiply(rows: x)
+                for t in 0..<n {
+                    #expect(Array(y[(t * total + first)..<(t * total + first + matrix.rows)]) == Array(own.scalars[(t * matrix.rows)..<((t + 1) * matrix.rows)]))
+                }
+                first += matrix.rows
+            }
+            for t in 0..<n { #expect(Array(y[(t * total + 12)..<(t * total + 16)]) == Array(whole.scalars[(t * 9 + 2)..<(t * 9 + 6)])) }
+        }
+    }
+}

@@ -130,6 +130,13 @@ public final class GGUFFile: TensorSource {
         try table.matrix(name)
     }
 
+    /// Releases the resident pages of tensor `name`'s data in this process (see ``matrix(named:)``): for a tensor
+    /// whose bytes were copied into a matrix of their own, so memory holds them once. Reading the tensor again
+    /// stays valid (the pages come back from the file). Unknown names are ignored.
+    public func releasePages(ofTensorNamed name: String) {
+        table.release(name)
+    }
+
     /// ggml's limit on dimensions (`GGML_MAX_DIMS`).
     static let maximumDimensions = 4
 

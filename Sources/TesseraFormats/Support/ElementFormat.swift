@@ -175,6 +175,12 @@ struct TensorTable: Sendable {
         try stored(name).matrix()
     }
 
+    /// Releases the mapped pages of tensor `name` (nothing for an unknown name).
+    func release(_ name: String) {
+        guard let tensor = tensors[name] else { return }
+        tensor.file.release(tensor.info.byteRange)
+    }
+
     private func stored(_ name: String) throws -> StoredTensor {
         guard let tensor = tensors[name] else { throw FormatError.missingTensor(path: path, tensor: name) }
         return tensor

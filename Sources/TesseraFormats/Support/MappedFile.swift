@@ -47,6 +47,17 @@ public final class MappedFile: @unchecked Sendable {
         range.lowerBound >= 0 && range.upperBound <= count
     }
 
+    /// Drops this mapping's resident pages that lie wholly inside `range` (`MADV_DONTNEED`): for bytes that were
+    /// copied elsewhere, so they stop counting in the process's resident memory. The mapping stays valid; a later
+    /// read of those bytes faults them in again from the file.
+    func release(_ range: Range<Int>) {
+        guard let base, contains(range) else { return }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let first = (range.lowerBound + page - 1) / page * page, end = range.upperBound / page * page
+        guard end > first else { return }
+        _ = madvise(UnsafeMutableRawPointer(mutating: base + first), end - first, MADV_DONTNEED)
+    }
+
     /// The bytes in `range`.
     /// - Precondition: `contains(range)`; callers validate offsets from the file before asking (a failed check
     ///   here is a bug in the validation, not bad input).

@@ -50,24 +50,50 @@ extension QuantizedMatrix {
         return y
     }
 
-    /// `y[t] = W x[t]` for `rowCount` rows at `x` (`columns` apart) into `y` (`rows` apart); the unchecked core of
-    /// the products for callers that manage their own buffers.
-    /// - Precondition: `x` holds `rowCount · columns` floats, `y` room for `rowCount · rows`; `path.isAvailable`.
+    /// `y[t] = W x[t]` for `rowCount` rows at `x` (`ldx` apart, default `columns`) into `y` (`ldy` apart, default
+    /// `rows`); the unchecked core of the products for callers that manage their own buffers (a layer writing its
+    /// outputs into a column block of a wider buffer passes that buffer's width as `ldy`).
+    /// - Precondition: `x` holds `rowCount` rows of `columns` floats, `y` room for `rowCount` rows of `rows`;
+    ///   `path.isAvailable`.
     public func multiply(
-        _ x: UnsafePointer<Float>, rowCount: Int, into y: UnsafeMutablePointer<Float>,
+        _ x: UnsafePointer<Float>, ldx: Int? = nil, rowCount: Int, into y: UnsafeMutablePointer<Float>, ldy: Int? = nil,
+        pool: ComputePool = .serial, path: QuantizedKernelPath = .best
+    ) {
+        Self.multiply([self], x, ldx: ldx ?? columns, rowCount: rowCount, into: y, ldy: ldy ?? rows, pool: pool, path: path)
+    }
+
+    /// Several matrices over the same input, their outputs side by side: `y[t, first_i + r] = W_i[r] · x[t]`, where
+    /// matrix `i`'s first output column `first_i` is the sum of the rows of the matrices before it (a layer's query,
+    /// key and value projections, or its gate and up projections). One pass over the pool's threads, the activations
+    /// quantized once per block size; each output is the same dot product ``multiply(vector:pool:path:)`` computes.
+    /// - Precondition: every matrix has `columns` columns; `x` holds `rowCount` rows of them (`ldx` apart), `y` room
+    ///   for `rowCount` rows (`ldy` apart) of the total rows; `path.isAvailable`.
+    public static func multiply(
+        _ matrices: [QuantizedMatrix], _ x: UnsafePointer<Float>, ldx: Int, rowCount: Int, into y: UnsafeMutablePointer<Float>, ldy: Int,
         pool: ComputePool = .serial, path: QuantizedKernelPath = .best
     ) {
         precondition(path.isAvailable, "the \(path) kernels do not run on this CPU")
-        guard rows > 0, rowCount > 0 else { return }
-        let activations = ActivationRows(x, rowCount: rowCount, columns: columns, dtype: dtype)
-        defer { activations.deallocate() }
+        guard rowCount > 0, let columns = matrices.first?.columns else { return }
+        precondition(matrices.allSatisfy { $0.columns == columns }, "matrices over one input must have equal columns")
+        var activations: [Int: ActivationRows] = [:]
+        for matrix in matrices where activations[matrix.dtype.blockSize] == nil {
+            activations[matrix.dtype.blockSize] = ActivationRows(x, ldx: ldx, rowCount: rowCount, columns: columns, dtype: matrix.dtype)
+        }
+        defer { for rows in activations.values { rows.deallocate() } }
+        var firsts: [Int] = [], total = 0
+        for matrix in matrices {
+            firsts.append(total)
+            total += matrix.rows
+        }
         let minimumRows = max(1, pool.minimumElementsPerThread / max(1, columns * rowCount))
-        withUnsafeBytes { weights in
-            pool.forEachRange(count: rows, alignment: 4, minimumPerPart: minimumRows) { range in
-                tq_rows(
-                    dtype.kernelCode, weights.baseAddress, rowBytes, Int32(range.lowerBound), Int32(range.upperBound),
-                    activations.base, activations.rowBytes, Int32(rowCount), Int32(columns), y, rows,
-                    path == .avx2 ? 1 : 0)
+        pool.forEachRange(count: total, alignment: 4, minimumPerPart: minimumRows) { range in
+            for (matrix, first) in zip(matrices, firsts) {
+                let begin = max(range.lowerBound, first) - first, end = min(range.upperBound, first + matrix.rows) - first
+                guard begin < end, let form = activations[matrix.dtype.blockSize] else { continue }
+                matrix.withUnsafeBytes { weights in
+                    tq_rows(matrix.dtype.kernelCode, weights.baseAddress, matrix.rowBytes, Int32(begin), Int32(end), form.base, form.rowBytes,
+                            Int32(rowCount), Int32(columns), y + first, ldy, path == .avx2 ? 1 : 0)
+                }
             }
         }
     }
@@ -109,10 +135,10 @@ private struct ActivationRows {
     let rowBytes: Int
     private let allocated: UnsafeMutableRawPointer?
 
-    init(_ x: UnsafePointer<Float>, rowCount: Int, columns: Int, dtype: DType) {
+    init(_ x: UnsafePointer<Float>, ldx: Int, rowCount: Int, columns: Int, dtype: DType) {
         guard dtype.blockSize > 1 else {
             base = UnsafeRawPointer(x)
-            rowBytes = columns * MemoryLayout<Float>.stride
+            rowBytes = ldx * MemoryLayout<Float>.stride
             allocated = nil
             return
         }
@@ -120,7 +146,7 @@ private struct ActivationRows {
         let blockBytes = block == 256 ? MemoryLayout<tq_q8_256>.stride : MemoryLayout<tq_q8_32>.stride
         rowBytes = columns / block * blockBytes
         let memory = UnsafeMutableRawPointer.allocate(byteCount: max(1, rowCount * rowBytes), alignment: 64)
-        tq_quantize_rows(x, columns, Int32(rowCount), Int32(columns), Int32(block), memory, rowBytes)
+        tq_quantize_rows(x, ldx, Int32(rowCount), Int32(columns), Int32(block), memory, rowBytes)
         base = UnsafeRawPointer(memory)
         allocated = memory
     }

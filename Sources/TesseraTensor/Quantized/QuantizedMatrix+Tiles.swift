@@ -19,24 +19,28 @@ extension QuantizedMatrix {
         }
         let n = x.shape[0]
         var y = Tensor(shape: [n, rows])
-        guard n > 0, rows > 0, columns > 0 else { return y }
-        let tileRows = max(1, min(rows, Self.tileBytes / (columns * MemoryLayout<Float>.stride)))
-        let tile = UnsafeMutablePointer<Float>.allocate(capacity: tileRows * columns)
-        defer { tile.deallocate() }
         x.withUnsafeBufferPointer { input in
             y.withUnsafeMutableBufferPointer { output in
-                withUnsafeBytes { weights in
-                    for start in stride(from: 0, to: rows, by: tileRows) {
-                        let count = min(tileRows, rows - start)
-                        let bytes = UnsafeRawBufferPointer(rebasing: weights[(start * rowBytes)..<((start + count) * rowBytes)])
-                        Quantization.decode(bytes, as: dtype, count: count * columns, into: tile)
-                        Kernels.matmul(
-                            input.baseAddress!, tile, transposeB: true, into: output.baseAddress! + start, ldc: rows,
-                            m: n, n: count, k: columns)
-                    }
-                }
+                multiplyDequantizingTiles(input.baseAddress!, ldx: columns, rowCount: n, into: output.baseAddress!, ldy: rows)
             }
         }
         return y
+    }
+
+    /// ``multiplyDequantizingTiles(rows:)`` on buffers: `rowCount` rows of `x` (`ldx` apart) into `y` (`ldy` apart).
+    /// - Precondition: `x` holds `rowCount` rows of `columns` floats, `y` room for `rowCount` rows of `rows`.
+    public func multiplyDequantizingTiles(_ x: UnsafePointer<Float>, ldx: Int, rowCount n: Int, into y: UnsafeMutablePointer<Float>, ldy: Int) {
+        guard n > 0, rows > 0, columns > 0 else { return }
+        let tileRows = max(1, min(rows, Self.tileBytes / (columns * MemoryLayout<Float>.stride)))
+        let tile = UnsafeMutablePointer<Float>.allocate(capacity: tileRows * columns)
+        defer { tile.deallocate() }
+        withUnsafeBytes { weights in
+            for start in stride(from: 0, to: rows, by: tileRows) {
+                let count = min(tileRows, rows - start)
+                let bytes = UnsafeRawBufferPointer(rebasing: weights[(start * rowBytes)..<((start + count) * rowBytes)])
+                Quantization.decode(bytes, as: dtype, count: count * columns, into: tile)
+                Kernels.matmul(x, lda: ldx, tile, transposeB: true, into: y + start, ldc: ldy, m: n, n: count, k: columns)
+            }
+        }
     }
 }

@@ -18,6 +18,8 @@ public struct QuantizedMatrix: Sendable {
     /// Bytes of one stored row.
     public let rowBytes: Int
     private let storage: Storage
+    /// Byte offset of row 0 in `storage` (non-zero for a view made by ``rows(_:)``).
+    private let offset: Int
 
     /// Copies `bytes` (`rows · rowBytes` of them) into storage of its own, aligned to cache lines.
     /// - Throws: ``TensorError/invalidShape(operation:shape:reason:)`` when `columns` is not whole blocks of
@@ -51,12 +53,21 @@ public struct QuantizedMatrix: Sendable {
         try self.init(QuantizedTensor(quantizing: matrix, as: dtype))
     }
 
-    private init(dtype: DType, rows: Int, columns: Int, rowBytes: Int, storage: Storage) {
+    private init(dtype: DType, rows: Int, columns: Int, rowBytes: Int, storage: Storage, offset: Int = 0) {
         self.dtype = dtype
         self.rows = rows
         self.columns = columns
         self.rowBytes = rowBytes
         self.storage = storage
+        self.offset = offset
+    }
+
+    /// Rows `range` of the matrix as a matrix of their own that shares these bytes (no copy).
+    /// - Precondition: `range` lies inside `0..<rows`.
+    public func rows(_ range: Range<Int>) -> QuantizedMatrix {
+        precondition(range.lowerBound >= 0 && range.upperBound <= rows, "rows \(range) outside 0..<\(rows)")
+        return QuantizedMatrix(dtype: dtype, rows: range.count, columns: columns, rowBytes: rowBytes, storage: storage,
+                               offset: offset + range.lowerBound * rowBytes)
     }
 
     private static func rowBytes(dtype: DType, rows: Int, columns: Int, byteCount: Int) throws -> Int {
@@ -78,7 +89,17 @@ public struct QuantizedMatrix: Sendable {
 
     /// Calls `body` with the stored bytes (`rows · rowBytes`, possibly unaligned).
     public func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
-        try body(UnsafeRawBufferPointer(start: storage.base, count: byteCount))
+        try body(UnsafeRawBufferPointer(start: storage.base.map { $0 + offset }, count: byteCount))
+    }
+
+    /// Row `row` as Float32 into `out` (`columns` floats): an embedding lookup that decodes only the row it needs.
+    /// - Precondition: `row` lies inside `0..<rows`.
+    public func decodeRow(_ row: Int, into out: UnsafeMutablePointer<Float>) {
+        precondition(row >= 0 && row < rows, "row \(row) outside 0..<\(rows)")
+        withUnsafeBytes { bytes in
+            Quantization.decode(UnsafeRawBufferPointer(rebasing: bytes[(row * rowBytes)..<((row + 1) * rowBytes)]), as: dtype,
+                                count: columns, into: out)
+        }
     }
 
     /// The matrix as Float32 `[rows, columns]`: the values every product is defined by.

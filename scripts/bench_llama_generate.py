@@ -1,0 +1,55 @@
+#!/usr/bin/env python3
+"""llama.cpp's side of `tessera bench generate`: prefill and greedy decode timings on a GGUF file, through
+llama-cpp-python (its bundled llama.cpp), in a process of its own so that its peak memory is its own.
+
+    python scripts/bench_llama_generate.py --model M.gguf --threads 2 --prompt-tokens 512 --decode-tokens 256
+
+The prompt is the same token ids `tessera bench generate` feeds Tessera (id 100 + (7919 i) mod 10000 for position i),
+evaluated in one batch; then `--decode-tokens` greedy tokens, one `eval` each. Prints one JSON line:
+implementation, prefill and decode seconds and tokens/s, and the peak resident bytes (getrusage's ru_maxrss).
+"""
+import argparse
+import json
+import resource
+import time
+
+import llama_cpp
+import numpy as np
+
+
+def prompt_ids(count):
+    return [100 + (7919 * i) % 10000 for i in range(count)]
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--model", required=True)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--prompt-tokens", type=int, default=512)
+    parser.add_argument("--decode-tokens", type=int, default=256)
+    args = parser.parse_args()
+    context = args.prompt_tokens + args.decode_tokens
+    llm = llama_cpp.Llama(model_path=args.model, n_ctx=context, n_batch=args.prompt_tokens, n_ubatch=args.prompt_tokens,
+                          n_threads=args.threads, n_threads_batch=args.threads, logits_all=False, verbose=False)
+    prompt = prompt_ids(args.prompt_tokens)
+    start = time.perf_counter()
+    llm.eval(prompt)
+    token = int(np.argmax(llm.scores[llm.n_tokens - 1]))
+    prefill = time.perf_counter() - start
+    start = time.perf_counter()
+    for _ in range(args.decode_tokens):
+        llm.eval([token])
+        token = int(np.argmax(llm.scores[llm.n_tokens - 1]))
+    decode = time.perf_counter() - start
+    print(json.dumps({
+        "implementation": f"llama.cpp (llama-cpp-python {llama_cpp.__version__})",
+        "prompt_tokens": args.prompt_tokens, "prefill_seconds": prefill,
+        "prefill_tokens_per_second": args.prompt_tokens / prefill,
+        "decoded_tokens": args.decode_tokens, "decode_seconds": decode,
+        "decode_tokens_per_second": args.decode_tokens / decode,
+        "peak_resident_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+    }))
+
+
+if __name__ == "__main__":
+    main()
