@@ -107,14 +107,13 @@ extension MeshEngine {
         return saved
     }
 
-    /// The AdamW moments this rank writes: its owned ranges (every data-parallel rank under ZeRO 1, each holding
-    /// a disjoint slice; the first otherwise; context-parallel index 0 only), split at parameter boundaries;
-    /// tp-replicated parameters from tp rank 0 only, a tied embedding from the first stage only.
+    /// The AdamW moments this rank writes: its owned ranges (every rank of dp × cp under ZeRO 1, each holding
+    /// a disjoint slice; the first otherwise), split at parameter boundaries; tp-replicated parameters from tp
+    /// rank 0 only, a tied embedding from the first stage only.
     public var momentsToSave: [MomentPiece] {
-        // Context-parallel ranks hold the same moments (the reducer shards over dp only), and so does every
-        // data-parallel rank without ZeRO.
+        // Without ZeRO every rank of dp × cp holds the same moments; with it, the reducer shards them over dp × cp.
         let c = groups?.coordinate ?? MeshCoordinate()
-        if c.cp != 0 || (parallel.memory.zeroStage == 0 && c.dp != 0) { return [] }
+        if parallel.memory.zeroStage == 0 && (c.dp != 0 || c.cp != 0) { return [] }
         var pieces: [MomentPiece] = []
         for adam in optimizer.optimizers {
             for parameter in model.store.parameters where writesCopy(of: parameter.spec) {

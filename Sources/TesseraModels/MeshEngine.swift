@@ -6,8 +6,16 @@ import TesseraTensor
 
 /// What one optimizer step of a ``MeshEngine`` did.
 public struct MeshStepReport: Sendable, Hashable {
-    /// Mean cross-entropy over every target of the global batch.
+    /// The objective: mean cross-entropy over every target of the global batch, plus the router losses of a
+    /// mixture of experts (each micro-batch's weighted by its share of the targets).
     public var loss: Double
+    /// Mean cross-entropy over every target of the global batch.
+    public var lmLoss: Double
+    /// The load-balancing loss (token-weighted mean over micro-batches) of a mixture of experts, whether or not the
+    /// objective includes it; `nil` for dense models.
+    public var auxiliaryLoss: Double?
+    /// Router statistics of this rank's mixture-of-experts layers (by global layer), summed over the step's micro-batches.
+    public var expertLoad: [Int: RouterStatistics]
     /// Global gradient L2 norm before clipping.
     public var gradientNorm: Float
     public var learningRate: Float
@@ -55,17 +63,18 @@ public final class MeshEngine: @unchecked Sendable {
     ///   - groups: the rank's process groups over a mesh equal to `parallel`'s (`nil`: one device).
     ///   - mappings: the conjugate mappings (tests replace one to show the equivalence tests can fail).
     ///   - synchronization: the gradient reductions (tests leave one out for the same reason).
+    ///   - contextFaults: context-parallel mistakes (tests make one for the same reason).
     ///   - backend: where this rank's kernels run (the CPU backend: as many threads as its OpenBLAS threads, its share of the cores); every kernel
     ///     outside `cblas_sgemm`, clipping and the AdamW update run on it. Results do not depend on its size.
     /// - Throws: ``ParallelConfigError`` when the layout does not fit the model or the groups;
     ///   ``ModelError`` for an invalid model.
     public init(config: TransformerConfig, parallel: ParallelConfig, groups: ProcessGroups?, seed: UInt64?,
                 optimizer: AdamWConfiguration = AdamWConfiguration(), mappings: MappingTable = .megatron,
-                synchronization: GradientSynchronization = .all, backend: any ComputeBackend = CPUBackend.serial) throws {
+                synchronization: GradientSynchronization = .all, backend: any ComputeBackend = CPUBackend.serial,
+                contextFaults: ContextParallelFaults = []) throws {
         try parallel.validate(model: config)
-        guard parallel.cp == 1, parallel.ep == 1 else {
-            throw ParallelConfigError.invalidOption(option: parallel.cp > 1 ? "cp" : "ep", value: "\(max(parallel.cp, parallel.ep))",
-                                                    valid: "1: the engine does not run context or expert parallelism yet")
+        guard parallel.ep == 1 || config.moe != nil else {
+            throw ParallelConfigError.invalidOption(option: "ep", value: "\(parallel.ep)", valid: "1: expert parallelism needs a mixture-of-experts model")
         }
         if let groups {
             try parallel.validate(ranks: groups.world.size)
@@ -80,7 +89,15 @@ public final class MeshEngine: @unchecked Sendable {
         let stage = groups?.coordinate.pp ?? 0
         let layer = config.layerForwardFlops(sequenceLength: config.contextLength)
         partition = try parallel.partition(layers: config.layers, headCost: config.headForwardFlops / layer)
-        let context = LayerContext(groups: groups, sequenceParallel: parallel.sequenceParallel, mappings: mappings, backend: backend)
+        try Self.checkMixtureOfExperts(config, parallel)
+        // Without `.routerStatistics` (tests only) the layers get no data group: router losses of the rank's own tokens.
+        var context = synchronization.contains(.routerStatistics)
+            ? LayerContext(groups: groups, sequenceParallel: parallel.sequenceParallel, mappings: mappings, backend: backend)
+            : LayerContext(tensor: groups?.tensor, context: groups?.context, expert: groups?.expert, expertData: groups?.expertData,
+                           data: groups?.data, pipeline: groups?.pipeline, sequenceParallel: parallel.sequenceParallel, mappings: mappings,
+                           backend: backend)
+        context.contextCommunication = parallel.contextCommunication
+        context.contextFaults = contextFaults
         let partition = self.partition
         let model = try Transformer(config: config, context: context, seed: seed,
                                     chunkLayers: (0..<parallel.pipeline.virtualStages).map { partition.layers(rank: stage, chunk: $0) })
@@ -89,11 +106,13 @@ public final class MeshEngine: @unchecked Sendable {
         let tied = parallel.pp > 1 && config.tiedEmbeddings
         let parameters = model.store.parameters
         let deferred = tied ? Set(parameters.indices.filter { parameters[$0].name == config.tokenEmbeddingName }) : []
-        let reducer = DataParallelReducer(store: model.store, group: groups?.data, context: context, embedding: tied ? groups?.embedding : nil,
+        // Dense gradients are summed over dp × cp: the cp ranks of a replica saw different tokens of the same sequences.
+        let reducer = DataParallelReducer(store: model.store, group: groups?.dataContext, context: context, embedding: tied ? groups?.embedding : nil,
                                           deferred: deferred, zeroStage: parallel.memory.zeroStage,
                                           bucketElements: parallel.memory.bucketElements, synchronization: synchronization)
         self.optimizer = DistributedOptimizer(store: model.store, configuration: optimizer, reducer: reducer,
-                                              normGroup: parallel.memory.zeroStage == 1 ? groups?.world : groups?.modelParallel, backend: backend)
+                                              normGroup: parallel.memory.zeroStage == 1 ? groups?.world : groups?.modelParallel,
+                                              expertGroup: parallel.ep > 1 ? groups?.expert : nil, backend: backend)
         work = TransformerStageWork(model: model, reducer: reducer)
         self.model = model
         self.reducer = reducer
@@ -115,6 +134,22 @@ public final class MeshEngine: @unchecked Sendable {
     /// This rank's pipeline stage.
     public var stage: Int { groups?.coordinate.pp ?? 0 }
 
+    /// Refuses what mixture-of-experts layers do not run yet: sequence parallelism (routers and capacity groups need
+    /// whole sequences) and, when the objective has router losses, a pipeline (the load-balancing loss couples the
+    /// router statistics of every layer, which would have to travel between stages).
+    private static func checkMixtureOfExperts(_ config: TransformerConfig, _ parallel: ParallelConfig) throws {
+        guard let moe = config.moe else { return }
+        if parallel.sequenceParallel || parallel.cp > 1 {
+            throw ParallelConfigError.invalidOption(option: parallel.cp > 1 ? "cp" : "sequence parallelism", value: parallel.cp > 1 ? "\(parallel.cp)" : "on",
+                                                    valid: parallel.cp > 1 ? "1: mixture-of-experts layers do not run with context parallelism yet"
+                                                        : "off: mixture-of-experts layers route whole sequences")
+        }
+        if parallel.pp > 1, moe.router.auxiliaryWeight > 0 || moe.router.zLossCoefficient > 0 {
+            throw ParallelConfigError.invalidOption(option: "pp", value: "\(parallel.pp)",
+                                                    valid: "1 for a mixture of experts trained with router losses (the load-balancing loss couples every layer's router); or turn output_router_logits and router_z_loss_coef off")
+        }
+    }
+
     /// One optimizer step over `microBatches`, this data-parallel rank's share of the global batch in
     /// micro-batch order (all with targets, the same on every stage and tp rank of the pipeline).
     ///
@@ -125,19 +160,21 @@ public final class MeshEngine: @unchecked Sendable {
     ///   - globalTokens: targets in the global batch (all data-parallel ranks); `nil` counts them (one all-reduce
     ///     over dp).
     ///   - recorder: records this stage's actions, the wait for data-parallel reductions and the optimizer step
-    ///     as spans tagged with `traceStep`; only the first tensor- and data-parallel replica of each stage
+    ///     as spans tagged with `traceStep`; only the first tensor-, context- and data-parallel replica of each stage
     ///     records, so each row of the picture is one stage.
     /// - Throws: ``ModelError`` for invalid batches, ``ParallelConfigError`` when the schedule cannot run
     ///   this many micro-batches, ``CollectiveError`` when a peer fails.
     public func trainStep(_ microBatches: [MicroBatch], learningRate: Float, maxGradientNorm: Float?,
                           globalTokens: Int? = nil, recorder: PipelineTraceRecorder? = nil, traceStep: Int? = nil) throws -> MeshStepReport {
-        let recorder = (groups?.coordinate.tp ?? 0) == 0 && (groups?.coordinate.dp ?? 0) == 0 ? recorder : nil
+        let coordinate = groups?.coordinate ?? MeshCoordinate()
+        let recorder = coordinate.tp == 0 && coordinate.dp == 0 && coordinate.cp == 0 ? recorder : nil
         let pass = try accumulateGradients(microBatches, globalTokens: globalTokens, recorder: recorder, traceStep: traceStep)
         let norm = try record(.other, "optimizer", recorder, traceStep) {
             try optimizer.step(learningRate: learningRate, maxGradientNorm: maxGradientNorm)
         }
         step += 1
-        return MeshStepReport(loss: pass.loss, gradientNorm: norm, learningRate: learningRate, tokens: pass.tokens,
+        return MeshStepReport(loss: pass.loss, lmLoss: pass.lmLoss, auxiliaryLoss: pass.auxiliaryLoss, expertLoad: work.expertLoad,
+                              gradientNorm: norm, learningRate: learningRate, tokens: pass.tokens,
                               pipeline: pass.pipeline, reductionWaitSeconds: reducer.exposedSeconds)
     }
 
@@ -150,15 +187,16 @@ public final class MeshEngine: @unchecked Sendable {
 
     /// Runs the schedule over `microBatches` with gradient accumulation and the data-parallel reductions.
     private func accumulateGradients(_ microBatches: [MicroBatch], globalTokens: Int?, recorder: PipelineTraceRecorder?,
-                                     traceStep: Int?) throws -> (loss: Double, tokens: Int, pipeline: PipelineStepReport) {
+                                     traceStep: Int?) throws -> (loss: Double, lmLoss: Double, auxiliaryLoss: Double?, tokens: Int,
+                                                                 pipeline: PipelineStepReport) {
         let localTokens = microBatches.reduce(0) { $0 + $1.tokenCount }
         let globalTokens = try globalTokens ?? Int(groups?.data.sumInRankOrder(Double(localTokens)) ?? Double(localTokens))
         guard !microBatches.isEmpty, globalTokens > 0 else {
             throw ModelError.invalidBatch(reason: "a step needs at least one micro-batch and one target")
         }
-        for microBatch in microBatches {
+        let microBatches = try microBatches.map { microBatch in
             guard microBatch.targets != nil else { throw ModelError.invalidBatch(reason: "training needs targets") }
-            try microBatch.validate(for: config, tp: model.context.tp.size, sequenceParallel: model.context.sequenceParallel)
+            return try localShare(of: microBatch)
         }
         let executor = try self.executor(microBatches: microBatches.count)
         model.store.zeroGradients()
@@ -168,9 +206,12 @@ public final class MeshEngine: @unchecked Sendable {
         try record(.communication, "dp reduce", recorder, traceStep) { try reducer.finish() }
         // The last stage's tp rank 0 of each data-parallel rank holds that rank's loss sum.
         let holdsLoss = model.chunks.last!.isLast && model.context.tp.rank == 0
-        let lossSum = try groups?.world.sumInRankOrder(holdsLoss ? work.lossSum : 0) ?? work.lossSum
+        func total(_ value: Double) throws -> Double { try groups?.world.sumInRankOrder(holdsLoss ? value : 0) ?? value }
+        let lossSum = try total(work.lossSum), global = Double(globalTokens)
         lastActivationBytes = pipeline.peakActivationBytes + model.chunks.reduce(0) { $0 + $1.recomputationBytes }
-        return (lossSum / Double(globalTokens), globalTokens, pipeline)
+        guard config.moe != nil else { return (lossSum / global, lossSum / global, nil, globalTokens, pipeline) }
+        let routerSum = try total(work.routerLossSum), balanceSum = try total(work.balanceSum)
+        return ((lossSum + routerSum) / global, lossSum / global, balanceSum / global, globalTokens, pipeline)
     }
 
     /// Runs `body` inside a span of this stage's trace (when recording).
@@ -193,7 +234,7 @@ public final class MeshEngine: @unchecked Sendable {
     /// embedding comes from the first stage. Every rank must call it.
     /// - Throws: ``CollectiveError`` when a peer fails.
     public func fullParameters() throws -> [(name: String, tensor: Tensor)] {
-        let local = try model.fullParameters()
+        let local = try gatheringExperts(model.fullParameters())
         guard let pipeline = groups?.pipeline, pipeline.size > 1 else { return local }
         var gathered: [String: Tensor] = [:]
         for root in 0..<pipeline.size {
@@ -236,7 +277,7 @@ public final class MeshEngine: @unchecked Sendable {
     /// predicts) plus the recomputation scratch: equal to ``memory`` after such a step.
     /// - Throws: ``ParallelConfigError`` when the schedule cannot run `microBatches`.
     public func memory(forMicroBatchOf batch: Int, length: Int, microBatches: Int) throws -> MemoryReport {
-        let context = model.context, recompute = parallel.memory.recompute
+        let context = model.context, recompute = parallel.memory.recompute, length = try localLength(of: length)
         let bytes = model.chunks.map {
             config.savedActivationBytes(batch: batch, length: length, tp: context.tp.size, rank: context.tp.rank, sequenceParallel: context.sequenceParallel,
                                         layers: $0.layers, recompute: recompute)
@@ -290,5 +331,6 @@ extension ParallelConfig {
             throw ParallelConfigError.tensorParallel(what: what, count: count, tp: tp, valid: valid)
         }
         try validate(layers: model.layers)
+        try validateContextParallel(model: model)
     }
 }

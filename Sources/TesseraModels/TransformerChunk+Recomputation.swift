@@ -19,13 +19,17 @@ extension TransformerChunk {
         var x = input
         for (index, block) in blocks.enumerated() {
             let kept = state.blocks[index]
+            kept.attention.shard = microBatch.shard
+            recomputedBlocks[index % 2].attention.shard = microBatch.shard
             guard recomputation == .full, caches == nil else {
                 x = try block.forward(x, batch: microBatch.batch, length: microBatch.length, state: kept, workspace: workspace,
                                       cache: caches?[index])
+                state.routerStatistics[index] = kept.experts.router.statistics
                 continue
             }
             let output = try block.forward(x, batch: microBatch.batch, length: microBatch.length,
                                            state: recomputedBlocks[index % 2], workspace: workspace)
+            state.routerStatistics[index] = recomputedBlocks[index % 2].experts.router.statistics
             kept.output.reserve(output.count)
             context.backend.copy(output.pointer, into: kept.output.pointer, count: output.count)
             x = kept.output
@@ -46,14 +50,16 @@ extension TransformerChunk {
             case .none:
                 break
             case .selective:
-                block.attention.computeCore(batch: microBatch.batch, length: microBatch.length, state: blockState.attention)
+                try block.attention.computeCore(batch: microBatch.batch, length: microBatch.length, state: blockState.attention)
             case .full:
                 blockState = recomputedBlocks[index % 2]
+                blockState.attention.shard = microBatch.shard
                 let input = index == 0 ? state.input : state.blocks[index - 1].output
                 try block.forward(input, batch: microBatch.batch, length: microBatch.length, state: blockState, workspace: workspace)
             }
             dy = try block.backward(dy, batch: microBatch.batch, length: microBatch.length, state: blockState,
-                                    workspace: workspace, queue: state.weightGradients, mode: mode).pointer
+                                    workspace: workspace, queue: state.weightGradients, mode: mode,
+                                    routerLosses: state.routerLossGradient).pointer
             try afterBlock?(layers.lowerBound + index)
         }
         return dy

@@ -77,6 +77,10 @@ public struct LayerContext: Sendable {
     public let mappings: MappingTable
     /// Where this rank's kernels run.
     public let backend: any ComputeBackend
+    /// How attention reaches the other cp ranks' keys and values (with cp > 1).
+    public var contextCommunication: ContextCommunication = .ring
+    /// Context-parallel mistakes made on purpose; empty unless a test shows the equivalence checks can fail.
+    public var contextFaults: ContextParallelFaults = []
 
     /// A context over every group of `groups` (`nil`: one device).
     public init(groups: ProcessGroups?, sequenceParallel: Bool = false, mappings: MappingTable = .megatron,

@@ -21,14 +21,18 @@ extension ModelArchitecture {
     /// With tensor parallelism the per-head and per-column tensors are split over `t`; the rest (norm inputs, QKV and
     /// MLP inputs, masks: 10sbh for GPT) is split too only with sequence parallelism. Context parallelism splits the
     /// sequence over `c` ranks. Selective recomputation drops the probabilities; full recomputation keeps only the
-    /// layer input (2sbh, sequence-parallel-split when sequence parallelism is on).
+    /// layer input (2sbh, sequence-parallel-split when sequence parallelism is on). FlashAttention never stores the
+    /// probabilities (it keeps the output and one row statistic per query, O(s), and rebuilds the scores tile by tile
+    /// in its backward pass: Dao et al. 2022, "FlashAttention", §3.1), so with it no recomputation keeps no s × s
+    /// tensor either.
     ///
     /// - Parameters:
     ///   - layer: 0-based layer index (dense or MoE).
     ///   - sequenceLength: s; microBatch: b; tensorParallel: t; contextParallel: c.
+    ///   - flashAttention: attention computed without materializing the scores.
     public func activationBytesPerLayer(
         layer: Int, sequenceLength s: Int, microBatch b: Int, tensorParallel t: Int, contextParallel c: Int = 1,
-        sequenceParallel: Bool, recompute: Recompute
+        sequenceParallel: Bool, recompute: Recompute, flashAttention: Bool = false
     ) -> Double {
         let tokens = Double(s) * Double(b) / Double(c)
         let t = Double(t)
@@ -36,7 +40,9 @@ extension ModelArchitecture {
         if recompute == .full { return PlannerConstants.activationBytes * tokens * Double(hiddenSize) / replicatedSplit }
         let linear = linearActivationBytesPerLayer(layer: layer, tokens: tokens)
         var bytes = linear.replicated / replicatedSplit + linear.split / t
-        if recompute == .none { bytes += attentionScoreBytes(sequenceLength: s, microBatch: b, contextParallel: c) / t }
+        if recompute == .none && !flashAttention {
+            bytes += attentionScoreBytes(sequenceLength: s, microBatch: b, contextParallel: c) / t
+        }
         return bytes
     }
 

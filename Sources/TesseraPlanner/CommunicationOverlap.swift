@@ -18,17 +18,28 @@ public struct CommunicationOverlap: Sendable, Hashable, Codable {
     /// transfer hides behind the next micro-batch's forward pass (Megatron-Core `--overlap-p2p-communication`;
     /// torchtitan's `torch.distributed.pipelining` schedules issue non-blocking `isend`/`irecv`).
     public var pipeline: Bool
+    /// The expert dispatch and combine all-to-alls of one micro-batch hide behind the computation of another:
+    /// DeepSeek-V3's DualPipe runs a forward chunk and a backward chunk of different micro-batches side by side and
+    /// interleaves their communication with each other's computation (DeepSeek-AI 2024, "DeepSeek-V3 Technical
+    /// Report", §3.2.1: "both all-to-all and PP communication can be fully hidden"). Its communication kernels
+    /// occupy ``PlannerConstants/communicationStreamingMultiprocessors`` of the GPU's SMs meanwhile (§3.2.2), which
+    /// the computation loses. What stays exposed: whatever outlasts the computation.
+    public var expertParallel: Bool
 
-    public init(tensorParallel: Bool, dataParallel: Bool, pipeline: Bool) {
+    public init(tensorParallel: Bool, dataParallel: Bool, pipeline: Bool, expertParallel: Bool = false) {
         self.tensorParallel = tensorParallel
         self.dataParallel = dataParallel
         self.pipeline = pipeline
+        self.expertParallel = expertParallel
     }
 
     /// Every collective paid in full (Megatron-LM 2021 and 2022).
     public static let none = CommunicationOverlap(tensorParallel: false, dataParallel: false, pipeline: false)
+    /// The tp, dp and pp overlaps of Megatron-Core and torchtitan (no expert all-to-all overlap).
+    public static let denseAxes = CommunicationOverlap(tensorParallel: true, dataParallel: true, pipeline: true)
     /// Every overlap the planner models.
-    public static let all = CommunicationOverlap(tensorParallel: true, dataParallel: true, pipeline: true)
+    public static let all = CommunicationOverlap(tensorParallel: true, dataParallel: true, pipeline: true,
+                                                 expertParallel: true)
 
     /// The exposed part of `communication` seconds hidden behind `compute` seconds when it is cut into `chunks`
     /// pieces pipelined with the compute: what outlasts the compute, and never less than one chunk.
@@ -36,13 +47,15 @@ public struct CommunicationOverlap: Sendable, Hashable, Codable {
         max(communication - compute, communication / Double(max(chunks, 1)))
     }
 
-    /// "tp,dp,pp" for the overlaps that are on; empty for none.
+    /// "tp,dp,pp,ep" for the overlaps that are on; empty for none.
     var names: String {
-        [(tensorParallel, "tp"), (dataParallel, "dp"), (pipeline, "pp")].filter(\.0).map(\.1).joined(separator: ",")
+        [(tensorParallel, "tp"), (dataParallel, "dp"), (pipeline, "pp"), (expertParallel, "ep")].filter(\.0).map(\.1)
+            .joined(separator: ",")
     }
 
     enum CodingKeys: String, CodingKey {
         case tensorParallel = "tensor_parallel", dataParallel = "data_parallel", pipeline
+        case expertParallel = "expert_parallel"
     }
 }
 
@@ -57,4 +70,18 @@ public enum ContextParallelKind: String, CaseIterable, Sendable, Codable {
     /// "all-gather based", cheap with 8 key/value heads); the full-sequence keys and values of one layer are held
     /// while it computes.
     case allGather = "all-gather"
+}
+
+/// How the tokens of a mixture-of-experts layer reach their experts over the ep group (used only when ep > 1).
+public enum ExpertDispatch: String, CaseIterable, Sendable, Codable {
+    /// One copy of a token per routed expert, through an all-to-all over the ep group in the activations' 16 bits;
+    /// the combine sends the expert outputs back the same way (Megatron-Core's `--moe-token-dispatcher-type
+    /// alltoall`).
+    case allToAll = "all-to-all"
+    /// DeepSeek-V3's dispatch (DeepSeek-AI 2024, §3.2.2): a token crosses InfiniBand once for each node it is routed
+    /// to, to the GPU with the same in-node index, which forwards it over NVLink to the experts there; the combine
+    /// reduces over NVLink before crossing InfiniBand once back. Group-limited routing bounds those nodes
+    /// (``MixtureOfExperts/routingGroupsPerToken``). Tokens are dispatched in FP8 when the products run in FP8 and
+    /// combined in BF16 (§3.3.3, "Low-Precision Storage and Communication").
+    case nodeForwarded = "node-forwarded"
 }

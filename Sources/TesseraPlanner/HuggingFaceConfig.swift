@@ -39,6 +39,8 @@ public struct HuggingFaceConfig: Decodable, Sendable {
     var first_k_dense_replace: Int?
     var moe_layer_freq: Int?
     var decoder_sparse_step: Int?
+    var n_group: Int?
+    var topk_group: Int?
     // Latent attention.
     var q_lora_rank: Int?
     var kv_lora_rank: Int?
@@ -117,7 +119,9 @@ public struct HuggingFaceConfig: Decodable, Sendable {
                 model.moe = MixtureOfExperts(
                     experts: expertCount, expertsPerToken: try required(num_experts_per_tok, "num_experts_per_tok"),
                     expertFFNSize: expertFFN, sharedFFNSize: shared, firstDenseLayers: first_k_dense_replace ?? 0,
-                    layerFrequency: moe_layer_freq ?? decoder_sparse_step ?? 1)
+                    layerFrequency: moe_layer_freq ?? decoder_sparse_step ?? 1,
+                    routingGroups: (n_group ?? 1) > 1 ? n_group : nil,
+                    routingGroupsPerToken: (n_group ?? 1) > 1 ? topk_group : nil)
                 if let moe = model.moe, moe.expertsPerToken > moe.experts {
                     throw PlannerError.invalidConfigField(
                         field: "num_experts_per_tok", path: path,

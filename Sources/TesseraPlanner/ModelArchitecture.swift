@@ -12,6 +12,11 @@ public struct MixtureOfExperts: Sendable, Equatable {
     public var firstDenseLayers: Int
     /// Every `layerFrequency`-th layer after those is MoE (DeepSeek's `moe_layer_freq`).
     public var layerFrequency: Int
+    /// Group-limited routing (DeepSeek's `n_group` and `topk_group`): the experts form `routingGroups` groups and a
+    /// token picks its experts from at most `routingGroupsPerToken` of them; DeepSeek-V3 puts one group on each node
+    /// so that a token reaches at most 4 nodes (DeepSeek-AI 2024, §3.2.2, "node-limited routing"). nil: no limit.
+    public var routingGroups: Int? = nil
+    public var routingGroupsPerToken: Int? = nil
 }
 
 /// Multi-head latent attention (DeepSeek-V2/V3): keys and values are rebuilt from a small cached latent.

@@ -62,17 +62,24 @@ extension TrainingCostModel {
     /// Layers per model chunk when `layers` are split over `chunks` consecutive chunks: ⌊L/chunks⌋ each, the
     /// remainder one apiece to the first chunk, the last, then the second, third, … (Megatron-LM 2021 requires an
     /// even split; uneven splits put the extra layers where memory and time are already highest, so the fullest
-    /// stage has ⌈L/chunks⌉).
-    static func chunkLayerCounts(layers: Int, chunks: Int) -> [Int] {
-        var counts = Array(repeating: layers / chunks, count: chunks)
+    /// stage has ⌈L/chunks⌉). With `embeddingAndHeadAsLayers` the same split is made of L + 2 slots and the
+    /// embedding takes one slot of the first chunk, the head one of the last (``TrainingSearchSpace/embeddingAndHeadAsLayers``;
+    /// a chunk may then hold no layer).
+    static func chunkLayerCounts(layers: Int, chunks: Int, embeddingAndHeadAsLayers: Bool = false) -> [Int] {
+        let slots = layers + (embeddingAndHeadAsLayers ? 2 : 0)
+        var counts = Array(repeating: slots / chunks, count: chunks)
         let order = chunks > 1 ? [0, chunks - 1] + Array(1..<(chunks - 1)) : [0]
-        for index in order.prefix(layers % chunks) { counts[index] += 1 }
+        for index in order.prefix(slots % chunks) { counts[index] += 1 }
+        if embeddingAndHeadAsLayers {
+            counts[0] -= 1
+            counts[chunks - 1] -= 1
+        }
         return counts
     }
 
     /// The model chunks of `shape`, in model order (chunk c·p + r on rank r).
     func chunkPieces(_ shape: PipelineShape) -> [PipelinePiece] {
-        Self.chunkPieces(shape, layers: layers, sums: Self.layerSums(
+        Self.chunkPieces(shape, layers: layers, embeddingAndHeadAsLayers: embeddingAndHeadAsLayers, sums: Self.layerSums(
             activeMatrices: activeMatrixParameters, moe: moeLayers, replicated: replicatedActivationPerToken,
             split: splitActivationPerToken))
     }
@@ -94,11 +101,12 @@ extension TrainingCostModel {
     }
 
     private static func chunkPieces(
-        _ shape: PipelineShape, layers: Int, sums: (Range<Int>) -> LayerSums
+        _ shape: PipelineShape, layers: Int, embeddingAndHeadAsLayers: Bool, sums: (Range<Int>) -> LayerSums
     ) -> [PipelinePiece] {
         let chunks = shape.stages * shape.virtualStages
         var start = 0
-        return chunkLayerCounts(layers: layers, chunks: chunks).enumerated().map { index, count in
+        let counts = chunkLayerCounts(layers: layers, chunks: chunks, embeddingAndHeadAsLayers: embeddingAndHeadAsLayers)
+        return counts.enumerated().map { index, count in
             defer { start += count }
             let neighbours = chunks == 1 ? 0 : (index == 0 || index == chunks - 1 ? 1 : 2)
             return PipelinePiece(layers: sums(start..<(start + count)), embedding: index == 0,
@@ -119,13 +127,18 @@ extension TrainingCostModel {
     }
 
     /// The distinct ranks of every shape the search generates: any stage count up to the layers without virtual
-    /// stages, and 2-8 virtual stages where stages × virtual stages divides the layers.
-    static func distinctRanks(layers: Int, sums: (Range<Int>) -> LayerSums) -> [PipelineShape: [PipelinePiece]] {
+    /// stages, and 2-8 virtual stages where stages × virtual stages divides the layers (plus 2 when the embedding and
+    /// the head count as layers).
+    static func distinctRanks(
+        layers: Int, embeddingAndHeadAsLayers: Bool, sums: (Range<Int>) -> LayerSums
+    ) -> [PipelineShape: [PipelinePiece]] {
         var table: [PipelineShape: [PipelinePiece]] = [:]
+        let slots = layers + (embeddingAndHeadAsLayers ? 2 : 0)
         for stages in 1...max(layers, 1) {
-            for virtualStages in 1...8 where virtualStages == 1 || layers % (stages * virtualStages) == 0 {
+            for virtualStages in 1...8 where virtualStages == 1 || slots % (stages * virtualStages) == 0 {
                 let shape = PipelineShape(stages: stages, virtualStages: virtualStages)
-                table[shape] = distinct(ranks(of: chunkPieces(shape, layers: layers, sums: sums), stages: stages))
+                let pieces = chunkPieces(shape, layers: layers, embeddingAndHeadAsLayers: embeddingAndHeadAsLayers, sums: sums)
+                table[shape] = distinct(ranks(of: pieces, stages: stages))
             }
         }
         return table

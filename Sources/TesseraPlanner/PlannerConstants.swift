@@ -78,6 +78,16 @@ public enum PlannerConstants {
     /// are skipped (Dao 2023, "FlashAttention-2", §3.1.1), so half (plus the diagonal, negligible for s ≫ the tile).
     public static let causalTileFraction = 0.5
 
+    /// FLOPs of a FlashAttention backward pass over its forward pass: the backward rebuilds the scores QKᵀ from the
+    /// kept row statistics before its four products (dV, dP, dQ, dK), five products against the forward's two
+    /// (Dao 2023, "FlashAttention-2", §3.1.2).
+    public static let flashAttentionBackwardFactor = 2.5
+
+    /// Streaming multiprocessors DeepSeek-V3's all-to-all kernels occupy while they run beside computation: "only 20
+    /// SMs are sufficient to fully utilize the bandwidths of IB and NVLink" of an H800's 132 (DeepSeek-AI 2024,
+    /// "DeepSeek-V3 Technical Report", §3.2.2). The computation they overlap runs on the rest.
+    public static let communicationStreamingMultiprocessors = 20
+
     /// Bytes of memory traffic per FP32 logit in Megatron-LM's vocabulary-parallel cross entropy
     /// (`mpu/cross_entropy.py`, with the logits cast to FP32 as its GPT model does by default). Forward: the cast
     /// (read 2, write 4), the maximum (read 4), subtracting it (read and write 4), the exponential (4 + 4), the sum

@@ -55,15 +55,10 @@ public struct PublishedRunCheck: Sendable {
 extension PublishedRuns {
     /// Llama 3 405B (Llama Team, AI @ Meta 2024, "The Llama 3 Herd of Models", §3.3.2 and Table 4): 126 layers on
     /// H100 80GB GPUs with tp 8, pp 16, and cp 16 for the 128K-token stage; 16M tokens per batch; BF16; the
-    /// published TFLOP/s per GPU (their MFU times 989 TFLOP/s). Their software is Meta's own: FSDP-style sharding
-    /// of optimizer states and gradients (no resharding after forward, §3.3.2), a modified interleaved schedule,
-    /// and all-gather context parallelism; the planner runs it as Megatron-Core with all-gather cp, one sequence per
-    /// micro-batch. Its interleaving splits 126 layers over 16 stages unevenly (Meta removed a layer from the
-    /// first and the last stage), which ``TrainingSearchSpace/unevenInterleaving`` allows.
+    /// published TFLOP/s per GPU (their MFU times 989 TFLOP/s). Their software is ``SoftwareProfile/llama3``, one
+    /// sequence per micro-batch.
     public static var llama3Runs: [PublishedRun] {
-        var space = SoftwareProfile.megatronCore.space
-        space.contextParallelKind = .allGather
-        space.unevenInterleaving = true
+        var space = SoftwareProfile.llama3.space
         space.microBatchSizes = [1]
         let source = "Llama Team 2024, The Llama 3 Herd of Models, Table 4"
         return [
@@ -85,10 +80,10 @@ extension PublishedRuns {
     /// DeepSeek-V3 (DeepSeek-AI 2024, "DeepSeek-V3 Technical Report"): 2048 H800 GPUs, pp 16, ep 64 over 8 nodes,
     /// ZeRO-1 data parallelism, no tensor parallelism (§3.2), FP8 matrix products (§3.3), sequence 4096 and a batch
     /// of 15,360 sequences (§4.2, after its ramp-up); 180K H800 GPU hours per trillion tokens (§1), i.e. 10^12 /
-    /// (180,000 × 3600) = 1,543 tokens per second per GPU. Its DualPipe schedule, which hides the expert all-to-all
-    /// behind computation, is not modeled: the planner runs it as Megatron-Core (1F1B, interleaved) in FP8.
+    /// (180,000 × 3600) = 1,543 tokens per second per GPU. Its software is ``SoftwareProfile/deepSeekV3`` in FP8, one
+    /// sequence per micro-batch and ZeRO-1.
     public static var deepSeekV3Run: PublishedRun {
-        var space = SoftwareProfile.megatronCore.space
+        var space = SoftwareProfile.deepSeekV3.space
         space.microBatchSizes = [1]
         space.zeroStages = [1]
         return PublishedRun(

@@ -14,8 +14,9 @@ public struct SoftwareProfile: Sendable {
     var contextParallelMissing: String?
     var expertParallelMissing: String?
 
-    /// The frameworks `--framework` knows, oldest first; ``everything`` is the default and not among them.
-    public static let known: [SoftwareProfile] = [megatron2021, megatron2022, megatronCore, torchtitan]
+    /// The frameworks `--framework` knows, oldest first, then the in-house software of two published runs;
+    /// ``everything`` is the default and not among them.
+    public static let known: [SoftwareProfile] = [megatron2021, megatron2022, megatronCore, torchtitan, llama3, deepSeekV3]
 
     /// The profile called `name`.
     /// - Throws: ``PlannerError/unknownFramework(name:known:)`` listing the known names.
@@ -79,7 +80,7 @@ public struct SoftwareProfile: Sendable {
         var space = TrainingSearchSpace()
         space.schedules = [.oneForwardOneBackward, .interleaved]
         space.zeroStages = [0, 1]
-        space.overlap = .all
+        space.overlap = .denseAxes
         space.contextParallelKind = .ring
         return SoftwareProfile(
             name: "megatron-core",
@@ -101,7 +102,7 @@ public struct SoftwareProfile: Sendable {
         space.shardedStatesWithPipeline = true
         space.expertParallelSizes = [1]
         space.expertTensorParallel = false
-        space.overlap = .all
+        space.overlap = .denseAxes
         space.contextParallelKind = .ring
         return SoftwareProfile(
             name: "torchtitan",
@@ -113,7 +114,7 @@ public struct SoftwareProfile: Sendable {
     }
 
     /// Every feature the planner models (the default): all schedules, recomputation choices, ZeRO stages, cp, ep
-    /// and overlaps.
+    /// and overlaps (the expert all-to-all's too), with Megatron-Core's per-expert all-to-all dispatch.
     public static var everything: SoftwareProfile {
         SoftwareProfile(
             name: "everything", summary: "every feature the planner models", space: TrainingSearchSpace(),
@@ -121,7 +122,7 @@ public struct SoftwareProfile: Sendable {
     }
 
     /// Gives `layout` this software's features that a layout string does not name: sequence parallelism,
-    /// FlashAttention, the FP32 gradient copy, the overlaps and the context-parallel exchange.
+    /// FlashAttention, the FP32 gradient copy, the overlaps, the context-parallel exchange and the expert dispatch.
     public func applyingFeatures(to layout: TrainingLayout) -> TrainingLayout {
         var layout = layout
         layout.sequenceParallel = space.sequenceParallel
@@ -129,6 +130,7 @@ public struct SoftwareProfile: Sendable {
         layout.float32GradientCopy = space.float32GradientCopy
         layout.overlap = space.overlap
         layout.contextParallelKind = space.contextParallelKind
+        layout.expertDispatch = space.expertDispatch
         return layout
     }
 

@@ -13,12 +13,21 @@ public struct TrainingCostModel: Sendable {
     let replicatedActivationPerToken: [Double]
     let splitActivationPerToken: [Double]
     let matmulRate: Double
+    /// The rate of the products that stay in 16 bits when the layers' products run in FP8 or FP4: the attention
+    /// core and the LM head ("the embedding module, the output head, MoE gating modules, normalization operators,
+    /// and attention operators" keep BF16 or FP32 in DeepSeek-V3's FP8 training, DeepSeek-AI 2024 §3.3.1, as in
+    /// Transformer Engine's FP8 recipe, which covers its linear layers). Equal to ``matmulRate`` otherwise.
+    let wideMatmulRate: Double
     let memoryRate: Double
+    /// The pipeline split counts the embedding and the head as a layer each
+    /// (``TrainingSearchSpace/embeddingAndHeadAsLayers``).
+    let embeddingAndHeadAsLayers: Bool
     /// The distinct pipeline ranks of each pipeline shape the search generates (the rest are computed on demand).
     let pipelineRanks: [PipelineShape: [PipelinePiece]]
 
-    public init(job: TrainingJob) {
+    public init(job: TrainingJob, embeddingAndHeadAsLayers: Bool = false) {
         self.job = job
+        self.embeddingAndHeadAsLayers = embeddingAndHeadAsLayers
         let model = job.model
         layers = model.layers
         var dense = [0.0], expert = [0.0], active = [0.0], moe = [0.0], replicated = [0.0], split = [0.0]
@@ -41,10 +50,12 @@ public struct TrainingCostModel: Sendable {
         let accelerator = job.accelerator
         matmulRate = accelerator.peakFLOPS(job.computeFormat)
             * (accelerator.computeEfficiency ?? PlannerConstants.matmulEfficiency)
+        let efficiency = accelerator.computeEfficiency ?? PlannerConstants.matmulEfficiency
+        wideMatmulRate = [.fp8, .fp4].contains(job.computeFormat) ? accelerator.peakFLOPS(.bf16) * efficiency : matmulRate
         memoryRate = accelerator.memoryBytesPerSecond
             * (accelerator.memoryEfficiency ?? PlannerConstants.memoryBandwidthEfficiency)
         pipelineRanks = Self.distinctRanks(
-            layers: model.layers,
+            layers: model.layers, embeddingAndHeadAsLayers: embeddingAndHeadAsLayers,
             sums: Self.layerSums(activeMatrices: active, moe: moe, replicated: replicated, split: split))
     }
 
@@ -53,15 +64,22 @@ public struct TrainingCostModel: Sendable {
 
     func sum(_ prefix: [Double], _ range: Range<Int>) -> Double { prefix[range.upperBound] - prefix[range.lowerBound] }
 
-    /// Micro-batches a stage holds activations for: the first stage of 1F1B/ZB-H1 holds min(p, m), GPipe m,
-    /// interleaved p(1 + (p-1)/(pv)) (Korthikanti et al. 2022 §4.2.3); the last stage holds 1 (GPipe: m).
+    /// Micro-batches a stage holds activations for, in units of the stage's layers: the first stage of 1F1B/ZB-H1
+    /// holds min(p, m), GPipe m; the last stage holds 1 (GPipe: m). Interleaved, the first stage runs p(v+1) − 1
+    /// chunk forwards before its first backward (Megatron-LM's warm-up of 2(p−1) + (v−1)p, plus one): p micro-batches
+    /// in every chunk and p − 1 more in its first chunk, so it holds p + (p − 1)·f with f its first chunk's share of
+    /// its layers; for an even split f = 1/v, Korthikanti et al. 2022's p(1 + (p−1)/(pv)) (§4.2.3).
     public func microBatchesInFlight(_ layout: TrainingLayout, microBatches m: Int, firstStage: Bool) -> Double {
         let p = Double(layout.pp)
         switch layout.schedule {
         case nil: return 1
         case .gpipe: return Double(m)
         case .oneForwardOneBackward, .zeroBubbleH1: return firstStage ? min(p, Double(m)) : 1
-        case .interleaved: return firstStage ? p + (p - 1) / Double(layout.virtualStages) : 1
+        case .interleaved:
+            guard firstStage else { return 1 }
+            let stageLayers = Double(stageRange(layout.pp, firstStage: true).count)
+            let firstChunk = Double(firstChunkLayers(chunks: layout.pp * layout.virtualStages))
+            return p + (p - 1) * (stageLayers > 0 ? firstChunk / stageLayers : 1 / Double(layout.virtualStages))
         }
     }
 
@@ -116,12 +134,22 @@ public struct TrainingCostModel: Sendable {
         return step.total > training.total ? step : training
     }
 
-    /// The layers of the first or the last pipeline stage (as ``chunkLayerCounts(layers:chunks:)`` splits them:
-    /// the first stage takes the first extra layer, the last the second).
+    /// The layers of the first or the last pipeline stage, as
+    /// ``chunkLayerCounts(layers:chunks:embeddingAndHeadAsLayers:)`` splits them over pp stages.
     func stageRange(_ pp: Int, firstStage: Bool) -> Range<Int> {
         guard pp > 1 else { return 0..<layers }
-        let base = layers / pp, extra = layers % pp
-        return firstStage ? 0..<(base + (extra >= 1 ? 1 : 0)) : (layers - base - (extra >= 2 ? 1 : 0))..<layers
+        let slots = layers + (embeddingAndHeadAsLayers ? 2 : 0)
+        let base = slots / pp, extra = slots % pp
+        // The first stage takes the first extra slot, the last the second; the embedding and the head one each.
+        let reserved = embeddingAndHeadAsLayers ? 1 : 0
+        let first = base + (extra >= 1 ? 1 : 0) - reserved, last = base + (extra >= 2 ? 1 : 0) - reserved
+        return firstStage ? 0..<max(first, 0) : (layers - max(last, 0))..<layers
+    }
+
+    /// The transformer layers of model chunk 0 when the layers are split over `chunks` chunks.
+    func firstChunkLayers(chunks: Int) -> Int {
+        let slots = layers + (embeddingAndHeadAsLayers ? 2 : 0)
+        return max(slots / chunks + (slots % chunks >= 1 ? 1 : 0) - (embeddingAndHeadAsLayers ? 1 : 0), 0)
     }
 
     private func stageActivations(_ layout: TrainingLayout, range: Range<Int>, microBatches m: Int, firstStage: Bool)
@@ -142,7 +170,8 @@ public struct TrainingCostModel: Sendable {
         case .selective, .none:
             perMicroBatch = tokens * (sum(replicatedActivationPerToken, range) / replicatedSplit
                 + sum(splitActivationPerToken, range) / t)
-            if layout.recompute == .none {
+            // FlashAttention keeps no s × s tensor (``ModelArchitecture/activationBytesPerLayer``).
+            if layout.recompute == .none && !layout.flashAttention {
                 perMicroBatch += model.attentionScoreBytes(sequenceLength: s, microBatch: b, contextParallel: layout.cp)
                     / t * Double(range.count)
             }

@@ -42,13 +42,15 @@ public struct TrainingLayout: Sendable, Equatable, Hashable, Codable {
     /// Tensor-parallel size of the expert layers when it differs from tp (Megatron-Core's
     /// `--expert-tensor-parallel-size`, "MoE parallel folding"); nil: experts split over the same tp ranks.
     public var expertTensorParallel: Int?
+    /// How MoE tokens reach their experts over the ep group (used only when ep > 1).
+    public var expertDispatch: ExpertDispatch
 
     public init(
         tp: Int, pp: Int, dp: Int, cp: Int = 1, ep: Int = 1, microBatchSize: Int, schedule: PipelineScheduleKind?,
         virtualStages: Int = 1, recompute: Recompute, zeroStage: Int, sequenceParallel: Bool = true,
         flashAttention: Bool = true, float32GradientCopy: Bool = false, torchDDP: Bool = false,
         overlap: CommunicationOverlap = .none, contextParallelKind: ContextParallelKind = .ring,
-        expertTensorParallel: Int? = nil
+        expertTensorParallel: Int? = nil, expertDispatch: ExpertDispatch = .allToAll
     ) {
         self.tp = tp
         self.pp = pp
@@ -67,6 +69,7 @@ public struct TrainingLayout: Sendable, Equatable, Hashable, Codable {
         self.overlap = overlap
         self.contextParallelKind = contextParallelKind
         self.expertTensorParallel = expertTensorParallel
+        self.expertDispatch = expertDispatch
     }
 
     /// The expert layers' tensor-parallel size (``expertTensorParallel``, or tp).
@@ -96,6 +99,7 @@ public struct TrainingLayout: Sendable, Equatable, Hashable, Codable {
         case torchDDP = "torch_ddp"
         case overlap, contextParallelKind = "context_parallel_kind"
         case expertTensorParallel = "expert_tensor_parallel"
+        case expertDispatch = "expert_dispatch"
     }
 
     /// "none", "gpipe", "1f1b", "zb-h1" or "interleaved(v2)".
@@ -106,7 +110,7 @@ public struct TrainingLayout: Sendable, Equatable, Hashable, Codable {
 
     /// "tp8 pp8 dp24 mbs1 interleaved(v2) recompute:full zero1" (with "no-sp" and "no-flash" for software without
     /// sequence parallelism or FlashAttention, "overlap:tp,dp,pp" for hidden collectives, "cp:all-gather" for Llama
-    /// 3's context parallelism). ``init(summary:)`` reads the mesh and options back.
+    /// 3's context parallelism, "dispatch:node-forwarded" for DeepSeek-V3's expert dispatch). ``init(summary:)`` reads the mesh and options back.
     public var summary: String {
         var parts = ["tp\(tp)", "pp\(pp)", "dp\(dp)"]
         if cp > 1 { parts.append("cp\(cp)") }
@@ -120,6 +124,7 @@ public struct TrainingLayout: Sendable, Equatable, Hashable, Codable {
         if !flashAttention { parts.append("no-flash") }
         if torchDDP { parts.append("torch-ddp") }
         if cp > 1 && contextParallelKind == .allGather { parts.append("cp:all-gather") }
+        if ep > 1 && expertDispatch != .allToAll { parts.append("dispatch:\(expertDispatch.rawValue)") }
         if !overlap.names.isEmpty { parts.append("overlap:\(overlap.names)") }
         return parts.joined(separator: " ")
     }

@@ -4,9 +4,9 @@ extension TrainingLayout {
     /// Reads a layout written as ``summary`` writes it: `tp8 pp4 dp2 cp2 ep2 mbs1 interleaved(v2)
     /// recompute:selective zero1`, words in any order. tp, pp and dp are required; cp and ep default to 1, etp to tp, the
     /// micro-batch to 1, the schedule to 1F1B when pp > 1, recomputation to full and ZeRO to 0. What the string
-    /// does not name (sequence parallelism, FlashAttention, overlaps, the context-parallel exchange) comes from
-    /// `profile`; `no-sp`, `no-flash`, `torch-ddp`, `cp:all-gather` and `overlap:tp,dp,pp` (any of the three)
-    /// override it.
+    /// does not name (sequence parallelism, FlashAttention, overlaps, the context-parallel exchange, the expert
+    /// dispatch) comes from `profile`; `no-sp`, `no-flash`, `torch-ddp`, `cp:all-gather`, `dispatch:node-forwarded`
+    /// and `overlap:tp,dp,pp,ep` (any of the four) override it.
     /// - Throws: ``PlannerError/invalidLayout(text:reason:)`` naming the word it cannot read or the size it lacks.
     public init(summary text: String, profile: SoftwareProfile) throws {
         var sizes: [String: Int] = [:]
@@ -15,6 +15,7 @@ extension TrainingLayout {
         var recompute = Recompute.full
         var flags: Set<String> = []
         var overlap: CommunicationOverlap?
+        var dispatch: ExpertDispatch?
         for word in text.lowercased().split(separator: " ").map(String.init) {
             if let kind = PipelineScheduleKind(rawValue: word) {
                 schedule = kind
@@ -29,15 +30,21 @@ extension TrainingLayout {
                 recompute = kind
             } else if ["no-sp", "no-flash", "torch-ddp", "cp:all-gather", "none"].contains(word) {
                 flags.insert(word)
+            } else if word.hasPrefix("dispatch:") {
+                guard let kind = ExpertDispatch(rawValue: String(word.dropFirst("dispatch:".count))) else {
+                    throw PlannerError.invalidLayout(text: text, reason: "has an unknown expert dispatch in '\(word)' (use "
+                        + ExpertDispatch.allCases.map { "dispatch:\($0.rawValue)" }.joined(separator: " or ") + ")")
+                }
+                dispatch = kind
             } else if word.hasPrefix("overlap:") {
                 let names = Set(word.dropFirst("overlap:".count).split(separator: ",").map(String.init))
-                guard names.isSubset(of: ["tp", "dp", "pp", "none"]) else {
+                guard names.isSubset(of: ["tp", "dp", "pp", "ep", "none"]) else {
                     throw PlannerError.invalidLayout(text: text, reason: "has an unknown overlap in '\(word)' (use "
-                        + "overlap: with any of tp, dp, pp, or overlap:none)")
+                        + "overlap: with any of tp, dp, pp, ep, or overlap:none)")
                 }
                 overlap = CommunicationOverlap(
                     tensorParallel: names.contains("tp"), dataParallel: names.contains("dp"),
-                    pipeline: names.contains("pp"))
+                    pipeline: names.contains("pp"), expertParallel: names.contains("ep"))
             } else if let key = ["mbs", "zero", "etp", "tp", "pp", "dp", "cp", "ep"].first(where: word.hasPrefix),
                       let value = Int(word.dropFirst(key.count)), value >= (key == "zero" ? 0 : 1) {
                 sizes[key] = value
@@ -61,5 +68,6 @@ extension TrainingLayout {
         if flags.contains("torch-ddp") { torchDDP = true }
         if flags.contains("cp:all-gather") { contextParallelKind = .allGather }
         if let overlap { self.overlap = overlap }
+        if let dispatch { expertDispatch = dispatch }
     }
 }

@@ -40,13 +40,19 @@ public struct TrainingSearchSpace: Sendable {
     public var overlap = CommunicationOverlap.all
     /// How context parallelism exchanges keys and values.
     public var contextParallelKind = ContextParallelKind.ring
+    /// How MoE tokens reach their experts.
+    public var expertDispatch = ExpertDispatch.allToAll
     /// Whether ZeRO-2/3 may combine with pp > 1, as torchtitan runs FSDP2 under a pipeline. False: DeepSpeed's
     /// pipeline engine and Megatron-LM's distributed optimizer shard the optimizer states only (ZeRO-1).
     public var shardedStatesWithPipeline = false
-    /// Whether interleaving may split the layers into unequal model chunks (pp·v need not divide the layers; the
-    /// first chunks take the extra layers, ``TrainingCostModel/chunkLayerCounts(layers:chunks:)``), as Llama 3 ran
-    /// 126 layers over 16 stages. False: Megatron-LM's even split.
-    public var unevenInterleaving = false
+    /// Whether the pipeline split counts the embedding and the LM head with its loss as one layer each, so that the
+    /// first and the last stage hold one transformer layer fewer: Llama 3 split 126 layers as 128 over 16 stages,
+    /// "the first model chunk on the first stage has only the embedding, and the last model chunk on the last stage
+    /// has only output projection and loss calculation" (Llama Team 2024, §3.3.2), to balance the first stage's
+    /// memory (embedding and warm-up micro-batches) and the last stage's time. Interleaving then needs pp·v to
+    /// divide the layers plus 2. False: Megatron-LM's split of the layers alone
+    /// (``TrainingCostModel/chunkLayerCounts(layers:chunks:embeddingAndHeadAsLayers:)``).
+    public var embeddingAndHeadAsLayers = false
 
     public init() {}
 }
@@ -96,7 +102,7 @@ public enum TrainingSearch {
         bubble: (any PipelineBubbleModel)? = nil
     ) throws -> TrainingPlan {
         try job.validate()
-        let costModel = TrainingCostModel(job: job)
+        let costModel = TrainingCostModel(job: job, embeddingAndHeadAsLayers: space.embeddingAndHeadAsLayers)
         let bubbleModel = CachedBubbleModel(bubble ?? SimulatedBubble())
         let usable = costModel.usableMemory
         var bounded: [Scored] = []
@@ -179,7 +185,7 @@ public enum TrainingSearch {
     /// Whether any allowed layout of `job` fits in memory (stops at the first that does).
     public static func anyLayoutFits(_ job: TrainingJob, space: TrainingSearchSpace = TrainingSearchSpace()) -> Bool {
         guard (try? job.validate()) != nil, let meshes = try? validMeshes(job, space: space) else { return false }
-        let costModel = TrainingCostModel(job: job)
+        let costModel = TrainingCostModel(job: job, embeddingAndHeadAsLayers: space.embeddingAndHeadAsLayers)
         for mesh in meshes {
             var found = false
             forEachLayout(of: mesh, job: job, space: space) { layout in
@@ -272,10 +278,9 @@ public enum TrainingSearch {
             for kind in [PipelineScheduleKind.gpipe, .oneForwardOneBackward, .zeroBubbleH1] where space.schedules.contains(kind) {
                 schedules.append((kind, 1))
             }
-            if space.schedules.contains(.interleaved), model.layers % mesh.pp == 0 || space.unevenInterleaving {
-                let perStage = model.layers / mesh.pp
-                let counts = space.unevenInterleaving ? Array(1...max(perStage, 1)) : divisors(perStage)
-                for v in counts where v >= 2 && v <= space.maxVirtualStages && (space.unevenInterleaving || perStage % v == 0) {
+            let slots = model.layers + (space.embeddingAndHeadAsLayers ? 2 : 0)
+            if space.schedules.contains(.interleaved), slots % mesh.pp == 0 {
+                for v in divisors(slots / mesh.pp) where v >= 2 && v <= space.maxVirtualStages {
                     schedules.append((.interleaved, v))
                 }
             }
@@ -294,7 +299,8 @@ public enum TrainingSearch {
                                     sequenceParallel: space.sequenceParallel, flashAttention: space.flashAttention,
                                     float32GradientCopy: space.float32GradientCopy, torchDDP: torchDDP,
                                     overlap: space.overlap, contextParallelKind: space.contextParallelKind,
-                                    expertTensorParallel: etp == mesh.tp ? nil : etp))
+                                    expertTensorParallel: etp == mesh.tp ? nil : etp,
+                                    expertDispatch: space.expertDispatch))
                             }
                         }
                     }

@@ -28,7 +28,11 @@ struct LayoutRates {
     /// exponentials; Megatron-LM `mpu/cross_entropy.py`).
     var crossEntropyReductions = 0.0
     var contextExchange = 0.0
+    /// One expert all-to-all (the mean of a dispatch and a combine) of a micro-batch over the ep group.
     var expertExchange = 0.0
+    /// How much longer computation takes while communication kernels hold some of the SMs
+    /// (``TrainingCostModel/expertOverlapSlowdown(_:)``); 1 otherwise.
+    var computeSlowdown = 1.0
     /// One pipeline exchange: a message of bsh/t per tp rank over the link between stages (Narayanan et al. 2021
     /// §4.1 scatter/gather), and the all-gather over tp that rebuilds the tensor on the receiver when the
     /// activation is not already sequence-parallel.
@@ -134,12 +138,9 @@ extension TrainingCostModel {
             rates.contextExchange = CollectiveCost.allGather(
                 bytes: contextKeyValueBytes(layout), group: group)
         }
-        if layout.ep > 1, let moe = model.moe {
-            // Dispatch and combine all-to-alls per MoE layer, forward and backward (each tp rank routes its 1/tp of
-            // the tokens under sequence parallelism).
-            let group = accelerator.group(size: layout.ep, stride: layout.expertParallelStride)
-            rates.expertExchange = CollectiveCost.allToAll(
-                bytes: e * tokens / t * Double(moe.expertsPerToken) * h, group: group)
+        if layout.ep > 1 {
+            rates.expertExchange = expertAllToAll(layout, tokens: tokens)
+            rates.computeSlowdown = expertOverlapSlowdown(layout)
         }
         if layout.pp > 1 {
             let link = accelerator.link(groupSize: layout.pp, stride: layout.tp * layout.cp * layout.dp)
@@ -183,18 +184,20 @@ extension TrainingCostModel {
         let lossForward = PlannerConstants.crossEntropyTrafficPerLogit.forward * logitElements / memoryRate
         let lossBackward = PlannerConstants.crossEntropyTrafficPerLogit.backward * logitElements / memoryRate
         let layer = rates.layerMatmuls, head = rates.headMatmuls
-        let forwardProducts = (matrices * layer.forward + logits * head.forward) / matmulRate
-        let forward = forwardProducts + core.forward + elementwise + lossForward
-        let backwardInput = (matrices * layer.backwardInput + logits * head.backwardInput) / matmulRate
-            + core.backward + elementwise + lossBackward
-        let backwardWeight = (matrices * layer.backwardWeight + logits * head.backwardWeight) / matmulRate + elementwise
+        let slow = rates.computeSlowdown
+        let forwardProducts = slow * (matrices * layer.forward / matmulRate + logits * head.forward / wideMatmulRate)
+        let forward = forwardProducts + slow * (core.forward + elementwise + lossForward)
+        let backwardInput = slow * (matrices * layer.backwardInput / matmulRate
+            + logits * head.backwardInput / wideMatmulRate + core.backward + elementwise + lossBackward)
+        let backwardWeight = slow * (matrices * layer.backwardWeight / matmulRate
+            + logits * head.backwardWeight / wideMatmulRate + elementwise)
 
         var time = PieceTime()
         time.compute = forward + backwardInput + backwardWeight
         switch layout.recompute {
         case .none: break
-        case .selective: time.recompute = core.forward
-        case .full: time.recompute = matrices * layer.forward / matmulRate + core.forward + elementwise
+        case .selective: time.recompute = slow * core.forward
+        case .full: time.recompute = slow * (matrices * layer.forward / matmulRate + core.forward + elementwise)
         }
         let extraForward = layout.recompute == .full ? 1.0 : 0.0
         time.tensorParallel = layerTensorParallel(
@@ -215,7 +218,10 @@ extension TrainingCostModel {
                 ? max(0, 2 * exchange - 2 * attentionForward) : exchange
             time.contextParallel = layers.count * ((1 + extraForward) * exposedForward + exposedBackward)
         }
-        time.expertParallel = (4 + 2 * extraForward) * layers.moeLayers * rates.expertExchange
+        let allToAll = (4 + 2 * extraForward) * layers.moeLayers * rates.expertExchange
+        // DualPipe: another micro-batch's chunk computes while these all-to-alls run.
+        time.expertParallel = layout.overlap.expertParallel
+            ? max(0, allToAll - time.compute - time.recompute) : allToAll
         // Megatron-LM 2021 waits for each exchange before computing on (blocking batched send/receive); with
         // overlap a transfer hides behind the forward pass of the next micro-batch.
         let exchange = layout.overlap.pipeline ? max(0, rates.pipelineExchange - forward) : rates.pipelineExchange
@@ -265,11 +271,11 @@ extension TrainingCostModel {
             // A causal mask lets FlashAttention skip the tiles above the diagonal, half of them (Dao 2023,
             // "FlashAttention-2", §3.1.1); the FLOP count of the step keeps the full square, as Narayanan et al.
             // and the MFU of published runs count it.
-            let flops = PlannerConstants.causalTileFraction * 2 * scores * (keyDim + valueDim) / matmulRate
-            return (flops, 2 * flops)
+            let flops = PlannerConstants.causalTileFraction * 2 * scores * (keyDim + valueDim) / wideMatmulRate
+            return (flops, PlannerConstants.flashAttentionBackwardFactor * flops)
         }
         let e = PlannerConstants.activationBytes
-        func product(_ depth: Double) -> Double { max(2 * depth * scores / matmulRate, e * scores / memoryRate) }
+        func product(_ depth: Double) -> Double { max(2 * depth * scores / wideMatmulRate, e * scores / memoryRate) }
         let dropout = model.dropout ? 1.0 : 0.0
         let forward = product(keyDim) + product(valueDim) + (PlannerConstants.softmaxTrafficPerScore.forward
             + dropout * PlannerConstants.dropoutTrafficPerScore.forward) * scores / memoryRate

@@ -11,7 +11,7 @@ extension Recomputation: ExpressibleByArgument {}
 /// The flags of `tessera train`, one group per part of ``TrainingConfiguration``; each group writes its part.
 /// New options (pipeline and data parallelism, ZeRO, recomputation, traces) go into the group they belong to.
 struct TrainModelOptions: ParsableArguments {
-    @Option(help: "Model preset (tiny, tiny-gpt2, demo, gpt2-small, smollm2-135m) or a config.json / model directory, initialized from --seed.")
+    @Option(help: "Model preset (tiny, tiny-gpt2, tiny-moe, demo, gpt2-small, smollm2-135m) or a config.json / model directory, initialized from --seed.")
     var config = "demo"
 
     @Option(name: .customLong("init"), help: "Start from this checkpoint (a Hugging Face directory or a .gguf file); its architecture and tokenizer win.")
@@ -102,8 +102,17 @@ struct TrainParallelOptions: ParsableArguments {
     @Option(help: "Tensor-parallel ranks.")
     var tp = 1
 
+    @Option(help: "Expert-parallel ranks of a mixture-of-experts model, carved out of dp (they add no ranks): each holds 1/ep of every layer's experts.")
+    var ep = 1
+
     @Flag(name: .customLong("sequence-parallel"), help: "Megatron sequence parallelism inside the tensor-parallel group.")
     var sequenceParallel = false
+
+    @Option(help: "Context-parallel ranks: each holds a zig-zag share of every sequence's tokens through the whole model.")
+    var cp = 1
+
+    @Option(name: .customLong("cp-comm"), help: "Context-parallel attention: ring, allgather or a2a (Ulysses; cp must divide the heads).")
+    var cpComm = ContextCommunication.ring.rawValue
 
     @Option(help: "Pipeline schedule: gpipe, 1f1b, interleaved or zb-h1.")
     var schedule: PipelineScheduleKind = .oneForwardOneBackward
@@ -123,7 +132,7 @@ struct TrainParallelOptions: ParsableArguments {
     @Option(name: .customLong("zero-stage"), help: "0: every data-parallel rank keeps the whole AdamW state; 1: the moments and the update are sharded over dp.")
     var zeroStage = 0
 
-    @Option(help: "Ranks to start on the threads backend (default: dp·pp·tp; under mpirun the job size counts).")
+    @Option(help: "Ranks to start on the threads backend (default: dp·cp·pp·tp; under mpirun the job size counts).")
     var ranks: Int?
 
     /// - Throws: ``ParallelConfigError`` for an invalid layout, naming the valid choices.
@@ -138,10 +147,11 @@ struct TrainParallelOptions: ParsableArguments {
             }
         }
         c.parallelism = try ParallelConfig(
-            dp: dp, pp: pp, tp: tp, sequenceParallel: sequenceParallel,
+            dp: dp, pp: pp, tp: tp, cp: cp, ep: ep, sequenceParallel: sequenceParallel,
             microBatchSize: microBatchSize ?? max(1, c.batch.globalBatchSize / max(1, dp)),
             pipeline: .init(schedule: schedule, virtualStages: virtualStages, layout: layout),
             memory: .init(recompute: recompute, zeroStage: zeroStage))
+        c.parallelism.contextCommunication = try ContextCommunication(named: cpComm)
     }
 
     /// The ranks to launch: the layout's product, which `--ranks`, when given, must equal.

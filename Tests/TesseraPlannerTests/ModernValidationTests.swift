@@ -9,31 +9,34 @@ import TesseraPlanner
 
     func check(_ prefix: String) -> PublishedRunCheck { Self.checks.first { $0.run.name.hasPrefix(prefix) }! }
 
-    /// Llama 3 405B (Table 4): the published layouts at 8K on 8192 and 16384 GPUs and at 128K with cp 16 are
-    /// predicted within ±15 % of 430, 400 and 380 TFLOP/s per GPU, counting the causal half of attention. The
-    /// whole-square count differs little at 8K and by 1.4× at 128K, where it would be 30 % over.
-    @Test func llama3ThroughputWithin15Percent() {
+    /// Llama 3 405B (Table 4) under Meta's software (`llama3`): the published mesh runs as the paper says it ran,
+    /// without recomputation ("we could pre-train Llama 3 on sequences of 8K tokens without activation
+    /// checkpointing", §3.3.2), interleaved with one layer slot per chunk and ZeRO-2; it ranks in the top 5 at 16384
+    /// GPUs (8K and 128K) and 9th at 8192, where tp 4 with cp 2 pays half the tp collectives, which Meta's software
+    /// does not overlap. The model is 21-26 % over the published TFLOP/s (the full-recomputation layout it chose
+    /// before, 0.91-0.93, agreed only by charging a third more compute).
+    @Test func llama3RunsAsPublished() {
         for prefix in ["Llama 3 405B, 8K, 8192", "Llama 3 405B, 8K, 16384", "Llama 3 405B, 128K"] {
             let c = check(prefix)
-            #expect(abs(c.ratio - 1) <= 0.15, "\(prefix): \(c.ratio)")
-            #expect(c.published.layout.cp == c.run.cp && c.published.layout.tp == 8 && c.published.layout.pp == 16)
+            let layout = c.published.layout
+            #expect(layout.recompute == .none && layout.zeroStage == 2, "\(prefix): \(layout.summary)")
+            #expect(layout.schedule == .interleaved && layout.virtualStages == 8 && layout.cp == c.run.cp)
+            #expect(c.ratio > 1.15 && c.ratio < 1.3, "\(prefix): \(c.ratio)")
         }
+        #expect(check("Llama 3 405B, 8K, 16384").meetsRequiredRank && check("Llama 3 405B, 128K").meetsRequiredRank)
+        #expect(!check("Llama 3 405B, 8K, 8192").meetsRequiredRank)
         let long = check("Llama 3 405B, 128K")
         #expect(long.modelTeraflops(causal: false) / long.modelTeraflops(causal: true) > 1.3)
     }
 
-    /// Known misses, stated in `plan validate` and docs/planner.md: with everything Megatron-Core offers, the model
-    /// prefers cp 2-4 with selective recomputation at 8K (cp halves the activations, so full recomputation is not
-    /// needed, and all-gathering 8 key/value heads costs little) over Meta's tp 8, pp 16 with full
-    /// recomputation; at 128K it ranks Meta's mesh outside the five too. DeepSeek-V3 is predicted at under half its
-    /// throughput: its node-limited routing, FP8 dispatch and DualPipe hide most of the expert all-to-all, which the
-    /// planner charges in full.
-    @Test func knownMissesArePinned() {
-        for prefix in ["Llama 3 405B, 8K, 8192", "Llama 3 405B, 8K, 16384", "Llama 3 405B, 128K"] {
-            #expect(!check(prefix).meetsRequiredRank, "\(prefix) now ranks \(String(describing: check(prefix).rank))")
-        }
+    /// DeepSeek-V3 under its own software (`deepseek-v3`): DualPipe hides the node-forwarded all-to-alls completely
+    /// and the published mesh is predicted within ±15 % of its throughput; the memory model, which lacks DeepSeek's
+    /// FP8 activation caching and partial recomputation (§3.2.3, §3.3.3), still needs full recomputation to fit, and
+    /// the mesh ranks outside the five.
+    @Test func deepSeekV3HidesItsAllToAll() {
         let deepSeek = check("DeepSeek-V3")
-        #expect(deepSeek.ratio < 0.5 && !deepSeek.meetsRequiredRank)
-        #expect(deepSeek.published.time.expertParallel > deepSeek.published.time.compute)
+        #expect(abs(deepSeek.ratio - 1) <= 0.15, "\(deepSeek.ratio)")
+        #expect(deepSeek.published.time.expertParallel == 0)
+        #expect(deepSeek.published.layout.recompute == .full && !deepSeek.meetsRequiredRank)
     }
 }

@@ -83,7 +83,11 @@ import TesseraPlanner
         var full = base; full.recompute = .full
         let bubble = ClosedFormBubble()
         #expect(cost.memory(full).activations < cost.memory(selective).activations)
-        #expect(cost.memory(selective).activations < cost.memory(base).activations)
+        // FlashAttention keeps no scores, so selective recomputation saves memory only where they are materialized.
+        #expect(cost.memory(selective).activations == cost.memory(base).activations)
+        var materialized = base; materialized.flashAttention = false
+        var materializedSelective = selective; materializedSelective.flashAttention = false
+        #expect(cost.memory(materializedSelective).activations < cost.memory(materialized).activations)
         #expect(cost.estimate(full, bubble: bubble).stepTime > cost.estimate(selective, bubble: bubble).stepTime)
         var zero1 = base; zero1.zeroStage = 1
         #expect(cost.memory(zero1).optimizer == cost.memory(base).optimizer / 2)

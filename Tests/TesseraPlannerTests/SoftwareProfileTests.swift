@@ -12,7 +12,7 @@ import TesseraPlanner
     }
 
     @Test func unknownFrameworkListsTheKnownOnes() throws {
-        let known = ["megatron-2021", "megatron-2022", "megatron-core", "torchtitan"]
+        let known = ["megatron-2021", "megatron-2022", "megatron-core", "torchtitan", "llama3", "deepseek-v3"]
         #expect(SoftwareProfile.known.map(\.name) == known)
         #expect(throws: PlannerError.unknownFramework(name: "megatron-2023", known: known)) {
             try SoftwareProfile.named("megatron-2023")
@@ -46,12 +46,17 @@ import TesseraPlanner
         #expect(reason(.megatronCore, layout(cp: 2, ep: 2, zero: 1, recompute: .selective)) == nil)
         #expect(reason(.torchtitan, layout(cp: 2, zero: 3)) == nil)
         #expect(reason(.megatron2022, layout(recompute: .selective)) == nil)
+        #expect(reason(.llama3, layout(ep: 2, zero: 2))?.contains("no expert parallelism") == true)
+        #expect(reason(.llama3, layout(zero: 1))?.contains("no ZeRO stage 1") == true)
+        #expect(reason(.llama3, layout(cp: 2, zero: 2)) == nil)
+        #expect(reason(.deepSeekV3, layout(cp: 2, ep: 2, zero: 1))?.contains("no context parallelism") == true)
+        #expect(reason(.deepSeekV3, layout(ep: 2, zero: 1)) == nil)
         let message = PlannerError.unsupportedLayout(framework: "megatron-2021", layout: "tp2 pp2 dp4 cp2", reason: "x")
         #expect(message.description.hasPrefix("megatron-2021 cannot run tp2 pp2 dp4 cp2: x"))
     }
 
     /// A search under a profile returns only layouts the profile can run, with its features and overlaps.
-    @Test(arguments: ["megatron-2021", "megatron-2022", "megatron-core", "torchtitan"])
+    @Test(arguments: ["megatron-2021", "megatron-2022", "megatron-core", "torchtitan", "deepseek-v3"])
     func searchStaysInsideTheProfile(name: String) throws {
         let profile = try SoftwareProfile.named(name)
         let job = try job("mixtral-8x7b", "h100", gpus: 32, sequence: 4096, batch: 64)
@@ -76,13 +81,14 @@ import TesseraPlanner
         let parsed = try TrainingLayout(summary: "tp4 pp2 dp2 cp2 mbs2 interleaved(v4) recompute:none zero1 cp:all-gather",
                                         profile: .megatronCore)
         #expect(parsed.cp == 2 && parsed.virtualStages == 4 && parsed.schedule == .interleaved && parsed.recompute == .none)
-        #expect(parsed.contextParallelKind == .allGather && parsed.overlap == .all && parsed.sequenceParallel)
+        #expect(parsed.contextParallelKind == .allGather && parsed.overlap == .denseAxes && parsed.sequenceParallel)
         #expect(try TrainingLayout(summary: "tp1 pp4 dp2", profile: .megatron2021).schedule == .oneForwardOneBackward)
     }
 
     @Test(arguments: [("tp8 pp2", "names no dp size"), ("tp8 pp2 dp2 warp9", "cannot read, 'warp9'"),
                       ("tp8 pp2 dp2 recompute:some", "unknown recomputation"), ("tp0 pp1 dp2", "cannot read, 'tp0'"),
-                      ("tp2 pp1 dp1 overlap:ep", "unknown overlap")])
+                      ("tp2 pp1 dp1 overlap:cp", "unknown overlap"),
+                      ("tp2 pp1 dp2 ep2 dispatch:nvshmem", "unknown expert dispatch")])
     func unreadableLayoutsSayWhichWord(text: String, expected: String) {
         do {
             _ = try TrainingLayout(summary: text, profile: .everything)
