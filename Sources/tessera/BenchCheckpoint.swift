@@ -2,8 +2,10 @@ import ArgumentParser
 import Foundation
 import TesseraCollectives
 import TesseraFiles
+import TesseraModels
 import TesseraBench
 import TesseraParallel
+import TesseraTensor
 import TesseraTrain
 
 /// `tessera bench checkpoint`: saving a model with its AdamW state as a distributed checkpoint, against the floor of
@@ -26,6 +28,9 @@ struct BenchCheckpoint: ParsableCommand {
     @Option(name: .customLong("seq-len"), help: "Tokens per sequence of the training steps an asynchronous save is measured against (2 sequences a step).")
     var sequenceLength = 64
 
+    @Flag(help: "Evict the checkpoint's files from the page cache before each load (POSIX_FADV_DONTNEED), so loads read the disk.")
+    var cold = false
+
     @Option(help: "Scratch directory on the disk to measure (removed afterwards).")
     var directory = NSTemporaryDirectory() + "tessera-bench-checkpoint"
 
@@ -44,8 +49,15 @@ struct BenchCheckpoint: ParsableCommand {
         let loadRanks: Int
         let runs: Int
         let saveSeconds: Double
+        /// The median of each save's time over the floor measured right after it.
+        let saveRatio: Double
+        /// Validating every file and each rank restoring its part (the slowest rank), engines already built.
         let loadSeconds: Double
+        /// The whole resume: the job (data, validation), every rank's engine built and restored.
+        let resumeSeconds: Double
         let sequentialWriteSeconds: Double
+        /// Whether the loads read the disk (the files evicted from the page cache first) rather than the cache.
+        let cold: Bool
         let sequenceLength: Int
         let stepSeconds: Double
         /// How long `save` held training up (the snapshot), and a step taken while the save was written.
@@ -65,27 +77,28 @@ struct BenchCheckpoint: ParsableCommand {
                 parallelism: parallel, checkpoint: .init(directory: root, keep: 1, resume: resume), steps: 1000))
         }
         let saving = try job(ParallelConfig(tp: tp, microBatchSize: 2))
-        let ranks = try ThreadGroup.run(ranks: saving.ranks, deadline: .seconds(600)) { world -> (saves: [Double], training: [Double]) in
+        let floorPath = directory + "/floor.bin"
+        let ranks = try ThreadGroup.run(ranks: saving.ranks, deadline: .seconds(1800)) { world -> (saves: [Double], floors: [Double], training: [Double]) in
             let trainer = try saving.makeTrainer(world: world)
-            let saves = try (0...runs).map { run in
+            // Each save is followed by the floor on the same bytes, so both meet the disk in the same state.
+            let pairs = try (0...runs).map { run -> (Double, Double) in
                 try world.barrier()
-                return try BenchStatistics.seconds { try saving.saveCheckpoint(trainer, step: run + 1) }
+                let save = try BenchStatistics.seconds { try saving.saveCheckpoint(trainer, step: run + 1) }
+                let floor = try world.rank == 0 ? Self.sequentialWrite(bytes: Checkpoint.manifest(in: root).totalBytes, to: floorPath) : 0
+                return (save, floor)
             }.dropFirst()
-            return (Array(saves), try Self.asynchronousSaves(saving, trainer: trainer, world: world, runs: runs))
+            return (pairs.map { $0.0 }, pairs.map { $0.1 }, try Self.asynchronousSaves(saving, trainer: trainer, world: world, runs: runs))
         }
         let manifest = try Checkpoint(path: root).manifest
-        let loads = try (0...runs).map { _ in
-            try BenchStatistics.seconds {
-                let loading = try job(ParallelConfig(dp: loadDP, microBatchSize: 1, memory: .init(zeroStage: 1)), resume: root)
-                _ = try ThreadGroup.run(ranks: loading.ranks, deadline: .seconds(600)) { world in _ = try loading.makeTrainer(world: world) }
-            }
-        }.dropFirst()
-        let floors = try (0...runs).map { _ in try Self.sequentialWrite(bytes: manifest.totalBytes, to: directory + "/floor.bin") }.dropFirst()
         let training = ranks.map(\.training).max { $0[1] < $1[1] }!
+        let loadLayout = try ParallelConfig(dp: loadDP, microBatchSize: 1, memory: .init(zeroStage: 1))
+        let loads = try (0...runs).map { _ in try Self.load(root, layout: loadLayout, cold: cold, job: { try job(loadLayout, resume: root) }) }.dropFirst()
+        let saves = ranks.map(\.saves).transposedMaxima, floors = ranks[0].floors
         let report = Report(model: config, bytes: manifest.totalBytes, files: manifest.files.count, saveRanks: saving.ranks, loadRanks: loadDP,
-                            runs: runs, saveSeconds: BenchStatistics.median(ranks.map { $0.saves }.transposedMaxima),
-                            loadSeconds: BenchStatistics.median(Array(loads)), sequentialWriteSeconds: BenchStatistics.median(Array(floors)),
-                            sequenceLength: sequenceLength, stepSeconds: training[0], asyncPauseSeconds: training[1], busyStepSeconds: training[2])
+                            runs: runs, saveSeconds: BenchStatistics.median(saves), saveRatio: BenchStatistics.median(zip(saves, floors).map { $0 / $1 }),
+                            loadSeconds: BenchStatistics.median(loads.map { $0[0] }), resumeSeconds: BenchStatistics.median(loads.map { $0[1] }),
+                            sequentialWriteSeconds: BenchStatistics.median(floors),
+                            cold: cold, sequenceLength: sequenceLength, stepSeconds: training[0], asyncPauseSeconds: training[1], busyStepSeconds: training[2])
         print(report.table)
         if let json { try writeJSON(report, to: json, snakeCaseKeys: true) }
     }
@@ -111,6 +124,41 @@ struct BenchCheckpoint: ParsableCommand {
         }
         try writer.wait()
         return [Array(plain), pauses, busy].map(BenchStatistics.median)
+    }
+
+    /// One resume of the checkpoint at `root` onto `layout` (its files first dropped from the page cache when
+    /// `cold`): the seconds of the checkpoint's own work (validating every file, then each rank restoring its part
+    /// into an engine built beforehand; the slowest rank), and of the whole resume as `tessera train --resume`
+    /// does it (the job from `job`, every rank's engine built and restored).
+    static func load(_ root: String, layout: ParallelConfig, cold: Bool, job: () throws -> TrainingJob) throws -> [Double] {
+        let directory = try CheckpointDirectory.resolve(root)
+        if cold { try evictFromPageCache(directory) }
+        let start = ContinuousClock.now
+        let checkpoint = try Checkpoint(path: directory)
+        let validation = BenchStatistics.seconds(ContinuousClock.now - start)
+        let loading = try job()
+        let restores = try ThreadGroup.run(ranks: loading.ranks, deadline: .seconds(600)) { world -> Double in
+            let engine = try MeshEngine(config: loading.modelConfig, parallel: layout, groups: Trainer.processGroups(layout, world: world), seed: nil,
+                                        optimizer: loading.configuration.optimizer.adamW, backend: CPUBackend(pool: ComputePool(threads: 1)))
+            try world.barrier()
+            return try BenchStatistics.seconds { try checkpoint.restore(into: engine) }
+        }
+        if cold { try evictFromPageCache(directory) }
+        let resume = try BenchStatistics.seconds {
+            let resuming = try job()
+            _ = try ThreadGroup.run(ranks: resuming.ranks, deadline: .seconds(600)) { world in _ = try resuming.makeTrainer(world: world) }
+        }
+        return [validation + restores.max()!, resume]
+    }
+
+    /// Drops the files of `directory` from the page cache (they are clean: every file was fsynced).
+    static func evictFromPageCache(_ directory: String) throws {
+        for name in try FileManager.default.contentsOfDirectory(atPath: directory) {
+            let fd = open(directory + "/" + name, O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else { continue }
+            posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED)
+            close(fd)
+        }
     }
 
     /// Seconds to write `bytes` bytes to one new file in 64 MiB writes and fsync it (the disk's sequential floor:
@@ -141,8 +189,11 @@ extension BenchCheckpoint.Report {
 
               | operation                                   | tessera (s) | floor: sequential write + fsync (s) | ratio |
               |---------------------------------------------|-------------|-------------------------------------|-------|
-              | save on tp=\(saveRanks) (threads)                       | \(c(saveSeconds, 11, 3)) | \(c(sequentialWriteSeconds, 35, 3)) | \(c(saveSeconds / sequentialWriteSeconds, 5, 2)) |
+              | save on tp=\(saveRanks) (threads)                       | \(c(saveSeconds, 11, 3)) | \(c(sequentialWriteSeconds, 35, 3)) | \(c(saveRatio, 5, 2)) |
               | validate + load + reshard onto dp=\(loadRanks) ZeRO-1  | \(c(loadSeconds, 11, 3)) | \(c(sequentialWriteSeconds, 35, 3)) | \(c(loadSeconds / sequentialWriteSeconds, 5, 2)) |
+              | whole resume (job, engines built, restored) | \(c(resumeSeconds, 11, 3)) | \(c(sequentialWriteSeconds, 35, 3)) | \(c(resumeSeconds / sequentialWriteSeconds, 5, 2)) |
+
+              loads read the checkpoint from \(cold ? "the disk (its files dropped from the page cache first)" : "the page cache (written just before)")
 
               | asynchronous save, tp=\(saveRanks) steps of 2 × \(sequenceLength) tokens | seconds | share of a step |
               |---------------------------------------------|-------------|-----------------|
@@ -150,6 +201,7 @@ extension BenchCheckpoint.Report {
               | training held up by the save (snapshot)     | \(c(asyncPauseSeconds, 11, 3)) | \(c(100 * asyncPauseSeconds / stepSeconds, 13, 1)) % |
               | step taken while the save is written        | \(c(busyStepSeconds, 11, 3)) | \(c(100 * (busyStepSeconds / stepSeconds - 1), 11, 1)) % slower |
 
+              the floor is measured right after each save; the save ratio is the median of those pairs
               targets: save ≤ 1.2 × floor, load ≤ 1.5 × floor, asynchronous save stalls a step ≤ 10 %
             """
     }

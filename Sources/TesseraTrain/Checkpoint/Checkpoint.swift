@@ -45,6 +45,18 @@ public struct Checkpoint: Sendable {
         try checkPieces()
     }
 
+    /// The manifest of the checkpoint `path` names, read without checking the files (for tools that need only
+    /// its figures; ``init(path:)`` validates).
+    /// - Throws: ``CheckpointError`` when there is no readable manifest.
+    public static func manifest(in path: String) throws -> CheckpointManifest {
+        let file = (try CheckpointDirectory.resolve(path) as NSString).appendingPathComponent(CheckpointManifest.fileName)
+        do {
+            return try JSONDecoder().decode(CheckpointManifest.self, from: Data(contentsOf: URL(fileURLWithPath: file)))
+        } catch {
+            throw CheckpointError.damaged(file: file, reason: "cannot be read: \(error)")
+        }
+    }
+
     private func file(_ name: String) -> String { (path as NSString).appendingPathComponent(name) }
     private var manifestPath: String { file(CheckpointManifest.fileName) }
 
