@@ -83,6 +83,7 @@ test-mpi: build
 	scripts/test-train-mpi.sh $(TESSERA) "$(MPIRUN)"
 	scripts/test-mesh-mpi.sh $(TESSERA) "$(MPIRUN)"
 	scripts/test-checkpoint-mpi.sh $(TESSERA) "$(MPIRUN)"
+	scripts/test-cp-mpi.sh $(TESSERA) "$(MPIRUN)"
 	scripts/test-checkpoint-kill.sh $(TESSERA)
 
 # The collectives benchmark: threads and MPI backends, memcpy and raw C MPI_Allreduce (the peer), side by side.

@@ -3,8 +3,8 @@ import PackageDescription
 
 // Layering: each target imports only targets listed before it.
 //   CBLAS, CMPI               C interop (system libraries with shim headers)
-//   CIntrinsics               compiler builtins Swift cannot spell (cache prefetch, AVX2 quantized dot products), as inline C
-//   TesseraFiles              atomic file writes (no dependencies, so every layer can write files)
+//   CIntrinsics               compiler builtins Swift cannot spell (cache prefetch, AVX2 quantized dot products, CRC-32C), as inline C
+//   TesseraFiles              atomic file writes, CRC-32C (only CIntrinsics below it, so every layer can write files)
 //   TesseraTensor             tensors, dtypes, kernels, deterministic RNG
 //   TesseraCollectives        Communicator, threads backend, launchers, DeviceMesh, ProcessGroups
 //   TesseraMPI                the Open MPI backend (the only target that links libmpi; only the CLI uses it)
@@ -39,7 +39,7 @@ let package = Package(
         .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CMPI", pkgConfig: "ompi-c", providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]),
         .systemLibrary(name: "CIntrinsics"),
-        .target(name: "TesseraFiles"),
+        .target(name: "TesseraFiles", dependencies: ["CIntrinsics"]),
         .target(name: "TesseraTensor", dependencies: ["CBLAS", "CIntrinsics"]),
         .target(name: "TesseraCollectives", dependencies: ["TesseraTensor"]),
         .target(name: "TesseraMPI", dependencies: ["CMPI", "TesseraCollectives"]),

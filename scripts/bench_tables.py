@@ -20,7 +20,7 @@ import subprocess
 import sys
 import tempfile
 
-KINDS = ["kernels", "collectives", "train", "tp", "mesh", "load", "tokenize", "plan"]
+KINDS = ["kernels", "collectives", "train", "tp", "mesh", "load", "checkpoint", "tokenize", "plan"]
 
 
 def machine_now():
@@ -138,6 +138,18 @@ def load_rows(r):
            sec(r.get("peer_gguf_py_seconds", r.get("peer_ggufpy_seconds")))]
 
 
+def checkpoint_rows(r):
+    floor = r["sequential_write_seconds"]
+    yield [f"{r['model']} + AdamW, {r['bytes'] / 1e9:.2f} GB", f"save, tp={r['save_ranks']}", sec(r["save_seconds"]), sec(floor),
+           num(r["save_seconds"] / floor, 2) + "×", "≤ 1.2×"]
+    yield [f"{r['model']} + AdamW, {r['bytes'] / 1e9:.2f} GB", f"load onto dp={r['load_ranks']} ZeRO-1, " + ("from disk" if r.get("cold") else "from page cache"), sec(r["load_seconds"]), sec(floor),
+           num(r["load_seconds"] / floor, 2) + "×", "≤ 1.5×"]
+    if "async_pause_seconds" in r:
+        step = r["step_seconds"]
+        yield [f"tp={r['save_ranks']} steps of 2 × {r['sequence_length']} tokens", "asynchronous save: training held up",
+               sec(r["async_pause_seconds"]), f"step {sec(step)}", pct(r["async_pause_seconds"] / step) + " of a step", "≤ 10%"]
+
+
 def tokenize_rows(r):
     yield [f"{r['text']} ({r['bytes']} bytes) with {r['tokenizer']}", r["tokens"], sec(r["seconds"]),
            sec(r["utf8_floor_seconds"]), sec(r.get("peer_hf_tokenizers_seconds"))]
@@ -160,6 +172,8 @@ TABLES = {
              ["shape", "dp", "1 rank tokens/s", "dp tokens/s", "ratio", "ZeRO-1 AdamW bytes / one rank's", "3D mesh"], mesh_rows),
     "load": ("Opening a checkpoint and dequantizing it to Float32 (seconds)",
              ["model", "tensors", "open", "open + dequantize", "floor: write output", "gguf-py + numpy"], load_rows),
+    "checkpoint": ("Distributed checkpoints against writing the same bytes with fsync (seconds)",
+                   ["state", "operation", "Tessera", "floor", "ratio", "target"], checkpoint_rows),
     "tokenize": ("Byte-level BPE encoding (seconds)", ["text", "tokens", "Tessera", "floor: validate UTF-8", "HF tokenizers"], tokenize_rows),
     "plan": ("Layout search speed (one thread)", ["job", "candidates", "median s", "candidates/s", "of 100,000/s"], plan_rows),
 }

@@ -10,15 +10,18 @@ import Darwin
 ///
 /// If `body` throws, the temporary file is removed and the destination is left untouched.
 public enum AtomicFile {
-    /// Runs `body` on a sink that writes a temporary file beside `path`, then makes it `path`.
+    /// Runs `body` on a sink that writes a temporary file beside `path`, then makes it `path`, and returns what
+    /// `body` returned (say the sink's ``FileSink/checksum``).
     /// - Throws: ``FileWriteError`` naming the failing system call, or what `body` throws.
-    public static func write(to path: String, _ body: (inout FileSink) throws -> Void) throws {
+    @discardableResult
+    public static func write<Result>(to path: String, _ body: (inout FileSink) throws -> Result) throws -> Result {
         let temporary = "\(path).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw FileWriteError(path: temporary, operation: "open") }
         var sink = FileSink(descriptor: fd, path: path)
+        let result: Result
         do {
-            try body(&sink)
+            result = try body(&sink)
             try sink.flush()
             guard fsync(fd) == 0 else { throw FileWriteError(path: temporary, operation: "fsync") }
             guard close(fd) == 0 else {
@@ -36,6 +39,7 @@ public enum AtomicFile {
             throw failure
         }
         syncDirectory(FilePath.directory(of: path))
+        return result
     }
 
     /// Flushes a directory's entries (`fsync` on the directory), so renames and creations in it survive a crash.
@@ -61,13 +65,19 @@ private func posixRename(_ source: String, _ destination: String) -> Int32 {
     rename(source, destination)
 }
 
-/// A buffered sequential writer over a file descriptor, handed to ``AtomicFile/write(to:_:)`` bodies.
+/// A buffered sequential writer over a file descriptor, handed to ``AtomicFile/write(to:_:)`` bodies; it keeps
+/// the ``CRC32C`` of what it was given, computed while the bytes are in cache.
+///
+/// Small writes are gathered into a 1 MiB buffer; larger ones go to the file straight from the caller's memory,
+/// a megabyte at a time, each megabyte checksummed just before it is written.
 public struct FileSink {
     private let descriptor: Int32
     private let path: String
     private var buffer: [UInt8] = []
     /// Bytes written so far (buffered or not): the offset of the next byte in the file.
     public private(set) var offset = 0
+    /// The checksum of every byte written so far.
+    public private(set) var checksum = CRC32C()
     private static let capacity = 1 << 20
 
     fileprivate init(descriptor: Int32, path: String) {
@@ -79,10 +89,17 @@ public struct FileSink {
     public mutating func write(_ bytes: UnsafeRawBufferPointer) throws {
         offset += bytes.count
         if buffer.count + bytes.count > Self.capacity { try flush() }
-        if bytes.count >= Self.capacity {
-            try writeFully(bytes)
-        } else {
+        guard bytes.count >= Self.capacity else {
+            checksum.update(bytes)
             buffer.append(contentsOf: bytes)
+            return
+        }
+        var start = 0
+        while start < bytes.count {
+            let chunk = UnsafeRawBufferPointer(rebasing: bytes[start..<min(start + Self.capacity, bytes.count)])
+            checksum.update(chunk)
+            try writeFully(chunk)
+            start += chunk.count
         }
     }
 
@@ -133,7 +150,8 @@ public struct FileWriteError: Error, Equatable, Sendable, CustomStringConvertibl
     /// The system's explanation (`strerror(errno)`).
     public let message: String
 
-    init(path: String, operation: String) {
+    /// The failure of `operation` on `path` just now (the message from `errno`).
+    public init(path: String, operation: String) {
         self.path = path
         self.operation = operation
         self.message = String(cString: strerror(errno))

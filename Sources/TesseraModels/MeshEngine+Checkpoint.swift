@@ -31,6 +31,15 @@ public struct MomentPiece: @unchecked Sendable {
     public func values(_ moment: OptimizerMoment) -> UnsafeBufferPointer<Float> { moment == .first ? first : second }
 }
 
+/// One full Hugging Face tensor a rank writes into a checkpoint.
+public struct SavedTensor: @unchecked Sendable {
+    public let name: String
+    /// The global shape.
+    public let shape: [Int]
+    /// The elements, row-major: in the parameter (valid until the next step) or in the image they were gathered into.
+    public let values: UnsafeBufferPointer<Float>
+}
+
 /// What a distributed checkpoint needs from a rank's engine: the tensors this rank writes (each element of the
 /// model is written by exactly one rank) and the restore of values and AdamW state on any layout.
 extension MeshEngine {
@@ -47,12 +56,10 @@ extension MeshEngine {
         return !(parallel.pp > 1 && stage != 0 && spec.name == config.tokenEmbeddingName)
     }
 
-    /// The full Hugging Face tensors this rank writes: its stage's parameters gathered over tp, shared out among
-    /// the stage's ranks by size (largest first, each to the least-loaded rank), a tied embedding's
-    /// last-stage copy left out. Every rank of the tensor group must call it (an all-gather per sharded tensor);
-    /// each keeps only its own tensors.
-    /// - Throws: ``CollectiveError`` when a peer fails.
-    public func weightsToSave() throws -> [(name: String, tensor: Tensor)] {
+    /// The parameters whose full tensor this rank writes (`writes`), and the sharded ones whose gather it only
+    /// joins, in store order: the stage's parameters shared out among the stage's ranks by size (largest first,
+    /// each to the least-loaded rank), a tied embedding's last-stage copy left out.
+    private var weightShare: [(parameter: Parameter, writes: Bool)] {
         let parameters = model.store.parameters.filter { !(parallel.pp > 1 && stage != 0 && $0.name == config.tokenEmbeddingName) }
         let (me, count) = stageReplica
         var load = [Int](repeating: 0, count: count)
@@ -63,22 +70,50 @@ extension MeshEngine {
             owner[parameter.name] = writer
             load[writer] += elements(parameter)
         }
-        var mine: [(name: String, tensor: Tensor)] = []
-        for parameter in parameters where owner[parameter.name] == me || !parameter.spec.sharding.isReplicated {
-            let full = try model.fullTensor(of: parameter) { $0.value }  // a collective for a sharded tensor
-            if owner[parameter.name] == me { mine.append((parameter.name, full)) }
+        return parameters.compactMap { parameter -> (parameter: Parameter, writes: Bool)? in
+            if owner[parameter.name] == me { return (parameter, true) }
+            return parameter.spec.sharding.isReplicated ? nil : (parameter, false)
         }
-        return mine
     }
 
-    /// The AdamW moments this rank writes: its owned ranges (every data-parallel rank under ZeRO 1, each holding
-    /// a disjoint slice; the first otherwise; context-parallel index 0 only), split at parameter boundaries;
-    /// tp-replicated parameters from tp rank 0 only, a tied embedding from the first stage only.
+    /// Elements ``weightsToSave(into:scratch:inPlace:)`` copies into its image.
+    public func weightImageCount(inPlace: Bool) -> Int {
+        weightShare.reduce(0) { total, share in
+            let copied = share.writes && !(inPlace && share.parameter.spec.sharding.isReplicated)
+            return total + (copied ? share.parameter.spec.globalShape.reduce(1, *) : 0)
+        }
+    }
+
+    /// The full Hugging Face tensors this rank writes (see `weightShare`), in store order. A sharded tensor is
+    /// gathered over tp (through `scratch`) into `image`, one tensor after another; a replicated one is read in
+    /// place when `inPlace` (valid until the next step) and copied into `image` otherwise. Every rank of the
+    /// tensor group must call it (an all-gather per sharded tensor); each keeps only its own tensors.
+    /// - Parameter image: room for ``weightImageCount(inPlace:)`` elements.
+    /// - Throws: ``CollectiveError`` when a peer fails.
+    public func weightsToSave(into image: UnsafeMutablePointer<Float>, scratch: FloatBuffer, inPlace: Bool) throws -> [SavedTensor] {
+        var saved: [SavedTensor] = []
+        var next = image
+        for (parameter, writes) in weightShare {
+            let spec = parameter.spec, count = spec.globalShape.reduce(1, *)
+            if writes && inPlace && spec.sharding.isReplicated {
+                saved.append(SavedTensor(name: parameter.name, shape: spec.globalShape, values: UnsafeBufferPointer(parameter.value)))
+                continue
+            }
+            try model.gatherFull(UnsafeBufferPointer(parameter.value), of: spec, into: writes ? next : nil, scratch: scratch)
+            guard writes else { continue }
+            saved.append(SavedTensor(name: parameter.name, shape: spec.globalShape, values: UnsafeBufferPointer(start: next, count: count)))
+            next += count
+        }
+        return saved
+    }
+
+    /// The AdamW moments this rank writes: its owned ranges (every rank of dp × cp under ZeRO 1, each holding
+    /// a disjoint slice; the first otherwise), split at parameter boundaries; tp-replicated parameters from tp
+    /// rank 0 only, a tied embedding from the first stage only.
     public var momentsToSave: [MomentPiece] {
-        // Context-parallel ranks hold the same moments (the reducer shards over dp only), and so does every
-        // data-parallel rank without ZeRO.
+        // Without ZeRO every rank of dp × cp holds the same moments; with it, the reducer shards them over dp × cp.
         let c = groups?.coordinate ?? MeshCoordinate()
-        if c.cp != 0 || (parallel.memory.zeroStage == 0 && c.dp != 0) { return [] }
+        if parallel.memory.zeroStage == 0 && (c.dp != 0 || c.cp != 0) { return [] }
         var pieces: [MomentPiece] = []
         for adam in optimizer.optimizers {
             for parameter in model.store.parameters where writesCopy(of: parameter.spec) {
@@ -94,33 +129,34 @@ extension MeshEngine {
         return pieces
     }
 
-    /// Fills this rank's AdamW moments from full tensors and sets the step counts (the engine's and every
-    /// AdamW's bias-correction `t`) to `step`: each owned element takes its global element; padding takes 0.
-    /// - Parameter moments: the full moment of a parameter (`spec.globalShape` elements, row-major); called at
-    ///   most once per parameter and moment on each optimizer range that holds it.
-    public func restoreOptimizer(step: Int, moments: (ParameterSpec, OptimizerMoment) throws -> [Float]) throws {
+    /// Fills this rank's parameter values and AdamW moments from a checkpoint and sets the step counts (the
+    /// engine's and every AdamW's bias-correction `t`) to `step`.
+    /// - Parameter fill: writes the local elements `localRange` of `spec`'s tensor `state` (``weightState`` or
+    ///   an ``OptimizerMoment`` raw value) from `destination` on (its element `localRange.lowerBound`), padding
+    ///   included; called once per parameter for its value and once per parameter, moment and optimizer range
+    ///   that holds it for the moments.
+    public func restoreState(step: Int, fill: (_ spec: ParameterSpec, _ state: String, _ localRange: Range<Int>,
+                                               _ destination: UnsafeMutablePointer<Float>) throws -> Void) throws {
+        for parameter in model.store.parameters {
+            try fill(parameter.spec, Self.weightState, 0..<parameter.count, parameter.value.baseAddress!)
+        }
         for adam in optimizer.optimizers {
             for parameter in model.store.parameters {
                 let flat = (parameter.offset..<parameter.offset + parameter.count).clamped(to: adam.range)
                 guard !flat.isEmpty else { continue }
                 let local = flat.lowerBound - parameter.offset..<flat.upperBound - parameter.offset
                 for moment in OptimizerMoment.allCases {
-                    let global = try moments(parameter.spec, moment)
-                    let buffer = (moment == .first ? adam.firstMoments : adam.secondMoments).pointer
-                        + (parameter.offset - adam.range.lowerBound)
-                    parameter.spec.sharding.forEachRun(globalShape: parameter.spec.globalShape, within: local) { at, source, count in
-                        if let source {
-                            global.withUnsafeBufferPointer { (buffer + at).update(from: $0.baseAddress! + source, count: count) }
-                        } else {
-                            (buffer + at).update(repeating: 0, count: count)
-                        }
-                    }
+                    let buffer = moment == .first ? adam.firstMoments : adam.secondMoments
+                    try fill(parameter.spec, moment.rawValue, local, buffer.pointer + (flat.lowerBound - adam.range.lowerBound))
                 }
             }
             adam.restore(stepCount: step)
         }
         self.step = step
     }
+
+    /// The state name of a parameter's value in checkpoints (beside the ``OptimizerMoment`` names).
+    public static let weightState = "weight"
 }
 
 extension Sharding {

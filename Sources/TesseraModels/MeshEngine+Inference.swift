@@ -10,14 +10,15 @@ extension MeshEngine {
     /// - Throws: ``ModelError/invalidBatch(reason:)`` without targets or for ids outside the vocabulary; ``CollectiveError``.
     public func evaluate(_ microBatch: MicroBatch) throws -> (lossSum: Double, tokens: Int) {
         guard microBatch.targets != nil else { throw ModelError.invalidBatch(reason: "evaluation needs targets") }
-        try validateInference(microBatch)
-        var lossSum = [Float(try forwardThroughPipeline(microBatch, caches: nil)?.lossSum ?? 0)]
+        var lossSum = [Float(try forwardThroughPipeline(localShare(of: microBatch), caches: nil)?.lossSum ?? 0)]
         try shareFromLastStage(&lossSum)
-        return (Double(lossSum[0]), microBatch.tokenCount)
+        // With context parallelism each cp rank holds the losses of its share of the tokens.
+        return (try model.context.cp.sum(Double(lossSum[0])), microBatch.tokenCount)
     }
 
     /// Full-vocabulary logits `[tokens, vocabulary]` for `microBatch` (targets ignored), gathered over tp.
     public func logits(_ microBatch: MicroBatch) throws -> [Float] {
+        try refuseContextParallel("logits")
         try validateInference(microBatch)
         let plain = try MicroBatch(tokens: microBatch.tokens, targets: nil, batch: microBatch.batch, length: microBatch.length)
         return try finalLogits(plain, caches: nil)
@@ -42,6 +43,7 @@ extension MeshEngine {
     /// - Throws: ``ModelError/invalidBatch(reason:)`` when the caches would overflow; ``ModelError/invalidConfiguration(field:reason:)``
     ///   with sequence parallelism (decode with it off: ``inferenceEngine()``).
     public func decode(_ tokens: [Int32], caches: [KeyValueCache]) throws -> [Float] {
+        try refuseContextParallel("incremental decoding")
         guard !model.context.sequenceParallel else {
             throw ModelError.invalidConfiguration(field: "sequence parallelism",
                                                   reason: "incremental decoding runs without it; decode with an engine whose layout has it off")

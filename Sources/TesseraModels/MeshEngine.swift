@@ -55,17 +55,19 @@ public final class MeshEngine: @unchecked Sendable {
     ///   - groups: the rank's process groups over a mesh equal to `parallel`'s (`nil`: one device).
     ///   - mappings: the conjugate mappings (tests replace one to show the equivalence tests can fail).
     ///   - synchronization: the gradient reductions (tests leave one out for the same reason).
+    ///   - contextFaults: context-parallel mistakes (tests make one for the same reason).
     ///   - backend: where this rank's kernels run (the CPU backend: as many threads as its OpenBLAS threads, its share of the cores); every kernel
     ///     outside `cblas_sgemm`, clipping and the AdamW update run on it. Results do not depend on its size.
     /// - Throws: ``ParallelConfigError`` when the layout does not fit the model or the groups;
     ///   ``ModelError`` for an invalid model.
     public init(config: TransformerConfig, parallel: ParallelConfig, groups: ProcessGroups?, seed: UInt64?,
                 optimizer: AdamWConfiguration = AdamWConfiguration(), mappings: MappingTable = .megatron,
-                synchronization: GradientSynchronization = .all, backend: any ComputeBackend = CPUBackend.serial) throws {
+                synchronization: GradientSynchronization = .all, backend: any ComputeBackend = CPUBackend.serial,
+                contextFaults: ContextParallelFaults = []) throws {
         try parallel.validate(model: config)
-        guard parallel.cp == 1, parallel.ep == 1 else {
-            throw ParallelConfigError.invalidOption(option: parallel.cp > 1 ? "cp" : "ep", value: "\(max(parallel.cp, parallel.ep))",
-                                                    valid: "1: the engine does not run context or expert parallelism yet")
+        guard parallel.ep == 1 else {
+            throw ParallelConfigError.invalidOption(option: "ep", value: "\(parallel.ep)",
+                                                    valid: "1: the engine does not run expert parallelism yet")
         }
         if let groups {
             try parallel.validate(ranks: groups.world.size)
@@ -80,7 +82,9 @@ public final class MeshEngine: @unchecked Sendable {
         let stage = groups?.coordinate.pp ?? 0
         let layer = config.layerForwardFlops(sequenceLength: config.contextLength)
         partition = try parallel.partition(layers: config.layers, headCost: config.headForwardFlops / layer)
-        let context = LayerContext(groups: groups, sequenceParallel: parallel.sequenceParallel, mappings: mappings, backend: backend)
+        var context = LayerContext(groups: groups, sequenceParallel: parallel.sequenceParallel, mappings: mappings, backend: backend)
+        context.contextCommunication = parallel.contextCommunication
+        context.contextFaults = contextFaults
         let partition = self.partition
         let model = try Transformer(config: config, context: context, seed: seed,
                                     chunkLayers: (0..<parallel.pipeline.virtualStages).map { partition.layers(rank: stage, chunk: $0) })
@@ -89,7 +93,8 @@ public final class MeshEngine: @unchecked Sendable {
         let tied = parallel.pp > 1 && config.tiedEmbeddings
         let parameters = model.store.parameters
         let deferred = tied ? Set(parameters.indices.filter { parameters[$0].name == config.tokenEmbeddingName }) : []
-        let reducer = DataParallelReducer(store: model.store, group: groups?.data, context: context, embedding: tied ? groups?.embedding : nil,
+        // Dense gradients are summed over dp × cp: the cp ranks of a replica saw different tokens of the same sequences.
+        let reducer = DataParallelReducer(store: model.store, group: groups?.dataContext, context: context, embedding: tied ? groups?.embedding : nil,
                                           deferred: deferred, zeroStage: parallel.memory.zeroStage,
                                           bucketElements: parallel.memory.bucketElements, synchronization: synchronization)
         self.optimizer = DistributedOptimizer(store: model.store, configuration: optimizer, reducer: reducer,
@@ -125,13 +130,14 @@ public final class MeshEngine: @unchecked Sendable {
     ///   - globalTokens: targets in the global batch (all data-parallel ranks); `nil` counts them (one all-reduce
     ///     over dp).
     ///   - recorder: records this stage's actions, the wait for data-parallel reductions and the optimizer step
-    ///     as spans tagged with `traceStep`; only the first tensor- and data-parallel replica of each stage
+    ///     as spans tagged with `traceStep`; only the first tensor-, context- and data-parallel replica of each stage
     ///     records, so each row of the picture is one stage.
     /// - Throws: ``ModelError`` for invalid batches, ``ParallelConfigError`` when the schedule cannot run
     ///   this many micro-batches, ``CollectiveError`` when a peer fails.
     public func trainStep(_ microBatches: [MicroBatch], learningRate: Float, maxGradientNorm: Float?,
                           globalTokens: Int? = nil, recorder: PipelineTraceRecorder? = nil, traceStep: Int? = nil) throws -> MeshStepReport {
-        let recorder = (groups?.coordinate.tp ?? 0) == 0 && (groups?.coordinate.dp ?? 0) == 0 ? recorder : nil
+        let coordinate = groups?.coordinate ?? MeshCoordinate()
+        let recorder = coordinate.tp == 0 && coordinate.dp == 0 && coordinate.cp == 0 ? recorder : nil
         let pass = try accumulateGradients(microBatches, globalTokens: globalTokens, recorder: recorder, traceStep: traceStep)
         let norm = try record(.other, "optimizer", recorder, traceStep) {
             try optimizer.step(learningRate: learningRate, maxGradientNorm: maxGradientNorm)
@@ -156,9 +162,9 @@ public final class MeshEngine: @unchecked Sendable {
         guard !microBatches.isEmpty, globalTokens > 0 else {
             throw ModelError.invalidBatch(reason: "a step needs at least one micro-batch and one target")
         }
-        for microBatch in microBatches {
+        let microBatches = try microBatches.map { microBatch in
             guard microBatch.targets != nil else { throw ModelError.invalidBatch(reason: "training needs targets") }
-            try microBatch.validate(for: config, tp: model.context.tp.size, sequenceParallel: model.context.sequenceParallel)
+            return try localShare(of: microBatch)
         }
         let executor = try self.executor(microBatches: microBatches.count)
         model.store.zeroGradients()
@@ -236,7 +242,7 @@ public final class MeshEngine: @unchecked Sendable {
     /// predicts) plus the recomputation scratch: equal to ``memory`` after such a step.
     /// - Throws: ``ParallelConfigError`` when the schedule cannot run `microBatches`.
     public func memory(forMicroBatchOf batch: Int, length: Int, microBatches: Int) throws -> MemoryReport {
-        let context = model.context, recompute = parallel.memory.recompute
+        let context = model.context, recompute = parallel.memory.recompute, length = try localLength(of: length)
         let bytes = model.chunks.map {
             config.savedActivationBytes(batch: batch, length: length, tp: context.tp.size, rank: context.tp.rank, sequenceParallel: context.sequenceParallel,
                                         layers: $0.layers, recompute: recompute)
@@ -290,5 +296,6 @@ extension ParallelConfig {
             throw ParallelConfigError.tensorParallel(what: what, count: count, tp: tp, valid: valid)
         }
         try validate(layers: model.layers)
+        try validateContextParallel(model: model)
     }
 }

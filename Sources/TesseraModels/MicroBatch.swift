@@ -1,3 +1,5 @@
+import TesseraParallel
+
 /// The token ids of one micro-batch: `batch` sequences of `length` tokens, row-major `[batch, length]`,
 /// with the next-token targets when training or evaluating.
 public struct MicroBatch: Sendable, Hashable {
@@ -6,6 +8,9 @@ public struct MicroBatch: Sendable, Hashable {
     public let targets: [Int32]?
     public let batch: Int
     public let length: Int
+    /// With context parallelism: the share of each sequence these rows are (``sharded(_:faults:)``); the rows are
+    /// then `[batch, shard.localLength]` and their positions the shard's. `nil`: whole sequences.
+    public internal(set) var shard: ContextShard?
 
     /// - Throws: ``ModelError/invalidBatch(reason:)`` when the counts do not match `batch × length`.
     public init(tokens: [Int32], targets: [Int32]?, batch: Int, length: Int) throws {

@@ -19,6 +19,8 @@ extension TransformerChunk {
         var x = input
         for (index, block) in blocks.enumerated() {
             let kept = state.blocks[index]
+            kept.attention.shard = microBatch.shard
+            recomputedBlocks[index % 2].attention.shard = microBatch.shard
             guard recomputation == .full, caches == nil else {
                 x = try block.forward(x, batch: microBatch.batch, length: microBatch.length, state: kept, workspace: workspace,
                                       cache: caches?[index])
@@ -46,9 +48,10 @@ extension TransformerChunk {
             case .none:
                 break
             case .selective:
-                block.attention.computeCore(batch: microBatch.batch, length: microBatch.length, state: blockState.attention)
+                try block.attention.computeCore(batch: microBatch.batch, length: microBatch.length, state: blockState.attention)
             case .full:
                 blockState = recomputedBlocks[index % 2]
+                blockState.attention.shard = microBatch.shard
                 let input = index == 0 ? state.input : state.blocks[index - 1].output
                 try block.forward(input, batch: microBatch.batch, length: microBatch.length, state: blockState, workspace: workspace)
             }

@@ -211,11 +211,11 @@ public final class TransformerChunk: @unchecked Sendable {
     /// Runs the weight-gradient work a `.inputOnly` backward deferred (the W of zero-bubble schedules).
     public func backwardWeights(state: ChunkState) { state.weightGradients.run() }
 
-    /// Calls `body(localRow, position)` for this rank's rows (positions restart with each sequence and
-    /// start at `offset` when decoding continues a cache).
+    /// Calls `body(localRow, position)` for this rank's rows (positions restart with each sequence, are the
+    /// shard's with context parallelism, and start at `offset` when decoding continues a cache).
     private func forEachLocalPosition(_ microBatch: MicroBatch, offset: Int = 0, _ body: (Int, Int) -> Void) {
         let rows = context.localRows(tokens: microBatch.tokenCount), first = context.sequenceParallel ? context.tp.rank * rows : 0
-        for row in 0..<rows { body(row, offset + (first + row) % microBatch.length) }
+        for row in 0..<rows { body(row, offset + microBatch.position(ofRow: first + row)) }
     }
 
     /// One empty key/value cache per block for decoding up to `capacity` tokens of one sequence.

@@ -34,10 +34,18 @@ public struct AxisGroup: Sendable {
 
     /// Every rank's `local` (equal counts), concatenated in rank order (checkpoint gathering; not a hot path).
     public func allGather(_ local: UnsafeBufferPointer<Float>) throws -> [Float] {
-        guard let group, group.size > 1 else { return Array(local) }
-        var result = [Float](repeating: 0, count: local.count * group.size)
-        try result.withUnsafeMutableBufferPointer { try group.allGather(local, into: $0) }
+        var result = [Float](repeating: 0, count: local.count * size)
+        try result.withUnsafeMutableBufferPointer { try allGather(local, into: $0) }
         return result
+    }
+
+    /// Every rank's `local` (equal counts), concatenated in rank order into `output` (`size × local.count` elements).
+    public func allGather(_ local: UnsafeBufferPointer<Float>, into output: UnsafeMutableBufferPointer<Float>) throws {
+        if let group, group.size > 1 {
+            try group.allGather(local, into: output)
+        } else {
+            _ = output.update(fromContentsOf: local)
+        }
     }
 }
 
@@ -69,6 +77,10 @@ public struct LayerContext: Sendable {
     public let mappings: MappingTable
     /// Where this rank's kernels run.
     public let backend: any ComputeBackend
+    /// How attention reaches the other cp ranks' keys and values (with cp > 1).
+    public var contextCommunication: ContextCommunication = .ring
+    /// Context-parallel mistakes made on purpose; empty unless a test shows the equivalence checks can fail.
+    public var contextFaults: ContextParallelFaults = []
 
     /// A context over every group of `groups` (`nil`: one device).
     public init(groups: ProcessGroups?, sequenceParallel: Bool = false, mappings: MappingTable = .megatron,

@@ -29,6 +29,11 @@ public struct ParallelAttention: @unchecked Sendable {
         let qkvGradient = FloatBuffer(count: 0)
         /// Backward: the all-gathered input (sequence parallelism; kept for deferred weight gradients).
         let gatheredInput = FloatBuffer(count: 0)
+        /// Context parallelism: this rank's share of the sequences of the micro-batch (`nil`: whole sequences).
+        /// Set before the forward pass; the rows are then `[batch, shard.localLength]`.
+        public var shard: ContextShard?
+        /// Context parallelism with Ulysses attention: the head-sharded q/k/v and output kept for the backward pass.
+        let sequenceShards = FloatBuffer(count: 0)
 
         public init() {
             context = FloatBuffer(count: 0)
@@ -46,10 +51,10 @@ public struct ParallelAttention: @unchecked Sendable {
         }
 
         /// Bytes saved by the forward pass for the backward pass (shared core buffers not included).
-        public var savedBytes: Int { (qkv.count + (ownsCore ? context.count + logSumExp.count : 0)) * 4 }
+        public var savedBytes: Int { (qkv.count + sequenceShards.count + (ownsCore ? context.count + logSumExp.count : 0)) * 4 }
         /// Bytes of every buffer held.
         public var byteCount: Int {
-            [qkv, context, logSumExp, outputGradient, contextGradient, qkvGradient, gatheredInput].reduce(0) { $0 + $1.byteCount }
+            [qkv, context, logSumExp, outputGradient, contextGradient, qkvGradient, gatheredInput, sequenceShards].reduce(0) { $0 + $1.byteCount }
         }
     }
 
@@ -62,6 +67,8 @@ public struct ParallelAttention: @unchecked Sendable {
     public let headDim: Int
     public let rotary: RotaryEmbedding?
     public let context: LayerContext
+    /// Scratch of the context-parallel passes (empty without context parallelism).
+    let contextScratch = ContextAttentionScratch()
 
     public init(projection: ColumnParallelLinear, output: RowParallelLinear, heads: Int, kvHeads: Int, headDim: Int,
                 rotary: RotaryEmbedding?, context: LayerContext) {
@@ -93,9 +100,9 @@ public struct ParallelAttention: @unchecked Sendable {
         let input = try projection.gatherInput(x, localRows: context.localRows(tokens: tokens), scratch: workspace.gathered)
         state.qkv.reserve(tokens * width)
         projection.forward(input, tokens: tokens, into: state.qkv.pointer)
-        rotate(state.qkv.pointer, batch: batch, length: length, offset: cache?.count ?? 0, inverse: false)
+        rotate(state.qkv.pointer, batch: batch, length: length, offset: cache?.count ?? 0, shard: state.shard, inverse: false)
         guard let cache else {
-            computeCore(batch: batch, length: length, state: state)
+            try computeCore(batch: batch, length: length, state: state)
             return try output.forward(state.context.pointer, tokens: tokens, workspace: workspace)
         }
         precondition(batch == 1 && !context.sequenceParallel && cache.count + length <= cache.capacity, "cache misuse")
@@ -115,8 +122,10 @@ public struct ParallelAttention: @unchecked Sendable {
 
     /// The attention core: `state.context = softmax(q·kᵀ / √d)·v` (causal) and its row log-sum-exp, from the
     /// rotated `state.qkv`. The forward pass runs it; selective recomputation runs it again before the
-    /// backward pass, with identical results.
-    public func computeCore(batch: Int, length: Int, state: State) {
+    /// backward pass, with identical results. With context parallelism (a ``State/shard``) the queries attend to
+    /// every rank's keys through the cp group.
+    public func computeCore(batch: Int, length: Int, state: State) throws {
+        if let core = contextParallelCore(batch: batch, state: state) { return try core.forward(state: state) }
         let tokens = batch * length, d = headDim
         state.context.reserve(tokens * heads * d)
         state.logSumExp.reserve(batch * heads * length)
@@ -140,11 +149,15 @@ public struct ParallelAttention: @unchecked Sendable {
 
         state.qkvGradient.reserve(tokens * width)
         let qkv = state.qkv.pointer, dqkv = state.qkvGradient.pointer
-        context.backend.attentionBackward(
-            dOut: state.contextGradient.pointer, q: qkv, qStride: width, k: qkv + heads * d, v: qkv + (heads + kvHeads) * d,
-            kvStride: width, out: state.context.pointer, outStride: heads * d, logSumExp: state.logSumExp.pointer,
-            dq: dqkv, dk: dqkv + heads * d, dv: dqkv + (heads + kvHeads) * d, shape: shape(batch: batch, length: length))
-        rotate(dqkv, batch: batch, length: length, offset: 0, inverse: true)
+        if let core = contextParallelCore(batch: batch, state: state) {
+            try core.backward(dOut: state.contextGradient.pointer, state: state)
+        } else {
+            context.backend.attentionBackward(
+                dOut: state.contextGradient.pointer, q: qkv, qStride: width, k: qkv + heads * d, v: qkv + (heads + kvHeads) * d,
+                kvStride: width, out: state.context.pointer, outStride: heads * d, logSumExp: state.logSumExp.pointer,
+                dq: dqkv, dk: dqkv + heads * d, dv: dqkv + (heads + kvHeads) * d, shape: shape(batch: batch, length: length))
+        }
+        rotate(dqkv, batch: batch, length: length, offset: 0, shard: state.shard, inverse: true)
 
         let input = try projection.regatherInput(x, tokens: tokens, into: state.gatheredInput)
         workspace.partial.reserve(tokens * projection.inFeatures)
@@ -154,11 +167,18 @@ public struct ParallelAttention: @unchecked Sendable {
         return try projection.reduceInputGradient(workspace.partial.pointer, tokens: tokens, scratch: workspace.reduced)
     }
 
-    /// Rotates the query and key heads of `buffer` (`[tokens, width]`) by their positions
-    /// (`offset + t mod length`), tokens split over the rank's backend.
-    private func rotate(_ buffer: UnsafeMutablePointer<Float>, batch: Int, length: Int, offset: Int, inverse: Bool) {
+    /// The context-parallel core for `state`'s shard (`nil` without context parallelism).
+    private func contextParallelCore(batch: Int, state: State) -> ContextParallelAttention? {
+        guard let shard = state.shard, context.cp.size > 1 else { return nil }
+        return ContextParallelAttention(geometry: ContextAttentionGeometry(shard: shard, batch: batch, heads: heads, kvHeads: kvHeads, headDim: headDim),
+                                        context: context, scratch: contextScratch)
+    }
+
+    /// Rotates the query and key heads of `buffer` (`[tokens, width]`) by their positions (`offset + t mod length`,
+    /// or the shard's positions of the local rows), tokens split over the rank's backend.
+    private func rotate(_ buffer: UnsafeMutablePointer<Float>, batch: Int, length: Int, offset: Int, shard: ContextShard?, inverse: Bool) {
         guard let rotary else { return }
-        let positions = (0..<batch * length).map { Int32(offset + $0 % length) }
+        let positions = (0..<batch * length).map { Int32(offset + (shard?.positions[$0 % length] ?? $0 % length)) }
         // The query heads and then the key heads lie side by side at the start of each row: one rotation covers both.
         positions.withUnsafeBufferPointer { p in
             context.backend.rotate(buffer, rowStride: width, heads: heads + kvHeads, positions: p.baseAddress!, tokens: batch * length,

@@ -66,6 +66,8 @@ public struct ParallelConfig: Sendable, Hashable, Codable, CustomStringConvertib
     /// Expert-parallel ranks, carved out of dp × cp (they add no ranks): each holds `1/ep` of every
     /// mixture-of-experts layer's experts.
     public var ep: Int
+    /// How context-parallel attention reaches the other cp ranks' keys and values (used when cp > 1).
+    public var contextCommunication: ContextCommunication = .ring
     /// Megatron sequence parallelism inside the tensor-parallel group.
     public var sequenceParallel: Bool
     /// Sequences per forward/backward pass (`b`).
@@ -105,7 +107,7 @@ public struct ParallelConfig: Sendable, Hashable, Codable, CustomStringConvertib
         (dp, pp, tp, cp, ep, sequenceParallel, microBatchSize, pipeline, memory) = (1, 1, 1, 1, 1, false, 1, Pipeline(), Memory())
     }
 
-    private enum CodingKeys: String, CodingKey { case dp, pp, tp, cp, ep, sequenceParallel, microBatchSize, pipeline, memory }
+    private enum CodingKeys: String, CodingKey { case dp, pp, tp, cp, ep, contextCommunication, sequenceParallel, microBatchSize, pipeline, memory }
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -116,6 +118,7 @@ public struct ParallelConfig: Sendable, Hashable, Codable, CustomStringConvertib
                       microBatchSize: c.decodeIfPresent(Int.self, forKey: .microBatchSize) ?? 1,
                       pipeline: c.decodeIfPresent(Pipeline.self, forKey: .pipeline) ?? Pipeline(),
                       memory: c.decodeIfPresent(Memory.self, forKey: .memory) ?? Memory())
+        contextCommunication = try c.decodeIfPresent(ContextCommunication.self, forKey: .contextCommunication) ?? .ring
     }
 
     /// Ranks the layout uses: `dp · cp · pp · tp` (ep is carved out of dp × cp).
@@ -147,6 +150,7 @@ public struct ParallelConfig: Sendable, Hashable, Codable, CustomStringConvertib
     public var description: String {
         var text = axesDescription
         if sequenceParallel { text += " sp" }
+        if cp > 1 { text += " cp-comm=\(contextCommunication)" }
         if pp > 1 {
             text += " \(pipeline.schedule.rawValue)"
             if pipeline.virtualStages > 1 { text += " v=\(pipeline.virtualStages)" }
@@ -192,8 +196,8 @@ public struct ParallelConfig: Sendable, Hashable, Codable, CustomStringConvertib
     ///   - globalBatchSize: sequences per optimizer step over all ranks (`G`).
     ///   - sequenceLength: tokens per sequence (`T`).
     /// - Throws: ``ParallelConfigError`` when `G` is not a multiple of `dp · b`, the interleaved schedule gets
-    ///   a micro-batch count that is not a multiple of pp, or a sequence-parallel micro-batch does not split
-    ///   over tp.
+    ///   a micro-batch count that is not a multiple of pp, or a sequence-parallel micro-batch (each cp rank's share of it)
+    ///   does not split over tp; ``ContextParallelError/sequenceTooShort(length:cp:)`` when `T < cp`.
     public func validate(globalBatchSize: Int, sequenceLength: Int) throws {
         guard globalBatchSize >= 1, globalBatchSize % (dp * microBatchSize) == 0 else {
             let sizes = (1...max(1, globalBatchSize)).filter { globalBatchSize % (dp * $0) == 0 }
@@ -208,10 +212,12 @@ public struct ParallelConfig: Sendable, Hashable, Codable, CustomStringConvertib
                     + " must be a multiple of pp=\(pp); use a global batch of \(dp * microBatchSize * pp)·k sequences"
                     + " or a micro-batch size that gives a multiple of \(pp)")
         }
-        if sequenceParallel, (microBatchSize * sequenceLength) % tp != 0 {
+        // With context parallelism each cp rank's share of the sequences must split over tp.
+        let lengths = try (0..<cp).map { cp > 1 ? try ContextShard(length: sequenceLength, ranks: cp, rank: $0).localLength : sequenceLength }
+        if sequenceParallel, let length = lengths.first(where: { (microBatchSize * $0) % tp != 0 }) {
             throw ParallelConfigError.sequenceParallel(
-                reason: "a micro-batch of \(microBatchSize) × \(sequenceLength) tokens does not split over tp=\(tp);"
-                    + " use a micro-batch size or sequence length whose product is a multiple of \(tp)")
+                reason: "a micro-batch of \(microBatchSize) × \(length) tokens" + (cp > 1 ? " (a cp rank's share of sequences of \(sequenceLength))" : "")
+                    + " does not split over tp=\(tp); use a micro-batch size or sequence length whose product is a multiple of \(tp)")
         }
     }
 

@@ -66,6 +66,12 @@ public protocol ComputeBackend: Sendable {
     func attentionBackward(dOut: UnsafePointer<Float>, q: UnsafePointer<Float>, qStride: Int, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
                            kvStride: Int, out: UnsafePointer<Float>, outStride: Int, logSumExp: UnsafePointer<Float>,
                            dq: UnsafeMutablePointer<Float>, dk: UnsafeMutablePointer<Float>, dv: UnsafeMutablePointer<Float>, shape: AttentionShape)
+    /// Folds a partial attention result into a running one by the log-sum-exp rule (context parallelism merges
+    /// the blocks of keys it sees one at a time): `out` and `logSumExp` are updated in place; a running
+    /// log-sum-exp of −∞ takes the partial result as it is. Layouts as ``Kernels/mergeAttention(_:partialStride:partialLogSumExp:into:outStride:logSumExp:rows:heads:headDim:pool:)``.
+    func mergeAttention(_ partial: UnsafePointer<Float>, partialStride: Int, partialLogSumExp: UnsafePointer<Float>,
+                        into out: UnsafeMutablePointer<Float>, outStride: Int, logSumExp: UnsafeMutablePointer<Float>,
+                        rows: Int, heads: Int, headDim: Int)
     /// Rows of `table` for `ids` inside `vocabularyStart ..< vocabularyStart + vocabularyCount`, zeros for the others.
     func embedding(ids: UnsafePointer<Int32>, table: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, tokens: Int, columns: Int,
                    vocabularyStart: Int, vocabularyCount: Int)
@@ -228,6 +234,13 @@ public struct CPUBackend: ComputeBackend {
                                   dv: UnsafeMutablePointer<Float>, shape: AttentionShape) {
         Kernels.attentionBackward(dOut: dOut, q: q, qStride: qStride, k: k, v: v, kvStride: kvStride, out: out, outStride: outStride,
                                   logSumExp: logSumExp, dq: dq, dk: dk, dv: dv, shape: shape, pool: pool)
+    }
+
+    public func mergeAttention(_ partial: UnsafePointer<Float>, partialStride: Int, partialLogSumExp: UnsafePointer<Float>,
+                               into out: UnsafeMutablePointer<Float>, outStride: Int, logSumExp: UnsafeMutablePointer<Float>,
+                               rows: Int, heads: Int, headDim: Int) {
+        Kernels.mergeAttention(partial, partialStride: partialStride, partialLogSumExp: partialLogSumExp, into: out, outStride: outStride,
+                               logSumExp: logSumExp, rows: rows, heads: heads, headDim: headDim, pool: pool)
     }
 
     public func embedding(ids: UnsafePointer<Int32>, table: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, tokens: Int,

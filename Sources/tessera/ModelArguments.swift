@@ -15,11 +15,21 @@ struct ModelArguments: ParsableArguments {
     @Option(help: "Pipeline stages the model is split over (each stage passes its hidden states on).")
     var pp = 1
 
+    @Option(help: "Context-parallel ranks (evaluation only): each holds a zig-zag share of every window's tokens.")
+    var cp = 1
+
+    @Option(name: .customLong("cp-comm"), help: "Context-parallel attention: ring, allgather or a2a (Ulysses; cp must divide the heads).")
+    var cpComm = ContextCommunication.ring.rawValue
+
     @OptionGroup(title: "Launch") var launch: LaunchArguments
 
-    /// The layout `--tp` and `--pp` ask for.
+    /// The layout `--tp`, `--pp` and `--cp` ask for.
     var parallel: ParallelConfig {
-        get throws { try ParallelConfig(pp: pp, tp: tp) }
+        get throws {
+            var parallel = try ParallelConfig(pp: pp, tp: tp, cp: cp)
+            parallel.contextCommunication = try ContextCommunication(named: cpComm)
+            return parallel
+        }
     }
 
     /// Recognizes the model and checks that it splits over `--tp` and `--pp` before any rank starts.

@@ -76,6 +76,7 @@ struct Train: ParsableCommand {
             + " \(m.layers) layers, hidden \(m.hiddenSize), vocabulary \(m.vocabularySize))")
         let p = c.parallelism, perStep = trainer.layout.microBatchesPerRank
         say("layout: \(p.ranks) rank(s) on the \(backend) backend: dp=\(p.dp) × pp=\(p.pp) × tp=\(p.tp)"
+            + (p.cp > 1 ? " × cp=\(p.cp) (\(p.contextCommunication) attention)" : "")
             + (p.sequenceParallel ? " with sequence parallelism" : "")
             + (p.pp > 1 ? ", \(p.pipeline.schedule.rawValue) schedule" + (p.pipeline.virtualStages > 1 ? " with \(p.pipeline.virtualStages) virtual stages" : "")
                 + ", layers per stage \(trainer.engine.partition.layout)" : "")

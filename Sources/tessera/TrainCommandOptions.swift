@@ -105,6 +105,12 @@ struct TrainParallelOptions: ParsableArguments {
     @Flag(name: .customLong("sequence-parallel"), help: "Megatron sequence parallelism inside the tensor-parallel group.")
     var sequenceParallel = false
 
+    @Option(help: "Context-parallel ranks: each holds a zig-zag share of every sequence's tokens through the whole model.")
+    var cp = 1
+
+    @Option(name: .customLong("cp-comm"), help: "Context-parallel attention: ring, allgather or a2a (Ulysses; cp must divide the heads).")
+    var cpComm = ContextCommunication.ring.rawValue
+
     @Option(help: "Pipeline schedule: gpipe, 1f1b, interleaved or zb-h1.")
     var schedule: PipelineScheduleKind = .oneForwardOneBackward
 
@@ -123,7 +129,7 @@ struct TrainParallelOptions: ParsableArguments {
     @Option(name: .customLong("zero-stage"), help: "0: every data-parallel rank keeps the whole AdamW state; 1: the moments and the update are sharded over dp.")
     var zeroStage = 0
 
-    @Option(help: "Ranks to start on the threads backend (default: dp·pp·tp; under mpirun the job size counts).")
+    @Option(help: "Ranks to start on the threads backend (default: dp·cp·pp·tp; under mpirun the job size counts).")
     var ranks: Int?
 
     /// - Throws: ``ParallelConfigError`` for an invalid layout, naming the valid choices.
@@ -138,10 +144,11 @@ struct TrainParallelOptions: ParsableArguments {
             }
         }
         c.parallelism = try ParallelConfig(
-            dp: dp, pp: pp, tp: tp, sequenceParallel: sequenceParallel,
+            dp: dp, pp: pp, tp: tp, cp: cp, sequenceParallel: sequenceParallel,
             microBatchSize: microBatchSize ?? max(1, c.batch.globalBatchSize / max(1, dp)),
             pipeline: .init(schedule: schedule, virtualStages: virtualStages, layout: layout),
             memory: .init(recompute: recompute, zeroStage: zeroStage))
+        c.parallelism.contextCommunication = try ContextCommunication(named: cpComm)
     }
 
     /// The ranks to launch: the layout's product, which `--ranks`, when given, must equal.

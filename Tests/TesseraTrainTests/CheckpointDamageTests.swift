@@ -118,11 +118,35 @@ import TesseraTrain
     @Test func anUnknownVersionOrAnotherDirectoryIsNotRead() throws {
         let future = try editManifest { $0["version"] = 99 }
         refuses(future, "version 99", "reads version \(CheckpointManifest.currentVersion)")
+        // Version 1 (ContentHash checksums) is refused, not misread as CRC-32C.
+        let older = try editManifest { $0["version"] = 1 }
+        refuses(older, older + "/manifest.json", "version 1 is not supported", "the Tessera version that wrote it")
         let other = try editManifest { $0["format"] = "megatron" }
         refuses(other, "not a Tessera checkpoint", "megatron")
         refuses(fixture.directory, fixture.directory, "not a Tessera checkpoint", "no manifest.json")
         refuses(fixture.text, "not a Tessera checkpoint", "not a directory")
         refuses(fixture.directory + "/nothing", "no such directory")
+    }
+
+    /// Pieces that overlap (leaving others' elements out) pass the element count when the checkpoint opens; the
+    /// resume refuses them, naming the manifest.
+    @Test func overlappingPiecesAreRefusedOnResume() throws {
+        let root = fixture.newRoot()
+        _ = try CheckpointFixture.run(TrainingJob(configuration: fixture.configuration(try ParallelConfig(tp: 2, microBatchSize: 4),
+                                                                                    steps: 2, root: root)))
+        let saved = root + "/" + CheckpointDirectory.name(step: 2), manifest = saved + "/manifest.json"
+        var json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: manifest))) as! [String: Any]
+        var tensors = json["tensors"] as! [[String: Any]]
+        let split = tensors.firstIndex { ($0["pieces"] as! [[String: Any]]).count == 2 && $0["state"] as! String == "exp_avg" }!
+        var pieces = tensors[split]["pieces"] as! [[String: Any]]
+        pieces[1]["sharding"] = pieces[0]["sharding"]
+        tensors[split]["pieces"] = pieces
+        json["tensors"] = tensors
+        try JSONSerialization.data(withJSONObject: json).write(to: URL(fileURLWithPath: manifest))
+        let job = try TrainingJob(configuration: fixture.configuration(try ParallelConfig(microBatchSize: 4), steps: 3, resume: saved))
+        #expect { _ = try job.makeTrainer(world: nil) } throws: { error in
+            "\(error)".contains(manifest) && "\(error)".contains("overlap")
+        }
     }
 
     /// Resuming `root` with `configuration` throws an error whose message contains every string of `expected`.

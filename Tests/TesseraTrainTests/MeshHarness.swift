@@ -71,7 +71,7 @@ enum MeshHarness {
     static func train(_ config: TransformerConfig, _ parallel: ParallelConfig, globalBatch: Int, steps: Int = 5,
                       clip: Float? = 1.0, mappings: MappingTable = .megatron,
                       synchronization: GradientSynchronization = .all, pool: ComputePool = .serial,
-                      learningRate: Float = MeshHarness.learningRate) throws -> MeshRun {
+                      learningRate: Float = MeshHarness.learningRate, contextFaults: ContextParallelFaults = []) throws -> MeshRun {
         struct RankResult: Sendable {
             var coordinate: MeshCoordinate
             var run: MeshRun
@@ -80,7 +80,8 @@ enum MeshHarness {
         let results = try ThreadGroup.run(ranks: parallel.ranks, deadline: .seconds(60)) { world -> RankResult in
             let groups = parallel.ranks == 1 ? nil : try ProcessGroups(world: world, mesh: parallel.deviceMesh())
             let engine = try MeshEngine(config: config, parallel: parallel, groups: groups, seed: 11, optimizer: optimizer,
-                                        mappings: mappings, synchronization: synchronization, backend: CPUBackend(pool: pool))
+                                        mappings: mappings, synchronization: synchronization, backend: CPUBackend(pool: pool),
+                                        contextFaults: contextFaults)
             let coordinate = groups?.coordinate ?? MeshCoordinate()
             var run = MeshRun()
             run.predictedMemory = [try engine.memory(forMicroBatchOf: parallel.microBatchSize, length: sequenceLength,
@@ -104,7 +105,8 @@ enum MeshHarness {
         merged.peakActivationBytes = results.flatMap(\.run.peakActivationBytes)
         merged.memory = results.flatMap(\.run.memory)
         merged.predictedMemory = results.flatMap(\.run.predictedMemory)
-        for result in results.sorted(by: { $0.coordinate.pp < $1.coordinate.pp }) where result.coordinate.dp == 0 && result.coordinate.tp == 0 {
+        for result in results.sorted(by: { $0.coordinate.pp < $1.coordinate.pp }) where result.coordinate.dp == 0 && result.coordinate.tp == 0
+            && result.coordinate.cp == 0 {
             for (name, values) in result.stageParameters {
                 if merged.parameters[name] == nil { merged.parameters[name] = values } else { merged.tiedCopy = (name, values) }
             }

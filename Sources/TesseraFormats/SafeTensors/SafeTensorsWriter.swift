@@ -96,29 +96,40 @@ public struct SafeTensorsWriter: Sendable {
         return "model-\(padded(index))-of-\(padded(count)).safetensors"
     }
 
-    private static func writeFile(
-        _ entries: ArraySlice<(name: String, tensor: Tensor, dtype: SafeTensorsDType)>,
-        metadata: [String: String], to path: String
-    ) throws {
+    /// The start of a file holding tensors of the given names, shapes and dtypes in this order: the 8-byte length
+    /// and the JSON header (padded with spaces to a multiple of 8), and where each tensor's data begins in the file.
+    /// Writing each tensor's bytes after it, in order, completes the file.
+    public static func layout(of tensors: [(name: String, shape: [Int], dtype: SafeTensorsDType)],
+                              metadata: [String: String] = ["format": "pt"]) -> (header: [UInt8], dataOffsets: [Int]) {
         var members: [JSONObject.Member] = []
         if !metadata.isEmpty {
             let sorted = metadata.sorted { $0.key < $1.key }.map { JSONObject.Member(key: $0.key, value: .string($0.value)) }
             members.append(.init(key: "__metadata__", value: .object(JSONObject(sorted))))
         }
         var offset = 0
-        for entry in entries {
-            let size = entry.tensor.count * entry.dtype.byteSize
-            members.append(.init(key: entry.name, value: .object(JSONObject([
-                "dtype": .string(entry.dtype.rawValue),
-                "shape": .array(entry.tensor.shape.map { .integer(Int64($0)) }),
+        var offsets: [Int] = []
+        for tensor in tensors {
+            let size = tensor.shape.reduce(1, *) * tensor.dtype.byteSize
+            members.append(.init(key: tensor.name, value: .object(JSONObject([
+                "dtype": .string(tensor.dtype.rawValue),
+                "shape": .array(tensor.shape.map { .integer(Int64($0)) }),
                 "data_offsets": .array([.integer(Int64(offset)), .integer(Int64(offset + size))]),
             ]))))
+            offsets.append(offset)
             offset += size
         }
-        var header = Array(JSONValue.object(JSONObject(members)).serialized.utf8)
-        header += [UInt8](repeating: 0x20, count: (8 - header.count % 8) % 8)
+        var json = Array(JSONValue.object(JSONObject(members)).serialized.utf8)
+        json += [UInt8](repeating: 0x20, count: (8 - json.count % 8) % 8)
+        let header = withUnsafeBytes(of: UInt64(json.count).littleEndian) { Array($0) } + json
+        return (header, offsets.map { $0 + header.count })
+    }
+
+    private static func writeFile(
+        _ entries: ArraySlice<(name: String, tensor: Tensor, dtype: SafeTensorsDType)>,
+        metadata: [String: String], to path: String
+    ) throws {
+        let header = layout(of: entries.map { ($0.name, $0.tensor.shape, $0.dtype) }, metadata: metadata).header
         try AtomicFile.write(to: path) { sink in
-            try sink.write(littleEndian: UInt64(header.count))
             try sink.write(header)
             for entry in entries {
                 try sink.write(entry.tensor, as: entry.dtype.elementFormat.dtype!)

@@ -4,6 +4,12 @@ import TesseraTensor
 extension FileSink {
     /// Writes `tensor`'s elements encoded as `dtype` (ggml block formats need a whole number of blocks).
     mutating func write(_ tensor: Tensor, as dtype: DType) throws {
+        #if _endian(little)
+        if dtype == .f32 {  // the stored bytes are the memory's: written as they are
+            try tensor.withUnsafeBufferPointer { try write(UnsafeRawBufferPointer($0)) }
+            return
+        }
+        #endif
         let chunk = 1 << 16  // elements per encoding pass; a multiple of every block size
         var scratch = [UInt8](repeating: 0, count: try dtype.byteCount(forElements: chunk))
         try tensor.withUnsafeBufferPointer { source in

@@ -9,15 +9,15 @@ import Darwin
 ///
 /// The mapping is never written and lives as long as the object, which makes sharing it between threads safe.
 /// Every access goes through ``bytes(in:)``, which checks the range against the file size.
-final class MappedFile: @unchecked Sendable {
-    let path: String
+public final class MappedFile: @unchecked Sendable {
+    public let path: String
     /// Size of the file in bytes.
-    let count: Int
+    public let count: Int
     private let base: UnsafeRawPointer?
 
     /// Maps `path`. An empty file maps to an empty buffer.
     /// - Throws: ``FormatError/io(path:operation:message:)`` when the file cannot be opened or mapped.
-    init(path: String) throws {
+    public init(path: String) throws {
         self.path = path
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw FileSystem.error(path: path, operation: "open") }
@@ -43,14 +43,14 @@ final class MappedFile: @unchecked Sendable {
     }
 
     /// Whether `range` lies inside the file.
-    func contains(_ range: Range<Int>) -> Bool {
+    public func contains(_ range: Range<Int>) -> Bool {
         range.lowerBound >= 0 && range.upperBound <= count
     }
 
     /// The bytes in `range`.
     /// - Precondition: `contains(range)`; callers validate offsets from the file before asking (a failed check
     ///   here is a bug in the validation, not bad input).
-    func bytes(in range: Range<Int>) -> UnsafeRawBufferPointer {
+    public func bytes(in range: Range<Int>) -> UnsafeRawBufferPointer {
         precondition(contains(range), "read \(range) outside \(path) of \(count) bytes")
         guard let base else { return UnsafeRawBufferPointer(start: nil, count: 0) }
         return UnsafeRawBufferPointer(start: base + range.lowerBound, count: range.count)

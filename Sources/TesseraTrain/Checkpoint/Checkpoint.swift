@@ -2,6 +2,7 @@ import Foundation
 import TesseraFormats
 import TesseraModels
 import TesseraNN
+import TesseraTensor
 
 /// A complete checkpoint opened for reading: its manifest read and every file checked (present, of the listed
 /// size and checksum) and every piece checked against the files and the tensor shapes, before anything is loaded.
@@ -47,7 +48,8 @@ public struct Checkpoint: Sendable {
     private func file(_ name: String) -> String { (path as NSString).appendingPathComponent(name) }
     private var manifestPath: String { file(CheckpointManifest.fileName) }
 
-    /// Every listed file exists with its size and checksum.
+    /// Every listed file exists with its size and checksum. The files are checked on every core at once; the
+    /// first bad one in the manifest's order is named.
     private func checkFiles() throws {
         for entry in manifest.files {
             guard !entry.name.contains("/"), entry.name != CheckpointManifest.fileName else {
@@ -55,7 +57,10 @@ public struct Checkpoint: Sendable {
             }
             let path = file(entry.name)
             guard FileManager.default.fileExists(atPath: path) else { throw CheckpointError.damaged(file: path, reason: "missing") }
-            let actual = try CheckpointManifest.File(name: entry.name, in: self.path)
+        }
+        let found = try Self.concurrentMap(manifest.files) { try CheckpointManifest.File(name: $0.name, in: path) }
+        for (entry, actual) in zip(manifest.files, found) {
+            let path = file(entry.name)
             guard actual.size == entry.size else {
                 throw CheckpointError.damaged(file: path, reason: "\(actual.size) bytes, the manifest says \(entry.size): truncated or overwritten")
             }
@@ -63,6 +68,19 @@ public struct Checkpoint: Sendable {
                 throw CheckpointError.damaged(file: path, reason: "checksum \(actual.checksum) differs from the manifest's \(entry.checksum)")
             }
         }
+    }
+
+    /// `transform` of every element, computed on as many threads as there are cores (elements dealt out in
+    /// turn); the first error in the elements' order is rethrown.
+    private static func concurrentMap<T, R>(_ elements: [T], _ transform: (T) throws -> R) throws -> [R] {
+        var results = [Result<R, any Error>?](repeating: nil, count: elements.count)
+        let pool = ComputePool(threads: min(elements.count, ProcessInfo.processInfo.activeProcessorCount))
+        results.withUnsafeMutableBufferPointer { slots in
+            pool.run(parts: pool.threadCount) { part in
+                for i in stride(from: part, to: elements.count, by: pool.threadCount) { slots[i] = Result { try transform(elements[i]) } }
+            }
+        }
+        return try results.map { try $0!.get() }
     }
 
     /// Every piece lies inside a listed file and inside its shard; each tensor's pieces cover it exactly once.
@@ -98,65 +116,40 @@ public struct Checkpoint: Sendable {
         }
     }
 
-    /// Loads this rank's part of the checkpoint into `engine`, whatever its layout: its slices of the weights
-    /// (from the Hugging Face files, reading only those bytes), its owned AdamW moments re-sharded from the
-    /// saved pieces, and the step counts.
-    /// - Throws: ``CheckpointError`` for a tensor the checkpoint lacks or of another shape; ``ModelError`` and
-    ///   format errors from the weight files.
+    /// Loads this rank's part of the checkpoint into `engine`, whatever its layout: its slices of the weights and
+    /// its owned AdamW moments, each local run copied straight from the mapped files (only the bytes it needs),
+    /// and the step counts.
+    /// - Throws: ``CheckpointError`` for a tensor the checkpoint lacks, of another shape, or whose pieces leave
+    ///   elements uncovered.
     public func restore(into engine: MeshEngine) throws {
-        try engine.model.load(from: SafeTensorsCheckpoint(path: path))
         let entries = Dictionary(manifest.tensors.map { ("\($0.state)/\($0.name)", $0) }, uniquingKeysWith: { a, _ in a })
-        var cache: [String: [Float]] = [:]
-        var cachedName = ""
-        try engine.restoreOptimizer(step: manifest.step) { spec, moment in
-            if spec.name != cachedName { cache = [:]; cachedName = spec.name }
-            let key = "\(moment.rawValue)/\(spec.name)"
-            if let values = cache[key] { return values }
-            guard let entry = entries[key] else {
-                throw CheckpointError.damaged(file: manifestPath, reason: "it holds no \(moment.rawValue) for \(spec.name)")
+        var files: [String: MappedFile] = [:]
+        func mapped(_ name: String) throws -> MappedFile {
+            if let open = files[name] { return open }
+            do {
+                let opened = try MappedFile(path: file(name))
+                files[name] = opened
+                return opened
+            } catch {
+                throw CheckpointError.damaged(file: file(name), reason: "cannot be read: \(error)")
+            }
+        }
+        try engine.restoreState(step: manifest.step) { spec, state, localRange, destination in
+            guard let entry = entries["\(state)/\(spec.name)"] else {
+                throw CheckpointError.damaged(file: manifestPath, reason: "it holds no \(state) for \(spec.name)")
             }
             guard entry.globalShape == spec.globalShape else {
                 throw CheckpointError.mismatch(what: "the shape of \(spec.name)", checkpoint: "\(entry.globalShape)", run: "\(spec.globalShape)",
                                                fix: "resume with the model the checkpoint was trained with")
             }
-            let values = try assemble(entry)
-            cache[key] = values
-            return values
-        }
-    }
-
-    /// The full tensor of `entry`, put together from its pieces.
-    func assemble(_ entry: CheckpointManifest.TensorEntry) throws -> [Float] {
-        var global = [Float](repeating: 0, count: entry.globalShape.reduce(1, *))
-        for piece in entry.pieces {
-            let values = try read(piece)
-            piece.sharding.forEachRun(globalShape: entry.globalShape, within: piece.localStart..<piece.localStart + piece.count) { local, start, count in
-                guard let start else { return }
-                let from = local - piece.localStart
-                global.replaceSubrange(start..<start + count, with: values[from..<from + count])
+            let runs = try SavedRuns(entry, manifest: manifestPath, files: mapped)
+            try spec.sharding.forEachRun(globalShape: spec.globalShape, within: localRange) { local, global, count in
+                let target = destination + (local - localRange.lowerBound)
+                guard let global else { return target.update(repeating: 0, count: count) }
+                guard runs.copy(global..<global + count, to: target) else {
+                    throw CheckpointError.damaged(file: manifestPath, reason: "the pieces of \(state) of \(spec.name) leave elements of \(global)..<\(global + count) uncovered")
+                }
             }
-        }
-        return global
-    }
-
-    /// A piece's values (little-endian f32).
-    private func read(_ piece: CheckpointManifest.Piece) throws -> [Float] {
-        let path = file(piece.file)
-        guard let handle = FileHandle(forReadingAtPath: path) else { throw CheckpointError.damaged(file: path, reason: "cannot be opened") }
-        defer { try? handle.close() }
-        do {
-            try handle.seek(toOffset: UInt64(piece.offset))
-            let bytes = try handle.read(upToCount: 4 * piece.count) ?? Data()
-            guard bytes.count == 4 * piece.count else { throw CheckpointError.damaged(file: path, reason: "ends inside a tensor") }
-            // Little-endian f32 on disk; every platform Tessera builds for is little-endian.
-            return [Float](unsafeUninitializedCapacity: piece.count) { buffer, initialized in
-                bytes.withUnsafeBytes { UnsafeMutableRawBufferPointer(buffer).copyMemory(from: $0) }
-                initialized = piece.count
-            }
-        } catch let error as CheckpointError {
-            throw error
-        } catch {
-            throw CheckpointError.damaged(file: path, reason: "cannot be read: \(error.localizedDescription)")
         }
     }
 }

@@ -17,7 +17,7 @@ extension TrainingJob {
         guard let staging = try beginCheckpoint(trainer, step: step) else { return }
         let world = trainer.engine.groups?.world
         let rank = world?.rank ?? 0
-        try writeRank(CheckpointSnapshot(engine: trainer.engine, copying: false), rank: rank, into: staging)
+        try writeRank(CheckpointSnapshot(engine: trainer.engine, into: nil), rank: rank, into: staging)
         try world?.barrier()
         if rank == 0 {
             try commitCheckpoint(staging, step: step, learningRate: trainer.schedule.learningRate(atStep: step), ranks: world?.size ?? 1)
@@ -69,42 +69,41 @@ extension TrainingJob {
         return String(repeating: "0", count: max(0, 5 - digits.count)) + digits
     }
 
-    /// Writes this rank's weights and moment pieces into `directory` and returns what it wrote.
+    /// Writes this rank's weights (one safetensors file, each tensor straight from its memory) and moment pieces
+    /// (one raw file) into `directory` and returns what it wrote; each file is checksummed as it is written.
     private static func writeShards(of snapshot: CheckpointSnapshot, rank: Int, into directory: String) throws -> RankRecord {
         var record = RankRecord(files: [], tensors: [])
         let weights = snapshot.weights
         if !weights.isEmpty {
-            let name = "model-rank-\(padded(rank)).safetensors", path = (directory as NSString).appendingPathComponent(name)
-            var writer = SafeTensorsWriter()
-            for (tensorName, tensor) in weights { try writer.add(tensor, named: tensorName) }
-            try writer.write(to: path)
-            let file = try SafeTensorsFile(path: path)
-            for (tensorName, tensor) in weights {
-                let piece = CheckpointManifest.Piece(file: name, offset: file.info(named: tensorName)!.byteRange.lowerBound,
-                                                     count: tensor.count, sharding: .replicated, localStart: 0)
-                record.tensors.append(.init(name: tensorName, state: "weight", globalShape: tensor.shape, pieces: [piece]))
+            let name = "model-rank-\(padded(rank)).safetensors"
+            let (header, offsets) = SafeTensorsWriter.layout(of: weights.map { ($0.name, $0.shape, .f32) })
+            let (size, crc) = try AtomicFile.write(to: (directory as NSString).appendingPathComponent(name)) { sink in
+                try sink.write(header)
+                for tensor in weights { try sink.write(UnsafeRawBufferPointer(tensor.values)) }
+                return (sink.offset, sink.checksum)
             }
-            record.files.append(try .init(name: name, in: directory))
+            for (tensor, offset) in zip(weights, offsets) {
+                let piece = CheckpointManifest.Piece(file: name, offset: offset, count: tensor.values.count, sharding: .replicated, localStart: 0)
+                record.tensors.append(.init(name: tensor.name, state: MeshEngine.weightState, globalShape: tensor.shape, pieces: [piece]))
+            }
+            record.files.append(.init(name: name, size: size, checksum: crc.hexadecimal))
         }
         let pieces = snapshot.moments
         if !pieces.isEmpty {
             let name = "optimizer-rank-\(padded(rank)).bin"
-            var hasher = ContentHasher(), size = 0
-            try AtomicFile.write(to: (directory as NSString).appendingPathComponent(name)) { sink in
+            let (size, crc) = try AtomicFile.write(to: (directory as NSString).appendingPathComponent(name)) { sink in
                 for moment in OptimizerMoment.allCases {
                     for piece in pieces {
                         let saved = CheckpointManifest.Piece(file: name, offset: sink.offset, count: piece.localRange.count,
                                                              sharding: piece.spec.sharding, localStart: piece.localRange.lowerBound)
                         record.tensors.append(.init(name: piece.spec.name, state: moment.rawValue, globalShape: piece.spec.globalShape,
                                                     pieces: [saved]))
-                        let bytes = UnsafeRawBufferPointer(piece.values(moment))
-                        hasher.update(bytes)
-                        try sink.write(bytes)
+                        try sink.write(UnsafeRawBufferPointer(piece.values(moment)))
                     }
                 }
-                size = sink.offset
+                return (sink.offset, sink.checksum)
             }
-            record.files.append(.init(name: name, size: size, checksum: String(hasher.finalize(), radix: 16)))
+            record.files.append(.init(name: name, size: size, checksum: crc.hexadecimal))
         }
         return record
     }
@@ -126,7 +125,7 @@ extension TrainingJob {
                 if let at = index[key] { tensors[at].pieces += tensor.pieces } else { index[key] = tensors.count; tensors.append(tensor) }
             }
         }
-        let weights = tensors.filter { $0.state == "weight" }
+        let weights = tensors.filter { $0.state == MeshEngine.weightState }
         let weightMap = JSONObject(weights.sorted { $0.name < $1.name }.map { .init(key: $0.name, value: .string($0.pieces[0].file)) })
         let total = weights.reduce(0) { $0 + 4 * $1.globalShape.reduce(1, *) }
         let indexJSON = JSONValue.object(JSONObject([

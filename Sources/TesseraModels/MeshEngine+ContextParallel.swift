@@ -1,0 +1,49 @@
+import TesseraParallel
+
+/// Context parallelism in the engine: every rank of a cp group receives the same micro-batches (like the ranks of
+/// a tp group) and keeps its zig-zag share of each sequence (``MicroBatch/sharded(_:faults:)``) through the whole
+/// model. Each rank's loss is the sum over its tokens, scaled by the global target count, so the sum over the group
+/// is the single-device loss; dense gradients are summed over dp × cp.
+extension MeshEngine {
+    /// This rank's share of `microBatch` (the micro-batch itself without context parallelism), checked against the
+    /// model and the tp split.
+    /// - Throws: ``ModelError`` for invalid ids, lengths or splits; ``ContextParallelError/sequenceTooShort(length:cp:)``.
+    func localShare(of microBatch: MicroBatch) throws -> MicroBatch {
+        let context = model.context
+        try microBatch.validate(for: config, tp: context.tp.size, sequenceParallel: context.sequenceParallel && context.cp.size == 1)
+        guard context.cp.size > 1 else { return microBatch }
+        let local = microBatch.sharded(try ContextShard(length: microBatch.length, ranks: context.cp.size, rank: context.cp.rank),
+                                       faults: context.contextFaults)
+        try local.validate(for: config, tp: context.tp.size, sequenceParallel: context.sequenceParallel)
+        return local
+    }
+
+    /// Tokens per sequence on this rank for sequences of `length` (`length` without context parallelism).
+    /// - Throws: ``ContextParallelError/sequenceTooShort(length:cp:)``.
+    func localLength(of length: Int) throws -> Int {
+        let cp = model.context.cp
+        return cp.size > 1 ? try ContextShard(length: length, ranks: cp.size, rank: cp.rank).localLength : length
+    }
+
+    /// - Throws: ``ContextParallelError/unsupported(operation:reason:)`` with cp > 1.
+    func refuseContextParallel(_ operation: String) throws {
+        guard model.context.cp.size == 1 else {
+            throw ContextParallelError.unsupported(operation: operation, reason: "it runs on whole sequences; use cp = 1 for generation")
+        }
+    }
+}
+
+extension ParallelConfig {
+    /// Checks that Ulysses attention can split this rank's query and key/value heads over cp (nothing for the ring
+    /// and all-gather attention, which split no heads).
+    /// - Throws: ``ContextParallelError/headsDoNotSplit(what:count:cp:valid:)`` listing the cp that work.
+    public func validateContextParallel(model: TransformerConfig) throws {
+        guard cp > 1, contextCommunication == .a2a else { return }
+        let heads = model.attention.heads / tp
+        let kvHeads = model.replicatesKeyValueHeads(tp: tp) ? 1 : model.attention.kvHeads / tp
+        for (what, count) in [("query heads", heads), ("key/value heads", kvHeads)] where count % cp != 0 {
+            throw ContextParallelError.headsDoNotSplit(what: what, count: count, cp: cp,
+                                                       valid: (1...max(1, kvHeads)).filter { heads % $0 == 0 && kvHeads % $0 == 0 })
+        }
+    }
+}

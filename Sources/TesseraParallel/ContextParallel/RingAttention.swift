@@ -1,0 +1,72 @@
+import TesseraCollectives
+import TesseraNN
+
+/// Ring attention over the context-parallel group (Liu et al. 2023): the key/value blocks travel around the ring
+/// (rank `r` sends to `r + 1` and receives from `r − 1`), each step's transfer started with non-blocking
+/// send/receive before the attention on the block at hand and awaited after it, so the two overlap. After `cp`
+/// steps every rank has seen every block. The backward pass sends the blocks around the same way, each followed
+/// by the key/value gradient accumulated so far; after the last step one more hop brings every block's gradient
+/// home.
+struct RingAttention {
+    let blocks: ContextAttentionBlocks
+    let group: any Communicator
+
+    /// Point-to-point tags of the ring on the cp group's own communicator (inside MPI's guaranteed tag range, 0...32767).
+    private static let keyValueTag = 32_000, gradientTag = 32_001
+
+    private var geometry: ContextAttentionGeometry { blocks.geometry }
+    private var scratch: ContextAttentionScratch { blocks.scratch }
+    private var next: Int { (group.rank + 1) % group.size }
+    private var previous: Int { (group.rank + group.size - 1) % group.size }
+
+    /// The rank whose block this rank holds at ring step `step`.
+    private func source(step: Int) -> Int { (group.rank - step % group.size + group.size) % group.size }
+
+    /// Writes the attention output `[rows, outputWidth]` and its log-sum-exp from the rotated `qkv`.
+    func forward(qkv: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>, logSumExp: UnsafeMutablePointer<Float>) throws {
+        let kvw = geometry.keyValueWidth
+        var (current, incoming) = (scratch.keysValues[0], scratch.keysValues[1])
+        current.reserve(geometry.rows * kvw)
+        blocks.pack(qkv, rows: geometry.rows, into: current.pointer)
+        for step in 0..<group.size {
+            let requests = step < group.size - 1
+                ? try exchange(current, into: incoming, rows: geometry.rows(ofRank: source(step: step + 1)), tag: Self.keyValueTag) : []
+            blocks.forward(qkv: qkv, keysValues: current.pointer, source: source(step: step), out: out, logSumExp: logSumExp)
+            for request in requests { try request.wait() }
+            swap(&current, &incoming)
+        }
+    }
+
+    /// Writes `dqkv` `[rows, width]` from the output gradient, the forward's output and log-sum-exp.
+    func backward(dOut: UnsafePointer<Float>, qkv: UnsafePointer<Float>, out: UnsafePointer<Float>, logSumExp: UnsafePointer<Float>,
+                  dqkv: FloatBuffer) throws {
+        let kvw = geometry.keyValueWidth
+        var (current, incoming) = (scratch.keysValues[0], scratch.keysValues[1])
+        var (gradient, incomingGradient) = (scratch.keyValueGradients[0], scratch.keyValueGradients[1])
+        current.reserve(geometry.rows * kvw)
+        blocks.pack(qkv, rows: geometry.rows, into: current.pointer)
+        gradient.reserve(geometry.rows * kvw)
+        gradient.zero()
+        dqkv.zero()
+        for step in 0..<group.size {
+            let following = geometry.rows(ofRank: source(step: step + 1))
+            let requests = step < group.size - 1 ? try exchange(current, into: incoming, rows: following, tag: Self.keyValueTag) : []
+            blocks.backward(dOut: dOut, qkv: qkv, keysValues: current.pointer, source: source(step: step), out: out,
+                            logSumExp: logSumExp, dqkv: dqkv.pointer, dKeysValues: gradient.pointer)
+            for request in requests { try request.wait() }
+            // The gradient follows its block; after the last step this brings this rank's own block's gradient home.
+            for request in try exchange(gradient, into: incomingGradient, rows: following, tag: Self.gradientTag) { try request.wait() }
+            swap(&current, &incoming)
+            swap(&gradient, &incomingGradient)
+        }
+        blocks.unpack(gradient.pointer, rows: geometry.rows, into: dqkv.pointer)
+    }
+
+    /// Starts sending `outgoing` to the next rank and receiving `rows` packed rows from the previous one.
+    private func exchange(_ outgoing: FloatBuffer, into incoming: FloatBuffer, rows: Int, tag: Int) throws -> [any CollectiveRequest] {
+        incoming.reserve(rows * geometry.keyValueWidth)
+        let receive = try group.startReceive(into: UnsafeMutableRawBufferPointer(incoming.mutableElements), from: previous, tag: tag)
+        let send = try group.startSend(UnsafeRawBufferPointer(outgoing.elements), to: next, tag: tag)
+        return [receive, send]
+    }
+}
