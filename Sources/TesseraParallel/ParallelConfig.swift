@@ -42,7 +42,9 @@ public struct ParallelConfig: Sendable, Hashable, Codable, CustomStringConvertib
     public struct Memory: Sendable, Hashable, Codable {
         public var recompute: Recomputation
         /// ZeRO stage: 0 keeps the whole optimizer state on every data-parallel rank; 1 shards the AdamW
-        /// moments (and the update) over dp (Rajbhandari et al. 2020, "ZeRO", §5.1: P_os).
+        /// moments (and the update) over dp (Rajbhandari et al. 2020, "ZeRO", §5.1: P_os); 2 and 3 also shard the
+        /// gradients and the weights, which the planner costs for other software and Tessera's engine does not run
+        /// (``validate()`` refuses them).
         public var zeroStage: Int
         /// Gradient elements per data-parallel bucket (each bucket's reduction starts as soon as its
         /// gradients are final).
