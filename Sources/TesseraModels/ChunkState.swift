@@ -32,10 +32,17 @@ public final class ChunkState: @unchecked Sendable {
     public internal(set) var lossSum: Double = 0
     /// Whether ``logits`` now holds gradients (the forward had a loss scale).
     public internal(set) var holdsLogitGradients = false
+    /// Each block's router statistics over the whole micro-batch (mixture-of-experts models; empty statistics otherwise).
+    public internal(set) var routerStatistics: [RouterStatistics]
+    /// The router losses of this micro-batch over the chunk's blocks (mixture-of-experts models).
+    public internal(set) var routerLosses: RouterLosses?
+    /// What the router losses add to each router's gradient (set when the forward had a loss scale).
+    var routerLossGradient: RouterLossGradient?
 
     /// - Parameter sharedAttentionCore: under selective recomputation, the chunk's one attention core that
     ///   every block state shares (`nil`: each block keeps its own).
     public init(blocks: Int, sharedAttentionCore: ParallelAttention.State? = nil) {
+        routerStatistics = Array(repeating: RouterStatistics(experts: 0), count: blocks)
         self.blocks = (0..<blocks).map { _ in
             TransformerBlock.State(attention: sharedAttentionCore.map(ParallelAttention.State.init(sharingCoreOf:)) ?? ParallelAttention.State())
         }
@@ -45,5 +52,21 @@ public final class ChunkState: @unchecked Sendable {
     public var savedActivationBytes: Int {
         blocks.reduce(input.count * 4) { $0 + $1.savedBytes }
             + (finalNormalized.count + finalStatistics.count + logits.count + losses.count) * 4
+    }
+}
+
+extension ChunkState {
+    /// Combines the blocks' router statistics into the micro-batch's router losses and, with a loss scale (each
+    /// token's `∂objective/∂loss`: training), first sums them over `group` (the data group: every token of the
+    /// micro-batch) and derives their gradient coefficients: the micro-batch's losses weigh in the objective as its
+    /// share of the step's tokens (`lossScale × its global tokens`), as its cross-entropy does. Without a loss scale
+    /// (evaluation, generation) nothing is communicated and the losses are this rank's.
+    /// - Throws: ``CollectiveError`` when a peer fails.
+    func finishRouting(_ router: RouterConfiguration, lossScale: Float?, group: AxisGroup) throws {
+        if lossScale != nil { routerStatistics = try RouterStatistics.summed(routerStatistics, over: group) }
+        let losses = RouterLosses(layers: routerStatistics, configuration: router)
+        routerLosses = losses
+        let tokens = Float(routerStatistics.first?.tokens ?? 0)
+        routerLossGradient = lossScale.map { losses.gradient(scale: $0 * tokens) }
     }
 }

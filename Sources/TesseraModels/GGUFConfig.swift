@@ -1,11 +1,14 @@
 import TesseraFormats
+import TesseraParallel
 
 /// The model configuration in GGUF metadata, as llama.cpp's converter writes it for each ``ModelFamily``'s
 /// ``GGUFNaming/architecture`` (`{arch}.context_length`, `{arch}.embedding_length`, …; gguf-py's `Keys.LLM`/`Keys.Attention`).
 /// Reading and writing share one key table, so a written file reads back to the same configuration.
 extension TransformerConfig {
     /// The architectures a GGUF file may declare in `general.architecture`.
-    public static let ggufArchitectures = ModelFamily.all.map(\.gguf.architecture)
+    public static let ggufArchitectures = ModelFamily.all.map(\.gguf.architecture).reduce(into: [String]()) {
+        if !$0.contains($1) { $0.append($1) }
+    }
 
     /// The configuration a GGUF file of a known architecture describes. The vocabulary is `{arch}.vocab_size`, else
     /// the token list's length, else the embedding's rows; embeddings are tied when the file has no `output.weight`,
@@ -13,7 +16,10 @@ extension TransformerConfig {
     /// - Throws: ``ModelError/invalidFile(path:reason:)`` for another architecture, missing or mistyped metadata or
     ///   an untied head the family cannot have; ``ModelError`` from ``validate()``.
     public init(gguf file: GGUFFile) throws {
-        guard let name = file.architecture, let family = ModelFamily.all.first(where: { $0.gguf.architecture == name }) else {
+        // llama.cpp stores Mixtral as `llama` with experts.
+        let routed = (file.architecture.flatMap { file.metadata["\($0).expert_count"]?.int } ?? 0) > 0
+        guard let name = file.architecture, let family = ModelFamily.all.first(where: { $0.gguf.architecture == name && $0.feedForward.isMixtureOfExperts == routed })
+                ?? ModelFamily.all.first(where: { $0.gguf.architecture == name }) else {
             throw ModelError.invalidFile(path: file.path, reason: "GGUF architecture \"\(file.architecture ?? "none")\" is not supported; Tessera reads \(ModelFamily.phrase(Self.ggufArchitectures)) GGUF files")
         }
         let keys = GGUFConfigKeys(family)
@@ -50,6 +56,12 @@ extension TransformerConfig {
         }
         config.bosTokenId = try int("tokenizer.ggml.bos_token_id")
         config.eosTokenId = try int("tokenizer.ggml.eos_token_id")
+        if family.feedForward.isMixtureOfExperts {
+            let router = RouterConfiguration(experts: try required(keys.expertCount), topK: try required(keys.expertUsedCount),
+                                             normalizesTopK: value(keys.expertWeightsNorm)?.bool ?? (family == .mixtral))
+            config.moe = .init(router: router, expertIntermediateSize: try int(keys.expertFeedForwardLength) ?? config.mlp.intermediateSize,
+                               sharedExpertIntermediateSize: family.feedForward.hasSharedExpert ? try required(keys.sharedFeedForwardLength) : nil)
+        }
         try config.validate()
         try config.checkNothingIsLeftOut(file, scaling: value("\(name).rope.scaling.type")?.string, experts: try int("\(name).expert_count"))
         self = config
@@ -62,7 +74,7 @@ extension TransformerConfig {
             ModelError.invalidFile(path: file.path, reason: "\(what) is not supported; Tessera's \(family.name) has none")
         }
         if let scaling, scaling != "none" { throw refuse("rope scaling '\(scaling)'") }
-        if let experts, experts > 0 { throw refuse("a mixture of \(experts) experts") }
+        if let experts, experts > 0, moe == nil { throw refuse("a mixture of \(experts) experts") }
         // A tied head may still be stored (checked against the embedding for GPT-2).
         let expected = Set(parameterSpecs(context: .single).map { ggufLayout(of: $0.name).name } + ["output.weight"])
         if let extra = file.tensorNames.first(where: { !expected.contains($0) }) { throw refuse("tensor '\(extra)'") }
@@ -87,6 +99,11 @@ extension TransformerConfig {
                 (keys.valueLength, count(attention.headDim)),
             ]
         }
+        if let moe {
+            pairs += [(keys.expertCount, count(moe.router.experts)), (keys.expertUsedCount, count(moe.router.topK)),
+                      (keys.expertFeedForwardLength, count(moe.expertIntermediateSize)), (keys.expertWeightsNorm, .bool(moe.router.normalizesTopK))]
+            if let shared = moe.sharedExpertIntermediateSize { pairs.append((keys.sharedFeedForwardLength, count(shared))) }
+        }
         return pairs
     }
 
@@ -105,6 +122,7 @@ extension TransformerConfig {
 private struct GGUFConfigKeys {
     let contextLength, embeddingLength, blockCount, feedForwardLength, vocabularySize: String
     let headCount, kvHeadCount, keyLength, valueLength, epsilon, ropeTheta, ropeDimensions: String
+    let expertCount, expertUsedCount, expertFeedForwardLength, sharedFeedForwardLength, expertWeightsNorm: String
 
     init(_ family: ModelFamily) {
         let a = family.gguf.architecture
@@ -121,5 +139,10 @@ private struct GGUFConfigKeys {
         epsilon = family.norm == .layerNorm ? "\(a).attention.layer_norm_epsilon" : "\(a).attention.layer_norm_rms_epsilon"
         ropeTheta = "\(a).rope.freq_base"
         ropeDimensions = "\(a).rope.dimension_count"
+        expertCount = "\(a).expert_count"
+        expertUsedCount = "\(a).expert_used_count"
+        expertFeedForwardLength = "\(a).expert_feed_forward_length"
+        sharedFeedForwardLength = "\(a).expert_shared_feed_forward_length"
+        expertWeightsNorm = "\(a).expert_weights_norm"
     }
 }

@@ -1,3 +1,5 @@
+import TesseraParallel
+
 /// How llama.cpp names a family in GGUF files: its `general.architecture` (also the prefix of its `{arch}.*` metadata
 /// keys) and whether its converter reorders query and key rows. Tensor names are llama.cpp's and the same for every
 /// family (gguf-py `constants.py`, `TENSOR_NAMES`).
@@ -12,6 +14,7 @@ public struct GGUFNaming: Sendable, Hashable {
     public static let gpt2 = GGUFNaming(architecture: "gpt2", permutesRotaryRows: false)
     public static let llama = GGUFNaming(architecture: "llama", permutesRotaryRows: true)
     public static let qwen2 = GGUFNaming(architecture: "qwen2", permutesRotaryRows: false)
+    public static let qwen2MoE = GGUFNaming(architecture: "qwen2moe", permutesRotaryRows: false)
 
     /// llama.cpp's name of the parameter `role` (`blk.3.attn_q.weight`).
     public static func name(of role: ParameterRole) -> String {
@@ -32,8 +35,20 @@ public struct GGUFNaming: Sendable, Hashable {
             case .gate: "ffn_gate"
             case .up: "ffn_up"
             case .down: "ffn_down"
+            case .router: "ffn_gate_inp"
+            case .sharedGate: "ffn_gate_shexp"
+            case .sharedUp: "ffn_up_shexp"
+            case .sharedDown: "ffn_down_shexp"
+            case .sharedExpertGate: "ffn_gate_inp_shexp"
             }
             return "blk.\(layer).\(stored).\(component.rawValue)"
+        case let .expert(layer, _, projection):
+            let stored = switch projection {
+            case .gate: "ffn_gate_exps"
+            case .up: "ffn_up_exps"
+            case .down: "ffn_down_exps"
+            }
+            return "blk.\(layer).\(stored).weight"
         }
     }
 }
@@ -52,6 +67,9 @@ extension TransformerConfig {
     /// query and key weights permuted where the family's converter does so.
     public func ggufLayout(of role: ParameterRole) -> GGUFTensorLayout {
         let name = GGUFNaming.name(of: role)
+        if case let .expert(_, index, _) = role {
+            return GGUFTensorLayout(name: name, transform: .stackedExpert(index: index, experts: moe?.router.experts ?? 0))
+        }
         guard case let .block(_, module, .weight) = role, !module.isNorm else { return GGUFTensorLayout(name: name, transform: .none) }
         if family.weightLayout == .inputMajor { return GGUFTensorLayout(name: name, transform: .transposed) }
         guard family.gguf.permutesRotaryRows else { return GGUFTensorLayout(name: name, transform: .none) }

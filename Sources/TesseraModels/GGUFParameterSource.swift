@@ -37,7 +37,11 @@ public final class GGUFParameterSource: TensorSource {
 
     public func info(named name: String) -> TensorInfo? {
         guard let layout = layouts[name], let stored = file.info(named: layout.name) else { return nil }
-        let shape = layout.transform == .transposed ? stored.shape.reversed() : stored.shape
+        let shape = switch layout.transform {
+        case .transposed: Array(stored.shape.reversed())
+        case .stackedExpert: Array(stored.shape.dropFirst())
+        default: stored.shape
+        }
         return stored.presented(as: name, shape: shape)
     }
 
@@ -48,6 +52,12 @@ public final class GGUFParameterSource: TensorSource {
         switch layout.transform {
         case .none:
             return try read(stored, range: range, alongDimension: dimension)
+        case let .stackedExpert(index, experts):
+            guard stored.shape.count == 3, stored.shape[0] == experts, (0...1).contains(dimension) else {
+                throw FormatError.invalidCheckpoint(path: path, tensor: stored.name, reason: "shape \(stored.shape) is not [\(experts) experts, rows, columns]")
+            }
+            let matrix = try read(stored, range: index..<index + 1, alongDimension: 0)
+            return try Tensor(shape: Array(stored.shape.dropFirst()), scalars: matrix.scalars).slice(range, alongDimension: dimension)
         case .transposed:
             guard stored.shape.count == 2, (0...1).contains(dimension) else {
                 throw FormatError.invalidSlice(path: path, tensor: name, reason: "a transposed GGUF weight must be a matrix; \(stored.name) has shape \(stored.shape), dimension \(dimension)")

@@ -11,6 +11,9 @@ public struct GGUFTensorLayout: Sendable, Hashable {
         /// Rows reordered per head for llama.cpp's rotary layout (see ``RotaryPermutation``): Llama's `q_proj`
         /// with the query heads, `k_proj` with the key/value heads.
         case rotaryPermuted(heads: Int)
+        /// One routed expert's matrix, entry `index` of llama.cpp's stacked `[experts, rows, columns]` tensor
+        /// (`ffn_gate_exps`, `ffn_up_exps`, `ffn_down_exps`; `LlamaModel.modify_tensors` stacks Mixtral's `w1`/`w3`/`w2`).
+        case stackedExpert(index: Int, experts: Int)
     }
 
     /// The llama.cpp name (`blk.0.attn_qkv.weight`).

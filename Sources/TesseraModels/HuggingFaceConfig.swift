@@ -27,6 +27,7 @@ extension TransformerConfig {
         config.initializerRange = try reader.float("initializer_range", default: 0.02)
         config.bosTokenId = reader.token("bos_token_id")
         config.eosTokenId = reader.token("eos_token_id")
+        if let keys = family.huggingFace.expertKeys { config.moe = try reader.mixtureOfExperts(keys, config: config) }
         try config.validate()
         self = config
     }
@@ -61,6 +62,7 @@ extension TransformerConfig {
                 ("rope_theta", number(attention.ropeTheta ?? 10_000)),
             ]
         }
+        if let keys = naming.expertKeys, let moe { members += moe.huggingFaceMembers(keys) }
         members += naming.falseFlags.map { ($0, .bool(false)) }
         members += [
             ("tie_word_embeddings", .bool(tiedEmbeddings)), ("initializer_range", number(initializerRange)),
@@ -94,7 +96,7 @@ extension TransformerConfig {
 }
 
 /// Typed reads of one `config.json`, with errors naming the file and the key.
-private struct HuggingFaceConfigReader {
+struct HuggingFaceConfigReader {
     let json: JSONValue
     let path: String
 

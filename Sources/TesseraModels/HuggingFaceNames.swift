@@ -1,3 +1,5 @@
+import TesseraParallel
+
 /// How Hugging Face transformers names a family: its `model_type`, its model class, the keys of its `config.json`,
 /// and its parameter names (which are also Tessera's own parameter names).
 public struct HuggingFaceNaming: Sendable, Hashable {
@@ -10,6 +12,21 @@ public struct HuggingFaceNaming: Sendable, Hashable {
         case llama
     }
 
+    /// Where a mixture-of-experts family keeps its expert sizes in `config.json` (on top of the Llama keys).
+    public enum ExpertKeys: Sendable, Hashable {
+        /// `num_local_experts`; `intermediate_size` is the expert's; top-k always renormalized.
+        case mixtral
+        /// `num_experts`, `moe_intermediate_size`, `norm_topk_prob`, `shared_expert_intermediate_size`,
+        /// `decoder_sparse_step`, `mlp_only_layers`.
+        case qwen2MoE
+    }
+
+    /// Routed experts' names inside a block: `<prefix><expert>.<projection>.weight`.
+    public struct ExpertNames: Sendable, Hashable {
+        let prefix: String
+        let projections: [ExpertProjection: String]
+    }
+
     /// Parameter names: fixed names for the model-wide tensors, `<blockPrefix><layer>.<module>.<weight|bias>` in blocks.
     public struct TensorNames: Sendable, Hashable {
         let tokenEmbedding: String
@@ -18,7 +35,9 @@ public struct HuggingFaceNaming: Sendable, Hashable {
         let finalNorm: String
         let head: String
         let blockPrefix: String
-        let modules: [BlockModule: String]
+        var modules: [BlockModule: String]
+        /// Routed experts, for mixture-of-experts families.
+        var experts: ExpertNames? = nil
     }
 
     /// `model_type` in `config.json`.
@@ -26,6 +45,8 @@ public struct HuggingFaceNaming: Sendable, Hashable {
     /// The `architectures` entry transformers instantiates.
     public let modelClass: String
     public let configKeys: ConfigKeys
+    /// The expert keys of a mixture-of-experts family (`nil`: dense).
+    public var expertKeys: ExpertKeys? = nil
     /// `tie_word_embeddings` when `config.json` does not say (transformers' default for the model type).
     public let tiedByDefault: Bool
     /// Boolean `config.json` keys whose true value this family cannot honour: refused when true, written as false.
@@ -44,6 +65,11 @@ public struct HuggingFaceNaming: Sendable, Hashable {
         case let .block(layer, module, component):
             guard let path = names.modules[module] else { preconditionFailure("\(modelType) has no \(module) module") }
             return "\(names.blockPrefix)\(layer).\(path).\(component.rawValue)"
+        case let .expert(layer, expert, projection):
+            guard let experts = names.experts, let path = experts.projections[projection] else {
+                preconditionFailure("\(modelType) has no routed experts")
+            }
+            return "\(names.blockPrefix)\(layer).\(experts.prefix)\(expert).\(path).weight"
         }
     }
 
@@ -60,6 +86,12 @@ public struct HuggingFaceNaming: Sendable, Hashable {
         let rest = module.dropFirst(names.blockPrefix.count)
         guard let layerEnd = rest.firstIndex(of: "."), let layer = Int(rest[..<layerEnd]) else { return nil }
         let path = rest[rest.index(after: layerEnd)...]
+        if let experts = names.experts, path.hasPrefix(experts.prefix), component == .weight {
+            let inside = path.dropFirst(experts.prefix.count)
+            guard let end = inside.firstIndex(of: "."), let expert = Int(inside[..<end]),
+                  let projection = experts.projections.first(where: { $0.value == inside[inside.index(after: end)...] })?.key else { return nil }
+            return .expert(layer: layer, expert: expert, projection)
+        }
         guard let found = names.modules.first(where: { $0.value == path })?.key else { return nil }
         return .block(layer: layer, found, component)
     }
@@ -82,7 +114,38 @@ extension HuggingFaceNaming.TensorNames {
                   .gate: "mlp.gate_proj", .up: "mlp.up_proj", .down: "mlp.down_proj"])
 }
 
+extension HuggingFaceNaming.TensorNames {
+    /// `MixtralForCausalLM`: Llama's attention, `block_sparse_moe.gate` and `block_sparse_moe.experts.<e>.w1/w3/w2`
+    /// (gate, up, down).
+    static let mixtral: Self = {
+        var names = Self.llama
+        names.modules = names.modules.filter { ![.gate, .up, .down].contains($0.key) }
+        names.modules[.router] = "block_sparse_moe.gate"
+        names.experts = .init(prefix: "block_sparse_moe.experts.", projections: [.gate: "w1", .up: "w3", .down: "w2"])
+        return names
+    }()
+
+    /// `Qwen2MoeForCausalLM` (and OLMoE's layout): `mlp.gate`, `mlp.experts.<e>.gate_proj/up_proj/down_proj`,
+    /// `mlp.shared_expert.*` and `mlp.shared_expert_gate`.
+    static let qwen2MoE: Self = {
+        var names = Self.llama
+        names.modules = names.modules.filter { ![.gate, .up, .down].contains($0.key) }
+        names.modules.merge([.router: "mlp.gate", .sharedGate: "mlp.shared_expert.gate_proj", .sharedUp: "mlp.shared_expert.up_proj",
+                             .sharedDown: "mlp.shared_expert.down_proj", .sharedExpertGate: "mlp.shared_expert_gate"]) { $1 }
+        names.experts = .init(prefix: "mlp.experts.", projections: [.gate: "gate_proj", .up: "up_proj", .down: "down_proj"])
+        return names
+    }()
+}
+
 extension HuggingFaceNaming {
+    public static let mixtral = HuggingFaceNaming(
+        modelType: "mixtral", modelClass: "MixtralForCausalLM", configKeys: .llama, expertKeys: .mixtral, tiedByDefault: false,
+        falseFlags: [], names: .mixtral)
+
+    public static let qwen2MoE = HuggingFaceNaming(
+        modelType: "qwen2_moe", modelClass: "Qwen2MoeForCausalLM", configKeys: .llama, expertKeys: .qwen2MoE, tiedByDefault: false,
+        falseFlags: ["use_sliding_window"], names: .qwen2MoE)
+
     public static let gpt2 = HuggingFaceNaming(
         modelType: "gpt2", modelClass: "GPT2LMHeadModel", configKeys: .gpt2, tiedByDefault: true, falseFlags: [], names: .gpt2)
 

@@ -6,8 +6,16 @@ import TesseraTensor
 
 /// What one optimizer step of a ``MeshEngine`` did.
 public struct MeshStepReport: Sendable, Hashable {
-    /// Mean cross-entropy over every target of the global batch.
+    /// The objective: mean cross-entropy over every target of the global batch, plus the router losses of a
+    /// mixture of experts (each micro-batch's weighted by its share of the targets).
     public var loss: Double
+    /// Mean cross-entropy over every target of the global batch.
+    public var lmLoss: Double
+    /// The load-balancing loss (token-weighted mean over micro-batches) of a mixture of experts, whether or not the
+    /// objective includes it; `nil` for dense models.
+    public var auxiliaryLoss: Double?
+    /// Router statistics of this rank's mixture-of-experts layers (by global layer), summed over the step's micro-batches.
+    public var expertLoad: [Int: RouterStatistics]
     /// Global gradient L2 norm before clipping.
     public var gradientNorm: Float
     public var learningRate: Float
@@ -65,9 +73,8 @@ public final class MeshEngine: @unchecked Sendable {
                 synchronization: GradientSynchronization = .all, backend: any ComputeBackend = CPUBackend.serial,
                 contextFaults: ContextParallelFaults = []) throws {
         try parallel.validate(model: config)
-        guard parallel.ep == 1 else {
-            throw ParallelConfigError.invalidOption(option: "ep", value: "\(parallel.ep)",
-                                                    valid: "1: the engine does not run expert parallelism yet")
+        guard parallel.ep == 1 || config.moe != nil else {
+            throw ParallelConfigError.invalidOption(option: "ep", value: "\(parallel.ep)", valid: "1: expert parallelism needs a mixture-of-experts model")
         }
         if let groups {
             try parallel.validate(ranks: groups.world.size)
@@ -82,7 +89,13 @@ public final class MeshEngine: @unchecked Sendable {
         let stage = groups?.coordinate.pp ?? 0
         let layer = config.layerForwardFlops(sequenceLength: config.contextLength)
         partition = try parallel.partition(layers: config.layers, headCost: config.headForwardFlops / layer)
-        var context = LayerContext(groups: groups, sequenceParallel: parallel.sequenceParallel, mappings: mappings, backend: backend)
+        try Self.checkMixtureOfExperts(config, parallel)
+        // Without `.routerStatistics` (tests only) the layers get no data group: router losses of the rank's own tokens.
+        var context = synchronization.contains(.routerStatistics)
+            ? LayerContext(groups: groups, sequenceParallel: parallel.sequenceParallel, mappings: mappings, backend: backend)
+            : LayerContext(tensor: groups?.tensor, context: groups?.context, expert: groups?.expert, expertData: groups?.expertData,
+                           data: groups?.data, pipeline: groups?.pipeline, sequenceParallel: parallel.sequenceParallel, mappings: mappings,
+                           backend: backend)
         context.contextCommunication = parallel.contextCommunication
         context.contextFaults = contextFaults
         let partition = self.partition
@@ -98,7 +111,8 @@ public final class MeshEngine: @unchecked Sendable {
                                           deferred: deferred, zeroStage: parallel.memory.zeroStage,
                                           bucketElements: parallel.memory.bucketElements, synchronization: synchronization)
         self.optimizer = DistributedOptimizer(store: model.store, configuration: optimizer, reducer: reducer,
-                                              normGroup: parallel.memory.zeroStage == 1 ? groups?.world : groups?.modelParallel, backend: backend)
+                                              normGroup: parallel.memory.zeroStage == 1 ? groups?.world : groups?.modelParallel,
+                                              expertGroup: parallel.ep > 1 ? groups?.expert : nil, backend: backend)
         work = TransformerStageWork(model: model, reducer: reducer)
         self.model = model
         self.reducer = reducer
@@ -119,6 +133,22 @@ public final class MeshEngine: @unchecked Sendable {
 
     /// This rank's pipeline stage.
     public var stage: Int { groups?.coordinate.pp ?? 0 }
+
+    /// Refuses what mixture-of-experts layers do not run yet: sequence parallelism (routers and capacity groups need
+    /// whole sequences) and, when the objective has router losses, a pipeline (the load-balancing loss couples the
+    /// router statistics of every layer, which would have to travel between stages).
+    private static func checkMixtureOfExperts(_ config: TransformerConfig, _ parallel: ParallelConfig) throws {
+        guard let moe = config.moe else { return }
+        if parallel.sequenceParallel || parallel.cp > 1 {
+            throw ParallelConfigError.invalidOption(option: parallel.cp > 1 ? "cp" : "sequence parallelism", value: parallel.cp > 1 ? "\(parallel.cp)" : "on",
+                                                    valid: parallel.cp > 1 ? "1: mixture-of-experts layers do not run with context parallelism yet"
+                                                        : "off: mixture-of-experts layers route whole sequences")
+        }
+        if parallel.pp > 1, moe.router.auxiliaryWeight > 0 || moe.router.zLossCoefficient > 0 {
+            throw ParallelConfigError.invalidOption(option: "pp", value: "\(parallel.pp)",
+                                                    valid: "1 for a mixture of experts trained with router losses (the load-balancing loss couples every layer's router); or turn output_router_logits and router_z_loss_coef off")
+        }
+    }
 
     /// One optimizer step over `microBatches`, this data-parallel rank's share of the global batch in
     /// micro-batch order (all with targets, the same on every stage and tp rank of the pipeline).
@@ -143,7 +173,8 @@ public final class MeshEngine: @unchecked Sendable {
             try optimizer.step(learningRate: learningRate, maxGradientNorm: maxGradientNorm)
         }
         step += 1
-        return MeshStepReport(loss: pass.loss, gradientNorm: norm, learningRate: learningRate, tokens: pass.tokens,
+        return MeshStepReport(loss: pass.loss, lmLoss: pass.lmLoss, auxiliaryLoss: pass.auxiliaryLoss, expertLoad: work.expertLoad,
+                              gradientNorm: norm, learningRate: learningRate, tokens: pass.tokens,
                               pipeline: pass.pipeline, reductionWaitSeconds: reducer.exposedSeconds)
     }
 
@@ -156,7 +187,8 @@ public final class MeshEngine: @unchecked Sendable {
 
     /// Runs the schedule over `microBatches` with gradient accumulation and the data-parallel reductions.
     private func accumulateGradients(_ microBatches: [MicroBatch], globalTokens: Int?, recorder: PipelineTraceRecorder?,
-                                     traceStep: Int?) throws -> (loss: Double, tokens: Int, pipeline: PipelineStepReport) {
+                                     traceStep: Int?) throws -> (loss: Double, lmLoss: Double, auxiliaryLoss: Double?, tokens: Int,
+                                                                 pipeline: PipelineStepReport) {
         let localTokens = microBatches.reduce(0) { $0 + $1.tokenCount }
         let globalTokens = try globalTokens ?? Int(groups?.data.sumInRankOrder(Double(localTokens)) ?? Double(localTokens))
         guard !microBatches.isEmpty, globalTokens > 0 else {
@@ -174,9 +206,12 @@ public final class MeshEngine: @unchecked Sendable {
         try record(.communication, "dp reduce", recorder, traceStep) { try reducer.finish() }
         // The last stage's tp rank 0 of each data-parallel rank holds that rank's loss sum.
         let holdsLoss = model.chunks.last!.isLast && model.context.tp.rank == 0
-        let lossSum = try groups?.world.sumInRankOrder(holdsLoss ? work.lossSum : 0) ?? work.lossSum
+        func total(_ value: Double) throws -> Double { try groups?.world.sumInRankOrder(holdsLoss ? value : 0) ?? value }
+        let lossSum = try total(work.lossSum), global = Double(globalTokens)
         lastActivationBytes = pipeline.peakActivationBytes + model.chunks.reduce(0) { $0 + $1.recomputationBytes }
-        return (lossSum / Double(globalTokens), globalTokens, pipeline)
+        guard config.moe != nil else { return (lossSum / global, lossSum / global, nil, globalTokens, pipeline) }
+        let routerSum = try total(work.routerLossSum), balanceSum = try total(work.balanceSum)
+        return ((lossSum + routerSum) / global, lossSum / global, balanceSum / global, globalTokens, pipeline)
     }
 
     /// Runs `body` inside a span of this stage's trace (when recording).
@@ -199,7 +234,7 @@ public final class MeshEngine: @unchecked Sendable {
     /// embedding comes from the first stage. Every rank must call it.
     /// - Throws: ``CollectiveError`` when a peer fails.
     public func fullParameters() throws -> [(name: String, tensor: Tensor)] {
-        let local = try model.fullParameters()
+        let local = try gatheringExperts(model.fullParameters())
         guard let pipeline = groups?.pipeline, pipeline.size > 1 else { return local }
         var gathered: [String: Tensor] = [:]
         for root in 0..<pipeline.size {

@@ -54,12 +54,19 @@ extension ModelCheckpoint {
             }
         }
         for (key, value) in metadata { writer.metadata[key] = value }
+        // Routed experts are stacked into one tensor per layer and projection once all of its experts have arrived.
+        var experts: [String: [Int: Tensor]] = [:]
         for (name, tensor) in tensors {
             let layout = config.ggufLayout(of: name)
-            let stored: Tensor = switch layout.transform {
-            case .none: tensor
-            case .transposed: try tensor.transposedMatrix()
-            case let .rotaryPermuted(heads): try RotaryPermutation.permute(tensor, heads: heads)
+            let stored: Tensor
+            switch layout.transform {
+            case .none: stored = tensor
+            case .transposed: stored = try tensor.transposedMatrix()
+            case let .rotaryPermuted(heads): stored = try RotaryPermutation.permute(tensor, heads: heads)
+            case let .stackedExpert(index, count):
+                experts[layout.name, default: [:]][index] = tensor
+                guard experts[layout.name]?.count == count, let all = experts.removeValue(forKey: layout.name) else { continue }
+                stored = try Tensor(shape: [count] + tensor.shape, scalars: (0..<count).flatMap { all[$0]!.scalars })
             }
             let rowsFit = (stored.shape.last ?? 1) % dtype.blockSize == 0
             let type: DType = stored.shape.count < 2 ? .f32 : rowsFit ? dtype : .f16

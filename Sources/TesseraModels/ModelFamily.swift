@@ -43,10 +43,20 @@ public struct ModelFamily: Sendable, Hashable {
     public enum FeedForward: Sendable, Hashable {
         /// One MLP: `down(gelu(up(x)))`, or `down(silu(gate(x)) ⊙ up(x))` for SwiGLU; `biases` on every projection.
         case dense(activation: MLPActivation, biases: Bool)
-        /// Routed experts of the given activation, with an always-active shared expert when `sharedExpert` (their
-        /// counts and sizes are per model, like the MLP's). Described, not built yet: ``TransformerConfig/validate()``
-        /// refuses it until expert-parallel layers exist.
+        /// A router choosing top-k routed experts (gated MLPs of the given activation) per token, with an
+        /// always-active shared expert behind a sigmoid gate when `sharedExpert` (Qwen2-MoE). Counts and sizes are
+        /// per model: ``TransformerConfig/moe``.
         case mixtureOfExperts(activation: MLPActivation, sharedExpert: Bool)
+
+        /// Whether the block's feed-forward part is a mixture of experts.
+        public var isMixtureOfExperts: Bool {
+            if case .mixtureOfExperts = self { true } else { false }
+        }
+
+        /// Whether a mixture of experts has an always-active shared expert.
+        public var hasSharedExpert: Bool {
+            if case let .mixtureOfExperts(_, shared) = self { shared } else { false }
+        }
 
         public var activation: MLPActivation {
             switch self {
@@ -116,8 +126,22 @@ extension ModelFamily {
         positions: .rotary, feedForward: .dense(activation: .swiglu, biases: false), headTying: .optional, weightLayout: .outputMajor,
         scalesResidualInitialization: false, huggingFace: .qwen2, gguf: .qwen2)
 
+    /// Mixtral (Jiang et al. 2024): the Llama layout with a mixture of SwiGLU experts in place of the MLP
+    /// (`block_sparse_moe`).
+    public static let mixtral = ModelFamily(
+        name: "mixtral", attention: Attention(projection: .separate, queryKeyValueBiases: false, outputBias: false), norm: .rmsNorm,
+        positions: .rotary, feedForward: .mixtureOfExperts(activation: .swiglu, sharedExpert: false), headTying: .optional,
+        weightLayout: .outputMajor, scalesResidualInitialization: false, huggingFace: .mixtral, gguf: .llama)
+
+    /// Qwen2-MoE (Qwen team 2024): Qwen2's attention with routed SwiGLU experts plus a shared expert behind a
+    /// sigmoid gate.
+    public static let qwen2MoE = ModelFamily(
+        name: "qwen2_moe", attention: Attention(projection: .separate, queryKeyValueBiases: true, outputBias: false), norm: .rmsNorm,
+        positions: .rotary, feedForward: .mixtureOfExperts(activation: .swiglu, sharedExpert: true), headTying: .optional,
+        weightLayout: .outputMajor, scalesResidualInitialization: false, huggingFace: .qwen2MoE, gguf: .qwen2MoE)
+
     /// Every family Tessera builds, reads and writes.
-    public static let all: [ModelFamily] = [.gpt2, .llama, .qwen2]
+    public static let all: [ModelFamily] = [.gpt2, .llama, .qwen2, .mixtral, .qwen2MoE]
 
     /// `names` as a phrase for messages: "gpt2, llama and …".
     static func phrase(_ names: [String]) -> String {
@@ -136,14 +160,20 @@ public enum ParameterRole: Sendable, Hashable {
     /// The learned position table (``ModelFamily/Positions/learned``).
     case positionEmbedding
     case block(layer: Int, BlockModule, ParameterComponent)
+    /// A projection (weight only) of routed expert `expert` of a mixture-of-experts block.
+    case expert(layer: Int, expert: Int, ExpertProjection)
     case finalNorm(ParameterComponent)
     /// The LM head's own weight (absent when tied to the embedding).
     case head
 }
 
-/// A weight-carrying module of a transformer block.
+/// A weight-carrying module of a transformer block (routed experts apart: ``ParameterRole/expert(layer:expert:_:)``).
 public enum BlockModule: Sendable, Hashable, CaseIterable {
     case attentionNorm, queryKeyValue, query, key, value, attentionOutput, mlpNorm, gate, up, down
+    /// The mixture-of-experts router `[experts, hidden]`.
+    case router
+    /// The shared expert's projections (a SwiGLU MLP) and its sigmoid gate `[1, hidden]` (Qwen2-MoE).
+    case sharedGate, sharedUp, sharedDown, sharedExpertGate
 
     /// Whether this module is a norm (a vector weight) rather than a linear projection.
     public var isNorm: Bool { self == .attentionNorm || self == .mlpNorm }
@@ -171,12 +201,22 @@ extension ModelFamily {
         case .attentionOutput: attention.outputBias
         case .gate, .up, .down:
             if case let .dense(_, biases) = feedForward { biases } else { false }
+        case .router, .sharedGate, .sharedUp, .sharedDown, .sharedExpertGate: false
         }
     }
 
-    /// The parameters of block `layer`, in model order (each module's weight, then its bias).
+    /// The feed-forward modules of a block: the MLP's projections, or the router and the shared expert (routed
+    /// experts are listed by ``TransformerConfig/blockRoles(_:)``, which knows their count).
+    public var feedForwardModules: [BlockModule] {
+        switch feedForward {
+        case .dense: mlpInputs + [.down]
+        case let .mixtureOfExperts(_, shared): [.router] + (shared ? [.sharedGate, .sharedUp, .sharedDown, .sharedExpertGate] : [])
+        }
+    }
+
+    /// The parameters of block `layer` other than routed experts, in model order (each module's weight, then its bias).
     public func blockRoles(_ layer: Int) -> [ParameterRole] {
-        let modules: [BlockModule] = [.attentionNorm] + attentionProjections + [.attentionOutput, .mlpNorm] + mlpInputs + [.down]
+        let modules: [BlockModule] = [.attentionNorm] + attentionProjections + [.attentionOutput, .mlpNorm] + feedForwardModules
         return modules.flatMap { module in
             [ParameterRole.block(layer: layer, module, .weight)] + (hasBias(module) ? [.block(layer: layer, module, .bias)] : [])
         }

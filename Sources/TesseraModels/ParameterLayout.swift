@@ -26,7 +26,7 @@ extension TransformerConfig {
             if family.positions == .learned { specs.append(shapes.spec(.positionEmbedding, name: name(of: .positionEmbedding))) }
         }
         for layer in layers ?? 0..<self.layers {
-            specs += family.blockRoles(layer).map { shapes.spec($0, name: name(of: $0)) }
+            specs += family.blockRoles(layer).map { shapes.spec($0, name: name(of: $0)) } + shapes.experts(layer: layer)
         }
         if head {
             specs += family.finalNormRoles.map { shapes.spec($0, name: name(of: $0)) }
@@ -69,6 +69,22 @@ private struct ParameterShapes {
         case .positionEmbedding: return replicated(name, [config.contextLength, hidden], .normal(std: std), reduction: partial)
         case let .finalNorm(component): return norm(name, component)
         case let .block(_, module, component): return block(module, component, name: name)
+        case .expert: preconditionFailure("routed experts come from experts(layer:)")
+        }
+    }
+
+    /// The routed experts of block `layer` this rank holds (its expert-parallel share, whole on every tp rank), as
+    /// ``ExpertLayer`` lays them out; none for a dense model. The layout's ep must divide the experts
+    /// (``Transformer/init(config:context:seed:chunkLayers:)`` checks it first).
+    func experts(layer: Int) -> [ParameterSpec] {
+        guard let moe = config.moe else { return [] }
+        do {
+            return try ExpertLayer.parameterSpecs(totalExperts: moe.router.experts, hidden: hidden, intermediate: moe.expertIntermediateSize,
+                                                  tensorParallelism: .whole, context: context, initialization: .normal(std: std)) {
+                config.name(of: .expert(layer: layer, expert: $0, $1))
+            }
+        } catch {
+            preconditionFailure("experts of a validated model do not split: \(error)")
         }
     }
 
@@ -79,6 +95,7 @@ private struct ParameterShapes {
     private func block(_ module: BlockModule, _ component: ParameterComponent, name: String) -> ParameterSpec {
         let family = config.family, attention = config.attention
         let q = attention.heads * attention.headDim, kv = attention.kvHeads * attention.headDim, f = config.mlp.intermediateSize
+        let shared = config.moe?.sharedExpertIntermediateSize ?? 0
         // GPT-2 scales residual projections by 1/√(2·layers) (Radford et al. 2019; HF GPT2PreTrainedModel).
         let residualStd = family.scalesResidualInitialization ? std / Float(2 * config.layers).squareRoot() : std
         switch module {
@@ -92,6 +109,10 @@ private struct ParameterShapes {
         case .gate, .up: return columnParallel(name, component, outputs: f, inputs: hidden)
         case .attentionOutput: return rowParallel(name, component, inputs: q, std: residualStd)
         case .down: return rowParallel(name, component, inputs: f, std: residualStd)
+        case .router: return replicated(name, matrix(outputs: config.moe?.router.experts ?? 0, inputs: hidden), .normal(std: std), reduction: .none)
+        case .sharedExpertGate: return replicated(name, matrix(outputs: 1, inputs: hidden), .normal(std: std), reduction: .none)
+        case .sharedGate, .sharedUp: return columnParallel(name, component, outputs: shared, inputs: hidden)
+        case .sharedDown: return rowParallel(name, component, inputs: shared, std: residualStd)
         }
     }
 

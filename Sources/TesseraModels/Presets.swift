@@ -1,11 +1,15 @@
+import TesseraParallel
+
 /// Built-in model configurations.
 extension TransformerConfig {
     /// Names accepted by ``preset(named:)``.
-    public static let presetNames = ["tiny", "tiny-gpt2", "demo", "gpt2-small", "smollm2-135m"]
+    public static let presetNames = ["tiny", "tiny-gpt2", "tiny-moe", "demo", "gpt2-small", "smollm2-135m"]
 
     /// A built-in configuration:
     /// - `tiny`: a Llama with grouped-query attention for tests (byte vocabulary, 2 layers, hidden 64).
     /// - `tiny-gpt2`: the GPT-2 counterpart.
+    /// - `tiny-moe`: a byte-level Mixtral for benchmarks (8 experts, top-2, 2 layers, hidden 64, expert size 128,
+    ///   load-balancing loss on with transformers' default coefficient 0.001).
     /// - `demo`: a byte-level Llama (vocabulary 256, 4 layers, hidden 256, context 256, ~3.4M parameters)
     ///   that learns visibly in a few minutes on 2 cores.
     /// - `gpt2-small`: GPT-2 124M (Radford et al. 2019).
@@ -18,6 +22,12 @@ extension TransformerConfig {
                           intermediateSize: 128, tiedEmbeddings: true)
         case "tiny-gpt2":
             return .gpt2(vocabularySize: 256, contextLength: 64, hiddenSize: 64, layers: 2, heads: 4)
+        case "tiny-moe":
+            var config = TransformerConfig(family: .mixtral, vocabularySize: 256, contextLength: 64, hiddenSize: 64, layers: 2, heads: 4,
+                                           kvHeads: 2, intermediateSize: 128, tiedEmbeddings: false)
+            config.moe = MixtureOfExperts(router: RouterConfiguration(experts: 8, topK: 2, normalizesTopK: true, includesAuxiliaryLoss: true),
+                                          expertIntermediateSize: 128)
+            return config
         case "demo":
             return .llama(vocabularySize: 256, contextLength: 256, hiddenSize: 256, layers: 4, heads: 8, kvHeads: 4,
                           intermediateSize: 768, tiedEmbeddings: true)

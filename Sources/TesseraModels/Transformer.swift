@@ -28,11 +28,12 @@ public final class Transformer: @unchecked Sendable {
                 throw ModelError.invalidConfiguration(field: "chunk layers", reason: "\(ranges) must be ordered, disjoint ranges inside 0..<\(config.layers)")
             }
         }
+        if let moe = config.moe { _ = try ExpertLayer.localExperts(totalExperts: moe.router.experts, context: context) }
         self.config = config
         self.context = context
         let store = ParameterStore(specs: Self.parameterSpecs(config: config, context: context, chunkLayers: ranges), seed: seed)
         self.store = store
-        self.chunks = ranges.map { TransformerChunk(config: config, context: context, layers: $0, store: store) }
+        self.chunks = try ranges.map { try TransformerChunk(config: config, context: context, layers: $0, store: store) }
     }
 
     /// The parameters of a rank that runs the chunks `chunkLayers`, in store order: each chunk's (with the

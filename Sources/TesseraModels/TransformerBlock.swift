@@ -3,8 +3,15 @@ import TesseraParallel
 import TesseraTensor
 
 /// One pre-norm transformer block: `h = x + attention(norm₁(x))`, `y = h + mlp(norm₂(h))`, on this
-/// rank's rows `[localRows, hidden]` (all tokens, or `tokens / tp` with sequence parallelism).
+/// rank's rows `[localRows, hidden]` (all tokens, or `tokens / tp` with sequence parallelism); the MLP is dense or
+/// a mixture of experts.
 public final class TransformerBlock: @unchecked Sendable {
+    /// The block's feed-forward part.
+    public enum FeedForward: @unchecked Sendable {
+        case dense(ParallelMLP)
+        case experts(MixtureOfExpertsLayer)
+    }
+
     /// What one micro-batch's backward needs. The block input is held apart from everything else the
     /// forward saved, so recomputation can keep only ``input`` and rebuild the rest.
     public final class State: @unchecked Sendable {
@@ -20,6 +27,8 @@ public final class TransformerBlock: @unchecked Sendable {
         public let output = FloatBuffer(count: 0)
         public let attention: ParallelAttention.State
         public let mlp = ParallelMLP.State()
+        /// The mixture-of-experts state (router statistics and decisions included), for expert blocks.
+        public let experts = MixtureOfExpertsLayer.State()
         let residualGradient = FloatBuffer(count: 0)
         /// The gradient of the block input after ``TransformerBlock/backward(_:state:workspace:queue:mode:)``.
         public let inputGradient = FloatBuffer(count: 0)
@@ -32,21 +41,21 @@ public final class TransformerBlock: @unchecked Sendable {
         /// Bytes the forward pass saved for the backward pass (the input is counted by its owner).
         public var savedBytes: Int {
             [normalized1, statistics1, residual, normalized2, statistics2, output].reduce(0) { $0 + $1.count * 4 }
-                + attention.savedBytes + mlp.savedBytes
+                + attention.savedBytes + mlp.savedBytes + experts.savedBytes
         }
     }
 
     public let norm1: Normalization
     public let attention: ParallelAttention
     public let norm2: Normalization
-    public let mlp: ParallelMLP
+    public let feedForward: FeedForward
     public let context: LayerContext
 
-    public init(norm1: Normalization, attention: ParallelAttention, norm2: Normalization, mlp: ParallelMLP, context: LayerContext) {
+    public init(norm1: Normalization, attention: ParallelAttention, norm2: Normalization, feedForward: FeedForward, context: LayerContext) {
         self.norm1 = norm1
         self.attention = attention
         self.norm2 = norm2
-        self.mlp = mlp
+        self.feedForward = feedForward
         self.context = context
     }
 
@@ -67,23 +76,33 @@ public final class TransformerBlock: @unchecked Sendable {
                                      workspace: workspace, cache: cache)
         backend.add(input.pointer, a, into: state.residual.pointer, count: count)
         norm2.forward(state.residual.pointer, into: state.normalized2.pointer, statistics: state.statistics2.pointer, rows: rows, backend: backend)
-        let m = try mlp.forward(state.normalized2.pointer, tokens: tokens, state: state.mlp, workspace: workspace)
+        let m = switch feedForward {
+        case let .dense(mlp): try mlp.forward(state.normalized2.pointer, tokens: tokens, state: state.mlp, workspace: workspace)
+        case let .experts(moe): try moe.forward(state.normalized2.pointer, tokens: tokens, length: length, state: state.experts, workspace: workspace)
+        }
         backend.add(state.residual.pointer, m, into: state.output.pointer, count: count)
         return state.output
     }
 
     /// Backward from the output gradient `dy` `[localRows, hidden]`; returns ``State/inputGradient``.
+    /// - Parameter routerLosses: what the model's router losses add to an expert block's router gradient.
     @discardableResult
     public func backward(_ dy: UnsafeMutablePointer<Float>, batch: Int, length: Int, state: State, workspace: Workspace,
-                         queue: WeightGradientQueue, mode: BackwardMode) throws -> FloatBuffer {
+                         queue: WeightGradientQueue, mode: BackwardMode, routerLosses: RouterLossGradient? = nil) throws -> FloatBuffer {
         guard let input = state.input else { preconditionFailure("backward before forward") }
         let tokens = batch * length, rows = context.localRows(tokens: tokens), count = rows * hidden
         state.residualGradient.reserve(count)
         state.inputGradient.reserve(count)
         let dResidual = state.residualGradient.pointer, dInput = state.inputGradient.pointer, backend = context.backend
         // Through the MLP branch: dh = dy + norm₂ᵀ(mlpᵀ(dy)).
-        let dNormalized2 = try mlp.backward(dy, input: state.normalized2.pointer, tokens: tokens, state: state.mlp,
-                                            workspace: workspace, queue: queue, mode: mode)
+        let dNormalized2 = switch feedForward {
+        case let .dense(mlp):
+            try mlp.backward(dy, input: state.normalized2.pointer, tokens: tokens, state: state.mlp, workspace: workspace, queue: queue, mode: mode)
+        case let .experts(moe):
+            try moe.backward(dy, input: state.normalized2.pointer, tokens: tokens,
+                             losses: routerLosses ?? .none(experts: moe.router.configuration.experts), state: state.experts,
+                             workspace: workspace, queue: queue, mode: mode)
+        }
         norm2.backward(dNormalized2, x: state.residual.pointer, statistics: state.statistics2.pointer, into: dResidual, rows: rows,
                        backend: backend)
         backend.add(dResidual, dy, into: dResidual, count: count)

@@ -24,10 +24,12 @@ extension TransformerChunk {
             guard recomputation == .full, caches == nil else {
                 x = try block.forward(x, batch: microBatch.batch, length: microBatch.length, state: kept, workspace: workspace,
                                       cache: caches?[index])
+                state.routerStatistics[index] = kept.experts.router.statistics
                 continue
             }
             let output = try block.forward(x, batch: microBatch.batch, length: microBatch.length,
                                            state: recomputedBlocks[index % 2], workspace: workspace)
+            state.routerStatistics[index] = recomputedBlocks[index % 2].experts.router.statistics
             kept.output.reserve(output.count)
             context.backend.copy(output.pointer, into: kept.output.pointer, count: output.count)
             x = kept.output
@@ -56,7 +58,8 @@ extension TransformerChunk {
                 try block.forward(input, batch: microBatch.batch, length: microBatch.length, state: blockState, workspace: workspace)
             }
             dy = try block.backward(dy, batch: microBatch.batch, length: microBatch.length, state: blockState,
-                                    workspace: workspace, queue: state.weightGradients, mode: mode).pointer
+                                    workspace: workspace, queue: state.weightGradients, mode: mode,
+                                    routerLosses: state.routerLossGradient).pointer
             try afterBlock?(layers.lowerBound + index)
         }
         return dy

@@ -35,7 +35,8 @@ public final class TransformerChunk: @unchecked Sendable {
 
     /// Builds the layers of `layers` (with the embedding when the range starts at 0 and the head when it
     /// ends at the last layer) from the parameters in `store`.
-    init(config: TransformerConfig, context: LayerContext, layers: Range<Int>, store: ParameterStore) {
+    /// - Throws: ``ExpertError`` when the experts do not split over the expert-parallel group.
+    init(config: TransformerConfig, context: LayerContext, layers: Range<Int>, store: ParameterStore) throws {
         self.config = config
         self.context = context
         self.layers = layers
@@ -57,7 +58,7 @@ public final class TransformerChunk: @unchecked Sendable {
         let kvHead = replicateKV ? context.tp.rank * heads / (config.attention.heads / config.attention.kvHeads) : 0
         let kvOutputs = replicateKV ? kvHead * d..<(kvHead + 1) * d : nil
         let rotary = config.attention.ropeTheta.map { RotaryEmbedding(headDim: d, theta: $0) }
-        blocks = layers.map { layer in
+        blocks = try layers.map { layer in
             func weights(_ module: BlockModule) -> (weight: Parameter, bias: Parameter?) {
                 (parameter(.block(layer: layer, module, .weight)),
                  family.hasBias(module) ? parameter(.block(layer: layer, module, .bias)) : nil)
@@ -75,11 +76,26 @@ public final class TransformerChunk: @unchecked Sendable {
             }
             let attention = ParallelAttention(projection: column(family.attentionProjections), output: row(.attentionOutput),
                                               heads: heads, kvHeads: kvHeads, headDim: d, rotary: rotary, context: context)
+            let feedForward: TransformerBlock.FeedForward
+            if let moe = config.moe {
+                let shared = family.feedForward.hasSharedExpert
+                    ? MixtureOfExpertsLayer.SharedExpert(mlp: ParallelMLP(up: column([.sharedGate, .sharedUp]), down: row(.sharedDown), activation: .swiglu,
+                                                                          context: context),
+                                                         gate: parameter(.block(layer: layer, .sharedExpertGate, .weight))) : nil
+                let experts = try ExpertLayer(
+                    experts: ExpertLayer.weights(in: store, totalExperts: moe.router.experts, context: context) {
+                        config.name(of: .expert(layer: layer, expert: $0, $1))
+                    }, totalExperts: moe.router.experts, context: context)
+                let router = Router(weight: parameter(.block(layer: layer, .router, .weight)), configuration: moe.router, hidden: h, context: context)
+                feedForward = .experts(MixtureOfExpertsLayer(router: router, experts: experts, shared: shared, hidden: h, context: context))
+            } else {
+                feedForward = .dense(ParallelMLP(up: column(family.mlpInputs), down: row(.down), activation: config.mlp.activation, context: context))
+            }
             return TransformerBlock(
                 norm1: norm(.block(layer: layer, .attentionNorm, .weight), .block(layer: layer, .attentionNorm, .bias)),
                 attention: attention,
                 norm2: norm(.block(layer: layer, .mlpNorm, .weight), .block(layer: layer, .mlpNorm, .bias)),
-                mlp: ParallelMLP(up: column(family.mlpInputs), down: row(.down), activation: config.mlp.activation, context: context), context: context)
+                feedForward: feedForward, context: context)
         }
         if layers.lowerBound == 0 {
             embedding = VocabParallelEmbedding(table: parameter(config.tokenEmbeddingName), context: context)
@@ -139,6 +155,7 @@ public final class TransformerChunk: @unchecked Sendable {
             context.backend.copy(input, into: state.input.pointer, count: rows * hidden)
         }
         let x = try forwardBlocks(state.input, microBatch: microBatch, state: state, caches: caches)
+        if let moe = config.moe { try state.finishRouting(moe.router, lossScale: lossScale, group: context.dataContext) }
         guard let finalNorm, let head, let crossEntropy else { return x }
 
         state.finalNormalized.reserve(rows * hidden)

@@ -63,10 +63,12 @@ public struct TransformerConfig: Sendable, Hashable {
     public var initializerRange: Float
     public var bosTokenId: Int?
     public var eosTokenId: Int?
+    /// The experts and router of a mixture-of-experts family (`nil` for a dense MLP).
+    public var moe: MixtureOfExperts?
 
     public init(family: ModelFamily, vocabularySize: Int, contextLength: Int, hiddenSize: Int, layers: Int,
                 attention: Attention, mlp: MLP, norm: Norm, tiedEmbeddings: Bool, initializerRange: Float = 0.02,
-                bosTokenId: Int? = nil, eosTokenId: Int? = nil) {
+                bosTokenId: Int? = nil, eosTokenId: Int? = nil, moe: MixtureOfExperts? = nil) {
         self.family = family
         self.vocabularySize = vocabularySize
         self.contextLength = contextLength
@@ -79,6 +81,7 @@ public struct TransformerConfig: Sendable, Hashable {
         self.initializerRange = initializerRange
         self.bosTokenId = bosTokenId
         self.eosTokenId = eosTokenId
+        self.moe = moe
     }
 
     /// A configuration of `family` whose norm, activation and position encoding are the family's.
@@ -162,9 +165,7 @@ extension TransformerConfig {
                     field: "rope_theta / head_dim", reason: "\(name) needs a positive rope_theta and an even head_dim (\(attention.headDim))")
             }
         }
-        if case .mixtureOfExperts = family.feedForward {
-            throw ModelError.invalidConfiguration(field: "architecture", reason: "\(name) has mixture-of-experts layers, which Tessera does not build yet")
-        }
+        try validateMixtureOfExperts()
         guard norm.kind == family.norm, mlp.activation == family.feedForward.activation,
               (attention.ropeTheta != nil) == (family.positions == .rotary), tiedEmbeddings || family.headTying == .optional else {
             throw ModelError.invalidConfiguration(
@@ -193,7 +194,8 @@ extension TransformerConfig {
         if attention.heads % tp != 0 { return ("attention heads", attention.heads) }
         let kv = attention.kvHeads
         if kv % tp != 0 && tp % kv != 0 { return ("key/value heads (nor is tp a multiple of them)", kv) }
-        if mlp.intermediateSize % tp != 0 { return ("intermediate (MLP) features", mlp.intermediateSize) }
+        if moe == nil, mlp.intermediateSize % tp != 0 { return ("intermediate (MLP) features", mlp.intermediateSize) }
+        if let shared = moe?.sharedExpertIntermediateSize, shared % tp != 0 { return ("shared-expert intermediate features", shared) }
         return nil
     }
 }

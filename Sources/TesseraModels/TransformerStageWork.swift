@@ -16,6 +16,12 @@ final class TransformerStageWork: PipelineStageWork {
     private var lossScale: Float = 0
     /// Σ of the token losses of this step's micro-batches (last model chunk only).
     private(set) var lossSum = 0.0
+    /// Σ over micro-batches of the router losses' share of the objective and of the load-balancing loss, each
+    /// times the micro-batch's local tokens (last model chunk of a mixture of experts), so that sums over data-parallel
+    /// ranks weigh each micro-batch by its tokens.
+    private(set) var routerLossSum = 0.0, balanceSum = 0.0
+    /// Each local mixture-of-experts layer's router statistics, summed over the step's micro-batches.
+    private(set) var expertLoad: [Int: RouterStatistics] = [:]
     private var states: [Key: ChunkState] = [:]
     private var pools: [[ChunkState]]
     /// States ever created per chunk (what the pools hold at most).
@@ -52,6 +58,9 @@ final class TransformerStageWork: PipelineStageWork {
         self.microBatches = microBatches
         self.lossScale = lossScale
         lossSum = 0
+        routerLossSum = 0
+        balanceSum = 0
+        expertLoad = [:]
     }
 
     func boundaryElements(microBatch: Int) -> Int {
@@ -68,6 +77,16 @@ final class TransformerStageWork: PipelineStageWork {
         let output = try layers.forward(microBatches[microBatch], input: input, state: state,
                                         lossScale: layers.isLast ? lossScale : nil)
         if layers.isLast { lossSum += state.lossSum }
+        if let losses = state.routerLosses {
+            let tokens = Double(microBatches[microBatch].tokenCount)
+            if layers.isLast {
+                routerLossSum += losses.objective * tokens
+                balanceSum += losses.balance * tokens
+            }
+            for (index, statistics) in state.routerStatistics.enumerated() {
+                expertLoad[layers.layers.lowerBound + index, default: RouterStatistics(experts: statistics.kept.count)].add(statistics)
+            }
+        }
         return output?.elements
     }
 

@@ -4,12 +4,14 @@ import TesseraTensor
 public enum GradientClipping {
     /// Σ g² over the local gradients that count in the global norm (``ParameterSpec/countsInGlobalNorm``),
     /// in Double. Summing this over the ranks that together hold one model gives the global Σ g².
-    /// - Parameter ranges: only these flat ranges of the store (ascending, disjoint; a ZeRO-1 rank's slices);
-    ///   `nil`: every gradient.
+    /// - Parameters:
+    ///   - ranges: only these flat ranges of the store (ascending, disjoint; a ZeRO-1 rank's slices); `nil`: every gradient.
+    ///   - including: which parameters to count (default all).
     public static func localSumOfSquares(_ store: ParameterStore, ranges: [Range<Int>]? = nil,
-                                         backend: any ComputeBackend = CPUBackend.serial) -> Double {
+                                         backend: any ComputeBackend = CPUBackend.serial,
+                                         including: (ParameterSpec) -> Bool = { _ in true }) -> Double {
         store.parameters.reduce(0.0) { total, p in
-            guard p.spec.countsInGlobalNorm else { return total }
+            guard p.spec.countsInGlobalNorm, including(p.spec) else { return total }
             guard let ranges else { return total + backend.sumOfSquares(p.gradient.baseAddress!, count: p.count) }
             let own = p.offset..<p.offset + p.count
             return ranges.reduce(total) { sum, range in
@@ -42,7 +44,17 @@ public enum GradientClipping {
     /// The global L2 norm of the gradients (the first half of ``clip(_:ranges:maxNorm:sumAcrossRanks:)``).
     public static func norm(_ store: ParameterStore, ranges: [Range<Int>]? = nil, backend: any ComputeBackend = CPUBackend.serial,
                             sumAcrossRanks: (Double) throws -> Double) rethrows -> Float {
-        Float(try sumAcrossRanks(localSumOfSquares(store, ranges: ranges, backend: backend)).squareRoot())
+        try norm(store, ranges: ranges, backend: backend, experts: { $0 }, sumAcrossRanks: sumAcrossRanks)
+    }
+
+    /// The global L2 norm with expert parallelism: `experts` sums the local Σ g² of expert weights
+    /// (``ParameterSpec/isExpert``) over the ranks holding the other experts, before `sumAcrossRanks` adds it to the
+    /// dense part's.
+    public static func norm(_ store: ParameterStore, ranges: [Range<Int>]? = nil, backend: any ComputeBackend = CPUBackend.serial,
+                            experts: (Double) throws -> Double, sumAcrossRanks: (Double) throws -> Double) rethrows -> Float {
+        let dense = localSumOfSquares(store, ranges: ranges, backend: backend) { !$0.isExpert }
+        let expert = try experts(localSumOfSquares(store, ranges: ranges, backend: backend) { $0.isExpert })
+        return Float(try sumAcrossRanks(dense + expert).squareRoot())
     }
 
     /// The factor clipping multiplies every gradient by: `maxNorm / (norm + 1e-6)` when that is below 1,

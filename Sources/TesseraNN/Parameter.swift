@@ -34,9 +34,14 @@ public struct ParameterSpec: Sendable, Hashable {
     /// Whether this rank's copy enters the global gradient norm. Shards always do; a parameter replicated
     /// over the tensor-parallel group counts on one rank only, so every parameter is counted once.
     public var countsInGlobalNorm: Bool
+    /// Whether the parameter is an expert weight of a mixture-of-experts layer. Only `1/ep` of the data- and
+    /// context-parallel ranks hold it, so its gradient is summed over the expert-data-parallel group instead of
+    /// dp × cp, and its Σ g² differs between expert-parallel ranks (the global norm sums it over ep).
+    public var isExpert: Bool
 
     public init(name: String, globalShape: [Int], sharding: Sharding = .replicated, initialization: Initialization,
-                decays: Bool? = nil, gradientReduction: GradientReduction = .none, countsInGlobalNorm: Bool = true) {
+                decays: Bool? = nil, gradientReduction: GradientReduction = .none, countsInGlobalNorm: Bool = true,
+                isExpert: Bool = false) {
         precondition(sharding.fits(globalShape: globalShape), "\(name): \(sharding) does not fit \(globalShape)")
         self.name = name
         self.globalShape = globalShape
@@ -45,6 +50,7 @@ public struct ParameterSpec: Sendable, Hashable {
         self.decays = decays ?? (globalShape.count >= 2)
         self.gradientReduction = gradientReduction
         self.countsInGlobalNorm = countsInGlobalNorm
+        self.isExpert = isExpert
     }
 
     /// Shape of the local tensor.

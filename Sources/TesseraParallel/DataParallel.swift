@@ -13,7 +13,10 @@ public struct GradientSynchronization: OptionSet, Sendable, Hashable {
     public static let embedding = GradientSynchronization(rawValue: 2)
     /// The sum over tp of the partial gradients of tp-replicated parameters.
     public static let tensorParallelPartial = GradientSynchronization(rawValue: 4)
-    public static let all: GradientSynchronization = [.dataParallel, .embedding, .tensorParallelPartial]
+    /// The sum of mixture-of-experts router statistics over dp × cp, so that the load-balancing loss and its gradient
+    /// are the whole micro-batch's (without it each rank's router losses see only its own tokens).
+    public static let routerStatistics = GradientSynchronization(rawValue: 8)
+    public static let all: GradientSynchronization = [.dataParallel, .embedding, .tensorParallelPartial, .routerStatistics]
 }
 
 /// Reduces one rank's gradients over its data-parallel group in buckets, overlapped with the backward
@@ -28,7 +31,9 @@ public struct GradientSynchronization: OptionSet, Sendable, Hashable {
 ///
 /// Every rank of a data-parallel group holds the same parameters and sees the same calls in the same
 /// order, so the buckets meet in order. Each rank scaled its loss by `1 / tokens in the global batch`, so
-/// the sum over dp is the global mean.
+/// the sum over dp is the global mean. Expert weights (``ParameterSpec/isExpert``; their buckets hold nothing else)
+/// are held by `1/ep` of the data-parallel ranks: their buckets are reduced over the expert-data-parallel group
+/// (``LayerContext/expertData``) instead, and with ZeRO 1 sharded over it.
 public final class DataParallelReducer {
     public let buckets: [GradientBucket]
     /// 0: every rank ends with the whole reduced gradient; 1: only its slices (``ownedRanges``) are valid.
@@ -53,6 +58,7 @@ public final class DataParallelReducer {
 
     /// - Parameters:
     ///   - group: the data-parallel group (`nil` or one rank: only tp sums and embedding sums happen).
+    ///   - context: its ``LayerContext/expertData`` group reduces the expert buckets.
     ///   - tp: where partial gradients are summed (``GradientReduction/sumOverTensorParallel``).
     ///   - embedding: the embedding group (first and last stage); its tied parameters are `deferred`.
     ///   - deferred: indices of the parameters summed over `embedding` before their data-parallel reduction.
@@ -69,21 +75,24 @@ public final class DataParallelReducer {
         buckets = GradientBucket.plan(store, capacity: bucketElements, deferred: deferred)
         isFinal = Array(repeating: false, count: store.parameters.count)
         isStarted = Array(repeating: false, count: buckets.count)
-        let ranks = group?.size ?? 1
-        slices = buckets.map { FloatBuffer(count: zeroStage == 1 ? $0.shardSize(ranks: ranks) : 0) }
-        for (index, bucket) in buckets.enumerated() where zeroStage == 1 && bucket.shardSize(ranks: ranks) * ranks != bucket.count {
+        let sizes = buckets.map { ($0.isExpert ? context.expertData.group : group)?.size ?? 1 }
+        slices = zip(buckets, sizes).map { FloatBuffer(count: zeroStage == 1 ? $0.shardSize(ranks: $1) : 0) }
+        for (index, (bucket, ranks)) in zip(buckets, sizes).enumerated()
+        where zeroStage == 1 && bucket.shardSize(ranks: ranks) * ranks != bucket.count {
             staging[index] = FloatBuffer(count: bucket.shardSize(ranks: ranks) * ranks)
         }
     }
 
-    private var ranks: Int { group?.size ?? 1 }
-    private var rank: Int { group?.rank ?? 0 }
+    /// The group `bucket` is reduced over: dp, or the expert-data-parallel group for expert weights.
+    private func group(of bucket: GradientBucket) -> (any Communicator)? { bucket.isExpert ? context.expertData.group : group }
+    private func ranks(of bucket: GradientBucket) -> Int { group(of: bucket)?.size ?? 1 }
+    private func rank(of bucket: GradientBucket) -> Int { group(of: bucket)?.rank ?? 0 }
 
     /// The flat ranges whose reduced gradients this rank holds after ``finish()`` and whose values it
     /// updates: everything (ZeRO 0) or its slice of each bucket (ZeRO 1), in store order.
     public var ownedRanges: [Range<Int>] {
         guard zeroStage == 1 else { return [0..<store.count] }
-        return buckets.map { $0.shard(rank: rank, of: ranks) }.filter { !$0.isEmpty }.sorted { $0.lowerBound < $1.lowerBound }
+        return buckets.map { $0.shard(rank: rank(of: $0), of: ranks(of: $0)) }.filter { !$0.isEmpty }.sorted { $0.lowerBound < $1.lowerBound }
     }
 
     /// Forgets the previous step; call before the first backward of a step.
@@ -120,7 +129,7 @@ public final class DataParallelReducer {
         for (index, request) in pending {
             try request.wait()
             guard zeroStage == 1 else { continue }
-            let shard = buckets[index].shard(rank: rank, of: ranks)
+            let shard = buckets[index].shard(rank: rank(of: buckets[index]), of: ranks(of: buckets[index]))
             (store.gradients.pointer + shard.lowerBound).update(from: slices[index].pointer, count: shard.count)
         }
         pending.removeAll()
@@ -132,16 +141,18 @@ public final class DataParallelReducer {
     /// A no-op for ZeRO 0 or one rank.
     /// - Throws: ``CollectiveError`` when a peer fails.
     public func gatherParameters() throws {
-        guard zeroStage == 1, let group, ranks > 1 else { return }
+        guard zeroStage == 1 else { return }
         let values = store.values.pointer
         for bucket in buckets {
+            guard let members = group(of: bucket), members.size > 1 else { continue }
+            let ranks = members.size, rank = members.rank
             let size = bucket.shardSize(ranks: ranks), shard = bucket.shard(rank: rank, of: ranks)
             scratch.reserve(size * (ranks + 1))
             let input = scratch.pointer + size * ranks
             input.update(from: values + shard.lowerBound, count: shard.count)
             (input + shard.count).update(repeating: 0, count: size - shard.count)
-            try group.allGather(UnsafeBufferPointer(start: input, count: size),
-                                into: UnsafeMutableBufferPointer(start: scratch.pointer, count: size * ranks))
+            try members.allGather(UnsafeBufferPointer(start: input, count: size),
+                                  into: UnsafeMutableBufferPointer(start: scratch.pointer, count: size * ranks))
             (values + bucket.range.lowerBound).update(from: scratch.pointer, count: bucket.count)
         }
     }
@@ -153,7 +164,7 @@ public final class DataParallelReducer {
         if synchronization.contains(.tensorParallelPartial) {
             try TensorParallelGradients.sumPartial(store.parameters[bucket.parameters], over: context, scratch: scratch)
         }
-        guard let group, ranks > 1, synchronization.contains(.dataParallel) else { return }
+        guard let members = group(of: bucket), members.size > 1, synchronization.contains(.dataParallel) else { return }
         let gradients = UnsafeMutableBufferPointer(start: store.gradients.pointer + bucket.range.lowerBound, count: bucket.count)
         let request: any CollectiveRequest
         if zeroStage == 1 {
@@ -162,9 +173,9 @@ public final class DataParallelReducer {
                 padded.pointer.update(from: gradients.baseAddress!, count: bucket.count)
                 input = padded.elements
             }
-            request = try group.startReduceScatter(input, into: slices[index].mutableElements, operation: .sum)
+            request = try members.startReduceScatter(input, into: slices[index].mutableElements, operation: .sum)
         } else {
-            request = try group.startAllReduce(gradients, operation: .sum)
+            request = try members.startAllReduce(gradients, operation: .sum)
         }
         pending.append((index, request))
     }

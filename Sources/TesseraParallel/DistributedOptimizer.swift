@@ -15,17 +15,22 @@ public final class DistributedOptimizer {
     public let optimizers: [AdamW]
     private let store: ParameterStore
     private let normGroup: (any Communicator)?
+    private let expertGroup: (any Communicator)?
     private let backend: any ComputeBackend
 
     /// - Parameters:
     ///   - normGroup: the ranks whose local Σ g² add up to the global one: the model-parallel group (tp × pp)
     ///     with ZeRO 0, the whole world with ZeRO 1; `nil` on one device.
+    ///   - expertGroup: the expert-parallel group. With ZeRO 0 its ranks hold different experts that `normGroup` does not
+    ///     span, so the expert weights' Σ g² is summed over it first (with ZeRO 1 the whole world already counts each
+    ///     expert slice once); `nil` without expert parallelism.
     ///   - backend: the rank's threads for the AdamW update.
     public init(store: ParameterStore, configuration: AdamWConfiguration, reducer: DataParallelReducer,
-                normGroup: (any Communicator)?, backend: any ComputeBackend = CPUBackend.serial) {
+                normGroup: (any Communicator)?, expertGroup: (any Communicator)? = nil, backend: any ComputeBackend = CPUBackend.serial) {
         self.store = store
         self.reducer = reducer
         self.normGroup = normGroup
+        self.expertGroup = reducer.zeroStage == 0 ? expertGroup : nil
         self.backend = backend
         optimizers = reducer.ownedRanges.map { AdamW(configuration: configuration, store: store, range: $0, backend: backend) }
     }
@@ -42,7 +47,7 @@ public final class DistributedOptimizer {
     /// - Throws: ``CollectiveError`` when a peer fails.
     public func step(learningRate: Float, maxGradientNorm: Float?) throws -> Float {
         let ranges = reducer.ownedRanges
-        let norm = try GradientClipping.norm(store, ranges: ranges, backend: backend) { local in
+        let norm = try GradientClipping.norm(store, ranges: ranges, backend: backend, experts: { try expertGroup?.sumInRankOrder($0) ?? $0 }) { local in
             try normGroup?.sumInRankOrder(local) ?? local
         }
         let coefficient = GradientClipping.coefficient(norm: norm, maxNorm: maxGradientNorm)

@@ -10,6 +10,9 @@ public struct GradientBucket: Sendable, Hashable {
     /// Whether the bucket waits for an explicit launch at the end of the backward pass (the tied embedding,
     /// whose gradient is first summed between the first and the last stage).
     public let isDeferred: Bool
+    /// Whether the bucket holds expert weights (``ParameterSpec/isExpert``), reduced over the expert-data-parallel
+    /// group instead of dp. A bucket never mixes expert and dense parameters.
+    public let isExpert: Bool
 
     /// Elements in the bucket.
     public var count: Int { range.count }
@@ -27,7 +30,8 @@ public struct GradientBucket: Sendable, Hashable {
 
     /// Splits `store` into buckets of about `capacity` elements, from its last parameter to its first (the
     /// order in which a backward pass finalizes them), giving each parameter in `deferred` a bucket of its
-    /// own. A parameter larger than `capacity` gets a bucket to itself.
+    /// own and never putting expert and dense parameters in one bucket. A parameter larger than `capacity` gets a
+    /// bucket to itself.
     /// - Returns: buckets in launch order: the highest flat offsets first.
     public static func plan(_ store: ParameterStore, capacity: Int, deferred: Set<Int> = []) -> [GradientBucket] {
         var buckets: [GradientBucket] = []
@@ -35,7 +39,8 @@ public struct GradientBucket: Sendable, Hashable {
         func close(at start: Int, deferred: Bool = false) {
             guard start < end else { return }
             let first = store.parameters[start], last = store.parameters[end - 1]
-            buckets.append(GradientBucket(parameters: start..<end, range: first.offset..<last.offset + last.count, isDeferred: deferred))
+            buckets.append(GradientBucket(parameters: start..<end, range: first.offset..<last.offset + last.count, isDeferred: deferred,
+                                          isExpert: first.spec.isExpert))
             end = start
             elements = 0
         }
@@ -46,7 +51,8 @@ public struct GradientBucket: Sendable, Hashable {
                 continue
             }
             let count = store.parameters[index].count
-            if elements > 0 && elements + count > capacity { close(at: index + 1) }
+            let changesKind = index + 1 < end && store.parameters[index + 1].spec.isExpert != store.parameters[index].spec.isExpert
+            if elements > 0 && (elements + count > capacity || changesKind) { close(at: index + 1) }
             elements += count
         }
         close(at: 0)

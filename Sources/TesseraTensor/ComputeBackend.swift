@@ -85,6 +85,23 @@ public protocol ComputeBackend: Sendable {
                                 into sums: UnsafeMutablePointer<Float>, storingExponentials: Bool)
     /// Multiplies each row of `x` by its factor in place.
     func scaleRows(_ x: UnsafeMutablePointer<Float>, ld: Int, rows: Int, columns: Int, by factors: UnsafePointer<Float>)
+    /// Mixture-of-experts products: for each group `g`, `c_g = op(a_g) · op(weights[g]) + beta · c_g` over the
+    /// `rows[g]` consecutive rows of `a` (`[Σ rows, k]`) and `c` (`[Σ rows, n]`) after the earlier groups' rows;
+    /// `weights[g]` is `[k, n]` or, when `transposeB`, `[n, k]` (leading dimension `ldb`). Empty groups do nothing.
+    /// A CUDA backend would make this one grouped GEMM launch (cuBLAS grouped batched GEMM or CUTLASS's grouped kernel).
+    func groupedMatmul(_ a: UnsafePointer<Float>, lda: Int, rows: [Int], _ weights: [UnsafePointer<Float>], transposeB: Bool,
+                       ldb: Int, into c: UnsafeMutablePointer<Float>, ldc: Int, n: Int, k: Int, beta: Float)
+    /// `y[i] = scales[i] · x[indices[i]]` row by row (`scales` `nil`: a copy); rows `columns` wide and dense.
+    func gatherRows(_ x: UnsafePointer<Float>, indices: UnsafePointer<Int32>, scales: UnsafePointer<Float>?,
+                    into y: UnsafeMutablePointer<Float>, rows: Int, columns: Int)
+    /// `y[t] = Σ_k weights[t, k] · x[sources[t, k]]` over each token's `topK` slots, negative sources skipped
+    /// (`weights` `nil`: 1); overwrites `y: [tokens, columns]`, zeros for a token without sources.
+    func combineRows(_ x: UnsafePointer<Float>, sources: UnsafePointer<Int32>, weights: UnsafePointer<Float>?,
+                     into y: UnsafeMutablePointer<Float>, tokens: Int, topK: Int, columns: Int)
+    /// `dWeights[t, k] = dy[t] · x[sources[t, k]]` (0 for a negative source): the gradient of ``combineRows(_:sources:weights:into:tokens:topK:columns:)``
+    /// with respect to its weights; overwrites `dWeights: [tokens, topK]`.
+    func combineWeightGradient(_ dy: UnsafePointer<Float>, _ x: UnsafePointer<Float>, sources: UnsafePointer<Int32>,
+                               into dWeights: UnsafeMutablePointer<Float>, tokens: Int, topK: Int, columns: Int)
     /// One AdamW update of `count` parameters in place (values and both moments).
     func adamW(values: UnsafeMutablePointer<Float>, gradients: UnsafePointer<Float>, firstMoments: UnsafeMutablePointer<Float>,
                secondMoments: UnsafeMutablePointer<Float>, count: Int, step: AdamWStep)

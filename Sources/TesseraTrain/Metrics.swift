@@ -6,8 +6,14 @@ import TesseraModels
 public struct StepMetrics: Sendable, Hashable, Codable {
     /// Optimizer step, from 1.
     public var step: Int
-    /// Mean cross-entropy over the step's `G·T` targets.
+    /// The objective: mean cross-entropy over the step's `G·T` targets, plus a mixture of experts' router losses.
     public var loss: Double
+    /// Mixture of experts: the mean cross-entropy alone.
+    public var lmLoss: Double?
+    /// Mixture of experts: the load-balancing loss (token-weighted over micro-batches), whether or not ``loss`` includes it.
+    public var auxLoss: Double?
+    /// Mixture of experts: each layer's load in this step (world rank 0's layers, all data-parallel ranks' tokens).
+    public var experts: [ExpertLoad]?
     /// Learning rate the step used.
     public var learningRate: Double
     /// Global gradient L2 norm before clipping.
@@ -45,7 +51,9 @@ public struct StepMetrics: Sendable, Hashable, Codable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case step, loss, tokens
+        case step, loss, tokens, experts
+        case lmLoss = "lm_loss"
+        case auxLoss = "aux_loss"
         case learningRate = "lr"
         case gradientNorm = "grad_norm"
         case stepSeconds = "step_seconds"
@@ -65,6 +73,21 @@ public struct StepMetrics: Sendable, Hashable, Codable {
         // Encoding plain numbers cannot fail; NaN (a diverged loss) is written as a string by the strategy below.
         encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
         return String(decoding: (try? encoder.encode(self)) ?? Data(), as: UTF8.self)
+    }
+}
+
+/// One mixture-of-experts layer's routing in one step.
+public struct ExpertLoad: Sendable, Hashable, Codable {
+    public var layer: Int
+    /// Assignments each expert kept (after capacity drops), summed over the step's micro-batches.
+    public var tokensPerExpert: [Int]
+    /// The share of top-k assignments capacity dropped.
+    public var droppedFraction: Double
+
+    enum CodingKeys: String, CodingKey {
+        case layer
+        case tokensPerExpert = "tokens_per_expert"
+        case droppedFraction = "dropped_fraction"
     }
 }
 

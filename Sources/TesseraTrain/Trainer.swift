@@ -102,6 +102,13 @@ public final class Trainer {
         metrics.modelFlopsPerSecond = flops / max(metrics.stepSeconds, 1e-9)
         metrics.mfu = peakFlopsPerSecond.map { metrics.modelFlopsPerSecond! / $0 }
         metrics.reductionWaitSeconds = report.reductionWaitSeconds
+        if let auxiliary = report.auxiliaryLoss {
+            metrics.lmLoss = report.lmLoss
+            metrics.auxLoss = auxiliary
+            metrics.experts = report.expertLoad.sorted { $0.key < $1.key }.map { layer, load in
+                ExpertLoad(layer: layer, tokensPerExpert: load.kept.map { Int($0) }, droppedFraction: load.droppedFraction)
+            }
+        }
         let bytes = meter.map { MeshAxisBytes.sinceLast($0, last: &meteredBytes) } ?? [:]
         let ranks = try RankFigures.gather(RankFigures(memory: engine.memory, bytes: bytes), world: engine.groups?.world)
         metrics.memory = ranks.map(\.memory)

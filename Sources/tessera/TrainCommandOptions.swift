@@ -11,7 +11,7 @@ extension Recomputation: ExpressibleByArgument {}
 /// The flags of `tessera train`, one group per part of ``TrainingConfiguration``; each group writes its part.
 /// New options (pipeline and data parallelism, ZeRO, recomputation, traces) go into the group they belong to.
 struct TrainModelOptions: ParsableArguments {
-    @Option(help: "Model preset (tiny, tiny-gpt2, demo, gpt2-small, smollm2-135m) or a config.json / model directory, initialized from --seed.")
+    @Option(help: "Model preset (tiny, tiny-gpt2, tiny-moe, demo, gpt2-small, smollm2-135m) or a config.json / model directory, initialized from --seed.")
     var config = "demo"
 
     @Option(name: .customLong("init"), help: "Start from this checkpoint (a Hugging Face directory or a .gguf file); its architecture and tokenizer win.")
@@ -102,6 +102,9 @@ struct TrainParallelOptions: ParsableArguments {
     @Option(help: "Tensor-parallel ranks.")
     var tp = 1
 
+    @Option(help: "Expert-parallel ranks of a mixture-of-experts model, carved out of dp (they add no ranks): each holds 1/ep of every layer's experts.")
+    var ep = 1
+
     @Flag(name: .customLong("sequence-parallel"), help: "Megatron sequence parallelism inside the tensor-parallel group.")
     var sequenceParallel = false
 
@@ -144,7 +147,7 @@ struct TrainParallelOptions: ParsableArguments {
             }
         }
         c.parallelism = try ParallelConfig(
-            dp: dp, pp: pp, tp: tp, cp: cp, sequenceParallel: sequenceParallel,
+            dp: dp, pp: pp, tp: tp, cp: cp, ep: ep, sequenceParallel: sequenceParallel,
             microBatchSize: microBatchSize ?? max(1, c.batch.globalBatchSize / max(1, dp)),
             pipeline: .init(schedule: schedule, virtualStages: virtualStages, layout: layout),
             memory: .init(recompute: recompute, zeroStage: zeroStage))

@@ -11,7 +11,8 @@ import TesseraPipeline
     static let deepGPT2 = TransformerConfig.gpt2(vocabularySize: 61, contextLength: 16, hiddenSize: 48, layers: 4, heads: 12,
                                                  intermediateSize: 96)
 
-    @Test(arguments: [(TinyConfigs.gpt2, 1), (TinyConfigs.llama, 1), (TinyConfigs.llama, 4), (TinyConfigs.gpt2, 3)])
+    @Test(arguments: [(TinyConfigs.gpt2, 1), (TinyConfigs.llama, 1), (TinyConfigs.llama, 4), (TinyConfigs.gpt2, 3), (TinyConfigs.mixtral, 1),
+                      (TinyConfigs.qwen2MoE, 2)])
     func cachedDecodingMatchesRecomputation(config: TransformerConfig, tp: Int) throws {
         let prompt: [Int32] = [3, 14, 15, 9, 26]
         let reference = try MeshEngine(config: config, seed: 4).nextTokenLogits(prompt)

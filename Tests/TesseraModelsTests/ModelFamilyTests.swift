@@ -1,20 +1,26 @@
 import Testing
 import TesseraModels
 import TesseraNN
+import TesseraParallel
 
 /// The family descriptions and their name mappings, without running a model: every parameter has one name per
 /// format and the name leads back to it; a configuration that contradicts its family is refused with a message
 /// that names the family and what it needs.
 @Suite struct ModelFamilyTests {
     static func tiny(_ family: ModelFamily, kvHeads: Int = 2) -> TransformerConfig {
-        TransformerConfig(family: family, vocabularySize: 61, contextLength: 16, hiddenSize: 32, layers: 2, heads: 4,
-                          kvHeads: family.attention.projection == .fused ? 4 : kvHeads, intermediateSize: 64, tiedEmbeddings: false)
+        var config = TransformerConfig(family: family, vocabularySize: 61, contextLength: 16, hiddenSize: 32, layers: 2, heads: 4,
+                                       kvHeads: family.attention.projection == .fused ? 4 : kvHeads, intermediateSize: 64, tiedEmbeddings: false)
+        if family.feedForward.isMixtureOfExperts {
+            config.moe = .init(router: RouterConfiguration(experts: 4, topK: 2, normalizesTopK: true), expertIntermediateSize: 64,
+                               sharedExpertIntermediateSize: family.feedForward.hasSharedExpert ? 40 : nil)
+        }
+        return config
     }
 
     static func roles(_ config: TransformerConfig) -> [ParameterRole] {
         let family = config.family
         return [.tokenEmbedding] + (family.positions == .learned ? [.positionEmbedding] : [])
-            + (0..<config.layers).flatMap(family.blockRoles) + family.finalNormRoles + [.head]
+            + (0..<config.layers).flatMap(config.blockRoles) + family.finalNormRoles + [.head]
     }
 
     @Test(arguments: ModelFamily.all.map(\.name))
@@ -22,7 +28,8 @@ import TesseraNN
         let config = Self.tiny(ModelFamily.all.first { $0.name == name }!)
         let roles = Self.roles(config)
         let names = roles.map(config.name(of:)), stored = roles.map { config.ggufLayout(of: $0).name }
-        #expect(Set(names).count == roles.count && Set(stored).count == roles.count)
+        // Routed experts share llama.cpp's stacked tensor of their layer and projection, each at its own index.
+        #expect(Set(names).count == roles.count && Set(roles.map { config.ggufLayout(of: $0) }).count == roles.count)
         #expect(roles.map { config.family.huggingFace.role(of: config.name(of: $0)) } == roles)
         #expect(names.map { config.ggufLayout(of: $0).name } == stored)
         #expect(config.parameterSpecs(context: .single).map(\.name) == (config.tiedEmbeddings ? Array(names.dropLast()) : names),
@@ -53,16 +60,20 @@ import TesseraNN
         }
     }
 
-    /// A mixture-of-experts family can be described but not built yet.
-    @Test func aMixtureOfExpertsFamilyIsDescribedButRefused() throws {
-        let llama = ModelFamily.llama
-        let experts = ModelFamily(
-            name: "experts", attention: llama.attention, norm: llama.norm, positions: llama.positions,
-            feedForward: .mixtureOfExperts(activation: .swiglu, sharedExpert: false), headTying: llama.headTying,
-            weightLayout: llama.weightLayout, scalesResidualInitialization: false, huggingFace: llama.huggingFace, gguf: llama.gguf)
-        #expect(throws: ModelError.invalidConfiguration(
-            field: "architecture", reason: "experts has mixture-of-experts layers, which Tessera does not build yet")) {
-            try Self.tiny(experts).validate()
+    /// A mixture-of-experts family needs its experts; a dense family refuses them.
+    @Test func expertsArePresentExactlyForMixtureOfExpertsFamilies() throws {
+        var bare = Self.tiny(.mixtral)
+        bare.moe = nil
+        #expect(throws: ModelError.invalidConfiguration(field: "num_experts", reason: "mixtral is a mixture of experts: give its experts, top-k and expert size")) {
+            try bare.validate()
+        }
+        var dense = Self.tiny(.llama)
+        dense.moe = Self.tiny(.mixtral).moe
+        #expect(throws: ModelError.self) { try dense.validate() }
+        var unshared = Self.tiny(.qwen2MoE)
+        unshared.moe?.sharedExpertIntermediateSize = nil
+        #expect(throws: ModelError.invalidConfiguration(field: "shared_expert_intermediate_size", reason: "qwen2_moe has a shared expert: give its positive size")) {
+            try unshared.validate()
         }
     }
 }

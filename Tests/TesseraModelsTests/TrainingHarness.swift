@@ -15,6 +15,21 @@ enum TinyConfigs {
     /// The Llama layout plus query/key/value biases (tp = 4 replicates the key/value heads and their biases), tied head.
     static let qwen2 = TransformerConfig(family: .qwen2, vocabularySize: 61, contextLength: 16, hiddenSize: 32, layers: 2, heads: 4,
                                          kvHeads: 2, intermediateSize: 64, tiedEmbeddings: true)
+    /// Mixtral: 4 experts, top-2 (dropless, so decoding one token at a time routes as the whole prefix does).
+    static let mixtral: TransformerConfig = {
+        var config = TransformerConfig(family: .mixtral, vocabularySize: 61, contextLength: 16, hiddenSize: 32, layers: 2, heads: 4,
+                                       kvHeads: 2, intermediateSize: 48, tiedEmbeddings: false)
+        config.moe = .init(router: RouterConfiguration(experts: 4, topK: 2, normalizesTopK: true), expertIntermediateSize: 48)
+        return config
+    }()
+    /// Qwen2-MoE: 4 experts, top-2 without renormalization, a shared expert split over tp.
+    static let qwen2MoE: TransformerConfig = {
+        var config = TransformerConfig(family: .qwen2MoE, vocabularySize: 61, contextLength: 16, hiddenSize: 32, layers: 2, heads: 4,
+                                       kvHeads: 2, intermediateSize: 64, tiedEmbeddings: true)
+        config.moe = .init(router: RouterConfiguration(experts: 4, topK: 2, normalizesTopK: false), expertIntermediateSize: 24,
+                           sharedExpertIntermediateSize: 40)
+        return config
+    }()
 }
 
 /// The result of a short training run, gathered to full tensors.

@@ -1,0 +1,209 @@
+import TesseraNN
+import TesseraTensor
+
+/// How a mixture-of-experts layer's experts relate to the tensor-parallel group (`--expert-tp 1|tp`).
+public enum ExpertTensorParallelism: String, Sendable, Hashable, Codable, CaseIterable {
+    /// `--expert-tp 1`: every tp rank holds its experts whole and computes them on its own rows (the same rows as its
+    /// tp peers, or its sequence shard with sequence parallelism); no tp communication.
+    case whole
+    /// `--expert-tp tp`: each expert's intermediate features are split over tp (column-parallel gate and up,
+    /// row-parallel down); the partial outputs are summed over tp after the combine.
+    case split
+}
+
+/// One expert's SwiGLU weights, Hugging Face `outputMajor` layout: `down(silu(gate x) · up x)`.
+public struct ExpertWeights: @unchecked Sendable {
+    /// `[intermediate, hidden]` (`[intermediate / tp, hidden]` when split).
+    public let gate: Parameter
+    /// `[intermediate, hidden]` (`[intermediate / tp, hidden]` when split).
+    public let up: Parameter
+    /// `[hidden, intermediate]` (`[hidden, intermediate / tp]` when split).
+    public let down: Parameter
+
+    public init(gate: Parameter, up: Parameter, down: Parameter) {
+        self.gate = gate
+        self.up = up
+        self.down = down
+    }
+}
+
+/// The experts of a mixture-of-experts layer on one rank, with expert parallelism: `y[t] = Σ_k w[t, k] ·
+/// Expert_{e[t, k]}(x[t])` for an ``ExpertRouting`` of the local tokens.
+///
+/// This rank holds experts ``localExperts`` (`experts / ep` consecutive ids, block ``LayerContext/ep``'s rank). The
+/// forward pass groups the routed slots by expert (``ExpertPermutation``), sends each rank's rows to the rank holding
+/// their expert (``ExpertExchange``, one all-to-all with per-rank counts), runs every local expert on its contiguous
+/// rows with grouped products (``ComputeBackend/groupedMatmul(_:lda:rows:_:transposeB:ldb:into:ldc:n:k:beta:)``),
+/// sends the outputs back and combines them with the routing weights. The backward pass is the mirror. With ep = 1
+/// nothing is communicated. A rank that routes or receives no rows, and an expert that gets none, are ordinary cases.
+///
+/// Expert weight gradients accumulate into the parameters' gradients; they are complete for this rank's tokens and
+/// must be summed over the expert-data-parallel group (``LayerContext/expertData``), which ``ParameterSpec/isExpert``
+/// tells gradient reduction.
+public struct ExpertLayer: @unchecked Sendable {
+    /// What one micro-batch's backward pass needs, and the layer's statistics of that micro-batch.
+    public final class State: @unchecked Sendable {
+        /// The routing of the last forward pass.
+        public internal(set) var routing: ExpertRouting?
+        /// This rank's routed tokens per global expert in the last forward pass (`[experts]`; dropped slots excluded).
+        public internal(set) var tokensPerExpert: [Int] = []
+        var permutation: ExpertPermutation?
+        var exchange: ExpertExchange?
+        /// Each dispatched row's combine weight.
+        let dispatchWeights = FloatBuffer(count: 0)
+        /// `[received, hidden]`, expert-major: the local experts' input.
+        let expertInput = FloatBuffer(count: 0)
+        /// `[received, 2 · intermediate]`: gate then up projections.
+        let gateUp = FloatBuffer(count: 0)
+        /// `[received, intermediate]`: the SwiGLU output, input of the down projections.
+        let activated = FloatBuffer(count: 0)
+        /// `[dispatched, hidden]`: the experts' outputs back on this rank, in dispatch order.
+        let returned = FloatBuffer(count: 0)
+        let outputGradient = FloatBuffer(count: 0)
+        let activatedGradient = FloatBuffer(count: 0)
+        let gateUpGradient = FloatBuffer(count: 0)
+
+        public init() {}
+
+        /// Bytes saved by the forward pass for the backward pass.
+        public var savedBytes: Int { [dispatchWeights, expertInput, gateUp, activated, returned].reduce(0) { $0 + $1.count * 4 } }
+        /// Bytes of every buffer held.
+        public var byteCount: Int {
+            [dispatchWeights, expertInput, gateUp, activated, returned, outputGradient, activatedGradient, gateUpGradient]
+                .reduce(0) { $0 + $1.byteCount }
+        }
+    }
+
+    /// The gradients ``backward(_:state:workspace:queue:mode:)`` returns.
+    public struct Gradients {
+        /// `[tokens, hidden]`, in the workspace: valid until the next layer call.
+        public let input: UnsafeMutablePointer<Float>
+        /// `[tokens, topK]`: the gradient with respect to the routing's combine weights (0 for dropped slots).
+        public let routingWeights: [Float]
+    }
+
+    /// This rank's experts, in global id order.
+    public let experts: [ExpertWeights]
+    /// Experts of the whole layer (over every expert-parallel rank).
+    public let totalExperts: Int
+    public let tensorParallelism: ExpertTensorParallelism
+    public let context: LayerContext
+    public let hidden: Int
+    /// Intermediate features of each local expert on this rank (`intermediate / tp` when split).
+    public let intermediate: Int
+    /// 0 in every real use. Tests set 1 to send every row to the next expert-parallel rank instead of its expert's,
+    /// and show that the equivalence tests catch a broken dispatch.
+    let dispatchRotation: Int
+
+    /// - Parameters:
+    ///   - experts: the weights of this rank's `totalExperts / ep` experts, in global id order.
+    /// - Throws: ``ExpertError/expertsNotDivisible(experts:ep:valid:)``, ``ExpertError/wrongExpertCount(given:expected:)``,
+    ///   ``ExpertError/splitExpertsWithSequenceParallelism``.
+    public init(experts: [ExpertWeights], totalExperts: Int, tensorParallelism: ExpertTensorParallelism = .whole,
+                context: LayerContext, dispatchRotation: Int = 0) throws {
+        let local = try Self.localExperts(totalExperts: totalExperts, context: context)
+        guard experts.count == local.count else { throw ExpertError.wrongExpertCount(given: experts.count, expected: local.count) }
+        if tensorParallelism == .split && context.sequenceParallel { throw ExpertError.splitExpertsWithSequenceParallelism }
+        self.experts = experts
+        self.totalExperts = totalExperts
+        self.tensorParallelism = tensorParallelism
+        self.context = context
+        self.hidden = experts.first?.gate.spec.localShape[1] ?? 0
+        self.intermediate = experts.first?.gate.spec.localShape[0] ?? 0
+        self.dispatchRotation = dispatchRotation
+    }
+
+    /// The global ids of this rank's experts.
+    public var localExperts: Range<Int> { context.ep.rank * experts.count..<(context.ep.rank + 1) * experts.count }
+
+    private var isSplit: Bool { tensorParallelism == .split && context.tp.size > 1 }
+
+    /// Forward on this rank's `tokens` rows `x` (`[tokens, hidden]`) routed by `routing`; returns `y` `[tokens, hidden]`
+    /// in `workspace`. Communicates over ep (all-to-all) and, with split experts, over tp (all-reduce).
+    /// - Throws: ``ExpertError`` for a routing that does not fit; ``CollectiveError`` when a peer fails.
+    public func forward(_ x: UnsafePointer<Float>, tokens: Int, routing: ExpertRouting, state: State,
+                        workspace: Workspace) throws -> UnsafeMutablePointer<Float> {
+        try routing.validate(tokens: tokens, experts: totalExperts)
+        let h = hidden, backend = context.backend
+        let permutation = ExpertPermutation(ids: dispatchIds(routing.experts), topK: routing.topK, experts: totalExperts)
+        let exchange = try ExpertExchange(rowsPerExpert: permutation.rowsPerExpert, group: context.ep)
+        state.routing = routing
+        state.permutation = permutation
+        state.exchange = exchange
+        state.tokensPerExpert = dispatchRotation == 0 ? permutation.rowsPerExpert
+            : ExpertPermutation(ids: routing.experts, topK: routing.topK, experts: totalExperts).rowsPerExpert
+        let rows = permutation.rows
+        state.dispatchWeights.reserve(rows)
+        backend.gatherRows(routing.weights, indices: permutation.slots, scales: nil, into: state.dispatchWeights.pointer, rows: rows, columns: 1)
+
+        let dispatched = exchange.isLocal ? state.expertInput : workspace.gathered
+        dispatched.reserve(rows * h)
+        backend.gatherRows(x, indices: permutation.tokenOfRow, scales: nil, into: dispatched.pointer, rows: rows, columns: h)
+        _ = try exchange.toExperts(dispatched.pointer, columns: h, scratch: workspace.partial, into: state.expertInput, backend: backend)
+
+        let output = exchange.isLocal ? state.returned : workspace.gradient
+        output.reserve(exchange.receivedRows * h)
+        computeExperts(state: state, rows: exchange.rowsPerLocalExpert, into: output.pointer)
+        _ = try exchange.fromExperts(output.pointer, columns: h, scratch: workspace.partial, into: state.returned, backend: backend)
+
+        workspace.reduced.reserve(tokens * h)
+        backend.combineRows(state.returned.pointer, sources: permutation.rowOfSlot, weights: routing.weights, into: workspace.reduced.pointer,
+                            tokens: tokens, topK: routing.topK, columns: h)
+        guard isSplit else { return workspace.reduced.pointer }
+        return try context.mappings.reduceFromTensorRegion.forward(workspace.reduced.pointer, rows: tokens, columns: h,
+                                                                    scratch: workspace.partial, in: context)
+    }
+
+    /// Backward from `dy` `[tokens, hidden]` for the forward pass recorded in `state`: returns the input gradient and
+    /// the routing-weight gradient, and submits the expert weight gradients to `queue` (run now for `.full`).
+    /// - Throws: ``CollectiveError`` when a peer fails.
+    public func backward(_ dy: UnsafePointer<Float>, state: State, workspace: Workspace, queue: WeightGradientQueue,
+                         mode: BackwardMode) throws -> Gradients {
+        guard let routing = state.routing, let permutation = state.permutation, let exchange = state.exchange else {
+            fatalError("ExpertLayer.backward without a forward pass on this state")
+        }
+        let h = hidden, tokens = routing.tokens, k = routing.topK, backend = context.backend
+        var weightGradient = [Float](repeating: 0, count: tokens * k)
+        backend.combineWeightGradient(dy, state.returned.pointer, sources: permutation.rowOfSlot, into: &weightGradient,
+                                      tokens: tokens, topK: k, columns: h)
+        // With split experts `returned` holds this rank's partial outputs: their products with dy add up over tp.
+        if isSplit { try weightGradient.withUnsafeMutableBufferPointer { try context.tp.allReduce($0, operation: .sum) } }
+
+        let rows = permutation.rows
+        let dispatched = exchange.isLocal ? state.outputGradient : workspace.gathered
+        dispatched.reserve(rows * h)
+        backend.gatherRows(dy, indices: permutation.tokenOfRow, scales: state.dispatchWeights.pointer, into: dispatched.pointer,
+                           rows: rows, columns: h)
+        _ = try exchange.toExperts(dispatched.pointer, columns: h, scratch: workspace.partial, into: state.outputGradient, backend: backend)
+
+        workspace.gradient.reserve(exchange.receivedRows * h)
+        backwardExperts(state: state, rows: exchange.rowsPerLocalExpert, into: workspace.gradient.pointer, queue: queue, mode: mode)
+        let back = try exchange.fromExperts(workspace.gradient.pointer, columns: h, scratch: workspace.partial, into: workspace.gathered,
+                                            backend: backend)
+
+        workspace.reduced.reserve(tokens * h)
+        backend.combineRows(back, sources: permutation.rowOfSlot, weights: nil, into: workspace.reduced.pointer, tokens: tokens, topK: k, columns: h)
+        guard isSplit else { return Gradients(input: workspace.reduced.pointer, routingWeights: weightGradient) }
+        let input = try context.mappings.copyToTensorRegion.backward(workspace.reduced.pointer, rows: tokens, columns: h,
+                                                                      scratch: workspace.partial, in: context)
+        return Gradients(input: input, routingWeights: weightGradient)
+    }
+
+    /// The tokens each global expert received in `state`'s forward pass, summed over the data- and context-parallel
+    /// ranks (``LayerContext/dataContext``, which every expert-parallel group lies in): the micro-batch's global counts.
+    /// Every rank of that group must call it.
+    /// - Throws: ``CollectiveError`` when a peer fails.
+    public func globalTokensPerExpert(_ state: State) throws -> [Int] {
+        var counts = state.tokensPerExpert.map(Float.init)
+        try counts.withUnsafeMutableBufferPointer { try context.dataContext.allReduce($0, operation: .sum) }
+        return counts.map { Int($0) }
+    }
+
+    /// The expert ids the dispatch uses: the routing's own, or (``dispatchRotation``, tests only) those of the same
+    /// local expert on another rank.
+    private func dispatchIds(_ ids: [Int32]) -> [Int32] {
+        guard dispatchRotation != 0 else { return ids }
+        let perRank = Int32(experts.count), ranks = Int32(context.ep.size), shift = Int32(dispatchRotation)
+        return ids.map { $0 < 0 ? $0 : ((($0 / perRank) + shift) % ranks) * perRank + $0 % perRank }
+    }
+}

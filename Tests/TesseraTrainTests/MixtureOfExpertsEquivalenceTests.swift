@@ -1,0 +1,116 @@
+import Testing
+import TesseraCollectives
+import TesseraModels
+import TesseraParallel
+
+/// Mixture-of-experts training on dp × tp layouts (ep = 1) against the single-device run, with the load-balancing
+/// loss (coefficient 0.1) and the z-loss (0.01) in the objective, capacity drops in Qwen2-MoE: 5 AdamW steps, within
+/// ``MeshTolerance``. The router losses are a micro-batch's: a step is one micro-batch of 4 sequences, split over dp
+/// (4 / dp sequences per rank), and the router statistics are summed over dp, so each rank's losses are those of all 4
+/// sequences; a run whose ranks keep their own statistics fails the same check.
+@Suite(.serialized) struct MixtureOfExpertsEquivalenceTests {
+    static let globalBatch = 4
+
+    /// Mixtral: 4 experts, top-2 renormalized.
+    static let mixtral: TransformerConfig = {
+        var config = TransformerConfig(family: .mixtral, vocabularySize: 61, contextLength: 16, hiddenSize: 32, layers: 2, heads: 4,
+                                       kvHeads: 2, intermediateSize: 32, tiedEmbeddings: false)
+        config.moe = .init(router: RouterConfiguration(experts: 4, topK: 2, normalizesTopK: true, includesAuxiliaryLoss: true,
+                                                       auxiliaryLossCoefficient: 0.1, zLossCoefficient: 0.01), expertIntermediateSize: 32)
+        return config
+    }()
+
+    /// Qwen2-MoE: top-2 without renormalization, a shared expert, capacity 1.0 (drops within each sequence).
+    static let qwen2MoE: TransformerConfig = {
+        var config = TransformerConfig(family: .qwen2MoE, vocabularySize: 61, contextLength: 16, hiddenSize: 32, layers: 2, heads: 4,
+                                       kvHeads: 2, intermediateSize: 64, tiedEmbeddings: true)
+        config.moe = .init(router: RouterConfiguration(experts: 4, topK: 2, normalizesTopK: false, capacityFactor: 1.0,
+                                                       includesAuxiliaryLoss: true, auxiliaryLossCoefficient: 0.1, zLossCoefficient: 0.01),
+                           expertIntermediateSize: 24, sharedExpertIntermediateSize: 48)
+        return config
+    }()
+
+    static let models = ["mixtral": mixtral, "qwen2_moe": qwen2MoE]
+    static let references = models.mapValues { try! MeshHarness.train($0, ParallelConfig(microBatchSize: globalBatch), globalBatch: globalBatch) }
+
+    @Test(arguments: ["mixtral", "qwen2_moe"], [(2, 1), (1, 2), (2, 2), (4, 1)])
+    func layoutsMatchSingleDevice(_ model: String, layout: (dp: Int, tp: Int)) throws {
+        let parallel = try ParallelConfig(dp: layout.dp, tp: layout.tp, microBatchSize: Self.globalBatch / layout.dp)
+        MeshTolerance.check(try MeshHarness.train(Self.models[model]!, parallel, globalBatch: Self.globalBatch), against: Self.references[model]!)
+    }
+
+    /// The training moves the weights and the router losses matter: without them the run differs.
+    @Test func theRouterLossesMoveTheTraining() throws {
+        var plain = Self.mixtral
+        plain.moe?.router.includesAuxiliaryLoss = false
+        plain.moe?.router.zLossCoefficient = 0
+        let run = try MeshHarness.train(plain, ParallelConfig(microBatchSize: Self.globalBatch), globalBatch: Self.globalBatch)
+        #expect(MeshHarness.maxParameterDifference(run, Self.references["mixtral"]!) > 10 * MeshTolerance.parameter)
+    }
+
+    /// Without router losses a pipeline may split the model (the routers of different stages no longer interact):
+    /// pp = 2, with dp and ep too, equals one device.
+    @Test(arguments: [(1, 1), (2, 2)])
+    func pipelinesWithoutRouterLossesMatch(dp: Int, ep: Int) throws {
+        var plain = Self.mixtral
+        plain.moe?.router.includesAuxiliaryLoss = false
+        plain.moe?.router.zLossCoefficient = 0
+        let reference = try Self.trainGathered(plain, ParallelConfig(microBatchSize: Self.globalBatch))
+        let parallel = try ParallelConfig(dp: dp, pp: 2, ep: ep, microBatchSize: Self.globalBatch / dp)
+        MeshTolerance.check(try Self.trainGathered(plain, parallel), against: reference)
+    }
+
+    /// Non-vacuity: per-rank router statistics (not summed over dp) change the objective and the gradients.
+    @Test(arguments: [1, 2])
+    func perRankRouterStatisticsAreCaught(ep: Int) throws {
+        let parallel = try ParallelConfig(dp: 2, ep: ep, microBatchSize: Self.globalBatch / 2)
+        let run = try Self.trainGathered(Self.mixtral, parallel, synchronization: GradientSynchronization.all.subtracting(.routerStatistics))
+        let reference = Self.references["mixtral"]!
+        #expect(MeshHarness.maxRelativeDifference(run.losses, reference.losses) > 10 * MeshTolerance.loss)
+        #expect(MeshHarness.maxParameterDifference(run, reference) > 10 * MeshTolerance.parameter)
+    }
+
+    /// What the engine refuses for mixture-of-experts models, with the fix.
+    @Test func unsupportedLayoutsAreRefused() throws {
+        #expect(throws: ParallelConfigError.self) {
+            try MeshEngine(config: Self.mixtral, parallel: ParallelConfig(pp: 2), groups: nil, seed: 1)
+        }
+        #expect(throws: ParallelConfigError.self) {
+            try MeshEngine(config: Self.mixtral, parallel: ParallelConfig(tp: 2, sequenceParallel: true), groups: nil, seed: 1)
+        }
+    }
+}
+
+
+/// Expert parallelism (ep ∈ {2, 4}, carved out of dp) with tp: the same runs as ep = 1, every parameter gathered from
+/// the ranks holding its expert (``MeshEngine/fullParameters()``); a dispatch that sends tokens to the wrong expert rank
+/// is caught.
+extension MixtureOfExpertsEquivalenceTests {
+    /// Trains like ``MeshHarness/train(_:_:globalBatch:steps:clip:mappings:synchronization:pool:learningRate:)`` and
+    /// gathers every parameter with the engine (experts over ep), from world rank 0.
+    static func trainGathered(_ config: TransformerConfig, _ parallel: ParallelConfig,
+                              synchronization: GradientSynchronization = .all) throws -> MeshRun {
+        try ThreadGroup.run(ranks: parallel.ranks, deadline: .seconds(60)) { world -> MeshRun in
+            let groups = parallel.ranks == 1 ? nil : try ProcessGroups(world: world, mesh: parallel.deviceMesh())
+            let engine = try MeshEngine(config: config, parallel: parallel, groups: groups, seed: 11, optimizer: MeshHarness.optimizer,
+                                        synchronization: synchronization)
+            var run = MeshRun()
+            for step in 0..<5 {
+                let batches = MeshHarness.microBatches(step: step, globalBatch: globalBatch, parallel: parallel,
+                                                       dataRank: groups?.coordinate.dp ?? 0, vocabulary: config.vocabularySize)
+                let report = try engine.trainStep(batches, learningRate: MeshHarness.learningRate, maxGradientNorm: 1.0,
+                                                  globalTokens: globalBatch * MeshHarness.sequenceLength)
+                run.losses.append(report.loss)
+                run.norms.append(report.gradientNorm)
+            }
+            for (name, tensor) in try engine.fullParameters() { run.parameters[name] = tensor.scalars }
+            return run
+        }[0]
+    }
+
+    @Test(arguments: ["mixtral", "qwen2_moe"], [(2, 2, 1), (4, 2, 1), (4, 4, 1), (2, 2, 2), (4, 4, 2)])
+    func expertParallelLayoutsMatchSingleDevice(_ model: String, layout: (dp: Int, ep: Int, tp: Int)) throws {
+        let parallel = try ParallelConfig(dp: layout.dp, tp: layout.tp, ep: layout.ep, microBatchSize: Self.globalBatch / layout.dp)
+        MeshTolerance.check(try Self.trainGathered(Self.models[model]!, parallel), against: Self.references[model]!)
+    }
+}
