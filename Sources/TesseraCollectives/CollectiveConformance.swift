@@ -62,6 +62,14 @@ public enum CollectiveConformance {
             try output.withUnsafeMutableBufferPointer { try world.allGather(input, into: $0) }
         }
         try expect(output == (0..<world.size).flatMap { values(rank: $0, count: 13) }, "allGather", "blocks out of order or wrong")
+        // Unequal shares (uneven tensor parallelism): rank r gives 12 + r % 3 floats.
+        let counts = (0..<world.size).map { 12 + $0 % 3 }, mine = values(rank: world.rank, count: counts[world.rank], salt: 5)
+        var packed = [Float](repeating: -1, count: counts.reduce(0, +))
+        try mine.withUnsafeBufferPointer { input in
+            try packed.withUnsafeMutableBufferPointer { try world.allGather(input, counts: counts, into: $0) }
+        }
+        try expect(packed == counts.indices.flatMap { values(rank: $0, count: counts[$0], salt: 5) }, "allGather(counts:)",
+                   "shares out of order or wrong")
     }
 
     private static func reduceScatter(_ world: any Communicator) throws {

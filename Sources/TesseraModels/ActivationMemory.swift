@@ -17,7 +17,7 @@ extension TransformerConfig {
     /// "Reducing Activation Recomputation in Large Transformer Models", section 4.2).
     ///
     /// Recomputation keeps less: `selective` drops the attention output and its log-sum-exp (rebuilt before the
-    /// backward pass in a scratch shared by every micro-batch, ``recomputationScratchBytes(batch:length:tp:sequenceParallel:recompute:)``);
+    /// backward pass in a scratch shared by every micro-batch, ``recomputationScratchBytes(batch:length:tp:rank:sequenceParallel:blocks:recompute:)``);
     /// `full` keeps only each block's output (`rows × hidden`), the next block's input.
     ///
     /// - Parameters:
@@ -29,51 +29,50 @@ extension TransformerConfig {
                                      layers: Range<Int>? = nil, targets: Bool = true, recompute: Recomputation = .none) -> Int {
         let tokens = batch * length, rows = sequenceParallel && tp > 1 ? tokens / tp : tokens
         let h = hiddenSize
-        let whole = blockActivationFloats(tokens: tokens, tp: tp, sequenceParallel: sequenceParallel)
+        let whole = blockActivationFloats(tokens: tokens, tp: tp, rank: rank, sequenceParallel: sequenceParallel)
         let block: Int
         switch recompute {
         case .none: block = whole
-        case .selective: block = whole - attentionCoreFloats(tokens: tokens, tp: tp)
+        case .selective: block = whole - attentionCoreFloats(tokens: tokens, tp: tp, rank: rank)
         case .full: block = rows * h
         }
         let range = layers ?? 0..<self.layers
         var floats = rows * h + range.count * block
         if range.upperBound == self.layers {
-            let local = paddedVocabularySize(tp: tp) / tp
-            let vocabulary = max(0, min(local, vocabularySize - rank * local))
-            floats += rows * h + 2 * rows + tokens * vocabulary + (targets ? tokens : 0)
+            floats += rows * h + 2 * rows + tokens * vocabularyShare(tp: tp, rank: rank).count + (targets ? tokens : 0)
         }
         return floats * MemoryLayout<Float>.stride
     }
 
     /// Bytes of the scratch recomputation rebuilds activations in, shared by every micro-batch of a chunk of
-    /// `blocks` blocks: the attention core (`selective`) or a whole block for each of the (at most two) scratch
-    /// states the backward pass alternates between (`full`).
-    public func recomputationScratchBytes(batch: Int, length: Int, tp: Int = 1, sequenceParallel: Bool = false,
+    /// `blocks` blocks on tensor-parallel rank `rank` of `tp`: the attention core (`selective`) or a whole block
+    /// for each of the (at most two) scratch states the backward pass alternates between (`full`).
+    public func recomputationScratchBytes(batch: Int, length: Int, tp: Int = 1, rank: Int = 0, sequenceParallel: Bool = false,
                                           blocks: Int, recompute: Recomputation) -> Int {
         let tokens = batch * length
         switch recompute {
         case .none: return 0
-        case .selective: return attentionCoreFloats(tokens: tokens, tp: tp) * MemoryLayout<Float>.stride
+        case .selective: return attentionCoreFloats(tokens: tokens, tp: tp, rank: rank) * MemoryLayout<Float>.stride
         case .full:
-            return min(2, blocks) * blockActivationFloats(tokens: tokens, tp: tp, sequenceParallel: sequenceParallel) * MemoryLayout<Float>.stride
+            return min(2, blocks) * blockActivationFloats(tokens: tokens, tp: tp, rank: rank, sequenceParallel: sequenceParallel)
+                * MemoryLayout<Float>.stride
         }
     }
 
     /// Floats one block keeps for its backward pass without recomputation (its input is counted by its owner).
-    private func blockActivationFloats(tokens: Int, tp: Int, sequenceParallel: Bool) -> Int {
+    private func blockActivationFloats(tokens: Int, tp: Int, rank: Int, sequenceParallel: Bool) -> Int {
         let rows = sequenceParallel && tp > 1 ? tokens / tp : tokens
         let h = hiddenSize, d = attention.headDim
-        let heads = attention.heads / tp, kvHeads = replicatesKeyValueHeads(tp: tp) ? 1 : attention.kvHeads / tp
-        let features = mlp.intermediateSize / tp, upWidth = mlp.activation == .swiglu ? 2 * features : features
+        let heads = queryHeads(tp: tp, rank: rank).count, kvHeads = keyValueHeads(tp: tp, rank: rank).count
+        let features = mlpFeatures(tp: tp, rank: rank).count, upWidth = mlp.activation == .swiglu ? 2 * features : features
         return 4 * rows * h + 2 * (2 * rows)
-            + tokens * (heads + 2 * kvHeads) * d + attentionCoreFloats(tokens: tokens, tp: tp)
+            + tokens * (heads + 2 * kvHeads) * d + attentionCoreFloats(tokens: tokens, tp: tp, rank: rank)
             + tokens * (upWidth + features)
     }
 
     /// Floats of the attention output and its log-sum-exp on this rank's heads.
-    private func attentionCoreFloats(tokens: Int, tp: Int) -> Int {
-        let heads = attention.heads / tp
+    private func attentionCoreFloats(tokens: Int, tp: Int, rank: Int) -> Int {
+        let heads = queryHeads(tp: tp, rank: rank).count
         return tokens * heads * attention.headDim + tokens * heads
     }
 }

@@ -33,7 +33,7 @@ extension Transformer {
         return name
     }
 
-    /// Reads `spec`'s local slice: one ranged read per block of the split dimension (padding stays zero).
+    /// Reads `spec`'s local slice: one ranged read per block of the split dimension.
     static func readSlice(of spec: ParameterSpec, named name: String, from source: any TensorSource,
                           into local: UnsafeMutableBufferPointer<Float>) throws {
         guard let d = spec.sharding.dimension else {
@@ -41,22 +41,19 @@ extension Transformer {
             tensor.withUnsafeBufferPointer { _ = local.update(fromContentsOf: $0) }
             return
         }
-        local.update(repeating: 0)
-        let shape = spec.globalShape, sharding = spec.sharding
+        let shape = spec.globalShape, ranges = spec.sharding.ranges(ofGlobal: shape)
         let outer = shape[..<d].reduce(1, *), inner = shape[(d + 1)...].reduce(1, *)
-        let padded = sharding.extent(of: shape), blockExtent = padded / sharding.blocks, piece = blockExtent / sharding.parts
-        let localExtent = padded / sharding.parts
-        for block in 0..<sharding.blocks {
-            let start = block * blockExtent + sharding.index * piece
-            let valid = max(0, min(piece, shape[d] - start))
-            guard valid > 0 else { continue }
-            let slice = try source.tensor(named: name, range: start..<start + valid, alongDimension: d)
+        let localExtent = ranges.reduce(0) { $0 + $1.count }
+        var first = 0
+        for range in ranges {
+            let slice = try source.tensor(named: name, range: range, alongDimension: d)
             slice.withUnsafeBufferPointer { values in
                 for o in 0..<outer {
-                    let destination = local.baseAddress! + (o * localExtent + block * piece) * inner
-                    destination.update(from: values.baseAddress! + o * valid * inner, count: valid * inner)
+                    let destination = local.baseAddress! + (o * localExtent + first) * inner
+                    destination.update(from: values.baseAddress! + o * range.count * inner, count: range.count * inner)
                 }
             }
+            first += range.count
         }
     }
 }

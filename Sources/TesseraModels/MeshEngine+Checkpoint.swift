@@ -132,9 +132,9 @@ extension MeshEngine {
     /// Fills this rank's parameter values and AdamW moments from a checkpoint and sets the step counts (the
     /// engine's and every AdamW's bias-correction `t`) to `step`.
     /// - Parameter fill: writes the local elements `localRange` of `spec`'s tensor `state` (``weightState`` or
-    ///   an ``OptimizerMoment`` raw value) from `destination` on (its element `localRange.lowerBound`), padding
-    ///   included; called once per parameter for its value and once per parameter, moment and optimizer range
-    ///   that holds it for the moments.
+    ///   an ``OptimizerMoment`` raw value) from `destination` on (its element `localRange.lowerBound`); called
+    ///   once per parameter for its value and once per parameter, moment and optimizer range that holds it for
+    ///   the moments.
     public func restoreState(step: Int, fill: (_ spec: ParameterSpec, _ state: String, _ localRange: Range<Int>,
                                                _ destination: UnsafeMutablePointer<Float>) throws -> Void) throws {
         for parameter in model.store.parameters {
@@ -162,11 +162,11 @@ extension MeshEngine {
 extension Sharding {
     /// ``forEachRun(globalShape:_:)`` restricted to the local elements `localRange`: runs are cut at its ends.
     public func forEachRun(globalShape shape: [Int], within localRange: Range<Int>,
-                           _ body: (_ localOffset: Int, _ globalOffset: Int?, _ count: Int) throws -> Void) rethrows {
+                           _ body: (_ localOffset: Int, _ globalOffset: Int, _ count: Int) throws -> Void) rethrows {
         try forEachRun(globalShape: shape) { localOffset, globalOffset, count in
             let cut = (localOffset..<localOffset + count).clamped(to: localRange)
             guard !cut.isEmpty else { return }
-            try body(cut.lowerBound, globalOffset.map { $0 + cut.lowerBound - localOffset }, cut.count)
+            try body(cut.lowerBound, globalOffset + cut.lowerBound - localOffset, cut.count)
         }
     }
 }

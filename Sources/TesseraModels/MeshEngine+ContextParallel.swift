@@ -34,16 +34,25 @@ extension MeshEngine {
 }
 
 extension ParallelConfig {
-    /// Checks that Ulysses attention can split this rank's query and key/value heads over cp (nothing for the ring
-    /// and all-gather attention, which split no heads).
-    /// - Throws: ``ContextParallelError/headsDoNotSplit(what:count:cp:valid:)`` listing the cp that work.
+    /// Checks that Ulysses attention can split every tp rank's query and key/value heads over cp, in whole groups
+    /// (nothing for the ring and all-gather attention, which split no heads).
+    /// - Throws: ``ContextParallelError/headsDoNotSplit(what:count:cp:valid:)`` listing the cp that work, or
+    ///   ``ContextParallelError/unsupported(operation:reason:)`` for an uneven tp whose ranks start inside a group.
     public func validateContextParallel(model: TransformerConfig) throws {
         guard cp > 1, contextCommunication == .a2a else { return }
-        let heads = model.attention.heads / tp
-        let kvHeads = model.replicatesKeyValueHeads(tp: tp) ? 1 : model.attention.kvHeads / tp
-        for (what, count) in [("query heads", heads), ("key/value heads", kvHeads)] where count % cp != 0 {
-            throw ContextParallelError.headsDoNotSplit(what: what, count: count, cp: cp,
-                                                       valid: (1...max(1, kvHeads)).filter { heads % $0 == 0 && kvHeads % $0 == 0 })
+        let group = model.attention.heads / model.attention.kvHeads
+        for rank in 0..<tp {
+            let queries = model.queryHeads(tp: tp, rank: rank), keyValues = model.keyValueHeads(tp: tp, rank: rank)
+            let (heads, kvHeads) = (queries.count, keyValues.count)
+            for (what, count) in [("query heads", heads), ("key/value heads", kvHeads)] where count % cp != 0 {
+                throw ContextParallelError.headsDoNotSplit(what: what, count: count, cp: cp,
+                                                           valid: (1...max(1, kvHeads)).filter { heads % $0 == 0 && kvHeads % $0 == 0 })
+            }
+            guard queries.lowerBound == keyValues.lowerBound * group, heads == kvHeads * group else {
+                throw ContextParallelError.unsupported(
+                    operation: "Ulysses (a2a) attention",
+                    reason: "on tp=\(tp) rank \(rank)'s query heads \(queries) are not whole key/value groups of \(group); use a tp that divides the \(model.attention.kvHeads) key/value heads, or the ring or allgather attention")
+            }
         }
     }
 }

@@ -109,21 +109,25 @@ extension MeshEngine {
         try values.withUnsafeMutableBufferPointer { try pipeline.broadcast($0, root: parallel.pp - 1) }
     }
 
-    /// The full-vocabulary logits of the last forward in `state`, gathered over tp, padding dropped.
+    /// The full-vocabulary logits of the last forward in `state`, gathered over tp.
     private func gatheredLogits(_ state: ChunkState, tokens: Int) throws -> [Float] {
-        let context = model.context, chunk = model.chunks[model.chunks.count - 1]
-        let local = config.paddedVocabularySize(tp: context.tp.size) / context.tp.size
+        let context = model.context, chunk = model.chunks[model.chunks.count - 1], tp = context.tp.size
+        let shares = (0..<tp).map { config.vocabularyShare(tp: tp, rank: $0) }, widest = shares.map(\.count).max()!
         let width = chunk.head!.outFeatures
-        // Pad each row to the equal shard width, gather the vocabulary over tp, drop the padding.
-        let padded = FloatBuffer(count: tokens * local)
-        for t in 0..<tokens { context.backend.copy(state.logits.pointer + t * width, into: padded.pointer + t * local, count: width) }
+        // Pad each row to the widest share, gather the vocabulary over tp, keep each rank's own columns.
+        let padded = FloatBuffer(count: tokens * widest)
+        for t in 0..<tokens { context.backend.copy(state.logits.pointer + t * width, into: padded.pointer + t * widest, count: width) }
         let scratch = FloatBuffer(count: 0)
         return try withExtendedLifetime(scratch) {
-            let gathered = try context.mappings.gatherFromTensorRegion.forward(padded.pointer, rows: tokens, columns: local,
+            let gathered = try context.mappings.gatherFromTensorRegion.forward(padded.pointer, rows: tokens, columns: widest,
                                                                               scratch: scratch, in: context)
-            let full = local * context.tp.size, v = config.vocabularySize
+            let full = widest * tp, v = config.vocabularySize
             var result = [Float](repeating: 0, count: tokens * v)
-            for t in 0..<tokens { for c in 0..<v { result[t * v + c] = gathered[t * full + c] } }
+            for t in 0..<tokens {
+                for (r, share) in shares.enumerated() {
+                    for c in 0..<share.count { result[t * v + share.lowerBound + c] = gathered[t * full + r * widest + c] }
+                }
+            }
             return result
         }
     }

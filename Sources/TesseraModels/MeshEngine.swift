@@ -294,8 +294,8 @@ public final class MeshEngine: @unchecked Sendable {
         }
         var report = memory
         report.activationBytes = peak + model.chunks.reduce(0) {
-            $0 + config.recomputationScratchBytes(batch: batch, length: length, tp: context.tp.size, sequenceParallel: context.sequenceParallel,
-                                                  blocks: $1.blocks.count, recompute: recompute)
+            $0 + config.recomputationScratchBytes(batch: batch, length: length, tp: context.tp.size, rank: context.tp.rank,
+                                                  sequenceParallel: context.sequenceParallel, blocks: $1.blocks.count, recompute: recompute)
         }
         return report
     }
@@ -320,15 +320,15 @@ public final class MeshEngine: @unchecked Sendable {
 }
 
 extension ParallelConfig {
-    /// Checks that `model` splits over this layout: its heads, key/value heads and MLP over tp, its layers
-    /// over the pipeline's model chunks.
-    /// - Throws: ``ParallelConfigError/tensorParallel(what:count:tp:valid:)`` naming the valid tp values, or
+    /// Checks that `model` splits over this layout: every tp rank holds a query head, its layers fill the
+    /// pipeline's model chunks.
+    /// - Throws: ``ParallelConfigError/tensorParallelTooLarge(what:count:tp:)`` naming the valid tp values, or
     ///   the errors of ``validate(layers:)``.
     public func validate(model: TransformerConfig) throws {
         do {
             try model.validate(tp: tp)
-        } catch let ModelError.indivisibleByTensorParallel(what, count, tp, valid) {
-            throw ParallelConfigError.tensorParallel(what: what, count: count, tp: tp, valid: valid)
+        } catch let ModelError.tensorParallelTooLarge(what, count, tp) {
+            throw ParallelConfigError.tensorParallelTooLarge(what: what, count: count, tp: tp)
         }
         try validate(layers: model.layers)
         try validateContextParallel(model: model)

@@ -1,10 +1,13 @@
+import TesseraParallel
+
 /// Errors in model configurations, checkpoints and inputs. Every message names the value or file at
 /// fault and the fix.
 public enum ModelError: Error, Equatable, Sendable, CustomStringConvertible {
     /// A configuration field is invalid in itself.
     case invalidConfiguration(field: String, reason: String)
-    /// A size cannot be split over tp; `valid` lists the tp values that work.
-    case indivisibleByTensorParallel(what: String, count: Int, tp: Int, valid: [Int])
+    /// tp exceeds the `count` query heads (or MLP features, or vocabulary entries), so a rank would hold none;
+    /// every tp from 1 to `count` works.
+    case tensorParallelTooLarge(what: String, count: Int, tp: Int)
     /// No preset has this name.
     case unknownPreset(name: String, available: [String])
     /// A checkpoint tensor's shape contradicts the configuration.
@@ -29,9 +32,8 @@ public enum ModelError: Error, Equatable, Sendable, CustomStringConvertible {
             return "\(path): already exists; choose another output or pass \(replaceOption) to replace it"
         case let .invalidConfiguration(field, reason):
             return "invalid model configuration: \(field): \(reason)"
-        case let .indivisibleByTensorParallel(what, count, tp, valid):
-            let choices = valid.map(String.init).joined(separator: ", ")
-            return "\(count) \(what) are not divisible by tp=\(tp); use tp ∈ {\(choices)}"
+        case let .tensorParallelTooLarge(what, count, tp):
+            return ParallelConfigError.tensorParallelMessage(what: what, count: count, tp: tp)
         case let .unknownPreset(name, available):
             return "unknown model preset '\(name)'; use one of \(available.joined(separator: ", ")) or a path to a config.json"
         case let .shapeMismatch(file, tensor, expected, actual):

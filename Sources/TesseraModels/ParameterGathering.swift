@@ -3,8 +3,8 @@ import TesseraParallel
 import TesseraTensor
 
 extension Transformer {
-    /// Every parameter of this rank's chunks as the full Hugging Face tensor (global shape, padding
-    /// dropped), gathered over tp, in store order. Every rank of the tensor group must call it.
+    /// Every parameter of this rank's chunks as the full Hugging Face tensor (global shape), gathered over
+    /// tp, in store order. Every rank of the tensor group must call it.
     /// - Throws: ``CollectiveError`` when a peer fails.
     public func fullParameters() throws -> [(name: String, tensor: Tensor)] {
         try store.parameters.map { ($0.name, try fullTensor(of: $0) { $0.value }) }
@@ -24,29 +24,30 @@ extension Transformer {
         return try Tensor(shape: parameter.spec.globalShape, scalars: full)
     }
 
-    /// Writes the full tensor (global shape, row-major, padding dropped) whose shard on this rank is `local` into
-    /// `destination`, or only contributes the shard when `destination` is `nil`. A sharded tensor is all-gathered
-    /// over tp into `scratch` (grown as needed) and its runs copied into place; every rank of the tensor group must
-    /// call it for a sharded `spec`. A replicated tensor is copied (no communication).
+    /// Writes the full tensor (global shape, row-major) whose shard on this rank is `local` into `destination`, or
+    /// only contributes the shard when `destination` is `nil`. A sharded tensor is all-gathered over tp into
+    /// `scratch` (grown as needed; the shards may differ in size by a head, a feature or a row) and its runs copied
+    /// into place; every rank of the tensor group must call it for a sharded `spec`. A replicated tensor is copied
+    /// (no communication).
     /// - Throws: ``CollectiveError`` when a peer fails.
     func gatherFull(_ local: UnsafeBufferPointer<Float>, of spec: ParameterSpec, into destination: UnsafeMutablePointer<Float>?,
                     scratch: FloatBuffer) throws {
-        guard let dimension = spec.sharding.dimension else {
+        guard !spec.sharding.isReplicated else {
             destination?.update(from: local.baseAddress!, count: local.count)
             return
         }
-        let parts = spec.sharding.parts
-        scratch.reserve(parts * local.count)
-        try context.tp.allGather(local, into: scratch.mutableElements)
+        let pieces = (0..<spec.sharding.parts).map { spec.sharding.piece($0) }
+        let counts = pieces.map { $0.localShape(ofGlobal: spec.globalShape).reduce(1, *) }
+        scratch.reserve(counts.reduce(0, +))
+        try context.tp.allGather(local, counts: counts, into: scratch.mutableElements)
         guard let destination else { return }
-        for rank in 0..<parts {
-            let sharding = Sharding.split(dimension: dimension, parts: parts, index: rank,
-                                          blocks: spec.sharding.blocks, paddedExtent: spec.sharding.paddedExtent)
-            let shard = scratch.pointer + rank * local.count
-            sharding.forEachRun(globalShape: spec.globalShape) { localOffset, globalOffset, count in
-                guard let globalOffset else { return }
-                (destination + globalOffset).update(from: shard + localOffset, count: count)
+        var first = 0
+        for (piece, count) in zip(pieces, counts) {
+            let shard = scratch.pointer + first
+            piece.forEachRun(globalShape: spec.globalShape) { localOffset, globalOffset, run in
+                (destination + globalOffset).update(from: shard + localOffset, count: run)
             }
+            first += count
         }
     }
 }

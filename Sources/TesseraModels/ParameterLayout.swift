@@ -12,9 +12,6 @@ extension TransformerConfig {
     /// Name of the LM head's weight: the token embedding when tied.
     public var headName: String { tiedEmbeddings ? tokenEmbeddingName : name(of: .head) }
 
-    /// Whether the key/value projections are replicated (tp exceeds the key/value heads).
-    public func replicatesKeyValueHeads(tp: Int) -> Bool { tp > 1 && attention.kvHeads % tp != 0 }
-
     /// The parameters one tensor-parallel rank holds for the layers `layers` (default all), with the token
     /// embedding when `embedding` and the final norm and LM head when `head`.
     public func parameterSpecs(context: LayerContext, layers: Range<Int>? = nil, embedding: Bool = true,
@@ -55,12 +52,9 @@ private struct ParameterShapes {
     /// Sequence parallelism leaves the gradients of replicated parameters partial per rank.
     private var partial: GradientReduction { context.sequenceParallel ? .sumOverTensorParallel : .none }
 
-    /// A `[vocabulary, hidden]` table split by rows (padded so every rank holds as many).
+    /// A `[vocabulary, hidden]` table split by rows (balanced shares, ``TransformerConfig/vocabularyShare(tp:rank:)``).
     func vocabulary(_ name: String) -> ParameterSpec {
-        let n = context.tp.size, padded = config.paddedVocabularySize(tp: n)
-        let sharding: Sharding = n == 1 ? .replicated
-            : .split(dimension: 0, parts: n, index: context.tp.rank, paddedExtent: padded == config.vocabularySize ? nil : padded)
-        return ParameterSpec(name: name, globalShape: [config.vocabularySize, hidden], sharding: sharding, initialization: .normal(std: std))
+        ParameterSpec(name: name, globalShape: [config.vocabularySize, hidden], sharding: split(0), initialization: .normal(std: std))
     }
 
     func spec(_ role: ParameterRole, name: String) -> ParameterSpec {
@@ -94,20 +88,22 @@ private struct ParameterShapes {
 
     private func block(_ module: BlockModule, _ component: ParameterComponent, name: String) -> ParameterSpec {
         let family = config.family, attention = config.attention
-        let q = attention.heads * attention.headDim, kv = attention.kvHeads * attention.headDim, f = config.mlp.intermediateSize
+        let d = attention.headDim, q = attention.heads * d, kv = attention.kvHeads * d, f = config.mlp.intermediateSize
         let shared = config.moe?.sharedExpertIntermediateSize ?? 0
         // GPT-2 scales residual projections by 1/√(2·layers) (Radford et al. 2019; HF GPT2PreTrainedModel).
         let residualStd = family.scalesResidualInitialization ? std / Float(2 * config.layers).squareRoot() : std
         switch module {
         case .attentionNorm, .mlpNorm: return norm(name, component)
-        case .queryKeyValue: return columnParallel(name, component, outputs: q + 2 * kv, inputs: hidden, blocks: 3)
-        case .query: return columnParallel(name, component, outputs: q, inputs: hidden)
+        case .queryKeyValue: return columnParallel(name, component, outputs: q + 2 * kv, inputs: hidden, blocks: 3, granule: d)
+        case .query: return columnParallel(name, component, outputs: q, inputs: hidden, granule: d)
         case .key, .value:
-            guard config.replicatesKeyValueHeads(tp: context.tp.size) else { return columnParallel(name, component, outputs: kv, inputs: hidden) }
+            guard config.replicatesKeyValueHeads(tp: context.tp.size) else {
+                return columnParallel(name, component, outputs: kv, inputs: hidden, granule: d)
+            }
             let shape = component == .weight ? matrix(outputs: kv, inputs: hidden) : [kv]
             return replicated(name, shape, component == .weight ? .normal(std: std) : .constant(0), reduction: .sumOverTensorParallel)
         case .gate, .up: return columnParallel(name, component, outputs: f, inputs: hidden)
-        case .attentionOutput: return rowParallel(name, component, inputs: q, std: residualStd)
+        case .attentionOutput: return rowParallel(name, component, inputs: q, granule: d, std: residualStd)
         case .down: return rowParallel(name, component, inputs: f, std: residualStd)
         case .router: return replicated(name, matrix(outputs: config.moe?.router.experts ?? 0, inputs: hidden), .normal(std: std), reduction: .none)
         case .sharedExpertGate: return replicated(name, matrix(outputs: 1, inputs: hidden), .normal(std: std), reduction: .none)
@@ -121,25 +117,29 @@ private struct ParameterShapes {
         config.family.weightLayout == .outputMajor ? [outputs, inputs] : [inputs, outputs]
     }
 
-    private func split(_ dimension: Int, blocks: Int = 1) -> Sharding {
-        context.tp.size == 1 ? .replicated : .split(dimension: dimension, parts: context.tp.size, index: context.tp.rank, blocks: blocks)
+    /// A balanced split over tp of `granule`-sized units (whole heads, or single features and rows).
+    private func split(_ dimension: Int, blocks: Int = 1, granule: Int = 1) -> Sharding {
+        context.tp.size == 1 ? .replicated
+            : .split(dimension: dimension, parts: context.tp.size, index: context.tp.rank, blocks: blocks, granule: granule)
     }
 
     /// Output features split over tp (in `blocks` equal blocks, each split, for a fused projection); the bias with them.
-    private func columnParallel(_ name: String, _ component: ParameterComponent, outputs: Int, inputs: Int, blocks: Int = 1) -> ParameterSpec {
+    private func columnParallel(_ name: String, _ component: ParameterComponent, outputs: Int, inputs: Int, blocks: Int = 1,
+                                granule: Int = 1) -> ParameterSpec {
         guard component == .weight else {
-            return ParameterSpec(name: name, globalShape: [outputs], sharding: split(0, blocks: blocks), initialization: .constant(0))
+            return ParameterSpec(name: name, globalShape: [outputs], sharding: split(0, blocks: blocks, granule: granule),
+                                 initialization: .constant(0))
         }
         let dimension = config.family.weightLayout == .outputMajor ? 0 : 1
         return ParameterSpec(name: name, globalShape: matrix(outputs: outputs, inputs: inputs),
-                             sharding: split(dimension, blocks: blocks), initialization: .normal(std: std))
+                             sharding: split(dimension, blocks: blocks, granule: granule), initialization: .normal(std: std))
     }
 
     /// Input features split over tp; the bias, added after the reduction, replicated.
-    private func rowParallel(_ name: String, _ component: ParameterComponent, inputs: Int, std: Float) -> ParameterSpec {
+    private func rowParallel(_ name: String, _ component: ParameterComponent, inputs: Int, granule: Int = 1, std: Float) -> ParameterSpec {
         guard component == .weight else { return replicated(name, [hidden], .constant(0), reduction: partial) }
         let dimension = config.family.weightLayout == .outputMajor ? 1 : 0
-        return ParameterSpec(name: name, globalShape: matrix(outputs: hidden, inputs: inputs), sharding: split(dimension),
+        return ParameterSpec(name: name, globalShape: matrix(outputs: hidden, inputs: inputs), sharding: split(dimension, granule: granule),
                              initialization: .normal(std: std))
     }
 

@@ -51,12 +51,10 @@ public final class TransformerChunk: @unchecked Sendable {
         }
         let family = config.family, layout = family.weightLayout
         let h = config.hiddenSize, d = config.attention.headDim
-        let heads = config.attention.heads / context.tp.size
-        let replicateKV = config.replicatesKeyValueHeads(tp: context.tp.size)
-        let kvHeads = replicateKV ? 1 : config.attention.kvHeads / context.tp.size
-        // With replicated key/value weights, this rank computes only the head its queries read.
-        let kvHead = replicateKV ? context.tp.rank * heads / (config.attention.heads / config.attention.kvHeads) : 0
-        let kvOutputs = replicateKV ? kvHead * d..<(kvHead + 1) * d : nil
+        let (tp, rank) = (context.tp.size, context.tp.rank), group = config.attention.heads / config.attention.kvHeads
+        let queryHeads = config.queryHeads(tp: tp, rank: rank), kvHeads = config.keyValueHeads(tp: tp, rank: rank)
+        // With replicated key/value weights, this rank computes only the heads its queries read.
+        let kvOutputs = config.replicatesKeyValueHeads(tp: tp) ? kvHeads.lowerBound * d..<kvHeads.upperBound * d : nil
         let rotary = config.attention.ropeTheta.map { RotaryEmbedding(headDim: d, theta: $0) }
         blocks = try layers.map { layer in
             func weights(_ module: BlockModule) -> (weight: Parameter, bias: Parameter?) {
@@ -75,7 +73,8 @@ public final class TransformerChunk: @unchecked Sendable {
                 return RowParallelLinear(weight: weight, bias: bias, layout: layout, context: context)
             }
             let attention = ParallelAttention(projection: column(family.attentionProjections), output: row(.attentionOutput),
-                                              heads: heads, kvHeads: kvHeads, headDim: d, rotary: rotary, context: context)
+                                              heads: queryHeads.count, kvHeads: kvHeads.count, headDim: d, groupSize: group,
+                                              groupOffset: queryHeads.lowerBound - kvHeads.lowerBound * group, rotary: rotary, context: context)
             let feedForward: TransformerBlock.FeedForward
             if let moe = config.moe {
                 let shared = family.feedForward.hasSharedExpert
@@ -107,8 +106,7 @@ public final class TransformerChunk: @unchecked Sendable {
         if layers.upperBound == config.layers {
             finalNorm = norm(.finalNorm(.weight), .finalNorm(.bias))
             let table = VocabParallelEmbedding(table: parameter(config.headName), context: context)
-            head = ColumnParallelLinear(parts: [.init(weight: table.table, bias: nil, layout: .outputMajor, inFeatures: h,
-                                                      outputs: 0..<table.vocabularyCount)], context: context)
+            head = ColumnParallelLinear(parts: [.init(weight: table.table, bias: nil, layout: .outputMajor, inFeatures: h)], context: context)
             crossEntropy = VocabParallelCrossEntropy(vocabularyStart: table.vocabularyStart, vocabularyCount: table.vocabularyCount, context: context)
         } else {
             finalNorm = nil

@@ -116,10 +116,6 @@ public struct TransformerConfig: Sendable, Hashable {
                           epsilon: epsilon, tiedEmbeddings: tiedEmbeddings)
     }
 
-    /// Vocabulary rounded up to a multiple of `tp` so that each rank holds equal rows (padding rows are
-    /// zero and never enter the loss).
-    public func paddedVocabularySize(tp: Int) -> Int { (vocabularySize + tp - 1) / tp * tp }
-
     /// Parameters of the full model (tied embeddings counted once).
     public var parameterCount: Int {
         parameterSpecs(context: .single).reduce(0) { $0 + $1.globalShape.reduce(1, *) }
@@ -172,30 +168,5 @@ extension TransformerConfig {
                 field: "architecture",
                 reason: "\(name) uses \(family.norm), \(family.feedForward.activation), \(family.positions) positions and \(family.headTying == .always ? "a tied" : "a tied or untied") head")
         }
-    }
-
-    /// The tensor-parallel sizes this model can be split over (up to `limit`).
-    public func validTensorParallelSizes(limit: Int = 64) -> [Int] {
-        (1...max(1, limit)).filter { tensorParallelProblem(tp: $0) == nil }
-    }
-
-    /// Checks that the model splits over `tp` ranks.
-    /// - Throws: ``ModelError/indivisibleByTensorParallel(what:count:tp:valid:)`` listing the valid tp values.
-    public func validate(tp: Int) throws {
-        try validate()
-        guard tp >= 1 else { throw ModelError.invalidConfiguration(field: "tp", reason: "\(tp) must be at least 1") }
-        if let (what, count) = tensorParallelProblem(tp: tp) {
-            throw ModelError.indivisibleByTensorParallel(what: what, count: count, tp: tp,
-                                                         valid: validTensorParallelSizes(limit: max(tp, attention.heads)))
-        }
-    }
-
-    private func tensorParallelProblem(tp: Int) -> (String, Int)? {
-        if attention.heads % tp != 0 { return ("attention heads", attention.heads) }
-        let kv = attention.kvHeads
-        if kv % tp != 0 && tp % kv != 0 { return ("key/value heads (nor is tp a multiple of them)", kv) }
-        if moe == nil, mlp.intermediateSize % tp != 0 { return ("intermediate (MLP) features", mlp.intermediateSize) }
-        if let shared = moe?.sharedExpertIntermediateSize, shared % tp != 0 { return ("shared-expert intermediate features", shared) }
-        return nil
     }
 }

@@ -60,7 +60,7 @@ public struct ParameterSpec: Sendable, Hashable {
     public var localCount: Int { localShape.reduce(1, *) }
 
     /// Writes the initial local values: each element depends only on `(seed, name, global index)`, so a
-    /// shard equals the matching slice of the single-device tensor bit for bit; padding is zero.
+    /// shard equals the matching slice of the single-device tensor bit for bit.
     public func initialize(_ local: UnsafeMutableBufferPointer<Float>, seed: UInt64) {
         precondition(local.count == localCount, "\(name): buffer of \(local.count) for \(localCount) elements")
         switch initialization {
@@ -69,12 +69,8 @@ public struct ParameterSpec: Sendable, Hashable {
         case let .normal(std):
             let random = DeterministicRandom(seed: seed, stream: name)
             sharding.forEachRun(globalShape: globalShape) { localOffset, globalOffset, count in
-                let run = UnsafeMutableBufferPointer(rebasing: local[localOffset..<localOffset + count])
-                if let globalOffset {
-                    random.fillNormal(run, indices: globalOffset..<globalOffset + count, std: std)
-                } else {
-                    run.update(repeating: 0)
-                }
+                random.fillNormal(UnsafeMutableBufferPointer(rebasing: local[localOffset..<localOffset + count]),
+                                  indices: globalOffset..<globalOffset + count, std: std)
             }
         }
     }

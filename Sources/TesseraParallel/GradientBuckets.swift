@@ -32,6 +32,10 @@ public struct GradientBucket: Sendable, Hashable {
     /// order in which a backward pass finalizes them), giving each parameter in `deferred` a bucket of its
     /// own and never putting expert and dense parameters in one bucket. A parameter larger than `capacity` gets a
     /// bucket to itself.
+    ///
+    /// A sharded parameter is counted as its even share (global elements / pieces), which is its local size when
+    /// tp divides it and the same number on every tp rank when it does not, so every tp rank makes the same
+    /// buckets and their tp sums (``TensorParallelGradients``) meet in order.
     /// - Returns: buckets in launch order: the highest flat offsets first.
     public static func plan(_ store: ParameterStore, capacity: Int, deferred: Set<Int> = []) -> [GradientBucket] {
         var buckets: [GradientBucket] = []
@@ -50,8 +54,9 @@ public struct GradientBucket: Sendable, Hashable {
                 close(at: index, deferred: true)
                 continue
             }
-            let count = store.parameters[index].count
-            let changesKind = index + 1 < end && store.parameters[index + 1].spec.isExpert != store.parameters[index].spec.isExpert
+            let spec = store.parameters[index].spec, global = spec.globalShape.reduce(1, *)
+            let count = spec.sharding.isReplicated ? global : global / spec.sharding.parts
+            let changesKind = index + 1 < end && store.parameters[index + 1].spec.isExpert != spec.isExpert
             if elements > 0 && (elements + count > capacity || changesKind) { close(at: index + 1) }
             elements += count
         }

@@ -32,17 +32,18 @@ public struct AxisGroup: Sendable {
         try group.allReduce(buffer, operation: operation)
     }
 
-    /// Every rank's `local` (equal counts), concatenated in rank order (checkpoint gathering; not a hot path).
+    /// Every rank's `local` (equal counts), concatenated in rank order (not a hot path).
     public func allGather(_ local: UnsafeBufferPointer<Float>) throws -> [Float] {
         var result = [Float](repeating: 0, count: local.count * size)
-        try result.withUnsafeMutableBufferPointer { try allGather(local, into: $0) }
+        try result.withUnsafeMutableBufferPointer { try allGather(local, counts: Array(repeating: local.count, count: size), into: $0) }
         return result
     }
 
-    /// Every rank's `local` (equal counts), concatenated in rank order into `output` (`size × local.count` elements).
-    public func allGather(_ local: UnsafeBufferPointer<Float>, into output: UnsafeMutableBufferPointer<Float>) throws {
+    /// Every rank's `local` (`counts[r]` floats from rank `r`: equal, or the unequal shares of an uneven
+    /// tensor-parallel split), concatenated in rank order into `output` (`Σ counts` elements).
+    public func allGather(_ local: UnsafeBufferPointer<Float>, counts: [Int], into output: UnsafeMutableBufferPointer<Float>) throws {
         if let group, group.size > 1 {
-            try group.allGather(local, into: output)
+            try group.allGather(local, counts: counts, into: output)
         } else {
             _ = output.update(fromContentsOf: local)
         }

@@ -5,10 +5,12 @@ import TesseraTensor
 /// to this rank's query, key and value heads, attention on those heads, and a row-parallel output
 /// projection.
 ///
-/// Grouped-query attention: with `kvHeads ≥ tp` the key/value heads are split like the query heads;
-/// with `tp > kvHeads` (tp a multiple of kvHeads) every rank holds the whole, replicated key/value weights
-/// and computes only the one head its query heads read, and the partial weight gradients are summed
-/// over tp (``GradientReduction/sumOverTensorParallel``).
+/// Grouped-query attention: a rank computes the key/value heads its query heads read. When its query heads
+/// are whole groups the key/value heads are split like them; otherwise (tp > kvHeads, or an uneven split
+/// whose group straddles two ranks) every rank holds the whole, replicated key/value weights, computes only
+/// the heads its queries read, and the partial weight gradients are summed over tp
+/// (``GradientReduction/sumOverTensorParallel``). The rank's first query head may sit inside its key/value
+/// head's group (`groupOffset`), so the local heads need not be a whole number of groups.
 public struct ParallelAttention: @unchecked Sendable {
     /// What one micro-batch's backward needs (and scratch that deferred weight gradients read).
     public final class State: @unchecked Sendable {
@@ -65,27 +67,37 @@ public struct ParallelAttention: @unchecked Sendable {
     /// Key/value heads this rank computes.
     public let kvHeads: Int
     public let headDim: Int
+    /// Query heads per key/value head in the whole model.
+    public let groupSize: Int
+    /// The place of this rank's first query head in its key/value head's group.
+    public let groupOffset: Int
     public let rotary: RotaryEmbedding?
     public let context: LayerContext
     /// Scratch of the context-parallel passes (empty without context parallelism).
     let contextScratch = ContextAttentionScratch()
 
+    /// - Parameters:
+    ///   - groupSize: query heads per key/value head in the whole model (default `heads / kvHeads`).
+    ///   - groupOffset: the place of this rank's first query head in its key/value head's group (default 0).
     public init(projection: ColumnParallelLinear, output: RowParallelLinear, heads: Int, kvHeads: Int, headDim: Int,
-                rotary: RotaryEmbedding?, context: LayerContext) {
+                groupSize: Int? = nil, groupOffset: Int = 0, rotary: RotaryEmbedding?, context: LayerContext) {
         precondition(projection.outFeatures == (heads + 2 * kvHeads) * headDim, "projection width does not match the heads")
         self.projection = projection
         self.output = output
         self.heads = heads
         self.kvHeads = kvHeads
         self.headDim = headDim
+        self.groupSize = groupSize ?? heads / kvHeads
+        self.groupOffset = groupOffset
         self.rotary = rotary
         self.context = context
     }
 
     private var width: Int { (heads + 2 * kvHeads) * headDim }
 
-    private func shape(batch: Int, length: Int) -> AttentionShape {
-        AttentionShape(batch: batch, queryLength: length, heads: heads, kvHeads: kvHeads, headDim: headDim)
+    private func shape(batch: Int, length: Int, keyLength: Int? = nil) -> AttentionShape {
+        AttentionShape(batch: batch, queryLength: length, keyLength: keyLength, heads: heads, kvHeads: kvHeads, headDim: headDim,
+                       groupSize: groupSize, groupOffset: groupOffset)
     }
 
     /// Forward on this rank's input rows `x` `[localRows, hidden]` of `batch` sequences of `length`.
@@ -114,9 +126,9 @@ public struct ParallelAttention: @unchecked Sendable {
             context.backend.copy(qkv + t * width + (heads + kvHeads) * d, into: cache.values.pointer + (cache.count + t) * kv, count: kv)
         }
         cache.count += length
-        let shape = AttentionShape(batch: 1, queryLength: length, keyLength: cache.count, heads: heads, kvHeads: kvHeads, headDim: d)
         context.backend.attention(q: qkv, qStride: width, k: cache.keys.pointer, v: cache.values.pointer, kvStride: kv,
-                          into: state.context.pointer, outStride: heads * d, logSumExp: state.logSumExp.pointer, shape: shape)
+                          into: state.context.pointer, outStride: heads * d, logSumExp: state.logSumExp.pointer,
+                          shape: shape(batch: 1, length: length, keyLength: cache.count))
         return try output.forward(state.context.pointer, tokens: tokens, workspace: workspace)
     }
 
@@ -170,8 +182,9 @@ public struct ParallelAttention: @unchecked Sendable {
     /// The context-parallel core for `state`'s shard (`nil` without context parallelism).
     private func contextParallelCore(batch: Int, state: State) -> ContextParallelAttention? {
         guard let shard = state.shard, context.cp.size > 1 else { return nil }
-        return ContextParallelAttention(geometry: ContextAttentionGeometry(shard: shard, batch: batch, heads: heads, kvHeads: kvHeads, headDim: headDim),
-                                        context: context, scratch: contextScratch)
+        let geometry = ContextAttentionGeometry(shard: shard, batch: batch, heads: heads, kvHeads: kvHeads, headDim: headDim,
+                                                groupSize: groupSize, groupOffset: groupOffset)
+        return ContextParallelAttention(geometry: geometry, context: context, scratch: contextScratch)
     }
 
     /// Rotates the query and key heads of `buffer` (`[tokens, width]`) by their positions (`offset + t mod length`,

@@ -49,8 +49,8 @@ public enum ParallelConfigError: Error, Equatable, Sendable, CustomStringConvert
     case axisTooSmall(parameter: LayoutParameter, value: Int)
     /// `dp · cp · pp · tp` differs from the ranks of the job.
     case rankCountMismatch(layout: String, required: Int, ranks: Int, suggestions: [String])
-    /// A model size does not split over tp; `valid` lists the tp values that work.
-    case tensorParallel(what: String, count: Int, tp: Int, valid: [Int])
+    /// tp exceeds the `count` query heads (or another size tp splits), so a rank would hold none.
+    case tensorParallelTooLarge(what: String, count: Int, tp: Int)
     /// Fewer layers than model chunks; `validStages` lists the pp values that work with these virtual stages.
     case layersDoNotSplit(layers: Int, pp: Int, virtualStages: Int, validStages: [Int])
     /// An explicit layout that does not fit.
@@ -83,8 +83,8 @@ public enum ParallelConfigError: Error, Equatable, Sendable, CustomStringConvert
         case let .rankCountMismatch(layout, required, ranks, suggestions):
             let hint = suggestions.isEmpty ? "" : "; layouts that use \(ranks) ranks: \(suggestions.joined(separator: ", "))"
             return "the layout \(layout) needs \(required) ranks but the job has \(ranks) (dp × cp × pp × tp must equal the number of ranks)\(hint)"
-        case let .tensorParallel(what, count, tp, valid):
-            return "\(count) \(what) are not divisible by tp=\(tp); use tp ∈ {\(valid.map(String.init).joined(separator: ", "))}"
+        case let .tensorParallelTooLarge(what, count, tp):
+            return Self.tensorParallelMessage(what: what, count: count, tp: tp)
         case let .layersDoNotSplit(layers, pp, virtualStages, validStages):
             let chunks = virtualStages > 1 ? "pp=\(pp) × v=\(virtualStages) = \(pp * virtualStages) model chunks" : "pp=\(pp) stages"
             let stages = validStages.map(String.init).joined(separator: ", ")
@@ -119,5 +119,13 @@ public enum ParallelConfigError: Error, Equatable, Sendable, CustomStringConvert
             let named = LayoutParameter(name: option).map { setting($0, value) } ?? "\(option) \(value)"
             return "\(named) is invalid; use \(valid)"
         }
+    }
+}
+
+extension ParallelConfigError {
+    /// The message of a tp larger than the `count` things it splits (``ModelError``'s too), listing the valid tp.
+    public static func tensorParallelMessage(what: String, count: Int, tp: Int) -> String {
+        let choices = count <= 4 ? (1...count).map(String.init).joined(separator: ", ") : "1, 2, …, \(count)"
+        return "tp=\(tp) is more than the \(count) \(what), so a rank would hold none; use tp ∈ {\(choices)}"
     }
 }

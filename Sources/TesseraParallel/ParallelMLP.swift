@@ -10,11 +10,12 @@ public enum MLPActivation: String, Sendable, Hashable, Codable {
 }
 
 /// A transformer MLP split over the tensor-parallel group: column-parallel up projection(s), the
-/// activation on this rank's `intermediate / tp` features, and a row-parallel down projection.
+/// activation on this rank's share of the intermediate features (`intermediate / tp`, or a balanced share when
+/// tp does not divide them), and a row-parallel down projection.
 public struct ParallelMLP: @unchecked Sendable {
     /// What one micro-batch's backward needs.
     public final class State: @unchecked Sendable {
-        /// `[tokens, f]` (GELU) or `[tokens, 2f]` (SwiGLU: gate then up), f = intermediate / tp.
+        /// `[tokens, f]` (GELU) or `[tokens, 2f]` (SwiGLU: gate then up), f = this rank's intermediate features.
         public let up = FloatBuffer(count: 0)
         /// `[tokens, f]`: the activation output, input of the down projection.
         public let activated = FloatBuffer(count: 0)

@@ -14,7 +14,7 @@ import TesseraTensor
 public struct VocabParallelCrossEntropy: Sendable {
     /// First global vocabulary column this rank holds.
     public let vocabularyStart: Int
-    /// Real (unpadded) columns this rank holds; padding columns are never part of the softmax.
+    /// Columns this rank holds (balanced shares: they may differ by one between ranks).
     public let vocabularyCount: Int
     public let context: LayerContext
 

@@ -5,24 +5,24 @@ import TesseraTensor
 /// `VocabParallelEmbedding`): each rank looks up the ids it owns (zero rows for the others) and the
 /// partial rows are summed over tp (all-reduce, or reduce-scatter onto the sequence shards).
 ///
-/// The table is `[paddedVocabulary / tp, hidden]` locally; padded rows (when the vocabulary does not
-/// divide tp) are zero, never looked up and never updated.
+/// The table is this rank's contiguous `[vocabularyCount, hidden]` rows (balanced shares when tp does not
+/// divide the vocabulary: the first `vocabulary % tp` ranks hold one row more).
 public struct VocabParallelEmbedding: @unchecked Sendable {
     public let table: Parameter
     /// First global vocabulary row of this rank's shard.
     public let vocabularyStart: Int
-    /// Real (unpadded) rows in this rank's shard.
+    /// Rows in this rank's shard.
     public let vocabularyCount: Int
     public let hidden: Int
     public let context: LayerContext
 
-    /// - Parameter table: global `[vocabulary, hidden]`, split along dimension 0 (padded to a multiple of tp).
+    /// - Parameter table: global `[vocabulary, hidden]`, split along dimension 0 (or whole on one rank).
     public init(table: Parameter, context: LayerContext) {
         let local = table.spec.localShape
         self.table = table
         self.hidden = local[1]
-        self.vocabularyStart = context.tp.rank * local[0]
-        self.vocabularyCount = max(0, min(local[0], table.spec.globalShape[0] - vocabularyStart))
+        self.vocabularyStart = table.spec.sharding.ranges(ofGlobal: table.spec.globalShape).first?.lowerBound ?? 0
+        self.vocabularyCount = local[0]
         self.context = context
     }
 

@@ -10,7 +10,8 @@ import Darwin
 /// Queries are the last `queryLength` positions of a sequence of `keyLength` keys, so query `i` sits
 /// at absolute position `keyLength − queryLength + i` (training: equal lengths; decoding with a KV cache:
 /// `queryLength = 1`). With grouped-query attention, query head `h` reads key/value head
-/// `h / (heads / kvHeads)`.
+/// `(groupOffset + h) / groupSize`: `h / (heads / kvHeads)` for a whole model, and for a tensor-parallel
+/// rank whose heads start or end inside a group (uneven tp) the same mapping with the rank's offset.
 public struct AttentionShape: Sendable, Equatable {
     public var batch: Int
     public var queryLength: Int
@@ -20,10 +21,18 @@ public struct AttentionShape: Sendable, Equatable {
     public var headDim: Int
     public var isCausal: Bool
     public var scale: Float
+    /// Query heads per key/value head in the whole model (`heads / kvHeads` unless a slice of the heads is given).
+    public var groupSize: Int
+    /// The place of query head 0 in its key/value head's group, `0..<groupSize` (0 unless the heads are a slice
+    /// starting inside a group).
+    public var groupOffset: Int
 
     /// Stores the geometry as given; ``validate()`` checks it (the `Tensor`-level attention does).
+    /// - Parameters:
+    ///   - groupSize: for a slice of a model's heads, its query heads per key/value head (default `heads / kvHeads`).
+    ///   - groupOffset: for a slice starting inside a group, the place of its first query head in that group.
     public init(batch: Int, queryLength: Int, keyLength: Int? = nil, heads: Int, kvHeads: Int, headDim: Int,
-                isCausal: Bool = true, scale: Float? = nil) {
+                isCausal: Bool = true, scale: Float? = nil, groupSize: Int? = nil, groupOffset: Int = 0) {
         self.batch = batch
         self.queryLength = queryLength
         self.keyLength = keyLength ?? queryLength
@@ -32,6 +41,17 @@ public struct AttentionShape: Sendable, Equatable {
         self.headDim = headDim
         self.isCausal = isCausal
         self.scale = scale ?? 1 / Float(headDim).squareRoot()
+        self.groupSize = groupSize ?? heads / max(1, kvHeads)
+        self.groupOffset = groupOffset
+    }
+
+    /// The key/value head query head `h` reads.
+    @inline(__always)
+    public func keyValueHead(ofQueryHead h: Int) -> Int { (groupOffset + h) / groupSize }
+
+    /// The query heads that read key/value head `kvh`.
+    public func queryHeads(ofKeyValueHead kvh: Int) -> Range<Int> {
+        max(0, kvh * groupSize - groupOffset)..<min(heads, (kvh + 1) * groupSize - groupOffset)
     }
 
     /// Number of keys query `i` may attend to.
@@ -145,7 +165,7 @@ struct AttentionTiles {
         v: UnsafePointer<Float>, kvStride: Int, out: UnsafeMutablePointer<Float>, outStride: Int,
         logSumExp: UnsafeMutablePointer<Float>, scratch: inout ForwardScratch
     ) {
-        let d = shape.headDim, kvh = h / (shape.heads / shape.kvHeads)
+        let d = shape.headDim, kvh = shape.keyValueHead(ofQueryHead: h)
         let rows = self.rows(ofBlock: block), count = rows.count
         let qBase = q + (b * shape.queryLength + rows.lowerBound) * qStride + h * d
         scratch.maxima.update(repeating: -.infinity, count: count)

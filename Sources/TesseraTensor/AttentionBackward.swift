@@ -48,7 +48,7 @@ extension AttentionTiles {
         init(_ tiles: AttentionTiles) {
             probabilities = .allocate(capacity: tiles.queryTile * tiles.keyTile)
             gradients = .allocate(capacity: tiles.queryTile * tiles.keyTile)
-            deltas = .allocate(capacity: tiles.shape.heads / tiles.shape.kvHeads * tiles.shape.queryLength)
+            deltas = .allocate(capacity: min(tiles.shape.groupSize, tiles.shape.heads) * tiles.shape.queryLength)
         }
 
         func deallocate() { [probabilities, gradients, deltas].forEach { $0.deallocate() } }
@@ -56,14 +56,13 @@ extension AttentionTiles {
 
     /// One (sequence, key/value head): its `dk`, `dv` rows and the `dq` of the query heads that read it.
     func backward(b: Int, kvh: Int, _ o: BackwardOperands, scratch: BackwardScratch) {
-        let d = shape.headDim, group = shape.heads / shape.kvHeads
+        let d = shape.headDim, heads = shape.queryHeads(ofKeyValueHead: kvh)
         let (tq, tk) = (shape.queryLength, shape.keyLength)
         for t in 0..<tk {
             (o.dk + (b * tk + t) * o.kvStride + kvh * d).update(repeating: 0, count: d)
             (o.dv + (b * tk + t) * o.kvStride + kvh * d).update(repeating: 0, count: d)
         }
-        for g in 0..<group {
-            let h = kvh * group + g
+        for (g, h) in heads.enumerated() {
             for i in 0..<tq {
                 (o.dq + (b * tq + i) * o.qStride + h * d).update(repeating: 0, count: d)
                 let rowOut = (b * tq + i) * o.outStride + h * d
@@ -74,8 +73,7 @@ extension AttentionTiles {
         for keyStart in stride(from: 0, to: tk, by: keyTile) {
             let keys = min(keyTile, tk - keyStart)
             let kvRow = (b * tk + keyStart) * o.kvStride + kvh * d
-            for g in 0..<group {
-                let h = kvh * group + g
+            for (g, h) in heads.enumerated() {
                 for block in 0..<queryBlocks {
                     let rows = self.rows(ofBlock: block), count = rows.count
                     guard visibleKeyEnd(rows: rows) > keyStart else { continue }

@@ -113,20 +113,23 @@ extension RotaryEmbedding {
 }
 
 extension AttentionShape {
-    /// Throws unless the geometry is valid: positive sizes, `heads` a multiple of `kvHeads`, and, for causal
-    /// attention, `queryLength ≤ keyLength` (every query sees at least one key).
+    /// Throws unless the geometry is valid: positive sizes, `heads` a multiple of `kvHeads` (or, for a slice of
+    /// a model's heads, `kvHeads` exactly the key/value heads that `heads` query heads from `groupOffset` in
+    /// groups of `groupSize` read), and, for causal attention, `queryLength ≤ keyLength` (every query sees at
+    /// least one key).
     public func validate() throws {
-        let dimensions = [batch, queryLength, keyLength, heads, kvHeads, headDim]
+        let dimensions = [batch, queryLength, keyLength, heads, kvHeads, headDim, groupSize]
         let operation = "attention"
         guard dimensions.allSatisfy({ $0 > 0 }) else {
             throw TensorError.invalidShape(
                 operation: operation, shape: dimensions,
-                reason: "batch, queryLength, keyLength, heads, kvHeads and headDim must all be positive")
+                reason: "batch, queryLength, keyLength, heads, kvHeads, headDim and groupSize must all be positive")
         }
-        guard heads % kvHeads == 0 else {
+        guard (0..<groupSize).contains(groupOffset), kvHeads == (groupOffset + heads + groupSize - 1) / groupSize else {
             throw TensorError.invalidShape(
-                operation: operation, shape: [heads, kvHeads],
-                reason: "\(heads) query heads are not a multiple of \(kvHeads) key/value heads")
+                operation: operation, shape: [heads, kvHeads, groupSize, groupOffset],
+                reason: "\(heads) query heads (from place \(groupOffset) in groups of \(groupSize)) do not read exactly \(kvHeads) key/value heads;"
+                    + " a whole model's heads must be a multiple of its key/value heads")
         }
         guard !isCausal || queryLength <= keyLength else {
             throw TensorError.invalidShape(

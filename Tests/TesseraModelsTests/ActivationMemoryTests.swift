@@ -20,11 +20,12 @@ import TesseraModels
         }
     }
 
-    /// GPT-2 and Llama (grouped-query attention; tp = 4 replicates its key/value heads), vocabulary 61 padded
-    /// unevenly over the ranks: the prediction is exact on every rank. Non-vacuity: the prediction for the other
-    /// sequence-parallel setting is not.
+    /// GPT-2 and Llama (grouped-query attention; tp = 4 replicates its key/value heads), vocabulary 61 in unequal
+    /// shares, and uneven heads and MLP features (6 heads over 2 key/value heads, 70 features on tp = 4): the
+    /// prediction is exact on every rank. Non-vacuity: the prediction for the other sequence-parallel setting is not.
     @Test(arguments: [(TinyConfigs.gpt2, 1, false), (TinyConfigs.gpt2, 3, false), (TinyConfigs.gpt2, 4, true),
-                      (TinyConfigs.llama, 2, true), (TinyConfigs.llama, 4, false), (TinyConfigs.llama, 4, true)])
+                      (TinyConfigs.llama, 2, true), (TinyConfigs.llama, 4, false), (TinyConfigs.llama, 4, true),
+                      (UnevenTensorParallelTests.llama, 4, true)])
     func predictionEqualsTheBytesSavedByAStep(config: TransformerConfig, tp: Int, sequenceParallel: Bool) throws {
         for (rank, (predicted, measured, flipped)) in try Self.bytes(config, tp: tp, sequenceParallel: sequenceParallel,
                                                                      batch: 2, length: 6).enumerated() {

@@ -2,16 +2,24 @@ import Foundation
 import Testing
 import TesseraCollectives
 import TesseraModels
+import TesseraParallel
 
 @Suite struct BadInputTests {
-    @Test func headsNotDivisibleByTensorParallelListsValidChoices() throws {
+    /// Uneven splits are fine (SmolLM2's 9 heads on tp = 2); only a tp above the query heads is refused, naming them
+    /// and the valid tp, through the layout check too.
+    @Test func tensorParallelAboveTheHeadsListsValidChoices() throws {
         let config = try TransformerConfig.preset(named: "smollm2-135m")
-        // tp = 9 would split the heads but not the 1536 MLP features, so the valid choices are 1 and 3.
-        let error = ModelError.indivisibleByTensorParallel(what: "attention heads", count: 9, tp: 2, valid: [1, 3])
-        #expect(throws: error) { try config.validate(tp: 2) }
-        #expect(error.description == "9 attention heads are not divisible by tp=2; use tp ∈ {1, 3}")
-        // 4 query heads, 2 key/value heads: tp = 3 splits neither.
-        #expect(throws: ModelError.self) { try Transformer(config: TinyConfigs.llama, seed: 0).config.validate(tp: 3) }
+        for tp in 1...9 { try config.validate(tp: tp) }
+        #expect(config.validTensorParallelSizes() == Array(1...9))
+        let error = ModelError.tensorParallelTooLarge(what: "attention heads", count: 9, tp: 10)
+        #expect(throws: error) { try config.validate(tp: 10) }
+        #expect(error.description == "tp=10 is more than the 9 attention heads, so a rank would hold none; use tp ∈ {1, 2, …, 9}")
+        let layout = try ParallelConfig(tp: 5)
+        #expect(throws: ParallelConfigError.tensorParallelTooLarge(what: "attention heads", count: 4, tp: 5)) {
+            try layout.validate(model: TinyConfigs.llama)
+        }
+        #expect(ParallelConfigError.tensorParallelTooLarge(what: "attention heads", count: 4, tp: 5).description
+            == "tp=5 is more than the 4 attention heads, so a rank would hold none; use tp ∈ {1, 2, 3, 4}")
     }
 
     @Test func unknownPresetNamesTheChoices() {

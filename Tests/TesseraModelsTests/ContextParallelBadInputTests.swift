@@ -13,6 +13,17 @@ import TesseraParallel
         #expect(error.description.contains("cp ∈ {1, 2}"))
         parallel.contextCommunication = .ring
         try parallel.validate(model: TinyConfigs.llama)
+        // tp = 3 gives 12 heads over 4 key/value heads as 4 + 4 + 4: rank 0's heads 0–3 read key/value heads 0–1,
+        // not whole groups of 3, which Ulysses cannot shard over cp.
+        let grouped = TransformerConfig.llama(vocabularySize: 61, contextLength: 16, hiddenSize: 48, layers: 1, heads: 12, kvHeads: 4,
+                                              intermediateSize: 64, tiedEmbeddings: false)
+        var uneven = try ParallelConfig(tp: 3, cp: 2)
+        uneven.contextCommunication = .a2a
+        #expect(throws: ContextParallelError.unsupported(
+            operation: "Ulysses (a2a) attention",
+            reason: "on tp=3 rank 0's query heads 0..<4 are not whole key/value groups of 3; use a tp that divides the 4 key/value heads, or the ring or allgather attention")) {
+            try uneven.validate(model: grouped)
+        }
     }
 
     @Test func aLayoutThatDoesNotUseTheRanksIsRefused() throws {

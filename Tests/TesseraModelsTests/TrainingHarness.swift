@@ -37,6 +37,8 @@ struct TrainingRun: Sendable {
     var losses: [Double]
     var norms: [Float]
     var parameters: [String: [Float]]
+    /// The reduced gradients of the first step (before any update, so every layout starts from the same weights).
+    var gradients: [String: [Float]] = [:]
 }
 
 enum Harness {
@@ -57,19 +59,22 @@ enum Harness {
     }
 
     /// Trains `steps` AdamW steps with clipping on `tp` thread ranks and gathers the parameters.
+    /// - Parameter bucketElements: the gradient buckets' size (small: several buckets, each summing its tp-partial
+    ///   gradients apart).
     static func train(_ config: TransformerConfig, tp: Int, sequenceParallel: Bool = false,
-                      mappings: MappingTable = .megatron, steps: Int = 5) throws -> TrainingRun {
+                      mappings: MappingTable = .megatron, steps: Int = 5, bucketElements: Int = 1 << 20) throws -> TrainingRun {
         let runs = try ThreadGroup.run(ranks: tp, deadline: .seconds(60)) { world in
             let groups = try ProcessGroups(world: world, mesh: DeviceMesh(tp: tp))
-            let engine = try MeshEngine(config: config, groups: groups, seed: 11, sequenceParallel: sequenceParallel,
-                                               optimizer: AdamWConfiguration(beta1: 0.9, beta2: 0.95, weightDecay: 0.1),
-                                               mappings: mappings)
+            let parallel = try ParallelConfig(tp: tp, sequenceParallel: sequenceParallel, memory: .init(bucketElements: bucketElements))
+            let engine = try MeshEngine(config: config, parallel: parallel, groups: groups, seed: 11,
+                                        optimizer: AdamWConfiguration(beta1: 0.9, beta2: 0.95, weightDecay: 0.1), mappings: mappings)
             var run = TrainingRun(losses: [], norms: [], parameters: [:])
             for step in 0..<steps {
                 let batches = microBatches(step: step, count: 2, batch: 2, length: 6, vocabulary: config.vocabularySize)
                 let report = try engine.trainStep(batches, learningRate: 1e-2, maxGradientNorm: 1.0)
                 run.losses.append(report.loss)
                 run.norms.append(report.gradientNorm)
+                if step == 0 { for (name, tensor) in try engine.model.fullGradients() { run.gradients[name] = tensor.scalars } }
             }
             for (name, tensor) in try engine.model.fullParameters() { run.parameters[name] = tensor.scalars }
             return run
@@ -79,9 +84,19 @@ enum Harness {
 
     /// Largest |a − b| over every parameter (∞ when the names differ).
     static func maxParameterDifference(_ a: TrainingRun, _ b: TrainingRun) -> Float {
-        guard Set(a.parameters.keys) == Set(b.parameters.keys) else { return .infinity }
-        return a.parameters.reduce(0) { worst, entry in
-            zip(entry.value, b.parameters[entry.key]!).reduce(worst) { max($0, abs($1.0 - $1.1)) }
+        maxDifference(a.parameters, b.parameters)
+    }
+
+    /// Largest |a − b| over every first-step gradient, relative to the largest |b| (∞ when the names differ).
+    static func maxGradientDifference(_ a: TrainingRun, _ b: TrainingRun) -> Float {
+        let scale = b.gradients.values.reduce(0) { max($0, $1.map(abs).max() ?? 0) }
+        return maxDifference(a.gradients, b.gradients) / max(scale, .leastNormalMagnitude)
+    }
+
+    private static func maxDifference(_ a: [String: [Float]], _ b: [String: [Float]]) -> Float {
+        guard Set(a.keys) == Set(b.keys) else { return .infinity }
+        return a.reduce(0) { worst, entry in
+            zip(entry.value, b[entry.key]!).reduce(worst) { max($0, abs($1.0 - $1.1)) }
         }
     }
 

@@ -42,7 +42,7 @@ import TesseraTensor
             var gradients: [String: [(Int, Float)]] = [:]
             for parameter in store.parameters {
                 parameter.spec.sharding.forEachRun(globalShape: parameter.spec.globalShape) { local, global, count in
-                    gradients[parameter.name, default: []] += (0..<count).map { (global! + $0, parameter.gradient[local + $0]) }
+                    gradients[parameter.name, default: []] += (0..<count).map { (global + $0, parameter.gradient[local + $0]) }
                 }
             }
             return Share(tokens: tokens, result: result, gradients: gradients)

@@ -5,23 +5,30 @@ import TesseraTensor
     struct Case: Sendable, CustomTestStringConvertible {
         var batch, queryLength, keyLength, heads, kvHeads, headDim: Int
         var isCausal = true
+        /// A slice of a model's heads (an uneven tensor-parallel rank): its group size and first query's place.
+        var groupSize: Int? = nil, groupOffset = 0
         var testDescription: String {
             "b\(batch) q\(queryLength) k\(keyLength) h\(heads)/\(kvHeads) d\(headDim)\(isCausal ? " causal" : "")"
+                + (groupSize.map { " groups of \($0) from \(groupOffset)" } ?? "")
         }
         var shape: AttentionShape {
             AttentionShape(batch: batch, queryLength: queryLength, keyLength: keyLength, heads: heads, kvHeads: kvHeads,
-                           headDim: headDim, isCausal: isCausal)
+                           headDim: headDim, isCausal: isCausal, groupSize: groupSize, groupOffset: groupOffset)
         }
         var reference: Reference.Attention {
             Reference.Attention(batch: batch, queryLength: queryLength, keyLength: keyLength, heads: heads,
-                                kvHeads: kvHeads, headDim: headDim, isCausal: isCausal)
+                                kvHeads: kvHeads, headDim: headDim, isCausal: isCausal, groupSize: groupSize, groupOffset: groupOffset)
         }
     }
 
     /// GQA ratios 1, 2 and 4; fewer queries than keys (a KV cache); head dimensions 16 and 64; lengths
     /// that are not multiples of any tile, and lengths that span several tiles; head dimension 128 (smaller
-    /// query tiles).
+    /// query tiles); slices of a model's heads that start and end inside a group (uneven tensor parallelism:
+    /// SmolLM2's rank 0 of 2, queries 0–4 over key/value heads 0–1, and rank 1, queries 5–8 over heads 1–2).
     static let cases: [Case] = [
+        Case(batch: 2, queryLength: 33, keyLength: 33, heads: 5, kvHeads: 2, headDim: 16, groupSize: 3),
+        Case(batch: 1, queryLength: 20, keyLength: 40, heads: 4, kvHeads: 2, headDim: 16, groupSize: 3, groupOffset: 2),
+        Case(batch: 2, queryLength: 17, keyLength: 17, heads: 1, kvHeads: 1, headDim: 16, groupSize: 3, groupOffset: 1),
         Case(batch: 1, queryLength: 70, keyLength: 70, heads: 3, kvHeads: 3, headDim: 16),
         Case(batch: 2, queryLength: 33, keyLength: 33, heads: 4, kvHeads: 2, headDim: 16),
         Case(batch: 1, queryLength: 45, keyLength: 100, heads: 8, kvHeads: 2, headDim: 64),

@@ -61,6 +61,13 @@ import TesseraTensor
         let causalTooLong = AttentionShape(batch: 1, queryLength: 5, keyLength: 4, heads: 2, kvHeads: 2, headDim: 8)
         #expect(throws: TensorError.self) { try causalTooLong.validate() }
         #expect(throws: TensorError.self) { try AttentionShape(batch: 1, queryLength: 4, heads: 2, kvHeads: 0, headDim: 8).validate() }
+        // A slice of a model's heads: 4 query heads from place 2 in groups of 3 read exactly 2 key/value heads.
+        func slice(kvHeads: Int, offset: Int) -> AttentionShape {
+            AttentionShape(batch: 1, queryLength: 4, heads: 4, kvHeads: kvHeads, headDim: 8, groupSize: 3, groupOffset: offset)
+        }
+        #expect(throws: Never.self) { try slice(kvHeads: 2, offset: 2).validate() }
+        #expect(throws: TensorError.self) { try slice(kvHeads: 1, offset: 2).validate() }
+        #expect(throws: TensorError.self) { try slice(kvHeads: 2, offset: 3).validate() }
         let good = AttentionShape(batch: 1, queryLength: 4, heads: 2, kvHeads: 1, headDim: 8)
         #expect(throws: TensorError.self) {
             try Tensor.attention(q: Tensor(shape: good.queryShape), k: Tensor(shape: good.queryShape), v: Tensor(shape: good.keyShape), shape: good)

@@ -65,12 +65,16 @@ enum Reference {
     struct Attention {
         var batch, queryLength, keyLength, heads, kvHeads, headDim: Int
         var isCausal: Bool
+        /// Query heads per key/value head and the place of query head 0 in its group (a slice of a model's heads).
+        var groupSize: Int? = nil, groupOffset = 0
         var scale: Double { 1 / Double(headDim).squareRoot() }
+        /// The key/value head query head `h` reads.
+        func kv(_ h: Int) -> Int { (groupOffset + h) / (groupSize ?? heads / kvHeads) }
 
         /// Full-matrix attention on contiguous `q` `[batch, queryLength, heads·d]`, `k`, `v`
         /// `[batch, keyLength, kvHeads·d]`; returns the output and the log-sum-exp `[batch, heads, queryLength]`.
         func forward(q: [Double], k: [Double], v: [Double]) -> (output: [Double], logSumExp: [Double]) {
-            let d = headDim, group = heads / kvHeads
+            let d = headDim
             var output = [Double](repeating: 0, count: q.count)
             var logSumExp = [Double](repeating: 0, count: batch * heads * queryLength)
             for b in 0..<batch {
@@ -79,7 +83,7 @@ enum Reference {
                         let qi = ((b * queryLength + i) * heads + h) * d
                         let visible = isCausal ? keyLength - queryLength + i + 1 : keyLength
                         let scores = (0..<visible).map { j -> Double in
-                            let kj = ((b * keyLength + j) * kvHeads + h / group) * d
+                            let kj = ((b * keyLength + j) * kvHeads + kv(h)) * d
                             return (0..<d).reduce(0) { $0 + q[qi + $1] * k[kj + $1] } * scale
                         }
                         let m = scores.max()!
@@ -87,7 +91,7 @@ enum Reference {
                         logSumExp[(b * heads + h) * queryLength + i] = m + log(sum)
                         for j in 0..<visible {
                             let p = exp(scores[j] - m) / sum
-                            let vj = ((b * keyLength + j) * kvHeads + h / group) * d
+                            let vj = ((b * keyLength + j) * kvHeads + kv(h)) * d
                             for x in 0..<d { output[qi + x] += p * v[vj + x] }
                         }
                     }
@@ -99,7 +103,7 @@ enum Reference {
         /// The gradients of `Σ dOut ⊙ forward(q, k, v).output`, from the formulas
         /// `dS = P ⊙ (dP − rowsum(P ⊙ dP))`, `dQ = scale·dS·K`, `dK = scale·dSᵀ·Q`, `dV = Pᵀ·dOut`.
         func backward(dOut: [Double], q: [Double], k: [Double], v: [Double]) -> (dq: [Double], dk: [Double], dv: [Double]) {
-            let d = headDim, group = heads / kvHeads
+            let d = headDim
             var dq = [Double](repeating: 0, count: q.count)
             var dk = [Double](repeating: 0, count: k.count), dv = [Double](repeating: 0, count: v.count)
             for b in 0..<batch {
@@ -107,7 +111,7 @@ enum Reference {
                     for i in 0..<queryLength {
                         let qi = ((b * queryLength + i) * heads + h) * d
                         let visible = isCausal ? keyLength - queryLength + i + 1 : keyLength
-                        let rows = (0..<visible).map { ((b * keyLength + $0) * kvHeads + h / group) * d }
+                        let rows = (0..<visible).map { ((b * keyLength + $0) * kvHeads + kv(h)) * d }
                         let scores = rows.map { kj in (0..<d).reduce(0) { $0 + q[qi + $1] * k[kj + $1] } * scale }
                         let p = Reference.softmax(scores)
                         let dp = rows.map { vj in (0..<d).reduce(0) { $0 + dOut[qi + $1] * v[vj + $1] } }

@@ -40,6 +40,8 @@ import TesseraTrain
          try! ParallelConfig(pp: 2, microBatchSize: 1, pipeline: .init(schedule: .zeroBubbleH1))),
         // ZeRO 1 over dp × cp: every (dp, cp) rank writes its slice of the moments.
         (try! ParallelConfig(dp: 2, cp: 2, microBatchSize: 1, memory: .init(zeroStage: 1, bucketElements: 3000)), try! ParallelConfig(microBatchSize: 4)),
+        // Uneven shards (4 heads, 256 vocabulary entries over tp = 3) resharded to even ones.
+        (try! ParallelConfig(tp: 3, microBatchSize: 4), try! ParallelConfig(tp: 2, microBatchSize: 4)),
     ])
     func resumingOnAnotherLayoutContinuesTheRun(_ saved: ParallelConfig, _ resumed: ParallelConfig) throws {
         let (reference, continued) = try resume(from: saved, to: resumed)

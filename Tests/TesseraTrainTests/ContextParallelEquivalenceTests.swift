@@ -50,6 +50,8 @@ import TesseraParallel
         Case(model: "gpt2", cp: 2, communication: .ring, dp: 2, tp: 2, zeroStage: 1),
         Case(model: "llama", cp: 3, communication: .ring, recompute: .selective),
         Case(model: "gpt2", cp: 2, communication: .a2a, recompute: .full),
+        // Uneven tp: 8 heads over 3 ranks (3 + 3 + 2), ranks 1 and 2 starting inside a key/value group.
+        Case(model: "llama", cp: 2, communication: .ring, tp: 3),
     ]
 
     static let references: [String: MeshRun] = [

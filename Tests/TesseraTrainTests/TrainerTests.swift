@@ -90,12 +90,12 @@ import TesseraTrain
         #expect(throws: ParallelConfigError.sequenceParallelNeedsTensorParallel) {
             try bad.validate()
         }
-        // tiny has 4 heads and 2 kv heads: tp=3 cannot split it, and the error lists the choices.
+        // tiny has 4 heads: tp=5 would leave a rank without one, and the error lists the choices.
         #expect {
-            try ThreadGroup.run(ranks: 3) { world in
-                _ = try Trainer.makeEngine(configuration: try Self.configuration(tp: 3), config: config, world: world)
+            try ThreadGroup.run(ranks: 5) { world in
+                _ = try Trainer.makeEngine(configuration: try Self.configuration(tp: 5), config: config, world: world)
             }
-        } throws: { error in "\(error)".contains("use tp ∈ {1, 2, 4}") }
+        } throws: { error in "\(error)".contains("use tp ∈ {1, 2, 3, 4}") }
     }
 }
 

@@ -86,7 +86,7 @@ import TesseraTrain
 
     @Test func anUnknownPresetListsTheChoices() throws {
         #expect { try TrainingJob(configuration: configuration(config: "gpt5")) }
-            throws: { namesFileAndFix($0, "gpt5", "tiny, tiny-gpt2, demo, gpt2-small, smollm2-135m") }
+            throws: { namesFileAndFix($0, "gpt5", "tiny, tiny-gpt2, tiny-moe, demo, gpt2-small, smollm2-135m") }
     }
 
     @Test func idsOutsideTheModelVocabularyAreNamed() throws {
@@ -130,8 +130,8 @@ import TesseraTrain
         c.data.sequenceLength = 65
         #expect { try TrainingJob(configuration: c) } throws: { namesFileAndFix($0, "--seq-len", "≤ 64") }
         c = configuration()
-        c.parallelism.tp = 3
-        #expect { try TrainingJob(configuration: c) } throws: { namesFileAndFix($0, "tp=3", "use tp ∈ {1, 2, 4}") }
+        c.parallelism.tp = 5
+        #expect { try TrainingJob(configuration: c) } throws: { namesFileAndFix($0, "tp=5", "use tp ∈ {1, 2, 3, 4}") }
         c = configuration()
         c.steps = 0
         #expect { try TrainingJob(configuration: c) } throws: { namesFileAndFix($0, "--steps", "at least 1") }

@@ -31,7 +31,8 @@ struct ContextAttentionBlocks {
             for (keyPart, c) in shard.chunks(ofRank: source).enumerated() where c <= a && !shard.chunk(c).isEmpty {
                 let shape = AttentionShape(batch: 1, queryLength: shard.chunk(a).count, keyLength: shard.chunk(c).count,
                                            heads: geometry.heads, kvHeads: geometry.kvHeads, headDim: geometry.headDim,
-                                           isCausal: c == a && !faults.contains(.unmaskedDiagonal))
+                                           isCausal: c == a && !faults.contains(.unmaskedDiagonal), groupSize: geometry.groupSize,
+                                           groupOffset: geometry.groupOffset)
                 result.append(Block(queryRow: b * shard.localLength + shard.localStart(part: queryPart, rank: rank),
                                     keyRow: b * shard.localLength(ofRank: source) + shard.localStart(part: keyPart, rank: source),
                                     shape: shape, isDiagonal: c == a))

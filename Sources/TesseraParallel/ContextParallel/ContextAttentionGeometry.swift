@@ -6,6 +6,9 @@ struct ContextAttentionGeometry {
     let shard: ContextShard
     let batch: Int
     let heads: Int, kvHeads: Int, headDim: Int
+    /// Query heads per key/value head in the whole model, and the place of this rank's first query head in its
+    /// group (``AttentionShape/groupOffset``: non-zero on an uneven tensor-parallel split).
+    let groupSize: Int, groupOffset: Int
 
     /// A row of the projected `qkv`: the query heads, then the keys, then the values.
     var width: Int { (heads + 2 * kvHeads) * headDim }

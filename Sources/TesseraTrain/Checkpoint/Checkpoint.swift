@@ -105,8 +105,8 @@ public struct Checkpoint: Sendable {
                 guard piece.offset >= 0, piece.offset + 4 * piece.count <= size else {
                     throw CheckpointError.damaged(file: file(piece.file), reason: "\(what) ends at byte \(piece.offset + 4 * piece.count), past the file's \(size) bytes")
                 }
-                s.forEachRun(globalShape: tensor.globalShape, within: piece.localStart..<piece.localStart + piece.count) { _, global, count in
-                    if global != nil { covered += count }
+                s.forEachRun(globalShape: tensor.globalShape, within: piece.localStart..<piece.localStart + piece.count) { _, _, count in
+                    covered += count
                 }
             }
             let elements = tensor.globalShape.reduce(1, *)
@@ -145,7 +145,6 @@ public struct Checkpoint: Sendable {
             let runs = try SavedRuns(entry, manifest: manifestPath, files: mapped)
             try spec.sharding.forEachRun(globalShape: spec.globalShape, within: localRange) { local, global, count in
                 let target = destination + (local - localRange.lowerBound)
-                guard let global else { return target.update(repeating: 0, count: count) }
                 guard runs.copy(global..<global + count, to: target) else {
                     throw CheckpointError.damaged(file: manifestPath, reason: "the pieces of \(state) of \(spec.name) leave elements of \(global)..<\(global + count) uncovered")
                 }

@@ -23,7 +23,6 @@ struct SavedRuns {
             }
             let base = file.bytes(in: bytes).baseAddress!
             piece.sharding.forEachRun(globalShape: entry.globalShape, within: piece.localStart..<piece.localStart + piece.count) { local, global, count in
-                guard let global else { return }
                 runs.append((global, count, base + 4 * (local - piece.localStart)))
             }
         }
