@@ -16,10 +16,13 @@ public enum CollectiveError: Error, Equatable, Sendable, CustomStringConvertible
     /// The backend reported an error (e.g. an MPI error string).
     case backend(group: String, operation: String, detail: String)
 
-    public var description: String {
+    public var description: String { message(timeoutSetting: "the group's collective timeout") }
+
+    /// The message, naming the setting that raises the deadline as `timeoutSetting` (the CLI: `--collective-timeout`).
+    public func message(timeoutSetting: String) -> String {
         switch self {
         case let .timeout(group, operation, sequence, missing, deadline):
-            let advice = " (a peer is hung, dead or issuing a different collective; raise the deadline with --collective-timeout if it is only slow)"
+            let advice = " (a peer is hung, dead or issuing a different collective; raise \(timeoutSetting) if it is only slow)"
             guard !missing.isEmpty else {
                 return "\(group) \(operation) #\(sequence): did not complete within \(deadline) although every rank arrived" + advice
             }

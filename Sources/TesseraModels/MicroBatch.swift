@@ -34,7 +34,7 @@ public struct MicroBatch: Sendable, Hashable {
     /// - Throws: ``ModelError/tokenOutOfRange(id:position:vocabularySize:)`` or ``ModelError/invalidBatch(reason:)``.
     public func validate(for config: TransformerConfig, tp: Int, sequenceParallel: Bool) throws {
         guard length <= config.contextLength else {
-            throw ModelError.invalidBatch(reason: "sequence length \(length) exceeds the model's context of \(config.contextLength); use --seq-len ≤ \(config.contextLength)")
+            throw ModelError.invalidBatch(reason: "sequence length \(length) exceeds the model's context of \(config.contextLength); use a sequence length ≤ \(config.contextLength)")
         }
         if sequenceParallel && tokenCount % tp != 0 {
             throw ModelError.invalidBatch(reason: "\(tokenCount) tokens per micro-batch do not split over tp=\(tp) for sequence parallelism; use a micro-batch whose batch × length is a multiple of \(tp)")

@@ -29,7 +29,7 @@ extension ModelCheckpoint {
             throw ModelError.invalidFile(path: path, reason: "\(format == .gguf ? "GGUF" : "safetensors") cannot store \(dtype); use one of \(names)")
         }
         if FileManager.default.fileExists(atPath: path), !replacing {
-            throw ModelError.invalidFile(path: path, reason: "already exists; choose another output or pass --force to replace it")
+            throw ModelError.fileExists(path: path)
         }
         switch format {
         case .gguf: try writeGGUF(to: path, dtype: dtype)

@@ -16,13 +16,20 @@ public enum ModelError: Error, Equatable, Sendable, CustomStringConvertible {
     case missingTensor(file: String, tensor: String)
     /// A checkpoint or config file cannot be read or parsed.
     case invalidFile(path: String, reason: String)
+    /// The output file exists and the write was not asked to replace it.
+    case fileExists(path: String)
     /// A token id lies outside the vocabulary.
     case tokenOutOfRange(id: Int, position: Int, vocabularySize: Int)
     /// A batch does not have the shape the model needs.
     case invalidBatch(reason: String)
 
-    public var description: String {
+    public var description: String { message(replaceOption: "`replacing: true`") }
+
+    /// The message, naming how to allow replacing an existing file as `replaceOption` (the CLI: `--force`).
+    public func message(replaceOption: String) -> String {
         switch self {
+        case let .fileExists(path):
+            return "\(path): already exists; choose another output or pass \(replaceOption) to replace it"
         case let .invalidConfiguration(field, reason):
             return "invalid model configuration: \(field): \(reason)"
         case let .tensorParallelTooLarge(what, count, tp):

@@ -28,7 +28,7 @@ public struct ParallelConfig: Sendable, Hashable, Codable, CustomStringConvertib
         public var schedule: PipelineScheduleKind
         /// Model chunks per stage (`v`; more than 1 only for the interleaved schedule).
         public var virtualStages: Int
-        /// Layers per model chunk in model order (`--pipeline-layout 5,6,6,5`); `nil` balances them.
+        /// Layers per model chunk in model order (`[5, 6, 6, 5]`); `nil` balances them.
         public var layout: [Int]?
 
         public init(schedule: PipelineScheduleKind = .oneForwardOneBackward, virtualStages: Int = 1, layout: [Int]? = nil) {
@@ -42,7 +42,9 @@ public struct ParallelConfig: Sendable, Hashable, Codable, CustomStringConvertib
     public struct Memory: Sendable, Hashable, Codable {
         public var recompute: Recomputation
         /// ZeRO stage: 0 keeps the whole optimizer state on every data-parallel rank; 1 shards the AdamW
-        /// moments (and the update) over dp (Rajbhandari et al. 2020, "ZeRO", §5.1: P_os).
+        /// moments (and the update) over dp (Rajbhandari et al. 2020, "ZeRO", §5.1: P_os); 2 and 3 also shard the
+        /// gradients and the weights, which the planner costs for other software and Tessera's engine does not run
+        /// (``validate()`` refuses them).
         public var zeroStage: Int
         /// Gradient elements per data-parallel bucket (each bucket's reduction starts as soon as its
         /// gradients are final).
@@ -250,42 +252,32 @@ public struct ParallelConfig: Sendable, Hashable, Codable, CustomStringConvertib
     /// Checks the layout in itself (the initializer does; call it again after changing fields).
     /// - Throws: ``ParallelConfigError`` as ``init(dp:pp:tp:sequenceParallel:microBatchSize:pipeline:memory:)`` does.
     public func validate() throws {
-        for (option, value) in [("--dp", dp), ("--pp", pp), ("--tp", tp), ("--cp", cp), ("--ep", ep),
-                                ("--micro-batch-size", microBatchSize), ("--virtual-stages", pipeline.virtualStages)] where value < 1 {
-            throw ParallelConfigError.axisTooSmall(option: option, value: value)
+        for (parameter, value) in [(LayoutParameter.dp, dp), (.pp, pp), (.tp, tp), (.cp, cp), (.ep, ep),
+                                   (.microBatchSize, microBatchSize), (.virtualStages, pipeline.virtualStages)] where value < 1 {
+            throw ParallelConfigError.axisTooSmall(parameter: parameter, value: value)
         }
         guard (dp * cp) % ep == 0 else {
             throw ParallelConfigError.invalidOption(
-                option: "--ep", value: "\(ep)",
+                option: LayoutParameter.ep.name, value: "\(ep)",
                 valid: "a divisor of dp × cp = \(dp * cp) (experts are sharded over ranks carved out of dp × cp): "
                     + (1...(dp * cp)).filter { (dp * cp) % $0 == 0 }.map(String.init).joined(separator: ", "))
         }
         guard memory.bucketElements >= 1 else {
-            throw ParallelConfigError.invalidOption(option: "bucket elements", value: "\(memory.bucketElements)",
+            throw ParallelConfigError.invalidOption(option: LayoutParameter.bucketElements.name, value: "\(memory.bucketElements)",
                                                     valid: "a positive number of gradient elements")
         }
         guard [0, 1].contains(memory.zeroStage) else {
-            throw ParallelConfigError.invalidOption(option: "--zero-stage", value: "\(memory.zeroStage)",
+            throw ParallelConfigError.invalidOption(option: LayoutParameter.zeroStage.name, value: "\(memory.zeroStage)",
                                                     valid: "0 (replicated optimizer) or 1 (AdamW moments sharded over dp)")
         }
-        if sequenceParallel && tp == 1 {
-            throw ParallelConfigError.sequenceParallel(
-                reason: "sequence parallelism splits the sequence over the tensor-parallel group; use it with --tp 2 or more")
-        }
+        if sequenceParallel && tp == 1 { throw ParallelConfigError.sequenceParallelNeedsTensorParallel }
         let schedule = pipeline.schedule, v = pipeline.virtualStages
         if v > 1 && schedule != .interleaved {
-            throw ParallelConfigError.scheduleNeeds(
-                schedule: schedule, reason: "only the interleaved schedule has virtual stages; use --schedule interleaved or --virtual-stages 1")
+            throw ParallelConfigError.virtualStagesNeedInterleaving(schedule: schedule, virtualStages: v)
         }
-        if schedule == .interleaved && pp == 1 {
-            throw ParallelConfigError.scheduleNeeds(
-                schedule: schedule, reason: "interleaving sends between chunks on different stages and needs --pp 2 or more; use 1f1b or gpipe on one stage")
-        }
+        if schedule == .interleaved && pp == 1 { throw ParallelConfigError.interleavingNeedsStages }
         if schedule.splitsBackward && memory.recompute != .none {
-            throw ParallelConfigError.scheduleNeeds(
-                schedule: schedule,
-                reason: "--recompute \(memory.recompute) rebuilds a layer's activations inside its backward pass, but ZB-H1 defers the weight"
-                    + " gradients that read them; use --recompute none with zb-h1, or gpipe, 1f1b or interleaved with recomputation")
+            throw ParallelConfigError.recomputationWithSplitBackward(schedule: schedule, recompute: memory.recompute)
         }
         if let layout = pipeline.layout {
             guard layout.count == modelChunks else {
@@ -312,66 +304,6 @@ public struct ParallelConfig: Sendable, Hashable, Codable, CustomStringConvertib
             }
         }
         return options
-    }
-}
-
-/// Why a parallel layout cannot run. Every message names the option to change and the values that work.
-public enum ParallelConfigError: Error, Equatable, Sendable, CustomStringConvertible {
-    /// An axis or size below 1.
-    case axisTooSmall(option: String, value: Int)
-    /// `dp · cp · pp · tp` differs from the ranks of the job.
-    case rankCountMismatch(layout: String, required: Int, ranks: Int, suggestions: [String])
-    /// tp exceeds the `count` query heads (or another size tp splits), so a rank would hold none.
-    case tensorParallelTooLarge(what: String, count: Int, tp: Int)
-    /// Fewer layers than model chunks; `validStages` lists the pp values that work with these virtual stages.
-    case layersDoNotSplit(layers: Int, pp: Int, virtualStages: Int, validStages: [Int])
-    /// An explicit layout that does not fit.
-    case invalidLayout(layout: [Int], reason: String)
-    /// The global batch is not a multiple of `dp · microBatchSize`.
-    case batchDoesNotSplit(globalBatch: Int, dp: Int, microBatchSize: Int, validMicroBatchSizes: [Int])
-    /// The schedule cannot run this combination.
-    case scheduleNeeds(schedule: PipelineScheduleKind, reason: String)
-    /// Sequence parallelism cannot split this.
-    case sequenceParallel(reason: String)
-    /// Any other option with an invalid value.
-    case invalidOption(option: String, value: String, valid: String)
-
-    public var description: String {
-        switch self {
-        case let .axisTooSmall(option, value):
-            return "\(option) \(value) is invalid: it must be at least 1"
-        case let .rankCountMismatch(layout, required, ranks, suggestions):
-            let hint = suggestions.isEmpty ? "" : "; layouts that use \(ranks) ranks: \(suggestions.joined(separator: ", "))"
-            return "the layout \(layout) needs \(required) ranks but the job has \(ranks) (dp × cp × pp × tp must equal the number of ranks)\(hint)"
-        case let .tensorParallelTooLarge(what, count, tp):
-            return Self.tensorParallelMessage(what: what, count: count, tp: tp)
-        case let .layersDoNotSplit(layers, pp, virtualStages, validStages):
-            let chunks = virtualStages > 1 ? "pp=\(pp) × v=\(virtualStages) = \(pp * virtualStages) model chunks" : "pp=\(pp) stages"
-            let stages = validStages.map(String.init).joined(separator: ", ")
-            return "\(layers) layers cannot fill \(chunks) (each chunk needs at least one layer); use pp ∈ {\(stages)}"
-                + (virtualStages > 1 ? " with v=\(virtualStages), or fewer virtual stages" : "")
-        case let .invalidLayout(layout, reason):
-            return "--pipeline-layout \(layout.map(String.init).joined(separator: ",")) is invalid: \(reason)"
-        case let .batchDoesNotSplit(globalBatch, dp, microBatchSize, valid):
-            return "a global batch of \(globalBatch) sequences does not split into dp=\(dp) × micro-batches of \(microBatchSize);"
-                + " the global batch must be a multiple of dp × micro-batch size"
-                + (valid.isEmpty ? "; use a global batch that is a multiple of dp=\(dp)"
-                    : "; use --micro-batch-size ∈ {\(valid.map(String.init).joined(separator: ", "))} or a global batch of \(dp * microBatchSize)·k")
-        case let .scheduleNeeds(schedule, reason):
-            return "the \(schedule) schedule cannot run this layout: \(reason)"
-        case let .sequenceParallel(reason):
-            return "--sequence-parallel: \(reason)"
-        case let .invalidOption(option, value, valid):
-            return "\(option) \(value) is invalid; use \(valid)"
-        }
-    }
-}
-
-extension ParallelConfigError {
-    /// The message of a tp larger than the `count` things it splits (``ModelError``'s too), listing the valid tp.
-    public static func tensorParallelMessage(what: String, count: Int, tp: Int) -> String {
-        let choices = count <= 4 ? (1...count).map(String.init).joined(separator: ", ") : "1, 2, …, \(count)"
-        return "tp=\(tp) is more than the \(count) \(what), so a rank would hold none; use tp ∈ {\(choices)}"
     }
 }
 

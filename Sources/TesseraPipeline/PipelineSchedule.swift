@@ -77,7 +77,7 @@ public struct PipelineScheduleConfig: Hashable, Codable, Sendable, CustomStringC
         } else if virtualStages != 1 {
             throw PipelineError.invalidParameter(
                 name: "virtual-stages", value: virtualStages,
-                fix: "only the interleaved schedule has virtual stages; use --schedule interleaved or 1 virtual stage with \(kind.rawValue)")
+                fix: "only the interleaved schedule has virtual stages; use the interleaved schedule or 1 virtual stage with \(kind.rawValue)")
         }
         self.kind = kind
         self.stages = stages

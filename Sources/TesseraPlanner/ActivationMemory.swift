@@ -1,12 +1,4 @@
-/// How much of the forward pass a layer keeps for its backward pass.
-public enum Recompute: String, CaseIterable, Codable, Sendable {
-    /// Store every activation the backward pass needs.
-    case none
-    /// Drop the attention scores/probabilities and recompute them (Korthikanti et al. 2022, §5).
-    case selective
-    /// Store only each layer's input and rerun the layer's forward pass in the backward pass.
-    case full
-}
+import TesseraParallel
 
 extension ModelArchitecture {
     /// Activation bytes one transformer layer keeps for backward, for one micro-batch, per device.
@@ -32,7 +24,7 @@ extension ModelArchitecture {
     ///   - flashAttention: attention computed without materializing the scores.
     public func activationBytesPerLayer(
         layer: Int, sequenceLength s: Int, microBatch b: Int, tensorParallel t: Int, contextParallel c: Int = 1,
-        sequenceParallel: Bool, recompute: Recompute, flashAttention: Bool = false
+        sequenceParallel: Bool, recompute: Recomputation, flashAttention: Bool = false
     ) -> Double {
         let tokens = Double(s) * Double(b) / Double(c)
         let t = Double(t)

@@ -121,7 +121,8 @@ public struct HuggingFaceConfig: Decodable, Sendable {
                     expertFFNSize: expertFFN, sharedFFNSize: shared, firstDenseLayers: first_k_dense_replace ?? 0,
                     layerFrequency: moe_layer_freq ?? decoder_sparse_step ?? 1,
                     routingGroups: (n_group ?? 1) > 1 ? n_group : nil,
-                    routingGroupsPerToken: (n_group ?? 1) > 1 ? topk_group : nil)
+                    routingGroupsPerToken: (n_group ?? 1) > 1 ? topk_group : nil,
+                    sharedExpertGate: type.hasPrefix("qwen2_moe") && shared > 0)
                 if let moe = model.moe, moe.expertsPerToken > moe.experts {
                     throw PlannerError.invalidConfigField(
                         field: "num_experts_per_tok", path: path,

@@ -3,8 +3,8 @@ import TesseraModels
 extension ModelArchitecture {
     /// The planner's view of a model Tessera builds: sizes from `config`, and learned positions, gated MLP, biases,
     /// norm and head tying from its ``ModelFamily`` description, so a family added there is planned without a change
-    /// here. Tessera trains without dropout; a described mixture of experts has no expert counts yet and is planned
-    /// as its dense layers.
+    /// here. Tessera trains without dropout. A mixture-of-experts family's every block is sparse: its experts, top-k
+    /// and expert sizes come from `config.moe` (none when it gives none, as a block without experts allocates none).
     /// - Parameters:
     ///   - name: the model's name in reports.
     ///   - source: where the configuration comes from.
@@ -22,5 +22,12 @@ extension ModelArchitecture {
             tiedEmbeddings: config.tiedEmbeddings, learnedPositions: family.positions == .learned,
             gatedMLP: family.feedForward.activation == .swiglu, biases: biases, layerNormWithBias: family.norm == .layerNorm,
             dropout: false)
+        if family.feedForward.isMixtureOfExperts {
+            moe = MixtureOfExperts(
+                experts: config.moe?.router.experts ?? 0, expertsPerToken: config.moe?.router.topK ?? 0,
+                expertFFNSize: config.moe?.expertIntermediateSize ?? 0,
+                sharedFFNSize: config.moe?.sharedExpertIntermediateSize ?? 0, firstDenseLayers: 0, layerFrequency: 1,
+                sharedExpertGate: family.feedForward.hasSharedExpert)
+        }
     }
 }

@@ -17,6 +17,9 @@ public struct MixtureOfExperts: Sendable, Equatable {
     /// so that a token reaches at most 4 nodes (DeepSeek-AI 2024, §3.2.2, "node-limited routing"). nil: no limit.
     public var routingGroups: Int? = nil
     public var routingGroupsPerToken: Int? = nil
+    /// The shared experts' output passes a sigmoid gate of one weight per hidden feature (Qwen2-MoE's
+    /// `shared_expert_gate`).
+    public var sharedExpertGate = false
 }
 
 /// Multi-head latent attention (DeepSeek-V2/V3): keys and values are rebuilt from a small cached latent.
@@ -168,6 +171,7 @@ public struct ModelArchitecture: Sendable, Equatable {
         guard let moe else { return 0 }
         let h = Double(hiddenSize)
         return Double(gatedMLP ? 3 : 2) * h * Double(moe.sharedFFNSize) + h * Double(moe.experts)
+            + (moe.sharedExpertGate ? h : 0)
     }
 
     /// Token embedding plus learned positions.

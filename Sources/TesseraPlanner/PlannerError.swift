@@ -21,11 +21,14 @@ public enum PlannerError: Error, Equatable, Sendable, CustomStringConvertible {
     /// A layout string (`--explain`) that cannot be read, or that does not fit the job.
     case invalidLayout(text: String, reason: String)
 
-    public var description: String {
+    public var description: String { message(catalogOption: "a catalog file") }
+
+    /// The message, naming how to add a catalog as `catalogOption` (the CLI: `--catalog FILE`).
+    public func message(catalogOption: String) -> String {
         switch self {
         case .unknownAccelerator(let name, let suggestion, let known):
             return "unknown GPU '\(name)'" + hint(suggestion) + "; known: \(known.joined(separator: ", "))"
-                + " (add your own with --catalog FILE)"
+                + " (add your own with \(catalogOption))"
         case .unknownModel(let name, let suggestion, let known):
             return "unknown model '\(name)' (neither a catalog name nor a readable config.json)" + hint(suggestion)
                 + "; known: \(known.joined(separator: ", "))"

@@ -1,3 +1,4 @@
+import TesseraParallel
 import TesseraPipeline
 
 /// The training software a run used, as far as the planner's memory and time models see it: which layouts it can
@@ -63,7 +64,7 @@ public struct SoftwareProfile: Sendable {
         profile.name = "megatron-2022"
         profile.summary = "Megatron-LM of Korthikanti et al. 2022: megatron-2021 plus sequence parallelism and "
             + "selective recomputation; no distributed optimizer, FlashAttention or overlap"
-        profile.space.recompute = Set(Recompute.allCases)
+        profile.space.recompute = Set(Recomputation.allCases)
         profile.space.sequenceParallel = true
         profile.space.torchDDP = false
         return profile
@@ -125,7 +126,7 @@ public struct SoftwareProfile: Sendable {
     /// FlashAttention, the FP32 gradient copy, the overlaps, the context-parallel exchange and the expert dispatch.
     public func applyingFeatures(to layout: TrainingLayout) -> TrainingLayout {
         var layout = layout
-        layout.sequenceParallel = space.sequenceParallel
+        layout.sequenceParallel = space.sequenceParallel && layout.tp > 1
         layout.flashAttention = space.flashAttention
         layout.float32GradientCopy = space.float32GradientCopy
         layout.overlap = space.overlap
@@ -144,7 +145,7 @@ public struct SoftwareProfile: Sendable {
         if layout.ep > 1, let why = expertParallelMissing { try fail("ep \(layout.ep) needs expert parallelism; \(why)") }
         if !space.recompute.contains(layout.recompute) {
             try fail("it has no \(layout.recompute.rawValue) recomputation (it offers "
-                + Recompute.allCases.filter(space.recompute.contains).map(\.rawValue).joined(separator: ", ") + ")")
+                + Recomputation.allCases.filter(space.recompute.contains).map(\.rawValue).joined(separator: ", ") + ")")
         }
         if !space.zeroStages.contains(layout.zeroStage) {
             try fail("it has no ZeRO stage \(layout.zeroStage) (it offers " + space.zeroStages.sorted().map(String.init)

@@ -1,24 +1,16 @@
+import TesseraParallel
 import TesseraPipeline
 
-/// One way to lay a training job over the devices: the sizes of the five parallel axes and the options that
-/// change memory and time. Ranks are numbered tp fastest, then cp, then dp (ep is carved out of dp), then pp.
+/// One way to lay a training job over the devices, as the planner costs it: the runtime's ``ParallelConfig`` (the
+/// five axes, the micro-batch size, the schedule, recomputation, the ZeRO stage, sequence parallelism and the
+/// context-parallel exchange: the one layout type `DeviceMesh`, the engine and the planner share) and what only the
+/// planner varies, because other software differs there while Tessera's engine has one way or none: FlashAttention,
+/// the FP32 gradient copy, PyTorch's DDP, the overlaps, the experts' own tp and their dispatch. Ranks are numbered
+/// as ``ParallelConfig/rankLayout`` says: tp fastest, then cp, then dp (ep carved out of dp × cp), then pp.
 public struct TrainingLayout: Sendable, Equatable, Hashable, Codable {
-    public var tp: Int
-    public var pp: Int
-    public var dp: Int
-    public var cp: Int
-    public var ep: Int
-    public var microBatchSize: Int
-    /// The pipeline schedule (TesseraPipeline's kinds); nil when pp = 1.
-    public var schedule: PipelineScheduleKind?
-    /// Model chunks per pipeline rank (1 unless interleaved).
-    public var virtualStages: Int
-    public var recompute: Recompute
-    /// ZeRO stage: 0 none, 1 optimizer states, 2 + gradients, 3 + parameters sharded over data parallelism.
-    public var zeroStage: Int
-    /// Sequence parallelism with tp > 1 (Korthikanti et al. 2022): norms, dropout and residuals split over the tp
-    /// ranks too, at no extra communication. Off only to model software without it (Megatron-LM 2021).
-    public var sequenceParallel: Bool
+    /// The layout as the runtime describes it. It may hold what other software runs and Tessera's engine does not
+    /// (ZeRO stages 2 and 3, recomputation under ZB-H1): ``ParallelConfig/validate()`` says whether the engine runs it.
+    public var parallel: ParallelConfig
     /// Attention computed tile by tile without writing the s × s scores to memory (Dao et al. 2022,
     /// "FlashAttention"). Off models software that materializes scores, probabilities and dropout masks (Megatron-LM
     /// 2021): their memory traffic then adds to the step.
@@ -37,39 +29,66 @@ public struct TrainingLayout: Sendable, Equatable, Hashable, Codable {
     public var torchDDP: Bool
     /// Which collectives the software hides behind computation (none unless set: every collective paid in full).
     public var overlap: CommunicationOverlap
-    /// How context parallelism exchanges keys and values (used only when cp > 1).
-    public var contextParallelKind: ContextParallelKind
     /// Tensor-parallel size of the expert layers when it differs from tp (Megatron-Core's
     /// `--expert-tensor-parallel-size`, "MoE parallel folding"); nil: experts split over the same tp ranks.
     public var expertTensorParallel: Int?
     /// How MoE tokens reach their experts over the ep group (used only when ep > 1).
     public var expertDispatch: ExpertDispatch
 
+    /// A layout with `sequenceParallel` where tp > 1 (sequence parallelism splits over the tp group).
     public init(
         tp: Int, pp: Int, dp: Int, cp: Int = 1, ep: Int = 1, microBatchSize: Int, schedule: PipelineScheduleKind?,
-        virtualStages: Int = 1, recompute: Recompute, zeroStage: Int, sequenceParallel: Bool = true,
+        virtualStages: Int = 1, recompute: Recomputation, zeroStage: Int, sequenceParallel: Bool = true,
         flashAttention: Bool = true, float32GradientCopy: Bool = false, torchDDP: Bool = false,
         overlap: CommunicationOverlap = .none, contextParallelKind: ContextParallelKind = .ring,
         expertTensorParallel: Int? = nil, expertDispatch: ExpertDispatch = .allToAll
     ) {
-        self.tp = tp
-        self.pp = pp
-        self.dp = dp
-        self.cp = cp
-        self.ep = ep
-        self.microBatchSize = microBatchSize
-        self.schedule = schedule
-        self.virtualStages = virtualStages
-        self.recompute = recompute
-        self.zeroStage = zeroStage
-        self.sequenceParallel = sequenceParallel
+        // Built field by field: the planner describes layouts beyond the engine's (see ``parallel``).
+        parallel = .singleDevice
+        (parallel.tp, parallel.pp, parallel.dp, parallel.cp, parallel.ep) = (tp, pp, dp, cp, ep)
+        parallel.microBatchSize = microBatchSize
+        parallel.sequenceParallel = sequenceParallel && tp > 1
+        parallel.pipeline.schedule = schedule ?? .oneForwardOneBackward
+        parallel.pipeline.virtualStages = virtualStages
+        parallel.memory.recompute = recompute
+        parallel.memory.zeroStage = zeroStage
         self.flashAttention = flashAttention
         self.float32GradientCopy = float32GradientCopy
         self.torchDDP = torchDDP
         self.overlap = overlap
-        self.contextParallelKind = contextParallelKind
         self.expertTensorParallel = expertTensorParallel
         self.expertDispatch = expertDispatch
+        self.contextParallelKind = contextParallelKind
+    }
+
+    // MARK: The runtime layout's fields
+
+    public var tp: Int { get { parallel.tp } set { parallel.tp = newValue } }
+    public var pp: Int { get { parallel.pp } set { parallel.pp = newValue } }
+    public var dp: Int { get { parallel.dp } set { parallel.dp = newValue } }
+    public var cp: Int { get { parallel.cp } set { parallel.cp = newValue } }
+    public var ep: Int { get { parallel.ep } set { parallel.ep = newValue } }
+    public var microBatchSize: Int { get { parallel.microBatchSize } set { parallel.microBatchSize = newValue } }
+    /// The pipeline schedule; nil when pp = 1.
+    public var schedule: PipelineScheduleKind? {
+        get { pp > 1 ? parallel.pipeline.schedule : nil }
+        set { parallel.pipeline.schedule = newValue ?? .oneForwardOneBackward }
+    }
+    /// Model chunks per pipeline rank (1 unless interleaved).
+    public var virtualStages: Int {
+        get { parallel.pipeline.virtualStages } set { parallel.pipeline.virtualStages = newValue }
+    }
+    public var recompute: Recomputation { get { parallel.memory.recompute } set { parallel.memory.recompute = newValue } }
+    /// ZeRO stage: 0 none, 1 optimizer states, 2 + gradients, 3 + parameters sharded over data parallelism.
+    public var zeroStage: Int { get { parallel.memory.zeroStage } set { parallel.memory.zeroStage = newValue } }
+    /// Sequence parallelism with tp > 1 (Korthikanti et al. 2022): norms, dropout and residuals split over the tp
+    /// ranks too, at no extra communication. Off only to model software without it (Megatron-LM 2021).
+    public var sequenceParallel: Bool { get { parallel.sequenceParallel } set { parallel.sequenceParallel = newValue } }
+    /// How context parallelism exchanges keys and values (used only when cp > 1): the runtime's
+    /// ``ParallelConfig/contextCommunication`` in the two kinds the planner costs.
+    public var contextParallelKind: ContextParallelKind {
+        get { parallel.contextCommunication == .allgather ? .allGather : .ring }
+        set { parallel.contextCommunication = newValue == .allGather ? .allgather : .ring }
     }
 
     /// The expert layers' tensor-parallel size (``expertTensorParallel``, or tp).
@@ -83,7 +102,7 @@ public struct TrainingLayout: Sendable, Equatable, Hashable, Codable {
     public var expertParallelStride: Int { etp == tp ? tp * cp : etp }
 
     /// Devices the layout uses.
-    public var deviceCount: Int { tp * pp * dp * cp }
+    public var deviceCount: Int { parallel.ranks }
 
     /// The mesh alone (the axes, without micro-batch size, schedule, recomputation or ZeRO).
     public var mesh: [Int] { [tp, pp, dp, cp, ep] }
@@ -102,6 +121,51 @@ public struct TrainingLayout: Sendable, Equatable, Hashable, Codable {
         case expertDispatch = "expert_dispatch"
     }
 
+    /// The planner's flat JSON form (`tp`, `micro_batch_size`, `schedule`, …), as `--json` writes it.
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(tp, forKey: .tp)
+        try c.encode(pp, forKey: .pp)
+        try c.encode(dp, forKey: .dp)
+        try c.encode(cp, forKey: .cp)
+        try c.encode(ep, forKey: .ep)
+        try c.encode(microBatchSize, forKey: .microBatchSize)
+        try c.encodeIfPresent(schedule, forKey: .schedule)
+        try c.encode(virtualStages, forKey: .virtualStages)
+        try c.encode(recompute, forKey: .recompute)
+        try c.encode(zeroStage, forKey: .zeroStage)
+        try c.encode(sequenceParallel, forKey: .sequenceParallel)
+        try c.encode(flashAttention, forKey: .flashAttention)
+        try c.encode(float32GradientCopy, forKey: .float32GradientCopy)
+        try c.encode(torchDDP, forKey: .torchDDP)
+        try c.encode(overlap, forKey: .overlap)
+        try c.encode(contextParallelKind, forKey: .contextParallelKind)
+        try c.encodeIfPresent(expertTensorParallel, forKey: .expertTensorParallel)
+        try c.encode(expertDispatch, forKey: .expertDispatch)
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(
+            tp: try c.decode(Int.self, forKey: .tp), pp: try c.decode(Int.self, forKey: .pp),
+            dp: try c.decode(Int.self, forKey: .dp), cp: try c.decode(Int.self, forKey: .cp),
+            ep: try c.decode(Int.self, forKey: .ep), microBatchSize: try c.decode(Int.self, forKey: .microBatchSize),
+            schedule: try c.decodeIfPresent(PipelineScheduleKind.self, forKey: .schedule),
+            virtualStages: try c.decode(Int.self, forKey: .virtualStages),
+            recompute: try c.decode(Recomputation.self, forKey: .recompute),
+            zeroStage: try c.decode(Int.self, forKey: .zeroStage),
+            sequenceParallel: try c.decode(Bool.self, forKey: .sequenceParallel),
+            flashAttention: try c.decode(Bool.self, forKey: .flashAttention),
+            float32GradientCopy: try c.decode(Bool.self, forKey: .float32GradientCopy),
+            torchDDP: try c.decode(Bool.self, forKey: .torchDDP),
+            overlap: try c.decode(CommunicationOverlap.self, forKey: .overlap),
+            contextParallelKind: try c.decode(ContextParallelKind.self, forKey: .contextParallelKind),
+            expertTensorParallel: try c.decodeIfPresent(Int.self, forKey: .expertTensorParallel),
+            expertDispatch: try c.decode(ExpertDispatch.self, forKey: .expertDispatch))
+    }
+}
+
+extension TrainingLayout {
     /// "none", "gpipe", "1f1b", "zb-h1" or "interleaved(v2)".
     public var scheduleName: String {
         guard let schedule else { return "none" }

@@ -1,3 +1,4 @@
+import TesseraParallel
 import TesseraPipeline
 
 extension TrainingLayout {
@@ -12,7 +13,7 @@ extension TrainingLayout {
         var sizes: [String: Int] = [:]
         var schedule: PipelineScheduleKind?
         var virtualStages = 1
-        var recompute = Recompute.full
+        var recompute = Recomputation.full
         var flags: Set<String> = []
         var overlap: CommunicationOverlap?
         var dispatch: ExpertDispatch?
@@ -23,9 +24,9 @@ extension TrainingLayout {
                       let v = Int(word.dropFirst("interleaved(v".count).dropLast()), v >= 1 {
                 (schedule, virtualStages) = (.interleaved, v)
             } else if word.hasPrefix("recompute:") {
-                guard let kind = Recompute(rawValue: String(word.dropFirst("recompute:".count))) else {
+                guard let kind = Recomputation(rawValue: String(word.dropFirst("recompute:".count))) else {
                     throw PlannerError.invalidLayout(text: text, reason: "has an unknown recomputation in '\(word)' "
-                        + "(use " + Recompute.allCases.map { "recompute:\($0.rawValue)" }.joined(separator: ", ") + ")")
+                        + "(use " + Recomputation.allCases.map { "recompute:\($0.rawValue)" }.joined(separator: ", ") + ")")
                 }
                 recompute = kind
             } else if ["no-sp", "no-flash", "torch-ddp", "cp:all-gather", "none"].contains(word) {

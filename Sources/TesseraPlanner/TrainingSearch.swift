@@ -1,3 +1,4 @@
+import TesseraParallel
 import TesseraPipeline
 
 /// Which layouts the search may consider. The defaults allow everything the planner models; narrow them to match
@@ -5,7 +6,7 @@ import TesseraPipeline
 public struct TrainingSearchSpace: Sendable {
     /// Schedules for pp > 1 (pp = 1 has none).
     public var schedules: Set<PipelineScheduleKind> = Set(PipelineScheduleKind.allCases)
-    public var recompute: Set<Recompute> = Set(Recompute.allCases)
+    public var recompute: Set<Recomputation> = Set(Recomputation.allCases)
     /// ZeRO stages 2 and 3 are only combined with pp = 1 (DeepSpeed's pipeline engine supports ZeRO-1 only).
     public var zeroStages: Set<Int> = [0, 1, 2, 3]
     public var maxMicroBatchSize = 32
@@ -259,7 +260,7 @@ public enum TrainingSearch {
         let microBatchSizes = divisors(perRank).filter {
             $0 <= space.maxMicroBatchSize && (space.microBatchSizes?.contains($0) ?? true)
         }
-        let recomputes = Recompute.allCases.filter(space.recompute.contains)
+        let recomputes = Recomputation.allCases.filter(space.recompute.contains)
         let zeroStages = (0...3).filter { space.zeroStages.contains($0) && (mesh.pp == 1 || $0 <= 1 || space.shardedStatesWithPipeline) }
         // PyTorch DDP with ZeRO 0 and pp = 1 only (Megatron-LM's pipelined schedules need its local DDP).
         let ddpChoices = space.torchDDP && mesh.pp == 1 && mesh.dp > 1 ? [false, true] : [false]

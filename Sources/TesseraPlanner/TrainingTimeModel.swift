@@ -1,3 +1,4 @@
+import TesseraParallel
 import TesseraPipeline
 
 /// One micro-batch through one model chunk or pipeline rank, by cause, and its passes for the pipeline timing.
@@ -332,7 +333,7 @@ extension TrainingCostModel {
     /// recomputation repeats. For GPT with full recomputation this is Narayanan et al.'s
     /// 96·B·s·l·h²(1 + s/6h + V/16lh), without it 72·B·s·l·h²(1 + s/6h + V/12lh). `causal` counts only the
     /// unmasked half of the attention scores (``PlannerConstants/causalTileFraction``), as a causal kernel computes.
-    public func stepFLOPs(_ recompute: Recompute, causal: Bool = false) -> (model: Double, hardware: Double) {
+    public func stepFLOPs(_ recompute: Recomputation, causal: Bool = false) -> (model: Double, hardware: Double) {
         let model = job.model
         let s = Double(job.sequenceLength)
         let sequences = Double(job.globalBatchSize)

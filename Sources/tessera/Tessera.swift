@@ -7,6 +7,16 @@ struct Tessera: ParsableCommand {
         abstract: "Train and run transformer language models split across threads, processes and machines.",
         subcommands: [Train.self, Eval.self, Generate.self, Serve.self, Bench.self, CollectiveChecks.self, Pipeline.self, Plan.self,
                       Convert.self, CheckpointCommand.self])
+
+    /// Runs the command; a library error that names a setting is reported with this tool's flag for it.
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            exit(withError: FlagWordedError.wording(error))
+        }
+    }
 }
 
 /// `tessera bench …`: benchmark programs that print a table against the machine's limits and peers.

@@ -140,7 +140,7 @@ struct TrainParallelOptions: ParsableArguments {
         let layout = try pipelineLayout.map { text in
             try text.split(separator: ",", omittingEmptySubsequences: false).map { field in
                 guard let count = Int(field.trimmingCharacters(in: .whitespaces)) else {
-                    throw ParallelConfigError.invalidOption(option: "--pipeline-layout", value: text,
+                    throw ParallelConfigError.invalidOption(option: LayoutParameter.pipelineLayout.name, value: text,
                                                             valid: "a comma-separated list of layer counts, one per stage (e.g. 5,6,6,5)")
                 }
                 return count

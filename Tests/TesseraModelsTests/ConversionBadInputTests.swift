@@ -37,7 +37,7 @@ import TesseraTensor
         let checkpoint = try ModelCheckpoint(contentsOf: ConversionFixtures.directory("llama-tiny"))
         try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
         try Data("keep me".utf8).write(to: URL(fileURLWithPath: output + "/note.txt"))
-        #expect(throws: ModelError.invalidFile(path: output, reason: "already exists; choose another output or pass --force to replace it")) {
+        #expect(throws: ModelError.fileExists(path: output)) {
             try checkpoint.write(to: output, format: .huggingFace)
         }
         #expect(try String(contentsOfFile: output + "/note.txt", encoding: .utf8) == "keep me")

@@ -6,16 +6,44 @@ import TesseraPipeline
 
 /// Every invalid combination of ``ParallelConfig`` is a typed error that names the valid choices.
 struct ParallelConfigTests {
-    @Test(arguments: [("--dp", 0), ("--pp", -1), ("--tp", 0), ("--micro-batch-size", 0), ("--virtual-stages", 0)])
-    func axesMustBePositive(option: String, value: Int) {
-        #expect(throws: ParallelConfigError.axisTooSmall(option: option, value: value)) {
-            switch option {
-            case "--dp": _ = try ParallelConfig(dp: value)
-            case "--pp": _ = try ParallelConfig(pp: value)
-            case "--tp": _ = try ParallelConfig(tp: value)
-            case "--micro-batch-size": _ = try ParallelConfig(microBatchSize: value)
+    @Test(arguments: [(LayoutParameter.dp, 0), (.pp, -1), (.tp, 0), (.microBatchSize, 0), (.virtualStages, 0)])
+    func axesMustBePositive(parameter: LayoutParameter, value: Int) {
+        #expect(throws: ParallelConfigError.axisTooSmall(parameter: parameter, value: value)) {
+            switch parameter {
+            case .dp: _ = try ParallelConfig(dp: value)
+            case .pp: _ = try ParallelConfig(pp: value)
+            case .tp: _ = try ParallelConfig(tp: value)
+            case .microBatchSize: _ = try ParallelConfig(microBatchSize: value)
             default: _ = try ParallelConfig(pipeline: .init(schedule: .interleaved, virtualStages: value))
             }
+        }
+    }
+
+    /// Library messages name settings by their property and carry no flag; a front end's vocabulary (here one
+    /// shaped like the CLI's) words the same message with its own names, every setting replaced.
+    @Test func messagesNameTheSettingInTheCallersTerms() {
+        let flags = LayoutVocabulary(name: { "--" + $0.rawValue }, setting: { "--\($0.rawValue) \($1)" })
+        let errors: [(ParallelConfigError, library: String, flagged: String)] = [
+            (.axisTooSmall(parameter: .virtualStages, value: 0), "pipeline.virtualStages = 0 is invalid",
+             "--virtualStages 0 is invalid"),
+            (.virtualStagesNeedInterleaving(schedule: .gpipe, virtualStages: 2),
+             "use pipeline.schedule = interleaved or pipeline.virtualStages = 1",
+             "use --schedule interleaved or --virtualStages 1"),
+            (.interleavingNeedsStages, "needs pp = 2 or more", "needs --pp 2 or more"),
+            (.recomputationWithSplitBackward(schedule: .zeroBubbleH1, recompute: .full),
+             "memory.recompute = full rebuilds", "use --recompute none with zb-h1"),
+            (.sequenceParallelNeedsTensorParallel, "sequenceParallel: sequence parallelism", "use it with --tp 2 or more"),
+            (.invalidLayout(layout: [5, 6], reason: "x"), "pipeline.layout = 5,6 is invalid: x", "--pipelineLayout 5,6 is"),
+            (.invalidOption(option: LayoutParameter.zeroStage.name, value: "2", valid: "0 or 1"),
+             "memory.zeroStage = 2 is invalid; use 0 or 1", "--zeroStage 2 is invalid"),
+            (.batchDoesNotSplit(globalBatch: 8, dp: 2, microBatchSize: 3, validMicroBatchSizes: [1, 2, 4]),
+             "use microBatchSize ∈ {1, 2, 4}", "use --microBatchSize ∈ {1, 2, 4}"),
+        ]
+        for (error, library, flagged) in errors {
+            #expect(error.description.contains(library) && !error.description.contains("--"), "\(error)")
+            let worded = error.message(naming: flags)
+            #expect(worded.contains(flagged), "\(worded)")
+            #expect(!LayoutParameter.allCases.contains { $0 != .sequenceParallel && worded.contains($0.name + " =") }, "\(worded)")
         }
     }
 
@@ -97,7 +125,7 @@ struct ParallelConfigTests {
         try config.validate(globalBatchSize: 12, sequenceLength: 16)
         #expect(config.microBatches(globalBatchSize: 12) == 2)
         let error = ParallelConfigError.batchDoesNotSplit(globalBatch: 8, dp: 2, microBatchSize: 3, validMicroBatchSizes: [1, 2, 4])
-        #expect("\(error)".contains("--micro-batch-size ∈ {1, 2, 4}"))
+        #expect("\(error)".contains("microBatchSize ∈ {1, 2, 4}"))
     }
 
     @Test func virtualStagesNeedTheInterleavedSchedule() {
@@ -111,7 +139,7 @@ struct ParallelConfigTests {
             _ = try ParallelConfig(pipeline: .init(schedule: .interleaved, virtualStages: 2))
             Issue.record("interleaving on one stage must fail")
         } catch let error as ParallelConfigError {
-            #expect("\(error)".contains("needs --pp 2 or more"))
+            #expect("\(error)".contains("needs pp = 2 or more"))
         }
         let config = try ParallelConfig(pp: 4, pipeline: .init(schedule: .interleaved, virtualStages: 2))
         do {
@@ -144,7 +172,7 @@ struct ParallelConfigTests {
             _ = try ParallelConfig(dp: 2, memory: .init(zeroStage: 2))
             Issue.record("ZeRO stage 2 must fail")
         } catch {
-            #expect("\(error)" == "--zero-stage 2 is invalid; use 0 (replicated optimizer) or 1 (AdamW moments sharded over dp)")
+            #expect("\(error)" == "memory.zeroStage = 2 is invalid; use 0 (replicated optimizer) or 1 (AdamW moments sharded over dp)")
         }
     }
 

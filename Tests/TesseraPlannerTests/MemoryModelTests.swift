@@ -1,4 +1,5 @@
 import Testing
+import TesseraParallel
 import TesseraPipeline
 import TesseraPlanner
 
@@ -62,7 +63,7 @@ import TesseraPlanner
         let sbh = Double(s * b * h)
         let attention = 5.0 * Double(a * s) / Double(h)
         let td = Double(t)
-        func bytes(_ t: Int, _ sp: Bool, _ recompute: Recompute) -> Double {
+        func bytes(_ t: Int, _ sp: Bool, _ recompute: Recomputation) -> Double {
             model.activationBytesPerLayer(layer: 0, sequenceLength: s, microBatch: b, tensorParallel: t,
                                           sequenceParallel: sp, recompute: recompute)
         }

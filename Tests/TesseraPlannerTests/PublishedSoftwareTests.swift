@@ -1,4 +1,5 @@
 import Testing
+import TesseraParallel
 import TesseraPipeline
 import TesseraPlanner
 
@@ -11,7 +12,7 @@ import TesseraPlanner
     /// selective recomputation keeps; materialized attention keeps 2as²b/t more per layer (no dropout here).
     @Test func flashAttentionKeepsNoScores() throws {
         let model = try catalog.model(named: "llama-3-8b")
-        func bytes(_ recompute: Recompute, flash: Bool) -> Double {
+        func bytes(_ recompute: Recomputation, flash: Bool) -> Double {
             model.activationBytesPerLayer(layer: 0, sequenceLength: 8192, microBatch: 1, tensorParallel: 4,
                                           sequenceParallel: true, recompute: recompute, flashAttention: flash)
         }

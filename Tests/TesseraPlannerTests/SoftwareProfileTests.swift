@@ -1,4 +1,5 @@
 import Testing
+import TesseraParallel
 import TesseraPipeline
 import TesseraPlanner
 
@@ -25,7 +26,7 @@ import TesseraPlanner
     /// Each profile refuses, with its reason, a layout that needs what it lacks; the same layout passes where the
     /// software has the feature (so the check is not a blanket refusal).
     @Test func profilesSayWhyTheyCannotRunALayout() throws {
-        func layout(cp: Int = 1, ep: Int = 1, zero: Int = 0, recompute: Recompute = .full,
+        func layout(cp: Int = 1, ep: Int = 1, zero: Int = 0, recompute: Recomputation = .full,
                     schedule: PipelineScheduleKind = .oneForwardOneBackward) -> TrainingLayout {
             TrainingLayout(tp: 2, pp: 2, dp: 4, cp: cp, ep: ep, microBatchSize: 1, schedule: schedule,
                            recompute: recompute, zeroStage: zero)

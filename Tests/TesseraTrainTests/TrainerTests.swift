@@ -87,7 +87,7 @@ import TesseraTrain
         #expect(throws: TrainingError.self) { try bad.validate() }
         bad = try Self.configuration()
         bad.parallelism.sequenceParallel = true
-        #expect(throws: ParallelConfigError.sequenceParallel(reason: "sequence parallelism splits the sequence over the tensor-parallel group; use it with --tp 2 or more")) {
+        #expect(throws: ParallelConfigError.sequenceParallelNeedsTensorParallel) {
             try bad.validate()
         }
         // tiny has 4 heads: tp=5 would leave a rank without one, and the error lists the choices.
