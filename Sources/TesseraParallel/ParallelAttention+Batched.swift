@@ -27,7 +27,7 @@ extension ParallelAttention {
             pool.store(keys: q + heads * d, values: q + (heads + kvHeads) * d, rowStride: width, count: length,
                        at: segment.start, of: segment.table, layer: layer)
             let cached = pool.gather(segment.table, tokens: total, layer: layer)
-            let shape = AttentionShape(batch: 1, queryLength: length, keyLength: total, heads: heads, kvHeads: kvHeads, headDim: d)
+            let shape = shape(batch: 1, length: length, keyLength: total)
             context.backend.attention(q: q, qStride: width, k: cached.keys, v: cached.values, kvStride: kvHeads * d,
                                       into: state.context.pointer + first * heads * d, outStride: heads * d,
                                       logSumExp: state.logSumExp.pointer + first * heads, shape: shape)

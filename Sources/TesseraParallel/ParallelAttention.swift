@@ -95,7 +95,7 @@ public struct ParallelAttention: @unchecked Sendable {
 
     private var width: Int { (heads + 2 * kvHeads) * headDim }
 
-    private func shape(batch: Int, length: Int, keyLength: Int? = nil) -> AttentionShape {
+    func shape(batch: Int, length: Int, keyLength: Int? = nil) -> AttentionShape {
         AttentionShape(batch: batch, queryLength: length, keyLength: keyLength, heads: heads, kvHeads: kvHeads, headDim: headDim,
                        groupSize: groupSize, groupOffset: groupOffset)
     }

@@ -24,7 +24,7 @@ import TesseraBench
         let lines = report.table.split(separator: "\n").map(String.init)
         #expect(lines.contains { $0.contains("decode tokens/s (batch 1)") && $0.contains("120.0") && $0.contains("100.0") && $0.hasSuffix("1.20") })
         #expect(lines.contains { $0.contains("peak RSS MiB") && $0.contains("150.0") && $0.hasSuffix("0.60") })
-        #expect(lines.contains { $0.contains("batch 8") && $0.contains("not available") })
+        #expect(lines.contains { $0.contains("batch 8") && $0.contains("not measured") })
     }
 
     /// The peer's summary line decodes into a run (snake_case keys).
