@@ -29,7 +29,9 @@ def main():
     parser.add_argument("--decode-tokens", type=int, default=256)
     args = parser.parse_args()
     context = args.prompt_tokens + args.decode_tokens
-    llm = llama_cpp.Llama(model_path=args.model, n_ctx=context, n_batch=args.prompt_tokens, n_ubatch=args.prompt_tokens,
+    # n_batch spans the whole context: without logits_all, llama-cpp-python keeps n_batch rows of scores and indexes
+    # them by position, so a smaller n_batch fails on the first decoded token past it.
+    llm = llama_cpp.Llama(model_path=args.model, n_ctx=context, n_batch=context, n_ubatch=args.prompt_tokens,
                           n_threads=args.threads, n_threads_batch=args.threads, logits_all=False, verbose=False)
     prompt = prompt_ids(args.prompt_tokens)
     start = time.perf_counter()
