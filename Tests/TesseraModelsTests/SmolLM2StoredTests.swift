@@ -78,9 +78,12 @@ import TesseraTensor
         #expect(abs(dots - float32) <= 0.01 * float32)
     }
 
-    /// Tessera's greedy continuation on the stored path equals llama.cpp's until a step where llama.cpp's own top-2
-    /// margin is below 0.5 (the two engines' logits differ by a few tenths: both quantize activations, in different
-    /// orders); where they part is printed.
+    /// Tessera's greedy continuation on the stored path equals llama.cpp's until a step where the two can
+    /// legitimately disagree: llama.cpp's token is Tessera's runner-up there, and llama.cpp's own top-2 margin is
+    /// within the distance the stored path's logits may move (``logitTolerance`` of the largest logit: both engines
+    /// quantize activations to 8-bit blocks, with different rounding and summation orders). Where they part is printed
+    /// (measured 2026-12-05: one prompt agrees for all 24 steps; the others part after 8–13 steps at margins
+    /// 0.06–0.67).
     @Test(.enabled(if: available && llamaFixture != nil, "needs models/SmolLM2-135M-Instruct.Q4_1.gguf and the llama.cpp fixture"))
     func greedyDecodingFollowsLlamaCpp() throws {
         let fixture = try JSONSerialization.jsonObject(with: Data(contentsOf: Self.llamaFixture!)) as! [String: Any]
@@ -94,7 +97,11 @@ import TesseraTensor
             for (step, token) in expected.enumerated() {
                 guard Self.top2(logits).token == token else {
                     agreement.partingMargin = margins[step]
-                    #expect(margins[step] < 0.5, "\(test["prompt"]!): parted at step \(step) where llama.cpp's margin is \(margins[step])")
+                    let scale = logits.map(abs).max()!
+                    let runnerUp = logits.indices.filter { $0 != Int(Self.top2(logits).token) }.max { logits[$0] < logits[$1] }!
+                    #expect(runnerUp == Int(token), "\(test["prompt"]!): at step \(step) llama.cpp's token is not Tessera's runner-up")
+                    #expect(margins[step] <= Self.logitTolerance * scale,
+                            "\(test["prompt"]!): parted at step \(step) where llama.cpp's margin is \(margins[step]) (largest logit \(scale))")
                     break
                 }
                 agreement.steps += 1
