@@ -109,7 +109,7 @@ public struct ParallelAttention: @unchecked Sendable {
         let input = try projection.gatherInput(x, localRows: context.localRows(tokens: tokens), scratch: workspace.gathered)
         state.qkv.reserve(tokens * width)
         projection.forward(input, tokens: tokens, into: state.qkv.pointer)
-        rotate(state.qkv.pointer, batch: batch, length: length, offset: 0, shard: state.shard, inverse: false)
+        rotate(state.qkv.pointer, batch: batch, length: length, shard: state.shard, inverse: false)
         try computeCore(batch: batch, length: length, state: state)
         return try output.forward(state.context.pointer, tokens: tokens, workspace: workspace)
     }
@@ -151,7 +151,7 @@ public struct ParallelAttention: @unchecked Sendable {
                 kvStride: width, out: state.context.pointer, outStride: heads * d, logSumExp: state.logSumExp.pointer,
                 dq: dqkv, dk: dqkv + heads * d, dv: dqkv + (heads + kvHeads) * d, shape: shape(batch: batch, length: length))
         }
-        rotate(dqkv, batch: batch, length: length, offset: 0, shard: state.shard, inverse: true)
+        rotate(dqkv, batch: batch, length: length, shard: state.shard, inverse: true)
 
         let input = try projection.regatherInput(x, tokens: tokens, into: state.gatheredInput)
         workspace.partial.reserve(tokens * projection.inFeatures)
@@ -169,11 +169,11 @@ public struct ParallelAttention: @unchecked Sendable {
         return ContextParallelAttention(geometry: geometry, context: context, scratch: contextScratch)
     }
 
-    /// Rotates the query and key heads of `buffer` (`[tokens, width]`) by their positions (`offset + t mod length`,
+    /// Rotates the query and key heads of `buffer` (`[tokens, width]`) by their positions (`t mod length`,
     /// or the shard's positions of the local rows), tokens split over the rank's backend.
-    private func rotate(_ buffer: UnsafeMutablePointer<Float>, batch: Int, length: Int, offset: Int, shard: ContextShard?, inverse: Bool) {
+    private func rotate(_ buffer: UnsafeMutablePointer<Float>, batch: Int, length: Int, shard: ContextShard?, inverse: Bool) {
         guard let rotary else { return }
-        let positions = (0..<batch * length).map { Int32(offset + (shard?.positions[$0 % length] ?? $0 % length)) }
+        let positions = (0..<batch * length).map { Int32(shard?.positions[$0 % length] ?? $0 % length) }
         // The query heads and then the key heads lie side by side at the start of each row: one rotation covers both.
         positions.withUnsafeBufferPointer { p in
             context.backend.rotate(buffer, rowStride: width, heads: heads + kvHeads, positions: p.baseAddress!, tokens: batch * length,
