@@ -24,7 +24,7 @@ let package = Package(
     name: "Tessera",
     platforms: [.macOS(.v14)],
     products: [
-        .executable(name: "tessera", targets: ["tessera"]),
+        .executable(name: "tessera", targets: ["TesseraCLI"]),
         .library(name: "Tessera", targets: ["Tessera"]),
         .library(name: "TesseraMPI", targets: ["TesseraMPI"]),
     ],
@@ -66,8 +66,10 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
+        // The command-line tool. Its product (and binary) is `tessera`; the target has its own name so that its source
+        // directory does not collide with `Sources/Tessera` on case-insensitive file systems (macOS).
         .executableTarget(
-            name: "tessera",
+            name: "TesseraCLI",
             dependencies: [
                 "CBLAS", "TesseraMPI", "TesseraTrain", "TesseraPlanner", "TesseraPipeline", "TesseraBench", "TesseraServe",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
