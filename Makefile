@@ -63,6 +63,7 @@ test: deps assets
 	scripts/check-no-libmpi.sh .build/release/TesseraPackageTests.xctest
 	$(SWIFT) test $(RELEASE_FLAGS) --skip-build
 	$(MAKE) example
+	$(MAKE) test-cli
 	$(MAKE) test-mpi
 	$(MAKE) test-serve
 
@@ -74,6 +75,11 @@ example: deps
 	$(SWIFT) build --package-path $(EXAMPLE_DIR) $(RELEASE_FLAGS)
 	scripts/check-no-libmpi.sh $(EXAMPLE_DIR)/.build/release/TrainAndGenerate
 	$(EXAMPLE_DIR)/.build/release/TrainAndGenerate
+
+# The CLI words the library's errors with its flags (the library names settings by their properties).
+.PHONY: test-cli
+test-cli: build
+	scripts/test-cli-wording.sh $(TESSERA)
 
 # MPI tests: the collective conformance checks, one rank per process under mpirun -np 2..8, and each
 # fault (it must abort the job with its named error, not hang); then training and evaluation with tp=2 under
