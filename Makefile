@@ -59,6 +59,7 @@ demo: build $(BIBLE)
 	@echo
 
 test: deps assets
+	scripts/check-limits.py
 	$(SWIFT) build $(RELEASE_FLAGS) --build-tests
 	scripts/check-no-libmpi.sh .build/release/TesseraPackageTests.xctest
 	$(SWIFT) test $(RELEASE_FLAGS) --skip-build
