@@ -141,16 +141,8 @@ public struct ParallelAttention: @unchecked Sendable {
         output.weightGradients(input: state.context.pointer, dyFull: state.outputGradient.pointer, tokens: tokens,
                                queue: queue, mode: mode)
 
-        state.qkvGradient.reserve(tokens * width)
-        let qkv = state.qkv.pointer, dqkv = state.qkvGradient.pointer
-        if let core = contextParallelCore(batch: batch, state: state) {
-            try core.backward(dOut: state.contextGradient.pointer, state: state)
-        } else {
-            context.backend.attentionBackward(
-                dOut: state.contextGradient.pointer, q: qkv, qStride: width, k: qkv + heads * d, v: qkv + (heads + kvHeads) * d,
-                kvStride: width, out: state.context.pointer, outStride: heads * d, logSumExp: state.logSumExp.pointer,
-                dq: dqkv, dk: dqkv + heads * d, dv: dqkv + (heads + kvHeads) * d, shape: shape(batch: batch, length: length))
-        }
+        try backwardCore(state.contextGradient.pointer, batch: batch, length: length, state: state)
+        let dqkv = state.qkvGradient.pointer
         rotate(dqkv, batch: batch, length: length, shard: state.shard, inverse: true)
 
         let input = try projection.regatherInput(x, tokens: tokens, into: state.gatheredInput)
@@ -159,6 +151,20 @@ public struct ParallelAttention: @unchecked Sendable {
         projection.weightGradients(input: input, dy: dqkv, tokens: tokens,
                                    queue: queue, mode: mode)
         return try projection.reduceInputGradient(workspace.partial.pointer, tokens: tokens, scratch: workspace.reduced)
+    }
+
+    /// The attention core's backward: `state.qkvGradient` `[tokens, (heads + 2·kvHeads)·headDim]` (the gradient of
+    /// the rotated `qkv`, before the inverse rotation) from `dOut`, the gradient of `state.context`
+    /// `[tokens, heads·headDim]`, given the forward's `state.context` and `state.logSumExp`. With context
+    /// parallelism the key/value gradients come home through the cp group.
+    public func backwardCore(_ dOut: UnsafePointer<Float>, batch: Int, length: Int, state: State) throws {
+        state.qkvGradient.reserve(batch * length * width)
+        if let core = contextParallelCore(batch: batch, state: state) { return try core.backward(dOut: dOut, state: state) }
+        let d = headDim, qkv = state.qkv.pointer, dqkv = state.qkvGradient.pointer
+        context.backend.attentionBackward(
+            dOut: dOut, q: qkv, qStride: width, k: qkv + heads * d, v: qkv + (heads + kvHeads) * d,
+            kvStride: width, out: state.context.pointer, outStride: heads * d, logSumExp: state.logSumExp.pointer,
+            dq: dqkv, dk: dqkv + heads * d, dv: dqkv + (heads + kvHeads) * d, shape: shape(batch: batch, length: length))
     }
 
     /// The context-parallel core for `state`'s shard (`nil` without context parallelism).
