@@ -73,8 +73,6 @@ public struct ParallelAttention: @unchecked Sendable {
     public let groupOffset: Int
     public let rotary: RotaryEmbedding?
     public let context: LayerContext
-    /// Scratch of the context-parallel passes (empty without context parallelism).
-    let contextScratch = ContextAttentionScratch()
 
     /// - Parameters:
     ///   - groupSize: query heads per key/value head in the whole model (default `heads / kvHeads`).
@@ -172,7 +170,7 @@ public struct ParallelAttention: @unchecked Sendable {
         guard let shard = state.shard, context.cp.size > 1 else { return nil }
         let geometry = ContextAttentionGeometry(shard: shard, batch: batch, heads: heads, kvHeads: kvHeads, headDim: headDim,
                                                 groupSize: groupSize, groupOffset: groupOffset)
-        return ContextParallelAttention(geometry: geometry, context: context, scratch: contextScratch)
+        return ContextParallelAttention(geometry: geometry, context: context, scratch: context.contextScratch)
     }
 
     /// Rotates the query and key heads of `buffer` (`[tokens, width]`) by their positions (`t mod length`,
