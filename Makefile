@@ -1,6 +1,6 @@
 # Tessera: two commands do all the set-up on a fresh Debian machine.
 #   make demo   the main job on the embedded (threads) backend
-#   make test   every test: swift test, the example application, then the MPI tests under mpirun
+#   make test   every test: the source limits, swift test, the example application, the CLI wording, then the MPI tests under mpirun
 SHELL := /bin/bash
 SWIFT ?= swift
 RELEASE_FLAGS := -c release -Xswiftc -target-cpu -Xswiftc native
