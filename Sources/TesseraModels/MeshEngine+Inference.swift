@@ -125,6 +125,8 @@ extension MeshEngine {
         }
     }
 
-    /// Point-to-point tags of the inference pipeline (apart from the training executor's).
-    private static let inferenceTag = 1 << 20
+    /// Point-to-point tags of the inference pipeline, `inferenceTag + model chunk`: above the training executor's
+    /// (`0..<2 · microBatches · modelChunks`, in the thousands at most) and inside MPI's guaranteed range (0...32767;
+    /// the earlier `1 << 20` made every pp > 1 inference under MPI fail).
+    private static let inferenceTag = 30_000
 }
