@@ -63,7 +63,7 @@ struct Train: ParsableCommand {
         func say(_ line: String) {
             if reporting { Console.write(line + "\n") }
         }
-        job.notes.forEach(say)
+        job.notes.forEach { say($0.worded(.flags)) }
         let trainer = try job.makeTrainer(world: world, computeThreads: computeThreads)
         trainer.meter = meter
         trainer.peakFlopsPerSecond = try MatmulRate.measure(world: unmetered)

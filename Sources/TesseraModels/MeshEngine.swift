@@ -139,7 +139,7 @@ public final class MeshEngine: @unchecked Sendable {
     func requireFloat32Weights(_ operation: String) throws {
         guard model.storedWeights.isEmpty else {
             throw ModelError.invalidConfiguration(
-                field: "weights", reason: "\(operation) needs Float32 weights, but this engine keeps \(model.storedWeights.count) in their stored type; load with WeightFormat.float32 (--dequantize)")
+                field: "weights", reason: "\(operation) needs Float32 weights, but this engine keeps \(model.storedWeights.count) in their stored type; load with WeightFormat.float32")
         }
     }
 

@@ -161,12 +161,12 @@ import TesseraTrain
 
     @Test func resumingAnotherModelTokenizerDataOrBatchIsRefused() throws {
         let layout = try ParallelConfig(microBatchSize: 4)
-        resumeRefused(fixture.configuration(layout, config: "tiny-gpt2", resume: root), "the model", "--config tiny")
-        resumeRefused(fixture.configuration(layout, tokenizer: step2, resume: root), "the tokenizer", "--tokenizer byte")
+        resumeRefused(fixture.configuration(layout, config: "tiny-gpt2", resume: root), "the model", "TrainingConfiguration.model.config = tiny")
+        resumeRefused(fixture.configuration(layout, tokenizer: step2, resume: root), "the tokenizer", "TrainingConfiguration.data.tokenizer = byte")
         var longer = fixture.configuration(layout, resume: root)
         longer.data.sequenceLength = 8
-        resumeRefused(longer, "--seq-len", "pass --seq-len 16")
-        resumeRefused(fixture.configuration(layout, steps: 2, resume: root), "--steps", "past the checkpoint's step 2")
+        resumeRefused(longer, "TrainingConfiguration.data.sequenceLength differs", "pass TrainingConfiguration.data.sequenceLength = 16")
+        resumeRefused(fixture.configuration(layout, steps: 2, resume: root), "TrainingConfiguration.steps", "past the checkpoint's step 2")
         try Data(String(repeating: "A different text entirely, of another length. ", count: 30).utf8).write(to: URL(fileURLWithPath: fixture.text))
         resumeRefused(fixture.configuration(layout, resume: root), "the data file \(fixture.text)", "changed since the save")
     }
