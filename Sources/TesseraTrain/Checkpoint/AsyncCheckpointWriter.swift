@@ -1,5 +1,6 @@
 import CIntrinsics
 import Foundation
+import TesseraFiles
 import TesseraModels
 import TesseraNN
 import TesseraParallel
@@ -113,6 +114,8 @@ public final class AsyncCheckpointWriter: @unchecked Sendable {
                 }
             } catch {
                 failure = error
+                // The first rank stops waiting for this rank's files when it sees this.
+                if rank != 0 { try? AtomicWrite.write(Array("\(error)".utf8), to: Self.failurePath(rank: rank, in: staging)) }
             }
             done.signal()
         }
@@ -141,11 +144,20 @@ public final class AsyncCheckpointWriter: @unchecked Sendable {
         #endif
     }
 
-    /// Polls until every rank's record exists (each is renamed into place whole, after that rank's files).
+    /// Where rank `rank` notes why its part of a save failed.
+    private static func failurePath(rank: Int, in staging: String) -> String {
+        TrainingJob.recordPath(rank: rank, in: staging) + ".failed"
+    }
+
+    /// Polls until every rank's record exists (each is renamed into place whole, after that rank's files); gives
+    /// up when a rank notes that its part failed, or after ``deadline``.
     private func waitForRecords(ranks: Int, in staging: String) throws {
         let start = ContinuousClock.now
         for rank in 0..<ranks {
             while !FileManager.default.fileExists(atPath: TrainingJob.recordPath(rank: rank, in: staging)) {
+                if let reason = FileManager.default.contents(atPath: Self.failurePath(rank: rank, in: staging)) {
+                    throw TrainingError.unwritable(path: staging, reason: "rank \(rank) could not write its part of the checkpoint: \(String(decoding: reason, as: UTF8.self))")
+                }
                 guard ContinuousClock.now - start < deadline else {
                     throw TrainingError.unwritable(path: staging, reason: "rank \(rank) did not write its part of the checkpoint within \(deadline)")
                 }
