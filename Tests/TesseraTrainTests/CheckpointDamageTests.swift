@@ -111,6 +111,12 @@ import TesseraTrain
             json["files"] = (json["files"] as! [[String: Any]]).filter { ($0["name"] as! String) != "optimizer-rank-00000.bin" }
         }
         refuses(unlisted, "optimizer-rank-00000.bin", "does not list")
+        let incomplete = try editManifest { json in
+            json["tensors"] = (json["tensors"] as! [[String: Any]]).filter {
+                !($0["state"] as! String == "exp_avg_sq" && $0["name"] as! String == "model.norm.weight")
+            }
+        }
+        refuses(incomplete, incomplete + "/manifest.json", "lists no exp_avg_sq of model.norm.weight")
         let malformed = try editManifest { $0["step"] = "two" }
         refuses(malformed, malformed + "/manifest.json", "malformed")
     }
