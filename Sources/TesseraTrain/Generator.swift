@@ -1,5 +1,6 @@
 import TesseraModels
 import TesseraParallel
+import TesseraTensor
 
 /// Autoregressive generation: the model's next-token logits, a ``Sampler``, and a stop condition.
 ///
@@ -12,6 +13,8 @@ public struct Generator {
     /// a step's activations grow with its rows. Chunk boundaries depend on the sequence alone, so its tokens do not
     /// change with the batch.
     public var prefillChunk = MeshEngine.defaultPrefillChunk
+    /// How the key/value cache stores rows (``KVBlockPool/cacheTypes``).
+    public var kvCacheType: DType = .f32
 
     public init(engine: MeshEngine, sampling: SamplingOptions) throws {
         try sampling.validate()
@@ -39,13 +42,13 @@ public struct Generator {
     public func generate(prompts: [[Int32]], maxNewTokens: Int, stopTokens: Set<Int32> = [],
                          onToken: (Int, Int32) throws -> Void = { _, _ in }) throws -> [[Int32]] {
         guard !prompts.contains(where: \.isEmpty) else {
-            throw TrainingError.invalidOption(option: "--prompt", reason: "the prompt encodes to no tokens; give some text (or --bos)")
+            throw TrainingError.invalid(.prompts, "a prompt encodes to no tokens; give some text (or begin it with the BOS id)")
         }
         guard maxNewTokens > 0, !prompts.isEmpty else { return prompts.map { _ in [] } }
         let context = engine.config.contextLength, blockSize = MeshEngine.defaultBlockSize
         let needs = prompts.map { min($0.count + maxNewTokens, context) }
         let pool = try engine.makeBlockPool(blocks: needs.reduce(0) { $0 + ($1 + blockSize - 1) / blockSize },
-                                            blockSize: blockSize, longestSequence: needs.max()!)
+                                            blockSize: blockSize, longestSequence: needs.max()!, cacheType: kvCacheType)
         var sequences = prompts.map { GeneratingSequence(prompt: $0, context: context) }
         while case let active = sequences.indices.filter({ !sequences[$0].finished }), !active.isEmpty {
             var segments: [DecodeSegment] = [], owners: [Int] = [], logits: [(Int, [Float])] = [], promptRows = 0
