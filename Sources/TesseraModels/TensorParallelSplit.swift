@@ -50,15 +50,21 @@ extension TransformerConfig {
     /// The tensor-parallel sizes this model can be split over (up to `limit`): every tp that leaves each rank
     /// at least one query head, MLP feature and vocabulary entry.
     public func validTensorParallelSizes(limit: Int = 64) -> [Int] {
-        Array(1...max(1, min(limit, tensorParallelLimit.count)))
+        family.attention.queryKeyNorms ? [1] : Array(1...max(1, min(limit, tensorParallelLimit.count)))
     }
 
     /// Checks that the model splits over `tp` ranks.
     /// - Throws: ``ModelError/tensorParallelTooLarge(what:count:tp:)`` when a rank would hold no query head
-    ///   (no MLP feature, no vocabulary entry).
+    ///   (no MLP feature, no vocabulary entry); ``ModelError/invalidConfiguration(field:reason:)`` for tp > 1 with
+    ///   query/key norms, whose sums of squares span every head (splitting them would need an all-reduce over tp in
+    ///   both passes, which the attention layer does not do).
     public func validate(tp: Int) throws {
         try validate()
         guard tp >= 1 else { throw ModelError.invalidConfiguration(field: "tp", reason: "\(tp) must be at least 1") }
+        if tp > 1, family.attention.queryKeyNorms {
+            throw ModelError.invalidConfiguration(
+                field: "tp", reason: "\(tp) splits the attention heads, but \(family.name) normalizes its whole query and key projections (q_norm, k_norm span every head); use tp=1, with ep, dp or pp to split the model")
+        }
         let limit = tensorParallelLimit
         if tp > limit.count { throw ModelError.tensorParallelTooLarge(what: limit.what, count: limit.count, tp: tp) }
     }

@@ -36,6 +36,8 @@ public struct ParallelAttention: @unchecked Sendable {
         public var shard: ContextShard?
         /// Context parallelism with Ulysses attention: the head-sharded q/k/v and output kept for the backward pass.
         let sequenceShards = FloatBuffer(count: 0)
+        /// The query/key norms' inputs (models with ``ParallelAttention/queryKeyNorm`` only).
+        let queryKeyNorm = QueryKeyNorm.State()
 
         public init() {
             context = FloatBuffer(count: 0)
@@ -53,7 +55,9 @@ public struct ParallelAttention: @unchecked Sendable {
         }
 
         /// Bytes saved by the forward pass for the backward pass (shared core buffers not included).
-        public var savedBytes: Int { (qkv.count + sequenceShards.count + (ownsCore ? context.count + logSumExp.count : 0)) * 4 }
+        public var savedBytes: Int {
+            (qkv.count + sequenceShards.count + (ownsCore ? context.count + logSumExp.count : 0)) * 4 + queryKeyNorm.savedBytes
+        }
         /// Bytes of every buffer held.
         public var byteCount: Int {
             [qkv, context, logSumExp, outputGradient, contextGradient, qkvGradient, gatheredInput, sequenceShards].reduce(0) { $0 + $1.byteCount }
@@ -72,6 +76,8 @@ public struct ParallelAttention: @unchecked Sendable {
     /// The place of this rank's first query head in its key/value head's group.
     public let groupOffset: Int
     public let rotary: RotaryEmbedding?
+    /// RMSNorm over the whole query and key projections before rotation (OLMoE), or `nil`.
+    public let queryKeyNorm: QueryKeyNorm?
     public let context: LayerContext
     /// Scratch of the context-parallel passes (empty without context parallelism).
     let contextScratch = ContextAttentionScratch()
@@ -79,9 +85,13 @@ public struct ParallelAttention: @unchecked Sendable {
     /// - Parameters:
     ///   - groupSize: query heads per key/value head in the whole model (default `heads / kvHeads`).
     ///   - groupOffset: the place of this rank's first query head in its key/value head's group (default 0).
+    ///   - queryKeyNorm: norms over every query and key head, which this rank must then hold (tp = 1).
     public init(projection: ColumnParallelLinear, output: RowParallelLinear, heads: Int, kvHeads: Int, headDim: Int,
-                groupSize: Int? = nil, groupOffset: Int = 0, rotary: RotaryEmbedding?, context: LayerContext) {
+                groupSize: Int? = nil, groupOffset: Int = 0, rotary: RotaryEmbedding?, queryKeyNorm: QueryKeyNorm? = nil,
+                context: LayerContext) {
         precondition(projection.outFeatures == (heads + 2 * kvHeads) * headDim, "projection width does not match the heads")
+        precondition(queryKeyNorm.map { $0.query.columns == heads * headDim && $0.key.columns == kvHeads * headDim } ?? true,
+                     "query/key norms span every head: they need all of them on the rank")
         self.projection = projection
         self.output = output
         self.heads = heads
@@ -90,6 +100,7 @@ public struct ParallelAttention: @unchecked Sendable {
         self.groupSize = groupSize ?? heads / kvHeads
         self.groupOffset = groupOffset
         self.rotary = rotary
+        self.queryKeyNorm = queryKeyNorm
         self.context = context
     }
 
@@ -109,6 +120,7 @@ public struct ParallelAttention: @unchecked Sendable {
         let input = try projection.gatherInput(x, localRows: context.localRows(tokens: tokens), scratch: workspace.gathered)
         state.qkv.reserve(tokens * width)
         projection.forward(input, tokens: tokens, into: state.qkv.pointer)
+        queryKeyNorm?.forward(state.qkv.pointer, rowStride: width, tokens: tokens, state: state.queryKeyNorm, backend: context.backend)
         rotate(state.qkv.pointer, batch: batch, length: length, shard: state.shard, inverse: false)
         try computeCore(batch: batch, length: length, state: state)
         return try output.forward(state.context.pointer, tokens: tokens, workspace: workspace)
@@ -152,6 +164,7 @@ public struct ParallelAttention: @unchecked Sendable {
                 dq: dqkv, dk: dqkv + heads * d, dv: dqkv + (heads + kvHeads) * d, shape: shape(batch: batch, length: length))
         }
         rotate(dqkv, batch: batch, length: length, shard: state.shard, inverse: true)
+        queryKeyNorm?.backward(dqkv, rowStride: width, tokens: tokens, state: state.queryKeyNorm, backend: context.backend)
 
         let input = try projection.regatherInput(x, tokens: tokens, into: state.gatheredInput)
         workspace.partial.reserve(tokens * projection.inFeatures)
