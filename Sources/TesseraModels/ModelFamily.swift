@@ -32,8 +32,9 @@ public struct ModelFamily: Sendable, Hashable {
         /// Whether the output projection adds a bias (row-parallel: replicated, added once after the reduction).
         public var outputBias: Bool
         /// Whether RMSNorm runs over the whole query projection and the whole key projection (every head at once,
-        /// weights `[heads·headDim]` and `[kvHeads·headDim]`) before rotary positions (OLMoE). The norm's sum spans
-        /// every head, so such a model runs at tp = 1 (``TransformerConfig/validate(tp:)``).
+        /// weights `[heads·headDim]` and `[kvHeads·headDim]`) before rotary positions (OLMoE). The norm's sums span
+        /// every head, so with tp they are all-reduced (``QueryKeyNorm``) and no key head may be shared between
+        /// ranks (``TransformerConfig/validate(tp:)``).
         public var queryKeyNorms: Bool
 
         public init(projection: Projection, queryKeyValueBiases: Bool, outputBias: Bool, queryKeyNorms: Bool = false) {

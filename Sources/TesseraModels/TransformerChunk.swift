@@ -78,7 +78,9 @@ public final class TransformerChunk: @unchecked Sendable {
             func blockNorm(_ module: BlockModule) -> Normalization {
                 norm(.block(layer: layer, module, .weight), .block(layer: layer, module, .bias))
             }
-            let queryKeyNorm = family.attention.queryKeyNorms ? QueryKeyNorm(query: blockNorm(.queryNorm), key: blockNorm(.keyNorm)) : nil
+            let queryKeyNorm = family.attention.queryKeyNorms
+                ? QueryKeyNorm(query: blockNorm(.queryNorm), key: blockNorm(.keyNorm), queryColumns: config.attention.heads * d,
+                               keyColumns: config.attention.kvHeads * d, group: context.tp) : nil
             let attention = ParallelAttention(projection: column(family.attentionProjections), output: row(.attentionOutput),
                                               heads: queryHeads.count, kvHeads: kvHeads.count, headDim: d, groupSize: group,
                                               groupOffset: queryHeads.lowerBound - kvHeads.lowerBound * group, rotary: rotary,

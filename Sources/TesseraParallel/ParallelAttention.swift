@@ -76,7 +76,7 @@ public struct ParallelAttention: @unchecked Sendable {
     /// The place of this rank's first query head in its key/value head's group.
     public let groupOffset: Int
     public let rotary: RotaryEmbedding?
-    /// RMSNorm over the whole query and key projections before rotation (OLMoE), or `nil`.
+    /// RMSNorm over the whole query and key projections before rotation (OLMoE; sums over tp), or `nil`.
     public let queryKeyNorm: QueryKeyNorm?
     public let context: LayerContext
     /// Scratch of the context-parallel passes (empty without context parallelism).
@@ -85,13 +85,14 @@ public struct ParallelAttention: @unchecked Sendable {
     /// - Parameters:
     ///   - groupSize: query heads per key/value head in the whole model (default `heads / kvHeads`).
     ///   - groupOffset: the place of this rank's first query head in its key/value head's group (default 0).
-    ///   - queryKeyNorm: norms over every query and key head, which this rank must then hold (tp = 1).
+    ///   - queryKeyNorm: norms over every query and key head, holding this rank's heads' columns (its key heads not
+    ///   shared with another rank).
     public init(projection: ColumnParallelLinear, output: RowParallelLinear, heads: Int, kvHeads: Int, headDim: Int,
                 groupSize: Int? = nil, groupOffset: Int = 0, rotary: RotaryEmbedding?, queryKeyNorm: QueryKeyNorm? = nil,
                 context: LayerContext) {
         precondition(projection.outFeatures == (heads + 2 * kvHeads) * headDim, "projection width does not match the heads")
         precondition(queryKeyNorm.map { $0.query.columns == heads * headDim && $0.key.columns == kvHeads * headDim } ?? true,
-                     "query/key norms span every head: they need all of them on the rank")
+                     "query/key norm shards do not match the rank's heads")
         self.projection = projection
         self.output = output
         self.heads = heads
@@ -120,7 +121,7 @@ public struct ParallelAttention: @unchecked Sendable {
         let input = try projection.gatherInput(x, localRows: context.localRows(tokens: tokens), scratch: workspace.gathered)
         state.qkv.reserve(tokens * width)
         projection.forward(input, tokens: tokens, into: state.qkv.pointer)
-        queryKeyNorm?.forward(state.qkv.pointer, rowStride: width, tokens: tokens, state: state.queryKeyNorm, backend: context.backend)
+        try queryKeyNorm?.forward(state.qkv.pointer, rowStride: width, tokens: tokens, state: state.queryKeyNorm)
         rotate(state.qkv.pointer, batch: batch, length: length, shard: state.shard, inverse: false)
         try computeCore(batch: batch, length: length, state: state)
         return try output.forward(state.context.pointer, tokens: tokens, workspace: workspace)
@@ -164,7 +165,7 @@ public struct ParallelAttention: @unchecked Sendable {
                 dq: dqkv, dk: dqkv + heads * d, dv: dqkv + (heads + kvHeads) * d, shape: shape(batch: batch, length: length))
         }
         rotate(dqkv, batch: batch, length: length, shard: state.shard, inverse: true)
-        queryKeyNorm?.backward(dqkv, rowStride: width, tokens: tokens, state: state.queryKeyNorm, backend: context.backend)
+        try queryKeyNorm?.backward(dqkv, rowStride: width, tokens: tokens, state: state.queryKeyNorm)
 
         let input = try projection.regatherInput(x, tokens: tokens, into: state.gatheredInput)
         workspace.partial.reserve(tokens * projection.inFeatures)

@@ -22,7 +22,7 @@ import TesseraParallel
         #expect(olmoe.family == .olmoe && olmoe.attention.heads * olmoe.attention.headDim == olmoe.hiddenSize)
         #expect(olmoe.moe == .init(router: RouterConfiguration(experts: 4, topK: 2, normalizesTopK: false, includesAuxiliaryLoss: true,
                                                                auxiliaryLossCoefficient: 0.02), expertIntermediateSize: 24))
-        #expect(olmoe.validTensorParallelSizes() == [1])
+        #expect(olmoe.validTensorParallelSizes() == [1, 2], "tp = 3 and 4 would share the 2 key heads")
         var custom = qwen
         custom.moe?.router.scoring = .sigmoid
         custom.moe?.router.capacityFactor = 1.25

@@ -107,8 +107,8 @@ import TesseraParallel
             try MeshEngine(config: Self.mixtral, parallel: ParallelConfig(tp: 2, sequenceParallel: true), groups: nil, seed: 1)
         }
         #expect(throws: ModelError.invalidConfiguration(
-            field: "tp", reason: "2 splits the attention heads, but olmoe normalizes its whole query and key projections (q_norm, k_norm span every head); use tp=1, with ep, dp or pp to split the model")) {
-            try MeshEngine(config: Self.olmoe, parallel: ParallelConfig(tp: 2), groups: nil, seed: 1)
+            field: "tp", reason: "4 does not divide the 2 key/value heads, so ranks would share key heads, but olmoe normalizes its whole key projection (k_norm sums every key head once); use tp ∈ {1, 2}")) {
+            try MeshEngine(config: Self.olmoe, parallel: ParallelConfig(tp: 4), groups: nil, seed: 1)
         }
     }
 }
@@ -146,10 +146,10 @@ extension MixtureOfExpertsEquivalenceTests {
         MeshTolerance.check(try Self.trainGathered(Self.models[model]!, parallel), against: Self.references[model]!)
     }
 
-    /// OLMoE (tp = 1: its query/key norms span every head) with ep = 2 and 4 carved out of dp.
-    @Test(arguments: [(2, 1), (2, 2), (4, 4)])
-    func olmoeExpertParallelLayoutsMatchSingleDevice(dp: Int, ep: Int) throws {
-        let parallel = try ParallelConfig(dp: dp, ep: ep, microBatchSize: Self.globalBatch / dp)
+    /// OLMoE (query/key norms whose sums are all-reduced over tp) with tp = 2, ep = 2 and 4 carved out of dp, and both.
+    @Test(arguments: [(2, 1, 1), (2, 2, 1), (4, 4, 1), (1, 1, 2), (2, 2, 2)])
+    func olmoeLayoutsMatchSingleDevice(dp: Int, ep: Int, tp: Int) throws {
+        let parallel = try ParallelConfig(dp: dp, tp: tp, ep: ep, microBatchSize: Self.globalBatch / dp)
         MeshTolerance.check(try Self.trainGathered(Self.olmoe, parallel), against: Self.references["olmoe"]!)
     }
 }
