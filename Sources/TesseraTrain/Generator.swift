@@ -41,7 +41,7 @@ public struct Generator {
     public func generate(prompts: [[Int32]], maxNewTokens: Int, stopTokens: Set<Int32> = [],
                          onToken: (Int, Int32) throws -> Void = { _, _ in }) throws -> [[Int32]] {
         guard !prompts.contains(where: \.isEmpty) else {
-            throw TrainingError.invalidOption(option: "--prompt", reason: "the prompt encodes to no tokens; give some text (or --bos)")
+            throw TrainingError.invalid(.prompts, "a prompt encodes to no tokens; give some text (or begin it with the BOS id)")
         }
         guard maxNewTokens > 0, !prompts.isEmpty else { return prompts.map { _ in [] } }
         let context = engine.config.contextLength, blockSize = MeshEngine.defaultBlockSize
