@@ -84,13 +84,15 @@ test-cli: build
 
 # MPI tests: the collective conformance checks, one rank per process under mpirun -np 2..8, and each
 # fault (it must abort the job with its named error, not hang); then training and evaluation with tp=2 under
-# mpirun must match the threads backend; then a subset of the dp × pp × tp matrix must match one device.
+# mpirun must match the threads backend; then a subset of the dp × pp × tp matrix must match one device; then
+# expert parallelism (tiny-moe at ep = 2, with tp) must match one device.
 test-mpi: build
 	scripts/test-mpi.sh $(TESSERA) "$(MPIRUN)"
 	scripts/test-train-mpi.sh $(TESSERA) "$(MPIRUN)"
 	scripts/test-mesh-mpi.sh $(TESSERA) "$(MPIRUN)"
 	scripts/test-checkpoint-mpi.sh $(TESSERA) "$(MPIRUN)"
 	scripts/test-cp-mpi.sh $(TESSERA) "$(MPIRUN)"
+	scripts/test-moe-mpi.sh $(TESSERA) "$(MPIRUN)"
 	scripts/test-checkpoint-kill.sh $(TESSERA)
 
 # The collectives benchmark: threads and MPI backends, memcpy and raw C MPI_Allreduce (the peer), side by side.

@@ -5,8 +5,8 @@ Run by hand (not by CI) after `pip install torch==2.13.0+cpu transformers safete
 
     python3 scripts/make_model_fixtures.py [Tests/TesseraModelsTests/Fixtures [NAME ...]]
 
-(NAMEs, e.g. `qwen2-tiny`, write only those fixtures; none writes all. qwen2-tiny, mixtral-tiny and
-qwen2-moe-tiny were written with transformers 5.25.0.) For a tiny GPT-2 (tied embeddings, vocabulary 61 so it never divides tp), a tiny Llama
+(NAMEs, e.g. `qwen2-tiny`, write only those fixtures; none writes all. qwen2-tiny, mixtral-tiny,
+qwen2-moe-tiny and olmoe-tiny were written with transformers 5.25.0.) For a tiny GPT-2 (tied embeddings, vocabulary 61 so it never divides tp), a tiny Llama
 with grouped-query attention (4 query heads, 2 key/value heads, untied head) and a tiny Qwen2 (the Llama layout
 plus query/key/value biases, here drawn from N(0, 0.5²) because transformers initializes them to zero, which
 would leave their forward use untested; tied head) it writes a Hugging Face directory `<name>/` (config.json +
@@ -22,8 +22,9 @@ float32:
 
 and `<name>/reference.json` with the optimizer and schedule settings.
 
-Two mixture-of-experts models, a tiny Mixtral (4 experts, top-2, renormalized) and a tiny Qwen2-MoE (4 experts,
-top-2 without renormalizing, a shared expert behind its sigmoid gate, random biases), have `output_router_logits`
+Three mixture-of-experts models, a tiny Mixtral (4 experts, top-2, renormalized), a tiny Qwen2-MoE (4 experts,
+top-2 without renormalizing, a shared expert behind its sigmoid gate, random biases) and a tiny OLMoE (4 experts,
+top-2 without renormalizing, RMSNorm over the whole query and key projections with random weights), have `output_router_logits`
 on: their loss is transformers' objective, mean cross-entropy + router_aux_loss_coef × load-balancing loss, and
 they also store `lm_loss`, `aux_loss` (step 1) and `lm_losses`, `aux_losses` (per step). They run MOE_STEPS steps.
 transformers 5 holds each layer's experts fused (`experts.gate_up_proj` [E, 2F, H], `experts.down_proj` [E, H, F]);
@@ -44,7 +45,8 @@ import torch
 from safetensors.torch import save_file
 from safetensors import safe_open
 from transformers import (GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM, MixtralConfig, MixtralForCausalLM,
-                          Qwen2Config, Qwen2ForCausalLM, Qwen2MoeConfig, Qwen2MoeForCausalLM)
+                          OlmoeConfig, OlmoeForCausalLM, Qwen2Config, Qwen2ForCausalLM, Qwen2MoeConfig,
+                          Qwen2MoeForCausalLM)
 
 STEPS, BATCH, SEQ = 3, 2, 8
 MOE_STEPS = 5
@@ -91,16 +93,26 @@ def models():
                                mlp_only_layers=[], output_router_logits=True, router_aux_loss_coef=0.02,
                                rms_norm_eps=1e-6, rope_theta=1000000.0, tie_word_embeddings=True,
                                use_sliding_window=False, initializer_range=0.02, bos_token_id=1, eos_token_id=2)
+    olmoe = OlmoeConfig(vocab_size=61, hidden_size=32, intermediate_size=24, num_hidden_layers=2,
+                        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=16, num_experts=4,
+                        num_experts_per_tok=2, norm_topk_prob=False, output_router_logits=True,
+                        router_aux_loss_coef=0.02, rms_norm_eps=1e-5, rope_theta=10000.0, clip_qkv=None,
+                        tie_word_embeddings=False, initializer_range=0.02, pad_token_id=None, bos_token_id=1,
+                        eos_token_id=2)
     yield "mixtral-tiny", MixtralForCausalLM, mixtral, False
     yield "qwen2-moe-tiny", Qwen2MoeForCausalLM, qwen2_moe, True
+    yield "olmoe-tiny", OlmoeForCausalLM, olmoe, True
 
 
 def randomize_biases(model):
-    """Draws every bias from N(0, 0.5²) so that a model that ignores one computes different logits."""
+    """Draws every bias from N(0, 0.5²), and every query/key norm weight (OLMoE) from N(1, 0.5²), so that a model
+    that ignores one, or applies one to the wrong elements, computes different logits."""
     with torch.no_grad():
         for name, p in model.named_parameters():
             if name.endswith(".bias"):
                 p.normal_(0.0, 0.5)
+            elif name.endswith("q_norm.weight") or name.endswith("k_norm.weight"):
+                p.normal_(1.0, 0.5)
 
 
 def parameters(model):

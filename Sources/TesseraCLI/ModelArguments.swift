@@ -4,7 +4,8 @@ import TesseraModels
 import TesseraParallel
 import TesseraTrain
 
-/// The flags `tessera eval` and `tessera generate` share: the model, its tensor- and pipeline-parallel split and the launch.
+/// The flags `tessera eval`, `tessera generate` and `tessera serve` share: the model, its split over tp, pp, cp and ep,
+/// and the launch.
 struct ModelArguments: ParsableArguments {
     @Option(help: "A Hugging Face directory (config.json + model.safetensors + tokenizer files) or a .gguf file.")
     var model: String
@@ -18,6 +19,9 @@ struct ModelArguments: ParsableArguments {
     @Option(help: "Context-parallel ranks (evaluation only): each holds a zig-zag share of every window's tokens.")
     var cp = 1
 
+    @Option(help: "Expert-parallel ranks (mixture-of-experts models): each holds experts / ep of every layer's experts and the rest of the model whole, and tokens reach their experts by all-to-all.")
+    var ep = 1
+
     @Option(name: .customLong("cp-comm"), help: "Context-parallel attention: ring, allgather or a2a (Ulysses; cp must divide the heads).")
     var cpComm = ContextCommunication.ring.rawValue
 
@@ -26,23 +30,24 @@ struct ModelArguments: ParsableArguments {
 
     @OptionGroup(title: "Launch") var launch: LaunchArguments
 
-    /// The layout `--tp`, `--pp` and `--cp` ask for.
+    /// The layout `--tp`, `--pp`, `--cp` and `--ep` ask for: the ep ranks are data-parallel replicas of everything
+    /// but the experts, each running the same tokens.
     var parallel: ParallelConfig {
         get throws {
-            var parallel = try ParallelConfig(pp: pp, tp: tp, cp: cp)
+            var parallel = try ParallelConfig(dp: ep, pp: pp, tp: tp, cp: cp, ep: ep)
             parallel.contextCommunication = try ContextCommunication(named: cpComm)
             return parallel
         }
     }
 
-    /// Recognizes the model and checks that it splits over `--tp` and `--pp` before any rank starts.
+    /// Recognizes the model and checks that it splits over the layout before any rank starts.
     func location() throws -> ModelLocation {
         let location = try ModelLocation(path: model)
         try parallel.validate(model: location.config())
         return location
     }
 
-    /// Runs `body` on the `--tp` ranks with this rank's engine (weights from the model, split over tp).
+    /// Runs `body` on every rank of the layout with this rank's engine (weights from the model, split over it).
     func run(_ location: ModelLocation, _ body: @escaping @Sendable (MeshEngine, any Communicator) throws -> Void) throws {
         let parallel = try self.parallel
         _ = try launch.launcher().run(launch.options(ranks: parallel.ranks)) { world, computeThreads in

@@ -38,6 +38,10 @@ public final class ChunkState: @unchecked Sendable {
     public internal(set) var routerLosses: RouterLosses?
     /// What the router losses add to each router's gradient (set when the forward had a loss scale).
     var routerLossGradient: RouterLossGradient?
+    /// The activation and its gradient as sent between pipeline stages with router statistics appended
+    /// (``TransformerStageWork``, mixture-of-experts models trained with router losses on a pipeline).
+    let boundaryOutput = FloatBuffer(count: 0)
+    let boundaryGradient = FloatBuffer(count: 0)
 
     /// - Parameter sharedAttentionCore: under selective recomputation, the chunk's one attention core that
     ///   every block state shares (`nil`: each block keeps its own).
@@ -60,11 +64,13 @@ extension ChunkState {
     /// token's `∂objective/∂loss`: training), first sums them over `group` (the data group: every token of the
     /// micro-batch) and derives their gradient coefficients: the micro-batch's losses weigh in the objective as its
     /// share of the step's tokens (`lossScale × its global tokens`), as its cross-entropy does. Without a loss scale
-    /// (evaluation, generation) nothing is communicated and the losses are this rank's.
+    /// (evaluation, generation) nothing is communicated and the losses are this rank's. `earlier`: the statistics
+    /// of every earlier pipeline chunk's layers, summed (``TransformerStageWork`` carries them along the pipeline),
+    /// which the losses then include.
     /// - Throws: ``CollectiveError`` when a peer fails.
-    func finishRouting(_ router: RouterConfiguration, lossScale: Float?, group: AxisGroup) throws {
+    func finishRouting(_ router: RouterConfiguration, lossScale: Float?, group: AxisGroup, earlier: RouterStatistics? = nil) throws {
         if lossScale != nil { routerStatistics = try RouterStatistics.summed(routerStatistics, over: group) }
-        let losses = RouterLosses(layers: routerStatistics, configuration: router)
+        let losses = RouterLosses(layers: routerStatistics + (earlier.map { [$0] } ?? []), configuration: router)
         routerLosses = losses
         let tokens = Float(routerStatistics.first?.tokens ?? 0)
         routerLossGradient = lossScale.map { losses.gradient(scale: $0 * tokens) }

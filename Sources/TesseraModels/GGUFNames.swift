@@ -15,6 +15,8 @@ public struct GGUFNaming: Sendable, Hashable {
     public static let llama = GGUFNaming(architecture: "llama", permutesRotaryRows: true)
     public static let qwen2 = GGUFNaming(architecture: "qwen2", permutesRotaryRows: false)
     public static let qwen2MoE = GGUFNaming(architecture: "qwen2moe", permutesRotaryRows: false)
+    /// llama.cpp runs OLMoE with half-rotation rotary (`LLAMA_ROPE_TYPE_NEOX`), so its converter keeps the rows.
+    public static let olmoe = GGUFNaming(architecture: "olmoe", permutesRotaryRows: false)
 
     /// llama.cpp's name of the parameter `role` (`blk.3.attn_q.weight`).
     public static func name(of role: ParameterRole) -> String {
@@ -31,6 +33,8 @@ public struct GGUFNaming: Sendable, Hashable {
             case .key: "attn_k"
             case .value: "attn_v"
             case .attentionOutput: "attn_output"
+            case .queryNorm: "attn_q_norm"
+            case .keyNorm: "attn_k_norm"
             case .mlpNorm: "ffn_norm"
             case .gate: "ffn_gate"
             case .up: "ffn_up"

@@ -17,6 +17,8 @@ extension TransformerConfig.MixtureOfExperts {
                         ("norm_topk_prob", .bool(router.normalizesTopK)), ("decoder_sparse_step", int(1)), ("mlp_only_layers", .array([])),
                         ("qkv_bias", .bool(true))]
             if let shared = sharedExpertIntermediateSize { members.append(("shared_expert_intermediate_size", int(shared))) }
+        case .olmoe:
+            members += [("num_experts", int(router.experts)), ("norm_topk_prob", .bool(router.normalizesTopK)), ("clip_qkv", .null)]
         }
         members += [("output_router_logits", .bool(router.includesAuxiliaryLoss)),
                     ("router_aux_loss_coef", number(router.auxiliaryLossCoefficient))]
@@ -31,7 +33,7 @@ extension HuggingFaceConfigReader {
     /// The experts and router under `keys`; `config` holds the Llama keys already read (Mixtral's expert size is
     /// its `intermediate_size`).
     /// - Throws: ``ModelError/invalidFile(path:reason:)`` for mistyped keys, an unknown `scoring_func`, router
-    ///   jitter, dense layers between sparse ones or a Qwen2-MoE without query/key/value biases.
+    ///   jitter, dense layers between sparse ones, a Qwen2-MoE without query/key/value biases or OLMoE's `clip_qkv`.
     func mixtureOfExperts(_ keys: HuggingFaceNaming.ExpertKeys, config: TransformerConfig) throws -> TransformerConfig.MixtureOfExperts {
         let scoringName = json["scoring_func"]?.string ?? "softmax"
         guard let scoring = RouterConfiguration.Scoring(rawValue: scoringName) else {
@@ -57,6 +59,11 @@ extension HuggingFaceConfigReader {
             router.normalizesTopK = try bool("norm_topk_prob", default: false)
             return .init(router: router, expertIntermediateSize: try int("moe_intermediate_size", default: 1408),
                          sharedExpertIntermediateSize: try int("shared_expert_intermediate_size", default: 5632))
+        case .olmoe:
+            if let clip = json["clip_qkv"], !clip.isNull { throw unsupported("clip_qkv (clamped query/key/value projections)") }
+            router.experts = try int("num_experts", default: 64)
+            router.normalizesTopK = try bool("norm_topk_prob", default: false)
+            return .init(router: router, expertIntermediateSize: config.mlp.intermediateSize)
         }
     }
 }

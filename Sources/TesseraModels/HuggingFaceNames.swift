@@ -19,6 +19,8 @@ public struct HuggingFaceNaming: Sendable, Hashable {
         /// `num_experts`, `moe_intermediate_size`, `norm_topk_prob`, `shared_expert_intermediate_size`,
         /// `decoder_sparse_step`, `mlp_only_layers`.
         case qwen2MoE
+        /// `num_experts`, `norm_topk_prob` (default false); `intermediate_size` is the expert's; `clip_qkv` must be null.
+        case olmoe
     }
 
     /// Routed experts' names inside a block: `<prefix><expert>.<projection>.weight`.
@@ -125,7 +127,7 @@ extension HuggingFaceNaming.TensorNames {
         return names
     }()
 
-    /// `Qwen2MoeForCausalLM` (and OLMoE's layout): `mlp.gate`, `mlp.experts.<e>.gate_proj/up_proj/down_proj`,
+    /// `Qwen2MoeForCausalLM`: `mlp.gate`, `mlp.experts.<e>.gate_proj/up_proj/down_proj`,
     /// `mlp.shared_expert.*` and `mlp.shared_expert_gate`.
     static let qwen2MoE: Self = {
         var names = Self.llama
@@ -137,7 +139,22 @@ extension HuggingFaceNaming.TensorNames {
     }()
 }
 
+extension HuggingFaceNaming.TensorNames {
+    /// `OlmoeForCausalLM`: Llama's attention plus `self_attn.q_norm` and `self_attn.k_norm`, `mlp.gate` and
+    /// `mlp.experts.<e>.gate_proj/up_proj/down_proj` (no shared expert).
+    static let olmoe: Self = {
+        var names = Self.qwen2MoE
+        names.modules = names.modules.filter { ![.sharedGate, .sharedUp, .sharedDown, .sharedExpertGate].contains($0.key) }
+        names.modules.merge([.queryNorm: "self_attn.q_norm", .keyNorm: "self_attn.k_norm"]) { $1 }
+        return names
+    }()
+}
+
 extension HuggingFaceNaming {
+    public static let olmoe = HuggingFaceNaming(
+        modelType: "olmoe", modelClass: "OlmoeForCausalLM", configKeys: .llama, expertKeys: .olmoe, tiedByDefault: false,
+        falseFlags: ["attention_bias"], names: .olmoe)
+
     public static let mixtral = HuggingFaceNaming(
         modelType: "mixtral", modelClass: "MixtralForCausalLM", configKeys: .llama, expertKeys: .mixtral, tiedByDefault: false,
         falseFlags: [], names: .mixtral)

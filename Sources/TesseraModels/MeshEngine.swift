@@ -121,7 +121,9 @@ public final class MeshEngine: @unchecked Sendable {
         self.optimizer = DistributedOptimizer(store: model.store, configuration: optimizer, reducer: reducer,
                                               normGroup: parallel.memory.zeroStage == 1 ? groups?.world : groups?.modelParallel,
                                               expertGroup: parallel.ep > 1 ? groups?.expert : nil, backend: backend)
-        work = TransformerStageWork(model: model, reducer: reducer)
+        let routerLosses = config.moe.map { $0.router.auxiliaryWeight > 0 || $0.router.zLossCoefficient > 0 } ?? false
+        work = TransformerStageWork(model: model, reducer: reducer,
+                                    carriesRouterStatistics: routerLosses && parallel.pp > 1 && synchronization.contains(.routerStatistics))
         self.model = model
         self.reducer = reducer
         self.config = config
@@ -151,19 +153,14 @@ public final class MeshEngine: @unchecked Sendable {
     /// This rank's pipeline stage.
     public var stage: Int { groups?.coordinate.pp ?? 0 }
 
-    /// Refuses what mixture-of-experts layers do not run yet: sequence parallelism (routers and capacity groups need
-    /// whole sequences) and, when the objective has router losses, a pipeline (the load-balancing loss couples the
-    /// router statistics of every layer, which would have to travel between stages).
+    /// Refuses what mixture-of-experts layers do not run yet: sequence and context parallelism (routers and capacity
+    /// groups need whole sequences).
     private static func checkMixtureOfExperts(_ config: TransformerConfig, _ parallel: ParallelConfig) throws {
-        guard let moe = config.moe else { return }
+        guard config.moe != nil else { return }
         if parallel.sequenceParallel || parallel.cp > 1 {
             throw ParallelConfigError.invalidOption(option: parallel.cp > 1 ? "cp" : "sequence parallelism", value: parallel.cp > 1 ? "\(parallel.cp)" : "on",
                                                     valid: parallel.cp > 1 ? "1: mixture-of-experts layers do not run with context parallelism yet"
                                                         : "off: mixture-of-experts layers route whole sequences")
-        }
-        if parallel.pp > 1, moe.router.auxiliaryWeight > 0 || moe.router.zLossCoefficient > 0 {
-            throw ParallelConfigError.invalidOption(option: "pp", value: "\(parallel.pp)",
-                                                    valid: "1 for a mixture of experts trained with router losses (the load-balancing loss couples every layer's router); or turn output_router_logits and router_z_loss_coef off")
         }
     }
 

@@ -4,7 +4,8 @@ extension TransformerConfig {
     /// The sizes and routing of a mixture-of-experts family's feed-forward blocks (every block is sparse).
     public struct MixtureOfExperts: Sendable, Hashable, Codable {
         public var router: RouterConfiguration
-        /// Intermediate features of one routed expert (Mixtral's `intermediate_size`, Qwen2-MoE's `moe_intermediate_size`).
+        /// Intermediate features of one routed expert (Mixtral's and OLMoE's `intermediate_size`, Qwen2-MoE's
+        /// `moe_intermediate_size`).
         public var expertIntermediateSize: Int
         /// Intermediate features of the shared expert (`shared_expert_intermediate_size`), for families that have one.
         public var sharedExpertIntermediateSize: Int?
@@ -32,7 +33,7 @@ extension TransformerConfig {
         let name = family.name
         guard family.feedForward.isMixtureOfExperts else {
             guard moe == nil else {
-                throw ModelError.invalidConfiguration(field: "architecture", reason: "\(name) has a dense MLP, not a mixture of experts; use a mixture-of-experts family (mixtral, qwen2_moe)")
+                throw ModelError.invalidConfiguration(field: "architecture", reason: "\(name) has a dense MLP, not a mixture of experts; use a mixture-of-experts family (mixtral, qwen2_moe, olmoe)")
             }
             return
         }

@@ -31,11 +31,17 @@ public struct ModelFamily: Sendable, Hashable {
         public var queryKeyValueBiases: Bool
         /// Whether the output projection adds a bias (row-parallel: replicated, added once after the reduction).
         public var outputBias: Bool
+        /// Whether RMSNorm runs over the whole query projection and the whole key projection (every head at once,
+        /// weights `[heads·headDim]` and `[kvHeads·headDim]`) before rotary positions (OLMoE). The norm's sums span
+        /// every head, so with tp they are all-reduced (``QueryKeyNorm``) and no key head may be shared between
+        /// ranks (``TransformerConfig/validate(tp:)``).
+        public var queryKeyNorms: Bool
 
-        public init(projection: Projection, queryKeyValueBiases: Bool, outputBias: Bool) {
+        public init(projection: Projection, queryKeyValueBiases: Bool, outputBias: Bool, queryKeyNorms: Bool = false) {
             self.projection = projection
             self.queryKeyValueBiases = queryKeyValueBiases
             self.outputBias = outputBias
+            self.queryKeyNorms = queryKeyNorms
         }
     }
 
@@ -140,8 +146,15 @@ extension ModelFamily {
         positions: .rotary, feedForward: .mixtureOfExperts(activation: .swiglu, sharedExpert: true), headTying: .optional,
         weightLayout: .outputMajor, scalesResidualInitialization: false, huggingFace: .qwen2MoE, gguf: .qwen2MoE)
 
+    /// OLMoE (Muennighoff et al. 2024): the Llama layout with RMSNorm over the whole query and key projections
+    /// (`q_norm`, `k_norm`) and a mixture of SwiGLU experts, top-k not renormalized by default.
+    public static let olmoe = ModelFamily(
+        name: "olmoe", attention: Attention(projection: .separate, queryKeyValueBiases: false, outputBias: false, queryKeyNorms: true),
+        norm: .rmsNorm, positions: .rotary, feedForward: .mixtureOfExperts(activation: .swiglu, sharedExpert: false), headTying: .optional,
+        weightLayout: .outputMajor, scalesResidualInitialization: false, huggingFace: .olmoe, gguf: .olmoe)
+
     /// Every family Tessera builds, reads and writes.
-    public static let all: [ModelFamily] = [.gpt2, .llama, .qwen2, .mixtral, .qwen2MoE]
+    public static let all: [ModelFamily] = [.gpt2, .llama, .qwen2, .mixtral, .qwen2MoE, .olmoe]
 
     /// `names` as a phrase for messages: "gpt2, llama and …".
     static func phrase(_ names: [String]) -> String {
@@ -170,13 +183,16 @@ public enum ParameterRole: Sendable, Hashable {
 /// A weight-carrying module of a transformer block (routed experts apart: ``ParameterRole/expert(layer:expert:_:)``).
 public enum BlockModule: Sendable, Hashable, CaseIterable {
     case attentionNorm, queryKeyValue, query, key, value, attentionOutput, mlpNorm, gate, up, down
+    /// RMSNorm weights over the whole query projection `[heads·headDim]` and key projection `[kvHeads·headDim]`
+    /// (``ModelFamily/Attention/queryKeyNorms``).
+    case queryNorm, keyNorm
     /// The mixture-of-experts router `[experts, hidden]`.
     case router
     /// The shared expert's projections (a SwiGLU MLP) and its sigmoid gate `[1, hidden]` (Qwen2-MoE).
     case sharedGate, sharedUp, sharedDown, sharedExpertGate
 
     /// Whether this module is a norm (a vector weight) rather than a linear projection.
-    public var isNorm: Bool { self == .attentionNorm || self == .mlpNorm }
+    public var isNorm: Bool { [.attentionNorm, .mlpNorm, .queryNorm, .keyNorm].contains(self) }
 }
 
 /// The weight or the bias of a module.
@@ -197,6 +213,7 @@ extension ModelFamily {
     public func hasBias(_ module: BlockModule) -> Bool {
         switch module {
         case .attentionNorm, .mlpNorm: norm == .layerNorm
+        case .queryNorm, .keyNorm: false
         case .queryKeyValue, .query, .key, .value: attention.queryKeyValueBiases
         case .attentionOutput: attention.outputBias
         case .gate, .up, .down:
@@ -216,7 +233,8 @@ extension ModelFamily {
 
     /// The parameters of block `layer` other than routed experts, in model order (each module's weight, then its bias).
     public func blockRoles(_ layer: Int) -> [ParameterRole] {
-        let modules: [BlockModule] = [.attentionNorm] + attentionProjections + [.attentionOutput, .mlpNorm] + feedForwardModules
+        let norms: [BlockModule] = attention.queryKeyNorms ? [.queryNorm, .keyNorm] : []
+        let modules: [BlockModule] = [.attentionNorm] + attentionProjections + norms + [.attentionOutput, .mlpNorm] + feedForwardModules
         return modules.flatMap { module in
             [ParameterRole.block(layer: layer, module, .weight)] + (hasBias(module) ? [.block(layer: layer, module, .bias)] : [])
         }

@@ -94,6 +94,10 @@ private struct ParameterShapes {
         let residualStd = family.scalesResidualInitialization ? std / Float(2 * config.layers).squareRoot() : std
         switch module {
         case .attentionNorm, .mlpNorm: return norm(name, component)
+        // Split like the query and key columns they scale (whole heads; key heads never replicated with these norms).
+        case .queryNorm, .keyNorm:
+            return ParameterSpec(name: name, globalShape: [module == .queryNorm ? q : kv], sharding: split(0, granule: d),
+                                 initialization: .constant(1))
         case .queryKeyValue: return columnParallel(name, component, outputs: q + 2 * kv, inputs: hidden, blocks: 3, granule: d)
         case .query: return columnParallel(name, component, outputs: q, inputs: hidden, granule: d)
         case .key, .value:

@@ -48,19 +48,31 @@ extension TransformerConfig {
     }
 
     /// The tensor-parallel sizes this model can be split over (up to `limit`): every tp that leaves each rank
-    /// at least one query head, MLP feature and vocabulary entry.
+    /// at least one query head, MLP feature and vocabulary entry (and, with query/key norms, shares no key head).
     public func validTensorParallelSizes(limit: Int = 64) -> [Int] {
-        Array(1...max(1, min(limit, tensorParallelLimit.count)))
+        Array(1...max(1, min(limit, tensorParallelLimit.count))).filter { !sharesKeyHeadsUnderQueryKeyNorms(tp: $0) }
+    }
+
+    /// Whether `tp` would replicate key/value heads of a model whose key norm sums over every key head once.
+    private func sharesKeyHeadsUnderQueryKeyNorms(tp: Int) -> Bool {
+        family.attention.queryKeyNorms && replicatesKeyValueHeads(tp: tp)
     }
 
     /// Checks that the model splits over `tp` ranks.
     /// - Throws: ``ModelError/tensorParallelTooLarge(what:count:tp:)`` when a rank would hold no query head
-    ///   (no MLP feature, no vocabulary entry).
+    ///   (no MLP feature, no vocabulary entry); ``ModelError/invalidConfiguration(field:reason:)`` for a tp that
+    ///   replicates key/value heads of a model with query/key norms (the key norm's sum would count shared heads on
+    ///   several ranks).
     public func validate(tp: Int) throws {
         try validate()
         guard tp >= 1 else { throw ModelError.invalidConfiguration(field: "tp", reason: "\(tp) must be at least 1") }
         let limit = tensorParallelLimit
         if tp > limit.count { throw ModelError.tensorParallelTooLarge(what: limit.what, count: limit.count, tp: tp) }
+        if sharesKeyHeadsUnderQueryKeyNorms(tp: tp) {
+            let valid = validTensorParallelSizes().map(String.init).joined(separator: ", ")
+            throw ModelError.invalidConfiguration(
+                field: "tp", reason: "\(tp) does not divide the \(attention.kvHeads) key/value heads, so ranks would share key heads, but \(family.name) normalizes its whole key projection (k_norm sums every key head once); use tp ∈ {\(valid)}")
+        }
     }
 
     /// The smallest size tp splits: the query heads, unless a model has fewer MLP (or shared-expert) features or

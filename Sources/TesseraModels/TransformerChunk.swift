@@ -78,9 +78,16 @@ public final class TransformerChunk: @unchecked Sendable {
                 let (weight, bias) = weights(module)
                 return RowParallelLinear(weight: weight, bias: bias, layout: layout, context: context)
             }
+            func blockNorm(_ module: BlockModule) -> Normalization {
+                norm(.block(layer: layer, module, .weight), .block(layer: layer, module, .bias))
+            }
+            let queryKeyNorm = family.attention.queryKeyNorms
+                ? QueryKeyNorm(query: blockNorm(.queryNorm), key: blockNorm(.keyNorm), queryColumns: config.attention.heads * d,
+                               keyColumns: config.attention.kvHeads * d, group: context.tp) : nil
             let attention = ParallelAttention(projection: column(family.attentionProjections), output: row(.attentionOutput),
                                               heads: queryHeads.count, kvHeads: kvHeads.count, headDim: d, groupSize: group,
-                                              groupOffset: queryHeads.lowerBound - kvHeads.lowerBound * group, rotary: rotary, context: context)
+                                              groupOffset: queryHeads.lowerBound - kvHeads.lowerBound * group, rotary: rotary,
+                                              queryKeyNorm: queryKeyNorm, context: context)
             let feedForward: TransformerBlock.FeedForward
             if let moe = config.moe {
                 let shared = family.feedForward.hasSharedExpert
@@ -96,11 +103,8 @@ public final class TransformerChunk: @unchecked Sendable {
             } else {
                 feedForward = .dense(ParallelMLP(up: column(family.mlpInputs), down: row(.down), activation: config.mlp.activation, context: context))
             }
-            return TransformerBlock(
-                norm1: norm(.block(layer: layer, .attentionNorm, .weight), .block(layer: layer, .attentionNorm, .bias)),
-                attention: attention,
-                norm2: norm(.block(layer: layer, .mlpNorm, .weight), .block(layer: layer, .mlpNorm, .bias)),
-                feedForward: feedForward, context: context)
+            return TransformerBlock(norm1: blockNorm(.attentionNorm), attention: attention, norm2: blockNorm(.mlpNorm),
+                                    feedForward: feedForward, context: context)
         }
         // A stored table holds the rows of this rank's balanced vocabulary share.
         let vocabularyStart = config.vocabularyShare(tp: context.tp.size, rank: context.tp.rank).lowerBound
@@ -141,15 +145,19 @@ public final class TransformerChunk: @unchecked Sendable {
     ///   - lossScale: `∂L/∂loss` of each token (e.g. `1 / tokens in the global batch`): the last chunk then
     ///     computes the loss and keeps the logit gradients for the backward pass. `nil`: logits only
     ///     (evaluation and generation), or the loss without gradients when targets are present.
+    ///   - earlierRouting: a mixture of experts on a pipeline: every earlier chunk's router statistics, summed, for
+    ///     the router losses over every layer (``ChunkState/finishRouting(_:lossScale:group:earlier:)``).
     /// - Returns: the output activation `[localRows, hidden]` (owned by the state), or `nil` for the last chunk.
     @discardableResult
     public func forward(_ microBatch: MicroBatch, input: UnsafePointer<Float>? = nil, state: ChunkState,
-                        lossScale: Float? = nil) throws -> FloatBuffer? {
+                        lossScale: Float? = nil, earlierRouting: RouterStatistics? = nil) throws -> FloatBuffer? {
         let tokens = microBatch.tokenCount, rows = context.localRows(tokens: tokens)
         state.microBatch = microBatch
         try loadInput(microBatch.tokens, rows: rows, input: input, into: state) { localPosition(microBatch, row: $0) }
         let x = try forwardBlocks(state.input, microBatch: microBatch, state: state)
-        if let moe = config.moe { try state.finishRouting(moe.router, lossScale: lossScale, group: context.dataContext) }
+        if let moe = config.moe {
+            try state.finishRouting(moe.router, lossScale: lossScale, group: context.dataContext, earlier: earlierRouting)
+        }
         guard let finalNorm, let head, let crossEntropy else { return x }
 
         state.finalNormalized.reserve(rows * hidden)

@@ -155,6 +155,10 @@ extension TransformerConfig {
                     field: "attention heads", reason: "\(name) fuses queries, keys and values into one projection: it needs hidden size (\(hiddenSize)) = heads (\(attention.heads)) × head size and no grouped-query attention")
             }
         }
+        if family.attention.queryKeyNorms, attention.heads * attention.headDim != hiddenSize {
+            throw ModelError.invalidConfiguration(
+                field: "head_dim", reason: "\(name) normalizes the query projection with a weight of hidden size (\(hiddenSize)): it needs heads (\(attention.heads)) × head_dim (\(attention.headDim)) = hidden size")
+        }
         if family.positions == .rotary {
             guard attention.headDim % 2 == 0, attention.ropeTheta.map({ $0 > 0 }) ?? false else {
                 throw ModelError.invalidConfiguration(

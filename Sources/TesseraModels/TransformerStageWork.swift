@@ -9,6 +9,12 @@ import TesseraParallel
 /// block's parameters and everything after them in the chunk (the final norm and the head) are final once
 /// the block is done; the embedding is final when the chunk is. With a split backward, the weight-gradient
 /// pass of the last micro-batch finalizes the whole chunk.
+///
+/// A mixture of experts trained with router losses on a pipeline: the losses couple every layer's routers
+/// (transformers' load-balancing loss sums the statistics of all of them), so each chunk's output carries the running
+/// sum of its and the earlier chunks' router statistics (summed over dp) behind the activation, the last chunk computes
+/// the losses over every layer, and its gradient coefficients travel back behind the activation gradients to every
+/// chunk's routers.
 final class TransformerStageWork: PipelineStageWork {
     let model: Transformer
     let reducer: DataParallelReducer
@@ -30,14 +36,21 @@ final class TransformerStageWork: PipelineStageWork {
     private let chunkParameters: [Range<Int>]
     /// Global layer → index of its first parameter.
     private let firstParameterOfLayer: [Int: Int]
+    /// Floats of router statistics (forward) or gradient coefficients (backward) behind each boundary's activation:
+    /// ``RouterStatistics/packedCount(experts:)`` when they travel along the pipeline, else 0.
+    private let carriedRouterFloats: Int
 
     private struct Key: Hashable {
         let microBatch: Int, chunk: Int
     }
 
-    init(model: Transformer, reducer: DataParallelReducer) {
+    /// - Parameter carriesRouterStatistics: whether router statistics travel along the pipeline (a mixture of experts
+    ///   trained with router losses on more than one stage).
+    init(model: Transformer, reducer: DataParallelReducer, carriesRouterStatistics: Bool = false) {
         self.model = model
         self.reducer = reducer
+        let experts = model.config.moe?.router.experts ?? 0
+        carriedRouterFloats = carriesRouterStatistics && experts > 0 ? RouterStatistics.packedCount(experts: experts) : 0
         pools = model.chunks.map { _ in [] }
         allocatedStates = model.chunks.map { _ in 0 }
         var index: [String: Int] = [:]
@@ -64,9 +77,13 @@ final class TransformerStageWork: PipelineStageWork {
         expertLoad = [:]
     }
 
-    func boundaryElements(microBatch: Int) -> Int {
+    func boundaryElements(microBatch: Int) -> Int { activationElements(microBatch) + carriedRouterFloats }
+
+    private func activationElements(_ microBatch: Int) -> Int {
         model.context.localRows(tokens: microBatches[microBatch].tokenCount) * model.config.hiddenSize
     }
+
+    private var experts: Int { model.config.moe?.router.experts ?? 0 }
 
     func forward(microBatch: Int, chunk: Int, input: UnsafePointer<Float>?) throws -> UnsafeBufferPointer<Float>? {
         let layers = model.chunks[chunk]
@@ -75,8 +92,10 @@ final class TransformerStageWork: PipelineStageWork {
             return layers.makeState()
         }()
         states[Key(microBatch: microBatch, chunk: chunk)] = state
+        let carries = carriedRouterFloats > 0, activation = activationElements(microBatch)
+        let earlier = carries ? input.map { RouterStatistics(packed: $0 + activation, experts: experts) } : nil
         let output = try layers.forward(microBatches[microBatch], input: input, state: state,
-                                        lossScale: layers.isLast ? lossScale : nil)
+                                        lossScale: layers.isLast || carries ? lossScale : nil, earlierRouting: earlier)
         if layers.isLast { lossSum += state.lossSum }
         if let losses = state.routerLosses {
             let tokens = Double(microBatches[microBatch].tokenCount)
@@ -88,7 +107,10 @@ final class TransformerStageWork: PipelineStageWork {
                 expertLoad[layers.layers.lowerBound + index, default: RouterStatistics(experts: statistics.kept.count)].add(statistics)
             }
         }
-        return output?.elements
+        guard carries, let output else { return output?.elements }
+        var running = earlier ?? RouterStatistics(experts: experts)
+        for statistics in state.routerStatistics { running.add(statistics) }
+        return appending(output.elements, into: state.boundaryOutput, tail: running.pack(into:))
     }
 
     func backward(microBatch: Int, chunk: Int, outputGradient: UnsafeMutablePointer<Float>?, mode: BackwardMode,
@@ -97,10 +119,24 @@ final class TransformerStageWork: PipelineStageWork {
         let afterBlock: ((Int) throws -> Void)? = finalizesGradients && mode == .full ? { [self] layer in
             try reducer.markFinal(parameters: firstParameterOfLayer[layer]!..<parameters.upperBound)
         } : nil
-        let gradient = try layers.backward(outputGradient: outputGradient, state: state(microBatch, chunk), mode: mode,
-                                           afterBlock: afterBlock)
+        let chunkState = state(microBatch, chunk), carries = carriedRouterFloats > 0
+        if carries, let outputGradient {
+            chunkState.routerLossGradient = RouterLossGradient(packed: outputGradient + activationElements(microBatch), experts: experts)
+        }
+        let gradient = try layers.backward(outputGradient: outputGradient, state: chunkState, mode: mode, afterBlock: afterBlock)
         if finalizesGradients { try reducer.markFinal(parameters: parameters) }
-        return gradient?.elements
+        guard carries, let gradient, let coefficients = chunkState.routerLossGradient else { return gradient?.elements }
+        return appending(gradient.elements, into: chunkState.boundaryGradient, tail: coefficients.pack(into:))
+    }
+
+    /// `values` followed by ``carriedRouterFloats`` floats that `tail` writes (zeros past what it writes), in `buffer`.
+    private func appending(_ values: UnsafeBufferPointer<Float>, into buffer: FloatBuffer,
+                           tail: (UnsafeMutablePointer<Float>) -> Void) -> UnsafeBufferPointer<Float> {
+        buffer.reserve(values.count + carriedRouterFloats)
+        buffer.pointer.update(from: values.baseAddress!, count: values.count)
+        (buffer.pointer + values.count).update(repeating: 0, count: carriedRouterFloats)
+        tail(buffer.pointer + values.count)
+        return buffer.elements
     }
 
     func backwardWeights(microBatch: Int, chunk: Int, finalizesGradients: Bool) throws {

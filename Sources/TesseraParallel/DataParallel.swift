@@ -13,8 +13,9 @@ public struct GradientSynchronization: OptionSet, Sendable, Hashable {
     public static let embedding = GradientSynchronization(rawValue: 2)
     /// The sum over tp of the partial gradients of tp-replicated parameters.
     public static let tensorParallelPartial = GradientSynchronization(rawValue: 4)
-    /// The sum of mixture-of-experts router statistics over dp × cp, so that the load-balancing loss and its gradient
-    /// are the whole micro-batch's (without it each rank's router losses see only its own tokens).
+    /// The sum of mixture-of-experts router statistics over dp × cp and along the pipeline, so that the load-balancing
+    /// loss and its gradient are the whole micro-batch's over every layer (without it each rank's router losses see
+    /// only its own tokens and its own stage's layers).
     public static let routerStatistics = GradientSynchronization(rawValue: 8)
     public static let all: GradientSynchronization = [.dataParallel, .embedding, .tensorParallelPartial, .routerStatistics]
 }

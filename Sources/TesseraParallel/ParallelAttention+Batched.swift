@@ -13,6 +13,7 @@ extension ParallelAttention {
         state.qkv.reserve(rows * width)
         let qkv = state.qkv.pointer
         projection.forward(input, tokens: rows, into: qkv, rowStable: true)
+        try queryKeyNorm?.forward(qkv, rowStride: width, tokens: rows, state: state.queryKeyNorm)
         if let rotary {
             batch.positions.withUnsafeBufferPointer {
                 context.backend.rotate(qkv, rowStride: width, heads: heads + kvHeads, positions: $0.baseAddress!, tokens: rows,

@@ -36,6 +36,8 @@ public struct ParallelAttention: @unchecked Sendable {
         public var shard: ContextShard?
         /// Context parallelism with Ulysses attention: the head-sharded q/k/v and output kept for the backward pass.
         let sequenceShards = FloatBuffer(count: 0)
+        /// The query/key norms' inputs (models with ``ParallelAttention/queryKeyNorm`` only).
+        let queryKeyNorm = QueryKeyNorm.State()
 
         public init() {
             context = FloatBuffer(count: 0)
@@ -53,7 +55,9 @@ public struct ParallelAttention: @unchecked Sendable {
         }
 
         /// Bytes saved by the forward pass for the backward pass (shared core buffers not included).
-        public var savedBytes: Int { (qkv.count + sequenceShards.count + (ownsCore ? context.count + logSumExp.count : 0)) * 4 }
+        public var savedBytes: Int {
+            (qkv.count + sequenceShards.count + (ownsCore ? context.count + logSumExp.count : 0)) * 4 + queryKeyNorm.savedBytes
+        }
         /// Bytes of every buffer held.
         public var byteCount: Int {
             [qkv, context, logSumExp, outputGradient, contextGradient, qkvGradient, gatheredInput, sequenceShards].reduce(0) { $0 + $1.byteCount }
@@ -72,14 +76,21 @@ public struct ParallelAttention: @unchecked Sendable {
     /// The place of this rank's first query head in its key/value head's group.
     public let groupOffset: Int
     public let rotary: RotaryEmbedding?
+    /// RMSNorm over the whole query and key projections before rotation (OLMoE; sums over tp), or `nil`.
+    public let queryKeyNorm: QueryKeyNorm?
     public let context: LayerContext
 
     /// - Parameters:
     ///   - groupSize: query heads per key/value head in the whole model (default `heads / kvHeads`).
     ///   - groupOffset: the place of this rank's first query head in its key/value head's group (default 0).
+    ///   - queryKeyNorm: norms over every query and key head, holding this rank's heads' columns (its key heads not
+    ///   shared with another rank).
     public init(projection: ColumnParallelLinear, output: RowParallelLinear, heads: Int, kvHeads: Int, headDim: Int,
-                groupSize: Int? = nil, groupOffset: Int = 0, rotary: RotaryEmbedding?, context: LayerContext) {
+                groupSize: Int? = nil, groupOffset: Int = 0, rotary: RotaryEmbedding?, queryKeyNorm: QueryKeyNorm? = nil,
+                context: LayerContext) {
         precondition(projection.outFeatures == (heads + 2 * kvHeads) * headDim, "projection width does not match the heads")
+        precondition(queryKeyNorm.map { $0.query.columns == heads * headDim && $0.key.columns == kvHeads * headDim } ?? true,
+                     "query/key norm shards do not match the rank's heads")
         self.projection = projection
         self.output = output
         self.heads = heads
@@ -88,6 +99,7 @@ public struct ParallelAttention: @unchecked Sendable {
         self.groupSize = groupSize ?? heads / kvHeads
         self.groupOffset = groupOffset
         self.rotary = rotary
+        self.queryKeyNorm = queryKeyNorm
         self.context = context
     }
 
@@ -107,6 +119,7 @@ public struct ParallelAttention: @unchecked Sendable {
         let input = try projection.gatherInput(x, localRows: context.localRows(tokens: tokens), scratch: workspace.gathered)
         state.qkv.reserve(tokens * width)
         projection.forward(input, tokens: tokens, into: state.qkv.pointer)
+        try queryKeyNorm?.forward(state.qkv.pointer, rowStride: width, tokens: tokens, state: state.queryKeyNorm)
         rotate(state.qkv.pointer, batch: batch, length: length, shard: state.shard, inverse: false)
         try computeCore(batch: batch, length: length, state: state)
         return try output.forward(state.context.pointer, tokens: tokens, workspace: workspace)
@@ -142,6 +155,7 @@ public struct ParallelAttention: @unchecked Sendable {
         try backwardCore(state.contextGradient.pointer, batch: batch, length: length, state: state)
         let dqkv = state.qkvGradient.pointer
         rotate(dqkv, batch: batch, length: length, shard: state.shard, inverse: true)
+        try queryKeyNorm?.backward(dqkv, rowStride: width, tokens: tokens, state: state.queryKeyNorm)
 
         let input = try projection.regatherInput(x, tokens: tokens, into: state.gatheredInput)
         workspace.partial.reserve(tokens * projection.inFeatures)

@@ -66,7 +66,7 @@ import TesseraTensor
         let scratch = try ScratchDirectory()
         let falcon = try Self.gpt2GGUF(in: scratch) { $0.metadata["general.architecture"] = .string("falcon") }
         #expect(Self.message { _ = try ModelCheckpoint(contentsOf: falcon) }
-                    == "\(falcon): GGUF architecture \"falcon\" is not supported; Tessera reads gpt2, llama, qwen2 and qwen2moe GGUF files")
+                    == "\(falcon): GGUF architecture \"falcon\" is not supported; Tessera reads gpt2, llama, qwen2, qwen2moe and olmoe GGUF files")
         let noLayers = try Self.gpt2GGUF(in: scratch) { $0.metadata["gpt2.block_count"] = nil }
         #expect(Self.message { _ = try MeshEngine(gguf: noLayers) } == "\(noLayers): metadata gpt2.block_count is missing")
         let biased = try Self.gpt2GGUF(in: scratch) { try $0.add(Tensor(shape: [32], repeating: 0), named: "blk.0.attn_q.bias") }

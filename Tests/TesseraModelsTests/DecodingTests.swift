@@ -12,7 +12,7 @@ import TesseraPipeline
                                                  intermediateSize: 96)
 
     @Test(arguments: [(TinyConfigs.gpt2, 1), (TinyConfigs.llama, 1), (TinyConfigs.llama, 4), (TinyConfigs.gpt2, 3), (TinyConfigs.mixtral, 1),
-                      (TinyConfigs.qwen2MoE, 2)])
+                      (TinyConfigs.qwen2MoE, 2), (TinyConfigs.olmoe, 2)])
     func cachedDecodingMatchesRecomputation(config: TransformerConfig, tp: Int) throws {
         let prompt: [Int32] = [3, 14, 15, 9, 26]
         let reference = try MeshEngine(config: config, seed: 4).nextTokenLogits(prompt)

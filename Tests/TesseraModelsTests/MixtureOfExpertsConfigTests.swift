@@ -18,17 +18,22 @@ import TesseraParallel
         #expect(qwen.family == .qwen2MoE)
         #expect(qwen.moe == .init(router: RouterConfiguration(experts: 4, topK: 2, normalizesTopK: false, includesAuxiliaryLoss: true,
                                                               auxiliaryLossCoefficient: 0.02), expertIntermediateSize: 24, sharedExpertIntermediateSize: 40))
+        let olmoe = try TransformerConfig(contentsOf: Self.fixture("olmoe-tiny"))
+        #expect(olmoe.family == .olmoe && olmoe.attention.heads * olmoe.attention.headDim == olmoe.hiddenSize)
+        #expect(olmoe.moe == .init(router: RouterConfiguration(experts: 4, topK: 2, normalizesTopK: false, includesAuxiliaryLoss: true,
+                                                               auxiliaryLossCoefficient: 0.02), expertIntermediateSize: 24))
+        #expect(olmoe.validTensorParallelSizes() == [1, 2], "tp = 3 and 4 would share the 2 key heads")
         var custom = qwen
         custom.moe?.router.scoring = .sigmoid
         custom.moe?.router.capacityFactor = 1.25
         custom.moe?.router.zLossCoefficient = 0.001
-        for config in [mixtral, qwen, custom] {
+        for config in [mixtral, qwen, olmoe, custom] {
             #expect(try TransformerConfig(huggingFaceJSON: config.huggingFaceJSON, path: "config.json") == config)
         }
     }
 
     /// Each bad key is refused with the key and the fix: top-k above the experts, an unknown scoring function, a
-    /// capacity factor ≤ 0.
+    /// capacity factor ≤ 0, OLMoE's `clip_qkv`.
     @Test func badRoutingIsRefused() throws {
         func config(_ extra: String) throws -> TransformerConfig {
             try TransformerConfig(huggingFaceJSON: """
@@ -49,6 +54,12 @@ import TesseraParallel
             }
         }
         #expect(throws: ModelError.self) { try config(#", "router_jitter_noise": 0.01"#) }
+        #expect(throws: ModelError.invalidFile(path: "o/config.json", reason: "clip_qkv (clamped query/key/value projections) is not supported; Tessera reads gpt2, llama, qwen2, mixtral, qwen2_moe and olmoe configurations")) {
+            try TransformerConfig(huggingFaceJSON: """
+                {"model_type": "olmoe", "vocab_size": 61, "hidden_size": 32, "intermediate_size": 48, "num_hidden_layers": 2,
+                 "num_attention_heads": 4, "max_position_embeddings": 16, "num_experts": 4, "clip_qkv": 8.0}
+                """, path: "o/config.json")
+        }
     }
 
     /// A checkpoint without one expert's weight is refused naming that tensor.
@@ -67,7 +78,7 @@ import TesseraParallel
 
     /// GGUF keeps llama.cpp's stacked experts (`blk.N.ffn_gate_exps.weight` `[experts, f, hidden]`) and its expert
     /// metadata; written and read back, every tensor and the configuration are unchanged.
-    @Test(arguments: ["mixtral-tiny", "qwen2-moe-tiny"])
+    @Test(arguments: ["mixtral-tiny", "qwen2-moe-tiny", "olmoe-tiny"])
     func ggufRoundTripKeepsTheExperts(_ name: String) throws {
         let checkpoint = try ModelCheckpoint(contentsOf: Self.fixture(name))
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-moe-\(UInt32.random(in: 0...UInt32.max)).gguf").path

@@ -5,8 +5,8 @@ import TesseraModels
 import TesseraNN
 import TesseraParallel
 
-/// Tiny Mixtral and Qwen2-MoE (4 experts, top-2; Qwen2-MoE without renormalization, with its gated shared expert and
-/// random biases) against transformers 5.25 (`scripts/make_model_fixtures.py`), with `output_router_logits` on so the
+/// Tiny Mixtral, Qwen2-MoE and OLMoE (4 experts, top-2; Qwen2-MoE without renormalization, with its gated shared
+/// expert and random biases; OLMoE without renormalization, with random query/key norm weights) against transformers 5.25 (`scripts/make_model_fixtures.py`), with `output_router_logits` on so the
 /// objective is mean cross-entropy + `router_aux_loss_coef` (0.02) × `load_balancing_loss_func` over both layers.
 ///
 /// Tolerances as ``PyTorchReferenceTests`` (fp32 on both sides): logits 1e-6 absolute, losses 1e-6 relative, gradients
@@ -16,7 +16,7 @@ import TesseraParallel
 @Suite struct MixtureOfExpertsReferenceTests {
     typealias Reference = PyTorchReferenceTests.Reference
 
-    static let fixtures = ["mixtral-tiny", "qwen2-moe-tiny"]
+    static let fixtures = ["mixtral-tiny", "qwen2-moe-tiny", "olmoe-tiny"]
 
     @Test(arguments: fixtures)
     func logitsLossesAndGradientsMatch(_ name: String) throws {
@@ -75,5 +75,21 @@ import TesseraParallel
         let gradient = try engine.model.fullGradients().first { $0.name == router }!.tensor.scalars
         let expected = try reference.values("grad." + router), scale = expected.map(abs).max()!
         #expect(zip(gradient, expected).map { abs($0 - $1) }.max()! > 1e-3 * scale)
+    }
+
+    /// Non-vacuity: OLMoE's weights in a model whose attention has no query/key norms compute other logits, so the
+    /// logits test above would catch norms that are skipped.
+    @Test func olmoeWithoutItsQueryKeyNormsFailsTheFixture() throws {
+        let reference = try Reference("olmoe-tiny")
+        var config = try TransformerConfig(contentsOf: reference.directory)
+        let olmoe = config.family
+        config.family = ModelFamily(
+            name: olmoe.name, attention: .init(projection: .separate, queryKeyValueBiases: false, outputBias: false, queryKeyNorms: false),
+            norm: olmoe.norm, positions: olmoe.positions, feedForward: olmoe.feedForward, headTying: olmoe.headTying,
+            weightLayout: olmoe.weightLayout, scalesResidualInitialization: false, huggingFace: olmoe.huggingFace, gguf: olmoe.gguf)
+        let engine = try MeshEngine(config: config, parallel: ParallelConfig(), groups: nil, seed: nil)
+        try engine.model.load(from: try SafeTensorsCheckpoint(path: reference.directory))
+        let logits = try engine.logits(try reference.batch(step: 0)[0]), expected = try reference.values("logits")
+        #expect(zip(logits, expected).map { abs($0 - $1) }.max()! > 1e-3)
     }
 }

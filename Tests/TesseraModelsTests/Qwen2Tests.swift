@@ -57,12 +57,12 @@ import TesseraTensor
         let sliding = text.replacingOccurrences(of: #""use_sliding_window": false"#, with: #""use_sliding_window": true"#)
         #expect(sliding != text)
         #expect(throws: ModelError.invalidFile(
-            path: "c", reason: #""use_sliding_window": true is not supported; Tessera reads gpt2, llama, qwen2, mixtral and qwen2_moe configurations"#)) {
+            path: "c", reason: #""use_sliding_window": true is not supported; Tessera reads gpt2, llama, qwen2, mixtral, qwen2_moe and olmoe configurations"#)) {
             try TransformerConfig(huggingFaceJSON: sliding, path: "c")
         }
         let biasedLlama = #"{"model_type": "llama", "attention_bias": true}"#
         #expect(throws: ModelError.invalidFile(
-            path: "c", reason: #""attention_bias": true is not supported; Tessera reads gpt2, llama, qwen2, mixtral and qwen2_moe configurations"#)) {
+            path: "c", reason: #""attention_bias": true is not supported; Tessera reads gpt2, llama, qwen2, mixtral, qwen2_moe and olmoe configurations"#)) {
             try TransformerConfig(huggingFaceJSON: biasedLlama, path: "c")
         }
     }

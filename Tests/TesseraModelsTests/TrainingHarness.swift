@@ -30,6 +30,13 @@ enum TinyConfigs {
                            sharedExpertIntermediateSize: 40)
         return config
     }()
+    /// OLMoE: query/key norms over every head (tp = 1), 4 experts, top-2 without renormalization.
+    static let olmoe: TransformerConfig = {
+        var config = TransformerConfig(family: .olmoe, vocabularySize: 61, contextLength: 16, hiddenSize: 32, layers: 2, heads: 4,
+                                       kvHeads: 2, intermediateSize: 24, tiedEmbeddings: false)
+        config.moe = .init(router: RouterConfiguration(experts: 4, topK: 2, normalizesTopK: false), expertIntermediateSize: 24)
+        return config
+    }()
 }
 
 /// The result of a short training run, gathered to full tensors.

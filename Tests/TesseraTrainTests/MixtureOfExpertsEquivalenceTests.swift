@@ -30,7 +30,16 @@ import TesseraParallel
         return config
     }()
 
-    static let models = ["mixtral": mixtral, "qwen2_moe": qwen2MoE]
+    /// OLMoE: query/key norms over every head (so tp = 1), top-2 without renormalization.
+    static let olmoe: TransformerConfig = {
+        var config = TransformerConfig(family: .olmoe, vocabularySize: 61, contextLength: 16, hiddenSize: 32, layers: 2, heads: 4,
+                                       kvHeads: 2, intermediateSize: 24, tiedEmbeddings: false)
+        config.moe = .init(router: RouterConfiguration(experts: 4, topK: 2, normalizesTopK: false, includesAuxiliaryLoss: true,
+                                                       auxiliaryLossCoefficient: 0.1, zLossCoefficient: 0.01), expertIntermediateSize: 24)
+        return config
+    }()
+
+    static let models = ["mixtral": mixtral, "qwen2_moe": qwen2MoE, "olmoe": olmoe]
     static let references = models.mapValues { try! MeshHarness.train($0, ParallelConfig(microBatchSize: globalBatch), globalBatch: globalBatch) }
 
     @Test(arguments: ["mixtral", "qwen2_moe"], [(2, 1), (1, 2), (2, 2), (4, 1)])
@@ -60,6 +69,25 @@ import TesseraParallel
         MeshTolerance.check(try Self.trainGathered(plain, parallel), against: reference)
     }
 
+    /// With router losses, the pipeline carries the router statistics forward and their gradient coefficients back:
+    /// pp = 2 alone (one micro-batch, or two in flight) and with dp × ep equals one device with the same micro-batches.
+    @Test(arguments: [(1, 1, 4), (1, 1, 2), (2, 2, 2)])
+    func pipelinesWithRouterLossesMatch(dp: Int, ep: Int, microBatchSize: Int) throws {
+        let reference = try Self.trainGathered(Self.mixtral, ParallelConfig(microBatchSize: microBatchSize * dp))
+        let parallel = try ParallelConfig(dp: dp, pp: 2, ep: ep, microBatchSize: microBatchSize)
+        MeshTolerance.check(try Self.trainGathered(Self.mixtral, parallel), against: reference)
+    }
+
+    /// Non-vacuity: stages that keep their own layers' router statistics (nothing carried along the pipeline) give
+    /// other losses and parameters.
+    @Test func stageLocalRouterStatisticsAreCaught() throws {
+        let reference = try Self.trainGathered(Self.mixtral, ParallelConfig(microBatchSize: Self.globalBatch))
+        let run = try Self.trainGathered(Self.mixtral, ParallelConfig(pp: 2, microBatchSize: Self.globalBatch),
+                                         synchronization: GradientSynchronization.all.subtracting(.routerStatistics))
+        #expect(MeshHarness.maxRelativeDifference(run.losses, reference.losses) > 10 * MeshTolerance.loss)
+        #expect(MeshHarness.maxParameterDifference(run, reference) > 10 * MeshTolerance.parameter)
+    }
+
     /// Non-vacuity: per-rank router statistics (not summed over dp) change the objective and the gradients.
     @Test(arguments: [1, 2])
     func perRankRouterStatisticsAreCaught(ep: Int) throws {
@@ -73,10 +101,14 @@ import TesseraParallel
     /// What the engine refuses for mixture-of-experts models, with the fix.
     @Test func unsupportedLayoutsAreRefused() throws {
         #expect(throws: ParallelConfigError.self) {
-            try MeshEngine(config: Self.mixtral, parallel: ParallelConfig(pp: 2), groups: nil, seed: 1)
+            try MeshEngine(config: Self.mixtral, parallel: ParallelConfig(dp: 2, cp: 2), groups: nil, seed: 1)
         }
         #expect(throws: ParallelConfigError.self) {
             try MeshEngine(config: Self.mixtral, parallel: ParallelConfig(tp: 2, sequenceParallel: true), groups: nil, seed: 1)
+        }
+        #expect(throws: ModelError.invalidConfiguration(
+            field: "tp", reason: "4 does not divide the 2 key/value heads, so ranks would share key heads, but olmoe normalizes its whole key projection (k_norm sums every key head once); use tp ∈ {1, 2}")) {
+            try MeshEngine(config: Self.olmoe, parallel: ParallelConfig(tp: 4), groups: nil, seed: 1)
         }
     }
 }
@@ -112,5 +144,12 @@ extension MixtureOfExpertsEquivalenceTests {
     func expertParallelLayoutsMatchSingleDevice(_ model: String, layout: (dp: Int, ep: Int, tp: Int)) throws {
         let parallel = try ParallelConfig(dp: layout.dp, tp: layout.tp, ep: layout.ep, microBatchSize: Self.globalBatch / layout.dp)
         MeshTolerance.check(try Self.trainGathered(Self.models[model]!, parallel), against: Self.references[model]!)
+    }
+
+    /// OLMoE (query/key norms whose sums are all-reduced over tp) with tp = 2, ep = 2 and 4 carved out of dp, and both.
+    @Test(arguments: [(2, 1, 1), (2, 2, 1), (4, 4, 1), (1, 1, 2), (2, 2, 2)])
+    func olmoeLayoutsMatchSingleDevice(dp: Int, ep: Int, tp: Int) throws {
+        let parallel = try ParallelConfig(dp: dp, tp: tp, ep: ep, microBatchSize: Self.globalBatch / dp)
+        MeshTolerance.check(try Self.trainGathered(Self.olmoe, parallel), against: Self.references["olmoe"]!)
     }
 }

@@ -39,23 +39,36 @@ public struct RouterStatistics: Sendable, Hashable {
     /// - Throws: ``CollectiveError`` when a peer fails.
     public static func summed(_ layers: [RouterStatistics], over group: AxisGroup) throws -> [RouterStatistics] {
         guard group.size > 1, let e = layers.first?.assignments.count else { return layers }
-        var flat: [Float] = []
-        for layer in layers {
-            let row: [Double] = layer.assignments + layer.probabilitySums + layer.kept + [layer.squaredLogSumExp, layer.tokens]
-            flat += row.map { Float($0) }
+        let width = packedCount(experts: e)
+        var flat = [Float](repeating: 0, count: layers.count * width)
+        try flat.withUnsafeMutableBufferPointer { buffer in
+            for (index, layer) in layers.enumerated() { layer.pack(into: buffer.baseAddress! + index * width) }
+            try group.allReduce(buffer, operation: .sum)
         }
-        try flat.withUnsafeMutableBufferPointer { try group.allReduce($0, operation: .sum) }
-        let width = 3 * e + 2
-        return layers.indices.map { layer in
-            let row = flat[layer * width..<(layer + 1) * width].map(Double.init)
-            var result = RouterStatistics(experts: e)
-            result.assignments = Array(row[0..<e])
-            result.probabilitySums = Array(row[e..<2 * e])
-            result.kept = Array(row[2 * e..<3 * e])
-            result.squaredLogSumExp = row[3 * e]
-            result.tokens = row[3 * e + 1]
-            return result
+        return flat.withUnsafeBufferPointer { buffer in
+            layers.indices.map { RouterStatistics(packed: buffer.baseAddress! + $0 * width, experts: e) }
         }
+    }
+
+    /// Floats of one layer's statistics packed for a message: `assignments`, `probabilitySums`, `kept`, then
+    /// `squaredLogSumExp` and `tokens`.
+    public static func packedCount(experts: Int) -> Int { 3 * experts + 2 }
+
+    /// Writes the statistics as ``packedCount(experts:)`` floats.
+    public func pack(into destination: UnsafeMutablePointer<Float>) {
+        let row: [Double] = assignments + probabilitySums + kept + [squaredLogSumExp, tokens]
+        for (index, value) in row.enumerated() { destination[index] = Float(value) }
+    }
+
+    /// The statistics ``pack(into:)`` wrote.
+    public init(packed source: UnsafePointer<Float>, experts e: Int) {
+        let row = (0..<Self.packedCount(experts: e)).map { Double(source[$0]) }
+        self.init(experts: e)
+        assignments = Array(row[0..<e])
+        probabilitySums = Array(row[e..<2 * e])
+        kept = Array(row[2 * e..<3 * e])
+        squaredLogSumExp = row[3 * e]
+        tokens = row[3 * e + 1]
     }
 
     /// Adds `other`'s sums (another micro-batch).
@@ -86,6 +99,20 @@ public struct RouterLossGradient: Sendable, Hashable {
 
     /// No auxiliary loss.
     public static func none(experts: Int) -> RouterLossGradient { RouterLossGradient(perExpert: Array(repeating: 0, count: experts), zScale: 0) }
+
+}
+
+extension RouterLossGradient {
+    /// Writes `perExpert` then `zScale`: `experts + 1` floats.
+    public func pack(into destination: UnsafeMutablePointer<Float>) {
+        destination.update(from: perExpert, count: perExpert.count)
+        destination[perExpert.count] = zScale
+    }
+
+    /// The coefficients ``pack(into:)`` wrote.
+    public init(packed source: UnsafePointer<Float>, experts: Int) {
+        self.init(perExpert: Array(UnsafeBufferPointer(start: source, count: experts)), zScale: source[experts])
+    }
 }
 
 /// The auxiliary losses of one micro-batch over every router layer, as transformers' `load_balancing_loss_func`
