@@ -40,7 +40,7 @@ extension ModelArchitecture {
 
     /// The stored bytes that grow linearly with tokens: `replicated` (kept whole on every tensor-parallel rank
     /// unless sequence parallelism splits them) and `split` (divided over tensor-parallel ranks), no parallelism.
-    func linearActivationBytesPerLayer(layer: Int, tokens: Double) -> (replicated: Double, split: Double) {
+    package func linearActivationBytesPerLayer(layer: Int, tokens: Double) -> (replicated: Double, split: Double) {
         let e = PlannerConstants.activationBytes
         let h = Double(hiddenSize)
         let mask = dropout ? 1.0 : 0.0
@@ -86,7 +86,7 @@ extension ModelArchitecture {
     /// - the SwiGLU "caches its inputs and recomputes its output" in FP8 (§3.3.3): gate and up, 2 × 1 byte per
     ///   intermediate, and no down-projection input.
     /// The router's logits stay 16-bit. A model without latent attention keeps its Q, K and V as in the standard count.
-    func compactActivationBytesPerLayer(layer: Int, tokens: Double) -> (replicated: Double, split: Double) {
+    package func compactActivationBytesPerLayer(layer: Int, tokens: Double) -> (replicated: Double, split: Double) {
         let e = PlannerConstants.activationBytes, fp8 = 1.0, e5m6 = 1.5
         let h = Double(hiddenSize)
         let replicated = tokens * h * 2 * e
@@ -111,7 +111,7 @@ extension ModelArchitecture {
 
     /// Parameters of one layer's MLA up-projections (latent to per-head queries, and to per-head keys and values),
     /// which DeepSeek-V3 recomputes in the backward pass (§3.2.3); 0 without latent attention.
-    func upProjectionParameters() -> Double {
+    package func upProjectionParameters() -> Double {
         guard let mla = latentAttention else { return 0 }
         let a = Double(attentionHeads)
         let query = Double(mla.queryRank) * a * Double(mla.nopeHeadDim + mla.ropeHeadDim)

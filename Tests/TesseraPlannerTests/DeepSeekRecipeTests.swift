@@ -1,7 +1,7 @@
 import Testing
 import TesseraParallel
 import TesseraPipeline
-@testable import TesseraPlanner
+import TesseraPlanner
 
 /// DeepSeek-V3's memory recipe and DualPipe (DeepSeek-AI 2024, "DeepSeek-V3 Technical Report", §3.2.1, §3.2.3,
 /// §3.3.3, Table 2), each against a hand count and against the layout without it.
