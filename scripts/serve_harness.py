@@ -1,5 +1,6 @@
-"""Helpers of test_serve.py: a `tessera serve` process on a free loopback port, raw HTTP requests, checks."""
+"""Helpers of test_serve.py: a `tessera serve` process on a loopback port the system picks, raw HTTP requests, checks."""
 import json
+import re
 import signal
 import socket
 import subprocess
@@ -29,20 +30,24 @@ def test(function):
 
 
 class Server:
-    """A `tessera serve` process on a free loopback port."""
+    """A `tessera serve` process on a port the system picks (`--port 0`), so parallel test runs never collide."""
 
     def __init__(self, tessera, model, *flags):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.process = subprocess.Popen([tessera, "serve", "--model", model, "--port", str(self.port),
+        self.process = subprocess.Popen([tessera, "serve", "--model", model, "--port", "0",
                                          "--served-model-name", "smol", *flags],
                                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         self.lines = []
         threading.Thread(target=self._read, daemon=True).start()
         self.saw_loading_503 = False
         deadline = time.monotonic() + 300
+        self.url = None
+        while self.url is None and time.monotonic() < deadline:
+            check(self.process.poll() is None, f"server exited early: {self.lines}")
+            found = [m.group(1) for m in map(re.compile(r"listening on (http://[^;\s]+);").search, list(self.lines)) if m]
+            self.url = found[0] if found else None
+            time.sleep(0.02)
+        check(self.url is not None and not self.url.endswith(":0"), f"no bound URL in the listening line: {self.lines}")
+        self.port = int(self.url.rsplit(":", 1)[1])
         while time.monotonic() < deadline:
             check(self.process.poll() is None, f"server exited early: {self.lines}")
             status, _ = self.raw("GET", "/health")
@@ -57,6 +62,8 @@ class Server:
             if any("ready:" in line for line in self.lines):
                 break
             time.sleep(0.05)
+        ready = [line for line in self.lines if "ready:" in line]
+        check(ready and f"ready: {self.url} " in ready[0], f"the ready line names the bound URL {self.url}: {ready}")
 
     def _read(self):
         for line in self.process.stdout:
