@@ -79,6 +79,33 @@ def completions_parameters(server):
 
 
 @test
+def echo_with_logprobs(server):
+    """OpenAI's echo with logprobs: the prompt's tokens first, each with its log-probability given the tokens before it
+    (the first null), then the completion, which is the one without echo; a prompt token's log-probability is the one
+    it has as the generated token after the same tokens."""
+    client = server.client()
+    ids = json.loads(server.raw("POST", "/tokenize", {"prompt": PROMPTS[1]})[1])["tokens"]
+    plain = greedy(client, PROMPTS[1], max_tokens=4, logprobs=2)
+    r = greedy(client, PROMPTS[1], max_tokens=4, logprobs=2, echo=True)
+    lp, want = r.choices[0].logprobs, plain.choices[0].logprobs
+    check(r.choices[0].text == PROMPTS[1] + plain.choices[0].text, "echo text")
+    check(len(lp.tokens) == len(ids) + 4 and len(lp.token_logprobs) == len(lp.top_logprobs) == len(lp.text_offset), "echo logprobs shape")
+    check(lp.token_logprobs[0] is None and lp.top_logprobs[0] is None, "the first prompt token is unscored")
+    check(all(l <= 0 and 0 < len(top) <= 2 and max(top.values()) >= l - 1e-4
+              for top, l in zip(lp.top_logprobs[1:], lp.token_logprobs[1:])), "prompt scores and their alternatives")
+    check(lp.tokens[len(ids):] == want.tokens and all(abs(a - b) <= 1e-5 for a, b in zip(lp.token_logprobs[len(ids):], want.token_logprobs)),
+          "the completion's log-probabilities are the ones without echo")
+    check(lp.text_offset[0] == 0 and lp.text_offset == sorted(lp.text_offset), "text offsets")
+    first = json.loads(server.raw("POST", "/tokenize", {"prompt": want.tokens[0], "add_special_tokens": False})[1])["tokens"]
+    check(len(first) == 1, f"the first generated token {want.tokens[0]!r} is one token")
+    extended = greedy(client, ids + first, max_tokens=1, logprobs=0, echo=True).choices[0].logprobs
+    check(abs(extended.token_logprobs[len(ids)] - want.token_logprobs[0]) <= 1e-4,
+          f"prompt score {extended.token_logprobs[len(ids)]} != generated score {want.token_logprobs[0]}")
+    texts, _, _ = streamed_text(greedy(client, PROMPTS[1], max_tokens=4, logprobs=2, echo=True, stream=True))
+    check(texts[0] == r.choices[0].text, "streamed echo with logprobs == whole")
+
+
+@test
 def stop_strings(server):
     client = server.client()
     full = greedy(client, PROMPTS[1], max_tokens=24).choices[0].text
@@ -318,6 +345,7 @@ def single_rank(args):
         models_health_and_metrics(server)
         greedy_matches_tessera_generate(server, args.tessera, args.model)
         completions_parameters(server)
+        echo_with_logprobs(server)
         stop_strings(server)
         streamed_equals_whole(server)
         tokenize_detokenize(server)

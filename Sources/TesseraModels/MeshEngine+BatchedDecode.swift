@@ -6,10 +6,14 @@ import TesseraParallel
 public struct DecodeSegment {
     public var sequence: KVBlockTable
     public var tokens: [Int32]
+    /// Whether ``MeshEngine/decode(_:pool:)`` returns the logits after every one of `tokens` (a prompt's
+    /// log-probabilities), not only after the last.
+    public var logitsOfEveryRow: Bool
 
-    public init(sequence: KVBlockTable, tokens: [Int32]) {
+    public init(sequence: KVBlockTable, tokens: [Int32], logitsOfEveryRow: Bool = false) {
         self.sequence = sequence
         self.tokens = tokens
+        self.logitsOfEveryRow = logitsOfEveryRow
     }
 }
 
@@ -35,7 +39,8 @@ extension MeshEngine {
 
     /// Runs one batched step: reserves each segment's blocks in `pool`, runs every segment's tokens after those its
     /// sequence holds, and returns for each segment, in order, the logits `[vocabulary]` of the token after its last
-    /// token (the same on every rank). Every rank calls it with the same segments.
+    /// token (the same on every rank); a segment with `logitsOfEveryRow` gets `[tokens, vocabulary]`, row r the logits
+    /// of the token after its token r. Every rank calls it with the same segments.
     /// - Throws: ``ModelError/invalidBatch(reason:)`` for an empty segment, a sequence twice in one step, a sequence
     ///   past the context, or sequence parallelism; ``ModelError/tokenOutOfRange(id:position:vocabularySize:)``;
     ///   ``KVCacheError/outOfBlocks(needed:free:)``; ``ContextParallelError`` with cp > 1; ``CollectiveError``.
@@ -48,14 +53,17 @@ extension MeshEngine {
         try validate(segments)
         for segment in segments { try pool.reserve(segment.sequence, tokens: segment.sequence.count + segment.tokens.count) }
         let batch = DecodeBatch(segments.map { ($0.sequence, $0.tokens) })
+        var hidden: FloatBuffer?
         let last = try forwardThroughPipeline(rows: batch.rows) { chunk, state, firstLayer, input in
-            try chunk.forward(batch, input: input, state: state, pool: pool, firstLayer: firstLayer)
+            hidden = try chunk.forward(batch, input: input, state: state, pool: pool, firstLayer: firstLayer)
+            return hidden
         }
         let v = config.vocabularySize
         var logits = try last.map { try gatheredLogits($0, tokens: segments.count) } ?? [Float](repeating: 0, count: segments.count * v)
         try shareFromLastStage(&logits)
+        let everyRow = try logitsOfEveryRow(segments, batch: batch, hidden: last == nil ? nil : hidden)
         for segment in segments { segment.sequence.count += segment.tokens.count }
-        return (0..<segments.count).map { Array(logits[$0 * v..<($0 + 1) * v]) }
+        return (0..<segments.count).map { everyRow[$0] ?? Array(logits[$0 * v..<($0 + 1) * v]) }
     }
 
     /// Checks each segment's tokens and length, and that no sequence appears twice.

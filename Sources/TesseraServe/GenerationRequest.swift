@@ -47,9 +47,6 @@ package struct GenerationRequest {
             prompts = try Self.prompts(fields.value("prompt"))
             logprobs = try fields.integer("logprobs", in: 0...Self.maxTopLogprobs)
             echo = try fields.bool("echo") ?? false
-            if echo, logprobs != nil {
-                throw APIError.invalid("echo", "'echo' with 'logprobs' (log-probabilities of the prompt) is not supported; ask for one of them")
-            }
         case .chat:
             messages = try Self.messages(fields.value("messages"))
             if try fields.bool("logprobs") == true {
