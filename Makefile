@@ -77,13 +77,15 @@ example: deps
 
 # MPI tests: the collective conformance checks, one rank per process under mpirun -np 2..8, and each
 # fault (it must abort the job with its named error, not hang); then training and evaluation with tp=2 under
-# mpirun must match the threads backend; then a subset of the dp × pp × tp matrix must match one device.
-test-mpi: build
+# mpirun must match the threads backend; then a subset of the dp × pp × tp matrix must match one device; and
+# `tessera serve --backend mpi --tp 2` as two processes, driven by the openai client.
+test-mpi: build assets serve-client
 	scripts/test-mpi.sh $(TESSERA) "$(MPIRUN)"
 	scripts/test-train-mpi.sh $(TESSERA) "$(MPIRUN)"
 	scripts/test-mesh-mpi.sh $(TESSERA) "$(MPIRUN)"
 	scripts/test-checkpoint-mpi.sh $(TESSERA) "$(MPIRUN)"
 	scripts/test-cp-mpi.sh $(TESSERA) "$(MPIRUN)"
+	scripts/test-serve-mpi.sh $(TESSERA) "$(MPIRUN)" $(SERVE_VENV)/bin/python $(SMOLLM2_GGUF)
 	scripts/test-checkpoint-kill.sh $(TESSERA)
 
 # The collectives benchmark: threads and MPI backends, memcpy and raw C MPI_Allreduce (the peer), side by side.
@@ -124,9 +126,11 @@ bench-generate: build assets $(SMOLLM2_Q8_0) $(LLAMA_VENV)/.llama-cpp-python
 # client (every endpoint and parameter, bad requests, 32 concurrent clients, a decoder fuzz, --tp 2, SIGTERM).
 # The client lives in a venv under .build/ (git-ignored), installed from PyPI on first use.
 SERVE_VENV := .build/venv-openai
-test-serve: build assets
+.PHONY: serve-client
+serve-client:
 	@test -x $(SERVE_VENV)/bin/python || python3 -m venv $(SERVE_VENV)
 	@$(SERVE_VENV)/bin/python -c 'import openai' 2>/dev/null || $(SERVE_VENV)/bin/pip install -q openai
+test-serve: build assets serve-client
 	$(SERVE_VENV)/bin/python scripts/test_serve.py --tessera $(TESSERA) --model $(SMOLLM2_GGUF)
 
 .PHONY: assets
