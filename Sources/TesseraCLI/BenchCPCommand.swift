@@ -21,6 +21,9 @@ struct BenchCP: ParsableCommand {
     @Option(name: .customLong("cp-comm"), help: "Comma-separated context-parallel attentions to measure.")
     var communications = "ring,allgather,a2a"
 
+    @Flag(name: .customLong("attention-only"), help: "Time one layer's attention core alone (forward + backward) against the ideal: one rank's time / cp.")
+    var attentionOnly = false
+
     func run() throws {
         let lengths = try sequenceLengths.split(separator: ",").map { text in
             guard let length = Int(text), length >= cp else {
@@ -28,8 +31,18 @@ struct BenchCP: ParsableCommand {
             }
             return length
         }
+        let communications = try communications.split(separator: ",").map { try ContextCommunication(named: String($0)) }
+        if attentionOnly {
+            let rows = try ContextAttentionBench.measure(shape.shape().config, sequenceLengths: lengths, cp: cp, communications: communications,
+                                                         batch: shape.batch, repeats: shape.steps, progress: Console.log)
+            print(ContextAttentionBench.lines(rows, configName: shape.config, cp: cp, batch: shape.batch, repeats: shape.steps).joined(separator: "\n"))
+            if let json = shape.json {
+                try BenchJSON.write(ContextAttentionBench.json(rows, configName: shape.config, cp: cp, batch: shape.batch, repeats: shape.steps), to: json)
+            }
+            return
+        }
         let result = try CPBench.measure(shape.shape().config, configName: shape.config, sequenceLengths: lengths, cp: cp,
-                                         communications: communications.split(separator: ",").map { try ContextCommunication(named: String($0)) },
+                                         communications: communications,
                                          batch: shape.batch, warmup: shape.warmup, steps: shape.steps, progress: Console.log)
         print(result.lines.joined(separator: "\n"))
         if let json = shape.json { try BenchJSON.write(result.json, to: json) }

@@ -1,5 +1,6 @@
 import TesseraNN
 import TesseraParallel
+import TesseraTensor
 
 /// One sequence's share of a batched decoding step: its `tokens` (a prompt chunk, or the token it generated last)
 /// continue the `sequence.count` tokens its key/value blocks hold.
@@ -29,12 +30,14 @@ extension MeshEngine {
     /// A key/value pool of `blocks` blocks for this rank's layers and heads (every rank of the model makes one alike).
     /// - Parameter longestSequence: the most tokens a sequence may hold (default and upper limit: the model's
     ///   context); the pool must hold one such sequence.
-    /// - Throws: ``KVCacheError/poolTooSmall(blocks:blockSize:longestSequence:)`` and ``KVCacheError/invalidSize(what:value:)``.
-    public func makeBlockPool(blocks: Int, blockSize: Int = MeshEngine.defaultBlockSize, longestSequence: Int? = nil) throws -> KVBlockPool {
+    /// - Parameter cacheType: how keys and values are stored (``KVBlockPool/cacheTypes``).
+    /// - Throws: the ``KVCacheError`` of ``KVBlockPool/init(blocks:blockSize:layers:width:longestSequence:cacheType:)``.
+    public func makeBlockPool(blocks: Int, blockSize: Int = MeshEngine.defaultBlockSize, longestSequence: Int? = nil,
+                              cacheType: DType = .f32) throws -> KVBlockPool {
         let attention = model.chunks.lazy.flatMap(\.blocks).first?.attention
         return try KVBlockPool(blocks: blocks, blockSize: blockSize, layers: model.chunks.reduce(0) { $0 + $1.blocks.count },
                                width: attention.map { $0.kvHeads * $0.headDim } ?? 0,
-                               longestSequence: min(longestSequence ?? config.contextLength, config.contextLength))
+                               longestSequence: min(longestSequence ?? config.contextLength, config.contextLength), cacheType: cacheType)
     }
 
     /// Runs one batched step: reserves each segment's blocks in `pool`, runs every segment's tokens after those its

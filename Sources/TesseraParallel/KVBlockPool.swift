@@ -1,4 +1,5 @@
 import TesseraNN
+import TesseraTensor
 
 /// A shared pool of fixed-size key/value blocks for one rank's attention layers: every running sequence borrows
 /// blocks as it grows (its ``KVBlockTable``) and returns them when it ends, so the cache holds what the running
@@ -7,6 +8,10 @@ import TesseraNN
 /// A block holds `blockSize` consecutive tokens of one sequence for every local layer: keys and values
 /// `[layers, blockSize, width]` with `width = kvHeads · headDim` of this rank (rotated keys). Every rank of a
 /// model runs the same reservations and releases in the same order, so block numbers agree across ranks.
+///
+/// Rows are stored as ``cacheType``: F32 (exact), F16 (half the bytes) or Q8_0 (34 bytes per 32 values, about a
+/// quarter: llama.cpp's `--cache-type-k/v q8_0`). Each row is encoded on its own, so what a sequence reads back never
+/// depends on the other sequences in the pool (batch invariance holds for every type).
 /// Used from one thread at a time.
 public final class KVBlockPool: @unchecked Sendable {
     /// Tokens per block.
@@ -17,8 +22,13 @@ public final class KVBlockPool: @unchecked Sendable {
     public let layers: Int
     /// Floats per token and layer (this rank's key/value heads × head dimension).
     public let width: Int
-    private let keys: FloatBuffer
-    private let values: FloatBuffer
+    /// How rows are stored: ``KVBlockPool/cacheTypes``.
+    public let cacheType: DType
+    /// Bytes of one row (`width` values of ``cacheType``).
+    private let rowBytes: Int
+    private let keys: UnsafeMutableRawPointer
+    private let values: UnsafeMutableRawPointer
+    private let storageBytes: Int
     /// Free block numbers; the last is handed out first.
     private var free: [Int]
     /// Contiguous copies of one sequence's keys and values for one layer (the attention kernel's input).
@@ -28,29 +38,48 @@ public final class KVBlockPool: @unchecked Sendable {
     /// A pool of `blocks` blocks of `blockSize` tokens.
     /// - Parameter longestSequence: the most tokens one sequence may hold (the served context): the pool must
     ///   hold at least one such sequence.
-    /// - Throws: ``KVCacheError/poolTooSmall(blocks:blockSize:longestSequence:)`` or
-    ///   ``KVCacheError/invalidSize(what:value:)``.
-    public init(blocks: Int, blockSize: Int = 16, layers: Int, width: Int, longestSequence: Int) throws {
+    /// - Parameter cacheType: how rows are stored, one of ``cacheTypes``.
+    /// - Throws: ``KVCacheError/poolTooSmall(blocks:blockSize:longestSequence:)``,
+    ///   ``KVCacheError/invalidSize(what:value:)``, ``KVCacheError/unsupportedType(_:)``, or
+    ///   ``KVCacheError/rowNotWholeBlocks(width:type:)`` when a row does not fill whole blocks of a block type.
+    public init(blocks: Int, blockSize: Int = 16, layers: Int, width: Int, longestSequence: Int, cacheType: DType = .f32) throws {
         guard blockSize >= 1 else { throw KVCacheError.invalidSize(what: "block size", value: blockSize) }
         guard blocks >= 1 else { throw KVCacheError.invalidSize(what: "block count", value: blocks) }
         guard blocks * blockSize >= longestSequence else {
             throw KVCacheError.poolTooSmall(blocks: blocks, blockSize: blockSize, longestSequence: longestSequence)
         }
+        guard Self.cacheTypes.contains(cacheType) else { throw KVCacheError.unsupportedType(cacheType) }
+        guard let rowBytes = try? cacheType.byteCount(forElements: width) else {
+            throw KVCacheError.rowNotWholeBlocks(width: width, type: cacheType)
+        }
         self.blockSize = blockSize
         self.blockCount = blocks
         self.layers = layers
         self.width = width
-        keys = FloatBuffer(count: blocks * layers * blockSize * width)
-        values = FloatBuffer(count: blocks * layers * blockSize * width)
+        self.cacheType = cacheType
+        self.rowBytes = rowBytes
+        storageBytes = blocks * layers * blockSize * rowBytes
+        keys = .allocate(byteCount: max(1, storageBytes), alignment: 64)
+        values = .allocate(byteCount: max(1, storageBytes), alignment: 64)
+        keys.initializeMemory(as: UInt8.self, repeating: 0, count: storageBytes)
+        values.initializeMemory(as: UInt8.self, repeating: 0, count: storageBytes)
         free = Array((0..<blocks).reversed())
     }
+
+    deinit {
+        keys.deallocate()
+        values.deallocate()
+    }
+
+    /// The row types a pool stores.
+    public static let cacheTypes: [DType] = [.f32, .f16, .q8_0]
 
     /// Blocks no sequence holds.
     public var freeBlocks: Int { free.count }
     /// Blocks held by sequences.
     public var usedBlocks: Int { blockCount - free.count }
     /// Bytes of key and value storage.
-    public var byteCount: Int { keys.byteCount + values.byteCount }
+    public var byteCount: Int { 2 * storageBytes }
 
     /// Blocks that hold `tokens` tokens.
     public func blocks(forTokens tokens: Int) -> Int { (tokens + blockSize - 1) / blockSize }
@@ -79,8 +108,8 @@ public final class KVBlockPool: @unchecked Sendable {
         precondition(start + count <= table.blocks.count * blockSize, "positions beyond the blocks reserved")
         for t in 0..<count {
             let offset = slot(table, position: start + t, layer: layer)
-            (keys.pointer + offset).update(from: k + t * rowStride, count: width)
-            (values.pointer + offset).update(from: v + t * rowStride, count: width)
+            encode(k + t * rowStride, into: keys + offset)
+            encode(v + t * rowStride, into: values + offset)
         }
     }
 
@@ -92,17 +121,30 @@ public final class KVBlockPool: @unchecked Sendable {
         var position = 0
         while position < tokens {
             let run = min(blockSize, tokens - position), offset = slot(table, position: position, layer: layer)
-            (gatheredKeys.pointer + position * width).update(from: keys.pointer + offset, count: run * width)
-            (gatheredValues.pointer + position * width).update(from: values.pointer + offset, count: run * width)
+            decode(keys + offset, rows: run, into: gatheredKeys.pointer + position * width)
+            decode(values + offset, rows: run, into: gatheredValues.pointer + position * width)
             position += run
         }
         return (UnsafePointer(gatheredKeys.pointer), UnsafePointer(gatheredValues.pointer))
     }
 
-    /// Offset of `position`'s row in `layer` within the storage.
+    /// Byte offset of `position`'s row in `layer` within the storage.
     private func slot(_ table: KVBlockTable, position: Int, layer: Int) -> Int {
         let (block, row) = position.quotientAndRemainder(dividingBy: blockSize)
-        return ((table.blocks[block] * layers + layer) * blockSize + row) * width
+        return ((table.blocks[block] * layers + layer) * blockSize + row) * rowBytes
+    }
+
+    /// Stores one row of `width` values.
+    private func encode(_ row: UnsafePointer<Float>, into slot: UnsafeMutableRawPointer) {
+        if cacheType == .f32 { return slot.copyMemory(from: row, byteCount: rowBytes) }
+        Quantization.encode(UnsafeBufferPointer(start: row, count: width), as: cacheType,
+                            into: UnsafeMutableRawBufferPointer(start: slot, count: rowBytes))
+    }
+
+    /// Reads `rows` consecutive stored rows back as Float32.
+    private func decode(_ slot: UnsafeRawPointer, rows: Int, into out: UnsafeMutablePointer<Float>) {
+        if cacheType == .f32 { return UnsafeMutableRawPointer(out).copyMemory(from: slot, byteCount: rows * rowBytes) }
+        Quantization.decode(UnsafeRawBufferPointer(start: slot, count: rows * rowBytes), as: cacheType, count: rows * width, into: out)
     }
 }
 
@@ -123,6 +165,10 @@ public enum KVCacheError: Error, Equatable, CustomStringConvertible {
     /// Every block is in use.
     case outOfBlocks(needed: Int, free: Int)
     case invalidSize(what: String, value: Int)
+    /// A row type the pool does not store.
+    case unsupportedType(DType)
+    /// A block type whose blocks do not tile a row of `width` values.
+    case rowNotWholeBlocks(width: Int, type: DType)
 
     public var description: String {
         switch self {
@@ -133,6 +179,10 @@ public enum KVCacheError: Error, Equatable, CustomStringConvertible {
             return "the key/value pool has \(free) free blocks, \(needed) needed; wait for running sequences to end or give the pool more blocks"
         case let .invalidSize(what, value):
             return "a key/value pool \(what) of \(value) is invalid; it must be at least 1"
+        case let .unsupportedType(type):
+            return "a key/value cache of \(type.storageName) is not supported; use one of \(KVBlockPool.cacheTypes.map(\.storageName).joined(separator: ", "))"
+        case let .rowNotWholeBlocks(width, type):
+            return "a key/value row of \(width) values on this rank does not fill whole \(type.storageName) blocks of \(type.blockSize); use F16 or F32"
         }
     }
 }

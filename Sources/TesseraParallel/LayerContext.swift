@@ -82,6 +82,10 @@ public struct LayerContext: Sendable {
     public var contextCommunication: ContextCommunication = .ring
     /// Context-parallel mistakes made on purpose; empty unless a test shows the equivalence checks can fail.
     public var contextFaults: ContextParallelFaults = []
+    /// Scratch of the context-parallel attention passes (empty without context parallelism). One per rank, shared by
+    /// every attention layer built from this context: a rank runs one pass at a time and nothing in it outlives a
+    /// call, so a per-layer copy would only multiply the ring's key/value buffers by the layer count.
+    let contextScratch = ContextAttentionScratch()
 
     /// A context over every group of `groups` (`nil`: one device).
     public init(groups: ProcessGroups?, sequenceParallel: Bool = false, mappings: MappingTable = .megatron,

@@ -73,8 +73,6 @@ public struct ParallelAttention: @unchecked Sendable {
     public let groupOffset: Int
     public let rotary: RotaryEmbedding?
     public let context: LayerContext
-    /// Scratch of the context-parallel passes (empty without context parallelism).
-    let contextScratch = ContextAttentionScratch()
 
     /// - Parameters:
     ///   - groupSize: query heads per key/value head in the whole model (default `heads / kvHeads`).
@@ -141,16 +139,8 @@ public struct ParallelAttention: @unchecked Sendable {
         output.weightGradients(input: state.context.pointer, dyFull: state.outputGradient.pointer, tokens: tokens,
                                queue: queue, mode: mode)
 
-        state.qkvGradient.reserve(tokens * width)
-        let qkv = state.qkv.pointer, dqkv = state.qkvGradient.pointer
-        if let core = contextParallelCore(batch: batch, state: state) {
-            try core.backward(dOut: state.contextGradient.pointer, state: state)
-        } else {
-            context.backend.attentionBackward(
-                dOut: state.contextGradient.pointer, q: qkv, qStride: width, k: qkv + heads * d, v: qkv + (heads + kvHeads) * d,
-                kvStride: width, out: state.context.pointer, outStride: heads * d, logSumExp: state.logSumExp.pointer,
-                dq: dqkv, dk: dqkv + heads * d, dv: dqkv + (heads + kvHeads) * d, shape: shape(batch: batch, length: length))
-        }
+        try backwardCore(state.contextGradient.pointer, batch: batch, length: length, state: state)
+        let dqkv = state.qkvGradient.pointer
         rotate(dqkv, batch: batch, length: length, shard: state.shard, inverse: true)
 
         let input = try projection.regatherInput(x, tokens: tokens, into: state.gatheredInput)
@@ -161,12 +151,26 @@ public struct ParallelAttention: @unchecked Sendable {
         return try projection.reduceInputGradient(workspace.partial.pointer, tokens: tokens, scratch: workspace.reduced)
     }
 
+    /// The attention core's backward: `state.qkvGradient` `[tokens, (heads + 2·kvHeads)·headDim]` (the gradient of
+    /// the rotated `qkv`, before the inverse rotation) from `dOut`, the gradient of `state.context`
+    /// `[tokens, heads·headDim]`, given the forward's `state.context` and `state.logSumExp`. With context
+    /// parallelism the key/value gradients come home through the cp group.
+    public func backwardCore(_ dOut: UnsafePointer<Float>, batch: Int, length: Int, state: State) throws {
+        state.qkvGradient.reserve(batch * length * width)
+        if let core = contextParallelCore(batch: batch, state: state) { return try core.backward(dOut: dOut, state: state) }
+        let d = headDim, qkv = state.qkv.pointer, dqkv = state.qkvGradient.pointer
+        context.backend.attentionBackward(
+            dOut: dOut, q: qkv, qStride: width, k: qkv + heads * d, v: qkv + (heads + kvHeads) * d,
+            kvStride: width, out: state.context.pointer, outStride: heads * d, logSumExp: state.logSumExp.pointer,
+            dq: dqkv, dk: dqkv + heads * d, dv: dqkv + (heads + kvHeads) * d, shape: shape(batch: batch, length: length))
+    }
+
     /// The context-parallel core for `state`'s shard (`nil` without context parallelism).
     private func contextParallelCore(batch: Int, state: State) -> ContextParallelAttention? {
         guard let shard = state.shard, context.cp.size > 1 else { return nil }
         let geometry = ContextAttentionGeometry(shard: shard, batch: batch, heads: heads, kvHeads: kvHeads, headDim: headDim,
                                                 groupSize: groupSize, groupOffset: groupOffset)
-        return ContextParallelAttention(geometry: geometry, context: context, scratch: contextScratch)
+        return ContextParallelAttention(geometry: geometry, context: context, scratch: context.contextScratch)
     }
 
     /// Rotates the query and key heads of `buffer` (`[tokens, width]`) by their positions (`t mod length`,

@@ -1,5 +1,6 @@
 import TesseraModels
 import TesseraParallel
+import TesseraTensor
 
 /// Autoregressive generation: the model's next-token logits, a ``Sampler``, and a stop condition.
 ///
@@ -11,6 +12,8 @@ public struct Generator {
     /// Most prompt tokens of one sequence per step. Chunk boundaries depend on the sequence alone, so its tokens do
     /// not change with the batch.
     public var prefillChunk = 512
+    /// How the key/value cache stores rows (``KVBlockPool/cacheTypes``).
+    public var kvCacheType: DType = .f32
 
     public init(engine: MeshEngine, sampling: SamplingOptions) throws {
         try sampling.validate()
@@ -44,7 +47,7 @@ public struct Generator {
         let context = engine.config.contextLength, blockSize = MeshEngine.defaultBlockSize
         let needs = prompts.map { min($0.count + maxNewTokens, context) }
         let pool = try engine.makeBlockPool(blocks: needs.reduce(0) { $0 + ($1 + blockSize - 1) / blockSize },
-                                            blockSize: blockSize, longestSequence: needs.max()!)
+                                            blockSize: blockSize, longestSequence: needs.max()!, cacheType: kvCacheType)
         var sequences = prompts.map { GeneratingSequence(prompt: $0, context: context) }
         while case let active = sequences.indices.filter({ !sequences[$0].finished }), !active.isEmpty {
             var segments: [DecodeSegment] = [], owners: [Int] = [], logits: [(Int, [Float])] = []

@@ -20,4 +20,18 @@ import TesseraParallel
         #expect(result.lines.filter { $0.hasPrefix("| 48 |") }.count == 4)
         #expect((result.json["rows"] as? [[String: Any]])?.count == 4)
     }
+
+    /// A smoke run of `tessera bench cp --attention-only`: a row per attention with positive times, the efficiency
+    /// defined from them, and the table and JSON carrying every row.
+    @Test func attentionOnlyRunHasARowPerAttention() throws {
+        let rows = try ContextAttentionBench.measure(TransformerConfig.preset(named: "tiny"), sequenceLengths: [48], cp: 2,
+                                                     communications: ContextCommunication.allCases, batch: 1, repeats: 2, progress: { _ in })
+        #expect(rows.map(\.communication) == ContextCommunication.allCases)
+        for row in rows {
+            #expect(row.singleSeconds > 0 && row.parallelSeconds > 0)
+            #expect(abs(row.efficiency - row.singleSeconds / (2 * row.parallelSeconds)) < 1e-12)
+        }
+        #expect(ContextAttentionBench.lines(rows, configName: "tiny", cp: 2, batch: 1, repeats: 2).filter { $0.hasPrefix("| 48 |") }.count == 3)
+        #expect((ContextAttentionBench.json(rows, configName: "tiny", cp: 2, batch: 1, repeats: 2)["rows"] as? [[String: Any]])?.count == 3)
+    }
 }

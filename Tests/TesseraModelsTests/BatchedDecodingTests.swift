@@ -2,6 +2,7 @@ import Testing
 import TesseraCollectives
 import TesseraModels
 import TesseraParallel
+import TesseraTensor
 
 /// Batched decoding: eight sequences of different prompt lengths that join at different steps (so prompt chunks
 /// share steps with other sequences' decode rows) get, token for token and bit for bit, the logits each gets alone;
@@ -12,9 +13,9 @@ import TesseraParallel
 
     /// Greedy decoding of `prompts` (sequence `i` joins at step `joins[i]`), prompts in chunks of 3 tokens, until each
     /// has `tokens` new ids; every step runs as one batched call. Returns each sequence's logits, one per new id.
-    static func greedy(_ engine: MeshEngine, prompts: [[Int32]], joins: [Int], tokens: Int,
+    static func greedy(_ engine: MeshEngine, prompts: [[Int32]], joins: [Int], tokens: Int, cacheType: DType = .f32,
                        corrupt: ((KVBlockTable) -> Void)? = nil) throws -> [[[Float]]] {
-        let pool = try engine.makeBlockPool(blocks: prompts.count * 4, blockSize: 4)
+        let pool = try engine.makeBlockPool(blocks: prompts.count * 4, blockSize: 4, cacheType: cacheType)
         let tables = prompts.map { _ in KVBlockTable() }
         var pending = prompts, logits = prompts.map { _ in [[Float]]() }
         var step = 0
@@ -34,12 +35,33 @@ import TesseraParallel
         return logits
     }
 
-    static func together(_ engine: MeshEngine, corrupt: ((KVBlockTable) -> Void)? = nil) throws -> [[[Float]]] {
-        try greedy(engine, prompts: prompts, joins: [0, 0, 1, 2, 2, 3, 5, 6], tokens: 6, corrupt: corrupt)
+    static func together(_ engine: MeshEngine, cacheType: DType = .f32, corrupt: ((KVBlockTable) -> Void)? = nil) throws -> [[[Float]]] {
+        try greedy(engine, prompts: prompts, joins: [0, 0, 1, 2, 2, 3, 5, 6], tokens: 6, cacheType: cacheType, corrupt: corrupt)
     }
 
-    static func alone(_ engine: MeshEngine) throws -> [[[Float]]] {
-        try prompts.map { try greedy(engine, prompts: [$0], joins: [0], tokens: 6)[0] }
+    static func alone(_ engine: MeshEngine, cacheType: DType = .f32) throws -> [[[Float]]] {
+        try prompts.map { try greedy(engine, prompts: [$0], joins: [0], tokens: 6, cacheType: cacheType)[0] }
+    }
+
+    /// F16 and Q8_0 key/value caches: batch invariance holds bit for bit (each row is encoded on its own), and each
+    /// sequence's first new-token logits (its prompt read back from the cache in chunks of 3) stay within a stated
+    /// distance of the F32 cache's: 2e-3 (F16) and 3e-2 (Q8_0) of the largest logit's magnitude. The models are the
+    /// tiny ones made 64 wide, so a key/value row (32 and 64 values) fills whole Q8_0 blocks.
+    @Test(arguments: [(DType.f16, Float(2e-3)), (.q8_0, 3e-2)])
+    func compressedCachesKeepBatchInvarianceAndStayClose(cacheType: DType, tolerance: Float) throws {
+        let llama = TransformerConfig.llama(vocabularySize: 61, contextLength: 16, hiddenSize: 64, layers: 2, heads: 4, kvHeads: 2,
+                                            intermediateSize: 64, tiedEmbeddings: false)
+        let gpt2 = TransformerConfig.gpt2(vocabularySize: 61, contextLength: 16, hiddenSize: 64, layers: 2, heads: 4, intermediateSize: 96)
+        for config in [llama, gpt2] {
+            let engine = try MeshEngine(config: config, seed: 4)
+            let batched = try Self.together(engine, cacheType: cacheType)
+            #expect(try batched == Self.alone(engine, cacheType: cacheType))
+            for (sequence, exact) in zip(batched, try Self.together(engine)) {
+                let (row, want) = (sequence[0], exact[0]), scale = want.map(abs).max()!
+                #expect(zip(row, want).allSatisfy { abs($0 - $1) <= tolerance * scale }, "\(cacheType): \(zip(row, want).map { abs($0 - $1) }.max()! / scale)")
+                #expect(row != want, "a compressed cache that changes nothing would not be compressed")
+            }
+        }
     }
 
     @Test(arguments: [TinyConfigs.llama, TinyConfigs.gpt2])

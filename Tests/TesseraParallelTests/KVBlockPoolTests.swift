@@ -1,5 +1,7 @@
+import Foundation
 import Testing
 import TesseraParallel
+import TesseraTensor
 
 /// The key/value block pool: sequences borrow blocks as they grow and return them; what is stored is what is
 /// gathered, across block boundaries; a pool too small for one sequence, or out of blocks, is a typed error.
@@ -56,5 +58,52 @@ import TesseraParallel
         try pool.reserve(a, tokens: 5)
         #expect(throws: KVCacheError.outOfBlocks(needed: 2, free: 1)) { try pool.reserve(b, tokens: 3) }
         #expect(b.blocks.isEmpty && pool.freeBlocks == 1)
+    }
+
+    /// F16 and Q8_0 rows come back within their format's rounding (F16: 2⁻¹¹ relative; Q8_0: half a step of
+    /// `amax / 127` per 32 values), take half and 34/128 of the F32 bytes, and F32 comes back exactly.
+    @Test func compressedRowsComeBackWithinTheirRounding() throws {
+        let width = 64, tokens = 20
+        let rows: [Float] = (0..<tokens * 2 * width).map { (i: Int) -> Float in Float(sin(Double(i) * 0.37) * 3) }
+        var bytes: [DType: Int] = [:]
+        for type in KVBlockPool.cacheTypes {
+            let pool = try KVBlockPool(blocks: 6, blockSize: 4, layers: 2, width: width, longestSequence: 24, cacheType: type)
+            bytes[type] = pool.byteCount
+            let table = KVBlockTable()
+            try pool.reserve(table, tokens: tokens)
+            rows.withUnsafeBufferPointer { p in
+                pool.store(keys: p.baseAddress!, values: p.baseAddress! + width, rowStride: 2 * width, count: tokens, at: 0, of: table, layer: 1)
+            }
+            let (keys, values) = pool.gather(table, tokens: tokens, layer: 1)
+            for t in 0..<tokens {
+                for (stored, column) in [(keys, 0), (values, width)] {
+                    let original = Array(rows[(2 * t * width + column)...].prefix(width))
+                    let back = Array(UnsafeBufferPointer(start: stored + t * width, count: width))
+                    for block in stride(from: 0, to: width, by: 32) {
+                        let amax = original[block..<block + 32].map(abs).max()!
+                        for j in block..<block + 32 {
+                            let bound: Float = switch type {
+                            case .f32: 0
+                            case .f16: abs(original[j]) / 2048
+                            default: amax / 127 / 2 * 1.01 + abs(original[j]) / 1024
+                            }
+                            #expect(abs(back[j] - original[j]) <= bound, "\(type) row \(t) column \(j)")
+                        }
+                    }
+                }
+            }
+        }
+        #expect(bytes[.f16]! * 2 == bytes[.f32]!)
+        #expect(bytes[.q8_0]! * 128 == bytes[.f32]! * 34)
+    }
+
+    @Test func cacheTypesWithoutAPoolPathAreRefused() throws {
+        #expect(throws: KVCacheError.unsupportedType(.q4_0)) {
+            try KVBlockPool(blocks: 2, blockSize: 4, layers: 1, width: 32, longestSequence: 8, cacheType: .q4_0)
+        }
+        #expect(KVCacheError.unsupportedType(.q4_0).description.contains("F32, F16, Q8_0"))
+        #expect(throws: KVCacheError.rowNotWholeBlocks(width: 48, type: .q8_0)) {
+            try KVBlockPool(blocks: 2, blockSize: 4, layers: 1, width: 48, longestSequence: 8, cacheType: .q8_0)
+        }
     }
 }
