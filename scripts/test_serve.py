@@ -112,6 +112,9 @@ def echo_with_logprobs(server):
           f"prompt score {extended.token_logprobs[len(ids)]} != generated score {want.token_logprobs[0]}")
     texts, _, _ = streamed_text(greedy(client, PROMPTS[1], max_tokens=4, logprobs=2, echo=True, stream=True))
     check(texts[0] == r.choices[0].text, "streamed echo with logprobs == whole")
+    scored = greedy(client, PROMPTS[1], max_tokens=0, logprobs=1, echo=True)
+    check(scored.choices[0].text == PROMPTS[1] and scored.choices[0].finish_reason == "length" and scored.usage.completion_tokens == 0
+          and scored.choices[0].logprobs.token_logprobs == lp.token_logprobs[:len(ids)], "max_tokens 0 scores the prompt alone")
 
 
 @test

@@ -62,8 +62,8 @@ public final class Scheduler: @unchecked Sendable {
     /// - Throws: ``ServeError/queueFull(limit:)``, ``ServeError/shuttingDown``, or ``ServeError/invalidRequest(_:)``
     ///   when the prompt is empty or prompt and `maxTokens` do not fit the context.
     public func submit(_ request: SequenceRequest, events: @escaping @Sendable (SequenceEvent) -> Void) throws -> Int {
-        guard !request.prompt.isEmpty, request.maxTokens >= 1 else {
-            throw ServeError.invalidRequest("a sequence needs at least one prompt token and max_tokens of at least 1")
+        guard !request.prompt.isEmpty, request.maxTokens >= (request.promptLogprobs == nil ? 1 : 0) else {
+            throw ServeError.invalidRequest("a sequence needs at least one prompt token, and max_tokens of at least 1 unless it only scores its prompt")
         }
         guard request.prompt.count + request.maxTokens <= backend.contextLength else {
             throw ServeError.invalidRequest("the prompt (\(request.prompt.count) tokens) and max_tokens (\(request.maxTokens)) exceed the model's context of \(backend.contextLength) tokens; shorten the prompt or lower max_tokens")
@@ -157,6 +157,11 @@ public final class Scheduler: @unchecked Sendable {
             if running[index].pendingToken == nil {
                 next = running[index].takePrefill(plan.work[position].tokens.count, logits: next, vocabularySize: backend.vocabularySize)
                 guard running[index].prefilled == running[index].request.prompt.count else { continue }
+                // A sequence that only scores its prompt ends with it.
+                guard running[index].request.maxTokens > 0 else {
+                    running[index].finishReason = .length
+                    continue
+                }
             }
             running[index].advance(next)
             generated += 1

@@ -3,7 +3,8 @@ import TesseraTrain
 /// One sequence to generate, as the scheduler sees it (token ids; text is the front end's business).
 public struct SequenceRequest: Sendable {
     public var prompt: [Int32]
-    /// Most tokens to generate (at least 1); `prompt.count + maxTokens` must fit the model's context.
+    /// Most tokens to generate (at least 1, or 0 to only score the prompt with ``promptLogprobs``);
+    /// `prompt.count + maxTokens` must fit the model's context.
     public var maxTokens: Int
     public var sampling: SamplingOptions
     /// Subtracted once from the logit of every token already generated (OpenAI's `presence_penalty`).

@@ -69,6 +69,13 @@ import TesseraServe
         #expect(result.usage == Usage(promptTokens: 10, completionTokens: 6))
     }
 
+    /// max_tokens 0 with echo and logprobs scores the prompt alone.
+    @Test func noTokensOnlyScoreThePrompt() async throws {
+        let result = try await Harness().runWithLogprobs(#"{"prompt":"abcdefghij","max_tokens":0,"echo":true,"logprobs":0}"#)
+        #expect(result.pieces[0].joined() == "abcdefghij" && result.reasons == [.length])
+        #expect(result.logprobs[0].count == 10 && result.usage == Usage(promptTokens: 10, completionTokens: 0))
+    }
+
     @Test func aStopStringEndsTheChoiceWithoutLeaking() async throws {
         let harness = Harness()
         let whole = try await harness.run(#"{"prompt":"xy","max_tokens":12,"temperature":0}"#).pieces[0].joined()

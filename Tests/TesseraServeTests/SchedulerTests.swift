@@ -57,6 +57,17 @@ import TesseraServe
         #expect(work.allSatisfy { $0.sequence == 0 || !$0.logitsOfEveryRow })
     }
 
+    /// max_tokens 0 with prompt log-probabilities only scores the prompt: its event, then the end, no token.
+    @Test func aSequenceOfNoTokensOnlyScoresItsPrompt() throws {
+        let backend = FakeBackend(), prompt = prompts[4]
+        var scoring = SequenceRequest(prompt: prompt, maxTokens: 0, promptLogprobs: 2)
+        let log = try runAll([scoring], backend: backend)[0]
+        #expect(log.tokens.isEmpty && log.finish == .length && log.endCount == 1)
+        #expect(log.promptScores.count == 1 && scoredByTheRowBefore(log.promptScores[0], prompt: prompt, backend: backend))
+        scoring.promptLogprobs = nil
+        #expect(throws: ServeError.self) { try runAll([scoring]) }
+    }
+
     /// Non-vacuity of the test above: a backend whose rows come one late fails it.
     @Test func promptScoresOneRowLateAreCaught() throws {
         let backend = FakeBackend(), prompt = prompts[4]
