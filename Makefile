@@ -1,6 +1,6 @@
 # Tessera: two commands do all the set-up on a fresh Debian machine.
 #   make demo   the main job on the embedded (threads) backend
-#   make test   every test: swift test, the example application, then the MPI tests under mpirun
+#   make test   every test: the source limits, swift test, the example application, the CLI wording, then the MPI tests under mpirun
 SHELL := /bin/bash
 SWIFT ?= swift
 RELEASE_FLAGS := -c release -Xswiftc -target-cpu -Xswiftc native
@@ -59,10 +59,12 @@ demo: build $(BIBLE)
 	@echo
 
 test: deps assets
+	scripts/check-limits.py
 	$(SWIFT) build $(RELEASE_FLAGS) --build-tests
 	scripts/check-no-libmpi.sh .build/release/TesseraPackageTests.xctest
 	$(SWIFT) test $(RELEASE_FLAGS) --skip-build
 	$(MAKE) example
+	$(MAKE) test-cli
 	$(MAKE) test-mpi
 	$(MAKE) test-serve
 
@@ -74,6 +76,11 @@ example: deps
 	$(SWIFT) build --package-path $(EXAMPLE_DIR) $(RELEASE_FLAGS)
 	scripts/check-no-libmpi.sh $(EXAMPLE_DIR)/.build/release/TrainAndGenerate
 	$(EXAMPLE_DIR)/.build/release/TrainAndGenerate
+
+# The CLI words the library's errors with its flags (the library names settings by their properties).
+.PHONY: test-cli
+test-cli: build
+	scripts/test-cli-wording.sh $(TESSERA)
 
 # MPI tests: the collective conformance checks, one rank per process under mpirun -np 2..8, and each
 # fault (it must abort the job with its named error, not hang); then training and evaluation with tp=2 under

@@ -149,7 +149,11 @@ def checkpoint_rows(r):
                num(r["resume_seconds"] / floor, 2) + "×", "reported"]
     if "async_pause_seconds" in r:
         step = r["step_seconds"]
-        yield [f"tp={r['save_ranks']} steps of 2 × {r['sequence_length']} tokens", "asynchronous save: training held up",
+        state = f"{r['model']}, tp={r['save_ranks']} steps of 2 × {r['sequence_length']} tokens"
+        if "inline_copy_pause_seconds" in r:
+            yield [state, "asynchronous save, snapshot copied on the training thread: training held up",
+                   sec(r["inline_copy_pause_seconds"]), f"step {sec(step)}", pct(r["inline_copy_pause_seconds"] / step) + " of a step", "reported"]
+        yield [state, "asynchronous save" + (", copy overlapping the next step" if "inline_copy_pause_seconds" in r else "") + ": training held up",
                sec(r["async_pause_seconds"]), f"step {sec(step)}", pct(r["async_pause_seconds"] / step) + " of a step", "≤ 10%"]
 
 

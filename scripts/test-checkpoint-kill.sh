@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Crash-safety test (make test-mpi): a child `tessera train` that checkpoints every step is killed with SIGKILL at
-# random moments (during steps and during saves), several times; after each kill the newest complete checkpoint
+# random moments (during steps and during saves, synchronous and --checkpoint-async in turn), several times; after each kill the newest complete checkpoint
 # must validate (`tessera checkpoint inspect`) and the next run resumes from it. Every step any run reports, and the
 # final run's, must equal the uninterrupted run's loss bit for bit (same layout). Bounded: KILLS kills, each at most
 # 0.6 s after the child's first step (and at most 60 s after its start). Usage: scripts/test-checkpoint-kill.sh TESSERA_BINARY [KILLS]
@@ -24,9 +24,11 @@ has_checkpoint() { compgen -G "$root/step-[0-9][0-9][0-9][0-9][0-9][0-9][0-9]" >
 
 failures=0
 for ((i = 1; i <= kills; i++)); do
-  resume=()
+  resume=() background=()
   if has_checkpoint; then resume=(--resume "$root"); fi
-  "$tessera" train "${common[@]}" --checkpoint-dir "$root" --checkpoint-every 1 --keep-checkpoints 2 "${resume[@]}" \
+  # Every other run saves in the background (--checkpoint-async): a kill may land while a snapshot is written.
+  if ((i % 2 == 0)); then background=(--checkpoint-async); fi
+  "$tessera" train "${common[@]}" --checkpoint-dir "$root" --checkpoint-every 1 --keep-checkpoints 2 "${resume[@]}" "${background[@]}" \
     --metrics "$work/run-$i.jsonl" > "$work/run-$i.log" 2>&1 &
   child=$!
   # Once training runs (a metrics line is out), kill within the next 0.6 s: inside a step or inside a save.

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # MPI training test (make test-mpi): `tessera train --tp 2` on the threads backend and as two mpirun processes
-# must produce the same losses (with and without sequence parallelism), and `eval` under mpirun must match
-# threads. Loopback only. Usage: scripts/test-train-mpi.sh TESSERA_BINARY "MPIRUN COMMAND…"
+# must produce the same losses (with and without sequence parallelism), `eval` under mpirun must match
+# threads, and `generate` through the pipeline under mpirun must give the tokens of one stage. Loopback only. Usage: scripts/test-train-mpi.sh TESSERA_BINARY "MPIRUN COMMAND…"
 set -uo pipefail
 tessera=${1:?usage: test-train-mpi.sh TESSERA MPIRUN}
 mpirun=${2:?usage: test-train-mpi.sh TESSERA MPIRUN}
@@ -41,6 +41,22 @@ if [ -n "$threads" ] && python3 -c 'import json,sys; a=json.loads(sys.argv[1]); 
 else
   echo "FAIL eval --tp 2: threads '$threads' / mpi '$mpi'"; failures=$((failures + 1))
 fi
+
+# Batched generation through the pipeline (a step's prompts in flight on both stages, hidden states sent between
+# processes) gives the tokens of one stage on threads, with pp = 2 and tp × pp = 2 × 2.
+printf 'In the\nAnd God said\nthe earth was without form\nLet there be\n' > "$work/prompts.txt"
+token_ids() { python3 -c 'import json,sys; print([json.loads(l)["token_ids"] for l in sys.stdin])'; }
+generate=(generate --model "$work/model" --batch-file "$work/prompts.txt" --max-new-tokens 8 --json)
+reference=$(timeout 120 "$tessera" "${generate[@]}" --backend threads 2>/dev/null | token_ids)
+for layout in "2 --pp 2" "4 --pp 2 --tp 2"; do
+  read -r ranks flags <<<"$layout"
+  got=$(timeout 120 $mpirun -np "$ranks" "$tessera" "${generate[@]}" $flags --backend mpi 2>/dev/null | token_ids)
+  if [ -n "$reference" ] && [ "$got" = "$reference" ]; then
+    echo "ok   generate $flags under mpirun -np $ranks: the tokens of one stage"
+  else
+    echo "FAIL generate $flags under mpirun -np $ranks: '$got', one stage: '$reference'"; failures=$((failures + 1))
+  fi
+done
 
 if [ "$failures" -ne 0 ]; then echo "$failures MPI training test(s) failed"; exit 1; fi
 echo "all MPI training tests passed"

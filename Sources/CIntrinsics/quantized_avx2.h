@@ -112,6 +112,53 @@ TQ_AVX2 static inline float tq_dot_q4_1_avx2(const uint8_t *w, const tq_q8_32 *x
     return tq_hsum8(acc) + minimums;
 }
 
+/* Four activation rows against one weight row, each output computed exactly as the one-row function above computes
+   it (same operations in the same order, so the same bits), the weight block decoded once for all four: the prefill
+   path, where many activation rows pass over each weight row. */
+TQ_AVX2 static inline void tq_dot4_q8_0_avx2(const uint8_t *w, const tq_q8_32 *x[4], int n, float out[4]) {
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    for (int b = 0; b < n / 32; b++, w += 34) {
+        __m256i qw = _mm256_loadu_si256((const __m256i *)(w + 2)), magnitude = _mm256_sign_epi8(qw, qw);
+        float d = tq_f16_avx2(w);
+        for (int k = 0; k < 4; k++) {
+            __m256i dot = tq_dot_u8s8(magnitude, _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)x[k][b].q), qw));
+            acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(d * x[k][b].d), _mm256_cvtepi32_ps(dot), acc[k]);
+        }
+    }
+    for (int k = 0; k < 4; k++) out[k] = tq_hsum8(acc[k]);
+}
+
+TQ_AVX2 static inline void tq_dot4_q4_0_avx2(const uint8_t *w, const tq_q8_32 *x[4], int n, float out[4]) {
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    float offsets[4] = {0, 0, 0, 0};
+    for (int b = 0; b < n / 32; b++, w += 18) {
+        __m256i nibbles = tq_nibbles16(w + 2);
+        float d = tq_f16_avx2(w);
+        for (int k = 0; k < 4; k++) {
+            __m256i dot = tq_dot_u8s8(nibbles, _mm256_loadu_si256((const __m256i *)x[k][b].q));
+            float scale = d * x[k][b].d;
+            acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(scale), _mm256_cvtepi32_ps(dot), acc[k]);
+            offsets[k] += scale * (float)(8 * x[k][b].sum);
+        }
+    }
+    for (int k = 0; k < 4; k++) out[k] = tq_hsum8(acc[k]) - offsets[k];
+}
+
+TQ_AVX2 static inline void tq_dot4_q4_1_avx2(const uint8_t *w, const tq_q8_32 *x[4], int n, float out[4]) {
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    float minimums[4] = {0, 0, 0, 0};
+    for (int b = 0; b < n / 32; b++, w += 20) {
+        __m256i nibbles = tq_nibbles16(w + 4);
+        float d = tq_f16_avx2(w), m = tq_f16_avx2(w + 2);
+        for (int k = 0; k < 4; k++) {
+            __m256i dot = tq_dot_u8s8(nibbles, _mm256_loadu_si256((const __m256i *)x[k][b].q));
+            acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(d * x[k][b].d), _mm256_cvtepi32_ps(dot), acc[k]);
+            minimums[k] += m * x[k][b].d * (float)x[k][b].sum;
+        }
+    }
+    for (int k = 0; k < 4; k++) out[k] = tq_hsum8(acc[k]) + minimums[k];
+}
+
 /* The 32 fifth bits of a Q5_0 block as bytes 0x10 (bit set) or 0: every byte picks its source byte of the word
    (lane 0 bytes 0 and 1, lane 1 bytes 2 and 3) and tests its own bit. */
 TQ_AVX2 static inline __m256i tq_fifth_bits(const uint8_t *p) {

@@ -49,11 +49,37 @@ static inline int tq_has_avx2(void) {
     default: return;                                                                     \
     }
 
+/* TQ_ROWS with `dot4` (four activation rows per weight row, each output as `dot` computes it) over groups of four
+   activation rows, `dot` for the rest. */
+#define TQ_ROWS4(dot, dot4, xType)                                                                           \
+    for (int first = rowBegin; first < rowEnd; first += tileRows) {                                          \
+        int last = first + tileRows < rowEnd ? first + tileRows : rowEnd, t = 0;                              \
+        for (; t + 4 <= xRows; t += 4) {                                                                      \
+            const xType *xs[4];                                                                               \
+            for (int k = 0; k < 4; k++) xs[k] = (const xType *)(x + (size_t)(t + k) * xRowBytes);             \
+            for (int r = first; r < last; r++) {                                                              \
+                float out[4];                                                                                 \
+                dot4(w + (size_t)r * rowBytes, xs, n, out);                                                   \
+                for (int k = 0; k < 4; k++) y[(size_t)(t + k) * ldy + r] = out[k];                            \
+            }                                                                                                 \
+        }                                                                                                     \
+        for (; t < xRows; t++) {                                                                              \
+            const xType *xt = (const xType *)(x + (size_t)t * xRowBytes);                                     \
+            for (int r = first; r < last; r++) y[(size_t)t * ldy + r] = dot(w + (size_t)r * rowBytes, xt, n); \
+        }                                                                                                     \
+    }                                                                                                         \
+    return;
+
 #if defined(__x86_64__)
 TQ_AVX2 static void tq_rows_avx2(int type, const uint8_t *w, size_t rowBytes, int rowBegin, int rowEnd,
                                  const uint8_t *x, size_t xRowBytes, int xRows, int n, float *y, size_t ldy) {
     int tileRows = rowBytes < TQ_TILE_BYTES ? (int)(TQ_TILE_BYTES / rowBytes) : 1;
-    TQ_DISPATCH(avx2)
+    switch (type) {
+    case TQ_Q8_0: TQ_ROWS4(tq_dot_q8_0_avx2, tq_dot4_q8_0_avx2, tq_q8_32)
+    case TQ_Q4_0: TQ_ROWS4(tq_dot_q4_0_avx2, tq_dot4_q4_0_avx2, tq_q8_32)
+    case TQ_Q4_1: TQ_ROWS4(tq_dot_q4_1_avx2, tq_dot4_q4_1_avx2, tq_q8_32)
+    default: TQ_DISPATCH(avx2)
+    }
 }
 #endif
 

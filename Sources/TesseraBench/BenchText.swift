@@ -39,9 +39,11 @@ public enum BenchText {
         if let value, value.isFinite {
             var scale = 1
             for _ in 0..<digits { scale *= 10 }
-            let scaled = Int((value * Double(scale)).rounded())
+            // Digits of the magnitude, the sign in front (a step faster than its baseline is a negative share).
+            let scaled = Int((abs(value) * Double(scale)).rounded())
             let fraction = String(scaled % scale)
-            text = String(scaled / scale) + (digits == 0 ? "" : "." + String(repeating: "0", count: digits - fraction.count) + fraction)
+            text = (value < 0 && scaled > 0 ? "-" : "") + String(scaled / scale)
+                + (digits == 0 ? "" : "." + String(repeating: "0", count: digits - fraction.count) + fraction)
         }
         return String(repeating: " ", count: max(0, width - text.count)) + text
     }

@@ -1,4 +1,5 @@
 import Foundation
+import TesseraCollectives
 import TesseraModels
 import TesseraParallel
 import TesseraTensor
@@ -38,47 +39,71 @@ public enum GenerateBench {
     /// What a run measures.
     public struct Workload: Sendable {
         public var model: String
+        /// Compute threads of each rank.
         public var threads: Int
         public var promptTokens: Int
         public var decodeTokens: Int
+        /// Sequences decoded together, each with a prompt of its own.
+        public var batch: Int
+        /// Tensor-parallel ranks (threads of this process).
+        public var tp: Int
 
-        public init(model: String, threads: Int, promptTokens: Int, decodeTokens: Int) {
+        public init(model: String, threads: Int, promptTokens: Int, decodeTokens: Int, batch: Int = 1, tp: Int = 1) {
             (self.model, self.threads, self.promptTokens, self.decodeTokens) = (model, threads, promptTokens, decodeTokens)
+            (self.batch, self.tp) = (batch, tp)
         }
     }
 
     /// The prompt both sides evaluate: id `100 + (7919 i) mod 10000` at position `i` (any ids do for timing; fixed
-    /// ones make the two sides do the same work). scripts/bench_llama_generate.py uses the same rule.
-    public static func promptIDs(count: Int) -> [Int32] {
-        (0..<count).map { Int32(100 + (7919 * $0) % 10000) }
+    /// ones make the two sides do the same work). scripts/bench_llama_generate.py uses the same rule. Sequence `s`
+    /// of a batch starts `1000 s` positions further along the same rule, so every prompt differs.
+    public static func promptIDs(count: Int, sequence: Int = 0) -> [Int32] {
+        (0..<count).map { Int32(100 + (7919 * ($0 + 1000 * sequence)) % 10000) }
     }
 
-    /// Tessera's run in this process: loads `workload.model` (weights as `weights` says) on one rank with
-    /// `workload.threads` compute threads, evaluates the prompt into a key/value block pool sized for the run, then decodes
-    /// greedily.
-    /// - Throws: model loading errors.
+    /// Tessera's run in this process: loads `workload.model` (weights as `weights` says) on `workload.tp` thread
+    /// ranks with `workload.threads` compute threads each, prefills each of the `workload.batch` prompts in chunks
+    /// (``MeshEngine/prefill(_:into:pool:chunk:)``, as `tessera generate` does), then decodes `workload.decodeTokens`
+    /// greedy steps of every sequence together (never stopping early: the count is fixed, as llama.cpp's bench does).
+    /// Decode tokens/s counts every sequence's tokens.
+    /// - Throws: model loading errors; ``CollectiveError``.
     public static func measureTessera(_ workload: Workload, weights: WeightFormat) throws -> Run {
-        let engine = try ModelLocation(path: workload.model).makeEngine(groups: nil, computeThreads: workload.threads, weights: weights)
-        BLASThreads.set(workload.threads)
-        let prompt = promptIDs(count: workload.promptTokens)
-        let capacity = workload.promptTokens + workload.decodeTokens + 1, table = KVBlockTable()
-        let pool = try engine.makeBlockPool(blocks: (capacity + MeshEngine.defaultBlockSize - 1) / MeshEngine.defaultBlockSize,
-                                            longestSequence: capacity)
-        func decode(_ tokens: [Int32]) throws -> [Float] { try engine.decode([DecodeSegment(sequence: table, tokens: tokens)], pool: pool)[0] }
-        let clock = ContinuousClock(), start = clock.now
+        let parallel = try ParallelConfig(tp: workload.tp), location = try ModelLocation(path: workload.model)
+        let options = LaunchOptions(ranks: workload.tp, cores: workload.tp * workload.threads)
+        let runs = try ThreadLauncher().run(options) { world, threads in
+            // One rank runs as a single device, without process groups.
+            let split = workload.tp > 1 ? parallel : nil, groups = try split.flatMap { try Trainer.processGroups($0, world: world) }
+            let engine = try location.makeEngine(parallel: split, groups: groups, computeThreads: threads, weights: weights)
+            return try measure(engine, workload)
+        }
+        var run = runs[0]
+        run.implementation = "Tessera (\(weights == .stored ? "stored weights" : "dequantized"))"
+        run.peakResidentBytes = MachineInfo.peakResidentBytes()
+        return run
+    }
+
+    /// One rank's timed prefill and decode of `workload` on `engine`.
+    private static func measure(_ engine: MeshEngine, _ workload: Workload) throws -> Run {
+        let capacity = workload.promptTokens + workload.decodeTokens + 1, blockSize = MeshEngine.defaultBlockSize
+        let pool = try engine.makeBlockPool(blocks: workload.batch * ((capacity + blockSize - 1) / blockSize), longestSequence: capacity)
+        let tables = (0..<workload.batch).map { _ in KVBlockTable() }
         let greedy = Sampler(options: SamplingOptions(temperature: 0))
         func next(_ logits: [Float]) -> Int32 { logits.withUnsafeBufferPointer { greedy.sample($0, draw: 0) } }
-        var token = next(try decode(prompt))
+        let clock = ContinuousClock(), start = clock.now
+        var tokens = try tables.enumerated().map { s, table in
+            next(try engine.prefill(promptIDs(count: workload.promptTokens, sequence: s), into: table, pool: pool))
+        }
         let prefilled = clock.now
         for _ in 0..<workload.decodeTokens {
-            token = next(try decode([token]))
+            let segments = zip(tables, tokens).map { DecodeSegment(sequence: $0, tokens: [$1]) }
+            tokens = try engine.decode(segments, pool: pool).map(next)
         }
         let end = clock.now
         let prefill = BenchStatistics.seconds(prefilled - start), decode = BenchStatistics.seconds(end - prefilled)
-        return Run(implementation: "Tessera (\(weights == .stored ? "stored weights" : "dequantized"))",
-                   promptTokens: workload.promptTokens, prefillSeconds: prefill, prefillTokensPerSecond: Double(workload.promptTokens) / prefill,
-                   decodedTokens: workload.decodeTokens, decodeSeconds: decode,
-                   decodeTokensPerSecond: Double(workload.decodeTokens) / decode, peakResidentBytes: MachineInfo.peakResidentBytes())
+        let prompt = workload.batch * workload.promptTokens, decoded = workload.batch * workload.decodeTokens
+        return Run(implementation: "Tessera", promptTokens: prompt, prefillSeconds: prefill,
+                   prefillTokensPerSecond: Double(prompt) / prefill, decodedTokens: decoded, decodeSeconds: decode,
+                   decodeTokensPerSecond: Double(decoded) / decode, peakResidentBytes: 0)
     }
 
     /// Runs `command` and decodes the JSON object it prints on its last line of standard output.

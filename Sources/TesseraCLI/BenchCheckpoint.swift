@@ -60,9 +60,12 @@ struct BenchCheckpoint: ParsableCommand {
         let cold: Bool
         let sequenceLength: Int
         let stepSeconds: Double
-        /// How long `save` held training up (the snapshot), and a step taken while the save was written.
+        /// How long an asynchronous save held training up (the call, and the next optimizer update's wait for the
+        /// snapshot), and a step taken while the save was written.
         let asyncPauseSeconds: Double
         let busyStepSeconds: Double
+        /// How long a save held training up when the training thread waited for the snapshot's copy at once.
+        let inlineCopyPauseSeconds: Double
     }
 
     func run() throws {
@@ -98,14 +101,18 @@ struct BenchCheckpoint: ParsableCommand {
                             runs: runs, saveSeconds: BenchStatistics.median(saves), saveRatio: BenchStatistics.median(zip(saves, floors).map { $0 / $1 }),
                             loadSeconds: BenchStatistics.median(loads.map { $0[0] }), resumeSeconds: BenchStatistics.median(loads.map { $0[1] }),
                             sequentialWriteSeconds: BenchStatistics.median(floors),
-                            cold: cold, sequenceLength: sequenceLength, stepSeconds: training[0], asyncPauseSeconds: training[1], busyStepSeconds: training[2])
+                            cold: cold, sequenceLength: sequenceLength, stepSeconds: training[0], asyncPauseSeconds: training[1], busyStepSeconds: training[2],
+                            inlineCopyPauseSeconds: training[3])
         print(report.table)
         if let json { try writeJSON(report, to: json, snakeCaseKeys: true) }
     }
 
-    /// A warm-up step, `runs` training steps, then `runs` times an asynchronous save (the previous one finished
-    /// first) followed by a step; the medians of the plain step, of the time each save held training up, and
-    /// of the step taken while a save was written, in seconds.
+    /// A warm-up step and `runs` training steps, then `runs` times each of: an asynchronous save whose snapshot the
+    /// training thread waits for at once (the copy on the training thread, as before the copy overlapped the next
+    /// step), and one whose copy the next step overlaps; each save followed by a step (the previous save finished
+    /// first). Returns the medians of the plain step, of the time an overlapped save held training up (the call plus
+    /// the next optimizer update's wait for the copy), of the step taken while a save was written, and of the time
+    /// a save copied on the training thread held it up, in seconds.
     static func asynchronousSaves(_ job: TrainingJob, trainer: Trainer, world: any Communicator, runs: Int) throws -> [Double] {
         let writer = AsyncCheckpointWriter(job: job)
         var next = trainer.nextStep
@@ -115,15 +122,28 @@ struct BenchCheckpoint: ParsableCommand {
             return try BenchStatistics.seconds { _ = try trainer.step(next) }
         }
         let plain = try (0...runs).map { _ in try step() }.dropFirst()
-        var pauses: [Double] = [], busy: [Double] = []
+        var overlapped: [Double] = [], busy: [Double] = [], inline: [Double] = []
         for _ in 0..<runs {
-            try writer.wait()
-            try world.barrier()
-            pauses.append(try BenchStatistics.seconds { try writer.save(trainer, step: next - 1) })
-            busy.append(try step())
+            for overlaps in [false, true] {
+                try writer.wait()
+                try world.barrier()
+                let waited = trainer.engine.stateReadWaitSeconds
+                let call = try BenchStatistics.seconds {
+                    try writer.save(trainer, step: next - 1)
+                    if !overlaps { trainer.engine.pendingStateRead?.wait() }
+                }
+                let stepped = try step()
+                let held = call + trainer.engine.stateReadWaitSeconds - waited
+                if overlaps {
+                    overlapped.append(held)
+                    busy.append(stepped)
+                } else {
+                    inline.append(held)
+                }
+            }
         }
         try writer.wait()
-        return [Array(plain), pauses, busy].map(BenchStatistics.median)
+        return [Array(plain), overlapped, busy, inline].map(BenchStatistics.median)
     }
 
     /// One resume of the checkpoint at `root` onto `layout` (its files first dropped from the page cache when
@@ -198,7 +218,8 @@ extension BenchCheckpoint.Report {
               | asynchronous save, tp=\(saveRanks) steps of 2 × \(sequenceLength) tokens | seconds | share of a step |
               |---------------------------------------------|-------------|-----------------|
               | training step without a save                | \(c(stepSeconds, 11, 3)) |                 |
-              | training held up by the save (snapshot)     | \(c(asyncPauseSeconds, 11, 3)) | \(c(100 * asyncPauseSeconds / stepSeconds, 13, 1)) % |
+              | held up, snapshot copied on the training thread | \(c(inlineCopyPauseSeconds, 7, 3)) | \(c(100 * inlineCopyPauseSeconds / stepSeconds, 13, 1)) % |
+              | held up, copy overlapping the next step     | \(c(asyncPauseSeconds, 11, 3)) | \(c(100 * asyncPauseSeconds / stepSeconds, 13, 1)) % |
               | step taken while the save is written        | \(c(busyStepSeconds, 11, 3)) | \(c(100 * (busyStepSeconds / stepSeconds - 1), 11, 1)) % slower |
 
               the floor is measured right after each save; the save ratio is the median of those pairs

@@ -26,7 +26,7 @@ struct CheckpointInspect: ParsableCommand {
         print("""
             \(checkpoint.path): \(CheckpointManifest.formatName) version \(m.version), step \(m.step) of \(t.steps)
             model: \(t.model.initialCheckpoint ?? t.model.config) (\(model.family.name), \(model.parameterCount) parameters)
-            saved from: dp=\(p.dp) × pp=\(p.pp) × tp=\(p.tp), ZeRO-\(p.memory.zeroStage), \(p.pipeline.schedule.rawValue), micro-batch \(p.microBatchSize)
+            saved from: dp=\(p.dp) × pp=\(p.pp) × tp=\(p.tp) × cp=\(p.cp)\(p.ep > 1 ? " (ep=\(p.ep) within dp × cp)" : ""), ZeRO-\(p.memory.zeroStage), \(p.pipeline.schedule.rawValue), micro-batch \(p.microBatchSize)
             tokenizer: \(m.tokenizer.name); data: \(m.data.path) (\(m.data.size) bytes, \(m.data.tokens) tokens), next step \(m.data.nextStep) \
             starts at token \(m.data.nextSequenceStart); last learning rate \(m.schedule.lastLearningRate); seed \(m.random.seed)
             \(m.tensors.count) tensors (weights and AdamW moments) in \(m.files.count) files, \(m.totalBytes) bytes: every size and checksum valid

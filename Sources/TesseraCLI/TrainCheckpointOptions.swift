@@ -1,4 +1,5 @@
 import ArgumentParser
+import TesseraModels
 import TesseraTrain
 
 /// The checkpoint flags of `tessera train` (``TrainingConfiguration/Checkpointing``).
@@ -47,13 +48,20 @@ final class CheckpointSaves {
     }
 
     /// Waits for a save still in flight and returns a line on the saves (`nil` without any), the pause put
-    /// against `meanStepSeconds`.
-    func finish(meanStepSeconds: Double) throws -> String? {
+    /// against `meanStepSeconds`: the time each save held the training thread, plus, for saves in the background,
+    /// the time `engine`'s optimizer updates waited for their snapshots.
+    func finish(meanStepSeconds: Double, engine: MeshEngine) throws -> String? {
         try background?.wait()
         guard let lastStep, let directory = job.configuration.checkpoint.directory else { return nil }
-        let pause = pauses.reduce(0, +) / Double(pauses.count)
+        let pause = (pauses.reduce(0, +) + engine.stateReadWaitSeconds) / Double(pauses.count)
         return "checkpoints: \(pauses.count) saved to \(directory) (latest \(CheckpointDirectory.name(step: lastStep)))"
             + (background == nil ? "" : " in the background") + "; training paused \(String(format: "%.3f", pause)) s per save"
             + " (\(String(format: "%.1f", 100 * pause / max(meanStepSeconds, 1e-9))) % of a step)"
+    }
+
+    /// Waits for a save still in flight when the run stops early (its error set aside for the one that stopped
+    /// it), so a snapshot taken before a failure still reaches the disk before the process exits.
+    func joinSaveInFlight() {
+        try? background?.wait()
     }
 }

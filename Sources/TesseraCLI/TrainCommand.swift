@@ -63,7 +63,7 @@ struct Train: ParsableCommand {
         func say(_ line: String) {
             if reporting { Console.write(line + "\n") }
         }
-        job.notes.forEach(say)
+        job.notes.forEach { say($0.worded(.flags)) }
         let trainer = try job.makeTrainer(world: world, computeThreads: computeThreads)
         trainer.meter = meter
         trainer.peakFlopsPerSecond = try MatmulRate.measure(world: unmetered)
@@ -97,6 +97,7 @@ struct Train: ParsableCommand {
         var last: StepMetrics?
         var rates: [Double] = []
         let first = trainer.nextStep, saves = CheckpointSaves(job: job)
+        defer { saves.joinSaveInFlight() }
         var stepSeconds: [Double] = []
         for step in stride(from: first, through: c.steps, by: 1) {
             let metrics = try trainer.step(step)
@@ -109,7 +110,7 @@ struct Train: ParsableCommand {
             stepSeconds.append(metrics.stepSeconds)
             try saves.afterStep(step, trainer: trainer)
         }
-        if let line = try saves.finish(meanStepSeconds: stepSeconds.reduce(0, +) / Double(max(1, stepSeconds.count))) { say(line) }
+        if let line = try saves.finish(meanStepSeconds: stepSeconds.reduce(0, +) / Double(max(1, stepSeconds.count)), engine: trainer.engine) { say(line) }
         if reporting { Console.write(display.finish()) }
         if let last {
             let rate = rates.isEmpty ? last.tokensPerSecond : rates.reduce(0, +) / Double(rates.count)

@@ -1,5 +1,6 @@
 import CMPI
 import TesseraCollectives
+import TesseraTensor
 #if canImport(Glibc)
 import Glibc
 #endif

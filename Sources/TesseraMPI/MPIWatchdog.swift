@@ -1,5 +1,6 @@
 import CMPI
 import TesseraCollectives
+import TesseraTensor
 
 /// Enforces deadlines on blocking MPI collectives.
 ///

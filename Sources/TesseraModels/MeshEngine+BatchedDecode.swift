@@ -20,9 +20,10 @@ public struct DecodeSegment {
 
 /// Batched decoding on any layout: the new tokens of every running sequence run through the model as one stacked
 /// matrix (each linear layer once per step), attention per sequence over its blocks of a shared ``KVBlockPool``;
-/// with pp the stages pass the batch's hidden states on. Every product is row-stable, so a sequence's logits do not
-/// depend on which other sequences share its steps (batch invariance), only on how its own tokens were split into
-/// steps.
+/// with pp the step's sequences are split into up to pp groups that flow through the stages as micro-batches (stage
+/// `s` works on group `g` while stage `s + 1` works on group `g − 1`), each stage passing its hidden states on.
+/// Every product is row-stable, so a sequence's logits do not depend on which other sequences share its steps or
+/// its group (batch invariance), only on how its own tokens were split into steps.
 extension MeshEngine {
     /// Tokens per key/value block unless a caller chooses otherwise.
     public static let defaultBlockSize = 16
@@ -43,7 +44,8 @@ extension MeshEngine {
     /// Runs one batched step: reserves each segment's blocks in `pool`, runs every segment's tokens after those its
     /// sequence holds, and returns for each segment, in order, the logits `[vocabulary]` of the token after its last
     /// token (the same on every rank); a segment with `logitsOfEveryRow` gets `[tokens, vocabulary]`, row r the logits
-    /// of the token after its token r. Every rank calls it with the same segments.
+    /// of the token after its token r. Every rank calls it with the same segments. With pp > 1 the segments run as
+    /// up to pp consecutive groups of about equal rows (``DecodeBatch/groups(rows:into:)``), one micro-batch each.
     /// - Throws: ``ModelError/invalidBatch(reason:)`` for an empty segment, a sequence twice in one step, a sequence
     ///   past the context, or sequence parallelism; ``ModelError/tokenOutOfRange(id:position:vocabularySize:)``;
     ///   ``KVCacheError/outOfBlocks(needed:free:)``; ``ContextParallelError`` with cp > 1; ``CollectiveError``.
@@ -55,16 +57,24 @@ extension MeshEngine {
         }
         try validate(segments)
         for segment in segments { try pool.reserve(segment.sequence, tokens: segment.sequence.count + segment.tokens.count) }
-        let batch = DecodeBatch(segments.map { ($0.sequence, $0.tokens) })
-        var hidden: FloatBuffer?
-        let last = try forwardThroughPipeline(rows: batch.rows) { chunk, state, firstLayer, input in
-            hidden = try chunk.forward(batch, input: input, state: state, pool: pool, firstLayer: firstLayer)
-            return hidden
-        }
+        let groups = DecodeBatch.groups(rows: segments.map(\.tokens.count), into: parallel.pp)
+        let batches = groups.map { group in DecodeBatch(segments[group].map { ($0.sequence, $0.tokens) }) }
         let v = config.vocabularySize
-        var logits = try last.map { try gatheredLogits($0, tokens: segments.count) } ?? [Float](repeating: 0, count: segments.count * v)
+        var logits = [Float](repeating: 0, count: segments.count * v)
+        var everyRow = [[Float]?](repeating: nil, count: segments.count), hidden: FloatBuffer?
+        try forwardThroughPipeline(rows: batches.map(\.rows), { chunk, state, firstLayer, input, m in
+            hidden = try chunk.forward(batches[m], input: input, state: state, pool: pool, firstLayer: firstLayer)
+            return hidden
+        }, finish: { state, m in
+            let group = groups[m]
+            logits.replaceSubrange(group.lowerBound * v..<group.upperBound * v, with: try gatheredLogits(state, tokens: group.count))
+            if let hidden {
+                let rows = try logitsOfEveryRow(Array(segments[group]), batch: batches[m], hidden: hidden)
+                everyRow.replaceSubrange(group, with: rows)
+            }
+        })
         try shareFromLastStage(&logits)
-        let everyRow = try logitsOfEveryRow(segments, batch: batch, hidden: last == nil ? nil : hidden)
+        try shareFromLastStage(&everyRow, of: segments)
         for segment in segments { segment.sequence.count += segment.tokens.count }
         return (0..<segments.count).map { everyRow[$0] ?? Array(logits[$0 * v..<($0 + 1) * v]) }
     }

@@ -1,3 +1,4 @@
+import Dispatch
 import TesseraCollectives
 import TesseraNN
 import TesseraParallel
@@ -57,26 +58,40 @@ extension MeshEngine {
     }
 
     /// The parameters whose full tensor this rank writes (`writes`), and the sharded ones whose gather it only
-    /// joins, in store order: the stage's parameters shared out among the stage's ranks by size (largest first,
-    /// each to the least-loaded rank), a tied embedding's last-stage copy left out.
+    /// joins, in store order. The stage's parameters are dealt out among the stage's ranks by size (largest first,
+    /// each to the least-loaded rank that holds it): a routed expert among the ranks holding its expert-parallel
+    /// share, then a dense parameter among all of them. A tied embedding's last-stage copy is left out.
     private var weightShare: [(parameter: Parameter, writes: Bool)] {
         let parameters = model.store.parameters.filter { !(parallel.pp > 1 && stage != 0 && $0.name == config.tokenEmbeddingName) }
         let (me, count) = stageReplica
         var load = [Int](repeating: 0, count: count)
-        var owner: [String: Int] = [:]
+        var written: Set<String> = []
         let elements = { (p: Parameter) in p.spec.globalShape.reduce(1, *) }
-        for parameter in parameters.sorted(by: { (elements($0), $1.name) > (elements($1), $0.name) }) {
-            let writer = load.indices.min { (load[$0], $0) < (load[$1], $1) }!
-            owner[parameter.name] = writer
+        func deal(_ parameter: Parameter, among ranks: [Int]) {
+            let writer = ranks.min { (load[$0], $0) < (load[$1], $1) }!
             load[writer] += elements(parameter)
+            if writer == me { written.insert(parameter.name) }
+        }
+        // Every expert-parallel share holds experts of the same shapes at the same store positions, so dealing
+        // them by position gives every rank the same loads whichever experts it holds. Stage replica r holds
+        // share (r / tp) % ep (DeviceMesh.expertRank: tp fastest, then cp, then dp).
+        let byPosition = parameters.indices.filter { parameters[$0].spec.isExpert }
+            .sorted { (elements(parameters[$0]), $1) > (elements(parameters[$1]), $0) }
+        for share in 0..<parallel.ep {
+            let holders = (0..<count).filter { ($0 / parallel.tp) % parallel.ep == share }
+            for index in byPosition { deal(parameters[index], among: holders) }
+        }
+        let dense = parameters.filter { !$0.spec.isExpert }
+        for parameter in dense.sorted(by: { (elements($0), $1.name) > (elements($1), $0.name) }) {
+            deal(parameter, among: Array(0..<count))
         }
         return parameters.compactMap { parameter -> (parameter: Parameter, writes: Bool)? in
-            if owner[parameter.name] == me { return (parameter, true) }
+            if written.contains(parameter.name) { return (parameter, true) }
             return parameter.spec.sharding.isReplicated ? nil : (parameter, false)
         }
     }
 
-    /// Elements ``weightsToSave(into:scratch:inPlace:)`` copies into its image.
+    /// Elements ``weightsToSave(into:scratch:inPlace:over:)`` copies into its image.
     public func weightImageCount(inPlace: Bool) -> Int {
         weightShare.reduce(0) { total, share in
             let copied = share.writes && !(inPlace && share.parameter.spec.sharding.isReplicated)
@@ -88,9 +103,13 @@ extension MeshEngine {
     /// gathered over tp (through `scratch`) into `image`, one tensor after another; a replicated one is read in
     /// place when `inPlace` (valid until the next step) and copied into `image` otherwise. Every rank of the
     /// tensor group must call it (an all-gather per sharded tensor); each keeps only its own tensors.
-    /// - Parameter image: room for ``weightImageCount(inPlace:)`` elements.
+    /// - Parameters:
+    ///   - image: room for ``weightImageCount(inPlace:)`` elements.
+    ///   - tp: the tensor group to gather over (default: the layers'; another thread than the training thread
+    ///     gathers over a group of its own).
     /// - Throws: ``CollectiveError`` when a peer fails.
-    public func weightsToSave(into image: UnsafeMutablePointer<Float>, scratch: FloatBuffer, inPlace: Bool) throws -> [SavedTensor] {
+    public func weightsToSave(into image: UnsafeMutablePointer<Float>, scratch: FloatBuffer, inPlace: Bool,
+                              over tp: AxisGroup? = nil) throws -> [SavedTensor] {
         var saved: [SavedTensor] = []
         var next = image
         for (parameter, writes) in weightShare {
@@ -99,7 +118,7 @@ extension MeshEngine {
                 saved.append(SavedTensor(name: parameter.name, shape: spec.globalShape, values: UnsafeBufferPointer(parameter.value)))
                 continue
             }
-            try model.gatherFull(UnsafeBufferPointer(parameter.value), of: spec, into: writes ? next : nil, scratch: scratch)
+            try model.gatherFull(UnsafeBufferPointer(parameter.value), of: spec, into: writes ? next : nil, scratch: scratch, over: tp)
             guard writes else { continue }
             saved.append(SavedTensor(name: parameter.name, shape: spec.globalShape, values: UnsafeBufferPointer(start: next, count: count)))
             next += count
@@ -107,16 +126,17 @@ extension MeshEngine {
         return saved
     }
 
-    /// The AdamW moments this rank writes: its owned ranges (every rank of dp × cp under ZeRO 1, each holding
-    /// a disjoint slice; the first otherwise), split at parameter boundaries; tp-replicated parameters from tp
-    /// rank 0 only, a tied embedding from the first stage only.
+    /// The AdamW moments this rank writes: its owned ranges, split at parameter boundaries. Without ZeRO every
+    /// rank of dp × cp holds the same moments of the dense parameters, and every rank of the expert-data-parallel
+    /// group those of its experts: the first rank of each group writes them. With ZeRO 1 the reducer shards them
+    /// over those groups and every rank writes its slices. tp-replicated parameters come from tp rank 0 only, a
+    /// tied embedding from the first stage only.
     public var momentsToSave: [MomentPiece] {
-        // Without ZeRO every rank of dp × cp holds the same moments; with it, the reducer shards them over dp × cp.
-        let c = groups?.coordinate ?? MeshCoordinate()
-        if parallel.memory.zeroStage == 0 && (c.dp != 0 || c.cp != 0) { return [] }
+        let sharded = parallel.memory.zeroStage > 0
+        let writesDense = sharded || model.context.dataContext.rank == 0, writesExperts = sharded || model.context.expertData.rank == 0
         var pieces: [MomentPiece] = []
         for adam in optimizer.optimizers {
-            for parameter in model.store.parameters where writesCopy(of: parameter.spec) {
+            for parameter in model.store.parameters where writesCopy(of: parameter.spec) && (parameter.spec.isExpert ? writesExperts : writesDense) {
                 let flat = (parameter.offset..<parameter.offset + parameter.count).clamped(to: adam.range)
                 guard !flat.isEmpty else { continue }
                 let start = flat.lowerBound - adam.range.lowerBound
@@ -157,6 +177,33 @@ extension MeshEngine {
 
     /// The state name of a parameter's value in checkpoints (beside the ``OptimizerMoment`` names).
     public static let weightState = "weight"
+
+    /// Waits until ``pendingStateRead`` (if any) is released, counting the wait in ``stateReadWaitSeconds``.
+    func waitForPendingStateRead() {
+        guard let fence = pendingStateRead else { return }
+        let start = ContinuousClock.now
+        fence.wait()
+        stateReadWaitSeconds += (ContinuousClock.now - start) / .seconds(1)
+        pendingStateRead = nil
+    }
+}
+
+/// Marks the end of reads of a rank's parameter values and AdamW moments made beside its training thread: the
+/// reader calls ``release()`` once (after its last read, or when it gives up), and ``MeshEngine`` waits for that
+/// before its next optimizer update changes them. The semaphore orders every read before that update.
+public final class StateReadFence: @unchecked Sendable {
+    private let semaphore = DispatchSemaphore(value: 0)
+
+    public init() {}
+
+    /// Called once by the reader when it no longer reads.
+    public func release() { semaphore.signal() }
+
+    /// Returns once ``release()`` has been called (at once after that, for any number of waiters).
+    public func wait() {
+        semaphore.wait()
+        semaphore.signal()
+    }
 }
 
 extension Sharding {

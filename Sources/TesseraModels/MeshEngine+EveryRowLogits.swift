@@ -7,12 +7,12 @@ extension MeshEngine {
     /// Rows per pass of the head when every row's logits are asked for.
     static let everyRowPass = 16
 
-    /// For each segment with `logitsOfEveryRow`, the logits `[tokens, vocabulary]` of each of its rows (the same on
-    /// every rank); `nil` for the others. Every rank of the model calls it after the same step.
-    /// - Parameter hidden: the last chunk's output `[batch.rows, hidden]` on the stage that holds the last chunk,
-    ///   `nil` on the others.
+    /// On the stage that holds the last chunk, right after `batch` ran it: for each of `segments` (those of `batch`)
+    /// with `logitsOfEveryRow`, the logits `[tokens, vocabulary]` of each of its rows, gathered over tp; `nil` for
+    /// the others. Every tp rank of that stage calls it after the same micro-batch.
+    /// - Parameter hidden: the last chunk's output `[batch.rows, hidden]`.
     /// - Throws: ``CollectiveError``.
-    func logitsOfEveryRow(_ segments: [DecodeSegment], batch: DecodeBatch, hidden: FloatBuffer?) throws -> [[Float]?] {
+    func logitsOfEveryRow(_ segments: [DecodeSegment], batch: DecodeBatch, hidden: FloatBuffer) throws -> [[Float]?] {
         let v = config.vocabularySize, lastChunk = model.chunks.count - 1
         return try zip(segments, batch.segments).map { segment, placed -> [Float]? in
             guard segment.logitsOfEveryRow else { return nil }
@@ -20,18 +20,22 @@ extension MeshEngine {
             result.reserveCapacity(placed.rows.count * v)
             for start in stride(from: placed.rows.lowerBound, to: placed.rows.upperBound, by: Self.everyRowPass) {
                 let rows = Array(start..<min(start + Self.everyRowPass, placed.rows.upperBound))
-                var logits: [Float]
-                if let hidden {
-                    let state = inferenceState(lastChunk)
-                    model.chunks[lastChunk].headLogits(rows: rows, of: hidden, state: state)
-                    logits = try gatheredLogits(state, tokens: rows.count)
-                } else {
-                    logits = [Float](repeating: 0, count: rows.count * v)
-                }
-                try shareFromLastStage(&logits)
-                result += logits
+                let state = inferenceState(lastChunk)
+                model.chunks[lastChunk].headLogits(rows: rows, of: hidden, state: state)
+                result += try gatheredLogits(state, tokens: rows.count)
             }
             return result
+        }
+    }
+
+    /// Broadcasts each asked segment's every-row logits from the last stage to every stage (nothing with one stage);
+    /// the other stages' entries become those logits.
+    func shareFromLastStage(_ everyRow: inout [[Float]?], of segments: [DecodeSegment]) throws {
+        guard parallel.pp > 1 else { return }
+        for (i, segment) in segments.enumerated() where segment.logitsOfEveryRow {
+            var rows = everyRow[i] ?? [Float](repeating: 0, count: segment.tokens.count * config.vocabularySize)
+            try shareFromLastStage(&rows)
+            everyRow[i] = rows
         }
     }
 }

@@ -48,41 +48,52 @@ extension MeshEngine {
         return logits
     }
 
-    /// Runs `microBatch` through every model chunk in order; returns the last chunk's state on the stage that holds it.
+    /// Runs `microBatch` through every model chunk in order; returns the last chunk's state on the stage that holds
+    /// it, `nil` on the others.
     private func forwardThroughPipeline(_ microBatch: MicroBatch) throws -> ChunkState? {
-        try forwardThroughPipeline(rows: model.context.localRows(tokens: microBatch.tokenCount)) { chunk, state, _, input in
+        var last: ChunkState?
+        try forwardThroughPipeline(rows: [model.context.localRows(tokens: microBatch.tokenCount)], { chunk, state, _, input, _ in
             try chunk.forward(microBatch, input: input, state: state)
-        }
+        }, finish: { state, _ in last = state })
+        return last
     }
 
-    /// Runs every model chunk in order through the pipeline, `forward(chunk, state, firstLayer, input)` running one
-    /// (`firstLayer`: the index of its first block among this rank's blocks; `input`: the previous chunk's output
-    /// `[rows, hidden]`, `nil` for the first chunk); returns the last chunk's state on the stage that holds it, `nil`
-    /// on the others.
-    func forwardThroughPipeline(rows: Int, _ forward: (TransformerChunk, ChunkState, Int, UnsafePointer<Float>?) throws -> FloatBuffer?) throws -> ChunkState? {
+    /// Runs micro-batches `0..<rows.count` through every model chunk in order as a GPipe forward: each stage runs
+    /// its chunk on micro-batch 0, passes the hidden states on and goes on with micro-batch 1 while the next stage
+    /// works on 0, so with `pp` micro-batches every stage has work. `forward(chunk, state, firstLayer, input, m)`
+    /// runs one chunk on micro-batch `m` (`input`: the previous chunk's output `[rows[m], hidden]`, `nil` for the
+    /// first chunk); `finish(state, m)` reads the last chunk's state right after micro-batch `m` ran it, on the
+    /// stage that holds it, before the next micro-batch overwrites it. Sends never wait for their receives, so a
+    /// stage runs ahead; messages of one chunk arrive in micro-batch order.
+    /// - Precondition: one micro-batch unless pp > 1 (on one stage the next chunk reads the state the previous one
+    ///   left).
+    func forwardThroughPipeline(rows: [Int], _ forward: (TransformerChunk, ChunkState, Int, UnsafePointer<Float>?, Int) throws -> FloatBuffer?,
+                                finish: (ChunkState, Int) throws -> Void) throws {
         let pipeline = parallel.pp > 1 ? groups?.pipeline : nil, stages = parallel.pp
+        precondition(pipeline != nil || rows.count == 1, "\(rows.count) micro-batches need pp > 1")
         let chunks = stages * parallel.pipeline.virtualStages
-        let count = rows * config.hiddenSize
         var firstLayer = 0
         var handOff: FloatBuffer?
         for g in 0..<chunks where g % stages == stage {
-            let local = g / stages, chunk = model.chunks[local]
-            if g > 0, let pipeline {
-                let received = FloatBuffer(count: count)
-                try pipeline.receive(into: received.mutableElements, from: (g - 1) % stages, tag: Self.inferenceTag + g)
-                handOff = received
+            let local = g / stages, chunk = model.chunks[local], state = inferenceState(local)
+            for (m, rows) in rows.enumerated() {
+                let count = rows * config.hiddenSize
+                if g > 0, let pipeline {
+                    let received = FloatBuffer(count: count)
+                    try pipeline.receive(into: received.mutableElements, from: (g - 1) % stages, tag: Self.inferenceTag + g)
+                    handOff = received
+                }
+                let output = try forward(chunk, state, firstLayer, handOff.map { UnsafePointer($0.pointer) }, m)
+                if g == chunks - 1 {
+                    try finish(state, m)
+                } else if let output, let pipeline {
+                    try pipeline.send(UnsafeBufferPointer(start: output.pointer, count: count), to: (g + 1) % stages, tag: Self.inferenceTag + g + 1)
+                } else {
+                    handOff = output
+                }
             }
-            let state = inferenceState(local)
-            let output = try forward(chunk, state, firstLayer, handOff.map { UnsafePointer($0.pointer) })
             firstLayer += chunk.blocks.count
-            guard g < chunks - 1 else { return state }
-            if let output, let pipeline {
-                try pipeline.send(UnsafeBufferPointer(start: output.pointer, count: count), to: (g + 1) % stages, tag: Self.inferenceTag + g + 1)
-            } else {
-                handOff = output
-            }
         }
-        return nil
     }
 
     /// Broadcasts `values` from the last stage to every stage (nothing with one stage).
@@ -114,6 +125,8 @@ extension MeshEngine {
         }
     }
 
-    /// Point-to-point tags of the inference pipeline (apart from the training executor's).
-    private static let inferenceTag = 1 << 20
+    /// Point-to-point tags of the inference pipeline, `inferenceTag + model chunk`: above the training executor's
+    /// (`0..<2 · microBatches · modelChunks`, in the thousands at most) and inside MPI's guaranteed range (0...32767;
+    /// the earlier `1 << 20` made every pp > 1 inference under MPI fail).
+    private static let inferenceTag = 30_000
 }

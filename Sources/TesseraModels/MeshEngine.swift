@@ -53,8 +53,13 @@ public final class MeshEngine: @unchecked Sendable {
     /// One forward state per local chunk for evaluation and generation (apart from the training states).
     private var inferenceStates: [ChunkState] = []
     private var lastActivationBytes = 0
-    /// Steps taken (restored from a checkpoint by ``restoreOptimizer(step:moments:)``).
+    /// Steps taken (restored from a checkpoint by ``restoreState(step:fill:)``).
     public internal(set) var step = 0
+    /// Reads of the parameter values and AdamW moments still running beside the training thread (an asynchronous
+    /// checkpoint's snapshot): the next optimizer update waits for it (MeshEngine+Checkpoint.swift).
+    public var pendingStateRead: StateReadFence?
+    /// Seconds optimizer updates have waited for ``pendingStateRead``.
+    public internal(set) var stateReadWaitSeconds = 0.0
 
     /// Builds this rank's part of the model (initialized from `seed`), its executor, reducer and optimizer.
     /// - Parameters:
@@ -139,7 +144,7 @@ public final class MeshEngine: @unchecked Sendable {
     func requireFloat32Weights(_ operation: String) throws {
         guard model.storedWeights.isEmpty else {
             throw ModelError.invalidConfiguration(
-                field: "weights", reason: "\(operation) needs Float32 weights, but this engine keeps \(model.storedWeights.count) in their stored type; load with WeightFormat.float32 (--dequantize)")
+                field: "weights", reason: "\(operation) needs Float32 weights, but this engine keeps \(model.storedWeights.count) in their stored type; load with WeightFormat.float32")
         }
     }
 
@@ -182,7 +187,8 @@ public final class MeshEngine: @unchecked Sendable {
         let recorder = coordinate.tp == 0 && coordinate.dp == 0 && coordinate.cp == 0 ? recorder : nil
         let pass = try accumulateGradients(microBatches, globalTokens: globalTokens, recorder: recorder, traceStep: traceStep)
         let norm = try record(.other, "optimizer", recorder, traceStep) {
-            try optimizer.step(learningRate: learningRate, maxGradientNorm: maxGradientNorm)
+            waitForPendingStateRead()
+            return try optimizer.step(learningRate: learningRate, maxGradientNorm: maxGradientNorm)
         }
         step += 1
         return MeshStepReport(loss: pass.loss, lmLoss: pass.lmLoss, auxiliaryLoss: pass.auxiliaryLoss, expertLoad: work.expertLoad,

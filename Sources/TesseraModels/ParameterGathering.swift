@@ -25,13 +25,13 @@ extension Transformer {
     }
 
     /// Writes the full tensor (global shape, row-major) whose shard on this rank is `local` into `destination`, or
-    /// only contributes the shard when `destination` is `nil`. A sharded tensor is all-gathered over tp into
-    /// `scratch` (grown as needed; the shards may differ in size by a head, a feature or a row) and its runs copied
-    /// into place; every rank of the tensor group must call it for a sharded `spec`. A replicated tensor is copied
-    /// (no communication).
+    /// only contributes the shard when `destination` is `nil`. A sharded tensor is all-gathered over `tp` (default:
+    /// the layers' tensor group) into `scratch` (grown as needed; the shards may differ in size by a head, a feature
+    /// or a row) and its runs copied into place; every rank of the tensor group must call it for a sharded `spec`.
+    /// A replicated tensor is copied (no communication).
     /// - Throws: ``CollectiveError`` when a peer fails.
     func gatherFull(_ local: UnsafeBufferPointer<Float>, of spec: ParameterSpec, into destination: UnsafeMutablePointer<Float>?,
-                    scratch: FloatBuffer) throws {
+                    scratch: FloatBuffer, over tp: AxisGroup? = nil) throws {
         guard !spec.sharding.isReplicated else {
             destination?.update(from: local.baseAddress!, count: local.count)
             return
@@ -39,7 +39,7 @@ extension Transformer {
         let pieces = (0..<spec.sharding.parts).map { spec.sharding.piece($0) }
         let counts = pieces.map { $0.localShape(ofGlobal: spec.globalShape).reduce(1, *) }
         scratch.reserve(counts.reduce(0, +))
-        try context.tp.allGather(local, counts: counts, into: scratch.mutableElements)
+        try (tp ?? context.tp).allGather(local, counts: counts, into: scratch.mutableElements)
         guard let destination else { return }
         var first = 0
         for (piece, count) in zip(pieces, counts) {

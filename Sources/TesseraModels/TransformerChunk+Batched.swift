@@ -5,7 +5,7 @@ extension TransformerChunk {
     /// Forward of a batched decoding step (no sequence parallelism, no backward): every sequence's new rows
     /// `[batch.rows, hidden]` run through the blocks together, keys and values kept in `pool` (this chunk's blocks
     /// are the pool's layers `firstLayer...`). The last chunk then keeps only each sequence's last row and leaves
-    /// its logits `[segments, local vocabulary]` in `state.logits`.
+    /// its logits `[segments, local vocabulary]` in `state.logits`. Only the first two block states are used.
     /// - Parameter input: the previous chunk's output `[batch.rows, hidden]` (ignored by the first chunk).
     /// - Returns: the output `[batch.rows, hidden]` (owned by `state`; the last chunk's is before the final norm).
     func forward(_ batch: DecodeBatch, input: UnsafePointer<Float>?, state: ChunkState, pool: KVBlockPool,
@@ -13,8 +13,11 @@ extension TransformerChunk {
         let rows = batch.rows
         try loadInput(batch.tokens, rows: rows, input: input, into: state) { Int(batch.positions[$0]) }
         var x = state.input
+        // Nothing is kept for a backward pass, so the blocks take turns with two states (each block reads the
+        // other's output): a step holds two blocks' activations, not every block's.
         for (index, block) in blocks.enumerated() {
-            x = try block.forward(x, batch: batch, state: state.blocks[index], workspace: workspace, pool: pool, layer: firstLayer + index)
+            x = try block.forward(x, batch: batch, state: state.blocks[index % 2], workspace: workspace, pool: pool,
+                                  layer: firstLayer + index)
         }
         // Only the row after which each sequence continues needs the head (the widest product of the model).
         if head != nil { headLogits(rows: batch.segments.map { $0.rows.upperBound - 1 }, of: x, state: state) }

@@ -37,6 +37,9 @@ public final class TransformerChunk: @unchecked Sendable {
     /// ends at the last layer) from the parameters in `store` and the weights kept in their stored type
     /// (`stored`, by parameter name: this rank's shard as ``LayerWeight/stored(_:)`` describes it).
     /// - Throws: ``ExpertError`` when the experts do not split over the expert-parallel group.
+    ///
+    /// Longer than 80 lines on purpose: its nested helpers (`parameter`, `weight`, `column`, `row`) resolve every
+    /// layer's names against `store` and `stored`; apart, each piece would need both and the config passed along.
     init(config: TransformerConfig, context: LayerContext, layers: Range<Int>, store: ParameterStore,
          stored: [String: QuantizedMatrix] = [:]) throws {
         self.config = config

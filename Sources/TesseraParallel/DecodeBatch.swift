@@ -33,4 +33,24 @@ public struct DecodeBatch: Sendable {
 
     /// Rows of the stacked matrix.
     public var rows: Int { tokens.count }
+
+    /// Splits segments with `rows` rows each (in order) into `min(groups, rows.count)` consecutive, non-empty groups
+    /// of about equal rows, the micro-batches of a pipelined step: group `j` of `k` ends at the first segment where
+    /// the running total reaches `(j + 1) / k` of all rows, leaving at least one segment for each later group.
+    /// No segments make one empty group.
+    public static func groups(rows: [Int], into groups: Int) -> [Range<Int>] {
+        let k = max(1, min(groups, rows.count)), total = rows.reduce(0, +)
+        var ranges: [Range<Int>] = [], start = 0, sum = 0
+        for j in 0..<k - 1 {
+            var end = start + 1
+            sum += rows[start]
+            while end < rows.count - (k - 1 - j) && sum * k < total * (j + 1) {
+                sum += rows[end]
+                end += 1
+            }
+            ranges.append(start..<end)
+            start = end
+        }
+        return ranges + [start..<rows.count]
+    }
 }

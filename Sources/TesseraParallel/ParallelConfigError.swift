@@ -1,7 +1,7 @@
 import TesseraPipeline
 
 /// A setting of ``ParallelConfig`` that an error can name. Library messages name it by its property path
-/// (``name``); a front end names it in its own terms through a ``LayoutVocabulary`` (the CLI by its flag).
+/// (``name``); a front end names it in its own terms through a ``SettingVocabulary`` (the CLI by its flag).
 public enum LayoutParameter: String, CaseIterable, Sendable {
     case dp, pp, tp, cp, ep, sequenceParallel, microBatchSize
     case schedule, virtualStages, pipelineLayout, recompute, zeroStage, bucketElements
@@ -24,22 +24,6 @@ public enum LayoutParameter: String, CaseIterable, Sendable {
         guard let match = Self.allCases.first(where: { $0.name == name }) else { return nil }
         self = match
     }
-}
-
-/// How messages name a ``LayoutParameter``: `name` alone ("memory.zeroStage", or "--zero-stage"), and
-/// `setting` with a value ("memory.zeroStage = 2", or "--zero-stage 2").
-public struct LayoutVocabulary: Sendable {
-    public var name: @Sendable (LayoutParameter) -> String
-    public var setting: @Sendable (LayoutParameter, String) -> String
-
-    public init(name: @escaping @Sendable (LayoutParameter) -> String,
-                setting: @escaping @Sendable (LayoutParameter, String) -> String) {
-        self.name = name
-        self.setting = setting
-    }
-
-    /// The library's own terms: property paths (``LayoutParameter/name``).
-    public static let library = LayoutVocabulary(name: \.name, setting: { "\($0.name) = \($1)" })
 }
 
 /// Why a parallel layout cannot run. Every message names the setting to change (in library terms; a front end
@@ -75,8 +59,9 @@ public enum ParallelConfigError: Error, Equatable, Sendable, CustomStringConvert
     public var description: String { message(naming: .library) }
 
     /// The message with every setting named in `vocabulary`'s terms.
-    public func message(naming vocabulary: LayoutVocabulary) -> String {
-        let name = vocabulary.name, setting = vocabulary.setting
+    public func message(naming vocabulary: SettingVocabulary) -> String {
+        func name(_ parameter: LayoutParameter) -> String { vocabulary.name(parameter) }
+        func setting(_ parameter: LayoutParameter, _ value: String) -> String { vocabulary.setting(parameter, value) }
         switch self {
         case let .axisTooSmall(parameter, value):
             return "\(setting(parameter, "\(value)")) is invalid: it must be at least 1"
@@ -116,7 +101,7 @@ public enum ParallelConfigError: Error, Equatable, Sendable, CustomStringConvert
         case let .sequenceParallel(reason):
             return "\(name(.sequenceParallel)): \(reason)"
         case let .invalidOption(option, value, valid):
-            let named = LayoutParameter(name: option).map { setting($0, value) } ?? "\(option) \(value)"
+            let named = LayoutParameter(name: option) == nil ? "\(vocabulary.name(option)) \(value)" : vocabulary.setting(option, value)
             return "\(named) is invalid; use \(valid)"
         }
     }

@@ -73,3 +73,48 @@ extension ModelArchitecture {
         return perElement * Double(attentionHeads) * Double(s) * Double(s) * Double(b) / Double(c)
     }
 }
+
+extension ModelArchitecture {
+    /// Stored bytes per layer under DeepSeek-V3's activation recipe (``TrainingLayout/lowPrecisionActivations``;
+    /// DeepSeek-AI 2024, "DeepSeek-V3 Technical Report"), no parallelism, in the same two parts as
+    /// ``linearActivationBytesPerLayer(layer:tokens:)``:
+    /// - "We recompute all RMSNorm operations and MLA up-projections during back-propagation" (§3.2.3): the norm
+    ///   outputs (the QKV and MLP inputs) and the per-head queries, keys and values are rebuilt, so only the two norm
+    ///   inputs (the residual stream, 16 bits) and MLA's latents (16 bits: the inputs of the norms recomputed) stay;
+    /// - "we cache the activations in FP8 for the backward pass of the Linear operator" (§3.3.3), with the output
+    ///   projection's input in E5M6 (12 bits); the routed tokens reach their experts in FP8 and stay so;
+    /// - the SwiGLU "caches its inputs and recomputes its output" in FP8 (§3.3.3): gate and up, 2 × 1 byte per
+    ///   intermediate, and no down-projection input.
+    /// The router's logits stay 16-bit. A model without latent attention keeps its Q, K and V as in the standard count.
+    func compactActivationBytesPerLayer(layer: Int, tokens: Double) -> (replicated: Double, split: Double) {
+        let e = PlannerConstants.activationBytes, fp8 = 1.0, e5m6 = 1.5
+        let h = Double(hiddenSize)
+        let replicated = tokens * h * 2 * e
+        var split: Double
+        if let mla = latentAttention {
+            split = e * tokens * Double(mla.queryRank + mla.keyValueRank + mla.ropeHeadDim)
+        } else {
+            split = e * tokens * Double(queryWidth + keyValueWidth + keyValueHeads * valueHeadDim)
+        }
+        split += e5m6 * tokens * Double(valueWidth)
+        let perIntermediate = (gatedMLP ? 2.0 : 1.0) * fp8
+        if isMoELayer(layer), let moe {
+            let k = Double(moe.expertsPerToken)
+            split += fp8 * tokens * k * h
+                + perIntermediate * tokens * (k * Double(moe.expertFFNSize) + Double(moe.sharedFFNSize))
+                + e * tokens * Double(moe.experts)
+        } else {
+            split += perIntermediate * tokens * Double(ffnSize)
+        }
+        return (replicated, split)
+    }
+
+    /// Parameters of one layer's MLA up-projections (latent to per-head queries, and to per-head keys and values),
+    /// which DeepSeek-V3 recomputes in the backward pass (§3.2.3); 0 without latent attention.
+    func upProjectionParameters() -> Double {
+        guard let mla = latentAttention else { return 0 }
+        let a = Double(attentionHeads)
+        let query = Double(mla.queryRank) * a * Double(mla.nopeHeadDim + mla.ropeHeadDim)
+        return query + Double(mla.keyValueRank) * a * Double(mla.nopeHeadDim + mla.valueHeadDim)
+    }
+}

@@ -14,6 +14,7 @@ extension SoftwareProfile {
         space.zeroStages = [2]
         space.shardedStatesWithPipeline = true
         space.embeddingAndHeadAsLayers = true
+        space.float32GradientReduction = true
         space.contextParallelKind = .allGather
         space.expertParallelSizes = [1]
         space.expertTensorParallel = false
@@ -31,20 +32,25 @@ extension SoftwareProfile {
     /// parallelism with ZeRO-1 data parallelism and no tensor parallelism in its run; DualPipe, which hides the
     /// expert all-to-alls and the pipeline transfers behind the computation of another micro-batch (§3.2.1) with 20
     /// SMs given to communication (§3.2.2, ``CommunicationOverlap/expertParallel``); node-forwarded dispatch under
-    /// node-limited routing, in FP8 when the products are (§3.2.2, §3.3.3, ``ExpertDispatch/nodeForwarded``).
-    /// DualPipe's own bubble is not modeled: the schedules are 1F1B and interleaved.
+    /// node-limited routing, in FP8 when the products are (§3.2.2, §3.3.3, ``ExpertDispatch/nodeForwarded``);
+    /// DualPipe's schedule itself, its bubble, its two chunks per rank and its p + 1 micro-batches in flight (§3.2.1,
+    /// Table 2, ``TrainingLayout/dualPipe``); recomputation of RMSNorm and the MLA up-projections with the linear
+    /// layers' inputs cached in FP8 (§3.2.3, §3.3.3, ``TrainingLayout/lowPrecisionActivations``).
     public static var deepSeekV3: SoftwareProfile {
         var space = TrainingSearchSpace()
-        space.schedules = [.oneForwardOneBackward, .interleaved]
+        space.schedules = [.oneForwardOneBackward]
+        space.dualPipe = true
+        space.lowPrecisionActivations = true
+        space.deepSeekStatePrecision = true
         space.zeroStages = [0, 1]
         space.contextParallelSizes = [1]
         space.expertDispatch = .nodeForwarded
         space.overlap = .all
         return SoftwareProfile(
             name: "deepseek-v3",
-            summary: "DeepSeek's HAI-LLM of the DeepSeek-V3 report (§3.2): ZeRO-1, pp and ep with DualPipe hiding the "
-                + "expert all-to-alls (20 SMs for communication), node-forwarded FP8 dispatch; 1F1B and interleaved "
-                + "stand in for DualPipe's schedule",
+            summary: "DeepSeek's HAI-LLM of the DeepSeek-V3 report (§3.2-3.3): ZeRO-1, pp and ep with DualPipe (its "
+                + "bubble, two chunks per rank) hiding the expert all-to-alls (20 SMs for communication), node-forwarded "
+                + "FP8 dispatch, FP8 activation caching with RMSNorm and MLA up-projections recomputed",
             space: space, contextParallelMissing: "the DeepSeek-V3 report describes no context parallelism",
             expertParallelMissing: nil)
     }

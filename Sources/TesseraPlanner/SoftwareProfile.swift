@@ -123,7 +123,8 @@ public struct SoftwareProfile: Sendable {
     }
 
     /// Gives `layout` this software's features that a layout string does not name: sequence parallelism,
-    /// FlashAttention, the FP32 gradient copy, the overlaps, the context-parallel exchange and the expert dispatch.
+    /// FlashAttention, the FP32 gradient copy, the overlaps, the context-parallel exchange, the expert dispatch,
+    /// DualPipe and the activation recipe.
     public func applyingFeatures(to layout: TrainingLayout) -> TrainingLayout {
         var layout = layout
         layout.sequenceParallel = space.sequenceParallel && layout.tp > 1
@@ -132,6 +133,8 @@ public struct SoftwareProfile: Sendable {
         layout.overlap = space.overlap
         layout.contextParallelKind = space.contextParallelKind
         layout.expertDispatch = space.expertDispatch
+        layout.dualPipe = space.dualPipe && layout.pp > 1
+        layout.lowPrecisionActivations = space.lowPrecisionActivations
         return layout
     }
 
@@ -160,6 +163,10 @@ public struct SoftwareProfile: Sendable {
                 + ")")
         }
         if layout.torchDDP && !space.torchDDP { try fail("it does not run PyTorch's DDP") }
+        if layout.dualPipe && !space.dualPipe { try fail("it has no DualPipe schedule (DeepSeek-V3's: --framework deepseek-v3)") }
+        if layout.lowPrecisionActivations && !space.lowPrecisionActivations {
+            try fail("it keeps activations in 16 bits (FP8 activation caching is DeepSeek-V3's: --framework deepseek-v3)")
+        }
         if layout.etp != layout.tp && !space.expertTensorParallel {
             try fail("it splits the experts over the same tp ranks as the dense layers (etp = tp)")
         }

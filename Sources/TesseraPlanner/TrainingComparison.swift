@@ -43,7 +43,7 @@ extension TrainingSearch {
                     + "dp·tp/etp, etp divide tp and the expert width, "
                     + "interleaving needs a micro-batch count divisible by pp and pp·v dividing the layers")
         }
-        return TrainingCostModel(job: job, embeddingAndHeadAsLayers: profile.space.embeddingAndHeadAsLayers).estimate(layout, bubble: CachedBubbleModel(bubble ?? SimulatedBubble()))
+        return TrainingCostModel(job: job, space: profile.space).estimate(layout, bubble: CachedBubbleModel(bubble ?? SimulatedBubble()))
     }
 }
 

@@ -12,6 +12,9 @@ public struct TrainingCostModel: Sendable {
     let moeLayers: [Double]
     let replicatedActivationPerToken: [Double]
     let splitActivationPerToken: [Double]
+    /// The same two parts under DeepSeek-V3's recipe (``TrainingLayout/lowPrecisionActivations``).
+    let compactReplicatedPerToken: [Double]
+    let compactSplitPerToken: [Double]
     let matmulRate: Double
     /// The rate of the products that stay in 16 bits when the layers' products run in FP8 or FP4: the attention
     /// core and the LM head ("the embedding module, the output head, MoE gating modules, normalization operators,
@@ -22,6 +25,11 @@ public struct TrainingCostModel: Sendable {
     /// The pipeline split counts the embedding and the head as a layer each
     /// (``TrainingSearchSpace/embeddingAndHeadAsLayers``).
     let embeddingAndHeadAsLayers: Bool
+    /// Gradients are reduce-scattered over data parallelism in FP32 (``TrainingSearchSpace/float32GradientReduction``).
+    var float32GradientReduction = false
+    /// Bytes per parameter of the gradients and the optimizer states (``TrainingSearchSpace/deepSeekStatePrecision``).
+    var gradientBytes = PlannerConstants.gradientBytesPerParameter
+    var optimizerBytes = PlannerConstants.optimizerBytesPerParameter
     /// The distinct pipeline ranks of each pipeline shape the search generates (the rest are computed on demand).
     let pipelineRanks: [PipelineShape: [PipelinePiece]]
 
@@ -31,6 +39,7 @@ public struct TrainingCostModel: Sendable {
         let model = job.model
         layers = model.layers
         var dense = [0.0], expert = [0.0], active = [0.0], moe = [0.0], replicated = [0.0], split = [0.0]
+        var compactReplicated = [0.0], compactSplit = [0.0]
         for index in 0..<model.layers {
             let p = model.layerParameters(index)
             dense.append(dense.last! + p.dense)
@@ -40,6 +49,9 @@ public struct TrainingCostModel: Sendable {
             let bytes = model.linearActivationBytesPerLayer(layer: index, tokens: 1)
             replicated.append(replicated.last! + bytes.replicated)
             split.append(split.last! + bytes.split)
+            let compact = model.compactActivationBytesPerLayer(layer: index, tokens: 1)
+            compactReplicated.append(compactReplicated.last! + compact.replicated)
+            compactSplit.append(compactSplit.last! + compact.split)
         }
         denseParameters = dense
         expertParameters = expert
@@ -47,6 +59,8 @@ public struct TrainingCostModel: Sendable {
         moeLayers = moe
         replicatedActivationPerToken = replicated
         splitActivationPerToken = split
+        compactReplicatedPerToken = compactReplicated
+        compactSplitPerToken = compactSplit
         let accelerator = job.accelerator
         matmulRate = accelerator.peakFLOPS(job.computeFormat)
             * (accelerator.computeEfficiency ?? PlannerConstants.matmulEfficiency)
@@ -57,6 +71,14 @@ public struct TrainingCostModel: Sendable {
         pipelineRanks = Self.distinctRanks(
             layers: model.layers, embeddingAndHeadAsLayers: embeddingAndHeadAsLayers,
             sums: Self.layerSums(activeMatrices: active, moe: moe, replicated: replicated, split: split))
+    }
+
+    /// The cost model of `job` under the software choices of `space` that are not per layout: the pipeline split
+    /// (``TrainingSearchSpace/embeddingAndHeadAsLayers``) and the gradient reduction's precision.
+    public init(job: TrainingJob, space: TrainingSearchSpace) {
+        self.init(job: job, embeddingAndHeadAsLayers: space.embeddingAndHeadAsLayers)
+        float32GradientReduction = space.float32GradientReduction
+        if space.deepSeekStatePrecision { (gradientBytes, optimizerBytes) = (4, 8) }
     }
 
     /// Usable bytes per device: capacity minus ``PlannerConstants/memoryReserveFraction``.
@@ -71,6 +93,8 @@ public struct TrainingCostModel: Sendable {
     /// its layers; for an even split f = 1/v, Korthikanti et al. 2022's p(1 + (p−1)/(pv)) (§4.2.3).
     public func microBatchesInFlight(_ layout: TrainingLayout, microBatches m: Int, firstStage: Bool) -> Double {
         let p = Double(layout.pp)
+        // DualPipe: p + 1 micro-batches of one chunk on a rank (DeepSeek-V3 report, Table 2), its two chunks together.
+        if layout.dualPipe { return min(p + 1, Double(m)) }
         switch layout.schedule {
         case nil: return 1
         case .gpipe: return Double(m)
@@ -92,6 +116,14 @@ public struct TrainingCostModel: Sendable {
         let first = stageMemory(layout, microBatches: m, firstStage: true)
         guard layout.pp > 1 else { return first }
         let last = stageMemory(layout, microBatches: m, firstStage: false)
+        if layout.dualPipe {
+            // Rank 0 holds the first and the last chunk (the embedding and the head): both stages' parameters,
+            // gradients and optimizer states ("2×" parameters, DeepSeek-V3 report Table 2), and p + 1 micro-batches
+            // of the heavier chunk's activations.
+            return MemoryBreakdown(
+                weights: first.weights + last.weights, gradients: first.gradients + last.gradients,
+                optimizer: first.optimizer + last.optimizer, activations: max(first.activations, last.activations))
+        }
         return first.total >= last.total ? first : last
     }
 
@@ -107,10 +139,13 @@ public struct TrainingCostModel: Sendable {
             if model.tiedEmbeddings && layout.pp > 1 { dense += Double(model.vocabularySize) * Double(model.hiddenSize) }
         }
         let shards = layout.dp * layout.cp
-        var states = ModelStateMemory(parameters: dense / t, dataParallel: shards, zeroStage: layout.zeroStage)
+        var states = ModelStateMemory(
+            parameters: dense / t, dataParallel: shards, zeroStage: layout.zeroStage, gradientBytes: gradientBytes,
+            optimizerBytes: optimizerBytes)
         states += ModelStateMemory(
             parameters: sum(expertParameters, range) / Double(layout.etp * layout.ep),
-            dataParallel: layout.expertDataParallel, zeroStage: layout.zeroStage)
+            dataParallel: layout.expertDataParallel, zeroStage: layout.zeroStage, gradientBytes: gradientBytes,
+            optimizerBytes: optimizerBytes)
         var weights = states.weights
         if layout.zeroStage == 3 {
             // Gathered copies of the layer being computed and the one prefetched.
@@ -168,8 +203,9 @@ public struct TrainingCostModel: Sendable {
         case .full:
             perMicroBatch = e * tokens * h / replicatedSplit * Double(range.count)
         case .selective, .none:
-            perMicroBatch = tokens * (sum(replicatedActivationPerToken, range) / replicatedSplit
-                + sum(splitActivationPerToken, range) / t)
+            let (replicated, split) = layout.lowPrecisionActivations
+                ? (compactReplicatedPerToken, compactSplitPerToken) : (replicatedActivationPerToken, splitActivationPerToken)
+            perMicroBatch = tokens * (sum(replicated, range) / replicatedSplit + sum(split, range) / t)
             // FlashAttention keeps no s × s tensor (``ModelArchitecture/activationBytesPerLayer``).
             if layout.recompute == .none && !layout.flashAttention {
                 perMicroBatch += model.attentionScoreBytes(sequenceLength: s, microBatch: b, contextParallel: layout.cp)

@@ -46,11 +46,16 @@ public struct ModelStateMemory: Sendable, Equatable {
     /// - Parameters:
     ///   - parameters: parameters this device holds before ZeRO (after tensor/pipeline/expert splitting).
     ///   - dataParallel: ranks ZeRO shards over (Nd).
-    public init(parameters: Double, dataParallel: Int, zeroStage: Int) {
+    ///   - gradientBytes, optimizerBytes: per parameter (default: Rajbhandari et al.'s 2 and 12).
+    public init(
+        parameters: Double, dataParallel: Int, zeroStage: Int,
+        gradientBytes: Double = PlannerConstants.gradientBytesPerParameter,
+        optimizerBytes: Double = PlannerConstants.optimizerBytesPerParameter
+    ) {
         let n = Double(max(dataParallel, 1))
         weights = PlannerConstants.weightBytesPerParameter * parameters / (zeroStage >= 3 ? n : 1)
-        gradients = PlannerConstants.gradientBytesPerParameter * parameters / (zeroStage >= 2 ? n : 1)
-        optimizer = PlannerConstants.optimizerBytesPerParameter * parameters / (zeroStage >= 1 ? n : 1)
+        gradients = gradientBytes * parameters / (zeroStage >= 2 ? n : 1)
+        optimizer = optimizerBytes * parameters / (zeroStage >= 1 ? n : 1)
     }
 
     public static func += (lhs: inout ModelStateMemory, rhs: ModelStateMemory) {

@@ -34,6 +34,15 @@ public struct TrainingLayout: Sendable, Equatable, Hashable, Codable {
     public var expertTensorParallel: Int?
     /// How MoE tokens reach their experts over the ep group (used only when ep > 1).
     public var expertDispatch: ExpertDispatch
+    /// DeepSeek-V3's DualPipe in place of 1F1B (pp > 1; ``schedule`` holds 1F1B): micro-batches enter from both ends,
+    /// each rank holds the model chunks r and p − 1 − r (two stages' parameters, "2×"), the bubble is
+    /// (p/2 − 1)(F&B + B − 3W) and the first rank holds p + 1 micro-batches' activations (DeepSeek-AI 2024,
+    /// "DeepSeek-V3 Technical Report", §3.2.1, Table 2).
+    public var dualPipe = false
+    /// DeepSeek-V3's activation recipe (§3.2.3, §3.3.3): RMSNorm outputs, MLA up-projections and SwiGLU outputs are
+    /// recomputed in the backward pass, and the linear layers' cached inputs are kept in FP8 (the output
+    /// projection's in E5M6) rather than 16 bits (``ModelArchitecture/compactActivationBytesPerLayer(layer:tokens:)``).
+    public var lowPrecisionActivations = false
 
     /// A layout with `sequenceParallel` where tp > 1 (sequence parallelism splits over the tp group).
     public init(
@@ -119,6 +128,7 @@ public struct TrainingLayout: Sendable, Equatable, Hashable, Codable {
         case overlap, contextParallelKind = "context_parallel_kind"
         case expertTensorParallel = "expert_tensor_parallel"
         case expertDispatch = "expert_dispatch"
+        case dualPipe = "dual_pipe", lowPrecisionActivations = "low_precision_activations"
     }
 
     /// The planner's flat JSON form (`tp`, `micro_batch_size`, `schedule`, …), as `--json` writes it.
@@ -142,6 +152,8 @@ public struct TrainingLayout: Sendable, Equatable, Hashable, Codable {
         try c.encode(contextParallelKind, forKey: .contextParallelKind)
         try c.encodeIfPresent(expertTensorParallel, forKey: .expertTensorParallel)
         try c.encode(expertDispatch, forKey: .expertDispatch)
+        try c.encode(dualPipe, forKey: .dualPipe)
+        try c.encode(lowPrecisionActivations, forKey: .lowPrecisionActivations)
     }
 
     public init(from decoder: any Decoder) throws {
@@ -162,13 +174,16 @@ public struct TrainingLayout: Sendable, Equatable, Hashable, Codable {
             contextParallelKind: try c.decode(ContextParallelKind.self, forKey: .contextParallelKind),
             expertTensorParallel: try c.decodeIfPresent(Int.self, forKey: .expertTensorParallel),
             expertDispatch: try c.decode(ExpertDispatch.self, forKey: .expertDispatch))
+        dualPipe = try c.decodeIfPresent(Bool.self, forKey: .dualPipe) ?? false
+        lowPrecisionActivations = try c.decodeIfPresent(Bool.self, forKey: .lowPrecisionActivations) ?? false
     }
 }
 
 extension TrainingLayout {
-    /// "none", "gpipe", "1f1b", "zb-h1" or "interleaved(v2)".
+    /// "none", "gpipe", "1f1b", "zb-h1", "interleaved(v2)" or "dualpipe".
     public var scheduleName: String {
         guard let schedule else { return "none" }
+        if dualPipe { return "dualpipe" }
         return schedule == .interleaved ? "interleaved(v\(virtualStages))" : schedule.rawValue
     }
 
@@ -189,6 +204,7 @@ extension TrainingLayout {
         if torchDDP { parts.append("torch-ddp") }
         if cp > 1 && contextParallelKind == .allGather { parts.append("cp:all-gather") }
         if ep > 1 && expertDispatch != .allToAll { parts.append("dispatch:\(expertDispatch.rawValue)") }
+        if lowPrecisionActivations { parts.append("activations:fp8") }
         if !overlap.names.isEmpty { parts.append("overlap:\(overlap.names)") }
         return parts.joined(separator: " ")
     }

@@ -6,8 +6,9 @@ extension TrainingLayout {
     /// recompute:selective zero1`, words in any order. tp, pp and dp are required; cp and ep default to 1, etp to tp, the
     /// micro-batch to 1, the schedule to 1F1B when pp > 1, recomputation to full and ZeRO to 0. What the string
     /// does not name (sequence parallelism, FlashAttention, overlaps, the context-parallel exchange, the expert
-    /// dispatch) comes from `profile`; `no-sp`, `no-flash`, `torch-ddp`, `cp:all-gather`, `dispatch:node-forwarded`
-    /// and `overlap:tp,dp,pp,ep` (any of the four) override it.
+    /// dispatch, DualPipe, the activation recipe) comes from `profile`; `no-sp`, `no-flash`, `torch-ddp`,
+    /// `cp:all-gather`, `dispatch:node-forwarded`, `dualpipe`, `activations:fp8` and `overlap:tp,dp,pp,ep` (any of the
+    /// four) override it.
     /// - Throws: ``PlannerError/invalidLayout(text:reason:)`` naming the word it cannot read or the size it lacks.
     public init(summary text: String, profile: SoftwareProfile) throws {
         var sizes: [String: Int] = [:]
@@ -20,6 +21,8 @@ extension TrainingLayout {
         for word in text.lowercased().split(separator: " ").map(String.init) {
             if let kind = PipelineScheduleKind(rawValue: word) {
                 schedule = kind
+            } else if word == "dualpipe" {
+                (schedule, flags) = (.oneForwardOneBackward, flags.union([word]))
             } else if word.hasPrefix("interleaved(v"), word.hasSuffix(")"),
                       let v = Int(word.dropFirst("interleaved(v".count).dropLast()), v >= 1 {
                 (schedule, virtualStages) = (.interleaved, v)
@@ -29,7 +32,7 @@ extension TrainingLayout {
                         + "(use " + Recomputation.allCases.map { "recompute:\($0.rawValue)" }.joined(separator: ", ") + ")")
                 }
                 recompute = kind
-            } else if ["no-sp", "no-flash", "torch-ddp", "cp:all-gather", "none"].contains(word) {
+            } else if ["no-sp", "no-flash", "torch-ddp", "cp:all-gather", "activations:fp8", "none"].contains(word) {
                 flags.insert(word)
             } else if word.hasPrefix("dispatch:") {
                 guard let kind = ExpertDispatch(rawValue: String(word.dropFirst("dispatch:".count))) else {
@@ -68,6 +71,8 @@ extension TrainingLayout {
         if flags.contains("no-flash") { flashAttention = false }
         if flags.contains("torch-ddp") { torchDDP = true }
         if flags.contains("cp:all-gather") { contextParallelKind = .allGather }
+        if flags.contains("dualpipe") { dualPipe = pp > 1 }
+        if flags.contains("activations:fp8") { lowPrecisionActivations = true }
         if let overlap { self.overlap = overlap }
         if let dispatch { expertDispatch = dispatch }
     }

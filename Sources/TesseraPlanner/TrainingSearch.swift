@@ -54,6 +54,20 @@ public struct TrainingSearchSpace: Sendable {
     /// divide the layers plus 2. False: Megatron-LM's split of the layers alone
     /// (``TrainingCostModel/chunkLayerCounts(layers:chunks:embeddingAndHeadAsLayers:)``).
     public var embeddingAndHeadAsLayers = false
+    /// Whether pp > 1 runs DeepSeek-V3's DualPipe in place of 1F1B (``TrainingLayout/dualPipe``; it needs an even pp
+    /// and an even micro-batch count: half the micro-batches enter from each end).
+    public var dualPipe = false
+    /// Whether layouts keep DeepSeek-V3's compact activations (``TrainingLayout/lowPrecisionActivations``).
+    public var lowPrecisionActivations = false
+    /// Whether the data-parallel gradient reduction moves FP32 gradients (4 bytes per parameter) rather than 16-bit
+    /// ones: Llama 3 "reduce-scatter[s] gradients in FP32 across data parallel workers in FSDP" (Llama Team 2024,
+    /// §3.3.2, "Numerical stability"). The parameter all-gather stays 16-bit.
+    public var float32GradientReduction = false
+    /// DeepSeek-V3's optimizer precision (DeepSeek-AI 2024, §3.3.3, "Low-Precision Optimizer States"): AdamW's
+    /// moments in BF16 while "the master weights (stored by the optimizer) and gradients (used for batch size
+    /// accumulation) are still retained in FP32": 4 bytes of gradients and 4 + 2 + 2 of optimizer states per
+    /// parameter, against 2 and 12.
+    public var deepSeekStatePrecision = false
 
     public init() {}
 }
@@ -103,7 +117,7 @@ public enum TrainingSearch {
         bubble: (any PipelineBubbleModel)? = nil
     ) throws -> TrainingPlan {
         try job.validate()
-        let costModel = TrainingCostModel(job: job, embeddingAndHeadAsLayers: space.embeddingAndHeadAsLayers)
+        let costModel = TrainingCostModel(job: job, space: space)
         let bubbleModel = CachedBubbleModel(bubble ?? SimulatedBubble())
         let usable = costModel.usableMemory
         var bounded: [Scored] = []
@@ -186,7 +200,7 @@ public enum TrainingSearch {
     /// Whether any allowed layout of `job` fits in memory (stops at the first that does).
     public static func anyLayoutFits(_ job: TrainingJob, space: TrainingSearchSpace = TrainingSearchSpace()) -> Bool {
         guard (try? job.validate()) != nil, let meshes = try? validMeshes(job, space: space) else { return false }
-        let costModel = TrainingCostModel(job: job, embeddingAndHeadAsLayers: space.embeddingAndHeadAsLayers)
+        let costModel = TrainingCostModel(job: job, space: space)
         for mesh in meshes {
             var found = false
             forEachLayout(of: mesh, job: job, space: space) { layout in
@@ -291,17 +305,21 @@ public enum TrainingSearch {
                 let m = perRank / b
                 for (schedule, v) in schedules {
                     if schedule == .interleaved && m % mesh.pp != 0 { continue }
+                    let dualPipe = space.dualPipe && schedule == .oneForwardOneBackward
+                    if dualPipe && (mesh.pp % 2 != 0 || m % 2 != 0) { continue }
                     for recompute in recomputes {
                         for zero in zeroStages {
                             for torchDDP in ddpChoices where !torchDDP || zero == 0 {
-                                body(TrainingLayout(
+                                var layout = TrainingLayout(
                                     tp: mesh.tp, pp: mesh.pp, dp: mesh.dp, cp: mesh.cp, ep: ep, microBatchSize: b,
                                     schedule: schedule, virtualStages: v, recompute: recompute, zeroStage: zero,
                                     sequenceParallel: space.sequenceParallel, flashAttention: space.flashAttention,
                                     float32GradientCopy: space.float32GradientCopy, torchDDP: torchDDP,
                                     overlap: space.overlap, contextParallelKind: space.contextParallelKind,
                                     expertTensorParallel: etp == mesh.tp ? nil : etp,
-                                    expertDispatch: space.expertDispatch))
+                                    expertDispatch: space.expertDispatch)
+                                (layout.dualPipe, layout.lowPrecisionActivations) = (dualPipe, space.lowPrecisionActivations)
+                                body(layout)
                             }
                         }
                     }

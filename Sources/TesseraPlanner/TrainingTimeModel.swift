@@ -8,6 +8,7 @@ struct PieceTime {
     /// The forward, input-gradient and weight-gradient passes with the communication that sits in them.
     var passes = StageCosts(forward: 0, backwardInput: 0, backwardWeight: 0)
     var total: Double { compute + recompute + tensorParallel + contextParallel + expertParallel + pipelineTransfers }
+
 }
 
 /// The costs one layout's pieces share: collective times and rates, computed once per layout.
@@ -70,8 +71,7 @@ extension TrainingCostModel {
         let rates = layoutRates(layout)
         let shape = PipelineShape(stages: layout.pp, virtualStages: layout.virtualStages)
         var slowest = PieceTime()
-        for rank in rankPieces(shape) {
-            let time = pieceTime(rank, rates)
+        for time in layout.dualPipe ? dualPipeRanks(shape, rates) : rankPieces(shape).map({ pieceTime($0, rates) }) {
             if time.total > slowest.total { slowest = time }
         }
         var time = TimeBreakdown()
@@ -82,7 +82,9 @@ extension TrainingCostModel {
         time.contextParallel = mb * slowest.contextParallel
         time.expertParallel = mb * slowest.expertParallel
         time.pipelineTransfers = mb * slowest.pipelineTransfers
-        if let bubble, let schedule = layout.schedule, layout.pp > 1 {
+        if layout.dualPipe && bubble != nil {
+            time.pipelineBubble = dualPipeBubble(stages: layout.pp, slowest.passes)
+        } else if let bubble, let schedule = layout.schedule, layout.pp > 1 {
             let step = bubble.stepTime(
                 schedule: schedule, stages: layout.pp, microBatches: m, virtualStages: layout.virtualStages,
                 chunks: chunkPieces(shape).map { pieceTime($0, rates).passes })
@@ -90,7 +92,8 @@ extension TrainingCostModel {
         }
         let busy = time.total
         let reduction = (1 - PlannerConstants.dataParallelOverlap) * dataParallelTime(layout, microBatches: m)
-        time.dataParallel = max(0, reduction - dataParallelWindow(layout, slowest: slowest.passes, microBatches: mb))
+        let window = dataParallelWindow(layout, slowest: slowest.passes, microBatches: mb)
+        time.dataParallel = max(0, reduction - window) + computeLostToCollectives(running: min(reduction, window))
         time.optimizer = optimizerTime(layout)
         return (time, busy > 0 ? time.pipelineBubble / busy : 0, m)
     }
@@ -200,6 +203,11 @@ extension TrainingCostModel {
         case .selective: time.recompute = slow * core.forward
         case .full: time.recompute = slow * (matrices * layer.forward / matmulRate + core.forward + elementwise)
         }
+        if layout.lowPrecisionActivations && layout.recompute != .full {
+            // DeepSeek-V3 rebuilds the MLA up-projections in the backward pass (§3.2.3; their norms and SwiGLU
+            // outputs too, element-wise work not counted here).
+            time.recompute += slow * 2 * tokens * layers.count * model.upProjectionParameters() / t / matmulRate
+        }
         let extraForward = layout.recompute == .full ? 1.0 : 0.0
         time.tensorParallel = layerTensorParallel(
             rates, forwardProducts: matrices * layer.forward / matmulRate,
@@ -215,8 +223,12 @@ extension TrainingCostModel {
             // Ring: each block's transfer hides behind the attention of the block before. All-gather: the
             // gather forward and the reduce-scatter of the key/value gradients backward are exposed.
             let exposedForward = layout.contextParallelKind == .ring ? max(0, exchange - attentionForward) : exchange
+            // All-gather backward: the gathered keys and values were freed after the forward (only the computing
+            // layer's are held, ``stageActivations``), so the backward gathers them again before reduce-scattering
+            // their gradients: two exchanges (Llama Team 2024 §3.3.2 keeps the all-gather "exposed in the critical
+            // path").
             let exposedBackward = layout.contextParallelKind == .ring
-                ? max(0, 2 * exchange - 2 * attentionForward) : exchange
+                ? max(0, 2 * exchange - 2 * attentionForward) : 2 * exchange
             time.contextParallel = layers.count * ((1 + extraForward) * exposedForward + exposedBackward)
         }
         let allToAll = (4 + 2 * extraForward) * layers.moeLayers * rates.expertExchange
@@ -294,17 +306,20 @@ extension TrainingCostModel {
         var dense = sum(denseParameters, range) + job.model.embeddingParameters
         if layout.pp == 1 { dense += job.model.outputParameters }
         let bytes = PlannerConstants.gradientBytesPerParameter
+        let reduceBytes = float32GradientReduction ? 4.0 : bytes
         let accelerator = job.accelerator
         func cost(_ parameters: Double, group size: Int, stride: Int) -> Double {
             guard size > 1, parameters > 0 else { return 0 }
-            let gather = CollectiveCost.allGather(
-                bytes: bytes * parameters, group: accelerator.group(size: size, stride: stride))
+            let group = accelerator.group(size: size, stride: stride)
+            let gather = CollectiveCost.allGather(bytes: bytes * parameters, group: group)
+            // A reduce-scatter moves what an all-gather of the same bytes moves.
+            let reduce = CollectiveCost.allGather(bytes: reduceBytes * parameters, group: group)
             switch layout.zeroStage {
-            case 0, 1: return 2 * gather  // all-reduce, or reduce-scatter + all-gather
-            case 2: return Double(m) * gather + gather  // gradients reduce-scattered every micro-batch
+            case 0, 1: return reduce + gather  // all-reduce, or reduce-scatter + all-gather
+            case 2: return Double(m) * reduce + gather  // gradients reduce-scattered every micro-batch
             default:
                 let gathersPerMicroBatch = layout.recompute == .full ? 3.0 : 2.0
-                return Double(m) * (gathersPerMicroBatch + 1) * gather
+                return Double(m) * (gathersPerMicroBatch * gather + reduce)
             }
         }
         var total = cost(dense / t, group: shards, stride: layout.tp)

@@ -13,7 +13,31 @@ import Foundation
 ///
 /// One call at a time: concurrent calls from several threads are serialized; a body must not call back
 /// into the same pool (that would deadlock).
+///
+/// Decoding one token makes over a hundred small calls, microseconds apart, and a sleep and wake-up through
+/// the kernel costs about as much as each call's work. So between calls the workers, and within a call the
+/// caller waiting for them, first spin for up to ``spinNanoseconds`` (pausing the core and yielding it every
+/// few looks) and only then sleep (see ``Spinning``).
 public final class ComputePool: @unchecked Sendable {
+    /// Whether a pool's threads spin briefly before they sleep.
+    public enum Spinning: Sendable {
+        /// Spin while the threads of all live pools with workers fit on the cores (``ComputePool/cores``); when
+        /// they do not (several multi-threaded pools on few cores, as in tests), a spinning thread would only
+        /// keep a busy thread off its core, so every wait sleeps at once.
+        case automatic
+        /// Always spin first (tests of the spinning path on any machine).
+        case always
+        /// Always sleep at once.
+        case never
+    }
+
+    /// The longest a waiting thread spins before it sleeps: a few decode-step calls' worth.
+    public static let spinNanoseconds: UInt64 = 50_000
+    /// Cores this process may run on.
+    public static let cores = ProcessInfo.processInfo.activeProcessorCount
+    /// Threads (callers and workers) of the live pools that have workers.
+    static let poolThreads = AtomicWord()
+
     /// The pool that runs every kernel on the calling thread (no worker threads exist).
     public static let serial = ComputePool(threads: 1)
 
@@ -30,10 +54,12 @@ public final class ComputePool: @unchecked Sendable {
     /// - Parameters:
     ///   - threads: threads per call, clamped to at least 1.
     ///   - minimumElementsPerThread: the smallest share worth a thread; tests lower it to force splits.
-    public init(threads: Int, minimumElementsPerThread: Int = 32_768) {
+    ///   - spinning: whether waits spin before sleeping (default ``Spinning/automatic``).
+    public init(threads: Int, minimumElementsPerThread: Int = 32_768, spinning: Spinning = .automatic) {
         threadCount = max(1, threads)
         self.minimumElementsPerThread = max(1, minimumElementsPerThread)
-        shared = PoolState(workers: threadCount - 1)
+        shared = PoolState(workers: threadCount - 1, spinning: spinning)
+        if threadCount > 1 { _ = Self.poolThreads.add(UInt64(threadCount)) }
         for worker in 0..<(threadCount - 1) {
             let state = shared
             let thread = Thread { state.workerLoop(part: worker + 1) }
@@ -42,7 +68,10 @@ public final class ComputePool: @unchecked Sendable {
         }
     }
 
-    deinit { shared.shutDown() }
+    deinit {
+        shared.shutDown()
+        if threadCount > 1 { _ = Self.poolThreads.add(0 &- UInt64(threadCount)) }
+    }
 
     /// Number of parts worth running for `elements` elements of work: between 1 and ``threadCount``.
     public func parts(forElements elements: Int) -> Int {
@@ -92,61 +121,5 @@ public final class ComputePool: @unchecked Sendable {
             start = end
         }
         return ranges
-    }
-}
-
-/// The state shared by a pool and its workers: a generation counter that announces a call, the body,
-/// and a count of workers still running. Workers hold this object, never the pool, so the pool's
-/// `deinit` can tell them to exit.
-private final class PoolState: @unchecked Sendable {
-    private let condition = NSCondition()
-    private let workers: Int
-    private var generation = 0
-    private var parts = 0
-    private var pending = 0
-    private var isShutDown = false
-    private var body: ((Int) -> Void)?
-
-    init(workers: Int) { self.workers = workers }
-
-    func start(parts: Int, body: @escaping (Int) -> Void) {
-        condition.lock()
-        self.body = body
-        self.parts = parts
-        pending = workers
-        generation &+= 1
-        condition.broadcast()
-        condition.unlock()
-    }
-
-    func waitForWorkers() {
-        condition.lock()
-        while pending > 0 { condition.wait() }
-        body = nil
-        condition.unlock()
-    }
-
-    func shutDown() {
-        condition.lock()
-        isShutDown = true
-        condition.broadcast()
-        condition.unlock()
-    }
-
-    func workerLoop(part: Int) {
-        var seen = 0
-        condition.lock()
-        while true {
-            while generation == seen && !isShutDown { condition.wait() }
-            if isShutDown { break }
-            seen = generation
-            let body = self.body, runs = part < parts
-            condition.unlock()
-            if runs, let body { body(part) }
-            condition.lock()
-            pending -= 1
-            if pending == 0 { condition.broadcast() }
-        }
-        condition.unlock()
     }
 }

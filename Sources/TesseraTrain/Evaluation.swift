@@ -1,5 +1,6 @@
 import Foundation
 import TesseraModels
+import TesseraParallel
 
 /// Mean next-token loss of a model on a token stream, and its perplexity.
 public struct EvaluationResult: Sendable, Hashable, Codable {
@@ -42,7 +43,7 @@ public enum Evaluation {
                                 path: String, tokenizerName: String) throws -> EvaluationResult {
         let context = engine.config.contextLength
         guard sequenceLength >= 1, sequenceLength <= context else {
-            throw TrainingError.invalidOption(option: "--seq-len", reason: "\(sequenceLength) must lie in 1...\(context) (the model's context)")
+            throw TrainingError.invalid(.evaluationWindow, "\(sequenceLength) must lie in 1...\(context) (the model's context)")
         }
         guard ids.count >= 2 else {
             throw TrainingError.dataTooShort(path: path, tokens: ids.count, needed: 2,

@@ -9,9 +9,10 @@ import TesseraTensor
 public struct Generator {
     public let engine: MeshEngine
     public let sampler: Sampler
-    /// Most prompt tokens of one sequence per step. Chunk boundaries depend on the sequence alone, so its tokens do
-    /// not change with the batch.
-    public var prefillChunk = 512
+    /// Most prompt tokens of one sequence per step, and of all sequences together (but at least one sequence's chunk):
+    /// a step's activations grow with its rows. Chunk boundaries depend on the sequence alone, so its tokens do not
+    /// change with the batch.
+    public var prefillChunk = MeshEngine.defaultPrefillChunk
     /// How the key/value cache stores rows (``KVBlockPool/cacheTypes``).
     public var kvCacheType: DType = .f32
 
@@ -41,7 +42,7 @@ public struct Generator {
     public func generate(prompts: [[Int32]], maxNewTokens: Int, stopTokens: Set<Int32> = [],
                          onToken: (Int, Int32) throws -> Void = { _, _ in }) throws -> [[Int32]] {
         guard !prompts.contains(where: \.isEmpty) else {
-            throw TrainingError.invalidOption(option: "--prompt", reason: "the prompt encodes to no tokens; give some text (or --bos)")
+            throw TrainingError.invalid(.prompts, "a prompt encodes to no tokens; give some text (or begin it with the BOS id)")
         }
         guard maxNewTokens > 0, !prompts.isEmpty else { return prompts.map { _ in [] } }
         let context = engine.config.contextLength, blockSize = MeshEngine.defaultBlockSize
@@ -50,9 +51,14 @@ public struct Generator {
                                             blockSize: blockSize, longestSequence: needs.max()!, cacheType: kvCacheType)
         var sequences = prompts.map { GeneratingSequence(prompt: $0, context: context) }
         while case let active = sequences.indices.filter({ !sequences[$0].finished }), !active.isEmpty {
-            var segments: [DecodeSegment] = [], owners: [Int] = [], logits: [(Int, [Float])] = []
+            var segments: [DecodeSegment] = [], owners: [Int] = [], logits: [(Int, [Float])] = [], promptRows = 0
             for i in active {
                 let chunk = Array(sequences[i].pending.prefix(prefillChunk))
+                if chunk.count > 1 {
+                    // A prompt chunk waits for a later step once this one has its share of prompt rows.
+                    guard promptRows == 0 || promptRows + chunk.count <= prefillChunk else { continue }
+                    promptRows += chunk.count
+                }
                 if sequences[i].table.count + chunk.count <= context {
                     segments.append(DecodeSegment(sequence: sequences[i].table, tokens: chunk))
                     owners.append(i)

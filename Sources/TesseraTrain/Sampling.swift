@@ -1,3 +1,4 @@
+import TesseraParallel
 import TesseraTensor
 
 /// How the next token is chosen from the logits.
@@ -24,11 +25,11 @@ public struct SamplingOptions: Sendable, Hashable, Codable {
     ///   `topP` outside `(0, 1]`.
     public func validate() throws {
         guard temperature >= 0, temperature.isFinite else {
-            throw TrainingError.invalidOption(option: "--temperature", reason: "\(temperature) must be 0 (greedy) or positive")
+            throw TrainingError.invalid(.temperature, "\(temperature) must be 0 (greedy) or positive")
         }
-        if let topK { try TrainingError.requireAtLeastOne(topK, option: "--top-k") }
+        if let topK { try TrainingError.requireAtLeastOne(topK, option: TrainingSetting.topK.name) }
         if let topP, !(topP > 0 && topP <= 1) {
-            throw TrainingError.invalidOption(option: "--top-p", reason: "\(topP) must lie in (0, 1]")
+            throw TrainingError.invalid(.topP, "\(topP) must lie in (0, 1]")
         }
     }
 }

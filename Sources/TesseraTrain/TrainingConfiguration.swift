@@ -132,29 +132,29 @@ public struct TrainingConfiguration: Sendable, Hashable, Codable {
     }
 
     /// Checks the options against each other (model-specific checks happen when the model is built).
-    /// - Throws: ``TrainingError/invalidOption(option:reason:)`` naming the flag to change.
+    /// - Throws: ``TrainingError/invalidOption(option:reason:)`` naming the setting to change.
     public func validate() throws {
-        func require(_ condition: Bool, _ option: String, _ reason: @autoclosure () -> String) throws {
-            if !condition { throw TrainingError.invalidOption(option: option, reason: reason()) }
+        func require(_ condition: Bool, _ option: TrainingSetting, _ reason: @autoclosure () -> SettingText) throws {
+            if !condition { throw TrainingError.invalid(option, reason()) }
         }
-        try TrainingError.requireAtLeastOne(steps, option: "--steps")
-        try TrainingError.requireAtLeastOne(data.sequenceLength, option: "--seq-len")
+        try TrainingError.requireAtLeastOne(steps, option: TrainingSetting.steps.name)
+        try TrainingError.requireAtLeastOne(data.sequenceLength, option: TrainingSetting.sequenceLength.name)
         try parallelism.validate()
         try checkpoint.validate()
         _ = try BatchLayout(globalBatchSize: batch.globalBatchSize, microBatchSize: parallelism.microBatchSize,
                             dataParallelSize: parallelism.dp)
         try parallelism.validate(globalBatchSize: batch.globalBatchSize, sequenceLength: data.sequenceLength)
         let o = optimizer
-        try require(o.learningRate > 0 && o.learningRate.isFinite, "--lr", "\(o.learningRate) must be positive")
-        try require(o.minLearningRate >= 0 && o.minLearningRate <= o.learningRate, "--min-lr",
-                    "\(o.minLearningRate) must lie between 0 and --lr (\(o.learningRate))")
-        try require(o.warmupSteps >= 0, "--warmup-steps", "\(o.warmupSteps) must not be negative")
+        try require(o.learningRate > 0 && o.learningRate.isFinite, .learningRate, "\(o.learningRate) must be positive")
+        try require(o.minLearningRate >= 0 && o.minLearningRate <= o.learningRate, .minLearningRate,
+                    "\(o.minLearningRate) must lie between 0 and \(name: .learningRate) (\(o.learningRate))")
+        try require(o.warmupSteps >= 0, .warmupSteps, "\(o.warmupSteps) must not be negative")
         let a = o.adamW
-        try require(a.weightDecay >= 0, "--weight-decay", "\(a.weightDecay) must not be negative")
-        try require((0..<1).contains(a.beta1), "--beta1", "\(a.beta1) must lie in [0, 1)")
-        try require((0..<1).contains(a.beta2), "--beta2", "\(a.beta2) must lie in [0, 1)")
-        try require(a.epsilon > 0, "--eps", "\(a.epsilon) must be positive")
-        try require((o.gradientClip ?? 0) >= 0, "--grad-clip", "\(o.gradientClip ?? 0) must not be negative (0 turns clipping off)")
+        try require(a.weightDecay >= 0, .weightDecay, "\(a.weightDecay) must not be negative")
+        try require((0..<1).contains(a.beta1), .beta1, "\(a.beta1) must lie in [0, 1)")
+        try require((0..<1).contains(a.beta2), .beta2, "\(a.beta2) must lie in [0, 1)")
+        try require(a.epsilon > 0, .epsilon, "\(a.epsilon) must be positive")
+        try require((o.gradientClip ?? 0) >= 0, .gradientClip, "\(o.gradientClip ?? 0) must not be negative (0 turns clipping off)")
     }
 
     /// ``validate()``, then the checks against the model: the layout must split it and a sequence must fit its context.
@@ -164,8 +164,8 @@ public struct TrainingConfiguration: Sendable, Hashable, Codable {
         try parallelism.validate(model: model)
         let context = model.contextLength
         guard data.sequenceLength <= context else {
-            throw TrainingError.invalidOption(
-                option: "--seq-len", reason: "\(data.sequenceLength) exceeds the model's context of \(context) tokens; use --seq-len ≤ \(context)")
+            throw TrainingError.invalid(.sequenceLength, "\(data.sequenceLength) exceeds the model's context of \(context) tokens;"
+                                        + " use \(name: .sequenceLength) ≤ \(context)")
         }
     }
 }

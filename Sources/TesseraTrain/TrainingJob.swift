@@ -1,6 +1,7 @@
 import Foundation
 import TesseraCollectives
 import TesseraModels
+import TesseraParallel
 import TesseraTensor
 
 /// What a training job prepares once per process before its ranks start: the model's architecture (a preset, a
@@ -14,9 +15,10 @@ public struct TrainingJob: Sendable {
     public let initialCheckpoint: ModelLocation?
     public let tokenizer: TokenizerChoice
     public let data: TrainingData
-    /// Lines worth telling the user once (the id cache's status, a tokenizer the checkpoint overrode).
-    public let notes: [String]
-    /// The checkpoint `--resume` names, opened and checked against this run (`nil`: a fresh start).
+    /// Lines worth telling the user once (the id cache's status, a tokenizer the checkpoint overrode), naming
+    /// settings by their library names (``SettingText/worded(_:)`` words them for a front end).
+    public let notes: [SettingText]
+    /// The checkpoint ``TrainingConfiguration/Checkpointing/resume`` names, opened and checked against this run (`nil`: a fresh start).
     public let resumeCheckpoint: Checkpoint?
     /// What checkpoints record of the tokenizer and the data (`nil` when the run neither saves nor resumes).
     let checkpointIdentity: CheckpointIdentity?
@@ -25,14 +27,14 @@ public struct TrainingJob: Sendable {
     /// - Throws: ``TrainingError`` (options, data, tokenizer, model path), ``ModelError`` (an unknown preset, a
     ///   configuration that does not split), format errors for damaged files.
     public init(configuration: TrainingConfiguration, gpt2Directory: String = TokenizerChoice.defaultGPT2Directory) throws {
-        var notes: [String] = []
+        var notes: [SettingText] = []
         if let path = configuration.model.initialCheckpoint {
             let location = try ModelLocation(path: path)
             initialCheckpoint = location
             modelConfig = try location.config()
             tokenizer = try location.tokenizer()
             if configuration.data.tokenizer != TrainingConfiguration.Data.defaultTokenizer {
-                notes.append("the tokenizer of \(path) is used; --tokenizer \(configuration.data.tokenizer) is ignored")
+                notes.append("the tokenizer of \(path) is used; \(setting: .tokenizer, configuration.data.tokenizer) is ignored")
             }
         } else {
             initialCheckpoint = nil

@@ -27,6 +27,9 @@ import TesseraBench
         #expect(BenchText.cell(1.2345, 8, 3) == "   1.235")
         #expect(BenchText.cell(0.05, 0, 2) == "0.05")
         #expect(BenchText.cell(2, 3, 0) == "  2")
+        #expect(BenchText.cell(-3.44, 6, 1) == "  -3.4")
+        #expect(BenchText.cell(-0.3, 4, 1) == "-0.3")
+        #expect(BenchText.cell(-0.01, 3, 1) == "0.0")
         #expect(BenchText.cell(nil, 5, 2) == "  n/a")
         #expect(BenchText.cell(.infinity, 3, 2) == "n/a")
     }

@@ -87,7 +87,7 @@ import TesseraTensor
         let engine = try MeshEngine(gguf: path, weights: .stored)
         let batch = try MicroBatch(tokens: [1, 2, 3, 4], targets: [2, 3, 4, 5], batch: 1, length: 4)
         let message = ConversionBadInputTests.message { _ = try engine.trainStep([batch], learningRate: 1e-3, maxGradientNorm: nil) }
-        #expect(message.contains("training needs Float32 weights") && message.contains("--dequantize"))
+        #expect(message.contains("training needs Float32 weights") && message.contains("WeightFormat.float32"))
         #expect(ConversionBadInputTests.message { _ = try engine.fullParameters() }.contains("gathering the parameters needs Float32 weights"))
         #expect(try engine.evaluate(batch).tokens == 4)
     }

@@ -22,7 +22,8 @@ struct ParallelConfigTests {
     /// Library messages name settings by their property and carry no flag; a front end's vocabulary (here one
     /// shaped like the CLI's) words the same message with its own names, every setting replaced.
     @Test func messagesNameTheSettingInTheCallersTerms() {
-        let flags = LayoutVocabulary(name: { "--" + $0.rawValue }, setting: { "--\($0.rawValue) \($1)" })
+        let flag: @Sendable (String) -> String = { "--" + (LayoutParameter(name: $0)?.rawValue ?? $0) }
+        let flags = SettingVocabulary(name: flag, setting: { "\(flag($0)) \($1)" })
         let errors: [(ParallelConfigError, library: String, flagged: String)] = [
             (.axisTooSmall(parameter: .virtualStages, value: 0), "pipeline.virtualStages = 0 is invalid",
              "--virtualStages 0 is invalid"),

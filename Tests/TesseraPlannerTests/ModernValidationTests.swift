@@ -11,32 +11,33 @@ import TesseraPlanner
 
     /// Llama 3 405B (Table 4) under Meta's software (`llama3`): the published mesh runs as the paper says it ran,
     /// without recomputation ("we could pre-train Llama 3 on sequences of 8K tokens without activation
-    /// checkpointing", §3.3.2), interleaved with one layer slot per chunk and ZeRO-2; it ranks in the top 5 at 16384
-    /// GPUs (8K and 128K) and 9th at 8192, where tp 4 with cp 2 pays half the tp collectives, which Meta's software
-    /// does not overlap. The model is 21-26 % over the published TFLOP/s (the full-recomputation layout it chose
-    /// before, 0.91-0.93, agreed only by charging a third more compute).
+    /// checkpointing", §3.3.2), interleaved with one layer slot per chunk and ZeRO-2; within ±15 % of the published
+    /// TFLOP/s and in the top 5 on every row, with the H100's achievable matrix rate, FP32 gradient reduce-scatters,
+    /// the SMs overlapped collectives take and the backward's second key/value gather (issue #21's must-reach).
     @Test func llama3RunsAsPublished() {
         for prefix in ["Llama 3 405B, 8K, 8192", "Llama 3 405B, 8K, 16384", "Llama 3 405B, 128K"] {
             let c = check(prefix)
             let layout = c.published.layout
             #expect(layout.recompute == .none && layout.zeroStage == 2, "\(prefix): \(layout.summary)")
             #expect(layout.schedule == .interleaved && layout.virtualStages == 8 && layout.cp == c.run.cp)
-            #expect(c.ratio > 1.15 && c.ratio < 1.3, "\(prefix): \(c.ratio)")
+            #expect(abs(c.ratio - 1) <= 0.15, "\(prefix): \(c.ratio)")
+            #expect(c.meetsRequiredRank, "\(prefix): rank \(String(describing: c.rank))")
+            #expect(c.published.time.dataParallel > 0, "\(prefix): the dp collectives' SMs are charged")
         }
-        #expect(check("Llama 3 405B, 8K, 16384").meetsRequiredRank && check("Llama 3 405B, 128K").meetsRequiredRank)
-        #expect(!check("Llama 3 405B, 8K, 8192").meetsRequiredRank)
         let long = check("Llama 3 405B, 128K")
         #expect(long.modelTeraflops(causal: false) / long.modelTeraflops(causal: true) > 1.3)
     }
 
-    /// DeepSeek-V3 under its own software (`deepseek-v3`): DualPipe hides the node-forwarded all-to-alls completely
-    /// and the published mesh is predicted within ±15 % of its throughput; the memory model, which lacks DeepSeek's
-    /// FP8 activation caching and partial recomputation (§3.2.3, §3.3.3), still needs full recomputation to fit, and
-    /// the mesh ranks outside the five.
+    /// DeepSeek-V3 under its own software (`deepseek-v3`: DualPipe, FP8 activation caching with RMSNorm and MLA
+    /// up-projections recomputed, FP32 gradients and BF16 moments): DualPipe hides the node-forwarded all-to-alls.
+    /// Run as published (no full recomputation) the mesh needs more than the usable 90 % of the H800's memory in the
+    /// model, so the search charges full recomputation: within ±15 % only by that, and the mesh ranks outside the
+    /// five (issue #21's DeepSeek row, not met; docs/planner.md says why).
     @Test func deepSeekV3HidesItsAllToAll() {
         let deepSeek = check("DeepSeek-V3")
         #expect(abs(deepSeek.ratio - 1) <= 0.15, "\(deepSeek.ratio)")
         #expect(deepSeek.published.time.expertParallel == 0)
+        #expect(deepSeek.published.layout.dualPipe && deepSeek.published.layout.lowPrecisionActivations)
         #expect(deepSeek.published.layout.recompute == .full && !deepSeek.meetsRequiredRank)
     }
 }

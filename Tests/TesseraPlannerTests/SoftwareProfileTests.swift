@@ -52,6 +52,13 @@ import TesseraPlanner
         #expect(reason(.llama3, layout(cp: 2, zero: 2)) == nil)
         #expect(reason(.deepSeekV3, layout(cp: 2, ep: 2, zero: 1))?.contains("no context parallelism") == true)
         #expect(reason(.deepSeekV3, layout(ep: 2, zero: 1)) == nil)
+        var dualPipe = layout(ep: 2, zero: 1)
+        dualPipe.dualPipe = true
+        #expect(reason(.deepSeekV3, dualPipe) == nil)
+        #expect(reason(.megatronCore, dualPipe)?.contains("no DualPipe schedule") == true)
+        var compact = layout(zero: 1, recompute: .none)
+        compact.lowPrecisionActivations = true
+        #expect(reason(.megatronCore, compact)?.contains("activations in 16 bits") == true)
         let message = PlannerError.unsupportedLayout(framework: "megatron-2021", layout: "tp2 pp2 dp4 cp2", reason: "x")
         #expect(message.description.hasPrefix("megatron-2021 cannot run tp2 pp2 dp4 cp2: x"))
     }

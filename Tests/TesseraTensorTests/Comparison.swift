@@ -60,9 +60,10 @@ enum Fixtures {
         try! Tensor(shape: shape, scalars: values(shape.reduce(1, *), stream: stream, scale: scale, offset: offset))
     }
 
-    /// The serial pool and a three-thread pool that splits even tiny inputs, so tests exercise the
-    /// parallel split; kernels must give the same bits on both.
-    static let pools = [ComputePool.serial, ComputePool(threads: 3, minimumElementsPerThread: 8)]
+    /// The serial pool, a three-thread pool that splits even tiny inputs, so tests exercise the parallel split,
+    /// and a two-thread pool whose waits always spin first; kernels must give the same bits on all.
+    static let pools = [ComputePool.serial, ComputePool(threads: 3, minimumElementsPerThread: 8),
+                        ComputePool(threads: 2, minimumElementsPerThread: 8, spinning: .always)]
 }
 
 extension Tensor {

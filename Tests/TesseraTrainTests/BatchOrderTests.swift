@@ -1,4 +1,5 @@
 import Testing
+import TesseraParallel
 import TesseraTrain
 
 /// The documented data order, checked against examples worked out by hand.
@@ -73,8 +74,8 @@ import TesseraTrain
 
     @Test func indivisibleBatchesNameTheFlagAndTheChoices() {
         #expect(throws: TrainingError.invalidOption(
-            option: "--micro-batch-size",
-            reason: "global batch size 6 is not divisible by micro-batch size 4; use --micro-batch-size ∈ {1, 2, 3, 6}")) {
+            option: LayoutParameter.microBatchSize.name,
+            reason: "global batch size 6 is not divisible by micro-batch size 4; use \(name: LayoutParameter.microBatchSize) ∈ {1, 2, 3, 6}")) {
             try BatchLayout(globalBatchSize: 6, microBatchSize: 4)
         }
         #expect(throws: TrainingError.self) { try BatchLayout(globalBatchSize: 6, microBatchSize: 0) }
@@ -88,7 +89,7 @@ import TesseraTrain
                              tokenizerName: "byte")
         } throws: { error in
             let message = "\(error)"
-            return message.hasPrefix("short.txt: 10 tokens are fewer than the 11 one step needs;") && message.contains("--seq-len")
+            return message.hasPrefix("short.txt: 10 tokens are fewer than the 11 one step needs;") && message.contains("TrainingConfiguration.data.sequenceLength")
         }
         // Exactly one step's worth is enough.
         #expect(throws: Never.self) {

@@ -111,6 +111,12 @@ import TesseraTrain
             json["files"] = (json["files"] as! [[String: Any]]).filter { ($0["name"] as! String) != "optimizer-rank-00000.bin" }
         }
         refuses(unlisted, "optimizer-rank-00000.bin", "does not list")
+        let incomplete = try editManifest { json in
+            json["tensors"] = (json["tensors"] as! [[String: Any]]).filter {
+                !($0["state"] as! String == "exp_avg_sq" && $0["name"] as! String == "model.norm.weight")
+            }
+        }
+        refuses(incomplete, incomplete + "/manifest.json", "lists no exp_avg_sq of model.norm.weight")
         let malformed = try editManifest { $0["step"] = "two" }
         refuses(malformed, malformed + "/manifest.json", "malformed")
     }
@@ -161,12 +167,12 @@ import TesseraTrain
 
     @Test func resumingAnotherModelTokenizerDataOrBatchIsRefused() throws {
         let layout = try ParallelConfig(microBatchSize: 4)
-        resumeRefused(fixture.configuration(layout, config: "tiny-gpt2", resume: root), "the model", "--config tiny")
-        resumeRefused(fixture.configuration(layout, tokenizer: step2, resume: root), "the tokenizer", "--tokenizer byte")
+        resumeRefused(fixture.configuration(layout, config: "tiny-gpt2", resume: root), "the model", "TrainingConfiguration.model.config = tiny")
+        resumeRefused(fixture.configuration(layout, tokenizer: step2, resume: root), "the tokenizer", "TrainingConfiguration.data.tokenizer = byte")
         var longer = fixture.configuration(layout, resume: root)
         longer.data.sequenceLength = 8
-        resumeRefused(longer, "--seq-len", "pass --seq-len 16")
-        resumeRefused(fixture.configuration(layout, steps: 2, resume: root), "--steps", "past the checkpoint's step 2")
+        resumeRefused(longer, "TrainingConfiguration.data.sequenceLength differs", "pass TrainingConfiguration.data.sequenceLength = 16")
+        resumeRefused(fixture.configuration(layout, steps: 2, resume: root), "TrainingConfiguration.steps", "past the checkpoint's step 2")
         try Data(String(repeating: "A different text entirely, of another length. ", count: 30).utf8).write(to: URL(fileURLWithPath: fixture.text))
         resumeRefused(fixture.configuration(layout, resume: root), "the data file \(fixture.text)", "changed since the save")
     }

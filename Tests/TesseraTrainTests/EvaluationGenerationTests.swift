@@ -49,7 +49,7 @@ import TesseraTrain
         #expect(throws: TrainingError.self) {
             try Evaluation.evaluate(engine, ids: [1], sequenceLength: 16, path: "one.txt", tokenizerName: "byte")
         }
-        #expect(throws: TrainingError.invalidOption(option: "--seq-len", reason: "65 must lie in 1...64 (the model's context)")) {
+        #expect(throws: TrainingError.invalidOption(option: TrainingSetting.evaluationWindow.name, reason: "65 must lie in 1...64 (the model's context)")) {
             try Evaluation.evaluate(engine, ids: Self.ids, sequenceLength: 65, path: "abc.txt", tokenizerName: "byte")
         }
         #expect(throws: TrainingError.tokenOutOfRange(path: "big.txt", id: 300, position: 1, vocabularySize: 256, tokenizer: "gpt2")) {

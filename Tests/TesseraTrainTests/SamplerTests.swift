@@ -49,7 +49,7 @@ import TesseraTrain
     }
 
     @Test func invalidOptionsNameTheFlag() {
-        #expect(throws: TrainingError.invalidOption(option: "--top-p", reason: "1.5 must lie in (0, 1]")) {
+        #expect(throws: TrainingError.invalidOption(option: TrainingSetting.topP.name, reason: "1.5 must lie in (0, 1]")) {
             try SamplingOptions(temperature: 1, topP: 1.5).validate()
         }
         #expect(throws: TrainingError.self) { try SamplingOptions(temperature: -1).validate() }

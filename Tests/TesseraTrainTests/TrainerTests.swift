@@ -79,7 +79,7 @@ import TesseraTrain
         let data = try TrainingData(path: "fox.txt", ids: Self.ids, sequenceLength: 128, globalBatchSize: 4, vocabularySize: 256,
                                     tokenizerName: "byte")
         let engine = try Trainer.makeEngine(configuration: try Self.configuration(), config: config, world: nil)
-        #expect(throws: TrainingError.invalidOption(option: "--seq-len", reason: "128 exceeds the model's context of 64 tokens; use --seq-len ≤ 64")) {
+        #expect(throws: TrainingError.invalidOption(option: TrainingSetting.sequenceLength.name, reason: "128 exceeds the model's context of 64 tokens; use \(name: .sequenceLength) ≤ 64")) {
             try Trainer(configuration: long, engine: engine, data: data)
         }
         var bad = try Self.configuration()

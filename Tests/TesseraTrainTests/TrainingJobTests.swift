@@ -66,7 +66,7 @@ import TesseraTrain
 
     @Test func aMissingOrUnreadableTextIsNamed() throws {
         #expect { try TrainingJob(configuration: configuration(data: directory + "/nope.txt")) }
-            throws: { namesFileAndFix($0, directory + "/nope.txt", "pass --data with an existing") }
+            throws: { namesFileAndFix($0, directory + "/nope.txt", "set TrainingConfiguration.data.path to an existing") }
         #expect { try TrainingJob(configuration: configuration(data: directory)) }
             throws: { namesFileAndFix($0, directory, "it is a directory") }
     }
@@ -81,7 +81,7 @@ import TesseraTrain
         let short = directory + "/short.txt"
         try Data("too short".utf8).write(to: URL(fileURLWithPath: short))
         #expect { try TrainingJob(configuration: configuration(data: short)) }
-            throws: { namesFileAndFix($0, short, "--global-batch-size") }
+            throws: { namesFileAndFix($0, short, "TrainingConfiguration.batch.globalBatchSize") }
     }
 
     @Test func anUnknownPresetListsTheChoices() throws {
@@ -125,17 +125,17 @@ import TesseraTrain
         var c = configuration()
         c.batch = .init(globalBatchSize: 6)
         c.parallelism.microBatchSize = 4
-        #expect { try TrainingJob(configuration: c) } throws: { namesFileAndFix($0, "--micro-batch-size", "{1, 2, 3, 6}") }
+        #expect { try TrainingJob(configuration: c) } throws: { namesFileAndFix($0, "microBatchSize", "{1, 2, 3, 6}") }
         c = configuration()
         c.data.sequenceLength = 65
-        #expect { try TrainingJob(configuration: c) } throws: { namesFileAndFix($0, "--seq-len", "≤ 64") }
+        #expect { try TrainingJob(configuration: c) } throws: { namesFileAndFix($0, "TrainingConfiguration.data.sequenceLength", "≤ 64") }
         c = configuration()
         c.parallelism.tp = 5
         #expect { try TrainingJob(configuration: c) } throws: { namesFileAndFix($0, "tp=5", "use tp ∈ {1, 2, 3, 4}") }
         c = configuration()
         c.steps = 0
-        #expect { try TrainingJob(configuration: c) } throws: { namesFileAndFix($0, "--steps", "at least 1") }
-        #expect { try TokenizerChoice.named(directory + "/missing.json") } throws: { namesFileAndFix($0, "missing.json", "--tokenizer byte") }
+        #expect { try TrainingJob(configuration: c) } throws: { namesFileAndFix($0, "TrainingConfiguration.steps", "at least 1") }
+        #expect { try TokenizerChoice.named(directory + "/missing.json") } throws: { namesFileAndFix($0, "missing.json", "TrainingConfiguration.data.tokenizer to byte") }
         #expect { try TokenizerChoice.named("gpt2", gpt2Directory: directory) } throws: { namesFileAndFix($0, directory, "make assets") }
     }
 

@@ -54,7 +54,7 @@ public struct BPETokenizerDefinition: Sendable, Equatable {
         let tokenizer = try BPETokenizer(huggingFaceDirectory: directory)
         let tokenizerJSON = FileSystem.join(directory, "tokenizer.json")
         let path = FileSystem.isRegularFile(tokenizerJSON) ? tokenizerJSON : directory
-        func unsupported(_ reason: String) -> FormatError { .unsupportedTokenizer(path: path, reason: reason + "; GGUF cannot carry it") }
+        func unsupported(_ reason: String) -> FormatError { .unsupportedTokenizer(path: path, reason: reason + "; GGUF cannot carry it, write a Hugging Face directory instead") }
         guard let pre = Self.preferredPreTokenizerNames.first(where: { BPETokenizer.ggufPreTokenizers[$0] == tokenizer.preTokenizer }) else {
             throw unsupported("the pre-tokenizer \(tokenizer.preTokenizer) has no llama.cpp name")
         }

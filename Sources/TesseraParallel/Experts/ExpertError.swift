@@ -13,7 +13,7 @@ public enum ExpertError: Error, Equatable, Sendable, CustomStringConvertible {
     case intermediateNotDivisible(intermediate: Int, tp: Int)
     /// A parameter store has no weight of this name for one of the rank's experts.
     case missingWeight(name: String)
-    /// Experts split over tp (`--expert-tp tp`) with sequence parallelism, which this layer does not run.
+    /// Experts split over tp (``ExpertTensorParallelism/split``) with sequence parallelism, which this layer does not run.
     case splitExpertsWithSequenceParallelism
 
     public var description: String {
@@ -27,13 +27,13 @@ public enum ExpertError: Error, Equatable, Sendable, CustomStringConvertible {
         case let .expertOutOfRange(expert, experts):
             return "routing names expert \(expert), but the layer has experts 0..<\(experts) (and -1 for a dropped slot)"
         case let .intermediateNotDivisible(intermediate, tp):
-            return "the experts' \(intermediate) intermediate features do not split over tp=\(tp); use whole experts (--expert-tp 1)"
-                + " or tp ∈ {\((1...max(1, min(intermediate, 64))).filter { intermediate % $0 == 0 }.map(String.init).joined(separator: ", "))}"
+            return "the experts' \(intermediate) intermediate features do not split over tp=\(tp); use whole experts"
+                + " (ExpertTensorParallelism.whole) or tp ∈ {\((1...max(1, min(intermediate, 64))).filter { intermediate % $0 == 0 }.map(String.init).joined(separator: ", "))}"
         case let .missingWeight(name):
             return "no expert weight named \(name) in the parameters"
         case .splitExpertsWithSequenceParallelism:
-            return "experts split over tp (--expert-tp tp) do not run with sequence parallelism; use whole experts (--expert-tp 1)"
-                + " or turn sequence parallelism off"
+            return "experts split over tp (ExpertTensorParallelism.split) do not run with sequence parallelism; use whole experts"
+                + " (ExpertTensorParallelism.whole) or turn sequence parallelism off (\(LayoutParameter.sequenceParallel.name) = false)"
         }
     }
 }

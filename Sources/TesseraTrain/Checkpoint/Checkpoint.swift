@@ -2,6 +2,7 @@ import Foundation
 import TesseraFormats
 import TesseraModels
 import TesseraNN
+import TesseraParallel
 import TesseraTensor
 
 /// A complete checkpoint opened for reading: its manifest read and every file checked (present, of the listed
@@ -42,6 +43,7 @@ public struct Checkpoint: Sendable {
         }
         self.path = directory
         try checkFiles()
+        try checkTensors()
         try checkPieces()
     }
 
@@ -93,6 +95,25 @@ public struct Checkpoint: Sendable {
             }
         }
         return try results.map { try $0!.get() }
+    }
+
+    /// The manifest lists the weight and both AdamW moments of every parameter of its model, and nothing else.
+    private func checkTensors() throws {
+        let model: TransformerConfig
+        do {
+            model = try manifest.modelConfig()
+        } catch {
+            throw CheckpointError.damaged(file: manifestPath, reason: "its model configuration cannot be read: \(error)")
+        }
+        let states = [MeshEngine.weightState] + OptimizerMoment.allCases.map(\.rawValue)
+        let expected = Set(model.parameterSpecs(context: .single).flatMap { spec in states.map { "\($0) of \(spec.name)" } })
+        let listed = manifest.tensors.map { "\($0.state) of \($0.name)" }
+        if let missing = expected.subtracting(listed).sorted().first {
+            throw CheckpointError.damaged(file: manifestPath, reason: "it lists no \(missing)")
+        }
+        if let unknown = listed.first(where: { !expected.contains($0) }) {
+            throw CheckpointError.damaged(file: manifestPath, reason: "it lists \(unknown), which its model does not have")
+        }
     }
 
     /// Every piece lies inside a listed file and inside its shard; each tensor's pieces cover it exactly once.

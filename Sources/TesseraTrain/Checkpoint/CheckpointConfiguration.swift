@@ -1,3 +1,5 @@
+import TesseraParallel
+
 extension TrainingConfiguration {
     /// Distributed checkpoints: where they go, how often, how many are kept, and which one a run resumes from.
     public struct Checkpointing: Sendable, Hashable, Codable {
@@ -20,12 +22,12 @@ extension TrainingConfiguration {
             self.isAsynchronous = isAsynchronous
         }
 
-        /// - Throws: ``TrainingError/invalidOption(option:reason:)`` naming the flag to change.
+        /// - Throws: ``TrainingError/invalidOption(option:reason:)`` naming the setting to change.
         func validate() throws {
-            guard every >= 0 else { throw TrainingError.invalidOption(option: "--checkpoint-every", reason: "\(every) must not be negative") }
-            try TrainingError.requireAtLeastOne(keep, option: "--keep-checkpoints")
+            guard every >= 0 else { throw TrainingError.invalid(.checkpointEvery, "\(every) must not be negative") }
+            try TrainingError.requireAtLeastOne(keep, option: TrainingSetting.keepCheckpoints.name)
             if every > 0 && directory == nil {
-                throw TrainingError.invalidOption(option: "--checkpoint-every", reason: "needs --checkpoint-dir to say where checkpoints go")
+                throw TrainingError.invalid(.checkpointEvery, "needs \(name: .checkpointDirectory) to say where checkpoints go")
             }
         }
 

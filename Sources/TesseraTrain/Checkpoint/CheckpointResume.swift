@@ -1,5 +1,6 @@
 import Foundation
 import TesseraModels
+import TesseraParallel
 
 /// What a checkpoint records of the run's inputs, so a resume can tell when they changed.
 struct CheckpointIdentity: Sendable {
@@ -13,7 +14,7 @@ extension TrainingJob {
     /// The identity checkpoints record (`nil` when the run neither saves nor resumes) and the checkpoint to
     /// resume from, opened, validated and checked against this run.
     /// - Throws: ``CheckpointError`` for a damaged checkpoint or one of another model, tokenizer, data or batch
-    ///   shape; ``TrainingError/invalidOption(option:reason:)`` when `--steps` is not past the checkpoint.
+    ///   shape; ``TrainingError/invalidOption(option:reason:)`` when the steps are not past the checkpoint.
     static func checkpointing(_ configuration: TrainingConfiguration, model: TransformerConfig,
                               tokenizer: TokenizerChoice) throws -> (CheckpointIdentity?, Checkpoint?) {
         let options = configuration.checkpoint
@@ -40,11 +41,12 @@ extension Checkpoint {
             let count = (try? manifest.modelConfig()).map { "\($0.parameterCount)" } ?? "?"
             throw CheckpointError.mismatch(what: "the model", checkpoint: "\(savedModel), \(count) parameters",
                                            run: "\(configuration.model.initialCheckpoint ?? configuration.model.config), \(model.parameterCount) parameters",
-                                           fix: "pass --config \(saved.model.config)" + (saved.model.initialCheckpoint.map { " --init \($0)" } ?? ""))
+                                           fix: "pass \(setting: .config, saved.model.config)"
+                                               + (saved.model.initialCheckpoint.map { " \(setting: .initialCheckpoint, $0)" } ?? ""))
         }
         guard manifest.tokenizer.fingerprint == identity.tokenizer.fingerprint else {
             throw CheckpointError.mismatch(what: "the tokenizer", checkpoint: manifest.tokenizer.name, run: identity.tokenizer.name,
-                                           fix: "pass --tokenizer \(saved.data.tokenizer)")
+                                           fix: "pass \(setting: .tokenizer, saved.data.tokenizer)")
         }
         let data = manifest.data
         guard data.size == identity.dataSize && data.checksum == identity.dataChecksum else {
@@ -53,13 +55,14 @@ extension Checkpoint {
                                            run: "\(identity.dataSize) bytes, checksum \(identity.dataChecksum)",
                                            fix: "it changed since the save; restore the text the run was trained on or start a fresh run")
         }
-        for (flag, old, new) in [("--seq-len", saved.data.sequenceLength, configuration.data.sequenceLength),
-                                 ("--global-batch-size", saved.batch.globalBatchSize, configuration.batch.globalBatchSize)] where old != new {
-            throw CheckpointError.mismatch(what: flag, checkpoint: "\(old)", run: "\(new)", fix: "pass \(flag) \(old): the data position depends on it")
+        for (setting, old, new) in [(TrainingSetting.sequenceLength, saved.data.sequenceLength, configuration.data.sequenceLength),
+                                    (.globalBatchSize, saved.batch.globalBatchSize, configuration.batch.globalBatchSize)] where old != new {
+            throw CheckpointError.mismatch(what: "\(name: setting)", checkpoint: "\(old)", run: "\(new)",
+                                           fix: "pass \(setting: setting, old): the data position depends on it")
         }
         guard configuration.steps > manifest.step else {
-            throw TrainingError.invalidOption(option: "--steps", reason: "\(configuration.steps) is not past the checkpoint's step \(manifest.step);"
-                                              + " --steps is the total, pass more than \(manifest.step)")
+            throw TrainingError.invalid(.steps, "\(configuration.steps) is not past the checkpoint's step \(manifest.step);"
+                                        + " \(name: .steps) is the total, pass more than \(manifest.step)")
         }
     }
 }

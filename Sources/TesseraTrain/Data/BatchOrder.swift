@@ -1,3 +1,5 @@
+import TesseraParallel
+
 /// The order in which training reads a token stream: fixed by the step and the sequence's position in
 /// the global batch alone, so every layout (micro-batching, data parallelism) sees the same tokens.
 ///
@@ -17,10 +19,10 @@ public struct BatchOrder: Sendable, Hashable, Codable {
 
     /// - Throws: ``TrainingError/invalidOption(option:reason:)`` for non-positive sizes.
     public init(streamLength: Int, sequenceLength: Int, globalBatchSize: Int) throws {
-        try TrainingError.requireAtLeastOne(sequenceLength, option: "--seq-len")
-        try TrainingError.requireAtLeastOne(globalBatchSize, option: "--global-batch-size")
+        try TrainingError.requireAtLeastOne(sequenceLength, option: TrainingSetting.sequenceLength.name)
+        try TrainingError.requireAtLeastOne(globalBatchSize, option: TrainingSetting.globalBatchSize.name)
         guard streamLength >= 2 else {
-            throw TrainingError.invalidOption(option: "--data", reason: "a stream of \(streamLength) ids has no next-token target")
+            throw TrainingError.invalid(.data, "a stream of \(streamLength) ids has no next-token target")
         }
         self.streamLength = streamLength
         self.sequenceLength = sequenceLength
@@ -70,21 +72,21 @@ public struct BatchLayout: Sendable, Hashable, Codable {
     /// `D`: data-parallel ranks.
     public let dataParallelSize: Int
 
-    /// - Throws: ``TrainingError/invalidOption(option:reason:)`` naming the flag to change and the valid values.
+    /// - Throws: ``TrainingError/invalidOption(option:reason:)`` naming the setting to change and the valid values.
     public init(globalBatchSize: Int, microBatchSize: Int, dataParallelSize: Int = 1) throws {
-        try TrainingError.requireAtLeastOne(globalBatchSize, option: "--global-batch-size")
-        try TrainingError.requireAtLeastOne(microBatchSize, option: "--micro-batch-size")
-        try TrainingError.requireAtLeastOne(dataParallelSize, option: "--dp")
+        try TrainingError.requireAtLeastOne(globalBatchSize, option: TrainingSetting.globalBatchSize.name)
+        try TrainingError.requireAtLeastOne(microBatchSize, option: LayoutParameter.microBatchSize.name)
+        try TrainingError.requireAtLeastOne(dataParallelSize, option: LayoutParameter.dp.name)
         guard globalBatchSize % (microBatchSize * dataParallelSize) == 0 else {
             let perRank = globalBatchSize % dataParallelSize == 0 ? globalBatchSize / dataParallelSize : nil
             let choices = perRank.map { n in (1...n).filter { n % $0 == 0 }.map(String.init).joined(separator: ", ") }
-            let reason = dataParallelSize == 1
+            let reason: SettingText = dataParallelSize == 1
                 ? "global batch size \(globalBatchSize) is not divisible by micro-batch size \(microBatchSize)"
                 : "global batch size \(globalBatchSize) is not divisible by micro-batch size \(microBatchSize) × dp \(dataParallelSize)"
+            let fix: SettingText = choices.map { "; use \(name: LayoutParameter.microBatchSize) ∈ {\($0)}" }
+                ?? "; use a \(name: TrainingSetting.globalBatchSize) that is a multiple of \(microBatchSize * dataParallelSize)"
             throw TrainingError.invalidOption(
-                option: perRank == nil ? "--global-batch-size" : "--micro-batch-size",
-                reason: reason + (choices.map { "; use --micro-batch-size ∈ {\($0)}" }
-                                  ?? "; use a --global-batch-size that is a multiple of \(microBatchSize * dataParallelSize)"))
+                option: perRank == nil ? TrainingSetting.globalBatchSize.name : LayoutParameter.microBatchSize.name, reason: reason + fix)
         }
         self.globalBatchSize = globalBatchSize
         self.microBatchSize = microBatchSize

@@ -1,3 +1,5 @@
+import TesseraParallel
+
 /// A tokenized text checked against a model and a batch shape, handing out the sequences of each step in
 /// ``BatchOrder``'s order.
 public struct TrainingData: Sendable {
@@ -18,7 +20,7 @@ public struct TrainingData: Sendable {
         guard ids.count >= needed else {
             throw TrainingError.dataTooShort(
                 path: path, tokens: ids.count, needed: needed,
-                fix: "use a longer text or lower --global-batch-size (\(globalBatchSize)) or --seq-len (\(sequenceLength))")
+                fix: "use a longer text or lower \(name: .globalBatchSize) (\(globalBatchSize)) or \(name: .sequenceLength) (\(sequenceLength))")
         }
         self.path = path
         self.ids = ids

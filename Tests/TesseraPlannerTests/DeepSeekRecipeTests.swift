@@ -1,0 +1,63 @@
+import Testing
+import TesseraParallel
+import TesseraPipeline
+@testable import TesseraPlanner
+
+/// DeepSeek-V3's memory recipe and DualPipe (DeepSeek-AI 2024, "DeepSeek-V3 Technical Report", §3.2.1, §3.2.3,
+/// §3.3.3, Table 2), each against a hand count and against the layout without it.
+@Suite struct DeepSeekRecipeTests {
+    let catalog = try! Catalog.bundled()
+
+    /// One MoE layer of DeepSeek-V3 per token (h 7168, 128 heads of value width 128, q rank 1536, kv rank 512 with
+    /// a 64-wide rotary key, 8 of 256 experts of 2048, one shared expert of 2048): residual 2 × 2h in 16 bits; the
+    /// latents 2 × (1536 + 512 + 64); the output projection's input 1.5 × 16384 (E5M6); 8 routed copies of h in
+    /// FP8; gate and up of 8 experts and the shared one in FP8; 256 router logits in 16 bits.
+    @Test func compactActivationsByHand() throws {
+        let model = try catalog.model(named: "deepseek-v3")
+        let compact = model.compactActivationBytesPerLayer(layer: 3, tokens: 1)
+        #expect(compact.replicated == 4 * 7168)
+        let latents: Double = 2 * (1536 + 512 + 64), output: Double = 1.5 * 16384, routed: Double = 8 * 7168
+        let swiglu: Double = 2 * (8 * 2048 + 2048), router: Double = 2 * 256
+        let split = latents + output + routed + swiglu + router
+        #expect(compact.split == split)
+        let standard = model.linearActivationBytesPerLayer(layer: 3, tokens: 1)
+        #expect(compact.replicated + compact.split < 0.4 * (standard.replicated + standard.split))
+        // Recomputed up-projections: 1536 × 128 × (128 + 64) for the queries, 512 × 128 × (128 + 128) for keys and values.
+        #expect(model.upProjectionParameters() == 1536.0 * 128 * 192 + 512.0 * 128 * 256)
+    }
+
+    func estimate(dualPipe: Bool, compact: Bool, recompute: Recomputation = .none) throws -> TrainingEstimate {
+        let job = TrainingJob(model: try catalog.model(named: "deepseek-v3"), accelerator: try catalog.accelerator(named: "h800"),
+                              devices: 2048, sequenceLength: 4096, globalBatchSize: 15_360, computeFormat: .fp8)
+        var layout = TrainingLayout(tp: 1, pp: 16, dp: 128, ep: 64, microBatchSize: 1, schedule: .oneForwardOneBackward,
+                                    recompute: recompute, zeroStage: 1, overlap: .all, expertDispatch: .nodeForwarded)
+        (layout.dualPipe, layout.lowPrecisionActivations) = (dualPipe, compact)
+        return TrainingCostModel(job: job).estimate(layout, bubble: ClosedFormBubble())
+    }
+
+    /// DualPipe against 1F1B on the same mesh: a bubble of (p/2 − 1)(F + 2B − W) in place of (p − 1)(F + B + W),
+    /// rank 0 holding the first and the last chunk's weights, and one micro-batch more in flight.
+    @Test func dualPipeHalvesTheBubbleAndDoublesTheWeights() throws {
+        let dual = try estimate(dualPipe: true, compact: true)
+        let plain = try estimate(dualPipe: false, compact: true)
+        #expect(dual.time.pipelineBubble > 0 && dual.time.pipelineBubble < 0.4 * plain.time.pipelineBubble,
+                "\(dual.time.pipelineBubble) vs \(plain.time.pipelineBubble)")
+        #expect(dual.memory.weights > 1.5 * plain.memory.weights)
+        #expect(dual.memory.activations > plain.memory.activations)
+        #expect(dual.layout.summary.contains("dualpipe") && dual.layout.summary.contains("activations:fp8"))
+        let parsed = try TrainingLayout(summary: dual.layout.summary, profile: .megatronCore)
+        #expect(parsed.dualPipe && parsed.lowPrecisionActivations)
+    }
+
+    /// The recipe stores about a third of the 16-bit activations and recomputes the up-projections: it fits
+    /// without full recomputation where the 16-bit count does not, and costs a little recompute time.
+    @Test func compactActivationsFitWithoutFullRecomputation() throws {
+        let compact = try estimate(dualPipe: true, compact: true)
+        let standard = try estimate(dualPipe: true, compact: false)
+        #expect(compact.fits && !standard.fits)
+        #expect(compact.time.recompute > 0 && standard.time.recompute == 0)
+        #expect(compact.time.recompute < 0.05 * compact.time.compute)
+        let full = try estimate(dualPipe: true, compact: true, recompute: .full)
+        #expect(full.time.recompute > 5 * compact.time.recompute)
+    }
+}
