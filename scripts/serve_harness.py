@@ -1,5 +1,7 @@
-"""Helpers of test_serve.py: a `tessera serve` process on a free loopback port, raw HTTP requests, checks."""
+"""Helpers of test_serve.py: a `tessera serve` process on a loopback port the system picks, raw HTTP requests, checks."""
 import json
+import os
+import re
 import signal
 import socket
 import subprocess
@@ -20,29 +22,35 @@ def check(condition, what):
 
 def test(function):
     """Runs one test function, printing its name and time."""
-    def run(*args):
+    def run(*args, **options):
         start = time.monotonic()
-        function(*args)
+        function(*args, **options)
         PASSED.append(function.__name__)
         print(f"  ok  {function.__name__} ({time.monotonic() - start:.1f} s)", flush=True)
     return run
 
 
 class Server:
-    """A `tessera serve` process on a free loopback port."""
+    """A `tessera serve` process on a port the system picks (`--port 0`), so parallel test runs never collide."""
 
-    def __init__(self, tessera, model, *flags):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.process = subprocess.Popen([tessera, "serve", "--model", model, "--port", str(self.port),
+    def __init__(self, tessera, model, *flags, launch=()):
+        """`launch`: the command that starts `tessera` (e.g. mpirun and its flags), nothing to run it directly."""
+        self.launched = bool(launch)
+        self.process = subprocess.Popen([*launch, tessera, "serve", "--model", model, "--port", "0",
                                          "--served-model-name", "smol", *flags],
                                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         self.lines = []
         threading.Thread(target=self._read, daemon=True).start()
         self.saw_loading_503 = False
         deadline = time.monotonic() + 300
+        self.url = None
+        while self.url is None and time.monotonic() < deadline:
+            check(self.process.poll() is None, f"server exited early: {self.lines}")
+            found = [m.group(1) for m in map(re.compile(r"listening on (http://[^;\s]+);").search, list(self.lines)) if m]
+            self.url = found[0] if found else None
+            time.sleep(0.02)
+        check(self.url is not None and not self.url.endswith(":0"), f"no bound URL in the listening line: {self.lines}")
+        self.port = int(self.url.rsplit(":", 1)[1])
         while time.monotonic() < deadline:
             check(self.process.poll() is None, f"server exited early: {self.lines}")
             status, _ = self.raw("GET", "/health")
@@ -57,6 +65,8 @@ class Server:
             if any("ready:" in line for line in self.lines):
                 break
             time.sleep(0.05)
+        ready = [line for line in self.lines if "ready:" in line]
+        check(ready and f"ready: {self.url} " in ready[0], f"the ready line names the bound URL {self.url}: {ready}")
 
     def _read(self):
         for line in self.process.stdout:
@@ -79,9 +89,32 @@ class Server:
             return 0, b""
 
     def stop(self):
-        """SIGTERM; the exit status."""
-        self.process.send_signal(signal.SIGTERM)
+        """SIGTERM to the server (rank 0's process under a launcher); the exit status (the launcher's)."""
+        os.kill(self.rank0_pid() if self.launched else self.process.pid, signal.SIGTERM)
         return self.process.wait(timeout=60)
+
+    def kill(self):
+        """Ends the server if it still runs: SIGTERM to the process started (a launcher ends its job), then SIGKILL."""
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+    def rank0_pid(self):
+        """The pid of rank 0's `tessera`: the launcher's child whose environment says OMPI_COMM_WORLD_RANK=0."""
+        for entry in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    parent = int(stat.read().rsplit(")", 1)[1].split()[1])
+                with open(f"/proc/{entry}/environ", "rb") as environ:
+                    rank0 = b"OMPI_COMM_WORLD_RANK=0" in environ.read().split(b"\0")
+            except (OSError, ValueError, IndexError):
+                continue
+            if parent == self.process.pid and rank0:
+                return int(entry)
+        raise AssertionError("no rank 0 process under the launcher")
 
 
 PROMPTS = [f"Question {i}: what is {i} plus {i * 3}? Answer:" if i % 3 == 0 else

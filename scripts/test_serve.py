@@ -5,7 +5,9 @@ Every endpoint and parameter of the OpenAI API the server implements; streamed t
 request gets its status and the server keeps serving; a bounded load test of 32 concurrent clients whose answers each
 equal their solo greedy answer (p50/p99 time to first token printed); client disconnects; a bounded fuzz of the request
 decoder; a tensor-parallel server (`--tp 3`: SmolLM2's 9 heads) and optionally a pipeline-split one (`--pp 2`);
-graceful shutdown on SIGTERM. Ends by itself; exits non-zero on the first failure.
+graceful shutdown on SIGTERM. Every server binds a port of the system's choice (`--port 0`) and is found by the URL
+it prints. With `--mpirun`, only the test of `--backend mpi --tp 2` under that launcher (scripts/test-serve-mpi.sh).
+Ends by itself; exits non-zero on the first failure.
 
 Usage: test_serve.py --tessera .build/release/tessera --model models/SmolLM2-135M-Instruct.Q4_1.gguf
 """
@@ -13,8 +15,11 @@ import argparse
 import concurrent.futures
 import json
 import random
+import shlex
+import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.error
@@ -39,12 +44,16 @@ def models_health_and_metrics(server):
 
 
 @test
-def greedy_matches_tessera_generate(server, tessera, model, *flags):
-    out = subprocess.run([tessera, "generate", "--model", model, "--prompt", PROMPTS[1], "--max-new-tokens", "16", "--json", *flags],
-                         check=True, capture_output=True, text=True).stdout
-    expected = json.loads(out.strip().splitlines()[-1])["text"]
-    got = greedy(server.client(), PROMPTS[1])
-    check(got.choices[0].text == expected, f"server {got.choices[0].text!r} != generate {expected!r}")
+def greedy_matches_tessera_generate(server, tessera, model, *flags, prompts=PROMPTS[1:2]):
+    with tempfile.NamedTemporaryFile("w", suffix=".txt") as batch:
+        batch.write("".join(p + "\n" for p in prompts))
+        batch.flush()
+        out = subprocess.run([tessera, "generate", "--model", model, "--batch-file", batch.name, "--max-new-tokens", "16",
+                              "--json", *flags], check=True, capture_output=True, text=True).stdout
+    expected = [json.loads(line)["text"] for line in out.strip().splitlines()[-len(prompts):]]
+    for prompt, want in zip(prompts, expected):
+        got = greedy(server.client(), prompt).choices[0].text
+        check(got == want, f"server {got!r} != generate {want!r}")
 
 
 @test
@@ -76,6 +85,36 @@ def completions_parameters(server):
     check(len({c.text for c in a.choices}) > 1, "n sampled choices differ")
     p = greedy(client, PROMPTS[2], max_tokens=24, presence_penalty=1.5, frequency_penalty=1.5)
     check(p.choices[0].finish_reason in ("length", "stop"), "penalties")
+
+
+@test
+def echo_with_logprobs(server):
+    """OpenAI's echo with logprobs: the prompt's tokens first, each with its log-probability given the tokens before it
+    (the first null), then the completion, which is the one without echo; a prompt token's log-probability is the one
+    it has as the generated token after the same tokens."""
+    client = server.client()
+    ids = json.loads(server.raw("POST", "/tokenize", {"prompt": PROMPTS[1]})[1])["tokens"]
+    plain = greedy(client, PROMPTS[1], max_tokens=4, logprobs=2)
+    r = greedy(client, PROMPTS[1], max_tokens=4, logprobs=2, echo=True)
+    lp, want = r.choices[0].logprobs, plain.choices[0].logprobs
+    check(r.choices[0].text == PROMPTS[1] + plain.choices[0].text, "echo text")
+    check(len(lp.tokens) == len(ids) + 4 and len(lp.token_logprobs) == len(lp.top_logprobs) == len(lp.text_offset), "echo logprobs shape")
+    check(lp.token_logprobs[0] is None and lp.top_logprobs[0] is None, "the first prompt token is unscored")
+    check(all(l <= 0 and 0 < len(top) <= 2 and max(top.values()) >= l - 1e-4
+              for top, l in zip(lp.top_logprobs[1:], lp.token_logprobs[1:])), "prompt scores and their alternatives")
+    check(lp.tokens[len(ids):] == want.tokens and all(abs(a - b) <= 1e-5 for a, b in zip(lp.token_logprobs[len(ids):], want.token_logprobs)),
+          "the completion's log-probabilities are the ones without echo")
+    check(lp.text_offset[0] == 0 and lp.text_offset == sorted(lp.text_offset), "text offsets")
+    first = json.loads(server.raw("POST", "/tokenize", {"prompt": want.tokens[0], "add_special_tokens": False})[1])["tokens"]
+    check(len(first) == 1, f"the first generated token {want.tokens[0]!r} is one token")
+    extended = greedy(client, ids + first, max_tokens=1, logprobs=0, echo=True).choices[0].logprobs
+    check(abs(extended.token_logprobs[len(ids)] - want.token_logprobs[0]) <= 1e-4,
+          f"prompt score {extended.token_logprobs[len(ids)]} != generated score {want.token_logprobs[0]}")
+    texts, _, _ = streamed_text(greedy(client, PROMPTS[1], max_tokens=4, logprobs=2, echo=True, stream=True))
+    check(texts[0] == r.choices[0].text, "streamed echo with logprobs == whole")
+    scored = greedy(client, PROMPTS[1], max_tokens=0, logprobs=1, echo=True)
+    check(scored.choices[0].text == PROMPTS[1] and scored.choices[0].finish_reason == "length" and scored.usage.completion_tokens == 0
+          and scored.choices[0].logprobs.token_logprobs == lp.token_logprobs[:len(ids)], "max_tokens 0 scores the prompt alone")
 
 
 @test
@@ -170,11 +209,10 @@ def client_disconnect_cancels(server):
 
 
 @test
-def load_32_clients(server, solos=None, label="tp 1"):
+def load_clients(server, count=32, label="tp 1"):
     client = server.client()
-    lengths = [4 + (i * 5) % 13 for i in range(32)]
-    if solos is None:
-        solos = [greedy(client, p, max_tokens=n).choices[0].text for p, n in zip(PROMPTS, lengths)]
+    lengths = [4 + (i * 5) % 13 for i in range(count)]
+    solos = [greedy(client, p, max_tokens=n).choices[0].text for p, n in zip(PROMPTS, lengths)]
 
     def one(i):
         start = time.monotonic()
@@ -186,16 +224,15 @@ def load_32_clients(server, solos=None, label="tp 1"):
         return i, text, first or (time.monotonic() - start), time.monotonic() - start
 
     start = time.monotonic()
-    with concurrent.futures.ThreadPoolExecutor(32) as pool:
-        results = list(pool.map(one, range(32)))
+    with concurrent.futures.ThreadPoolExecutor(count) as pool:
+        results = list(pool.map(one, range(count)))
     wall = time.monotonic() - start
     for i, text, _, _ in results:
         check(text == solos[i], f"client {i}: {text!r} != solo {solos[i]!r}")
     ttft = [r[2] for r in results]
     latency = [r[3] for r in results]
-    print(f"      {label}: 32 clients, {sum(lengths)} tokens in {wall:.2f} s; time to first token p50 {percentile(ttft, 50):.3f} s "
+    print(f"      {label}: {count} clients, {sum(lengths)} tokens in {wall:.2f} s; time to first token p50 {percentile(ttft, 50):.3f} s "
           f"p99 {percentile(ttft, 99):.3f} s; latency p50 {percentile(latency, 50):.3f} s p99 {percentile(latency, 99):.3f} s")
-    return solos
 
 
 def bounded(body):
@@ -288,7 +325,12 @@ def main():
                         help="tensor-parallel ranks of the second server (SmolLM2's 9 heads split over 3, not 2); 1 skips it")
     parser.add_argument("--pp", type=int, default=1, help="pipeline stages of a third server; 1 skips it")
     parser.add_argument("--only-parallel", action="store_true", help="run only the tests of the parallel servers")
+    parser.add_argument("--mpirun", help="run only the test under mpirun, started with this command (make's MPIRUN)")
     args = parser.parse_args()
+    if args.mpirun:
+        under_mpirun(args)
+        print(f"{len(PASSED)} passed, 0 failed")
+        return
     if not args.only_parallel:
         single_rank(args)
     for flag, ranks in [("--tp", args.tp), ("--pp", args.pp)]:
@@ -303,12 +345,25 @@ def parallel(args, flag, ranks):
     server = Server(args.tessera, args.model, flag, str(ranks))
     try:
         greedy_matches_tessera_generate(server, args.tessera, args.model, flag, str(ranks))
-        load_32_clients(server, None, f"{flag} {ranks}")
+        load_clients(server, 32, f"{flag} {ranks}")
         streamed_equals_whole(server)
         graceful_shutdown(server)
     finally:
-        if server.process.poll() is None:
-            server.process.kill()
+        server.kill()
+
+
+def under_mpirun(args):
+    """`--backend mpi --tp 2` as two mpirun processes (SmolLM2's 9 heads split unevenly): greedy answers equal
+    `generate`'s with the same split, 8 concurrent streaming clients each get their solo answer, and SIGTERM to rank 0
+    drains the job, which exits 0."""
+    print("tessera serve --backend mpi --tp 2 under mpirun -np 2:", flush=True)
+    server = Server(args.tessera, args.model, "--backend", "mpi", "--tp", "2", launch=[*shlex.split(args.mpirun), "-np", "2"])
+    try:
+        greedy_matches_tessera_generate(server, args.tessera, args.model, "--tp", "2", prompts=PROMPTS[:4])
+        load_clients(server, 8, "mpirun tp 2")
+        graceful_shutdown(server)
+    finally:
+        server.kill()
 
 
 def single_rank(args):
@@ -318,21 +373,23 @@ def single_rank(args):
         models_health_and_metrics(server)
         greedy_matches_tessera_generate(server, args.tessera, args.model)
         completions_parameters(server)
+        echo_with_logprobs(server)
         stop_strings(server)
         streamed_equals_whole(server)
         tokenize_detokenize(server)
         bad_requests(server)
         client_disconnect_cancels(server)
-        load_32_clients(server)
+        load_clients(server)
         fuzz_request_decoder(server)
         graceful_shutdown(server)
     finally:
-        if server.process.poll() is None:
-            server.process.kill()
+        server.kill()
     api_key_and_queue_limit(args.tessera, args.model)
 
 
 if __name__ == "__main__":
+    # A timeout's SIGTERM ends the run through the `finally` blocks, which stop the servers.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit("FAILED: terminated (timed out?)"))
     try:
         main()
     except AssertionError as error:

@@ -9,6 +9,8 @@ public enum BenchError: Error, Equatable, CustomStringConvertible {
     case peerFailed(command: String, status: Int32)
     /// A run of `tessera bench generate` (Tessera's worker or the llama.cpp peer) failed or printed no JSON line.
     case generateRunFailed(command: String, status: Int32)
+    /// A server under `tessera bench serve` failed to start, answered with an error, or could not be reached.
+    case serveFailed(reason: String)
 
     public var description: String {
         switch self {
@@ -18,6 +20,8 @@ public enum BenchError: Error, Equatable, CustomStringConvertible {
             return "the PyTorch peer (\(command)) failed with status \(status); install torch and transformers (pip install torch transformers)"
         case .generateRunFailed(let command, let status):
             return "\(command) failed with status \(status) or printed no JSON line; for the llama.cpp peer run make bench-generate (it installs llama-cpp-python into .build/venv-llama) or pass --no-peer"
+        case .serveFailed(let reason):
+            return reason
         }
     }
 }

@@ -12,7 +12,7 @@ struct Serve: ParsableCommand {
     @Option(help: "Address to listen on (loopback by default).")
     var host = "127.0.0.1"
 
-    @Option(help: "Port to listen on.")
+    @Option(help: "Port to listen on (0: a free port, named in the ready line).")
     var port = 8000
 
     @Option(name: .customLong("max-batch"), help: "Most sequences decoded together.")
@@ -35,7 +35,7 @@ struct Serve: ParsableCommand {
     var servedModelName: String?
 
     func validate() throws {
-        guard (1...65535).contains(port) else { throw ValidationError("--port \(port) must lie in 1...65535") }
+        guard (0...65535).contains(port) else { throw ValidationError("--port \(port) must lie in 0...65535 (0 picks a free port)") }
         guard maxBatch >= 1 else { throw ValidationError("--max-batch \(maxBatch) must be at least 1") }
         guard maxQueue >= 1 else { throw ValidationError("--max-queue \(maxQueue) must be at least 1") }
         if let kvBlocks, kvBlocks < 1 { throw ValidationError("--kv-blocks \(kvBlocks) must be at least 1") }

@@ -24,5 +24,5 @@ struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure Tessera against the machine's limits and against peers, side by side.",
         subcommands: [BenchKernels.self, BenchCollectives.self, BenchTrain.self, BenchTP.self, BenchCP.self, BenchMesh.self, BenchLoad.self, BenchTokenize.self, PlanBench.self,
-                      BenchCheckpoint.self, BenchMoE.self, BenchGenerate.self])
+                      BenchCheckpoint.self, BenchMoE.self, BenchGenerate.self, BenchServe.self])
 }

@@ -7,10 +7,14 @@ import TesseraTensor
 public struct DecodeSegment {
     public var sequence: KVBlockTable
     public var tokens: [Int32]
+    /// Whether ``MeshEngine/decode(_:pool:)`` returns the logits after every one of `tokens` (a prompt's
+    /// log-probabilities), not only after the last.
+    public var logitsOfEveryRow: Bool
 
-    public init(sequence: KVBlockTable, tokens: [Int32]) {
+    public init(sequence: KVBlockTable, tokens: [Int32], logitsOfEveryRow: Bool = false) {
         self.sequence = sequence
         self.tokens = tokens
+        self.logitsOfEveryRow = logitsOfEveryRow
     }
 }
 
@@ -39,7 +43,8 @@ extension MeshEngine {
 
     /// Runs one batched step: reserves each segment's blocks in `pool`, runs every segment's tokens after those its
     /// sequence holds, and returns for each segment, in order, the logits `[vocabulary]` of the token after its last
-    /// token (the same on every rank). Every rank calls it with the same segments. With pp > 1 the segments run as
+    /// token (the same on every rank); a segment with `logitsOfEveryRow` gets `[tokens, vocabulary]`, row r the logits
+    /// of the token after its token r. Every rank calls it with the same segments. With pp > 1 the segments run as
     /// up to pp consecutive groups of about equal rows (``DecodeBatch/groups(rows:into:)``), one micro-batch each.
     /// - Throws: ``ModelError/invalidBatch(reason:)`` for an empty segment, a sequence twice in one step, a sequence
     ///   past the context, or sequence parallelism; ``ModelError/tokenOutOfRange(id:position:vocabularySize:)``;
@@ -56,15 +61,22 @@ extension MeshEngine {
         let batches = groups.map { group in DecodeBatch(segments[group].map { ($0.sequence, $0.tokens) }) }
         let v = config.vocabularySize
         var logits = [Float](repeating: 0, count: segments.count * v)
+        var everyRow = [[Float]?](repeating: nil, count: segments.count), hidden: FloatBuffer?
         try forwardThroughPipeline(rows: batches.map(\.rows), { chunk, state, firstLayer, input, m in
-            try chunk.forward(batches[m], input: input, state: state, pool: pool, firstLayer: firstLayer)
+            hidden = try chunk.forward(batches[m], input: input, state: state, pool: pool, firstLayer: firstLayer)
+            return hidden
         }, finish: { state, m in
             let group = groups[m]
             logits.replaceSubrange(group.lowerBound * v..<group.upperBound * v, with: try gatheredLogits(state, tokens: group.count))
+            if let hidden {
+                let rows = try logitsOfEveryRow(Array(segments[group]), batch: batches[m], hidden: hidden)
+                everyRow.replaceSubrange(group, with: rows)
+            }
         })
         try shareFromLastStage(&logits)
+        try shareFromLastStage(&everyRow, of: segments)
         for segment in segments { segment.sequence.count += segment.tokens.count }
-        return (0..<segments.count).map { Array(logits[$0 * v..<($0 + 1) * v]) }
+        return (0..<segments.count).map { everyRow[$0] ?? Array(logits[$0 * v..<($0 + 1) * v]) }
     }
 
     /// Checks each segment's tokens and length, and that no sequence appears twice.

@@ -7,9 +7,9 @@ extension TransformerChunk {
     /// are the pool's layers `firstLayer...`). The last chunk then keeps only each sequence's last row and leaves
     /// its logits `[segments, local vocabulary]` in `state.logits`. Only the first two block states are used.
     /// - Parameter input: the previous chunk's output `[batch.rows, hidden]` (ignored by the first chunk).
-    /// - Returns: the output `[batch.rows, hidden]` (owned by `state`), or `nil` for the last chunk.
+    /// - Returns: the output `[batch.rows, hidden]` (owned by `state`; the last chunk's is before the final norm).
     func forward(_ batch: DecodeBatch, input: UnsafePointer<Float>?, state: ChunkState, pool: KVBlockPool,
-                 firstLayer: Int) throws -> FloatBuffer? {
+                 firstLayer: Int) throws -> FloatBuffer {
         let rows = batch.rows
         try loadInput(batch.tokens, rows: rows, input: input, into: state) { Int(batch.positions[$0]) }
         var x = state.input
@@ -19,19 +19,25 @@ extension TransformerChunk {
             x = try block.forward(x, batch: batch, state: state.blocks[index % 2], workspace: workspace, pool: pool,
                                   layer: firstLayer + index)
         }
-        guard let finalNorm, let head else { return x }
         // Only the row after which each sequence continues needs the head (the widest product of the model).
-        let lastRows = batch.segments.count
-        state.headInput.reserve(lastRows * hidden)
-        for (i, segment) in batch.segments.enumerated() {
-            context.backend.copy(x.pointer + (segment.rows.upperBound - 1) * hidden, into: state.headInput.pointer + i * hidden, count: hidden)
+        if head != nil { headLogits(rows: batch.segments.map { $0.rows.upperBound - 1 }, of: x, state: state) }
+        return x
+    }
+
+    /// The last chunk's final norm and head on `rows` of `x` `[_, hidden]`: logits `[rows.count, local vocabulary]`
+    /// in `state.logits` (row-stable, so a row's logits do not depend on the other rows).
+    func headLogits(rows: [Int], of x: FloatBuffer, state: ChunkState) {
+        guard let finalNorm, let head else { preconditionFailure("only the last chunk has the head") }
+        let count = rows.count
+        state.headInput.reserve(count * hidden)
+        for (i, row) in rows.enumerated() {
+            context.backend.copy(x.pointer + row * hidden, into: state.headInput.pointer + i * hidden, count: hidden)
         }
-        state.finalNormalized.reserve(lastRows * hidden)
-        state.finalStatistics.reserve(2 * lastRows)
+        state.finalNormalized.reserve(count * hidden)
+        state.finalStatistics.reserve(2 * count)
         finalNorm.forward(state.headInput.pointer, into: state.finalNormalized.pointer, statistics: state.finalStatistics.pointer,
-                          rows: lastRows, backend: context.backend)
-        state.logits.reserve(lastRows * head.outFeatures)
-        head.forward(state.finalNormalized.pointer, tokens: lastRows, into: state.logits.pointer, rowStable: true)
-        return nil
+                          rows: count, backend: context.backend)
+        state.logits.reserve(count * head.outFeatures)
+        head.forward(state.finalNormalized.pointer, tokens: count, into: state.logits.pointer, rowStable: true)
     }
 }

@@ -1,15 +1,29 @@
 import TesseraFormats
 import TesseraTrain
 
-/// A generated token's log-probability as the responses show it: its text and bytes, and the alternatives'.
+/// A token's log-probability as the responses show it: its text and bytes, and the alternatives'.
 package struct LogprobEntry: Equatable {
     package var token: String
     package var bytes: [UInt8]
-    package var logprob: Float
+    /// `nil` for a prompt's first token, which nothing scores.
+    package var logprob: Float?
     package var top: [(token: String, bytes: [UInt8], logprob: Float)]
 
-    package init(token: String, bytes: [UInt8], logprob: Float, top: [(token: String, bytes: [UInt8], logprob: Float)]) {
+    package init(token: String, bytes: [UInt8], logprob: Float?, top: [(token: String, bytes: [UInt8], logprob: Float)]) {
         (self.token, self.bytes, self.logprob, self.top) = (token, bytes, logprob, top)
+    }
+
+    /// `token`'s entry, each token by its text (special tokens by name) and bytes.
+    package init(_ token: GeneratedToken, tokenizer: any Tokenizer) throws {
+        func describe(_ id: Int32) throws -> (String, [UInt8]) {
+            let raw = try tokenizer.decodeBytes([id], skippingSpecialTokens: false)
+            return (String(decoding: raw, as: UTF8.self), raw)
+        }
+        let (text, raw) = try describe(token.id)
+        self.init(token: text, bytes: raw, logprob: token.logprob, top: try token.top.map { alternative in
+            let (text, raw) = try describe(alternative.id)
+            return (text, raw, alternative.logprob)
+        })
     }
 
     package static func == (a: LogprobEntry, b: LogprobEntry) -> Bool {
@@ -58,17 +72,6 @@ package struct ChoiceText {
     }
 
     private func entry(_ token: GeneratedToken) throws -> LogprobEntry? {
-        guard let logprob = token.logprob else { return nil }
-        let (text, raw) = try describe(token.id)
-        return LogprobEntry(token: text, bytes: raw, logprob: logprob, top: try token.top.map { alternative in
-            let (text, raw) = try describe(alternative.id)
-            return (text, raw, alternative.logprob)
-        })
-    }
-
-    /// A token's text (special tokens by name) and bytes.
-    private func describe(_ id: Int32) throws -> (String, [UInt8]) {
-        let raw = try tokenizer.decodeBytes([id], skippingSpecialTokens: false)
-        return (String(decoding: raw, as: UTF8.self), raw)
+        token.logprob == nil ? nil : try LogprobEntry(token, tokenizer: tokenizer)
     }
 }

@@ -14,10 +14,14 @@ public struct SequenceAdmission: Sendable, Equatable {
 public struct SequenceWork: Sendable, Equatable {
     public var sequence: Int
     public var tokens: [Int32]
+    /// Whether the step returns the logits after every one of `tokens` (a prompt chunk whose log-probabilities were
+    /// asked for), not only after the last.
+    public var logitsOfEveryRow: Bool
 
-    public init(sequence: Int, tokens: [Int32]) {
+    public init(sequence: Int, tokens: [Int32], logitsOfEveryRow: Bool = false) {
         self.sequence = sequence
         self.tokens = tokens
+        self.logitsOfEveryRow = logitsOfEveryRow
     }
 }
 
@@ -75,7 +79,8 @@ public protocol DecodeBackend: AnyObject {
     var blockUsage: KVBlockUsage { get }
 
     /// Runs `plan` and returns, for each entry of `plan.work` in order, the logits `[vocabularySize]` that predict
-    /// the token after that entry's last token.
+    /// the token after that entry's last token; an entry with `logitsOfEveryRow` gets `[tokens, vocabularySize]`,
+    /// row r predicting the token after its token r.
     /// - Throws: when the model fails (an id outside the vocabulary, a sequence over its capacity, no free blocks
     ///   for an admission, a peer rank lost).
     func run(_ plan: StepPlan) throws -> [[Float]]

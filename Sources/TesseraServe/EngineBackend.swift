@@ -47,7 +47,7 @@ public final class EngineBackend: DecodeBackend {
             guard let table = tables[work.sequence] else {
                 throw ServeError.internalFailure("sequence \(work.sequence) runs without being admitted")
             }
-            return DecodeSegment(sequence: table, tokens: work.tokens)
+            return DecodeSegment(sequence: table, tokens: work.tokens, logitsOfEveryRow: work.logitsOfEveryRow)
         }
         return segments.isEmpty ? [] : try engine.decode(segments, pool: pool)
     }

@@ -47,9 +47,6 @@ package struct GenerationRequest {
             prompts = try Self.prompts(fields.value("prompt"))
             logprobs = try fields.integer("logprobs", in: 0...Self.maxTopLogprobs)
             echo = try fields.bool("echo") ?? false
-            if echo, logprobs != nil {
-                throw APIError.invalid("echo", "'echo' with 'logprobs' (log-probabilities of the prompt) is not supported; ask for one of them")
-            }
         case .chat:
             messages = try Self.messages(fields.value("messages"))
             if try fields.bool("logprobs") == true {
@@ -58,7 +55,10 @@ package struct GenerationRequest {
                 throw APIError.invalid("top_logprobs", "'top_logprobs' needs 'logprobs': true")
             }
         }
-        maxTokens = try fields.integer("max_completion_tokens", in: 1...Int(Int32.max)) ?? fields.integer("max_tokens", in: 1...Int(Int32.max))
+        maxTokens = try fields.integer("max_completion_tokens", in: 0...Int(Int32.max)) ?? fields.integer("max_tokens", in: 0...Int(Int32.max))
+        if maxTokens == 0, !(echo && logprobs != nil) {
+            throw APIError.invalid("max_tokens", "'max_tokens' 0 only scores a prompt (with 'echo': true and 'logprobs'); ask for at least 1 token")
+        }
         temperature = try fields.number("temperature", in: 0...2) ?? 1
         topP = try fields.number("top_p", in: Double.leastNonzeroMagnitude...1)
         let topK = try fields.integer("top_k", in: -1...Int(Int32.max))

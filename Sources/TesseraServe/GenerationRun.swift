@@ -42,7 +42,8 @@ package final class GenerationRun: Sendable {
                         prompt: prompt,
                         maxTokens: request.maxTokens ?? request.defaultMaxTokens(promptLength: prompt.count, contextLength: model.contextLength),
                         sampling: request.sampling(choice: i), presencePenalty: request.presencePenalty,
-                        frequencyPenalty: request.frequencyPenalty, stopTokens: stops, topLogprobs: request.logprobs)
+                        frequencyPenalty: request.frequencyPenalty, stopTokens: stops, topLogprobs: request.logprobs,
+                        promptLogprobs: request.echo ? request.logprobs : nil)
                     sequences.append(try scheduler.submit(sequence) { _ = continuation.yield((choice, $0)) })
                 }
             }
@@ -63,13 +64,20 @@ package final class GenerationRun: Sendable {
         var finished = [Bool](repeating: false, count: choiceCount), remaining = choiceCount
         var lastToken: [ContinuousClock.Instant?] = Array(repeating: nil, count: choiceCount), firstSeen = false
         defer { for (choice, done) in finished.enumerated() where !done { scheduler.cancel(sequences[choice]) } }
-        if request.echo {
+        let logprobs = request.logprobs != nil
+        if request.echo, !logprobs {
             for choice in 0..<choiceCount { try await emit(.text(index: choice, text: try echo(choice), logprobs: nil)) }
         }
-        let logprobs = request.logprobs != nil
         for await (choice, event) in events where !finished[choice] {
             var reason: FinishReason?, text = ""
             switch event {
+            case let .prompt(scored):
+                // Echo with logprobs: the prompt comes once its tokens are scored (the first has no score).
+                let entries = try ([GeneratedToken(id: prompts[choice / request.n][0])] + scored).map {
+                    try LogprobEntry($0, tokenizer: model.tokenizer)
+                }
+                try await emit(.text(index: choice, text: try echo(choice), logprobs: entries))
+                continue
             case let .token(token):
                 recordLatency(&lastToken[choice], firstSeen: &firstSeen)
                 let update = try texts[choice].append(token)

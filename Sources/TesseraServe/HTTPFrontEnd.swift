@@ -5,6 +5,7 @@ import ServiceLifecycle
 /// Where and how the HTTP front end listens.
 public struct FrontEndOptions: Sendable {
     public var host: String
+    /// 0 binds a free port chosen by the system (the URL handed to `onListening` names it).
     public var port: Int
     /// With a key, every API path needs `Authorization: Bearer KEY`.
     public var apiKey: String?
@@ -23,7 +24,8 @@ public struct FrontEndOptions: Sendable {
 public final class HTTPFrontEnd: Sendable {
     private let group: ServiceGroup
 
-    /// - Parameter onListening: called with the URL once the socket is bound.
+    /// - Parameter onListening: called with the URL once the socket is bound, with the port actually bound (the
+    ///   system's choice for port 0).
     public init(options: FrontEndOptions, state: ServingState, metrics: ServerMetrics,
                 onListening: @escaping @Sendable (String) -> Void) {
         var logger = Logger(label: "tessera-serve")
@@ -31,9 +33,10 @@ public final class HTTPFrontEnd: Sendable {
         let router = Router()
         ServerRoutes<BasicRequestContext>(state: state, metrics: metrics, servedName: options.servedName)
             .add(to: router, apiKey: options.apiKey)
-        let url = "http://\(options.host):\(options.port)"
-        let app = Application(router: router, configuration: .init(address: .hostname(options.host, port: options.port), serverName: "tessera"),
-                              onServerRunning: { _ in onListening(url) }, logger: logger)
+        let (host, port) = (options.host, options.port)
+        let app = Application(router: router, configuration: .init(address: .hostname(host, port: port), serverName: "tessera"),
+                              onServerRunning: { channel in onListening("http://\(host):\(channel.localAddress?.port ?? port)") },
+                              logger: logger)
         group = ServiceGroup(configuration: .init(services: [app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
     }
 

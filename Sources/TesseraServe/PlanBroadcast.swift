@@ -3,14 +3,15 @@ import TesseraCollectives
 /// Sends each step's plan from rank 0 to the other ranks of a tensor-parallel model, so that every rank runs the
 /// same step: rank 0 wraps its backend in ``BroadcastingBackend``; every other rank calls ``follow(world:backend:)``.
 public enum PlanBroadcast {
-    /// The plan as integers: shutdown flag, released ids, admissions (id, capacity), work (id, count, tokens).
+    /// The plan as integers: shutdown flag, released ids, admissions (id, capacity), work (id, every-row flag, count,
+    /// tokens).
     package static func encode(_ plan: StepPlan) -> [Int32] {
         var words: [Int32] = [plan.shutdown ? 1 : 0, Int32(plan.released.count)]
         words += plan.released.map { Int32($0) }
         words.append(Int32(plan.admitted.count))
         for admission in plan.admitted { words += [Int32(admission.sequence), Int32(admission.capacity)] }
         words.append(Int32(plan.work.count))
-        for work in plan.work { words += [Int32(work.sequence), Int32(work.tokens.count)] + work.tokens }
+        for work in plan.work { words += [Int32(work.sequence), work.logitsOfEveryRow ? 1 : 0, Int32(work.tokens.count)] + work.tokens }
         return words
     }
 
@@ -24,8 +25,8 @@ public enum PlanBroadcast {
             SequenceAdmission(sequence: Int(try reader.next()), capacity: Int(try reader.next()))
         }
         plan.work = try (0..<reader.count()).map { _ in
-            let sequence = Int(try reader.next())
-            return SequenceWork(sequence: sequence, tokens: try (0..<reader.count()).map { _ in try reader.next() })
+            let sequence = Int(try reader.next()), everyRow = try reader.next() != 0
+            return SequenceWork(sequence: sequence, tokens: try (0..<reader.count()).map { _ in try reader.next() }, logitsOfEveryRow: everyRow)
         }
         guard reader.atEnd else { throw ServeError.internalFailure("a step plan has \(words.count) words, more than it describes") }
         return plan

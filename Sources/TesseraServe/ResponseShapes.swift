@@ -63,10 +63,11 @@ package struct ResponseShapes {
     }
 
     /// Chat: `{"content": [{token, logprob, bytes, top_logprobs}]}`. Completions: `{tokens, token_logprobs,
-    /// top_logprobs, text_offset}` with offsets counted from `textOffset`.
+    /// top_logprobs, text_offset}` with offsets counted from `textOffset` (an echoed prompt's first token has `null`
+    /// for its log-probability and its alternatives).
     private func logprobs(_ entries: [LogprobEntry]?, textOffset: Int) -> JSONValue {
         guard let entries else { return .null }
-        let number = { (value: Float) in JSONValue.number(Double(value)) }
+        let number = { (value: Float?) in value.map { JSONValue.number(Double($0)) } ?? .null }
         let bytes = { (raw: [UInt8]) in JSONValue.array(raw.map { .integer(Int64($0)) }) }
         if kind == .chat {
             return .object(JSONObject(["content": .array(entries.map { entry in
@@ -87,6 +88,7 @@ package struct ResponseShapes {
             "tokens": .array(entries.map { .string($0.token) }),
             "token_logprobs": .array(entries.map { number($0.logprob) }),
             "top_logprobs": .array(entries.map { entry in
+                guard entry.logprob != nil else { return .null }
                 // Two alternatives with the same text keep the first (most likely), as a JSON object must.
                 var seen = Set<String>()
                 return .object(JSONObject(entry.top.filter { seen.insert($0.token).inserted }

@@ -62,8 +62,8 @@ public final class Scheduler: @unchecked Sendable {
     /// - Throws: ``ServeError/queueFull(limit:)``, ``ServeError/shuttingDown``, or ``ServeError/invalidRequest(_:)``
     ///   when the prompt is empty or prompt and `maxTokens` do not fit the context.
     public func submit(_ request: SequenceRequest, events: @escaping @Sendable (SequenceEvent) -> Void) throws -> Int {
-        guard !request.prompt.isEmpty, request.maxTokens >= 1 else {
-            throw ServeError.invalidRequest("a sequence needs at least one prompt token and max_tokens of at least 1")
+        guard !request.prompt.isEmpty, request.maxTokens >= (request.promptLogprobs == nil ? 1 : 0) else {
+            throw ServeError.invalidRequest("a sequence needs at least one prompt token, and max_tokens of at least 1 unless it only scores its prompt")
         }
         guard request.prompt.count + request.maxTokens <= backend.contextLength else {
             throw ServeError.invalidRequest("the prompt (\(request.prompt.count) tokens) and max_tokens (\(request.maxTokens)) exceed the model's context of \(backend.contextLength) tokens; shorten the prompt or lower max_tokens")
@@ -138,7 +138,8 @@ public final class Scheduler: @unchecked Sendable {
                 budget -= chunk
                 promptTokens += chunk
                 let start = sequence.prefilled
-                plan.work.append(SequenceWork(sequence: sequence.id, tokens: Array(sequence.request.prompt[start..<start + chunk])))
+                plan.work.append(SequenceWork(sequence: sequence.id, tokens: Array(sequence.request.prompt[start..<start + chunk]),
+                                              logitsOfEveryRow: sequence.request.promptLogprobs != nil))
             }
             stepped.append(index)
         }
@@ -152,11 +153,17 @@ public final class Scheduler: @unchecked Sendable {
         }
         var generated = 0
         for (position, index) in stepped.enumerated() {
+            var next = logits[position]
             if running[index].pendingToken == nil {
-                running[index].prefilled += plan.work[position].tokens.count
+                next = running[index].takePrefill(plan.work[position].tokens.count, logits: next, vocabularySize: backend.vocabularySize)
                 guard running[index].prefilled == running[index].request.prompt.count else { continue }
+                // A sequence that only scores its prompt ends with it.
+                guard running[index].request.maxTokens > 0 else {
+                    running[index].finishReason = .length
+                    continue
+                }
             }
-            running[index].advance(logits[position])
+            running[index].advance(next)
             generated += 1
         }
         finishEnded()
@@ -225,12 +232,31 @@ package struct ScheduledSequence {
     package var pendingToken: Int32?
     package var generated = 0
     package var finishReason: FinishReason?
+    /// The prompt tokens scored so far (with ``SequenceRequest/promptLogprobs``).
+    private var promptScores: [GeneratedToken] = []
 
     package init(id: Int, request: SequenceRequest, events: @escaping @Sendable (SequenceEvent) -> Void) {
         self.id = id
         self.request = request
         self.events = events
         self.chooser = TokenChooser(request)
+    }
+
+    /// Notes a prefill chunk of `count` prompt tokens and returns the logits after its last token. With
+    /// ``SequenceRequest/promptLogprobs``, `logits` holds every row's `[count, vocabularySize]` (row r scores the
+    /// prompt token after the chunk's token r), and the prompt's scores are reported once the whole prompt has run.
+    package mutating func takePrefill(_ count: Int, logits: [Float], vocabularySize v: Int) -> [Float] {
+        let start = prefilled, prompt = request.prompt
+        prefilled += count
+        guard let top = request.promptLogprobs else { return logits }
+        for row in 0..<count where start + row + 1 < prompt.count {
+            promptScores.append(TokenChooser.scored(prompt[start + row + 1], logits: Array(logits[row * v..<(row + 1) * v]), top: top))
+        }
+        if prefilled == prompt.count {
+            events(.prompt(promptScores))
+            promptScores = []
+        }
+        return Array(logits[(count - 1) * v..<count * v])
     }
 
     /// Chooses the next token from `logits`, reports it, and notes whether the sequence has ended.

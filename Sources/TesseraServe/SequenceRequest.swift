@@ -3,7 +3,8 @@ import TesseraTrain
 /// One sequence to generate, as the scheduler sees it (token ids; text is the front end's business).
 public struct SequenceRequest: Sendable {
     public var prompt: [Int32]
-    /// Most tokens to generate (at least 1); `prompt.count + maxTokens` must fit the model's context.
+    /// Most tokens to generate (at least 1, or 0 to only score the prompt with ``promptLogprobs``);
+    /// `prompt.count + maxTokens` must fit the model's context.
     public var maxTokens: Int
     public var sampling: SamplingOptions
     /// Subtracted once from the logit of every token already generated (OpenAI's `presence_penalty`).
@@ -14,9 +15,12 @@ public struct SequenceRequest: Sendable {
     public var stopTokens: Set<Int32>
     /// How many most likely alternatives to report with each token's log-probability; `nil` reports none.
     public var topLogprobs: Int?
+    /// How many most likely alternatives to report with each prompt token's log-probability (OpenAI's `echo` with
+    /// `logprobs`); `nil` reports none, and the prompt's rows then skip the model's head.
+    public var promptLogprobs: Int?
 
     public init(prompt: [Int32], maxTokens: Int, sampling: SamplingOptions = SamplingOptions(), presencePenalty: Float = 0,
-                frequencyPenalty: Float = 0, stopTokens: Set<Int32> = [], topLogprobs: Int? = nil) {
+                frequencyPenalty: Float = 0, stopTokens: Set<Int32> = [], topLogprobs: Int? = nil, promptLogprobs: Int? = nil) {
         self.prompt = prompt
         self.maxTokens = maxTokens
         self.sampling = sampling
@@ -24,6 +28,7 @@ public struct SequenceRequest: Sendable {
         self.frequencyPenalty = frequencyPenalty
         self.stopTokens = stopTokens
         self.topLogprobs = topLogprobs
+        self.promptLogprobs = promptLogprobs
     }
 }
 
@@ -60,9 +65,12 @@ public enum FinishReason: String, Sendable, Equatable {
     case length
 }
 
-/// What the scheduler tells a sequence's owner, in order: tokens, then exactly one `finished` or `failed`
-/// (nothing after a cancellation).
+/// What the scheduler tells a sequence's owner, in order: the prompt's log-probabilities when asked, tokens, then
+/// exactly one `finished` or `failed` (nothing after a cancellation).
 public enum SequenceEvent: Sendable, Equatable {
+    /// The prompt's tokens after the first, each scored given the tokens before it (``SequenceRequest/promptLogprobs``),
+    /// once the whole prompt has run.
+    case prompt([GeneratedToken])
     case token(GeneratedToken)
     case finished(FinishReason)
     case failed(ServeError)

@@ -63,6 +63,7 @@ public struct ServeRunner: Sendable {
             httpDone.signal()
         }
         httpDone.wait()
+        url.close()
         state.stop()
         if engineDone.wait(timeout: .now() + .seconds(Int(drainDeadline.components.seconds))) == .timedOut {
             throw ServeError.internalFailure("running requests did not finish within \(drainDeadline) of the shutdown")
@@ -83,9 +84,13 @@ public struct ServeRunner: Sendable {
             let backend: any DecodeBackend = world.size > 1 ? BroadcastingBackend(local: local, world: world) : local
             let scheduler = Scheduler(backend: backend, limits: limits) { metrics?.record($0) }
             if let (serving, model) = state {
+                // The ready line names the bound URL (the system's port for --port 0), so it waits for the socket
+                // (`nil`: the front end ended first, and `ready` then shuts the scheduler down).
+                let address = url?.wait()
                 serving.ready(model: model, scheduler: scheduler)
+                guard let address else { return try scheduler.run() }
                 let blocks = local.blockUsage, mib = Double(local.poolBytes) / 1_048_576
-                Self.say("ready: \(url?.value ?? "") serving \(model.name) (context \(model.contextLength), tp \(parallel.tp), pp \(parallel.pp), max batch \(limits.maxBatch), key/value pool \(blocks.total) blocks of \(blocks.blockSize) tokens, \(String(format: "%.0f", mib)) MiB on rank 0)")
+                Self.say("ready: \(address) serving \(model.name) (context \(model.contextLength), tp \(parallel.tp), pp \(parallel.pp), max batch \(limits.maxBatch), key/value pool \(blocks.total) blocks of \(blocks.blockSize) tokens, \(String(format: "%.0f", mib)) MiB on rank 0)")
             }
             try scheduler.run()
         }
@@ -96,11 +101,34 @@ public struct ServeRunner: Sendable {
     }
 }
 
-/// A string set from one thread and read from another.
+/// A string set once from one thread, read or awaited from others.
 package final class URLBox: @unchecked Sendable {
-    private let lock = NSLock()
+    private let condition = NSCondition()
     private var text: String?
+    private var closed = false
 
-    package func set(_ value: String) { lock.withLock { text = value } }
-    package var value: String? { lock.withLock { text } }
+    package func set(_ value: String) {
+        condition.withLock {
+            text = value
+            condition.broadcast()
+        }
+    }
+
+    package var value: String? { condition.withLock { text } }
+
+    /// The value once it is set, or `nil` once ``close()`` came first.
+    package func wait() -> String? {
+        condition.withLock {
+            while text == nil, !closed { condition.wait() }
+            return text
+        }
+    }
+
+    /// Wakes every ``wait()`` that has no value yet.
+    package func close() {
+        condition.withLock {
+            closed = true
+            condition.broadcast()
+        }
+    }
 }

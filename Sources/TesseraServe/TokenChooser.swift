@@ -30,9 +30,15 @@ package struct TokenChooser {
         draws += 1
         counts[id, default: 0] += 1
         guard let topLogprobs else { return GeneratedToken(id: id) }
-        let normalizer = Self.logSumExp(logits)
-        let top = Self.mostLikely(logits, count: topLogprobs).map { TokenLogprob(id: Int32($0), logprob: logits[$0] - normalizer) }
-        return GeneratedToken(id: id, logprob: logits[Int(id)] - normalizer, top: top)
+        return Self.scored(id, logits: logits, top: topLogprobs)
+    }
+
+    /// Token `id` with its log-probability under `logits` (log-softmax of the raw logits) and the `top` most likely
+    /// alternatives'.
+    package static func scored(_ id: Int32, logits: [Float], top: Int) -> GeneratedToken {
+        let normalizer = logSumExp(logits)
+        let alternatives = mostLikely(logits, count: top).map { TokenLogprob(id: Int32($0), logprob: logits[$0] - normalizer) }
+        return GeneratedToken(id: id, logprob: logits[Int(id)] - normalizer, top: alternatives)
     }
 
     /// log Σ exp(x), computed from the maximum (stable for any logits).

@@ -11,6 +11,8 @@ final class FakeBackend: DecodeBackend, @unchecked Sendable {
     private(set) var capacities: [Int: Int] = [:]
     /// Tests set this to mix sequences up (a deliberately broken backend).
     var mixSequences = false
+    /// Tests set this to return every row's logits from the row after it (a deliberately broken backend).
+    var everyRowOneLate = false
 
     /// The ids the model prefers come from `preferred` (default: the whole vocabulary).
     let preferred: Range<Int>
@@ -44,12 +46,20 @@ final class FakeBackend: DecodeBackend, @unchecked Sendable {
         }
         return try plan.work.map { work in
             guard histories[work.sequence] != nil else { throw ServeError.internalFailure("sequence \(work.sequence) not admitted") }
+            let before = histories[work.sequence]!.count
             histories[work.sequence]! += work.tokens
             let source = mixSequences ? histories.keys.max()! : work.sequence
-            var logits = [Float](repeating: 0, count: vocabularySize)
-            logits[preferred(after: histories[source]!)] = 5
-            return logits
+            let count = work.tokens.count
+            let rows = work.logitsOfEveryRow ? (1...count).map { everyRowOneLate ? min($0 + 1, count) : $0 } : [count]
+            return rows.flatMap { row in logits(after: Array(histories[source]!.prefix(before + row))) }
         }
+    }
+
+    /// The logits after `history`: 5 for the preferred token, 0 for the others.
+    func logits(after history: [Int32]) -> [Float] {
+        var logits = [Float](repeating: 0, count: vocabularySize)
+        logits[preferred(after: history)] = 5
+        return logits
     }
 }
 
@@ -61,6 +71,7 @@ final class EventLog: @unchecked Sendable {
     func append(_ event: SequenceEvent) { lock.withLock { events.append(event) } }
     var all: [SequenceEvent] { lock.withLock { events } }
     var tokens: [Int32] { all.compactMap { if case let .token(t) = $0 { t.id } else { nil } } }
+    var promptScores: [[GeneratedToken]] { all.compactMap { if case let .prompt(scores) = $0 { scores } else { nil } } }
     var finish: FinishReason? { all.compactMap { if case let .finished(r) = $0 { r } else { nil } }.first }
-    var endCount: Int { all.filter { if case .token = $0 { false } else { true } }.count }
+    var endCount: Int { all.filter { if case .finished = $0 { true } else if case .failed = $0 { true } else { false } }.count }
 }

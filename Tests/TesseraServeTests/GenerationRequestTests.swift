@@ -52,7 +52,8 @@ import TesseraServe
             (#"{"prompt":"x","stop":[1]}"#, "stop"), (#"{"prompt":"x","stop":["a","b","c","d","e"]}"#, "stop"),
             (#"{"prompt":[]}"#, "prompt"), (#"{"prompt":[-1]}"#, "prompt"), (#"{"prompt":7}"#, "prompt"), ("{}", "prompt"),
             (#"{"prompt":"x","stream_options":{"include_usage":true}}"#, "stream_options"),
-            (#"{"prompt":"x","echo":true,"logprobs":1}"#, "echo"), (#"{"prompt":"x","logprobs":21}"#, "logprobs"),
+            (#"{"prompt":"x","logprobs":21}"#, "logprobs"), (#"{"prompt":"x","max_tokens":0}"#, "max_tokens"),
+            (#"{"prompt":"x","max_tokens":0,"echo":true}"#, "max_tokens"),
             (#"{"prompt":"x","presence_penalty":2.5}"#, "presence_penalty"), (#"{"prompt":"x","seed":1.5}"#, "seed"),
         ]
         for (body, field) in cases {

@@ -5,7 +5,7 @@ import TesseraServe
 /// Step plans travel from rank 0 to every rank intact, so every rank runs the same step.
 @Suite struct PlanBroadcastTests {
     let plan = StepPlan(released: [3, 1], admitted: [SequenceAdmission(sequence: 7, capacity: 40)],
-                        work: [SequenceWork(sequence: 7, tokens: [5, 6, 7]), SequenceWork(sequence: 2, tokens: [9])])
+                        work: [SequenceWork(sequence: 7, tokens: [5, 6, 7], logitsOfEveryRow: true), SequenceWork(sequence: 2, tokens: [9])])
 
     @Test func aPlanSurvivesEncoding() throws {
         #expect(try PlanBroadcast.decode(PlanBroadcast.encode(plan)) == plan)

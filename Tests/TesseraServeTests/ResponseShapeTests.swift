@@ -31,6 +31,17 @@ import TesseraServe
         #expect(logprobs?["top_logprobs"]?.array?.first?["yo"]?.double == -1.5)
     }
 
+    @Test func anEchoedPromptsFirstTokenHasNullLogprobs() {
+        let first = LogprobEntry(token: "hi", bytes: Array("hi".utf8), logprob: nil, top: [])
+        let json = shapes(.completion).response([(text: "hihi", logprobs: [first, entry], finish: .length)],
+                                                usage: Usage(promptTokens: 2, completionTokens: 0))
+        let logprobs = json["choices"]?.array?.first?["logprobs"]
+        #expect(logprobs?["token_logprobs"]?.array?.first == .null)
+        #expect(logprobs?["top_logprobs"]?.array?.first == .null)
+        #expect(logprobs?["token_logprobs"]?.array?.last?.double == entry.logprob.map(Double.init))
+        #expect(logprobs?["text_offset"]?.array?.map(\.integer) == [0, 2])
+    }
+
     @Test func streamChunksAndTheUsageChunk() {
         let chunk = shapes(.chat).chunk(index: 1, text: "a", first: true, logprobs: nil, textOffset: 0, finish: nil, includeUsage: true)
         #expect(chunk["object"]?.string == "chat.completion.chunk")

@@ -32,6 +32,52 @@ import TesseraServe
         }
     }
 
+    /// Whether `scores` are `prompt`'s tokens after the first, each scored (top 2) by the fake model's logits after
+    /// the tokens before it.
+    func scoredByTheRowBefore(_ scores: [GeneratedToken], prompt: [Int32], backend: FakeBackend) -> Bool {
+        scores == (1..<prompt.count).map { i in
+            TokenChooser.scored(prompt[i], logits: backend.logits(after: Array(prompt.prefix(i))), top: 2)
+        }
+    }
+
+    /// Prompt log-probabilities (echo with logprobs): one event before the first token, each prompt token after the
+    /// first scored by the row before it, over prefill chunks that alone ask for every row; the answer is the one
+    /// without them.
+    @Test func promptTokensAreScoredByTheRowBeforeThem() throws {
+        let backend = FakeBackend(), prompt = prompts[4]
+        var asking = request(prompt)
+        asking.promptLogprobs = 2
+        let log = try runAll([asking, request(prompts[0])], backend: backend)[0]
+        #expect(log.tokens == (try runAll([request(prompt)])[0].tokens))
+        guard case .prompt(let scores)? = log.all.first else { Issue.record("no prompt event first: \(log.all)"); return }
+        #expect(log.promptScores.count == 1)
+        #expect(scoredByTheRowBefore(scores, prompt: prompt, backend: backend))
+        let work = backend.plans.flatMap(\.work)
+        #expect(work.filter { $0.sequence == 0 && $0.logitsOfEveryRow }.map(\.tokens.count) == [3, 3, 2])
+        #expect(work.allSatisfy { $0.sequence == 0 || !$0.logitsOfEveryRow })
+    }
+
+    /// max_tokens 0 with prompt log-probabilities only scores the prompt: its event, then the end, no token.
+    @Test func aSequenceOfNoTokensOnlyScoresItsPrompt() throws {
+        let backend = FakeBackend(), prompt = prompts[4]
+        var scoring = SequenceRequest(prompt: prompt, maxTokens: 0, promptLogprobs: 2)
+        let log = try runAll([scoring], backend: backend)[0]
+        #expect(log.tokens.isEmpty && log.finish == .length && log.endCount == 1)
+        #expect(log.promptScores.count == 1 && scoredByTheRowBefore(log.promptScores[0], prompt: prompt, backend: backend))
+        scoring.promptLogprobs = nil
+        #expect(throws: ServeError.self) { try runAll([scoring]) }
+    }
+
+    /// Non-vacuity of the test above: a backend whose rows come one late fails it.
+    @Test func promptScoresOneRowLateAreCaught() throws {
+        let backend = FakeBackend(), prompt = prompts[4]
+        backend.everyRowOneLate = true
+        var asking = request(prompt)
+        asking.promptLogprobs = 2
+        let scores = try runAll([asking], backend: backend)[0].promptScores
+        #expect(scores.count == 1 && !scoredByTheRowBefore(scores[0], prompt: prompt, backend: backend))
+    }
+
     @Test func aMixedUpBackendIsCaught() throws {
         let broken = FakeBackend()
         broken.mixSequences = true
