@@ -17,6 +17,13 @@ public enum ServeBench {
         public var interTokenP50: Double, interTokenP99: Double
         /// Whether every answer of every round equals that prompt's answer at concurrency 1 (the first round).
         public var answersEqualAlone: Bool
+
+        package init(concurrency: Int, generatedTokens: Int, tokensPerSecond: Double, seconds: Double, firstTokenP50: Double,
+                     firstTokenP99: Double, interTokenP50: Double, interTokenP99: Double, answersEqualAlone: Bool) {
+            (self.concurrency, self.generatedTokens, self.tokensPerSecond, self.seconds) = (concurrency, generatedTokens, tokensPerSecond, seconds)
+            (self.firstTokenP50, self.firstTokenP99, self.interTokenP50, self.interTokenP99) = (firstTokenP50, firstTokenP99, interTokenP50, interTokenP99)
+            self.answersEqualAlone = answersEqualAlone
+        }
     }
 
     /// Every level of one server.
@@ -26,6 +33,10 @@ public enum ServeBench {
         public var levels: [Level]
         /// Each prompt's answer at concurrency 1.
         public var answers: [String]
+
+        package init(name: String, command: String, levels: [Level], answers: [String]) {
+            (self.name, self.command, self.levels, self.answers) = (name, command, levels, answers)
+        }
 
         public func level(_ concurrency: Int) -> Level? { levels.first { $0.concurrency == concurrency } }
     }

@@ -22,6 +22,7 @@ extension ModelArchitecture {
             tiedEmbeddings: config.tiedEmbeddings, learnedPositions: family.positions == .learned,
             gatedMLP: family.feedForward.activation == .swiglu, biases: biases, layerNormWithBias: family.norm == .layerNorm,
             dropout: false)
+        queryKeyNorms = family.attention.queryKeyNorms
         if family.feedForward.isMixtureOfExperts {
             moe = MixtureOfExperts(
                 experts: config.moe?.router.experts ?? 0, expertsPerToken: config.moe?.router.topK ?? 0,

@@ -67,6 +67,8 @@ public struct ModelArchitecture: Sendable, Equatable {
     public var dropout: Bool
     public var moe: MixtureOfExperts?
     public var latentAttention: LatentAttention?
+    /// RMSNorm weights over the whole query and key projections (OLMoE's `q_norm` and `k_norm`).
+    public var queryKeyNorms = false
 
     public init(
         name: String, source: String = "", hiddenSize: Int, layers: Int, attentionHeads: Int,
@@ -140,7 +142,7 @@ public struct ModelArchitecture: Sendable, Equatable {
         return h * Double(queryWidth + 2 * keyValueWidth) + Double(valueWidth) * h
     }
 
-    /// Biases and norms of one layer: two norms, attention biases, MLP biases (plain MLP only), latent norms.
+    /// Biases and norms of one layer: two norms, attention biases, MLP biases (plain MLP only), latent norms, query/key norms.
     public var layerVectorParameters: Double {
         let h = Double(hiddenSize)
         var count = (layerNormWithBias ? 4 : 2) * h
@@ -152,6 +154,7 @@ public struct ModelArchitecture: Sendable, Equatable {
             if !gatedMLP { count += Double(ffnSize) + h }
         }
         if let mla = latentAttention { count += Double(mla.queryRank + mla.keyValueRank) }
+        if queryKeyNorms { count += Double(queryWidth + keyValueWidth) }
         return count
     }
 

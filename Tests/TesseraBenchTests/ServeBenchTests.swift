@@ -1,5 +1,5 @@
 import Testing
-@testable import TesseraBench
+import TesseraBench
 
 /// The pieces of `tessera bench serve` that need no server: the HTTP response reader (chunked and sized bodies in
 /// any split), stream events, percentiles, the ready line's port and the report's comparisons.
