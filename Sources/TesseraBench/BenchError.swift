@@ -19,7 +19,7 @@ public enum BenchError: Error, Equatable, CustomStringConvertible {
         case .peerFailed(let command, let status):
             return "the PyTorch peer (\(command)) failed with status \(status); install torch and transformers (pip install torch transformers)"
         case .generateRunFailed(let command, let status):
-            return "\(command) failed with status \(status) or printed no JSON line; for the llama.cpp peer run make bench-generate (it installs llama-cpp-python into .build/venv-llama) or pass --no-peer"
+            return "\(command) failed with status \(status) or printed no JSON line; for the llama.cpp peer run make bench-generate (it installs llama-cpp-python into .build/venv-llama) or leave the peer out"
         case .serveFailed(let reason):
             return reason
         }

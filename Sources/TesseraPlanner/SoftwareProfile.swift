@@ -163,9 +163,9 @@ public struct SoftwareProfile: Sendable {
                 + ")")
         }
         if layout.torchDDP && !space.torchDDP { try fail("it does not run PyTorch's DDP") }
-        if layout.dualPipe && !space.dualPipe { try fail("it has no DualPipe schedule (DeepSeek-V3's: --framework deepseek-v3)") }
+        if layout.dualPipe && !space.dualPipe { try fail("it has no DualPipe schedule (the deepseek-v3 profile has it)") }
         if layout.lowPrecisionActivations && !space.lowPrecisionActivations {
-            try fail("it keeps activations in 16 bits (FP8 activation caching is DeepSeek-V3's: --framework deepseek-v3)")
+            try fail("it keeps activations in 16 bits (FP8 activation caching is in the deepseek-v3 profile)")
         }
         if layout.etp != layout.tp && !space.expertTensorParallel {
             try fail("it splits the experts over the same tp ranks as the dense layers (etp = tp)")

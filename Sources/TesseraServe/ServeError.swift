@@ -12,7 +12,7 @@ public enum ServeError: Error, Equatable, Sendable, CustomStringConvertible {
     public var description: String {
         switch self {
         case let .queueFull(limit):
-            return "the server is busy: \(limit) requests are already queued (--max-queue); retry later"
+            return "the server is busy: \(limit) requests are already queued (the server's queue limit); retry later"
         case .shuttingDown:
             return "the server is shutting down and accepts no new requests"
         case let .invalidRequest(reason):

@@ -32,7 +32,7 @@ package struct APIKeyMiddleware<Context: RequestContext>: RouterMiddleware {
         let path = request.uri.path
         guard path != "/health", path != "/metrics" else { return try await next(request, context) }
         guard request.headers[.authorization] == "Bearer \(key)" else {
-            throw APIError(.unauthorized, "missing or wrong API key; send the header 'Authorization: Bearer <key>' with the server's --api-key")
+            throw APIError(.unauthorized, "missing or wrong API key; send the header 'Authorization: Bearer <key>' with the key the server was started with")
         }
         return try await next(request, context)
     }
