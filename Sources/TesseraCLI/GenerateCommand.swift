@@ -2,8 +2,6 @@ import ArgumentParser
 import Foundation
 import TesseraBench
 import TesseraFormats
-import TesseraParallel
-import TesseraTensor
 import TesseraTrain
 
 /// `tessera generate`: the continuation of a prompt.
@@ -34,8 +32,7 @@ struct Generate: ParsableCommand {
     @Option(help: "Seed of the sampling.")
     var seed: UInt64 = 0
 
-    @Option(name: .customLong("kv-cache-type"), help: "How the key/value cache stores rows: f32 (exact), f16 or q8_0 (llama.cpp's --cache-type-k/v).")
-    var kvCacheType = "f32"
+    @OptionGroup var kvCache: KVCacheTypeOption
 
     @Flag(help: "Wrap the prompt as a user turn in the model's chat template and stop at the end of the assistant's turn.")
     var chat = false
@@ -121,9 +118,7 @@ struct Generate: ParsableCommand {
             return try tokenizer.encode(text, addingSpecialTokens: true)
         }
         let (count, json, stopTokens, batched) = (maxNewTokens, json, stop, batchFile != nil)
-        guard let cacheType = DType(rawValue: kvCacheType.lowercased()), KVBlockPool.cacheTypes.contains(cacheType) else {
-            throw ValidationError("--kv-cache-type \(kvCacheType) is not a cache type; use one of \(KVBlockPool.cacheTypes.map(\.rawValue).joined(separator: ", "))")
-        }
+        let cacheType = try kvCache.cacheType()
         try model.run(location) { engine, world in
             let printing = world.rank == 0, streaming = printing && !json && !batched
             var stream = TextStream()

@@ -28,6 +28,8 @@ struct Serve: ParsableCommand {
             help: "Key/value cache blocks of 16 tokens per rank, shared by the running sequences (default: one full context or 512 tokens per --max-batch sequence, whichever is more).")
     var kvBlocks: Int?
 
+    @OptionGroup var kvCache: KVCacheTypeOption
+
     @Option(name: .customLong("api-key"), help: "Require 'Authorization: Bearer KEY' on the API paths.")
     var apiKey: String?
 
@@ -56,6 +58,7 @@ struct Serve: ParsableCommand {
                                  frontEnd: FrontEndOptions(host: host, port: port, apiKey: apiKey, servedName: name))
         runner.contextLimit = context
         runner.kvBlocks = kvBlocks
+        runner.kvCacheType = try kvCache.cacheType()
         try runner.run()
     }
 }

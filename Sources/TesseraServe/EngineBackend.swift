@@ -1,6 +1,7 @@
 import TesseraCollectives
 import TesseraModels
 import TesseraParallel
+import TesseraTensor
 import TesseraTrain
 
 /// ``DecodeBackend`` over the engine: one ``KVBlockPool`` per rank, a block table per admitted sequence (its whole
@@ -12,14 +13,15 @@ public final class EngineBackend: DecodeBackend {
     private var tables: [Int: KVBlockTable] = [:]
 
     /// This rank's part of the model at `location`, split as `parallel` says over `groups`, with a pool of
-    /// `kvBlocks` blocks (default: ``defaultBlocks(context:maxBatch:)``).
+    /// `kvBlocks` blocks (default: ``defaultBlocks(context:maxBatch:)``) storing rows as `cacheType`.
     /// - Parameter context: the longest sequence served (the model's context or a shorter limit).
     /// - Throws: model loading errors; ``KVCacheError/poolTooSmall(blocks:blockSize:longestSequence:)``.
     public init(location: ModelLocation, parallel: ParallelConfig, groups: ProcessGroups?, computeThreads: Int,
-                kvBlocks: Int?, maxBatch: Int, context: Int?) throws {
+                kvBlocks: Int?, cacheType: DType = .f32, maxBatch: Int, context: Int?) throws {
         engine = try location.makeEngine(parallel: parallel, groups: groups, computeThreads: computeThreads)
         let longest = min(context ?? engine.config.contextLength, engine.config.contextLength)
-        pool = try engine.makeBlockPool(blocks: kvBlocks ?? Self.defaultBlocks(context: longest, maxBatch: maxBatch), longestSequence: longest)
+        pool = try engine.makeBlockPool(blocks: kvBlocks ?? Self.defaultBlocks(context: longest, maxBatch: maxBatch), longestSequence: longest,
+                                      cacheType: cacheType)
     }
 
     /// Blocks for one sequence of the whole context or `maxBatch` sequences of 512 tokens, whichever is more.

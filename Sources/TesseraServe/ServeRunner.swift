@@ -2,6 +2,7 @@ import Foundation
 import TesseraCollectives
 import TesseraModels
 import TesseraParallel
+import TesseraTensor
 import TesseraTrain
 
 /// Runs `tessera serve`: the model's ranks on their threads (or MPI processes) and, on rank 0's process, the HTTP
@@ -19,6 +20,8 @@ public struct ServeRunner: Sendable {
     public var contextLimit: Int?
     /// Key/value blocks per rank (`--kv-blocks`; default ``EngineBackend/defaultBlocks(context:maxBatch:)``).
     public var kvBlocks: Int?
+    /// How the key/value pool stores rows (`--kv-cache-type`; ``KVBlockPool/cacheTypes``).
+    public var kvCacheType: DType = .f32
     /// Longest wait for running requests after a shutdown signal.
     public var drainDeadline: Duration = .seconds(30)
 
@@ -76,10 +79,11 @@ public struct ServeRunner: Sendable {
     /// follow its plans.
     private func runRanks(state: (ServingState, ServedModel)?, metrics: ServerMetrics?, url: URLBox?) throws {
         let (parallel, location, limits, kvBlocks, context) = (self.parallel, self.location, self.limits, self.kvBlocks, self.contextLimit)
+        let cacheType = kvCacheType
         _ = try launcher.run(launch) { world, computeThreads in
             let groups = try Trainer.processGroups(parallel, world: world)
             let local = try EngineBackend(location: location, parallel: parallel, groups: groups, computeThreads: computeThreads,
-                                          kvBlocks: kvBlocks, maxBatch: limits.maxBatch, context: context)
+                                          kvBlocks: kvBlocks, cacheType: cacheType, maxBatch: limits.maxBatch, context: context)
             guard world.rank == 0 else { return try PlanBroadcast.follow(world: world, backend: local) }
             let backend: any DecodeBackend = world.size > 1 ? BroadcastingBackend(local: local, world: world) : local
             let scheduler = Scheduler(backend: backend, limits: limits) { metrics?.record($0) }
