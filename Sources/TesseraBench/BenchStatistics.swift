@@ -15,6 +15,14 @@ public enum BenchStatistics {
     /// - Precondition: `values` is not empty.
     public static func middle(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
 
+    /// The nearest-rank percentile `q` (0...100) of `values`; NaN for none.
+    public static func percentile(_ values: [Double], _ q: Double) -> Double {
+        let sorted = values.sorted()
+        guard !sorted.isEmpty else { return .nan }
+        let rank = Int((q / 100 * Double(sorted.count)).rounded(.up))
+        return sorted[min(sorted.count - 1, max(0, rank - 1))]
+    }
+
     /// `duration` in seconds.
     public static func seconds(_ duration: Duration) -> Double {
         duration.seconds

@@ -65,18 +65,10 @@ public enum ServeBench {
             }
             levels.append(Level(concurrency: concurrency, generatedTokens: tokens, tokensPerSecond: BenchStatistics.median(rates),
                                 seconds: BenchStatistics.median(walls),
-                                firstTokenP50: percentile(first, 50), firstTokenP99: percentile(first, 99),
-                                interTokenP50: percentile(gaps, 50), interTokenP99: percentile(gaps, 99), answersEqualAlone: equal))
+                                firstTokenP50: BenchStatistics.percentile(first, 50), firstTokenP99: BenchStatistics.percentile(first, 99),
+                                interTokenP50: BenchStatistics.percentile(gaps, 50), interTokenP99: BenchStatistics.percentile(gaps, 99), answersEqualAlone: equal))
         }
         return ServerRun(name: name, command: command, levels: levels, answers: alone ?? [])
-    }
-
-    /// The nearest-rank percentile `q` (0...100) of `values`; NaN for none.
-    public static func percentile(_ values: [Double], _ q: Double) -> Double {
-        let sorted = values.sorted()
-        guard !sorted.isEmpty else { return .nan }
-        let rank = Int((q / 100 * Double(sorted.count)).rounded(.up))
-        return sorted[min(sorted.count - 1, max(0, rank - 1))]
     }
 
     /// `tessera generate` on each prompt alone, one process each: generated tokens per second of prefill and decode

@@ -54,10 +54,10 @@ import TesseraBench
 
     @Test func nearestRankPercentiles() {
         let values = (1...100).map(Double.init).shuffled()
-        #expect(ServeBench.percentile(values, 50) == 50)
-        #expect(ServeBench.percentile(values, 99) == 99)
-        #expect(ServeBench.percentile([3], 99) == 3)
-        #expect(ServeBench.percentile([], 50).isNaN)
+        #expect(BenchStatistics.percentile(values, 50) == 50)
+        #expect(BenchStatistics.percentile(values, 99) == 99)
+        #expect(BenchStatistics.percentile([3], 99) == 3)
+        #expect(BenchStatistics.percentile([], 50).isNaN)
     }
 
     @Test func theReadyLineNamesThePort() {
