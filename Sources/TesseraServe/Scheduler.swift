@@ -1,4 +1,5 @@
 import Foundation
+import TesseraModels
 import TesseraTensor
 
 /// Limits of the running batch and the queue.
@@ -13,7 +14,7 @@ public struct SchedulerLimits: Sendable, Equatable {
     /// steady pace.
     public var prefillBudget: Int
 
-    public init(maxBatch: Int = 16, maxQueue: Int = 256, prefillChunk: Int = 256, prefillBudget: Int = 256) {
+    public init(maxBatch: Int = 16, maxQueue: Int = 256, prefillChunk: Int = MeshEngine.defaultPrefillChunk, prefillBudget: Int = 256) {
         self.maxBatch = maxBatch
         self.maxQueue = maxQueue
         self.prefillChunk = prefillChunk
