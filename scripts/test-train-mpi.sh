@@ -43,12 +43,13 @@ else
 fi
 
 # Batched generation through the pipeline (a step's prompts in flight on both stages, hidden states sent between
-# processes) gives the tokens of one stage on threads, with pp = 2 and tp × pp = 2 × 2.
+# processes) gives the tokens of one stage on threads, with pp = 2, tp × pp = 2 × 2 and tp = 3 (6 query heads and 2
+# key/value heads over 3 ranks: uneven shares, and an all-reduce of 3, which MPI may sum in another order than threads).
 printf 'In the\nAnd God said\nthe earth was without form\nLet there be\n' > "$work/prompts.txt"
 token_ids() { python3 -c 'import json,sys; print([json.loads(l)["token_ids"] for l in sys.stdin])'; }
 generate=(generate --model "$work/model" --batch-file "$work/prompts.txt" --max-new-tokens 8 --json)
 reference=$(timeout 120 "$tessera" "${generate[@]}" --backend threads 2>/dev/null | token_ids)
-for layout in "2 --pp 2" "4 --pp 2 --tp 2"; do
+for layout in "2 --pp 2" "4 --pp 2 --tp 2" "3 --tp 3"; do
   read -r ranks flags <<<"$layout"
   got=$(timeout 120 $mpirun -np "$ranks" "$tessera" "${generate[@]}" $flags --backend mpi 2>/dev/null | token_ids)
   if [ -n "$reference" ] && [ "$got" = "$reference" ]; then
@@ -57,6 +58,16 @@ for layout in "2 --pp 2" "4 --pp 2 --tp 2"; do
     echo "FAIL generate $flags under mpirun -np $ranks: '$got', one stage: '$reference'"; failures=$((failures + 1))
   fi
 done
+
+# Batch invariance under mpirun with tp = 3: the first prompt alone gives the tokens it gets inside the batch.
+head -n 1 "$work/prompts.txt" > "$work/first.txt"
+alone=$(timeout 120 $mpirun -np 3 "$tessera" generate --model "$work/model" --batch-file "$work/first.txt" --max-new-tokens 8 --json \
+        --tp 3 --backend mpi 2>/dev/null | token_ids)
+if [ -n "$reference" ] && [ "$alone" = "$(python3 -c 'import ast,sys; print([ast.literal_eval(sys.argv[1])[0]])' "$reference")" ]; then
+  echo "ok   generate --tp 3 under mpirun -np 3: the first prompt alone gets its tokens in the batch"
+else
+  echo "FAIL generate --tp 3 under mpirun -np 3: the first prompt alone '$alone', in the batch '$reference'"; failures=$((failures + 1))
+fi
 
 if [ "$failures" -ne 0 ]; then echo "$failures MPI training test(s) failed"; exit 1; fi
 echo "all MPI training tests passed"

@@ -128,6 +128,14 @@ public final class KVBlockPool: @unchecked Sendable {
         return (UnsafePointer(gatheredKeys.pointer), UnsafePointer(gatheredValues.pointer))
     }
 
+    /// Where `layer`'s keys and values lie, for attention that reads them in place
+    /// (``ComputeBackend/pagedAttention(q:qStride:keyValues:sequences:into:outStride:logSumExp:shape:)``; valid while
+    /// the pool lives).
+    public func keyValues(layer: Int) -> PagedKeyValues {
+        PagedKeyValues(keys: UnsafeRawPointer(keys), values: UnsafeRawPointer(values), type: cacheType, blockSize: blockSize,
+                       blockStride: layers * blockSize * rowBytes, layerOffset: layer * blockSize * rowBytes, rowBytes: rowBytes)
+    }
+
     /// Byte offset of `position`'s row in `layer` within the storage.
     private func slot(_ table: KVBlockTable, position: Int, layer: Int) -> Int {
         let (block, row) = position.quotientAndRemainder(dividingBy: blockSize)

@@ -80,6 +80,10 @@ public protocol ComputeBackend: Sendable {
     /// Causal attention with grouped key/value heads; writes each query row's log-sum-exp for the backward pass.
     func attention(q: UnsafePointer<Float>, qStride: Int, k: UnsafePointer<Float>, v: UnsafePointer<Float>, kvStride: Int,
                    into out: UnsafeMutablePointer<Float>, outStride: Int, logSumExp: UnsafeMutablePointer<Float>, shape: AttentionShape)
+    /// Decoding attention of each sequence's few query rows over its keys and values where they lie in a paged pool
+    /// (``Kernels/pagedAttention(q:qStride:keyValues:sequences:into:outStride:logSumExp:shape:pool:)``).
+    func pagedAttention(q: UnsafePointer<Float>, qStride: Int, keyValues: PagedKeyValues, sequences: [PagedSequence],
+                        into out: UnsafeMutablePointer<Float>, outStride: Int, logSumExp: UnsafeMutablePointer<Float>, shape: AttentionShape)
     /// Attention's backward from the saved output and log-sum-exp: writes `dq`, `dk`, `dv`.
     func attentionBackward(dOut: UnsafePointer<Float>, q: UnsafePointer<Float>, qStride: Int, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
                            kvStride: Int, out: UnsafePointer<Float>, outStride: Int, logSumExp: UnsafePointer<Float>,
@@ -299,6 +303,13 @@ public struct CPUBackend: ComputeBackend {
                           into out: UnsafeMutablePointer<Float>, outStride: Int, logSumExp: UnsafeMutablePointer<Float>, shape: AttentionShape) {
         Kernels.attention(q: q, qStride: qStride, k: k, v: v, kvStride: kvStride, into: out, outStride: outStride,
                           logSumExp: logSumExp, shape: shape, pool: pool)
+    }
+
+    public func pagedAttention(q: UnsafePointer<Float>, qStride: Int, keyValues: PagedKeyValues, sequences: [PagedSequence],
+                               into out: UnsafeMutablePointer<Float>, outStride: Int, logSumExp: UnsafeMutablePointer<Float>,
+                               shape: AttentionShape) {
+        Kernels.pagedAttention(q: q, qStride: qStride, keyValues: keyValues, sequences: sequences, into: out, outStride: outStride,
+                               logSumExp: logSumExp, shape: shape, pool: pool)
     }
 
     public func attentionBackward(dOut: UnsafePointer<Float>, q: UnsafePointer<Float>, qStride: Int, k: UnsafePointer<Float>,

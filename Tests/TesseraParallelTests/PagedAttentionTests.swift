@@ -1,0 +1,138 @@
+import Foundation
+import Testing
+import TesseraParallel
+import TesseraTensor
+
+/// Decoding attention that reads key/value blocks where they lie (`Kernels.pagedAttention` over a `KVBlockPool`):
+/// equal to a float64 reference and to the tiled kernel on gathered rows for every cache type, across block
+/// boundaries and uneven head slices; the same bits alone, in a batch and on any pool size; F16/Q8_0 rows the bits of
+/// F32 rows holding their decoded values; and a wrong block table is caught.
+@Suite struct PagedAttentionTests {
+    /// Head geometries: a slice of 5 query heads starting inside a group of 3 (uneven tp) with 32-wide heads, and 16-wide
+    /// heads whose second key/value head does not start a Q8_0 block (whole rows are decoded then).
+    static let shapes = [AttentionShape(batch: 1, queryLength: 1, heads: 5, kvHeads: 2, headDim: 32, groupSize: 3, groupOffset: 1),
+                         AttentionShape(batch: 1, queryLength: 1, heads: 4, kvHeads: 2, headDim: 16)]
+
+    /// Sequences of 7, 3, 13 and 1 keys with 1, 3, 3 and 1 query rows, over blocks of 4 with another sequence's blocks
+    /// between theirs; layer 1 holds their rows and layer 0 other numbers.
+    struct Scenario {
+        let shape: AttentionShape, pool: KVBlockPool, tables: [KVBlockTable], sequences: [PagedSequence], q: [Float]
+        var rows: Int { sequences.last!.rows.upperBound }
+
+        init(_ shape: AttentionShape, type: DType, seed: UInt64 = 1) throws {
+            let width = shape.kvHeads * shape.headDim, lengths = [(6, 1), (0, 3), (10, 3), (0, 1)]
+            pool = try KVBlockPool(blocks: 16, blockSize: 4, layers: 2, width: width, longestSequence: 16, cacheType: type)
+            let spacer = KVBlockTable()
+            var tables: [KVBlockTable] = [], sequences: [PagedSequence] = [], row = 0
+            for (s, (start, count)) in lengths.enumerated() {
+                let table = KVBlockTable()
+                try pool.reserve(spacer, tokens: 4 * (s + 1))
+                try pool.reserve(table, tokens: start + count)
+                let random = DeterministicRandom(seed: seed, stream: "paged \(s)")
+                for layer in 0..<2 {
+                    let keys = (0..<(start + count) * width).map { random.normal(at: $0 + 100_000 * layer) }
+                    let values = (0..<(start + count) * width).map { random.normal(at: $0 + 50_000 + 100_000 * layer) }
+                    pool.store(keys: keys, values: values, rowStride: width, count: start + count, at: 0, of: table, layer: layer)
+                }
+                tables.append(table)
+                sequences.append(PagedSequence(blocks: table.blocks, rows: row..<row + count, start: start))
+                row += count
+            }
+            (self.shape, self.tables, self.sequences) = (shape, tables, sequences)
+            let random = DeterministicRandom(seed: seed, stream: "queries")
+            q = (0..<row * shape.heads * shape.headDim).map { random.normal(at: $0) }
+        }
+
+        /// The kernel's output rows `[rows, heads · headDim]` with `sequences` (default: all) on `threads` threads.
+        func paged(_ sequences: [PagedSequence]? = nil, threads: Int = 2, layer: Int = 1) -> [Float] {
+            let columns = shape.heads * shape.headDim
+            var out = [Float](repeating: 0, count: rows * columns), lse = [Float](repeating: 0, count: rows * shape.heads)
+            Kernels.pagedAttention(q: q, qStride: columns, keyValues: pool.keyValues(layer: layer), sequences: sequences ?? self.sequences,
+                                   into: &out, outStride: columns, logSumExp: &lse, shape: shape, pool: ComputePool(threads: threads))
+            return out
+        }
+
+        /// Float64 attention of sequence `s` on the rows `gather` returns, and the tiled kernel's output on them.
+        func references(_ s: Int) -> (exact: [Double], tiled: [Float]) {
+            let sequence = sequences[s], n = sequence.rows.count, keys = sequence.start + n
+            let d = shape.headDim, columns = shape.heads * d, kvWidth = shape.kvHeads * d
+            let (k, v) = pool.gather(tables[s], tokens: keys, layer: 1)
+            var exact = [Double](repeating: 0, count: n * columns)
+            for i in 0..<n {
+                for h in 0..<shape.heads {
+                    let qRow = (sequence.rows.lowerBound + i) * columns + h * d, kvh = shape.keyValueHead(ofQueryHead: h)
+                    let scores = (0...sequence.start + i).map { j in
+                        Double(shape.scale) * (0..<d).reduce(0.0) { $0 + Double(q[qRow + $1]) * Double(k[j * kvWidth + kvh * d + $1]) }
+                    }
+                    let top = scores.max()!, weights = scores.map { Foundation.exp($0 - top) }, sum = weights.reduce(0, +)
+                    for c in 0..<d {
+                        exact[i * columns + h * d + c] = weights.indices.reduce(0.0) { $0 + weights[$1] * Double(v[$1 * kvWidth + kvh * d + c]) } / sum
+                    }
+                }
+            }
+            var tiled = [Float](repeating: 0, count: n * columns), lse = [Float](repeating: 0, count: n * shape.heads)
+            var geometry = shape
+            (geometry.queryLength, geometry.keyLength) = (n, keys)
+            q.withUnsafeBufferPointer { q in
+                Kernels.attention(q: q.baseAddress! + sequence.rows.lowerBound * columns, qStride: columns, k: k, v: v, kvStride: kvWidth,
+                                  into: &tiled, outStride: columns, logSumExp: &lse, shape: geometry)
+            }
+            return (exact, tiled)
+        }
+
+        /// Largest distance of `out`'s rows of sequence `s` from the float64 reference.
+        func error(_ out: [Float], sequence s: Int) -> Double {
+            let columns = shape.heads * shape.headDim, first = sequences[s].rows.lowerBound * columns
+            return references(s).exact.enumerated().map { abs(Double(out[first + $0]) - $1) }.max()!
+        }
+    }
+
+    @Test(arguments: KVBlockPool.cacheTypes)
+    func inPlaceAttentionMatchesAFloat64ReferenceAndTheGatherPath(type: DType) throws {
+        for shape in Self.shapes {
+            let scenario = try Scenario(shape, type: type), out = scenario.paged()
+            let columns = shape.heads * shape.headDim
+            for s in scenario.sequences.indices {
+                #expect(scenario.error(out, sequence: s) < 1e-5, "\(type) \(shape.headDim) sequence \(s)")
+                let tiled = scenario.references(s).tiled, first = scenario.sequences[s].rows.lowerBound * columns
+                #expect(zip(tiled, out[first...]).allSatisfy { abs($0 - $1) < 1e-5 }, "\(type) sequence \(s) against the gather path")
+            }
+        }
+    }
+
+    @Test(arguments: KVBlockPool.cacheTypes)
+    func aSequenceGetsTheSameBitsAloneInABatchAndOnAnyPool(type: DType) throws {
+        let scenario = try Scenario(Self.shapes[0], type: type), batched = scenario.paged(), columns = 5 * 32
+        #expect(scenario.paged(threads: 1) == batched)
+        for (s, sequence) in scenario.sequences.enumerated() {
+            let alone = scenario.paged([sequence], threads: 1 + s % 2), span = sequence.rows.lowerBound * columns..<sequence.rows.upperBound * columns
+            #expect(alone[span] == batched[span], "\(type) sequence \(s)")
+        }
+    }
+
+    /// F16 and Q8_0 rows decoded on the fly give the bits F32 rows holding the decoded values give.
+    @Test(arguments: [DType.f16, .q8_0])
+    func compressedRowsGiveTheBitsOfTheirDecodedValues(type: DType) throws {
+        for shape in Self.shapes {
+            let compressed = try Scenario(shape, type: type), exact = try Scenario(shape, type: .f32)
+            let width = shape.kvHeads * shape.headDim
+            for (s, table) in compressed.tables.enumerated() {
+                let tokens = compressed.sequences[s].start + compressed.sequences[s].rows.count
+                let (k, v) = compressed.pool.gather(table, tokens: tokens, layer: 1)
+                exact.pool.store(keys: k, values: v, rowStride: width, count: tokens, at: 0, of: exact.tables[s], layer: 1)
+            }
+            #expect(compressed.paged() == exact.paged(), "\(type) head width \(shape.headDim)")
+        }
+    }
+
+    /// Non-vacuity: a table with two blocks swapped, or the other layer, is far from the reference.
+    @Test func aWrongBlockTableOrLayerIsCaught() throws {
+        let scenario = try Scenario(Self.shapes[0], type: .f32), s = 2
+        var swapped = scenario.sequences
+        let blocks = swapped[s].blocks
+        swapped[s] = PagedSequence(blocks: [blocks[1], blocks[0]] + blocks.dropFirst(2), rows: swapped[s].rows, start: swapped[s].start)
+        #expect(scenario.error(scenario.paged(swapped), sequence: s) > 1e-3)
+        #expect(scenario.error(scenario.paged(layer: 0), sequence: s) > 1e-3)
+        #expect(scenario.error(scenario.paged(), sequence: s) < 1e-5)
+    }
+}
