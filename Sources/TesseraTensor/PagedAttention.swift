@@ -55,8 +55,8 @@ extension Kernels {
     /// sequence.
     ///
     /// Arithmetic, per (sequence, head, query row) and independent of every other sequence, of the pool's size and
-    /// of the block numbers: scores `scale · (q · kⱼ)` (``VectorMath/dot(_:_:count:)``) for every visible `j` in
-    /// position order, their maximum, `pⱼ = e^(score − max)` and their sum as a softmax row sums them, then
+    /// of the block numbers: scores `scale · (q · kⱼ)` (16-lane fused products summed by a fixed pairwise tree) for every
+    /// visible `j`, their maximum, `pⱼ = e^(score − max)` and their sum as a softmax row sums them, then
     /// `Σⱼ pⱼ·vⱼ` accumulated in position order and scaled by `1 / sum`. So a sequence's outputs are the same alone
     /// or with others (batch invariance), and F16/Q8_0 rows give the bits F32 rows holding their decoded values give.
     public static func pagedAttention(
@@ -88,6 +88,8 @@ struct PagedAttentionScratch {
     let output: UnsafeMutablePointer<Float>
     /// `[rows]`: each query row's largest score and sum of exponentials.
     let maxima: UnsafeMutablePointer<Float>, sums: UnsafeMutablePointer<Float>
+    /// 16 rows' partial products in ``scaledDots(_:_:stride:count:)``.
+    let partials: UnsafeMutablePointer<Vector>
     /// One block's decoded rows (F16/Q8_0): a head's slice of each, or whole rows when a slice is not whole blocks.
     let decoded: UnsafeMutablePointer<Float>
     let keyStride: Int
@@ -99,10 +101,14 @@ struct PagedAttentionScratch {
         output = .allocate(capacity: max(1, rows * shape.headDim))
         maxima = .allocate(capacity: max(1, rows))
         sums = .allocate(capacity: max(1, rows))
+        partials = .allocate(capacity: VectorMath.width)
         decoded = .allocate(capacity: kv.type == .f32 ? 1 : kv.blockSize * shape.kvHeads * shape.headDim)
     }
 
-    func deallocate() { [scores, output, maxima, sums, decoded].forEach { $0.deallocate() } }
+    func deallocate() {
+        [scores, output, maxima, sums, decoded].forEach { $0.deallocate() }
+        partials.deallocate()
+    }
 
     /// Head `h` of every query row of `sequence`.
     func attend(_ sequence: PagedSequence, head h: Int, q: UnsafePointer<Float>, qStride: Int,
@@ -112,8 +118,10 @@ struct PagedAttentionScratch {
         forEachBlock(of: sequence, in: kv.keys, kvHead: kvh) { first, rows, stride in
             for i in 0..<n {
                 let row = scores + i * keyStride + first
-                for r in 0..<visible(sequence, query: i, from: first, count: rows.count) {
-                    row[r] = shape.scale * VectorMath.dot(query(i), rows.base + r * stride, count: d)
+                let count = visible(sequence, query: i, from: first, count: rows.count)
+                for group in Swift.stride(from: 0, to: count, by: VectorMath.width) {
+                    let lanes = min(VectorMath.width, count - group)
+                    VectorMath.store(scaledDots(query(i), rows.base + group * stride, stride: stride, count: lanes), row + group, count: lanes)
                 }
             }
         }
@@ -125,16 +133,55 @@ struct PagedAttentionScratch {
         output.update(repeating: 0, count: n * d)
         forEachBlock(of: sequence, in: kv.values, kvHead: kvh) { first, rows, stride in
             for i in 0..<n {
-                let o = output + i * d, p = scores + i * keyStride + first
-                for r in 0..<visible(sequence, query: i, from: first, count: rows.count) {
-                    VectorMath.map(o, rows.base + r * stride, into: o, count: d, ScaledSum(alpha: p[r]))
-                }
+                accumulate(scores + i * keyStride + first, rows.base, stride: stride,
+                           count: visible(sequence, query: i, from: first, count: rows.count), into: output + i * d)
             }
         }
         for i in 0..<n {
             let destination = out + (sequence.rows.lowerBound + i) * outStride + h * d
             VectorMath.map(output + i * d, into: destination, count: d, Scaled(alpha: 1 / sums[i]))
             logSumExp[sequence.rows.lowerBound * shape.heads + h * n + i] = maxima[i] + logf(sums[i])
+        }
+    }
+
+    /// `scale · (q · kᵣ)` of `count` (≤ 16) rows `kᵣ` `stride` apart, lane `r` for row `r`. Each row's 16-lane
+    /// products (`headDim` in 16-lane chunks, fused multiply-adds in order) are summed by the same pairwise tree, adjacent
+    /// lanes first; the 16 rows' trees run interleaved, so the sums land one per lane without a reduction per row.
+    @inline(__always)
+    private func scaledDots(_ q: UnsafePointer<Float>, _ k: UnsafePointer<Float>, stride: Int, count: Int) -> Vector {
+        let d = shape.headDim
+        for r in 0..<VectorMath.width {
+            var sum = Vector.zero
+            if r < count {
+                for c in Swift.stride(from: 0, to: d, by: VectorMath.width) {
+                    let lanes = min(VectorMath.width, d - c)
+                    sum = sum.addingProduct(VectorMath.load(q + c, count: lanes), VectorMath.load(k + r * stride + c, count: lanes))
+                }
+            }
+            partials[r] = sum
+        }
+        var n = VectorMath.width
+        while n > 1 {
+            n /= 2
+            for j in 0..<n {
+                let a = partials[2 * j], b = partials[2 * j + 1]
+                partials[j] = Vector(lowHalf: a.evenHalf + a.oddHalf, highHalf: b.evenHalf + b.oddHalf)
+            }
+        }
+        return partials[0] * shape.scale
+    }
+
+    /// `o += Σᵣ p[r]·vᵣ` over `count` rows `vᵣ` `stride` apart, in row order, 16 lanes of `o` at a time.
+    @inline(__always)
+    private func accumulate(_ p: UnsafePointer<Float>, _ v: UnsafePointer<Float>, stride: Int, count: Int,
+                            into o: UnsafeMutablePointer<Float>) {
+        for c in Swift.stride(from: 0, to: shape.headDim, by: VectorMath.width) {
+            let lanes = min(VectorMath.width, shape.headDim - c)
+            var sum = VectorMath.load(o + c, count: lanes)
+            for r in 0..<count {
+                sum = sum.addingProduct(Vector(repeating: p[r]), VectorMath.load(v + r * stride + c, count: lanes))
+            }
+            VectorMath.store(sum, o + c, count: lanes)
         }
     }
 

@@ -125,13 +125,15 @@ import TesseraTensor
         }
     }
 
-    /// Non-vacuity: a table with two blocks swapped, or the other layer, is far from the reference.
+    /// Non-vacuity: a table whose second block is another sequence's, or the other layer, is far from the reference.
+    /// (Swapping two whole blocks of one sequence is not caught, rightly: attention is the same over any order of keys.)
     @Test func aWrongBlockTableOrLayerIsCaught() throws {
         let scenario = try Scenario(Self.shapes[0], type: .f32), s = 2
-        var swapped = scenario.sequences
-        let blocks = swapped[s].blocks
-        swapped[s] = PagedSequence(blocks: [blocks[1], blocks[0]] + blocks.dropFirst(2), rows: swapped[s].rows, start: swapped[s].start)
-        #expect(scenario.error(scenario.paged(swapped), sequence: s) > 1e-3)
+        var wrong = scenario.sequences
+        var blocks = wrong[s].blocks
+        blocks[1] = wrong[0].blocks[0]
+        wrong[s] = PagedSequence(blocks: blocks, rows: wrong[s].rows, start: wrong[s].start)
+        #expect(scenario.error(scenario.paged(wrong), sequence: s) > 1e-3)
         #expect(scenario.error(scenario.paged(layer: 0), sequence: s) > 1e-3)
         #expect(scenario.error(scenario.paged(), sequence: s) < 1e-5)
     }
