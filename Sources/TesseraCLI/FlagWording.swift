@@ -40,6 +40,7 @@ extension LayoutParameter {
         switch self {
         case .dp, .pp, .tp, .cp, .ep, .schedule, .recompute: return "--\(rawValue)"
         case .sequenceParallel: return "--sequence-parallel"
+        case .expertTensorParallelism: return "--expert-tp"
         case .microBatchSize: return "--micro-batch-size"
         case .virtualStages: return "--virtual-stages"
         case .pipelineLayout: return "--pipeline-layout"
