@@ -121,28 +121,47 @@ TQ_VNNI static inline void tq_vnni_tile4(int type, int groups, const uint8_t *co
     for (int g = 0; g < groups; g++) out[g] = acc[g];
 }
 
-/* Weight rows w[4u + c] (u, c < 4) times one activation row x: lane 4c + u. `headerIndex` lane 4c + u holds the
-   byte distance from w[0] to w[4u + c]. The sixteen rows at `ahead` are prefetched. */
-TQ_VNNI static inline __m512 tq_vnni_tile16x1(int type, const uint8_t *const w[16], __m512i headerIndex, const tq_q8_32 *x, int blocks,
-                                              const uint8_t *ahead) {
+/* The integer sums of weight rows w[4g + c] (g, c < 4) with activation row x, for every block, into sums[16 b + 4c + g]
+   (the lanes of tq_vnni_tile16x1). Four rows at a time over four blocks at a time (the units are blocks b + u), so
+   the weights are read as four streams; the sixteen rows at `ahead` are prefetched along. */
+TQ_VNNI static inline void tq_vnni_sums16(int type, const uint8_t *const w[16], const tq_q8_32 *x, int blocks, const uint8_t *ahead,
+                                          int32_t *sums) {
     const int blockBytes = TQ_VNNI_BLOCK_BYTES(type);
+    int32_t lanes[16];
+    for (int g = 0; g < 4; g++) {
+        for (int b = 0; b < blocks; b += 4) {
+            __m512i units[4];
+            for (int u = 0; u < 4; u++) {
+                int block = b + u < blocks ? b + u : blocks - 1;
+                __m512i lo, hi;
+                tq_vnni_weights(type, w + 4 * g, (size_t)block * blockBytes + TQ_VNNI_QUANTS(type), &lo, &hi);
+                units[u] = tq_vnni_unit(lo, hi, x[block].q);
+            }
+            size_t step = (size_t)(g * blocks + b) * 4 * blockBytes;
+            tq_vnni_prefetch(ahead, step, step + 16 * (size_t)blockBytes);
+            _mm512_storeu_si512(lanes, tq_vnni_reduce(units[0], units[1], units[2], units[3]));
+            for (int u = 0; u < 4 && b + u < blocks; u++) {
+                for (int c = 0; c < 4; c++) sums[16 * (b + u) + 4 * c + g] = lanes[4 * c + u];
+            }
+        }
+    }
+}
+
+/* Weight rows w[4u + c] (u, c < 4) times one activation row x: lane 4c + u, its block sums from tq_vnni_sums16.
+   `headerIndex` lane 4c + u holds the byte distance from w[0] to w[4u + c]. */
+TQ_VNNI static inline __m512 tq_vnni_tile16x1(int type, const uint8_t *const w[16], __m512i headerIndex, const tq_q8_32 *x, int blocks,
+                                              const uint8_t *ahead, int32_t *sums) {
+    const int blockBytes = TQ_VNNI_BLOCK_BYTES(type);
+    tq_vnni_sums16(type, w, x, blocks, ahead, sums);
     __m512 acc = _mm512_setzero_ps();
     for (int b = 0; b < blocks; b++) {
-        size_t at = (size_t)b * blockBytes;
-        __m512i units[4];
-        for (int u = 0; u < 4; u++) {
-            __m512i lo, hi;
-            tq_vnni_weights(type, w + 4 * u, at + TQ_VNNI_QUANTS(type), &lo, &hi);
-            units[u] = tq_vnni_unit(lo, hi, x[b].q);
-        }
-        tq_vnni_prefetch(ahead, 16 * at, 16 * (at + blockBytes));
-        __m512i header = _mm512_i32gather_epi32(headerIndex, (const void *)(w[0] + at), 1);
+        __m512i header = _mm512_i32gather_epi32(headerIndex, (const void *)(w[0] + (size_t)b * blockBytes), 1);
         __m512 d = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(header));
         __m512 m = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(header, 16)));
         __m512 dx = _mm512_set1_ps(x[b].d);
         tq_vnni_xlanes lanes = {dx, type == TQ_Q4_1 ? _mm512_set1_ps(x[b].d * (float)x[b].sum)
                                                     : _mm512_castsi512_ps(_mm512_set1_epi32(x[b].sum * (type == TQ_Q8_0 ? 128 : 8)))};
-        acc = tq_vnni_fold(type, acc, tq_vnni_reduce(units[0], units[1], units[2], units[3]), d, m, lanes);
+        acc = tq_vnni_fold(type, acc, _mm512_loadu_si512(sums + 16 * b), d, m, lanes);
     }
     return acc;
 }
@@ -153,6 +172,7 @@ typedef struct {
     size_t rowBytes;
     int rows, groups;
     const tq_vnni_xlanes *lanes; /* groups × blocks */
+    int32_t *sums;               /* 16 × blocks: tq_vnni_sums16's scratch */
 } tq_vnni_activations;
 
 /* Rows [first, first + 16) of the range (the last row repeated past rowEnd, its lanes not stored) against every
@@ -190,7 +210,7 @@ TQ_VNNI static inline void tq_vnni_rows16(int type, const uint8_t *w, size_t row
     __m512i headerIndex = _mm512_loadu_si512(distance);
     for (int t = 4 * a->groups; t < a->rows; t++) {
         const tq_q8_32 *x = (const tq_q8_32 *)(a->x + (size_t)t * a->rowBytes);
-        _mm512_storeu_ps(lanes[0], tq_vnni_tile16x1(type, rows, headerIndex, x, n / 32, rows[0] + 16 * rowBytes));
+        _mm512_storeu_ps(lanes[0], tq_vnni_tile16x1(type, rows, headerIndex, x, n / 32, rows[0] + 16 * rowBytes, a->sums));
         for (int k = 0; k < 16; k++) {
             int row = first + 4 * (k % 4) + k / 4;
             if (row < rowEnd) y[(size_t)t * ldy + row] = lanes[0][k];
@@ -200,12 +220,18 @@ TQ_VNNI static inline void tq_vnni_rows16(int type, const uint8_t *w, size_t row
 
 TQ_VNNI static inline void tq_vnni_rows(int type, const uint8_t *w, size_t rowBytes, int rowBegin, int rowEnd, const uint8_t *x,
                                         size_t xRowBytes, int xRows, int n, float *y, size_t ldy) {
-    tq_vnni_activations a = {x, xRowBytes, xRows, xRows / 4, NULL};
+    tq_vnni_activations a = {x, xRowBytes, xRows, xRows / 4, NULL, NULL};
     tq_vnni_xlanes *lanes = NULL;
     if (a.groups > 0) {
         lanes = (tq_vnni_xlanes *)aligned_alloc(64, sizeof(tq_vnni_xlanes) * (size_t)a.groups * (size_t)(n / 32));
         if (lanes == NULL) a.groups = 0; /* out of memory: every row by the 16 × 1 tiles, the same values */
     }
+    int32_t *sums = NULL;
+    if (xRows > 4 * a.groups) {
+        sums = (int32_t *)aligned_alloc(64, 64 * (size_t)(n / 32 > 0 ? n / 32 : 1));
+        if (sums == NULL) abort(); /* 64 bytes per block of one row */
+    }
+    a.sums = sums;
     for (int g = 0; g < a.groups; g++) {
         const tq_q8_32 *rows[4];
         for (int u = 0; u < 4; u++) rows[u] = (const tq_q8_32 *)(x + (size_t)(4 * g + u) * xRowBytes);
@@ -214,6 +240,7 @@ TQ_VNNI static inline void tq_vnni_rows(int type, const uint8_t *w, size_t rowBy
     a.lanes = lanes;
     for (int first = rowBegin; first < rowEnd; first += 16) tq_vnni_rows16(type, w, rowBytes, first, rowEnd, &a, n, y, ldy);
     free(lanes);
+    free(sums);
 }
 
 /* tq_rows for Q8_0, Q4_0 and Q4_1; returns 0 for the other types, which are left to the AVX2 path. */
