@@ -39,7 +39,8 @@ def models_health_and_metrics(server):
     text = body.decode()
     for name in ["tessera_requests_total", "tessera_prompt_tokens_total", "tessera_generation_tokens_total",
                  "tessera_queue_depth", "tessera_running_sequences", "tessera_time_to_first_token_seconds",
-                 "tessera_inter_token_latency_seconds", "tessera_kv_cache_used_blocks", "tessera_kv_cache_free_blocks"]:
+                 "tessera_inter_token_latency_seconds", "tessera_kv_cache_used_blocks", "tessera_kv_cache_free_blocks",
+                 "tessera_step_engine_seconds", "tessera_step_scheduling_seconds"]:
         check(status == 200 and name in text, f"metric {name}")
 
 

@@ -17,12 +17,16 @@ public enum ServeBench {
         public var interTokenP50: Double, interTokenP99: Double
         /// Whether every answer of every round equals that prompt's answer at concurrency 1 (the first round).
         public var answersEqualAlone: Bool
+        /// Medians over the rounds of the server's own split of a round's time (``ServeLoad/stepSeconds()``): its
+        /// model steps, and its scheduler's work around them; `nil` for a server that does not report them.
+        public var engineSeconds: Double?, schedulingSeconds: Double?
 
         package init(concurrency: Int, generatedTokens: Int, tokensPerSecond: Double, seconds: Double, firstTokenP50: Double,
-                     firstTokenP99: Double, interTokenP50: Double, interTokenP99: Double, answersEqualAlone: Bool) {
+                     firstTokenP99: Double, interTokenP50: Double, interTokenP99: Double, answersEqualAlone: Bool,
+                     engineSeconds: Double? = nil, schedulingSeconds: Double? = nil) {
             (self.concurrency, self.generatedTokens, self.tokensPerSecond, self.seconds) = (concurrency, generatedTokens, tokensPerSecond, seconds)
             (self.firstTokenP50, self.firstTokenP99, self.interTokenP50, self.interTokenP99) = (firstTokenP50, firstTokenP99, interTokenP50, interTokenP99)
-            self.answersEqualAlone = answersEqualAlone
+            (self.answersEqualAlone, self.engineSeconds, self.schedulingSeconds) = (answersEqualAlone, engineSeconds, schedulingSeconds)
         }
     }
 
@@ -51,8 +55,14 @@ public enum ServeBench {
         var levels: [Level] = []
         for concurrency in concurrencies {
             var rates: [Double] = [], walls: [Double] = [], first: [Double] = [], gaps: [Double] = [], equal = true, tokens = 0
+            var engine: [Double] = [], scheduling: [Double] = []
             for round in 0..<rounds {
+                let before = load.stepSeconds()
                 let (results, seconds) = try load.run(concurrency: concurrency)
+                if let before, let after = load.stepSeconds() {
+                    engine.append(after.engine - before.engine)
+                    scheduling.append(after.scheduling - before.scheduling)
+                }
                 let texts = results.map(\.text)
                 if alone == nil { alone = texts }
                 equal = equal && texts == alone
@@ -66,7 +76,9 @@ public enum ServeBench {
             levels.append(Level(concurrency: concurrency, generatedTokens: tokens, tokensPerSecond: BenchStatistics.median(rates),
                                 seconds: BenchStatistics.median(walls),
                                 firstTokenP50: BenchStatistics.percentile(first, 50), firstTokenP99: BenchStatistics.percentile(first, 99),
-                                interTokenP50: BenchStatistics.percentile(gaps, 50), interTokenP99: BenchStatistics.percentile(gaps, 99), answersEqualAlone: equal))
+                                interTokenP50: BenchStatistics.percentile(gaps, 50), interTokenP99: BenchStatistics.percentile(gaps, 99), answersEqualAlone: equal,
+                                engineSeconds: engine.isEmpty ? nil : BenchStatistics.median(engine),
+                                schedulingSeconds: scheduling.isEmpty ? nil : BenchStatistics.median(scheduling)))
         }
         return ServerRun(name: name, command: command, levels: levels, answers: alone ?? [])
     }

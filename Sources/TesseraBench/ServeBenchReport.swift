@@ -26,12 +26,14 @@ public struct ServeBenchReport: Codable, Sendable {
 
     /// The table: a row per server and concurrency, then the ratios with their targets.
     public var table: String {
-        var cells = [["server", "concurrency", "tokens/s", "TTFT p50 ms", "TTFT p99 ms", "ITL p50 ms", "ITL p99 ms", "wall s", "answers = alone"]]
+        var cells = [["server", "concurrency", "tokens/s", "TTFT p50 ms", "TTFT p99 ms", "ITL p50 ms", "ITL p99 ms", "wall s", "model steps s",
+                      "scheduler s", "answers = alone"]]
         for server in servers {
             for level in server.levels {
                 let ms = { (seconds: Double) in BenchText.fixed(seconds * 1000, 1) }
                 cells.append([server.name, "\(level.concurrency)", BenchText.fixed(level.tokensPerSecond, 1), ms(level.firstTokenP50),
                               ms(level.firstTokenP99), ms(level.interTokenP50), ms(level.interTokenP99), BenchText.fixed(level.seconds, 2),
+                              BenchText.number(level.engineSeconds, 2), BenchText.number(level.schedulingSeconds, 3),
                               level.answersEqualAlone ? "yes" : "NO"])
             }
         }
@@ -58,6 +60,9 @@ public struct ServeBenchReport: Codable, Sendable {
         }
         if let generate = generateTokensPerSecond {
             lines.append("concurrency 1: tokens/s \(ours.name) / tessera generate (\(BenchText.fixed(generate, 1)) tokens/s alone) = \(ratio(ours.level(1)?.tokensPerSecond, generate)) (target ≥ 0.95)")
+        }
+        if let level = ours.level(widest), let engine = level.engineSeconds, let scheduling = level.schedulingSeconds {
+            lines.append("concurrency \(widest), \(ours.name): model steps \(BenchText.fixed(engine / level.seconds * 100, 1)) % of the wall time, its scheduler around them \(BenchText.fixed(scheduling / level.seconds * 100, 1)) %, the rest idle or waiting for requests")
         }
         for server in servers {
             lines.append("\(widest) concurrent vs one by one, \(server.name): \(ratio(server.level(1)?.seconds, server.level(widest)?.seconds))× faster (target ≥ 2)")

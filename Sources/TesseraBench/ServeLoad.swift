@@ -78,6 +78,24 @@ public struct ServeLoad: Sendable {
                       seconds: BenchStatistics.seconds(ContinuousClock.now - start))
     }
 
+    /// The seconds `tessera serve` has spent so far in its model's steps and in its scheduler's work around them (the
+    /// sums of its `tessera_step_engine_seconds` and `tessera_step_scheduling_seconds` histograms); `nil` from a server
+    /// that does not report them (llama-server).
+    public func stepSeconds() -> (engine: Double, scheduling: Double)? {
+        var body: [UInt8] = []
+        guard (try? LoopbackHTTP.send(port: port, method: "GET", path: "/metrics") { body += $0 }) == 200 else { return nil }
+        return Self.stepSeconds(inMetrics: String(decoding: body, as: UTF8.self))
+    }
+
+    /// The step seconds of ``stepSeconds()`` in a Prometheus text exposition.
+    package static func stepSeconds(inMetrics text: String) -> (engine: Double, scheduling: Double)? {
+        func sum(_ name: String) -> Double? {
+            text.split(separator: "\n").first { $0.hasPrefix(name + "_sum ") }.flatMap { $0.split(separator: " ").last.flatMap { Double($0) } }
+        }
+        guard let engine = sum("tessera_step_engine_seconds"), let scheduling = sum("tessera_step_scheduling_seconds") else { return nil }
+        return (engine, scheduling)
+    }
+
     /// The text of a completion stream event's first choice and the usage's completion tokens, when present.
     /// - Throws: ``BenchError/serveFailed(reason:)`` for an event that is not a JSON object or carries an error.
     package static func event(_ payload: String) throws -> (text: String?, completionTokens: Int?) {

@@ -25,6 +25,33 @@ extension MeshEngine {
         return cp.size > 1 ? try ContextShard(length: length, ranks: cp.size, rank: cp.rank).localLength : length
     }
 
+    /// Bytes Ulysses (a2a) attention keeps beyond what ``TransformerConfig/savedActivationBytes(batch:length:tp:rank:sequenceParallel:layers:targets:recompute:)``
+    /// counts for this rank's share of sequences of `length` (0 for the other attentions and without cp): per block
+    /// the head-sharded q/k/v and output of the whole sequences, `batch × length × (heads + 2·kvHeads + heads) / cp
+    /// × headDim` floats, and a log-sum-exp over `heads / cp` heads of the whole sequences instead of every head of
+    /// the local rows. Recomputation moves them as it moves the rest: `selective` keeps the shards per block and the
+    /// log-sum-exp in its shared scratch, `full` keeps both only in its (at most two) scratch blocks.
+    /// - Parameters:
+    ///   - blocks: the chunk's blocks.
+    ///   - scratch: the recomputation scratch's bytes instead of the micro-batch's.
+    /// - Throws: ``ContextParallelError/sequenceTooShort(length:cp:)``.
+    func ulyssesExtraBytes(batch: Int, length: Int, blocks: Int, scratch: Bool) throws -> Int {
+        let context = model.context, cp = context.cp.size
+        guard cp > 1, context.contextCommunication == .a2a else { return 0 }
+        let heads = config.queryHeads(tp: context.tp.size, rank: context.tp.rank).count
+        let kvHeads = config.keyValueHeads(tp: context.tp.size, rank: context.tp.rank).count, d = config.attention.headDim
+        let shards = batch * length * (2 * heads + 2 * kvHeads) / cp * d
+        let logSumExp = batch * heads / cp * length - batch * (try localLength(of: length)) * heads
+        let floats = switch (parallel.memory.recompute, scratch) {
+        case (.none, false): blocks * (shards + logSumExp)
+        case (.selective, false): blocks * shards
+        case (.selective, true): logSumExp
+        case (.full, true): min(2, blocks) * (shards + logSumExp)
+        case (.none, true), (.full, false): 0
+        }
+        return floats * MemoryLayout<Float>.stride
+    }
+
     /// - Throws: ``ContextParallelError/unsupported(operation:reason:)`` with cp > 1.
     func refuseContextParallel(_ operation: String) throws {
         guard model.context.cp.size == 1 else {

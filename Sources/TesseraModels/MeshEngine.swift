@@ -306,10 +306,11 @@ public final class MeshEngine: @unchecked Sendable {
     /// predicts) plus the recomputation scratch: equal to ``memory`` after such a step.
     /// - Throws: ``ParallelConfigError`` when the schedule cannot run `microBatches`.
     public func memory(forMicroBatchOf batch: Int, length: Int, microBatches: Int) throws -> MemoryReport {
-        let context = model.context, recompute = parallel.memory.recompute, length = try localLength(of: length)
-        let bytes = model.chunks.map {
-            config.savedActivationBytes(batch: batch, length: length, tp: context.tp.size, rank: context.tp.rank, sequenceParallel: context.sequenceParallel,
-                                        layers: $0.layers, recompute: recompute)
+        let context = model.context, recompute = parallel.memory.recompute, wholeLength = length, length = try localLength(of: length)
+        let bytes = try model.chunks.map {
+            try config.savedActivationBytes(batch: batch, length: length, tp: context.tp.size, rank: context.tp.rank, sequenceParallel: context.sequenceParallel,
+                                            layers: $0.layers, recompute: recompute)
+                + ulyssesExtraBytes(batch: batch, length: wholeLength, blocks: $0.layers.count, scratch: false)
         }
         var live = 0, peak = 0
         for action in try parallel.schedule(microBatches: microBatches).actions[stage] {
@@ -322,9 +323,10 @@ public final class MeshEngine: @unchecked Sendable {
             peak = max(peak, live)
         }
         var report = memory
-        report.activationBytes = peak + model.chunks.reduce(0) {
-            $0 + config.recomputationScratchBytes(batch: batch, length: length, tp: context.tp.size, rank: context.tp.rank,
-                                                  sequenceParallel: context.sequenceParallel, blocks: $1.blocks.count, recompute: recompute)
+        report.activationBytes = try peak + model.chunks.reduce(0) {
+            try $0 + config.recomputationScratchBytes(batch: batch, length: length, tp: context.tp.size, rank: context.tp.rank,
+                                                      sequenceParallel: context.sequenceParallel, blocks: $1.blocks.count, recompute: recompute)
+                + ulyssesExtraBytes(batch: batch, length: wholeLength, blocks: $1.blocks.count, scratch: true)
         }
         return report
     }

@@ -30,6 +30,11 @@ public struct StepStatistics: Sendable, Equatable {
     public var generatedTokens: Int
     /// The key/value pool after the step (each running sequence holds blocks for its prompt and `maxTokens`).
     public var blocks: KVBlockUsage
+    /// Wall time of the backend's step (the model, and with several ranks the plan's broadcast).
+    public var engineTime: Duration
+    /// Wall time of the rest of the step on the scheduler thread: admission, the plan, sampling, the sequences'
+    /// events and ends (what the scheduler adds between two model steps).
+    public var schedulingTime: Duration
 }
 
 /// Continuous batching on one thread: requests queue from any thread (``submit(_:events:)``); the thread that calls
@@ -124,6 +129,7 @@ public final class Scheduler: @unchecked Sendable {
     /// One step: admissions, cancellations, prefill chunks and decodes; returns `false` when there was nothing to run.
     @discardableResult
     package func step() throws -> Bool {
+        let started = ContinuousClock.now
         let (admitted, queued) = admit()
         var plan = StepPlan(released: takeReleasing(), admitted: admitted)
         var budget = limits.prefillBudget, promptTokens = 0
@@ -145,13 +151,14 @@ public final class Scheduler: @unchecked Sendable {
             stepped.append(index)
         }
         guard !plan.work.isEmpty || !plan.released.isEmpty else { return false }
-        let logits: [[Float]]
+        let logits: [[Float]], engineStart = ContinuousClock.now
         do {
             logits = try backend.run(plan)
         } catch {
             failAll(ServeError.internalFailure("the model failed: \(error)"))
             return true
         }
+        let engineTime = ContinuousClock.now - engineStart
         var generated = 0
         for (position, index) in stepped.enumerated() {
             var next = logits[position]
@@ -169,7 +176,8 @@ public final class Scheduler: @unchecked Sendable {
         }
         finishEnded()
         observe(StepStatistics(queued: queued, running: running.count, promptTokens: promptTokens, generatedTokens: generated,
-                               blocks: backend.blockUsage))
+                               blocks: backend.blockUsage, engineTime: engineTime,
+                               schedulingTime: ContinuousClock.now - started - engineTime))
         return true
     }
 

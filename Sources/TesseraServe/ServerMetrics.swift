@@ -13,6 +13,10 @@ public final class ServerMetrics: Sendable {
     package let freeCacheBlocks: Gauge
     package let timeToFirstToken: DurationHistogram
     package let interTokenLatency: DurationHistogram
+    /// Per scheduler step: the model's step, and the scheduler's own work around it (their `_sum`s split the
+    /// server's busy time between the engine and everything else).
+    package let stepEngineTime: DurationHistogram
+    package let stepSchedulingTime: DurationHistogram
 
     public init() {
         let latencies: [Duration] = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000].map { .milliseconds($0) }
@@ -29,6 +33,12 @@ public final class ServerMetrics: Sendable {
             descriptor: Self.name("time_to_first_token", "seconds", "From a request's arrival to its first generated token."), buckets: latencies)
         interTokenLatency = registry.makeDurationHistogram(
             descriptor: Self.name("inter_token_latency", "seconds", "Between successive tokens of one choice."), buckets: latencies)
+        let steps: [Duration] = [10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000, 50000, 100_000, 200_000, 500_000, 1_000_000].map { .microseconds($0) }
+        stepEngineTime = registry.makeDurationHistogram(
+            descriptor: Self.name("step_engine", "seconds", "The model's part of each scheduler step."), buckets: steps)
+        stepSchedulingTime = registry.makeDurationHistogram(
+            descriptor: Self.name("step_scheduling", "seconds",
+                                  "The scheduler's own part of each step: admission, plan, sampling, events."), buckets: steps)
     }
 
     /// `tessera_<metric>_<unit>`.
@@ -44,6 +54,8 @@ public final class ServerMetrics: Sendable {
         runningSequences.set(Double(step.running))
         usedCacheBlocks.set(Double(step.blocks.used))
         freeCacheBlocks.set(Double(step.blocks.free))
+        stepEngineTime.record(step.engineTime)
+        stepSchedulingTime.record(step.schedulingTime)
     }
 
     /// The Prometheus text exposition.

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 import TesseraBench
 
@@ -70,8 +71,10 @@ import TesseraBench
             ServeBench.Level(concurrency: c, generatedTokens: 1024, tokensPerSecond: rate, seconds: seconds, firstTokenP50: 0.1,
                              firstTokenP99: 0.2, interTokenP50: itl / 2, interTokenP99: itl, answersEqualAlone: true)
         }
-        let ours = ServeBench.ServerRun(name: "tessera serve", command: "", levels: [level(1, rate: 100, seconds: 10, itl: 0.01),
-                                                                                     level(16, rate: 400, seconds: 2.5, itl: 0.04)], answers: ["a", "b"])
+        var widest = level(16, rate: 400, seconds: 2.5, itl: 0.04)
+        (widest.engineSeconds, widest.schedulingSeconds) = (2, 0.05)
+        let ours = ServeBench.ServerRun(name: "tessera serve", command: "", levels: [level(1, rate: 100, seconds: 10, itl: 0.01), widest],
+                                        answers: ["a", "b"])
         let peer = ServeBench.ServerRun(name: "llama-server", command: "", levels: [level(1, rate: 50, seconds: 20, itl: 0.02),
                                                                                     level(16, rate: 200, seconds: 5, itl: 0.08)], answers: ["a", "c"])
         let report = ServeBenchReport(date: "", machine: "", loadAverage: "", command: "", prompts: 2, maxTokens: 64,
@@ -83,6 +86,21 @@ import TesseraBench
         #expect(lines.contains { $0.hasPrefix("concurrency 1: tokens/s tessera serve / tessera generate (125.0 tokens/s alone) = 0.80") })
         #expect(lines.contains { $0.hasPrefix("16 concurrent vs one by one, tessera serve: 4.00×") })
         #expect(lines.contains { $0.hasPrefix("answers identical between the servers: 1 of 2") })
+        #expect(lines.contains { $0.hasPrefix("concurrency 16, tessera serve: model steps 80.0 % of the wall time, its scheduler around them 2.0 %") })
         #expect(report.table.contains("answers = alone"))
+    }
+
+    @Test func stepSecondsComeFromTheStepHistogramsSums() throws {
+        let metrics = """
+            tessera_step_engine_seconds_bucket{le="0.1"} 3
+            tessera_step_engine_seconds_sum 1.25
+            tessera_step_engine_seconds_count 3
+            tessera_step_scheduling_seconds_sum 0.004
+            tessera_inter_token_latency_seconds_sum 9.5
+            """
+        let seconds = try #require(ServeLoad.stepSeconds(inMetrics: metrics))
+        #expect(seconds.engine == 1.25 && seconds.scheduling == 0.004)
+        // A server without the scheduling histogram (or any of them, as llama-server) reports none.
+        #expect(ServeLoad.stepSeconds(inMetrics: metrics.replacingOccurrences(of: "tessera_step_scheduling", with: "other")) == nil)
     }
 }

@@ -13,6 +13,8 @@ final class FakeBackend: DecodeBackend, @unchecked Sendable {
     var mixSequences = false
     /// Tests set this to return every row's logits from the row after it (a deliberately broken backend).
     var everyRowOneLate = false
+    /// Tests set this to make every step take at least this many seconds (a slow model).
+    var stepDelay: TimeInterval = 0
 
     /// The ids the model prefers come from `preferred` (default: the whole vocabulary).
     let preferred: Range<Int>
@@ -34,6 +36,7 @@ final class FakeBackend: DecodeBackend, @unchecked Sendable {
 
     func run(_ plan: StepPlan) throws -> [[Float]] {
         plans.append(plan)
+        if stepDelay > 0 { Thread.sleep(forTimeInterval: stepDelay) }
         for sequence in plan.released {
             guard histories.removeValue(forKey: sequence) != nil else { throw ServeError.internalFailure("released \(sequence) twice") }
             blockUsage.free += blockUsage.blocks(forTokens: capacities[sequence]!)

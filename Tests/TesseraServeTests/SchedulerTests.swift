@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 import TesseraTrain
 import TesseraServe
@@ -199,4 +200,28 @@ import TesseraServe
         #expect(backend.plans.last?.shutdown == true)
         #expect(backend.histories.isEmpty)
     }
+
+    @Test func eachStepSplitsItsTimeBetweenTheModelAndTheScheduler() throws {
+        let backend = FakeBackend()
+        backend.stepDelay = 0.05
+        let steps = StepLog()
+        let scheduler = Scheduler(backend: backend, limits: SchedulerLimits()) { steps.append($0) }
+        _ = try scheduler.submit(request([1, 2], max: 2)) { _ in }
+        while try scheduler.step() {}
+        // Prefill with the first token, the second token, then the release.
+        #expect(steps.all.count == 3)
+        for step in steps.all {
+            #expect(step.engineTime >= .milliseconds(50))
+            #expect(step.schedulingTime >= .zero && step.schedulingTime < .milliseconds(50))
+        }
+    }
+}
+
+/// The statistics of every step, as a scheduler reports them.
+final class StepLog: @unchecked Sendable {
+    private let lock = NSLock()
+    private var steps: [StepStatistics] = []
+
+    func append(_ step: StepStatistics) { lock.withLock { steps.append(step) } }
+    var all: [StepStatistics] { lock.withLock { steps } }
 }

@@ -37,7 +37,7 @@ struct AllGatherAttention {
         gradients.zero()
         dqkv.zero()
         for source in order {
-            blocks.backward(dOut: dOut, qkv: qkv, keysValues: gathered.pointer + offsets[source], source: source, out: out,
+            try blocks.backward(dOut: dOut, qkv: qkv, keysValues: gathered.pointer + offsets[source], source: source, out: out,
                             logSumExp: logSumExp, dqkv: dqkv.pointer, dKeysValues: gradients.pointer + offsets[source])
         }
         let block = geometry.rows * geometry.keyValueWidth, bytes = MemoryLayout<Float>.stride

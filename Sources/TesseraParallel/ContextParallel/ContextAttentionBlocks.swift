@@ -69,10 +69,14 @@ struct ContextAttentionBlocks {
 
     /// Adds the gradients of the blocks between this rank's queries and `source`'s keys: query gradients to the
     /// query columns of `dqkv`, key/value gradients to `dKeysValues` (laid out like `keysValues`).
+    /// - Parameter beforeAccumulating: runs once, right before the first key/value gradient is added to
+    ///   `dKeysValues` (after the first block's kernel), or at the end when no block adds one: the ring waits there
+    ///   for `dKeysValues` to arrive, so the transfer overlaps that kernel.
     func backward(dOut: UnsafePointer<Float>, qkv: UnsafePointer<Float>, keysValues: UnsafePointer<Float>, source: Int,
                   out: UnsafePointer<Float>, logSumExp: UnsafePointer<Float>, dqkv: UnsafeMutablePointer<Float>,
-                  dKeysValues: UnsafeMutablePointer<Float>) {
+                  dKeysValues: UnsafeMutablePointer<Float>, beforeAccumulating: () throws -> Void = {}) rethrows {
         let g = geometry, kvw = g.keyValueWidth, ow = g.outputWidth
+        var waiting = true
         for b in 0..<g.batch {
             for block in blocks(source: source, sequence: b) {
                 let queries = block.shape.queryLength, keys = block.shape.keyLength
@@ -86,9 +90,11 @@ struct ContextAttentionBlocks {
                 for i in 0..<queries {
                     backend.axpy(dq + i * g.width, accumulatingInto: dqkv + (block.queryRow + i) * g.width, count: ow)
                 }
+                if waiting { waiting = false; try beforeAccumulating() }
                 backend.axpy(dkv, accumulatingInto: dKeysValues + block.keyRow * kvw, count: keys * kvw)
             }
         }
+        if waiting { try beforeAccumulating() }
     }
 
     /// Copies the keys and values of `rows` rows of `qkv` into a packed block.

@@ -25,11 +25,11 @@ struct ContextAttentionGeometry {
 /// The scratch of one attention layer's context-parallel passes (a rank runs one pass at a time, so every
 /// micro-batch shares it); nothing in it outlives a call.
 final class ContextAttentionScratch: @unchecked Sendable {
-    /// Key/value blocks: the ring's current and next block, or all-gather's gathered keys and values, or Ulysses'
-    /// head-sharded output gradient.
+    /// Key/value blocks: the ring's current and next block (forward) or current block and its gradient (backward),
+    /// or all-gather's gathered keys and values, or Ulysses' head-sharded output gradient.
     let keysValues = [FloatBuffer(count: 0), FloatBuffer(count: 0)]
-    /// The gradients travelling with the ring's blocks, all-gather's gathered gradients and their reduce-scatter,
-    /// or Ulysses' head-sharded q/k/v gradient.
+    /// The ring's third block in the backward pass (the first only), all-gather's gathered gradients and their
+    /// reduce-scatter, or Ulysses' head-sharded q/k/v gradient.
     let keyValueGradients = [FloatBuffer(count: 0), FloatBuffer(count: 0)]
     /// One block's partial output (forward) or query gradient (backward).
     let partial = FloatBuffer(count: 0)

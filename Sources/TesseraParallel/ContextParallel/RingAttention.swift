@@ -5,8 +5,8 @@ import TesseraNN
 /// (rank `r` sends to `r + 1` and receives from `r − 1`), each step's transfer started with non-blocking
 /// send/receive before the attention on the block at hand and awaited after it, so the two overlap. After `cp`
 /// steps every rank has seen every block. The backward pass sends the blocks around the same way, each followed
-/// by the key/value gradient accumulated so far; after the last step one more hop brings every block's gradient
-/// home.
+/// by the key/value gradient accumulated so far (its transfer overlapped with the next block's first kernel);
+/// after the last step one more hop brings every block's gradient home.
 struct RingAttention {
     let blocks: ContextAttentionBlocks
     let group: any Communicator
@@ -38,27 +38,36 @@ struct RingAttention {
     }
 
     /// Writes `dqkv` `[rows, width]` from the output gradient, the forward's output and log-sum-exp.
+    ///
+    /// Three packed blocks take turns: the key/value block at hand, the gradient accumulated for it, and a free one.
+    /// Once a step's attention has used its key/value block (and sent it on), that block receives the next block's
+    /// gradient while the next step's first kernel runs; the free one (the gradient sent before) then receives the
+    /// key/value block after it. So the gradient travels overlapped with compute, in three blocks rather than four.
     func backward(dOut: UnsafePointer<Float>, qkv: UnsafePointer<Float>, out: UnsafePointer<Float>, logSumExp: UnsafePointer<Float>,
                   dqkv: FloatBuffer) throws {
-        let kvw = geometry.keyValueWidth
-        var (current, incoming) = (scratch.keysValues[0], scratch.keysValues[1])
-        var (gradient, incomingGradient) = (scratch.keyValueGradients[0], scratch.keyValueGradients[1])
-        current.reserve(geometry.rows * kvw)
+        var (current, gradient, free) = (scratch.keysValues[0], scratch.keysValues[1], scratch.keyValueGradients[0])
+        current.reserve(geometry.rows * geometry.keyValueWidth)
         blocks.pack(qkv, rows: geometry.rows, into: current.pointer)
-        gradient.reserve(geometry.rows * kvw)
+        gradient.reserve(geometry.rows * geometry.keyValueWidth)
         gradient.zero()
         dqkv.zero()
+        var gradientTransfer: [any CollectiveRequest] = []
         for step in 0..<group.size {
             let following = geometry.rows(ofRank: source(step: step + 1))
-            let requests = step < group.size - 1 ? try exchange(current, into: incoming, rows: following, tag: Self.keyValueTag) : []
-            blocks.backward(dOut: dOut, qkv: qkv, keysValues: current.pointer, source: source(step: step), out: out,
-                            logSumExp: logSumExp, dqkv: dqkv.pointer, dKeysValues: gradient.pointer)
-            for request in requests { try request.wait() }
+            var blockTransfer: [any CollectiveRequest] = []
+            try blocks.backward(dOut: dOut, qkv: qkv, keysValues: current.pointer, source: source(step: step), out: out,
+                                logSumExp: logSumExp, dqkv: dqkv.pointer, dKeysValues: gradient.pointer) {
+                for request in gradientTransfer { try request.wait() }
+                if step < group.size - 1 {
+                    blockTransfer = try exchange(current, into: free, rows: following, tag: Self.keyValueTag)
+                }
+            }
+            for request in blockTransfer { try request.wait() }
             // The gradient follows its block; after the last step this brings this rank's own block's gradient home.
-            for request in try exchange(gradient, into: incomingGradient, rows: following, tag: Self.gradientTag) { try request.wait() }
-            swap(&current, &incoming)
-            swap(&gradient, &incomingGradient)
+            gradientTransfer = try exchange(gradient, into: current, rows: following, tag: Self.gradientTag)
+            (current, gradient, free) = (free, current, gradient)
         }
+        for request in gradientTransfer { try request.wait() }
         blocks.unpack(gradient.pointer, rows: geometry.rows, into: dqkv.pointer)
     }
 
