@@ -1,12 +1,14 @@
 #ifndef TESSERA_QUANTIZED_DOT_H
 #define TESSERA_QUANTIZED_DOT_H
 /* Weight rows times activation rows for every weight type, on a range of weight rows: the inner loop of
-   QuantizedMatrix's products. The vector path runs only where the CPU reports AVX2 and FMA (every such CPU also
-   has F16C); elsewhere, and on other architectures, the portable path runs. */
+   QuantizedMatrix's products. The vector paths run only where the CPU reports their instructions (AVX2 and FMA,
+   every such CPU also having F16C; AVX-512 VNNI for Q8_0, Q4_0 and Q4_1); elsewhere, and on other architectures,
+   the portable path runs. */
 #include <stddef.h>
 #include "quantized_common.h"
 #include "quantized_portable.h"
 #include "quantized_avx2.h"
+#include "quantized_vnni.h"
 
 /* Whether the AVX2 path can run on this CPU (false on other architectures). */
 static inline int tq_has_avx2(void) {
@@ -17,10 +19,24 @@ static inline int tq_has_avx2(void) {
 #endif
 }
 
+/* Whether the AVX-512 VNNI path can run on this CPU (false on other architectures). */
+static inline int tq_has_avx512_vnni(void) {
+#if defined(__x86_64__)
+    return tq_has_avx2() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vnni");
+#else
+    return 0;
+#endif
+}
+
+/* The kernel paths, as `path` of tq_rows takes them. */
+enum { TQ_PATH_PORTABLE = 0, TQ_PATH_AVX2 = 1, TQ_PATH_AVX512_VNNI = 2 };
+
 /* y[t ldy + r] = Σ_i W[r, i] X[t, i] for weight rows r in [rowBegin, rowEnd) and activation rows t in [0, xRows).
    w: the weight matrix, `rowBytes` per row; x: activation rows `xRowBytes` apart, as Float32 for F32, F16 and BF16
    weights, as tq_q8_32 blocks for Q8_0, Q4_0, Q4_1 and Q5_0, as tq_q8_256 blocks for Q4_K and Q6_K; n: the row length
-   (whole blocks of the type). `useAVX2` selects the vector path and must only be set when tq_has_avx2().
+   (whole blocks of the type). `path` selects the kernels (TQ_PATH_*) and must name one this CPU runs: AVX-512
+   VNNI computes Q8_0, Q4_0 and Q4_1 (quantized_vnni.h) and leaves the other types to AVX2.
    Weight rows are taken a tile at a time (TQ_TILE_BYTES, a share of L2) and every activation row passes over the
    tile, so with many activation rows the weights come from cache and the outputs are written in runs; each
    output is still one dot product, so its value does not depend on the other rows. */
@@ -90,11 +106,12 @@ static void tq_rows_portable(int type, const uint8_t *w, size_t rowBytes, int ro
 }
 
 static inline void tq_rows(int type, const void *w, size_t rowBytes, int rowBegin, int rowEnd, const void *x,
-                           size_t xRowBytes, int xRows, int n, float *y, size_t ldy, int useAVX2) {
+                           size_t xRowBytes, int xRows, int n, float *y, size_t ldy, int path) {
 #if defined(__x86_64__)
-    if (useAVX2) return tq_rows_avx2(type, w, rowBytes, rowBegin, rowEnd, x, xRowBytes, xRows, n, y, ldy);
+    if (path == TQ_PATH_AVX512_VNNI && tq_rows_vnni(type, w, rowBytes, rowBegin, rowEnd, x, xRowBytes, xRows, n, y, ldy)) return;
+    if (path != TQ_PATH_PORTABLE) return tq_rows_avx2(type, w, rowBytes, rowBegin, rowEnd, x, xRowBytes, xRows, n, y, ldy);
 #endif
-    (void)useAVX2;
+    (void)path;
     tq_rows_portable(type, w, rowBytes, rowBegin, rowEnd, x, xRowBytes, xRows, n, y, ldy);
 }
 

@@ -2,7 +2,8 @@
 #define TESSERA_QUANTIZED_PORTABLE_H
 /* Dot products of one weight row with one activation row in plain C: the path for every CPU, and the reference
    the vector paths are tested against. Integer sums per block are exact; each block adds its scaled sum to one
-   Float32 accumulator. `n` is the row length in elements. */
+   Float32 accumulator. `n` is the row length in elements. Q8_0, Q4_0 and Q4_1 fold each block with fused
+   multiply-adds in the order quantized_vnni.h performs lane by lane, so that path equals this one bit for bit. */
 #include "quantized_common.h"
 
 static inline float tq_dot_f32_portable(const uint8_t *w, const float *x, int n) {
@@ -33,7 +34,7 @@ static inline float tq_dot_q8_0_portable(const uint8_t *w, const tq_q8_32 *x, in
     for (int b = 0; b < n / 32; b++, w += 34) {
         int32_t s = 0;
         for (int i = 0; i < 32; i++) s += (int8_t)w[2 + i] * x[b].q[i];
-        sum += tq_f16(w) * x[b].d * (float)s;
+        sum = fmaf(tq_f16(w) * x[b].d, (float)s, sum);
     }
     return sum;
 }
@@ -48,7 +49,7 @@ static inline int32_t tq_nibble_dot(const uint8_t *qs, const int8_t *q) {
 /* Q4_0: half d, 16 bytes of nibbles; value = (nibble − 8) d. */
 static inline float tq_dot_q4_0_portable(const uint8_t *w, const tq_q8_32 *x, int n) {
     float sum = 0;
-    for (int b = 0; b < n / 32; b++, w += 18) sum += tq_f16(w) * x[b].d * (float)(tq_nibble_dot(w + 2, x[b].q) - 8 * x[b].sum);
+    for (int b = 0; b < n / 32; b++, w += 18) sum = fmaf(tq_f16(w) * x[b].d, (float)(tq_nibble_dot(w + 2, x[b].q) - 8 * x[b].sum), sum);
     return sum;
 }
 
@@ -56,7 +57,8 @@ static inline float tq_dot_q4_0_portable(const uint8_t *w, const tq_q8_32 *x, in
 static inline float tq_dot_q4_1_portable(const uint8_t *w, const tq_q8_32 *x, int n) {
     float sum = 0;
     for (int b = 0; b < n / 32; b++, w += 20) {
-        sum += tq_f16(w) * x[b].d * (float)tq_nibble_dot(w + 4, x[b].q) + tq_f16(w + 2) * x[b].d * (float)x[b].sum;
+        sum = fmaf(tq_f16(w) * x[b].d, (float)tq_nibble_dot(w + 4, x[b].q), sum);
+        sum = fmaf(tq_f16(w + 2), x[b].d * (float)x[b].sum, sum);
     }
     return sum;
 }

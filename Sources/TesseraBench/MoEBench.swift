@@ -43,6 +43,8 @@ public enum MoEBench {
         public var speedRatio: Double
         public var grouped: GroupedSample
         public var machine: String
+        /// Whole-model training steps at both layouts (``measureModel(configName:batch:sequenceLength:cores:warmup:steps:progress:)``), when measured.
+        public var model: ModelComparison?
     }
 
     /// Measures `rounds` alternating rounds of ep = 1 (one rank, `cores` threads) and ep = `cores` (one thread each),
@@ -146,6 +148,14 @@ public enum MoEBench {
     }
 }
 
+extension MoEBench {
+    /// One layout's table row: `ep=2 (2 ranks × 1 thread)`, tokens/s, step milliseconds, all-to-all percent.
+    static func layoutRow(_ s: LayerSample) -> String {
+        "ep=\(s.ep) (\(s.ep) rank\(s.ep > 1 ? "s" : "") × \(s.threadsPerRank) thread\(s.threadsPerRank > 1 ? "s" : ""))".padding(toLength: 30, withPad: " ", startingAt: 0)
+            + String(format: "%10.0f %10.2f %12.1f%%", s.tokensPerSecond, s.stepSeconds * 1e3, s.allToAllShare * 100)
+    }
+}
+
 /// SplitMix64: a small reproducible generator for the benchmark's routing.
 struct SplitMix {
     var state: UInt64
@@ -162,24 +172,20 @@ struct SplitMix {
 extension MoEBench.Report {
     /// The report as a table.
     public func table() -> String {
-        func row(_ s: MoEBench.LayerSample) -> String {
-            "ep=\(s.ep) (\(s.ep) rank\(s.ep > 1 ? "s" : "") × \(s.threadsPerRank) thread\(s.threadsPerRank > 1 ? "s" : ""))".padding(toLength: 30, withPad: " ", startingAt: 0)
-                + String(format: "%10.0f %10.2f %12.1f%%", s.tokensPerSecond, s.stepSeconds * 1e3, s.allToAllShare * 100)
-        }
         let g = grouped
         return """
             MoE expert layer (forward + backward): \(shape.experts) experts, top-\(shape.topK), hidden \(shape.hidden), \
             intermediate \(shape.intermediate), \(shape.tokens) tokens per step
             machine: \(machine)
             layout                          tokens/s    step ms   all-to-all
-            \(row(single))
-            \(row(parallel))
+            \(MoEBench.layoutRow(single))
+            \(MoEBench.layoutRow(parallel))
             ep=\(parallel.ep) / ep=1 tokens/s (median of paired rounds): \(String(format: "%.3f", speedRatio))
             tokens per expert (ep=\(parallel.ep), last step): \(parallel.tokensPerExpert.map(String.init).joined(separator: " "))
 
             grouped expert matmul: \(g.groups) groups × \(g.rowsPerGroup) rows, [rows, \(g.k)] · [\(g.n), \(g.k)]ᵀ, \(g.threads) BLAS threads
             grouped GFLOP/s | one cblas_sgemm (\(g.groups * g.rowsPerGroup) rows) GFLOP/s | ratio
             \(String(format: "%15.1f | %40.1f | %.3f", g.gflops, g.sgemmGflops, g.ratio))
-            """
+            """ + (model.map { "\n\n" + $0.table() } ?? "")
     }
 }

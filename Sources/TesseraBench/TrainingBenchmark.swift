@@ -18,6 +18,9 @@ public enum TrainingBenchmark {
         public var tokensPerStep: Int
         /// Rank 0's figures of each timed step (reduction wait, per-rank memory).
         public var metrics: [StepMetrics] = []
+        /// Seconds rank 0 spent in each kind of process group's collectives (by the label of ``ProcessGroups``' names: "dp",
+        /// "ep", "tp", …) during each timed step.
+        public var groupSeconds: [[String: Double]] = []
 
         public init(stepSeconds: [Double], communicationSeconds: [Double], losses: [Double], tokensPerStep: Int,
                     metrics: [StepMetrics] = []) {
@@ -91,7 +94,7 @@ public enum TrainingBenchmark {
             let trainer = try Trainer(configuration: configuration, engine: engine, data: data)
             var run = Run(stepSeconds: [], communicationSeconds: [], losses: [], tokensPerStep: shape.tokensPerStep)
             for step in 1...(warmup + steps) {
-                let before = meter.seconds
+                let before = meter.seconds, beforeByGroup = meter.byGroup
                 let metrics = try trainer.step(step)
                 if world.rank == 0 {
                     progress("  step \(step)\(step <= warmup ? " (warm-up)" : ""): \(String(format: "%.3f", metrics.stepSeconds)) s, loss \(String(format: "%.4f", metrics.loss))")
@@ -99,6 +102,11 @@ public enum TrainingBenchmark {
                 guard step > warmup else { continue }
                 run.stepSeconds.append(metrics.stepSeconds)
                 run.communicationSeconds.append(meter.seconds - before)
+                var seconds: [String: Double] = [:]
+                for (group, totals) in meter.byGroup {
+                    seconds[String(group.prefix { $0 != "[" }), default: 0] += totals.seconds - (beforeByGroup[group]?.seconds ?? 0)
+                }
+                run.groupSeconds.append(seconds)
                 run.losses.append(metrics.loss)
                 run.metrics.append(metrics)
             }

@@ -3,11 +3,12 @@ import Foundation
 import TesseraBench
 
 /// `tessera bench moe`: the mixture-of-experts expert layer at ep = 1 on every core against expert parallelism with
-/// one core per rank, and the grouped expert product against `cblas_sgemm`.
+/// one core per rank, the grouped expert product against `cblas_sgemm`, and whole-model training steps of a MoE preset
+/// at both layouts.
 struct BenchMoE: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "moe",
-        abstract: "MoE expert layer: ep=1 (all cores) vs ep=cores (one core each), all-to-all share, grouped matmul vs cblas_sgemm.")
+        abstract: "MoE expert layer and whole-model training: ep=1 (all cores) vs ep=cores (one core each), all-to-all share, grouped matmul vs cblas_sgemm.")
 
     @Option(help: "Cores: ep=1 runs one rank with this many threads, expert parallelism this many ranks of one thread.")
     var cores = 2
@@ -21,6 +22,18 @@ struct BenchMoE: ParsableCommand {
     @Option(help: "Tokens per step over all ranks.")
     var tokens = 2048
 
+    @Option(name: .customLong("model-config"), help: "The mixture-of-experts preset of the whole-model rows.")
+    var modelConfig = "tiny-moe"
+
+    @Option(name: .customLong("model-batch"), help: "Sequences per whole-model training step (a multiple of --cores).")
+    var modelBatch = 8
+
+    @Option(name: .customLong("model-seq-len"), help: "Tokens per sequence of the whole-model rows.")
+    var modelSequenceLength = 64
+
+    @Option(name: .customLong("model-steps"), help: "Timed whole-model training steps per layout, after one warm-up step (0 skips the rows).")
+    var modelSteps = 3
+
     @Option(help: "Also write the results as JSON to this file.")
     var json: String?
 
@@ -32,7 +45,14 @@ struct BenchMoE: ParsableCommand {
         guard shape.experts % cores == 0 else {
             throw ValidationError("--cores must divide the \(shape.experts) experts (ep = cores); use 1, 2, 4 or 8")
         }
-        let report = try MoEBench.run(shape: shape, cores: cores, rounds: rounds, steps: steps, machine: BenchCollectives.machine())
+        guard modelSteps == 0 || (modelBatch >= cores && modelBatch % cores == 0) else {
+            throw ValidationError("--model-batch must be a positive multiple of --cores (each of the ep ranks trains its share)")
+        }
+        var report = try MoEBench.run(shape: shape, cores: cores, rounds: rounds, steps: steps, machine: BenchCollectives.machine())
+        if modelSteps > 0 {
+            report.model = try MoEBench.measureModel(configName: modelConfig, batch: modelBatch, sequenceLength: modelSequenceLength,
+                                                     cores: cores, warmup: 1, steps: modelSteps, progress: Console.log)
+        }
         print(report.table())
         if let json { try writeJSON(report, to: json) }
     }

@@ -30,8 +30,15 @@ extension SettingVocabulary {
     static let flags = SettingVocabulary(name: flag(for:), setting: { "\(flag(for: $0)) \($1)" })
 
     private static func flag(for name: String) -> String {
-        LayoutParameter(name: name)?.flag ?? TrainingSetting(name: name)?.flag ?? name
+        LayoutParameter(name: name)?.flag ?? TrainingSetting(name: name)?.flag ?? plannerFlags[name] ?? name
     }
+
+    /// The `tessera plan` flags of the planner's job settings its suggestions name.
+    private static let plannerFlags = [
+        "TrainingJob.devices": "--gpus", "TrainingJob.sequenceLength": "--seq-len", "ServingJob.devices": "--gpus",
+        "ServingJob.weightFormat": "--quantization", "ServingJob.contextLength": "--context",
+        "ServingJob.batchSize": "--batch",
+    ]
 }
 
 extension LayoutParameter {
@@ -40,6 +47,7 @@ extension LayoutParameter {
         switch self {
         case .dp, .pp, .tp, .cp, .ep, .schedule, .recompute: return "--\(rawValue)"
         case .sequenceParallel: return "--sequence-parallel"
+        case .expertTensorParallelism: return "--expert-tp"
         case .microBatchSize: return "--micro-batch-size"
         case .virtualStages: return "--virtual-stages"
         case .pipelineLayout: return "--pipeline-layout"

@@ -22,6 +22,9 @@ struct ModelArguments: ParsableArguments {
     @Option(help: "Expert-parallel ranks (mixture-of-experts models): each holds experts / ep of every layer's experts and the rest of the model whole, and tokens reach their experts by all-to-all.")
     var ep = 1
 
+    @Option(name: .customLong("expert-tp"), help: "Mixture-of-experts experts with tp: 1 keeps each expert whole on every tp rank, tp splits its features over tp.")
+    var expertTP = "1"
+
     @Option(name: .customLong("cp-comm"), help: "Context-parallel attention: ring, allgather or a2a (Ulysses; cp must divide the heads).")
     var cpComm = ContextCommunication.ring.rawValue
 
@@ -36,6 +39,7 @@ struct ModelArguments: ParsableArguments {
         get throws {
             var parallel = try ParallelConfig(dp: ep, pp: pp, tp: tp, cp: cp, ep: ep)
             parallel.contextCommunication = try ContextCommunication(named: cpComm)
+            parallel.expertTensorParallelism = try ExpertTensorParallelism(named: expertTP)
             return parallel
         }
     }

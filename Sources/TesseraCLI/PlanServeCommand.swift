@@ -37,13 +37,13 @@ struct PlanServe: ParsableCommand {
             weightFormat: quantization, contextLength: context, batchSize: batch, devices: gpus, objective: objective)
         let plan = try ServingPlanner.run(job)
         if json {
-            try printJSON(plan.report(limit: top))
+            try printJSON(plan.report(limit: top, naming: .flags))
             return
         }
         print(plan.explanation())
         print()
         guard !plan.ranked.isEmpty else {
-            for line in plan.suggestions { print("  - \(line)") }
+            for line in plan.suggestions { print("  - \(line.worded(.flags))") }
             throw ExitCode(2)
         }
         print(plan.table(limit: top))

@@ -38,7 +38,7 @@ struct PlanTrain: ParsableCommand {
         let space = constraints.space
         let plan = try TrainingSearch.run(job, space: space, keep: limit, keepMeshes: max(top, 2))
         if json {
-            try printJSON(plan.report(limit: limit, space: space))
+            try printJSON(plan.report(limit: limit, space: space, naming: .flags))
             return
         }
         print("\(job.model.name) on \(gpus) x \(job.accelerator.name), sequence \(sequenceLength), global batch "
@@ -46,7 +46,7 @@ struct PlanTrain: ParsableCommand {
         print()
         guard !plan.ranked.isEmpty else {
             print("Nothing fits.")
-            for line in plan.suggestions(space: space) { print("  - \(line)") }
+            for line in plan.suggestions(space: space) { print("  - \(line.worded(.flags))") }
             throw ExitCode(2)
         }
         if let explain {

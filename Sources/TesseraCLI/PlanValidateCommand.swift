@@ -147,8 +147,9 @@ struct PlanValidate: ParsableCommand {
 
     func printModern(_ rows: [ModernRow]) {
         print("Long-context and MoE runs (published layout and figure; software: the row's closest --framework profile,")
-        print("see docs/planner.md). Predicted: model TFLOP/s counting the causal half of attention (full s²: the whole")
-        print("score matrix). Rank: the published (tp, pp, cp, ep) among the meshes of that software.")
+        print("see docs/planner.md). Predicted: model TFLOP/s counting attention as the source does (Llama 3: the causal")
+        print("half; Megatron-Core: the whole score matrix, the full s² column). Rank: the published (tp, pp, cp, ep)")
+        print("among the meshes of that software.")
         print(PlanText.table(
             header: ["run", "tp", "pp", "cp", "ep", "unit", "published", "predicted", "ratio", "full s²", "rank",
                      "predicted layout"],

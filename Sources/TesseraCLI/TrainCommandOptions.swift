@@ -105,6 +105,9 @@ struct TrainParallelOptions: ParsableArguments {
     @Option(help: "Expert-parallel ranks of a mixture-of-experts model, carved out of dp (they add no ranks): each holds 1/ep of every layer's experts.")
     var ep = 1
 
+    @Option(name: .customLong("expert-tp"), help: "Mixture-of-experts experts with tp: 1 keeps each expert whole on every tp rank, tp splits its features over tp.")
+    var expertTP = "1"
+
     @Flag(name: .customLong("sequence-parallel"), help: "Megatron sequence parallelism inside the tensor-parallel group.")
     var sequenceParallel = false
 
@@ -152,6 +155,7 @@ struct TrainParallelOptions: ParsableArguments {
             pipeline: .init(schedule: schedule, virtualStages: virtualStages, layout: layout),
             memory: .init(recompute: recompute, zeroStage: zeroStage))
         c.parallelism.contextCommunication = try ContextCommunication(named: cpComm)
+        c.parallelism.expertTensorParallelism = try ExpertTensorParallelism(named: expertTP)
     }
 
     /// The ranks to launch: the layout's product, which `--ranks`, when given, must equal.

@@ -61,15 +61,17 @@ public final class ChunkState: @unchecked Sendable {
 
 extension ChunkState {
     /// Combines the blocks' router statistics into the micro-batch's router losses and, with a loss scale (each
-    /// token's `∂objective/∂loss`: training), first sums them over `group` (the data group: every token of the
-    /// micro-batch) and derives their gradient coefficients: the micro-batch's losses weigh in the objective as its
+    /// token's `∂objective/∂loss`: training), first sums them over each of `groups` (the data group dp × cp, and tp
+    /// with sequence parallelism: together every token of the micro-batch) and derives their gradient coefficients: the micro-batch's losses weigh in the objective as its
     /// share of the step's tokens (`lossScale × its global tokens`), as its cross-entropy does. Without a loss scale
     /// (evaluation, generation) nothing is communicated and the losses are this rank's. `earlier`: the statistics
     /// of every earlier pipeline chunk's layers, summed (``TransformerStageWork`` carries them along the pipeline),
     /// which the losses then include.
     /// - Throws: ``CollectiveError`` when a peer fails.
-    func finishRouting(_ router: RouterConfiguration, lossScale: Float?, group: AxisGroup, earlier: RouterStatistics? = nil) throws {
-        if lossScale != nil { routerStatistics = try RouterStatistics.summed(routerStatistics, over: group) }
+    func finishRouting(_ router: RouterConfiguration, lossScale: Float?, groups: [AxisGroup], earlier: RouterStatistics? = nil) throws {
+        if lossScale != nil {
+            for group in groups { routerStatistics = try RouterStatistics.summed(routerStatistics, over: group) }
+        }
         let losses = RouterLosses(layers: routerStatistics + (earlier.map { [$0] } ?? []), configuration: router)
         routerLosses = losses
         let tokens = Float(routerStatistics.first?.tokens ?? 0)

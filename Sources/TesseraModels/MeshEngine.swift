@@ -74,12 +74,13 @@ public final class MeshEngine: @unchecked Sendable {
     ///   - storedWeights: for an inference engine, the matrix weights kept in their stored type (see
     ///     ``Transformer/init(config:context:seed:chunkLayers:storedWeights:)``); such an engine refuses to train.
     /// - Throws: ``ParallelConfigError`` when the layout does not fit the model or the groups;
-    ///   ``ModelError`` for an invalid model.
+    ///   ``ModelError`` for an invalid model; ``ExpertError`` for experts that do not split over the layout.
     public init(config: TransformerConfig, parallel: ParallelConfig, groups: ProcessGroups?, seed: UInt64?,
                 optimizer: AdamWConfiguration = AdamWConfiguration(), mappings: MappingTable = .megatron,
                 synchronization: GradientSynchronization = .all, backend: any ComputeBackend = CPUBackend.serial,
                 contextFaults: ContextParallelFaults = [], storedWeights: (any StoredWeightSource)? = nil) throws {
         try parallel.validate(model: config)
+        try Self.checkMixtureOfExperts(config, parallel)
         guard parallel.ep == 1 || config.moe != nil else {
             throw ParallelConfigError.invalidOption(option: "ep", value: "\(parallel.ep)", valid: "1: expert parallelism needs a mixture-of-experts model")
         }
@@ -96,14 +97,11 @@ public final class MeshEngine: @unchecked Sendable {
         let stage = groups?.coordinate.pp ?? 0
         let layer = config.layerForwardFlops(sequenceLength: config.contextLength)
         partition = try parallel.partition(layers: config.layers, headCost: config.headForwardFlops / layer)
-        try Self.checkMixtureOfExperts(config, parallel)
-        // Without `.routerStatistics` (tests only) the layers get no data group: router losses of the rank's own tokens.
-        var context = synchronization.contains(.routerStatistics)
-            ? LayerContext(groups: groups, sequenceParallel: parallel.sequenceParallel, mappings: mappings, backend: backend)
-            : LayerContext(tensor: groups?.tensor, context: groups?.context, expert: groups?.expert, expertData: groups?.expertData,
-                           data: groups?.data, pipeline: groups?.pipeline, sequenceParallel: parallel.sequenceParallel, mappings: mappings,
-                           backend: backend)
+        var context = LayerContext(groups: groups, sequenceParallel: parallel.sequenceParallel, mappings: mappings, backend: backend)
+        // Without `.routerStatistics` (tests only): router losses of the rank's own tokens.
+        if !synchronization.contains(.routerStatistics) { context.routerStatisticsGroups = [] }
         context.contextCommunication = parallel.contextCommunication
+        context.expertTensorParallelism = parallel.expertTensorParallelism
         context.contextFaults = contextFaults
         let partition = self.partition
         let model = try Transformer(config: config, context: context, seed: seed,
@@ -153,15 +151,28 @@ public final class MeshEngine: @unchecked Sendable {
     /// This rank's pipeline stage.
     public var stage: Int { groups?.coordinate.pp ?? 0 }
 
-    /// Refuses what mixture-of-experts layers do not run yet: sequence and context parallelism (routers and capacity
-    /// groups need whole sequences).
+    /// Refuses what mixture-of-experts layers do not run: expert capacity with sequence or context parallelism (a
+    /// capacity counts a whole sequence's assignments, which those split over ranks; dropless routing is token-local
+    /// and runs with both), experts split over tp with sequence parallelism, and split experts whose features do not
+    /// divide by tp.
     private static func checkMixtureOfExperts(_ config: TransformerConfig, _ parallel: ParallelConfig) throws {
-        guard config.moe != nil else { return }
-        if parallel.sequenceParallel || parallel.cp > 1 {
-            throw ParallelConfigError.invalidOption(option: parallel.cp > 1 ? "cp" : "sequence parallelism", value: parallel.cp > 1 ? "\(parallel.cp)" : "on",
-                                                    valid: parallel.cp > 1 ? "1: mixture-of-experts layers do not run with context parallelism yet"
-                                                        : "off: mixture-of-experts layers route whole sequences")
+        guard let moe = config.moe else { return }
+        if parallel.expertTensorParallelism == .split && parallel.tp > 1 {
+            guard !parallel.sequenceParallel else {
+                throw ParallelConfigError.invalidOption(
+                    option: LayoutParameter.expertTensorParallelism.name, value: "tp",
+                    valid: "1 (whole experts) with sequence parallelism, where each tp rank routes its own rows; or turn sequence parallelism off")
+            }
+            guard moe.expertIntermediateSize % parallel.tp == 0 else {
+                throw ExpertError.intermediateNotDivisible(intermediate: moe.expertIntermediateSize, tp: parallel.tp)
+            }
         }
+        guard let factor = moe.router.capacityFactor, parallel.sequenceParallel || parallel.cp > 1 else { return }
+        let splitter = parallel.cp > 1 ? "context parallelism (cp=\(parallel.cp))" : "sequence parallelism"
+        throw ParallelConfigError.invalidOption(
+            option: "capacity factor", value: "\(factor)",
+            valid: "a dropless router (no capacity_factor) with \(splitter), whose ranks hold parts of each sequence while an expert's"
+                + " capacity counts the whole sequence's assignments; or turn \(splitter) off")
     }
 
     /// One optimizer step over `microBatches`, this data-parallel rank's share of the global batch in

@@ -67,14 +67,14 @@ private struct ParameterShapes {
         }
     }
 
-    /// The routed experts of block `layer` this rank holds (its expert-parallel share, whole on every tp rank), as
+    /// The routed experts of block `layer` this rank holds (its expert-parallel share, whole or split over tp), as
     /// ``ExpertLayer`` lays them out; none for a dense model. The layout's ep must divide the experts
     /// (``Transformer/init(config:context:seed:chunkLayers:)`` checks it first).
     func experts(layer: Int) -> [ParameterSpec] {
         guard let moe = config.moe else { return [] }
         do {
             return try ExpertLayer.parameterSpecs(totalExperts: moe.router.experts, hidden: hidden, intermediate: moe.expertIntermediateSize,
-                                                  tensorParallelism: .whole, context: context, initialization: .normal(std: std)) {
+                                                  tensorParallelism: context.expertTensorParallelism, context: context, initialization: .normal(std: std)) {
                 config.name(of: .expert(layer: layer, expert: $0, $1))
             }
         } catch {
@@ -109,8 +109,8 @@ private struct ParameterShapes {
         case .gate, .up: return columnParallel(name, component, outputs: f, inputs: hidden)
         case .attentionOutput: return rowParallel(name, component, inputs: q, granule: d, std: residualStd)
         case .down: return rowParallel(name, component, inputs: f, std: residualStd)
-        case .router: return replicated(name, matrix(outputs: config.moe?.router.experts ?? 0, inputs: hidden), .normal(std: std), reduction: .none)
-        case .sharedExpertGate: return replicated(name, matrix(outputs: 1, inputs: hidden), .normal(std: std), reduction: .none)
+        case .router: return replicated(name, matrix(outputs: config.moe?.router.experts ?? 0, inputs: hidden), .normal(std: std), reduction: partial)
+        case .sharedExpertGate: return replicated(name, matrix(outputs: 1, inputs: hidden), .normal(std: std), reduction: partial)
         case .sharedGate, .sharedUp: return columnParallel(name, component, outputs: shared, inputs: hidden)
         case .sharedDown: return rowParallel(name, component, inputs: shared, std: residualStd)
         }

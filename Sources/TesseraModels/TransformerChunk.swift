@@ -97,7 +97,7 @@ public final class TransformerChunk: @unchecked Sendable {
                 let experts = try ExpertLayer(
                     experts: ExpertLayer.weights(in: store, totalExperts: moe.router.experts, context: context) {
                         config.name(of: .expert(layer: layer, expert: $0, $1))
-                    }, totalExperts: moe.router.experts, context: context)
+                    }, totalExperts: moe.router.experts, tensorParallelism: context.expertTensorParallelism, context: context)
                 let router = Router(weight: parameter(.block(layer: layer, .router, .weight)), configuration: moe.router, hidden: h, context: context)
                 feedForward = .experts(MixtureOfExpertsLayer(router: router, experts: experts, shared: shared, hidden: h, context: context))
             } else {
@@ -146,7 +146,7 @@ public final class TransformerChunk: @unchecked Sendable {
     ///     computes the loss and keeps the logit gradients for the backward pass. `nil`: logits only
     ///     (evaluation and generation), or the loss without gradients when targets are present.
     ///   - earlierRouting: a mixture of experts on a pipeline: every earlier chunk's router statistics, summed, for
-    ///     the router losses over every layer (``ChunkState/finishRouting(_:lossScale:group:earlier:)``).
+    ///     the router losses over every layer (``ChunkState/finishRouting(_:lossScale:groups:earlier:)``).
     /// - Returns: the output activation `[localRows, hidden]` (owned by the state), or `nil` for the last chunk.
     @discardableResult
     public func forward(_ microBatch: MicroBatch, input: UnsafePointer<Float>? = nil, state: ChunkState,
@@ -156,7 +156,7 @@ public final class TransformerChunk: @unchecked Sendable {
         try loadInput(microBatch.tokens, rows: rows, input: input, into: state) { localPosition(microBatch, row: $0) }
         let x = try forwardBlocks(state.input, microBatch: microBatch, state: state)
         if let moe = config.moe {
-            try state.finishRouting(moe.router, lossScale: lossScale, group: context.dataContext, earlier: earlierRouting)
+            try state.finishRouting(moe.router, lossScale: lossScale, groups: context.routerStatisticsGroups, earlier: earlierRouting)
         }
         guard let finalNorm, let head, let crossEntropy else { return x }
 

@@ -74,10 +74,16 @@ public struct LayerContext: Sendable {
     public let pp: AxisGroup
     /// Megatron sequence parallelism: norms and residuals run on `tokens / tp` rows.
     public let sequenceParallel: Bool
+    /// The groups a model's router statistics are summed over, one after the other, so that its router losses are the
+    /// whole micro-batch's: tp first with sequence parallelism (each tp rank routes its own rows), then dp × cp. Tests
+    /// empty it to show that rank-local statistics are caught.
+    public var routerStatisticsGroups: [AxisGroup]
     /// The mappings layers call; ``MappingTable/megatron`` unless a test breaks one on purpose.
     public let mappings: MappingTable
     /// Where this rank's kernels run.
     public let backend: any ComputeBackend
+    /// Whether mixture-of-experts layers hold their experts whole or split over tp.
+    public var expertTensorParallelism: ExpertTensorParallelism = .whole
     /// How attention reaches the other cp ranks' keys and values (with cp > 1).
     public var contextCommunication: ContextCommunication = .ring
     /// Context-parallel mistakes made on purpose; empty unless a test shows the equivalence checks can fail.
@@ -108,6 +114,7 @@ public struct LayerContext: Sendable {
         self.dataContext = AxisGroup(dataContext)
         pp = AxisGroup(pipeline)
         self.sequenceParallel = sequenceParallel && tp.size > 1
+        routerStatisticsGroups = self.sequenceParallel ? [tp, self.dataContext] : [self.dataContext]
         self.mappings = mappings
         self.backend = backend
     }

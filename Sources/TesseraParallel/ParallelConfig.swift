@@ -68,6 +68,8 @@ public struct ParallelConfig: Sendable, Hashable, Codable, CustomStringConvertib
     /// Expert-parallel ranks, carved out of dp × cp (they add no ranks): each holds `1/ep` of every
     /// mixture-of-experts layer's experts.
     public var ep: Int
+    /// Whether a mixture of experts' experts are whole on every tp rank or split over tp (`--expert-tp 1|tp`).
+    public var expertTensorParallelism: ExpertTensorParallelism = .whole
     /// How context-parallel attention reaches the other cp ranks' keys and values (used when cp > 1).
     public var contextCommunication: ContextCommunication = .ring
     /// Megatron sequence parallelism inside the tensor-parallel group.
@@ -109,7 +111,9 @@ public struct ParallelConfig: Sendable, Hashable, Codable, CustomStringConvertib
         (dp, pp, tp, cp, ep, sequenceParallel, microBatchSize, pipeline, memory) = (1, 1, 1, 1, 1, false, 1, Pipeline(), Memory())
     }
 
-    private enum CodingKeys: String, CodingKey { case dp, pp, tp, cp, ep, contextCommunication, sequenceParallel, microBatchSize, pipeline, memory }
+    private enum CodingKeys: String, CodingKey {
+        case dp, pp, tp, cp, ep, expertTensorParallelism, contextCommunication, sequenceParallel, microBatchSize, pipeline, memory
+    }
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -121,6 +125,7 @@ public struct ParallelConfig: Sendable, Hashable, Codable, CustomStringConvertib
                       pipeline: c.decodeIfPresent(Pipeline.self, forKey: .pipeline) ?? Pipeline(),
                       memory: c.decodeIfPresent(Memory.self, forKey: .memory) ?? Memory())
         contextCommunication = try c.decodeIfPresent(ContextCommunication.self, forKey: .contextCommunication) ?? .ring
+        expertTensorParallelism = try c.decodeIfPresent(ExpertTensorParallelism.self, forKey: .expertTensorParallelism) ?? .whole
     }
 
     /// Ranks the layout uses: `dp · cp · pp · tp` (ep is carved out of dp × cp).
@@ -152,6 +157,7 @@ public struct ParallelConfig: Sendable, Hashable, Codable, CustomStringConvertib
     public var description: String {
         var text = axesDescription
         if sequenceParallel { text += " sp" }
+        if expertTensorParallelism == .split { text += " expert-tp=tp" }
         if cp > 1 { text += " cp-comm=\(contextCommunication)" }
         if pp > 1 {
             text += " \(pipeline.schedule.rawValue)"

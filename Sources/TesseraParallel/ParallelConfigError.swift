@@ -3,13 +3,13 @@ import TesseraPipeline
 /// A setting of ``ParallelConfig`` that an error can name. Library messages name it by its property path
 /// (``name``); a front end names it in its own terms through a ``SettingVocabulary`` (the CLI by its flag).
 public enum LayoutParameter: String, CaseIterable, Sendable {
-    case dp, pp, tp, cp, ep, sequenceParallel, microBatchSize
+    case dp, pp, tp, cp, ep, expertTensorParallelism, sequenceParallel, microBatchSize
     case schedule, virtualStages, pipelineLayout, recompute, zeroStage, bucketElements
 
     /// The property path in ``ParallelConfig``: `dp`, `microBatchSize`, `pipeline.virtualStages`, `memory.zeroStage`, ….
     public var name: String {
         switch self {
-        case .dp, .pp, .tp, .cp, .ep, .sequenceParallel, .microBatchSize: return rawValue
+        case .dp, .pp, .tp, .cp, .ep, .expertTensorParallelism, .sequenceParallel, .microBatchSize: return rawValue
         case .schedule: return "pipeline.schedule"
         case .virtualStages: return "pipeline.virtualStages"
         case .pipelineLayout: return "pipeline.layout"

@@ -50,3 +50,47 @@ extension TrainingCostModel {
         return seconds * Double(PlannerConstants.communicationStreamingMultiprocessors) / Double(sms)
     }
 }
+
+/// A pipeline stage as one rank holds it: its transformer layers, whether it has the embedding or the head, and how
+/// many micro-batches' activations it keeps at the rank's peak.
+package struct HeldStage {
+    package var layers: Range<Int>
+    package var embedding: Bool
+    package var head: Bool
+    package var inFlight: Double
+
+    package init(layers: Range<Int>, embedding: Bool, head: Bool, inFlight: Double) {
+        (self.layers, self.embedding, self.head, self.inFlight) = (layers, embedding, head, inFlight)
+    }
+}
+
+extension TrainingCostModel {
+    /// Memory of the fullest DualPipe rank. Rank r holds stage r, which the micro-batches entering at the front
+    /// reach r-th, and stage p − 1 − r, which those entering at the back reach (p − 1 − r)-th (DeepSeek-V3 report
+    /// §3.2.1; with the shallowest layers, the embedding, and the deepest, the head, on rank 0 as §3.2.3 says). Each
+    /// direction is a 1F1B pipeline of its own, so stage position k holds p − k micro-batches at the peak: rank r
+    /// holds p − r micro-batches of stage r and r + 1 of stage p − 1 − r: p + 1 in all, Table 2's "PP + 1" for every
+    /// rank, split by where the rank sits in each direction (the model charged p + 1 of the heavier stage before).
+    /// Each direction is capped at its m/2 micro-batches. Rank p − 1 − r holds the same two stages with the same
+    /// counts, so ranks 0..<p/2 cover the pipeline.
+    package func dualPipeMemory(_ layout: TrainingLayout, microBatches m: Int) -> MemoryBreakdown {
+        let p = layout.pp
+        let counts = Self.chunkLayerCounts(layers: layers, chunks: p, embeddingAndHeadAsLayers: embeddingAndHeadAsLayers)
+        var starts = [0]
+        for count in counts { starts.append(starts.last! + count) }
+        let perDirection = Double(m) / 2
+        var fullest: MemoryBreakdown?
+        for r in 0..<(p / 2) {
+            let back = p - 1 - r
+            let stages = [
+                HeldStage(layers: starts[r]..<starts[r + 1], embedding: r == 0, head: false,
+                          inFlight: min(Double(p - r), perDirection)),
+                HeldStage(layers: starts[back]..<starts[back + 1], embedding: false, head: r == 0,
+                          inFlight: min(Double(r + 1), perDirection)),
+            ]
+            let memory = rankMemory(layout, holding: stages, microBatches: m)
+            if memory.total > fullest?.total ?? -1 { fullest = memory }
+        }
+        return fullest ?? MemoryBreakdown(weights: 0, gradients: 0, optimizer: 0, activations: 0)
+    }
+}

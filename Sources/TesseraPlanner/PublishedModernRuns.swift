@@ -21,6 +21,9 @@ public struct PublishedRun: Sendable {
     public var tokensPerSecondPerGPU: Double?
     /// The row's software and recipe with the mesh (tp, pp, cp, ep) left free: the space its rank is judged in.
     public var space: TrainingSearchSpace
+    /// The published TFLOP/s count the whole s × s score matrix (Megatron's `num_floating_point_operations`, as
+    /// Narayanan et al. 2021's appendix), not only the causal half a causal kernel computes.
+    public var countsWholeScoreMatrix = false
 }
 
 /// The planner's view of one ``PublishedRun``.
@@ -32,10 +35,11 @@ public struct PublishedRunCheck: Sendable {
     public var rank: Int?
     public var plan: TrainingPlan
 
-    /// Predicted over published: model TFLOP/s per GPU counting the causal half of the attention scores
-    /// (``modelTeraflops``), or tokens per second per GPU where only that is published.
+    /// Predicted over published: model TFLOP/s per GPU counting the attention scores as the source does (the
+    /// causal half unless ``PublishedRun/countsWholeScoreMatrix``; ``modelTeraflops``), or tokens per second per
+    /// GPU where only that is published.
     public var ratio: Double {
-        if let tflops = run.teraflopsPerGPU { return modelTeraflops(causal: true) / tflops }
+        if let tflops = run.teraflopsPerGPU { return modelTeraflops(causal: !run.countsWholeScoreMatrix) / tflops }
         return published.tokensPerSecond / Double(run.gpus) / (run.tokensPerSecondPerGPU ?? .nan)
     }
 
@@ -93,8 +97,28 @@ extension PublishedRuns {
             space: space)
     }
 
+    /// Mixtral 8x7B under Megatron-Core v0.8 (NVIDIA Megatron-LM, `megatron/core/transformer/moe/README.md`,
+    /// "Reference Best Parallel Mapping": dropless, all-to-all dispatcher, BF16, 64 H100 80GB (8 per server,
+    /// NVLink 4, 8 × 400 Gb/s InfiniBand), sequence 4096, TP 1, EP 8, PP 4, VP 8, micro-batch 1, global batch 256;
+    /// "This boosts Mixtral 8X7B bf16 training to achieve 438 TFLOPS as of MCore v0.8"). Its software is
+    /// ``SoftwareProfile/megatronCore`` with the table's recipe: one sequence per micro-batch and VP 8 over PP 4's
+    /// 8 layers per stage, one layer per model chunk (`--num-layers-per-virtual-pipeline-stage 1`), whatever the pp.
+    /// Megatron counts the whole score matrix in its TFLOP/s. The same table's Mixtral 8x22B layout (128 GPUs, TP 4,
+    /// EP 2, PP 8, VP 7) has no published throughput, so it is not a row.
+    public static var mixtralRun: PublishedRun {
+        var space = SoftwareProfile.megatronCore.space
+        space.microBatchSizes = [1]
+        space.layersPerVirtualStage = 1
+        return PublishedRun(
+            name: "Mixtral 8x7B, 4K, 64 GPUs",
+            source: "NVIDIA Megatron-LM, megatron/core/transformer/moe/README.md (MCore v0.8), Reference Best Parallel Mapping",
+            model: "mixtral-8x7b", accelerator: "H100-SXM", gpus: 64, sequenceLength: 4096, globalBatchSize: 256,
+            computeFormat: .bf16, tp: 1, pp: 4, cp: 1, ep: 8, microBatchSize: 1, teraflopsPerGPU: 438, space: space,
+            countsWholeScoreMatrix: true)
+    }
+
     /// The long-context and MoE rows, in the order `plan validate` prints them.
-    public static var modernRuns: [PublishedRun] { llama3Runs + [deepSeekV3Run] }
+    public static var modernRuns: [PublishedRun] { llama3Runs + [deepSeekV3Run, mixtralRun] }
 
     /// Runs the planner on each row: the published mesh's best layout in the row's space, and the mesh's rank.
     public static func check(_ runs: [PublishedRun] = modernRuns, catalog: Catalog, rankDepth: Int = rankDepth)

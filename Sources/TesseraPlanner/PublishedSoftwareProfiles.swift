@@ -45,12 +45,16 @@ extension SoftwareProfile {
         space.zeroStages = [0, 1]
         space.contextParallelSizes = [1]
         space.expertDispatch = .nodeForwarded
-        space.overlap = .all
+        // The report overlaps the expert all-to-alls and the pipeline transfers (DualPipe, §3.2.1) and calls tensor
+        // parallelism "costly", trained without it (§3.2.3); it describes no overlap of tp collectives, so a tp > 1
+        // layout pays them in full (as ``llama3``'s).
+        space.overlap = CommunicationOverlap(tensorParallel: false, dataParallel: true, pipeline: true, expertParallel: true)
         return SoftwareProfile(
             name: "deepseek-v3",
             summary: "DeepSeek's HAI-LLM of the DeepSeek-V3 report (§3.2-3.3): ZeRO-1, pp and ep with DualPipe (its "
                 + "bubble, two chunks per rank) hiding the expert all-to-alls (20 SMs for communication), node-forwarded "
-                + "FP8 dispatch, FP8 activation caching with RMSNorm and MLA up-projections recomputed",
+                + "FP8 dispatch, FP8 activation caching with RMSNorm and MLA up-projections recomputed; tp collectives "
+                + "not overlapped",
             space: space, contextParallelMissing: "the DeepSeek-V3 report describes no context parallelism",
             expertParallelMissing: nil)
     }

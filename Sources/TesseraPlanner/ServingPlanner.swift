@@ -1,4 +1,5 @@
 import Foundation
+import TesseraParallel
 
 /// What the serving plan ranks by.
 public enum ServingObjective: String, CaseIterable, Codable, Sendable {
@@ -102,8 +103,9 @@ public struct ServingPlan: Sendable {
     public var minimumDevices: Int?
     /// Fitting layouts, best first by the job's objective.
     public var ranked: [ServingEstimate]
-    /// When nothing fits: what would (more GPUs, another format, a shorter context, a smaller batch).
-    public var suggestions: [String]
+    /// When nothing fits: what would (more GPUs, another format, a shorter context, a smaller batch), naming the
+    /// job's settings by property (`ServingJob.weightFormat`) for a front end to word.
+    public var suggestions: [SettingText]
 }
 
 /// Memory and decode-speed model for serving, and the search over (tp, pp).
@@ -236,8 +238,8 @@ public enum ServingPlanner {
     }
 
     /// What would fit when nothing does: more GPUs, a smaller weight format, a shorter context, a smaller batch.
-    static func suggest(_ job: ServingJob, minimum: Int?) -> [String] {
-        var lines: [String] = []
+    static func suggest(_ job: ServingJob, minimum: Int?) -> [SettingText] {
+        var lines: [SettingText] = []
         let devices = job.devices ?? job.accelerator.devicesPerNode
         func fits(_ changed: ServingJob) -> Bool {
             layouts(changed, devices: devices).contains { estimate(changed, $0).fits }
@@ -251,7 +253,7 @@ public enum ServingPlanner {
             var changed = job
             changed.weightFormat = format
             if fits(changed) {
-                lines.append("quantization: --quantization \(format.rawValue) fits on \(devices) GPU\(devices == 1 ? "" : "s")")
+                lines.append("quantization: \(setting: "ServingJob.weightFormat", format.rawValue) fits on \(devices) GPU\(devices == 1 ? "" : "s")")
                 break
             }
         }
@@ -266,10 +268,10 @@ public enum ServingPlanner {
             return nil
         }
         if let context = largestFitting(\.contextLength, floor: 256) {
-            lines.append("shorter context: --context \(context) fits on \(devices)")
+            lines.append("shorter context: \(setting: "ServingJob.contextLength", context) fits on \(devices)")
         }
         if let batch = largestFitting(\.batchSize, floor: 1) {
-            lines.append("smaller batch: --batch \(batch) fits on \(devices)")
+            lines.append("smaller batch: \(setting: "ServingJob.batchSize", batch) fits on \(devices)")
         }
         return lines
     }

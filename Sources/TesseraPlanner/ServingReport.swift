@@ -1,4 +1,5 @@
 import Foundation
+import TesseraParallel
 
 /// The JSON shape of one serving layout.
 public struct ServingLayoutReport: Codable, Sendable {
@@ -54,11 +55,13 @@ public struct ServingPlanReport: Codable, Sendable {
 }
 
 extension ServingPlan {
-    public func report(limit: Int) -> ServingPlanReport {
+    /// The JSON document with the best `limit` layouts, its suggestions worded in `vocabulary`.
+    public func report(limit: Int, naming vocabulary: SettingVocabulary = .library) -> ServingPlanReport {
         ServingPlanReport(
             model: job.model.name, gpu: job.accelerator.name, quantization: job.weightFormat.rawValue,
             context: job.contextLength, batch: job.batchSize, weightsBytes: weightBytes, kvCacheBytes: keyValueCacheBytes,
-            minGPUs: minimumDevices, layouts: ranked.prefix(limit).map(ServingLayoutReport.init), suggestions: suggestions)
+            minGPUs: minimumDevices, layouts: ranked.prefix(limit).map(ServingLayoutReport.init),
+            suggestions: suggestions.map { $0.worded(vocabulary) })
     }
 
     /// A short paragraph on the requirement and the best layout.

@@ -76,16 +76,19 @@ public struct SoftwareProfile: Sendable {
     /// (`--overlap-p2p-communication`), FlashAttention through Transformer Engine, sequence parallelism, all three
     /// recomputation choices, context parallelism (ring, `--cp-comm-type p2p`) and expert parallelism with
     /// all-to-all token dispatch (`--moe-token-dispatcher-type alltoall`) and its own expert tp
-    /// (`--expert-tensor-parallel-size`); 1F1B and interleaved schedules.
+    /// (`--expert-tensor-parallel-size`); 1F1B and interleaved schedules; BF16 weights with FP32 gradient buffers
+    /// (``TrainingSearchSpace/float32GradientBuffers``).
     public static var megatronCore: SoftwareProfile {
         var space = TrainingSearchSpace()
         space.schedules = [.oneForwardOneBackward, .interleaved]
         space.zeroStages = [0, 1]
+        space.float32GradientBuffers = true
         space.overlap = .denseAxes
         space.contextParallelKind = .ring
         return SoftwareProfile(
             name: "megatron-core",
-            summary: "Megatron-Core (2024): distributed optimizer with overlapped reduce-scatter/all-gather, tp "
+            summary: "Megatron-Core (2024): distributed optimizer with overlapped reduce-scatter/all-gather (FP32 "
+                + "gradient buffers), tp "
                 + "communication overlapped with GEMMs, async pipeline transfers, FlashAttention, sequence "
                 + "parallelism, ring context parallelism, expert parallelism (all-to-all); 1F1B and interleaved",
             space: space, contextParallelMissing: nil, expertParallelMissing: nil)

@@ -74,10 +74,11 @@ public struct TrainingCostModel: Sendable {
     }
 
     /// The cost model of `job` under the software choices of `space` that are not per layout: the pipeline split
-    /// (``TrainingSearchSpace/embeddingAndHeadAsLayers``) and the gradient reduction's precision.
+    /// (``TrainingSearchSpace/embeddingAndHeadAsLayers``), the gradients' and optimizer states' precision.
     public init(job: TrainingJob, space: TrainingSearchSpace) {
         self.init(job: job, embeddingAndHeadAsLayers: space.embeddingAndHeadAsLayers)
-        float32GradientReduction = space.float32GradientReduction
+        float32GradientReduction = space.float32GradientReduction || space.float32GradientBuffers
+        if space.float32GradientBuffers { gradientBytes = 4 }
         if space.deepSeekStatePrecision { (gradientBytes, optimizerBytes) = (4, 8) }
     }
 
@@ -90,11 +91,10 @@ public struct TrainingCostModel: Sendable {
     /// holds min(p, m), GPipe m; the last stage holds 1 (GPipe: m). Interleaved, the first stage runs p(v+1) − 1
     /// chunk forwards before its first backward (Megatron-LM's warm-up of 2(p−1) + (v−1)p, plus one): p micro-batches
     /// in every chunk and p − 1 more in its first chunk, so it holds p + (p − 1)·f with f its first chunk's share of
-    /// its layers; for an even split f = 1/v, Korthikanti et al. 2022's p(1 + (p−1)/(pv)) (§4.2.3).
+    /// its layers; for an even split f = 1/v, Korthikanti et al. 2022's p(1 + (p−1)/(pv)) (§4.2.3). DualPipe's
+    /// ranks hold two stages each (``dualPipeMemory(_:microBatches:)``).
     public func microBatchesInFlight(_ layout: TrainingLayout, microBatches m: Int, firstStage: Bool) -> Double {
         let p = Double(layout.pp)
-        // DualPipe: p + 1 micro-batches of one chunk on a rank (DeepSeek-V3 report, Table 2), its two chunks together.
-        if layout.dualPipe { return min(p + 1, Double(m)) }
         switch layout.schedule {
         case nil: return 1
         case .gpipe: return Double(m)
@@ -111,49 +111,52 @@ public struct TrainingCostModel: Sendable {
 
     /// Memory per device on the fullest stage (the larger of the first and the last), at its peak: during the
     /// forward and backward passes, or during the optimizer step when that holds more (``TrainingLayout/float32GradientCopy``).
+    /// Under DualPipe, the fullest rank of ``dualPipeMemory(_:microBatches:)``.
     public func memory(_ layout: TrainingLayout) -> MemoryBreakdown {
         let m = job.globalBatchSize / (layout.dp * layout.microBatchSize)
-        let first = stageMemory(layout, microBatches: m, firstStage: true)
+        if layout.dualPipe && layout.pp > 1 { return dualPipeMemory(layout, microBatches: m) }
+        let first = rankMemory(layout, holding: [HeldStage(
+            layers: stageRange(layout.pp, firstStage: true), embedding: true, head: layout.pp == 1,
+            inFlight: microBatchesInFlight(layout, microBatches: m, firstStage: true))], microBatches: m)
         guard layout.pp > 1 else { return first }
-        let last = stageMemory(layout, microBatches: m, firstStage: false)
-        if layout.dualPipe {
-            // Rank 0 holds the first and the last chunk (the embedding and the head): both stages' parameters,
-            // gradients and optimizer states ("2×" parameters, DeepSeek-V3 report Table 2), and p + 1 micro-batches
-            // of the heavier chunk's activations.
-            return MemoryBreakdown(
-                weights: first.weights + last.weights, gradients: first.gradients + last.gradients,
-                optimizer: first.optimizer + last.optimizer, activations: max(first.activations, last.activations))
-        }
+        let last = rankMemory(layout, holding: [HeldStage(
+            layers: stageRange(layout.pp, firstStage: false), embedding: false, head: true,
+            inFlight: microBatchesInFlight(layout, microBatches: m, firstStage: false))], microBatches: m)
         return first.total >= last.total ? first : last
     }
 
-    private func stageMemory(_ layout: TrainingLayout, microBatches m: Int, firstStage: Bool) -> MemoryBreakdown {
+    /// Memory of a rank holding `stages` (one, or DualPipe's two): their weights, gradients and optimizer states
+    /// together, and each stage's activations for its micro-batches in flight.
+    package func rankMemory(_ layout: TrainingLayout, holding stages: [HeldStage], microBatches m: Int) -> MemoryBreakdown {
         let model = job.model
         let t = Double(layout.tp)
-        let range = stageRange(layout.pp, firstStage: firstStage)
-        var dense = sum(denseParameters, range)
-        if firstStage { dense += model.embeddingParameters }
-        if !firstStage || layout.pp == 1 {
-            dense += model.finalNormParameters + model.outputParameters
-            // A tied embedding is also held by the last stage when the pipeline has more than one.
-            if model.tiedEmbeddings && layout.pp > 1 { dense += Double(model.vocabularySize) * Double(model.hiddenSize) }
+        var dense = 0.0, expert = 0.0, layerCount = 0
+        for stage in stages {
+            dense += sum(denseParameters, stage.layers)
+            expert += sum(expertParameters, stage.layers)
+            layerCount += stage.layers.count
+            if stage.embedding { dense += model.embeddingParameters }
+            if stage.head {
+                dense += model.finalNormParameters + model.outputParameters
+                // A tied embedding is also held by the last stage when the pipeline has more than one.
+                if model.tiedEmbeddings && layout.pp > 1 { dense += Double(model.vocabularySize) * Double(model.hiddenSize) }
+            }
         }
         let shards = layout.dp * layout.cp
         var states = ModelStateMemory(
             parameters: dense / t, dataParallel: shards, zeroStage: layout.zeroStage, gradientBytes: gradientBytes,
             optimizerBytes: optimizerBytes)
         states += ModelStateMemory(
-            parameters: sum(expertParameters, range) / Double(layout.etp * layout.ep),
-            dataParallel: layout.expertDataParallel, zeroStage: layout.zeroStage, gradientBytes: gradientBytes,
-            optimizerBytes: optimizerBytes)
+            parameters: expert / Double(layout.etp * layout.ep), dataParallel: layout.expertDataParallel,
+            zeroStage: layout.zeroStage, gradientBytes: gradientBytes, optimizerBytes: optimizerBytes)
         var weights = states.weights
-        if layout.zeroStage == 3 {
+        if layout.zeroStage == 3 && layerCount > 0 {
             // Gathered copies of the layer being computed and the one prefetched.
-            let layer = (sum(denseParameters, range) / t + sum(expertParameters, range) / Double(layout.etp * layout.ep))
-                / Double(range.count)
-            weights += 2 * PlannerConstants.weightBytesPerParameter * layer
+            let stageLayers = stages.reduce(0.0) { $0 + sum(denseParameters, $1.layers) } / t
+                + expert / Double(layout.etp * layout.ep)
+            weights += 2 * PlannerConstants.weightBytesPerParameter * stageLayers / Double(layerCount)
         }
-        let activations = stageActivations(layout, range: range, microBatches: m, firstStage: firstStage)
+        let activations = rankActivations(layout, holding: stages, microBatches: m)
         // PyTorch DDP's flat gradient buckets: a second copy of the 16-bit gradients (``TrainingLayout/torchDDP``).
         let buckets = layout.torchDDP ? states.gradients : 0
         let training = MemoryBreakdown(
@@ -187,9 +190,10 @@ public struct TrainingCostModel: Sendable {
         return max(slots / chunks + (slots % chunks >= 1 ? 1 : 0) - (embeddingAndHeadAsLayers ? 1 : 0), 0)
     }
 
-    private func stageActivations(_ layout: TrainingLayout, range: Range<Int>, microBatches m: Int, firstStage: Bool)
-        -> Double
-    {
+    /// Activations of a rank holding `stages`: each stage's stored tensors for its micro-batches in flight; with
+    /// full recomputation, the one layer being rebuilt (the heaviest stage's average); the gathered keys and values
+    /// of all-gather cp; the head's logits for one micro-batch (GPipe: all of them).
+    private func rankActivations(_ layout: TrainingLayout, holding stages: [HeldStage], microBatches m: Int) -> Double {
         let model = job.model
         let s = job.sequenceLength
         let b = layout.microBatchSize
@@ -198,37 +202,36 @@ public struct TrainingCostModel: Sendable {
         let e = PlannerConstants.activationBytes
         let h = Double(model.hiddenSize)
         let replicatedSplit = layout.sequenceParallel ? t : 1
-        var perMicroBatch: Double
-        switch layout.recompute {
-        case .full:
-            perMicroBatch = e * tokens * h / replicatedSplit * Double(range.count)
-        case .selective, .none:
-            let (replicated, split) = layout.lowPrecisionActivations
-                ? (compactReplicatedPerToken, compactSplitPerToken) : (replicatedActivationPerToken, splitActivationPerToken)
-            perMicroBatch = tokens * (sum(replicated, range) / replicatedSplit + sum(split, range) / t)
-            // FlashAttention keeps no s × s tensor (``ModelArchitecture/activationBytesPerLayer``).
-            if layout.recompute == .none && !layout.flashAttention {
-                perMicroBatch += model.attentionScoreBytes(sequenceLength: s, microBatch: b, contextParallel: layout.cp)
-                    / t * Double(range.count)
+        let (replicated, split) = layout.lowPrecisionActivations
+            ? (compactReplicatedPerToken, compactSplitPerToken) : (replicatedActivationPerToken, splitActivationPerToken)
+        let scores = model.attentionScoreBytes(sequenceLength: s, microBatch: b, contextParallel: layout.cp) / t
+        var total = 0.0, rebuilt = 0.0
+        for stage in stages {
+            let range = stage.layers
+            var perMicroBatch: Double
+            if layout.recompute == .full {
+                perMicroBatch = e * tokens * h / replicatedSplit * Double(range.count)
+            } else {
+                perMicroBatch = tokens * (sum(replicated, range) / replicatedSplit + sum(split, range) / t)
+                // FlashAttention keeps no s × s tensor (``ModelArchitecture/activationBytesPerLayer``).
+                if layout.recompute == .none && !layout.flashAttention { perMicroBatch += scores * Double(range.count) }
+            }
+            if stage.embedding && model.dropout { perMicroBatch += tokens * h / replicatedSplit }  // embedding dropout mask
+            total += stage.inFlight * perMicroBatch
+            if layout.recompute == .full && !range.isEmpty {
+                // Recomputing a layer in the backward pass rebuilds all of its activations for that layer alone: with
+                // a checkpoint per layer the footprint is l·A_input + A_intermediate (Narayanan et al. 2021 §3.5; Chen
+                // et al. 2016). One layer of the stage (the average), its s × s scores too unless attention is fused.
+                rebuilt = max(rebuilt, tokens * (sum(replicatedActivationPerToken, range) / replicatedSplit
+                    + sum(splitActivationPerToken, range) / t) / Double(range.count)
+                    + (layout.flashAttention ? 0 : scores))
             }
         }
-        if firstStage && model.dropout { perMicroBatch += tokens * h / replicatedSplit }  // embedding dropout mask
-        let inFlight = microBatchesInFlight(layout, microBatches: m, firstStage: firstStage)
-        var total = inFlight * perMicroBatch
-        if layout.recompute == .full && !range.isEmpty {
-            // Recomputing a layer in the backward pass rebuilds all of its activations for that layer alone: with a
-            // checkpoint per layer the footprint is l·A_input + A_intermediate (Narayanan et al. 2021 §3.5; Chen et
-            // al. 2016). One layer of the stage (the average), its s × s scores too unless attention is fused.
-            total += tokens * (sum(replicatedActivationPerToken, range) / replicatedSplit
-                + sum(splitActivationPerToken, range) / t) / Double(range.count)
-            if !layout.flashAttention {
-                total += model.attentionScoreBytes(sequenceLength: s, microBatch: b, contextParallel: layout.cp) / t
-            }
-        }
+        total += rebuilt
         if layout.cp > 1 && layout.contextParallelKind == .allGather {
             total += contextKeyValueBytes(layout)  // the gathered keys and values of the layer computing
         }
-        if !firstStage || layout.pp == 1 {
+        if stages.contains(where: \.head) {
             // Final norm input, output-projection input and FP32 logits: 4sbh/t (1 + v/h), Korthikanti §4.3.
             let output = (2 * e * tokens * h + 4 * tokens * Double(model.vocabularySize)) / t
             total += (layout.schedule == .gpipe ? Double(m) : 1) * output

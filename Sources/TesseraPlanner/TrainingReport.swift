@@ -1,4 +1,5 @@
 import Foundation
+import TesseraParallel
 
 /// The JSON shape of one training layout (`tessera plan train --json`).
 public struct TrainingLayoutReport: Codable, Sendable {
@@ -80,18 +81,20 @@ public struct TrainingPlanReport: Codable, Sendable {
 }
 
 extension TrainingPlan {
-    /// What would fit when nothing does: more GPUs (doubling up to 64x), or a shorter sequence (halving).
-    public func suggestions(space: TrainingSearchSpace = TrainingSearchSpace()) -> [String] {
+    /// What would fit when nothing does: more GPUs (doubling up to 64x), or a shorter sequence (halving). The
+    /// lines name the job's settings by property (`TrainingJob.devices`); a front end words them with
+    /// ``SettingText/worded(_:)``.
+    public func suggestions(space: TrainingSearchSpace = TrainingSearchSpace()) -> [SettingText] {
         guard ranked.isEmpty else { return [] }
-        var lines = [
-            "the smallest layout needs \(PlanText.gigabytes(smallestMemory)) per GPU; "
-                + "\(PlanText.gigabytes(job.accelerator.memoryBytes * (1 - PlannerConstants.memoryReserveFraction))) are usable",
+        let usable = job.accelerator.memoryBytes * (1 - PlannerConstants.memoryReserveFraction)
+        var lines: [SettingText] = [
+            "the smallest layout needs \(PlanText.gigabytes(smallestMemory)) per GPU; \(PlanText.gigabytes(usable)) are usable",
         ]
         var more = job
         for _ in 0..<6 {
             more.devices *= 2
             if TrainingSearch.anyLayoutFits(more, space: space) {
-                lines.append("more GPUs: it fits on --gpus \(more.devices)")
+                lines.append("more GPUs: it fits on \(setting: "TrainingJob.devices", more.devices)")
                 break
             }
         }
@@ -99,19 +102,23 @@ extension TrainingPlan {
         while shorter.sequenceLength > 128 {
             shorter.sequenceLength /= 2
             if TrainingSearch.anyLayoutFits(shorter, space: space) {
-                lines.append("shorter sequences: --seq-len \(shorter.sequenceLength) fits on \(job.devices) GPUs")
+                lines.append(
+                    "shorter sequences: \(setting: "TrainingJob.sequenceLength", shorter.sequenceLength) fits on \(job.devices) GPUs")
                 break
             }
         }
         return lines
     }
 
-    /// The JSON document with the best `limit` layouts.
-    public func report(limit: Int, space: TrainingSearchSpace = TrainingSearchSpace()) -> TrainingPlanReport {
+    /// The JSON document with the best `limit` layouts, its suggestions worded in `vocabulary`.
+    public func report(
+        limit: Int, space: TrainingSearchSpace = TrainingSearchSpace(), naming vocabulary: SettingVocabulary = .library
+    ) -> TrainingPlanReport {
         TrainingPlanReport(
             model: job.model.name, gpu: job.accelerator.name, gpus: job.devices, sequenceLength: job.sequenceLength,
             globalBatchSize: job.globalBatchSize, candidatesEvaluated: candidatesEvaluated, fittingLayouts: fittingCount,
-            layouts: ranked.prefix(limit).map(TrainingLayoutReport.init), suggestions: suggestions(space: space))
+            layouts: ranked.prefix(limit).map(TrainingLayoutReport.init),
+            suggestions: suggestions(space: space).map { $0.worded(vocabulary) })
     }
 
     /// A short paragraph on why the best layout wins, in terms of the model's costs.

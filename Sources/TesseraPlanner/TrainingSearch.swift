@@ -68,6 +68,13 @@ public struct TrainingSearchSpace: Sendable {
     /// accumulation) are still retained in FP32": 4 bytes of gradients and 4 + 2 + 2 of optimizer states per
     /// parameter, against 2 and 12.
     public var deepSeekStatePrecision = false
+    /// Whether gradients are accumulated and reduced in FP32 buffers beside 16-bit weights: 4 bytes of gradients per
+    /// parameter (not 2), reduced in FP32. Megatron-Core with `--bf16` sets `accumulate_allreduce_grads_in_fp32`
+    /// (megatron/training/arguments.py), and its distributed-optimizer guide (docs/source/distrib_optimizer.md)
+    /// counts "bf16 param, fp32 grads" as 6 + 12/d bytes per parameter: 2 of weights and 4 of gradients on every
+    /// rank, 12 of FP32 master weights and moments sharded over d. (Both recalled from the Megatron-LM repository,
+    /// not re-read when this was written.)
+    public var float32GradientBuffers = false
 
     public init() {}
 }

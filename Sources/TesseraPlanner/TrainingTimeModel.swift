@@ -224,7 +224,7 @@ extension TrainingCostModel {
             // gather forward and the reduce-scatter of the key/value gradients backward are exposed.
             let exposedForward = layout.contextParallelKind == .ring ? max(0, exchange - attentionForward) : exchange
             // All-gather backward: the gathered keys and values were freed after the forward (only the computing
-            // layer's are held, ``stageActivations``), so the backward gathers them again before reduce-scattering
+            // layer's are held, ``rankActivations``), so the backward gathers them again before reduce-scattering
             // their gradients: two exchanges (Llama Team 2024 §3.3.2 keeps the all-gather "exposed in the critical
             // path").
             let exposedBackward = layout.contextParallelKind == .ring

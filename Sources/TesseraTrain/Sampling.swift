@@ -45,30 +45,32 @@ public struct Sampler: Sendable {
     }
 
     /// The token for draw `draw` (from 0) given `logits` over the vocabulary.
+    ///
+    /// Candidates are weighted by exp((logit − max) / T). Plain sampling walks them in vocabulary order; with
+    /// top-k or top-p they are walked in descending probability (ties by id), the top-k cut first, then the
+    /// nucleus: the fewest leading candidates whose share of the total weight (the kept top-k's, else the whole
+    /// vocabulary's) reaches `topP`. A `topP` of 1 cuts nothing and is plain sampling. Only the candidates a cut
+    /// can keep are ever sorted (``mostProbable(_:count:)``), so a 49,152-token vocabulary costs no full sort.
     public func sample(_ logits: UnsafeBufferPointer<Float>, draw: Int) -> Int32 {
         precondition(!logits.isEmpty, "no logits to sample from")
         guard options.temperature > 0 else { return Int32(Self.argmax(logits)) }
-        // Candidates weighted by exp((logit − max) / T); with top-k or top-p in descending probability (ties by id).
-        // Sorting is needed only to cut; plain sampling keeps the vocabulary order.
-        var order = Array(0..<logits.count)
-        if options.topK != nil || options.topP != nil {
-            order.sort { logits[$0] != logits[$1] ? logits[$0] > logits[$1] : $0 < $1 }
-        }
-        if let k = options.topK, k < order.count { order.removeSubrange(k...) }
         let top = Double(logits[Self.argmax(logits)]), temperature = Double(options.temperature)
-        var weights = order.map { exp((Double(logits[$0]) - top) / temperature) }
-        let total = weights.reduce(0, +)
-        if let p = options.topP {
-            var cumulative = 0.0, keep = weights.count
-            for (i, w) in weights.enumerated() {
-                cumulative += w / total
-                if cumulative >= Double(p) {
-                    keep = i + 1
-                    break
-                }
+        let weight = { (id: Int) in exp((Double(logits[id]) - top) / temperature) }
+        let topP = options.topP.flatMap { $0 < 1 ? $0 : nil }
+        var order: [Int], weights: [Double]
+        if let k = options.topK {
+            order = Self.mostProbable(logits, count: k)
+            weights = order.map(weight)
+            if let topP {
+                let keep = Self.nucleusCount(weights, total: weights.reduce(0, +), p: topP) ?? weights.count
+                order.removeSubrange(keep...)
+                weights.removeSubrange(keep...)
             }
-            order.removeSubrange(keep...)
-            weights.removeSubrange(keep...)
+        } else if let topP {
+            (order, weights) = Self.nucleus(logits, p: topP, weight: weight)
+        } else {
+            order = Array(logits.indices)
+            weights = order.map(weight)
         }
         let target = Double(random.uniform(at: draw)) * weights.reduce(0, +)
         var cumulative = 0.0

@@ -36,13 +36,14 @@ import TesseraPlanner
     }
 
     /// DualPipe against 1F1B on the same mesh: a bubble of (p/2 − 1)(F + 2B − W) in place of (p − 1)(F + B + W),
-    /// rank 0 holding the first and the last chunk's weights, and one micro-batch more in flight.
+    /// every rank holding two stages' weights (Table 2's 2×; with these 16-bit states the fullest rank is a middle
+    /// one of 8 MoE layers, against the 1F1B first stage's 4 and the embedding), and one micro-batch more in flight.
     @Test func dualPipeHalvesTheBubbleAndDoublesTheWeights() throws {
         let dual = try estimate(dualPipe: true, compact: true)
         let plain = try estimate(dualPipe: false, compact: true)
         #expect(dual.time.pipelineBubble > 0 && dual.time.pipelineBubble < 0.4 * plain.time.pipelineBubble,
                 "\(dual.time.pipelineBubble) vs \(plain.time.pipelineBubble)")
-        #expect(dual.memory.weights > 1.5 * plain.memory.weights)
+        #expect(dual.memory.weights > plain.memory.weights)
         #expect(dual.memory.activations > plain.memory.activations)
         #expect(dual.layout.summary.contains("dualpipe") && dual.layout.summary.contains("activations:fp8"))
         let parsed = try TrainingLayout(summary: dual.layout.summary, profile: .megatronCore)
@@ -59,5 +60,42 @@ import TesseraPlanner
         #expect(compact.time.recompute < 0.05 * compact.time.compute)
         let full = try estimate(dualPipe: true, compact: true, recompute: .full)
         #expect(full.time.recompute > 5 * compact.time.recompute)
+    }
+}
+
+/// What each published software keeps in memory and overlaps, by its source.
+@Suite struct SoftwarePrecisionTests {
+    let catalog = try! Catalog.bundled()
+
+    /// Megatron-Core with BF16 accumulates and reduces gradients in FP32 buffers: 4 bytes per parameter on every
+    /// rank (its distributed-optimizer guide's 6 + 12/d), twice the 16-bit count.
+    @Test func megatronCoreKeepsFloat32Gradients() throws {
+        let job = TrainingJob(model: try catalog.model(named: "mixtral-8x7b"), accelerator: try catalog.accelerator(named: "h100"),
+                              devices: 64, sequenceLength: 4096, globalBatchSize: 256)
+        let layout = try TrainingLayout(summary: "tp1 pp4 dp16 ep8 mbs1 interleaved(v8) recompute:none zero1",
+                                        profile: .megatronCore)
+        let core = TrainingCostModel(job: job, space: SoftwareProfile.megatronCore.space)
+        let sixteenBit = TrainingCostModel(job: job)
+        #expect(core.memory(layout).gradients == 2 * sixteenBit.memory(layout).gradients)
+        #expect(core.memory(layout).optimizer == sixteenBit.memory(layout).optimizer)
+        #expect(core.memory(layout).weights == sixteenBit.memory(layout).weights)
+    }
+
+    /// The DeepSeek-V3 report describes no overlap of tensor-parallel collectives (it calls tp "costly", §3.2.3):
+    /// a tp 2 layout under its profile pays them, while the same layout overlapped hides up to half (the first of
+    /// its two chunks stays exposed).
+    @Test func deepSeekPaysItsTensorParallelCollectives() throws {
+        #expect(!SoftwareProfile.deepSeekV3.space.overlap.tensorParallel)
+        #expect(SoftwareProfile.deepSeekV3.space.overlap.expertParallel)
+        let job = TrainingJob(model: try catalog.model(named: "deepseek-v3"), accelerator: try catalog.accelerator(named: "h800"),
+                              devices: 2048, sequenceLength: 4096, globalBatchSize: 15_360, computeFormat: .fp8)
+        let summary = "tp2 pp8 dp128 ep64 etp1 mbs1 1f1b dualpipe recompute:none zero1"
+        let paid = try TrainingSearch.estimate(try TrainingLayout(summary: summary, profile: .deepSeekV3), of: job,
+                                               profile: .deepSeekV3)
+        var hidden = try TrainingLayout(summary: summary, profile: .deepSeekV3)
+        hidden.overlap.tensorParallel = true
+        let cost = TrainingCostModel(job: job, space: SoftwareProfile.deepSeekV3.space)
+        let overlapped = cost.estimate(hidden, bubble: ClosedFormBubble())
+        #expect(paid.time.tensorParallel > 1.5 * overlapped.time.tensorParallel, "\(paid.time.tensorParallel)")
     }
 }

@@ -1,5 +1,6 @@
 import Testing
 import TesseraPlanner
+import TesseraParallel
 
 /// Unknown names, impossible sizes and jobs that fit nowhere end in typed errors or suggestions.
 @Suite struct PlannerBadInputTests {
@@ -67,7 +68,8 @@ import TesseraPlanner
         let plan = try TrainingSearch.run(job)
         #expect(plan.ranked.isEmpty && plan.candidatesEvaluated > 0)
         let suggestions = plan.suggestions()
-        #expect(suggestions.contains { $0.hasPrefix("more GPUs: it fits on --gpus ") })
+        #expect(suggestions.contains { $0.description.hasPrefix("more GPUs: it fits on TrainingJob.devices = ") })
+        #expect(!suggestions.contains { $0.description.contains("--") }, "the library names no flag")
         #expect(plan.report(limit: 5).layouts.isEmpty && !plan.report(limit: 5).suggestions.isEmpty)
     }
 
@@ -82,12 +84,14 @@ import TesseraPlanner
         // bf16 on one H100: nothing fits; fp8/int4, two GPUs, or… would.
         let plan = try ServingPlanner.run(ServingJob(model: model, accelerator: h100, contextLength: 8192, batchSize: 1, devices: 1))
         #expect(plan.ranked.isEmpty)
-        #expect(plan.suggestions.contains("more GPUs: it fits on 2 H100-SXM"))
-        #expect(plan.suggestions.contains { $0.hasPrefix("quantization: --quantization fp8") })
+        let lines = plan.suggestions.map(\.description)
+        #expect(lines.contains("more GPUs: it fits on 2 H100-SXM"))
+        #expect(lines.contains { $0.hasPrefix("quantization: ServingJob.weightFormat = fp8") })
+        #expect(!lines.contains { $0.contains("--") }, "the library names no flag")
         // A long context for many sequences: a shorter context or a smaller batch would fit on one node.
         let long = try ServingPlanner.run(ServingJob(model: model, accelerator: h100, contextLength: 131072, batchSize: 64, devices: 8))
         #expect(long.ranked.isEmpty)
-        #expect(long.suggestions.contains { $0.hasPrefix("shorter context: --context ") })
-        #expect(long.suggestions.contains { $0.hasPrefix("smaller batch: --batch ") })
+        #expect(long.suggestions.contains { $0.description.hasPrefix("shorter context: ServingJob.contextLength = ") })
+        #expect(long.suggestions.contains { $0.description.hasPrefix("smaller batch: ServingJob.batchSize = ") })
     }
 }

@@ -98,14 +98,8 @@ import TesseraParallel
         #expect(MeshHarness.maxParameterDifference(run, reference) > 10 * MeshTolerance.parameter)
     }
 
-    /// What the engine refuses for mixture-of-experts models, with the fix.
+    /// What the engine refuses for mixture-of-experts models, with the fix (more in MixtureOfExpertsLayoutTests).
     @Test func unsupportedLayoutsAreRefused() throws {
-        #expect(throws: ParallelConfigError.self) {
-            try MeshEngine(config: Self.mixtral, parallel: ParallelConfig(dp: 2, cp: 2), groups: nil, seed: 1)
-        }
-        #expect(throws: ParallelConfigError.self) {
-            try MeshEngine(config: Self.mixtral, parallel: ParallelConfig(tp: 2, sequenceParallel: true), groups: nil, seed: 1)
-        }
         #expect(throws: ModelError.invalidConfiguration(
             field: "tp", reason: "4 does not divide the 2 key/value heads, so ranks would share key heads, but olmoe normalizes its whole key projection (k_norm sums every key head once); use tp ∈ {1, 2}")) {
             try MeshEngine(config: Self.olmoe, parallel: ParallelConfig(tp: 4), groups: nil, seed: 1)

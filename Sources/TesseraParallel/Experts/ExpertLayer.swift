@@ -9,6 +9,18 @@ public enum ExpertTensorParallelism: String, Sendable, Hashable, Codable, CaseIt
     /// `--expert-tp tp`: each expert's intermediate features are split over tp (column-parallel gate and up,
     /// row-parallel down); the partial outputs are summed over tp after the combine.
     case split
+
+    /// The setting `--expert-tp` names: `1` (or `whole`) or `tp` (or `split`).
+    /// - Throws: ``ParallelConfigError/invalidOption(option:value:valid:)`` naming the two.
+    public init(named name: String) throws {
+        switch name {
+        case "1", Self.whole.rawValue: self = .whole
+        case "tp", Self.split.rawValue: self = .split
+        default:
+            throw ParallelConfigError.invalidOption(option: LayoutParameter.expertTensorParallelism.name, value: name,
+                                                    valid: "1 (whole experts on every tp rank) or tp (each expert's features split over tp)")
+        }
+    }
 }
 
 /// One expert's SwiGLU weights, Hugging Face `outputMajor` layout: `down(silu(gate x) · up x)`.

@@ -6,17 +6,22 @@ import TesseraTensor
 /// them (over the expert-parallel group), and, for Qwen2-MoE, an always-active shared expert (a tensor-parallel
 /// ``ParallelMLP``) is added behind its sigmoid gate: `y = Σ_k w_k · Expert_k(x) + σ(x · g) · Shared(x)`.
 ///
-/// Every rank of the tensor-parallel group holds all its tokens' rows (no sequence parallelism) and routes them
-/// identically; the router and the shared-expert gate are replicated with complete gradients.
+/// Without sequence parallelism every rank of the tensor-parallel group holds all its tokens' rows and routes them
+/// identically; the router and the shared-expert gate are replicated with complete gradients. With sequence
+/// parallelism (whole experts only) each tp rank routes and dispatches its own `tokens / tp` rows, as Megatron-Core's
+/// all-to-all dispatcher does: nothing is all-gathered for the routed experts, the router and expert work is split
+/// over tp instead of repeated, and the router, gate and expert weight gradients are partial sums over tp
+/// (``GradientReduction/sumOverTensorParallel``); the router statistics are then summed over tp as well as dp × cp.
+/// The shared expert gathers its input and reduce-scatters its output like any sequence-parallel MLP.
 public struct MixtureOfExpertsLayer: @unchecked Sendable {
     /// What one micro-batch's backward needs.
     public final class State: @unchecked Sendable {
         public let router = Router.State()
         public let experts = ExpertLayer.State()
         public let shared = ParallelMLP.State()
-        /// `[tokens, hidden]` the shared expert's output before its gate.
+        /// `[localRows, hidden]` the shared expert's output before its gate.
         let sharedOutput = FloatBuffer(count: 0)
-        /// `[tokens]` `σ(x · g)`.
+        /// `[localRows]` `σ(x · g)`.
         let sharedGate = FloatBuffer(count: 0)
         let output = FloatBuffer(count: 0)
         let scaledGradient = FloatBuffer(count: 0)
@@ -49,7 +54,6 @@ public struct MixtureOfExpertsLayer: @unchecked Sendable {
     private let gateProducts: LinearProducts
 
     public init(router: Router, experts: ExpertLayer, shared: SharedExpert?, hidden: Int, context: LayerContext) {
-        precondition(!context.sequenceParallel, "mixture-of-experts layers route whole token sets (no sequence parallelism)")
         self.router = router
         self.experts = experts
         self.shared = shared
@@ -59,27 +63,27 @@ public struct MixtureOfExpertsLayer: @unchecked Sendable {
 
     private var hidden: Int { gateProducts.inFeatures }
 
-    /// Forward of `tokens` tokens `x` `[tokens, hidden]` in sequences of `length` (the capacity groups); returns
-    /// `[tokens, hidden]` owned by `state`.
+    /// Forward of a micro-batch of `tokens` tokens in sequences of `length` (the capacity groups): `x` is this rank's
+    /// rows `[localRows, hidden]` (``LayerContext/localRows(tokens:)``); returns `[localRows, hidden]` owned by `state`.
     /// - Throws: ``CollectiveError`` when a peer fails; ``ExpertError`` for a routing the experts refuse.
     public func forward(_ x: UnsafeMutablePointer<Float>, tokens: Int, length: Int, state: State, workspace: Workspace) throws -> UnsafeMutablePointer<Float> {
-        let count = tokens * hidden, backend = context.backend
+        let rows = context.localRows(tokens: tokens), count = rows * hidden, backend = context.backend
         state.output.reserve(count)
         if let shared {
             let y = try shared.mlp.forward(x, tokens: tokens, state: state.shared, workspace: workspace)
             state.sharedOutput.reserve(count)
             backend.copy(y, into: state.sharedOutput.pointer, count: count)
-            state.sharedGate.reserve(tokens)
+            state.sharedGate.reserve(rows)
             gateProducts.forward(x, ldx: hidden, weight: shared.gate.value.baseAddress!, bias: nil, into: state.sharedGate.pointer, ldy: 1,
-                                 rows: tokens, backend: backend)
-            for t in 0..<tokens { state.sharedGate.pointer[t] = 1 / (1 + exp(-state.sharedGate.pointer[t])) }
+                                 rows: rows, backend: backend)
+            for t in 0..<rows { state.sharedGate.pointer[t] = 1 / (1 + exp(-state.sharedGate.pointer[t])) }
         }
-        let routing = router.forward(x, tokens: tokens, length: length, state: state.router)
+        let routing = router.forward(x, tokens: rows, length: length, state: state.router)
         let expertRouting = try ExpertRouting(topK: routing.topK, experts: routing.experts, weights: routing.weights)
-        let y = try experts.forward(x, tokens: tokens, routing: expertRouting, state: state.experts, workspace: workspace)
+        let y = try experts.forward(x, tokens: rows, routing: expertRouting, state: state.experts, workspace: workspace)
         backend.copy(y, into: state.output.pointer, count: count)
         if shared != nil {
-            for t in 0..<tokens {
+            for t in 0..<rows {
                 backend.axpy(state.sharedOutput.pointer + t * hidden, alpha: state.sharedGate.pointer[t],
                              accumulatingInto: state.output.pointer + t * hidden, count: hidden)
             }
@@ -87,12 +91,12 @@ public struct MixtureOfExpertsLayer: @unchecked Sendable {
         return state.output.pointer
     }
 
-    /// Backward from `dy` `[tokens, hidden]` given the forward input `x`, with the auxiliary losses' coefficients;
-    /// returns the input gradient `[tokens, hidden]` owned by `state`.
+    /// Backward from `dy` `[localRows, hidden]` given the forward input `x`, with the auxiliary losses' coefficients;
+    /// returns the input gradient `[localRows, hidden]` owned by `state`.
     /// - Throws: ``CollectiveError`` when a peer fails.
     public func backward(_ dy: UnsafeMutablePointer<Float>, input x: UnsafeMutablePointer<Float>, tokens: Int, losses: RouterLossGradient,
                          state: State, workspace: Workspace, queue: WeightGradientQueue, mode: BackwardMode) throws -> UnsafeMutablePointer<Float> {
-        let count = tokens * hidden, backend = context.backend
+        let rows = context.localRows(tokens: tokens), count = rows * hidden, backend = context.backend
         let dx = state.inputGradient
         dx.reserve(count)
         let gradients = try experts.backward(dy, state: state.experts, workspace: workspace, queue: queue, mode: mode)
@@ -102,8 +106,8 @@ public struct MixtureOfExpertsLayer: @unchecked Sendable {
         guard let shared else { return dx.pointer }
         // y += σ(x·g) ⊙ s: ∂/∂s = σ · dy; ∂/∂(x·g) = Σ_h dy ⊙ s · σ(1 − σ).
         state.scaledGradient.reserve(count)
-        state.gateGradient.reserve(tokens)
-        for t in 0..<tokens {
+        state.gateGradient.reserve(rows)
+        for t in 0..<rows {
             let gate = state.sharedGate.pointer[t], row = dy + t * hidden, output = state.sharedOutput.pointer + t * hidden
             var dot: Float = 0
             for h in 0..<hidden {
@@ -113,9 +117,9 @@ public struct MixtureOfExpertsLayer: @unchecked Sendable {
             state.gateGradient.pointer[t] = dot * gate * (1 - gate)
         }
         queue.submit(gateProducts.weightGradient(x: x, ldx: hidden, dy: state.gateGradient.pointer, ldy: 1, into: shared.gate.gradient.baseAddress!,
-                                                 rows: tokens, backend: backend), mode: mode)
+                                                 rows: rows, backend: backend), mode: mode)
         gateProducts.inputGradient(state.gateGradient.pointer, ldy: 1, weight: shared.gate.value.baseAddress!, into: dx.pointer, ldx: hidden,
-                                   rows: tokens, accumulate: true, backend: backend)
+                                   rows: rows, accumulate: true, backend: backend)
         let dShared = try shared.mlp.backward(state.scaledGradient.pointer, input: x, tokens: tokens, state: state.shared, workspace: workspace,
                                               queue: queue, mode: mode)
         backend.add(dx.pointer, dShared, into: dx.pointer, count: count)

@@ -8,8 +8,9 @@ import TesseraTensor
 /// expert-parallel rank: ``RouterStatistics/summed(_:over:)``, so that the losses and their gradients are those of the
 /// whole micro-batch whatever the layout).
 ///
-/// Every rank of the tensor-parallel group routes the same tokens with the same (replicated) weight, so each
-/// computes the whole weight gradient itself (no reduction over tp).
+/// Without sequence parallelism every rank of the tensor-parallel group routes the same tokens with the same
+/// (replicated) weight, so each computes the whole weight gradient itself; with it each routes its own sequence
+/// shard and the weight gradient is a partial sum over tp (the model's parameter spec says so).
 public struct Router: @unchecked Sendable {
     /// What one micro-batch's backward needs.
     public final class State: @unchecked Sendable {
