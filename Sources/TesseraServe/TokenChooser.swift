@@ -37,7 +37,8 @@ package struct TokenChooser {
     /// alternatives'.
     package static func scored(_ id: Int32, logits: [Float], top: Int) -> GeneratedToken {
         let normalizer = logSumExp(logits)
-        let alternatives = mostLikely(logits, count: top).map { TokenLogprob(id: Int32($0), logprob: logits[$0] - normalizer) }
+        let alternatives = logits.withUnsafeBufferPointer { Sampler.mostProbable($0, count: top) }
+            .map { TokenLogprob(id: Int32($0), logprob: logits[$0] - normalizer) }
         return GeneratedToken(id: id, logprob: logits[Int(id)] - normalizer, top: alternatives)
     }
 
@@ -47,20 +48,6 @@ package struct TokenChooser {
         var sum = 0.0
         for value in values { sum += exp(Double(value - top)) }
         return top + Float(log(sum))
-    }
-
-    /// Indices of the `count` largest values, largest first, the lower index first among equals.
-    package static func mostLikely(_ values: [Float], count: Int) -> [Int] {
-        var best: [Int] = []
-        guard count > 0 else { return best }
-        for i in values.indices {
-            guard best.count < count || values[i] > values[best[best.count - 1]] else { continue }
-            var position = best.count
-            while position > 0, values[best[position - 1]] < values[i] { position -= 1 }
-            best.insert(i, at: position)
-            if best.count > count { best.removeLast() }
-        }
-        return best
     }
 }
 

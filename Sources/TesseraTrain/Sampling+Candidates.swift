@@ -5,13 +5,15 @@ extension Sampler {
         logits[a] != logits[b] ? logits[a] > logits[b] : a < b
     }
 
-    /// The ids of the `count` (at least 1) highest-ranked logits, highest first, in the order of
-    /// ``ranksHigher(_:_:_:)``; `count` above the vocabulary size means all of them.
+    /// The ids of the `count` highest-ranked logits, highest first, in the order of ``ranksHigher(_:_:_:)`` (none
+    /// for a `count` of 0; all of them for one above the vocabulary size). Top-k sampling's candidates, and the
+    /// alternatives a server reports with `top_logprobs`.
     ///
     /// Expected O(V + count · log count): a quickselect finds the `count`-th largest value, and only the ids
     /// at or above it are sorted (a full sort when `count` is a large share of the vocabulary).
     package static func mostProbable(_ logits: UnsafeBufferPointer<Float>, count: Int) -> [Int] {
         let count = min(count, logits.count)
+        guard count > 0 else { return [] }
         guard count * 8 < logits.count else {
             return Array(Array(logits.indices).sorted { ranksHigher(logits, $0, $1) }.prefix(count))
         }

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import TesseraServe
+import TesseraTrain
 
 /// Log-probabilities against a float64 reference; penalties; the top-k order.
 @Suite struct TokenChooserTests {
@@ -17,9 +18,12 @@ import TesseraServe
     }
 
     @Test func mostLikelyOrdersByValueThenIndex() {
-        #expect(TokenChooser.mostLikely(logits, count: 4) == [5, 2, 3, 0])
-        #expect(TokenChooser.mostLikely(logits, count: 0).isEmpty)
-        #expect(TokenChooser.mostLikely([1, 1, 1], count: 2) == [0, 1])
+        func mostLikely(_ values: [Float], count: Int) -> [Int] {
+            values.withUnsafeBufferPointer { Sampler.mostProbable($0, count: count) }
+        }
+        #expect(mostLikely(logits, count: 4) == [5, 2, 3, 0])
+        #expect(mostLikely(logits, count: 0).isEmpty)
+        #expect(mostLikely([1, 1, 1], count: 2) == [0, 1])
     }
 
     @Test func penaltiesSteerAwayFromRepeats() {
