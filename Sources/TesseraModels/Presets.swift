@@ -3,13 +3,20 @@ import TesseraParallel
 /// Built-in model configurations.
 extension TransformerConfig {
     /// Names accepted by ``preset(named:)``.
-    public static let presetNames = ["tiny", "tiny-gpt2", "tiny-moe", "demo", "gpt2-small", "smollm2-135m"]
+    public static let presetNames = ["tiny", "tiny-gpt2", "tiny-moe", "small-moe", "demo", "gpt2-small", "smollm2-135m"]
 
     /// A built-in configuration:
     /// - `tiny`: a Llama with grouped-query attention for tests (byte vocabulary, 2 layers, hidden 64).
     /// - `tiny-gpt2`: the GPT-2 counterpart.
     /// - `tiny-moe`: a byte-level Mixtral for benchmarks (8 experts, top-2, 2 layers, hidden 64, expert size 128,
     ///   load-balancing loss on with transformers' default coefficient 0.001).
+    /// - `small-moe`: a byte-level Mixtral with the `demo` preset's shape (4 layers, hidden 256, 8 heads, 4 key/value
+    ///   heads, context 256) whose MLPs are 8 experts of 768 features, top-2: Mixtral's proportions (expert features
+    ///   3× hidden against Mixtral-8x7B's 14336 / 4096 = 3.5×, 8 experts, top-2: `intermediate_size`, `hidden_size`,
+    ///   `num_local_experts`, `num_experts_per_tok` of huggingface.co/mistralai/Mixtral-8x7B-Instruct-v0.1's
+    ///   config.json) at a size that trains on 2 cores, so
+    ///   benchmarks weigh expert work, attention and communication as a real small MoE does (`tiny-moe`'s experts are
+    ///   a few microseconds of work each). Load-balancing loss on (0.001).
     /// - `demo`: a byte-level Llama (vocabulary 256, 4 layers, hidden 256, context 256, ~3.4M parameters)
     ///   that learns visibly in a few minutes on 2 cores.
     /// - `gpt2-small`: GPT-2 124M (Radford et al. 2019).
@@ -27,6 +34,12 @@ extension TransformerConfig {
                                            kvHeads: 2, intermediateSize: 128, tiedEmbeddings: false)
             config.moe = MixtureOfExperts(router: RouterConfiguration(experts: 8, topK: 2, normalizesTopK: true, includesAuxiliaryLoss: true),
                                           expertIntermediateSize: 128)
+            return config
+        case "small-moe":
+            var config = TransformerConfig(family: .mixtral, vocabularySize: 256, contextLength: 256, hiddenSize: 256, layers: 4, heads: 8,
+                                           kvHeads: 4, intermediateSize: 768, tiedEmbeddings: false)
+            config.moe = MixtureOfExperts(router: RouterConfiguration(experts: 8, topK: 2, normalizesTopK: true, includesAuxiliaryLoss: true),
+                                          expertIntermediateSize: 768)
             return config
         case "demo":
             return .llama(vocabularySize: 256, contextLength: 256, hiddenSize: 256, layers: 4, heads: 8, kvHeads: 4,
