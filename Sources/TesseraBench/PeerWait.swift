@@ -6,7 +6,8 @@ import TesseraTrain
 /// The `i`-th call a rank makes on a group is the same collective as every other member's `i`-th call on that group
 /// (every member calls a group's collectives in the same order). A call cannot finish before its last member
 /// arrives, so `last arrival − own arrival` of a call is waiting (for a slower or busier peer, or load imbalance);
-/// the rest, `return − last arrival`, is the exchange itself (the rendezvous and the copies).
+/// the rest, `return − last arrival`, is the exchange itself (the rendezvous and the copies). The starts of non-blocking
+/// collectives count no more waiting than their own duration.
 public enum PeerWait {
     /// Seconds rank `rank` waited for peers in its calls that began in `window` (uptime nanoseconds), per group label
     /// (the group name up to its `[`: "ep", "dp", …). `logs[r]` is rank `r`'s call log.
@@ -23,7 +24,9 @@ public enum PeerWait {
             index[call.group] = i + 1
             guard window.contains(call.start) else { continue }
             let last = arrivals[call.group, default: []].compactMap { $0.indices.contains(i) ? $0[i] : nil }.max() ?? call.start
-            waits[label(call.group), default: 0] += Double(last - min(last, call.start)) / 1e9
+            // A non-blocking start returns before its peers arrive: it waited only as long as it took.
+            let arrived = min(max(last, call.start), call.end)
+            waits[label(call.group), default: 0] += Double(arrived - call.start) / 1e9
         }
         return waits
     }

@@ -18,6 +18,10 @@ public final class CommunicationMeter: @unchecked Sendable {
     public struct Call: Sendable, Hashable {
         public var group: String
         public var start: UInt64, end: UInt64
+
+        public init(group: String, start: UInt64, end: UInt64) {
+            (self.group, self.start, self.end) = (group, start, end)
+        }
     }
 
     private let lock = NSLock()

@@ -16,6 +16,9 @@ import TesseraTrain
     #expect(PeerWait.seconds(of: 1, logs: [rank0, rank1], window: 0..<10_000) == ["ep": 0, "dp": 5e-6])
     // Only calls that begin in the window count; a call is matched by its index on its group, not by time.
     #expect(PeerWait.seconds(of: 0, logs: [rank0, rank1], window: 7_000..<10_000) == ["ep": 0])
+    // A non-blocking start (1 µs long) made 5 µs before its peer's waited only its own microsecond.
+    let start = [Call(group: "dp[ep=0]", start: 1_000, end: 2_000)], late = [Call(group: "dp[ep=0]", start: 6_000, end: 6_500)]
+    #expect(PeerWait.seconds(of: 0, logs: [start, late], window: 0..<10_000) == ["dp": 1e-6])
     // Matching the second ep call with the first (the mistake of lining up by position in the whole log) is caught.
     #expect(PeerWait.seconds(of: 0, logs: [rank0, Array(rank1.reversed())], window: 0..<10_000) != waits)
 }
