@@ -212,12 +212,13 @@ public struct ModelArchitecture: Sendable, Equatable {
     // MARK: Multi-token prediction
 
     /// The layer index of prediction module `k` (0-based) and so its layer type: it follows the model's last layer
-    /// (DeepSeek-V3's module is `model.layers.61` of its released weights, MLA with MoE).
+    /// (DeepSeek-V3's module is `model.layers.61` of its released weights, MLA with MoE, as a summary of their
+    /// README_WEIGHTS.md says).
     func predictionLayer(_ k: Int) -> Int { layers + k }
 
     /// Parameters of prediction module `k` (0-based, ``predictionModules``) besides the shared embedding and head:
     /// its block, the 2h × h projection and three RMSNorms (the hidden state's, the embedding's and the head's own;
-    /// `hnorm`, `enorm` and `shared_head.norm` in DeepSeek-V3's weights).
+    /// `hnorm`, `enorm` and `shared_head.norm` in DeepSeek-V3's released weights, names recalled, not re-read).
     public func predictionModuleParameters(_ k: Int) -> (dense: Double, expert: Double) {
         let h = Double(hiddenSize)
         let block = layerParameters(predictionLayer(k))
