@@ -224,20 +224,8 @@ extension TrainingCostModel {
             // The head's input: copied to the tp region (all-reduce of its gradient backward; with sequence
             // parallelism all-gathered forward and reduce-scattered backward), then the loss's reductions.
             + headPasses * (rates.tensorAllReduce + rates.crossEntropyReductions)
-        if layout.cp > 1 {
-            let exchange = rates.contextExchange
-            let attentionForward = core.forward / max(layers.count, 1)
-            // Ring: each block's transfer hides behind the attention of the block before. All-gather: the
-            // gather forward and the reduce-scatter of the key/value gradients backward are exposed.
-            let exposedForward = layout.contextParallelKind == .ring ? max(0, exchange - attentionForward) : exchange
-            // All-gather backward: the gathered keys and values were freed after the forward (only the computing
-            // layer's are held, ``rankActivations``), so the backward gathers them again before reduce-scattering
-            // their gradients: two exchanges (Llama Team 2024 §3.3.2 keeps the all-gather "exposed in the critical
-            // path").
-            let exposedBackward = layout.contextParallelKind == .ring
-                ? max(0, 2 * exchange - 2 * attentionForward) : 2 * exchange
-            time.contextParallel = layers.count * ((1 + extraForward) * exposedForward + exposedBackward)
-        }
+        time.contextParallel = contextParallelTime(rates, attentionForward: core.forward, layers: layers.count,
+                                                   extraForward: extraForward)
         let allToAll = (4 + 2 * extraForward) * layers.moeLayers * rates.expertExchange
         // DualPipe: another micro-batch's chunk computes while these all-to-alls run.
         time.expertParallel = layout.overlap.expertParallel
@@ -259,6 +247,24 @@ extension TrainingCostModel {
             time.multiTokenPrediction = time.total - pieceTime(main, rates).total
         }
         return time
+    }
+
+    /// Exposed context-parallel exchanges of `layers` layers for one micro-batch whose attention takes
+    /// `attentionForward` forward (0 without cp). Ring: each block's transfer hides behind the attention of the block
+    /// before. All-gather: the gather forward and the reduce-scatter of the key/value gradients backward are exposed;
+    /// the gathered keys and values were freed after the forward (only the computing layer's are held,
+    /// ``rankActivations``), so the backward gathers them again before reduce-scattering their gradients: two
+    /// exchanges (Llama Team 2024 §3.3.2 keeps the all-gather "exposed in the critical path").
+    func contextParallelTime(
+        _ rates: LayoutRates, attentionForward: Double, layers: Double, extraForward: Double
+    ) -> Double {
+        guard rates.layout.cp > 1 else { return 0 }
+        let exchange = rates.contextExchange
+        let perLayer = attentionForward / max(layers, 1)
+        let ring = rates.layout.contextParallelKind == .ring
+        let exposedForward = ring ? max(0, exchange - perLayer) : exchange
+        let exposedBackward = ring ? max(0, 2 * exchange - 2 * perLayer) : 2 * exchange
+        return layers * ((1 + extraForward) * exposedForward + exposedBackward)
     }
 
     /// Tensor-parallel communication of `layers` layers for one micro-batch: two all-reduces (or all-gather and
