@@ -34,6 +34,7 @@ TQ_VNNI static inline void tq_vnni_row_x(int type, const tq_q8_32 *x, int blocks
 /* Bytes [offset, offset + 64) of `base` that lie below `span`, the rest zero; nothing at or past `span` is read. */
 TQ_VNNI static inline __m512i tq_vnni_load_span(const uint8_t *base, int span, int offset) {
     int count = span - offset;
+    if (count <= 0) return _mm512_setzero_si512();
     __mmask64 mask = count >= 64 ? ~(__mmask64)0 : count <= 0 ? 0 : (((__mmask64)1 << count) - 1);
     return _mm512_maskz_loadu_epi8(mask, base + offset);
 }
