@@ -104,45 +104,6 @@ public final class ComputePool: @unchecked Sendable {
         run(parts: ranges.count) { body(ranges[$0]) }
     }
 
-    /// Runs `body` on contiguous chunks of `0..<count` that the threads take in turn from a shared counter, so a thread
-    /// that starts late (a worker waking up) or runs slower takes less and no thread waits long for the others. The
-    /// chunks are ``chunks(count:parts:alignment:minimumLength:)``: long ones first (each thread streams through
-    /// memory in long runs), then shorter ones down to `minimumLength` that even out the end. As many threads run as
-    /// ``forEachRange(count:alignment:minimumPerPart:_:)`` uses. Which thread runs a chunk varies from call to call,
-    /// so `body` must give each index a value that depends only on the index.
-    public func forEachChunk(count: Int, alignment: Int = 16, minimumPerPart: Int? = nil, minimumLength: Int = 1,
-                             _ body: (Range<Int>) -> Void) {
-        let parts = ranges(count: count, alignment: alignment, minimumPerPart: minimumPerPart).count
-        guard parts > 1 else { return count > 0 ? body(0..<count) : () }
-        let chunks = Self.chunks(count: count, parts: parts, alignment: alignment, minimumLength: minimumLength)
-        let next = AtomicWord()
-        chunks.withUnsafeBufferPointer { chunks in
-            run(parts: parts) { _ in
-                while true {
-                    let index = Int(next.add(1))
-                    guard index < chunks.count else { return }
-                    body(chunks[index])
-                }
-            }
-        }
-    }
-
-    /// The chunks of ``forEachChunk(count:alignment:minimumPerPart:minimumLength:_:)``, in order, covering `0..<count`:
-    /// each a `1 / (2 parts)` share of what is left, rounded up to a multiple of `alignment` and to at least
-    /// `minimumLength` (the last may be shorter). A pure function of its arguments, so the chunks never depend on timing.
-    public static func chunks(count: Int, parts: Int, alignment: Int, minimumLength: Int) -> [Range<Int>] {
-        let alignment = max(1, alignment), shares = 2 * max(1, parts)
-        let shortest = max(alignment, (minimumLength + alignment - 1) / alignment * alignment)
-        var chunks: [Range<Int>] = [], start = 0
-        while start < count {
-            let share = ((count - start + shares - 1) / shares + alignment - 1) / alignment * alignment
-            let end = min(count, start + max(shortest, share))
-            chunks.append(start..<end)
-            start = end
-        }
-        return chunks
-    }
-
     /// The ranges ``forEachRange(count:alignment:minimumPerPart:_:)`` would run (empty when `count` is 0).
     public func ranges(count: Int, alignment: Int = 16, minimumPerPart: Int? = nil) -> [Range<Int>] {
         guard count > 0 else { return [] }

@@ -52,35 +52,4 @@ import TesseraTensor
         #expect(!Self.finishes(within: 0.2) { never.wait() })
         never.signal()
     }
-
-    /// Chunks taken from the shared counter cover every index exactly once, whatever thread runs them, on every pool
-    /// and for counts that are not whole chunks.
-    @Test func chunksCoverEveryIndexOnce() {
-        for pool in [ComputePool.serial, ComputePool(threads: 2, minimumElementsPerThread: 1, spinning: .always),
-                     ComputePool(threads: 3, minimumElementsPerThread: 1)] {
-            for (count, shortest) in [(0, 1), (1, 1), (17, 1), (960, 32), (1000, 48), (49_152, 26)] {
-                let seen = UnsafeMutablePointer<Int>.allocate(capacity: max(1, count))
-                defer { seen.deallocate() }
-                seen.initialize(repeating: 0, count: max(1, count))
-                pool.forEachChunk(count: count, alignment: 16, minimumPerPart: 1, minimumLength: shortest) { range in
-                    for i in range { seen[i] += 1 }
-                }
-                #expect((0..<count).allSatisfy { seen[$0] == 1 }, "\(pool.threadCount) threads, \(count)")
-            }
-        }
-    }
-
-    /// A quarter of what is left per chunk on two parts, aligned, never shorter than the minimum (but the last), and
-    /// together exactly `0..<count`.
-    @Test func chunksShrinkToTheMinimum() {
-        let chunks = ComputePool.chunks(count: 960, parts: 2, alignment: 16, minimumLength: 40)
-        #expect(chunks.map(\.count) == [240, 192, 144, 96, 80, 64, 48, 48, 48])
-        #expect(chunks.first?.lowerBound == 0 && chunks.last?.upperBound == 960)
-        #expect(zip(chunks, chunks.dropFirst()).allSatisfy { $0.upperBound == $1.lowerBound })
-        for count in [1, 17, 100, 49_152] {
-            let chunks = ComputePool.chunks(count: count, parts: 3, alignment: 16, minimumLength: 26)
-            #expect(chunks.dropLast().allSatisfy { $0.count >= 32 && $0.lowerBound % 16 == 0 && $0.count % 16 == 0 }, "\(count)")
-            #expect(chunks.reduce(0) { $0 + $1.count } == count && chunks.last?.upperBound == count, "\(count)")
-        }
-    }
 }

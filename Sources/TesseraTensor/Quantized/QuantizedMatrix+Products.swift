@@ -40,8 +40,8 @@ extension QuantizedMatrix {
     /// For the block types `x` is first quantized to 8 bits per block of the weight's block size, as llama.cpp's
     /// dot products do (one Float32 scale per 32 values for q8_0, q4_0, q4_1, q5_0; per 256 for q4_k, q6_k); the
     /// products of the 8-bit values are summed exactly in integers. F32, F16 and BF16 weights multiply Float32
-    /// `x` directly. Rows are shared out over `pool` in chunks the threads take in turn; each output is computed
-    /// by one thread in a fixed order, so every pool size gives the same bits.
+    /// `x` directly. Rows are split over `pool`; each output is computed by one thread in a fixed order, so
+    /// every pool size gives the same bits.
     /// - Parameter vector: `[columns]`.
     /// - Returns: `[rows]`.
     /// - Throws: ``TensorError/shapeMismatch(operation:expected:actual:)`` when `vector` is not `[columns]`;
@@ -103,9 +103,7 @@ extension QuantizedMatrix {
         defer { for form in forms { form.rows.deallocate() } }
         let total = matrices.reduce(0) { $0 + $1.rows }
         let minimumRows = max(1, pool.minimumElementsPerThread / max(1, columns * rowCount))
-        // The last chunks hold ~16 KiB of weights each: the threads finish within about a microsecond of each other.
-        let shortest = (16 << 10) / max(1, matrices.map(\.rowBytes).max()!)
-        pool.forEachChunk(count: total, alignment: 16, minimumPerPart: minimumRows, minimumLength: shortest) { range in
+        pool.forEachRange(count: total, alignment: 16, minimumPerPart: minimumRows) { range in
             var first = 0
             for matrix in matrices {
                 defer { first += matrix.rows }
