@@ -68,7 +68,7 @@ static inline int32_t tq_load32(const uint8_t *p) {
 /* Weight rows w[c] (c < 4) times `groups` (1 or 2) groups of four activation rows, group g's lanes prepared in
    x[g] and its rows' blocks in q[g][u]: lane 4c + u of out[g]. The four rows at `ahead` are prefetched. */
 TQ_VNNI static inline void tq_vnni_tile4(int type, int groups, const uint8_t *const w[4], const tq_q8_32 *const q[2][4],
-                                         const tq_vnni_xlanes *const x[2], int blocks, const uint8_t *ahead, __m512 out[2]) {
+                                         const tq_vnni_xlanes *const x[2], int blocks, const uint8_t *ahead, size_t tileBytes, __m512 out[2]) {
     const int blockBytes = TQ_VNNI_BLOCK_BYTES(type);
     const __m512i dOfLane = _mm512_setr_epi32(0, 0, 0, 0, 2, 2, 2, 2, 4, 4, 4, 4, 6, 6, 6, 6);
     const __m512i mOfLane = _mm512_add_epi32(dOfLane, _mm512_set1_epi32(1));
@@ -77,7 +77,7 @@ TQ_VNNI static inline void tq_vnni_tile4(int type, int groups, const uint8_t *co
         size_t at = (size_t)b * blockBytes;
         __m512i lo, hi;
         tq_vnni_weights(type, w, at + TQ_VNNI_QUANTS(type), &lo, &hi);
-        tq_vnni_prefetch(ahead, 4 * at, 4 * (at + blockBytes));
+        tq_vnni_prefetch(ahead, 4 * at, 4 * (at + blockBytes), tileBytes);
         __m128i headers = _mm_setr_epi32(tq_load32(w[0] + at), tq_load32(w[1] + at), tq_load32(w[2] + at), tq_load32(w[3] + at));
         __m512 dm = _mm512_castps256_ps512(_mm256_cvtph_ps(headers));
         __m512 d = _mm512_permutexvar_ps(dOfLane, dm), m = _mm512_permutexvar_ps(mOfLane, dm);
@@ -121,8 +121,8 @@ TQ_VNNI static inline void tq_vnni_rows16(int type, const uint8_t *w, size_t row
         for (int c0 = 0; c0 < 16 && first + c0 < rowEnd; c0 += 4) {
             __m512 out[2];
             const uint8_t *ahead = rows[c0] + 16 * rowBytes;
-            if (count == 2) tq_vnni_tile4(type, 2, rows + c0, q, x, n / 32, ahead, out);
-            else tq_vnni_tile4(type, 1, rows + c0, q, x, n / 32, ahead, out);
+            if (count == 2) tq_vnni_tile4(type, 2, rows + c0, q, x, n / 32, ahead, 16 * rowBytes, out);
+            else tq_vnni_tile4(type, 1, rows + c0, q, x, n / 32, ahead, 16 * rowBytes, out);
             for (int g = 0; g < count; g++) _mm512_storeu_ps(lanes[g], out[g]);
             for (int c = 0; c < 4 && first + c0 + c < rowEnd; c++) {
                 for (int g = 0; g < count; g++) {

@@ -102,7 +102,7 @@ TQ_VNNI static inline void tq_vnni_tile16(int type, const uint8_t *w, size_t row
                                   tq_vnni_row_sums(type, rows[4 * g + 2] + at, span, indexLo, indexHi, xv + 2 * k),
                                   tq_vnni_row_sums(type, rows[4 * g + 3] + at, span, indexLo, indexHi, xv + 2 * k));
         }
-        tq_vnni_prefetch(ahead, (size_t)k * prefetchStep, (size_t)(k + 1) * prefetchStep);
+        tq_vnni_prefetch(ahead, (size_t)k * prefetchStep, (size_t)(k + 1) * prefetchStep, 16 * rowBytes);
         /* r[g] lane 4c + u = block c of row 4g + u; sums[c] lane i = block c of row i. */
         __m512i p0 = _mm512_shuffle_i32x4(r[0], r[1], _MM_SHUFFLE(1, 0, 1, 0)), p1 = _mm512_shuffle_i32x4(r[2], r[3], _MM_SHUFFLE(1, 0, 1, 0));
         __m512i q0 = _mm512_shuffle_i32x4(r[0], r[1], _MM_SHUFFLE(3, 2, 3, 2)), q1 = _mm512_shuffle_i32x4(r[2], r[3], _MM_SHUFFLE(3, 2, 3, 2));
