@@ -4,8 +4,8 @@
    sequence), where the weights stream from memory once and every byte meets one activation row.
 
    Each weight row is read four blocks at a time: two or three loads (masked past the four blocks, so nothing past
-   the matrix is touched) and one permutation of 16-bit words (vpermt2w) put the four blocks' quantized values side by side,
-   block j in 128-bit chunk j for the 4-bit types (low nibbles against the activation chunk of values 0..<16, high
+   the matrix is touched) and one permutation of 16-bit words (vpermt2w) per register put the four blocks' quantized
+   values side by side, block j in 128-bit chunk j for the 4-bit types (low nibbles against the activation chunk of values 0..<16, high
    nibbles against 16..<32), or two blocks per register for Q8_0. The activation's values are laid out the same way
    once per call (tq_vnni_row_x), so one pair of registers serves all sixteen rows. tq_vnni_reduce sums each chunk
    of four rows at a time, a transposition of 128-bit chunks gives one register per block with row i in lane i, and
@@ -35,7 +35,7 @@ TQ_VNNI static inline void tq_vnni_row_x(int type, const tq_q8_32 *x, int blocks
 TQ_VNNI static inline __m512i tq_vnni_load_span(const uint8_t *base, int span, int offset) {
     int count = span - offset;
     if (count <= 0) return _mm512_setzero_si512();
-    __mmask64 mask = count >= 64 ? ~(__mmask64)0 : count <= 0 ? 0 : (((__mmask64)1 << count) - 1);
+    __mmask64 mask = count >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << count) - 1);
     return _mm512_maskz_loadu_epi8(mask, base + offset);
 }
 
