@@ -116,11 +116,19 @@ static inline void tq_rows(int type, const void *w, size_t rowBytes, int rowBegi
 }
 
 /* Quantizes `rows` activation rows of n floats (`ldx` apart) into tq_q8_32 (block 32) or tq_q8_256 (block 256)
-   rows of `xRowBytes`. */
+   rows of `xRowBytes`; the same bits on every CPU. */
 static inline void tq_quantize_rows(const float *x, size_t ldx, int rows, int n, int block, void *out, size_t xRowBytes) {
+#if defined(__x86_64__)
+    int vector = block == 32 && tq_has_avx512_vnni();
+#else
+    int vector = 0;
+#endif
     for (int t = 0; t < rows; t++) {
         uint8_t *row = (uint8_t *)out + (size_t)t * xRowBytes;
         if (block == 256) tq_quantize_q8_256(x + (size_t)t * ldx, n, (tq_q8_256 *)row);
+#if defined(__x86_64__)
+        else if (vector) tq_quantize_q8_32_avx512(x + (size_t)t * ldx, n, (tq_q8_32 *)row);
+#endif
         else tq_quantize_q8_32(x + (size_t)t * ldx, n, (tq_q8_32 *)row);
     }
 }

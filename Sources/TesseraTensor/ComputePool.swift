@@ -16,8 +16,8 @@ import Foundation
 ///
 /// Decoding one token makes over a hundred small calls, microseconds apart, and a sleep and wake-up through
 /// the kernel costs about as much as each call's work. So between calls the workers, and within a call the
-/// caller waiting for them, first spin for up to ``spinNanoseconds`` (pausing the core and yielding it every
-/// few looks) and only then sleep (see ``Spinning``).
+/// caller waiting for them, first spin for up to ``spinNanoseconds`` (pausing the core, and after
+/// ``yieldAfterNanoseconds`` also yielding it every few looks) and only then sleep (see ``Spinning``).
 public final class ComputePool: @unchecked Sendable {
     /// Whether a pool's threads spin briefly before they sleep.
     public enum Spinning: Sendable {
@@ -33,6 +33,9 @@ public final class ComputePool: @unchecked Sendable {
 
     /// The longest a waiting thread spins before it sleeps: a few decode-step calls' worth.
     public static let spinNanoseconds: UInt64 = 50_000
+    /// How long a waiting thread spins on the pause instruction alone before it also yields the core: the gaps
+    /// between a decoding step's calls are mostly shorter.
+    public static let yieldAfterNanoseconds: UInt64 = 10_000
     /// Cores this process may run on.
     public static let cores = ProcessInfo.processInfo.activeProcessorCount
     /// Threads (callers and workers) of the live pools that have workers.

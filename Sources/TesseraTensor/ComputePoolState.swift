@@ -37,7 +37,10 @@ final class PoolState: @unchecked Sendable {
         }
     }
 
-    /// Spins until `done()` or for at most ``ComputePool/spinNanoseconds``; returns whether `done()` came true.
+    /// Spins until `done()` or for at most ``ComputePool/spinNanoseconds``; returns whether `done()` came true. For
+    /// the first ``ComputePool/yieldAfterNanoseconds`` it only pauses the core: a yield is a system call that costs
+    /// about as much as a short call's work, and a thread inside it notices a new call late. After that it also
+    /// yields the core on every look at the clock, for a thread of another process that may be waiting for it.
     private func spin(until done: () -> Bool) -> Bool {
         guard spins else { return done() }
         let start = DispatchTime.now().uptimeNanoseconds
@@ -45,9 +48,10 @@ final class PoolState: @unchecked Sendable {
         while !done() {
             tessera_spin_pause()
             looks += 1
-            if looks % 16 == 0 {
-                if DispatchTime.now().uptimeNanoseconds - start >= ComputePool.spinNanoseconds { return done() }
-                sched_yield()
+            if looks % 32 == 0 {
+                let elapsed = DispatchTime.now().uptimeNanoseconds - start
+                if elapsed >= ComputePool.spinNanoseconds { return done() }
+                if elapsed >= ComputePool.yieldAfterNanoseconds { sched_yield() }
             }
         }
         return true

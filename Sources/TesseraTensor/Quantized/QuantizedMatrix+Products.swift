@@ -95,21 +95,20 @@ extension QuantizedMatrix {
         precondition(path.isAvailable, "the \(path) kernels do not run on this CPU")
         guard rowCount > 0, let columns = matrices.first?.columns else { return }
         precondition(matrices.allSatisfy { $0.columns == columns }, "matrices over one input must have equal columns")
-        var activations: [Int: ActivationRows] = [:]
-        for matrix in matrices where activations[matrix.dtype.blockSize] == nil {
-            activations[matrix.dtype.blockSize] = ActivationRows(x, ldx: ldx, rowCount: rowCount, columns: columns, dtype: matrix.dtype)
+        // One quantized form of the activations per block size (usually one: a layer's matrices share a type).
+        var forms: [(blockSize: Int, rows: ActivationRows)] = []
+        for matrix in matrices where !forms.contains(where: { $0.blockSize == matrix.dtype.blockSize }) {
+            forms.append((matrix.dtype.blockSize, ActivationRows(x, ldx: ldx, rowCount: rowCount, columns: columns, dtype: matrix.dtype)))
         }
-        defer { for rows in activations.values { rows.deallocate() } }
-        var firsts: [Int] = [], total = 0
-        for matrix in matrices {
-            firsts.append(total)
-            total += matrix.rows
-        }
+        defer { for form in forms { form.rows.deallocate() } }
+        let total = matrices.reduce(0) { $0 + $1.rows }
         let minimumRows = max(1, pool.minimumElementsPerThread / max(1, columns * rowCount))
         pool.forEachRange(count: total, alignment: 16, minimumPerPart: minimumRows) { range in
-            for (matrix, first) in zip(matrices, firsts) {
+            var first = 0
+            for matrix in matrices {
+                defer { first += matrix.rows }
                 let begin = max(range.lowerBound, first) - first, end = min(range.upperBound, first + matrix.rows) - first
-                guard begin < end, let form = activations[matrix.dtype.blockSize] else { continue }
+                guard begin < end, let form = forms.first(where: { $0.blockSize == matrix.dtype.blockSize })?.rows else { continue }
                 matrix.withUnsafeBytes { weights in
                     tq_rows(matrix.dtype.kernelCode, weights.baseAddress, matrix.rowBytes, Int32(begin), Int32(end), form.base, form.rowBytes,
                             Int32(rowCount), Int32(columns), y + first, ldy, path.kernelCode)
