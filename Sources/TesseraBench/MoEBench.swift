@@ -24,6 +24,9 @@ public enum MoEBench {
         public var tokensPerSecond: Double
         /// Median fraction of rank 0's step spent in the expert-parallel all-to-alls (counts and rows).
         public var allToAllShare: Double
+        /// The part of ``allToAllShare`` rank 0 spent waiting for its peer to arrive (``PeerWait``), where measured
+        /// (whole-model rows).
+        public var allToAllWaitShare: Double? = nil
         /// Global tokens each expert received in the last step.
         public var tokensPerExpert: [Int]
     }
@@ -43,8 +46,9 @@ public enum MoEBench {
         public var speedRatio: Double
         public var grouped: GroupedSample
         public var machine: String
-        /// Whole-model training steps at both layouts (``measureModel(configName:batch:sequenceLength:cores:warmup:steps:progress:)``), when measured.
-        public var model: ModelComparison?
+        /// Whole-model training steps at both layouts, one comparison per preset
+        /// (``measureModel(configName:batch:sequenceLength:cores:rounds:warmup:steps:progress:)``), when measured.
+        public var models: [ModelComparison] = []
     }
 
     /// Measures `rounds` alternating rounds of ep = 1 (one rank, `cores` threads) and ep = `cores` (one thread each),
@@ -153,6 +157,7 @@ extension MoEBench {
     static func layoutRow(_ s: LayerSample) -> String {
         "ep=\(s.ep) (\(s.ep) rank\(s.ep > 1 ? "s" : "") × \(s.threadsPerRank) thread\(s.threadsPerRank > 1 ? "s" : ""))".padding(toLength: 30, withPad: " ", startingAt: 0)
             + String(format: "%10.0f %10.2f %12.1f%%", s.tokensPerSecond, s.stepSeconds * 1e3, s.allToAllShare * 100)
+            + (s.allToAllWaitShare.map { String(format: " %11.1f%%", $0 * 100) } ?? "")
     }
 }
 
@@ -186,6 +191,6 @@ extension MoEBench.Report {
             grouped expert matmul: \(g.groups) groups × \(g.rowsPerGroup) rows, [rows, \(g.k)] · [\(g.n), \(g.k)]ᵀ, \(g.threads) BLAS threads
             grouped GFLOP/s | one cblas_sgemm (\(g.groups * g.rowsPerGroup) rows) GFLOP/s | ratio
             \(String(format: "%15.1f | %40.1f | %.3f", g.gflops, g.sgemmGflops, g.ratio))
-            """ + (model.map { "\n\n" + $0.table() } ?? "")
+            """ + models.map { "\n\n" + $0.table() }.joined()
     }
 }

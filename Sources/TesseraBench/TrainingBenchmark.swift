@@ -21,6 +21,8 @@ public enum TrainingBenchmark {
         /// Seconds rank 0 spent in each kind of process group's collectives (by the label of ``ProcessGroups``' names: "dp",
         /// "ep", "tp", …) during each timed step.
         public var groupSeconds: [[String: Double]] = []
+        /// The part of ``groupSeconds`` rank 0 spent waiting for a peer to arrive (``PeerWait``), per timed step.
+        public var groupWaitSeconds: [[String: Double]] = []
 
         public init(stepSeconds: [Double], communicationSeconds: [Double], losses: [Double], tokensPerStep: Int,
                     metrics: [StepMetrics] = []) {
@@ -87,32 +89,38 @@ public enum TrainingBenchmark {
                                     globalBatchSize: shape.batch, vocabularySize: shape.config.vocabularySize, tokenizerName: "random")
         BLASThreads.set(blasThreads)
         let config = shape.config
-        let runs = try ThreadGroup.run(ranks: parallel.ranks) { world -> Run in
-            let meter = CommunicationMeter()
+        let runs = try ThreadGroup.run(ranks: parallel.ranks) { world -> (Run, [CommunicationMeter.Call], [Range<UInt64>]) in
+            let meter = CommunicationMeter(logsCalls: true)
             let engine = try Trainer.makeEngine(configuration: configuration, config: config,
                                                 world: MeteredCommunicator(world, meter: meter), computeThreads: blasThreads)
             let trainer = try Trainer(configuration: configuration, engine: engine, data: data)
             var run = Run(stepSeconds: [], communicationSeconds: [], losses: [], tokensPerStep: shape.tokensPerStep)
+            var windows: [Range<UInt64>] = []
             for step in 1...(warmup + steps) {
-                let before = meter.seconds, beforeByGroup = meter.byGroup
+                let before = meter.seconds, beforeByGroup = meter.byGroup, start = DispatchTime.now().uptimeNanoseconds
                 let metrics = try trainer.step(step)
+                let end = DispatchTime.now().uptimeNanoseconds
                 if world.rank == 0 {
                     progress("  step \(step)\(step <= warmup ? " (warm-up)" : ""): \(String(format: "%.3f", metrics.stepSeconds)) s, loss \(String(format: "%.4f", metrics.loss))")
                 }
                 guard step > warmup else { continue }
+                windows.append(start..<end)
                 run.stepSeconds.append(metrics.stepSeconds)
                 run.communicationSeconds.append(meter.seconds - before)
                 var seconds: [String: Double] = [:]
                 for (group, totals) in meter.byGroup {
-                    seconds[String(group.prefix { $0 != "[" }), default: 0] += totals.seconds - (beforeByGroup[group]?.seconds ?? 0)
+                    seconds[PeerWait.label(group), default: 0] += totals.seconds - (beforeByGroup[group]?.seconds ?? 0)
                 }
                 run.groupSeconds.append(seconds)
                 run.losses.append(metrics.loss)
                 run.metrics.append(metrics)
             }
-            return run
+            return (run, meter.calls, windows)
         }
-        return runs[0]
+        var run = runs[0].0
+        let logs = runs.map { $0.1 }
+        run.groupWaitSeconds = runs[0].2.map { PeerWait.seconds(of: 0, logs: logs, window: $0) }
+        return run
     }
 
     /// `cblas_sgemm` GFLOP/s of each of `repeats` products `[m, k] × [k, n]` (after one warm-up) with `threads`

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import TesseraBench
+import TesseraModels
 
 /// `tessera bench moe`: the mixture-of-experts expert layer at ep = 1 on every core against expert parallelism with
 /// one core per rank, the grouped expert product against `cblas_sgemm`, and whole-model training steps of a MoE preset
@@ -13,7 +14,7 @@ struct BenchMoE: ParsableCommand {
     @Option(help: "Cores: ep=1 runs one rank with this many threads, expert parallelism this many ranks of one thread.")
     var cores = 2
 
-    @Option(help: "Alternating rounds of both layouts (medians are reported).")
+    @Option(help: "Alternating rounds of both layouts, expert layer and whole model (medians are reported).")
     var rounds = 5
 
     @Option(help: "Timed forward+backward steps per round, after one warm-up step.")
@@ -22,14 +23,15 @@ struct BenchMoE: ParsableCommand {
     @Option(help: "Tokens per step over all ranks.")
     var tokens = 2048
 
-    @Option(name: .customLong("model-config"), help: "The mixture-of-experts preset of the whole-model rows.")
-    var modelConfig = "tiny-moe"
+    @Option(name: .customLong("model-config"),
+            help: "A mixture-of-experts preset of the whole-model rows (repeat for several; default small-moe, Mixtral's proportions at a size for 2 cores, then tiny-moe).")
+    var modelConfigs: [String] = ["small-moe", "tiny-moe"]
 
     @Option(name: .customLong("model-batch"), help: "Sequences per whole-model training step (a multiple of --cores).")
     var modelBatch = 8
 
-    @Option(name: .customLong("model-seq-len"), help: "Tokens per sequence of the whole-model rows.")
-    var modelSequenceLength = 64
+    @Option(name: .customLong("model-seq-len"), help: "Tokens per sequence of the whole-model rows (default: the preset's context, at most 128).")
+    var modelSequenceLength: Int?
 
     @Option(name: .customLong("model-steps"), help: "Timed whole-model training steps per layout, after one warm-up step (0 skips the rows).")
     var modelSteps = 3
@@ -50,8 +52,11 @@ struct BenchMoE: ParsableCommand {
         }
         var report = try MoEBench.run(shape: shape, cores: cores, rounds: rounds, steps: steps, machine: BenchCollectives.machine())
         if modelSteps > 0 {
-            report.model = try MoEBench.measureModel(configName: modelConfig, batch: modelBatch, sequenceLength: modelSequenceLength,
-                                                     cores: cores, warmup: 1, steps: modelSteps, progress: Console.log)
+            report.models = try modelConfigs.map { name in
+                let length = try modelSequenceLength ?? min(128, TransformerConfig.preset(named: name).contextLength)
+                return try MoEBench.measureModel(configName: name, batch: modelBatch, sequenceLength: length, cores: cores, rounds: rounds,
+                                                 warmup: 1, steps: modelSteps, progress: Console.log)
+            }
         }
         print(report.table())
         if let json { try writeJSON(report, to: json) }

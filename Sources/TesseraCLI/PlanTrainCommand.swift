@@ -1,6 +1,8 @@
 import ArgumentParser
 import TesseraPlanner
 
+extension ComputeFormat: ExpressibleByArgument {}
+
 /// `tessera plan train`: the fastest layout that fits, the runners-up, and why.
 struct PlanTrain: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -17,6 +19,10 @@ struct PlanTrain: ParsableCommand {
     var sequenceLength: Int
     @Option(name: .customLong("global-batch-size"), help: "Sequences per optimizer step.")
     var globalBatchSize: Int
+    @Option(name: .customLong("compute-format"), help: ArgumentHelp(
+        "The format of the layers' matrix products (fp8: the attention core and the LM head stay in BF16, as in "
+            + "DeepSeek-V3's FP8 training).", valueName: "format"))
+    var computeFormat: ComputeFormat = .bf16
     @Option(help: "Rows in the runners-up table (distinct meshes).")
     var top = 5
     @Option(help: "Layouts in the JSON output, best first.")
@@ -34,7 +40,7 @@ struct PlanTrain: ParsableCommand {
         let catalog = try catalog.load()
         let job = TrainingJob(
             model: try catalog.model(named: model), accelerator: try catalog.accelerator(named: gpu), devices: gpus,
-            sequenceLength: sequenceLength, globalBatchSize: globalBatchSize)
+            sequenceLength: sequenceLength, globalBatchSize: globalBatchSize, computeFormat: computeFormat)
         let space = constraints.space
         let plan = try TrainingSearch.run(job, space: space, keep: limit, keepMeshes: max(top, 2))
         if json {

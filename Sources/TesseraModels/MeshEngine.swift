@@ -233,11 +233,13 @@ public final class MeshEngine: @unchecked Sendable {
         try record(.communication, "dp reduce", recorder, traceStep) { try reducer.finish() }
         // The last stage's tp rank 0 of each data-parallel rank holds that rank's loss sum.
         let holdsLoss = model.chunks.last!.isLast && model.context.tp.rank == 0
-        func total(_ value: Double) throws -> Double { try groups?.world.sumInRankOrder(holdsLoss ? value : 0) ?? value }
-        let lossSum = try total(work.lossSum), global = Double(globalTokens)
+        // One collective for every sum (each is a separate meeting of every rank).
+        let local = config.moe == nil ? [work.lossSum] : [work.lossSum, work.routerLossSum, work.balanceSum]
+        let sums = try groups?.world.sumsInRankOrder(local.map { holdsLoss ? $0 : 0 }) ?? local
+        let lossSum = sums[0], global = Double(globalTokens)
         lastActivationBytes = pipeline.peakActivationBytes + model.chunks.reduce(0) { $0 + $1.recomputationBytes }
         guard config.moe != nil else { return (lossSum / global, lossSum / global, nil, globalTokens, pipeline) }
-        let routerSum = try total(work.routerLossSum), balanceSum = try total(work.balanceSum)
+        let routerSum = sums[1], balanceSum = sums[2]
         return ((lossSum + routerSum) / global, lossSum / global, balanceSum / global, globalTokens, pipeline)
     }
 

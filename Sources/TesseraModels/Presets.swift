@@ -3,13 +3,20 @@ import TesseraParallel
 /// Built-in model configurations.
 extension TransformerConfig {
     /// Names accepted by ``preset(named:)``.
-    public static let presetNames = ["tiny", "tiny-gpt2", "tiny-moe", "demo", "gpt2-small", "smollm2-135m"]
+    public static let presetNames = ["tiny", "tiny-gpt2", "tiny-moe", "small-moe", "demo", "gpt2-small", "smollm2-135m"]
 
     /// A built-in configuration:
     /// - `tiny`: a Llama with grouped-query attention for tests (byte vocabulary, 2 layers, hidden 64).
     /// - `tiny-gpt2`: the GPT-2 counterpart.
     /// - `tiny-moe`: a byte-level Mixtral for benchmarks (8 experts, top-2, 2 layers, hidden 64, expert size 128,
     ///   load-balancing loss on with transformers' default coefficient 0.001).
+    /// - `small-moe`: a byte-level Mixtral with the `demo` preset's shape (4 layers, hidden 256, 8 heads, 4 key/value
+    ///   heads, context 256) whose MLPs are 8 experts of 768 features, top-2, load-balancing loss on (0.001):
+    ///   Mixtral's proportions (experts 3× hidden against Mixtral-8x7B's 14336 / 4096 = 3.5×, 8 experts, top-2; the
+    ///   `intermediate_size`, `hidden_size`, `num_local_experts` and `num_experts_per_tok` of
+    ///   huggingface.co/mistralai/Mixtral-8x7B-Instruct-v0.1's config.json) at a size that trains on 2 cores, so a
+    ///   benchmark weighs expert work, attention and communication as a real small MoE does (`tiny-moe`'s experts are
+    ///   about 0.1 ms of work each per benchmark step, the order of one collective's latency).
     /// - `demo`: a byte-level Llama (vocabulary 256, 4 layers, hidden 256, context 256, ~3.4M parameters)
     ///   that learns visibly in a few minutes on 2 cores.
     /// - `gpt2-small`: GPT-2 124M (Radford et al. 2019).
@@ -23,11 +30,9 @@ extension TransformerConfig {
         case "tiny-gpt2":
             return .gpt2(vocabularySize: 256, contextLength: 64, hiddenSize: 64, layers: 2, heads: 4)
         case "tiny-moe":
-            var config = TransformerConfig(family: .mixtral, vocabularySize: 256, contextLength: 64, hiddenSize: 64, layers: 2, heads: 4,
-                                           kvHeads: 2, intermediateSize: 128, tiedEmbeddings: false)
-            config.moe = MixtureOfExperts(router: RouterConfiguration(experts: 8, topK: 2, normalizesTopK: true, includesAuxiliaryLoss: true),
-                                          expertIntermediateSize: 128)
-            return config
+            return byteMixtral(contextLength: 64, hiddenSize: 64, layers: 2, heads: 4, kvHeads: 2, expertSize: 128)
+        case "small-moe":
+            return byteMixtral(contextLength: 256, hiddenSize: 256, layers: 4, heads: 8, kvHeads: 4, expertSize: 768)
         case "demo":
             return .llama(vocabularySize: 256, contextLength: 256, hiddenSize: 256, layers: 4, heads: 8, kvHeads: 4,
                           intermediateSize: 768, tiedEmbeddings: true)
@@ -47,6 +52,16 @@ extension TransformerConfig {
         default:
             throw ModelError.unknownPreset(name: name, available: presetNames)
         }
+    }
+
+    /// A byte-level Mixtral of 8 experts of `expertSize` features, top-2, with the load-balancing loss on
+    /// (transformers' default coefficient 0.001): the mixture-of-experts presets.
+    private static func byteMixtral(contextLength: Int, hiddenSize: Int, layers: Int, heads: Int, kvHeads: Int, expertSize: Int) -> TransformerConfig {
+        var config = TransformerConfig(family: .mixtral, vocabularySize: 256, contextLength: contextLength, hiddenSize: hiddenSize,
+                                       layers: layers, heads: heads, kvHeads: kvHeads, intermediateSize: expertSize, tiedEmbeddings: false)
+        config.moe = MixtureOfExperts(router: RouterConfiguration(experts: 8, topK: 2, normalizesTopK: true, includesAuxiliaryLoss: true),
+                                      expertIntermediateSize: expertSize)
+        return config
     }
 
     /// A preset name, or a path to a `config.json` or a model directory.

@@ -62,12 +62,17 @@ extension Communicator {
     /// a sum over one contributing rank is that rank's value exactly.
     /// - Throws: ``CollectiveError`` when a peer fails.
     public func sumInRankOrder(_ value: Double) throws -> Double {
-        guard size > 1 else { return value }
-        var values = [Double](repeating: 0, count: size)
-        var local = value
-        try withUnsafeBytes(of: &local) { input in
-            try values.withUnsafeMutableBytes { try allGather(input, into: $0) }
+        try sumsInRankOrder([value])[0]
+    }
+
+    /// ``sumInRankOrder(_:)`` of several values in one collective: element `i` of the result is the sum of every
+    /// rank's `values[i]` in rank order. Every rank must pass as many values.
+    public func sumsInRankOrder(_ values: [Double]) throws -> [Double] {
+        guard size > 1 else { return values }
+        var gathered = [Double](repeating: 0, count: size * values.count)
+        try values.withUnsafeBytes { input in
+            try gathered.withUnsafeMutableBytes { try allGather(input, into: $0) }
         }
-        return values.reduce(0, +)
+        return values.indices.map { i in (0..<size).reduce(0) { $0 + gathered[$1 * values.count + i] } }
     }
 }

@@ -19,7 +19,7 @@ extension ModelArchitecture {
     /// tensor either.
     ///
     /// - Parameters:
-    ///   - layer: 0-based layer index (dense or MoE).
+    ///   - layer: 0-based layer index (dense or MoE; from ``layers`` on, a prediction module's block and inputs).
     ///   - sequenceLength: s; microBatch: b; tensorParallel: t; contextParallel: c.
     ///   - flashAttention: attention computed without materializing the scores.
     public func activationBytesPerLayer(
@@ -45,7 +45,12 @@ extension ModelArchitecture {
         let h = Double(hiddenSize)
         let mask = dropout ? 1.0 : 0.0
         // Two norm inputs, QKV input, MLP input, two dropout masks.
-        let replicated = tokens * h * (2 * e + e + e + 2 * mask)
+        var replicated = tokens * h * (2 * e + e + e + 2 * mask)
+        if layer >= layers {
+            // A prediction module's own inputs (``predictionModules``): the two normalized tensors' inputs (hidden
+            // state and embedding) and the 2h-wide input of its projection.
+            replicated += tokens * h * (2 * e + 2 * e)
+        }
         var split: Double
         if let mla = latentAttention {
             let a = Double(attentionHeads)
@@ -89,7 +94,8 @@ extension ModelArchitecture {
     package func compactActivationBytesPerLayer(layer: Int, tokens: Double) -> (replicated: Double, split: Double) {
         let e = PlannerConstants.activationBytes, fp8 = 1.0, e5m6 = 1.5
         let h = Double(hiddenSize)
-        let replicated = tokens * h * 2 * e
+        // A prediction module's two norm inputs stay too; its projection's input is a norm output, rebuilt.
+        let replicated = tokens * h * 2 * e * (layer >= layers ? 2 : 1)
         var split: Double
         if let mla = latentAttention {
             split = e * tokens * Double(mla.queryRank + mla.keyValueRank + mla.ropeHeadDim)

@@ -11,6 +11,7 @@ extension PieceTime {
         time.contextParallel = (a.contextParallel + b.contextParallel) / 2
         time.expertParallel = (a.expertParallel + b.expertParallel) / 2
         time.pipelineTransfers = (a.pipelineTransfers + b.pipelineTransfers) / 2
+        time.multiTokenPrediction = (a.multiTokenPrediction + b.multiTokenPrediction) / 2
         time.passes = StageCosts(
             forward: (a.passes.forward + b.passes.forward) / 2,
             backwardInput: (a.passes.backwardInput + b.passes.backwardInput) / 2,
@@ -75,7 +76,8 @@ extension TrainingCostModel {
     /// counts, so ranks 0..<p/2 cover the pipeline.
     package func dualPipeMemory(_ layout: TrainingLayout, microBatches m: Int) -> MemoryBreakdown {
         let p = layout.pp
-        let counts = Self.chunkLayerCounts(layers: layers, chunks: p, embeddingAndHeadAsLayers: embeddingAndHeadAsLayers)
+        let counts = Self.chunkLayerCounts(layers: layers, chunks: p, embeddingAndHeadAsLayers: embeddingAndHeadAsLayers,
+                                           predictionModules: predictionModules)
         var starts = [0]
         for count in counts { starts.append(starts.last! + count) }
         let perDirection = Double(m) / 2

@@ -1,7 +1,7 @@
 import Foundation
 
 /// The fields of a Hugging Face `config.json` the planner reads, for the llama, mistral, mixtral, qwen2,
-/// qwen2_moe, gpt2, deepseek_v2 and deepseek_v3 model types. Every field is optional here; ``architecture(name:path:)``
+/// qwen2_moe, gpt2, deepseek_v2 and deepseek_v3 model types (with DeepSeek-V3's multi-token-prediction modules). Every field is optional here; ``architecture(name:path:)``
 /// says which ones a model type needs.
 public struct HuggingFaceConfig: Decodable, Sendable {
     var model_type: String?
@@ -47,6 +47,8 @@ public struct HuggingFaceConfig: Decodable, Sendable {
     var qk_rope_head_dim: Int?
     var qk_nope_head_dim: Int?
     var v_head_dim: Int?
+    // Multi-token prediction (DeepSeek-V3).
+    var num_nextn_predict_layers: Int?
 
     /// Reads `path` as a config.json.
     /// - Throws: ``PlannerError/unreadableFile(path:reason:)`` or ``PlannerError/invalidConfigField(field:path:reason:)``
@@ -138,6 +140,13 @@ public struct HuggingFaceConfig: Decodable, Sendable {
                     nopeHeadDim: nope, valueHeadDim: value)
                 model.headDim = nope + rope
                 model.valueHeadDim = value
+            }
+            if let depth = num_nextn_predict_layers {
+                guard depth >= 0 else {
+                    throw PlannerError.invalidConfigField(
+                        field: "num_nextn_predict_layers", path: path, reason: "must be 0 or more, got \(depth)")
+                }
+                model.predictionModules = depth
             }
         }
         try Self.check(model, path: path, explicitHeadDim: head_dim != nil || kv_lora_rank != nil)

@@ -69,6 +69,12 @@ public struct ModelArchitecture: Sendable, Equatable {
     public var latentAttention: LatentAttention?
     /// RMSNorm weights over the whole query and key projections (OLMoE's `q_norm` and `k_norm`).
     public var queryKeyNorms = false
+    /// Multi-token-prediction modules trained beside the model (DeepSeek-V3's MTP depth D, `num_nextn_predict_layers`;
+    /// DeepSeek-AI 2024, "DeepSeek-V3 Technical Report", §2.2): module k takes the main model's (or module k − 1's)
+    /// last hidden state and the embedding of the token k ahead, normalizes both, projects their concatenation from
+    /// 2h to h, runs one more transformer block, and predicts through the shared output head. Not counted in
+    /// ``totalParameters`` (the 671B of DeepSeek-V3 leave out its 14B MTP module).
+    public var predictionModules = 0
 
     public init(
         name: String, source: String = "", hiddenSize: Int, layers: Int, attentionHeads: Int,
@@ -201,6 +207,28 @@ public struct ModelArchitecture: Sendable, Equatable {
         guard isMoELayer(index), let moe else { return attentionMatrixParameters + denseMLPParameters }
         let expert = routedExpertParameters / Double(moe.experts)
         return attentionMatrixParameters + sharedExpertAndRouterParameters + Double(moe.expertsPerToken) * expert
+    }
+
+    // MARK: Multi-token prediction
+
+    /// The layer index of prediction module `k` (0-based) and so its layer type: it follows the model's last layer
+    /// (DeepSeek-V3's module is `model.layers.61` of its released weights, MLA with MoE, as a summary of their
+    /// README_WEIGHTS.md says).
+    func predictionLayer(_ k: Int) -> Int { layers + k }
+
+    /// Parameters of prediction module `k` (0-based, ``predictionModules``) besides the shared embedding and head:
+    /// its block, the 2h × h projection and three RMSNorms (the hidden state's, the embedding's and the head's own;
+    /// `hnorm`, `enorm` and `shared_head.norm` in DeepSeek-V3's released weights, names recalled, not re-read).
+    public func predictionModuleParameters(_ k: Int) -> (dense: Double, expert: Double) {
+        let h = Double(hiddenSize)
+        let block = layerParameters(predictionLayer(k))
+        return (block.dense + 2 * h * h + 3 * h, block.expert)
+    }
+
+    /// Matrix parameters one token multiplies through in prediction module `k`: its block's active ones and the
+    /// projection (the shared head apart).
+    public func predictionModuleActiveMatrices(_ k: Int) -> Double {
+        activeMatrixParameters(predictionLayer(k)) + 2 * Double(hiddenSize) * Double(hiddenSize)
     }
 
     /// All parameters.

@@ -1,7 +1,7 @@
 /// Pipeline shape (stages, chunks per stage) → which layers each model chunk and each rank holds, as sums the time
 /// model is linear in.
 
-/// Sums over a set of transformer layers of what one micro-batch's time on them depends on.
+/// Sums over a set of transformer layers (or prediction modules) of what one micro-batch's time on them depends on.
 struct LayerSums: Equatable {
     var count = 0.0
     /// Active matrix parameters (a token's matrix FLOPs are twice this).
@@ -34,6 +34,9 @@ struct PipelinePiece: Equatable {
     var embedding = false
     /// Holds the final norm, LM head and loss (the last model chunk).
     var head = false
+    /// The multi-token-prediction modules the head's chunk runs after it (``ModelArchitecture/predictionModules``):
+    /// their blocks and projections, apart from `layers`; each repeats the head's pass and its loss.
+    var prediction = LayerSums()
     /// Point-to-point exchanges per micro-batch: one after the forward (send the activation on, receive a gradient)
     /// and one after the backward (send the gradient back, receive the next activation) for each neighbouring
     /// chunk, so 2 for a middle chunk, 1 for the first and the last, 0 without a pipeline.
@@ -43,12 +46,13 @@ struct PipelinePiece: Equatable {
         lhs.layers += rhs.layers
         lhs.embedding = lhs.embedding || rhs.embedding
         lhs.head = lhs.head || rhs.head
+        lhs.prediction += rhs.prediction
         lhs.exchanges += rhs.exchanges
     }
 
     func isClose(to other: PipelinePiece) -> Bool {
         embedding == other.embedding && head == other.head && exchanges == other.exchanges
-            && layers.isClose(to: other.layers)
+            && layers.isClose(to: other.layers) && prediction.isClose(to: other.prediction)
     }
 }
 
@@ -64,22 +68,39 @@ extension TrainingCostModel {
     /// even split; uneven splits put the extra layers where memory and time are already highest, so the fullest
     /// stage has ⌈L/chunks⌉). With `embeddingAndHeadAsLayers` the same split is made of L + 2 slots and the
     /// embedding takes one slot of the first chunk, the head one of the last (``TrainingSearchSpace/embeddingAndHeadAsLayers``;
-    /// a chunk may then hold no layer).
-    static func chunkLayerCounts(layers: Int, chunks: Int, embeddingAndHeadAsLayers: Bool = false) -> [Int] {
-        let slots = layers + (embeddingAndHeadAsLayers ? 2 : 0)
+    /// a chunk may then hold no layer). Each multi-token-prediction module is a transformer block that runs after
+    /// the head (``ModelArchitecture/predictionModules``), so it takes a slot of the last chunk as a layer does: 61
+    /// layers and DeepSeek-V3's one module over 16 chunks are 62 blocks, 4 on the fullest chunk, not 4 layers and
+    /// the module. A last chunk with fewer slots than modules passes the shortfall back to the chunks before it.
+    package static func chunkLayerCounts(
+        layers: Int, chunks: Int, embeddingAndHeadAsLayers: Bool = false, predictionModules: Int = 0
+    ) -> [Int] {
+        let slots = pipelineSlots(layers: layers, embeddingAndHeadAsLayers: embeddingAndHeadAsLayers,
+                                  predictionModules: predictionModules)
         var counts = Array(repeating: slots / chunks, count: chunks)
         let order = chunks > 1 ? [0, chunks - 1] + Array(1..<(chunks - 1)) : [0]
         for index in order.prefix(slots % chunks) { counts[index] += 1 }
-        if embeddingAndHeadAsLayers {
-            counts[0] -= 1
-            counts[chunks - 1] -= 1
+        let reserved = embeddingAndHeadAsLayers ? 1 : 0
+        counts[0] -= reserved
+        counts[chunks - 1] -= reserved + predictionModules
+        for index in stride(from: chunks - 1, to: 0, by: -1) where counts[index] < 0 {
+            counts[index - 1] += counts[index]
+            counts[index] = 0
         }
         return counts
     }
 
+    /// The slots a pipeline split divides: the layers, the embedding and the head when they count as layers, and
+    /// the prediction modules.
+    package static func pipelineSlots(layers: Int, embeddingAndHeadAsLayers: Bool, predictionModules: Int) -> Int {
+        layers + (embeddingAndHeadAsLayers ? 2 : 0) + predictionModules
+    }
+
     /// The model chunks of `shape`, in model order (chunk c·p + r on rank r).
     func chunkPieces(_ shape: PipelineShape) -> [PipelinePiece] {
-        Self.chunkPieces(shape, layers: layers, embeddingAndHeadAsLayers: embeddingAndHeadAsLayers, sums: Self.layerSums(
+        Self.chunkPieces(
+            shape, layers: layers, predictionModules: predictionModules, embeddingAndHeadAsLayers: embeddingAndHeadAsLayers,
+            sums: Self.layerSums(
             activeMatrices: activeMatrixParameters, moe: moeLayers, replicated: replicatedActivationPerToken,
             split: splitActivationPerToken))
     }
@@ -101,16 +122,20 @@ extension TrainingCostModel {
     }
 
     private static func chunkPieces(
-        _ shape: PipelineShape, layers: Int, embeddingAndHeadAsLayers: Bool, sums: (Range<Int>) -> LayerSums
+        _ shape: PipelineShape, layers: Int, predictionModules: Int, embeddingAndHeadAsLayers: Bool,
+        sums: (Range<Int>) -> LayerSums
     ) -> [PipelinePiece] {
         let chunks = shape.stages * shape.virtualStages
         var start = 0
-        let counts = chunkLayerCounts(layers: layers, chunks: chunks, embeddingAndHeadAsLayers: embeddingAndHeadAsLayers)
+        let counts = chunkLayerCounts(layers: layers, chunks: chunks, embeddingAndHeadAsLayers: embeddingAndHeadAsLayers,
+                                      predictionModules: predictionModules)
         return counts.enumerated().map { index, count in
             defer { start += count }
             let neighbours = chunks == 1 ? 0 : (index == 0 || index == chunks - 1 ? 1 : 2)
-            return PipelinePiece(layers: sums(start..<(start + count)), embedding: index == 0,
-                                 head: index == chunks - 1, exchanges: neighbours)
+            let head = index == chunks - 1
+            return PipelinePiece(
+                layers: sums(start..<(start + count)), embedding: index == 0, head: head,
+                prediction: head ? sums(layers..<(layers + predictionModules)) : LayerSums(), exchanges: neighbours)
         }
     }
 
@@ -127,17 +152,19 @@ extension TrainingCostModel {
     }
 
     /// The distinct ranks of every shape the search generates: any stage count up to the layers without virtual
-    /// stages, and 2-8 virtual stages where stages × virtual stages divides the layers (plus 2 when the embedding and
-    /// the head count as layers).
+    /// stages, and 2-8 virtual stages where stages × virtual stages divides the slots (``pipelineSlots``).
     static func distinctRanks(
-        layers: Int, embeddingAndHeadAsLayers: Bool, sums: (Range<Int>) -> LayerSums
+        layers: Int, predictionModules: Int, embeddingAndHeadAsLayers: Bool, sums: (Range<Int>) -> LayerSums
     ) -> [PipelineShape: [PipelinePiece]] {
         var table: [PipelineShape: [PipelinePiece]] = [:]
-        let slots = layers + (embeddingAndHeadAsLayers ? 2 : 0)
+        let slots = pipelineSlots(layers: layers, embeddingAndHeadAsLayers: embeddingAndHeadAsLayers,
+                                  predictionModules: predictionModules)
         for stages in 1...max(layers, 1) {
             for virtualStages in 1...8 where virtualStages == 1 || slots % (stages * virtualStages) == 0 {
                 let shape = PipelineShape(stages: stages, virtualStages: virtualStages)
-                let pieces = chunkPieces(shape, layers: layers, embeddingAndHeadAsLayers: embeddingAndHeadAsLayers, sums: sums)
+                let pieces = chunkPieces(
+                    shape, layers: layers, predictionModules: predictionModules,
+                    embeddingAndHeadAsLayers: embeddingAndHeadAsLayers, sums: sums)
                 table[shape] = distinct(ranks(of: pieces, stages: stages))
             }
         }

@@ -49,7 +49,8 @@ extension TrainingSearch {
 
 extension TrainingEstimate {
     /// Two estimates side by side, term by term: step time by cause (compute, exposed communication of each axis,
-    /// bubble, optimizer), memory by kind, and the figures that follow. Columns: this, `other`, other − this.
+    /// bubble, optimizer; what multi-token prediction adds to them, where a model has it), memory by kind, and the
+    /// figures that follow. Columns: this, `other`, other − this.
     public func comparisonTable(with other: TrainingEstimate, titles: (String, String)) -> String {
         func time(_ name: String, _ value: (TimeBreakdown) -> Double) -> [String] {
             let a = value(self.time), b = value(other.time)
@@ -69,6 +70,8 @@ extension TrainingEstimate {
             time("ep all-to-all (exposed)", \.expertParallel), time("pp transfers (exposed)", \.pipelineTransfers),
             time("pipeline bubble", \.pipelineBubble), time("dp communication (exposed)", \.dataParallel),
             time("optimizer step", \.optimizer), time("step", \.total),
+        ] + (max(self.time.multiTokenPrediction, other.time.multiTokenPrediction) > 0
+            ? [time("of which multi-token prediction", \.multiTokenPrediction)] : []) + [
             figure("TFLOP/s per GPU", tflopsPerDevice, other.tflopsPerDevice, "%.1f"),
             figure("MFU %", mfu * 100, other.mfu * 100, "%.1f"),
             bytes("weights", \.weights), bytes("gradients", \.gradients), bytes("optimizer states", \.optimizer),

@@ -5,7 +5,10 @@ import TesseraPipeline
 public struct TrainingCostModel: Sendable {
     public let job: TrainingJob
     let layers: Int
-    // Prefix sums over layers (index i holds the sum of layers 0..<i).
+    /// Multi-token-prediction modules (``ModelArchitecture/predictionModules``): slots `layers..<layers + D` of the
+    /// prefix sums, held by the rank with the output head, whose pass they repeat.
+    let predictionModules: Int
+    // Prefix sums over layers, then the prediction modules (index i holds the sum of slots 0..<i).
     let denseParameters: [Double]
     let expertParameters: [Double]
     let activeMatrixParameters: [Double]
@@ -38,13 +41,16 @@ public struct TrainingCostModel: Sendable {
         self.embeddingAndHeadAsLayers = embeddingAndHeadAsLayers
         let model = job.model
         layers = model.layers
+        predictionModules = model.predictionModules
         var dense = [0.0], expert = [0.0], active = [0.0], moe = [0.0], replicated = [0.0], split = [0.0]
         var compactReplicated = [0.0], compactSplit = [0.0]
-        for index in 0..<model.layers {
-            let p = model.layerParameters(index)
+        for index in 0..<(model.layers + model.predictionModules) {
+            let module = index - model.layers
+            let p = module < 0 ? model.layerParameters(index) : model.predictionModuleParameters(module)
             dense.append(dense.last! + p.dense)
             expert.append(expert.last! + p.expert)
-            active.append(active.last! + model.activeMatrixParameters(index))
+            active.append(active.last! + (module < 0
+                ? model.activeMatrixParameters(index) : model.predictionModuleActiveMatrices(module)))
             moe.append(moe.last! + (model.isMoELayer(index) ? 1 : 0))
             let bytes = model.linearActivationBytesPerLayer(layer: index, tokens: 1)
             replicated.append(replicated.last! + bytes.replicated)
@@ -69,7 +75,8 @@ public struct TrainingCostModel: Sendable {
         memoryRate = accelerator.memoryBytesPerSecond
             * (accelerator.memoryEfficiency ?? PlannerConstants.memoryBandwidthEfficiency)
         pipelineRanks = Self.distinctRanks(
-            layers: model.layers, embeddingAndHeadAsLayers: embeddingAndHeadAsLayers,
+            layers: model.layers, predictionModules: model.predictionModules,
+            embeddingAndHeadAsLayers: embeddingAndHeadAsLayers,
             sums: Self.layerSums(activeMatrices: active, moe: moe, replicated: replicated, split: split))
     }
 
@@ -86,6 +93,18 @@ public struct TrainingCostModel: Sendable {
     public var usableMemory: Double { job.accelerator.memoryBytes * (1 - PlannerConstants.memoryReserveFraction) }
 
     func sum(_ prefix: [Double], _ range: Range<Int>) -> Double { prefix[range.upperBound] - prefix[range.lowerBound] }
+
+    /// The slots of the prefix sums `stage` holds: its layers, and the prediction modules with the head (a head's
+    /// stage ends at the last layer, so the two ranges join).
+    func heldSlots(_ stage: HeldStage) -> Range<Int> {
+        stage.head ? stage.layers.lowerBound..<(layers + predictionModules) : stage.layers
+    }
+
+    /// The slots whose gradients and optimizer states the data-parallel and optimizer terms count: the first stage
+    /// (``stageRange(_:firstStage:)``), or the whole model with its prediction modules without a pipeline.
+    func stateSlots(_ pp: Int) -> Range<Int> {
+        pp > 1 ? stageRange(pp, firstStage: true) : 0..<(layers + predictionModules)
+    }
 
     /// Micro-batches a stage holds activations for, in units of the stage's layers: the first stage of 1F1B/ZB-H1
     /// holds min(p, m), GPipe m; the last stage holds 1 (GPipe: m). Interleaved, the first stage runs p(v+1) − 1
@@ -132,14 +151,19 @@ public struct TrainingCostModel: Sendable {
         let t = Double(layout.tp)
         var dense = 0.0, expert = 0.0, layerCount = 0
         for stage in stages {
-            dense += sum(denseParameters, stage.layers)
-            expert += sum(expertParameters, stage.layers)
-            layerCount += stage.layers.count
+            let slots = heldSlots(stage)
+            dense += sum(denseParameters, slots)
+            expert += sum(expertParameters, slots)
+            layerCount += slots.count
             if stage.embedding { dense += model.embeddingParameters }
             if stage.head {
                 dense += model.finalNormParameters + model.outputParameters
-                // A tied embedding is also held by the last stage when the pipeline has more than one.
-                if model.tiedEmbeddings && layout.pp > 1 { dense += Double(model.vocabularySize) * Double(model.hiddenSize) }
+                // A tied embedding, or the embedding the prediction modules look up, is also held by the last stage
+                // when the pipeline has more than one and the rank does not hold the first (DualPipe's rank 0 shares
+                // one copy, DeepSeek-V3 report §2.2).
+                if (model.tiedEmbeddings || predictionModules > 0) && layout.pp > 1 && !stages.contains(where: \.embedding) {
+                    dense += Double(model.vocabularySize) * Double(model.hiddenSize)
+                }
             }
         }
         let shards = layout.dp * layout.cp
@@ -152,7 +176,7 @@ public struct TrainingCostModel: Sendable {
         var weights = states.weights
         if layout.zeroStage == 3 && layerCount > 0 {
             // Gathered copies of the layer being computed and the one prefetched.
-            let stageLayers = stages.reduce(0.0) { $0 + sum(denseParameters, $1.layers) } / t
+            let stageLayers = stages.reduce(0.0) { $0 + sum(denseParameters, heldSlots($1)) } / t
                 + expert / Double(layout.etp * layout.ep)
             weights += 2 * PlannerConstants.weightBytesPerParameter * stageLayers / Double(layerCount)
         }
@@ -172,21 +196,30 @@ public struct TrainingCostModel: Sendable {
         return step.total > training.total ? step : training
     }
 
-    /// The layers of the first or the last pipeline stage, as
-    /// ``chunkLayerCounts(layers:chunks:embeddingAndHeadAsLayers:)`` splits them over pp stages.
-    func stageRange(_ pp: Int, firstStage: Bool) -> Range<Int> {
-        guard pp > 1 else { return 0..<layers }
-        let slots = layers + (embeddingAndHeadAsLayers ? 2 : 0)
-        let base = slots / pp, extra = slots % pp
-        // The first stage takes the first extra slot, the last the second; the embedding and the head one each.
-        let reserved = embeddingAndHeadAsLayers ? 1 : 0
-        let first = base + (extra >= 1 ? 1 : 0) - reserved, last = base + (extra >= 2 ? 1 : 0) - reserved
-        return firstStage ? 0..<max(first, 0) : (layers - max(last, 0))..<layers
+    /// The slots this model's pipeline split divides (``pipelineSlots(layers:embeddingAndHeadAsLayers:predictionModules:)``).
+    var pipelineSlots: Int {
+        Self.pipelineSlots(layers: layers, embeddingAndHeadAsLayers: embeddingAndHeadAsLayers,
+                           predictionModules: predictionModules)
     }
 
-    /// The transformer layers of model chunk 0 when the layers are split over `chunks` chunks.
+    /// The layers of the first or the last pipeline stage, as
+    /// ``chunkLayerCounts(layers:chunks:embeddingAndHeadAsLayers:predictionModules:)`` splits them over pp stages
+    /// (in closed form: the search asks for every candidate).
+    package func stageRange(_ pp: Int, firstStage: Bool) -> Range<Int> {
+        guard pp > 1 else { return 0..<layers }
+        let slots = pipelineSlots
+        let base = slots / pp, extra = slots % pp
+        // The first stage takes the first extra slot, the last the second; the embedding and the head one each, the
+        // prediction modules theirs of the last (a shortfall passes back, to the first stage only when pp = 2).
+        let reserved = embeddingAndHeadAsLayers ? 1 : 0
+        let first = base + (extra >= 1 ? 1 : 0) - reserved
+        let last = max(base + (extra >= 2 ? 1 : 0) - reserved - predictionModules, 0)
+        return firstStage ? 0..<max(pp == 2 ? layers - last : first, 0) : (layers - last)..<layers
+    }
+
+    /// The transformer layers of model chunk 0 when the layers are split over `chunks` (at least 3) chunks.
     func firstChunkLayers(chunks: Int) -> Int {
-        let slots = layers + (embeddingAndHeadAsLayers ? 2 : 0)
+        let slots = pipelineSlots
         return max(slots / chunks + (slots % chunks >= 1 ? 1 : 0) - (embeddingAndHeadAsLayers ? 1 : 0), 0)
     }
 
@@ -207,7 +240,7 @@ public struct TrainingCostModel: Sendable {
         let scores = model.attentionScoreBytes(sequenceLength: s, microBatch: b, contextParallel: layout.cp) / t
         var total = 0.0, rebuilt = 0.0
         for stage in stages {
-            let range = stage.layers
+            let range = heldSlots(stage)
             var perMicroBatch: Double
             if layout.recompute == .full {
                 perMicroBatch = e * tokens * h / replicatedSplit * Double(range.count)
@@ -232,8 +265,9 @@ public struct TrainingCostModel: Sendable {
             total += contextKeyValueBytes(layout)  // the gathered keys and values of the layer computing
         }
         if stages.contains(where: \.head) {
-            // Final norm input, output-projection input and FP32 logits: 4sbh/t (1 + v/h), Korthikanti §4.3.
-            let output = (2 * e * tokens * h + 4 * tokens * Double(model.vocabularySize)) / t
+            // Final norm input, output-projection input and FP32 logits: 4sbh/t (1 + v/h), Korthikanti §4.3; once
+            // for the model and once for each prediction module, whose losses are all computed before the backward.
+            let output = Double(1 + predictionModules) * (2 * e * tokens * h + 4 * tokens * Double(model.vocabularySize)) / t
             total += (layout.schedule == .gpipe ? Double(m) : 1) * output
         }
         return total

@@ -92,6 +92,9 @@ public struct TimeBreakdown: Sendable, Codable, Equatable {
     public var pipelineBubble = 0.0
     public var dataParallel = 0.0
     public var optimizer = 0.0
+    /// What the multi-token-prediction modules add to the terms above on the slowest rank (their blocks, the head's
+    /// repeated pass and loss, their communication); part of them, not added again in ``total``.
+    public var multiTokenPrediction = 0.0
 
     public var total: Double {
         compute + recompute + tensorParallel + contextParallel + expertParallel + pipelineTransfers + pipelineBubble
@@ -104,6 +107,7 @@ public struct TimeBreakdown: Sendable, Codable, Equatable {
         case expertParallel = "expert_parallel_seconds", pipelineTransfers = "pipeline_transfer_seconds"
         case pipelineBubble = "pipeline_bubble_seconds", dataParallel = "data_parallel_seconds"
         case optimizer = "optimizer_seconds"
+        case multiTokenPrediction = "multi_token_prediction_seconds"
     }
 }
 

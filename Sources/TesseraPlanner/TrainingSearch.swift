@@ -300,7 +300,9 @@ public enum TrainingSearch {
             for kind in [PipelineScheduleKind.gpipe, .oneForwardOneBackward, .zeroBubbleH1] where space.schedules.contains(kind) {
                 schedules.append((kind, 1))
             }
-            let slots = model.layers + (space.embeddingAndHeadAsLayers ? 2 : 0)
+            let slots = TrainingCostModel.pipelineSlots(
+                layers: model.layers, embeddingAndHeadAsLayers: space.embeddingAndHeadAsLayers,
+                predictionModules: model.predictionModules)
             if space.schedules.contains(.interleaved), slots % mesh.pp == 0 {
                 for v in divisors(slots / mesh.pp) where v >= 2 && v <= space.maxVirtualStages {
                     schedules.append((.interleaved, v))

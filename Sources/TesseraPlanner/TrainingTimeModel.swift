@@ -5,10 +5,11 @@ import TesseraPipeline
 struct PieceTime {
     var compute = 0.0, recompute = 0.0, tensorParallel = 0.0, contextParallel = 0.0
     var expertParallel = 0.0, pipelineTransfers = 0.0
+    /// The part of the above the multi-token-prediction modules add (``TimeBreakdown/multiTokenPrediction``).
+    var multiTokenPrediction = 0.0
     /// The forward, input-gradient and weight-gradient passes with the communication that sits in them.
     var passes = StageCosts(forward: 0, backwardInput: 0, backwardWeight: 0)
     var total: Double { compute + recompute + tensorParallel + contextParallel + expertParallel + pipelineTransfers }
-
 }
 
 /// The costs one layout's pieces share: collective times and rates, computed once per layout.
@@ -82,6 +83,7 @@ extension TrainingCostModel {
         time.contextParallel = mb * slowest.contextParallel
         time.expertParallel = mb * slowest.expertParallel
         time.pipelineTransfers = mb * slowest.pipelineTransfers
+        time.multiTokenPrediction = mb * slowest.multiTokenPrediction
         if layout.dualPipe && bubble != nil {
             time.pipelineBubble = dualPipeBubble(stages: layout.pp, slowest.passes)
         } else if let bubble, let schedule = layout.schedule, layout.pp > 1 {
@@ -174,17 +176,22 @@ extension TrainingCostModel {
         let t = Double(layout.tp)
         let h = Double(model.hiddenSize)
         let tokens = rates.tokens
-        let layers = piece.layers
+        var layers = piece.layers
+        layers += piece.prediction
+        // The head's pass and loss run once for the model and once per prediction module (DeepSeek-V3 §2.2), each
+        // module with its own embedding lookup.
+        let headPasses = (piece.head ? 1 : 0) + piece.prediction.count
+        let lookups = (piece.embedding ? 1 : 0) + piece.prediction.count
 
         // Forward FLOPs on this device: matrices and logits; the attention core (scores, weighted values) apart.
         let matrices = 2 * tokens * layers.matrices / t
-        let logits = piece.head ? 2 * tokens * Double(model.vocabularySize) * h / t : 0
+        let logits = headPasses * 2 * tokens * Double(model.vocabularySize) * h / t
         let core = attentionCore(layout, tokens: tokens, layers: layers.count)
         // Without sequence parallelism every tp rank repeats the norms, dropouts and residual additions.
         let elementwise = PlannerConstants.elementwiseTrafficPerActivationByte * tokens
             * (layers.replicated / (layout.sequenceParallel ? t : 1) + layers.split / t) / memoryRate
         // The loss reads and writes the FP32 logits several times (``PlannerConstants/crossEntropyTrafficPerLogit``).
-        let logitElements = piece.head ? tokens * Double(model.vocabularySize) / t : 0
+        let logitElements = headPasses * tokens * Double(model.vocabularySize) / t
         let lossForward = PlannerConstants.crossEntropyTrafficPerLogit.forward * logitElements / memoryRate
         let lossBackward = PlannerConstants.crossEntropyTrafficPerLogit.backward * logitElements / memoryRate
         let layer = rates.layerMatmuls, head = rates.headMatmuls
@@ -213,24 +220,12 @@ extension TrainingCostModel {
             rates, forwardProducts: matrices * layer.forward / matmulRate,
             backwardProducts: matrices * (layer.backwardInput + layer.backwardWeight) / matmulRate,
             layers: layers, extraForward: extraForward)
-            + (piece.embedding ? rates.embeddingReduction : 0)
+            + lookups * rates.embeddingReduction
             // The head's input: copied to the tp region (all-reduce of its gradient backward; with sequence
             // parallelism all-gathered forward and reduce-scattered backward), then the loss's reductions.
-            + (piece.head ? rates.tensorAllReduce + rates.crossEntropyReductions : 0)
-        if layout.cp > 1 {
-            let exchange = rates.contextExchange
-            let attentionForward = core.forward / max(layers.count, 1)
-            // Ring: each block's transfer hides behind the attention of the block before. All-gather: the
-            // gather forward and the reduce-scatter of the key/value gradients backward are exposed.
-            let exposedForward = layout.contextParallelKind == .ring ? max(0, exchange - attentionForward) : exchange
-            // All-gather backward: the gathered keys and values were freed after the forward (only the computing
-            // layer's are held, ``rankActivations``), so the backward gathers them again before reduce-scattering
-            // their gradients: two exchanges (Llama Team 2024 §3.3.2 keeps the all-gather "exposed in the critical
-            // path").
-            let exposedBackward = layout.contextParallelKind == .ring
-                ? max(0, 2 * exchange - 2 * attentionForward) : 2 * exchange
-            time.contextParallel = layers.count * ((1 + extraForward) * exposedForward + exposedBackward)
-        }
+            + headPasses * (rates.tensorAllReduce + rates.crossEntropyReductions)
+        time.contextParallel = contextParallelTime(rates, attentionForward: core.forward, layers: layers.count,
+                                                   extraForward: extraForward)
         let allToAll = (4 + 2 * extraForward) * layers.moeLayers * rates.expertExchange
         // DualPipe: another micro-batch's chunk computes while these all-to-alls run.
         time.expertParallel = layout.overlap.expertParallel
@@ -246,7 +241,30 @@ extension TrainingCostModel {
         time.passes = StageCosts(
             forward: forward * stretch, backwardInput: (backwardInput + time.recompute) * stretch,
             backwardWeight: backwardWeight * stretch)
+        if piece.prediction.count > 0 {
+            var main = piece
+            main.prediction = LayerSums()
+            time.multiTokenPrediction = time.total - pieceTime(main, rates).total
+        }
         return time
+    }
+
+    /// Exposed context-parallel exchanges of `layers` layers for one micro-batch whose attention takes
+    /// `attentionForward` forward (0 without cp). Ring: each block's transfer hides behind the attention of the block
+    /// before. All-gather: the gather forward and the reduce-scatter of the key/value gradients backward are exposed;
+    /// the gathered keys and values were freed after the forward (only the computing layer's are held,
+    /// ``rankActivations``), so the backward gathers them again before reduce-scattering their gradients: two
+    /// exchanges (Llama Team 2024 §3.3.2 keeps the all-gather "exposed in the critical path").
+    func contextParallelTime(
+        _ rates: LayoutRates, attentionForward: Double, layers: Double, extraForward: Double
+    ) -> Double {
+        guard rates.layout.cp > 1 else { return 0 }
+        let exchange = rates.contextExchange
+        let perLayer = attentionForward / max(layers, 1)
+        let ring = rates.layout.contextParallelKind == .ring
+        let exposedForward = ring ? max(0, exchange - perLayer) : exchange
+        let exposedBackward = ring ? max(0, 2 * exchange - 2 * perLayer) : 2 * exchange
+        return layers * ((1 + extraForward) * exposedForward + exposedBackward)
     }
 
     /// Tensor-parallel communication of `layers` layers for one micro-batch: two all-reduces (or all-gather and
@@ -302,7 +320,7 @@ extension TrainingCostModel {
     func dataParallelTime(_ layout: TrainingLayout, microBatches m: Int) -> Double {
         let shards = layout.dp * layout.cp
         let t = Double(layout.tp)
-        let range = stageRange(layout.pp, firstStage: true)
+        let range = stateSlots(layout.pp)
         var dense = sum(denseParameters, range) + job.model.embeddingParameters
         if layout.pp == 1 { dense += job.model.outputParameters }
         let bytes = PlannerConstants.gradientBytesPerParameter
@@ -325,8 +343,10 @@ extension TrainingCostModel {
         var total = cost(dense / t, group: shards, stride: layout.tp)
             + cost(sum(expertParameters, range) / Double(layout.etp * layout.ep), group: layout.expertDataParallel,
                    stride: layout.expertParallelStride * layout.ep)
-        if job.model.tiedEmbeddings && layout.pp > 1 {
-            // Megatron-LM's embedding group: the first and last stage's copies all-reduce their gradients.
+        if (job.model.tiedEmbeddings || predictionModules > 0) && layout.pp > 1 && !layout.dualPipe {
+            // Megatron-LM's embedding group: the first and last stage's copies all-reduce their gradients (the last
+            // stage holds one for a tied head or for the prediction modules' lookups; DualPipe's rank 0 holds both
+            // ends, one copy).
             let pair = accelerator.group(size: 2, stride: layout.tp * layout.cp * layout.dp * (layout.pp - 1))
             total += CollectiveCost.allReduce(bytes: bytes * job.model.embeddingParameters / t, group: pair)
         }
@@ -336,7 +356,7 @@ extension TrainingCostModel {
     /// Adam reads gradients and FP32 states and writes states and BF16 weights (28 bytes per parameter it owns).
     func optimizerTime(_ layout: TrainingLayout) -> Double {
         let t = Double(layout.tp)
-        let range = stageRange(layout.pp, firstStage: true)
+        let range = stateSlots(layout.pp)
         let dense = (sum(denseParameters, range) + job.model.embeddingParameters) / t
         let expert = sum(expertParameters, range) / Double(layout.etp * layout.ep)
         let shards = layout.zeroStage >= 1 ? Double(layout.dp * layout.cp) : 1
@@ -348,14 +368,16 @@ extension TrainingCostModel {
     /// recomputation repeats. For GPT with full recomputation this is Narayanan et al.'s
     /// 96·B·s·l·h²(1 + s/6h + V/16lh), without it 72·B·s·l·h²(1 + s/6h + V/12lh). `causal` counts only the
     /// unmasked half of the attention scores (``PlannerConstants/causalTileFraction``), as a causal kernel computes.
+    /// Prediction modules count as layers (their blocks and projections) and as passes through the head.
     public func stepFLOPs(_ recompute: Recomputation, causal: Bool = false) -> (model: Double, hardware: Double) {
         let model = job.model
         let s = Double(job.sequenceLength)
         let sequences = Double(job.globalBatchSize)
-        let matrices = 2 * s * activeMatrixParameters[layers]
+        let slots = layers + predictionModules
+        let matrices = 2 * s * activeMatrixParameters[slots]
         let attention = (causal ? PlannerConstants.causalTileFraction : 1) * 2 * s * s
-            * Double(model.queryWidth + model.valueWidth) * Double(layers)
-        let logits = 2 * s * Double(model.vocabularySize) * Double(model.hiddenSize)
+            * Double(model.queryWidth + model.valueWidth) * Double(slots)
+        let logits = Double(1 + predictionModules) * 2 * s * Double(model.vocabularySize) * Double(model.hiddenSize)
         let forward = matrices + attention + logits
         let repeated: Double
         switch recompute {

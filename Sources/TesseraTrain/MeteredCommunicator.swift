@@ -14,10 +14,29 @@ public final class CommunicationMeter: @unchecked Sendable {
         public var calls: Int = 0
     }
 
+    /// One collective call: its group and when it began and returned (`DispatchTime` uptime nanoseconds, one clock for every thread of a process).
+    public struct Call: Sendable, Hashable {
+        public var group: String
+        public var start: UInt64, end: UInt64
+
+        public init(group: String, start: UInt64, end: UInt64) {
+            (self.group, self.start, self.end) = (group, start, end)
+        }
+    }
+
     private let lock = NSLock()
     private var totals: [String: Totals] = [:]
+    private var log: [Call]?
 
-    public init() {}
+    /// - Parameter logsCalls: also keep every call (``calls``), so that the ranks' logs can be lined up to tell
+    ///   waiting for a peer from the exchange itself (``PeerWait``).
+    public init(logsCalls: Bool = false) {
+        log = logsCalls ? [] : nil
+    }
+
+    /// Every call so far (blocking calls and the starts of non-blocking ones, not their waits), in order, when made
+    /// with `logsCalls`; empty otherwise.
+    public var calls: [Call] { lock.withLock { log ?? [] } }
 
     /// Totals per group name so far.
     public var byGroup: [String: Totals] { lock.withLock { totals } }
@@ -25,9 +44,12 @@ public final class CommunicationMeter: @unchecked Sendable {
     /// Seconds over every group so far.
     public var seconds: Double { byGroup.values.reduce(0) { $0 + $1.seconds } }
 
-    func record(group: String, seconds: Double, bytes: Int, calls: Int = 1) {
+    /// Charges the call that ran from `start` to `end` (uptime nanoseconds) to `group`; `calls` 0 for the wait on a
+    /// request already counted when it started.
+    func record(group: String, start: UInt64, end: UInt64, bytes: Int, calls: Int = 1) {
         lock.withLock {
-            totals[group, default: Totals()].seconds += seconds
+            if log != nil, calls > 0 { log!.append(Call(group: group, start: start, end: end)) }
+            totals[group, default: Totals()].seconds += Double(end - start) / 1e9
             totals[group, default: Totals()].bytes += bytes
             totals[group, default: Totals()].calls += calls
         }
@@ -36,7 +58,7 @@ public final class CommunicationMeter: @unchecked Sendable {
     /// Runs `body` and charges its wall time and `bytes` to `group`.
     func measure<T>(_ group: String, bytes: Int, _ body: () throws -> T) rethrows -> T {
         let start = DispatchTime.now().uptimeNanoseconds
-        defer { record(group: group, seconds: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9, bytes: bytes) }
+        defer { record(group: group, start: start, end: DispatchTime.now().uptimeNanoseconds, bytes: bytes) }
         return try body()
     }
 }
@@ -139,7 +161,7 @@ final class MeteredRequest: CollectiveRequest, @unchecked Sendable {
 
     func wait() throws {
         let start = DispatchTime.now().uptimeNanoseconds
-        defer { meter.record(group: group, seconds: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9, bytes: 0, calls: 0) }
+        defer { meter.record(group: group, start: start, end: DispatchTime.now().uptimeNanoseconds, bytes: 0, calls: 0) }
         try inner.wait()
     }
 

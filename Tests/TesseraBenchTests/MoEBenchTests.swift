@@ -16,9 +16,13 @@ import TesseraBench
 /// The whole-model rows: both layouts train the same job (equal losses), and only expert parallelism spends time in
 /// the all-to-alls.
 @Test func moeBenchTrainsTheWholeModelAtBothLayouts() throws {
-    let comparison = try MoEBench.measureModel(configName: "tiny-moe", batch: 2, sequenceLength: 8, cores: 2, warmup: 1, steps: 1) { _ in }
+    let comparison = try MoEBench.measureModel(configName: "tiny-moe", batch: 2, sequenceLength: 8, cores: 2, rounds: 2, warmup: 1,
+                                               steps: 1) { _ in }
     #expect(comparison.single.ep == 1 && comparison.parallel.ep == 2 && comparison.parallel.threadsPerRank == 1)
-    #expect(comparison.lossesMatch && comparison.singleLosses.count == 1)
+    #expect(comparison.lossesMatch && comparison.singleLosses.count == 1 && comparison.speedRatio > 0)
     #expect(comparison.single.allToAllShare == 0 && comparison.parallel.allToAllShare > 0)
+    // Waiting for the peer is part of the all-to-all time, and only expert parallelism has a peer.
+    #expect(comparison.single.allToAllWaitShare == nil)
+    #expect(comparison.parallel.allToAllWaitShare.map { $0 >= 0 && $0 <= comparison.parallel.allToAllShare } == true)
     #expect(comparison.table().contains("ep=2 (2 ranks × 1 thread)") && comparison.table().contains("losses match"))
 }

@@ -57,11 +57,19 @@ import TesseraTensor
     }
 
     /// `eval`'s loss on the stored path: to 1e-5 relative of the Float32 path's when the text's products go through
-    /// dequantized tiles (the default for 16 rows or more), within 2 % when every product uses the 8-bit block dot
-    /// products (`tiledProductRows = Int.max`). Measured 2026-12-05: 1.34 % above with the portable fold (and the
-    /// AVX-512 VNNI kernels, which equal it bit for bit), 0.27 % with the AVX2 kernels' fold; the products of the
-    /// two agree to about 1e-5 relative on SmolLM2's matrices, and why the loss moves this much more is not yet
-    /// understood (open in the inference issue).
+    /// dequantized tiles (the default for 16 rows or more), within 3 % when every product uses the 8-bit block dot
+    /// products (`tiledProductRows = Int.max`). That second loss is one draw of the activation rounding noise, not a
+    /// measure of the kernels' accuracy: a last-bit change in one product flips the rounding of an 8-bit activation a
+    /// layer later (layer 1: 1 value of 11,520), each flip moves a whole quantum and flips more (about 10× a layer),
+    /// and at the output head 64 % of the input's 8-bit values differ. So two folds that differ only in their last bits
+    /// give unrelated losses. Measured 2026-12-05 on these 20 targets, against 2.90366: the portable fold (and AVX-512
+    /// VNNI, equal to it bit for bit) 2.94257 (+1.34 %), AVX2's 2.91154 (+0.27 %), although their products here agree
+    /// to Float32 rounding (≤ 1.1e-6 of each product's largest output, output head included); every product output
+    /// nudged by one ulp at random, 36 seeds: −1.10 % to +1.83 %, mean −0.05 %, standard deviation 0.58 % (no bias);
+    /// llama.cpp's own loss 2.90401. A subtle kernel error hides in that noise (a truncating activation quantizer moves
+    /// the loss −1.43 %) and is caught by `QuantizedMatrixTests.vectorProductIsExactOnTheQuantizedActivations`
+    /// (products to 1e-6 of float64 on the 8-bit activations); this bound catches gross ones (a Q4_1 minimum left out
+    /// of each row's last block: +682 %).
     @Test(.enabled(if: available, "models/SmolLM2-135M-Instruct.Q4_1.gguf is missing; run make assets"))
     func lossFollowsTheDequantizedPath() throws {
         let reference = try SafeTensorsFile(path: Bundle.module.url(forResource: "Fixtures/smollm2-135m", withExtension: "safetensors")!.path)
@@ -78,7 +86,7 @@ import TesseraTensor
         let dots = try loss(MeshEngine(gguf: SmolLM2ReferenceTests.gguf, backend: blocks, weights: .stored))
         print("SmolLM2 loss: --dequantize \(float32), stored with tiles \(tiles), stored with block dot products \(dots)")
         #expect(abs(tiles - float32) <= 1e-5 * float32)
-        #expect(abs(dots - float32) <= 0.02 * float32)
+        #expect(abs(dots - float32) <= 0.03 * float32)
     }
 
     /// Tessera's greedy continuation on the stored path equals llama.cpp's until a step where the two can

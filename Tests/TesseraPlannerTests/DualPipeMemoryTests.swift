@@ -20,11 +20,12 @@ import TesseraPlanner
         return (TrainingCostModel(job: job, space: SoftwareProfile.deepSeekV3.space), layout)
     }
 
-    /// 61 layers over 16 stages: 4 each for stages 0 to 11 and 15 (the first, the last, then the second onwards
-    /// take the 13 extra layers), 3 for stages 12 to 14.
+    /// 61 layers and the multi-token-prediction module, 62 blocks, over 16 stages: 4 slots each for stages 0 to 12
+    /// and 15 (the first, the last, then the second onwards take the 14 extra slots), 3 for stages 13 and 14; the
+    /// module takes one of stage 15's, which keeps 3 layers.
     static let stageStarts: [Int] = {
         var starts = [0]
-        for stage in 0..<16 { starts.append(starts.last! + ((12...14).contains(stage) ? 3 : 4)) }
+        for stage in 0..<16 { starts.append(starts.last! + ((13...15).contains(stage) ? 3 : 4)) }
         return starts
     }()
 
@@ -35,7 +36,8 @@ import TesseraPlanner
     }
 
     /// Each rank's activations against a hand count from the per-layer bytes (FP8 recipe, 4096 tokens), plus the
-    /// head's FP32 logits on rank 0; the fullest rank is what the memory model reports.
+    /// head's and the prediction module's FP32 logits and the module's block on rank 0; the fullest rank is what the
+    /// memory model reports.
     @Test func ranksHoldTheirOwnMicroBatchesOfEachStage() throws {
         let (cost, layout) = try deepSeek()
         let model = cost.job.model
@@ -47,11 +49,14 @@ import TesseraPlanner
             }
         }
         let logits = 2 * 2 * tokens * 7168 + 4 * tokens * 129_280
+        // With the head, rank 0 runs the multi-token-prediction module (slot 61, after the last layer) for the one
+        // micro-batch of its back stage, and keeps its logits too.
+        let module = stageBytes(61..<62)
         let m = 15_360 / 128
         var fullest = 0.0
         for r in 0..<8 {
             let stages = held(r)
-            let hand = stages.reduce(0) { $0 + $1.inFlight * stageBytes($1.layers) } + (r == 0 ? logits : 0)
+            let hand = stages.reduce(0) { $0 + $1.inFlight * stageBytes($1.layers) } + (r == 0 ? 2 * logits + module : 0)
             let memory = cost.rankMemory(layout, holding: stages, microBatches: m)
             #expect(abs(memory.activations - hand) <= 1e-9 * hand, "rank \(r)")
             #expect(stages[0].inFlight + stages[1].inFlight == 17)

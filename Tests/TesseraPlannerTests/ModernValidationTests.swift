@@ -31,17 +31,20 @@ import TesseraPlanner
     /// DeepSeek-V3 under its own software (`deepseek-v3`: DualPipe, FP8 activation caching with RMSNorm and MLA
     /// up-projections recomputed, FP32 gradients and BF16 moments, tp collectives not overlapped): DualPipe hides
     /// the node-forwarded all-to-alls. With each DualPipe rank holding p − r micro-batches of its front stage and
-    /// r + 1 of its back stage (not p + 1 of the heavier) the mesh fits as published, without full recomputation,
-    /// and ranks in the top 5 (met); its predicted tokens per second are 1.34 × the published, outside ±15 % (not
-    /// met: the multi-token-prediction module, routing imbalance and the FP8 GEMMs' efficiency are not modeled;
-    /// docs/planner.md).
+    /// r + 1 of its back stage the mesh fits as published, without full recomputation. With the multi-token-
+    /// prediction module (§2.2: a block of the last chunk, a second head pass and loss, on DualPipe's rank 0 with the
+    /// embedding and the head) the predicted tokens per second are within ±15 % of the published (met), and that
+    /// rank, busier than the others by the module and two head passes, puts the published mesh below the top 5
+    /// (not met: tp 2-4 with pp 4-8 spread the head's rank's load; docs/planner.md says how the unpublished layer
+    /// split decides this).
     @Test func deepSeekV3HidesItsAllToAll() {
         let deepSeek = check("DeepSeek-V3")
         #expect(deepSeek.published.time.expertParallel == 0)
         #expect(deepSeek.published.layout.dualPipe && deepSeek.published.layout.lowPrecisionActivations)
         #expect(deepSeek.published.layout.recompute == .none && deepSeek.published.fits)
-        #expect(deepSeek.meetsRequiredRank, "rank \(String(describing: deepSeek.rank))")
-        #expect(deepSeek.ratio > 1.15 && deepSeek.ratio < 1.45, "\(deepSeek.ratio)")
+        #expect(deepSeek.published.time.multiTokenPrediction > 0.2 * deepSeek.published.stepTime)
+        #expect(abs(deepSeek.ratio - 1) <= 0.15, "\(deepSeek.ratio)")
+        #expect(!deepSeek.meetsRequiredRank, "rank \(String(describing: deepSeek.rank))")
     }
 
     /// Mixtral 8x7B under Megatron-Core v0.8 (its MoE README's 438 TFLOP/s, counting the whole score matrix as
