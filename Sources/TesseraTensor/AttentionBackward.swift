@@ -7,19 +7,24 @@ extension Kernels {
     /// Writes (overwrites) `dq` (layout of `q`), `dk` and `dv` (layout of `k`); `dOut` has the layout of
     /// `out`. The pool splits (sequence, key/value head) units, each owning its rows of `dk`, `dv` and the
     /// `dq` of its query heads; every pool size and OpenBLAS thread count gives the same bits.
+    /// - Parameter accumulating: add the gradients to what `dq`, `dk` and `dv` hold instead of overwriting it.
+    ///   Since `dQ` is a sum over keys, calls on consecutive key ranges of a non-causal shape (each with its
+    ///   own `k`, `v`, `dk`, `dv` rows and `keyLength`) add up to the call on all the keys: context-parallel
+    ///   attention adds each key block's query gradient straight into its rows this way, and a block's key/value
+    ///   gradient a key tile at a time.
     /// - Precondition: `shape` is valid (``AttentionShape/validate()``).
     public static func attentionBackward(
         dOut: UnsafePointer<Float>, q: UnsafePointer<Float>, qStride: Int,
         k: UnsafePointer<Float>, v: UnsafePointer<Float>, kvStride: Int,
         out: UnsafePointer<Float>, outStride: Int, logSumExp: UnsafePointer<Float>,
         dq: UnsafeMutablePointer<Float>, dk: UnsafeMutablePointer<Float>, dv: UnsafeMutablePointer<Float>,
-        shape: AttentionShape, pool: ComputePool = .serial
+        shape: AttentionShape, accumulating: Bool = false, pool: ComputePool = .serial
     ) {
         precondition((try? shape.validate()) != nil, "invalid attention shape \(shape)")
         let tiles = AttentionTiles(shape)
         let operands = AttentionTiles.BackwardOperands(
             dOut: dOut, q: q, qStride: qStride, k: k, v: v, kvStride: kvStride, out: out, outStride: outStride,
-            logSumExp: logSumExp, dq: dq, dk: dk, dv: dv)
+            logSumExp: logSumExp, dq: dq, dk: dk, dv: dv, accumulating: accumulating)
         pool.forEachRange(count: shape.batch * shape.kvHeads, alignment: 1, minimumPerPart: 1) { range in
             let scratch = AttentionTiles.BackwardScratch(tiles)
             defer { scratch.deallocate() }
@@ -38,6 +43,8 @@ extension AttentionTiles {
         let k: UnsafePointer<Float>, v: UnsafePointer<Float>, kvStride: Int
         let out: UnsafePointer<Float>, outStride: Int, logSumExp: UnsafePointer<Float>
         let dq: UnsafeMutablePointer<Float>, dk: UnsafeMutablePointer<Float>, dv: UnsafeMutablePointer<Float>
+        /// Add to `dq`, `dk`, `dv` rather than overwrite them.
+        let accumulating: Bool
     }
 
     /// Probabilities and their gradients for one tile, and `rowsum(dOut ⊙ out)` for every query of the unit.
@@ -58,13 +65,15 @@ extension AttentionTiles {
     func backward(b: Int, kvh: Int, _ o: BackwardOperands, scratch: BackwardScratch) {
         let d = shape.headDim, heads = shape.queryHeads(ofKeyValueHead: kvh)
         let (tq, tk) = (shape.queryLength, shape.keyLength)
-        for t in 0..<tk {
-            (o.dk + (b * tk + t) * o.kvStride + kvh * d).update(repeating: 0, count: d)
-            (o.dv + (b * tk + t) * o.kvStride + kvh * d).update(repeating: 0, count: d)
+        if !o.accumulating {
+            for t in 0..<tk {
+                (o.dk + (b * tk + t) * o.kvStride + kvh * d).update(repeating: 0, count: d)
+                (o.dv + (b * tk + t) * o.kvStride + kvh * d).update(repeating: 0, count: d)
+            }
         }
         for (g, h) in heads.enumerated() {
             for i in 0..<tq {
-                (o.dq + (b * tq + i) * o.qStride + h * d).update(repeating: 0, count: d)
+                if !o.accumulating { (o.dq + (b * tq + i) * o.qStride + h * d).update(repeating: 0, count: d) }
                 let rowOut = (b * tq + i) * o.outStride + h * d
                 scratch.deltas[g * tq + i] = VectorMath.dot(o.dOut + rowOut, o.out + rowOut, count: d)
             }

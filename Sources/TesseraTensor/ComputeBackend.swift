@@ -84,10 +84,12 @@ public protocol ComputeBackend: Sendable {
     /// (``Kernels/pagedAttention(q:qStride:keyValues:sequences:into:outStride:logSumExp:shape:pool:)``).
     func pagedAttention(q: UnsafePointer<Float>, qStride: Int, keyValues: PagedKeyValues, sequences: [PagedSequence],
                         into out: UnsafeMutablePointer<Float>, outStride: Int, logSumExp: UnsafeMutablePointer<Float>, shape: AttentionShape)
-    /// Attention's backward from the saved output and log-sum-exp: writes `dq`, `dk`, `dv`.
+    /// Attention's backward from the saved output and log-sum-exp: writes `dq`, `dk`, `dv`, or adds to them when
+    /// `accumulating` (``Kernels/attentionBackward(dOut:q:qStride:k:v:kvStride:out:outStride:logSumExp:dq:dk:dv:shape:accumulating:pool:)``).
     func attentionBackward(dOut: UnsafePointer<Float>, q: UnsafePointer<Float>, qStride: Int, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
                            kvStride: Int, out: UnsafePointer<Float>, outStride: Int, logSumExp: UnsafePointer<Float>,
-                           dq: UnsafeMutablePointer<Float>, dk: UnsafeMutablePointer<Float>, dv: UnsafeMutablePointer<Float>, shape: AttentionShape)
+                           dq: UnsafeMutablePointer<Float>, dk: UnsafeMutablePointer<Float>, dv: UnsafeMutablePointer<Float>, shape: AttentionShape,
+                           accumulating: Bool)
     /// Folds a partial attention result into a running one by the log-sum-exp rule (context parallelism merges
     /// the blocks of keys it sees one at a time): `out` and `logSumExp` are updated in place; a running
     /// log-sum-exp of −∞ takes the partial result as it is. Layouts as ``Kernels/mergeAttention(_:partialStride:partialLogSumExp:into:outStride:logSumExp:rows:heads:headDim:pool:)``.
@@ -149,6 +151,15 @@ extension ComputeBackend {
     @inlinable
     public func axpy(_ x: UnsafePointer<Float>, accumulatingInto y: UnsafeMutablePointer<Float>, count: Int) {
         axpy(x, alpha: 1, accumulatingInto: y, count: count)
+    }
+    /// Attention's backward, overwriting `dq`, `dk` and `dv`.
+    @inlinable
+    public func attentionBackward(dOut: UnsafePointer<Float>, q: UnsafePointer<Float>, qStride: Int, k: UnsafePointer<Float>,
+                                  v: UnsafePointer<Float>, kvStride: Int, out: UnsafePointer<Float>, outStride: Int,
+                                  logSumExp: UnsafePointer<Float>, dq: UnsafeMutablePointer<Float>, dk: UnsafeMutablePointer<Float>,
+                                  dv: UnsafeMutablePointer<Float>, shape: AttentionShape) {
+        attentionBackward(dOut: dOut, q: q, qStride: qStride, k: k, v: v, kvStride: kvStride, out: out, outStride: outStride,
+                          logSumExp: logSumExp, dq: dq, dk: dk, dv: dv, shape: shape, accumulating: false)
     }
 }
 
@@ -315,9 +326,9 @@ public struct CPUBackend: ComputeBackend {
     public func attentionBackward(dOut: UnsafePointer<Float>, q: UnsafePointer<Float>, qStride: Int, k: UnsafePointer<Float>,
                                   v: UnsafePointer<Float>, kvStride: Int, out: UnsafePointer<Float>, outStride: Int,
                                   logSumExp: UnsafePointer<Float>, dq: UnsafeMutablePointer<Float>, dk: UnsafeMutablePointer<Float>,
-                                  dv: UnsafeMutablePointer<Float>, shape: AttentionShape) {
+                                  dv: UnsafeMutablePointer<Float>, shape: AttentionShape, accumulating: Bool) {
         Kernels.attentionBackward(dOut: dOut, q: q, qStride: qStride, k: k, v: v, kvStride: kvStride, out: out, outStride: outStride,
-                                  logSumExp: logSumExp, dq: dq, dk: dk, dv: dv, shape: shape, pool: pool)
+                                  logSumExp: logSumExp, dq: dq, dk: dk, dv: dv, shape: shape, accumulating: accumulating, pool: pool)
     }
 
     public func mergeAttention(_ partial: UnsafePointer<Float>, partialStride: Int, partialLogSumExp: UnsafePointer<Float>,

@@ -31,10 +31,12 @@ final class ContextAttentionScratch: @unchecked Sendable {
     /// The ring's third block in the backward pass (the first only), all-gather's gathered gradients and their
     /// reduce-scatter, or Ulysses' head-sharded q/k/v gradient.
     let keyValueGradients = [FloatBuffer(count: 0), FloatBuffer(count: 0)]
-    /// One block's partial output (forward) or query gradient (backward).
+    /// The partial output of one tile of an off-diagonal block's queries and its log-sum-exp (forward;
+    /// ``ContextAttentionBlocks/queryTile`` rows, whatever the sequence length).
     let partial = FloatBuffer(count: 0)
     let partialLogSumExp = FloatBuffer(count: 0)
-    /// One block's key/value gradient.
+    /// The key/value gradient of a ring step's first key tile while the step's gradient block is still arriving
+    /// (``ContextAttentionBlocks/keyTile`` rows).
     let blockGradient = FloatBuffer(count: 0)
     /// All-to-all send and receive buffers.
     let send = FloatBuffer(count: 0), receive = FloatBuffer(count: 0)

@@ -5,7 +5,7 @@ import TesseraNN
 /// (rank `r` sends to `r + 1` and receives from `r − 1`), each step's transfer started with non-blocking
 /// send/receive before the attention on the block at hand and awaited after it, so the two overlap. After `cp`
 /// steps every rank has seen every block. The backward pass sends the blocks around the same way, each followed
-/// by the key/value gradient accumulated so far (its transfer overlapped with the next block's first kernel);
+/// by the key/value gradient accumulated so far (its transfer overlapped with the next block's first key tile);
 /// after the last step one more hop brings every block's gradient home.
 struct RingAttention {
     let blocks: ContextAttentionBlocks
@@ -41,8 +41,9 @@ struct RingAttention {
     ///
     /// Three packed blocks take turns: the key/value block at hand, the gradient accumulated for it, and a free one.
     /// Once a step's attention has used its key/value block (and sent it on), that block receives the next block's
-    /// gradient while the next step's first kernel runs; the free one (the gradient sent before) then receives the
-    /// key/value block after it. So the gradient travels overlapped with compute, in three blocks rather than four.
+    /// gradient while the next step's first key tile is computed; the free one (the gradient sent before) then receives
+    /// the key/value block after it. So the gradient travels overlapped with compute, in three blocks rather than four.
+    /// The first step has no gradient to wait for: its key/value transfer starts before its first kernel.
     func backward(dOut: UnsafePointer<Float>, qkv: UnsafePointer<Float>, out: UnsafePointer<Float>, logSumExp: UnsafePointer<Float>,
                   dqkv: FloatBuffer) throws {
         var (current, gradient, free) = (scratch.keysValues[0], scratch.keysValues[1], scratch.keyValueGradients[0])
@@ -55,13 +56,16 @@ struct RingAttention {
         for step in 0..<group.size {
             let following = geometry.rows(ofRank: source(step: step + 1))
             var blockTransfer: [any CollectiveRequest] = []
-            try blocks.backward(dOut: dOut, qkv: qkv, keysValues: current.pointer, source: source(step: step), out: out,
-                                logSumExp: logSumExp, dqkv: dqkv.pointer, dKeysValues: gradient.pointer) {
+            let handOver = { [current, free] in
                 for request in gradientTransfer { try request.wait() }
                 if step < group.size - 1 {
                     blockTransfer = try exchange(current, into: free, rows: following, tag: Self.keyValueTag)
                 }
             }
+            if step == 0 { try handOver() }
+            try blocks.backward(dOut: dOut, qkv: qkv, keysValues: current.pointer, source: source(step: step), out: out,
+                                logSumExp: logSumExp, dqkv: dqkv.pointer, dKeysValues: gradient.pointer,
+                                beforeAccumulating: step == 0 ? nil : handOver)
             for request in blockTransfer { try request.wait() }
             // The gradient follows its block; after the last step this brings this rank's own block's gradient home.
             gradientTransfer = try exchange(gradient, into: current, rows: following, tag: Self.gradientTag)
