@@ -1,7 +1,9 @@
 import Foundation
 
 /// A server under benchmark, in its own process: started, awaited until its `/health` answers 200, stopped with
-/// SIGTERM (SIGKILL after a grace period). Its output is kept for the error message when it fails.
+/// SIGTERM (SIGKILL after a grace period), and sent SIGTERM by the kernel when this process dies first (util-linux
+/// `setpriv --pdeathsig`, so a benchmark stopped by a signal leaves no server behind). Its output is kept for the error
+/// message when it fails.
 public final class ServerProcess: @unchecked Sendable {
     private let process = Process()
     private let lock = NSLock()
@@ -9,14 +11,15 @@ public final class ServerProcess: @unchecked Sendable {
     /// The port it listens on.
     public private(set) var port: Int
 
-    /// Starts `command` (looked up on PATH). With a `port`, the server takes that port from its command line;
+    /// Starts `command` (looked up on PATH) from the calling thread, which must outlive the server (the kernel's
+    /// parent-death signal follows the thread that started it). With a `port`, the server takes that port from its command line;
     /// without one, it picks its own and prints it in a line `… ready: http://HOST:PORT …` (`tessera serve --port 0`).
     /// Returns once `/health` answers 200.
     /// - Throws: ``BenchError/serveFailed(reason:)`` when the process exits or is not ready within `timeout`.
     public init(_ command: [String], port: Int?, timeout: Duration = .seconds(300)) throws {
         self.port = port ?? 0
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = command
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
+        process.arguments = ["--pdeathsig", "TERM", "--"] + command
         let pipe = Pipe()
         process.standardOutput = pipe
         process.standardError = pipe
