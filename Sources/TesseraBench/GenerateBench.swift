@@ -47,10 +47,13 @@ public enum GenerateBench {
         public var batch: Int
         /// Tensor-parallel ranks (threads of this process).
         public var tp: Int
+        /// How both sides store the key/value cache: F16 by default, llama.cpp's default `--cache-type-k/v`.
+        public var cacheType: DType
 
-        public init(model: String, threads: Int, promptTokens: Int, decodeTokens: Int, batch: Int = 1, tp: Int = 1) {
+        public init(model: String, threads: Int, promptTokens: Int, decodeTokens: Int, batch: Int = 1, tp: Int = 1,
+                    cacheType: DType = .f16) {
             (self.model, self.threads, self.promptTokens, self.decodeTokens) = (model, threads, promptTokens, decodeTokens)
-            (self.batch, self.tp) = (batch, tp)
+            (self.batch, self.tp, self.cacheType) = (batch, tp, cacheType)
         }
     }
 
@@ -85,7 +88,8 @@ public enum GenerateBench {
     /// One rank's timed prefill and decode of `workload` on `engine`.
     private static func measure(_ engine: MeshEngine, _ workload: Workload) throws -> Run {
         let capacity = workload.promptTokens + workload.decodeTokens + 1, blockSize = MeshEngine.defaultBlockSize
-        let pool = try engine.makeBlockPool(blocks: workload.batch * ((capacity + blockSize - 1) / blockSize), longestSequence: capacity)
+        let pool = try engine.makeBlockPool(blocks: workload.batch * ((capacity + blockSize - 1) / blockSize), longestSequence: capacity,
+                                            cacheType: workload.cacheType)
         let tables = (0..<workload.batch).map { _ in KVBlockTable() }
         let greedy = Sampler(options: SamplingOptions(temperature: 0))
         func next(_ logits: [Float]) -> Int32 { logits.withUnsafeBufferPointer { greedy.sample($0, draw: 0) } }
@@ -119,6 +123,6 @@ public enum GenerateBench {
     /// The arguments of scripts/bench_llama_generate.py for `workload`.
     public static func llamaCommand(python: String, script: String, _ workload: Workload) -> [String] {
         [python, script, "--model", workload.model, "--threads", "\(workload.threads)", "--prompt-tokens", "\(workload.promptTokens)",
-         "--decode-tokens", "\(workload.decodeTokens)"]
+         "--decode-tokens", "\(workload.decodeTokens)", "--cache-type", workload.cacheType.rawValue]
     }
 }

@@ -28,11 +28,14 @@ public struct GenerateBenchReport: Codable, Sendable {
     public var command: String
     public var promptTokens: Int
     public var decodeTokens: Int
+    /// The key/value cache type of every run (`f16`, `f32` or `q8_0`), both sides.
+    public var kvCacheType: String
     public var rows: [Row]
 
-    public init(date: String, machine: String, loadAverage: String, command: String, promptTokens: Int, decodeTokens: Int, rows: [Row]) {
+    public init(date: String, machine: String, loadAverage: String, command: String, promptTokens: Int, decodeTokens: Int,
+                kvCacheType: String, rows: [Row]) {
         (self.date, self.machine, self.loadAverage, self.command) = (date, machine, loadAverage, command)
-        (self.promptTokens, self.decodeTokens, self.rows) = (promptTokens, decodeTokens, rows)
+        (self.promptTokens, self.decodeTokens, self.kvCacheType, self.rows) = (promptTokens, decodeTokens, kvCacheType, rows)
     }
 
     /// The table: batch-1 rows give decode and prefill tokens/s and peak resident memory of both sides and Tessera's
@@ -52,6 +55,7 @@ public struct GenerateBenchReport: Codable, Sendable {
         return ([
             "tessera bench generate — \(date), \(machine), load average \(loadAverage)",
             "prompt \(promptTokens) tokens per sequence (in chunks), then \(decodeTokens) greedy steps of every sequence (never stopping early); each run in its own process, back to back",
+            "key/value cache \(kvCacheType) on both sides (llama.cpp's --cache-type-k/v, Tessera's --kv-cache-type)",
             "command: \(command)", "",
         ] + BenchText.aligned(cells)).joined(separator: "\n")
     }

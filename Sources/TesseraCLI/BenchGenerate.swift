@@ -6,7 +6,8 @@ import TesseraModels
 /// `tessera bench generate`: the flags of ``GenerateBench``; every run is a process of its own (this executable with
 /// `--worker` for Tessera, scripts/bench_llama_generate.py for llama.cpp), back to back. Per model: batch 1 on each
 /// thread count against llama.cpp, then batch `--batch` at the largest thread count and tp `--tp` with one thread
-/// per rank, each against Tessera's own batch-1 run.
+/// per rank, each against Tessera's own batch-1 run. Both sides store the key/value cache as `--kv-cache-type` (F16 by
+/// default, llama.cpp's default).
 struct BenchGenerate: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "generate",
@@ -39,6 +40,8 @@ struct BenchGenerate: ParsableCommand {
     @Flag(help: "Skip the llama.cpp peer.")
     var noPeer = false
 
+    @OptionGroup var kvCache: KVCacheTypeOption
+
     @Flag(help: "Run Tessera with every weight dequantized to Float32 (--dequantize) instead of as stored.")
     var dequantize = false
 
@@ -58,10 +61,10 @@ struct BenchGenerate: ParsableCommand {
     private var threadCounts: [Int] { threads.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) } }
 
     func run() throws {
-        let weights: WeightFormat = dequantize ? .float32 : .stored
+        let weights: WeightFormat = dequantize ? .float32 : .stored, cacheType = try kvCache.cacheType()
         if worker {
             let workload = GenerateBench.Workload(model: model[0], threads: threadCounts[0], promptTokens: promptTokens, decodeTokens: decodeTokens,
-                                                  batch: batch, tp: tp)
+                                                  batch: batch, tp: tp, cacheType: cacheType)
             let run = try GenerateBench.measureTessera(workload, weights: weights)
             print(String(decoding: try JSONEncoder().encode(run), as: UTF8.self))
             return
@@ -71,7 +74,8 @@ struct BenchGenerate: ParsableCommand {
             for count in threadCounts {
                 let tessera = try tesseraRun(path, threads: count, batch: 1, tp: 1)
                 Console.log("\(path), \(count) thread(s): llama.cpp…")
-                let workload = GenerateBench.Workload(model: path, threads: count, promptTokens: promptTokens, decodeTokens: decodeTokens)
+                let workload = GenerateBench.Workload(model: path, threads: count, promptTokens: promptTokens, decodeTokens: decodeTokens,
+                                                      cacheType: cacheType)
                 let peer = noPeer ? nil : try GenerateBench.runProcess(GenerateBench.llamaCommand(python: python, script: peerScript, workload))
                 rows.append(.init(model: path, threads: count, tessera: tessera, llamaCpp: peer))
             }
@@ -86,7 +90,7 @@ struct BenchGenerate: ParsableCommand {
         let report = GenerateBenchReport(
             date: ISO8601DateFormatter().string(from: Date()), machine: MachineInfo.description(cores: ProcessInfo.processInfo.activeProcessorCount),
             loadAverage: MachineInfo.loadAverage(), command: CommandLine.arguments.joined(separator: " "),
-            promptTokens: promptTokens, decodeTokens: decodeTokens, rows: rows)
+            promptTokens: promptTokens, decodeTokens: decodeTokens, kvCacheType: cacheType.rawValue, rows: rows)
         print(report.table)
         if let json { try writeJSON(report, to: json, snakeCaseKeys: true) }
     }
@@ -95,7 +99,8 @@ struct BenchGenerate: ParsableCommand {
     private func tesseraRun(_ path: String, threads: Int, batch: Int, tp: Int) throws -> GenerateBench.Run {
         Console.log("\(path), \(threads) thread(s)\(tp > 1 ? " per rank, tp \(tp)" : "")\(batch > 1 ? ", batch \(batch)" : ""): Tessera…")
         var command = [CommandLine.arguments[0], "bench", "generate", "--worker", "--model", path, "--threads", "\(threads)",
-                       "--prompt-tokens", "\(promptTokens)", "--decode-tokens", "\(decodeTokens)", "--batch", "\(batch)", "--tp", "\(tp)"]
+                       "--prompt-tokens", "\(promptTokens)", "--decode-tokens", "\(decodeTokens)", "--batch", "\(batch)", "--tp", "\(tp)",
+                       "--kv-cache-type", kvCache.text]
         if dequantize { command.append("--dequantize") }
         return try GenerateBench.runProcess(command)
     }

@@ -81,7 +81,7 @@ public protocol ComputeBackend: Sendable {
     func attention(q: UnsafePointer<Float>, qStride: Int, k: UnsafePointer<Float>, v: UnsafePointer<Float>, kvStride: Int,
                    into out: UnsafeMutablePointer<Float>, outStride: Int, logSumExp: UnsafeMutablePointer<Float>, shape: AttentionShape)
     /// Decoding attention of each sequence's few query rows over its keys and values where they lie in a paged pool
-    /// (``Kernels/pagedAttention(q:qStride:keyValues:sequences:into:outStride:logSumExp:shape:pool:)``).
+    /// (``Kernels/pagedAttention(q:qStride:keyValues:sequences:into:outStride:logSumExp:shape:pool:path:)``).
     func pagedAttention(q: UnsafePointer<Float>, qStride: Int, keyValues: PagedKeyValues, sequences: [PagedSequence],
                         into out: UnsafeMutablePointer<Float>, outStride: Int, logSumExp: UnsafeMutablePointer<Float>, shape: AttentionShape)
     /// Attention's backward from the saved output and log-sum-exp: writes `dq`, `dk`, `dv`, or adds to them when

@@ -23,17 +23,27 @@ import TesseraBench
         let model = "models/m.gguf"
         let report = GenerateBenchReport(
             date: "2026-12-04", machine: "CPU, 2 cores", loadAverage: "1 1 1", command: "tessera bench generate", promptTokens: 512,
-            decodeTokens: 256, rows: [
+            decodeTokens: 256, kvCacheType: "f16", rows: [
                 .init(model: model, threads: 2, tessera: Self.run("T", decode: 120, prefill: 300, mebibytes: 150),
                       llamaCpp: Self.run("L", decode: 100, prefill: 250, mebibytes: 250)),
                 .init(model: model, threads: 2, batch: 8, tessera: Self.run("T", decode: 420, prefill: 300, mebibytes: 180), llamaCpp: nil),
                 .init(model: model, threads: 1, tp: 2, tessera: Self.run("T", decode: 114, prefill: 280, mebibytes: 160), llamaCpp: nil),
             ])
         let lines = report.table.split(separator: "\n").map(String.init)
+        #expect(lines.contains { $0.hasPrefix("key/value cache f16 on both sides") })
         #expect(lines.contains { $0.contains("decode tokens/s (batch 1)") && $0.contains("120.0") && $0.contains("100.0") && $0.hasSuffix("1.20× llama.cpp") })
         #expect(lines.contains { $0.contains("peak RSS MiB ") && $0.contains("150.0") && $0.hasSuffix("0.60× llama.cpp") })
         #expect(lines.contains { $0.contains("aggregate decode tokens/s (batch 8)") && $0.contains("420.0") && $0.hasSuffix("3.50× batch 1") })
         #expect(lines.contains { $0.contains("decode tokens/s (tp 2)") && $0.contains("1 per rank") && $0.hasSuffix("0.95× tp 1") })
+    }
+
+    /// The peer runs with the workload's cache type (F16 unless asked otherwise, llama.cpp's default).
+    @Test func peerCommandNamesTheCacheType() {
+        let workload = GenerateBench.Workload(model: "m.gguf", threads: 2, promptTokens: 8, decodeTokens: 4)
+        #expect(GenerateBench.llamaCommand(python: "python", script: "s.py", workload).suffix(2) == ["--cache-type", "f16"])
+        var q8 = workload
+        q8.cacheType = .q8_0
+        #expect(GenerateBench.llamaCommand(python: "python", script: "s.py", q8).suffix(2) == ["--cache-type", "q8_0"])
     }
 
     /// The peer's summary line decodes into a run (snake_case keys).

@@ -4,24 +4,35 @@ import TesseraParallel
 import TesseraTensor
 
 /// Decoding attention that reads key/value blocks where they lie (`Kernels.pagedAttention` over a `KVBlockPool`):
-/// equal to a float64 reference and to the tiled kernel on gathered rows for every cache type, across block
-/// boundaries and uneven head slices; the same bits alone, in a batch and on any pool size; F16/Q8_0 rows the bits of
-/// F32 rows holding their decoded values; and a wrong block table is caught.
+/// equal to a float64 reference and to the tiled kernel on gathered rows for every cache type and kernel path, across
+/// block boundaries, chunk boundaries (sequences longer than `PagedAttentionPlan.chunkPositions`) and uneven head
+/// slices; the same bits alone, in a batch and on any pool size; F16/Q8_0 rows the bits of F32 rows holding their
+/// decoded values; and a wrong block table, layer or causal mask is caught.
 @Suite struct PagedAttentionTests {
     /// Head geometries: a slice of 5 query heads starting inside a group of 3 (uneven tp) with 32-wide heads, and 16-wide
     /// heads whose second key/value head does not start a Q8_0 block (whole rows are decoded then).
+    /// SmolLM2's geometry (9 query heads over 3 key/value heads of 64), and 24-wide heads (a partial 16-lane tail, Q8_0
+    /// slices inside blocks).
     static let shapes = [AttentionShape(batch: 1, queryLength: 1, heads: 5, kvHeads: 2, headDim: 32, groupSize: 3, groupOffset: 1),
-                         AttentionShape(batch: 1, queryLength: 1, heads: 4, kvHeads: 2, headDim: 16)]
+                         AttentionShape(batch: 1, queryLength: 1, heads: 4, kvHeads: 2, headDim: 16),
+                         AttentionShape(batch: 1, queryLength: 1, heads: 9, kvHeads: 3, headDim: 64),
+                         AttentionShape(batch: 1, queryLength: 1, heads: 8, kvHeads: 4, headDim: 24)]
+    /// Sequences (cached positions before the query rows, query rows) over blocks of 4: 7, 3, 13 and 1 keys.
+    static let short = (lengths: [(6, 1), (0, 3), (10, 3), (0, 1)], blockSize: 4)
+    /// Over blocks of 16, sequences of 300, 143, 5 and 129 keys: three, two, one and two chunks of 128 positions.
+    static let long = (lengths: [(299, 1), (140, 3), (0, 5), (127, 2)], blockSize: 16)
+    static let paths = PagedAttentionPath.allCases.filter(\.isAvailable)
 
-    /// Sequences of 7, 3, 13 and 1 keys with 1, 3, 3 and 1 query rows, over blocks of 4 with another sequence's blocks
-    /// between theirs; layer 1 holds their rows and layer 0 other numbers.
+    /// Sequences of `lengths` (``short`` by default) with another sequence's blocks between theirs; layer 1 holds their
+    /// rows and layer 0 other numbers.
     struct Scenario {
         let shape: AttentionShape, pool: KVBlockPool, tables: [KVBlockTable], sequences: [PagedSequence], q: [Float]
         var rows: Int { sequences.last!.rows.upperBound }
 
-        init(_ shape: AttentionShape, type: DType, seed: UInt64 = 1) throws {
-            let width = shape.kvHeads * shape.headDim, lengths = [(6, 1), (0, 3), (10, 3), (0, 1)]
-            pool = try KVBlockPool(blocks: 16, blockSize: 4, layers: 2, width: width, longestSequence: 16, cacheType: type)
+        init(_ shape: AttentionShape, type: DType, seed: UInt64 = 1,
+             sequences lengths: [(Int, Int)] = PagedAttentionTests.short.lengths, blockSize: Int = PagedAttentionTests.short.blockSize) throws {
+            let width = shape.kvHeads * shape.headDim
+            pool = try KVBlockPool(blocks: 64, blockSize: blockSize, layers: 2, width: width, longestSequence: 16, cacheType: type)
             let spacer = KVBlockTable()
             var tables: [KVBlockTable] = [], sequences: [PagedSequence] = [], row = 0
             for (s, (start, count)) in lengths.enumerated() {
@@ -44,11 +55,12 @@ import TesseraTensor
         }
 
         /// The kernel's output rows `[rows, heads · headDim]` with `sequences` (default: all) on `threads` threads.
-        func paged(_ sequences: [PagedSequence]? = nil, threads: Int = 2, layer: Int = 1) -> [Float] {
+        func paged(_ sequences: [PagedSequence]? = nil, threads: Int = 2, layer: Int = 1, path: PagedAttentionPath = .best) -> [Float] {
             let columns = shape.heads * shape.headDim
             var out = [Float](repeating: 0, count: rows * columns), lse = [Float](repeating: 0, count: rows * shape.heads)
             Kernels.pagedAttention(q: q, qStride: columns, keyValues: pool.keyValues(layer: layer), sequences: sequences ?? self.sequences,
-                                   into: &out, outStride: columns, logSumExp: &lse, shape: shape, pool: ComputePool(threads: threads))
+                                   into: &out, outStride: columns, logSumExp: &lse, shape: shape, pool: ComputePool(threads: threads),
+                                   path: path)
             return out
         }
 
@@ -87,33 +99,51 @@ import TesseraTensor
         }
     }
 
+    /// The shapes whose rows a pool of `type` stores (Q8_0 needs rows of whole 32-value blocks).
+    static func shapes(for type: DType) -> [AttentionShape] {
+        shapes.filter { (try? type.byteCount(forElements: $0.kvHeads * $0.headDim)) != nil }
+    }
+
+    /// Every shape on the short sequences and SmolLM2's on the long ones, on every path this CPU runs.
+    static func scenarios(_ type: DType) throws -> [Scenario] {
+        try shapes(for: type).map { try Scenario($0, type: type) }
+            + [Scenario(shapes[2], type: type, sequences: long.lengths, blockSize: long.blockSize)]
+    }
+
     @Test(arguments: KVBlockPool.cacheTypes)
     func inPlaceAttentionMatchesAFloat64ReferenceAndTheGatherPath(type: DType) throws {
-        for shape in Self.shapes {
-            let scenario = try Scenario(shape, type: type), out = scenario.paged()
-            let columns = shape.heads * shape.headDim
-            for s in scenario.sequences.indices {
-                #expect(scenario.error(out, sequence: s) < 1e-5, "\(type) \(shape.headDim) sequence \(s)")
-                let tiled = scenario.references(s).tiled, first = scenario.sequences[s].rows.lowerBound * columns
-                #expect(zip(tiled, out[first...]).allSatisfy { abs($0 - $1) < 1e-5 }, "\(type) sequence \(s) against the gather path")
+        for scenario in try Self.scenarios(type) {
+            let shape = scenario.shape, columns = shape.heads * shape.headDim
+            for path in Self.paths {
+                let out = scenario.paged(path: path)
+                for s in scenario.sequences.indices {
+                    let label = "\(type) \(path) heads \(shape.heads)x\(shape.headDim) sequence \(s) of \(scenario.sequences[s].start + scenario.sequences[s].rows.count)"
+                    #expect(scenario.error(out, sequence: s) < 1e-5, "\(label)")
+                    let tiled = scenario.references(s).tiled, first = scenario.sequences[s].rows.lowerBound * columns
+                    #expect(zip(tiled, out[first...]).allSatisfy { abs($0 - $1) < 1e-5 }, "\(label) against the gather path")
+                }
             }
         }
     }
 
     @Test(arguments: KVBlockPool.cacheTypes)
     func aSequenceGetsTheSameBitsAloneInABatchAndOnAnyPool(type: DType) throws {
-        let scenario = try Scenario(Self.shapes[0], type: type), batched = scenario.paged(), columns = 5 * 32
-        #expect(scenario.paged(threads: 1) == batched)
-        for (s, sequence) in scenario.sequences.enumerated() {
-            let alone = scenario.paged([sequence], threads: 1 + s % 2), span = sequence.rows.lowerBound * columns..<sequence.rows.upperBound * columns
-            #expect(alone[span] == batched[span], "\(type) sequence \(s)")
+        for scenario in [try Scenario(Self.shapes[0], type: type),
+                         try Scenario(Self.shapes[2], type: type, sequences: Self.long.lengths, blockSize: Self.long.blockSize)] {
+            let batched = scenario.paged(), columns = scenario.shape.heads * scenario.shape.headDim
+            #expect(scenario.paged(threads: 1) == batched)
+            #expect(scenario.paged(threads: 3) == batched)
+            for (s, sequence) in scenario.sequences.enumerated() {
+                let alone = scenario.paged([sequence], threads: 1 + s % 2), span = sequence.rows.lowerBound * columns..<sequence.rows.upperBound * columns
+                #expect(alone[span] == batched[span], "\(type) sequence \(s)")
+            }
         }
     }
 
     /// F16 and Q8_0 rows decoded on the fly give the bits F32 rows holding the decoded values give.
     @Test(arguments: [DType.f16, .q8_0])
     func compressedRowsGiveTheBitsOfTheirDecodedValues(type: DType) throws {
-        for shape in Self.shapes {
+        for shape in Self.shapes(for: type) {
             let compressed = try Scenario(shape, type: type), exact = try Scenario(shape, type: .f32)
             let width = shape.kvHeads * shape.headDim
             for (s, table) in compressed.tables.enumerated() {
@@ -121,13 +151,16 @@ import TesseraTensor
                 let (k, v) = compressed.pool.gather(table, tokens: tokens, layer: 1)
                 exact.pool.store(keys: k, values: v, rowStride: width, count: tokens, at: 0, of: exact.tables[s], layer: 1)
             }
-            #expect(compressed.paged() == exact.paged(), "\(type) head width \(shape.headDim)")
+            for path in Self.paths {
+                #expect(compressed.paged(path: path) == exact.paged(path: path), "\(type) \(path) head width \(shape.headDim)")
+            }
         }
     }
 
-    /// Non-vacuity: a table whose second block is another sequence's, or the other layer, is far from the reference.
+    /// Non-vacuity: a table whose second block is another sequence's, the other layer, or a causal mask one position
+    /// too wide is far from the reference.
     /// (Swapping two whole blocks of one sequence is not caught, rightly: attention is the same over any order of keys.)
-    @Test func aWrongBlockTableOrLayerIsCaught() throws {
+    @Test func aWrongBlockTableLayerOrMaskIsCaught() throws {
         let scenario = try Scenario(Self.shapes[0], type: .f32), s = 2
         var wrong = scenario.sequences
         var blocks = wrong[s].blocks
@@ -135,6 +168,10 @@ import TesseraTensor
         wrong[s] = PagedSequence(blocks: blocks, rows: wrong[s].rows, start: wrong[s].start)
         #expect(scenario.error(scenario.paged(wrong), sequence: s) > 1e-3)
         #expect(scenario.error(scenario.paged(layer: 0), sequence: s) > 1e-3)
+        let long = try Scenario(Self.shapes[2], type: .f32, sequences: Self.long.lengths, blockSize: Self.long.blockSize)
+        let widened = long.sequences.map { PagedSequence(blocks: $0.blocks, rows: $0.rows, start: $0.start + 1) }
+        #expect(long.error(long.paged(widened), sequence: 2) > 1e-3)
+        #expect(long.error(long.paged(), sequence: 2) < 1e-5)
         #expect(scenario.error(scenario.paged(), sequence: s) < 1e-5)
     }
 }
