@@ -81,8 +81,25 @@ static inline void tpa_reset(float *states, int n, int d) {
     }
 }
 
+/* Asks for the head slices (headDim values from c->headOffset) of the keys and values of positions
+   first ..< min(first + TPA_ROWS, end), so the next group's rows arrive while this group's are folded. A hint only:
+   the results do not depend on it. */
+static inline void tpa_prefetch(const tpa_cache *c, long first, long end, int d) {
+    size_t offset, bytes;
+    if (c->type == TQ_F16) (offset = 2 * (size_t)c->headOffset, bytes = 2 * (size_t)d);
+    else if (c->type == TQ_Q8_0) (offset = 34 * (size_t)(c->headOffset / 32), bytes = 34 * (size_t)((d + 31) / 32));
+    else (offset = 4 * (size_t)c->headOffset, bytes = 4 * (size_t)d);
+    for (long p = first; p < end && p < first + TPA_ROWS; p++) {
+        const uint8_t *key = tpa_row(c, c->keys, p) + offset, *value = tpa_row(c, c->values, p) + offset;
+        for (size_t b = 0; b < bytes; b += 64) {
+            __builtin_prefetch(key + b, 0, 3);
+            __builtin_prefetch(value + b, 0, 3);
+        }
+    }
+}
+
 /* The loop shared by both paths: groups of rows, each decoded once (DECODE) and folded into every query vector that
-   sees them (STEP). */
+   sees them (STEP), the next group's rows prefetched first. */
 #define TPA_ATTEND(DECODE, STEP, D)                                                                                    \
     tpa_reset(states, qs->rows * qs->heads, D);                                                                        \
     for (long first = begin; first < end;) {                                                                           \
@@ -92,6 +109,7 @@ static inline void tpa_reset(float *states, int n, int d) {
         const float *k, *v;                                                                                            \
         long stride;                                                                                                   \
         const uint8_t *keyRow = tpa_row(c, c->keys, first), *valueRow = tpa_row(c, c->values, first);                  \
+        tpa_prefetch(c, first + count, end, D);                                                                        \
         if (c->type == TQ_F32) {                                                                                       \
             k = (const float *)keyRow + c->headOffset;                                                                 \
             v = (const float *)valueRow + c->headOffset;                                                               \
