@@ -10,6 +10,9 @@ struct KVCacheTypeOption: ParsableArguments {
             help: "How the key/value cache stores rows: f16 (default, as llama.cpp's --cache-type-k/v), f32 (exact) or q8_0 (a quarter of f32's bytes).")
     var text = "f16"
 
+    /// Refuses an unknown type while the arguments are parsed, before a model is loaded.
+    func validate() throws { _ = try cacheType() }
+
     /// The row type named by the flag.
     /// - Throws: `ValidationError` listing the types a pool stores.
     func cacheType() throws -> DType {
