@@ -33,7 +33,8 @@ public enum CollectiveConformance {
         ("allReduce", allReduce), ("allGather", allGather), ("reduceScatter", reduceScatter),
         ("broadcast", broadcast), ("sendReceiveRing", sendReceiveRing), ("messageOrder", messageOrder),
         ("allToAll", allToAll), ("barrier", { try $0.barrier() }), ("split", split), ("meshGroups", meshGroups),
-        ("nonBlocking", nonBlocking), ("invalidArguments", invalidArguments),
+        ("nonBlocking", nonBlocking), ("allToAllWithCounts", allToAllWithCounts), ("nonBlockingAllToAll", nonBlockingAllToAll),
+        ("invalidArguments", invalidArguments),
     ]
 
     // MARK: The checks
@@ -259,7 +260,7 @@ public enum CollectiveConformance {
         }
     }
 
-    private static func expect(_ condition: Bool, _ check: String, _ detail: @autoclosure () -> String) throws {
+    static func expect(_ condition: Bool, _ check: String, _ detail: @autoclosure () -> String) throws {
         guard condition else { throw Failure(check: check, detail: detail()) }
     }
 

@@ -52,6 +52,18 @@ public protocol Communicator: AnyObject, Sendable {
     /// rank `r`; the bytes from rank `r` land at offset `Σ receiveCounts[..<r]` of `output`.
     func allToAll(_ input: UnsafeRawBufferPointer, sendCounts: [Int],
                   into output: UnsafeMutableRawBufferPointer, receiveCounts: [Int]) throws
+    /// Personalized exchange in which receivers learn what they receive from the exchange itself: the
+    /// `sendCounts[r]` bytes at offset `Σ sendCounts[..<r]` of `input`, and the `headers.count / size` integers
+    /// `headers[r·L..<(r+1)·L]`, go to rank `r`. Once every rank's counts and headers are known, `output` is called
+    /// with what this rank receives (``AllToAllArrival``) and returns a buffer of at least its total bytes, into which
+    /// the bytes from rank `r` land at offset `Σ receiveCounts[..<r]`.
+    ///
+    /// Replaces an all-to-all of the counts followed by ``allToAll(_:sendCounts:into:receiveCounts:)``; a backend
+    /// that can read its peers' counts where they publish their buffers (threads) does both in one meeting.
+    /// - Throws: ``CollectiveError/invalidArgument(group:operation:detail:)`` for counts or headers of the wrong
+    ///   length, or an `output` buffer too small.
+    func allToAll(_ input: UnsafeRawBufferPointer, sendCounts: [Int], headers: [Int],
+                  into output: (AllToAllArrival) -> UnsafeMutableRawBufferPointer) throws
     /// Returns once every rank has arrived.
     func barrier() throws
     /// Splits the group as `MPI_Comm_split` does: ranks with the same `color` form a new group ordered by
@@ -65,6 +77,9 @@ public protocol Communicator: AnyObject, Sendable {
     /// Non-blocking ``reduceScatter(_:into:operation:)``.
     func startReduceScatter(_ input: UnsafeBufferPointer<Float>, into output: UnsafeMutableBufferPointer<Float>,
                             operation: ReduceOperation) throws -> any CollectiveRequest
+    /// Non-blocking ``allToAll(_:sendCounts:into:receiveCounts:)``.
+    func startAllToAll(_ input: UnsafeRawBufferPointer, sendCounts: [Int],
+                       into output: UnsafeMutableRawBufferPointer, receiveCounts: [Int]) throws -> any CollectiveRequest
     /// Non-blocking ``send(_:to:tag:)``.
     func startSend(_ buffer: UnsafeRawBufferPointer, to destination: Int, tag: Int) throws -> any CollectiveRequest
     /// Non-blocking ``receive(into:from:tag:)``.

@@ -165,6 +165,20 @@ final class MPICommunicator: Communicator, @unchecked Sendable {
         }
     }
 
+    /// `MPI_Ialltoallv`; its count and displacement arrays live as long as the request, as MPI requires.
+    func startAllToAll(_ input: UnsafeRawBufferPointer, sendCounts: [Int],
+                       into output: UnsafeMutableRawBufferPointer, receiveCounts: [Int]) throws -> any CollectiveRequest {
+        try CollectiveArguments.checkAllToAll(sendCounts: sendCounts, inputBytes: input.count, receiveCounts: receiveCounts,
+                                              outputBytes: output.count, group: name, size: size)
+        let send = try int32Layout(sendCounts), receive = try int32Layout(receiveCounts)
+        let layout = PinnedInt32s(send.counts + send.offsets + receive.counts + receive.offsets)
+        let n = size, p = layout.pointer
+        return try nonBlocking(MPICall(kind: .allToAll, byteCount: 0), completion: { withExtendedLifetime(layout) {} }) { request in
+            MPI_Ialltoallv(input.baseAddress, p, p + n, tessera_mpi_byte(), output.baseAddress, p + 2 * n, p + 3 * n,
+                           tessera_mpi_byte(), comm, request)
+        }
+    }
+
     /// Not buffered: the caller keeps `buffer` untouched until `wait()` returns.
     func startSend(_ buffer: UnsafeRawBufferPointer, to destination: Int, tag: Int) throws -> any CollectiveRequest {
         try startMessage("send(to: \(destination), tag: \(tag))", peer: destination, role: "destination", tag: tag,
@@ -313,4 +327,17 @@ extension ReduceOperation {
         case .mean: return 2
         }
     }
+}
+
+/// Integers at a fixed address for as long as the object lives (the arrays a non-blocking MPI call reads until it
+/// completes).
+final class PinnedInt32s {
+    let pointer: UnsafeMutablePointer<Int32>
+
+    init(_ values: [Int32]) {
+        pointer = .allocate(capacity: max(values.count, 1))
+        pointer.initialize(from: values, count: values.count)
+    }
+
+    deinit { pointer.deallocate() }
 }

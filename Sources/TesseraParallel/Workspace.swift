@@ -12,8 +12,19 @@ public final class Workspace: @unchecked Sendable {
     /// A second result buffer for backward passes.
     public let gradient = FloatBuffer(count: 0)
 
+    private var overlap: Workspace?
+
     public init() {}
 
-    /// Bytes held.
-    public var byteCount: Int { [gathered, partial, reduced, gradient].reduce(0) { $0 + $1.byteCount } }
+    /// A second set of scratch buffers, for work that runs while a communication in flight still uses this one's
+    /// (the shared expert during the experts' all-to-all); created on first use.
+    public var overlapped: Workspace {
+        if let overlap { return overlap }
+        let created = Workspace()
+        overlap = created
+        return created
+    }
+
+    /// Bytes held (the overlapped set's included).
+    public var byteCount: Int { [gathered, partial, reduced, gradient].reduce(0) { $0 + $1.byteCount } + (overlap?.byteCount ?? 0) }
 }

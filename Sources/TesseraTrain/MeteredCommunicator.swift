@@ -111,6 +111,11 @@ public final class MeteredCommunicator: Communicator, @unchecked Sendable {
         }
     }
 
+    public func allToAll(_ input: UnsafeRawBufferPointer, sendCounts: [Int], headers: [Int],
+                         into output: (AllToAllArrival) -> UnsafeMutableRawBufferPointer) throws {
+        try meter.measure(name, bytes: input.count) { try inner.allToAll(input, sendCounts: sendCounts, headers: headers, into: output) }
+    }
+
     public func barrier() throws {
         try meter.measure(name, bytes: 0) { try inner.barrier() }
     }
@@ -130,6 +135,13 @@ public final class MeteredCommunicator: Communicator, @unchecked Sendable {
     public func startReduceScatter(_ input: UnsafeBufferPointer<Float>, into output: UnsafeMutableBufferPointer<Float>,
                                    operation: ReduceOperation) throws -> any CollectiveRequest {
         try metered(bytes: input.count * 4) { try inner.startReduceScatter(input, into: output, operation: operation) }
+    }
+
+    public func startAllToAll(_ input: UnsafeRawBufferPointer, sendCounts: [Int],
+                              into output: UnsafeMutableRawBufferPointer, receiveCounts: [Int]) throws -> any CollectiveRequest {
+        try metered(bytes: input.count) {
+            try inner.startAllToAll(input, sendCounts: sendCounts, into: output, receiveCounts: receiveCounts)
+        }
     }
 
     public func startSend(_ buffer: UnsafeRawBufferPointer, to destination: Int, tag: Int) throws -> any CollectiveRequest {

@@ -62,6 +62,10 @@ final class SkippingAllReduce: Communicator, @unchecked Sendable {
                             operation: ReduceOperation) throws -> any CollectiveRequest {
         try base.startReduceScatter(input, into: output, operation: operation)
     }
+    func startAllToAll(_ input: UnsafeRawBufferPointer, sendCounts: [Int], into output: UnsafeMutableRawBufferPointer,
+                       receiveCounts: [Int]) throws -> any CollectiveRequest {
+        try base.startAllToAll(input, sendCounts: sendCounts, into: output, receiveCounts: receiveCounts)
+    }
     func startSend(_ buffer: UnsafeRawBufferPointer, to destination: Int, tag: Int) throws -> any CollectiveRequest {
         try base.startSend(buffer, to: destination, tag: tag)
     }

@@ -54,6 +54,33 @@ final class ThreadCommunicator: Communicator, @unchecked Sendable {
         try runNow(allToAllWork(input, sendCounts: sendCounts, into: output, receiveCounts: receiveCounts))
     }
 
+    /// One meeting: each rank publishes its counts and headers beside its input, and every receiver reads what it
+    /// gets from the slot, sizes its output and pulls its pieces. A too-small output fails only its own rank (after
+    /// the meeting, so its peers may finish reading its input).
+    func allToAll(_ input: UnsafeRawBufferPointer, sendCounts: [Int], headers: [Int],
+                  into output: (AllToAllArrival) -> UnsafeMutableRawBufferPointer) throws {
+        let length = try CollectiveArguments.checkAllToAll(sendCounts: sendCounts, inputBytes: input.count, headers: headers.count,
+                                                           group: name, size: size)
+        let signature = CallSignature(operation: "allToAll", byteCount: nil, arguments: "header of \(length)")
+        var failure: (any Error)?
+        try exchange(takeSequence(), signature, publish: { slot in
+            slot.inputs[self.rank] = input.baseAddress
+            slot.parameters[self.rank] = sendCounts + headers
+        }) { slot in
+            let first = size + rank * length
+            let arrival = AllToAllArrival(receiveCounts: (0..<size).map { slot.parameters[$0][rank] },
+                                          headers: (0..<size).flatMap { slot.parameters[$0][first..<first + length] })
+            let buffer = output(arrival)
+            do {
+                try CollectiveArguments.checkArrivalBuffer(buffer.count, arrival: arrival, group: name)
+                pull(from: slot, receiveCounts: arrival.receiveCounts, into: buffer)
+            } catch {
+                failure = error
+            }
+        }
+        if let failure { throw failure }
+    }
+
     func barrier() throws {
         try runNow { [self] sequence in
             try exchange(sequence, CallSignature(operation: "barrier", byteCount: nil)) { _ in }
@@ -100,6 +127,11 @@ final class ThreadCommunicator: Communicator, @unchecked Sendable {
     func startReduceScatter(_ input: UnsafeBufferPointer<Float>, into output: UnsafeMutableBufferPointer<Float>,
                             operation: ReduceOperation) throws -> any CollectiveRequest {
         try runInBackground(reduceScatterWork(input, into: output, operation: operation))
+    }
+
+    func startAllToAll(_ input: UnsafeRawBufferPointer, sendCounts: [Int],
+                       into output: UnsafeMutableRawBufferPointer, receiveCounts: [Int]) throws -> any CollectiveRequest {
+        try runInBackground(allToAllWork(input, sendCounts: sendCounts, into: output, receiveCounts: receiveCounts))
     }
 
     /// Sends are buffered (or copied straight into a receive already posted), so they complete at once.
@@ -209,13 +241,18 @@ final class ThreadCommunicator: Communicator, @unchecked Sendable {
                         }
                     }
                 }
-                let offsets = CollectiveArguments.offsets(receiveCounts)
-                for source in 0..<size where receiveCounts[source] > 0 {
-                    let sourceOffset = CollectiveArguments.offsets(Array(slot.parameters[source][..<size]))[rank]
-                    (output.baseAddress! + offsets[source]).copyMemory(from: slot.inputs[source]! + sourceOffset,
-                                                                       byteCount: receiveCounts[source])
-                }
+                pull(from: slot, receiveCounts: receiveCounts, into: output)
             }
+        }
+    }
+
+    /// Copies this rank's piece of every rank's published input (its send counts lead its slot parameters) into
+    /// `output`, in rank order.
+    private func pull(from slot: CollectiveSlot, receiveCounts: [Int], into output: UnsafeMutableRawBufferPointer) {
+        let offsets = CollectiveArguments.offsets(receiveCounts)
+        for source in 0..<size where receiveCounts[source] > 0 {
+            let sourceOffset = slot.parameters[source][..<rank].reduce(0, +)
+            (output.baseAddress! + offsets[source]).copyMemory(from: slot.inputs[source]! + sourceOffset, byteCount: receiveCounts[source])
         }
     }
 

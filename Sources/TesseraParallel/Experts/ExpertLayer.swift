@@ -131,32 +131,35 @@ public struct ExpertLayer: @unchecked Sendable {
     private var isSplit: Bool { tensorParallelism == .split && context.tp.size > 1 }
 
     /// Forward on this rank's `tokens` rows `x` (`[tokens, hidden]`) routed by `routing`; returns `y` `[tokens, hidden]`
-    /// in `workspace`. Communicates over ep (all-to-all) and, with split experts, over tp (all-reduce).
+    /// in `workspace`. Communicates over ep (all-to-all) and, with split experts, over tp (all-reduce). `overlapping`
+    /// runs while the combine's all-to-all is in flight (``ExpertExchange/fromExperts(_:columns:scratch:into:backend:overlapping:)``);
+    /// it must not use `workspace`'s buffers.
     /// - Throws: ``ExpertError`` for a routing that does not fit; ``CollectiveError`` when a peer fails.
     public func forward(_ x: UnsafePointer<Float>, tokens: Int, routing: ExpertRouting, state: State,
-                        workspace: Workspace) throws -> UnsafeMutablePointer<Float> {
+                        workspace: Workspace, overlapping: (() throws -> Void)? = nil) throws -> UnsafeMutablePointer<Float> {
         try routing.validate(tokens: tokens, experts: totalExperts)
         let h = hidden, backend = context.backend
         let permutation = ExpertPermutation(ids: dispatchIds(routing.experts), topK: routing.topK, experts: totalExperts)
-        let exchange = try ExpertExchange(rowsPerExpert: permutation.rowsPerExpert, group: context.ep)
         state.routing = routing
         state.permutation = permutation
-        state.exchange = exchange
         state.tokensPerExpert = dispatchRotation == 0 ? permutation.rowsPerExpert
             : ExpertPermutation(ids: routing.experts, topK: routing.topK, experts: totalExperts).rowsPerExpert
         let rows = permutation.rows
         state.dispatchWeights.reserve(rows)
         backend.gatherRows(routing.weights, indices: permutation.slots, scales: nil, into: state.dispatchWeights.pointer, rows: rows, columns: 1)
 
-        let dispatched = exchange.isLocal ? state.expertInput : workspace.gathered
+        let dispatched = context.ep.size == 1 ? state.expertInput : workspace.gathered
         dispatched.reserve(rows * h)
         backend.gatherRows(x, indices: permutation.tokenOfRow, scales: nil, into: dispatched.pointer, rows: rows, columns: h)
-        _ = try exchange.toExperts(dispatched.pointer, columns: h, scratch: workspace.partial, into: state.expertInput, backend: backend)
+        let exchange = try ExpertExchange(dispatching: dispatched.pointer, rowsPerExpert: permutation.rowsPerExpert, columns: h, group: context.ep,
+                                          scratch: workspace.partial, into: state.expertInput, backend: backend)
+        state.exchange = exchange
 
         let output = exchange.isLocal ? state.returned : workspace.gradient
         output.reserve(exchange.receivedRows * h)
         computeExperts(state: state, rows: exchange.rowsPerLocalExpert, into: output.pointer)
-        _ = try exchange.fromExperts(output.pointer, columns: h, scratch: workspace.partial, into: state.returned, backend: backend)
+        _ = try exchange.fromExperts(output.pointer, columns: h, scratch: workspace.partial, into: state.returned, backend: backend,
+                                     overlapping: overlapping)
 
         workspace.reduced.reserve(tokens * h)
         backend.combineRows(state.returned.pointer, sources: permutation.rowOfSlot, weights: routing.weights, into: workspace.reduced.pointer,
@@ -168,9 +171,10 @@ public struct ExpertLayer: @unchecked Sendable {
 
     /// Backward from `dy` `[tokens, hidden]` for the forward pass recorded in `state`: returns the input gradient and
     /// the routing-weight gradient, and submits the expert weight gradients to `queue` (run now for `.full`).
+    /// `overlapping` runs while the last all-to-all is in flight, as in ``forward(_:tokens:routing:state:workspace:overlapping:)``.
     /// - Throws: ``CollectiveError`` when a peer fails.
     public func backward(_ dy: UnsafePointer<Float>, state: State, workspace: Workspace, queue: WeightGradientQueue,
-                         mode: BackwardMode) throws -> Gradients {
+                         mode: BackwardMode, overlapping: (() throws -> Void)? = nil) throws -> Gradients {
         guard let routing = state.routing, let permutation = state.permutation, let exchange = state.exchange else {
             fatalError("ExpertLayer.backward without a forward pass on this state")
         }
@@ -191,7 +195,7 @@ public struct ExpertLayer: @unchecked Sendable {
         workspace.gradient.reserve(exchange.receivedRows * h)
         backwardExperts(state: state, rows: exchange.rowsPerLocalExpert, into: workspace.gradient.pointer, queue: queue, mode: mode)
         let back = try exchange.fromExperts(workspace.gradient.pointer, columns: h, scratch: workspace.partial, into: workspace.gathered,
-                                            backend: backend)
+                                            backend: backend, overlapping: overlapping)
 
         workspace.reduced.reserve(tokens * h)
         backend.combineRows(back, sources: permutation.rowOfSlot, weights: nil, into: workspace.reduced.pointer, tokens: tokens, topK: k, columns: h)

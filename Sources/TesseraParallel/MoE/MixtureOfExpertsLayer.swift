@@ -13,6 +13,11 @@ import TesseraTensor
 /// over tp instead of repeated, and the router, gate and expert weight gradients are partial sums over tp
 /// (``GradientReduction/sumOverTensorParallel``); the router statistics are then summed over tp as well as dp × cp.
 /// The shared expert gathers its input and reduce-scatters its output like any sequence-parallel MLP.
+///
+/// The shared expert does not depend on the routed experts, so it runs while their last all-to-all is in flight: in
+/// the forward pass during the combine, in the backward pass during the return of the input gradients (as
+/// Megatron-Core's `--moe-shared-expert-overlap` does), on ``Workspace/overlapped`` scratch. Every sum is taken in the
+/// same order as without the overlap (``overlapsSharedExpert`` `false`), so the results are the same bits.
 public struct MixtureOfExpertsLayer: @unchecked Sendable {
     /// What one micro-batch's backward needs.
     public final class State: @unchecked Sendable {
@@ -51,13 +56,17 @@ public struct MixtureOfExpertsLayer: @unchecked Sendable {
     public let experts: ExpertLayer
     public let shared: SharedExpert?
     public let context: LayerContext
+    /// Whether the shared expert runs during the experts' all-to-all (non-blocking) or after it (blocking).
+    public let overlapsSharedExpert: Bool
     private let gateProducts: LinearProducts
 
-    public init(router: Router, experts: ExpertLayer, shared: SharedExpert?, hidden: Int, context: LayerContext) {
+    public init(router: Router, experts: ExpertLayer, shared: SharedExpert?, hidden: Int, context: LayerContext,
+                overlapsSharedExpert: Bool = true) {
         self.router = router
         self.experts = experts
         self.shared = shared
         self.context = context
+        self.overlapsSharedExpert = overlapsSharedExpert
         gateProducts = LinearProducts(layout: .outputMajor, inFeatures: hidden, outFeatures: 1)
     }
 
@@ -69,18 +78,12 @@ public struct MixtureOfExpertsLayer: @unchecked Sendable {
     public func forward(_ x: UnsafeMutablePointer<Float>, tokens: Int, length: Int, state: State, workspace: Workspace) throws -> UnsafeMutablePointer<Float> {
         let rows = context.localRows(tokens: tokens), count = rows * hidden, backend = context.backend
         state.output.reserve(count)
-        if let shared {
-            let y = try shared.mlp.forward(x, tokens: tokens, state: state.shared, workspace: workspace)
-            state.sharedOutput.reserve(count)
-            backend.copy(y, into: state.sharedOutput.pointer, count: count)
-            state.sharedGate.reserve(rows)
-            gateProducts.forward(x, ldx: hidden, weight: shared.gate.value.baseAddress!, bias: nil, into: state.sharedGate.pointer, ldy: 1,
-                                 rows: rows, backend: backend)
-            for t in 0..<rows { state.sharedGate.pointer[t] = 1 / (1 + exp(-state.sharedGate.pointer[t])) }
-        }
         let routing = router.forward(x, tokens: rows, length: length, state: state.router)
         let expertRouting = try ExpertRouting(topK: routing.topK, experts: routing.experts, weights: routing.weights)
-        let y = try experts.forward(x, tokens: rows, routing: expertRouting, state: state.experts, workspace: workspace)
+        let sharedWork = shared.map { shared in { try self.sharedForward(shared, x, tokens: tokens, state: state, workspace: workspace.overlapped) } }
+        let y = try experts.forward(x, tokens: rows, routing: expertRouting, state: state.experts, workspace: workspace,
+                                    overlapping: overlapsSharedExpert ? sharedWork : nil)
+        if !overlapsSharedExpert { try sharedWork?() }
         backend.copy(y, into: state.output.pointer, count: count)
         if shared != nil {
             for t in 0..<rows {
@@ -91,6 +94,19 @@ public struct MixtureOfExpertsLayer: @unchecked Sendable {
         return state.output.pointer
     }
 
+    /// The shared expert's output `s` and gate `σ(x · g)` into `state`.
+    private func sharedForward(_ shared: SharedExpert, _ x: UnsafeMutablePointer<Float>, tokens: Int, state: State,
+                               workspace: Workspace) throws {
+        let rows = context.localRows(tokens: tokens), count = rows * hidden, backend = context.backend
+        let y = try shared.mlp.forward(x, tokens: tokens, state: state.shared, workspace: workspace)
+        state.sharedOutput.reserve(count)
+        backend.copy(y, into: state.sharedOutput.pointer, count: count)
+        state.sharedGate.reserve(rows)
+        gateProducts.forward(x, ldx: hidden, weight: shared.gate.value.baseAddress!, bias: nil, into: state.sharedGate.pointer, ldy: 1,
+                             rows: rows, backend: backend)
+        for t in 0..<rows { state.sharedGate.pointer[t] = 1 / (1 + exp(-state.sharedGate.pointer[t])) }
+    }
+
     /// Backward from `dy` `[localRows, hidden]` given the forward input `x`, with the auxiliary losses' coefficients;
     /// returns the input gradient `[localRows, hidden]` owned by `state`.
     /// - Throws: ``CollectiveError`` when a peer fails.
@@ -99,11 +115,30 @@ public struct MixtureOfExpertsLayer: @unchecked Sendable {
         let rows = context.localRows(tokens: tokens), count = rows * hidden, backend = context.backend
         let dx = state.inputGradient
         dx.reserve(count)
-        let gradients = try experts.backward(dy, state: state.experts, workspace: workspace, queue: queue, mode: mode)
+        var dShared: UnsafeMutablePointer<Float>?
+        let sharedWork = shared.map { shared in
+            { dShared = try self.sharedBackward(shared, dy, input: x, tokens: tokens, state: state, workspace: workspace.overlapped,
+                                                queue: queue, mode: mode) }
+        }
+        let gradients = try experts.backward(dy, state: state.experts, workspace: workspace, queue: queue, mode: mode,
+                                             overlapping: overlapsSharedExpert ? sharedWork : nil)
+        if !overlapsSharedExpert { try sharedWork?() }
         backend.copy(gradients.input, into: dx.pointer, count: count)
         router.backward(gradients.routingWeights, input: x, losses: losses, state: state.router, into: dx.pointer, accumulate: true,
                         queue: queue, mode: mode)
-        guard let shared else { return dx.pointer }
+        guard let shared, let dShared else { return dx.pointer }
+        gateProducts.inputGradient(state.gateGradient.pointer, ldy: 1, weight: shared.gate.value.baseAddress!, into: dx.pointer, ldx: hidden,
+                                   rows: rows, accumulate: true, backend: backend)
+        backend.add(dx.pointer, dShared, into: dx.pointer, count: count)
+        return dx.pointer
+    }
+
+    /// The shared expert's and its gate's gradients: the gate's pre-activation gradient into `state.gateGradient`, the
+    /// weight gradients submitted to `queue`; returns the shared expert's input gradient (in `workspace`).
+    private func sharedBackward(_ shared: SharedExpert, _ dy: UnsafeMutablePointer<Float>, input x: UnsafeMutablePointer<Float>, tokens: Int,
+                                state: State, workspace: Workspace, queue: WeightGradientQueue,
+                                mode: BackwardMode) throws -> UnsafeMutablePointer<Float> {
+        let rows = context.localRows(tokens: tokens), count = rows * hidden, backend = context.backend
         // y += σ(x·g) ⊙ s: ∂/∂s = σ · dy; ∂/∂(x·g) = Σ_h dy ⊙ s · σ(1 − σ).
         state.scaledGradient.reserve(count)
         state.gateGradient.reserve(rows)
@@ -118,11 +153,7 @@ public struct MixtureOfExpertsLayer: @unchecked Sendable {
         }
         queue.submit(gateProducts.weightGradient(x: x, ldx: hidden, dy: state.gateGradient.pointer, ldy: 1, into: shared.gate.gradient.baseAddress!,
                                                  rows: rows, backend: backend), mode: mode)
-        gateProducts.inputGradient(state.gateGradient.pointer, ldy: 1, weight: shared.gate.value.baseAddress!, into: dx.pointer, ldx: hidden,
-                                   rows: rows, accumulate: true, backend: backend)
-        let dShared = try shared.mlp.backward(state.scaledGradient.pointer, input: x, tokens: tokens, state: state.shared, workspace: workspace,
-                                              queue: queue, mode: mode)
-        backend.add(dx.pointer, dShared, into: dx.pointer, count: count)
-        return dx.pointer
+        return try shared.mlp.backward(state.scaledGradient.pointer, input: x, tokens: tokens, state: state.shared, workspace: workspace,
+                                       queue: queue, mode: mode)
     }
 }
