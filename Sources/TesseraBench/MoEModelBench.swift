@@ -20,6 +20,8 @@ extension MoEBench {
         /// Whether both layouts' losses agree within 1e-4 relative in every round (the same job, only the order of
         /// sums differs).
         public var lossesMatch: Bool
+        /// How evenly the expert-parallel ranks were loaded in the round of the median step.
+        public var balance: RankBalance
 
         /// The comparison as table rows.
         public func table() -> String {
@@ -30,7 +32,41 @@ extension MoEBench {
                 \(MoEBench.layoutRow(parallel))
                 ep=\(parallel.ep) / ep=1 tokens/s (median of paired rounds): \(String(format: "%.3f", speedRatio)); \
                 losses \(lossesMatch ? "match" : "DIFFER")
+                \(balance.line)
                 """
+        }
+    }
+
+    /// Where an expert-parallel step's waiting comes from: each rank's own work and waiting per step, and the rows its
+    /// experts computed (every MoE layer, forward; the backward repeats them at twice the work).
+    public struct RankBalance: Codable, Sendable {
+        public var computeMilliseconds: [Double], waitMilliseconds: [Double]
+        public var expertRows: [Int]
+
+        /// The largest rank's expert rows over the mean: 1 when the routers spread the rows evenly over the ranks.
+        public var expertImbalance: Double {
+            let mean = Double(expertRows.reduce(0, +)) / Double(max(expertRows.count, 1))
+            return mean > 0 ? Double(expertRows.max()!) / mean : 1
+        }
+
+        /// `run`'s ranks; its first timed step's expert rows of ranks holding `experts / ranks` consecutive experts each.
+        init(_ run: TrainingBenchmark.Run) {
+            computeMilliseconds = run.rankComputeSeconds.map { $0 * 1e3 }
+            waitMilliseconds = run.rankWaitSeconds.map { $0 * 1e3 }
+            let ranks = run.rankComputeSeconds.count
+            expertRows = (0..<ranks).map { rank in
+                (run.metrics.first?.experts ?? []).reduce(0) { total, layer in
+                    let perRank = layer.tokensPerExpert.count / ranks
+                    return total + layer.tokensPerExpert[rank * perRank..<(rank + 1) * perRank].reduce(0, +)
+                }
+            }
+        }
+
+        var line: String {
+            func list(_ values: [Double]) -> String { values.map { String(format: "%.2f", $0) }.joined(separator: " / ") }
+            return "ep ranks, median ms per step: own work \(list(computeMilliseconds)), waiting for peers \(list(waitMilliseconds)); "
+                + "expert rows of a step \(expertRows.map(String.init).joined(separator: " / ")) "
+                + "(largest / mean \(String(format: "%.3f", expertImbalance)))"
         }
     }
 
@@ -51,6 +87,7 @@ extension MoEBench {
             let shares = zip(run.groupSeconds, run.stepSeconds).map { ($0["ep"] ?? 0) / $1 }
             let waits = zip(run.groupWaitSeconds, run.stepSeconds).map { ($0["ep"] ?? 0) / $1 }
             progress("  rank 0 per step, median ms: " + groupSummary(run))
+            if ep > 1 { progress("  " + RankBalance(run).line) }
             return (LayerSample(ep: ep, threadsPerRank: threads, stepSeconds: run.medianStepSeconds, tokensPerSecond: run.tokensPerSecond,
                                 allToAllShare: BenchStatistics.median(shares), allToAllWaitShare: ep > 1 ? BenchStatistics.median(waits) : nil,
                                 tokensPerExpert: []), run)
@@ -63,11 +100,13 @@ extension MoEBench {
             sample.allToAllWaitShare = sample.allToAllWaitShare.map { _ in BenchStatistics.median(samples.compactMap(\.allToAllWaitShare)) }
             return sample
         }
+        let medianRound = pairs.indices.sorted { pairs[$0].parallel.0.stepSeconds < pairs[$1].parallel.0.stepSeconds }[pairs.count / 2]
         return ModelComparison(configName: configName, batch: batch, sequenceLength: sequenceLength,
                                single: median(pairs.map(\.single.0)), parallel: median(pairs.map(\.parallel.0)),
                                speedRatio: BenchStatistics.median(pairs.map { $0.single.0.stepSeconds / $0.parallel.0.stepSeconds }),
                                singleLosses: pairs[0].single.1.losses, parallelLosses: pairs[0].parallel.1.losses,
-                               lossesMatch: pairs.allSatisfy { $0.parallel.1.lossesMatch($0.single.1) })
+                               lossesMatch: pairs.allSatisfy { $0.parallel.1.lossesMatch($0.single.1) },
+                               balance: RankBalance(pairs[medianRound].parallel.1))
     }
 
     /// Rank 0's median milliseconds per step in each kind of group's collectives, and the waiting for peers in them:

@@ -23,6 +23,10 @@ public enum TrainingBenchmark {
         public var groupSeconds: [[String: Double]] = []
         /// The part of ``groupSeconds`` rank 0 spent waiting for a peer to arrive (``PeerWait``), per timed step.
         public var groupWaitSeconds: [[String: Double]] = []
+        /// Each rank's median seconds per timed step outside collectives (its own work), `[ranks]`.
+        public var rankComputeSeconds: [Double] = []
+        /// Each rank's median seconds per timed step spent waiting for a later peer in any group (``PeerWait``), `[ranks]`.
+        public var rankWaitSeconds: [Double] = []
 
         public init(stepSeconds: [Double], communicationSeconds: [Double], losses: [Double], tokensPerStep: Int,
                     metrics: [StepMetrics] = []) {
@@ -120,6 +124,10 @@ public enum TrainingBenchmark {
         var run = runs[0].0
         let logs = runs.map { $0.1 }
         run.groupWaitSeconds = runs[0].2.map { PeerWait.seconds(of: 0, logs: logs, window: $0) }
+        run.rankComputeSeconds = runs.map { BenchStatistics.median(zip($0.0.stepSeconds, $0.0.communicationSeconds).map { $0 - $1 }) }
+        run.rankWaitSeconds = runs.indices.map { rank in
+            BenchStatistics.median(runs[rank].2.map { PeerWait.seconds(of: rank, logs: logs, window: $0).values.reduce(0, +) })
+        }
         return run
     }
 

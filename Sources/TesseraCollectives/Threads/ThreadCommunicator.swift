@@ -147,7 +147,7 @@ final class ThreadCommunicator: Communicator, @unchecked Sendable {
 
     // MARK: The work of each collective, validated and waiting for a sequence number
 
-    private typealias Work = (Int) throws -> Void
+    typealias Work = (Int) throws -> Void
 
     /// Up to this much reading per rank (buffer × ranks), an all-reduce is cheaper replicated than sliced.
     static let replicatedReductionBytes = 64 << 10
@@ -218,39 +218,11 @@ final class ThreadCommunicator: Communicator, @unchecked Sendable {
         }
     }
 
-    /// Rank `r` pulls its piece from every rank's input; the counts are cross-checked after arrival.
-    private func allToAllWork(_ input: UnsafeRawBufferPointer, sendCounts: [Int],
-                              into output: UnsafeMutableRawBufferPointer, receiveCounts: [Int]) throws -> Work {
-        try CollectiveArguments.checkAllToAll(sendCounts: sendCounts, inputBytes: input.count, receiveCounts: receiveCounts,
-                                              outputBytes: output.count, group: name, size: size)
-        let signature = CallSignature(operation: "allToAll", byteCount: nil)
-        return { [self] sequence in
-            try exchange(sequence, signature, publish: { slot in
-                slot.inputs[self.rank] = input.baseAddress
-                slot.parameters[self.rank] = sendCounts + receiveCounts
-            }) { slot in
-                // Every rank checks the whole matrix, so all of them agree on throwing before any copy.
-                for source in 0..<size {
-                    for destination in 0..<size
-                    where slot.parameters[source][destination] != slot.parameters[destination][size + source] {
-                        throw group.universe.lock.withLock {
-                            group.failLocked(rank: rank, .mismatch(
-                                group: name, operation: "allToAll", sequence: sequence,
-                                detail: "rank \(source) sends \(slot.parameters[source][destination]) bytes to rank \(destination), "
-                                    + "which expects \(slot.parameters[destination][size + source])"))
-                        }
-                    }
-                }
-                pull(from: slot, receiveCounts: receiveCounts, into: output)
-            }
-        }
-    }
-
     /// Copies this rank's piece of every rank's published input (its send counts lead its slot parameters) into
-    /// `output`, in rank order.
-    private func pull(from slot: CollectiveSlot, receiveCounts: [Int], into output: UnsafeMutableRawBufferPointer) {
+    /// `output`, in rank order; `skipping` a source whose piece is already there.
+    func pull(from slot: CollectiveSlot, receiveCounts: [Int], into output: UnsafeMutableRawBufferPointer, skipping: Int? = nil) {
         let offsets = CollectiveArguments.offsets(receiveCounts)
-        for source in 0..<size where receiveCounts[source] > 0 {
+        for source in 0..<size where receiveCounts[source] > 0 && source != skipping {
             let sourceOffset = slot.parameters[source][..<rank].reduce(0, +)
             (output.baseAddress! + offsets[source]).copyMemory(from: slot.inputs[source]! + sourceOffset, byteCount: receiveCounts[source])
         }

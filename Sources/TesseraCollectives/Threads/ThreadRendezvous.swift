@@ -42,6 +42,7 @@ extension ThreadGroupState {
         if slot.arrivedCount == size {
             // Everyone is in: the phases hold the slot itself, so the sequence number can be retired.
             slots[sequence] = nil
+            slot.lastArrival = rank
             signal.notifyLocked()
         }
         while true {
@@ -64,17 +65,27 @@ extension ThreadGroupState {
         }
     }
 
-    /// Meets the other ranks after step `phase` of the slot's work.
-    func finishPhase(_ phase: Int, of slot: CollectiveSlot) {
+    /// Meets the other ranks after step `phase` of the slot's work: returns once `members` ranks (all by default)
+    /// have finished it, or at once when `waits` is false.
+    func finishPhase(_ phase: Int, of slot: CollectiveSlot, members: Int? = nil, waits: Bool = true) {
         let lock = universe.lock
         lock.lock()
         defer { lock.unlock() }
         while slot.phaseCounts.count <= phase { slot.phaseCounts.append(0) }
         slot.phaseCounts[phase] += 1
-        if slot.phaseCounts[phase] == size {
+        let expected = members ?? size
+        if slot.phaseCounts[phase] == expected || !waits {
             signal.notifyLocked()
             return
         }
-        while slot.phaseCounts[phase] < size { signal.wait(lock, until: .max) }
+        while slot.phaseCounts[phase] < expected { signal.wait(lock, until: .max) }
+    }
+
+    /// Waits until at least `count` ranks have finished step `phase` of the slot's work (without finishing it).
+    func awaitPhase(_ phase: Int, count: Int, of slot: CollectiveSlot) {
+        let lock = universe.lock
+        lock.lock()
+        defer { lock.unlock() }
+        while slot.phaseCounts.count <= phase || slot.phaseCounts[phase] < count { signal.wait(lock, until: .max) }
     }
 }

@@ -87,6 +87,8 @@ final class CollectiveSlot {
     /// Per-rank names (the names split callers give their new groups).
     var labels: [String]
     var arrivedCount = 0
+    /// The rank whose arrival completed the slot.
+    var lastArrival: Int?
     var phaseCounts: [Int] = []
     var mismatch: String?
     /// The groups a split creates, by colour, and each old rank's new rank (filled by the first rank out).
