@@ -38,35 +38,37 @@ extension MoEBench {
     }
 
     /// Where an expert-parallel step's waiting comes from: each rank's own work and waiting per step, and the rows its
-    /// experts computed (every MoE layer, forward; the backward repeats them at twice the work).
+    /// experts computed in each MoE layer (forward; the backward repeats them at twice the work).
     public struct RankBalance: Codable, Sendable {
         public var computeMilliseconds: [Double], waitMilliseconds: [Double]
-        public var expertRows: [Int]
+        /// `[layer][rank]`: the rows each rank's experts computed in the first timed step.
+        public var expertRows: [[Int]]
 
-        /// The largest rank's expert rows over the mean: 1 when the routers spread the rows evenly over the ranks.
+        /// Σ over layers of the busiest rank's expert rows over Σ of the mean: 1 when every layer spreads its rows
+        /// evenly over the ranks. Every layer's exchange waits for its busiest rank, so this bounds the experts' part of
+        /// the step from below by this factor over a balanced router's.
         public var expertImbalance: Double {
-            let mean = Double(expertRows.reduce(0, +)) / Double(max(expertRows.count, 1))
-            return mean > 0 ? Double(expertRows.max()!) / mean : 1
+            let busiest = expertRows.reduce(0) { $0 + ($1.max() ?? 0) }
+            let mean = expertRows.reduce(0.0) { $0 + Double($1.reduce(0, +)) / Double(max($1.count, 1)) }
+            return mean > 0 ? Double(busiest) / mean : 1
         }
 
-        /// `run`'s ranks; its first timed step's expert rows of ranks holding `experts / ranks` consecutive experts each.
+        /// `run`'s ranks; ranks hold `experts / ranks` consecutive experts each.
         init(_ run: TrainingBenchmark.Run) {
             computeMilliseconds = run.rankComputeSeconds.map { $0 * 1e3 }
             waitMilliseconds = run.rankWaitSeconds.map { $0 * 1e3 }
             let ranks = run.rankComputeSeconds.count
-            expertRows = (0..<ranks).map { rank in
-                (run.metrics.first?.experts ?? []).reduce(0) { total, layer in
-                    let perRank = layer.tokensPerExpert.count / ranks
-                    return total + layer.tokensPerExpert[rank * perRank..<(rank + 1) * perRank].reduce(0, +)
-                }
+            expertRows = (run.metrics.first?.experts ?? []).map { layer in
+                let perRank = layer.tokensPerExpert.count / ranks
+                return (0..<ranks).map { layer.tokensPerExpert[$0 * perRank..<($0 + 1) * perRank].reduce(0, +) }
             }
         }
 
         var line: String {
             func list(_ values: [Double]) -> String { values.map { String(format: "%.2f", $0) }.joined(separator: " / ") }
+            let rows = expertRows.map { $0.map(String.init).joined(separator: "/") }.joined(separator: ", ")
             return "ep ranks, median ms per step: own work \(list(computeMilliseconds)), waiting for peers \(list(waitMilliseconds)); "
-                + "expert rows of a step \(expertRows.map(String.init).joined(separator: " / ")) "
-                + "(largest / mean \(String(format: "%.3f", expertImbalance)))"
+                + "expert rows per layer \(rows) (Σ busiest / Σ mean \(String(format: "%.3f", expertImbalance)))"
         }
     }
 

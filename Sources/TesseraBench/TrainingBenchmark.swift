@@ -23,7 +23,8 @@ public enum TrainingBenchmark {
         public var groupSeconds: [[String: Double]] = []
         /// The part of ``groupSeconds`` rank 0 spent waiting for a peer to arrive (``PeerWait``), per timed step.
         public var groupWaitSeconds: [[String: Double]] = []
-        /// Each rank's median seconds per timed step outside collectives (its own work), `[ranks]`.
+        /// Each rank's median seconds per timed step outside its blocking collectives and the starts of its non-blocking
+        /// ones (its own work, waits on requests included), `[ranks]`.
         public var rankComputeSeconds: [Double] = []
         /// Each rank's median seconds per timed step spent waiting for a later peer in any group (``PeerWait``), `[ranks]`.
         public var rankWaitSeconds: [Double] = []
@@ -124,7 +125,11 @@ public enum TrainingBenchmark {
         var run = runs[0].0
         let logs = runs.map { $0.1 }
         run.groupWaitSeconds = runs[0].2.map { PeerWait.seconds(of: 0, logs: logs, window: $0) }
-        run.rankComputeSeconds = runs.map { BenchStatistics.median(zip($0.0.stepSeconds, $0.0.communicationSeconds).map { $0 - $1 }) }
+        run.rankComputeSeconds = runs.indices.map { rank in
+            BenchStatistics.median(runs[rank].2.map { window in
+                logs[rank].filter { window.contains($0.start) }.reduce(Double(window.upperBound - window.lowerBound)) { $0 - Double($1.end - $1.start) } / 1e9
+            })
+        }
         run.rankWaitSeconds = runs.indices.map { rank in
             BenchStatistics.median(runs[rank].2.map { PeerWait.seconds(of: rank, logs: logs, window: $0).values.reduce(0, +) })
         }

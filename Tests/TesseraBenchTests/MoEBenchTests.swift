@@ -25,4 +25,10 @@ import TesseraBench
     #expect(comparison.single.allToAllWaitShare == nil)
     #expect(comparison.parallel.allToAllWaitShare.map { $0 >= 0 && $0 <= comparison.parallel.allToAllShare } == true)
     #expect(comparison.table().contains("ep=2 (2 ranks × 1 thread)") && comparison.table().contains("losses match"))
+    // The balance line: both ranks' own work and waiting, and every layer's 16 tokens × top-2 rows split over the ranks.
+    let balance = comparison.balance
+    #expect(balance.computeMilliseconds.count == 2 && balance.computeMilliseconds.allSatisfy { $0 > 0 })
+    #expect(balance.waitMilliseconds.count == 2 && balance.waitMilliseconds.allSatisfy { $0 >= 0 })
+    #expect(balance.expertRows.count == 2 && balance.expertRows.allSatisfy { $0.count == 2 && $0.reduce(0, +) == 32 })
+    #expect(balance.expertImbalance >= 1 && comparison.table().contains("expert rows per layer"))
 }
