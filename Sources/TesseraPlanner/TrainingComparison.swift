@@ -22,7 +22,7 @@ extension TrainingSearch {
                 framework: profile.name, layout: layout.summary,
                 reason: "DualPipe needs an even number of pipeline stages and of micro-batches per dp rank (half enter "
                     + "from each end; DeepSeek-V3 report §3.2.1), and this layout has pp \(layout.pp) and "
-                    + "\(job.globalBatchSize / perRank) micro-batches; make both even or use 1f1b")
+                    + "\(job.globalBatchSize / perRank) micro-batches; make both even")
         }
         var space = profile.space
         space.tensorParallelSizes = [layout.tp]
