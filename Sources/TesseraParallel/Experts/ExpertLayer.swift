@@ -63,7 +63,8 @@ public struct ExpertLayer: @unchecked Sendable {
     public final class State: @unchecked Sendable {
         /// The routing of the last forward pass.
         public internal(set) var routing: ExpertRouting?
-        /// This rank's routed tokens per global expert in the last forward pass (`[experts]`; dropped slots excluded).
+        /// This rank's routed tokens per global expert in the last forward pass (`[experts]`; dropped slots excluded;
+        /// the tp group's with split experts under sequence parallelism).
         public internal(set) var tokensPerExpert: [Int] = []
         var permutation: ExpertPermutation?
         var exchange: ExpertExchange?
