@@ -38,7 +38,7 @@ import TesseraTensor
         let x = FloatBuffer(testValues(count: tokens * h, stream: "x \(rank)"))
         let dy = FloatBuffer(testValues(count: tokens * h, stream: "dy \(rank)"))
         let state = MixtureOfExpertsLayer.State(), workspace = Workspace(), queue = WeightGradientQueue()
-        let y = try layer.forward(x.pointer, tokens: tokens, length: tokens, state: state, workspace: workspace)
+        let y = try layer.forward(x.pointer, tokens: tokens, sequences: SequenceRows(length: tokens), state: state, workspace: workspace)
         let yBits = UnsafeBufferPointer(start: y, count: tokens * h).map(\.bitPattern)
         let dx = try layer.backward(dy.pointer, input: x.pointer, tokens: tokens, losses: .none(experts: fixture.experts), state: state,
                                     workspace: workspace, queue: queue, mode: .full)
