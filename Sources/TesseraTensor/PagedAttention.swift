@@ -87,8 +87,9 @@ extension Kernels {
         pool.run(parts: parts.count) { part in
             let decoded = PagedAttentionScratch.current.decodedRows(2 * Int(TPA_ROWS) * shape.headDim)
             for unit in parts[part] {
-                plan.run(plan.units[unit], q: q, qStride: qStride, keyValues: kv, sequences: sequences, states: states,
-                         decoded: decoded, path: path)
+                let next = unit + 1 < parts[part].upperBound ? plan.units[unit + 1] : nil
+                plan.run(plan.units[unit], then: next, q: q, qStride: qStride, keyValues: kv, sequences: sequences,
+                         states: states, decoded: decoded, path: path)
             }
         }
         plan.finish(states: states, sequences: sequences, into: out, outStride: outStride, logSumExp: logSumExp)
