@@ -91,12 +91,14 @@ static inline void tpa_prefetch(const tpa_cache *c, long first, long end, int d)
     if (c->type == TQ_F16) (offset = 2 * (size_t)c->headOffset, bytes = 2 * (size_t)d);
     else if (c->type == TQ_Q8_0) (offset = 34 * (size_t)(c->headOffset / 32), bytes = 34 * (size_t)((d + 31) / 32));
     else (offset = 4 * (size_t)c->headOffset, bytes = 4 * (size_t)d);
-    for (long p = first; p < end && p < first + TPA_ROWS; p++) {
-        const uint8_t *key = tpa_row(c, c->keys, p) + offset, *value = tpa_row(c, c->values, p) + offset;
-        for (size_t b = 0; b < bytes; b += 64) {
-            __builtin_prefetch(key + b, 0, 3);
-            __builtin_prefetch(value + b, 0, 3);
+    long block = first / c->blockSize, row = first % c->blockSize, lines = ((long)bytes + 63) / 64;
+    for (int r = 0; r < TPA_ROWS && first + r < end; r++) { /* one block lookup a block; a row's first 8 lines */
+        long at = c->blocks[block] * c->blockStride + c->layerOffset + row * c->rowBytes + (long)offset;
+        _Pragma("clang loop unroll(full)") for (long b = 0; b < 8; b++) if (b < lines) {
+            __builtin_prefetch(c->keys + at + 64 * b, 0, 3);
+            __builtin_prefetch(c->values + at + 64 * b, 0, 3);
         }
+        if (++row == c->blockSize) (row = 0, block++);
     }
 }
 
@@ -109,8 +111,8 @@ typedef struct {
 
 /* The prefetches made before the group at `first` of a call over begin ..< end is folded: the call's next group and
    the same group of the next call. */
-static inline void tpa_prefetch_ahead(const tpa_cache *c, long first, long count, long begin, long end, const tpa_ahead *next,
-                                      int d) {
+__attribute__((always_inline)) static inline void tpa_prefetch_ahead(const tpa_cache *c, long first, long count, long begin,
+                                                                     long end, const tpa_ahead *next, int d) {
     tpa_prefetch(c, first + count, end, d);
     tpa_prefetch(&next->cache, next->begin + (first - begin), next->end, d);
 }
@@ -176,6 +178,9 @@ static inline void tpa_attend_portable(const tpa_cache *c, const tpa_queries *qs
 #if defined(__x86_64__)
 #define TPA_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma,f16c")))
 #define TPA_INLINE __attribute__((always_inline)) TPA_AVX512 static inline
+/* Loops over the registers of a batch, unrolled even where the compiler would not unroll on its own (Swift's build
+   of these headers), so the arrays below stay in registers. */
+#define TPA_UNROLL _Pragma("clang loop unroll(full)")
 /* Query vectors folded together on the AVX-512 path: each cached row is loaded and decoded once per batch. */
 #define TPA_BATCH 4
 
@@ -245,23 +250,23 @@ TPA_INLINE __m512 tpa_exp512(__m512 x) {
 TPA_INLINE void tpa_scores(const uint8_t *keys, long rowBytes, int type, int offset, int count, int d,
                            const float *const *q, int nb, __m512 *dots) {
     __m512 quads[TPA_BATCH], halves[TPA_BATCH];
-    for (int quarter = 0; quarter < 4; quarter++) {
+    TPA_UNROLL for (int quarter = 0; quarter < 4; quarter++) {
         __m512 acc[TPA_BATCH][4];
-        for (int j = 0; j < nb; j++)
-            for (int r = 0; r < 4; r++) acc[j][r] = _mm512_setzero_ps();
+        TPA_UNROLL for (int j = 0; j < nb; j++)
+            TPA_UNROLL for (int r = 0; r < 4; r++) acc[j][r] = _mm512_setzero_ps();
         for (int e = 0; 4 * quarter < count && e < d; e += 16) {
             __mmask16 m = d - e >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (d - e)) - 1);
             __m512 k[4];
-            for (int r = 0; r < 4; r++) {
+            TPA_UNROLL for (int r = 0; r < 4; r++) {
                 int row = 4 * quarter + r < count ? 4 * quarter + r : count - 1;
                 k[r] = tpa_load16(keys + row * rowBytes, type, offset + e, m);
             }
-            for (int j = 0; j < nb; j++) {
+            TPA_UNROLL for (int j = 0; j < nb; j++) {
                 __m512 x = m == 0xFFFF ? _mm512_loadu_ps(q[j] + e) : _mm512_maskz_loadu_ps(m, q[j] + e);
-                for (int r = 0; r < 4; r++) acc[j][r] = _mm512_fmadd_ps(x, k[r], acc[j][r]);
+                TPA_UNROLL for (int r = 0; r < 4; r++) acc[j][r] = _mm512_fmadd_ps(x, k[r], acc[j][r]);
             }
         }
-        for (int j = 0; j < nb; j++) {
+        TPA_UNROLL for (int j = 0; j < nb; j++) {
             __m512 quad = tpa_quad(acc[j]);
             if (quarter == 1) halves[j] = tpa_merge(quads[j], quad);
             else if (quarter == 3) dots[j] = tpa_merge(halves[j], tpa_merge(quads[j], quad));
@@ -279,7 +284,7 @@ TPA_INLINE void tpa_fold(const tpa_cache *c, const uint8_t *keyRow, const uint8_
     float weights[TPA_BATCH][TPA_ROWS];
     int rows = 0;
     tpa_scores(keyRow, c->rowBytes, type, c->headOffset, count, d, q, nb, dots);
-    for (int j = 0; j < nb; j++) {
+    TPA_UNROLL for (int j = 0; j < nb; j++) {
         __mmask16 live = (__mmask16)(visible[j] >= 16 ? 0xFFFF : (1u << visible[j]) - 1);
         __m512 scores = _mm512_mask_mov_ps(_mm512_set1_ps(-INFINITY), live, _mm512_mul_ps(dots[j], _mm512_set1_ps(scale)));
         float previous = state[j][d], top = fmaxf(previous, _mm512_reduce_max_ps(scores));
@@ -290,23 +295,23 @@ TPA_INLINE void tpa_fold(const tpa_cache *c, const uint8_t *keyRow, const uint8_
         state[j][d + 1] = state[j][d + 1] * _mm512_cvtss_f32(correction[j]) + _mm512_reduce_add_ps(p);
         rows = visible[j] > rows ? visible[j] : rows;
     }
-    for (int e = 0; e < d; e += 64) {
+    for (int e = 0; e < d; e += 64) { /* up to 64 values of each output at a time; runs past d are masked off */
         __m512 o[TPA_BATCH][4];
         __mmask16 m[4];
-        int runs = d - e >= 64 ? 4 : (d - e + 15) / 16;
-        for (int r = 0; r < runs; r++) {
+        TPA_UNROLL for (int r = 0; r < 4; r++) {
             int left = d - e - 16 * r;
-            m[r] = (__mmask16)(left >= 16 ? 0xFFFF : (1u << left) - 1);
-            for (int j = 0; j < nb; j++) o[j][r] = _mm512_mul_ps(_mm512_maskz_loadu_ps(m[r], state[j] + e + 16 * r), correction[j]);
+            m[r] = (__mmask16)(left >= 16 ? 0xFFFF : left > 0 ? (1u << left) - 1 : 0);
+            TPA_UNROLL for (int j = 0; j < nb; j++) o[j][r] = _mm512_mul_ps(_mm512_maskz_loadu_ps(m[r], state[j] + e + 16 * r), correction[j]);
         }
         for (int row = 0; row < rows; row++) {
-            for (int r = 0; r < runs; r++) {
+            TPA_UNROLL for (int r = 0; r < 4; r++) {
+                if (!m[r]) continue;
                 __m512 v = tpa_load16(valueRow + row * c->rowBytes, type, c->headOffset + e + 16 * r, m[r]);
-                for (int j = 0; j < nb; j++) o[j][r] = _mm512_fmadd_ps(_mm512_set1_ps(weights[j][row]), v, o[j][r]);
+                TPA_UNROLL for (int j = 0; j < nb; j++) o[j][r] = _mm512_fmadd_ps(_mm512_set1_ps(weights[j][row]), v, o[j][r]);
             }
         }
-        for (int r = 0; r < runs; r++)
-            for (int j = 0; j < nb; j++) _mm512_mask_storeu_ps(state[j] + e + 16 * r, m[r], o[j][r]);
+        TPA_UNROLL for (int r = 0; r < 4; r++)
+            TPA_UNROLL for (int j = 0; j < nb; j++) _mm512_mask_storeu_ps(state[j] + e + 16 * r, m[r], o[j][r]);
     }
 }
 
