@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # MPI expert-parallelism test (make test-mpi): `tessera train --config tiny-moe` (8 experts, top-2, load-balancing
 # loss on) with the experts split over ep = 2 processes, alone (--dp 2 --ep 2), with tp = 2 (experts whole, with
-# sequence parallelism, and split over tp), with pp = 2 (router statistics carried between the stages; 4 processes
+# sequence parallelism, and split over tp without and with sequence parallelism), with pp = 2 (router statistics carried between the stages; 4 processes
 # each) and with ep carved out of cp = 2, must give the single device's losses (ep = 1) within 1e-5
 # relative; and `generate --ep 2` under mpirun must print the
 # single device's greedy tokens. Loopback only.
@@ -40,6 +40,7 @@ run "dp=2 ep=2 tp=2" 4 --dp 2 --ep 2 --tp 2 --micro-batch-size 2
 run "pp=2 ep=2 dp=2" 4 --dp 2 --ep 2 --pp 2 --micro-batch-size 2
 run "dp=2 ep=2 tp=2 sp" 4 --dp 2 --ep 2 --tp 2 --sequence-parallel --micro-batch-size 2
 run "dp=2 ep=2 tp=2 expert-tp=tp" 4 --dp 2 --ep 2 --tp 2 --expert-tp tp --micro-batch-size 2
+run "dp=2 ep=2 tp=2 sp expert-tp=tp" 4 --dp 2 --ep 2 --tp 2 --sequence-parallel --expert-tp tp --micro-batch-size 2
 run "cp=2 ep=2" 2 --cp 2 --ep 2 --micro-batch-size 4
 
 generate=(generate --model "$work/model" --prompt "In the beginning" --max-new-tokens 12 --json)

@@ -1,6 +1,6 @@
 #ifndef TESSERA_QUANTIZED_VNNI_COMMON_H
 #define TESSERA_QUANTIZED_VNNI_COMMON_H
-/* What the AVX-512 VNNI kernels of quantized_vnni.h and quantized_vnni_row.h share: the target attribute, the block
+/* What the AVX-512 VNNI kernels of quantized_vnni_row.h and quantized_vnni_batch.h share: the target attribute, the block
    geometry, the reduction of four registers of partial sums, and the fold of one block into every lane. */
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -19,8 +19,8 @@ TQ_VNNI static inline __m512i tq_vnni_reduce(__m512i u0, __m512i u1, __m512i u2,
     return _mm512_add_epi32(_mm512_unpacklo_epi64(p, q), _mm512_unpackhi_epi64(p, q));
 }
 
-/* Per block, the activation side of a fold for four activation rows u in lanes 4c + u: their scales, and either
-   d_x (float)Σq_x (Q4_1's minimum term) or the integer offset 128 Σq_x (Q8_0) or 8 Σq_x (Q4_0) as int32. */
+/* Per block, the activation side of a fold in every lane: the scale, and either d_x (float)Σq_x (Q4_1's minimum
+   term) or the integer offset 128 Σq_x (Q8_0) or 8 Σq_x (Q4_0) as int32. */
 typedef struct { __m512 dx; __m512 term; } tq_vnni_xlanes;
 
 /* One block's fold into every lane, given each lane's weight scale `d` (and minimum `m` for Q4_1). */

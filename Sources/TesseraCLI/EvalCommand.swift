@@ -25,7 +25,7 @@ struct Eval: ParsableCommand {
     @Option(name: .customLong("batch-size"), help: "Windows per forward pass.")
     var batchSize = 8
 
-    @Flag(help: "Print {\"loss\":…, \"perplexity\":…, \"tokens\":…}.")
+    @Flag(help: "Print {\"loss\":…, \"perplexity\":…, \"tokens\":…} (a mixture of experts adds \"lm_loss\", \"aux_loss\", \"z_loss\").")
     var json = false
 
     func run() throws {
@@ -52,7 +52,9 @@ struct Eval: ParsableCommand {
                 encoder.outputFormatting = [.sortedKeys]
                 print(String(decoding: try encoder.encode(result), as: UTF8.self))
             } else {
-                print("loss \(String(format: "%.4f", result.loss))  perplexity \(String(format: "%.3f", result.perplexity))  tokens \(result.tokens)")
+                let router = [("lm_loss", result.lmLoss), ("aux_loss", result.auxLoss), ("z_loss", result.zLoss)]
+                    .compactMap { name, value in value.map { "  \(name) \(String(format: "%.4f", $0))" } }.joined()
+                print("loss \(String(format: "%.4f", result.loss))\(router)  perplexity \(String(format: "%.3f", result.perplexity))  tokens \(result.tokens)")
             }
         }
     }

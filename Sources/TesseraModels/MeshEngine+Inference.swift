@@ -6,14 +6,11 @@ import TesseraParallel
 /// stage `g mod pp`); the last chunk's stage then hands its result (loss sum or logits) to every stage, so every
 /// rank of the job returns the same values.
 extension MeshEngine {
-    /// Sum and count of the token losses of `microBatch` (no gradients).
+    /// Sum and count of the token cross-entropies of `microBatch` (no gradients; ``score(_:)`` adds the router losses).
     /// - Throws: ``ModelError/invalidBatch(reason:)`` without targets or for ids outside the vocabulary; ``CollectiveError``.
     public func evaluate(_ microBatch: MicroBatch) throws -> (lossSum: Double, tokens: Int) {
-        guard microBatch.targets != nil else { throw ModelError.invalidBatch(reason: "evaluation needs targets") }
-        var lossSum = [Float(try forwardThroughPipeline(localShare(of: microBatch))?.lossSum ?? 0)]
-        try shareFromLastStage(&lossSum)
-        // With context parallelism each cp rank holds the losses of its share of the tokens.
-        return (try model.context.cp.sum(Double(lossSum[0])), microBatch.tokenCount)
+        let score = try score(microBatch)
+        return (score.lossSum, score.tokens)
     }
 
     /// Full-vocabulary logits `[tokens, vocabulary]` for `microBatch` (targets ignored), gathered over tp.

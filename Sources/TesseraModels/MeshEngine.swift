@@ -100,6 +100,7 @@ public final class MeshEngine: @unchecked Sendable {
         var context = LayerContext(groups: groups, sequenceParallel: parallel.sequenceParallel, mappings: mappings, backend: backend)
         // Without `.routerStatistics` (tests only): router losses of the rank's own tokens.
         if !synchronization.contains(.routerStatistics) { context.routerStatisticsGroups = [] }
+        if !synchronization.contains(.routerCapacity) { context.capacityGroups = [] }
         context.contextCommunication = parallel.contextCommunication
         context.expertTensorParallelism = parallel.expertTensorParallelism
         context.contextFaults = contextFaults
@@ -151,28 +152,11 @@ public final class MeshEngine: @unchecked Sendable {
     /// This rank's pipeline stage.
     public var stage: Int { groups?.coordinate.pp ?? 0 }
 
-    /// Refuses what mixture-of-experts layers do not run: expert capacity with sequence or context parallelism (a
-    /// capacity counts a whole sequence's assignments, which those split over ranks; dropless routing is token-local
-    /// and runs with both), experts split over tp with sequence parallelism, and split experts whose features do not
-    /// divide by tp.
+    /// Refuses split experts whose features do not divide by tp.
     private static func checkMixtureOfExperts(_ config: TransformerConfig, _ parallel: ParallelConfig) throws {
-        guard let moe = config.moe else { return }
-        if parallel.expertTensorParallelism == .split && parallel.tp > 1 {
-            guard !parallel.sequenceParallel else {
-                throw ParallelConfigError.invalidOption(
-                    option: LayoutParameter.expertTensorParallelism.name, value: "tp",
-                    valid: "1 (whole experts) with sequence parallelism, where each tp rank routes its own rows; or turn sequence parallelism off")
-            }
-            guard moe.expertIntermediateSize % parallel.tp == 0 else {
-                throw ExpertError.intermediateNotDivisible(intermediate: moe.expertIntermediateSize, tp: parallel.tp)
-            }
-        }
-        guard let factor = moe.router.capacityFactor, parallel.sequenceParallel || parallel.cp > 1 else { return }
-        let splitter = parallel.cp > 1 ? "context parallelism (cp=\(parallel.cp))" : "sequence parallelism"
-        throw ParallelConfigError.invalidOption(
-            option: "capacity factor", value: "\(factor)",
-            valid: "a dropless router (no capacity_factor) with \(splitter), whose ranks hold parts of each sequence while an expert's"
-                + " capacity counts the whole sequence's assignments; or turn \(splitter) off")
+        guard let moe = config.moe, parallel.expertTensorParallelism == .split, parallel.tp > 1,
+              moe.expertIntermediateSize % parallel.tp != 0 else { return }
+        throw ExpertError.intermediateNotDivisible(intermediate: moe.expertIntermediateSize, tp: parallel.tp)
     }
 
     /// One optimizer step over `microBatches`, this data-parallel rank's share of the global batch in

@@ -64,7 +64,8 @@ public final class TransformerBlock: @unchecked Sendable {
     /// Forward of `batch` sequences of `length` tokens; returns ``State/output``.
     @discardableResult
     public func forward(_ input: FloatBuffer, batch: Int, length: Int, state: State, workspace: Workspace) throws -> FloatBuffer {
-        try forward(input, tokens: batch * length, capacityGroup: length, state: state, workspace: workspace, rowStable: false) {
+        let sequences = SequenceRows(batch: batch, localLength: length, shard: state.attention.shard, context: context)
+        return try forward(input, tokens: batch * length, sequences: sequences, state: state, workspace: workspace, rowStable: false) {
             try attention.forward($0, batch: batch, length: length, state: state.attention, workspace: workspace)
         }
     }
@@ -74,15 +75,16 @@ public final class TransformerBlock: @unchecked Sendable {
     @discardableResult
     public func forward(_ input: FloatBuffer, batch: DecodeBatch, state: State, workspace: Workspace,
                         pool: KVBlockPool, layer: Int) throws -> FloatBuffer {
-        try forward(input, tokens: batch.rows, capacityGroup: 1, state: state, workspace: workspace, rowStable: true) {
+        try forward(input, tokens: batch.rows, sequences: SequenceRows(length: 1, batch: batch.rows), state: state, workspace: workspace,
+                    rowStable: true) {
             try attention.forward($0, batch: batch, state: state.attention, workspace: workspace, pool: pool, layer: layer)
         }
     }
 
     /// The block around its attention, `attend` (normalized input → attention output `[localRows, hidden]`).
-    /// `capacityGroup` is the token count an expert router's capacity applies to: a sequence's length, or 1 for
-    /// a decoding step's rows (each from its own sequence, so no row's routing depends on the others').
-    private func forward(_ input: FloatBuffer, tokens: Int, capacityGroup: Int, state: State, workspace: Workspace, rowStable: Bool,
+    /// `sequences` are the groups an expert router's capacity applies to: the micro-batch's sequences, or rows of 1
+    /// for a decoding step's rows (each from its own sequence, so no row's routing depends on the others').
+    private func forward(_ input: FloatBuffer, tokens: Int, sequences: SequenceRows, state: State, workspace: Workspace, rowStable: Bool,
                          attend: (UnsafeMutablePointer<Float>) throws -> UnsafeMutablePointer<Float>) throws -> FloatBuffer {
         let rows = context.localRows(tokens: tokens), count = rows * hidden
         state.input = input
@@ -98,7 +100,8 @@ public final class TransformerBlock: @unchecked Sendable {
         case let .dense(mlp):
             try mlp.forward(state.normalized2.pointer, tokens: tokens, state: state.mlp, workspace: workspace, rowStable: rowStable)
         case let .experts(moe):
-            try moe.forward(state.normalized2.pointer, tokens: tokens, length: capacityGroup, state: state.experts, workspace: workspace)
+            try moe.forward(state.normalized2.pointer, tokens: tokens, sequences: sequences, state: state.experts, workspace: workspace,
+                            rowStable: rowStable)
         }
         backend.add(state.residual.pointer, m, into: state.output.pointer, count: count)
         return state.output

@@ -17,7 +17,10 @@ public struct GradientSynchronization: OptionSet, Sendable, Hashable {
     /// loss and its gradient are the whole micro-batch's over every layer (without it each rank's router losses see
     /// only its own tokens and its own stage's layers).
     public static let routerStatistics = GradientSynchronization(rawValue: 8)
-    public static let all: GradientSynchronization = [.dataParallel, .embedding, .tensorParallelPartial, .routerStatistics]
+    /// The gather of each sequence's expert routing over the ranks holding its parts (sequence and context
+    /// parallelism), so that an expert capacity counts whole sequences (``LayerContext/capacityGroups``).
+    public static let routerCapacity = GradientSynchronization(rawValue: 16)
+    public static let all: GradientSynchronization = [.dataParallel, .embedding, .tensorParallelPartial, .routerStatistics, .routerCapacity]
 }
 
 /// Reduces one rank's gradients over its data-parallel group in buckets, overlapped with the backward

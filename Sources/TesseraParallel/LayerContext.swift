@@ -78,6 +78,11 @@ public struct LayerContext: Sendable {
     /// whole micro-batch's: tp first with sequence parallelism (each tp rank routes its own rows), then dp × cp. Tests
     /// empty it to show that rank-local statistics are caught.
     public var routerStatisticsGroups: [AxisGroup]
+    /// The groups holding the other parts of this rank's sequences, one after the other: tp with sequence parallelism,
+    /// then cp. An expert capacity gathers each sequence's routing over them, so it counts whole sequences
+    /// (``Router/forward(_:tokens:sequences:state:rowStable:)``). Tests empty it to show that a capacity over the
+    /// rank's own rows is caught.
+    public var capacityGroups: [AxisGroup]
     /// The mappings layers call; ``MappingTable/megatron`` unless a test breaks one on purpose.
     public let mappings: MappingTable
     /// Where this rank's kernels run.
@@ -115,6 +120,7 @@ public struct LayerContext: Sendable {
         pp = AxisGroup(pipeline)
         self.sequenceParallel = sequenceParallel && tp.size > 1
         routerStatisticsGroups = self.sequenceParallel ? [tp, self.dataContext] : [self.dataContext]
+        capacityGroups = (self.sequenceParallel ? [tp] : []) + (cp.size > 1 ? [cp] : [])
         self.mappings = mappings
         self.backend = backend
     }

@@ -202,6 +202,23 @@ public struct ModelArchitecture: Sendable, Equatable {
         return (shared + denseMLPParameters, 0)
     }
 
+    /// Matrix parameters of layer `index` (or of prediction module `index − layers`'s block) that tensor parallelism
+    /// keeps whole on every rank: latent attention's down-projections, whose latents every head reads (h × q rank,
+    /// h × (kv rank + rotary key)), and an MoE layer's router (h × experts). DeepSeek's `inference/model.py` keeps
+    /// `wq_a` and `wkv_a` as plain, replicated `Linear` layers and the `Gate` whole, with `wq_b`/`wkv_b`
+    /// column-parallel and `wo` row-parallel; Megatron-Core's MLA layer spec (`gpt_layer_specs.py`) builds
+    /// `linear_q_down_proj` and `linear_kv_down_proj` as `TELinear`, not split over tp. Each tp rank holds them, their
+    /// gradients and optimizer states whole; 0 for other layers.
+    public func unsplitMatrixParameters(_ index: Int) -> Double {
+        let h = Double(hiddenSize)
+        var count = 0.0
+        if let mla = latentAttention {
+            count += h * Double(mla.queryRank) + h * Double(mla.keyValueRank + mla.ropeHeadDim)
+        }
+        if isMoELayer(index), let moe { count += h * Double(moe.experts) }
+        return count
+    }
+
     /// Matrix parameters one token multiplies through in layer `index` (routed experts: only the top-k).
     public func activeMatrixParameters(_ index: Int) -> Double {
         guard isMoELayer(index), let moe else { return attentionMatrixParameters + denseMLPParameters }

@@ -6,6 +6,8 @@ struct LayerSums: Equatable {
     var count = 0.0
     /// Active matrix parameters (a token's matrix FLOPs are twice this).
     var matrices = 0.0
+    /// The part of `matrices` tensor parallelism does not split (``ModelArchitecture/unsplitMatrixParameters(_:)``).
+    var unsplit = 0.0
     /// Stored activation bytes per token that tensor parallelism splits only with sequence parallelism, and those it
     /// always splits (``ModelArchitecture/linearActivationBytesPerLayer(layer:tokens:)``).
     var replicated = 0.0
@@ -15,14 +17,26 @@ struct LayerSums: Equatable {
     static func += (lhs: inout LayerSums, rhs: LayerSums) {
         lhs.count += rhs.count
         lhs.matrices += rhs.matrices
+        lhs.unsplit += rhs.unsplit
         lhs.replicated += rhs.replicated
         lhs.split += rhs.split
         lhs.moeLayers += rhs.moeLayers
     }
 
+    /// Forward FLOPs of these matrices for one micro-batch of `tokens` tokens on one tp rank of `layout`. The unsplit
+    /// ones (latent down-projections, routers) run on every token of every tp rank without sequence parallelism, and
+    /// with it on the rank's 1/tp of the tokens (Megatron-Core's MLA projects the sequence-parallel tokens and gathers
+    /// the narrow latents; recalled from its `multi_latent_attention.py`, not re-read).
+    func matrixFLOPs(tokens: Double, _ layout: TrainingLayout) -> Double {
+        let t = Double(layout.tp)
+        guard !layout.sequenceParallel else { return 2 * tokens * matrices / t }
+        return 2 * tokens * ((matrices - unsplit) / t + unsplit)
+    }
+
     func isClose(to other: LayerSums) -> Bool {
         func close(_ a: Double, _ b: Double) -> Bool { abs(a - b) <= 1e-9 * max(abs(a), abs(b), 1) }
-        return close(count, other.count) && close(matrices, other.matrices) && close(replicated, other.replicated)
+        return close(count, other.count) && close(matrices, other.matrices) && close(unsplit, other.unsplit)
+            && close(replicated, other.replicated)
             && close(split, other.split) && close(moeLayers, other.moeLayers)
     }
 }
@@ -101,18 +115,18 @@ extension TrainingCostModel {
         Self.chunkPieces(
             shape, layers: layers, predictionModules: predictionModules, embeddingAndHeadAsLayers: embeddingAndHeadAsLayers,
             sums: Self.layerSums(
-            activeMatrices: activeMatrixParameters, moe: moeLayers, replicated: replicatedActivationPerToken,
-            split: splitActivationPerToken))
+            activeMatrices: activeMatrixParameters, unsplit: unsplitParameters, moe: moeLayers,
+            replicated: replicatedActivationPerToken, split: splitActivationPerToken))
     }
 
     /// Sums over a range of layers from the per-layer prefix sums (index i holds the sum of layers 0..<i).
     static func layerSums(
-        activeMatrices: [Double], moe: [Double], replicated: [Double], split: [Double]
+        activeMatrices: [Double], unsplit: [Double], moe: [Double], replicated: [Double], split: [Double]
     ) -> (Range<Int>) -> LayerSums {
         { range in
             func sum(_ prefix: [Double]) -> Double { prefix[range.upperBound] - prefix[range.lowerBound] }
-            return LayerSums(count: Double(range.count), matrices: sum(activeMatrices), replicated: sum(replicated),
-                             split: sum(split), moeLayers: sum(moe))
+            return LayerSums(count: Double(range.count), matrices: sum(activeMatrices), unsplit: sum(unsplit),
+                             replicated: sum(replicated), split: sum(split), moeLayers: sum(moe))
         }
     }
 

@@ -1,7 +1,8 @@
 extension TrainingSearch {
     /// The estimate of one given layout of `job` under `profile` (`tessera plan train --explain`), with the
     /// search's own validity rules: the layout must be one the search of that profile could have generated.
-    /// - Throws: ``PlannerError/unsupportedLayout(framework:layout:reason:)`` when the software cannot run it,
+    /// - Throws: ``PlannerError/unsupportedLayout(framework:layout:reason:)`` when the software cannot run it (DualPipe
+    ///   with an odd pp or micro-batch count included),
     ///   ``PlannerError/invalidLayout(text:reason:)`` when it uses another GPU count or does not divide the model
     ///   or the batch, and the job's own size errors.
     public static func estimate(
@@ -13,6 +14,15 @@ extension TrainingSearch {
         guard layout.deviceCount == job.devices else {
             throw PlannerError.invalidLayout(
                 text: layout.summary, reason: "uses tp·cp·pp·dp = \(layout.deviceCount) GPUs; the job has \(job.devices)")
+        }
+        let perRank = layout.dp * layout.microBatchSize
+        if layout.dualPipe, perRank > 0, job.globalBatchSize % perRank == 0,
+           !TrainingLayout.dualPipeRuns(stages: layout.pp, microBatches: job.globalBatchSize / perRank) {
+            throw PlannerError.unsupportedLayout(
+                framework: profile.name, layout: layout.summary,
+                reason: "DualPipe needs an even number of pipeline stages and of micro-batches per dp rank (half enter "
+                    + "from each end; DeepSeek-V3 report §3.2.1), and this layout has pp \(layout.pp) and "
+                    + "\(job.globalBatchSize / perRank) micro-batches; make both even")
         }
         var space = profile.space
         space.tensorParallelSizes = [layout.tp]

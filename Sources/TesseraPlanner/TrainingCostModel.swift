@@ -10,6 +10,9 @@ public struct TrainingCostModel: Sendable {
     let predictionModules: Int
     // Prefix sums over layers, then the prediction modules (index i holds the sum of slots 0..<i).
     let denseParameters: [Double]
+    /// The part of ``denseParameters`` tensor parallelism does not split
+    /// (``ModelArchitecture/unsplitMatrixParameters(_:)``).
+    let unsplitParameters: [Double]
     let expertParameters: [Double]
     let activeMatrixParameters: [Double]
     let moeLayers: [Double]
@@ -42,12 +45,14 @@ public struct TrainingCostModel: Sendable {
         let model = job.model
         layers = model.layers
         predictionModules = model.predictionModules
-        var dense = [0.0], expert = [0.0], active = [0.0], moe = [0.0], replicated = [0.0], split = [0.0]
+        var dense = [0.0], unsplit = [0.0], expert = [0.0], active = [0.0], moe = [0.0]
+        var replicated = [0.0], split = [0.0]
         var compactReplicated = [0.0], compactSplit = [0.0]
         for index in 0..<(model.layers + model.predictionModules) {
             let module = index - model.layers
             let p = module < 0 ? model.layerParameters(index) : model.predictionModuleParameters(module)
             dense.append(dense.last! + p.dense)
+            unsplit.append(unsplit.last! + model.unsplitMatrixParameters(index))
             expert.append(expert.last! + p.expert)
             active.append(active.last! + (module < 0
                 ? model.activeMatrixParameters(index) : model.predictionModuleActiveMatrices(module)))
@@ -60,6 +65,7 @@ public struct TrainingCostModel: Sendable {
             compactSplit.append(compactSplit.last! + compact.split)
         }
         denseParameters = dense
+        unsplitParameters = unsplit
         expertParameters = expert
         activeMatrixParameters = active
         moeLayers = moe
@@ -77,7 +83,8 @@ public struct TrainingCostModel: Sendable {
         pipelineRanks = Self.distinctRanks(
             layers: model.layers, predictionModules: model.predictionModules,
             embeddingAndHeadAsLayers: embeddingAndHeadAsLayers,
-            sums: Self.layerSums(activeMatrices: active, moe: moe, replicated: replicated, split: split))
+            sums: Self.layerSums(
+                activeMatrices: active, unsplit: unsplit, moe: moe, replicated: replicated, split: split))
     }
 
     /// The cost model of `job` under the software choices of `space` that are not per layout: the pipeline split
@@ -93,6 +100,13 @@ public struct TrainingCostModel: Sendable {
     public var usableMemory: Double { job.accelerator.memoryBytes * (1 - PlannerConstants.memoryReserveFraction) }
 
     func sum(_ prefix: [Double], _ range: Range<Int>) -> Double { prefix[range.upperBound] - prefix[range.lowerBound] }
+
+    /// Dense parameters of `slots`: those tensor parallelism splits (each tp rank holds 1/tp of them) and those it
+    /// keeps whole on every rank (``unsplitParameters``).
+    func denseParts(_ slots: Range<Int>) -> (split: Double, whole: Double) {
+        let whole = sum(unsplitParameters, slots)
+        return (sum(denseParameters, slots) - whole, whole)
+    }
 
     /// The slots of the prefix sums `stage` holds: its layers, and the prediction modules with the head (a head's
     /// stage ends at the last layer, so the two ranges join).
@@ -149,10 +163,13 @@ public struct TrainingCostModel: Sendable {
     package func rankMemory(_ layout: TrainingLayout, holding stages: [HeldStage], microBatches m: Int) -> MemoryBreakdown {
         let model = job.model
         let t = Double(layout.tp)
-        var dense = 0.0, expert = 0.0, layerCount = 0
+        // Dense parameters tp splits (the embedding and the head among them) and those it keeps whole (``denseParts``).
+        var dense = 0.0, whole = 0.0, expert = 0.0, layerCount = 0
         for stage in stages {
             let slots = heldSlots(stage)
-            dense += sum(denseParameters, slots)
+            let parts = denseParts(slots)
+            dense += parts.split
+            whole += parts.whole
             expert += sum(expertParameters, slots)
             layerCount += slots.count
             if stage.embedding { dense += model.embeddingParameters }
@@ -168,15 +185,16 @@ public struct TrainingCostModel: Sendable {
         }
         let shards = layout.dp * layout.cp
         var states = ModelStateMemory(
-            parameters: dense / t, dataParallel: shards, zeroStage: layout.zeroStage, gradientBytes: gradientBytes,
-            optimizerBytes: optimizerBytes)
+            parameters: dense / t + whole, dataParallel: shards, zeroStage: layout.zeroStage,
+            gradientBytes: gradientBytes, optimizerBytes: optimizerBytes)
         states += ModelStateMemory(
             parameters: expert / Double(layout.etp * layout.ep), dataParallel: layout.expertDataParallel,
             zeroStage: layout.zeroStage, gradientBytes: gradientBytes, optimizerBytes: optimizerBytes)
         var weights = states.weights
         if layout.zeroStage == 3 && layerCount > 0 {
             // Gathered copies of the layer being computed and the one prefetched.
-            let stageLayers = stages.reduce(0.0) { $0 + sum(denseParameters, heldSlots($1)) } / t
+            let parts = stages.map { denseParts(heldSlots($0)) }
+            let stageLayers = parts.reduce(0.0) { $0 + $1.split } / t + parts.reduce(0.0) { $0 + $1.whole }
                 + expert / Double(layout.etp * layout.ep)
             weights += 2 * PlannerConstants.weightBytesPerParameter * stageLayers / Double(layerCount)
         }

@@ -39,6 +39,14 @@ public struct TrainingLayout: Sendable, Equatable, Hashable, Codable {
     /// (p/2 − 1)(F&B + B − 3W) and the first rank holds p + 1 micro-batches' activations (DeepSeek-AI 2024,
     /// "DeepSeek-V3 Technical Report", §3.2.1, Table 2).
     public var dualPipe = false
+
+    /// Whether DualPipe can run `stages` pipeline stages over `microBatches` micro-batches per data-parallel rank:
+    /// half the micro-batches enter from each end and the ranks pair up as r and p − 1 − r, so both must be even
+    /// (DeepSeek-V3 report §3.2.1: DualPipe "only requires that the pipeline stages and micro-batches be divisible
+    /// by 2", not the micro-batches by the stages).
+    public static func dualPipeRuns(stages: Int, microBatches: Int) -> Bool {
+        stages % 2 == 0 && microBatches % 2 == 0
+    }
     /// DeepSeek-V3's activation recipe (§3.2.3, §3.3.3): RMSNorm outputs, MLA up-projections and SwiGLU outputs are
     /// recomputed in the backward pass, and the linear layers' cached inputs are kept in FP8 (the output
     /// projection's in E5M6) rather than 16 bits (``ModelArchitecture/compactActivationBytesPerLayer(layer:tokens:)``).

@@ -145,7 +145,8 @@ public enum TrainingSearch {
             throw PlannerError.noValidLayout(reasons: [
                 "the global batch of \(job.globalBatchSize) leaves no micro-batch size for any data-parallel size "
                     + "of these meshes (\(meshes.prefix(6).map { "tp\($0.tp) pp\($0.pp) dp\($0.dp)" + ($0.cp > 1 ? " cp\($0.cp)" : "") }.joined(separator: ", ")))"
-                    + "; use a batch divisible by the data-parallel size",
+                    + "; use a batch divisible by the data-parallel size"
+                    + (space.dualPipe ? " with an even number of micro-batches per dp rank (DualPipe, DeepSeek-V3 report §3.2.1)" : ""),
             ])
         }
         bounded.sort(by: Scored.faster)
@@ -315,7 +316,7 @@ public enum TrainingSearch {
                 for (schedule, v) in schedules {
                     if schedule == .interleaved && m % mesh.pp != 0 { continue }
                     let dualPipe = space.dualPipe && schedule == .oneForwardOneBackward
-                    if dualPipe && (mesh.pp % 2 != 0 || m % 2 != 0) { continue }
+                    if dualPipe && !TrainingLayout.dualPipeRuns(stages: mesh.pp, microBatches: m) { continue }
                     for recompute in recomputes {
                         for zero in zeroStages {
                             for torchDDP in ddpChoices where !torchDDP || zero == 0 {

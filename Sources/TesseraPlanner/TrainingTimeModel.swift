@@ -184,7 +184,7 @@ extension TrainingCostModel {
         let lookups = (piece.embedding ? 1 : 0) + piece.prediction.count
 
         // Forward FLOPs on this device: matrices and logits; the attention core (scores, weighted values) apart.
-        let matrices = 2 * tokens * layers.matrices / t
+        let matrices = layers.matrixFLOPs(tokens: tokens, layout)
         let logits = headPasses * 2 * tokens * Double(model.vocabularySize) * h / t
         let core = attentionCore(layout, tokens: tokens, layers: layers.count)
         // Without sequence parallelism every tp rank repeats the norms, dropouts and residual additions.
@@ -321,8 +321,10 @@ extension TrainingCostModel {
         let shards = layout.dp * layout.cp
         let t = Double(layout.tp)
         let range = stateSlots(layout.pp)
-        var dense = sum(denseParameters, range) + job.model.embeddingParameters
-        if layout.pp == 1 { dense += job.model.outputParameters }
+        let parts = denseParts(range)
+        var split = parts.split + job.model.embeddingParameters
+        if layout.pp == 1 { split += job.model.outputParameters }
+        let dense = split / t + parts.whole
         let bytes = PlannerConstants.gradientBytesPerParameter
         let reduceBytes = float32GradientReduction ? 4.0 : bytes
         let accelerator = job.accelerator
@@ -340,7 +342,7 @@ extension TrainingCostModel {
                 return Double(m) * (gathersPerMicroBatch * gather + reduce)
             }
         }
-        var total = cost(dense / t, group: shards, stride: layout.tp)
+        var total = cost(dense, group: shards, stride: layout.tp)
             + cost(sum(expertParameters, range) / Double(layout.etp * layout.ep), group: layout.expertDataParallel,
                    stride: layout.expertParallelStride * layout.ep)
         if (job.model.tiedEmbeddings || predictionModules > 0) && layout.pp > 1 && !layout.dualPipe {
@@ -357,7 +359,8 @@ extension TrainingCostModel {
     func optimizerTime(_ layout: TrainingLayout) -> Double {
         let t = Double(layout.tp)
         let range = stateSlots(layout.pp)
-        let dense = (sum(denseParameters, range) + job.model.embeddingParameters) / t
+        let parts = denseParts(range)
+        let dense = (parts.split + job.model.embeddingParameters) / t + parts.whole
         let expert = sum(expertParameters, range) / Double(layout.etp * layout.ep)
         let shards = layout.zeroStage >= 1 ? Double(layout.dp * layout.cp) : 1
         let expertShards = layout.zeroStage >= 1 ? Double(layout.expertDataParallel) : 1

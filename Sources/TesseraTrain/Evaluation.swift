@@ -2,19 +2,45 @@ import Foundation
 import TesseraModels
 import TesseraParallel
 
-/// Mean next-token loss of a model on a token stream, and its perplexity.
+/// Mean next-token loss of a model on a token stream, and its perplexity; for a mixture-of-experts model also the
+/// router losses, with ``loss`` the objective training reports (``StepMetrics/loss``).
 public struct EvaluationResult: Sendable, Hashable, Codable {
-    /// Mean cross-entropy (nats) over the scored targets.
+    /// Mean cross-entropy (nats) over the scored targets, plus for a mixture of experts its router losses weighted as
+    /// configured (each window batch's losses weighted by its targets, as training weighs micro-batches).
     public var loss: Double
-    /// `exp(loss)`.
+    /// `exp` of the mean cross-entropy.
     public var perplexity: Double
     /// Targets scored.
     public var tokens: Int
+    /// Mixture of experts: the mean cross-entropy alone.
+    public var lmLoss: Double?
+    /// Mixture of experts: the load-balancing loss, whether or not ``loss`` includes it (as ``StepMetrics/auxLoss``).
+    public var auxLoss: Double?
+    /// Mixture of experts: the router z-loss, whether or not ``loss`` includes it.
+    public var zLoss: Double?
 
+    /// A dense model's result: `loss` is the mean cross-entropy.
     public init(loss: Double, tokens: Int) {
         self.loss = loss
         self.perplexity = exp(loss)
         self.tokens = tokens
+    }
+
+    /// A mixture of experts' result from the mean cross-entropy and the token-weighted means of the router losses
+    /// (`routerObjective`: what they add to the objective).
+    public init(lmLoss: Double, routerObjective: Double, auxLoss: Double, zLoss: Double, tokens: Int) {
+        self.init(loss: lmLoss + routerObjective, tokens: tokens)
+        perplexity = exp(lmLoss)
+        self.lmLoss = lmLoss
+        self.auxLoss = auxLoss
+        self.zLoss = zLoss
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case loss, perplexity, tokens
+        case lmLoss = "lm_loss"
+        case auxLoss = "aux_loss"
+        case zLoss = "z_loss"
     }
 }
 
@@ -30,7 +56,8 @@ public enum Evaluation {
         return stride(from: 0, to: inputs, by: sequenceLength).map { $0..<min($0 + sequenceLength, inputs) }
     }
 
-    /// Mean loss of `engine`'s model over `ids` (every rank of the model's groups calls this with the same ids).
+    /// Mean loss of `engine`'s model over `ids` (every rank of the model's groups calls this with the same ids), with a
+    /// mixture of experts' router losses beside it.
     ///
     /// - Parameters:
     ///   - sequenceLength: the window `T` (at most the model's context).
@@ -55,7 +82,7 @@ public enum Evaluation {
         let full = all.filter { $0.count == sequenceLength }, rest = all.filter { $0.count != sequenceLength }
         var groups = stride(from: 0, to: full.count, by: batchSize).map { Array(full[$0..<min($0 + batchSize, full.count)]) }
         groups += rest.map { [$0] }
-        var lossSum = 0.0, tokens = 0
+        var lossSum = 0.0, tokens = 0, router: (objective: Double, balance: Double, z: Double)?
         for group in groups {
             let length = group[0].count
             var inputs: [Int32] = [], targets: [Int32] = []
@@ -64,10 +91,17 @@ public enum Evaluation {
                 targets += ids[window.lowerBound + 1..<window.upperBound + 1]
             }
             let batch = try MicroBatch(tokens: inputs, targets: targets, batch: group.count, length: length)
-            let scored = try engine.evaluate(batch)
+            let scored = try engine.score(batch)
             lossSum += scored.lossSum
             tokens += scored.tokens
+            if let losses = scored.routerLosses {
+                let weight = Double(scored.tokens), sums = router ?? (0, 0, 0)
+                router = (sums.objective + losses.objective * weight, sums.balance + losses.balance * weight, sums.z + losses.z * weight)
+            }
         }
-        return EvaluationResult(loss: lossSum / Double(tokens), tokens: tokens)
+        let count = Double(tokens)
+        guard let router else { return EvaluationResult(loss: lossSum / count, tokens: tokens) }
+        return EvaluationResult(lmLoss: lossSum / count, routerObjective: router.objective / count, auxLoss: router.balance / count,
+                                zLoss: router.z / count, tokens: tokens)
     }
 }

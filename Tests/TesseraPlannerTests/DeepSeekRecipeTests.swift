@@ -98,4 +98,40 @@ import TesseraPlanner
         let overlapped = cost.estimate(hidden, bubble: ClosedFormBubble())
         #expect(paid.time.tensorParallel > 1.5 * overlapped.time.tensorParallel, "\(paid.time.tensorParallel)")
     }
+
+    /// DualPipe needs an even pp and an even micro-batch count (§3.2.1): the rule itself, and `--explain` refusing
+    /// the published mesh at a batch of 15,232 sequences (119 micro-batches per dp rank) with that reason, while the
+    /// same mesh at 15,360 (120) runs; the search never generates the odd case.
+    @Test func dualPipeNeedsEvenStagesAndMicroBatches() throws {
+        #expect(TrainingLayout.dualPipeRuns(stages: 16, microBatches: 120))
+        #expect(TrainingLayout.dualPipeRuns(stages: 2, microBatches: 2))
+        #expect(!TrainingLayout.dualPipeRuns(stages: 16, microBatches: 119))
+        #expect(!TrainingLayout.dualPipeRuns(stages: 15, microBatches: 120))
+        func job(batch: Int) throws -> TrainingJob {
+            TrainingJob(model: try catalog.model(named: "deepseek-v3"), accelerator: try catalog.accelerator(named: "h800"),
+                        devices: 2048, sequenceLength: 4096, globalBatchSize: batch, computeFormat: .fp8)
+        }
+        let layout = try TrainingLayout(summary: "tp1 pp16 dp128 ep64 mbs1 recompute:none zero1", profile: .deepSeekV3)
+        #expect(layout.dualPipe)
+        _ = try TrainingSearch.estimate(layout, of: try job(batch: 15_360), profile: .deepSeekV3)
+        do {
+            _ = try TrainingSearch.estimate(layout, of: try job(batch: 15_232), profile: .deepSeekV3)
+            Issue.record("an odd micro-batch count was accepted")
+        } catch let error as PlannerError {
+            guard case .unsupportedLayout(let framework, _, let reason) = error else { Issue.record("\(error)"); return }
+            #expect(framework == "deepseek-v3")
+            #expect(reason.contains("DualPipe needs an even number") && reason.contains("119 micro-batches"), "\(reason)")
+        }
+        var space = SoftwareProfile.deepSeekV3.space
+        (space.tensorParallelSizes, space.pipelineParallelSizes, space.expertParallelSizes) = ([1], [16], [64])
+        // 15,232 = 128 · 7 · 17: every micro-batch size leaves an odd count, so the one-mesh search has nothing to run.
+        do {
+            _ = try TrainingSearch.run(try job(batch: 15_232), space: space, keep: 5)
+            Issue.record("the search ran DualPipe over odd micro-batch counts")
+        } catch {
+            #expect("\(error)".contains("even number of micro-batches per dp rank (DualPipe"), "\(error)")
+        }
+        let plan = try TrainingSearch.run(try job(batch: 15_360), space: space, keep: 5)
+        #expect(plan.ranked.allSatisfy { $0.layout.dualPipe && $0.microBatches % 2 == 0 })
+    }
 }

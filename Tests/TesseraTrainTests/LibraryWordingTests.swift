@@ -31,7 +31,7 @@ struct LibraryWordingTests {
         collect { _ = try TrainingData(path: "short.txt", ids: [1, 2, 3], sequenceLength: 4, globalBatchSize: 2,
                                        vocabularySize: 10, tokenizerName: "byte") }
         errors += [TrainingError.unreadableData(path: "x", reason: "gone"), TrainingError.invalidTokenizer(path: "t", reason: "no"),
-                   CheckpointError.notACheckpoint(path: "c", reason: "no manifest"), ExpertError.splitExpertsWithSequenceParallelism,
+                   CheckpointError.notACheckpoint(path: "c", reason: "no manifest"),
                    ExpertError.intermediateNotDivisible(intermediate: 6, tp: 4)]
         return try errors.map { error in
             switch error {
@@ -45,7 +45,7 @@ struct LibraryWordingTests {
 
     @Test func libraryMessagesNameNoFlag() throws {
         let errors = try Self.representativeErrors()
-        #expect(errors.count == 11)
+        #expect(errors.count == 10)
         for (library, _) in errors {
             #expect(!library.contains("--"), "\(library)")
         }

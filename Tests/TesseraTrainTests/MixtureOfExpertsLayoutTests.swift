@@ -8,8 +8,8 @@ import TesseraPipeline
 /// and with experts split over tp (`--expert-tp tp`): 5 AdamW steps with the load-balancing and z-losses on equal one
 /// device, within ``MeshTolerance``; rank-local router statistics fail the same checks.
 extension MixtureOfExpertsEquivalenceTests {
-    /// Qwen2-MoE without capacity drops (a capacity counts whole sequences, which sp and cp split): its shared expert
-    /// is a sequence-parallel MLP under sp.
+    /// Qwen2-MoE without capacity drops (capacity over split sequences: MixtureOfExpertsSplitSequenceTests): its
+    /// shared expert is a sequence-parallel MLP under sp.
     static let qwen2MoEDropless: TransformerConfig = {
         var config = qwen2MoE
         config.moe?.router.capacityFactor = nil
@@ -89,28 +89,12 @@ extension MixtureOfExpertsEquivalenceTests {
 
     /// What the engine refuses for mixture-of-experts layouts, each naming the fix.
     @Test func unsupportedExpertLayoutsAreRefused() throws {
-        var split = try ParallelConfig(tp: 2, sequenceParallel: true)
-        split.expertTensorParallelism = .split
-        #expect(throws: ParallelConfigError.invalidOption(
-            option: "expertTensorParallelism", value: "tp",
-            valid: "1 (whole experts) with sequence parallelism, where each tp rank routes its own rows; or turn sequence parallelism off")) {
-            try MeshEngine(config: Self.mixtral, parallel: split, groups: nil, seed: 1)
-        }
         var uneven = Self.mixtral
         uneven.moe?.expertIntermediateSize = 30
         var four = try ParallelConfig(tp: 4)
         four.expertTensorParallelism = .split
         #expect(throws: ExpertError.intermediateNotDivisible(intermediate: 30, tp: 4)) {
             try MeshEngine(config: uneven, parallel: four, groups: nil, seed: 1)
-        }
-        for (parallel, splitter) in [(try ParallelConfig(tp: 2, sequenceParallel: true), "sequence parallelism"),
-                                     (try ParallelConfig(cp: 2), "context parallelism (cp=2)")] {
-            #expect(throws: ParallelConfigError.invalidOption(
-                option: "capacity factor", value: "1.0",
-                valid: "a dropless router (no capacity_factor) with \(splitter), whose ranks hold parts of each sequence while an expert's"
-                    + " capacity counts the whole sequence's assignments; or turn \(splitter) off")) {
-                try MeshEngine(config: Self.qwen2MoE, parallel: parallel, groups: nil, seed: 1)
-            }
         }
         #expect(throws: ParallelConfigError.invalidOption(option: "ep", value: "4",
                                                           valid: "a divisor of dp × cp = 2 (experts are sharded over ranks carved out of dp × cp): 1, 2")) {

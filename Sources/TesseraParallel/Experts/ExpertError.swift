@@ -13,8 +13,6 @@ public enum ExpertError: Error, Equatable, Sendable, CustomStringConvertible {
     case intermediateNotDivisible(intermediate: Int, tp: Int)
     /// A parameter store has no weight of this name for one of the rank's experts.
     case missingWeight(name: String)
-    /// Experts split over tp (``ExpertTensorParallelism/split``) with sequence parallelism, which this layer does not run.
-    case splitExpertsWithSequenceParallelism
 
     public var description: String {
         switch self {
@@ -31,9 +29,6 @@ public enum ExpertError: Error, Equatable, Sendable, CustomStringConvertible {
                 + " (ExpertTensorParallelism.whole) or tp ∈ {\((1...max(1, min(intermediate, 64))).filter { intermediate % $0 == 0 }.map(String.init).joined(separator: ", "))}"
         case let .missingWeight(name):
             return "no expert weight named \(name) in the parameters"
-        case .splitExpertsWithSequenceParallelism:
-            return "experts split over tp (ExpertTensorParallelism.split) do not run with sequence parallelism; use whole experts"
-                + " (ExpertTensorParallelism.whole) or turn sequence parallelism off (\(LayoutParameter.sequenceParallel.name) = false)"
         }
     }
 }

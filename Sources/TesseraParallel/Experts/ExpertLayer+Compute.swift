@@ -9,17 +9,36 @@ extension ExpertLayer {
     private var downs: [UnsafePointer<Float>] { experts.map { UnsafePointer($0.down.value.baseAddress!) } }
 
     /// `output[rows of e] = down_e(silu(gate_e x) · up_e x)` for `state.expertInput`; fills `state.gateUp` and
-    /// `state.activated` for the backward pass. `output`: `[Σ rows, hidden]`.
-    func computeExperts(state: State, rows: [Int], into output: UnsafeMutablePointer<Float>) {
+    /// `state.activated` for the backward pass. `output`: `[Σ rows, hidden]`. `rowStable`: each row by the fixed-order
+    /// products (``ComputeBackend/rowStableMatmul(_:ldx:_:transposedWeight:ldw:into:ldy:rows:n:k:)``), so its bits do
+    /// not depend on how many rows its expert got.
+    func computeExperts(state: State, rows: [Int], into output: UnsafeMutablePointer<Float>, rowStable: Bool = false) {
         let h = hidden, f = intermediate, n = rows.reduce(0, +), backend = context.backend
         state.gateUp.reserve(n * 2 * f)
         state.activated.reserve(n * f)
         let x = state.expertInput.pointer, gateUp = state.gateUp.pointer
-        backend.groupedMatmul(x, lda: h, rows: rows, gates, transposeB: true, ldb: h, into: gateUp, ldc: 2 * f, n: f, k: h, beta: 0)
-        backend.groupedMatmul(x, lda: h, rows: rows, ups, transposeB: true, ldb: h, into: gateUp + f, ldc: 2 * f, n: f, k: h, beta: 0)
+        let product = rowStable ? Self.rowStableGroups : Self.groupedProducts
+        product(backend, x, h, rows, gates, gateUp, 2 * f, f, h)
+        product(backend, x, h, rows, ups, gateUp + f, 2 * f, f, h)
         backend.swiglu(gateUp, into: state.activated.pointer, rows: n, features: f)
-        backend.groupedMatmul(state.activated.pointer, lda: f, rows: rows, downs, transposeB: true, ldb: f, into: output, ldc: h,
-                              n: h, k: f, beta: 0)
+        product(backend, state.activated.pointer, f, rows, downs, output, h, h, f)
+    }
+
+    /// `c[rows of e] = a[rows of e] · W_eᵀ` (`W_e`: `[n, k]`) for consecutive row groups, one grouped product each.
+    private static func groupedProducts(_ backend: any ComputeBackend, _ a: UnsafePointer<Float>, _ lda: Int, _ rows: [Int],
+                                        _ weights: [UnsafePointer<Float>], _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ n: Int, _ k: Int) {
+        backend.groupedMatmul(a, lda: lda, rows: rows, weights, transposeB: true, ldb: k, into: c, ldc: ldc, n: n, k: k, beta: 0)
+    }
+
+    /// ``groupedProducts(_:_:_:_:_:_:_:_:_:)`` with every row in a fixed order of operations.
+    private static func rowStableGroups(_ backend: any ComputeBackend, _ a: UnsafePointer<Float>, _ lda: Int, _ rows: [Int],
+                                        _ weights: [UnsafePointer<Float>], _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ n: Int, _ k: Int) {
+        var first = 0
+        for (weight, count) in zip(weights, rows) {
+            backend.rowStableMatmul(a + first * lda, ldx: lda, weight, transposedWeight: true, ldw: k, into: c + first * ldc, ldy: ldc,
+                                    rows: count, n: n, k: k)
+            first += count
+        }
     }
 
     /// From `state.outputGradient` (`[Σ rows, hidden]`, expert-major): writes the experts' input gradient

@@ -49,6 +49,12 @@ public struct ExpertWeights: @unchecked Sendable {
 /// sends the outputs back and combines them with the routing weights. The backward pass is the mirror. With ep = 1
 /// nothing is communicated. A rank that routes or receives no rows, and an expert that gets none, are ordinary cases.
 ///
+/// Split experts (``ExpertTensorParallelism/split``) with sequence parallelism first all-gather the tp group's rows
+/// and routings (each tp rank routed its own sequence shard), run the whole group's rows on this rank's share of every
+/// expert's features, and reduce-scatter the partial outputs back onto the shards (Megatron-Core gathers over tp after
+/// its all-to-all instead; the sums are the same). Backward: `dy` is all-gathered and the input gradient
+/// reduce-scattered; the routing-weight gradient is summed over tp and this rank's rows kept.
+///
 /// Expert weight gradients accumulate into the parameters' gradients; they are complete for this rank's tokens and
 /// must be summed over the expert-data-parallel group (``LayerContext/expertData``), which ``ParameterSpec/isExpert``
 /// tells gradient reduction.
@@ -57,7 +63,8 @@ public struct ExpertLayer: @unchecked Sendable {
     public final class State: @unchecked Sendable {
         /// The routing of the last forward pass.
         public internal(set) var routing: ExpertRouting?
-        /// This rank's routed tokens per global expert in the last forward pass (`[experts]`; dropped slots excluded).
+        /// This rank's routed tokens per global expert in the last forward pass (`[experts]`; dropped slots excluded;
+        /// the tp group's with split experts under sequence parallelism).
         public internal(set) var tokensPerExpert: [Int] = []
         var permutation: ExpertPermutation?
         var exchange: ExpertExchange?
@@ -74,6 +81,8 @@ public struct ExpertLayer: @unchecked Sendable {
         let outputGradient = FloatBuffer(count: 0)
         let activatedGradient = FloatBuffer(count: 0)
         let gateUpGradient = FloatBuffer(count: 0)
+        /// Split experts under sequence parallelism: the tp group's rows gathered (the input forward, `dy` backward).
+        let sequenceRows = FloatBuffer(count: 0)
 
         public init() {}
 
@@ -81,7 +90,7 @@ public struct ExpertLayer: @unchecked Sendable {
         public var savedBytes: Int { [dispatchWeights, expertInput, gateUp, activated, returned].reduce(0) { $0 + $1.count * 4 } }
         /// Bytes of every buffer held.
         public var byteCount: Int {
-            [dispatchWeights, expertInput, gateUp, activated, returned, outputGradient, activatedGradient, gateUpGradient]
+            [dispatchWeights, expertInput, gateUp, activated, returned, outputGradient, activatedGradient, gateUpGradient, sequenceRows]
                 .reduce(0) { $0 + $1.byteCount }
         }
     }
@@ -109,13 +118,11 @@ public struct ExpertLayer: @unchecked Sendable {
 
     /// - Parameters:
     ///   - experts: the weights of this rank's `totalExperts / ep` experts, in global id order.
-    /// - Throws: ``ExpertError/expertsNotDivisible(experts:ep:valid:)``, ``ExpertError/wrongExpertCount(given:expected:)``,
-    ///   ``ExpertError/splitExpertsWithSequenceParallelism``.
+    /// - Throws: ``ExpertError/expertsNotDivisible(experts:ep:valid:)``, ``ExpertError/wrongExpertCount(given:expected:)``.
     public init(experts: [ExpertWeights], totalExperts: Int, tensorParallelism: ExpertTensorParallelism = .whole,
                 context: LayerContext, dispatchRotation: Int = 0) throws {
         let local = try Self.localExperts(totalExperts: totalExperts, context: context)
         guard experts.count == local.count else { throw ExpertError.wrongExpertCount(given: experts.count, expected: local.count) }
-        if tensorParallelism == .split && context.sequenceParallel { throw ExpertError.splitExpertsWithSequenceParallelism }
         self.experts = experts
         self.totalExperts = totalExperts
         self.tensorParallelism = tensorParallelism
@@ -128,14 +135,22 @@ public struct ExpertLayer: @unchecked Sendable {
     /// The global ids of this rank's experts.
     public var localExperts: Range<Int> { context.ep.rank * experts.count..<(context.ep.rank + 1) * experts.count }
 
-    private var isSplit: Bool { tensorParallelism == .split && context.tp.size > 1 }
+    var isSplit: Bool { tensorParallelism == .split && context.tp.size > 1 }
+
+    /// Whether the layer gathers the tp group's rows first: split experts under sequence parallelism.
+    var gathersSequence: Bool { isSplit && context.sequenceParallel }
 
     /// Forward on this rank's `tokens` rows `x` (`[tokens, hidden]`) routed by `routing`; returns `y` `[tokens, hidden]`
-    /// in `workspace`. Communicates over ep (all-to-all) and, with split experts, over tp (all-reduce).
+    /// in `workspace`. Communicates over ep (all-to-all) and, with split experts, over tp (all-reduce; under sequence
+    /// parallelism all-gathers and a reduce-scatter).
+    /// - Parameter rowStable: every output row computed the same way whatever the rows of the other tokens routed to
+    ///   the same experts (batched decoding); otherwise grouped products.
     /// - Throws: ``ExpertError`` for a routing that does not fit; ``CollectiveError`` when a peer fails.
     public func forward(_ x: UnsafePointer<Float>, tokens: Int, routing: ExpertRouting, state: State,
-                        workspace: Workspace) throws -> UnsafeMutablePointer<Float> {
+                        workspace: Workspace, rowStable: Bool = false) throws -> UnsafeMutablePointer<Float> {
         try routing.validate(tokens: tokens, experts: totalExperts)
+        let (x, tokens, routing) = gathersSequence ? try gatheredOverTensorParallel(x, tokens: tokens, routing: routing, into: state.sequenceRows)
+            : (x, tokens, routing)
         let h = hidden, backend = context.backend
         let permutation = ExpertPermutation(ids: dispatchIds(routing.experts), topK: routing.topK, experts: totalExperts)
         let exchange = try ExpertExchange(rowsPerExpert: permutation.rowsPerExpert, group: context.ep)
@@ -155,15 +170,15 @@ public struct ExpertLayer: @unchecked Sendable {
 
         let output = exchange.isLocal ? state.returned : workspace.gradient
         output.reserve(exchange.receivedRows * h)
-        computeExperts(state: state, rows: exchange.rowsPerLocalExpert, into: output.pointer)
+        computeExperts(state: state, rows: exchange.rowsPerLocalExpert, into: output.pointer, rowStable: rowStable)
         _ = try exchange.fromExperts(output.pointer, columns: h, scratch: workspace.partial, into: state.returned, backend: backend)
 
         workspace.reduced.reserve(tokens * h)
         backend.combineRows(state.returned.pointer, sources: permutation.rowOfSlot, weights: routing.weights, into: workspace.reduced.pointer,
                             tokens: tokens, topK: routing.topK, columns: h)
         guard isSplit else { return workspace.reduced.pointer }
-        return try context.mappings.reduceFromTensorRegion.forward(workspace.reduced.pointer, rows: tokens, columns: h,
-                                                                    scratch: workspace.partial, in: context)
+        let sum = gathersSequence ? context.mappings.reduceScatterToSequenceRegion : context.mappings.reduceFromTensorRegion
+        return try sum.forward(workspace.reduced.pointer, rows: tokens, columns: h, scratch: workspace.partial, in: context)
     }
 
     /// Backward from `dy` `[tokens, hidden]` for the forward pass recorded in `state`: returns the input gradient and
@@ -175,11 +190,14 @@ public struct ExpertLayer: @unchecked Sendable {
             fatalError("ExpertLayer.backward without a forward pass on this state")
         }
         let h = hidden, tokens = routing.tokens, k = routing.topK, backend = context.backend
+        let dy = gathersSequence ? UnsafePointer(try context.mappings.reduceScatterToSequenceRegion.backward(
+            UnsafeMutablePointer(mutating: dy), rows: tokens / context.tp.size, columns: h, scratch: state.sequenceRows, in: context)) : dy
         var weightGradient = [Float](repeating: 0, count: tokens * k)
         backend.combineWeightGradient(dy, state.returned.pointer, sources: permutation.rowOfSlot, into: &weightGradient,
                                       tokens: tokens, topK: k, columns: h)
         // With split experts `returned` holds this rank's partial outputs: their products with dy add up over tp.
         if isSplit { try weightGradient.withUnsafeMutableBufferPointer { try context.tp.allReduce($0, operation: .sum) } }
+        if gathersSequence { weightGradient = ownRows(of: weightGradient, tokens: tokens, columns: k) }
 
         let rows = permutation.rows
         let dispatched = exchange.isLocal ? state.outputGradient : workspace.gathered
@@ -196,8 +214,8 @@ public struct ExpertLayer: @unchecked Sendable {
         workspace.reduced.reserve(tokens * h)
         backend.combineRows(back, sources: permutation.rowOfSlot, weights: nil, into: workspace.reduced.pointer, tokens: tokens, topK: k, columns: h)
         guard isSplit else { return Gradients(input: workspace.reduced.pointer, routingWeights: weightGradient) }
-        let input = try context.mappings.copyToTensorRegion.backward(workspace.reduced.pointer, rows: tokens, columns: h,
-                                                                      scratch: workspace.partial, in: context)
+        let sum = gathersSequence ? context.mappings.gatherFromSequenceRegion : context.mappings.copyToTensorRegion
+        let input = try sum.backward(workspace.reduced.pointer, rows: tokens, columns: h, scratch: workspace.partial, in: context)
         return Gradients(input: input, routingWeights: weightGradient)
     }
 

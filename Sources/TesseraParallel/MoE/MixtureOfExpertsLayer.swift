@@ -8,11 +8,13 @@ import TesseraTensor
 ///
 /// Without sequence parallelism every rank of the tensor-parallel group holds all its tokens' rows and routes them
 /// identically; the router and the shared-expert gate are replicated with complete gradients. With sequence
-/// parallelism (whole experts only) each tp rank routes and dispatches its own `tokens / tp` rows, as Megatron-Core's
-/// all-to-all dispatcher does: nothing is all-gathered for the routed experts, the router and expert work is split
-/// over tp instead of repeated, and the router, gate and expert weight gradients are partial sums over tp
-/// (``GradientReduction/sumOverTensorParallel``); the router statistics are then summed over tp as well as dp × cp.
-/// The shared expert gathers its input and reduce-scatters its output like any sequence-parallel MLP.
+/// parallelism each tp rank routes its own `tokens / tp` rows, as Megatron-Core's all-to-all dispatcher does; whole
+/// experts dispatch them as they are (the expert work is split over tp instead of repeated, and the expert weight
+/// gradients are partial sums over tp), split experts gather the tp group's rows first (``ExpertLayer``). The router
+/// and gate weight gradients are partial sums over tp (``GradientReduction/sumOverTensorParallel``); the router
+/// statistics are then summed over tp as well as dp × cp, and a capacity gathers each sequence's routing
+/// (``Router/forward(_:tokens:sequences:state:rowStable:)``). The shared expert gathers its input and reduce-scatters
+/// its output like any sequence-parallel MLP.
 public struct MixtureOfExpertsLayer: @unchecked Sendable {
     /// What one micro-batch's backward needs.
     public final class State: @unchecked Sendable {
@@ -63,24 +65,27 @@ public struct MixtureOfExpertsLayer: @unchecked Sendable {
 
     private var hidden: Int { gateProducts.inFeatures }
 
-    /// Forward of a micro-batch of `tokens` tokens in sequences of `length` (the capacity groups): `x` is this rank's
-    /// rows `[localRows, hidden]` (``LayerContext/localRows(tokens:)``); returns `[localRows, hidden]` owned by `state`.
+    /// Forward of a micro-batch of `tokens` tokens: `x` is this rank's rows `[localRows, hidden]`
+    /// (``LayerContext/localRows(tokens:)``), lying in the micro-batch's sequences as `sequences` says (the capacity
+    /// groups); returns `[localRows, hidden]` owned by `state`.
+    /// - Parameter rowStable: every row computed the same way whatever the other rows are (batched decoding).
     /// - Throws: ``CollectiveError`` when a peer fails; ``ExpertError`` for a routing the experts refuse.
-    public func forward(_ x: UnsafeMutablePointer<Float>, tokens: Int, length: Int, state: State, workspace: Workspace) throws -> UnsafeMutablePointer<Float> {
+    public func forward(_ x: UnsafeMutablePointer<Float>, tokens: Int, sequences: SequenceRows, state: State, workspace: Workspace,
+                        rowStable: Bool = false) throws -> UnsafeMutablePointer<Float> {
         let rows = context.localRows(tokens: tokens), count = rows * hidden, backend = context.backend
         state.output.reserve(count)
         if let shared {
-            let y = try shared.mlp.forward(x, tokens: tokens, state: state.shared, workspace: workspace)
+            let y = try shared.mlp.forward(x, tokens: tokens, state: state.shared, workspace: workspace, rowStable: rowStable)
             state.sharedOutput.reserve(count)
             backend.copy(y, into: state.sharedOutput.pointer, count: count)
             state.sharedGate.reserve(rows)
             gateProducts.forward(x, ldx: hidden, weight: shared.gate.value.baseAddress!, bias: nil, into: state.sharedGate.pointer, ldy: 1,
-                                 rows: rows, backend: backend)
+                                 rows: rows, backend: backend, rowStable: rowStable)
             for t in 0..<rows { state.sharedGate.pointer[t] = 1 / (1 + exp(-state.sharedGate.pointer[t])) }
         }
-        let routing = router.forward(x, tokens: rows, length: length, state: state.router)
+        let routing = try router.forward(x, tokens: rows, sequences: sequences, state: state.router, rowStable: rowStable)
         let expertRouting = try ExpertRouting(topK: routing.topK, experts: routing.experts, weights: routing.weights)
-        let y = try experts.forward(x, tokens: rows, routing: expertRouting, state: state.experts, workspace: workspace)
+        let y = try experts.forward(x, tokens: rows, routing: expertRouting, state: state.experts, workspace: workspace, rowStable: rowStable)
         backend.copy(y, into: state.output.pointer, count: count)
         if shared != nil {
             for t in 0..<rows {

@@ -48,10 +48,31 @@ public struct Router: @unchecked Sendable {
 
     private var experts: Int { configuration.experts }
 
-    /// Routes `tokens` tokens `x` `[tokens, hidden]` (sequences of `length` tokens, the capacity groups) and keeps
-    /// this rank's statistics in `state`. Nothing is communicated.
+    /// Routes `tokens` tokens `x` `[tokens, hidden]` (whole sequences of `length` tokens, the capacity groups) and
+    /// keeps this rank's statistics in `state`. Nothing is communicated.
+    /// - Parameter rowStable: each row's logits by the fixed-order product, whatever `tokens` is (batched decoding).
     @discardableResult
-    public func forward(_ x: UnsafePointer<Float>, tokens: Int, length: Int, state: State) -> Routing {
+    public func forward(_ x: UnsafePointer<Float>, tokens: Int, length: Int, state: State, rowStable: Bool = false) -> Routing {
+        let capacity = configuration.capacity(length: length), e = experts
+        return route(x, tokens: tokens, state: state, rowStable: rowStable) { routing, score in
+            RoutingMath.dropBeyondCapacity(&routing, length: length, capacity: capacity, experts: e, score: score)
+        }
+    }
+
+    /// Routes this rank's `tokens` rows `x` `[tokens, hidden]`, which lie in the micro-batch's sequences as `sequences`
+    /// says; a capacity counts whole sequences (``dropBeyondCapacity(_:sequences:score:)``). Keeps this rank's
+    /// statistics in `state`.
+    /// - Throws: ``CollectiveError`` when a peer fails (only a capacity over split sequences communicates).
+    @discardableResult
+    public func forward(_ x: UnsafePointer<Float>, tokens: Int, sequences: SequenceRows, state: State, rowStable: Bool = false) throws -> Routing {
+        try route(x, tokens: tokens, state: state, rowStable: rowStable) { routing, score in
+            try dropBeyondCapacity(&routing, sequences: sequences, score: score)
+        }
+    }
+
+    /// Logits, scores, top-k and the combine weights of `tokens` rows, then `drop` (the capacity) and the statistics.
+    private func route(_ x: UnsafePointer<Float>, tokens: Int, state: State, rowStable: Bool,
+                       drop: (inout Routing, (Int, Int) -> Float) throws -> Void) rethrows -> Routing {
         let e = experts, k = configuration.topK, sigmoid = configuration.scoring == .sigmoid
         state.probabilities.reserve(tokens * e)
         state.sigmoidScores.reserve(sigmoid ? tokens * e : 0)
@@ -59,7 +80,7 @@ public struct Router: @unchecked Sendable {
         let logits = state.logitGradient
         logits.reserve(tokens * e)
         products.forward(x, ldx: products.inFeatures, weight: weight.value.baseAddress!, bias: nil, into: logits.pointer, ldy: e,
-                         rows: tokens, backend: context.backend)
+                         rows: tokens, backend: context.backend, rowStable: rowStable)
         var routing = Routing(tokens: tokens, topK: k)
         let scores = sigmoid ? state.sigmoidScores.pointer : state.probabilities.pointer
         routing.selected.withUnsafeMutableBufferPointer { selected in
@@ -80,9 +101,7 @@ public struct Router: @unchecked Sendable {
         }
         routing.experts = routing.selected
         let selected = routing.selected
-        RoutingMath.dropBeyondCapacity(&routing, length: length, capacity: configuration.capacity(length: length), experts: e) { t, j in
-            scores[t * e + Int(selected[t * k + j])]
-        }
+        try drop(&routing) { t, j in scores[t * e + Int(selected[t * k + j])] }
         state.routing = routing
         state.statistics = RouterStatistics(routing: routing, probabilities: state.probabilities.pointer, logSumExp: state.logSumExp.pointer,
                                             experts: e)

@@ -55,7 +55,7 @@ public enum RoutingMath {
 
     /// Drops, per sequence of `length` tokens and per expert, the assignments beyond `capacity`, lowest score
     /// first (ties: the later token); sets their expert to `-1` and their weight to 0. `score(t, j)` is the
-    /// pre-normalization score of token `t`'s `j`-th choice.
+    /// pre-normalization score of token `t`'s `j`-th choice. Slots already at `-1` count for no expert.
     public static func dropBeyondCapacity(_ routing: inout Routing, length: Int, capacity: Int, experts: Int,
                                           score: (Int, Int) -> Float) {
         guard capacity < routing.tokens * routing.topK else { return }
@@ -63,7 +63,7 @@ public enum RoutingMath {
         for start in stride(from: 0, to: routing.tokens, by: length) {
             var assignments = [[(token: Int, slot: Int)]](repeating: [], count: experts)
             for t in start..<min(start + length, routing.tokens) {
-                for j in 0..<k { assignments[Int(routing.experts[t * k + j])].append((t, j)) }
+                for j in 0..<k where routing.experts[t * k + j] >= 0 { assignments[Int(routing.experts[t * k + j])].append((t, j)) }
             }
             for list in assignments where list.count > capacity {
                 let ranked = list.sorted { a, b in

@@ -6,8 +6,8 @@ public enum QuantizedKernelPath: String, Sendable, CaseIterable {
     case portable
     /// AVX2 + FMA (x86-64 CPUs since 2013); chosen at run time, so one binary runs everywhere.
     case avx2
-    /// AVX-512 VNNI for Q8_0, Q4_0 and Q4_1, sixteen outputs per register (4 weight rows × 4 activation rows, or
-    /// 16 × 1), each folded exactly as the portable path folds it, so the two give the same bits; the other types
+    /// AVX-512 VNNI for Q8_0, Q4_0 and Q4_1, sixteen outputs per register (16 weight rows, one per lane, against
+    /// 1 to 8 activation rows), each folded exactly as the portable path folds it, so the two give the same bits; the other types
     /// run the AVX2 kernels.
     case avx512VNNI
 
