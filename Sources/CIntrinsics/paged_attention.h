@@ -2,16 +2,18 @@
 #define TESSERA_PAGED_ATTENTION_H
 /* The inner loop of decoding attention over a paged key/value pool (Kernels.pagedAttention in Swift): one key/value
    head of one sequence over a range of its positions, for every query vector of the head's group (every query head
-   and every query row) at once, so each cached row is read, and decoded, once per call.
+   and every query row) at once, so each cached row is read from memory once per call.
 
    Positions are taken TPA_ROWS at a time within a block (groups start at the block's first row). For each group
    and each query vector, in a fixed order that depends only on the positions: the scores scale * (q . k_r), each a
    fused-multiply-add chain over the head dimension; the online softmax update of the vector's running maximum m,
    sum l and output o (o = o * e^(m_old - m) + sum_r e^(s_r - m) v_r, rows in position order). So a query vector's
    numbers depend on nothing else in the call (batch invariance). The AVX-512 path (AVX-512 F/BW/VL/DQ with FMA and
-   F16C, run only after the runtime check) sums each dot product's 16 lanes by a fixed tree and converts F16 rows with
-   vcvtph2ps; the portable path sums in element order. F16 and Q8_0 rows decode to exactly the floats
-   Quantization.decode gives, so they give the bits F32 rows holding those floats give. */
+   F16C, run only after the runtime check) reads rows where they lie, decoding F16 and Q8_0 in registers once per
+   batch of up to TPA_BATCH query vectors, sums each dot product's 16 lanes by a fixed tree and takes e^x from a
+   polynomial; the portable path decodes a group's rows into scratch, sums in element order and calls libm's expf.
+   F16 and Q8_0 rows decode to exactly the floats Quantization.decode gives, so they give the bits F32 rows holding
+   those floats give. */
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
@@ -82,56 +84,46 @@ static inline void tpa_reset(float *states, int n, int d) {
 }
 
 /* Asks for the head slices (headDim values from c->headOffset) of the keys and values of positions
-   first ..< min(first + TPA_ROWS, end), so the next group's rows arrive while this group's are folded. A hint only:
-   the results do not depend on it. */
+   first ..< min(first + TPA_ROWS, end), so rows arrive before they are folded. A hint only: the results do not
+   depend on it. */
 static inline void tpa_prefetch(const tpa_cache *c, long first, long end, int d) {
     size_t offset, bytes;
     if (c->type == TQ_F16) (offset = 2 * (size_t)c->headOffset, bytes = 2 * (size_t)d);
     else if (c->type == TQ_Q8_0) (offset = 34 * (size_t)(c->headOffset / 32), bytes = 34 * (size_t)((d + 31) / 32));
     else (offset = 4 * (size_t)c->headOffset, bytes = 4 * (size_t)d);
-    for (long p = first; p < end && p < first + TPA_ROWS; p++) {
-        const uint8_t *key = tpa_row(c, c->keys, p) + offset, *value = tpa_row(c, c->values, p) + offset;
-        for (size_t b = 0; b < bytes; b += 64) {
-            __builtin_prefetch(key + b, 0, 3);
-            __builtin_prefetch(value + b, 0, 3);
+    long block = first / c->blockSize, row = first % c->blockSize, lines = ((long)bytes + 63) / 64;
+    for (int r = 0; r < TPA_ROWS && first + r < end; r++) { /* one block lookup a block; a row's first 8 lines */
+        long at = c->blocks[block] * c->blockStride + c->layerOffset + row * c->rowBytes + (long)offset;
+        _Pragma("clang loop unroll(full)") for (long b = 0; b < 8; b++) if (b < lines) {
+            __builtin_prefetch(c->keys + at + 64 * b, 0, 3);
+            __builtin_prefetch(c->values + at + 64 * b, 0, 3);
         }
+        if (++row == c->blockSize) (row = 0, block++);
     }
 }
 
-/* The loop shared by both paths: groups of rows, each decoded once (DECODE) and folded into every query vector that
-   sees them (STEP), the next group's rows prefetched first. */
-#define TPA_ATTEND(DECODE, STEP, D)                                                                                    \
-    tpa_reset(states, qs->rows * qs->heads, D);                                                                        \
-    for (long first = begin; first < end;) {                                                                           \
-        long inBlock = c->blockSize - first % c->blockSize, left = end - first;                                        \
-        int count = (int)(inBlock < left ? inBlock : left);                                                            \
-        if (count > TPA_ROWS) count = TPA_ROWS;                                                                        \
-        const float *k, *v;                                                                                            \
-        long stride;                                                                                                   \
-        const uint8_t *keyRow = tpa_row(c, c->keys, first), *valueRow = tpa_row(c, c->values, first);                  \
-        tpa_prefetch(c, first + count, end, D);                                                                        \
-        if (c->type == TQ_F32) {                                                                                       \
-            k = (const float *)keyRow + c->headOffset;                                                                 \
-            v = (const float *)valueRow + c->headOffset;                                                               \
-            stride = c->rowBytes / 4;                                                                                  \
-        } else {                                                                                                       \
-            for (int r = 0; r < count; r++) {                                                                          \
-                DECODE(keyRow + r * c->rowBytes, c->type, c->headOffset, D, keyRows + (size_t)r * (D));                \
-                DECODE(valueRow + r * c->rowBytes, c->type, c->headOffset, D, valueRows + (size_t)r * (D));            \
-            }                                                                                                          \
-            (k = keyRows, v = valueRows, stride = D);                                                                  \
-        }                                                                                                              \
-        for (int i = 0; i < qs->rows; i++) {                                                                           \
-            long seen = qs->start + i + 1 - first;                                                                     \
-            if (seen <= 0) continue;                                                                                   \
-            int visible = seen < count ? (int)seen : count;                                                            \
-            for (int g = 0; g < qs->heads; g++) {                                                                      \
-                float *s = states + (size_t)(i * qs->heads + g) * ((D) + 2);                                           \
-                STEP(qs->q + i * qs->qStride + (size_t)g * (D), k, v, stride, visible, D, qs->scale, s);               \
-            }                                                                                                          \
-        }                                                                                                              \
-        first += count;                                                                                                \
-    }
+/* Positions a call asks for while it folds its own (tpa_prefetch): those of the caller's next call, next->begin + j
+   alongside the call's begin + j, so a thread's next range of rows is on its way before that call starts. */
+typedef struct {
+    tpa_cache cache;
+    long begin, end;
+} tpa_ahead;
+
+/* The prefetches made before the group at `first` of a call over begin ..< end is folded: the call's next group and
+   the same group of the next call. */
+__attribute__((always_inline)) static inline void tpa_prefetch_ahead(const tpa_cache *c, long first, long count, long begin,
+                                                                     long end, const tpa_ahead *next, int d) {
+    tpa_prefetch(c, first + count, end, d);
+    tpa_prefetch(&next->cache, next->begin + (first - begin), next->end, d);
+}
+
+/* Rows in the group that starts at position `first` (< end): up to TPA_ROWS, within first's block. So groups start at
+   block starts and a sequence's groups depend only on its own length. */
+static inline int tpa_group(const tpa_cache *c, long first, long end) {
+    long inBlock = c->blockSize - first % c->blockSize, left = end - first;
+    long count = inBlock < left ? inBlock : left;
+    return count < TPA_ROWS ? (int)count : TPA_ROWS;
+}
 
 /* One query vector over `visible` (<= TPA_ROWS) rows, portable: dot products in element order, libm's expf. */
 static inline void tpa_step_portable(const float *q, const float *k, const float *v, long stride, int visible, int d,
@@ -158,59 +150,86 @@ static inline void tpa_step_portable(const float *q, const float *k, const float
 }
 
 /* Positions begin ..< end of key/value head c for every vector of qs; vector (i, g)'s state (o[headDim], m, l) at
-   states + (i * heads + g) * (headDim + 2). keyRows and valueRows hold TPA_ROWS * headDim floats each (decoded rows). */
-static inline void tpa_attend_portable(const tpa_cache *c, const tpa_queries *qs, long begin, long end, float *states,
-                                       float *keyRows, float *valueRows) {
+   states + (i * heads + g) * (headDim + 2); the rows of `next` are asked for on the way (tpa_ahead). keyRows and
+   valueRows hold TPA_ROWS * headDim floats each (decoded rows). */
+static inline void tpa_attend_portable(const tpa_cache *c, const tpa_queries *qs, long begin, long end, const tpa_ahead *next,
+                                       float *states, float *keyRows, float *valueRows) {
     int d = qs->headDim;
-    TPA_ATTEND(tpa_decode_portable, tpa_step_portable, d)
+    tpa_reset(states, qs->rows * qs->heads, d);
+    for (long first = begin; first < end;) {
+        int count = tpa_group(c, first, end);
+        const uint8_t *keyRow = tpa_row(c, c->keys, first), *valueRow = tpa_row(c, c->values, first);
+        tpa_prefetch_ahead(c, first, count, begin, end, next, d);
+        for (int r = 0; r < count; r++) {
+            tpa_decode_portable(keyRow + r * c->rowBytes, c->type, c->headOffset, d, keyRows + (size_t)r * d);
+            tpa_decode_portable(valueRow + r * c->rowBytes, c->type, c->headOffset, d, valueRows + (size_t)r * d);
+        }
+        for (int i = 0; i < qs->rows; i++) {
+            long seen = qs->start + i + 1 - first;
+            if (seen <= 0) continue;
+            for (int g = 0; g < qs->heads; g++)
+                tpa_step_portable(qs->q + i * qs->qStride + (size_t)g * d, keyRows, valueRows, d, seen < count ? (int)seen : count,
+                                  d, qs->scale, states + (size_t)(i * qs->heads + g) * (d + 2));
+        }
+        first += count;
+    }
 }
 
 #if defined(__x86_64__)
 #define TPA_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma,f16c")))
+#define TPA_INLINE __attribute__((always_inline)) TPA_AVX512 static inline
+/* Loops over the registers of a batch, unrolled even where the compiler would not unroll on its own (Swift's build
+   of these headers), so the arrays below stay in registers. */
+#define TPA_UNROLL _Pragma("clang loop unroll(full)")
+/* Query vectors folded together on the AVX-512 path: each cached row is loaded and decoded once per batch. */
+#define TPA_BATCH 4
 
-/* tpa_decode_portable with vcvtph2ps for F16 and a Q8_0 block at a time when the slice starts a block. */
-TPA_AVX512 static inline void tpa_decode_avx512(const uint8_t *row, int type, int first, int count, float *out) {
-    if (type == TQ_F16) {
-        int e = 0;
-        for (; e + 16 <= count; e += 16)
-            _mm512_storeu_ps(out + e, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(row + 2 * (size_t)(first + e)))));
-        if (e < count) {
-            __mmask16 m = (__mmask16)((1u << (count - e)) - 1);
-            _mm512_mask_storeu_ps(out + e, m, _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, row + 2 * (size_t)(first + e))));
-        }
-    } else if (type == TQ_Q8_0 && first % 32 == 0 && count % 32 == 0) {
-        for (int b = 0; b < count / 32; b++) {
-            const uint8_t *block = row + 34 * (size_t)(first / 32 + b);
-            __m512 scale = _mm512_set1_ps(tq_f16(block));
-            __m512 low = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(block + 2))));
-            __m512 high = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(block + 18))));
-            _mm512_storeu_ps(out + 32 * b, _mm512_mul_ps(low, scale));
-            _mm512_storeu_ps(out + 32 * b + 16, _mm512_mul_ps(high, scale));
-        }
-    } else {
-        tpa_decode_portable(row, type, first, count, out);
-    }
+/* The F16 number at p as Float32 (exact, as tq_f16). */
+TPA_INLINE float tpa_f16(const uint8_t *p) {
+    uint16_t h;
+    memcpy(&h, p, 2);
+    return _cvtsh_ss(h);
 }
 
-/* Lane r = the sum of a[r]'s 16 lanes, for 16 registers, by a fixed tree: pairs within 128-bit lanes, then across. */
-TPA_AVX512 static inline __m512 tpa_sum16(const __m512 *a) {
-    __m512 pairs[8], quads[4], halves[2];
-    for (int j = 0; j < 8; j++)
-        pairs[j] = _mm512_add_ps(_mm512_unpacklo_ps(a[2 * j], a[2 * j + 1]), _mm512_unpackhi_ps(a[2 * j], a[2 * j + 1]));
-    for (int j = 0; j < 4; j++) {
-        __m512d x = _mm512_castps_pd(pairs[2 * j]), y = _mm512_castps_pd(pairs[2 * j + 1]);
-        quads[j] = _mm512_add_ps(_mm512_castpd_ps(_mm512_unpacklo_pd(x, y)), _mm512_castpd_ps(_mm512_unpackhi_pd(x, y)));
+/* Elements element ..< element + 16 of a stored row as Float32 (lanes outside m: 0), the values tpa_decode_portable
+   gives; a Q8_0 run may cross into the next block. */
+TPA_INLINE __m512 tpa_load16(const uint8_t *row, int type, int element, __mmask16 m) {
+    if (type == TQ_F16) {
+        const uint8_t *p = row + 2 * (size_t)element;
+        return _mm512_cvtph_ps(m == 0xFFFF ? _mm256_loadu_si256((const __m256i *)p) : _mm256_maskz_loadu_epi16(m, p));
     }
-    for (int j = 0; j < 2; j++)
-        halves[j] = _mm512_add_ps(_mm512_shuffle_f32x4(quads[2 * j], quads[2 * j + 1], 0x88),
-                                  _mm512_shuffle_f32x4(quads[2 * j], quads[2 * j + 1], 0xDD));
-    return _mm512_add_ps(_mm512_shuffle_f32x4(halves[0], halves[1], 0x88), _mm512_shuffle_f32x4(halves[0], halves[1], 0xDD));
+    if (type == TQ_Q8_0) {
+        const uint8_t *block = row + 34 * (size_t)(element >> 5);
+        int inBlock = 32 - (element & 31);
+        __mmask16 first = inBlock >= 16 ? m : (__mmask16)(m & ((1u << inBlock) - 1)), second = (__mmask16)(m & ~first);
+        __m128i bytes = _mm_maskz_loadu_epi8(first, block + 2 + (element & 31));
+        __m512 scale = _mm512_set1_ps(tpa_f16(block));
+        if (second) { /* lane l >= inBlock: byte l - inBlock of the next block (34 bytes on, after its 2-byte scale) */
+            bytes = _mm_mask_loadu_epi8(bytes, second, block + 36 - inBlock);
+            scale = _mm512_mask_blend_ps(second, scale, _mm512_set1_ps(tpa_f16(block + 34)));
+        }
+        return _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(bytes)), scale);
+    }
+    const float *p = (const float *)(row + 4 * (size_t)element);
+    return m == 0xFFFF ? _mm512_loadu_ps(p) : _mm512_maskz_loadu_ps(m, p);
+}
+
+/* The fixed tree that sums 16 registers' lanes (lane r of the result: the sum of register r's lanes), in steps:
+   two rows' lanes paired within 128-bit lanes, two pairs into a quad (rows 4j ..< 4j + 4), two quads into a half
+   and two halves into the result, both by tpa_merge. */
+TPA_INLINE __m512 tpa_pair(__m512 a, __m512 b) { return _mm512_add_ps(_mm512_unpacklo_ps(a, b), _mm512_unpackhi_ps(a, b)); }
+TPA_INLINE __m512 tpa_quad(const __m512 *rows) {
+    __m512d x = _mm512_castps_pd(tpa_pair(rows[0], rows[1])), y = _mm512_castps_pd(tpa_pair(rows[2], rows[3]));
+    return _mm512_add_ps(_mm512_castpd_ps(_mm512_unpacklo_pd(x, y)), _mm512_castpd_ps(_mm512_unpackhi_pd(x, y)));
+}
+TPA_INLINE __m512 tpa_merge(__m512 a, __m512 b) {
+    return _mm512_add_ps(_mm512_shuffle_f32x4(a, b, 0x88), _mm512_shuffle_f32x4(a, b, 0xDD));
 }
 
 /* e^x for x <= 0, within about 2 ulp: x = n ln2 + r with |r| <= ln2 / 2, e^r by the degree-7 polynomial of Cephes'
    expf (coefficients recalled from the Cephes library, checked against libm by the Swift tests), times 2^n by
    vscalefps (which underflows to 0 below about -104). */
-TPA_AVX512 static inline __m512 tpa_exp512(__m512 x) {
+TPA_INLINE __m512 tpa_exp512(__m512 x) {
     x = _mm512_max_ps(x, _mm512_set1_ps(-104.0f));
     __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
@@ -225,79 +244,137 @@ TPA_AVX512 static inline __m512 tpa_exp512(__m512 x) {
     return _mm512_scalef_ps(p, n);
 }
 
-/* tpa_step_portable with 16-lane fused products summed by tpa_sum16 and the output updated 64 values at a time. */
-__attribute__((always_inline)) TPA_AVX512 static inline void tpa_step_avx512(const float *q, const float *k, const float *v,
-                                                                          long stride, int visible, int d, float scale,
-                                                                          float *state) {
-    int full = d & ~15;
-    __mmask16 tail = (__mmask16)((1u << (d - full)) - 1), live = (__mmask16)(visible >= 16 ? 0xFFFF : (1u << visible) - 1);
-    __m512 dots[TPA_ROWS];
-    for (int r = 0; r < TPA_ROWS; r++) {
-        __m512 a = _mm512_setzero_ps();
-        if (r < visible) {
-            const float *row = k + r * stride;
-            for (int e = 0; e < full; e += 16) a = _mm512_fmadd_ps(_mm512_loadu_ps(q + e), _mm512_loadu_ps(row + e), a);
-            if (tail) a = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, q + full), _mm512_maskz_loadu_ps(tail, row + full), a);
+/* Lane r < count of dots[j]: q[j] . (row r's d values from element `offset`), rows rowBytes apart from `keys`; each a
+   fused-multiply-add chain over 16-lane runs of the head dimension, the lanes summed by the fixed tree. Rows are read
+   four at a time, each row once for all nb vectors. Lanes >= count: unspecified. */
+TPA_INLINE void tpa_scores(const uint8_t *keys, long rowBytes, int type, int offset, int count, int d,
+                           const float *const *q, int nb, __m512 *dots) {
+    __m512 quads[TPA_BATCH], halves[TPA_BATCH];
+    TPA_UNROLL for (int quarter = 0; quarter < 4; quarter++) {
+        __m512 acc[TPA_BATCH][4];
+        TPA_UNROLL for (int j = 0; j < nb; j++)
+            TPA_UNROLL for (int r = 0; r < 4; r++) acc[j][r] = _mm512_setzero_ps();
+        for (int e = 0; 4 * quarter < count && e < d; e += 16) {
+            __mmask16 m = d - e >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (d - e)) - 1);
+            __m512 k[4];
+            TPA_UNROLL for (int r = 0; r < 4; r++) {
+                int row = 4 * quarter + r < count ? 4 * quarter + r : count - 1;
+                k[r] = tpa_load16(keys + row * rowBytes, type, offset + e, m);
+            }
+            TPA_UNROLL for (int j = 0; j < nb; j++) {
+                __m512 x = m == 0xFFFF ? _mm512_loadu_ps(q[j] + e) : _mm512_maskz_loadu_ps(m, q[j] + e);
+                TPA_UNROLL for (int r = 0; r < 4; r++) acc[j][r] = _mm512_fmadd_ps(x, k[r], acc[j][r]);
+            }
         }
-        dots[r] = a;
-    }
-    __m512 scores = _mm512_mask_mov_ps(_mm512_set1_ps(-INFINITY), live, _mm512_mul_ps(tpa_sum16(dots), _mm512_set1_ps(scale)));
-    float previous = state[d], top = fmaxf(previous, _mm512_reduce_max_ps(scores));
-    __m512 p = _mm512_maskz_mov_ps(live, tpa_exp512(_mm512_sub_ps(scores, _mm512_set1_ps(top))));
-    float correction = expf(previous - top), weights[TPA_ROWS];
-    _mm512_storeu_ps(weights, p);
-    state[d] = top;
-    state[d + 1] = state[d + 1] * correction + _mm512_reduce_add_ps(p);
-    __m512 scaleBy = _mm512_set1_ps(correction);
-    int e = 0;
-    for (; e + 64 <= d; e += 64) {
-        __m512 o0 = _mm512_mul_ps(_mm512_loadu_ps(state + e), scaleBy), o1 = _mm512_mul_ps(_mm512_loadu_ps(state + e + 16), scaleBy);
-        __m512 o2 = _mm512_mul_ps(_mm512_loadu_ps(state + e + 32), scaleBy), o3 = _mm512_mul_ps(_mm512_loadu_ps(state + e + 48), scaleBy);
-        for (int r = 0; r < visible; r++) {
-            __m512 w = _mm512_set1_ps(weights[r]);
-            const float *row = v + r * stride + e;
-            o0 = _mm512_fmadd_ps(w, _mm512_loadu_ps(row), o0);
-            o1 = _mm512_fmadd_ps(w, _mm512_loadu_ps(row + 16), o1);
-            o2 = _mm512_fmadd_ps(w, _mm512_loadu_ps(row + 32), o2);
-            o3 = _mm512_fmadd_ps(w, _mm512_loadu_ps(row + 48), o3);
+        TPA_UNROLL for (int j = 0; j < nb; j++) {
+            __m512 quad = tpa_quad(acc[j]);
+            if (quarter == 1) halves[j] = tpa_merge(quads[j], quad);
+            else if (quarter == 3) dots[j] = tpa_merge(halves[j], tpa_merge(quads[j], quad));
+            else quads[j] = quad;
         }
-        _mm512_storeu_ps(state + e, o0);
-        _mm512_storeu_ps(state + e + 16, o1);
-        _mm512_storeu_ps(state + e + 32, o2);
-        _mm512_storeu_ps(state + e + 48, o3);
-    }
-    for (; e < d; e += 16) {
-        __mmask16 m = d - e >= 16 ? (__mmask16)0xFFFF : tail;
-        __m512 o = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, state + e), scaleBy);
-        for (int r = 0; r < visible; r++) o = _mm512_fmadd_ps(_mm512_set1_ps(weights[r]), _mm512_maskz_loadu_ps(m, v + r * stride + e), o);
-        _mm512_mask_storeu_ps(state + e, m, o);
     }
 }
 
-__attribute__((always_inline)) TPA_AVX512 static inline void tpa_attend_avx512_d(const tpa_cache *c, const tpa_queries *qs, long begin,
-                                                                              long end, float *states, float *keyRows,
-                                                                              float *valueRows, int d) {
-    TPA_ATTEND(tpa_decode_avx512, tpa_step_avx512, d)
+/* Folds the `count` rows of a group (keys and values from keyRow and valueRow, rowBytes apart) into nb query
+   vectors: vector j (query q[j], state[j]) sees its first visible[j] (>= 1) rows. The scores, their softmax update
+   and the output update in row order, as tpa_step_portable. */
+TPA_INLINE void tpa_fold(const tpa_cache *c, const uint8_t *keyRow, const uint8_t *valueRow, int count, int type, int d,
+                         float scale, int nb, const float *const *q, float *const *state, const int *visible) {
+    __m512 dots[TPA_BATCH], correction[TPA_BATCH];
+    float weights[TPA_BATCH][TPA_ROWS];
+    int rows = 0;
+    tpa_scores(keyRow, c->rowBytes, type, c->headOffset, count, d, q, nb, dots);
+    TPA_UNROLL for (int j = 0; j < nb; j++) {
+        __mmask16 live = (__mmask16)(visible[j] >= 16 ? 0xFFFF : (1u << visible[j]) - 1);
+        __m512 scores = _mm512_mask_mov_ps(_mm512_set1_ps(-INFINITY), live, _mm512_mul_ps(dots[j], _mm512_set1_ps(scale)));
+        float previous = state[j][d], top = fmaxf(previous, _mm512_reduce_max_ps(scores));
+        __m512 p = _mm512_maskz_mov_ps(live, tpa_exp512(_mm512_sub_ps(scores, _mm512_set1_ps(top))));
+        correction[j] = tpa_exp512(_mm512_set1_ps(previous - top));
+        _mm512_storeu_ps(weights[j], p);
+        state[j][d] = top;
+        state[j][d + 1] = state[j][d + 1] * _mm512_cvtss_f32(correction[j]) + _mm512_reduce_add_ps(p);
+        rows = visible[j] > rows ? visible[j] : rows;
+    }
+    for (int e = 0; e < d; e += 64) { /* up to 64 values of each output at a time; runs past d are masked off */
+        __m512 o[TPA_BATCH][4];
+        __mmask16 m[4];
+        TPA_UNROLL for (int r = 0; r < 4; r++) {
+            int left = d - e - 16 * r;
+            m[r] = (__mmask16)(left >= 16 ? 0xFFFF : left > 0 ? (1u << left) - 1 : 0);
+            TPA_UNROLL for (int j = 0; j < nb; j++) o[j][r] = _mm512_mul_ps(_mm512_maskz_loadu_ps(m[r], state[j] + e + 16 * r), correction[j]);
+        }
+        for (int row = 0; row < rows; row++) {
+            TPA_UNROLL for (int r = 0; r < 4; r++) {
+                if (!m[r]) continue;
+                __m512 v = tpa_load16(valueRow + row * c->rowBytes, type, c->headOffset + e + 16 * r, m[r]);
+                TPA_UNROLL for (int j = 0; j < nb; j++) o[j][r] = _mm512_fmadd_ps(_mm512_set1_ps(weights[j][row]), v, o[j][r]);
+            }
+        }
+        TPA_UNROLL for (int r = 0; r < 4; r++)
+            TPA_UNROLL for (int j = 0; j < nb; j++) _mm512_mask_storeu_ps(state[j] + e + 16 * r, m[r], o[j][r]);
+    }
 }
 
-/* tpa_attend_portable on the AVX-512 path, specialized for the common head dimensions. */
-TPA_AVX512 static void tpa_attend_avx512(const tpa_cache *c, const tpa_queries *qs, long begin, long end, float *states,
-                                         float *keyRows, float *valueRows) {
+/* tpa_attend_portable on the AVX-512 path for cache type `type` and head dimension d: rows read in place (F16 and
+   Q8_0 decoded in registers), query vectors in batches of TPA_BATCH. */
+TPA_INLINE void tpa_attend_avx512_t(const tpa_cache *c, const tpa_queries *qs, long begin, long end, const tpa_ahead *next,
+                                    float *states, int type, int d) {
+    int vectors = qs->rows * qs->heads;
+    tpa_reset(states, vectors, d);
+    for (long first = begin; first < end;) {
+        int count = tpa_group(c, first, end);
+        const uint8_t *keyRow = tpa_row(c, c->keys, first), *valueRow = tpa_row(c, c->values, first);
+        tpa_prefetch_ahead(c, first, count, begin, end, next, d);
+        /* query row i sees this group's rows when start + i >= first */
+        for (int v = (first > qs->start ? (int)(first - qs->start) : 0) * qs->heads; v < vectors; v += TPA_BATCH) {
+            const float *q[TPA_BATCH];
+            float *state[TPA_BATCH];
+            int visible[TPA_BATCH], nb = vectors - v < TPA_BATCH ? vectors - v : TPA_BATCH;
+            for (int j = 0; j < nb; j++) {
+                int i = (v + j) / qs->heads, g = (v + j) % qs->heads;
+                long seen = qs->start + i + 1 - first;
+                q[j] = qs->q + i * qs->qStride + (size_t)g * d;
+                state[j] = states + (size_t)(v + j) * (d + 2);
+                visible[j] = seen < count ? (int)seen : count;
+            }
+            switch (nb) {
+            case 4: tpa_fold(c, keyRow, valueRow, count, type, d, qs->scale, 4, q, state, visible); break;
+            case 3: tpa_fold(c, keyRow, valueRow, count, type, d, qs->scale, 3, q, state, visible); break;
+            case 2: tpa_fold(c, keyRow, valueRow, count, type, d, qs->scale, 2, q, state, visible); break;
+            default: tpa_fold(c, keyRow, valueRow, count, type, d, qs->scale, 1, q, state, visible); break;
+            }
+        }
+        first += count;
+    }
+}
+
+TPA_INLINE void tpa_attend_avx512_d(const tpa_cache *c, const tpa_queries *qs, long begin, long end, const tpa_ahead *next,
+                                    float *states, int d) {
+    switch (c->type) {
+    case TQ_F16: tpa_attend_avx512_t(c, qs, begin, end, next, states, TQ_F16, d); break;
+    case TQ_Q8_0: tpa_attend_avx512_t(c, qs, begin, end, next, states, TQ_Q8_0, d); break;
+    default: tpa_attend_avx512_t(c, qs, begin, end, next, states, TQ_F32, d); break;
+    }
+}
+
+/* tpa_attend_portable on the AVX-512 path, specialized for each cache type and the common head dimensions. */
+TPA_AVX512 static void tpa_attend_avx512(const tpa_cache *c, const tpa_queries *qs, long begin, long end, const tpa_ahead *next,
+                                         float *states) {
     switch (qs->headDim) {
-    case 64: tpa_attend_avx512_d(c, qs, begin, end, states, keyRows, valueRows, 64); break;
-    case 128: tpa_attend_avx512_d(c, qs, begin, end, states, keyRows, valueRows, 128); break;
-    default: tpa_attend_avx512_d(c, qs, begin, end, states, keyRows, valueRows, qs->headDim); break;
+    case 64: tpa_attend_avx512_d(c, qs, begin, end, next, states, 64); break;
+    case 128: tpa_attend_avx512_d(c, qs, begin, end, next, states, 128); break;
+    default: tpa_attend_avx512_d(c, qs, begin, end, next, states, qs->headDim); break;
     }
 }
 #endif
 
 /* tpa_attend_portable or its AVX-512 form (`path`, a TPA_PATH_* this CPU runs). */
-static inline void tpa_attend(int path, const tpa_cache *c, const tpa_queries *qs, long begin, long end, float *states,
-                              float *keyRows, float *valueRows) {
+static inline void tpa_attend(int path, const tpa_cache *c, const tpa_queries *qs, long begin, long end, const tpa_ahead *next,
+                              float *states, float *keyRows, float *valueRows) {
 #if defined(__x86_64__)
-    if (path == TPA_PATH_AVX512) return tpa_attend_avx512(c, qs, begin, end, states, keyRows, valueRows);
+    if (path == TPA_PATH_AVX512) return tpa_attend_avx512(c, qs, begin, end, next, states);
 #endif
-    tpa_attend_portable(c, qs, begin, end, states, keyRows, valueRows);
+    tpa_attend_portable(c, qs, begin, end, next, states, keyRows, valueRows);
 }
 
 /* One query vector's output from its states over `chunks` consecutive position ranges, chunk j's at

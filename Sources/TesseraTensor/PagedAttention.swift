@@ -59,10 +59,11 @@ public enum PagedAttentionPath: String, Sendable, CaseIterable {
 extension Kernels {
     /// Causal grouped-query attention of a few query rows per sequence over keys and values read where they lie in
     /// a paged pool. One unit of work is a (sequence, key/value head, chunk of ``PagedAttentionPlan/chunkPositions``
-    /// positions): it walks the chunk's blocks once, decoding F16/Q8_0 rows 16 at a time into a per-thread scratch,
-    /// and folds each row into every query head of the group and every query row of the sequence, so a cached row is
-    /// read once per call. Units are spread over `pool` by their cost; the chunks of a (sequence, head) are then merged
-    /// by the log-sum-exp rule.
+    /// positions): it walks the chunk's blocks once, 16 rows at a time (F16/Q8_0 rows decoded in registers on the
+    /// AVX-512 path, into a per-thread scratch on the portable one), and folds each row into every query head of the
+    /// group and every query row of the sequence, so a cached row is read from memory once per call; meanwhile it asks
+    /// for the rows of the thread's next unit. Units are spread over `pool` by their cost; the chunks of a
+    /// (sequence, head) are then merged by the log-sum-exp rule.
     ///
     /// Layouts as ``attention(q:qStride:k:v:kvStride:into:outStride:logSumExp:shape:pool:)``: query row `r` at
     /// `q + r·qStride` (`heads × headDim`), output row `r` at `out + r·outStride`, and for a sequence with rows
@@ -87,8 +88,9 @@ extension Kernels {
         pool.run(parts: parts.count) { part in
             let decoded = PagedAttentionScratch.current.decodedRows(2 * Int(TPA_ROWS) * shape.headDim)
             for unit in parts[part] {
-                plan.run(plan.units[unit], q: q, qStride: qStride, keyValues: kv, sequences: sequences, states: states,
-                         decoded: decoded, path: path)
+                let next = unit + 1 < parts[part].upperBound ? plan.units[unit + 1] : nil
+                plan.run(plan.units[unit], then: next, q: q, qStride: qStride, keyValues: kv, sequences: sequences,
+                         states: states, decoded: decoded, path: path)
             }
         }
         plan.finish(states: states, sequences: sequences, into: out, outStride: outStride, logSumExp: logSumExp)

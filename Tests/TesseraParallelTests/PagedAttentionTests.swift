@@ -174,4 +174,25 @@ import TesseraTensor
         #expect(long.error(long.paged(), sequence: 2) < 1e-5)
         #expect(scenario.error(scenario.paged(), sequence: s) < 1e-5)
     }
+
+    /// Non-vacuity for Q8_0 rows decoded in registers: the 24-wide heads' slices cross 32-value blocks, and a kernel that
+    /// scaled a slice's second block by its first block's scale gives what the kernel gives on rows whose second block
+    /// carries the first one's scale: far from the reference.
+    @Test func aQ8_0BlockDecodedWithItsNeighboursScaleIsCaught() throws {
+        let scenario = try Scenario(Self.shapes[3], type: .q8_0), s = 2
+        let sequence = scenario.sequences[s], columns = scenario.shape.heads * scenario.shape.headDim
+        let exact = scenario.references(s).exact, kv = scenario.pool.keyValues(layer: 1)
+        for base in [kv.keys, kv.values] {
+            for block in sequence.blocks {
+                for row in 0..<kv.blockSize {
+                    let bytes = UnsafeMutableRawPointer(mutating: base) + block * kv.blockStride + kv.layerOffset + row * kv.rowBytes
+                    (bytes + 34).copyMemory(from: bytes, byteCount: 2)
+                }
+            }
+        }
+        for path in Self.paths {
+            let out = scenario.paged(path: path)[sequence.rows.lowerBound * columns..<sequence.rows.upperBound * columns]
+            #expect(zip(out, exact).map { abs(Double($0) - $1) }.max()! > 1e-3, "\(path)")
+        }
+    }
 }
