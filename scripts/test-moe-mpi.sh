@@ -3,7 +3,9 @@
 # loss on) with the experts split over ep = 2 processes, alone (--dp 2 --ep 2), with tp = 2 (experts whole, with
 # sequence parallelism, and split over tp without and with sequence parallelism), with pp = 2 (router statistics carried between the stages; 4 processes
 # each) and with ep carved out of cp = 2, must give the single device's losses (ep = 1) within 1e-5
-# relative; and `generate --ep 2` under mpirun must print the
+# relative; so must the tiny Qwen2-MoE fixture (a shared expert with its sigmoid gate, run during the experts'
+# non-blocking all-to-all: MPI_Ialltoallv) at dp = 2 × ep = 2 and with tp = 2 and sequence parallelism; and
+# `generate --ep 2` under mpirun must print the
 # single device's greedy tokens. Loopback only.
 # Usage: scripts/test-moe-mpi.sh TESSERA_BINARY "MPIRUN COMMAND…"
 set -uo pipefail
@@ -23,16 +25,17 @@ if ! out=$(timeout 300 "$tessera" train "${common[@]}" --micro-batch-size 4 --ba
   echo "FAIL train tiny-moe on one device:"; echo "$out" | tail -5; exit 1
 fi
 
-run() { # label, ranks, flags…
+model=tiny-moe single="$work/single.jsonl"
+run() { # label, ranks, flags… (the model's flags in common, its one-device losses in $single)
   local label=$1 ranks=$2; shift 2
   local start=$SECONDS
   if ! out=$(timeout 300 $mpirun -np "$ranks" "$tessera" train "${common[@]}" "$@" --backend mpi --metrics "$work/mpi.jsonl" 2>&1); then
     echo "FAIL train $label under mpirun -np $ranks:"; echo "$out" | tail -5; failures=$((failures + 1)); return
   fi
-  if ! result=$(python3 "$(dirname "$0")/compare_losses.py" "$work/single.jsonl" "$work/mpi.jsonl" "ep=1" "$label"); then
+  if ! result=$(python3 "$(dirname "$0")/compare_losses.py" "$single" "$work/mpi.jsonl" "ep=1" "$label"); then
     echo "FAIL train $label: $result"; failures=$((failures + 1)); return
   fi
-  echo "ok   train tiny-moe $label: mpirun -np $ranks gives ep=1's losses ($((SECONDS - start)) s)"
+  echo "ok   train $model $label: mpirun -np $ranks gives ep=1's losses ($((SECONDS - start)) s)"
 }
 
 run "dp=2 ep=2" 2 --dp 2 --ep 2 --micro-batch-size 2
@@ -42,6 +45,17 @@ run "dp=2 ep=2 tp=2 sp" 4 --dp 2 --ep 2 --tp 2 --sequence-parallel --micro-batch
 run "dp=2 ep=2 tp=2 expert-tp=tp" 4 --dp 2 --ep 2 --tp 2 --expert-tp tp --micro-batch-size 2
 run "dp=2 ep=2 tp=2 sp expert-tp=tp" 4 --dp 2 --ep 2 --tp 2 --sequence-parallel --expert-tp tp --micro-batch-size 2
 run "cp=2 ep=2" 2 --cp 2 --ep 2 --micro-batch-size 4
+
+# The Qwen2-MoE fixture's vocabulary has 61 ids, so its text is bytes below 61 (digits and punctuation).
+python3 -c "import random; random.seed(1); print(''.join(random.choice('0123456789 ,.;:-+') for _ in range(40000)))" > "$work/digits.txt"
+model=qwen2-moe-tiny single="$work/qwen2-single.jsonl"
+common=(--config "$(dirname "$0")/../Tests/TesseraModelsTests/Fixtures/qwen2-moe-tiny/config.json" --data "$work/digits.txt"
+        --seq-len 16 --global-batch-size 4 --steps 5 --lr 3e-3 --warmup-steps 1 --seed 2 --collective-timeout 60)
+if ! out=$(timeout 300 "$tessera" train "${common[@]}" --micro-batch-size 4 --backend threads --metrics "$single" 2>&1); then
+  echo "FAIL train qwen2-moe-tiny on one device:"; echo "$out" | tail -5; exit 1
+fi
+run "dp=2 ep=2 (shared expert overlapped)" 2 --dp 2 --ep 2 --micro-batch-size 2
+run "dp=2 ep=2 tp=2 sp (shared expert overlapped)" 4 --dp 2 --ep 2 --tp 2 --sequence-parallel --micro-batch-size 2
 
 generate=(generate --model "$work/model" --prompt "In the beginning" --max-new-tokens 12 --json)
 single=$(timeout 120 "$tessera" "${generate[@]}" --backend threads 2>/dev/null)
