@@ -34,8 +34,8 @@ struct RouterCapacityTests {
         let configuration = RouterConfiguration(experts: 6, topK: 2, normalizesTopK: true, capacityFactor: 0.5)
         let tokens = 10, k = 2, h = RouterTests.hidden
         let whole = RouterTests.Case(configuration, seed: 9, tokens: tokens)
-        let single = whole.x.withUnsafeBufferPointer {
-            whole.router.forward($0.baseAddress!, tokens: tokens, length: tokens, state: Router.State())
+        let single = try whole.x.withUnsafeBufferPointer {
+            try whole.router.forward($0.baseAddress!, tokens: tokens, sequences: SequenceRows(length: tokens), state: Router.State())
         }
         #expect(single.experts.contains(-1), "the capacity drops something")
         let halves = try ThreadGroup.run(ranks: 2, deadline: .seconds(30)) { world -> Routing in

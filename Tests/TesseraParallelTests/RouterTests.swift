@@ -98,7 +98,9 @@ import TesseraTensor
     func forwardMatchesTheFloat64Reference(_ index: Int) throws {
         let c = Self.configurations[index], layer = Case(c, seed: UInt64(10 + index))
         let state = Router.State()
-        let routing = layer.x.withUnsafeBufferPointer { layer.router.forward($0.baseAddress!, tokens: Self.tokens, length: Self.length, state: state) }
+        let routing = try layer.x.withUnsafeBufferPointer {
+            try layer.router.forward($0.baseAddress!, tokens: Self.tokens, sequences: SequenceRows(length: Self.length, batch: Self.tokens / Self.length), state: state)
+        }
         let reference = Reference(weight: layer.store["router"]!.value.map(Double.init), x: layer.x.map(Double.init), configuration: c,
                                   tokens: Self.tokens, length: Self.length)
         #expect(routing.experts.map(Int.init) == reference.experts.flatMap { $0 })
@@ -129,7 +131,9 @@ import TesseraTensor
             return buffer.array
         }
         for (layer, state) in zip(layers, states) {
-            layer.x.withUnsafeBufferPointer { _ = layer.router.forward($0.baseAddress!, tokens: Self.tokens, length: Self.length, state: state) }
+            try layer.x.withUnsafeBufferPointer {
+                _ = try layer.router.forward($0.baseAddress!, tokens: Self.tokens, sequences: SequenceRows(length: Self.length, batch: Self.tokens / Self.length), state: state)
+            }
         }
         let losses = RouterLosses(layers: states.map(\.statistics), configuration: c)
         let gradient = losses.gradient(scale: 1)
@@ -203,12 +207,14 @@ import TesseraTensor
         let c = Self.configurations[0]
         let whole = Case(c, seed: 3)
         let single = Router.State()
-        whole.x.withUnsafeBufferPointer { _ = whole.router.forward($0.baseAddress!, tokens: Self.tokens, length: Self.length, state: single) }
+        try whole.x.withUnsafeBufferPointer {
+            _ = try whole.router.forward($0.baseAddress!, tokens: Self.tokens, sequences: SequenceRows(length: Self.length, batch: Self.tokens / Self.length), state: single)
+        }
         let perRank = try ThreadGroup.run(ranks: 2, deadline: .seconds(30)) { world in
             let layer = Case(c, seed: 3)
             let state = Router.State(), rows = Self.length * Self.hidden
-            layer.x.withUnsafeBufferPointer {
-                _ = layer.router.forward($0.baseAddress! + world.rank * rows, tokens: Self.length, length: Self.length, state: state)
+            try layer.x.withUnsafeBufferPointer {
+                _ = try layer.router.forward($0.baseAddress! + world.rank * rows, tokens: Self.length, sequences: SequenceRows(length: Self.length), state: state)
             }
             return try RouterStatistics.summed([state.statistics], over: AxisGroup(world))[0]
         }
@@ -219,7 +225,9 @@ import TesseraTensor
         }
         var local = RouterStatistics(experts: Self.experts)
         let state = Router.State()
-        whole.x.withUnsafeBufferPointer { _ = whole.router.forward($0.baseAddress!, tokens: Self.length, length: Self.length, state: state) }
+        try whole.x.withUnsafeBufferPointer {
+            _ = try whole.router.forward($0.baseAddress!, tokens: Self.length, sequences: SequenceRows(length: Self.length), state: state)
+        }
         local = state.statistics
         #expect(RouterLosses(layers: [local], configuration: c).balance != RouterLosses(layers: [single.statistics], configuration: c).balance)
     }

@@ -48,17 +48,6 @@ public struct Router: @unchecked Sendable {
 
     private var experts: Int { configuration.experts }
 
-    /// Routes `tokens` tokens `x` `[tokens, hidden]` (whole sequences of `length` tokens, the capacity groups) and
-    /// keeps this rank's statistics in `state`. Nothing is communicated.
-    /// - Parameter rowStable: each row's logits by the fixed-order product, whatever `tokens` is (batched decoding).
-    @discardableResult
-    public func forward(_ x: UnsafePointer<Float>, tokens: Int, length: Int, state: State, rowStable: Bool = false) -> Routing {
-        let capacity = configuration.capacity(length: length), e = experts
-        return route(x, tokens: tokens, state: state, rowStable: rowStable) { routing, score in
-            RoutingMath.dropBeyondCapacity(&routing, length: length, capacity: capacity, experts: e, score: score)
-        }
-    }
-
     /// Routes this rank's `tokens` rows `x` `[tokens, hidden]`, which lie in the micro-batch's sequences as `sequences`
     /// says; a capacity counts whole sequences (``dropBeyondCapacity(_:sequences:score:)``). Keeps this rank's
     /// statistics in `state`.
