@@ -1,3 +1,5 @@
+import TesseraTensor
+
 /// Everything shared by the ranks of one ``ThreadGroup/run(ranks:deadline:name:_:)``: one lock that guards
 /// all of its groups, the root failure, which ranks have left, and the progress engines to stop at the end.
 ///
@@ -94,6 +96,10 @@ final class CollectiveSlot {
     /// The groups a split creates, by colour, and each old rank's new rank (filled by the first rank out).
     var splitGroups: [Int: ThreadGroupState]?
     var splitRanks: [Int] = []
+    /// Copies of the ranks' buffers, `size` rows of `stagedCount` floats in rank order (a small all-reduce reads
+    /// these, not its peers' buffers, so a rank may return and reuse its buffer at once); freed with the slot.
+    private(set) var staged: UnsafeMutablePointer<Float>?
+    private var stagedCount = 0
 
     init(size: Int, sequence: Int) {
         self.size = size
@@ -105,7 +111,20 @@ final class CollectiveSlot {
         labels = Array(repeating: "", count: size)
     }
 
+    deinit { staged?.deallocate() }
+
     var missingRanks: [Int] { (0..<size).filter { signatures[$0] == nil } }
+
+    /// Copies `values` into row `rank` of ``staged`` (allocated by the first rank in; every rank's `values.count`
+    /// is the same, as the call signature checks). Lock held.
+    func stage(_ values: UnsafeBufferPointer<Float>, rank: Int) {
+        if staged == nil {
+            stagedCount = values.count
+            staged = .allocate(capacity: size * values.count)
+        }
+        precondition(values.count == stagedCount, "ranks staged \(stagedCount) and \(values.count) floats")
+        if let source = values.baseAddress { (staged! + rank * stagedCount).update(from: source, count: stagedCount) }
+    }
 }
 
 /// One group of the threads backend, shared by its members' communicators.
@@ -116,7 +135,7 @@ final class ThreadGroupState: @unchecked Sendable {
     let members: [Int]
     let deadline: Duration
     /// Wakes the group's waiters (ranks and their progress engines) on any change.
-    let signal = Signal()
+    let signal: Signal
     // Guarded by `universe.lock`:
     var slots: [Int: CollectiveSlot] = [:]
     var channels: [ChannelKey: Channel] = [:]
@@ -127,6 +146,7 @@ final class ThreadGroupState: @unchecked Sendable {
         self.name = name
         self.members = members
         self.deadline = deadline
+        signal = Signal(pausesFirst: universe.size <= ComputePool.cores)
         universe.registerLocked(signal)
     }
 
