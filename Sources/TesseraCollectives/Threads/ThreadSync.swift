@@ -3,7 +3,6 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import CIntrinsics
 import TesseraTensor
 
 /// Monotonic time in nanoseconds, the clock every deadline of the threads backend is measured on.
@@ -90,25 +89,15 @@ package final class Condition: @unchecked Sendable {
 
 /// A condition variable plus a change counter, so waiters can spin briefly before sleeping.
 ///
-/// Ranks on their own cores hand collectives to each other every few microseconds (a tensor-parallel decode step
-/// meets twice a layer); a sleep and wake-up through the kernel costs several of those. A waiter therefore first
-/// watches the counter for at most ``spinNanoseconds`` and only then sleeps on the condition variable. While
-/// the ranks fit on the cores (`pausesFirst`) it only pauses the core for the first
-/// ``ComputePool/yieldAfterNanoseconds``, as the compute pool's threads do: a yield is a system call, and a
-/// rank inside it notices its peer late. After that, or always when ranks outnumber the cores, it yields the
-/// core on each look, so oversubscribed ranks still run. Every change a waiter could care about goes through
+/// Ranks on their own cores hand collectives to each other every few microseconds; a sleep and wake-up
+/// through the kernel costs several of those. A waiter therefore first watches the counter, yielding the
+/// core on each look (so oversubscribed ranks still run), for at most ``spinNanoseconds``, and only then
+/// sleeps on the condition variable. Every change a waiter could care about goes through
 /// ``notifyLocked()``, under the lock, so no wake-up is lost.
 final class Signal: @unchecked Sendable {
     static let spinNanoseconds: UInt64 = 50_000
     private let condition = Condition()
     private let version = AtomicWord()
-    private let pausesFirst: Bool
-
-    /// - Parameter pausesFirst: whether waits begin by pausing the core instead of yielding it (ranks that fit on
-    ///   the cores).
-    init(pausesFirst: Bool) {
-        self.pausesFirst = pausesFirst
-    }
 
     /// Wakes every waiter. Lock held.
     func notifyLocked() {
@@ -121,14 +110,13 @@ final class Signal: @unchecked Sendable {
         let seen = version.load()
         lock.unlock()
         let start = monotonicNanoseconds()
-        var looks = 0, pausing = pausesFirst
+        var looks = 0
         while version.load() == seen {
-            if pausing { tessera_spin_pause() } else { sched_yield() }
+            sched_yield()
             looks += 1
             if looks % 8 == 0 {
                 let now = monotonicNanoseconds()
                 if now - start >= Self.spinNanoseconds || now >= deadline { break }
-                pausing = pausesFirst && now - start < ComputePool.yieldAfterNanoseconds
             }
         }
         lock.lock()

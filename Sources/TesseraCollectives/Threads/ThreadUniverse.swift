@@ -1,5 +1,3 @@
-import TesseraTensor
-
 /// Everything shared by the ranks of one ``ThreadGroup/run(ranks:deadline:name:_:)``: one lock that guards
 /// all of its groups, the root failure, which ranks have left, and the progress engines to stop at the end.
 ///
@@ -123,7 +121,7 @@ final class CollectiveSlot {
             staged = .allocate(capacity: size * values.count)
         }
         precondition(values.count == stagedCount, "ranks staged \(stagedCount) and \(values.count) floats")
-        if let source = values.baseAddress { (staged! + rank * stagedCount).update(from: source, count: stagedCount) }
+        if let source = values.baseAddress { (staged! + rank * stagedCount).initialize(from: source, count: stagedCount) }
     }
 }
 
@@ -135,7 +133,7 @@ final class ThreadGroupState: @unchecked Sendable {
     let members: [Int]
     let deadline: Duration
     /// Wakes the group's waiters (ranks and their progress engines) on any change.
-    let signal: Signal
+    let signal = Signal()
     // Guarded by `universe.lock`:
     var slots: [Int: CollectiveSlot] = [:]
     var channels: [ChannelKey: Channel] = [:]
@@ -146,7 +144,6 @@ final class ThreadGroupState: @unchecked Sendable {
         self.name = name
         self.members = members
         self.deadline = deadline
-        signal = Signal(pausesFirst: universe.size <= ComputePool.cores)
         universe.registerLocked(signal)
     }
 
