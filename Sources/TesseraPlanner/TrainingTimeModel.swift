@@ -272,20 +272,30 @@ extension TrainingCostModel {
     /// (Narayanan et al. 2021 §3.2; Korthikanti et al. 2022 §4.2.2). With ``CommunicationOverlap/tensorParallel``
     /// each pair hides behind half of the layer's products in its pass (the QKV and projection products around
     /// attention, the two MLP products), chunked over the tp ranks, when the tp group sits in one node. An MoE
-    /// layer's MLP pair runs over the expert tp group (``TrainingLayout/etp``).
+    /// layer's MLP pair runs over the expert tp group (``TrainingLayout/etp``). Its shared experts are a dense MLP
+    /// split over the tp group whatever etp is, so they add a pair of their own over tp, hidden (when overlapped)
+    /// behind their own products: Megatron-Core's `SharedExpertMLP` is an `MLP` on the tp group that all-gathers
+    /// its sequence-parallel input and reduce-scatters its output (`moe/shared_experts.py`,
+    /// `gather_from_sequence_parallel_region` / `reduce_scatter_to_sequence_parallel_region`), and DeepSeek's
+    /// `inference/model.py` builds the shared experts as the column/row-parallel `MLP` of the dense layers.
     func layerTensorParallel(
         _ rates: LayoutRates, forwardProducts: Double, backwardProducts: Double, layers: LayerSums,
         extraForward: Double
     ) -> Double {
         let count = layers.count
-        func perLayer(_ pair: Double, chunks: Int) -> Double {
+        func perLayer(_ pair: Double, chunks: Int, share: Double) -> Double {
             guard rates.tensorParallelOverlapped, count > 0 else { return (2 + extraForward) * pair }
-            let forward = CommunicationOverlap.exposed(pair, behind: forwardProducts / (2 * count), chunks: chunks)
-            let backward = CommunicationOverlap.exposed(pair, behind: backwardProducts / (2 * count), chunks: chunks)
+            let forward = CommunicationOverlap.exposed(pair, behind: forwardProducts * share, chunks: chunks)
+            let backward = CommunicationOverlap.exposed(pair, behind: backwardProducts * share, chunks: chunks)
             return (1 + extraForward) * forward + backward
         }
-        return (2 * count - layers.moeLayers) * perLayer(rates.tensorAllReduce, chunks: rates.layout.tp)
-            + layers.moeLayers * perLayer(rates.expertTensorAllReduce, chunks: rates.layout.etp)
+        let half = 1 / (2 * count), tp = rates.layout.tp
+        let shared = job.model.sharedExpertMatrixParameters
+        let sharedPairs = shared > 0 && layers.moeLayers > 0
+            ? layers.moeLayers * perLayer(rates.tensorAllReduce, chunks: tp, share: shared / layers.matrices) : 0
+        return (2 * count - layers.moeLayers) * perLayer(rates.tensorAllReduce, chunks: tp, share: half)
+            + layers.moeLayers * perLayer(rates.expertTensorAllReduce, chunks: rates.layout.etp, share: half)
+            + sharedPairs
     }
 
     /// The attention core of `layers` layers for one micro-batch (scores, softmax, weighted values), forward and
