@@ -8,7 +8,7 @@ import TesseraPlanner
 @Suite struct SharedExpertTensorParallelTests {
     let catalog = try! Catalog.bundled()
 
-    /// DeepSeek-V3 on 16 H800s with one layer split for every tp rank count; `shared: false` drops its shared expert.
+    /// DeepSeek-V3 on 16 H800s without a pipeline; `shared: false` drops its shared expert.
     func cost(shared: Bool) throws -> TrainingCostModel {
         var model = try catalog.model(named: "deepseek-v3")
         if !shared { model.moe?.sharedFFNSize = 0 }
