@@ -99,7 +99,8 @@ public final class TransformerChunk: @unchecked Sendable {
                         config.name(of: .expert(layer: layer, expert: $0, $1))
                     }, totalExperts: moe.router.experts, tensorParallelism: context.expertTensorParallelism, context: context)
                 let router = Router(weight: parameter(.block(layer: layer, .router, .weight)), configuration: moe.router, hidden: h, context: context)
-                feedForward = .experts(MixtureOfExpertsLayer(router: router, experts: experts, shared: shared, hidden: h, context: context))
+                feedForward = .experts(MixtureOfExpertsLayer(router: router, experts: experts, shared: shared, hidden: h, context: context,
+                                                             overlapsSharedExpert: moe.overlapsSharedExpert))
             } else {
                 feedForward = .dense(ParallelMLP(up: column(family.mlpInputs), down: row(.down), activation: config.mlp.activation, context: context))
             }
