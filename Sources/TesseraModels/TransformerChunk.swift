@@ -61,7 +61,12 @@ public final class TransformerChunk: @unchecked Sendable {
         let queryHeads = config.queryHeads(tp: tp, rank: rank), kvHeads = config.keyValueHeads(tp: tp, rank: rank)
         // With replicated key/value weights, this rank computes only the heads its queries read.
         let kvOutputs = config.replicatesKeyValueHeads(tp: tp) ? kvHeads.lowerBound * d..<kvHeads.upperBound * d : nil
-        let rotary = config.attention.ropeTheta.map { RotaryEmbedding(headDim: d, theta: $0) }
+        // Angles of the first positions precomputed once per chunk (the same values as computing them per call: a
+        // decoding step otherwise spends more on cos and sin than on the rotation); at most 8192 positions, 4 MiB at
+        // head dimension 128, later positions computed per call.
+        let rotary = config.attention.ropeTheta.map {
+            RotaryEmbedding(headDim: d, theta: $0, cachedPositions: min(config.contextLength, 8192))
+        }
         blocks = try layers.map { layer in
             func weights(_ module: BlockModule) -> (weight: LayerWeight, bias: Parameter?) {
                 (weight(config.name(of: .block(layer: layer, module, .weight))),
