@@ -67,7 +67,9 @@ extension MeshEngine {
             return hidden
         }, finish: { state, m in
             let group = groups[m]
-            logits.replaceSubrange(group.lowerBound * v..<group.upperBound * v, with: try gatheredLogits(state, tokens: group.count))
+            try logits.withUnsafeMutableBufferPointer {
+                try gatheredLogits(state, tokens: group.count, into: $0.baseAddress! + group.lowerBound * v)
+            }
             if let hidden {
                 let rows = try logitsOfEveryRow(Array(segments[group]), batch: batches[m], hidden: hidden)
                 everyRow.replaceSubrange(group, with: rows)
