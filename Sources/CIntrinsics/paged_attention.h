@@ -26,14 +26,15 @@ enum { TPA_PATH_PORTABLE = 0, TPA_PATH_AVX512 = 1 };
 /* Positions scored together (one per lane of a 512-bit register). */
 #define TPA_ROWS 16
 
-/* One sequence's cached keys and values of one layer: position p is row p % blockSize of block blocks[p / blockSize],
-   whose bytes start blocks[..] * blockStride + layerOffset + row * rowBytes after keys (and values); the head's
-   values are elements headOffset ..< headOffset + headDim of the row, stored as type (TQ_F32, TQ_F16 or TQ_Q8_0). */
+/* One sequence's cached keys and values of one key/value head in one layer: position p is row p % blockSize of block
+   blocks[p / blockSize], whose headDim values start offset + blocks[..] * blockStride + row * rowBytes bytes after
+   keys (and values), stored as type (TQ_F32, TQ_F16 or TQ_Q8_0; a Q8_0 row is whole 32-value blocks). In the pool's
+   layout blockStride = blockSize * rowBytes, so a run of consecutive blocks is one contiguous stretch of memory. */
 typedef struct {
     const uint8_t *keys, *values;
     const long *blocks;
-    long blockStride, layerOffset, rowBytes;
-    int blockSize, type, headOffset;
+    long blockStride, offset, rowBytes;
+    int blockSize, type;
 } tpa_cache;
 
 /* A key/value head's query vectors: heads x rows, vector (i, g) at q + i * qStride + g * headDim; query row i sees
@@ -54,23 +55,23 @@ static inline int tpa_has_avx512(void) {
 #endif
 }
 
-/* Elements first ..< first + count of a stored row as Float32, the values Quantization.decode gives. */
-static inline void tpa_decode_portable(const uint8_t *row, int type, int first, int count, float *out) {
+/* The count values of a stored row as Float32, the values Quantization.decode gives. */
+static inline void tpa_decode_portable(const uint8_t *row, int type, int count, float *out) {
     if (type == TQ_F16) {
-        for (int e = 0; e < count; e++) out[e] = tq_f16(row + 2 * (size_t)(first + e));
+        for (int e = 0; e < count; e++) out[e] = tq_f16(row + 2 * (size_t)e);
     } else if (type == TQ_Q8_0) {
         for (int e = 0; e < count; e++) {
-            const uint8_t *block = row + 34 * (size_t)((first + e) >> 5);
-            out[e] = (float)(int8_t)block[2 + ((first + e) & 31)] * tq_f16(block);
+            const uint8_t *block = row + 34 * (size_t)(e >> 5);
+            out[e] = (float)(int8_t)block[2 + (e & 31)] * tq_f16(block);
         }
     } else {
-        memcpy(out, row + 4 * (size_t)first, 4 * (size_t)count);
+        memcpy(out, row, 4 * (size_t)count);
     }
 }
 
 /* The first byte of position p's row in base (c->keys or c->values). */
 static inline const uint8_t *tpa_row(const tpa_cache *c, const uint8_t *base, long p) {
-    return base + c->blocks[p / c->blockSize] * c->blockStride + c->layerOffset + (p % c->blockSize) * c->rowBytes;
+    return base + c->offset + c->blocks[p / c->blockSize] * c->blockStride + (p % c->blockSize) * c->rowBytes;
 }
 
 /* Resets the running state of n query vectors: o = 0, m = -inf, l = 0, each vector's headDim + 2 floats. */
@@ -81,40 +82,6 @@ static inline void tpa_reset(float *states, int n, int d) {
         s[d] = -INFINITY;
         s[d + 1] = 0;
     }
-}
-
-/* Asks for the head slices (headDim values from c->headOffset) of the keys and values of positions
-   first ..< min(first + TPA_ROWS, end), so rows arrive before they are folded. A hint only: the results do not
-   depend on it. */
-static inline void tpa_prefetch(const tpa_cache *c, long first, long end, int d) {
-    size_t offset, bytes;
-    if (c->type == TQ_F16) (offset = 2 * (size_t)c->headOffset, bytes = 2 * (size_t)d);
-    else if (c->type == TQ_Q8_0) (offset = 34 * (size_t)(c->headOffset / 32), bytes = 34 * (size_t)((d + 31) / 32));
-    else (offset = 4 * (size_t)c->headOffset, bytes = 4 * (size_t)d);
-    long block = first / c->blockSize, row = first % c->blockSize, lines = ((long)bytes + 63) / 64;
-    for (int r = 0; r < TPA_ROWS && first + r < end; r++) { /* one block lookup a block; a row's first 8 lines */
-        long at = c->blocks[block] * c->blockStride + c->layerOffset + row * c->rowBytes + (long)offset;
-        _Pragma("clang loop unroll(full)") for (long b = 0; b < 8; b++) if (b < lines) {
-            __builtin_prefetch(c->keys + at + 64 * b, 0, 3);
-            __builtin_prefetch(c->values + at + 64 * b, 0, 3);
-        }
-        if (++row == c->blockSize) (row = 0, block++);
-    }
-}
-
-/* Positions a call asks for while it folds its own (tpa_prefetch): those of the caller's next call, next->begin + j
-   alongside the call's begin + j, so a thread's next range of rows is on its way before that call starts. */
-typedef struct {
-    tpa_cache cache;
-    long begin, end;
-} tpa_ahead;
-
-/* The prefetches made before the group at `first` of a call over begin ..< end is folded: the call's next group and
-   the same group of the next call. */
-__attribute__((always_inline)) static inline void tpa_prefetch_ahead(const tpa_cache *c, long first, long count, long begin,
-                                                                     long end, const tpa_ahead *next, int d) {
-    tpa_prefetch(c, first + count, end, d);
-    tpa_prefetch(&next->cache, next->begin + (first - begin), next->end, d);
 }
 
 /* Rows in the group that starts at position `first` (< end): up to TPA_ROWS, within first's block. So groups start at
@@ -150,19 +117,21 @@ static inline void tpa_step_portable(const float *q, const float *k, const float
 }
 
 /* Positions begin ..< end of key/value head c for every vector of qs; vector (i, g)'s state (o[headDim], m, l) at
-   states + (i * heads + g) * (headDim + 2); the rows of `next` are asked for on the way (tpa_ahead). keyRows and
-   valueRows hold TPA_ROWS * headDim floats each (decoded rows). */
-static inline void tpa_attend_portable(const tpa_cache *c, const tpa_queries *qs, long begin, long end, const tpa_ahead *next,
-                                       float *states, float *keyRows, float *valueRows) {
+   states + (i * heads + g) * (headDim + 2). keyRows and valueRows hold TPA_ROWS * headDim floats each (decoded rows).
+   Rows are read in address order within each block (the pool's blocks hold a head's rows contiguously), which the
+   CPU's hardware prefetchers follow; software prefetch made the kernel slower on a pool read from DRAM (measured on
+   the AVX-512 path, one thread: 16 against 10 CPU-ms a step for 8 sequences x 640 positions x 30 layers of SmolLM2's
+   F16 cache). */
+static inline void tpa_attend_portable(const tpa_cache *c, const tpa_queries *qs, long begin, long end, float *states,
+                                       float *keyRows, float *valueRows) {
     int d = qs->headDim;
     tpa_reset(states, qs->rows * qs->heads, d);
     for (long first = begin; first < end;) {
         int count = tpa_group(c, first, end);
         const uint8_t *keyRow = tpa_row(c, c->keys, first), *valueRow = tpa_row(c, c->values, first);
-        tpa_prefetch_ahead(c, first, count, begin, end, next, d);
         for (int r = 0; r < count; r++) {
-            tpa_decode_portable(keyRow + r * c->rowBytes, c->type, c->headOffset, d, keyRows + (size_t)r * d);
-            tpa_decode_portable(valueRow + r * c->rowBytes, c->type, c->headOffset, d, valueRows + (size_t)r * d);
+            tpa_decode_portable(keyRow + r * c->rowBytes, c->type, d, keyRows + (size_t)r * d);
+            tpa_decode_portable(valueRow + r * c->rowBytes, c->type, d, valueRows + (size_t)r * d);
         }
         for (int i = 0; i < qs->rows; i++) {
             long seen = qs->start + i + 1 - first;
@@ -191,8 +160,8 @@ TPA_INLINE float tpa_f16(const uint8_t *p) {
     return _cvtsh_ss(h);
 }
 
-/* Elements element ..< element + 16 of a stored row as Float32 (lanes outside m: 0), the values tpa_decode_portable
-   gives; a Q8_0 run may cross into the next block. */
+/* Elements element ..< element + 16 (element a multiple of 16) of a stored row as Float32 (lanes outside m: 0), the
+   values tpa_decode_portable gives; a Q8_0 run lies within one 32-value block, since a row is whole blocks. */
 TPA_INLINE __m512 tpa_load16(const uint8_t *row, int type, int element, __mmask16 m) {
     if (type == TQ_F16) {
         const uint8_t *p = row + 2 * (size_t)element;
@@ -200,15 +169,9 @@ TPA_INLINE __m512 tpa_load16(const uint8_t *row, int type, int element, __mmask1
     }
     if (type == TQ_Q8_0) {
         const uint8_t *block = row + 34 * (size_t)(element >> 5);
-        int inBlock = 32 - (element & 31);
-        __mmask16 first = inBlock >= 16 ? m : (__mmask16)(m & ((1u << inBlock) - 1)), second = (__mmask16)(m & ~first);
-        __m128i bytes = _mm_maskz_loadu_epi8(first, block + 2 + (element & 31));
-        __m512 scale = _mm512_set1_ps(tpa_f16(block));
-        if (second) { /* lane l >= inBlock: byte l - inBlock of the next block (34 bytes on, after its 2-byte scale) */
-            bytes = _mm_mask_loadu_epi8(bytes, second, block + 36 - inBlock);
-            scale = _mm512_mask_blend_ps(second, scale, _mm512_set1_ps(tpa_f16(block + 34)));
-        }
-        return _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(bytes)), scale);
+        __m128i bytes = m == 0xFFFF ? _mm_loadu_si128((const __m128i *)(block + 2 + (element & 31)))
+                                    : _mm_maskz_loadu_epi8(m, block + 2 + (element & 31));
+        return _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(bytes)), _mm512_set1_ps(tpa_f16(block)));
     }
     const float *p = (const float *)(row + 4 * (size_t)element);
     return m == 0xFFFF ? _mm512_loadu_ps(p) : _mm512_maskz_loadu_ps(m, p);
@@ -244,10 +207,10 @@ TPA_INLINE __m512 tpa_exp512(__m512 x) {
     return _mm512_scalef_ps(p, n);
 }
 
-/* Lane r < count of dots[j]: q[j] . (row r's d values from element `offset`), rows rowBytes apart from `keys`; each a
+/* Lane r < count of dots[j]: q[j] . (row r's d values), rows rowBytes apart from `keys`; each a
    fused-multiply-add chain over 16-lane runs of the head dimension, the lanes summed by the fixed tree. Rows are read
    four at a time, each row once for all nb vectors. Lanes >= count: unspecified. */
-TPA_INLINE void tpa_scores(const uint8_t *keys, long rowBytes, int type, int offset, int count, int d,
+TPA_INLINE void tpa_scores(const uint8_t *keys, long rowBytes, int type, int count, int d,
                            const float *const *q, int nb, __m512 *dots) {
     __m512 quads[TPA_BATCH], halves[TPA_BATCH];
     TPA_UNROLL for (int quarter = 0; quarter < 4; quarter++) {
@@ -259,7 +222,7 @@ TPA_INLINE void tpa_scores(const uint8_t *keys, long rowBytes, int type, int off
             __m512 k[4];
             TPA_UNROLL for (int r = 0; r < 4; r++) {
                 int row = 4 * quarter + r < count ? 4 * quarter + r : count - 1;
-                k[r] = tpa_load16(keys + row * rowBytes, type, offset + e, m);
+                k[r] = tpa_load16(keys + row * rowBytes, type, e, m);
             }
             TPA_UNROLL for (int j = 0; j < nb; j++) {
                 __m512 x = m == 0xFFFF ? _mm512_loadu_ps(q[j] + e) : _mm512_maskz_loadu_ps(m, q[j] + e);
@@ -283,7 +246,7 @@ TPA_INLINE void tpa_fold(const tpa_cache *c, const uint8_t *keyRow, const uint8_
     __m512 dots[TPA_BATCH], correction[TPA_BATCH];
     float weights[TPA_BATCH][TPA_ROWS];
     int rows = 0;
-    tpa_scores(keyRow, c->rowBytes, type, c->headOffset, count, d, q, nb, dots);
+    tpa_scores(keyRow, c->rowBytes, type, count, d, q, nb, dots);
     TPA_UNROLL for (int j = 0; j < nb; j++) {
         __mmask16 live = (__mmask16)(visible[j] >= 16 ? 0xFFFF : (1u << visible[j]) - 1);
         __m512 scores = _mm512_mask_mov_ps(_mm512_set1_ps(-INFINITY), live, _mm512_mul_ps(dots[j], _mm512_set1_ps(scale)));
@@ -306,7 +269,7 @@ TPA_INLINE void tpa_fold(const tpa_cache *c, const uint8_t *keyRow, const uint8_
         for (int row = 0; row < rows; row++) {
             TPA_UNROLL for (int r = 0; r < 4; r++) {
                 if (!m[r]) continue;
-                __m512 v = tpa_load16(valueRow + row * c->rowBytes, type, c->headOffset + e + 16 * r, m[r]);
+                __m512 v = tpa_load16(valueRow + row * c->rowBytes, type, e + 16 * r, m[r]);
                 TPA_UNROLL for (int j = 0; j < nb; j++) o[j][r] = _mm512_fmadd_ps(_mm512_set1_ps(weights[j][row]), v, o[j][r]);
             }
         }
@@ -317,14 +280,13 @@ TPA_INLINE void tpa_fold(const tpa_cache *c, const uint8_t *keyRow, const uint8_
 
 /* tpa_attend_portable on the AVX-512 path for cache type `type` and head dimension d: rows read in place (F16 and
    Q8_0 decoded in registers), query vectors in batches of TPA_BATCH. */
-TPA_INLINE void tpa_attend_avx512_t(const tpa_cache *c, const tpa_queries *qs, long begin, long end, const tpa_ahead *next,
-                                    float *states, int type, int d) {
+TPA_INLINE void tpa_attend_avx512_t(const tpa_cache *c, const tpa_queries *qs, long begin, long end, float *states, int type,
+                                    int d) {
     int vectors = qs->rows * qs->heads;
     tpa_reset(states, vectors, d);
     for (long first = begin; first < end;) {
         int count = tpa_group(c, first, end);
         const uint8_t *keyRow = tpa_row(c, c->keys, first), *valueRow = tpa_row(c, c->values, first);
-        tpa_prefetch_ahead(c, first, count, begin, end, next, d);
         /* query row i sees this group's rows when start + i >= first */
         for (int v = (first > qs->start ? (int)(first - qs->start) : 0) * qs->heads; v < vectors; v += TPA_BATCH) {
             const float *q[TPA_BATCH];
@@ -348,33 +310,31 @@ TPA_INLINE void tpa_attend_avx512_t(const tpa_cache *c, const tpa_queries *qs, l
     }
 }
 
-TPA_INLINE void tpa_attend_avx512_d(const tpa_cache *c, const tpa_queries *qs, long begin, long end, const tpa_ahead *next,
-                                    float *states, int d) {
+TPA_INLINE void tpa_attend_avx512_d(const tpa_cache *c, const tpa_queries *qs, long begin, long end, float *states, int d) {
     switch (c->type) {
-    case TQ_F16: tpa_attend_avx512_t(c, qs, begin, end, next, states, TQ_F16, d); break;
-    case TQ_Q8_0: tpa_attend_avx512_t(c, qs, begin, end, next, states, TQ_Q8_0, d); break;
-    default: tpa_attend_avx512_t(c, qs, begin, end, next, states, TQ_F32, d); break;
+    case TQ_F16: tpa_attend_avx512_t(c, qs, begin, end, states, TQ_F16, d); break;
+    case TQ_Q8_0: tpa_attend_avx512_t(c, qs, begin, end, states, TQ_Q8_0, d); break;
+    default: tpa_attend_avx512_t(c, qs, begin, end, states, TQ_F32, d); break;
     }
 }
 
 /* tpa_attend_portable on the AVX-512 path, specialized for each cache type and the common head dimensions. */
-TPA_AVX512 static void tpa_attend_avx512(const tpa_cache *c, const tpa_queries *qs, long begin, long end, const tpa_ahead *next,
-                                         float *states) {
+TPA_AVX512 static void tpa_attend_avx512(const tpa_cache *c, const tpa_queries *qs, long begin, long end, float *states) {
     switch (qs->headDim) {
-    case 64: tpa_attend_avx512_d(c, qs, begin, end, next, states, 64); break;
-    case 128: tpa_attend_avx512_d(c, qs, begin, end, next, states, 128); break;
-    default: tpa_attend_avx512_d(c, qs, begin, end, next, states, qs->headDim); break;
+    case 64: tpa_attend_avx512_d(c, qs, begin, end, states, 64); break;
+    case 128: tpa_attend_avx512_d(c, qs, begin, end, states, 128); break;
+    default: tpa_attend_avx512_d(c, qs, begin, end, states, qs->headDim); break;
     }
 }
 #endif
 
 /* tpa_attend_portable or its AVX-512 form (`path`, a TPA_PATH_* this CPU runs). */
-static inline void tpa_attend(int path, const tpa_cache *c, const tpa_queries *qs, long begin, long end, const tpa_ahead *next,
-                              float *states, float *keyRows, float *valueRows) {
+static inline void tpa_attend(int path, const tpa_cache *c, const tpa_queries *qs, long begin, long end, float *states,
+                              float *keyRows, float *valueRows) {
 #if defined(__x86_64__)
-    if (path == TPA_PATH_AVX512) return tpa_attend_avx512(c, qs, begin, end, next, states);
+    if (path == TPA_PATH_AVX512) return tpa_attend_avx512(c, qs, begin, end, states);
 #endif
-    tpa_attend_portable(c, qs, begin, end, next, states, keyRows, valueRows);
+    tpa_attend_portable(c, qs, begin, end, states, keyRows, valueRows);
 }
 
 /* One query vector's output from its states over `chunks` consecutive position ranges, chunk j's at

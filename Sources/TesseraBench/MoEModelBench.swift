@@ -6,9 +6,28 @@ import TesseraParallel
 /// routers, experts, head and AdamW, through the real ``Trainer``) on one rank with every core against dp = ep =
 /// cores ranks of one thread each, at the same global batch.
 extension MoEBench {
+    /// How a whole-model row runs its preset, beside the preset as it is (``learned``).
+    public struct ModelVariant: Codable, Sendable, Hashable {
+        /// The router forced to balance (``RouterConfiguration/forcesLoadBalance``): the expert-parallel cost without the
+        /// router's imbalance, shown beside the learned router's row, never instead of it.
+        public var forcesLoadBalance = false
+        /// The shared expert overlapped with the all-to-all (``TransformerConfig/MixtureOfExperts/overlapsSharedExpert``).
+        public var overlapsSharedExpert = true
+
+        public static let learned = ModelVariant()
+        public static let forcedBalance = ModelVariant(forcesLoadBalance: true)
+        public static let sharedExpertNotOverlapped = ModelVariant(overlapsSharedExpert: false)
+
+        var label: String {
+            (forcesLoadBalance ? "router FORCED to balance (round-robin: steady-state load)" : "learned router (random init)")
+                + (overlapsSharedExpert ? "" : ", shared expert NOT overlapped with the all-to-all")
+        }
+    }
+
     /// Both layouts of the same training job.
     public struct ModelComparison: Codable, Sendable {
         public var configName: String, batch: Int, sequenceLength: Int
+        public var variant: ModelVariant
         /// Median whole-step figures over the rounds (``LayerSample/allToAllShare``: rank 0's seconds in the
         /// expert-parallel group's collectives, the dispatch and combine all-to-alls and their counts, waiting for the
         /// peer included, and ``LayerSample/allToAllWaitShare`` that waiting alone; no tokens per expert).
@@ -26,7 +45,7 @@ extension MoEBench {
         /// The comparison as table rows.
         public func table() -> String {
             return """
-                whole-model training steps: \(configName), \(batch) sequences × \(sequenceLength) tokens per step
+                whole-model training steps: \(configName), \(batch) sequences × \(sequenceLength) tokens per step, \(variant.label)
                 layout                          tokens/s    step ms   all-to-all  of it waiting
                 \(MoEBench.layoutRow(single))
                 \(MoEBench.layoutRow(parallel))
@@ -74,16 +93,19 @@ extension MoEBench {
 
     /// Trains preset `configName` (`batch` sequences of `sequenceLength` tokens per step, `warmup` untimed and `steps`
     /// timed steps) at ep = 1 on one rank of `cores` threads, then at dp = ep = `cores` with one thread per rank;
-    /// `rounds` alternating rounds of both.
+    /// `rounds` alternating rounds of both, the preset run as `variant` says.
     /// - Throws: ``ModelError`` for an unknown preset; ``ParallelConfigError`` when `cores` does not divide `batch`
     ///   or the experts.
     public static func measureModel(configName: String, batch: Int, sequenceLength: Int, cores: Int, rounds: Int = 1, warmup: Int,
-                                    steps: Int, progress: @escaping @Sendable (String) -> Void) throws -> ModelComparison {
-        let shape = TrainingBenchmark.Shape(config: try TransformerConfig.preset(named: configName), batch: batch,
-                                            sequenceLength: sequenceLength)
+                                    steps: Int, variant: ModelVariant = .learned,
+                                    progress: @escaping @Sendable (String) -> Void) throws -> ModelComparison {
+        var config = try TransformerConfig.preset(named: configName)
+        config.moe?.router.forcesLoadBalance = variant.forcesLoadBalance
+        config.moe?.overlapsSharedExpert = variant.overlapsSharedExpert
+        let shape = TrainingBenchmark.Shape(config: config, batch: batch, sequenceLength: sequenceLength)
         func sample(ep: Int, threads: Int) throws -> (LayerSample, TrainingBenchmark.Run) {
             let layout = try ParallelConfig(dp: ep, ep: ep, microBatchSize: batch / ep)
-            progress("\(configName) at ep=\(ep): \(ep) rank\(ep > 1 ? "s" : "") × \(threads) thread\(threads > 1 ? "s" : "")…")
+            progress("\(configName)\(variant == .learned ? "" : " (\(variant.label))") at ep=\(ep): \(ep) rank\(ep > 1 ? "s" : "") × \(threads) thread\(threads > 1 ? "s" : "")…")
             let run = try TrainingBenchmark.measure(shape, parallel: layout, blasThreads: threads, warmup: warmup, steps: steps,
                                                     progress: progress)
             let shares = zip(run.groupSeconds, run.stepSeconds).map { ($0["ep"] ?? 0) / $1 }
@@ -103,7 +125,7 @@ extension MoEBench {
             return sample
         }
         let medianRound = pairs.indices.sorted { pairs[$0].parallel.0.stepSeconds < pairs[$1].parallel.0.stepSeconds }[pairs.count / 2]
-        return ModelComparison(configName: configName, batch: batch, sequenceLength: sequenceLength,
+        return ModelComparison(configName: configName, batch: batch, sequenceLength: sequenceLength, variant: variant,
                                single: median(pairs.map(\.single.0)), parallel: median(pairs.map(\.parallel.0)),
                                speedRatio: BenchStatistics.median(pairs.map { $0.single.0.stepSeconds / $0.parallel.0.stepSeconds }),
                                singleLosses: pairs[0].single.1.losses, parallelLosses: pairs[0].parallel.1.losses,

@@ -24,8 +24,8 @@ struct BenchMoE: ParsableCommand {
     var tokens = 2048
 
     @Option(name: .customLong("model-config"),
-            help: "A mixture-of-experts preset of the whole-model rows (repeat for several; default small-moe, Mixtral's proportions at a size for 2 cores, then tiny-moe).")
-    var modelConfigs: [String] = ["small-moe", "tiny-moe"]
+            help: "A mixture-of-experts preset of the whole-model rows (repeat for several; default small-moe, Mixtral's proportions at a size for 2 cores, tiny-moe, and small-qwen-moe, whose shared expert also runs without its overlap).")
+    var modelConfigs: [String] = ["small-moe", "tiny-moe", "small-qwen-moe"]
 
     @Option(name: .customLong("model-batch"), help: "Sequences per whole-model training step (a multiple of --cores).")
     var modelBatch = 8
@@ -35,6 +35,10 @@ struct BenchMoE: ParsableCommand {
 
     @Option(name: .customLong("model-steps"), help: "Timed whole-model training steps per layout, after one warm-up step (0 skips the rows).")
     var modelSteps = 3
+
+    @Flag(name: .customLong("forced-balance"), inversion: .prefixedNo,
+          help: "Also train each preset with its router forced to balance (round-robin, as torchtitan's debug_moe_force_load_balance), rows beside the learned router's.")
+    var forcedBalance = true
 
     @Option(help: "Also write the results as JSON to this file.")
     var json: String?
@@ -52,10 +56,15 @@ struct BenchMoE: ParsableCommand {
         }
         var report = try MoEBench.run(shape: shape, cores: cores, rounds: rounds, steps: steps, machine: BenchCollectives.machine())
         if modelSteps > 0 {
-            report.models = try modelConfigs.map { name in
-                let length = try modelSequenceLength ?? min(128, TransformerConfig.preset(named: name).contextLength)
-                return try MoEBench.measureModel(configName: name, batch: modelBatch, sequenceLength: length, cores: cores, rounds: rounds,
-                                                 warmup: 1, steps: modelSteps, progress: Console.log)
+            report.models = try modelConfigs.flatMap { name in
+                let config = try TransformerConfig.preset(named: name)
+                let length = modelSequenceLength ?? min(128, config.contextLength)
+                let variants: [MoEBench.ModelVariant] = [.learned] + (forcedBalance ? [.forcedBalance] : [])
+                    + (config.moe?.sharedExpertIntermediateSize != nil ? [.sharedExpertNotOverlapped] : [])
+                return try variants.map { variant in
+                    try MoEBench.measureModel(configName: name, batch: modelBatch, sequenceLength: length, cores: cores, rounds: rounds,
+                                              warmup: 1, steps: modelSteps, variant: variant, progress: Console.log)
+                }
             }
         }
         print(report.table())

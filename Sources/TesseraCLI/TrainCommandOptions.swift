@@ -11,7 +11,7 @@ extension Recomputation: ExpressibleByArgument {}
 /// The flags of `tessera train`, one group per part of ``TrainingConfiguration``; each group writes its part.
 /// New options (pipeline and data parallelism, ZeRO, recomputation, traces) go into the group they belong to.
 struct TrainModelOptions: ParsableArguments {
-    @Option(help: "Model preset (tiny, tiny-gpt2, tiny-moe, small-moe, demo, gpt2-small, smollm2-135m) or a config.json / model directory, initialized from --seed.")
+    @Option(help: "Model preset (tiny, tiny-gpt2, tiny-moe, small-moe, small-qwen-moe, demo, gpt2-small, smollm2-135m) or a config.json / model directory, initialized from --seed.")
     var config = "demo"
 
     @Option(name: .customLong("init"), help: "Start from this checkpoint (a Hugging Face directory or a .gguf file); its architecture and tokenizer win.")

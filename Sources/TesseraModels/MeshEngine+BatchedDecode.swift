@@ -32,12 +32,12 @@ extension MeshEngine {
     /// - Parameter longestSequence: the most tokens a sequence may hold (default and upper limit: the model's
     ///   context); the pool must hold one such sequence.
     /// - Parameter cacheType: how keys and values are stored (``KVBlockPool/cacheTypes``).
-    /// - Throws: the ``KVCacheError`` of ``KVBlockPool/init(blocks:blockSize:layers:width:longestSequence:cacheType:)``.
+    /// - Throws: the ``KVCacheError`` of ``KVBlockPool/init(blocks:blockSize:layers:kvHeads:headDim:longestSequence:cacheType:)``.
     public func makeBlockPool(blocks: Int, blockSize: Int = MeshEngine.defaultBlockSize, longestSequence: Int? = nil,
                               cacheType: DType = .f32) throws -> KVBlockPool {
         let attention = model.chunks.lazy.flatMap(\.blocks).first?.attention
         return try KVBlockPool(blocks: blocks, blockSize: blockSize, layers: model.chunks.reduce(0) { $0 + $1.blocks.count },
-                               width: attention.map { $0.kvHeads * $0.headDim } ?? 0,
+                               kvHeads: attention?.kvHeads ?? 0, headDim: attention?.headDim ?? 0,
                                longestSequence: min(longestSequence ?? config.contextLength, config.contextLength), cacheType: cacheType)
     }
 
@@ -67,7 +67,9 @@ extension MeshEngine {
             return hidden
         }, finish: { state, m in
             let group = groups[m]
-            logits.replaceSubrange(group.lowerBound * v..<group.upperBound * v, with: try gatheredLogits(state, tokens: group.count))
+            try logits.withUnsafeMutableBufferPointer {
+                try gatheredLogits(state, tokens: group.count, into: $0.baseAddress! + group.lowerBound * v)
+            }
             if let hidden {
                 let rows = try logitsOfEveryRow(Array(segments[group]), batch: batches[m], hidden: hidden)
                 everyRow.replaceSubrange(group, with: rows)

@@ -99,26 +99,38 @@ extension MeshEngine {
         try values.withUnsafeMutableBufferPointer { try pipeline.broadcast($0, root: parallel.pp - 1) }
     }
 
-    /// The full-vocabulary logits of the last forward in `state`, gathered over tp.
+    /// The full-vocabulary logits `[tokens, vocabulary]` of the last forward in `state`, gathered over tp.
     func gatheredLogits(_ state: ChunkState, tokens: Int) throws -> [Float] {
+        try [Float](unsafeUninitializedCapacity: tokens * config.vocabularySize) { buffer, count in
+            try gatheredLogits(state, tokens: tokens, into: buffer.baseAddress!)
+            count = tokens * config.vocabularySize
+        }
+    }
+
+    /// Writes the full-vocabulary logits of the last forward in `state`, gathered over tp, to
+    /// `destination[0 ..< tokens · vocabulary]` (row t at `t · vocabulary`). With tp = 1 the rows are copied straight
+    /// from the head's output, so a decoding step allocates nothing here.
+    func gatheredLogits(_ state: ChunkState, tokens: Int, into destination: UnsafeMutablePointer<Float>) throws {
         let context = model.context, chunk = model.chunks[model.chunks.count - 1], tp = context.tp.size
+        let width = chunk.head!.outFeatures, v = config.vocabularySize
+        guard tp > 1 else {
+            context.backend.copy(state.logits.pointer, into: destination, count: tokens * v)
+            return
+        }
         let shares = (0..<tp).map { config.vocabularyShare(tp: tp, rank: $0) }, widest = shares.map(\.count).max()!
-        let width = chunk.head!.outFeatures
         // Pad each row to the widest share, gather the vocabulary over tp, keep each rank's own columns.
         let padded = FloatBuffer(count: tokens * widest)
         for t in 0..<tokens { context.backend.copy(state.logits.pointer + t * width, into: padded.pointer + t * widest, count: width) }
         let scratch = FloatBuffer(count: 0)
-        return try withExtendedLifetime(scratch) {
+        try withExtendedLifetime(scratch) {
             let gathered = try context.mappings.gatherFromTensorRegion.forward(padded.pointer, rows: tokens, columns: widest,
                                                                               scratch: scratch, in: context)
-            let full = widest * tp, v = config.vocabularySize
-            var result = [Float](repeating: 0, count: tokens * v)
+            let full = widest * tp
             for t in 0..<tokens {
                 for (r, share) in shares.enumerated() {
-                    for c in 0..<share.count { result[t * v + share.lowerBound + c] = gathered[t * full + r * widest + c] }
+                    context.backend.copy(gathered + t * full + r * widest, into: destination + t * v + share.lowerBound, count: share.count)
                 }
             }
-            return result
         }
     }
 

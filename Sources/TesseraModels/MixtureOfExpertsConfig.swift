@@ -9,6 +9,10 @@ extension TransformerConfig {
         public var expertIntermediateSize: Int
         /// Intermediate features of the shared expert (`shared_expert_intermediate_size`), for families that have one.
         public var sharedExpertIntermediateSize: Int?
+        /// Execution, not the model: whether the shared expert runs while the routed experts' last all-to-all is in
+        /// flight (``MixtureOfExpertsLayer/overlapsSharedExpert``, as Megatron-Core's `--moe-shared-expert-overlap`);
+        /// the same results either way. No `config.json` key.
+        public var overlapsSharedExpert = true
 
         public init(router: RouterConfiguration, expertIntermediateSize: Int, sharedExpertIntermediateSize: Int? = nil) {
             self.router = router
@@ -49,6 +53,9 @@ extension TransformerConfig {
         guard moe.expertIntermediateSize >= 1 else { throw invalid("moe_intermediate_size", "\(moe.expertIntermediateSize) must be at least 1") }
         if let factor = router.capacityFactor, !(factor > 0 && factor.isFinite) {
             throw invalid("capacity_factor", "\(factor) must be a positive number (or absent for dropless routing)")
+        }
+        guard !router.forcesLoadBalance || router.capacityFactor == nil else {
+            throw invalid("capacity_factor", "forced load balance already gives every expert the same share, so a capacity would only cut it; leave capacity_factor out (dropless) or turn forced balance off")
         }
         guard router.auxiliaryLossCoefficient >= 0, router.zLossCoefficient >= 0 else {
             throw invalid("router_aux_loss_coef / router_z_loss_coef", "\(router.auxiliaryLossCoefficient) and \(router.zLossCoefficient) must not be negative")

@@ -3,7 +3,7 @@ import TesseraParallel
 /// Built-in model configurations.
 extension TransformerConfig {
     /// Names accepted by ``preset(named:)``.
-    public static let presetNames = ["tiny", "tiny-gpt2", "tiny-moe", "small-moe", "demo", "gpt2-small", "smollm2-135m"]
+    public static let presetNames = ["tiny", "tiny-gpt2", "tiny-moe", "small-moe", "small-qwen-moe", "demo", "gpt2-small", "smollm2-135m"]
 
     /// A built-in configuration:
     /// - `tiny`: a Llama with grouped-query attention for tests (byte vocabulary, 2 layers, hidden 64).
@@ -17,6 +17,12 @@ extension TransformerConfig {
     ///   huggingface.co/mistralai/Mixtral-8x7B-Instruct-v0.1's config.json) at a size that trains on 2 cores, so a
     ///   benchmark weighs expert work, attention and communication as a real small MoE does (`tiny-moe`'s experts are
     ///   about 0.1 ms of work each per benchmark step, the order of one collective's latency).
+    /// - `small-qwen-moe`: a byte-level Qwen2-MoE of `small-moe`'s shape with an always-active shared expert behind its
+    ///   sigmoid gate, so a benchmark can weigh the shared expert's overlap with the all-to-all: 8 experts of 176
+    ///   features, top-4 without renormalization, shared expert of 704, load-balancing loss on (0.001). Qwen1.5-MoE-A2.7B's
+    ///   proportions (huggingface.co/Qwen/Qwen1.5-MoE-A2.7B config.json: hidden 2048, `moe_intermediate_size` 1408 =
+    ///   0.6875 × hidden, `shared_expert_intermediate_size` 5632 = 4 experts, top-4, `norm_topk_prob` false) with 8
+    ///   experts instead of 60.
     /// - `demo`: a byte-level Llama (vocabulary 256, 4 layers, hidden 256, context 256, ~3.4M parameters)
     ///   that learns visibly in a few minutes on 2 cores.
     /// - `gpt2-small`: GPT-2 124M (Radford et al. 2019).
@@ -33,6 +39,12 @@ extension TransformerConfig {
             return byteMixtral(contextLength: 64, hiddenSize: 64, layers: 2, heads: 4, kvHeads: 2, expertSize: 128)
         case "small-moe":
             return byteMixtral(contextLength: 256, hiddenSize: 256, layers: 4, heads: 8, kvHeads: 4, expertSize: 768)
+        case "small-qwen-moe":
+            var config = TransformerConfig(family: .qwen2MoE, vocabularySize: 256, contextLength: 256, hiddenSize: 256, layers: 4,
+                                           heads: 8, kvHeads: 4, intermediateSize: 704, tiedEmbeddings: false)
+            config.moe = MixtureOfExperts(router: RouterConfiguration(experts: 8, topK: 4, normalizesTopK: false, includesAuxiliaryLoss: true),
+                                          expertIntermediateSize: 176, sharedExpertIntermediateSize: 704)
+            return config
         case "demo":
             return .llama(vocabularySize: 256, contextLength: 256, hiddenSize: 256, layers: 4, heads: 8, kvHeads: 4,
                           intermediateSize: 768, tiedEmbeddings: true)

@@ -61,7 +61,12 @@ public final class TransformerChunk: @unchecked Sendable {
         let queryHeads = config.queryHeads(tp: tp, rank: rank), kvHeads = config.keyValueHeads(tp: tp, rank: rank)
         // With replicated key/value weights, this rank computes only the heads its queries read.
         let kvOutputs = config.replicatesKeyValueHeads(tp: tp) ? kvHeads.lowerBound * d..<kvHeads.upperBound * d : nil
-        let rotary = config.attention.ropeTheta.map { RotaryEmbedding(headDim: d, theta: $0) }
+        // Angles of the first positions precomputed once per chunk (the same values as computing them per call: a
+        // decoding step otherwise spends more on cos and sin than on the rotation); at most 8192 positions, 4 MiB at
+        // head dimension 128, later positions computed per call.
+        let rotary = config.attention.ropeTheta.map {
+            RotaryEmbedding(headDim: d, theta: $0, cachedPositions: min(config.contextLength, 8192))
+        }
         blocks = try layers.map { layer in
             func weights(_ module: BlockModule) -> (weight: LayerWeight, bias: Parameter?) {
                 (weight(config.name(of: .block(layer: layer, module, .weight))),
@@ -99,7 +104,8 @@ public final class TransformerChunk: @unchecked Sendable {
                         config.name(of: .expert(layer: layer, expert: $0, $1))
                     }, totalExperts: moe.router.experts, tensorParallelism: context.expertTensorParallelism, context: context)
                 let router = Router(weight: parameter(.block(layer: layer, .router, .weight)), configuration: moe.router, hidden: h, context: context)
-                feedForward = .experts(MixtureOfExpertsLayer(router: router, experts: experts, shared: shared, hidden: h, context: context))
+                feedForward = .experts(MixtureOfExpertsLayer(router: router, experts: experts, shared: shared, hidden: h, context: context,
+                                                             overlapsSharedExpert: moe.overlapsSharedExpert))
             } else {
                 feedForward = .dense(ParallelMLP(up: column(family.mlpInputs), down: row(.down), activation: config.mlp.activation, context: context))
             }

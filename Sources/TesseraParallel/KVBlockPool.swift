@@ -5,13 +5,18 @@ import TesseraTensor
 /// blocks as it grows (its ``KVBlockTable``) and returns them when it ends, so the cache holds what the running
 /// sequences use rather than a full context per sequence (vLLM's block manager).
 ///
-/// A block holds `blockSize` consecutive tokens of one sequence for every local layer: keys and values
-/// `[layers, blockSize, width]` with `width = kvHeads · headDim` of this rank (rotated keys). Every rank of a
-/// model runs the same reservations and releases in the same order, so block numbers agree across ranks.
+/// A block holds `blockSize` consecutive tokens of one sequence for every local layer and key/value head (rotated
+/// keys). Storage is laid out per (layer, key/value head): keys and values are each
+/// `[layers, kvHeads, blocks, blockSize, headDim]`, so the rows of one head in one layer are contiguous across
+/// consecutive block numbers. Decoding attention works on one (sequence, head) at a time, and a sequence's blocks are
+/// mostly consecutive (blocks are handed out in increasing order), so it streams one contiguous run of memory per
+/// head instead of picking one head's slice out of every row (``keyValues(layer:)``). Every rank of a model runs the
+/// same reservations and releases in the same order, so block numbers agree across ranks.
 ///
 /// Rows are stored as ``cacheType``: F32 (exact), F16 (half the bytes) or Q8_0 (34 bytes per 32 values, about a
-/// quarter: llama.cpp's `--cache-type-k/v q8_0`). Each row is encoded on its own, so what a sequence reads back never
-/// depends on the other sequences in the pool (batch invariance holds for every type).
+/// quarter: llama.cpp's `--cache-type-k/v q8_0`). Each head's row of each token is encoded on its own (so Q8_0 needs
+/// `headDim` a multiple of 32), and what a sequence reads back never depends on the other sequences in the pool
+/// (batch invariance holds for every type).
 /// Used from one thread at a time.
 public final class KVBlockPool: @unchecked Sendable {
     /// Tokens per block.
@@ -20,11 +25,15 @@ public final class KVBlockPool: @unchecked Sendable {
     public let blockCount: Int
     /// Attention layers on this rank (its chunks' blocks in model order).
     public let layers: Int
+    /// This rank's key/value heads.
+    public let kvHeads: Int
+    /// Values per head and token.
+    public let headDim: Int
     /// Floats per token and layer (this rank's key/value heads × head dimension).
-    public let width: Int
+    public var width: Int { kvHeads * headDim }
     /// How rows are stored: ``KVBlockPool/cacheTypes``.
     public let cacheType: DType
-    /// Bytes of one row (`width` values of ``cacheType``).
+    /// Bytes of one head's row (`headDim` values of ``cacheType``).
     private let rowBytes: Int
     private let keys: UnsafeMutableRawPointer
     private let values: UnsafeMutableRawPointer
@@ -41,24 +50,26 @@ public final class KVBlockPool: @unchecked Sendable {
     /// - Parameter cacheType: how rows are stored, one of ``cacheTypes``.
     /// - Throws: ``KVCacheError/poolTooSmall(blocks:blockSize:longestSequence:)``,
     ///   ``KVCacheError/invalidSize(what:value:)``, ``KVCacheError/unsupportedType(_:)``, or
-    ///   ``KVCacheError/rowNotWholeBlocks(width:type:)`` when a row does not fill whole blocks of a block type.
-    public init(blocks: Int, blockSize: Int = 16, layers: Int, width: Int, longestSequence: Int, cacheType: DType = .f32) throws {
+    ///   ``KVCacheError/headNotWholeBlocks(headDim:type:)`` when a head's row does not fill whole blocks of a block type.
+    public init(blocks: Int, blockSize: Int = 16, layers: Int, kvHeads: Int, headDim: Int, longestSequence: Int,
+                cacheType: DType = .f32) throws {
         guard blockSize >= 1 else { throw KVCacheError.invalidSize(what: "block size", value: blockSize) }
         guard blocks >= 1 else { throw KVCacheError.invalidSize(what: "block count", value: blocks) }
         guard blocks * blockSize >= longestSequence else {
             throw KVCacheError.poolTooSmall(blocks: blocks, blockSize: blockSize, longestSequence: longestSequence)
         }
         guard Self.cacheTypes.contains(cacheType) else { throw KVCacheError.unsupportedType(cacheType) }
-        guard let rowBytes = try? cacheType.byteCount(forElements: width) else {
-            throw KVCacheError.rowNotWholeBlocks(width: width, type: cacheType)
+        guard let rowBytes = try? cacheType.byteCount(forElements: headDim) else {
+            throw KVCacheError.headNotWholeBlocks(headDim: headDim, type: cacheType)
         }
         self.blockSize = blockSize
         self.blockCount = blocks
         self.layers = layers
-        self.width = width
+        self.kvHeads = kvHeads
+        self.headDim = headDim
         self.cacheType = cacheType
         self.rowBytes = rowBytes
-        storageBytes = blocks * layers * blockSize * rowBytes
+        storageBytes = layers * kvHeads * blocks * blockSize * rowBytes
         keys = .allocate(byteCount: max(1, storageBytes), alignment: 64)
         values = .allocate(byteCount: max(1, storageBytes), alignment: 64)
         keys.initializeMemory(as: UInt8.self, repeating: 0, count: storageBytes)
@@ -107,9 +118,11 @@ public final class KVBlockPool: @unchecked Sendable {
                       at start: Int, of table: KVBlockTable, layer: Int) {
         precondition(start + count <= table.blocks.count * blockSize, "positions beyond the blocks reserved")
         for t in 0..<count {
-            let offset = slot(table, position: start + t, layer: layer)
-            encode(k + t * rowStride, into: keys + offset)
-            encode(v + t * rowStride, into: values + offset)
+            for head in 0..<kvHeads {
+                let offset = slot(table, position: start + t, layer: layer, head: head), column = t * rowStride + head * headDim
+                encode(k + column, into: keys + offset)
+                encode(v + column, into: values + offset)
+            }
         }
     }
 
@@ -118,12 +131,12 @@ public final class KVBlockPool: @unchecked Sendable {
     public func gather(_ table: KVBlockTable, tokens: Int, layer: Int) -> (keys: UnsafePointer<Float>, values: UnsafePointer<Float>) {
         gatheredKeys.reserve(tokens * width)
         gatheredValues.reserve(tokens * width)
-        var position = 0
-        while position < tokens {
-            let run = min(blockSize, tokens - position), offset = slot(table, position: position, layer: layer)
-            decode(keys + offset, rows: run, into: gatheredKeys.pointer + position * width)
-            decode(values + offset, rows: run, into: gatheredValues.pointer + position * width)
-            position += run
+        for position in 0..<tokens {
+            for head in 0..<kvHeads {
+                let offset = slot(table, position: position, layer: layer, head: head), column = position * width + head * headDim
+                decode(keys + offset, into: gatheredKeys.pointer + column)
+                decode(values + offset, into: gatheredValues.pointer + column)
+            }
         }
         return (UnsafePointer(gatheredKeys.pointer), UnsafePointer(gatheredValues.pointer))
     }
@@ -133,26 +146,30 @@ public final class KVBlockPool: @unchecked Sendable {
     /// the pool lives).
     public func keyValues(layer: Int) -> PagedKeyValues {
         PagedKeyValues(keys: UnsafeRawPointer(keys), values: UnsafeRawPointer(values), type: cacheType, blockSize: blockSize,
-                       blockStride: layers * blockSize * rowBytes, layerOffset: layer * blockSize * rowBytes, rowBytes: rowBytes)
+                       blockStride: blockSize * rowBytes, layerOffset: layer * kvHeads * headStride, headStride: headStride,
+                       rowBytes: rowBytes)
     }
 
-    /// Byte offset of `position`'s row in `layer` within the storage.
-    private func slot(_ table: KVBlockTable, position: Int, layer: Int) -> Int {
+    /// Bytes from one key/value head's rows to the next head's (every block of the pool).
+    private var headStride: Int { blockCount * blockSize * rowBytes }
+
+    /// Byte offset of `head`'s row of `position` in `layer` within the storage.
+    private func slot(_ table: KVBlockTable, position: Int, layer: Int, head: Int) -> Int {
         let (block, row) = position.quotientAndRemainder(dividingBy: blockSize)
-        return ((table.blocks[block] * layers + layer) * blockSize + row) * rowBytes
+        return (layer * kvHeads + head) * headStride + (table.blocks[block] * blockSize + row) * rowBytes
     }
 
-    /// Stores one row of `width` values.
+    /// Stores one head's row of `headDim` values.
     private func encode(_ row: UnsafePointer<Float>, into slot: UnsafeMutableRawPointer) {
         if cacheType == .f32 { return slot.copyMemory(from: row, byteCount: rowBytes) }
-        Quantization.encode(UnsafeBufferPointer(start: row, count: width), as: cacheType,
+        Quantization.encode(UnsafeBufferPointer(start: row, count: headDim), as: cacheType,
                             into: UnsafeMutableRawBufferPointer(start: slot, count: rowBytes))
     }
 
-    /// Reads `rows` consecutive stored rows back as Float32.
-    private func decode(_ slot: UnsafeRawPointer, rows: Int, into out: UnsafeMutablePointer<Float>) {
-        if cacheType == .f32 { return UnsafeMutableRawPointer(out).copyMemory(from: slot, byteCount: rows * rowBytes) }
-        Quantization.decode(UnsafeRawBufferPointer(start: slot, count: rows * rowBytes), as: cacheType, count: rows * width, into: out)
+    /// Reads one stored head's row back as `headDim` Float32 values.
+    private func decode(_ slot: UnsafeRawPointer, into out: UnsafeMutablePointer<Float>) {
+        if cacheType == .f32 { return UnsafeMutableRawPointer(out).copyMemory(from: slot, byteCount: rowBytes) }
+        Quantization.decode(UnsafeRawBufferPointer(start: slot, count: rowBytes), as: cacheType, count: headDim, into: out)
     }
 }
 
@@ -175,8 +192,8 @@ public enum KVCacheError: Error, Equatable, CustomStringConvertible {
     case invalidSize(what: String, value: Int)
     /// A row type the pool does not store.
     case unsupportedType(DType)
-    /// A block type whose blocks do not tile a row of `width` values.
-    case rowNotWholeBlocks(width: Int, type: DType)
+    /// A block type whose blocks do not tile one head's row of `headDim` values (each head's row is encoded on its own).
+    case headNotWholeBlocks(headDim: Int, type: DType)
 
     public var description: String {
         switch self {
@@ -189,8 +206,8 @@ public enum KVCacheError: Error, Equatable, CustomStringConvertible {
             return "a key/value pool \(what) of \(value) is invalid; it must be at least 1"
         case let .unsupportedType(type):
             return "a key/value cache of \(type.storageName) is not supported; use one of \(KVBlockPool.cacheTypes.map(\.storageName).joined(separator: ", "))"
-        case let .rowNotWholeBlocks(width, type):
-            return "a key/value row of \(width) values on this rank does not fill whole \(type.storageName) blocks of \(type.blockSize); use F16 or F32"
+        case let .headNotWholeBlocks(headDim, type):
+            return "a key/value head of \(headDim) values does not fill whole \(type.storageName) blocks of \(type.blockSize) (each head's row is stored on its own); use an F16 or F32 cache (--kv-cache-type f16)"
         }
     }
 }

@@ -179,8 +179,14 @@ public struct ModelArchitecture: Sendable, Equatable {
     public var sharedExpertAndRouterParameters: Double {
         guard let moe else { return 0 }
         let h = Double(hiddenSize)
-        return Double(gatedMLP ? 3 : 2) * h * Double(moe.sharedFFNSize) + h * Double(moe.experts)
-            + (moe.sharedExpertGate ? h : 0)
+        return sharedExpertMatrixParameters + h * Double(moe.experts) + (moe.sharedExpertGate ? h : 0)
+    }
+
+    /// The shared experts' MLP matrices of one MoE layer (0 without shared experts): split over the dense layers' tp
+    /// ranks like a dense MLP (``TrainingCostModel/layerTensorParallel``).
+    public var sharedExpertMatrixParameters: Double {
+        guard let moe else { return 0 }
+        return Double(gatedMLP ? 3 : 2) * Double(hiddenSize) * Double(moe.sharedFFNSize)
     }
 
     /// Token embedding plus learned positions.

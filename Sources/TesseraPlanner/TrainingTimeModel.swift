@@ -249,45 +249,6 @@ extension TrainingCostModel {
         return time
     }
 
-    /// Exposed context-parallel exchanges of `layers` layers for one micro-batch whose attention takes
-    /// `attentionForward` forward (0 without cp). Ring: each block's transfer hides behind the attention of the block
-    /// before. All-gather: the gather forward and the reduce-scatter of the key/value gradients backward are exposed;
-    /// the gathered keys and values were freed after the forward (only the computing layer's are held,
-    /// ``rankActivations``), so the backward gathers them again before reduce-scattering their gradients: two
-    /// exchanges (Llama Team 2024 §3.3.2 keeps the all-gather "exposed in the critical path").
-    func contextParallelTime(
-        _ rates: LayoutRates, attentionForward: Double, layers: Double, extraForward: Double
-    ) -> Double {
-        guard rates.layout.cp > 1 else { return 0 }
-        let exchange = rates.contextExchange
-        let perLayer = attentionForward / max(layers, 1)
-        let ring = rates.layout.contextParallelKind == .ring
-        let exposedForward = ring ? max(0, exchange - perLayer) : exchange
-        let exposedBackward = ring ? max(0, 2 * exchange - 2 * perLayer) : 2 * exchange
-        return layers * ((1 + extraForward) * exposedForward + exposedBackward)
-    }
-
-    /// Tensor-parallel communication of `layers` layers for one micro-batch: two all-reduces (or all-gather and
-    /// reduce-scatter pairs) per layer forward, two backward, two more when full recomputation repeats the forward
-    /// (Narayanan et al. 2021 §3.2; Korthikanti et al. 2022 §4.2.2). With ``CommunicationOverlap/tensorParallel``
-    /// each pair hides behind half of the layer's products in its pass (the QKV and projection products around
-    /// attention, the two MLP products), chunked over the tp ranks, when the tp group sits in one node. An MoE
-    /// layer's MLP pair runs over the expert tp group (``TrainingLayout/etp``).
-    func layerTensorParallel(
-        _ rates: LayoutRates, forwardProducts: Double, backwardProducts: Double, layers: LayerSums,
-        extraForward: Double
-    ) -> Double {
-        let count = layers.count
-        func perLayer(_ pair: Double, chunks: Int) -> Double {
-            guard rates.tensorParallelOverlapped, count > 0 else { return (2 + extraForward) * pair }
-            let forward = CommunicationOverlap.exposed(pair, behind: forwardProducts / (2 * count), chunks: chunks)
-            let backward = CommunicationOverlap.exposed(pair, behind: backwardProducts / (2 * count), chunks: chunks)
-            return (1 + extraForward) * forward + backward
-        }
-        return (2 * count - layers.moeLayers) * perLayer(rates.tensorAllReduce, chunks: rates.layout.tp)
-            + layers.moeLayers * perLayer(rates.expertTensorAllReduce, chunks: rates.layout.etp)
-    }
-
     /// The attention core of `layers` layers for one micro-batch (scores, softmax, weighted values), forward and
     /// backward. With FlashAttention the FLOPs of the unmasked tiles at the matrix rate; with materialized scores each batched product
     /// takes the longer of its FLOPs and its 2 bytes per score element, and the softmax and dropout kernels add

@@ -1,26 +1,30 @@
 import CIntrinsics
 
-/// Where one attention layer's cached keys and values lie in a paged pool (vLLM's paged attention): row `r` of
-/// block `b` starts `b · blockStride + layerOffset + r · rowBytes` bytes after `keys` (and after `values`), and holds
-/// `kvHeads · headDim` values of `type` (F32, F16 or Q8_0), key/value head `g`'s `headDim` values from element
-/// `g · headDim`. Position `p` of a sequence is row `p mod blockSize` of its block `p / blockSize`.
+/// Where one attention layer's cached keys and values lie in a paged pool (vLLM's paged attention), stored per
+/// key/value head: row `r` of block `b` of head `g` starts `layerOffset + g · headStride + b · blockStride + r · rowBytes`
+/// bytes after `keys` (and after `values`) and holds that head's `headDim` values of `type` (F32, F16 or Q8_0; Q8_0
+/// rows are whole 32-value blocks). Position `p` of a sequence is row `p mod blockSize` of its block `p / blockSize`.
+/// With `blockStride = blockSize · rowBytes` (``KVBlockPool``'s layout) a head's rows of consecutive blocks are one
+/// contiguous run, which the attention kernel streams.
 public struct PagedKeyValues: @unchecked Sendable {
     public let keys: UnsafeRawPointer
     public let values: UnsafeRawPointer
     public let type: DType
     /// Rows per block.
     public let blockSize: Int
-    /// Bytes from one block to the next.
+    /// Bytes from one block's rows to the next block's (within one head).
     public let blockStride: Int
-    /// Bytes from a block's start to this layer's first row.
+    /// Bytes from `keys` (and `values`) to this layer's head 0, block 0.
     public let layerOffset: Int
-    /// Bytes of one row.
+    /// Bytes from one key/value head's rows to the next head's.
+    public let headStride: Int
+    /// Bytes of one head's row.
     public let rowBytes: Int
 
     public init(keys: UnsafeRawPointer, values: UnsafeRawPointer, type: DType, blockSize: Int, blockStride: Int,
-                layerOffset: Int, rowBytes: Int) {
+                layerOffset: Int, headStride: Int, rowBytes: Int) {
         (self.keys, self.values, self.type, self.blockSize) = (keys, values, type, blockSize)
-        (self.blockStride, self.layerOffset, self.rowBytes) = (blockStride, layerOffset, rowBytes)
+        (self.blockStride, self.layerOffset, self.headStride, self.rowBytes) = (blockStride, layerOffset, headStride, rowBytes)
     }
 }
 
@@ -59,11 +63,11 @@ public enum PagedAttentionPath: String, Sendable, CaseIterable {
 extension Kernels {
     /// Causal grouped-query attention of a few query rows per sequence over keys and values read where they lie in
     /// a paged pool. One unit of work is a (sequence, key/value head, chunk of ``PagedAttentionPlan/chunkPositions``
-    /// positions): it walks the chunk's blocks once, 16 rows at a time (F16/Q8_0 rows decoded in registers on the
+    /// positions): it walks the chunk's blocks once, each block's rows of the head one contiguous run read in address
+    /// order (the hardware prefetchers follow it), 16 rows at a time (F16/Q8_0 rows decoded in registers on the
     /// AVX-512 path, into a per-thread scratch on the portable one), and folds each row into every query head of the
-    /// group and every query row of the sequence, so a cached row is read from memory once per call; meanwhile it asks
-    /// for the rows of the thread's next unit. Units are spread over `pool` by their cost; the chunks of a
-    /// (sequence, head) are then merged by the log-sum-exp rule.
+    /// group and every query row of the sequence, so a cached row is read from memory once per call. Units are spread
+    /// over `pool` by their cost; the chunks of a (sequence, head) are then merged by the log-sum-exp rule.
     ///
     /// Layouts as ``attention(q:qStride:k:v:kvStride:into:outStride:logSumExp:shape:pool:)``: query row `r` at
     /// `q + r·qStride` (`heads × headDim`), output row `r` at `out + r·outStride`, and for a sequence with rows
@@ -88,9 +92,8 @@ extension Kernels {
         pool.run(parts: parts.count) { part in
             let decoded = PagedAttentionScratch.current.decodedRows(2 * Int(TPA_ROWS) * shape.headDim)
             for unit in parts[part] {
-                let next = unit + 1 < parts[part].upperBound ? plan.units[unit + 1] : nil
-                plan.run(plan.units[unit], then: next, q: q, qStride: qStride, keyValues: kv, sequences: sequences,
-                         states: states, decoded: decoded, path: path)
+                plan.run(plan.units[unit], q: q, qStride: qStride, keyValues: kv, sequences: sequences, states: states,
+                         decoded: decoded, path: path)
             }
         }
         plan.finish(states: states, sequences: sequences, into: out, outStride: outStride, logSumExp: logSumExp)

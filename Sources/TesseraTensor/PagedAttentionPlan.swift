@@ -67,32 +67,25 @@ struct PagedAttentionPlan {
         return parts
     }
 
-    /// Runs `unit`, leaving its states at `states + unit.state`, and asks for the rows of `next` (the unit this thread
-    /// runs after it, if any) on the way; `decoded` holds `2 · TPA_ROWS · headDim` floats.
-    func run(_ unit: Unit, then next: Unit?, q: UnsafePointer<Float>, qStride: Int, keyValues kv: PagedKeyValues,
-             sequences: [PagedSequence], states: UnsafeMutablePointer<Float>, decoded: UnsafeMutablePointer<Float>,
-             path: PagedAttentionPath) {
-        let sequence = sequences[unit.sequence], d = shape.headDim, following = next ?? unit
+    /// Runs `unit`, leaving its states at `states + unit.state`; `decoded` holds `2 · TPA_ROWS · headDim` floats.
+    func run(_ unit: Unit, q: UnsafePointer<Float>, qStride: Int, keyValues kv: PagedKeyValues, sequences: [PagedSequence],
+             states: UnsafeMutablePointer<Float>, decoded: UnsafeMutablePointer<Float>, path: PagedAttentionPath) {
+        let sequence = sequences[unit.sequence], d = shape.headDim
         var queries = tpa_queries(q: q + sequence.rows.lowerBound * qStride + unit.heads.lowerBound * d, qStride: qStride,
                                   heads: Int32(unit.heads.count), rows: Int32(unit.rows), start: Int32(sequence.start),
                                   headDim: Int32(d), scale: shape.scale)
         sequence.blocks.withUnsafeBufferPointer { blocks in
-            sequences[following.sequence].blocks.withUnsafeBufferPointer { nextBlocks in
-                var cache = Self.cache(kv, blocks: blocks, kvHead: unit.kvHead, headDim: d)
-                var ahead = tpa_ahead(cache: Self.cache(kv, blocks: nextBlocks, kvHead: following.kvHead, headDim: d),
-                                      begin: following.positions.lowerBound,
-                                      end: next == nil ? following.positions.lowerBound : following.positions.upperBound)
-                tpa_attend(path.kernelCode, &cache, &queries, unit.positions.lowerBound, unit.positions.upperBound, &ahead,
-                           states + unit.state, decoded, decoded + Int(TPA_ROWS) * d)
-            }
+            var cache = Self.cache(kv, blocks: blocks, kvHead: unit.kvHead)
+            tpa_attend(path.kernelCode, &cache, &queries, unit.positions.lowerBound, unit.positions.upperBound, states + unit.state,
+                       decoded, decoded + Int(TPA_ROWS) * d)
         }
     }
 
     /// Key/value head `kvHead` of the sequence whose block table is `blocks`, as paged_attention.h reads it.
-    private static func cache(_ kv: PagedKeyValues, blocks: UnsafeBufferPointer<Int>, kvHead: Int, headDim: Int) -> tpa_cache {
+    private static func cache(_ kv: PagedKeyValues, blocks: UnsafeBufferPointer<Int>, kvHead: Int) -> tpa_cache {
         tpa_cache(keys: kv.keys.assumingMemoryBound(to: UInt8.self), values: kv.values.assumingMemoryBound(to: UInt8.self),
-                  blocks: blocks.baseAddress, blockStride: kv.blockStride, layerOffset: kv.layerOffset, rowBytes: kv.rowBytes,
-                  blockSize: Int32(kv.blockSize), type: kv.type.kernelCode, headOffset: Int32(kvHead * headDim))
+                  blocks: blocks.baseAddress, blockStride: kv.blockStride, offset: kv.layerOffset + kvHead * kv.headStride,
+                  rowBytes: kv.rowBytes, blockSize: Int32(kv.blockSize), type: kv.type.kernelCode)
     }
 
     /// Merges each query vector's chunks into its output row and log-sum-exp (layouts of ``Kernels/pagedAttention(q:qStride:keyValues:sequences:into:outStride:logSumExp:shape:pool:path:)``).

@@ -32,3 +32,14 @@ import TesseraBench
     #expect(balance.expertRows.count == 2 && balance.expertRows.allSatisfy { $0.count == 2 && $0.reduce(0, +) == 32 })
     #expect(balance.expertImbalance >= 1 && comparison.table().contains("expert rows per layer"))
 }
+
+/// The forced-balance rows: the same job with the router forced round-robin, so every layer splits its rows evenly
+/// over the expert-parallel ranks (imbalance exactly 1), both layouts still equal, and the table says which router ran.
+@Test func moeBenchForcedBalanceRowsSplitTheRowsEvenly() throws {
+    let comparison = try MoEBench.measureModel(configName: "tiny-moe", batch: 2, sequenceLength: 8, cores: 2, rounds: 1, warmup: 1,
+                                               steps: 1, variant: .forcedBalance) { _ in }
+    #expect(comparison.variant.forcesLoadBalance && comparison.lossesMatch)
+    #expect(comparison.balance.expertRows.count == 2 && comparison.balance.expertRows.allSatisfy { $0 == [16, 16] })
+    #expect(comparison.balance.expertImbalance == 1)
+    #expect(comparison.table().contains("router FORCED to balance"))
+}

@@ -33,7 +33,7 @@ import TesseraParallel
     }
 
     /// Each bad key is refused with the key and the fix: top-k above the experts, an unknown scoring function, a
-    /// capacity factor ≤ 0, OLMoE's `clip_qkv`.
+    /// capacity factor ≤ 0 (or any with forced load balance), OLMoE's `clip_qkv`.
     @Test func badRoutingIsRefused() throws {
         func config(_ extra: String) throws -> TransformerConfig {
             try TransformerConfig(huggingFaceJSON: """
@@ -54,6 +54,13 @@ import TesseraParallel
             }
         }
         #expect(throws: ModelError.self) { try config(#", "router_jitter_noise": 0.01"#) }
+        var forced = try config(#", "capacity_factor": 1.25"#)
+        forced.moe?.router.forcesLoadBalance = true
+        #expect(throws: ModelError.invalidConfiguration(field: "capacity_factor", reason: "forced load balance already gives every expert the same share, so a capacity would only cut it; leave capacity_factor out (dropless) or turn forced balance off")) {
+            try forced.validate()
+        }
+        forced.moe?.router.capacityFactor = nil
+        try forced.validate()
         #expect(throws: ModelError.invalidFile(path: "o/config.json", reason: "clip_qkv (clamped query/key/value projections) is not supported; Tessera reads gpt2, llama, qwen2, mixtral, qwen2_moe and olmoe configurations")) {
             try TransformerConfig(huggingFaceJSON: """
                 {"model_type": "olmoe", "vocab_size": 61, "hidden_size": 32, "intermediate_size": 48, "num_hidden_layers": 2,

@@ -84,6 +84,14 @@ import TesseraTensor
         #expect(try Self.difference(layout) < 1e-5)
     }
 
+    /// The global tokens per expert (what `bench moe` prints) equal one device's on every rank, sequence parallelism
+    /// included: with whole experts each tp rank routes only its own rows, so the counts are summed over tp as well.
+    @Test(arguments: [layouts[2], layouts[4], layouts[6]]) func globalTokenCountsEqualOneDevice(layout: Layout) throws {
+        let single = try Self.run(Layout(tp: 1, dp: 1, ep: 1, sequenceParallel: false, experts: .whole))[0].result.tokensPerExpert
+        #expect(single.count == 8 && single.reduce(0, +) > 0)
+        #expect(try Self.run(layout).allSatisfy { $0.result.tokensPerExpert == single })
+    }
+
     /// Non-vacuity: split experts without the sum over tp after the combine fail the same comparison.
     @Test func missingTensorParallelSumIsCaught() throws {
         var mappings = MappingTable.megatron

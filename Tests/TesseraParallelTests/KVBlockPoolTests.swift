@@ -7,7 +7,7 @@ import TesseraTensor
 /// gathered, across block boundaries; a pool too small for one sequence, or out of blocks, is a typed error.
 @Suite struct KVBlockPoolTests {
     @Test func blocksAreBorrowedAndReturned() throws {
-        let pool = try KVBlockPool(blocks: 6, blockSize: 4, layers: 2, width: 3, longestSequence: 16)
+        let pool = try KVBlockPool(blocks: 6, blockSize: 4, layers: 2, kvHeads: 1, headDim: 3, longestSequence: 16)
         let a = KVBlockTable(), b = KVBlockTable()
         try pool.reserve(a, tokens: 5)
         try pool.reserve(b, tokens: 4)
@@ -21,8 +21,9 @@ import TesseraTensor
         #expect(pool.freeBlocks == 0)
     }
 
+    /// Two key/value heads of one value each, so gathering interleaves the heads' separately stored rows.
     @Test func storedRowsComeBackInPositionOrderAcrossBlocks() throws {
-        let pool = try KVBlockPool(blocks: 8, blockSize: 4, layers: 3, width: 2, longestSequence: 16)
+        let pool = try KVBlockPool(blocks: 8, blockSize: 4, layers: 3, kvHeads: 2, headDim: 1, longestSequence: 16)
         let other = KVBlockTable(), table = KVBlockTable()
         try pool.reserve(other, tokens: 4)  // so the table's blocks are not the first ones
         try pool.reserve(table, tokens: 10)
@@ -43,17 +44,17 @@ import TesseraTensor
 
     @Test func aPoolTooSmallForOneSequenceIsRefused() throws {
         #expect(throws: KVCacheError.poolTooSmall(blocks: 3, blockSize: 16, longestSequence: 64)) {
-            try KVBlockPool(blocks: 3, blockSize: 16, layers: 1, width: 4, longestSequence: 64)
+            try KVBlockPool(blocks: 3, blockSize: 16, layers: 1, kvHeads: 1, headDim: 4, longestSequence: 64)
         }
         let message = KVCacheError.poolTooSmall(blocks: 3, blockSize: 16, longestSequence: 64).description
         #expect(message.contains("48 tokens") && message.contains("at least 4 blocks"))
         #expect(throws: KVCacheError.invalidSize(what: "block size", value: 0)) {
-            try KVBlockPool(blocks: 3, blockSize: 0, layers: 1, width: 4, longestSequence: 1)
+            try KVBlockPool(blocks: 3, blockSize: 0, layers: 1, kvHeads: 1, headDim: 4, longestSequence: 1)
         }
     }
 
     @Test func runningOutOfBlocksTakesNothing() throws {
-        let pool = try KVBlockPool(blocks: 4, blockSize: 2, layers: 1, width: 1, longestSequence: 8)
+        let pool = try KVBlockPool(blocks: 4, blockSize: 2, layers: 1, kvHeads: 1, headDim: 1, longestSequence: 8)
         let a = KVBlockTable(), b = KVBlockTable()
         try pool.reserve(a, tokens: 5)
         #expect(throws: KVCacheError.outOfBlocks(needed: 2, free: 1)) { try pool.reserve(b, tokens: 3) }
@@ -63,11 +64,11 @@ import TesseraTensor
     /// F16 and Q8_0 rows come back within their format's rounding (F16: 2⁻¹¹ relative; Q8_0: half a step of
     /// `amax / 127` per 32 values), take half and 34/128 of the F32 bytes, and F32 comes back exactly.
     @Test func compressedRowsComeBackWithinTheirRounding() throws {
-        let width = 64, tokens = 20
+        let width = 64, tokens = 20  // two heads of 32
         let rows: [Float] = (0..<tokens * 2 * width).map { (i: Int) -> Float in Float(sin(Double(i) * 0.37) * 3) }
         var bytes: [DType: Int] = [:]
         for type in KVBlockPool.cacheTypes {
-            let pool = try KVBlockPool(blocks: 6, blockSize: 4, layers: 2, width: width, longestSequence: 24, cacheType: type)
+            let pool = try KVBlockPool(blocks: 6, blockSize: 4, layers: 2, kvHeads: 2, headDim: 32, longestSequence: 24, cacheType: type)
             bytes[type] = pool.byteCount
             let table = KVBlockTable()
             try pool.reserve(table, tokens: tokens)
@@ -99,11 +100,47 @@ import TesseraTensor
 
     @Test func cacheTypesWithoutAPoolPathAreRefused() throws {
         #expect(throws: KVCacheError.unsupportedType(.q4_0)) {
-            try KVBlockPool(blocks: 2, blockSize: 4, layers: 1, width: 32, longestSequence: 8, cacheType: .q4_0)
+            try KVBlockPool(blocks: 2, blockSize: 4, layers: 1, kvHeads: 1, headDim: 32, longestSequence: 8, cacheType: .q4_0)
         }
         #expect(KVCacheError.unsupportedType(.q4_0).description.contains("F32, F16, Q8_0"))
-        #expect(throws: KVCacheError.rowNotWholeBlocks(width: 48, type: .q8_0)) {
-            try KVBlockPool(blocks: 2, blockSize: 4, layers: 1, width: 48, longestSequence: 8, cacheType: .q8_0)
+        // Two heads of 48: the 96-value token row would be whole Q8_0 blocks, each head's row is not.
+        #expect(throws: KVCacheError.headNotWholeBlocks(headDim: 48, type: .q8_0)) {
+            try KVBlockPool(blocks: 2, blockSize: 4, layers: 1, kvHeads: 2, headDim: 48, longestSequence: 8, cacheType: .q8_0)
+        }
+        let message = KVCacheError.headNotWholeBlocks(headDim: 48, type: .q8_0).description
+        #expect(message.contains("head of 48 values") && message.contains("--kv-cache-type f16"))
+    }
+
+    /// The documented layout (`PagedKeyValues`): head `g`'s row of position `p` in layer `l` lies at
+    /// `layerOffset + g · headStride + block · blockStride + row · rowBytes`, and a head's rows of consecutive blocks are
+    /// contiguous. Checked by reading the stored floats where the layout says they are; an address with the head
+    /// offset one row off reads another position's values (non-vacuity).
+    @Test func eachHeadsRowsOfConsecutiveBlocksAreContiguous() throws {
+        let (heads, d, tokens) = (3, 4, 11)
+        let pool = try KVBlockPool(blocks: 5, blockSize: 4, layers: 2, kvHeads: heads, headDim: d, longestSequence: 16)
+        let table = KVBlockTable()
+        try pool.reserve(table, tokens: tokens)
+        let rows: [Float] = (0..<tokens * heads * d).map { Float($0) + 1 }
+        pool.store(keys: rows, values: rows.map { -$0 }, rowStride: heads * d, count: tokens, at: 0, of: table, layer: 1)
+        let kv = pool.keyValues(layer: 1)
+        #expect(kv.rowBytes == 4 * d && kv.blockStride == 4 * kv.rowBytes && kv.headStride == 5 * kv.blockStride)
+        #expect(kv.layerOffset == heads * kv.headStride)
+        #expect(table.blocks == [0, 1, 2])  // handed out in increasing order, so the sequence's rows are one run per head
+        func stored(_ base: UnsafeRawPointer, head: Int, position p: Int, headStride: Int) -> [Float] {
+            let at = kv.layerOffset + head * headStride + table.blocks[p / 4] * kv.blockStride + (p % 4) * kv.rowBytes
+            return (0..<d).map { base.load(fromByteOffset: at + 4 * $0, as: Float.self) }
+        }
+        for p in 0..<tokens {
+            for g in 0..<heads {
+                let expected = Array(rows[(p * heads + g) * d..<(p * heads + g + 1) * d])
+                #expect(stored(kv.keys, head: g, position: p, headStride: kv.headStride) == expected)
+                #expect(stored(kv.values, head: g, position: p, headStride: kv.headStride) == expected.map { -$0 })
+                // The run is contiguous: position p of head g is p rows after position 0 of head g.
+                #expect(kv.keys.load(fromByteOffset: kv.layerOffset + g * kv.headStride + p * kv.rowBytes, as: Float.self) == expected[0])
+                if g > 0 {
+                    #expect(stored(kv.keys, head: g, position: p, headStride: kv.headStride + kv.rowBytes) != expected)
+                }
+            }
         }
     }
 }

@@ -7,12 +7,11 @@ import TesseraTensor
 /// equal to a float64 reference and to the tiled kernel on gathered rows for every cache type and kernel path, across
 /// block boundaries, chunk boundaries (sequences longer than `PagedAttentionPlan.chunkPositions`) and uneven head
 /// slices; the same bits alone, in a batch and on any pool size; F16/Q8_0 rows the bits of F32 rows holding their
-/// decoded values; and a wrong block table, layer or causal mask is caught.
+/// decoded values; and a wrong block table, layer, head offset or causal mask is caught.
 @Suite struct PagedAttentionTests {
-    /// Head geometries: a slice of 5 query heads starting inside a group of 3 (uneven tp) with 32-wide heads, and 16-wide
-    /// heads whose second key/value head does not start a Q8_0 block (whole rows are decoded then).
-    /// SmolLM2's geometry (9 query heads over 3 key/value heads of 64), and 24-wide heads (a partial 16-lane tail, Q8_0
-    /// slices inside blocks).
+    /// Head geometries: a slice of 5 query heads starting inside a group of 3 (uneven tp) with 32-wide heads, 16-wide
+    /// heads, SmolLM2's geometry (9 query heads over 3 key/value heads of 64), and 24-wide heads (a partial 16-lane
+    /// tail). Q8_0 pools store whole 32-value blocks per head, so only the 32- and 64-wide heads run on Q8_0.
     static let shapes = [AttentionShape(batch: 1, queryLength: 1, heads: 5, kvHeads: 2, headDim: 32, groupSize: 3, groupOffset: 1),
                          AttentionShape(batch: 1, queryLength: 1, heads: 4, kvHeads: 2, headDim: 16),
                          AttentionShape(batch: 1, queryLength: 1, heads: 9, kvHeads: 3, headDim: 64),
@@ -32,7 +31,8 @@ import TesseraTensor
         init(_ shape: AttentionShape, type: DType, seed: UInt64 = 1,
              sequences lengths: [(Int, Int)] = PagedAttentionTests.short.lengths, blockSize: Int = PagedAttentionTests.short.blockSize) throws {
             let width = shape.kvHeads * shape.headDim
-            pool = try KVBlockPool(blocks: 64, blockSize: blockSize, layers: 2, width: width, longestSequence: 16, cacheType: type)
+            pool = try KVBlockPool(blocks: 64, blockSize: blockSize, layers: 2, kvHeads: shape.kvHeads, headDim: shape.headDim,
+                                   longestSequence: 16, cacheType: type)
             let spacer = KVBlockTable()
             var tables: [KVBlockTable] = [], sequences: [PagedSequence] = [], row = 0
             for (s, (start, count)) in lengths.enumerated() {
@@ -54,11 +54,13 @@ import TesseraTensor
             q = (0..<row * shape.heads * shape.headDim).map { random.normal(at: $0) }
         }
 
-        /// The kernel's output rows `[rows, heads · headDim]` with `sequences` (default: all) on `threads` threads.
-        func paged(_ sequences: [PagedSequence]? = nil, threads: Int = 2, layer: Int = 1, path: PagedAttentionPath = .best) -> [Float] {
+        /// The kernel's output rows `[rows, heads · headDim]` with `sequences` (default: all) on `threads` threads, reading
+        /// `keyValues` (default: the pool's `layer`).
+        func paged(_ sequences: [PagedSequence]? = nil, threads: Int = 2, layer: Int = 1, keyValues: PagedKeyValues? = nil,
+                   path: PagedAttentionPath = .best) -> [Float] {
             let columns = shape.heads * shape.headDim
             var out = [Float](repeating: 0, count: rows * columns), lse = [Float](repeating: 0, count: rows * shape.heads)
-            Kernels.pagedAttention(q: q, qStride: columns, keyValues: pool.keyValues(layer: layer), sequences: sequences ?? self.sequences,
+            Kernels.pagedAttention(q: q, qStride: columns, keyValues: keyValues ?? pool.keyValues(layer: layer), sequences: sequences ?? self.sequences,
                                    into: &out, outStride: columns, logSumExp: &lse, shape: shape, pool: ComputePool(threads: threads),
                                    path: path)
             return out
@@ -99,9 +101,9 @@ import TesseraTensor
         }
     }
 
-    /// The shapes whose rows a pool of `type` stores (Q8_0 needs rows of whole 32-value blocks).
+    /// The shapes whose rows a pool of `type` stores (Q8_0 needs each head's row to be whole 32-value blocks).
     static func shapes(for type: DType) -> [AttentionShape] {
-        shapes.filter { (try? type.byteCount(forElements: $0.kvHeads * $0.headDim)) != nil }
+        shapes.filter { (try? type.byteCount(forElements: $0.headDim)) != nil }
     }
 
     /// Every shape on the short sequences and SmolLM2's on the long ones, on every path this CPU runs.
@@ -157,8 +159,9 @@ import TesseraTensor
         }
     }
 
-    /// Non-vacuity: a table whose second block is another sequence's, the other layer, or a causal mask one position
-    /// too wide is far from the reference.
+    /// Non-vacuity: a table whose second block is another sequence's, the other layer, a head offset one row off (so
+    /// key/value head 1 reads its rows one position late), or a causal mask one position too wide is far from the
+    /// reference.
     /// (Swapping two whole blocks of one sequence is not caught, rightly: attention is the same over any order of keys.)
     @Test func aWrongBlockTableLayerOrMaskIsCaught() throws {
         let scenario = try Scenario(Self.shapes[0], type: .f32), s = 2
@@ -168,6 +171,10 @@ import TesseraTensor
         wrong[s] = PagedSequence(blocks: blocks, rows: wrong[s].rows, start: wrong[s].start)
         #expect(scenario.error(scenario.paged(wrong), sequence: s) > 1e-3)
         #expect(scenario.error(scenario.paged(layer: 0), sequence: s) > 1e-3)
+        let kv = scenario.pool.keyValues(layer: 1)
+        let shifted = PagedKeyValues(keys: kv.keys, values: kv.values, type: kv.type, blockSize: kv.blockSize, blockStride: kv.blockStride,
+                                     layerOffset: kv.layerOffset, headStride: kv.headStride + kv.rowBytes, rowBytes: kv.rowBytes)
+        #expect(scenario.error(scenario.paged(keyValues: shifted), sequence: s) > 1e-3)
         let long = try Scenario(Self.shapes[2], type: .f32, sequences: Self.long.lengths, blockSize: Self.long.blockSize)
         let widened = long.sequences.map { PagedSequence(blocks: $0.blocks, rows: $0.rows, start: $0.start + 1) }
         #expect(long.error(long.paged(widened), sequence: 2) > 1e-3)
@@ -175,18 +182,21 @@ import TesseraTensor
         #expect(scenario.error(scenario.paged(), sequence: s) < 1e-5)
     }
 
-    /// Non-vacuity for Q8_0 rows decoded in registers: the 24-wide heads' slices cross 32-value blocks, and a kernel that
-    /// scaled a slice's second block by its first block's scale gives what the kernel gives on rows whose second block
-    /// carries the first one's scale: far from the reference.
+    /// Non-vacuity for Q8_0 rows decoded in registers: SmolLM2's 64-wide heads hold two 32-value blocks per row, and a
+    /// kernel that scaled a row's second block by its first block's scale gives what the kernel gives on rows whose
+    /// second block carries the first one's scale: far from the reference.
     @Test func aQ8_0BlockDecodedWithItsNeighboursScaleIsCaught() throws {
-        let scenario = try Scenario(Self.shapes[3], type: .q8_0), s = 2
+        let scenario = try Scenario(Self.shapes[2], type: .q8_0), s = 2
         let sequence = scenario.sequences[s], columns = scenario.shape.heads * scenario.shape.headDim
         let exact = scenario.references(s).exact, kv = scenario.pool.keyValues(layer: 1)
         for base in [kv.keys, kv.values] {
-            for block in sequence.blocks {
-                for row in 0..<kv.blockSize {
-                    let bytes = UnsafeMutableRawPointer(mutating: base) + block * kv.blockStride + kv.layerOffset + row * kv.rowBytes
-                    (bytes + 34).copyMemory(from: bytes, byteCount: 2)
+            for head in 0..<scenario.shape.kvHeads {
+                for block in sequence.blocks {
+                    for row in 0..<kv.blockSize {
+                        let bytes = UnsafeMutableRawPointer(mutating: base) + kv.layerOffset + head * kv.headStride + block * kv.blockStride
+                            + row * kv.rowBytes
+                        (bytes + 34).copyMemory(from: bytes, byteCount: 2)
+                    }
                 }
             }
         }

@@ -33,10 +33,10 @@ import TesseraPlanner
     /// the node-forwarded all-to-alls. With each DualPipe rank holding p − r micro-batches of its front stage and
     /// r + 1 of its back stage the mesh fits as published, without full recomputation. With the multi-token-
     /// prediction module (§2.2: a block of the last chunk, a second head pass and loss, on DualPipe's rank 0 with the
-    /// embedding and the head) the predicted tokens per second are within ±15 % of the published (met), and that
-    /// rank, busier than the others by the module and two head passes, puts the published mesh below the top 5
-    /// (not met: tp 2-4 with pp 4-8 spread the head's rank's load; docs/planner.md says how the unpublished layer
-    /// split decides this).
+    /// embedding and the head) the predicted tokens per second are within ±15 % of the published (met). That rank is
+    /// busier than the others by the module and two head passes, which tp 2-4 with pp 4-8 spread; with the shared
+    /// expert's own tp pair in every MoE block (``SharedExpertTensorParallelTests``) the tp meshes pay for it, and
+    /// the published mesh ranks 5th (met; 9th without that pair).
     @Test func deepSeekV3HidesItsAllToAll() {
         let deepSeek = check("DeepSeek-V3")
         #expect(deepSeek.published.time.expertParallel == 0)
@@ -44,7 +44,7 @@ import TesseraPlanner
         #expect(deepSeek.published.layout.recompute == .none && deepSeek.published.fits)
         #expect(deepSeek.published.time.multiTokenPrediction > 0.2 * deepSeek.published.stepTime)
         #expect(abs(deepSeek.ratio - 1) <= 0.15, "\(deepSeek.ratio)")
-        #expect(!deepSeek.meetsRequiredRank, "rank \(String(describing: deepSeek.rank))")
+        #expect(deepSeek.meetsRequiredRank, "rank \(String(describing: deepSeek.rank))")
     }
 
     /// Mixtral 8x7B under Megatron-Core v0.8 (its MoE README's 438 TFLOP/s, counting the whole score matrix as

@@ -140,6 +140,28 @@ extension MixtureOfExpertsEquivalenceTests {
         MeshTolerance.check(try Self.trainGathered(Self.models[model]!, parallel), against: Self.references[model]!)
     }
 
+    /// Forced load balance (a benchmark's router option; 8-token sequences, top-2 of 4 experts: every expert gets a
+    /// quarter of the assignments): dp 2 × ep 2, with tp 2 under sequence parallelism, and dp 2 × cp 2 × ep 2 equal one
+    /// device with the same option; the option reaches the router (the run differs from the learned router's).
+    @Test(arguments: [(2, 1, 1, false), (2, 1, 2, true), (2, 2, 1, false)])
+    func forcedBalanceLayoutsMatchSingleDevice(dp: Int, cp: Int, tp: Int, sequenceParallel: Bool) throws {
+        var forced = Self.mixtral
+        forced.moe?.router.forcesLoadBalance = true
+        let reference = try Self.trainGathered(forced, ParallelConfig(microBatchSize: Self.globalBatch))
+        #expect(MeshHarness.maxParameterDifference(reference, Self.references["mixtral"]!) > 10 * MeshTolerance.parameter)
+        let parallel = try ParallelConfig(dp: dp, tp: tp, cp: cp, ep: 2, sequenceParallel: sequenceParallel, microBatchSize: Self.globalBatch / dp)
+        MeshTolerance.check(try Self.trainGathered(forced, parallel), against: reference)
+    }
+
+    /// The shared expert run after the experts' all-to-all instead of during it (`overlapsSharedExpert` off, as
+    /// `bench moe`'s comparison row runs it) trains the same: dp 2 × ep 2 equals one device.
+    @Test func theSharedExpertWithoutItsOverlapMatchesSingleDevice() throws {
+        var blocking = Self.qwen2MoE
+        blocking.moe?.overlapsSharedExpert = false
+        let parallel = try ParallelConfig(dp: 2, ep: 2, microBatchSize: Self.globalBatch / 2)
+        MeshTolerance.check(try Self.trainGathered(blocking, parallel), against: Self.references["qwen2_moe"]!)
+    }
+
     /// OLMoE (query/key norms whose sums are all-reduced over tp) with tp = 2, ep = 2 and 4 carved out of dp, and both.
     @Test(arguments: [(2, 1, 1), (2, 2, 1), (4, 4, 1), (1, 1, 2), (2, 2, 2)])
     func olmoeLayoutsMatchSingleDevice(dp: Int, ep: Int, tp: Int) throws {

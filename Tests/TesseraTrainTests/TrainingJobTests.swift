@@ -86,7 +86,7 @@ import TesseraTrain
 
     @Test func anUnknownPresetListsTheChoices() throws {
         #expect { try TrainingJob(configuration: configuration(config: "gpt5")) }
-            throws: { namesFileAndFix($0, "gpt5", "tiny, tiny-gpt2, tiny-moe, small-moe, demo, gpt2-small, smollm2-135m") }
+            throws: { namesFileAndFix($0, "gpt5", "tiny, tiny-gpt2, tiny-moe, small-moe, small-qwen-moe, demo, gpt2-small, smollm2-135m") }
     }
 
     @Test func idsOutsideTheModelVocabularyAreNamed() throws {

@@ -13,6 +13,9 @@ public enum ExpertError: Error, Equatable, Sendable, CustomStringConvertible {
     case intermediateNotDivisible(intermediate: Int, tp: Int)
     /// A parameter store has no weight of this name for one of the rank's experts.
     case missingWeight(name: String)
+    /// Forced load balance (a training benchmark's option) asked to route a decoding step, where it would ignore the
+    /// router.
+    case forcedBalanceInDecoding
 
     public var description: String {
         switch self {
@@ -29,6 +32,9 @@ public enum ExpertError: Error, Equatable, Sendable, CustomStringConvertible {
                 + " (ExpertTensorParallelism.whole) or tp ∈ {\((1...max(1, min(intermediate, 64))).filter { intermediate % $0 == 0 }.map(String.init).joined(separator: ", "))}"
         case let .missingWeight(name):
             return "no expert weight named \(name) in the parameters"
+        case .forcedBalanceInDecoding:
+            return "forced load balance routes tokens round-robin for training benchmarks and ignores the router, so generated text would be"
+                + " meaningless; turn RouterConfiguration.forcesLoadBalance off to generate"
         }
     }
 }

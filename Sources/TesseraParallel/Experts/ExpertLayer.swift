@@ -223,12 +223,16 @@ public struct ExpertLayer: @unchecked Sendable {
     }
 
     /// The tokens each global expert received in `state`'s forward pass, summed over the data- and context-parallel
-    /// ranks (``LayerContext/dataContext``, which every expert-parallel group lies in): the micro-batch's global counts.
-    /// Every rank of that group must call it.
+    /// ranks (``LayerContext/dataContext``, which every expert-parallel group lies in) and, where sequence parallelism
+    /// leaves each tp rank its own rows (whole experts; split experts gather the tp group's rows first), over tp: the
+    /// micro-batch's global counts. Every rank of those groups must call it.
     /// - Throws: ``CollectiveError`` when a peer fails.
     public func globalTokensPerExpert(_ state: State) throws -> [Int] {
         var counts = state.tokensPerExpert.map(Float.init)
-        try counts.withUnsafeMutableBufferPointer { try context.dataContext.allReduce($0, operation: .sum) }
+        try counts.withUnsafeMutableBufferPointer { counts in
+            try context.dataContext.allReduce(counts, operation: .sum)
+            if context.sequenceParallel && !gathersSequence && context.tp.size > 1 { try context.tp.allReduce(counts, operation: .sum) }
+        }
         return counts.map { Int($0) }
     }
 

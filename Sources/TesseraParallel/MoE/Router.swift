@@ -50,17 +50,25 @@ public struct Router: @unchecked Sendable {
 
     /// Routes this rank's `tokens` rows `x` `[tokens, hidden]`, which lie in the micro-batch's sequences as `sequences`
     /// says; a capacity counts whole sequences (``dropBeyondCapacity(_:sequences:score:)``). Keeps this rank's
-    /// statistics in `state`.
-    /// - Throws: ``CollectiveError`` when a peer fails (only a capacity over split sequences communicates).
+    /// statistics in `state`. With ``RouterConfiguration/forcesLoadBalance`` the experts follow each row's position in
+    /// its sequence instead of the scores.
+    /// - Throws: ``CollectiveError`` when a peer fails (only a capacity over split sequences communicates);
+    ///   ``ExpertError/forcedBalanceInDecoding`` for forced balance on a decoding step's rows (`rowStable`).
     @discardableResult
     public func forward(_ x: UnsafePointer<Float>, tokens: Int, sequences: SequenceRows, state: State, rowStable: Bool = false) throws -> Routing {
-        try route(x, tokens: tokens, state: state, rowStable: rowStable) { routing, score in
+        var positions: [Int]?
+        if configuration.forcesLoadBalance {
+            guard !rowStable else { throw ExpertError.forcedBalanceInDecoding }
+            positions = sequences.microBatchRows().map { $0 % sequences.length }
+        }
+        return try route(x, tokens: tokens, state: state, rowStable: rowStable, forcedPositions: positions) { routing, score in
             try dropBeyondCapacity(&routing, sequences: sequences, score: score)
         }
     }
 
-    /// Logits, scores, top-k and the combine weights of `tokens` rows, then `drop` (the capacity) and the statistics.
-    private func route(_ x: UnsafePointer<Float>, tokens: Int, state: State, rowStable: Bool,
+    /// Logits, scores, top-k (or, given `forcedPositions`, the forced experts of those positions) and the combine
+    /// weights of `tokens` rows, then `drop` (the capacity) and the statistics.
+    private func route(_ x: UnsafePointer<Float>, tokens: Int, state: State, rowStable: Bool, forcedPositions: [Int]?,
                        drop: (inout Routing, (Int, Int) -> Float) throws -> Void) rethrows -> Routing {
         let e = experts, k = configuration.topK, sigmoid = configuration.scoring == .sigmoid
         state.probabilities.reserve(tokens * e)
@@ -77,7 +85,11 @@ public struct Router: @unchecked Sendable {
                 let row = logits.pointer + t * e
                 state.logSumExp.pointer[t] = RoutingMath.softmax(row, into: state.probabilities.pointer + t * e, experts: e)
                 if sigmoid { for i in 0..<e { scores[t * e + i] = 1 / (1 + exp(-row[i])) } }
-                RoutingMath.topK(scores + t * e, experts: e, k: k, into: selected.baseAddress! + t * k)
+                if let forcedPositions {
+                    RoutingMath.forcedExperts(position: forcedPositions[t], k: k, experts: e, into: selected.baseAddress! + t * k)
+                } else {
+                    RoutingMath.topK(scores + t * e, experts: e, k: k, into: selected.baseAddress! + t * k)
+                }
             }
         }
         for t in 0..<tokens {

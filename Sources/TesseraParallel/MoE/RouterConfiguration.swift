@@ -26,9 +26,16 @@ public struct RouterConfiguration: Sendable, Hashable, Codable {
     public var auxiliaryLossCoefficient: Float
     /// Weight of the router z-loss (`router_z_loss_coef`, Zoph et al. 2022, "ST-MoE", eq. 5); 0 leaves it out.
     public var zLossCoefficient: Float
+    /// Benchmarking only, off by default: every token goes to experts chosen round-robin by its position in its
+    /// sequence instead of its top-k scores (``RoutingMath/forcedExperts(position:k:experts:into:)``), so every expert
+    /// gets the same tokens and a benchmark measures expert parallelism without the router's imbalance ("steady state"
+    /// training). The combine weights are still the chosen experts' scores, so the model trains; it is a different
+    /// model, not a faster one. No `config.json` key; refused with a capacity and in decoding.
+    public var forcesLoadBalance: Bool
 
     public init(experts: Int, topK: Int, scoring: Scoring = .softmax, normalizesTopK: Bool, capacityFactor: Float? = nil,
-                includesAuxiliaryLoss: Bool = false, auxiliaryLossCoefficient: Float = 0.001, zLossCoefficient: Float = 0) {
+                includesAuxiliaryLoss: Bool = false, auxiliaryLossCoefficient: Float = 0.001, zLossCoefficient: Float = 0,
+                forcesLoadBalance: Bool = false) {
         self.experts = experts
         self.topK = topK
         self.scoring = scoring
@@ -37,6 +44,7 @@ public struct RouterConfiguration: Sendable, Hashable, Codable {
         self.includesAuxiliaryLoss = includesAuxiliaryLoss
         self.auxiliaryLossCoefficient = auxiliaryLossCoefficient
         self.zLossCoefficient = zLossCoefficient
+        self.forcesLoadBalance = forcesLoadBalance
     }
 
     /// The weight of the load-balancing loss in the objective: its coefficient when included, else 0.

@@ -2,7 +2,8 @@ import Foundation
 
 /// The routing decisions of `tokens` tokens: for each token, `topK` global expert ids (`-1`: dropped by
 /// capacity) and the combine weights an expert layer multiplies their outputs by, both `[tokens, topK]`,
-/// each token's choices in descending score order.
+/// each token's choices in descending score order (forced balance: in
+/// ``RoutingMath/forcedExperts(position:k:experts:into:)``'s order).
 public struct Routing: Sendable, Hashable {
     public let tokens: Int
     public let topK: Int
@@ -51,6 +52,19 @@ public enum RoutingMath {
             }
             chosen[j] = Int32(best)
         }
+    }
+
+    /// The experts a token at `position` in its sequence goes to under forced balance
+    /// (``RouterConfiguration/forcesLoadBalance``): assignment `position · k + j` goes to expert `(position · k + j) mod
+    /// experts`, `k ≤ experts` distinct experts, so a sequence of `length` tokens gives every expert exactly
+    /// `length · k / experts` assignments when `experts` divides `length · k` (else counts differ by at most one).
+    /// torchtitan's `TokenChoiceTopKRouter._debug_force_load_balance_routing` (`torchtitan/models/moe/moe.py`, the
+    /// `debug.moe_force_load_balance` option, also used by pytorch/ao's
+    /// `benchmarks/prototype/moe_training/bench_moe_layer.py`) numbers a rank's own tokens `0 ..< N` instead; numbering by
+    /// the position in the sequence makes the choice independent of how dp, sp and cp split the micro-batch, so every
+    /// layout routes every token alike.
+    public static func forcedExperts(position: Int, k: Int, experts: Int, into chosen: UnsafeMutablePointer<Int32>) {
+        for j in 0..<k { chosen[j] = Int32((position * k + j) % experts) }
     }
 
     /// Drops, per sequence of `length` tokens and per expert, the assignments beyond `capacity`, lowest score
