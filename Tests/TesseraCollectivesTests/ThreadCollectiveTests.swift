@@ -48,6 +48,36 @@ import TesseraCollectives
         #expect(Set(first.map(bits)).count == 1)
     }
 
+    /// A small all-reduce (a decode step's hidden row) meets once: every rank reduces copies staged in the slot, so
+    /// a rank may return and overwrite its buffer while its peers still reduce. Each round's buffer is overwritten
+    /// with the next round's inputs the moment the call returns; a backend that read the peers' live buffers after
+    /// a single meeting would pick up those values on some rounds.
+    @Test(arguments: [2, 3, 4])
+    func smallAllReduceLetsARankReuseItsBufferAtOnce(ranks: Int) throws {
+        let rounds = 200, count = 576
+        let inputs = (0..<rounds).map { round in (0..<ranks).map { testValues(rank: $0, count: count, salt: round) } }
+        let results = try ThreadGroup.run(ranks: ranks, deadline: .seconds(30)) { world in
+            // One allocation for every round, overwritten in place.
+            let buffer = UnsafeMutableBufferPointer<Float>.allocate(capacity: count)
+            defer { buffer.deallocate() }
+            _ = buffer.initialize(from: inputs[0][world.rank])
+            var sums: [[Float]] = []
+            for round in 0..<rounds {
+                try world.allReduce(buffer, operation: .sum)
+                sums.append(Array(buffer))
+                if round + 1 < rounds { _ = buffer.update(from: inputs[round + 1][world.rank]) }
+            }
+            return sums
+        }
+        for round in 0..<rounds {
+            let expected = bits(referenceReduce(inputs[round], .sum))
+            for (rank, sums) in results.enumerated() {
+                let same = bits(sums[round]) == expected
+                #expect(same, "round \(round), rank \(rank) of \(ranks)")
+            }
+        }
+    }
+
     @Test(arguments: sizes)
     func reduceScatterGivesEachRankItsReducedBlock(ranks: Int) throws {
         let block = 21

@@ -156,26 +156,28 @@ final class ThreadCommunicator: Communicator, @unchecked Sendable {
     /// (reading N slices, writing one, in rank order) into its own buffer; after a barrier it copies the
     /// other N-1 reduced slices from their owners; a second barrier keeps every buffer alive until all
     /// copies are done. Each element is reduced exactly once, so all ranks get identical bits. Small
-    /// buffers are reduced whole by every rank in the same order, which gives the same bits.
+    /// buffers (decode's per-layer sums: hidden × batch floats) are copied into the slot on arrival and every
+    /// rank reduces all the copies in rank order into its own buffer (same order, same bits): one meeting
+    /// instead of two, since no rank reads a peer's buffer.
     private func allReduceWork(_ buffer: UnsafeMutableBufferPointer<Float>, operation: ReduceOperation) -> Work {
         let signature = CallSignature(operation: "allReduce", byteCount: buffer.count * 4, arguments: operation.rawValue)
         return { [self] sequence in
             guard size > 1 else { return }
+            let replicated = buffer.count * 4 * size <= Self.replicatedReductionBytes
             let slot = try group.arrive(rank: rank, sequence: sequence, signature: signature) {
-                $0.outputs[self.rank] = UnsafeMutableRawPointer(buffer.baseAddress)
+                if replicated {
+                    $0.stage(UnsafeBufferPointer(buffer), rank: self.rank)
+                } else {
+                    $0.outputs[self.rank] = UnsafeMutableRawPointer(buffer.baseAddress)
+                }
             }
             guard let base = buffer.baseAddress, buffer.count > 0 else { return }
-            let sources = slot.outputs.map { UnsafePointer($0!.assumingMemoryBound(to: Float.self)) }
-            if buffer.count * 4 * size <= Self.replicatedReductionBytes {
-                // Small: every rank reduces everything (same order, same bits) into scratch, and after one
-                // meeting (nobody still reads its buffer) keeps it: two meetings instead of three.
-                withUnsafeTemporaryAllocation(of: Float.self, capacity: buffer.count) { scratch in
-                    Reduction.reduce(sources, count: buffer.count, operation: operation, into: scratch.baseAddress!)
-                    group.finishPhase(0, of: slot)
-                    base.update(from: scratch.baseAddress!, count: buffer.count)
-                }
+            if replicated {
+                let staged = slot.staged!, count = buffer.count
+                Reduction.reduce((0..<size).map { UnsafePointer(staged + $0 * count) }, count: count, operation: operation, into: base)
                 return
             }
+            let sources = slot.outputs.map { UnsafePointer($0!.assumingMemoryBound(to: Float.self)) }
             let mine = Self.slice(rank, of: buffer.count, parts: size)
             Reduction.reduce(sources.map { $0 + mine.lowerBound }, count: mine.count, operation: operation,
                              into: base + mine.lowerBound)

@@ -94,6 +94,10 @@ final class CollectiveSlot {
     /// The groups a split creates, by colour, and each old rank's new rank (filled by the first rank out).
     var splitGroups: [Int: ThreadGroupState]?
     var splitRanks: [Int] = []
+    /// Copies of the ranks' buffers, `size` rows of `stagedCount` floats in rank order (a small all-reduce reads
+    /// these, not its peers' buffers, so a rank may return and reuse its buffer at once); freed with the slot.
+    private(set) var staged: UnsafeMutablePointer<Float>?
+    private var stagedCount = 0
 
     init(size: Int, sequence: Int) {
         self.size = size
@@ -105,7 +109,20 @@ final class CollectiveSlot {
         labels = Array(repeating: "", count: size)
     }
 
+    deinit { staged?.deallocate() }
+
     var missingRanks: [Int] { (0..<size).filter { signatures[$0] == nil } }
+
+    /// Copies `values` into row `rank` of ``staged`` (allocated by the first rank in; every rank's `values.count`
+    /// is the same, as the call signature checks). Lock held.
+    func stage(_ values: UnsafeBufferPointer<Float>, rank: Int) {
+        if staged == nil {
+            stagedCount = values.count
+            staged = .allocate(capacity: size * values.count)
+        }
+        precondition(values.count == stagedCount, "ranks staged \(stagedCount) and \(values.count) floats")
+        if let source = values.baseAddress { (staged! + rank * stagedCount).initialize(from: source, count: stagedCount) }
+    }
 }
 
 /// One group of the threads backend, shared by its members' communicators.
