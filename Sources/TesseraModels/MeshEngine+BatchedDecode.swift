@@ -60,15 +60,21 @@ extension MeshEngine {
         let groups = DecodeBatch.groups(rows: segments.map(\.tokens.count), into: parallel.pp)
         let batches = groups.map { group in DecodeBatch(segments[group].map { ($0.sequence, $0.tokens) }) }
         let v = config.vocabularySize
-        var logits = [Float](repeating: 0, count: segments.count * v)
+        // With one stage each segment's logits are copied straight from the head into an array of their own; with
+        // pp > 1 they travel to the other stages as one broadcast buffer.
+        var logits = [Float](repeating: 0, count: parallel.pp > 1 ? segments.count * v : 0), lastRows: [[Float]] = []
         var everyRow = [[Float]?](repeating: nil, count: segments.count), hidden: FloatBuffer?
         try forwardThroughPipeline(rows: batches.map(\.rows), { chunk, state, firstLayer, input, m in
             hidden = try chunk.forward(batches[m], input: input, state: state, pool: pool, firstLayer: firstLayer)
             return hidden
         }, finish: { state, m in
             let group = groups[m]
-            try logits.withUnsafeMutableBufferPointer {
-                try gatheredLogits(state, tokens: group.count, into: $0.baseAddress! + group.lowerBound * v)
+            if parallel.pp > 1 {
+                try logits.withUnsafeMutableBufferPointer {
+                    try gatheredLogits(state, tokens: group.count, into: $0.baseAddress! + group.lowerBound * v)
+                }
+            } else {
+                lastRows = try gatheredLogitRows(state, tokens: group.count)
             }
             if let hidden {
                 let rows = try logitsOfEveryRow(Array(segments[group]), batch: batches[m], hidden: hidden)
@@ -78,7 +84,7 @@ extension MeshEngine {
         try shareFromLastStage(&logits)
         try shareFromLastStage(&everyRow, of: segments)
         for segment in segments { segment.sequence.count += segment.tokens.count }
-        return (0..<segments.count).map { everyRow[$0] ?? Array(logits[$0 * v..<($0 + 1) * v]) }
+        return (0..<segments.count).map { everyRow[$0] ?? (lastRows.isEmpty ? Array(logits[$0 * v..<($0 + 1) * v]) : lastRows[$0]) }
     }
 
     /// Checks each segment's tokens and length, and that no sequence appears twice.

@@ -107,6 +107,22 @@ extension MeshEngine {
         }
     }
 
+    /// The full-vocabulary logits of the last forward in `state`, gathered over tp, one array `[vocabulary]` per token.
+    /// With tp = 1 each is copied straight from the head's output (one pass, nothing cleared first).
+    func gatheredLogitRows(_ state: ChunkState, tokens: Int) throws -> [[Float]] {
+        let v = config.vocabularySize, backend = model.context.backend
+        let rows = { (source: UnsafePointer<Float>) in
+            (0..<tokens).map { t in
+                [Float](unsafeUninitializedCapacity: v) { row, count in
+                    backend.copy(source + t * v, into: row.baseAddress!, count: v)
+                    count = v
+                }
+            }
+        }
+        guard model.context.tp.size > 1 else { return rows(state.logits.pointer) }
+        return try gatheredLogits(state, tokens: tokens).withUnsafeBufferPointer { rows($0.baseAddress!) }
+    }
+
     /// Writes the full-vocabulary logits of the last forward in `state`, gathered over tp, to
     /// `destination[0 ..< tokens · vocabulary]` (row t at `t · vocabulary`). With tp = 1 the rows are copied straight
     /// from the head's output, so a decoding step allocates nothing here.

@@ -89,13 +89,19 @@ extension Kernels {
         guard !plan.units.isEmpty else { return }
         let states = PagedAttentionScratch.current.states(plan.stateCount)
         let parts = plan.parts(pool.threadCount)
+        // Each thread merges the (sequence, head)s whose chunks it ran all of, while their states are in its cache;
+        // the caller then merges those split between two threads. Who merges never changes a result's bits.
         pool.run(parts: parts.count) { part in
             let decoded = PagedAttentionScratch.current.decodedRows(2 * Int(TPA_ROWS) * shape.headDim)
             for unit in parts[part] {
                 plan.run(plan.units[unit], q: q, qStride: qStride, keyValues: kv, sequences: sequences, states: states,
                          decoded: decoded, path: path)
             }
+            plan.finish(parts[part], split: false, states: states, sequences: sequences, into: out, outStride: outStride,
+                        logSumExp: logSumExp)
         }
-        plan.finish(states: states, sequences: sequences, into: out, outStride: outStride, logSumExp: logSumExp)
+        for part in parts {
+            plan.finish(part, split: true, states: states, sequences: sequences, into: out, outStride: outStride, logSumExp: logSumExp)
+        }
     }
 }

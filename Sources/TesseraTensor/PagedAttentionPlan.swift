@@ -34,6 +34,7 @@ struct PagedAttentionPlan {
     init(sequences: [PagedSequence], shape: AttentionShape, blockSize: Int) {
         let span = max(1, Self.chunkPositions / blockSize) * blockSize, width = shape.headDim + 2
         var units: [Unit] = [], state = 0
+        units.reserveCapacity(sequences.reduce(0) { $0 + ($1.start + $1.rows.count + span - 1) / span } * shape.kvHeads)
         for (s, sequence) in sequences.enumerated() where !sequence.rows.isEmpty {
             let total = sequence.start + sequence.rows.count, chunks = (total + span - 1) / span
             for kvHead in 0..<shape.kvHeads {
@@ -88,12 +89,15 @@ struct PagedAttentionPlan {
                   rowBytes: kv.rowBytes, blockSize: Int32(kv.blockSize), type: kv.type.kernelCode)
     }
 
-    /// Merges each query vector's chunks into its output row and log-sum-exp (layouts of ``Kernels/pagedAttention(q:qStride:keyValues:sequences:into:outStride:logSumExp:shape:pool:path:)``).
-    func finish(states: UnsafePointer<Float>, sequences: [PagedSequence], into out: UnsafeMutablePointer<Float>, outStride: Int,
-                logSumExp: UnsafeMutablePointer<Float>) {
+    /// Merges each query vector's chunks into its output row and log-sum-exp (layouts of ``Kernels/pagedAttention(q:qStride:keyValues:sequences:into:outStride:logSumExp:shape:pool:path:)``),
+    /// for the (sequence, key/value head)s whose first chunk is among `part` (a range of ``units``): with `split`
+    /// false those whose chunks all lie in `part`, with `split` true those whose later chunks lie beyond it. Over the
+    /// ranges of ``parts(_:)``, once with each, every (sequence, key/value head) is merged exactly once.
+    func finish(_ part: Range<Int>, split: Bool, states: UnsafePointer<Float>, sequences: [PagedSequence],
+                into out: UnsafeMutablePointer<Float>, outStride: Int, logSumExp: UnsafeMutablePointer<Float>) {
         let d = shape.headDim
-        for unit in units where unit.positions.lowerBound == 0 {
-            let first = sequences[unit.sequence].rows.lowerBound, n = unit.rows, chunkStride = unit.heads.count * n * (d + 2)
+        for u in part where units[u].positions.lowerBound == 0 && (u + units[u].chunks > part.upperBound) == split {
+            let unit = units[u], first = sequences[unit.sequence].rows.lowerBound, n = unit.rows, chunkStride = unit.heads.count * n * (d + 2)
             for i in 0..<n {
                 for (g, h) in unit.heads.enumerated() {
                     tpa_finish(states + unit.state + (i * unit.heads.count + g) * (d + 2), chunkStride, Int32(unit.chunks), Int32(d),

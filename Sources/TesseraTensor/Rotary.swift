@@ -53,9 +53,9 @@ public struct RotaryEmbedding: Sendable {
     ) {
         let half = headDim / 2
         guard half > 0 else { return }
-        var scratch = [Float](repeating: 0, count: 2 * half)
         table.withUnsafeBufferPointer { cached in
-            scratch.withUnsafeMutableBufferPointer { computed in
+            // On the stack: decoding calls this once a layer, and positions past the table are rare.
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 * half) { computed in
                 for t in 0..<tokens {
                     let position = positions[t]
                     let cosines: UnsafePointer<Float>

@@ -37,3 +37,25 @@ extension Kernels {
         }
     }
 }
+
+extension Kernels {
+    /// The index of the largest of `x[0 ..< count]`, the lowest among equals: the index the scalar scan
+    /// `best = 0; for i in 1..<count where x[i] > x[best] { best = i }` returns, for every input (NaNs are never
+    /// larger, so a NaN at 0 gives 0 and NaNs elsewhere are skipped; `−0` and `+0` are equal). Greedy decoding
+    /// takes one per sequence and step over the whole vocabulary; the scan's chain of dependent compares runs
+    /// several times slower than these two vector passes (the maximum, then its first occurrence).
+    /// - Precondition: `count > 0`.
+    public static func argmax(_ x: UnsafePointer<Float>, count: Int) -> Int {
+        precondition(count > 0, "the arg-max of no values")
+        guard !x[0].isNaN else { return 0 }
+        // x[0] is a number, so the NaN-ignoring maximum is one of the values and the first equal one is the scan's.
+        let largest = VectorMath.maximum(x, count: count), splat = Vector(repeating: largest)
+        var i = 0
+        while i + VectorMath.width <= count {
+            if any(VectorMath.load(x + i) .== splat) { break }
+            i += VectorMath.width
+        }
+        while x[i] != largest { i += 1 }
+        return i
+    }
+}

@@ -81,11 +81,9 @@ public struct Sampler: Sendable {
         return Int32(order[weights.count - 1])
     }
 
-    /// Index of the largest value (the lowest index among equals).
+    /// Index of the largest value (the lowest index among equals; ``Kernels/argmax(_:count:)``).
     static func argmax(_ values: UnsafeBufferPointer<Float>) -> Int {
-        var best = 0
-        for i in 1..<values.count where values[i] > values[best] { best = i }
-        return best
+        Kernels.argmax(values.baseAddress!, count: values.count)
     }
 }
 

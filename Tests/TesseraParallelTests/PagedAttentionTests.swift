@@ -55,11 +55,11 @@ import TesseraTensor
         }
 
         /// The kernel's output rows `[rows, heads · headDim]` with `sequences` (default: all) on `threads` threads, reading
-        /// `keyValues` (default: the pool's `layer`).
+        /// `keyValues` (default: the pool's `layer`), over an output filled with `fill` first.
         func paged(_ sequences: [PagedSequence]? = nil, threads: Int = 2, layer: Int = 1, keyValues: PagedKeyValues? = nil,
-                   path: PagedAttentionPath = .best) -> [Float] {
+                   path: PagedAttentionPath = .best, fill: Float = 0) -> [Float] {
             let columns = shape.heads * shape.headDim
-            var out = [Float](repeating: 0, count: rows * columns), lse = [Float](repeating: 0, count: rows * shape.heads)
+            var out = [Float](repeating: fill, count: rows * columns), lse = [Float](repeating: 0, count: rows * shape.heads)
             Kernels.pagedAttention(q: q, qStride: columns, keyValues: keyValues ?? pool.keyValues(layer: layer), sequences: sequences ?? self.sequences,
                                    into: &out, outStride: columns, logSumExp: &lse, shape: shape, pool: ComputePool(threads: threads),
                                    path: path)
@@ -140,6 +140,23 @@ import TesseraTensor
                 #expect(alone[span] == batched[span], "\(type) sequence \(s)")
             }
         }
+    }
+
+    /// Each thread merges the chunks of the (sequence, head)s it ran every chunk of, the caller those whose chunks two
+    /// threads ran: over outputs filled with NaN, every pool size from 1 to 5 writes every value, to one thread's bits
+    /// (the long sequences' 2 or 3 chunks a head put (sequence, head)s across thread boundaries). An output with one
+    /// (sequence, head) left unmerged is caught by the same check.
+    @Test func everySequenceAndHeadIsMergedOnceWhicheverThreadsRanItsChunks() throws {
+        let scenario = try Scenario(Self.shapes[2], type: .f16, sequences: Self.long.lengths, blockSize: Self.long.blockSize)
+        let one = scenario.paged(threads: 1, fill: .nan)
+        #expect(!one.contains { $0.isNaN })
+        for threads in 2...5 {
+            #expect(scenario.paged(threads: threads, fill: .nan) == one, "\(threads) threads")
+        }
+        var unmerged = one
+        let span = scenario.sequences[1].rows.lowerBound * scenario.shape.heads * scenario.shape.headDim
+        for i in span..<span + scenario.shape.headDim { unmerged[i] = .nan }
+        #expect(unmerged != one)
     }
 
     /// F16 and Q8_0 rows decoded on the fly give the bits F32 rows holding the decoded values give.
