@@ -20,19 +20,23 @@ extension ParallelAttention {
         let qkv = state.qkv.pointer
         projection.forward(input, tokens: rows, into: qkv, rowStable: true)
         try queryKeyNorm?.forward(qkv, rowStride: width, tokens: rows, state: state.queryKeyNorm)
+        let store = {
+            for segment in batch.segments {
+                let q = qkv + segment.rows.lowerBound * width
+                pool.store(keys: q + heads * d, values: q + (heads + kvHeads) * d, rowStride: width, count: segment.rows.count,
+                           at: segment.start, of: segment.table, layer: layer)
+            }
+        }
         if let rotary {
             batch.positions.withUnsafeBufferPointer {
-                context.backend.rotate(qkv, rowStride: width, heads: heads + kvHeads, positions: $0.baseAddress!, tokens: rows,
-                                       inverse: false, with: rotary)
+                context.backend.rotate(qkv, rowStride: width, queryHeads: heads, keyHeads: kvHeads, positions: $0.baseAddress!, tokens: rows,
+                                       with: rotary, thenStoringKeys: store)
             }
+        } else {
+            store()
         }
         state.context.reserve(rows * heads * d)
         state.logSumExp.reserve(rows * heads)
-        for segment in batch.segments {
-            let q = qkv + segment.rows.lowerBound * width
-            pool.store(keys: q + heads * d, values: q + (heads + kvHeads) * d, rowStride: width, count: segment.rows.count,
-                       at: segment.start, of: segment.table, layer: layer)
-        }
         let inPlace = batch.segments.filter { $0.rows.count <= Self.inPlaceAttentionRows }
         if !inPlace.isEmpty {
             context.backend.pagedAttention(q: qkv, qStride: width, keyValues: pool.keyValues(layer: layer),
