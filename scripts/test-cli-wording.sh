@@ -27,6 +27,7 @@ expect "--zero-stage 3 is invalid" train --data "$data" --zero-stage 3
 expect "--top-p: 2.0 must lie in (0, 1]" generate --model "$data" --prompt hi --top-p 2
 expect "--kv-cache-type f8 is not a cache type; use one of f32, f16, q8_0" generate --model "$data" --prompt hi --kv-cache-type f8
 expect "--kv-cache-type f8 is not a cache type; use one of f32, f16, q8_0" bench generate --no-peer --model "$data" --kv-cache-type f8
+expect "--repeats must be at least 1" bench generate --no-peer --model "$data" --repeats 0
 # The planner's suggestions when nothing fits name the job's settings; the CLI words them with its flags.
 expect "more GPUs: it fits on --gpus " plan train --model llama-3-405b --gpu a100-40gb --gpus 8 --seq-len 4096 \
   --global-batch-size 64

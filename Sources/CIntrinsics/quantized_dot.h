@@ -5,10 +5,13 @@
    every such CPU also having F16C; AVX-512 VNNI for Q8_0, Q4_0 and Q4_1); elsewhere, and on other architectures,
    the portable path runs. */
 #include <stddef.h>
+#include <stdlib.h>
 #include "quantized_common.h"
 #include "quantized_portable.h"
 #include "quantized_avx2.h"
 #include "quantized_vnni.h"
+#include "quantized_interleave.h"
+#include "quantized_vnni_interleaved.h"
 
 /* Whether the AVX2 path can run on this CPU (false on other architectures). */
 static inline int tq_has_avx2(void) {
@@ -113,6 +116,27 @@ static inline void tq_rows(int type, const void *w, size_t rowBytes, int rowBegi
 #endif
     (void)path;
     tq_rows_portable(type, w, rowBytes, rowBegin, rowEnd, x, xRowBytes, xRows, n, y, ldy);
+}
+
+/* tq_rows on an interleaved matrix (quantized_interleave.h; rows [rowBegin, rowEnd) of the matrix at `w`), with the
+   same values: the AVX-512 VNNI path reads the interleaved blocks directly; the others put each group's rows back in
+   row-major order in a buffer of sixteen rows and run tq_rows on them. */
+static inline void tq_rows_interleaved(int type, const void *w, size_t rowBytes, int rowBegin, int rowEnd, const void *x,
+                                       size_t xRowBytes, int xRows, int n, float *y, size_t ldy, int path) {
+#if defined(__x86_64__)
+    if (path == TQ_PATH_AVX512_VNNI &&
+        tq_rows_interleaved_vnni(type, (const uint8_t *)w, rowBytes, rowBegin, rowEnd, (const uint8_t *)x, xRowBytes, xRows, n, y, ldy))
+        return;
+#endif
+    uint8_t *rows = (uint8_t *)malloc(16 * rowBytes);
+    if (rows == NULL) abort(); /* sixteen weight rows */
+    for (int first = rowBegin; first < rowEnd;) {
+        int end = (first / 16 + 1) * 16 < rowEnd ? (first / 16 + 1) * 16 : rowEnd;
+        tq_deinterleave(type, w, rowBytes, first, end, rows);
+        tq_rows(type, rows, rowBytes, 0, end - first, x, xRowBytes, xRows, n, y + first, ldy, path);
+        first = end;
+    }
+    free(rows);
 }
 
 /* Quantizes `rows` activation rows of n floats (`ldx` apart) into tq_q8_32 (block 32) or tq_q8_256 (block 256)

@@ -92,6 +92,29 @@ static inline void tq_vnni_batch_terms(int type, const uint8_t *x, size_t xRowBy
     }
 }
 
+/* Block b of sixteen weight rows (unsigned bytes `wb`, scales `d`, Q4_1's minimums `m`) against `count` activation
+   rows: each row's eight vpdpbusd (in two chains of four, whose exact integer sums are then added) and its fold into
+   acc[t]. */
+TQ_VNNI static inline void tq_vnni_columns(int type, int count, const __m512i wb[8], __m512 d, __m512 m, const tq_q8_32 *const x[8],
+                                           const int32_t *const terms[8], int b, __m512 acc[8]) {
+    #pragma clang loop unroll(full)
+    for (int t = 0; t < count; t++) {
+        const tq_q8_32 *xb = x[t] + b;
+        __m512i even = type == TQ_Q4_1 ? _mm512_setzero_si512() : _mm512_set1_epi32(terms[t][b]), odd = _mm512_setzero_si512();
+        #pragma clang loop unroll(full)
+        for (int j = 0; j < 8; j += 2) {
+            int32_t first, second;
+            memcpy(&first, xb->q + 4 * j, 4);
+            memcpy(&second, xb->q + 4 * j + 4, 4);
+            even = _mm512_dpbusd_epi32(even, wb[j], _mm512_set1_epi32(first));
+            odd = _mm512_dpbusd_epi32(odd, wb[j + 1], _mm512_set1_epi32(second));
+        }
+        __m512 scale = _mm512_mul_ps(d, _mm512_set1_ps(xb->d));
+        acc[t] = _mm512_fmadd_ps(scale, _mm512_cvtepi32_ps(_mm512_add_epi32(even, odd)), acc[t]);
+        if (type == TQ_Q4_1) acc[t] = _mm512_fmadd_ps(m, _mm512_set1_ps(((const float *)terms[t])[b]), acc[t]);
+    }
+}
+
 /* Sixteen weight rows (`rows`; `valid` of them real, the rest repeats of the last, computed but not stored) times
    `count` (1 ..< 9, a constant where inlined) activation rows x[t] (their terms of tq_vnni_batch_terms in terms[t])
    into y[t ldy ..< t ldy + valid]. Prefetches sixteen rows at `ahead` into the second-level cache, spread over the
@@ -110,40 +133,31 @@ TQ_VNNI static inline void tq_vnni_tile16x(int type, int count, const uint8_t *c
         __m512i header = tq_vnni_headers16(rows, at);
         __m512 d = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(header));
         __m512 m = type == TQ_Q4_1 ? _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(header, 16))) : d;
-        #pragma clang loop unroll(full)
-        for (int t = 0; t < count; t++) {
-            const tq_q8_32 *xb = x[t] + b;
-            __m512i sum = type == TQ_Q4_1 ? _mm512_setzero_si512() : _mm512_set1_epi32(terms[t][b]);
-            #pragma clang loop unroll(full)
-            for (int j = 0; j < 8; j++) {
-                int32_t word;
-                memcpy(&word, xb->q + 4 * j, 4);
-                sum = _mm512_dpbusd_epi32(sum, wb[j], _mm512_set1_epi32(word));
-            }
-            __m512 scale = _mm512_mul_ps(d, _mm512_set1_ps(xb->d));
-            acc[t] = _mm512_fmadd_ps(scale, _mm512_cvtepi32_ps(sum), acc[t]);
-            if (type == TQ_Q4_1) acc[t] = _mm512_fmadd_ps(m, _mm512_set1_ps(((const float *)terms[t])[b]), acc[t]);
-        }
+        tq_vnni_columns(type, count, wb, d, m, x, terms, b, acc);
     }
     const __mmask16 stored = (__mmask16)((1u << valid) - 1);
     #pragma clang loop unroll(full)
     for (int t = 0; t < count; t++) _mm512_mask_storeu_ps(y + (size_t)t * ldy, stored, acc[t]);
 }
 
+/* Calls `tile(c, ...)` with `count` (1 ..< 9) as a constant c, so each count is compiled with its own registers. */
+#define TQ_VNNI_BY_COUNT(count, tile, ...)                  \
+    switch (count) {                                        \
+    case 1: tile(1, __VA_ARGS__); break;                    \
+    case 2: tile(2, __VA_ARGS__); break;                    \
+    case 3: tile(3, __VA_ARGS__); break;                    \
+    case 4: tile(4, __VA_ARGS__); break;                    \
+    case 5: tile(5, __VA_ARGS__); break;                    \
+    case 6: tile(6, __VA_ARGS__); break;                    \
+    case 7: tile(7, __VA_ARGS__); break;                    \
+    default: tile(8, __VA_ARGS__); break;                   \
+    }
+
 /* tq_vnni_tile16x for `count` activation rows, each count compiled with its own registers. */
 TQ_VNNI static inline void tq_vnni_tile16x_any(int type, int count, const uint8_t *const rows[16], int valid, const tq_q8_32 *const x[8],
                                                const int32_t *const terms[8], int blocks, const uint8_t *ahead, float *y, size_t ldy) {
-#define TQ_VNNI_TILE16X(c) tq_vnni_tile16x(type, c, rows, valid, x, terms, blocks, ahead, y, ldy); return;
-    switch (count) {
-    case 1: TQ_VNNI_TILE16X(1)
-    case 2: TQ_VNNI_TILE16X(2)
-    case 3: TQ_VNNI_TILE16X(3)
-    case 4: TQ_VNNI_TILE16X(4)
-    case 5: TQ_VNNI_TILE16X(5)
-    case 6: TQ_VNNI_TILE16X(6)
-    case 7: TQ_VNNI_TILE16X(7)
-    default: TQ_VNNI_TILE16X(8)
-    }
+#define TQ_VNNI_TILE16X(c, ...) tq_vnni_tile16x(type, c, __VA_ARGS__)
+    TQ_VNNI_BY_COUNT(count, TQ_VNNI_TILE16X, rows, valid, x, terms, blocks, ahead, y, ldy)
 #undef TQ_VNNI_TILE16X
 }
 #endif

@@ -6,8 +6,8 @@ import TesseraModels
 /// `tessera bench generate`: the flags of ``GenerateBench``; every run is a process of its own (this executable with
 /// `--worker` for Tessera, scripts/bench_llama_generate.py for llama.cpp), back to back. Per model: batch 1 on each
 /// thread count against llama.cpp, then batch `--batch` at the largest thread count and tp `--tp` with one thread
-/// per rank, each against Tessera's own batch-1 run. Both sides store the key/value cache as `--kv-cache-type` (F16 by
-/// default, llama.cpp's default).
+/// per rank, each against Tessera's own batch-1 run; `--repeats` rounds of all of them (``GenerateBench/rounds(_:repeats:measure:)``),
+/// reported as medians. Both sides store the key/value cache as `--kv-cache-type` (F16 by default, llama.cpp's default).
 struct BenchGenerate: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "generate",
@@ -37,6 +37,9 @@ struct BenchGenerate: ParsableCommand {
     @Option(help: "Also run Tessera on this many tensor-parallel ranks of one thread each (against tp 1 with as many threads); 1 skips it.")
     var tp = 2
 
+    @Option(help: "Rounds: each round runs every setting of a model once, interleaved; the table gives medians over the rounds.")
+    var repeats = 3
+
     @Flag(help: "Skip the llama.cpp peer.")
     var noPeer = false
 
@@ -56,6 +59,7 @@ struct BenchGenerate: ParsableCommand {
             throw ValidationError("--threads must be positive integers separated by commas, e.g. 1,2")
         }
         guard batch >= 1, tp >= 1 else { throw ValidationError("--batch and --tp must be at least 1 (1 skips the setting)") }
+        guard repeats >= 1 else { throw ValidationError("--repeats must be at least 1 (1 runs each setting once)") }
     }
 
     private var threadCounts: [Int] { threads.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) } }
@@ -70,38 +74,39 @@ struct BenchGenerate: ParsableCommand {
             return
         }
         var rows: [GenerateBenchReport.Row] = []
+        let settings = GenerateBench.settings(threadCounts: threadCounts, batch: batch, tp: tp, peer: !noPeer)
         for path in model {
-            for count in threadCounts {
-                let tessera = try tesseraRun(path, threads: count, batch: 1, tp: 1)
-                Console.log("\(path), \(count) thread(s): llama.cpp…")
-                let workload = GenerateBench.Workload(model: path, threads: count, promptTokens: promptTokens, decodeTokens: decodeTokens,
-                                                      cacheType: cacheType)
-                let peer = noPeer ? nil : try GenerateBench.runProcess(GenerateBench.llamaCommand(python: python, script: peerScript, workload))
-                rows.append(.init(model: path, threads: count, tessera: tessera, llamaCpp: peer))
+            let results = try GenerateBench.rounds(settings, repeats: repeats) { setting, round in
+                try measure(path, setting, round: round)
             }
-            let most = threadCounts.max()!
-            if batch > 1 {
-                rows.append(.init(model: path, threads: most, batch: batch, tessera: try tesseraRun(path, threads: most, batch: batch, tp: 1), llamaCpp: nil))
-            }
-            if tp > 1 {
-                rows.append(.init(model: path, threads: 1, tp: tp, tessera: try tesseraRun(path, threads: 1, batch: 1, tp: tp), llamaCpp: nil))
+            rows += zip(settings, results).map { setting, runs in
+                GenerateBenchReport.Row(model: path, threads: setting.threads, batch: setting.batch, tp: setting.tp, tessera: runs.map(\.tessera),
+                                        llamaCpp: runs.compactMap(\.llamaCpp))
             }
         }
         let report = GenerateBenchReport(
             date: ISO8601DateFormatter().string(from: Date()), machine: MachineInfo.description(cores: ProcessInfo.processInfo.activeProcessorCount),
             loadAverage: MachineInfo.loadAverage(), command: CommandLine.arguments.joined(separator: " "),
-            promptTokens: promptTokens, decodeTokens: decodeTokens, kvCacheType: cacheType.rawValue, rows: rows)
+            promptTokens: promptTokens, decodeTokens: decodeTokens, kvCacheType: cacheType.rawValue, repeats: repeats, rows: rows)
         print(report.table)
         if let json { try writeJSON(report, to: json, snakeCaseKeys: true) }
     }
 
-    /// Tessera's run of `path` in a process of its own (this executable with `--worker`).
-    private func tesseraRun(_ path: String, threads: Int, batch: Int, tp: Int) throws -> GenerateBench.Run {
-        Console.log("\(path), \(threads) thread(s)\(tp > 1 ? " per rank, tp \(tp)" : "")\(batch > 1 ? ", batch \(batch)" : ""): Tessera…")
-        var command = [CommandLine.arguments[0], "bench", "generate", "--worker", "--model", path, "--threads", "\(threads)",
-                       "--prompt-tokens", "\(promptTokens)", "--decode-tokens", "\(decodeTokens)", "--batch", "\(batch)", "--tp", "\(tp)",
-                       "--kv-cache-type", kvCache.text]
+    /// One round's runs of `setting` on `path`: Tessera's in a process of its own (this executable with `--worker`),
+    /// then llama.cpp's when the setting has the peer.
+    private func measure(_ path: String, _ setting: GenerateBench.Setting, round: Int) throws
+        -> (tessera: GenerateBench.Run, llamaCpp: GenerateBench.Run?) {
+        let label = "\(path), round \(round + 1)/\(repeats), \(setting.threads) thread(s)"
+        Console.log(label + "\(setting.tp > 1 ? " per rank, tp \(setting.tp)" : "")\(setting.batch > 1 ? ", batch \(setting.batch)" : ""): Tessera…")
+        var command = [CommandLine.arguments[0], "bench", "generate", "--worker", "--model", path, "--threads", "\(setting.threads)",
+                       "--prompt-tokens", "\(promptTokens)", "--decode-tokens", "\(decodeTokens)", "--batch", "\(setting.batch)",
+                       "--tp", "\(setting.tp)", "--kv-cache-type", kvCache.text]
         if dequantize { command.append("--dequantize") }
-        return try GenerateBench.runProcess(command)
+        let tessera = try GenerateBench.runProcess(command)
+        guard setting.withPeer else { return (tessera, nil) }
+        Console.log(label + ": llama.cpp…")
+        let workload = GenerateBench.Workload(model: path, threads: setting.threads, promptTokens: promptTokens, decodeTokens: decodeTokens,
+                                              cacheType: try kvCache.cacheType())
+        return (tessera, try GenerateBench.runProcess(GenerateBench.llamaCommand(python: python, script: peerScript, workload)))
     }
 }

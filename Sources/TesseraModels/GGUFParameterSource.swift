@@ -16,6 +16,8 @@ public final class GGUFParameterSource: TensorSource {
     /// The Hugging Face names of the model's parameters that the file holds, in model order.
     public let tensorNames: [String]
     let layouts: [String: GGUFTensorLayout]
+    /// The shards ``storedMatrix(for:)`` has copied into the interleaved layout.
+    let interleavedShards = InterleavedShards()
 
     /// - Parameter config: the architecture whose names and layouts apply (usually ``TransformerConfig/init(gguf:)``).
     public init(file: GGUFFile, config: TransformerConfig) {

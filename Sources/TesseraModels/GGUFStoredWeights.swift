@@ -1,3 +1,4 @@
+import Foundation
 import TesseraFormats
 import TesseraNN
 import TesseraTensor
@@ -53,9 +54,11 @@ package struct StoredShard: Sendable, Hashable {
 extension GGUFParameterSource: StoredWeightSource {
     /// This rank's shard of `spec` in the file's stored type: borrowed from the mapped file when it is a run of
     /// whole stored rows, otherwise copied row by row (rotary-permuted query and key rows are put back in Hugging
-    /// Face order, row-parallel shards take their columns); after a copy the tensor's mapped pages are released,
-    /// so resident memory holds each weight once. `nil` (a Float32 parameter) when a row-parallel split cuts
-    /// through quantization blocks: that tensor alone is dequantized.
+    /// Face order, row-parallel shards take their columns). Where the AVX-512 VNNI kernels run, Q8_0, Q4_0 and
+    /// Q4_1 shards are copied into the interleaved layout those kernels read (``QuantizedMatrix/interleaved()``),
+    /// once per shard however many parameters share it (a tied embedding and head). After a copy the tensor's
+    /// mapped pages are released, so resident memory holds each weight once. `nil` (a Float32 parameter) when a
+    /// row-parallel split cuts through quantization blocks: that tensor alone is dequantized.
     /// - Throws: ``ModelError/missingTensor(file:tensor:)`` or ``ModelError/shapeMismatch(file:tensor:expected:actual:)``;
     ///   ``FormatError/unsupported(path:tensor:reason:)`` naming a type without a kernel and listing those with one.
     public func storedMatrix(for spec: ParameterSpec) throws -> QuantizedMatrix? {
@@ -66,12 +69,38 @@ extension GGUFParameterSource: StoredWeightSource {
         if case let .rotaryPermuted(heads) = layout.transform { rotaryHeads = heads }
         guard let shard = StoredShard(spec: spec, storedShape: matrix.shape, transposed: layout.transform == .transposed,
                                       rotaryHeads: rotaryHeads, blockSize: matrix.dtype.blockSize) else { return nil }
-        if shard.isContiguous(columnCount: matrix.columns), let first = shard.rows.first {
-            return matrix.rows(first..<first + shard.rows.count)
+        let interleaves = QuantizedKernelPath.best == .avx512VNNI && QuantizedMatrix.interleaves(matrix.dtype)
+        return try interleavedShards.value(for: InterleavedShards.Key(tensor: layout.name, shard: shard), reused: interleaves) {
+            let contiguous = !shard.rows.isEmpty && shard.isContiguous(columnCount: matrix.columns)
+            let rows = try contiguous ? matrix.rows(shard.rows[0]..<shard.rows[0] + shard.rows.count)
+                                      : matrix.gathering(rows: shard.rows, columns: shard.columns)
+            let result = interleaves ? rows.interleaved() : rows
+            if interleaves || !contiguous { file.releasePages(ofTensorNamed: layout.name) }
+            return result
         }
-        let copy = try matrix.gathering(rows: shard.rows, columns: shard.columns)
-        file.releasePages(ofTensorNamed: layout.name)
-        return copy
+    }
+}
+
+/// The interleaved copies a ``GGUFParameterSource`` has made, by tensor and shard, so parameters that share a shard
+/// (a tied embedding and head) share one copy. Safe to use from several threads.
+final class InterleavedShards: @unchecked Sendable {
+    struct Key: Hashable {
+        var tensor: String
+        var shard: StoredShard
+    }
+
+    private let lock = NSLock()
+    private var matrices: [Key: QuantizedMatrix] = [:]
+
+    /// The matrix made for `key` before when `reused`, else `make()`'s (remembered when `reused`).
+    func value(for key: Key, reused: Bool, make: () throws -> QuantizedMatrix) rethrows -> QuantizedMatrix {
+        guard reused else { return try make() }
+        lock.lock()
+        defer { lock.unlock() }
+        if let matrix = matrices[key] { return matrix }
+        let matrix = try make()
+        matrices[key] = matrix
+        return matrix
     }
 }
 
@@ -79,6 +108,7 @@ extension QuantizedMatrix {
     /// A matrix of its own holding `rows` (in that order), each cut to `columns`.
     /// - Precondition: `columns` falls on whole blocks of the type.
     package func gathering(rows list: [Int], columns range: Range<Int>) throws -> QuantizedMatrix {
+        precondition(layout == .rows, "gathering reads rows of the row-major layout")
         let start = try dtype.byteCount(forElements: range.lowerBound), width = try dtype.byteCount(forElements: range.count)
         var bytes = [UInt8](repeating: 0, count: list.count * width)
         withUnsafeBytes { source in

@@ -24,13 +24,16 @@ import TesseraBench
         let report = GenerateBenchReport(
             date: "2026-12-04", machine: "CPU, 2 cores", loadAverage: "1 1 1", command: "tessera bench generate", promptTokens: 512,
             decodeTokens: 256, kvCacheType: "f16", rows: [
-                .init(model: model, threads: 2, tessera: Self.run("T", decode: 120, prefill: 300, mebibytes: 150),
-                      llamaCpp: Self.run("L", decode: 100, prefill: 250, mebibytes: 250)),
-                .init(model: model, threads: 2, batch: 8, tessera: Self.run("T", decode: 420, prefill: 300, mebibytes: 180), llamaCpp: nil),
-                .init(model: model, threads: 1, tp: 2, tessera: Self.run("T", decode: 114, prefill: 280, mebibytes: 160), llamaCpp: nil),
+                .init(model: model, threads: 2, tessera: [Self.run("T", decode: 120, prefill: 300, mebibytes: 150)],
+                      llamaCpp: [Self.run("L", decode: 100, prefill: 250, mebibytes: 250)]),
+                .init(model: model, threads: 2, batch: 8, tessera: [Self.run("T", decode: 420, prefill: 300, mebibytes: 180)], llamaCpp: []),
+                .init(model: model, threads: 1, tp: 2, tessera: [Self.run("T", decode: 114, prefill: 280, mebibytes: 160)], llamaCpp: []),
             ])
         let lines = report.table.split(separator: "\n").map(String.init)
         #expect(lines.contains { $0.hasPrefix("key/value cache f16 on both sides") })
+        // One round is the table as it was before rounds: no spread column, runs back to back.
+        #expect(lines.contains { $0.hasSuffix("each run in its own process, back to back") })
+        #expect(!report.table.contains("min–max"))
         #expect(lines.contains { $0.contains("decode tokens/s (batch 1)") && $0.contains("120.0") && $0.contains("100.0") && $0.hasSuffix("1.20× llama.cpp") })
         #expect(lines.contains { $0.contains("peak RSS MiB ") && $0.contains("150.0") && $0.hasSuffix("0.60× llama.cpp") })
         #expect(lines.contains { $0.contains("aggregate decode tokens/s (batch 8)") && $0.contains("420.0") && $0.hasSuffix("3.50× batch 1") })

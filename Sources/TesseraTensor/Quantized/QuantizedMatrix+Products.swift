@@ -110,7 +110,8 @@ extension QuantizedMatrix {
                 let begin = max(range.lowerBound, first) - first, end = min(range.upperBound, first + matrix.rows) - first
                 guard begin < end, let form = forms.first(where: { $0.blockSize == matrix.dtype.blockSize })?.rows else { continue }
                 matrix.withUnsafeBytes { weights in
-                    tq_rows(matrix.dtype.kernelCode, weights.baseAddress, matrix.rowBytes, Int32(begin), Int32(end), form.base, form.rowBytes,
+                    let product = matrix.layout == .interleaved ? tq_rows_interleaved : tq_rows
+                    product(matrix.dtype.kernelCode, weights.baseAddress, matrix.rowBytes, Int32(begin), Int32(end), form.base, form.rowBytes,
                             Int32(rowCount), Int32(columns), y + first, ldy, path.kernelCode)
                 }
             }

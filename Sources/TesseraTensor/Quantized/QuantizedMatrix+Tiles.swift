@@ -34,13 +34,10 @@ extension QuantizedMatrix {
         let tileRows = max(1, min(rows, Self.tileBytes / (columns * MemoryLayout<Float>.stride)))
         let tile = UnsafeMutablePointer<Float>.allocate(capacity: tileRows * columns)
         defer { tile.deallocate() }
-        withUnsafeBytes { weights in
-            for start in stride(from: 0, to: rows, by: tileRows) {
-                let count = min(tileRows, rows - start)
-                let bytes = UnsafeRawBufferPointer(rebasing: weights[(start * rowBytes)..<((start + count) * rowBytes)])
-                Quantization.decode(bytes, as: dtype, count: count * columns, into: tile)
-                Kernels.matmul(x, lda: ldx, tile, transposeB: true, into: y + start, ldc: ldy, m: n, n: count, k: columns)
-            }
+        for start in stride(from: 0, to: rows, by: tileRows) {
+            let count = min(tileRows, rows - start)
+            decodeRows(start..<start + count, into: tile)
+            Kernels.matmul(x, lda: ldx, tile, transposeB: true, into: y + start, ldc: ldy, m: n, n: count, k: columns)
         }
     }
 }
