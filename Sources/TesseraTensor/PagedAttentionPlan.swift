@@ -35,11 +35,13 @@ struct PagedAttentionPlan {
         let span = max(1, Self.chunkPositions / blockSize) * blockSize, width = shape.headDim + 2
         var units: [Unit] = [], state = 0
         units.reserveCapacity(sequences.reduce(0) { $0 + ($1.start + $1.rows.count + span - 1) / span } * shape.kvHeads)
-        for (s, sequence) in sequences.enumerated() where !sequence.rows.isEmpty {
-            let total = sequence.start + sequence.rows.count, chunks = (total + span - 1) / span
-            for kvHead in 0..<shape.kvHeads {
-                let heads = shape.queryHeads(ofKeyValueHead: kvHead)
-                guard !heads.isEmpty else { continue }
+        // Key/value head by key/value head: a head's rows of every sequence lie in one region of the pool (its blocks in
+        // block order), so the threads' contiguous parts read fewer, longer stretches of memory.
+        for kvHead in 0..<shape.kvHeads {
+            let heads = shape.queryHeads(ofKeyValueHead: kvHead)
+            guard !heads.isEmpty else { continue }
+            for (s, sequence) in sequences.enumerated() where !sequence.rows.isEmpty {
+                let total = sequence.start + sequence.rows.count, chunks = (total + span - 1) / span
                 for chunk in 0..<chunks {
                     units.append(Unit(sequence: s, kvHead: kvHead, heads: heads, rows: sequence.rows.count,
                                       positions: chunk * span..<min(total, (chunk + 1) * span), chunks: chunks, state: state))
