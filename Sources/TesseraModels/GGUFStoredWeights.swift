@@ -74,7 +74,7 @@ extension GGUFParameterSource: StoredWeightSource {
             let contiguous = !shard.rows.isEmpty && shard.isContiguous(columnCount: matrix.columns)
             let rows = try contiguous ? matrix.rows(shard.rows[0]..<shard.rows[0] + shard.rows.count)
                                       : matrix.gathering(rows: shard.rows, columns: shard.columns)
-            let result = interleaves ? rows.interleaved() : rows
+            let result = interleaves ? rows.interleaved(in: interleavedShards.arena) : rows
             if interleaves || !contiguous { file.releasePages(ofTensorNamed: layout.name) }
             return result
         }
@@ -91,6 +91,8 @@ final class InterleavedShards: @unchecked Sendable {
 
     private let lock = NSLock()
     private var matrices: [Key: QuantizedMatrix] = [:]
+    /// Where the copies lie: large regions on huge pages where the system allows them.
+    let arena = WeightArena()
 
     /// The matrix made for `key` before when `reused`, else `make()`'s (remembered when `reused`).
     func value(for key: Key, reused: Bool, make: () throws -> QuantizedMatrix) rethrows -> QuantizedMatrix {

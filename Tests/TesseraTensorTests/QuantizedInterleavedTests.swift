@@ -85,6 +85,25 @@ import TesseraTensor
         #expect(packed.interleaved().layout == .interleaved)
     }
 
+    /// Copies placed in a ``WeightArena`` (a loader's regions on huge pages) give the same products and values as
+    /// copies of their own, after the arena's other matrices were made (a region shared by several matrices, and a matrix
+    /// larger than a region in a region of its own).
+    @Test(arguments: types)
+    func copiesInAnArenaGiveTheSameValues(dtype: DType) throws {
+        let arena = WeightArena(regionBytes: 4096)
+        let small = try (0..<3).map { try QuantizedMatrix(quantizing: Fixtures.tensor([40, 64], stream: "il.arena.\(dtype).\($0)"), as: dtype) }
+        let placed = small.map { $0.interleaved(in: arena) }
+        let large = try QuantizedMatrix(quantizing: Fixtures.tensor([48, 512], stream: "il.arena.large.\(dtype)"), as: dtype)
+        #expect(large.interleaved(in: arena).dequantized() == large.dequantized())
+        let x = Fixtures.tensor([3, 64], stream: "il.arena.x")
+        for (matrix, copy) in zip(small, placed) {
+            #expect(copy.layout == .interleaved)
+            #expect(try copy.multiply(rows: x, path: .best) == matrix.interleaved().multiply(rows: x, path: .best))
+            #expect(copy.dequantized() == matrix.dequantized())
+            #expect(copy.withUnsafeBytes { Int(bitPattern: $0.baseAddress) % 64 } == 0)
+        }
+    }
+
     /// The comparisons catch a layout slip: interleaved bytes taken as row-major ones (what a loader that
     /// interleaved a matrix but lost its layout would multiply) give other products, far outside the tolerance.
     @Test(arguments: types)

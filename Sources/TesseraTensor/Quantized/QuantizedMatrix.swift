@@ -102,14 +102,22 @@ public struct QuantizedMatrix: Sendable {
     /// Whether `dtype` has an ``Layout/interleaved`` layout (Q8_0, Q4_0 and Q4_1).
     public static func interleaves(_ dtype: DType) -> Bool { tq_interleaves(dtype.kernelCode) != 0 }
 
-    /// The matrix in the ``Layout/interleaved`` layout, in storage of its own (`self` when it is already interleaved
-    /// or its type has no such layout): the layout the AVX-512 VNNI products read fastest, made once when a model
-    /// loads. Every product and decoded row of the result equals this matrix's bit for bit.
-    public func interleaved() -> QuantizedMatrix {
+    /// The matrix in the ``Layout/interleaved`` layout, in storage of its own or in `arena` (`self` when it is already
+    /// interleaved or its type has no such layout): the layout the AVX-512 VNNI products read fastest, made once when a
+    /// model loads. Every product and decoded row of the result equals this matrix's bit for bit.
+    public func interleaved(in arena: WeightArena? = nil) -> QuantizedMatrix {
         guard layout == .rows, Self.interleaves(dtype) else { return self }
-        let groups = (rows + Self.groupRows - 1) / Self.groupRows
-        let storage = Storage(byteCount: groups * Self.groupRows * rowBytes) { out in
+        let byteCount = (rows + Self.groupRows - 1) / Self.groupRows * Self.groupRows * rowBytes
+        func fill(_ out: UnsafeMutableRawPointer) {
             withUnsafeBytes { tq_interleave(dtype.kernelCode, $0.baseAddress, rowBytes, Int32(rows), out) }
+        }
+        let storage: Storage
+        if let arena {
+            let memory = arena.allocate(byteCount: byteCount)
+            fill(memory)
+            storage = Storage(base: UnsafeRawPointer(memory), owner: arena)
+        } else {
+            storage = Storage(byteCount: byteCount, initialize: fill)
         }
         return QuantizedMatrix(dtype: dtype, rows: rows, columns: columns, rowBytes: rowBytes, layout: .interleaved, storage: storage)
     }
