@@ -70,8 +70,9 @@ public final class KVBlockPool: @unchecked Sendable {
         self.cacheType = cacheType
         self.rowBytes = rowBytes
         storageBytes = layers * kvHeads * blocks * blockSize * rowBytes
-        keys = .allocate(byteCount: max(1, storageBytes), alignment: 64)
-        values = .allocate(byteCount: max(1, storageBytes), alignment: 64)
+        // On huge pages where the system allows them: decode attention streams the pool (WeightArena says why).
+        keys = WeightArena.allocateRegion(byteCount: storageBytes)
+        values = WeightArena.allocateRegion(byteCount: storageBytes)
         keys.initializeMemory(as: UInt8.self, repeating: 0, count: storageBytes)
         values.initializeMemory(as: UInt8.self, repeating: 0, count: storageBytes)
         free = Array((0..<blocks).reversed())

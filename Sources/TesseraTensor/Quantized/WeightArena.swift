@@ -29,15 +29,22 @@ public final class WeightArena: @unchecked Sendable {
         defer { lock.unlock() }
         if size > left {
             let regionBytes = max(self.regionBytes, size)
-            let region = UnsafeMutableRawPointer.allocate(byteCount: regionBytes, alignment: Self.hugePageBytes)
-            #if canImport(Glibc)
-            if regionBytes >= Self.hugePageBytes { _ = madvise(region, regionBytes, MADV_HUGEPAGE) }
-            #endif
+            let region = Self.allocateRegion(byteCount: regionBytes)
             regions.append(region)
             (next, left) = (region, regionBytes)
         }
         let memory = next!
         (next, left) = (memory + size, left - size)
         return memory
+    }
+
+    /// `byteCount` bytes (at least 1) aligned to 2 MiB and advised onto huge pages when they span one, not
+    /// initialized; release with `deallocate()`. For any large buffer a kernel streams through (the key/value pool).
+    package static func allocateRegion(byteCount: Int) -> UnsafeMutableRawPointer {
+        let region = UnsafeMutableRawPointer.allocate(byteCount: max(1, byteCount), alignment: hugePageBytes)
+        #if canImport(Glibc)
+        if byteCount >= hugePageBytes { _ = madvise(region, byteCount, MADV_HUGEPAGE) }
+        #endif
+        return region
     }
 }
