@@ -11,7 +11,6 @@
 #include "quantized_avx2.h"
 #include "quantized_vnni.h"
 #include "quantized_interleave.h"
-#include "quantized_vnni_interleaved.h"
 
 /* Whether the AVX2 path can run on this CPU (false on other architectures). */
 static inline int tq_has_avx2(void) {
@@ -111,7 +110,7 @@ static void tq_rows_portable(int type, const uint8_t *w, size_t rowBytes, int ro
 static inline void tq_rows(int type, const void *w, size_t rowBytes, int rowBegin, int rowEnd, const void *x,
                            size_t xRowBytes, int xRows, int n, float *y, size_t ldy, int path) {
 #if defined(__x86_64__)
-    if (path == TQ_PATH_AVX512_VNNI && tq_rows_vnni(type, w, rowBytes, rowBegin, rowEnd, x, xRowBytes, xRows, n, y, ldy)) return;
+    if (path == TQ_PATH_AVX512_VNNI && tq_rows_vnni(type, w, rowBytes, rowBegin, rowEnd, x, xRowBytes, xRows, n, y, ldy, 0)) return;
     if (path != TQ_PATH_PORTABLE) return tq_rows_avx2(type, w, rowBytes, rowBegin, rowEnd, x, xRowBytes, xRows, n, y, ldy);
 #endif
     (void)path;
@@ -125,7 +124,7 @@ static inline void tq_rows_interleaved(int type, const void *w, size_t rowBytes,
                                        size_t xRowBytes, int xRows, int n, float *y, size_t ldy, int path) {
 #if defined(__x86_64__)
     if (path == TQ_PATH_AVX512_VNNI &&
-        tq_rows_interleaved_vnni(type, (const uint8_t *)w, rowBytes, rowBegin, rowEnd, (const uint8_t *)x, xRowBytes, xRows, n, y, ldy))
+        tq_rows_vnni(type, (const uint8_t *)w, rowBytes, rowBegin, rowEnd, (const uint8_t *)x, xRowBytes, xRows, n, y, ldy, 1))
         return;
 #endif
     uint8_t *rows = (uint8_t *)malloc(16 * rowBytes);

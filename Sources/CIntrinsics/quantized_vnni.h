@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include "quantized_vnni_row.h"
 #include "quantized_vnni_batch.h"
+#include "quantized_vnni_interleaved.h"
 
 /* Weight rows [rowBegin, rowEnd) against every activation row, sixteen weight rows at a time (the last row repeated
    past rowEnd, its lanes not stored): one activation row by tq_vnni_tile16, more by tq_vnni_tile16x eight at a time. */
@@ -51,12 +52,7 @@ TQ_VNNI static inline void tq_vnni_rows(int type, const uint8_t *w, size_t rowBy
         for (int t = 0; t < xRows; t += 8) {
             const tq_q8_32 *xs[8];
             const int32_t *ts[8];
-            int count = xRows - t < 8 ? xRows - t : 8;
-            for (int u = 0; u < 8; u++) {
-                int row = t + (u < count ? u : 0);
-                xs[u] = (const tq_q8_32 *)(x + (size_t)row * xRowBytes);
-                ts[u] = terms + (size_t)row * blocks;
-            }
+            int count = tq_vnni_chunk(x, xRowBytes, xRows, terms, blocks, t, xs, ts);
             tq_vnni_tile16x_any(type, count, rows, valid, xs, ts, blocks, base + aheadRows * rowBytes,
                                 y + (size_t)t * ldy + first, ldy);
         }
@@ -65,16 +61,13 @@ TQ_VNNI static inline void tq_vnni_rows(int type, const uint8_t *w, size_t rowBy
     free(terms);
 }
 
-/* tq_rows for Q8_0, Q4_0 and Q4_1; returns 0 for the other types, which are left to the AVX2 path. */
+/* tq_rows for Q8_0, Q4_0 and Q4_1 on a row-major matrix, or on an interleaved one (quantized_interleave.h) when
+   `interleaved`; returns 0 for the other types, which are left to the AVX2 path. */
 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx2,fma,f16c")))
 static int tq_rows_vnni(int type, const uint8_t *w, size_t rowBytes, int rowBegin, int rowEnd, const uint8_t *x,
-                        size_t xRowBytes, int xRows, int n, float *y, size_t ldy) {
-    switch (type) {
-    case TQ_Q8_0: tq_vnni_rows(TQ_Q8_0, w, rowBytes, rowBegin, rowEnd, x, xRowBytes, xRows, n, y, ldy); return 1;
-    case TQ_Q4_0: tq_vnni_rows(TQ_Q4_0, w, rowBytes, rowBegin, rowEnd, x, xRowBytes, xRows, n, y, ldy); return 1;
-    case TQ_Q4_1: tq_vnni_rows(TQ_Q4_1, w, rowBytes, rowBegin, rowEnd, x, xRowBytes, xRows, n, y, ldy); return 1;
-    default: return 0;
-    }
+                        size_t xRowBytes, int xRows, int n, float *y, size_t ldy, int interleaved) {
+    if (interleaved) TQ_VNNI_BY_TYPE(tq_vnni_rows_interleaved)
+    TQ_VNNI_BY_TYPE(tq_vnni_rows)
 }
 #endif
 #endif

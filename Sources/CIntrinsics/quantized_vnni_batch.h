@@ -140,6 +140,19 @@ TQ_VNNI static inline void tq_vnni_tile16x(int type, int count, const uint8_t *c
     for (int t = 0; t < count; t++) _mm512_mask_storeu_ps(y + (size_t)t * ldy, stored, acc[t]);
 }
 
+/* Activation rows t ..< t + count (count = min(8, xRows − t), returned) and their terms of tq_vnni_batch_terms as
+   the tiles take them: xs[u] and ts[u] for u < 8, row t standing in past count. */
+static inline int tq_vnni_chunk(const uint8_t *x, size_t xRowBytes, int xRows, const int32_t *terms, int blocks, int t,
+                                const tq_q8_32 *xs[8], const int32_t *ts[8]) {
+    int count = xRows - t < 8 ? xRows - t : 8;
+    for (int u = 0; u < 8; u++) {
+        int row = t + (u < count ? u : 0);
+        xs[u] = (const tq_q8_32 *)(x + (size_t)row * xRowBytes);
+        ts[u] = terms + (size_t)row * blocks;
+    }
+    return count;
+}
+
 /* Calls `tile(c, ...)` with `count` (1 ..< 9) as a constant c, so each count is compiled with its own registers. */
 #define TQ_VNNI_BY_COUNT(count, tile, ...)                  \
     switch (count) {                                        \

@@ -12,6 +12,16 @@
 #define TQ_VNNI_BLOCK_BYTES(type) ((type) == TQ_Q8_0 ? 34 : (type) == TQ_Q4_0 ? 18 : 20)
 #define TQ_VNNI_QUANTS(type) ((type) == TQ_Q4_1 ? 4 : 2)
 
+/* The body of a tq_rows-shaped entry point (parameters type, w, rowBytes, rowBegin, rowEnd, x, xRowBytes, xRows, n,
+   y, ldy): `kernel` compiled for each type with a VNNI kernel, its type a constant, returning 1; 0 for the others. */
+#define TQ_VNNI_BY_TYPE(kernel)                                                                              \
+    switch (type) {                                                                                          \
+    case TQ_Q8_0: kernel(TQ_Q8_0, w, rowBytes, rowBegin, rowEnd, x, xRowBytes, xRows, n, y, ldy); return 1; \
+    case TQ_Q4_0: kernel(TQ_Q4_0, w, rowBytes, rowBegin, rowEnd, x, xRowBytes, xRows, n, y, ldy); return 1; \
+    case TQ_Q4_1: kernel(TQ_Q4_1, w, rowBytes, rowBegin, rowEnd, x, xRowBytes, xRows, n, y, ldy); return 1; \
+    default: return 0;                                                                                       \
+    }
+
 /* Lane 4c + u = the sum of the four lanes of chunk c of unit u. */
 TQ_VNNI static inline __m512i tq_vnni_reduce(__m512i u0, __m512i u1, __m512i u2, __m512i u3) {
     __m512i p = _mm512_add_epi32(_mm512_unpacklo_epi32(u0, u1), _mm512_unpackhi_epi32(u0, u1));

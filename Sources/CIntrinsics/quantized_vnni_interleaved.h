@@ -71,12 +71,7 @@ TQ_VNNI static inline void tq_vnni_rows_interleaved(int type, const uint8_t *w, 
         for (int t = 0; t < xRows; t += 8) {
             const tq_q8_32 *xs[8];
             const int32_t *ts[8];
-            int count = xRows - t < 8 ? xRows - t : 8;
-            for (int u = 0; u < 8; u++) {
-                int row = t + (u < count ? u : 0);
-                xs[u] = (const tq_q8_32 *)(x + (size_t)row * xRowBytes);
-                ts[u] = terms + (size_t)row * blocks;
-            }
+            int count = tq_vnni_chunk(x, xRowBytes, xRows, terms, blocks, t, xs, ts);
 #define TQ_VNNI_TILE16I(c, ...) tq_vnni_tile16i(type, c, __VA_ARGS__)
             TQ_VNNI_BY_COUNT(count, TQ_VNNI_TILE16I, base, stored, xs, ts, blocks, y + (size_t)t * ldy + 16 * group, ldy)
 #undef TQ_VNNI_TILE16I
@@ -85,16 +80,5 @@ TQ_VNNI static inline void tq_vnni_rows_interleaved(int type, const uint8_t *w, 
     free(terms);
 }
 
-/* tq_vnni_rows_interleaved for Q8_0, Q4_0 and Q4_1; returns 0 for the other types. */
-__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx2,fma,f16c")))
-static int tq_rows_interleaved_vnni(int type, const uint8_t *w, size_t rowBytes, int rowBegin, int rowEnd, const uint8_t *x,
-                                    size_t xRowBytes, int xRows, int n, float *y, size_t ldy) {
-    switch (type) {
-    case TQ_Q8_0: tq_vnni_rows_interleaved(TQ_Q8_0, w, rowBytes, rowBegin, rowEnd, x, xRowBytes, xRows, n, y, ldy); return 1;
-    case TQ_Q4_0: tq_vnni_rows_interleaved(TQ_Q4_0, w, rowBytes, rowBegin, rowEnd, x, xRowBytes, xRows, n, y, ldy); return 1;
-    case TQ_Q4_1: tq_vnni_rows_interleaved(TQ_Q4_1, w, rowBytes, rowBegin, rowEnd, x, xRowBytes, xRows, n, y, ldy); return 1;
-    default: return 0;
-    }
-}
 #endif
 #endif
