@@ -55,7 +55,7 @@ extension GGUFParameterSource: StoredWeightSource {
     /// This rank's shard of `spec` in the file's stored type: borrowed from the mapped file when it is a run of
     /// whole stored rows, otherwise copied row by row (rotary-permuted query and key rows are put back in Hugging
     /// Face order, row-parallel shards take their columns). Where the AVX-512 VNNI kernels run, Q8_0, Q4_0 and
-    /// Q4_1 shards are copied into the interleaved layout those kernels read (``QuantizedMatrix/interleaved()``),
+    /// Q4_1 shards are copied into the interleaved layout those kernels read (``QuantizedMatrix/interleaved(in:)``, in the source's ``WeightArena``),
     /// once per shard however many parameters share it (a tied embedding and head). After a copy the tensor's
     /// mapped pages are released, so resident memory holds each weight once. `nil` (a Float32 parameter) when a
     /// row-parallel split cuts through quantization blocks: that tensor alone is dequantized.

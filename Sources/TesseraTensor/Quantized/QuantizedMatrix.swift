@@ -6,7 +6,7 @@ import CIntrinsics
 ///
 /// In the ``Layout/rows`` layout row `r` is `rowBytes` bytes at offset `r · rowBytes`, laid out as ``DType`` defines
 /// (ggml's layout, so a GGUF tensor whose innermost dimension is `columns` is such a matrix as it lies in the file).
-/// ``interleaved()`` rearranges Q8_0, Q4_0 and Q4_1 matrices into the layout the AVX-512 VNNI kernels read
+/// ``interleaved(in:)`` rearranges Q8_0, Q4_0 and Q4_1 matrices into the layout the AVX-512 VNNI kernels read
 /// (``Layout/interleaved``); every operation gives the same values in either layout. The bytes either belong to the
 /// matrix (copied at initialization) or are borrowed from an owner that keeps them alive, such as a memory-mapped
 /// checkpoint: then the weights cost no memory beyond the mapping's resident pages.
@@ -99,6 +99,11 @@ public struct QuantizedMatrix: Sendable {
     /// Rows of a group of the ``Layout/interleaved`` layout.
     static let groupRows = 16
 
+    /// Bytes of `rows` rows in the ``Layout/interleaved`` layout: whole groups of sixteen.
+    private static func interleavedByteCount(rows: Int, rowBytes: Int) -> Int {
+        (rows + groupRows - 1) / groupRows * groupRows * rowBytes
+    }
+
     /// Whether `dtype` has an ``Layout/interleaved`` layout (Q8_0, Q4_0 and Q4_1).
     public static func interleaves(_ dtype: DType) -> Bool { tq_interleaves(dtype.kernelCode) != 0 }
 
@@ -107,7 +112,7 @@ public struct QuantizedMatrix: Sendable {
     /// model loads. Every product and decoded row of the result equals this matrix's bit for bit.
     public func interleaved(in arena: WeightArena? = nil) -> QuantizedMatrix {
         guard layout == .rows, Self.interleaves(dtype) else { return self }
-        let byteCount = (rows + Self.groupRows - 1) / Self.groupRows * Self.groupRows * rowBytes
+        let byteCount = Self.interleavedByteCount(rows: rows, rowBytes: rowBytes)
         func fill(_ out: UnsafeMutableRawPointer) {
             withUnsafeBytes { tq_interleave(dtype.kernelCode, $0.baseAddress, rowBytes, Int32(rows), out) }
         }
@@ -142,7 +147,7 @@ public struct QuantizedMatrix: Sendable {
     /// Calls `body` with the stored bytes in ``layout``: `rows · rowBytes` of them, possibly unaligned, or for an
     /// interleaved matrix its whole groups (`⌈rows / 16⌉ · 16 · rowBytes`).
     public func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
-        let count = layout == .rows ? byteCount : (rows + Self.groupRows - 1) / Self.groupRows * Self.groupRows * rowBytes
+        let count = layout == .rows ? byteCount : Self.interleavedByteCount(rows: rows, rowBytes: rowBytes)
         return try body(UnsafeRawBufferPointer(start: storage.base.map { $0 + offset }, count: count))
     }
 
