@@ -4,16 +4,18 @@
    head of one sequence over a range of its positions, for every query vector of the head's group (every query head
    and every query row) at once, so each cached row is read from memory once per call.
 
-   Positions are taken TPA_ROWS at a time within a block (groups start at the block's first row). For each group
-   and each query vector, in a fixed order that depends only on the positions: the scores scale * (q . k_r), each a
-   fused-multiply-add chain over the head dimension; the online softmax update of the vector's running maximum m,
-   sum l and output o (o = o * e^(m_old - m) + sum_r e^(s_r - m) v_r, rows in position order). So a query vector's
-   numbers depend on nothing else in the call (batch invariance). The AVX-512 path (AVX-512 F/BW/VL/DQ with FMA and
-   F16C, run only after the runtime check) reads rows where they lie, decoding F16 and Q8_0 in registers once per
-   batch of up to TPA_BATCH query vectors, sums each dot product's 16 lanes by a fixed tree and takes e^x from a
-   polynomial; the portable path decodes a group's rows into scratch, sums in element order and calls libm's expf.
-   F16 and Q8_0 rows decode to exactly the floats Quantization.decode gives, so they give the bits F32 rows holding
-   those floats give. */
+   Values are stored a row per position; keys in tiles of TPA_ROWS positions stored dimension by dimension (the
+   "key tile" below), so the AVX-512 path scores sixteen positions per register with broadcast multiply-adds and no
+   sums across lanes. Positions are taken a tile at a time (groups start at a tile's first row). For each group and
+   each query vector, in a fixed order that depends only on the positions: the scores scale * (q . k_r), each dot
+   product four fused-multiply-add chains over the dimensions e = c (mod 4), c = 0 ... 3, summed as
+   (c0 + c1) + (c2 + c3); the online softmax update of the vector's running maximum m, sum l and output o
+   (o = o * e^(m_old - m) + sum_r e^(s_r - m) v_r, rows in position order). So a query vector's numbers depend on
+   nothing else in the call (batch invariance), and both paths give the same scores to the bit. The AVX-512 path
+   (AVX-512 F/BW/VL/DQ with FMA and F16C, run only after the runtime check) reads keys and values where they lie,
+   decoding F16 and Q8_0 in registers once per batch of up to TPA_BATCH query vectors, and takes e^x from a
+   polynomial; the portable path decodes a group into scratch and calls libm's expf. F16 and Q8_0 decode to exactly
+   the floats Quantization.decode gives, so they give the bits F32 holding those floats gives. */
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
@@ -27,9 +29,10 @@ enum { TPA_PATH_PORTABLE = 0, TPA_PATH_AVX512 = 1 };
 #define TPA_ROWS 16
 
 /* One sequence's cached keys and values of one key/value head in one layer: position p is row p % blockSize of block
-   blocks[p / blockSize], whose headDim values start offset + blocks[..] * blockStride + row * rowBytes bytes after
-   keys (and values), stored as type (TQ_F32, TQ_F16 or TQ_Q8_0; a Q8_0 row is whole 32-value blocks). In the pool's
-   layout blockStride = blockSize * rowBytes, so a run of consecutive blocks is one contiguous stretch of memory. */
+   blocks[p / blockSize], whose bytes start offset + blocks[..] * blockStride bytes after keys (and values). A block's
+   value rows lie row after row, rowBytes apart: headDim values of type (TQ_F32, TQ_F16 or TQ_Q8_0; a Q8_0 row is
+   whole 32-value blocks). Its keys take the same bytes in key tiles (tpa_key_tile). In the pool's layout
+   blockStride = blockSize * rowBytes, so a run of consecutive blocks is one contiguous stretch of memory. */
 typedef struct {
     const uint8_t *keys, *values;
     const long *blocks;
@@ -69,9 +72,62 @@ static inline void tpa_decode_portable(const uint8_t *row, int type, int count, 
     }
 }
 
-/* The first byte of position p's row in base (c->keys or c->values). */
-static inline const uint8_t *tpa_row(const tpa_cache *c, const uint8_t *base, long p) {
-    return base + c->offset + c->blocks[p / c->blockSize] * c->blockStride + (p % c->blockSize) * c->rowBytes;
+/* The first byte of position p's value row. */
+static inline const uint8_t *tpa_row(const tpa_cache *c, long p) {
+    return c->values + c->offset + c->blocks[p / c->blockSize] * c->blockStride + (p % c->blockSize) * c->rowBytes;
+}
+
+/* Key tiles. A block's rows are cut into tiles of TPA_ROWS (the last one shorter when blockSize is not a multiple);
+   the tile of rows first ..< first + width takes the bytes rows first ..< first + width would take
+   (first * rowBytes bytes into the block, width * rowBytes long) and holds its keys dimension by dimension: element
+   e of the row at lane r (row first + r) is at (e * width + r) * 4 bytes for F32, (e * width + r) * 2 for F16; for
+   Q8_0 its 8-bit number is at e * width + r and the F16 scale of its 32-value block s = e / 32 at
+   headDim * width + (s * width + r) * 2. So the keys of consecutive positions for one dimension lie side by side. */
+typedef struct {
+    const uint8_t *base;
+    int width, lane;
+} tpa_key_tile;
+
+/* Where row `row` of a block whose bytes start at `block` lies: its tile and lane. */
+static inline tpa_key_tile tpa_tile_of(const uint8_t *block, int blockSize, long rowBytes, int row) {
+    int first = row - row % TPA_ROWS, left = blockSize - first;
+    tpa_key_tile t = {block + first * rowBytes, left < TPA_ROWS ? left : TPA_ROWS, row - first};
+    return t;
+}
+
+/* The key tile and lane of position p. */
+static inline tpa_key_tile tpa_key(const tpa_cache *c, long p) {
+    return tpa_tile_of(c->keys + c->offset + c->blocks[p / c->blockSize] * c->blockStride, c->blockSize, c->rowBytes,
+                       (int)(p % c->blockSize));
+}
+
+/* Element e of the key at t's lane as Float32, the value Quantization.decode gives. */
+static inline float tpa_key_element(tpa_key_tile t, int type, int d, int e) {
+    long at = (long)e * t.width + t.lane;
+    if (type == TQ_F16) return tq_f16(t.base + 2 * at);
+    if (type == TQ_Q8_0) return (float)(int8_t)t.base[at] * tq_f16(t.base + (long)d * t.width + 2 * ((long)(e >> 5) * t.width + t.lane));
+    float x;
+    memcpy(&x, t.base + 4 * at, 4);
+    return x;
+}
+
+/* The d values of the key at t's lane as Float32 (tpa_key_element). */
+static inline void tpa_key_decode(tpa_key_tile t, int type, int d, float *out) {
+    for (int e = 0; e < d; e++) out[e] = tpa_key_element(t, type, d, e);
+}
+
+/* Stores `row`, one key of d values encoded as a value row is (rowBytes bytes of type), at lane `lane` of the key
+   tile of `width` rows at `tile`. */
+static inline void tpa_key_store(uint8_t *tile, int width, int lane, int type, int d, const uint8_t *row) {
+    if (type == TQ_Q8_0) {
+        for (int s = 0; s < d / 32; s++) {
+            memcpy(tile + (long)d * width + 2 * ((long)s * width + lane), row + 34 * s, 2);
+            for (int i = 0; i < 32; i++) tile[(long)(32 * s + i) * width + lane] = row[34 * s + 2 + i];
+        }
+        return;
+    }
+    int size = type == TQ_F16 ? 2 : 4;
+    for (int e = 0; e < d; e++) memcpy(tile + ((long)e * width + lane) * size, row + (long)e * size, (size_t)size);
 }
 
 /* Resets the running state of n query vectors: o = 0, m = -inf, l = 0, each vector's headDim + 2 floats. */
@@ -84,22 +140,24 @@ static inline void tpa_reset(float *states, int n, int d) {
     }
 }
 
-/* Rows in the group that starts at position `first` (< end): up to TPA_ROWS, within first's block. So groups start at
-   block starts and a sequence's groups depend only on its own length. */
+/* Rows in the group that starts at position `first` (< end): the rest of first's key tile, up to end. Plans start
+   ranges at block starts, so groups are whole tiles except at a sequence's end, and a sequence's groups depend only
+   on its own length. */
 static inline int tpa_group(const tpa_cache *c, long first, long end) {
-    long inBlock = c->blockSize - first % c->blockSize, left = end - first;
-    long count = inBlock < left ? inBlock : left;
-    return count < TPA_ROWS ? (int)count : TPA_ROWS;
+    tpa_key_tile t = tpa_key(c, first);
+    long left = end - first;
+    return left < t.width - t.lane ? (int)left : t.width - t.lane;
 }
 
-/* One query vector over `visible` (<= TPA_ROWS) rows, portable: dot products in element order, libm's expf. */
+/* One query vector over `visible` (<= TPA_ROWS) rows, portable: dot products in four chains (the file's order),
+   libm's expf. */
 static inline void tpa_step_portable(const float *q, const float *k, const float *v, long stride, int visible, int d,
                                      float scale, float *state) {
     float scores[TPA_ROWS], top = state[d];
     for (int r = 0; r < visible; r++) {
-        float dot = 0;
-        for (int e = 0; e < d; e++) dot = fmaf(q[e], k[r * stride + e], dot);
-        scores[r] = scale * dot;
+        float chains[4] = {0, 0, 0, 0};
+        for (int e = 0; e < d; e++) chains[e & 3] = fmaf(q[e], k[r * stride + e], chains[e & 3]);
+        scores[r] = scale * ((chains[0] + chains[1]) + (chains[2] + chains[3]));
         top = fmaxf(top, scores[r]);
     }
     float correction = expf(state[d] - top), sum = 0;
@@ -128,9 +186,10 @@ static inline void tpa_attend_portable(const tpa_cache *c, const tpa_queries *qs
     tpa_reset(states, qs->rows * qs->heads, d);
     for (long first = begin; first < end;) {
         int count = tpa_group(c, first, end);
-        const uint8_t *keyRow = tpa_row(c, c->keys, first), *valueRow = tpa_row(c, c->values, first);
-        for (int r = 0; r < count; r++) {
-            tpa_decode_portable(keyRow + r * c->rowBytes, c->type, d, keyRows + (size_t)r * d);
+        tpa_key_tile key = tpa_key(c, first);
+        const uint8_t *valueRow = tpa_row(c, first);
+        for (int r = 0; r < count; r++, key.lane++) {
+            tpa_key_decode(key, c->type, d, keyRows + (size_t)r * d);
             tpa_decode_portable(valueRow + r * c->rowBytes, c->type, d, valueRows + (size_t)r * d);
         }
         for (int i = 0; i < qs->rows; i++) {
@@ -177,18 +236,6 @@ TPA_INLINE __m512 tpa_load16(const uint8_t *row, int type, int element, __mmask1
     return m == 0xFFFF ? _mm512_loadu_ps(p) : _mm512_maskz_loadu_ps(m, p);
 }
 
-/* The fixed tree that sums 16 registers' lanes (lane r of the result: the sum of register r's lanes), in steps:
-   two rows' lanes paired within 128-bit lanes, two pairs into a quad (rows 4j ..< 4j + 4), two quads into a half
-   and two halves into the result, both by tpa_merge. */
-TPA_INLINE __m512 tpa_pair(__m512 a, __m512 b) { return _mm512_add_ps(_mm512_unpacklo_ps(a, b), _mm512_unpackhi_ps(a, b)); }
-TPA_INLINE __m512 tpa_quad(const __m512 *rows) {
-    __m512d x = _mm512_castps_pd(tpa_pair(rows[0], rows[1])), y = _mm512_castps_pd(tpa_pair(rows[2], rows[3]));
-    return _mm512_add_ps(_mm512_castpd_ps(_mm512_unpacklo_pd(x, y)), _mm512_castpd_ps(_mm512_unpackhi_pd(x, y)));
-}
-TPA_INLINE __m512 tpa_merge(__m512 a, __m512 b) {
-    return _mm512_add_ps(_mm512_shuffle_f32x4(a, b, 0x88), _mm512_shuffle_f32x4(a, b, 0xDD));
-}
-
 /* e^x for x <= 0, within about 2 ulp: x = n ln2 + r with |r| <= ln2 / 2, e^r by the degree-7 polynomial of Cephes'
    expf (coefficients recalled from the Cephes library, checked against libm by the Swift tests), times 2^n by
    vscalefps (which underflows to 0 below about -104). */
@@ -207,46 +254,61 @@ TPA_INLINE __m512 tpa_exp512(__m512 x) {
     return _mm512_scalef_ps(p, n);
 }
 
-/* Lane r < count of dots[j]: q[j] . (row r's d values), rows rowBytes apart from `keys`; each a
-   fused-multiply-add chain over 16-lane runs of the head dimension, the lanes summed by the fixed tree. Rows are read
-   four at a time, each row once for all nb vectors. Lanes >= count: unspecified. */
-TPA_INLINE void tpa_scores(const uint8_t *keys, long rowBytes, int type, int count, int d,
-                           const float *const *q, int nb, __m512 *dots) {
-    __m512 quads[TPA_BATCH], halves[TPA_BATCH];
-    TPA_UNROLL for (int quarter = 0; quarter < 4; quarter++) {
-        __m512 acc[TPA_BATCH][4];
-        TPA_UNROLL for (int j = 0; j < nb; j++)
-            TPA_UNROLL for (int r = 0; r < 4; r++) acc[j][r] = _mm512_setzero_ps();
-        for (int e = 0; 4 * quarter < count && e < d; e += 16) {
-            __mmask16 m = d - e >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (d - e)) - 1);
-            __m512 k[4];
-            TPA_UNROLL for (int r = 0; r < 4; r++) {
-                int row = 4 * quarter + r < count ? 4 * quarter + r : count - 1;
-                k[r] = tpa_load16(keys + row * rowBytes, type, e, m);
-            }
-            TPA_UNROLL for (int j = 0; j < nb; j++) {
-                __m512 x = m == 0xFFFF ? _mm512_loadu_ps(q[j] + e) : _mm512_maskz_loadu_ps(m, q[j] + e);
-                TPA_UNROLL for (int r = 0; r < 4; r++) acc[j][r] = _mm512_fmadd_ps(x, k[r], acc[j][r]);
-            }
-        }
-        TPA_UNROLL for (int j = 0; j < nb; j++) {
-            __m512 quad = tpa_quad(acc[j]);
-            if (quarter == 1) halves[j] = tpa_merge(quads[j], quad);
-            else if (quarter == 3) dots[j] = tpa_merge(halves[j], tpa_merge(quads[j], quad));
-            else quads[j] = quad;
-        }
+/* Lanes lane ..< lane + 16 of dimension e of a key tile (lanes outside m: 0) as Float32, the values
+   tpa_key_element gives; `scale` holds the lanes' Q8_0 scales of e's 32-value block (tpa_key_scales). */
+TPA_INLINE __m512 tpa_key16(tpa_key_tile t, int type, int e, __mmask16 m, __m512 scale) {
+    long at = (long)e * t.width + t.lane;
+    if (type == TQ_F16) {
+        const uint8_t *p = t.base + 2 * at;
+        return _mm512_cvtph_ps(m == 0xFFFF ? _mm256_loadu_si256((const __m256i *)p) : _mm256_maskz_loadu_epi16(m, p));
     }
+    if (type == TQ_Q8_0) {
+        __m128i bytes = m == 0xFFFF ? _mm_loadu_si128((const __m128i *)(t.base + at)) : _mm_maskz_loadu_epi8(m, t.base + at);
+        return _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(bytes)), scale);
+    }
+    const float *p = (const float *)(t.base + 4 * at);
+    return m == 0xFFFF ? _mm512_loadu_ps(p) : _mm512_maskz_loadu_ps(m, p);
 }
 
-/* Folds the `count` rows of a group (keys and values from keyRow and valueRow, rowBytes apart) into nb query
-   vectors: vector j (query q[j], state[j]) sees its first visible[j] (>= 1) rows. The scores, their softmax update
-   and the output update in row order, as tpa_step_portable. */
-TPA_INLINE void tpa_fold(const tpa_cache *c, const uint8_t *keyRow, const uint8_t *valueRow, int count, int type, int d,
+/* The lanes' Q8_0 scales of the 32-value block that holds dimension e (other types: unused). */
+TPA_INLINE __m512 tpa_key_scales(tpa_key_tile t, int type, int d, int e, __mmask16 m) {
+    if (type != TQ_Q8_0) return _mm512_setzero_ps();
+    const uint8_t *p = t.base + (long)d * t.width + 2 * ((long)(e >> 5) * t.width + t.lane);
+    return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, p));
+}
+
+/* Lane r < count of dots[j]: q[j] . (the key at lane t.lane + r), in the file's order: four chains of broadcast
+   multiply-adds, one dimension (sixteen positions) per register, summed as (c0 + c1) + (c2 + c3). Each dimension is
+   loaded once for all nb vectors. Lanes >= count: 0. */
+TPA_INLINE void tpa_scores(tpa_key_tile t, int type, int count, int d, const float *const *q, int nb, __m512 *dots) {
+    __mmask16 m = count >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << count) - 1);
+    __m512 acc[TPA_BATCH][4];
+    TPA_UNROLL for (int j = 0; j < nb; j++)
+        TPA_UNROLL for (int c = 0; c < 4; c++) acc[j][c] = _mm512_setzero_ps();
+    for (int block = 0; block < d; block += 32) {
+        __m512 scale = tpa_key_scales(t, type, d, block, m);
+        int stop = d - block < 32 ? d : block + 32;
+        for (int e = block; e < stop; e += 4) {
+            TPA_UNROLL for (int c = 0; c < 4; c++) {
+                if (e + c >= stop) break;
+                __m512 k = tpa_key16(t, type, e + c, m, scale);
+                TPA_UNROLL for (int j = 0; j < nb; j++) acc[j][c] = _mm512_fmadd_ps(_mm512_set1_ps(q[j][e + c]), k, acc[j][c]);
+            }
+        }
+    }
+    TPA_UNROLL for (int j = 0; j < nb; j++)
+        dots[j] = _mm512_add_ps(_mm512_add_ps(acc[j][0], acc[j][1]), _mm512_add_ps(acc[j][2], acc[j][3]));
+}
+
+/* Folds the `count` rows of a group (keys from lanes key.lane ..< key.lane + count of a key tile, values from
+   valueRow, rowBytes apart) into nb query vectors: vector j (query q[j], state[j]) sees its first visible[j] (>= 1)
+   rows. The scores, their softmax update and the output update in row order, as tpa_step_portable. */
+TPA_INLINE void tpa_fold(const tpa_cache *c, tpa_key_tile key, const uint8_t *valueRow, int count, int type, int d,
                          float scale, int nb, const float *const *q, float *const *state, const int *visible) {
     __m512 dots[TPA_BATCH], correction[TPA_BATCH];
     float weights[TPA_BATCH][TPA_ROWS];
     int rows = 0;
-    tpa_scores(keyRow, c->rowBytes, type, count, d, q, nb, dots);
+    tpa_scores(key, type, count, d, q, nb, dots);
     TPA_UNROLL for (int j = 0; j < nb; j++) {
         __mmask16 live = (__mmask16)(visible[j] >= 16 ? 0xFFFF : (1u << visible[j]) - 1);
         __m512 scores = _mm512_mask_mov_ps(_mm512_set1_ps(-INFINITY), live, _mm512_mul_ps(dots[j], _mm512_set1_ps(scale)));
@@ -286,7 +348,8 @@ TPA_INLINE void tpa_attend_avx512_t(const tpa_cache *c, const tpa_queries *qs, l
     tpa_reset(states, vectors, d);
     for (long first = begin; first < end;) {
         int count = tpa_group(c, first, end);
-        const uint8_t *keyRow = tpa_row(c, c->keys, first), *valueRow = tpa_row(c, c->values, first);
+        tpa_key_tile key = tpa_key(c, first);
+        const uint8_t *valueRow = tpa_row(c, first);
         /* query row i sees this group's rows when start + i >= first */
         for (int v = (first > qs->start ? (int)(first - qs->start) : 0) * qs->heads; v < vectors; v += TPA_BATCH) {
             const float *q[TPA_BATCH];
@@ -300,10 +363,10 @@ TPA_INLINE void tpa_attend_avx512_t(const tpa_cache *c, const tpa_queries *qs, l
                 visible[j] = seen < count ? (int)seen : count;
             }
             switch (nb) {
-            case 4: tpa_fold(c, keyRow, valueRow, count, type, d, qs->scale, 4, q, state, visible); break;
-            case 3: tpa_fold(c, keyRow, valueRow, count, type, d, qs->scale, 3, q, state, visible); break;
-            case 2: tpa_fold(c, keyRow, valueRow, count, type, d, qs->scale, 2, q, state, visible); break;
-            default: tpa_fold(c, keyRow, valueRow, count, type, d, qs->scale, 1, q, state, visible); break;
+            case 4: tpa_fold(c, key, valueRow, count, type, d, qs->scale, 4, q, state, visible); break;
+            case 3: tpa_fold(c, key, valueRow, count, type, d, qs->scale, 3, q, state, visible); break;
+            case 2: tpa_fold(c, key, valueRow, count, type, d, qs->scale, 2, q, state, visible); break;
+            default: tpa_fold(c, key, valueRow, count, type, d, qs->scale, 1, q, state, visible); break;
             }
         }
         first += count;

@@ -8,7 +8,8 @@ import TesseraTensor
 /// A block holds `blockSize` consecutive tokens of one sequence for every local layer and key/value head (rotated
 /// keys). Storage is laid out per (layer, key/value head): keys and values are each
 /// `[layers, kvHeads, blocks, blockSize, headDim]`, so the rows of one head in one layer are contiguous across
-/// consecutive block numbers. Decoding attention works on one (sequence, head) at a time, and a sequence's blocks are
+/// consecutive block numbers; within a block, keys lie in tiles of 16 rows stored dimension by dimension
+/// (``PagedKeyValues/storeKey(_:type:headDim:row:blockSize:rowBytes:inBlock:)``). Decoding attention works on one (sequence, head) at a time, and a sequence's blocks are
 /// mostly consecutive (blocks are handed out in increasing order), so it streams one contiguous run of memory per
 /// head instead of picking one head's slice out of every row (``keyValues(layer:)``). Every rank of a model runs the
 /// same reservations and releases in the same order, so block numbers agree across ranks.
@@ -38,6 +39,8 @@ public final class KVBlockPool: @unchecked Sendable {
     private let keys: UnsafeMutableRawPointer
     private let values: UnsafeMutableRawPointer
     private let storageBytes: Int
+    /// One key encoded as a row, before it is spread over its tile.
+    private let encodedKey: UnsafeMutableRawPointer
     /// Free block numbers; the last is handed out first.
     private var free: [Int]
     /// Contiguous copies of one sequence's keys and values for one layer (the attention kernel's input).
@@ -75,12 +78,14 @@ public final class KVBlockPool: @unchecked Sendable {
         values = WeightArena.allocateRegion(byteCount: storageBytes)
         keys.initializeMemory(as: UInt8.self, repeating: 0, count: storageBytes)
         values.initializeMemory(as: UInt8.self, repeating: 0, count: storageBytes)
+        encodedKey = .allocate(byteCount: rowBytes, alignment: 16)
         free = Array((0..<blocks).reversed())
     }
 
     deinit {
         keys.deallocate()
         values.deallocate()
+        encodedKey.deallocate()
     }
 
     /// The row types a pool stores.
@@ -120,9 +125,11 @@ public final class KVBlockPool: @unchecked Sendable {
         precondition(start + count <= table.blocks.count * blockSize, "positions beyond the blocks reserved")
         for t in 0..<count {
             for head in 0..<kvHeads {
-                let offset = slot(table, position: start + t, layer: layer, head: head), column = t * rowStride + head * headDim
-                encode(k + column, into: keys + offset)
-                encode(v + column, into: values + offset)
+                let (block, row) = slot(table, position: start + t, layer: layer, head: head), column = t * rowStride + head * headDim
+                encode(k + column, into: encodedKey)
+                PagedKeyValues.storeKey(encodedKey, type: cacheType, headDim: headDim, row: row, blockSize: blockSize, rowBytes: rowBytes,
+                                        inBlock: keys + block)
+                encode(v + column, into: values + block + row * rowBytes)
             }
         }
     }
@@ -134,9 +141,10 @@ public final class KVBlockPool: @unchecked Sendable {
         gatheredValues.reserve(tokens * width)
         for position in 0..<tokens {
             for head in 0..<kvHeads {
-                let offset = slot(table, position: position, layer: layer, head: head), column = position * width + head * headDim
-                decode(keys + offset, into: gatheredKeys.pointer + column)
-                decode(values + offset, into: gatheredValues.pointer + column)
+                let (block, row) = slot(table, position: position, layer: layer, head: head), column = position * width + head * headDim
+                PagedKeyValues.loadKey(type: cacheType, headDim: headDim, row: row, blockSize: blockSize, rowBytes: rowBytes,
+                                       inBlock: keys + block, into: gatheredKeys.pointer + column)
+                decode(values + block + row * rowBytes, into: gatheredValues.pointer + column)
             }
         }
         return (UnsafePointer(gatheredKeys.pointer), UnsafePointer(gatheredValues.pointer))
@@ -154,10 +162,10 @@ public final class KVBlockPool: @unchecked Sendable {
     /// Bytes from one key/value head's rows to the next head's (every block of the pool).
     private var headStride: Int { blockCount * blockSize * rowBytes }
 
-    /// Byte offset of `head`'s row of `position` in `layer` within the storage.
-    private func slot(_ table: KVBlockTable, position: Int, layer: Int, head: Int) -> Int {
+    /// Byte offset within the storage of the block that holds `head`'s row of `position` in `layer`, and the row.
+    private func slot(_ table: KVBlockTable, position: Int, layer: Int, head: Int) -> (block: Int, row: Int) {
         let (block, row) = position.quotientAndRemainder(dividingBy: blockSize)
-        return (layer * kvHeads + head) * headStride + (table.blocks[block] * blockSize + row) * rowBytes
+        return ((layer * kvHeads + head) * headStride + table.blocks[block] * blockSize * rowBytes, row)
     }
 
     /// Stores one head's row of `headDim` values.

@@ -1,9 +1,11 @@
 import CIntrinsics
 
 /// Where one attention layer's cached keys and values lie in a paged pool (vLLM's paged attention), stored per
-/// key/value head: row `r` of block `b` of head `g` starts `layerOffset + g · headStride + b · blockStride + r · rowBytes`
-/// bytes after `keys` (and after `values`) and holds that head's `headDim` values of `type` (F32, F16 or Q8_0; Q8_0
-/// rows are whole 32-value blocks). Position `p` of a sequence is row `p mod blockSize` of its block `p / blockSize`.
+/// key/value head: value row `r` of block `b` of head `g` starts `layerOffset + g · headStride + b · blockStride + r · rowBytes`
+/// bytes after `values` and holds that head's `headDim` values of `type` (F32, F16 or Q8_0; Q8_0 rows are whole
+/// 32-value blocks); the block's keys take the same bytes after `keys`, in tiles of 16 rows stored dimension by
+/// dimension (``storeKey(_:type:headDim:row:blockSize:rowBytes:inBlock:)``). Position `p` of a sequence is row
+/// `p mod blockSize` of its block `p / blockSize`.
 /// With `blockStride = blockSize · rowBytes` (``KVBlockPool``'s layout) a head's rows of consecutive blocks are one
 /// contiguous run, which the attention kernel streams.
 public struct PagedKeyValues: @unchecked Sendable {
@@ -103,5 +105,26 @@ extension Kernels {
         for part in parts {
             plan.finish(part, split: true, states: states, sequences: sequences, into: out, outStride: outStride, logSumExp: logSumExp)
         }
+    }
+}
+
+extension PagedKeyValues {
+    /// Writes one key as row `row` of a pool block whose bytes start at `block`: `encoded` holds its `headDim` values
+    /// as a value row of `type` (`rowBytes` bytes, as `Quantization.encode` writes them). Keys lie in key tiles of 16
+    /// rows stored dimension by dimension (paged_attention.h gives the layout), so attention scores 16 positions per
+    /// vector register.
+    public static func storeKey(_ encoded: UnsafeRawPointer, type: DType, headDim: Int, row: Int, blockSize: Int, rowBytes: Int,
+                                inBlock block: UnsafeMutableRawPointer) {
+        let tile = tpa_tile_of(block.assumingMemoryBound(to: UInt8.self), Int32(blockSize), rowBytes, Int32(row))
+        tpa_key_store(UnsafeMutablePointer(mutating: tile.base), tile.width, tile.lane, type.kernelCode, Int32(headDim),
+                      encoded.assumingMemoryBound(to: UInt8.self))
+    }
+
+    /// The `headDim` values of the key ``storeKey(_:type:headDim:row:blockSize:rowBytes:inBlock:)`` wrote, as the
+    /// floats `Quantization.decode` gives.
+    public static func loadKey(type: DType, headDim: Int, row: Int, blockSize: Int, rowBytes: Int, inBlock block: UnsafeRawPointer,
+                               into out: UnsafeMutablePointer<Float>) {
+        tpa_key_decode(tpa_tile_of(block.assumingMemoryBound(to: UInt8.self), Int32(blockSize), rowBytes, Int32(row)),
+                       type.kernelCode, Int32(headDim), out)
     }
 }

@@ -111,10 +111,11 @@ import TesseraTensor
         #expect(message.contains("head of 48 values") && message.contains("--kv-cache-type f16"))
     }
 
-    /// The documented layout (`PagedKeyValues`): head `g`'s row of position `p` in layer `l` lies at
-    /// `layerOffset + g · headStride + block · blockStride + row · rowBytes`, and a head's rows of consecutive blocks are
-    /// contiguous. Checked by reading the stored floats where the layout says they are; an address with the head
-    /// offset one row off reads another position's values (non-vacuity).
+    /// The documented layout (`PagedKeyValues`): head `g`'s value row of position `p` in layer `l` lies at
+    /// `layerOffset + g · headStride + block · blockStride + row · rowBytes`, its key in the same block's key tile
+    /// (blocks of 4 rows here: one tile of width 4, element `e` of row `r` at `(e · 4 + r) · 4` bytes into the block), and a
+    /// head's rows of consecutive blocks are contiguous. Checked by reading the stored floats where the layout says
+    /// they are; an address with the head offset one row off reads other values (non-vacuity).
     @Test func eachHeadsRowsOfConsecutiveBlocksAreContiguous() throws {
         let (heads, d, tokens) = (3, 4, 11)
         let pool = try KVBlockPool(blocks: 5, blockSize: 4, layers: 2, kvHeads: heads, headDim: d, longestSequence: 16)
@@ -126,19 +127,25 @@ import TesseraTensor
         #expect(kv.rowBytes == 4 * d && kv.blockStride == 4 * kv.rowBytes && kv.headStride == 5 * kv.blockStride)
         #expect(kv.layerOffset == heads * kv.headStride)
         #expect(table.blocks == [0, 1, 2])  // handed out in increasing order, so the sequence's rows are one run per head
-        func stored(_ base: UnsafeRawPointer, head: Int, position p: Int, headStride: Int) -> [Float] {
-            let at = kv.layerOffset + head * headStride + table.blocks[p / 4] * kv.blockStride + (p % 4) * kv.rowBytes
-            return (0..<d).map { base.load(fromByteOffset: at + 4 * $0, as: Float.self) }
+        func block(head: Int, position p: Int, headStride: Int) -> Int {
+            kv.layerOffset + head * headStride + table.blocks[p / 4] * kv.blockStride
+        }
+        func value(head: Int, position p: Int, headStride: Int) -> [Float] {
+            (0..<d).map { kv.values.load(fromByteOffset: block(head: head, position: p, headStride: headStride) + (p % 4) * kv.rowBytes + 4 * $0, as: Float.self) }
+        }
+        func key(head: Int, position p: Int, headStride: Int) -> [Float] {
+            (0..<d).map { kv.keys.load(fromByteOffset: block(head: head, position: p, headStride: headStride) + ($0 * 4 + p % 4) * 4, as: Float.self) }
         }
         for p in 0..<tokens {
             for g in 0..<heads {
                 let expected = Array(rows[(p * heads + g) * d..<(p * heads + g + 1) * d])
-                #expect(stored(kv.keys, head: g, position: p, headStride: kv.headStride) == expected)
-                #expect(stored(kv.values, head: g, position: p, headStride: kv.headStride) == expected.map { -$0 })
+                #expect(key(head: g, position: p, headStride: kv.headStride) == expected)
+                #expect(value(head: g, position: p, headStride: kv.headStride) == expected.map { -$0 })
                 // The run is contiguous: position p of head g is p rows after position 0 of head g.
-                #expect(kv.keys.load(fromByteOffset: kv.layerOffset + g * kv.headStride + p * kv.rowBytes, as: Float.self) == expected[0])
+                #expect(kv.values.load(fromByteOffset: kv.layerOffset + g * kv.headStride + p * kv.rowBytes, as: Float.self) == -expected[0])
                 if g > 0 {
-                    #expect(stored(kv.keys, head: g, position: p, headStride: kv.headStride + kv.rowBytes) != expected)
+                    #expect(key(head: g, position: p, headStride: kv.headStride + kv.rowBytes) != expected)
+                    #expect(value(head: g, position: p, headStride: kv.headStride + kv.rowBytes) != expected.map { -$0 })
                 }
             }
         }

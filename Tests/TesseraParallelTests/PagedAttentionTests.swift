@@ -206,15 +206,17 @@ import TesseraTensor
         let scenario = try Scenario(Self.shapes[2], type: .q8_0), s = 2
         let sequence = scenario.sequences[s], columns = scenario.shape.heads * scenario.shape.headDim
         let exact = scenario.references(s).exact, kv = scenario.pool.keyValues(layer: 1)
-        for base in [kv.keys, kv.values] {
-            for head in 0..<scenario.shape.kvHeads {
-                for block in sequence.blocks {
-                    for row in 0..<kv.blockSize {
-                        let bytes = UnsafeMutableRawPointer(mutating: base) + kv.layerOffset + head * kv.headStride + block * kv.blockStride
-                            + row * kv.rowBytes
-                        (bytes + 34).copyMemory(from: bytes, byteCount: 2)
-                    }
+        for head in 0..<scenario.shape.kvHeads {
+            for block in sequence.blocks {
+                let offset = kv.layerOffset + head * kv.headStride + block * kv.blockStride
+                for row in 0..<kv.blockSize {
+                    let bytes = UnsafeMutableRawPointer(mutating: kv.values) + offset + row * kv.rowBytes
+                    (bytes + 34).copyMemory(from: bytes, byteCount: 2)
                 }
+                // Blocks of 4 rows are one key tile of width 4: the scales of 32-value block s of row r lie at
+                // 64 · 4 + (s · 4 + r) · 2 bytes.
+                let scales = UnsafeMutableRawPointer(mutating: kv.keys) + offset + 64 * kv.blockSize
+                (scales + 2 * kv.blockSize).copyMemory(from: scales, byteCount: 2 * kv.blockSize)
             }
         }
         for path in Self.paths {
