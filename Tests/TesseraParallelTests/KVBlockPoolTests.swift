@@ -21,6 +21,32 @@ import TesseraTensor
         #expect(pool.freeBlocks == 0)
     }
 
+    /// Sequences prefilled one after another and then decoded together each keep one run of consecutive blocks (the
+    /// attention kernel streams a head's run of a sequence); a first-free allocator, which the same check catches,
+    /// would have the four sequences take turns at the next free block. A pool fragmented by releases still hands out
+    /// every free block.
+    @Test func sequencesGrowingTogetherKeepConsecutiveBlocks() throws {
+        func isOneRun(_ blocks: [Int]) -> Bool { zip(blocks, blocks.dropFirst()).allSatisfy { $1 == $0 + 1 } }
+        let pool = try KVBlockPool(blocks: 64, blockSize: 4, layers: 1, kvHeads: 1, headDim: 2, longestSequence: 32)
+        let tables = (0..<4).map { _ in KVBlockTable() }
+        for table in tables { try pool.reserve(table, tokens: 8) }
+        for tokens in 9...32 {
+            for table in tables { try pool.reserve(table, tokens: tokens) }
+        }
+        #expect(tables.allSatisfy { $0.blocks.count == 8 && isOneRun($0.blocks) }, "\(tables.map(\.blocks))")
+        #expect(Set(tables.flatMap(\.blocks)).count == 32 && pool.freeBlocks == 32)
+        // What handing out the lowest free block would give: the sequences' decoding blocks alternate.
+        var turns = (0..<4).map { s in [2 * s, 2 * s + 1] }, next = 8
+        for _ in 0..<6 { for s in 0..<4 { turns[s].append(next); next += 1 } }
+        #expect(!turns.contains(where: isOneRun))
+
+        for (s, table) in tables.enumerated() where s % 2 == 0 { pool.release(table) }
+        let large = KVBlockTable()
+        try pool.reserve(large, tokens: 4 * 48)
+        #expect(large.blocks.count == 48 && pool.freeBlocks == 0 && Set(large.blocks).isDisjoint(with: tables[1].blocks + tables[3].blocks))
+        #expect(throws: KVCacheError.outOfBlocks(needed: 1, free: 0)) { try pool.reserve(tables[1], tokens: 33) }
+    }
+
     /// Two key/value heads of one value each, so gathering interleaves the heads' separately stored rows.
     @Test func storedRowsComeBackInPositionOrderAcrossBlocks() throws {
         let pool = try KVBlockPool(blocks: 8, blockSize: 4, layers: 3, kvHeads: 2, headDim: 1, longestSequence: 16)
