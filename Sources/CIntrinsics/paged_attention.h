@@ -126,8 +126,11 @@ static inline void tpa_key_store(uint8_t *tile, int width, int lane, int type, i
         }
         return;
     }
-    int size = type == TQ_F16 ? 2 : 4;
-    for (int e = 0; e < d; e++) memcpy(tile + ((long)e * width + lane) * size, row + (long)e * size, (size_t)size);
+    if (type == TQ_F16) { /* fixed-size copies, which compile to plain moves */
+        for (int e = 0; e < d; e++) memcpy(tile + 2 * ((long)e * width + lane), row + 2 * (long)e, 2);
+    } else {
+        for (int e = 0; e < d; e++) memcpy(tile + 4 * ((long)e * width + lane), row + 4 * (long)e, 4);
+    }
 }
 
 /* Resets the running state of n query vectors: o = 0, m = -inf, l = 0, each vector's headDim + 2 floats. */
