@@ -93,8 +93,10 @@ static inline void tq_vnni_batch_terms(int type, const uint8_t *x, size_t xRowBy
 }
 
 /* Block b of sixteen weight rows (unsigned bytes `wb`, scales `d`, Q4_1's minimums `m`) against `count` activation
-   rows: each row's eight vpdpbusd (in two chains of four, whose exact integer sums are then added) and its fold into
-   acc[t]. */
+   rows: each row's eight vpdpbusd and its fold into acc[t]. With fewer than four rows each row's products run in two
+   chains of four, whose exact integer sums are then added (the rows alone would leave vpdpbusd waiting on its
+   latency); with four or more the rows' chains are enough and each row takes one chain, an addition less per row
+   and block. Integer sums are exact in any order, so both give the same bits. */
 TQ_VNNI static inline void tq_vnni_columns(int type, int count, const __m512i wb[8], __m512 d, __m512 m, const tq_q8_32 *const x[8],
                                            const int32_t *const terms[8], int b, __m512 acc[8]) {
     #pragma clang loop unroll(full)
@@ -107,10 +109,11 @@ TQ_VNNI static inline void tq_vnni_columns(int type, int count, const __m512i wb
             memcpy(&first, xb->q + 4 * j, 4);
             memcpy(&second, xb->q + 4 * j + 4, 4);
             even = _mm512_dpbusd_epi32(even, wb[j], _mm512_set1_epi32(first));
-            odd = _mm512_dpbusd_epi32(odd, wb[j + 1], _mm512_set1_epi32(second));
+            if (count >= 4) even = _mm512_dpbusd_epi32(even, wb[j + 1], _mm512_set1_epi32(second));
+            else odd = _mm512_dpbusd_epi32(odd, wb[j + 1], _mm512_set1_epi32(second));
         }
         __m512 scale = _mm512_mul_ps(d, _mm512_set1_ps(xb->d));
-        acc[t] = _mm512_fmadd_ps(scale, _mm512_cvtepi32_ps(_mm512_add_epi32(even, odd)), acc[t]);
+        acc[t] = _mm512_fmadd_ps(scale, _mm512_cvtepi32_ps(count >= 4 ? even : _mm512_add_epi32(even, odd)), acc[t]);
         if (type == TQ_Q4_1) acc[t] = _mm512_fmadd_ps(m, _mm512_set1_ps(((const float *)terms[t])[b]), acc[t]);
     }
 }
