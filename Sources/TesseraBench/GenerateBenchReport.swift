@@ -78,8 +78,8 @@ public struct GenerateBenchReport: Codable, Sendable {
             }
         }
         let runs = repeats > 1
-            ? "each setting run \(repeats) times, each run in its own process, in interleaved rounds (every setting once per round); values are medians over the rounds, ratios are ratios of medians"
-            : "each run in its own process, back to back"
+            ? "each setting run \(repeats) times, each run in its own process, in interleaved rounds (every setting once per round), each started once the CPUs were 90 % idle over 0.5 s (at most 20 s waited); values are medians over the rounds, ratios are ratios of medians"
+            : "each run in its own process, started once the CPUs were 90 % idle over 0.5 s (at most 20 s waited)"
         return ([
             "tessera bench generate — \(date), \(machine), load average \(loadAverage)",
             "prompt \(promptTokens) tokens per sequence (in chunks), then \(decodeTokens) greedy steps of every sequence (never stopping early); \(runs)",

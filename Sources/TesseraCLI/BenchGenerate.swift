@@ -4,7 +4,7 @@ import TesseraBench
 import TesseraModels
 
 /// `tessera bench generate`: the flags of ``GenerateBench``; every run is a process of its own (this executable with
-/// `--worker` for Tessera, scripts/bench_llama_generate.py for llama.cpp), back to back. Per model: batch 1 on each
+/// `--worker` for Tessera, scripts/bench_llama_generate.py for llama.cpp), each started on quiet CPUs (``QuietMachine``). Per model: batch 1 on each
 /// thread count against llama.cpp, then batch `--batch` at the largest thread count and tp `--tp` with one thread
 /// per rank, each against Tessera's own batch-1 run; `--repeats` rounds of all of them (``GenerateBench/rounds(_:repeats:measure:)``),
 /// reported as medians. Both sides store the key/value cache as `--kv-cache-type` (F16 by default, llama.cpp's default).
@@ -102,11 +102,13 @@ struct BenchGenerate: ParsableCommand {
                        "--prompt-tokens", "\(promptTokens)", "--decode-tokens", "\(decodeTokens)", "--batch", "\(setting.batch)",
                        "--tp", "\(setting.tp)", "--kv-cache-type", kvCache.text]
         if dequantize { command.append("--dequantize") }
+        QuietMachine.settle()
         let tessera = try GenerateBench.runProcess(command)
         guard setting.withPeer else { return (tessera, nil) }
         Console.log(label + ": llama.cpp…")
         let workload = GenerateBench.Workload(model: path, threads: setting.threads, promptTokens: promptTokens, decodeTokens: decodeTokens,
                                               cacheType: try kvCache.cacheType())
+        QuietMachine.settle()
         return (tessera, try GenerateBench.runProcess(GenerateBench.llamaCommand(python: python, script: peerScript, workload)))
     }
 }

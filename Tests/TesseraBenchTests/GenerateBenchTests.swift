@@ -31,8 +31,8 @@ import TesseraBench
             ])
         let lines = report.table.split(separator: "\n").map(String.init)
         #expect(lines.contains { $0.hasPrefix("key/value cache f16 on both sides") })
-        // One round is the table as it was before rounds: no spread column, runs back to back.
-        #expect(lines.contains { $0.hasSuffix("each run in its own process, back to back") })
+        // One round: no spread column, each run started on quiet CPUs.
+        #expect(lines.contains { $0.hasSuffix("each run in its own process, started once the CPUs were 90 % idle over 0.5 s (at most 20 s waited)") })
         #expect(!report.table.contains("min–max"))
         #expect(lines.contains { $0.contains("decode tokens/s (batch 1)") && $0.contains("120.0") && $0.contains("100.0") && $0.hasSuffix("1.20× llama.cpp") })
         #expect(lines.contains { $0.contains("peak RSS MiB ") && $0.contains("150.0") && $0.hasSuffix("0.60× llama.cpp") })
