@@ -18,7 +18,8 @@ import TesseraTensor
 /// quarter: llama.cpp's `--cache-type-k/v q8_0`). Each head's row of each token is encoded on its own (so Q8_0 needs
 /// `headDim` a multiple of 32), and what a sequence reads back never depends on the other sequences in the pool
 /// (batch invariance holds for every type).
-/// Used from one thread at a time.
+/// Used from one thread at a time, except ``store(keys:values:rowStride:count:at:of:layer:)``, which several threads
+/// may call at once for different positions.
 public final class KVBlockPool: @unchecked Sendable {
     /// Tokens per block.
     public let blockSize: Int
@@ -39,8 +40,6 @@ public final class KVBlockPool: @unchecked Sendable {
     private let keys: UnsafeMutableRawPointer
     private let values: UnsafeMutableRawPointer
     private let storageBytes: Int
-    /// One key encoded as a row, before it is spread over its tile.
-    private let encodedKey: UnsafeMutableRawPointer
     /// Whether each block is free.
     private var isFree: [Bool]
     /// Blocks no sequence holds.
@@ -80,7 +79,6 @@ public final class KVBlockPool: @unchecked Sendable {
         values = WeightArena.allocateRegion(byteCount: storageBytes)
         keys.initializeMemory(as: UInt8.self, repeating: 0, count: storageBytes)
         values.initializeMemory(as: UInt8.self, repeating: 0, count: storageBytes)
-        encodedKey = .allocate(byteCount: rowBytes, alignment: 16)
         isFree = Array(repeating: true, count: blocks)
         freeBlocks = blocks
     }
@@ -88,7 +86,6 @@ public final class KVBlockPool: @unchecked Sendable {
     deinit {
         keys.deallocate()
         values.deallocate()
-        encodedKey.deallocate()
     }
 
     /// The row types a pool stores.
@@ -150,13 +147,16 @@ public final class KVBlockPool: @unchecked Sendable {
     public func store(keys k: UnsafePointer<Float>, values v: UnsafePointer<Float>, rowStride: Int, count: Int,
                       at start: Int, of table: KVBlockTable, layer: Int) {
         precondition(start + count <= table.blocks.count * blockSize, "positions beyond the blocks reserved")
-        for t in 0..<count {
-            for head in 0..<kvHeads {
-                let (block, row) = slot(table, position: start + t, layer: layer, head: head), column = t * rowStride + head * headDim
-                encode(k + column, into: encodedKey)
-                PagedKeyValues.storeKey(encodedKey, type: cacheType, headDim: headDim, row: row, blockSize: blockSize, rowBytes: rowBytes,
-                                        inBlock: keys + block)
-                encode(v + column, into: values + block + row * rowBytes)
+        // One key encoded as a row, before it is spread over its tile (a buffer per call: calls may run at once).
+        withUnsafeTemporaryAllocation(byteCount: rowBytes, alignment: 16) { encodedKey in
+            for t in 0..<count {
+                for head in 0..<kvHeads {
+                    let (block, row) = slot(table, position: start + t, layer: layer, head: head), column = t * rowStride + head * headDim
+                    encode(k + column, into: encodedKey.baseAddress!)
+                    PagedKeyValues.storeKey(encodedKey.baseAddress!, type: cacheType, headDim: headDim, row: row, blockSize: blockSize,
+                                            rowBytes: rowBytes, inBlock: keys + block)
+                    encode(v + column, into: values + block + row * rowBytes)
+                }
             }
         }
     }

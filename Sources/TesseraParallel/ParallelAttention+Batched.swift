@@ -20,11 +20,13 @@ extension ParallelAttention {
         let qkv = state.qkv.pointer
         projection.forward(input, tokens: rows, into: qkv, rowStable: true)
         try queryKeyNorm?.forward(qkv, rowStride: width, tokens: rows, state: state.queryKeyNorm)
-        let store = {
-            for segment in batch.segments {
-                let q = qkv + segment.rows.lowerBound * width
-                pool.store(keys: q + heads * d, values: q + (heads + kvHeads) * d, rowStride: width, count: segment.rows.count,
-                           at: segment.start, of: segment.table, layer: layer)
+        // The keys and values of the rows in `rows` (the rotation may share a step's rows among threads).
+        let store = { (rows: Range<Int>) in
+            for segment in batch.segments where segment.rows.overlaps(rows) {
+                let first = max(rows.lowerBound, segment.rows.lowerBound), end = min(rows.upperBound, segment.rows.upperBound)
+                let q = qkv + first * width
+                pool.store(keys: q + heads * d, values: q + (heads + kvHeads) * d, rowStride: width, count: end - first,
+                           at: segment.start + first - segment.rows.lowerBound, of: segment.table, layer: layer)
             }
         }
         if let rotary {
@@ -33,7 +35,7 @@ extension ParallelAttention {
                                        with: rotary, thenStoringKeys: store)
             }
         } else {
-            store()
+            store(0..<rows)
         }
         state.context.reserve(rows * heads * d)
         state.logSumExp.reserve(rows * heads)

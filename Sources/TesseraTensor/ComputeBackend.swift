@@ -78,12 +78,14 @@ public protocol ComputeBackend: Sendable {
     func rotate(_ rows: UnsafeMutablePointer<Float>, rowStride: Int, heads: Int, positions: UnsafePointer<Int32>, tokens: Int,
                 inverse: Bool, with rotary: RotaryEmbedding)
     /// Rotates the `queryHeads` heads at the start of each of `tokens` rows and the `keyHeads` heads after them (a
-    /// fused query-key-value row) by the rows' positions, then calls `storeKeys`, which reads the rotated keys (and
-    /// the values beside them) and touches no memory the query heads occupy. The same bits as ``rotate(_:rowStride:heads:positions:tokens:inverse:with:)``
-    /// over all the heads followed by `storeKeys`; a decoding step's few rows may rotate their queries while another
-    /// thread rotates and stores the keys. `storeKeys` must not call the backend.
+    /// fused query-key-value row) by the rows' positions, then calls `storeKeys` with rows whose keys are rotated: it
+    /// reads those rows' rotated keys (and the values beside them) and touches no memory the query heads occupy. The
+    /// same bits as ``rotate(_:rowStride:heads:positions:tokens:inverse:with:)`` over all the heads followed by
+    /// `storeKeys(0..<tokens)`; a decoding step's few rows may be shared among threads, each storing its own rows, so
+    /// `storeKeys` may run on several threads at once with disjoint ranges that together cover `0..<tokens`. It must
+    /// not call the backend.
     func rotate(_ rows: UnsafeMutablePointer<Float>, rowStride: Int, queryHeads: Int, keyHeads: Int, positions: UnsafePointer<Int32>,
-                tokens: Int, with rotary: RotaryEmbedding, thenStoringKeys storeKeys: () -> Void)
+                tokens: Int, with rotary: RotaryEmbedding, thenStoringKeys storeKeys: (Range<Int>) -> Void)
     /// Causal attention with grouped key/value heads; writes each query row's log-sum-exp for the backward pass.
     func attention(q: UnsafePointer<Float>, qStride: Int, k: UnsafePointer<Float>, v: UnsafePointer<Float>, kvStride: Int,
                    into out: UnsafeMutablePointer<Float>, outStride: Int, logSumExp: UnsafeMutablePointer<Float>, shape: AttentionShape)

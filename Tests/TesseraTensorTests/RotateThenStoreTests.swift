@@ -1,10 +1,11 @@
 import Testing
 import TesseraTensor
 
-/// `CPUBackend.rotate(_:rowStride:queryHeads:keyHeads:positions:tokens:with:thenStoringKeys:)`, which rotates a
-/// decoding step's queries on one thread while another rotates and stores its keys: for 1 to 100 rows of SmolLM2's
-/// fused query-key-value width, on pools of 1 to 4 threads, the rows hold the bits of rotating every head at once and
-/// the store reads the rotated keys and the values; a store that ran before the keys were rotated is caught.
+/// `CPUBackend.rotate(_:rowStride:queryHeads:keyHeads:positions:tokens:with:thenStoringKeys:)`, which shares a
+/// decoding step's rows among threads (each rotating and storing its own) or a single row's heads (queries on one
+/// thread, keys and the store on another): for 1 to 100 rows of SmolLM2's fused query-key-value width, on pools of 1
+/// to 4 threads, the rows hold the bits of rotating every head at once and every row is stored exactly once, after its
+/// keys were rotated; a store that ran before the keys were rotated is caught.
 @Suite struct RotateThenStoreTests {
     static let headDim = 64, queryHeads = 9, keyHeads = 3, valueHeads = 3
     static let width = (queryHeads + keyHeads + valueHeads) * headDim
@@ -18,9 +19,12 @@ import TesseraTensor
 
     static func positions(_ tokens: Int) -> [Int32] { (0..<tokens).map { Int32(($0 * 37) % 100) } }
 
+    /// Floats of a row's keys and values.
+    static let keyValueWidth = (keyHeads + valueHeads) * headDim
+
     /// The key and value columns of every row, what a key/value store reads.
     static func keysAndValues(_ rows: UnsafePointer<Float>, tokens: Int) -> [Float] {
-        (0..<tokens).flatMap { t in UnsafeBufferPointer(start: rows + t * width + queryHeads * headDim, count: (keyHeads + valueHeads) * headDim) }
+        (0..<tokens).flatMap { t in UnsafeBufferPointer(start: rows + t * width + queryHeads * headDim, count: keyValueWidth) }
     }
 
     /// Every head rotated on one thread, and the keys and values read after it.
@@ -35,17 +39,28 @@ import TesseraTensor
     @Test(arguments: [1, 2, 3, 4])
     func equalsRotatingEveryHeadThenStoring(threads: Int) {
         let backend = CPUBackend(pool: ComputePool(threads: threads))
-        for tokens in [1, 2, 8, 40, 100] {
-            var rows = Self.rows(tokens), stored: [Float] = []
+        for tokens in [1, 2, 3, 8, 40, 100] {
+            var rows = Self.rows(tokens), stored = [Float](repeating: .nan, count: tokens * Self.keyValueWidth)
+            var times = [Int](repeating: 0, count: tokens)
             let positions = Self.positions(tokens)
             rows.withUnsafeMutableBufferPointer { r in
-                backend.rotate(r.baseAddress!, rowStride: Self.width, queryHeads: Self.queryHeads, keyHeads: Self.keyHeads,
-                               positions: positions, tokens: tokens, with: Self.rotary) {
-                    stored = Self.keysAndValues(r.baseAddress!, tokens: tokens)
+                stored.withUnsafeMutableBufferPointer { s in
+                    times.withUnsafeMutableBufferPointer { n in
+                        // Called with disjoint row ranges, possibly on several threads at once.
+                        backend.rotate(r.baseAddress!, rowStride: Self.width, queryHeads: Self.queryHeads, keyHeads: Self.keyHeads,
+                                       positions: positions, tokens: tokens, with: Self.rotary) { range in
+                            for t in range {
+                                n[t] += 1
+                                let row = Self.keysAndValues(r.baseAddress! + t * Self.width, tokens: 1)
+                                for (i, value) in row.enumerated() { s[t * Self.keyValueWidth + i] = value }
+                            }
+                        }
+                    }
                 }
             }
             let reference = Self.reference(tokens)
             #expect(rows == reference.rows, "\(tokens) rows on \(threads) threads")
+            #expect(times.allSatisfy { $0 == 1 }, "\(tokens) rows on \(threads) threads: stored \(times)")
             #expect(stored == reference.stored, "\(tokens) rows on \(threads) threads")
         }
     }
