@@ -11,7 +11,7 @@
    product four fused-multiply-add chains over the dimensions e = c (mod 4), c = 0 ... 3, summed as
    (c0 + c1) + (c2 + c3); the online softmax update of the vector's running maximum m, sum l and output o
    (o = o * e^(m_old - m) + sum_r e^(s_r - m) v_r, rows in position order). So a query vector's numbers depend on
-   nothing else in the call (batch invariance), and both paths give the same scores to the bit. The AVX-512 path
+   nothing else in the call (batch invariance), and both paths sum each score in this order. The AVX-512 path
    (AVX-512 F/BW/VL/DQ with FMA and F16C, run only after the runtime check) reads keys and values where they lie,
    decoding F16 and Q8_0 in registers once per batch of up to TPA_BATCH query vectors, and takes e^x from a
    polynomial; the portable path decodes a group into scratch and calls libm's expf. F16 and Q8_0 decode to exactly
