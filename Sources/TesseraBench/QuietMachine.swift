@@ -1,4 +1,5 @@
 import Foundation
+import TesseraTensor
 
 /// Waiting, before a timed run, until the CPUs are quiet: on a machine whose cores the runs share, a run started
 /// while the previous one's process is still being torn down measures both. On this project's 2-core VM a batch-8
@@ -12,7 +13,7 @@ public enum QuietMachine {
         let clock = ContinuousClock(), deadline = clock.now + limit
         while clock.now < deadline {
             guard let before = cpuTimes() else { return false }
-            Thread.sleep(forTimeInterval: Double(window.components.attoseconds) / 1e18 + Double(window.components.seconds))
+            Thread.sleep(forTimeInterval: window.seconds)
             guard let after = cpuTimes(), let fraction = idleFraction(from: before, to: after) else { return false }
             if fraction >= idle { return true }
         }
