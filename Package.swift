@@ -41,7 +41,7 @@ let package = Package(
         .systemLibrary(name: "CIntrinsics"),
         .target(name: "TesseraFiles", dependencies: ["CIntrinsics"]),
         .target(name: "TesseraTensor", dependencies: ["CBLAS", "CIntrinsics"]),
-        .target(name: "TesseraCollectives", dependencies: ["TesseraTensor"]),
+        .target(name: "TesseraCollectives", dependencies: ["CIntrinsics", "TesseraTensor"]),
         .target(name: "TesseraMPI", dependencies: ["CMPI", "TesseraCollectives"]),
         .target(name: "TesseraFormats", dependencies: ["TesseraFiles", "TesseraTensor"]),
         .target(name: "TesseraNN", dependencies: ["TesseraTensor"]),
