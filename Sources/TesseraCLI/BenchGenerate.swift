@@ -37,8 +37,10 @@ struct BenchGenerate: ParsableCommand {
     @Option(help: "Also run Tessera on this many tensor-parallel ranks of one thread each (against tp 1 with as many threads); 1 skips it.")
     var tp = 2
 
+    // Five: on the shared 2-core VM single runs of one setting spread by ±15% (tp 2 against tp 1 ran 0.75–1.23×
+    // within one command); the median of five moves far less than the median of three.
     @Option(help: "Rounds: each round runs every setting of a model once, interleaved; the table gives medians over the rounds.")
-    var repeats = 3
+    var repeats = 5
 
     @Flag(help: "Skip the llama.cpp peer.")
     var noPeer = false
