@@ -134,13 +134,19 @@ extension MeshEngine {
             return
         }
         let shares = (0..<tp).map { config.vocabularyShare(tp: tp, rank: $0) }, widest = shares.map(\.count).max()!
-        // Pad each row to the widest share, gather the vocabulary over tp, keep each rank's own columns.
-        let padded = FloatBuffer(count: tokens * widest)
-        for t in 0..<tokens { context.backend.copy(state.logits.pointer + t * width, into: padded.pointer + t * widest, count: width) }
+        // Gather the vocabulary over tp and keep each rank's own columns; with unequal shares each row is first padded
+        // to the widest share. Equal shares (every rank decides alike) gather the head's rows as they are, and the
+        // gathered rows are then whole rows of the vocabulary.
+        let equal = shares.allSatisfy { $0.count == widest }
+        let padded = equal ? nil : FloatBuffer(count: tokens * widest)
+        if let padded {
+            for t in 0..<tokens { context.backend.copy(state.logits.pointer + t * width, into: padded.pointer + t * widest, count: width) }
+        }
         let scratch = FloatBuffer(count: 0)
-        try withExtendedLifetime(scratch) {
-            let gathered = try context.mappings.gatherFromTensorRegion.forward(padded.pointer, rows: tokens, columns: widest,
-                                                                              scratch: scratch, in: context)
+        try withExtendedLifetime((scratch, padded)) {
+            let gathered = try context.mappings.gatherFromTensorRegion.forward(padded?.pointer ?? state.logits.pointer, rows: tokens,
+                                                                              columns: widest, scratch: scratch, in: context)
+            guard !equal else { return context.backend.copy(gathered, into: destination, count: tokens * v) }
             let full = widest * tp
             for t in 0..<tokens {
                 for (r, share) in shares.enumerated() {
