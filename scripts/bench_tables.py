@@ -20,7 +20,7 @@ import subprocess
 import sys
 import tempfile
 
-KINDS = ["kernels", "collectives", "train", "tp", "mesh", "load", "checkpoint", "tokenize", "plan"]
+KINDS = ["kernels", "collectives", "train", "tp", "mesh", "load", "checkpoint", "tokenize", "plan", "generate"]
 
 
 def machine_now():
@@ -167,6 +167,33 @@ def plan_rows(r):
         yield [s["job"], s["candidates"], num(s["median_seconds"], 3), num(s["candidates_per_second"], 0), num(s["ratio"], 1) + "×"]
 
 
+def generate_rows(r):
+    """Per model: batch 1 against llama.cpp (decode, prefill, peak RSS) at each thread count, batch 8 against batch 1
+    and tp 2 against tp 1 (2 threads); ratios of medians, then the range of the round-by-round ratios."""
+    def ratio(a, b, key, runs_a, runs_b):
+        rounds = [x[key] / y[key] for x, y in zip(runs_a, runs_b)]
+        return f"{a[key] / b[key]:.2f}× ({min(rounds):.2f}–{max(rounds):.2f}×)"
+    for row in r["rows"]:
+        model, t = pathlib.Path(row["model"]).name, row["tessera"]
+        if row["batch"] == 1 and row["tp"] == 1 and row.get("llama_cpp"):
+            peer, runs, peers = row["llama_cpp"], row["tessera_runs"], row["llama_cpp_runs"]
+            setting = f"{row['threads']} thread(s), batch 1"
+            for label, key, digits in [("decode tokens/s", "decode_tokens_per_second", 1),
+                                       ("prefill tokens/s", "prefill_tokens_per_second", 1)]:
+                yield [model, setting, label, num(t[key], digits), "llama.cpp " + num(peer[key], digits), ratio(t, peer, key, runs, peers)]
+            yield [model, setting, "peak RSS MiB", num(t["peak_resident_bytes"] / 2**20, 1),
+                   "llama.cpp " + num(peer["peak_resident_bytes"] / 2**20, 1), ratio(t, peer, "peak_resident_bytes", runs, peers)]
+            continue
+        base = next((b for b in r["rows"] if b["model"] == row["model"] and b["batch"] == 1 and b["tp"] == 1
+                     and b["threads"] == row["threads"] * row["tp"]), None)
+        if base is None:
+            continue
+        key, against = "decode_tokens_per_second", "batch 1" if row["batch"] > 1 else "tp 1"
+        setting = f"batch {row['batch']}, {row['threads']} threads" if row["batch"] > 1 else f"tp {row['tp']} × {row['threads']} thread"
+        yield [model, setting, "decode tokens/s" + (" (aggregate)" if row["batch"] > 1 else ""), num(t[key], 1),
+               f"{against} {num(base['tessera'][key], 1)}", ratio(t, base["tessera"], key, row["tessera_runs"], base["tessera_runs"])]
+
+
 TABLES = {
     "kernels": ("Kernels against the machine's limits", ["figure", "shape or bytes", "threads", "Tessera", "limit", "ratio"], kernels_rows),
     "collectives": ("Collectives (busbw GB/s; memcpy: GB/s per rank, all copying at once)",
@@ -183,6 +210,8 @@ TABLES = {
                    ["state", "operation", "Tessera", "floor", "ratio", "target"], checkpoint_rows),
     "tokenize": ("Byte-level BPE encoding (seconds)", ["text", "tokens", "Tessera", "floor: validate UTF-8", "HF tokenizers"], tokenize_rows),
     "plan": ("Layout search speed (one thread)", ["job", "candidates", "median s", "candidates/s", "of 100,000/s"], plan_rows),
+    "generate": ("Generation against llama.cpp (medians over interleaved rounds; ratio of medians, then the rounds' range)",
+                 ["model", "setting", "measure", "Tessera", "peer or baseline", "ratio"], generate_rows),
 }
 
 
