@@ -98,6 +98,10 @@ def kernels_rows(r):
     for s in r.get("attention", []):
         yield [f"attention {s['pass']}", "1024 tokens, 12 heads of 64", s["threads"], num(s["gflops"], 1) + " GFLOP/s",
                "cblas_sgemm " + num(s["sgemmGflops"], 1) + " GFLOP/s", num(s["gflops"] / s["sgemmGflops"], 2)]
+    for s in r.get("quantized", []):
+        gbs = s["weightBytes"] / s["seconds"] / 1e9
+        yield [f"{s['type']} products, batch {s['batch']}", f"{s['shape']} [{s['rows']}, {s['columns']}]", s["threads"], num(gbs, 1) + " GB/s of weights",
+               "read bandwidth " + num(s["readGigabytesPerSecond"], 1) + " GB/s", pct(gbs / s["readGigabytesPerSecond"])]
 
 
 def collectives_rows(r):

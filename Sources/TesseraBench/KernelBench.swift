@@ -1,8 +1,8 @@
 import TesseraTensor
 
 /// `tessera bench kernels`: every kernel measured in one run at each thread count: `Kernels.matmul` next to raw
-/// `cblas_sgemm` on the same shapes, every element-wise kernel's memory bandwidth next to a STREAM triad, and the
-/// fused attention next to `cblas_sgemm`.
+/// `cblas_sgemm` on the same shapes, every element-wise kernel's memory bandwidth next to a STREAM triad, the
+/// fused attention next to `cblas_sgemm`, and the products on stored weights next to the read bandwidth.
 public enum KernelBench {
     /// Measures everything and returns the report (load averages taken before and after).
     /// - Parameters:
@@ -14,7 +14,7 @@ public enum KernelBench {
     ///   - progress: called before each group of measurements.
     /// The OpenBLAS thread count is restored afterwards.
     public static func run(threadCounts: [Int], repeats: Int, matmulRepeats: Int, elementBytes: Int, includeMatmul: Bool,
-                           machine: String, progress: (String) -> Void) -> KernelBenchReport {
+                           machine: String, progress: (String) -> Void) throws -> KernelBenchReport {
         var report = KernelBenchReport(
             machine: machine, repeats: repeats, matmulRepeats: matmulRepeats, elementBytes: elementBytes,
             loadAverageBefore: MachineInfo.loadAverage(), loadAverageAfter: "")
@@ -36,6 +36,8 @@ public enum KernelBench {
             report.elementwise += ElementwiseBench.measure(buffers, pool: pool, repeats: repeats)
             progress("attention on \(count) thread\(count == 1 ? "" : "s") …")
             report.attention += AttentionBench.measure(pool: pool, repeats: repeats)
+            progress("products on stored weights on \(count) thread\(count == 1 ? "" : "s") …")
+            report.quantized += try QuantizedProductBench.measure(pool: pool)
         }
         report.loadAverageAfter = MachineInfo.loadAverage()
         return report

@@ -13,6 +13,7 @@ public struct KernelBenchReport: Codable {
     public var matmul: [MatmulSample] = []
     public var elementwise: [ElementwiseSample] = []
     public var attention: [AttentionSample] = []
+    public var quantized: [QuantizedProductSample] = []
 
     public init(machine: String, repeats: Int, matmulRepeats: Int, elementBytes: Int, loadAverageBefore: String,
                 loadAverageAfter: String) {
@@ -20,7 +21,7 @@ public struct KernelBenchReport: Codable {
         (self.loadAverageBefore, self.loadAverageAfter) = (loadAverageBefore, loadAverageAfter)
     }
 
-    /// The three tables `tessera bench kernels` prints: matmul, element-wise kernels, attention.
+    /// The tables `tessera bench kernels` prints: matmul, element-wise kernels, attention, products on stored weights.
     public func table() -> String {
         var lines = [
             "Kernels on \(machine); median of \(repeats) calls (matmul: \(matmulRepeats) pairs) after a warm-up.",
@@ -79,6 +80,26 @@ public struct KernelBenchReport: Codable {
                     let sample = attention.first { $0.pass == pass && $0.threads == threads }
                     row += [BenchText.number(sample.map { $0.seconds * 1e3 }, 1), BenchText.number(sample?.gflops, 1),
                             BenchText.number(sample?.sgemmGflops, 1), BenchText.number(sample.map { $0.gflops / $0.sgemmGflops }, 2)]
+                }
+                rows.append(row)
+            }
+            lines += BenchText.aligned(rows)
+        }
+        if !quantized.isEmpty {
+            let threads = Array(Set(quantized.map(\.threads))).sorted()
+            lines += ["", "products on stored weights (QuantizedMatrix dot products on the blocks, activations quantized to 8 bits), SmolLM2-135M's",
+                      "shapes [rows, columns], each point cycling through 256 MiB of copies so the weights come from memory; GB/s = weight",
+                      "bytes read / s; bandwidth = Float32 sums over 256 MiB on as many threads; % = weight GB/s / bandwidth."]
+            var rows = [["type", "shape", "batch"] + threads.flatMap { ["\($0)T µs", "GB/s", "GFLOP/s", "bandwidth", "%"] }]
+            var seen: [String] = []
+            for sample in quantized where !seen.contains("\(sample.type) \(sample.shape) \(sample.batch)") {
+                seen.append("\(sample.type) \(sample.shape) \(sample.batch)")
+                var row = [sample.type, "\(sample.shape) [\(sample.rows), \(sample.columns)]", "\(sample.batch)"]
+                for count in threads {
+                    let point = quantized.first { $0.type == sample.type && $0.shape == sample.shape && $0.batch == sample.batch && $0.threads == count }
+                    row += [BenchText.number(point.map { $0.seconds * 1e6 }, 1), BenchText.number(point?.weightGigabytesPerSecond, 1),
+                            BenchText.number(point?.gflops, 1), BenchText.number(point?.readGigabytesPerSecond, 1),
+                            point.map { String(format: "%.0f%%", $0.fractionOfBandwidth * 100) } ?? "–"]
                 }
                 rows.append(row)
             }

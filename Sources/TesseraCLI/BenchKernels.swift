@@ -4,11 +4,12 @@ import TesseraBench
 
 /// `tessera bench kernels`: the tensor kernels against the machine's limits, measured in one run at each
 /// thread count: `Kernels.matmul` next to raw `cblas_sgemm` on the same shapes, every element-wise
-/// kernel's memory bandwidth next to a STREAM triad, and the fused attention next to `cblas_sgemm`.
+/// kernel's memory bandwidth next to a STREAM triad, the fused attention next to `cblas_sgemm`, and the products on
+/// stored weights (SmolLM2's Q4_1 and Q8_0 shapes) next to the read bandwidth.
 struct BenchKernels: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "kernels",
-        abstract: "Kernel throughput: matmul against raw cblas_sgemm, element-wise kernels against a STREAM triad.")
+        abstract: "Kernel throughput: matmul against raw cblas_sgemm, element-wise kernels against a STREAM triad, stored-weight products against the read bandwidth.")
 
     @Option(help: "Timed repeats per element-wise and attention point after one warm-up call (the median is reported).")
     var repeats = 7
@@ -39,7 +40,7 @@ struct BenchKernels: ParsableCommand {
             }
             return count
         }
-        let report = KernelBench.run(
+        let report = try KernelBench.run(
             threadCounts: threadCounts, repeats: repeats, matmulRepeats: matmulRepeats, elementBytes: megabytes << 20,
             includeMatmul: !skipMatmul, machine: BenchCollectives.machine()
         ) { FileHandle.standardError.write(Data("bench kernels: \($0)\n".utf8)) }

@@ -1,6 +1,6 @@
 /// Timing of the in-place products: weight bytes read per second, against the machine's read bandwidth.
 ///
-/// Measurement code for a future `tessera bench` entry (the library never calls it). Decoding a whole model reads
+/// The measurements behind `tessera bench kernels`' stored-weight products (the library never calls it). Decoding a whole model reads
 /// every weight once per token from memory, not from cache, so ``measure(dtype:rows:columns:batch:threads:method:coldBytes:minimumSeconds:)``
 /// cycles through enough copies of the matrix to exceed the last-level cache.
 public enum QuantizedBenchmark {
@@ -41,13 +41,14 @@ public enum QuantizedBenchmark {
     /// Times `W x` (`batch` 1) or `X Wᵀ` for a `[rows, columns]` matrix of normal values stored as `dtype`.
     ///
     /// - Parameters:
-    ///   - threads: the ``ComputePool`` size for ``Method/dotProducts``, the OpenBLAS thread count for
-    ///     ``Method/dequantizedTiles`` (restored afterwards).
+    ///   - pool: the threads of ``Method/dotProducts``; its size is the OpenBLAS thread count for
+    ///     ``Method/dequantizedTiles`` (restored afterwards). Pass the pool the caller's other work uses: a second
+    ///     live pool with workers can take the threads over the core count, and then no pool spins.
     ///   - coldBytes: at least this many bytes of distinct copies of the matrix are cycled through.
     ///   - minimumSeconds: products are repeated for at least this long; the median is reported.
     /// - Throws: ``TensorError`` when `columns` is not whole blocks of `dtype`.
     public static func measure(
-        dtype: DType, rows: Int, columns: Int, batch: Int = 1, threads: Int, method: Method = .dotProducts,
+        dtype: DType, rows: Int, columns: Int, batch: Int = 1, pool: ComputePool, method: Method = .dotProducts,
         coldBytes: Int = 256 << 20, minimumSeconds: Double = 0.3
     ) throws -> Measurement {
         let random = DeterministicRandom(seed: 16, stream: "bench.quantized")
@@ -57,8 +58,7 @@ public enum QuantizedBenchmark {
             try QuantizedMatrix(dtype: dtype, rows: rows, columns: columns, bytes: stored.bytes)
         }
         let x = try Tensor(shape: [batch, columns], scalars: (0..<(batch * columns)).map { random.uniform(at: rows * columns + $0) - 0.5 })
-        let pool = ComputePool(threads: threads)
-        let blasThreads = BLASThreads.current
+        let threads = pool.threadCount, blasThreads = BLASThreads.current
         BLASThreads.set(threads)
         defer { BLASThreads.set(blasThreads) }
         var times: [Double] = []
@@ -77,17 +77,16 @@ public enum QuantizedBenchmark {
             seconds: times.sorted()[times.count / 2], weightBytes: stored.bytes.count)
     }
 
-    /// Read bandwidth in GB/s: Float32 sums over `bytes` of memory on `threads` threads, timed in chunks of
+    /// Read bandwidth in GB/s: Float32 sums over `bytes` of memory on `pool`'s threads, timed in chunks of
     /// `chunkBytes` (the median chunk counts, so a chunk in which the thread lost its core does not).
-    public static func readBandwidth(bytes: Int = 256 << 20, chunkBytes: Int = 2 << 20, threads: Int) -> Double {
+    public static func readBandwidth(bytes: Int = 256 << 20, chunkBytes: Int = 2 << 20, pool: ComputePool) -> Double {
         let count = bytes / MemoryLayout<Float>.stride, chunk = chunkBytes / MemoryLayout<Float>.stride
         let buffer = UnsafeMutablePointer<Float>.allocate(capacity: count)
         defer { buffer.deallocate() }
         buffer.initialize(repeating: 1, count: count)
-        let pool = ComputePool(threads: threads)
         let clock = ContinuousClock()
         var times: [Double] = [], sink: Float = 0
-        var sums = [Float](repeating: 0, count: threads)
+        var sums = [Float](repeating: 0, count: pool.threadCount)
         for _ in 0..<3 {
             for start in stride(from: 0, to: count - chunk + 1, by: chunk) {
                 let began = clock.now
