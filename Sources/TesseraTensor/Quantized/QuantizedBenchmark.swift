@@ -1,8 +1,9 @@
 /// Timing of the in-place products: weight bytes read per second, against the machine's read bandwidth.
 ///
-/// The measurements behind `tessera bench kernels`' stored-weight products (the library never calls it). Decoding a whole model reads
-/// every weight once per token from memory, not from cache, so ``measure(dtype:rows:columns:batch:threads:method:coldBytes:minimumSeconds:)``
-/// cycles through enough copies of the matrix to exceed the last-level cache.
+/// The measurements behind `tessera bench kernels`' stored-weight products (the library never calls it). Decoding a
+/// whole model reads every weight once per token from memory, not from cache, so
+/// ``measure(dtype:rows:columns:batch:pool:method:coldBytes:minimumSeconds:)`` cycles through enough copies of the
+/// matrix to exceed the last-level cache.
 public enum QuantizedBenchmark {
     /// Which product is timed.
     public enum Method: String, Sendable {
