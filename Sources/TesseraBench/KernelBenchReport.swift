@@ -85,26 +85,31 @@ public struct KernelBenchReport: Codable {
             }
             lines += BenchText.aligned(rows)
         }
-        if !quantized.isEmpty {
-            let threads = Array(Set(quantized.map(\.threads))).sorted()
-            lines += ["", "products on stored weights (QuantizedMatrix dot products on the blocks, activations quantized to 8 bits), SmolLM2-135M's",
-                      "shapes [rows, columns], each point cycling through 256 MiB of copies so the weights come from memory; GB/s = weight",
-                      "bytes read / s; bandwidth = Float32 sums over 256 MiB on as many threads; % = weight GB/s / bandwidth."]
-            var rows = [["type", "shape", "batch"] + threads.flatMap { ["\($0)T µs", "GB/s", "GFLOP/s", "bandwidth", "%"] }]
-            var seen: [String] = []
-            for sample in quantized where !seen.contains("\(sample.type) \(sample.shape) \(sample.batch)") {
-                seen.append("\(sample.type) \(sample.shape) \(sample.batch)")
-                var row = [sample.type, "\(sample.shape) [\(sample.rows), \(sample.columns)]", "\(sample.batch)"]
-                for count in threads {
-                    let point = quantized.first { $0.type == sample.type && $0.shape == sample.shape && $0.batch == sample.batch && $0.threads == count }
-                    row += [BenchText.number(point.map { $0.seconds * 1e6 }, 1), BenchText.number(point?.weightGigabytesPerSecond, 1),
-                            BenchText.number(point?.gflops, 1), BenchText.number(point?.readGigabytesPerSecond, 1),
-                            point.map { String(format: "%.0f%%", $0.fractionOfBandwidth * 100) } ?? "–"]
-                }
-                rows.append(row)
-            }
-            lines += BenchText.aligned(rows)
-        }
+        lines += quantizedTable()
         return lines.joined(separator: "\n")
+    }
+
+    /// The products on stored weights: per type, shape and batch, each thread count's time, weight GB/s, GFLOP/s, read
+    /// bandwidth and share of it.
+    private func quantizedTable() -> [String] {
+        guard !quantized.isEmpty else { return [] }
+        let threads = Array(Set(quantized.map(\.threads))).sorted()
+        let lines = ["", "products on stored weights (QuantizedMatrix dot products on the blocks, activations quantized to 8 bits), SmolLM2-135M's",
+                     "shapes [rows, columns], each point cycling through 256 MiB of copies so the weights come from memory; GB/s = weight",
+                     "bytes read / s; bandwidth = Float32 sums over 256 MiB on as many threads; % = weight GB/s / bandwidth."]
+        var rows = [["type", "shape", "batch"] + threads.flatMap { ["\($0)T µs", "GB/s", "GFLOP/s", "bandwidth", "%"] }]
+        var seen: [String] = []
+        for sample in quantized where !seen.contains("\(sample.type) \(sample.shape) \(sample.batch)") {
+            seen.append("\(sample.type) \(sample.shape) \(sample.batch)")
+            var row = [sample.type, "\(sample.shape) [\(sample.rows), \(sample.columns)]", "\(sample.batch)"]
+            for count in threads {
+                let point = quantized.first { $0.type == sample.type && $0.shape == sample.shape && $0.batch == sample.batch && $0.threads == count }
+                row += [BenchText.number(point.map { $0.seconds * 1e6 }, 1), BenchText.number(point?.weightGigabytesPerSecond, 1),
+                        BenchText.number(point?.gflops, 1), BenchText.number(point?.readGigabytesPerSecond, 1),
+                        point.map { String(format: "%.0f%%", $0.fractionOfBandwidth * 100) } ?? "–"]
+            }
+            rows.append(row)
+        }
+        return lines + BenchText.aligned(rows)
     }
 }
