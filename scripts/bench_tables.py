@@ -179,14 +179,13 @@ def generate_rows(r):
         return f"{a[key] / b[key]:.2f}× ({min(rounds):.2f}–{max(rounds):.2f}×)"
     for row in r["rows"]:
         model, t = pathlib.Path(row["model"]).name, row["tessera"]
-        if row["batch"] == 1 and row["tp"] == 1 and row.get("llama_cpp"):
-            peer, runs, peers = row["llama_cpp"], row["tessera_runs"], row["llama_cpp_runs"]
+        if row["batch"] == 1 and row["tp"] == 1:  # the baseline: against llama.cpp, or alone with --no-peer
+            peer, runs, peers = row.get("llama_cpp"), row["tessera_runs"], row.get("llama_cpp_runs")
             setting = f"{row['threads']} thread(s), batch 1"
-            for label, key, digits in [("decode tokens/s", "decode_tokens_per_second", 1),
-                                       ("prefill tokens/s", "prefill_tokens_per_second", 1)]:
-                yield [model, setting, label, num(t[key], digits), "llama.cpp " + num(peer[key], digits), ratio(t, peer, key, runs, peers)]
-            yield [model, setting, "peak RSS MiB", num(t["peak_resident_bytes"] / 2**20, 1),
-                   "llama.cpp " + num(peer["peak_resident_bytes"] / 2**20, 1), ratio(t, peer, "peak_resident_bytes", runs, peers)]
+            for label, key, scale in [("decode tokens/s", "decode_tokens_per_second", 1), ("prefill tokens/s", "prefill_tokens_per_second", 1),
+                                      ("peak RSS MiB", "peak_resident_bytes", 2**20)]:
+                yield [model, setting, label, num(t[key] / scale, 1), "llama.cpp " + num(peer[key] / scale, 1) if peer else "–",
+                       ratio(t, peer, key, runs, peers) if peer else "–"]
             continue
         base = next((b for b in r["rows"] if b["model"] == row["model"] and b["batch"] == 1 and b["tp"] == 1
                      and b["threads"] == row["threads"] * row["tp"]), None)
